@@ -1,0 +1,112 @@
+/**
+ * The cluster model: what one tick of collection observed, smoothed over the sampling window.
+ * Every later stage (policy engine, simulator, executor admission) reads this and nothing else,
+ * so the same planning code runs live, in --dry-run, in the simulator and in tests.
+ *
+ * Units are in the names. Ratios are 0..1 (CPU ratios are of the host's or VM's own capacity,
+ * so a VM using 2 of its 4 vCPUs has cpuUtilizationRatio 0.5).
+ */
+
+/** Mean and a high percentile over the sampling window, so one spike does not move a VM. */
+export interface WindowedValue {
+  /** Most recent sample. */
+  last: number;
+  mean: number;
+  /** 90th percentile over the window. */
+  p90: number;
+  /** Number of samples the window holds (0 when nothing has been measured yet). */
+  samples: number;
+}
+
+export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'pmsuspended' | 'blocked' | 'other';
+
+export interface VmObservation {
+  name: string;
+  uuid: string;
+  /** Name of the host (as in config) the VM runs on. */
+  host: string;
+  state: VmState;
+  vcpus: number;
+  /** CPU use as a share of the VM's own vCPUs (cpu.time delta / (wall delta x vcpus)). */
+  cpuUtilization: WindowedValue;
+  /** Memory the guest is configured with right now (balloon.current, bytes). */
+  memoryBytes: number;
+  /** Maximum memory (balloon.maximum, bytes). */
+  maxMemoryBytes: number;
+  /** Resident set of the QEMU process when libvirt reports it (balloon.rss), bytes. */
+  rssBytes?: number;
+  /** Guest-reported usable/unused memory when a balloon driver reports them, bytes. */
+  balloonUsableBytes?: number;
+  balloonUnusedBytes?: number;
+  /** Page-dirtying rate measured by libvirt's dirty-rate calculation or the last migration job, MiB/s. */
+  dirtyRateMiBps?: number;
+  /** When dirtyRateMiBps was measured (ms since epoch). */
+  dirtyRateMeasuredAtMs?: number;
+  /** A migration (or other) job is running on this VM now. */
+  jobRunning: boolean;
+  /** True when every disk is on storage both hosts share (no storage copy needed). */
+  disksShared: boolean;
+  /** Total bytes of non-shared disks that a storage copy would move. */
+  localDiskBytes: number;
+  /** Guest CPU model name from the domain XML, when it names one (for CPU compatibility). */
+  cpuModel?: string;
+  /** Tags from libvirt metadata (virt-balancer namespace) and config: e.g. "pinned", "group:web". */
+  tags: string[];
+}
+
+export interface HostObservation {
+  /** Name as in config. */
+  name: string;
+  uri: string;
+  /** Reachable right now; a host that is down is never a source or target. */
+  up: boolean;
+  /** Why the host is down, when it is. */
+  downReason?: string;
+  /** Flagged for maintenance in config: drain it, never target it. */
+  maintenance: boolean;
+  /** Logical CPUs the host offers to guests (node info, or the config override). */
+  cpuCount: number;
+  /** Memory the host offers to guests, bytes (node info, or the config override). */
+  memoryTotalBytes: number;
+  /** Overcommit ratios from config (1 = none). */
+  cpuOvercommitRatio: number;
+  memoryOvercommitRatio: number;
+  /**
+   * Host CPU utilisation. When the host has a configured capacity it is computed from the VMs on
+   * it against that capacity (lab hosts share one kernel, and overcommitted clusters want this);
+   * otherwise from node CPU counter deltas.
+   */
+  cpuUtilization: WindowedValue;
+  /** Memory in use, bytes (node memory stats, or the sum of the VMs' memory against the capacity). */
+  memoryUsedBytes: number;
+  /** Host CPU model name from capabilities, for CPU compatibility filtering. */
+  cpuModel?: string;
+  /** CPU feature names the host supports, when known. */
+  cpuFeatures?: string[];
+  /** libvirt version as major*1e6 + minor*1e3 + micro. */
+  libvirtVersion?: number;
+  /** Labels from config (e.g. "rack:a"); policies may use them. */
+  labels: Record<string, string>;
+}
+
+export interface ClusterState {
+  /** When this state was observed (ms since epoch). */
+  observedAtMs: number;
+  hosts: HostObservation[];
+  /** Every VM on every host that is up. */
+  vms: VmObservation[];
+  /** Migrations running now (from our executor or found on the hosts). */
+  inFlight: InFlightMigration[];
+  /** When each VM last moved (uuid -> ms since epoch), for cooldown and anti-ping-pong. */
+  lastMovedAtMs: Record<string, number>;
+  /** Recent moves (newest last), for anti-ping-pong. */
+  recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[];
+}
+
+export interface InFlightMigration {
+  vmUuid: string;
+  vmName: string;
+  from: string;
+  to: string;
+  startedAtMs: number;
+}

@@ -1,0 +1,62 @@
+/**
+ * What the planner hands the executor: moves with the technique chosen and the prediction it was
+ * chosen on. The prediction travels with the move so the executor can record the real figures
+ * beside it and report prediction error.
+ */
+
+/** Live-migration techniques, by the names the CLI, config, metrics and JSON output use. */
+export const TECHNIQUES = ['precopy', 'postcopy', 'hybrid', 'autoconverge', 'xbzrle', 'multifd', 'cold'] as const;
+export type Technique = (typeof TECHNIQUES)[number];
+
+export interface Prediction {
+  /** Predicted wall time from start to the VM running on the target, seconds. */
+  totalSeconds: number;
+  /** Predicted time the guest is paused (stop-and-copy), milliseconds. */
+  downtimeMs: number;
+  /** Predicted bytes sent over the migration stream (memory plus storage copy). */
+  bytes: number;
+  /** Pre-copy style techniques: predicted number of iterations; undefined when not meaningful. */
+  iterations?: number;
+  /** False when the model says the technique will not converge within the downtime budget. */
+  converges: boolean;
+}
+
+export interface Move {
+  vmName: string;
+  vmUuid: string;
+  from: string;
+  to: string;
+  technique: Technique;
+  /** Copy non-shared disks to the target (libvirt VIR_MIGRATE_NON_SHARED_DISK). */
+  copyStorage: boolean;
+  predicted: Prediction;
+  /** Human-readable reason: which policy wanted it and the gain it buys. */
+  reason: string;
+  /** Predicted change of the objective (imbalance before minus after); positive is better. */
+  gain: number;
+  /** Inputs the technique choice used, so outcomes can be compared with them. */
+  inputs: {
+    memoryBytes: number;
+    dirtyRateMiBps: number;
+    bandwidthMiBps: number;
+    downtimeBudgetMs: number;
+  };
+}
+
+export interface SkippedVm {
+  vmName: string;
+  vmUuid?: string;
+  reason: string;
+}
+
+export interface Plan {
+  /** When the state this plan was made from was observed (ms since epoch). */
+  basedOnObservedAtMs: number;
+  moves: Move[];
+  skipped: SkippedVm[];
+  /** Imbalance of the cluster before and after the planned moves (same measure as the metric). */
+  imbalanceBefore: number;
+  imbalanceAfter: number;
+  /** Problems with policies this tick (threw, timed out, returned garbage), by name. */
+  policyErrors: { policy: string; vm?: string; host?: string; message: string }[];
+}
