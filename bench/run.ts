@@ -1,0 +1,187 @@
+/**
+ * `npm run bench`: runs every benchmark section side by side and writes one Markdown report and
+ * one JSON file under bench/results/ (latest.* plus a dated copy). A section whose module is
+ * missing or throws is reported as such; the others still run.
+ *
+ *   npm run bench -- --only traces,techniques,protocol,planning,collect --days quick
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+
+export const SECTION_NAMES = ['traces', 'techniques', 'protocol', 'planning', 'collect'] as const;
+export type SectionName = (typeof SECTION_NAMES)[number];
+
+interface SectionSpec {
+  title: string;
+  /** Module (relative to bench/) and the function it exports. */
+  module: string;
+  exportName: string;
+  owner: string;
+}
+
+const SECTIONS: Record<SectionName, SectionSpec> = {
+  traces: { title: 'Balance quality on PlanetLab traces', module: './traces/index.js', exportName: 'runTraceBench', owner: 'bench/traces' },
+  techniques: { title: 'Technique choice: real migrations in the lab', module: './techniques.js', exportName: 'runTechniquesBench', owner: 'bench/techniques.ts' },
+  protocol: { title: 'Protocol speed: libvirt client vs virsh', module: './protocol.js', exportName: 'runProtocolBench', owner: 'bench/protocol.ts' },
+  planning: { title: 'Planning time at scale', module: './planning.js', exportName: 'runPlanningBench', owner: 'bench/planning.ts' },
+  collect: { title: 'Collector CPU per tick', module: './collect.js', exportName: 'runCollectBench', owner: 'bench/collect.ts' },
+};
+
+export interface SectionOutcome {
+  name: SectionName;
+  title: string;
+  status: 'ok' | 'failed' | 'missing';
+  seconds: number;
+  markdown: string;
+  json: unknown;
+  error?: string;
+}
+
+export interface RunOptions {
+  only: SectionName[];
+  days: 'all' | 'quick' | string[];
+  tracesDir?: string;
+  outDir: string;
+  dated: boolean;
+  log: (line: string) => void;
+}
+
+/** Turns whatever a section returned into Markdown + JSON (sections are owned by different people). */
+export function normalizeSectionResult(result: unknown): { markdown: string; json: unknown } {
+  if (typeof result === 'string') return { markdown: result, json: result };
+  if (result && typeof result === 'object') {
+    const r = result as { markdown?: unknown; json?: unknown };
+    if (typeof r.markdown === 'string') return { markdown: r.markdown, json: r.json ?? result };
+    return { markdown: '```json\n' + JSON.stringify(result, jsonReplacer, 2) + '\n```', json: result };
+  }
+  return { markdown: String(result), json: result ?? null };
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Float64Array) return Array.from(value);
+  return value;
+}
+
+async function runSection(name: SectionName, options: RunOptions): Promise<SectionOutcome> {
+  const spec = SECTIONS[name];
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(spec.module)) as Record<string, unknown>;
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0];
+    return { name, title: spec.title, status: 'missing', seconds: seconds(), markdown: `Not run: ${spec.owner} could not be loaded (${message}).`, json: null, error: message };
+  }
+  const fn = mod[spec.exportName];
+  if (typeof fn !== 'function') {
+    const message = `${spec.owner} exports no ${spec.exportName}()`;
+    return { name, title: spec.title, status: 'missing', seconds: seconds(), markdown: `Not run: ${message}.`, json: null, error: message };
+  }
+  try {
+    const result = await (fn as (o: unknown) => unknown)({ log: options.log, days: options.days, tracesDir: options.tracesDir, quick: options.days === 'quick' });
+    const { markdown, json } = normalizeSectionResult(result);
+    return { name, title: spec.title, status: 'ok', seconds: seconds(), markdown, json };
+  } catch (error) {
+    const message = (error as Error).stack ?? String(error);
+    options.log(`${name}: failed: ${message.split('\n')[0]}`);
+    return { name, title: spec.title, status: 'failed', seconds: seconds(), markdown: `Failed: ${(error as Error).message}`, json: null, error: message };
+  }
+}
+
+function gitDescribe(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'policies'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${commit} (with uncommitted changes)` : commit;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function renderReport(outcomes: readonly SectionOutcome[], meta: Record<string, string>): string {
+  const lines = [
+    '# virt-balancer benchmarks',
+    '',
+    ...Object.entries(meta).map(([k, v]) => `- ${k}: ${v}`),
+    '',
+    '| section | status | seconds |',
+    '|---|---|---|',
+    ...outcomes.map((o) => `| ${o.title} | ${o.status}${o.error ? `: ${o.error.split('\n')[0].replace(/\|/g, '/')}` : ''} | ${o.seconds.toFixed(1)} |`),
+  ];
+  for (const o of outcomes) lines.push('', `## ${o.title}`, '', o.markdown);
+  return lines.join('\n') + '\n';
+}
+
+export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath: string; outcomes: SectionOutcome[] }> {
+  const startedAt = new Date();
+  const outcomes: SectionOutcome[] = [];
+  for (const name of options.only) {
+    options.log(`== ${name}`);
+    outcomes.push(await runSection(name, options));
+  }
+  const cpu = cpus();
+  const meta = {
+    started: startedAt.toISOString(),
+    commit: gitDescribe(),
+    machine: `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+    sections: options.only.join(', '),
+  };
+  const markdown = renderReport(outcomes, meta);
+  const json = JSON.stringify({ meta, sections: outcomes }, jsonReplacer, 2);
+  await mkdir(options.outDir, { recursive: true });
+  const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\..*$/, 'Z');
+  const markdownPath = join(options.outDir, 'latest.md');
+  await writeFile(markdownPath, markdown);
+  await writeFile(join(options.outDir, 'latest.json'), json);
+  if (options.dated) {
+    await writeFile(join(options.outDir, `${stamp}.md`), markdown);
+    await writeFile(join(options.outDir, `${stamp}.json`), json);
+  }
+  return { markdownPath, outcomes };
+}
+
+export function parseOnly(value: string): SectionName[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(SECTION_NAMES as readonly string[]).includes(n)) {
+      throw new Error(`--only: unknown section "${n}"; choose from ${SECTION_NAMES.join(', ')}`);
+    }
+  }
+  return names as SectionName[];
+}
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .name('bench')
+    .description('Run virt-balancer benchmarks and write bench/results/latest.md and .json')
+    .option('--only <sections>', `comma-separated sections (${SECTION_NAMES.join(',')})`, SECTION_NAMES.join(','))
+    .option('--days <days>', "trace days: 'all', 'quick' (3 days), or comma-separated YYYYMMDD", 'all')
+    .option('--traces-dir <dir>', 'PlanetLab trace folder (default from bench/inputs/traces.json or VB_TRACES_DIR)')
+    .option('--out <dir>', 'output folder', join(import.meta.dirname, 'results'))
+    .option('--no-dated', 'do not write a dated copy of the report');
+  program.parse();
+  const o = program.opts<{ only: string; days: string; tracesDir?: string; out: string; dated: boolean }>();
+  const days = o.days === 'all' || o.days === 'quick' ? o.days : o.days.split(',').map((d) => d.trim());
+  const { markdownPath, outcomes } = await runBenchmarks({
+    only: parseOnly(o.only),
+    days,
+    tracesDir: o.tracesDir,
+    outDir: o.out,
+    dated: o.dated,
+    log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
+  });
+  process.stderr.write(`report: ${markdownPath}\n`);
+  for (const s of outcomes) process.stderr.write(`  ${s.name}: ${s.status} (${s.seconds.toFixed(1)} s)\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error) => {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  });
+}

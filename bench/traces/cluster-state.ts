@@ -1,0 +1,78 @@
+/**
+ * Turns the replay's view into the ClusterState the live collector would produce, so the engine's
+ * plan() runs on the traces exactly as it runs on real hosts.
+ *
+ * CPU units: the model counts CPUs, CloudSim counts MIPS. One model CPU here is MIPS_PER_CPU MIPS,
+ * so a 2500-MIPS VM has 2.5 "vCPUs" and a G4 host (2 x 1860 MIPS) 3.72 CPUs; every ratio the engine
+ * computes (VM load on a host = vcpus x utilisation / host CPUs) comes out as in MIPS.
+ */
+import type { ClusterState, HostObservation, VmObservation, WindowedValue } from '../../src/cluster/model.js';
+import type { ReplayView } from './replay.js';
+
+export const MIPS_PER_CPU = 1000;
+const MiB = 1048576;
+
+export function windowed(series: ArrayLike<number>, endIndex: number, windowSamples: number): WindowedValue {
+  const start = Math.max(0, endIndex - windowSamples + 1);
+  const values: number[] = [];
+  for (let i = start; i <= endIndex; i++) values.push(series[i]);
+  const sorted = [...values].sort((a, b) => a - b);
+  // Nearest-rank 90th percentile.
+  const p90 = sorted[Math.max(0, Math.ceil(0.9 * sorted.length) - 1)];
+  return { last: values[values.length - 1], mean: values.reduce((a, b) => a + b, 0) / values.length, p90, samples: values.length };
+}
+
+export interface ClusterStateOptions {
+  windowSamples: number;
+  /** vCPU overcommit the engine may place up to; CloudSim only limits MIPS, so keep it loose. */
+  cpuOvercommitRatio: number;
+  recentMoves: ClusterState['recentMoves'];
+}
+
+export function clusterStateFromView(view: ReplayView, options: ClusterStateOptions): ClusterState {
+  const t = view.sampleIndex;
+  const hosts: HostObservation[] = view.hosts.map((host) => {
+    // Host utilisation over the window, computed from the VMs on it now (as the lab collector does
+    // against a configured capacity).
+    const series: number[] = [];
+    for (let s = Math.max(0, t - options.windowSamples + 1); s <= t; s++) series.push(view.hostDemandMips(host.index, s) / host.capacityMips);
+    return {
+      name: host.name,
+      uri: `sim:///${host.name}`,
+      up: true,
+      maintenance: false,
+      cpuCount: host.capacityMips / MIPS_PER_CPU,
+      memoryTotalBytes: host.memoryMiB * MiB,
+      cpuOvercommitRatio: options.cpuOvercommitRatio,
+      memoryOvercommitRatio: 1,
+      cpuUtilization: windowed(series, series.length - 1, options.windowSamples),
+      memoryUsedBytes: view.hostMemoryUsedMiB(host.index) * MiB,
+      labels: { type: host.type.name },
+    };
+  });
+  const vms: VmObservation[] = view.vms.map((vm) => {
+    return {
+      name: vm.name,
+      uuid: vm.uuid,
+      host: view.hosts[view.hostOf(vm.index)].name,
+      state: 'running',
+      vcpus: vm.mips / MIPS_PER_CPU,
+      cpuUtilization: windowed(vm.utilization, t, options.windowSamples),
+      memoryBytes: vm.memoryMiB * MiB,
+      maxMemoryBytes: vm.memoryMiB * MiB,
+      // PlanetLab traces carry no memory activity; an idle-ish guest is the honest assumption.
+      dirtyRateMiBps: 0,
+      dirtyRateMeasuredAtMs: view.nowMs,
+      jobRunning: false,
+      disksShared: true,
+      localDiskBytes: 0,
+      tags: [],
+    };
+  });
+  const lastMovedAtMs: Record<string, number> = {};
+  for (const vm of view.vms) {
+    const moved = view.lastMovedAtMs(vm.index);
+    if (moved !== undefined) lastMovedAtMs[vm.uuid] = moved;
+  }
+  return { observedAtMs: view.nowMs, hosts, vms, inFlight: [], lastMovedAtMs, recentMoves: options.recentMoves };
+}

@@ -1,0 +1,66 @@
+/**
+ * virt-balancer's own engine as a replay balancer: build the ClusterState, call plan(), turn its
+ * moves into replay moves. Loaded at run time so the other benchmarks still run (and the report
+ * says why) when the engine is missing or broken.
+ */
+import { clusterStateFromView } from './cluster-state.js';
+import type { TraceBenchInputs } from './inputs.js';
+import type { Balancer, ReplayMove } from './replay.js';
+import type { ClusterState } from '../../src/cluster/model.js';
+import type { Plan } from '../../src/policy/plan-types.js';
+
+export interface EngineLoad {
+  /** Makes a fresh balancer (fresh move history) for each replayed day. */
+  makeBalancer?: () => Balancer;
+  note: string;
+}
+
+/** How to call the engine, once its module is found. */
+export type PlanFunction = (state: ClusterState) => Plan | Promise<Plan>;
+
+export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, description: string): Balancer {
+  const recentMoves: ClusterState['recentMoves'] = [];
+  return {
+    name: 'virt-balancer',
+    description,
+    async decide(view) {
+      const state = clusterStateFromView(view, {
+        windowSamples: inputs.windowSamples,
+        cpuOvercommitRatio: inputs.engine.cpuOvercommitRatio,
+        recentMoves: recentMoves.slice(-200),
+      });
+      const plan = await planFn(state);
+      if (plan.policyErrors.length > 0) {
+        throw new Error(`policy errors: ${plan.policyErrors.slice(0, 3).map((e) => `${e.policy}: ${e.message}`).join('; ')}`);
+      }
+      const hostIndex = new Map(view.hosts.map((h) => [h.name, h.index]));
+      const vmIndex = new Map(view.vms.map((v) => [v.uuid, v.index]));
+      const moves: ReplayMove[] = [];
+      for (const move of plan.moves) {
+        const vm = vmIndex.get(move.vmUuid);
+        const to = hostIndex.get(move.to);
+        if (vm === undefined || to === undefined) throw new Error(`plan named unknown VM ${move.vmUuid} or host ${move.to}`);
+        moves.push({ vm, to, reason: move.reason });
+        recentMoves.push({ vmUuid: move.vmUuid, from: move.from, to: move.to, atMs: view.nowMs });
+      }
+      return moves;
+    },
+  };
+}
+
+export async function loadEngineBalancer(inputs: TraceBenchInputs): Promise<EngineLoad> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import('../../src/policy/index.js' as string)) as Record<string, unknown>;
+  } catch (error) {
+    return { note: `not run: the engine (src/policy/index.ts) could not be loaded (${(error as Error).message.split('\n')[0]})` };
+  }
+  if (typeof mod.plan !== 'function') {
+    return { note: 'not run: src/policy/index.ts exports no plan() function' };
+  }
+  const plan = mod.plan as (...args: unknown[]) => Plan | Promise<Plan>;
+  return {
+    makeBalancer: () => engineBalancer((state) => plan(state), inputs, 'virt-balancer default policy (engine plan())'),
+    note: 'default policy via plan() from src/policy',
+  };
+}

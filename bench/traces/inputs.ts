@@ -1,0 +1,86 @@
+/** The trace-replay benchmark inputs (bench/inputs/traces.json), validated so a typo names its field. */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+const hostTypeSchema = z.object({
+  name: z.string(),
+  cores: z.number().int().positive(),
+  coreMips: z.number().positive(),
+  memoryMiB: z.number().positive(),
+  powerWattsAt0To100Percent: z.array(z.number().nonnegative()).length(11),
+});
+
+const vmTypeSchema = z.object({
+  name: z.string(),
+  mips: z.number().positive(),
+  memoryMiB: z.number().positive(),
+});
+
+export const traceBenchInputsSchema = z.object({
+  description: z.string().optional(),
+  tracesDir: z.string(),
+  days: z.array(z.string().regex(/^\d{8}$/)).min(1),
+  quickDays: z.array(z.string().regex(/^\d{8}$/)).min(1),
+  seed: z.number().int(),
+  sampleSeconds: z.number().positive(),
+  scenarios: z
+    .array(
+      z.object({
+        name: z.string().regex(/^[a-z0-9-]+$/),
+        hostCount: z.number().int().positive(),
+        /** Overrides every host type's memory when set. */
+        hostMemoryMiB: z.number().positive().optional(),
+        why: z.string().optional(),
+      }),
+    )
+    .min(1),
+  hostTypes: z.array(hostTypeSchema).min(1),
+  vmTypes: z.array(vmTypeSchema).min(1),
+  networkMbps: z.number().positive(),
+  migrationBandwidthShare: z.number().gt(0).lte(1),
+  migrationDegradationRatio: z.number().min(0).max(1),
+  initialPlacement: z.object({
+    method: z.enum(['memory-first-fit-decreasing', 'round-robin']),
+    why: z.string().optional(),
+  }),
+  windowSamples: z.number().int().positive(),
+  baselines: z.object({
+    cpuThresholdRatio: z.number().gt(0),
+    /** 0 = no limit. */
+    maxMovesPerTick: z.number().int().min(0),
+  }),
+  engine: z.object({
+    /** vCPU overcommit the engine may place up to (CloudSim limits only MIPS, so keep it loose). */
+    cpuOvercommitRatio: z.number().positive(),
+    /** Overrides merged over the engine's default policy config. */
+    policyConfig: z.record(z.string(), z.unknown()),
+  }),
+});
+
+export type TraceBenchInputs = z.infer<typeof traceBenchInputsSchema>;
+export type HostType = z.infer<typeof hostTypeSchema>;
+export type VmType = z.infer<typeof vmTypeSchema>;
+export type TraceScenario = TraceBenchInputs['scenarios'][number];
+
+/** The cluster a scenario describes: its host count and host types (memory overridden if set). */
+export function scenarioCluster(inputs: TraceBenchInputs, scenario: TraceScenario): { hostCount: number; hostTypes: HostType[] } {
+  return {
+    hostCount: scenario.hostCount,
+    hostTypes: inputs.hostTypes.map((t) => (scenario.hostMemoryMiB === undefined ? t : { ...t, memoryMiB: scenario.hostMemoryMiB })),
+  };
+}
+
+export async function loadTraceBenchInputs(path: string): Promise<TraceBenchInputs> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`benchmark inputs "${path}" cannot be read as JSON: ${(error as Error).message}`);
+  }
+  const parsed = traceBenchInputsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`benchmark inputs "${path}" are invalid: ${issues}`);
+  }
+  return parsed.data;
+}
