@@ -63,7 +63,12 @@ export async function listTraceDays(rootDir: string): Promise<string[]> {
  * Loads one day. Files are taken in code-point order of their names so a VM's index (and so its
  * VM type, index mod 4) is the same on every machine.
  */
-export async function loadTraceDay(rootDir: string, day: string, maxVms?: number): Promise<TraceDay> {
+export async function loadTraceDay(
+  rootDir: string,
+  day: string,
+  options: { maxVms?: number; expectedSamples?: number } = {},
+): Promise<TraceDay> {
+  const { maxVms, expectedSamples = PLANETLAB_SAMPLES_PER_DAY } = options;
   const dayDir = join(rootDir, day);
   let info;
   try {
@@ -78,7 +83,7 @@ export async function loadTraceDay(rootDir: string, day: string, maxVms?: number
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const chosen = maxVms === undefined ? names : names.slice(0, maxVms);
   const vms = await Promise.all(
-    chosen.map(async (name) => ({ name, utilization: parseTraceText(await readFile(join(dayDir, name), 'utf8'), join(day, name)) })),
+    chosen.map(async (name) => ({ name, utilization: parseTraceText(await readFile(join(dayDir, name), 'utf8'), join(day, name), expectedSamples) })),
   );
   if (vms.length === 0) throw new Error(`trace day "${dayDir}" holds no trace files`);
   return { day, vms };

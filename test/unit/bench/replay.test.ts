@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { neverMigrate, thresholdBiggest } from '../../../bench/traces/baselines.js';
+import type { TraceBenchInputs } from '../../../bench/traces/inputs.js';
+import { replayDay } from '../../../bench/traces/replay.js';
+import { windowed } from '../../../bench/traces/cluster-state.js';
+
+// Two 1000-MIPS hosts of 1024 MiB; two 1000-MIPS VMs of 512 MiB, each at 60 % for three intervals.
+// Memory-first-fit puts both on host 0: 1200 MIPS asked of 1000, so host 0 is overloaded.
+// Migration bandwidth: 83.88608 Mbit/s = 10 MiB/s, so moving 512 MiB takes 51.2 s.
+const inputs: TraceBenchInputs = {
+  tracesDir: '/nonexistent',
+  days: ['20110303'],
+  quickDays: ['20110303'],
+  seed: 1,
+  sampleSeconds: 300,
+  scenarios: [{ name: 'tiny', hostCount: 2 }],
+  hostTypes: [{ name: 'h', cores: 1, coreMips: 1000, memoryMiB: 1024, powerWattsAt0To100Percent: [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100] }],
+  vmTypes: [{ name: 'v', mips: 1000, memoryMiB: 512 }],
+  networkMbps: 83.88608,
+  migrationBandwidthShare: 1,
+  migrationDegradationRatio: 0.1,
+  initialPlacement: { method: 'memory-first-fit-decreasing' },
+  windowSamples: 3,
+  baselines: { cpuThresholdRatio: 0.8, maxMovesPerTick: 0 },
+  engine: { cpuOvercommitRatio: 16, policyConfig: {} },
+};
+const day = {
+  day: '20110303',
+  vms: [
+    { name: 'vm a', utilization: Float64Array.from([0.6, 0.6, 0.6]) },
+    { name: 'vm b', utilization: Float64Array.from([0.6, 0.6, 0.6]) },
+  ],
+};
+const scenario = inputs.scenarios[0];
+
+describe('trace replay on a hand-computed cluster', () => {
+  it('never migrating leaves host 0 overloaded the whole time', async () => {
+    const r = await replayDay({ inputs, scenario, day, balancer: neverMigrate });
+    expect(r.migrations).toBe(0);
+    expect(r.sla.slatah).toBe(1); // 900 of 900 active host-seconds
+    expect(r.sla.pdm).toBe(0);
+    expect(r.unservedCpuShare).toBeCloseTo((200 * 900) / (1200 * 900), 12);
+    // host 0 at 1.2 (power saturates at 100 W), host 1 off: 100 W x 900 s
+    expect(r.energyKWh).toBeCloseTo((100 * 900) / 3.6e6, 12);
+    expect(r.meanImbalance).toBeCloseTo(0.6, 12); // σ of {1.2, 0}
+  });
+
+  it('a threshold move after the first interval fixes the overload and costs 10 % of the VM for 51.2 s', async () => {
+    const r = await replayDay({ inputs, scenario, day, balancer: thresholdBiggest(0.8) });
+    expect(r.migrations).toBe(1);
+    // Interval 0: host 0 overloaded (300 s of 300 s active). Intervals 1-2: both hosts at 60 %.
+    expect(r.sla.slatah).toBeCloseTo(300 / (900 + 600), 12);
+    expect(r.migrationSeconds).toBeCloseTo(51.2, 9);
+    // 0.1 x 600 MIPS x 51.2 s lost, of 2 VMs x 600 MIPS x 900 s asked.
+    expect(r.sla.pdm).toBeCloseTo(3072 / 1_080_000, 12);
+    expect(r.sla.slav).toBeCloseTo(0.2 * (3072 / 1_080_000), 12);
+    expect(r.meanImbalance).toBeCloseTo(0.6 / 3, 12); // σ 0.6 once, then 0 twice
+  });
+
+  it('rejects a move that does not fit the target memory, names why, and keeps going', async () => {
+    // 600 MiB VMs: one per 1024-MiB host at the start, so host 1 has 424 MiB free.
+    const r = await replayDay({
+      inputs: { ...inputs, vmTypes: [{ name: 'v', mips: 1000, memoryMiB: 600 }] },
+      scenario,
+      day,
+      balancer: { name: 'bad', description: '', decide: (v) => (v.sampleIndex === 0 ? [{ vm: 0, to: 1 }, { vm: 1, to: 1 }] : []) },
+    });
+    expect(r.migrations).toBe(0);
+    expect(r.rejectedMoves).toBe(2);
+    expect(r.rejectedExamples[0]).toMatch(/vm a -> host0001: target has 424 MiB free, VM needs 600/);
+    expect(r.rejectedExamples[1]).toMatch(/already there/);
+  });
+});
+
+describe('windowed values for the engine', () => {
+  it('takes mean, nearest-rank p90 and last over the window', () => {
+    expect(windowed([0.1, 0.5, 0.2, 0.9], 3, 3)).toEqual({ last: 0.9, mean: (0.5 + 0.2 + 0.9) / 3, p90: 0.9, samples: 3 });
+    expect(windowed([0.4], 0, 3)).toEqual({ last: 0.4, mean: 0.4, p90: 0.4, samples: 1 });
+  });
+});
