@@ -1,0 +1,321 @@
+/**
+ * Part 1 of the benchmarks: technique choice on real migrations in the lab.
+ *
+ * Each VM profile (dirty rate from idle to 1.5x the migration bandwidth) is migrated twice per
+ * repeat, from a fresh guest each time:
+ *  (a) common practice: `virsh migrate --live --p2p --bandwidth B` (default pre-copy, what ProxLB and
+ *      Watcher do), aborted with `virsh domjobabort` at the deadline as an operator would;
+ *  (b) virt-balancer: the technique chooser picks from the measured dirty rate, the executor runs
+ *      the move (src/policy + src/executor, loaded at run time).
+ * Recorded: total time, downtime, bytes, converged or time to abort, guest heartbeat, and the
+ * physical bound memory / bandwidth.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { median } from './traces/metrics.js';
+
+const execFileAsync = promisify(execFile);
+const REPO_ROOT = join(import.meta.dirname, '..');
+export const DEFAULT_TECHNIQUE_INPUTS = join(import.meta.dirname, 'inputs', 'techniques.json');
+
+const inputsSchema = z.object({
+  description: z.string().optional(),
+  labDir: z.string(),
+  labAddressPrefix: z.string(),
+  sourceHost: z.string(),
+  targetHost: z.string(),
+  bandwidthMiBps: z.number().positive(),
+  downtimeBudgetMs: z.number().positive(),
+  deadlineSeconds: z.number().positive(),
+  repeats: z.number().int().positive(),
+  vm: z.object({ vcpus: z.number().int().positive(), memoryMiB: z.number().positive(), workloadMiB: z.number().positive(), cpuBusyPercent: z.number().min(0).max(100) }),
+  profiles: z.array(z.object({ name: z.string(), dirtyMiBps: z.number().min(0) })).min(1),
+});
+export type TechniqueInputs = z.infer<typeof inputsSchema>;
+
+export interface MigrationRun {
+  profile: string;
+  arm: 'virsh-precopy' | 'virt-balancer';
+  repeat: number;
+  technique: string;
+  converged: boolean;
+  /** Wall time from start to done (converged) or to the abort (not converged), seconds. */
+  totalSeconds: number;
+  downtimeMs?: number;
+  bytesMoved?: number;
+  heartbeatIntact: boolean;
+  endedOn?: string;
+  measuredDirtyRateMiBps?: number;
+  predicted?: { totalSeconds: number; downtimeMs: number; bytes: number; converges: boolean };
+  error?: string;
+}
+
+/** Minimal view of the lab API (test/lab/lab.ts) this benchmark uses. */
+interface LabLike {
+  hosts: { name: string; address: string; uri: string }[];
+  createVm(o: { name: string; host: string; vcpus: number; memoryMiB: number; cpuBusyPercent: number; dirtyMiBps: number; workloadMiB?: number }): Promise<unknown>;
+  destroyVm(name: string): Promise<void>;
+  whereIs(name: string): Promise<string | undefined>;
+  heartbeat(name: string): Promise<{ seq: number; status: string }>;
+  waitForHeartbeat(name: string, o: { afterSeq: number; timeoutMs: number }): Promise<{ seq: number; status: string }>;
+}
+
+/** virt-balancer's arm: choose a technique and run one move. Wired to src/policy + src/executor. */
+interface VirtBalancerArm {
+  migrate(args: { vmName: string; from: LabLike['hosts'][number]; to: LabLike['hosts'][number]; memoryBytes: number; dirtyRateMiBps: number; inputs: TechniqueInputs }): Promise<
+    Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>
+  >;
+}
+
+function parseSize(text: string): number | undefined {
+  const m = /([\d.]+)\s*(B|KiB|MiB|GiB|TiB)/.exec(text);
+  if (!m) return undefined;
+  const scale = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[m[2] as 'B'];
+  return Number(m[1]) * scale;
+}
+
+/** Parses `virsh domjobinfo` output (the fields we report). */
+export function parseDomJobInfo(text: string): { elapsedMs?: number; downtimeMs?: number; dataProcessedBytes?: number } {
+  const field = (label: string) => new RegExp(`^${label}:\\s*(.+)$`, 'm').exec(text)?.[1];
+  const num = (v?: string) => (v === undefined ? undefined : Number(/[\d.]+/.exec(v)?.[0]));
+  return {
+    elapsedMs: num(field('Time elapsed')),
+    downtimeMs: num(field('Total downtime')),
+    dataProcessedBytes: field('Data processed') ? parseSize(field('Data processed')!) : field('Memory processed') ? parseSize(field('Memory processed')!) : undefined,
+  };
+}
+
+async function virsh(uri: string, args: string[], timeoutMs = 30_000): Promise<string> {
+  const { stdout } = await execFileAsync('virsh', ['-c', uri, ...args], { timeout: timeoutMs });
+  return stdout;
+}
+
+/** Measures the guest's dirty rate the way the collector does (libvirt's dirty-rate calculation). */
+async function measureDirtyRateMiBps(uri: string, vmName: string): Promise<number | undefined> {
+  try {
+    await virsh(uri, ['domdirtyrate-calc', vmName, '--seconds', '1']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const stats = await virsh(uri, ['domstats', '--dirtyrate', vmName]);
+    const m = /dirtyrate\.megabytes_per_second=(\d+)/.exec(stats);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Arm (a): plain virsh pre-copy with an operator's deadline. */
+async function migrateWithVirsh(from: LabLike['hosts'][number], to: LabLike['hosts'][number], vmName: string, inputs: TechniqueInputs): Promise<Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>> {
+  const started = performance.now();
+  const child = spawn('virsh', ['-c', from.uri, 'migrate', '--live', '--p2p', '--bandwidth', String(inputs.bandwidthMiBps), vmName, to.uri, `tcp://${to.address}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  let aborted = false;
+  const timer = setTimeout(() => {
+    aborted = true;
+    virsh(from.uri, ['domjobabort', vmName]).catch(() => {});
+  }, inputs.deadlineSeconds * 1000);
+  const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  clearTimeout(timer);
+  const totalSeconds = (performance.now() - started) / 1000;
+  const converged = code === 0 && !aborted;
+  let info: ReturnType<typeof parseDomJobInfo> = {};
+  try {
+    info = parseDomJobInfo(await virsh(converged ? to.uri : from.uri, ['domjobinfo', '--completed', vmName]));
+  } catch {
+    /* stats are best effort; the wall time is ours */
+  }
+  return {
+    technique: 'precopy',
+    converged,
+    totalSeconds: converged && info.elapsedMs ? info.elapsedMs / 1000 : totalSeconds,
+    downtimeMs: converged ? info.downtimeMs : undefined,
+    bytesMoved: info.dataProcessedBytes,
+    error: converged ? undefined : aborted ? `aborted at the ${inputs.deadlineSeconds} s deadline` : stderr.trim().split('\n')[0],
+  };
+}
+
+/**
+ * Finds virt-balancer's chooser and executor. Their APIs are being built in parallel; when a name
+ * below is missing the arm is reported as not run with the reason.
+ */
+async function loadVirtBalancerArm(): Promise<VirtBalancerArm | string> {
+  let policy: Record<string, unknown>;
+  let executor: Record<string, unknown>;
+  try {
+    policy = (await import('../src/policy/index.js' as string)) as Record<string, unknown>;
+  } catch (error) {
+    return `src/policy/index.ts could not be loaded (${(error as Error).message.split('\n')[0]})`;
+  }
+  try {
+    executor = (await import('../src/executor/index.js' as string)) as Record<string, unknown>;
+  } catch (error) {
+    return `src/executor/index.ts could not be loaded (${(error as Error).message.split('\n')[0]})`;
+  }
+  const choose = policy.chooseTechnique;
+  const runMove = executor.runSingleMove ?? executor.executeMove;
+  if (typeof choose !== 'function') return 'src/policy exports no chooseTechnique()';
+  if (typeof runMove !== 'function') return 'src/executor exports no runSingleMove() / executeMove()';
+  return {
+    async migrate({ vmName, from, to, memoryBytes, dirtyRateMiBps, inputs }) {
+      const choice = (await (choose as (i: unknown) => unknown)({ memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs })) as {
+        technique: string;
+        predicted: MigrationRun['predicted'] & object;
+      };
+      const started = performance.now();
+      const outcome = (await (runMove as (m: unknown, o: unknown) => unknown)(
+        {
+          vmName,
+          from: from.name,
+          to: to.name,
+          technique: choice.technique,
+          predicted: choice.predicted,
+          inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs },
+        },
+        { fromUri: from.uri, toUri: to.uri, toAddress: to.address, bandwidthMiBps: inputs.bandwidthMiBps, deadlineSeconds: inputs.deadlineSeconds },
+      )) as { ok?: boolean; converged?: boolean; totalSeconds?: number; downtimeMs?: number; bytes?: number; error?: string };
+      const converged = outcome.ok ?? outcome.converged ?? false;
+      return {
+        technique: choice.technique,
+        converged,
+        totalSeconds: outcome.totalSeconds ?? (performance.now() - started) / 1000,
+        downtimeMs: outcome.downtimeMs,
+        bytesMoved: outcome.bytes,
+        measuredDirtyRateMiBps: dirtyRateMiBps,
+        predicted: choice.predicted,
+        error: outcome.error,
+      };
+    },
+  };
+}
+
+async function attachLab(inputs: TechniqueInputs, log: (l: string) => void): Promise<{ lab: LabLike; startedByUs: boolean } | string> {
+  process.env.VB_LAB_DIR = inputs.labDir;
+  process.env.VB_LAB_ADDRESS_PREFIX = inputs.labAddressPrefix;
+  let labModule: { labFromEnv: () => Promise<LabLike> };
+  try {
+    labModule = (await import('../test/lab/lab.js' as string)) as typeof labModule;
+  } catch (error) {
+    return `the lab API (test/lab/lab.ts) could not be loaded (${(error as Error).message.split('\n')[0]})`;
+  }
+  try {
+    return { lab: await labModule.labFromEnv(), startedByUs: false };
+  } catch {
+    log(`techniques: bringing up a 2-host lab in ${inputs.labDir}`);
+    try {
+      await execFileAsync('npx', ['tsx', 'test/lab/cli.ts', 'up', '--hosts', '2'], { cwd: REPO_ROOT, env: process.env, timeout: 600_000 });
+      return { lab: await labModule.labFromEnv(), startedByUs: true };
+    } catch (error) {
+      return `the lab could not be brought up (${(error as Error).message.split('\n')[0]})`;
+    }
+  }
+}
+
+async function heartbeatAfter(lab: LabLike, vmName: string, afterSeq: number): Promise<boolean> {
+  try {
+    const hb = await lab.waitForHeartbeat(vmName, { afterSeq, timeoutMs: 15_000 });
+    return hb.status === 'OK';
+  } catch {
+    return false;
+  }
+}
+
+function fmt(v: number | undefined, digits = 1): string {
+  return v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits);
+}
+
+export function techniquesTable(runs: readonly MigrationRun[], inputs: TechniqueInputs): string {
+  const boundSeconds = inputs.vm.memoryMiB / inputs.bandwidthMiBps;
+  const rows = ['| profile | dirty/bandwidth | arm | technique(s) | converged | median total s | median downtime ms | median MiB moved | heartbeat intact | bound M/B s |', '|---|---|---|---|---|---|---|---|---|---|'];
+  for (const profile of inputs.profiles) {
+    for (const arm of ['virsh-precopy', 'virt-balancer'] as const) {
+      const rs = runs.filter((r) => r.profile === profile.name && r.arm === arm);
+      if (rs.length === 0) continue;
+      const ok = rs.filter((r) => r.converged);
+      const aborted = rs.filter((r) => !r.converged);
+      const med = (xs: (number | undefined)[]) => median(xs.filter((x): x is number => x !== undefined));
+      rows.push(
+        `| ${profile.name} | ${(profile.dirtyMiBps / inputs.bandwidthMiBps).toFixed(2)} | ${arm} | ${[...new Set(rs.map((r) => r.technique))].join(', ')} | ${ok.length}/${rs.length}${aborted.length ? ` (gave up after ${fmt(med(aborted.map((r) => r.totalSeconds)))} s)` : ''} | ${fmt(med(ok.map((r) => r.totalSeconds)), 2)} | ${fmt(med(ok.map((r) => r.downtimeMs)), 0)} | ${fmt(med(rs.map((r) => (r.bytesMoved === undefined ? undefined : r.bytesMoved / 1048576))), 0)} | ${rs.filter((r) => r.heartbeatIntact).length}/${rs.length} | ${boundSeconds.toFixed(2)} |`,
+      );
+    }
+  }
+  return rows.join('\n');
+}
+
+export function predictionErrorTable(runs: readonly MigrationRun[]): string {
+  const withPrediction = runs.filter((r) => r.predicted && r.converged);
+  if (withPrediction.length === 0) return 'No converged virt-balancer migrations with a prediction to compare.';
+  const rows = ['| profile | technique | median predicted total s | median real total s | median error total | median predicted downtime ms | median real downtime ms |', '|---|---|---|---|---|---|---|'];
+  for (const profile of [...new Set(withPrediction.map((r) => r.profile))]) {
+    const rs = withPrediction.filter((r) => r.profile === profile);
+    const err = median(rs.map((r) => (r.totalSeconds - r.predicted!.totalSeconds) / r.predicted!.totalSeconds));
+    rows.push(
+      `| ${profile} | ${rs[0].technique} | ${fmt(median(rs.map((r) => r.predicted!.totalSeconds)), 2)} | ${fmt(median(rs.map((r) => r.totalSeconds)), 2)} | ${(err * 100).toFixed(0)}% | ${fmt(median(rs.map((r) => r.predicted!.downtimeMs)), 0)} | ${fmt(median(rs.filter((r) => r.downtimeMs !== undefined).map((r) => r.downtimeMs!)), 0)} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+export async function runTechniquesBench(options: { inputsPath?: string; log?: (line: string) => void } = {}): Promise<{ title: string; markdown: string; json: unknown }> {
+  const log = options.log ?? (() => {});
+  const inputs = inputsSchema.parse(JSON.parse(await readFile(options.inputsPath ?? DEFAULT_TECHNIQUE_INPUTS, 'utf8')));
+  const title = 'Technique choice: real migrations in the lab';
+  const attached = await attachLab(inputs, log);
+  if (typeof attached === 'string') return { title, markdown: `Not run: ${attached}.`, json: { inputs, notRun: attached } };
+  const { lab } = attached;
+  const from = lab.hosts.find((h) => h.name === inputs.sourceHost);
+  const to = lab.hosts.find((h) => h.name === inputs.targetHost);
+  if (!from || !to) {
+    const why = `lab has hosts ${lab.hosts.map((h) => h.name).join(', ')}; inputs name ${inputs.sourceHost} -> ${inputs.targetHost}`;
+    return { title, markdown: `Not run: ${why}.`, json: { inputs, notRun: why } };
+  }
+  const arm = await loadVirtBalancerArm();
+  const armNote = typeof arm === 'string' ? `virt-balancer arm not run: ${arm}` : 'virt-balancer arm: chooser + executor';
+  log(`techniques: ${armNote}`);
+
+  const runs: MigrationRun[] = [];
+  const arms: MigrationRun['arm'][] = typeof arm === 'string' ? ['virsh-precopy'] : ['virsh-precopy', 'virt-balancer'];
+  for (const profile of inputs.profiles) {
+    for (let repeat = 1; repeat <= inputs.repeats; repeat++) {
+      for (const armName of arms) {
+        const vmName = `bench-${armName === 'virsh-precopy' ? 'v' : 'b'}-${profile.dirtyMiBps}-${repeat}`;
+        const base = { profile: profile.name, arm: armName, repeat };
+        try {
+          await lab.createVm({ name: vmName, host: from.name, vcpus: inputs.vm.vcpus, memoryMiB: inputs.vm.memoryMiB, cpuBusyPercent: inputs.vm.cpuBusyPercent, dirtyMiBps: profile.dirtyMiBps, workloadMiB: inputs.vm.workloadMiB });
+          // Let the workload reach its steady dirtying rate before migrating.
+          await new Promise((r) => setTimeout(r, 3000));
+          const before = await lab.heartbeat(vmName);
+          const result =
+            armName === 'virsh-precopy'
+              ? await migrateWithVirsh(from, to, vmName, inputs)
+              : await (arm as VirtBalancerArm).migrate({ vmName, from, to, memoryBytes: inputs.vm.memoryMiB * 1048576, dirtyRateMiBps: (await measureDirtyRateMiBps(from.uri, vmName)) ?? profile.dirtyMiBps, inputs });
+          const heartbeatIntact = await heartbeatAfter(lab, vmName, before.seq);
+          const run: MigrationRun = { ...base, ...result, heartbeatIntact, endedOn: await lab.whereIs(vmName) };
+          runs.push(run);
+          log(`techniques: ${profile.name} #${repeat} ${armName}: ${run.technique} ${run.converged ? 'converged' : 'not converged'} in ${run.totalSeconds.toFixed(1)} s, downtime ${run.downtimeMs ?? 'n/a'} ms, heartbeat ${heartbeatIntact ? 'ok' : 'LOST'}`);
+        } catch (error) {
+          runs.push({ ...base, technique: 'n/a', converged: false, totalSeconds: Number.NaN, heartbeatIntact: false, error: (error as Error).message });
+          log(`techniques: ${profile.name} #${repeat} ${armName}: error ${(error as Error).message}`);
+        } finally {
+          await lab.destroyVm(vmName).catch(() => {});
+        }
+      }
+    }
+  }
+  const errors = runs.filter((r) => r.error && r.technique === 'n/a').map((r) => `- ${r.profile} #${r.repeat} ${r.arm}: ${r.error}`);
+  const markdown = [
+    `Lab ${inputs.labDir} (${inputs.labAddressPrefix}x), ${from.name} -> ${to.name}; guests ${inputs.vm.memoryMiB} MiB (${inputs.vm.workloadMiB} MiB workload), bandwidth limit ${inputs.bandwidthMiBps} MiB/s, downtime budget ${inputs.downtimeBudgetMs} ms, operator deadline ${inputs.deadlineSeconds} s, ${inputs.repeats} repeats; inputs \`bench/inputs/techniques.json\`.`,
+    '',
+    armNote,
+    '',
+    techniquesTable(runs, inputs),
+    '',
+    '**Prediction error (virt-balancer arm):**',
+    '',
+    predictionErrorTable(runs.filter((r) => r.arm === 'virt-balancer')),
+    ...(errors.length ? ['', 'Errors:', ...errors] : []),
+  ].join('\n');
+  return { title, markdown, json: { inputs, armNote, runs } };
+}
