@@ -85,7 +85,9 @@ async function runSection(name: SectionName, options: RunOptions): Promise<Secti
   try {
     const result = await (fn as (o: unknown) => unknown)({ log: options.log, days: options.days, tracesDir: options.tracesDir, quick: options.days === 'quick' });
     const { markdown, json } = normalizeSectionResult(result);
-    return { name, title: spec.title, status: 'ok', seconds: seconds(), markdown, json };
+    // A section may decline to run (no lab, say) and say why in json.notRun.
+    const notRun = json && typeof json === 'object' && typeof (json as { notRun?: unknown }).notRun === 'string' ? (json as { notRun: string }).notRun : undefined;
+    return { name, title: spec.title, status: notRun ? 'missing' : 'ok', seconds: seconds(), markdown, json, error: notRun };
   } catch (error) {
     const message = (error as Error).stack ?? String(error);
     options.log(`${name}: failed: ${message.split('\n')[0]}`);
