@@ -79,6 +79,8 @@ describe('engine adapter: ClusterState in, Plan out', () => {
     const r = await replayDay({ inputs, scenario: inputs.scenarios[0], day, balancer });
     expect(r.migrations).toBe(1);
     expect(r.sla.slatah).toBeCloseTo(300 / (900 + 600), 12); // G4 overloaded in interval 0 only
+    // CloudSim accounting: in interval 1 the VM left on the G4 asks 2250 MIPS of an 1860-MIPS core.
+    expect(r.slatahCloudsimAccounting).toBeCloseTo(600 / 1500, 12);
     expect(seen[1].vms[0].host).toBe('host0001');
     expect(seen[1].lastMovedAtMs[seen[1].vms[0].uuid]).toBe(seen[0].observedAtMs);
     expect(seen[1].recentMoves).toEqual([{ vmUuid: seen[0].vms[0].uuid, from: 'host0000', to: 'host0001', atMs: seen[0].observedAtMs }]);

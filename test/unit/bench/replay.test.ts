@@ -55,6 +55,8 @@ describe('trace replay on a hand-computed cluster', () => {
     expect(r.sla.pdm).toBeCloseTo(3072 / 1_080_000, 12);
     expect(r.sla.slav).toBeCloseTo(0.2 * (3072 / 1_080_000), 12);
     expect(r.meanImbalance).toBeCloseTo(0.6 / 3, 12); // σ 0.6 once, then 0 twice
+    // CloudSim accounting adds the 51.2 s host 0 serves the leaving VM at 90 %.
+    expect(r.slatahCloudsimAccounting).toBeCloseTo((300 + 51.2) / 1500, 12);
   });
 
   it('rejects a move that does not fit the target memory, names why, and keeps going', async () => {
