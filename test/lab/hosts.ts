@@ -1,0 +1,197 @@
+/**
+ * Lab hosts: one libvirtd per host, each in its own mount namespace where per-host directories
+ * are bound over libvirt's config, run, lib, log and cache directories, listening on TCP at its
+ * own loopback address. virtlogd is started first in the same namespace (its default pidfile in
+ * /run would collide between hosts) and keeps the namespace alive while libvirtd is restarted.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pidAlive, run, sleep, virsh } from './run.js';
+
+export interface LabHost {
+  name: string;
+  address: string;
+  uri: string;
+  testUri: string;
+  dir: string;
+  hostUuid: string;
+}
+
+const BIND_TARGETS: [string, string][] = [
+  ['etc', '/etc/libvirt'],
+  ['run', '/run/libvirt'],
+  ['lib', '/var/lib/libvirt'],
+  ['log', '/var/log/libvirt'],
+  ['cache', '/var/cache/libvirt'],
+];
+
+export function describeHost(hostsDir: string, index: number, address: string): Omit<LabHost, 'hostUuid'> {
+  const name = `lab${index + 1}`;
+  return {
+    name,
+    address,
+    uri: `qemu+tcp://${address}/system`,
+    testUri: `test+tcp://${address}/default`,
+    dir: join(hostsDir, name),
+  };
+}
+
+/** Lay out the host's private directories and config (first start only). */
+export async function prepareHost(host: Omit<LabHost, 'hostUuid'>): Promise<LabHost> {
+  const uuidFile = join(host.dir, 'host-uuid');
+  if (existsSync(uuidFile)) return { ...host, hostUuid: (await readFile(uuidFile, 'utf8')).trim() };
+  await rm(host.dir, { recursive: true, force: true });
+  for (const [sub] of BIND_TARGETS) await mkdir(join(host.dir, sub), { recursive: true });
+  if (!existsSync('/etc/libvirt/libvirtd.conf')) {
+    throw new Error('/etc/libvirt/libvirtd.conf is missing: install libvirt-daemon-system (apt-get install -y libvirt-daemon-system)');
+  }
+  await run('cp', ['-a', '/etc/libvirt/.', join(host.dir, 'etc')]);
+  // The stock default network would try to create a bridge and start dnsmasq in every host.
+  await rm(join(host.dir, 'etc', 'qemu', 'networks', 'autostart'), { recursive: true, force: true });
+  // A random UUID: libvirt refuses repeated digits and refuses to migrate between equal UUIDs.
+  const hostUuid = randomUUID();
+  await appendFile(
+    join(host.dir, 'etc', 'libvirtd.conf'),
+    [
+      '',
+      '# virt-balancer lab',
+      'listen_tls = 0',
+      'listen_tcp = 1',
+      `listen_addr = "${host.address}"`,
+      'auth_tcp = "none"',
+      'auth_unix_rw = "none"',
+      'auth_unix_ro = "none"',
+      `host_uuid = "${hostUuid}"`,
+      'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"',
+      '',
+    ].join('\n'),
+  );
+  await appendFile(
+    join(host.dir, 'etc', 'qemu.conf'),
+    [
+      '',
+      '# virt-balancer lab',
+      'security_driver = "none"',
+      'cgroup_controllers = [ ]',
+      'user = "root"',
+      'group = "root"',
+      `migration_address = "${host.address}"`,
+      `migration_host = "${host.address}"`,
+      // Post-copy needs userfaultfd in the destination QEMU (see docs/lab.md).
+      'clear_emulator_capabilities = 0',
+      '',
+    ].join('\n'),
+  );
+  await appendFile(join(host.dir, 'host-uuid'), hostUuid + '\n');
+  return { ...host, hostUuid };
+}
+
+function pidFile(host: LabHost, daemon: 'libvirtd' | 'virtlogd'): string {
+  return join(host.dir, `${daemon}.pid`);
+}
+
+export async function readPid(file: string): Promise<number | undefined> {
+  if (!existsSync(file)) return undefined;
+  const pid = Number((await readFile(file, 'utf8')).trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+async function processName(pid: number): Promise<string> {
+  try {
+    return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The pid from a pidfile, only if that process is still the daemon we started. */
+export async function livePid(file: string, expectedName: string): Promise<number | undefined> {
+  const pid = await readPid(file);
+  if (pid === undefined || !pidAlive(pid)) return undefined;
+  return (await processName(pid)).startsWith(expectedName.slice(0, 15)) ? pid : undefined;
+}
+
+export async function hostRunning(host: LabHost): Promise<boolean> {
+  return (await livePid(pidFile(host, 'libvirtd'), 'libvirtd')) !== undefined;
+}
+
+/** Start virtlogd (if needed) and libvirtd for one host, and wait until it answers over TCP. */
+export async function startHost(host: LabHost): Promise<void> {
+  if (await hostRunning(host)) return;
+  const logdPid = await livePid(pidFile(host, 'virtlogd'), 'virtlogd');
+  const binds = BIND_TARGETS.map(([sub, target]) => `mkdir -p ${target} && mount --bind "${join(host.dir, sub)}" ${target}`).join(' && ');
+  const startLibvirtd = `libvirtd -d -l -p "${pidFile(host, 'libvirtd')}"`;
+  if (logdPid === undefined) {
+    for (const [, target] of BIND_TARGETS) await mkdir(target, { recursive: true });
+    await run('unshare', [
+      '-m',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      `${binds} && virtlogd -d -p "${pidFile(host, 'virtlogd')}" && ${startLibvirtd}`,
+    ]);
+  } else {
+    // Restart inside the namespace virtlogd still holds, so libvirtd finds its running guests.
+    await run('nsenter', ['-t', String(logdPid), '-m', 'sh', '-c', startLibvirtd]);
+  }
+  await waitForHost(host, 60_000);
+}
+
+export async function waitForHost(host: LabHost, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    try {
+      await virsh(host.uri, ['version'], 10_000);
+      return;
+    } catch (e) {
+      lastError = (e as Error).message;
+    }
+    await sleep(250);
+  }
+  throw new Error(
+    `lab host ${host.name} (${host.uri}) did not answer within ${timeoutMs / 1000} s: ${lastError}\n` +
+      `see ${join(host.dir, 'log', 'libvirtd.log')}`,
+  );
+}
+
+/** Kill libvirtd only (its guests keep running), as a host whose daemon crashed. */
+export async function stopLibvirtd(host: LabHost): Promise<void> {
+  const pid = await livePid(pidFile(host, 'libvirtd'), 'libvirtd');
+  if (pid === undefined) return;
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 100 && pidAlive(pid); i++) await sleep(50);
+}
+
+/** QEMU processes this host started, from libvirt's pidfiles in the host's run directory. */
+export async function guestPids(host: LabHost): Promise<number[]> {
+  const dir = join(host.dir, 'run', 'qemu');
+  if (!existsSync(dir)) return [];
+  const pids: number[] = [];
+  for (const f of await readdir(dir)) {
+    if (!f.endsWith('.pid')) continue;
+    const pid = await livePid(join(dir, f), 'qemu-system-x86');
+    if (pid !== undefined) pids.push(pid);
+  }
+  return pids;
+}
+
+/** Stop everything this host started: guests, libvirtd, virtlogd (by pid). Mounts die with the namespace. */
+export async function stopHost(host: LabHost): Promise<void> {
+  const pids = [
+    ...(await guestPids(host)),
+    await livePid(pidFile(host, 'libvirtd'), 'libvirtd'),
+    await livePid(pidFile(host, 'virtlogd'), 'virtlogd'),
+  ].filter((p): p is number => p !== undefined);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const pid of pids) for (let i = 0; i < 100 && pidAlive(pid); i++) await sleep(50);
+}

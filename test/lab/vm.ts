@@ -1,0 +1,94 @@
+/** Lab VM profiles and the domain XML they become. */
+import type { GuestImage } from './image.js';
+
+export interface VmProfile {
+  name: string;
+  /** Lab host name (lab1, lab2, ...). */
+  host: string;
+  vcpus: number;
+  memoryMiB: number;
+  /** Share of one vCPU the workload keeps busy, 0..100. */
+  cpuBusyPercent: number;
+  /** Pages the workload rewrites per second, MiB/s. */
+  dirtyMiBps: number;
+  /** Memory the workload fills and checks, MiB (default: a quarter of the guest, at most 64). */
+  workloadMiB?: number;
+  /** Test only: the workload flips one of its own bits after this many heartbeats. */
+  selfTestCorruptAfter?: number;
+}
+
+export function checkProfile(p: VmProfile): void {
+  const problems: string[] = [];
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(p.name)) problems.push(`name "${p.name}": use letters, digits, '.', '_' or '-'`);
+  if (!Number.isInteger(p.vcpus) || p.vcpus < 1 || p.vcpus > 8) problems.push(`vcpus ${p.vcpus}: use 1..8`);
+  if (!Number.isInteger(p.memoryMiB) || p.memoryMiB < 96) problems.push(`memoryMiB ${p.memoryMiB}: use at least 96 (the kernel needs it)`);
+  if (!(p.cpuBusyPercent >= 0 && p.cpuBusyPercent <= 100)) problems.push(`cpuBusyPercent ${p.cpuBusyPercent}: use 0..100`);
+  if (!(p.dirtyMiBps >= 0)) problems.push(`dirtyMiBps ${p.dirtyMiBps}: use 0 or more`);
+  const workload = workloadMiB(p);
+  if (workload > p.memoryMiB - 64) problems.push(`workloadMiB ${workload}: leave at least 64 MiB of the ${p.memoryMiB} MiB guest to its kernel`);
+  if (problems.length) throw new Error(`VM profile ${p.name}: ${problems.join('; ')}`);
+}
+
+export function workloadMiB(p: VmProfile): number {
+  return p.workloadMiB ?? Math.min(64, Math.floor(p.memoryMiB / 4));
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
+}
+
+/**
+ * TCG guest (nested KVM hangs guests on these machines), direct kernel boot, console to a file
+ * in shared storage (append, so a migrated guest's destination QEMU continues the same log).
+ */
+export function domainXml(p: VmProfile, image: GuestImage, consolePath: string): string {
+  checkProfile(p);
+  const cmdline = [
+    'console=ttyS0',
+    'quiet',
+    'panic=0',
+    'mitigations=off',
+    `vb.cpu=${p.cpuBusyPercent}`,
+    `vb.mem=${workloadMiB(p)}`,
+    `vb.dirty=${p.dirtyMiBps}`,
+    ...(p.selfTestCorruptAfter !== undefined ? [`vb.selftest_corrupt_after=${p.selfTestCorruptAfter}`] : []),
+  ].join(' ');
+  return `<domain type='qemu'>
+  <name>${escapeXml(p.name)}</name>
+  <memory unit='MiB'>${p.memoryMiB}</memory>
+  <currentMemory unit='MiB'>${p.memoryMiB}</currentMemory>
+  <vcpu>${p.vcpus}</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>${escapeXml(image.kernel)}</kernel>
+    <initrd>${escapeXml(image.initrd)}</initrd>
+    <cmdline>${cmdline}</cmdline>
+  </os>
+  <features><acpi/></features>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <serial type='file'>
+      <source path='${escapeXml(consolePath)}' append='on'/>
+      <target port='0'/>
+    </serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`;
+}
+
+/** The demo's uneven load: every VM starts on lab1. */
+export function demoProfiles(): VmProfile[] {
+  return [
+    { name: 'web1', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 60, dirtyMiBps: 1, workloadMiB: 32 },
+    { name: 'web2', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 50, dirtyMiBps: 1, workloadMiB: 32 },
+    { name: 'db1', host: 'lab1', vcpus: 1, memoryMiB: 256, cpuBusyPercent: 40, dirtyMiBps: 8, workloadMiB: 64 },
+    { name: 'batch1', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 70, dirtyMiBps: 2, workloadMiB: 32 },
+    { name: 'cache1', host: 'lab1', vcpus: 1, memoryMiB: 256, cpuBusyPercent: 10, dirtyMiBps: 16, workloadMiB: 64 },
+    { name: 'idle1', host: 'lab1', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 16 },
+  ];
+}
