@@ -20,7 +20,8 @@ export default defineConfig({
           environment: 'node',
           globalSetup: ['test/lab/global-setup.ts'],
           // Lab tests share one set of libvirt hosts and two CPU cores: run files one at a time.
-          fileParallelism: false,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 300_000,
           hookTimeout: 600_000,
         },

@@ -1,0 +1,85 @@
+/** libvirt flag and enum values (include/libvirt/libvirt-domain.h, libvirt-host.h). */
+
+export const MigrateFlags = {
+  LIVE: 1,
+  PEER2PEER: 2,
+  TUNNELLED: 4,
+  PERSIST_DEST: 8,
+  UNDEFINE_SOURCE: 16,
+  PAUSED: 32,
+  NON_SHARED_DISK: 64,
+  NON_SHARED_INC: 128,
+  CHANGE_PROTECTION: 256,
+  UNSAFE: 512,
+  OFFLINE: 1024,
+  COMPRESSED: 2048,
+  ABORT_ON_ERROR: 4096,
+  AUTO_CONVERGE: 8192,
+  RDMA_PIN_ALL: 16384,
+  POSTCOPY: 32768,
+  TLS: 65536,
+  PARALLEL: 131072,
+  NON_SHARED_SYNCHRONOUS_WRITES: 262144,
+  POSTCOPY_RESUME: 524288,
+  ZEROCOPY: 1048576,
+} as const;
+
+export const DomainStatsTypes = {
+  STATE: 1,
+  CPU_TOTAL: 2,
+  BALLOON: 4,
+  VCPU: 8,
+  INTERFACE: 16,
+  BLOCK: 32,
+  PERF: 64,
+  IOTHREAD: 128,
+  MEMORY: 256,
+  DIRTYRATE: 512,
+  VM: 1024,
+} as const;
+
+export const DomainState = {
+  NOSTATE: 0,
+  RUNNING: 1,
+  BLOCKED: 2,
+  PAUSED: 3,
+  SHUTDOWN: 4,
+  SHUTOFF: 5,
+  CRASHED: 6,
+  PMSUSPENDED: 7,
+} as const;
+
+export const DomainJobType = { NONE: 0, BOUNDED: 1, UNBOUNDED: 2, COMPLETED: 3, FAILED: 4, CANCELLED: 5 } as const;
+
+export const JobStatsFlags = { COMPLETED: 1, KEEP_COMPLETED: 2 } as const;
+
+/** virConnectListAllDomains flags. */
+export const ListDomainsFlags = { ACTIVE: 1, INACTIVE: 2, PERSISTENT: 4, TRANSIENT: 8, RUNNING: 16, PAUSED: 32, SHUTOFF: 64, OTHER: 128 } as const;
+
+/** virDomainMetadataType. */
+export const MetadataType = { DESCRIPTION: 0, TITLE: 1, ELEMENT: 2 } as const;
+
+/** virDomainModificationImpact. */
+export const ModificationImpact = { CURRENT: 0, LIVE: 1, CONFIG: 2 } as const;
+
+/** virDomainEventID values this client subscribes to. */
+export const DomainEventId = { LIFECYCLE: 0, MIGRATION_ITERATION: 20, JOB_COMPLETED: 21 } as const;
+
+/** virDomainEventType (lifecycle events). */
+export const LifecycleEvent = {
+  DEFINED: 0,
+  UNDEFINED: 1,
+  STARTED: 2,
+  SUSPENDED: 3,
+  RESUMED: 4,
+  STOPPED: 5,
+  SHUTDOWN: 6,
+  PMSUSPENDED: 7,
+  CRASHED: 8,
+} as const;
+
+/** virDrvFeature values asked with supports-feature. */
+export const DriverFeature = { TYPED_PARAM_STRING: 9, PROGRAM_KEEPALIVE: 10 } as const;
+
+/** virTypedParameterType. */
+export const TypedParamType = { INT: 1, UINT: 2, LLONG: 3, ULLONG: 4, DOUBLE: 5, BOOLEAN: 6, STRING: 7 } as const;

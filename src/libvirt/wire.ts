@@ -1,0 +1,136 @@
+/** Encoders and decoders for the remote program's shared structures. */
+import { TypedParamType } from './constants.js';
+import { LibvirtError } from './errors.js';
+import { STRING_MAX_BYTES, TYPED_PARAMS_MAX } from './protocol.js';
+import { XdrError, XdrReader, XdrWriter } from './xdr.js';
+
+export interface DomainRef {
+  name: string;
+  /** Canonical form: 8-4-4-4-12 lowercase hex. */
+  uuid: string;
+  /** -1 when the domain is not running. */
+  id: number;
+}
+
+export type TypedParamValue = number | bigint | boolean | string;
+/** Typed parameters by field name: int/uint/double -> number, llong/ullong -> bigint. */
+export type TypedParams = Record<string, TypedParamValue>;
+
+/** One typed parameter with its wire type, for building calls where the type matters. */
+export interface TypedParam {
+  field: string;
+  type: (typeof TypedParamType)[keyof typeof TypedParamType];
+  value: TypedParamValue;
+}
+
+export function uuidToBytes(uuid: string): Buffer {
+  const hex = uuid.replace(/-/g, '');
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TypeError(`"${uuid}" is not a UUID (expected 32 hex digits, dashes optional)`);
+  return Buffer.from(hex, 'hex');
+}
+
+export function bytesToUuid(bytes: Buffer): string {
+  const h = bytes.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export function writeDomain(w: XdrWriter, d: DomainRef): void {
+  w.string(d.name).fixedOpaque(uuidToBytes(d.uuid)).int(d.id);
+}
+
+export function readDomain(r: XdrReader): DomainRef {
+  const name = r.string(STRING_MAX_BYTES);
+  const uuid = bytesToUuid(r.fixedOpaque(16));
+  const id = r.int();
+  return { name, uuid, id };
+}
+
+export function writeTypedParams(w: XdrWriter, params: readonly TypedParam[]): void {
+  w.array(params, (_, p) => {
+    w.string(p.field).int(p.type);
+    switch (p.type) {
+      case TypedParamType.INT:
+        w.int(Number(p.value));
+        break;
+      case TypedParamType.UINT:
+        w.uint(Number(p.value));
+        break;
+      case TypedParamType.LLONG:
+        w.hyper(BigInt(p.value as number | bigint));
+        break;
+      case TypedParamType.ULLONG:
+        w.uhyper(BigInt(p.value as number | bigint));
+        break;
+      case TypedParamType.DOUBLE:
+        w.double(Number(p.value));
+        break;
+      case TypedParamType.BOOLEAN:
+        w.int(p.value ? 1 : 0);
+        break;
+      case TypedParamType.STRING:
+        w.string(String(p.value));
+        break;
+      default:
+        throw new TypeError(`typed parameter ${p.field}: unknown type ${p.type as number}`);
+    }
+  });
+}
+
+export function readTypedParamList(r: XdrReader): TypedParam[] {
+  return r.array(TYPED_PARAMS_MAX, () => {
+    const field = r.string(STRING_MAX_BYTES);
+    const type = r.int();
+    let value: TypedParamValue;
+    switch (type) {
+      case TypedParamType.INT:
+        value = r.int();
+        break;
+      case TypedParamType.UINT:
+        value = r.uint();
+        break;
+      case TypedParamType.LLONG:
+        value = r.hyper();
+        break;
+      case TypedParamType.ULLONG:
+        value = r.uhyper();
+        break;
+      case TypedParamType.DOUBLE:
+        value = r.double();
+        break;
+      case TypedParamType.BOOLEAN:
+        value = r.int() !== 0;
+        break;
+      case TypedParamType.STRING:
+        value = r.string(STRING_MAX_BYTES);
+        break;
+      default:
+        throw new XdrError(`typed parameter ${field}: unknown type ${type}`);
+    }
+    return { field, type: type as TypedParam['type'], value };
+  });
+}
+
+export function readTypedParams(r: XdrReader): TypedParams {
+  const out: TypedParams = {};
+  for (const p of readTypedParamList(r)) out[p.field] = p.value;
+  return out;
+}
+
+/** remote_error: code, domain, message, level, dom, str1..3, int1, int2, net. */
+export function readRemoteError(r: XdrReader): LibvirtError {
+  const code = r.int();
+  const domain = r.int();
+  const message = r.optionalString(STRING_MAX_BYTES) ?? '';
+  const level = r.int();
+  if (r.bool()) readDomain(r);
+  r.optionalString(STRING_MAX_BYTES);
+  r.optionalString(STRING_MAX_BYTES);
+  r.optionalString(STRING_MAX_BYTES);
+  r.int();
+  r.int();
+  if (r.bool()) {
+    r.string(STRING_MAX_BYTES);
+    r.fixedOpaque(16);
+  }
+  return new LibvirtError({ code, domain, message, level });
+}

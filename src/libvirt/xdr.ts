@@ -1,0 +1,200 @@
+/**
+ * XDR (RFC 4506) encoding as libvirt's RPC uses it. The reader checks every length against what
+ * is left in the buffer and against a caller-given maximum, so a garbled packet is an error and
+ * never a huge allocation.
+ */
+
+export class XdrError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'XdrError';
+  }
+}
+
+export class XdrWriter {
+  private buffer: Buffer;
+  private offset = 0;
+
+  constructor(initialBytes = 256) {
+    this.buffer = Buffer.allocUnsafe(initialBytes);
+  }
+
+  private ensure(bytes: number): void {
+    if (this.offset + bytes <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < this.offset + bytes) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buffer.copy(next, 0, 0, this.offset);
+    this.buffer = next;
+  }
+
+  int(value: number): this {
+    this.ensure(4);
+    this.buffer.writeInt32BE(value, this.offset);
+    this.offset += 4;
+    return this;
+  }
+
+  uint(value: number): this {
+    this.ensure(4);
+    this.buffer.writeUInt32BE(value >>> 0, this.offset);
+    this.offset += 4;
+    return this;
+  }
+
+  hyper(value: bigint | number): this {
+    this.ensure(8);
+    this.buffer.writeBigInt64BE(BigInt(value), this.offset);
+    this.offset += 8;
+    return this;
+  }
+
+  uhyper(value: bigint | number): this {
+    this.ensure(8);
+    this.buffer.writeBigUInt64BE(BigInt(value), this.offset);
+    this.offset += 8;
+    return this;
+  }
+
+  double(value: number): this {
+    this.ensure(8);
+    this.buffer.writeDoubleBE(value, this.offset);
+    this.offset += 8;
+    return this;
+  }
+
+  bool(value: boolean): this {
+    return this.int(value ? 1 : 0);
+  }
+
+  /** Variable-length opaque: length, bytes, zero padding to 4. */
+  opaque(bytes: Uint8Array): this {
+    this.uint(bytes.length);
+    return this.fixedOpaque(bytes);
+  }
+
+  /** Fixed-length opaque (e.g. a 16-byte UUID): bytes and padding, no length. */
+  fixedOpaque(bytes: Uint8Array): this {
+    const padded = (bytes.length + 3) & ~3;
+    this.ensure(padded);
+    this.buffer.set(bytes, this.offset);
+    this.buffer.fill(0, this.offset + bytes.length, this.offset + padded);
+    this.offset += padded;
+    return this;
+  }
+
+  string(value: string): this {
+    return this.opaque(Buffer.from(value, 'utf8'));
+  }
+
+  /** A pointer (`*`) to a string: present flag then the string. */
+  optionalString(value: string | null | undefined): this {
+    if (value === null || value === undefined) return this.bool(false);
+    return this.bool(true).string(value);
+  }
+
+  array<T>(items: readonly T[], writeItem: (w: this, item: T) => void): this {
+    this.uint(items.length);
+    for (const item of items) writeItem(this, item);
+    return this;
+  }
+
+  get length(): number {
+    return this.offset;
+  }
+
+  toBuffer(): Buffer {
+    return this.buffer.subarray(0, this.offset);
+  }
+}
+
+export class XdrReader {
+  private offset: number;
+
+  constructor(private readonly buffer: Buffer, start = 0, private readonly end = buffer.length) {
+    this.offset = start;
+  }
+
+  get remaining(): number {
+    return this.end - this.offset;
+  }
+
+  private need(bytes: number, what: string): void {
+    if (bytes < 0 || this.offset + bytes > this.end) {
+      throw new XdrError(`truncated data: ${what} needs ${bytes} bytes at offset ${this.offset}, ${this.remaining} left`);
+    }
+  }
+
+  int(): number {
+    this.need(4, 'int');
+    const v = this.buffer.readInt32BE(this.offset);
+    this.offset += 4;
+    return v;
+  }
+
+  uint(): number {
+    this.need(4, 'unsigned int');
+    const v = this.buffer.readUInt32BE(this.offset);
+    this.offset += 4;
+    return v;
+  }
+
+  hyper(): bigint {
+    this.need(8, 'hyper');
+    const v = this.buffer.readBigInt64BE(this.offset);
+    this.offset += 8;
+    return v;
+  }
+
+  uhyper(): bigint {
+    this.need(8, 'unsigned hyper');
+    const v = this.buffer.readBigUInt64BE(this.offset);
+    this.offset += 8;
+    return v;
+  }
+
+  double(): number {
+    this.need(8, 'double');
+    const v = this.buffer.readDoubleBE(this.offset);
+    this.offset += 8;
+    return v;
+  }
+
+  bool(): boolean {
+    const v = this.int();
+    if (v !== 0 && v !== 1) throw new XdrError(`bad boolean ${v} at offset ${this.offset - 4}`);
+    return v === 1;
+  }
+
+  fixedOpaque(length: number): Buffer {
+    const padded = (length + 3) & ~3;
+    this.need(padded, `opaque[${length}]`);
+    const v = this.buffer.subarray(this.offset, this.offset + length);
+    this.offset += padded;
+    return v;
+  }
+
+  opaque(maxBytes: number): Buffer {
+    const length = this.uint();
+    if (length > maxBytes) throw new XdrError(`opaque of ${length} bytes exceeds its limit of ${maxBytes}`);
+    return this.fixedOpaque(length);
+  }
+
+  string(maxBytes: number): string {
+    return this.opaque(maxBytes).toString('utf8');
+  }
+
+  optionalString(maxBytes: number): string | null {
+    return this.bool() ? this.string(maxBytes) : null;
+  }
+
+  array<T>(maxItems: number, readItem: (r: this) => T): T[] {
+    const count = this.uint();
+    if (count > maxItems) throw new XdrError(`array of ${count} items exceeds its limit of ${maxItems}`);
+    // Every item takes at least 4 bytes: a count beyond that is garbage, not a reason to allocate.
+    if (count * 4 > this.remaining) throw new XdrError(`array of ${count} items cannot fit in the ${this.remaining} bytes left`);
+    const items: T[] = [];
+    for (let i = 0; i < count; i++) items.push(readItem(this));
+    return items;
+  }
+}
