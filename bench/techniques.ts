@@ -18,13 +18,14 @@ import { z } from 'zod';
 import { median } from './traces/metrics.js';
 
 const execFileAsync = promisify(execFile);
-const REPO_ROOT = join(import.meta.dirname, '..');
 export const DEFAULT_TECHNIQUE_INPUTS = join(import.meta.dirname, 'inputs', 'techniques.json');
 
 const inputsSchema = z.object({
   description: z.string().optional(),
   labDir: z.string(),
   labAddressPrefix: z.string(),
+  /** Stop the benchmark's lab when done (frees the 2 cores' worth of idle daemons). */
+  labDownAfter: z.boolean(),
   sourceHost: z.string(),
   targetHost: z.string(),
   bandwidthMiBps: z.number().positive(),
@@ -113,9 +114,14 @@ async function migrateWithVirsh(from: LabLike['hosts'][number], to: LabLike['hos
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   let aborted = false;
+  let atAbort: ReturnType<typeof parseDomJobInfo> = {};
   const timer = setTimeout(() => {
     aborted = true;
-    virsh(from.uri, ['domjobabort', vmName]).catch(() => {});
+    // Read the live job first: after an abort libvirt keeps no completed stats for it.
+    virsh(from.uri, ['domjobinfo', vmName])
+      .then((text) => (atAbort = parseDomJobInfo(text)))
+      .catch(() => {})
+      .finally(() => virsh(from.uri, ['domjobabort', vmName]).catch(() => {}));
   }, inputs.deadlineSeconds * 1000);
   const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
   clearTimeout(timer);
@@ -132,7 +138,7 @@ async function migrateWithVirsh(from: LabLike['hosts'][number], to: LabLike['hos
     converged,
     totalSeconds: converged && info.elapsedMs ? info.elapsedMs / 1000 : totalSeconds,
     downtimeMs: converged ? info.downtimeMs : undefined,
-    bytesMoved: info.dataProcessedBytes,
+    bytesMoved: info.dataProcessedBytes ?? atAbort.dataProcessedBytes,
     error: converged ? undefined : aborted ? `aborted at the ${inputs.deadlineSeconds} s deadline` : stderr.trim().split('\n')[0],
   };
 }
@@ -191,26 +197,21 @@ async function loadVirtBalancerArm(): Promise<VirtBalancerArm | string> {
   };
 }
 
-async function attachLab(inputs: TechniqueInputs, log: (l: string) => void): Promise<{ lab: LabLike; startedByUs: boolean } | string> {
-  process.env.VB_LAB_DIR = inputs.labDir;
-  process.env.VB_LAB_ADDRESS_PREFIX = inputs.labAddressPrefix;
-  let labModule: { labFromEnv: () => Promise<LabLike> };
+async function attachLab(inputs: TechniqueInputs, log: (l: string) => void): Promise<{ lab: LabLike; down: () => Promise<void> } | string> {
+  let labModule: { Lab: new (root?: string, prefix?: string) => LabLike & { up(o: { hosts: number; log: (m: string) => void }): Promise<void>; down(): Promise<void> } };
   try {
     labModule = (await import('../test/lab/lab.js' as string)) as typeof labModule;
   } catch (error) {
     return `the lab API (test/lab/lab.ts) could not be loaded (${(error as Error).message.split('\n')[0]})`;
   }
+  // Our own lab instance, so the benchmark never disturbs the lab the tests use.
+  const lab = new labModule.Lab(inputs.labDir, inputs.labAddressPrefix);
   try {
-    return { lab: await labModule.labFromEnv(), startedByUs: false };
-  } catch {
-    log(`techniques: bringing up a 2-host lab in ${inputs.labDir}`);
-    try {
-      await execFileAsync('npx', ['tsx', 'test/lab/cli.ts', 'up', '--hosts', '2'], { cwd: REPO_ROOT, env: process.env, timeout: 600_000 });
-      return { lab: await labModule.labFromEnv(), startedByUs: true };
-    } catch (error) {
-      return `the lab could not be brought up (${(error as Error).message.split('\n')[0]})`;
-    }
+    await lab.up({ hosts: 2, log: (m) => log(`techniques: lab: ${m}`) });
+  } catch (error) {
+    return `the lab in ${inputs.labDir} could not be brought up (${(error as Error).message.split('\n')[0]})`;
   }
+  return { lab, down: () => lab.down() };
 }
 
 async function heartbeatAfter(lab: LabLike, vmName: string, afterSeq: number): Promise<boolean> {
@@ -228,7 +229,7 @@ function fmt(v: number | undefined, digits = 1): string {
 
 export function techniquesTable(runs: readonly MigrationRun[], inputs: TechniqueInputs): string {
   const boundSeconds = inputs.vm.memoryMiB / inputs.bandwidthMiBps;
-  const rows = ['| profile | dirty/bandwidth | arm | technique(s) | converged | median total s | median downtime ms | median MiB moved | heartbeat intact | bound M/B s |', '|---|---|---|---|---|---|---|---|---|---|'];
+  const rows = ['| profile | dirty/bandwidth (set) | measured dirty MiB/s | arm | technique(s) | converged | median total s | median downtime ms | median MiB moved | heartbeat intact | bound M/B s |', '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const profile of inputs.profiles) {
     for (const arm of ['virsh-precopy', 'virt-balancer'] as const) {
       const rs = runs.filter((r) => r.profile === profile.name && r.arm === arm);
@@ -237,7 +238,7 @@ export function techniquesTable(runs: readonly MigrationRun[], inputs: Technique
       const aborted = rs.filter((r) => !r.converged);
       const med = (xs: (number | undefined)[]) => median(xs.filter((x): x is number => x !== undefined));
       rows.push(
-        `| ${profile.name} | ${(profile.dirtyMiBps / inputs.bandwidthMiBps).toFixed(2)} | ${arm} | ${[...new Set(rs.map((r) => r.technique))].join(', ')} | ${ok.length}/${rs.length}${aborted.length ? ` (gave up after ${fmt(med(aborted.map((r) => r.totalSeconds)))} s)` : ''} | ${fmt(med(ok.map((r) => r.totalSeconds)), 2)} | ${fmt(med(ok.map((r) => r.downtimeMs)), 0)} | ${fmt(med(rs.map((r) => (r.bytesMoved === undefined ? undefined : r.bytesMoved / 1048576))), 0)} | ${rs.filter((r) => r.heartbeatIntact).length}/${rs.length} | ${boundSeconds.toFixed(2)} |`,
+        `| ${profile.name} | ${(profile.dirtyMiBps / inputs.bandwidthMiBps).toFixed(2)} | ${fmt(med(rs.map((r) => r.measuredDirtyRateMiBps)), 0)} | ${arm} | ${[...new Set(rs.map((r) => r.technique))].join(', ')} | ${ok.length}/${rs.length}${aborted.length ? ` (gave up after ${fmt(med(aborted.map((r) => r.totalSeconds)))} s)` : ''} | ${fmt(med(ok.map((r) => r.totalSeconds)), 2)} | ${fmt(med(ok.map((r) => r.downtimeMs)), 0)} | ${fmt(med(rs.map((r) => (r.bytesMoved === undefined ? undefined : r.bytesMoved / 1048576))), 0)} | ${rs.filter((r) => r.heartbeatIntact).length}/${rs.length} | ${boundSeconds.toFixed(2)} |`,
       );
     }
   }
@@ -265,6 +266,14 @@ export async function runTechniquesBench(options: { inputsPath?: string; log?: (
   const attached = await attachLab(inputs, log);
   if (typeof attached === 'string') return { title, markdown: `Not run: ${attached}.`, json: { inputs, notRun: attached } };
   const { lab } = attached;
+  try {
+    return await runInLab(lab, inputs, log, title);
+  } finally {
+    if (inputs.labDownAfter) await attached.down().catch((error) => log(`techniques: lab down failed: ${(error as Error).message}`));
+  }
+}
+
+async function runInLab(lab: LabLike, inputs: TechniqueInputs, log: (line: string) => void, title: string): Promise<{ title: string; markdown: string; json: unknown }> {
   const from = lab.hosts.find((h) => h.name === inputs.sourceHost);
   const to = lab.hosts.find((h) => h.name === inputs.targetHost);
   if (!from || !to) {
@@ -286,13 +295,15 @@ export async function runTechniquesBench(options: { inputsPath?: string; log?: (
           await lab.createVm({ name: vmName, host: from.name, vcpus: inputs.vm.vcpus, memoryMiB: inputs.vm.memoryMiB, cpuBusyPercent: inputs.vm.cpuBusyPercent, dirtyMiBps: profile.dirtyMiBps, workloadMiB: inputs.vm.workloadMiB });
           // Let the workload reach its steady dirtying rate before migrating.
           await new Promise((r) => setTimeout(r, 3000));
+          // Measured for both arms, as the collector would; only virt-balancer uses it to choose.
+          const measuredDirtyRateMiBps = await measureDirtyRateMiBps(from.uri, vmName);
           const before = await lab.heartbeat(vmName);
           const result =
             armName === 'virsh-precopy'
               ? await migrateWithVirsh(from, to, vmName, inputs)
-              : await (arm as VirtBalancerArm).migrate({ vmName, from, to, memoryBytes: inputs.vm.memoryMiB * 1048576, dirtyRateMiBps: (await measureDirtyRateMiBps(from.uri, vmName)) ?? profile.dirtyMiBps, inputs });
+              : await (arm as VirtBalancerArm).migrate({ vmName, from, to, memoryBytes: inputs.vm.memoryMiB * 1048576, dirtyRateMiBps: measuredDirtyRateMiBps ?? profile.dirtyMiBps, inputs });
           const heartbeatIntact = await heartbeatAfter(lab, vmName, before.seq);
-          const run: MigrationRun = { ...base, ...result, heartbeatIntact, endedOn: await lab.whereIs(vmName) };
+          const run: MigrationRun = { ...base, ...result, measuredDirtyRateMiBps, heartbeatIntact, endedOn: await lab.whereIs(vmName) };
           runs.push(run);
           log(`techniques: ${profile.name} #${repeat} ${armName}: ${run.technique} ${run.converged ? 'converged' : 'not converged'} in ${run.totalSeconds.toFixed(1)} s, downtime ${run.downtimeMs ?? 'n/a'} ms, heartbeat ${heartbeatIntact ? 'ok' : 'LOST'}`);
         } catch (error) {
