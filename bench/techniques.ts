@@ -48,6 +48,8 @@ export interface MigrationRun {
   downtimeMs?: number;
   bytesMoved?: number;
   heartbeatIntact: boolean;
+  /** The guest kernel panicked (console), e.g. after the move. */
+  guestPanicked?: boolean;
   endedOn?: string;
   measuredDirtyRateMiBps?: number;
   predicted?: { totalSeconds: number; downtimeMs: number; bytes: number; converges: boolean };
@@ -60,7 +62,7 @@ interface LabLike {
   createVm(o: { name: string; host: string; vcpus: number; memoryMiB: number; cpuBusyPercent: number; dirtyMiBps: number; workloadMiB?: number }): Promise<unknown>;
   destroyVm(name: string): Promise<void>;
   whereIs(name: string): Promise<string | undefined>;
-  heartbeat(name: string): Promise<{ seq: number; status: string }>;
+  heartbeat(name: string): Promise<{ seq: number; status: string; panicked?: boolean }>;
   waitForHeartbeat(name: string, o: { afterSeq: number; timeoutMs: number }): Promise<{ seq: number; status: string }>;
 }
 
@@ -214,13 +216,18 @@ async function attachLab(inputs: TechniqueInputs, log: (l: string) => void): Pro
   return { lab, down: () => lab.down() };
 }
 
-async function heartbeatAfter(lab: LabLike, vmName: string, afterSeq: number): Promise<boolean> {
+/** Intact = a fresh OK heartbeat after the move; also reports a guest kernel panic seen on the console. */
+async function heartbeatAfter(lab: LabLike, vmName: string, afterSeq: number): Promise<{ intact: boolean; panicked: boolean }> {
+  let intact = false;
   try {
     const hb = await lab.waitForHeartbeat(vmName, { afterSeq, timeoutMs: 15_000 });
-    return hb.status === 'OK';
+    intact = hb.status === 'OK';
   } catch {
-    return false;
+    intact = false;
   }
+  const last = await lab.heartbeat(vmName).catch(() => undefined);
+  const panicked = Boolean(last?.panicked);
+  return { intact: intact && !panicked, panicked };
 }
 
 function fmt(v: number | undefined, digits = 1): string {
@@ -229,7 +236,7 @@ function fmt(v: number | undefined, digits = 1): string {
 
 export function techniquesTable(runs: readonly MigrationRun[], inputs: TechniqueInputs): string {
   const boundSeconds = inputs.vm.memoryMiB / inputs.bandwidthMiBps;
-  const rows = ['| profile | dirty/bandwidth (set) | measured dirty MiB/s | arm | technique(s) | converged | median total s | median downtime ms | median MiB moved | heartbeat intact | bound M/B s |', '|---|---|---|---|---|---|---|---|---|---|---|'];
+  const rows = ['| profile | dirty/bandwidth (set) | measured dirty MiB/s (/ bandwidth) | arm | technique(s) | converged | median total s | median downtime ms | median MiB moved | heartbeat intact (panics) | bound M/B s |', '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const profile of inputs.profiles) {
     for (const arm of ['virsh-precopy', 'virt-balancer'] as const) {
       const rs = runs.filter((r) => r.profile === profile.name && r.arm === arm);
@@ -238,7 +245,7 @@ export function techniquesTable(runs: readonly MigrationRun[], inputs: Technique
       const aborted = rs.filter((r) => !r.converged);
       const med = (xs: (number | undefined)[]) => median(xs.filter((x): x is number => x !== undefined));
       rows.push(
-        `| ${profile.name} | ${(profile.dirtyMiBps / inputs.bandwidthMiBps).toFixed(2)} | ${fmt(med(rs.map((r) => r.measuredDirtyRateMiBps)), 0)} | ${arm} | ${[...new Set(rs.map((r) => r.technique))].join(', ')} | ${ok.length}/${rs.length}${aborted.length ? ` (gave up after ${fmt(med(aborted.map((r) => r.totalSeconds)))} s)` : ''} | ${fmt(med(ok.map((r) => r.totalSeconds)), 2)} | ${fmt(med(ok.map((r) => r.downtimeMs)), 0)} | ${fmt(med(rs.map((r) => (r.bytesMoved === undefined ? undefined : r.bytesMoved / 1048576))), 0)} | ${rs.filter((r) => r.heartbeatIntact).length}/${rs.length} | ${boundSeconds.toFixed(2)} |`,
+        `| ${profile.name} | ${(profile.dirtyMiBps / inputs.bandwidthMiBps).toFixed(2)} | ${fmt(med(rs.map((r) => r.measuredDirtyRateMiBps)), 0)} (${fmt(med(rs.map((r) => r.measuredDirtyRateMiBps)) / inputs.bandwidthMiBps, 2)}) | ${arm} | ${[...new Set(rs.map((r) => r.technique))].join(', ')} | ${ok.length}/${rs.length}${aborted.length ? ` (gave up after ${fmt(med(aborted.map((r) => r.totalSeconds)))} s)` : ''} | ${fmt(med(ok.map((r) => r.totalSeconds)), 2)} | ${fmt(med(ok.map((r) => r.downtimeMs)), 0)} | ${fmt(med(rs.map((r) => (r.bytesMoved === undefined ? undefined : r.bytesMoved / 1048576))), 0)} | ${rs.filter((r) => r.heartbeatIntact).length}/${rs.length}${rs.some((r) => r.guestPanicked) ? ` (${rs.filter((r) => r.guestPanicked).length} panicked)` : ''} | ${boundSeconds.toFixed(2)} |`,
       );
     }
   }
@@ -302,10 +309,10 @@ async function runInLab(lab: LabLike, inputs: TechniqueInputs, log: (line: strin
             armName === 'virsh-precopy'
               ? await migrateWithVirsh(from, to, vmName, inputs)
               : await (arm as VirtBalancerArm).migrate({ vmName, from, to, memoryBytes: inputs.vm.memoryMiB * 1048576, dirtyRateMiBps: measuredDirtyRateMiBps ?? profile.dirtyMiBps, inputs });
-          const heartbeatIntact = await heartbeatAfter(lab, vmName, before.seq);
-          const run: MigrationRun = { ...base, ...result, measuredDirtyRateMiBps, heartbeatIntact, endedOn: await lab.whereIs(vmName) };
+          const after = await heartbeatAfter(lab, vmName, before.seq);
+          const run: MigrationRun = { ...base, ...result, measuredDirtyRateMiBps, heartbeatIntact: after.intact, guestPanicked: after.panicked, endedOn: await lab.whereIs(vmName) };
           runs.push(run);
-          log(`techniques: ${profile.name} #${repeat} ${armName}: ${run.technique} ${run.converged ? 'converged' : 'not converged'} in ${run.totalSeconds.toFixed(1)} s, downtime ${run.downtimeMs ?? 'n/a'} ms, heartbeat ${heartbeatIntact ? 'ok' : 'LOST'}`);
+          log(`techniques: ${profile.name} #${repeat} ${armName}: ${run.technique} ${run.converged ? 'converged' : 'not converged'} in ${run.totalSeconds.toFixed(1)} s, downtime ${run.downtimeMs ?? 'n/a'} ms, heartbeat ${run.heartbeatIntact ? 'ok' : run.guestPanicked ? 'LOST (guest kernel panic)' : 'LOST'}`);
         } catch (error) {
           runs.push({ ...base, technique: 'n/a', converged: false, totalSeconds: Number.NaN, heartbeatIntact: false, error: (error as Error).message });
           log(`techniques: ${profile.name} #${repeat} ${armName}: error ${(error as Error).message}`);
