@@ -111,15 +111,21 @@ describe('libvirt client: connection loss', () => {
   it('rejects every pending call with a connection-closed error when the daemon dies mid-call', async () => {
     const conn = await LibvirtConnection.open(lab.host('lab3').uri, { keepaliveIntervalSeconds: 0 });
     const closed = new Promise<Error>((r) => conn.once('close', r));
-    const calls = Array.from({ length: 50 }, () => conn.getAllDomainStats(0, 0).then(() => 'ok', (e) => e));
-    await lab.stopHost('lab3');
-    const outcomes = await Promise.all(calls);
-    const failures = outcomes.filter((o) => o !== 'ok');
-    expect(failures.length).toBeGreaterThan(0);
-    for (const f of failures) expect(f).toBeInstanceOf(ConnectionClosedError);
-    expect((await closed).message).toMatch(/closed|failed/);
-    await expect(conn.getHostname()).rejects.toBeInstanceOf(ConnectionClosedError);
-    await lab.startHost('lab3');
+    const pid = (await readPid(join(lab.host('lab3').dir, 'libvirtd.pid')))!;
+    try {
+      // Freeze the daemon first so the calls are certainly still pending when it dies.
+      process.kill(pid, 'SIGSTOP');
+      const calls = Array.from({ length: 50 }, () => conn.getAllDomainStats(0, 0).then(() => 'ok', (e) => e));
+      await sleep(200);
+      await lab.stopHost('lab3');
+      const outcomes = await Promise.all(calls);
+      expect(outcomes).toHaveLength(50);
+      for (const outcome of outcomes) expect(outcome).toBeInstanceOf(ConnectionClosedError);
+      expect((await closed).message).toMatch(/closed|failed/);
+      await expect(conn.getHostname()).rejects.toBeInstanceOf(ConnectionClosedError);
+    } finally {
+      await lab.startHost('lab3');
+    }
   });
 
   it('closes with a clear reason when the peer stops answering keepalives', async () => {
