@@ -1,0 +1,4 @@
+export { configSchema, hostSchema, type Config, type HostConfig } from './schema.js';
+export { policySchema, TECHNIQUE_NAMES, type PolicyConfig } from './policy-schema.js';
+export { migrationSchema, type MigrationConfig } from './migration-schema.js';
+export { ConfigError, loadConfig, parseConfig, formatPath, type ConfigProblem } from './load.js';

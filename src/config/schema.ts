@@ -1,0 +1,96 @@
+/**
+ * The whole config file, validated with zod. Unknown keys are errors (a typo in a threshold must
+ * not silently fall back to a default). Defaults make a config with only `hosts:` usable.
+ */
+import { z } from 'zod';
+import { migrationSchema } from './migration-schema.js';
+import { policySchema } from './policy-schema.js';
+
+const hostNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export const hostSchema = z.strictObject({
+  /** Name used in logs, metrics labels and the CLI. */
+  name: z.string().regex(hostNamePattern, 'a host name of letters, digits, ".", "_" or "-"'),
+  /** libvirt URI as virsh understands it, e.g. qemu+tcp://10.0.0.5/system. */
+  uri: z.string().min(1),
+  /** What the host offers to guests, when it should differ from node info. */
+  capacity: z
+    .strictObject({
+      cpuCount: z.number().int().positive().optional(),
+      memoryMiB: z.number().positive().optional(),
+    })
+    .optional(),
+  /** vCPUs placed per host CPU at most. */
+  cpuOvercommitRatio: z.number().positive().default(4),
+  /** Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1). */
+  memoryOvercommitRatio: z.number().positive().default(1),
+  /** A host in maintenance is drained and never a target. */
+  maintenance: z.boolean().default(false),
+  labels: z.record(z.string(), z.string()).default({}),
+});
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z
+  .strictObject({
+    hosts: z.array(hostSchema).min(1, 'at least one host'),
+    loop: z
+      .strictObject({
+        /** node-cron expression (six fields: with seconds). */
+        schedule: z.string().default('*/30 * * * * *'),
+        /** Ticks the smoothing window holds. */
+        windowSamples: z.number().int().min(1).max(1000).default(10),
+        /** Plan and log only, never migrate. */
+        dryRun: z.boolean().default(false),
+      })
+      .default({ schedule: '*/30 * * * * *', windowSamples: 10, dryRun: false }),
+    metrics: z
+      .strictObject({
+        /** host:port for /metrics and /healthz; empty string disables the endpoint. */
+        listen: z.string().default('127.0.0.1:9464'),
+      })
+      .default({ listen: '127.0.0.1:9464' }),
+    /** Journal and state directory. */
+    stateDir: z.string().min(1).default('/var/lib/virt-balancer'),
+    log: z.strictObject({ level: z.enum(logLevels).default('info') }).default({ level: 'info' }),
+    libvirt: z
+      .strictObject({
+        keepaliveIntervalSeconds: z.number().min(0).default(5),
+        keepaliveCount: z.number().int().min(1).default(5),
+        callTimeoutSeconds: z.number().positive().default(60),
+        reconnectInitialDelaySeconds: z.number().positive().default(1),
+        reconnectMaxDelaySeconds: z.number().positive().default(60),
+        tls: z
+          .strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
+          .optional(),
+      })
+      .default({
+        keepaliveIntervalSeconds: 5,
+        keepaliveCount: 5,
+        callTimeoutSeconds: 60,
+        reconnectInitialDelaySeconds: 1,
+        reconnectMaxDelaySeconds: 60,
+      }),
+    policy: policySchema.default(policySchema.parse({})),
+    migration: migrationSchema.default(migrationSchema.parse({})),
+  })
+  .superRefine((config, ctx) => {
+    const seenNames = new Map<string, number>();
+    const seenUris = new Map<string, number>();
+    config.hosts.forEach((host, index) => {
+      const nameAt = seenNames.get(host.name);
+      if (nameAt !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', index, 'name'], message: `duplicate host name "${host.name}" (also hosts[${nameAt}]); give each host its own name` });
+      } else seenNames.set(host.name, index);
+      const uriAt = seenUris.get(host.uri);
+      if (uriAt !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', index, 'uri'], message: `duplicate host URI "${host.uri}" (also hosts[${uriAt}]); one entry per libvirt host` });
+      } else seenUris.set(host.uri, index);
+    });
+    if (config.migration.maxPerSourceHost > config.migration.maxConcurrent) {
+      ctx.addIssue({ code: 'custom', path: ['migration', 'maxPerSourceHost'], message: `is ${config.migration.maxPerSourceHost}, above migration.maxConcurrent (${config.migration.maxConcurrent}); lower it or raise maxConcurrent` });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type HostConfig = z.infer<typeof hostSchema>;
