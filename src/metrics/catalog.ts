@@ -1,0 +1,52 @@
+/**
+ * Every metric virt-balancer exports, in one place, so the Grafana dashboard, the alert rules and
+ * the docs can be checked against this list. Names follow Prometheus conventions: unit suffixes
+ * (`_seconds`, `_bytes`, `_ratio`), `_total` for counters.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const DURATION_BUCKETS_SECONDS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
+const DOWNTIME_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5];
+const TICK_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
+const ERROR_RATIO_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5];
+
+export function createMetrics(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'virt_balancer_' });
+  const r = [registry];
+  return {
+    registry,
+    // Read side (control loop).
+    hostUp: new Gauge({ name: 'virt_balancer_host_up', help: '1 when the controller reaches the host through libvirt, else 0', labelNames: ['host'], registers: r }),
+    hostCpuUtilization: new Gauge({ name: 'virt_balancer_host_cpu_utilization_ratio', help: 'Host CPU utilisation (0..1), smoothed over the sampling window', labelNames: ['host'], registers: r }),
+    hostMemoryUsedBytes: new Gauge({ name: 'virt_balancer_host_memory_used_bytes', help: 'Host memory in use', labelNames: ['host'], registers: r }),
+    hostMemoryTotalBytes: new Gauge({ name: 'virt_balancer_host_memory_total_bytes', help: 'Host memory offered to guests', labelNames: ['host'], registers: r }),
+    hostVms: new Gauge({ name: 'virt_balancer_host_vms', help: 'VMs running on the host', labelNames: ['host'], registers: r }),
+    vmCpuUtilization: new Gauge({ name: 'virt_balancer_vm_cpu_utilization_ratio', help: 'VM CPU use as a share of its vCPUs (0..1)', labelNames: ['host', 'vm'], registers: r }),
+    vmMemoryBytes: new Gauge({ name: 'virt_balancer_vm_memory_bytes', help: 'VM current memory', labelNames: ['host', 'vm'], registers: r }),
+    clusterImbalance: new Gauge({ name: 'virt_balancer_cluster_imbalance', help: 'Standard deviation of host CPU utilisation ratios (0 = perfectly balanced)', registers: r }),
+    tickDurationSeconds: new Histogram({ name: 'virt_balancer_tick_duration_seconds', help: 'Duration of one control-loop tick (collect, plan, admit)', buckets: TICK_BUCKETS_SECONDS, registers: r }),
+    ticksTotal: new Counter({ name: 'virt_balancer_ticks_total', help: 'Control-loop ticks by outcome', labelNames: ['outcome'], registers: r }),
+    lastTickTimestampSeconds: new Gauge({ name: 'virt_balancer_last_tick_timestamp_seconds', help: 'Unix time the last tick finished', registers: r }),
+    libvirtErrorsTotal: new Counter({ name: 'virt_balancer_libvirt_errors_total', help: 'libvirt errors by host and libvirt error code name', labelNames: ['host', 'code'], registers: r }),
+    // Planning.
+    plannedMovesTotal: new Counter({ name: 'virt_balancer_planned_moves_total', help: 'Moves the planner proposed, by technique', labelNames: ['technique'], registers: r }),
+    policyErrorsTotal: new Counter({ name: 'virt_balancer_policy_errors_total', help: 'Policy calls that threw, timed out or returned garbage', labelNames: ['policy'], registers: r }),
+    // Acting (executor).
+    migrationsTotal: new Counter({ name: 'virt_balancer_migrations_total', help: 'Finished migrations by technique and outcome (completed, aborted, failed)', labelNames: ['technique', 'outcome'], registers: r }),
+    migrationDurationSeconds: new Histogram({ name: 'virt_balancer_migration_duration_seconds', help: 'Total migration time by technique', labelNames: ['technique'], buckets: DURATION_BUCKETS_SECONDS, registers: r }),
+    migrationDowntimeSeconds: new Histogram({ name: 'virt_balancer_migration_downtime_seconds', help: 'Guest downtime during migration by technique', labelNames: ['technique'], buckets: DOWNTIME_BUCKETS_SECONDS, registers: r }),
+    migrationBytesTotal: new Counter({ name: 'virt_balancer_migration_bytes_total', help: 'Bytes sent by migrations, by technique', labelNames: ['technique'], registers: r }),
+    migrationsInFlight: new Gauge({ name: 'virt_balancer_migrations_in_flight', help: 'Migrations running now', registers: r }),
+    migrationPredictionErrorRatio: new Histogram({ name: 'virt_balancer_migration_prediction_error_ratio', help: '|actual - predicted| / actual for a completed migration, by technique and quantity (total_time, downtime, bytes)', labelNames: ['technique', 'quantity'], buckets: ERROR_RATIO_BUCKETS, registers: r }),
+    postcopyIncidentsTotal: new Counter({ name: 'virt_balancer_postcopy_incidents_total', help: 'Post-copy migrations that failed after the switch (VM state needs attention)', registers: r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Names of all virt-balancer metrics (without the default process metrics). */
+export function metricNames(metrics: Metrics): string[] {
+  return Object.values(metrics)
+    .filter((m): m is Gauge | Counter | Histogram => m instanceof Gauge || m instanceof Counter || m instanceof Histogram)
+    .map((m) => (m as unknown as { name: string }).name);
+}
