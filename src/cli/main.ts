@@ -4,6 +4,7 @@
  * `register(program)`; this file only wires them together.
  */
 import { Command } from 'commander';
+import * as status from './commands/status.js';
 
 const program = new Command();
 program
@@ -12,5 +13,6 @@ program
   .version('0.1.0');
 
 // Command modules add themselves here (one import + one call each).
+status.register(program);
 
 await program.parseAsync(process.argv);

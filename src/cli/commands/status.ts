@@ -1,0 +1,54 @@
+/** `virt-balancer status`: hosts and their VMs with CPU and memory use, as a table or JSON. */
+import type { Command } from 'commander';
+import { collectOnce } from '../../cluster/collector.js';
+import type { ClusterState } from '../../cluster/model.js';
+import { loadConfig } from '../../config/index.js';
+import { createLogger } from '../../log/logger.js';
+import { action } from '../errors.js';
+import { formatBytes, formatPercent, table } from '../format.js';
+
+export function statusJson(state: ClusterState) {
+  return {
+    hosts: state.hosts.map((h) => ({
+      name: h.name,
+      uri: h.uri,
+      up: h.up,
+      ...(h.up ? {} : { downReason: h.downReason }),
+      cpuUtilization: h.cpuUtilization.mean,
+      memoryUsedBytes: h.memoryUsedBytes,
+      memoryTotalBytes: h.memoryTotalBytes,
+      vms: state.vms
+        .filter((v) => v.host === h.name)
+        .map((v) => ({ name: v.name, uuid: v.uuid, vcpus: v.vcpus, cpuUtilization: v.cpuUtilization.mean, memoryBytes: v.memoryBytes, state: v.state })),
+    })),
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('show hosts and their VMs with CPU and memory use (samples for about 2 s)')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('--json', 'print JSON')
+    .option('--sample-seconds <s>', 'seconds between the two samples rates are computed from', '2')
+    .action(
+      action(async (options: { config: string; json?: boolean; sampleSeconds: string }) => {
+        const config = await loadConfig(options.config);
+        const logger = createLogger({ level: 'warn', destination: 2 });
+        const { state, close } = await collectOnce(config, { logger, sampleIntervalMs: Number(options.sampleSeconds) * 1000 });
+        await close();
+        if (options.json) {
+          process.stdout.write(JSON.stringify(statusJson(state), null, 2) + '\n');
+          return;
+        }
+        const rows: string[][] = [];
+        for (const h of state.hosts) {
+          rows.push([h.name, h.up ? 'up' : `DOWN: ${h.downReason ?? ''}`, '', h.up ? formatPercent(h.cpuUtilization.mean) : '', h.up ? `${formatBytes(h.memoryUsedBytes)} / ${formatBytes(h.memoryTotalBytes)}` : '']);
+          for (const v of state.vms.filter((x) => x.host === h.name)) {
+            rows.push([`  ${v.name}`, v.state, String(v.vcpus), formatPercent(v.cpuUtilization.mean), formatBytes(v.memoryBytes)]);
+          }
+        }
+        process.stdout.write(table(['host / vm', 'state', 'vCPUs', 'CPU', 'memory'], rows) + '\n');
+      }),
+    );
+}

@@ -1,0 +1,378 @@
+/**
+ * One tick of observation: libvirt counters from every host become a ClusterState with rates and
+ * smoothed windows. One bulk get-all-domain-stats call per host; per-VM calls only for what bulk
+ * stats lack (job status, and once per VM its metadata tags and XML).
+ */
+import { DomainJobType, DomainState, DomainStatsTypes, LibvirtError, MetadataType, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import type { Config, HostConfig } from '../config/index.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/catalog.js';
+import { HostConnections } from './connections.js';
+import { clusterImbalance } from './imbalance.js';
+import type { ClusterState, HostObservation, InFlightMigration, VmObservation, VmState } from './model.js';
+import { SampleWindow, rateRatio } from './window.js';
+
+export const TAG_NAMESPACE_URI = 'https://virt-balancer.dev/xmlns/1';
+const MiB = 1024 * 1024;
+
+const STATE_NAMES: Record<number, VmState> = {
+  [DomainState.RUNNING]: 'running',
+  [DomainState.BLOCKED]: 'blocked',
+  [DomainState.PAUSED]: 'paused',
+  [DomainState.SHUTOFF]: 'shutoff',
+  [DomainState.CRASHED]: 'crashed',
+  [DomainState.PMSUSPENDED]: 'pmsuspended',
+};
+
+interface VmMemo {
+  host: string;
+  cpuTimeNs: bigint;
+  atMs: number;
+  window: SampleWindow;
+  tags?: string[];
+  cpuModel?: string;
+  diskCount?: number;
+  dirtyRateMiBps?: number;
+  dirtyRateMeasuredAtMs?: number;
+}
+
+interface HostMemo {
+  window: SampleWindow;
+  cpuCounters?: { busyNs: bigint; totalNs: bigint };
+  nodeCpus?: number;
+  nodeMemoryBytes?: number;
+  cpuModel?: string;
+  cpuFeatures?: string[];
+  libvirtVersion?: number;
+}
+
+export interface CollectOptions {
+  lastMovedAtMs?: Record<string, number>;
+  recentMoves?: ClusterState['recentMoves'];
+  /** Migrations the executor runs (merged with jobs found on the hosts). */
+  inFlight?: InFlightMigration[];
+}
+
+function num(params: TypedParams, key: string): number | undefined {
+  const v = params[key];
+  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
+}
+
+function big(params: TypedParams, key: string): bigint | undefined {
+  const v = params[key];
+  return typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(Math.round(v)) : undefined;
+}
+
+/** `<tags>pinned group:web</tags>` in our metadata namespace, space separated. */
+export function parseTags(metadataXml: string): string[] {
+  const body = /<[^>]*tags[^>]*>([\s\S]*?)<\//.exec(metadataXml)?.[1] ?? '';
+  return body.split(/[\s,]+/).filter(Boolean);
+}
+
+export function parseCapabilitiesCpu(xml: string): { model?: string; features: string[] } {
+  const hostCpu = /<host>[\s\S]*?<cpu>([\s\S]*?)<\/cpu>/.exec(xml)?.[1] ?? '';
+  return {
+    model: /<model[^>]*>([^<]+)<\/model>/.exec(hostCpu)?.[1],
+    features: [...hostCpu.matchAll(/<feature name='([^']+)'/g)].map((m) => m[1]),
+  };
+}
+
+export class Collector {
+  private readonly vms = new Map<string, VmMemo>();
+  private readonly hosts = new Map<string, HostMemo>();
+  private lastState?: ClusterState;
+
+  constructor(
+    private config: Config,
+    readonly connections: HostConnections,
+    private readonly deps: { logger: Logger; metrics?: Metrics },
+  ) {}
+
+  setConfig(config: Config): void {
+    this.config = config;
+  }
+
+  latest(): ClusterState | undefined {
+    return this.lastState;
+  }
+
+  async collect(options: CollectOptions = {}): Promise<ClusterState> {
+    const observedAtMs = Date.now();
+    const results = await Promise.all(this.config.hosts.map((host) => this.collectHost(host, observedAtMs)));
+    const hosts = results.map((r) => r.host);
+    const vms = results.flatMap((r) => r.vms);
+    const seen = new Set(vms.map((v) => v.uuid));
+    for (const uuid of [...this.vms.keys()]) if (!seen.has(uuid) && !results.some((r) => !r.host.up && this.vms.get(uuid)?.host === r.host.name)) this.vms.delete(uuid);
+    const inFlight: InFlightMigration[] = [...(options.inFlight ?? [])];
+    for (const vm of vms) {
+      if (vm.jobRunning && !inFlight.some((m) => m.vmUuid === vm.uuid)) {
+        inFlight.push({ vmUuid: vm.uuid, vmName: vm.name, from: vm.host, to: '', startedAtMs: observedAtMs });
+      }
+    }
+    const state: ClusterState = {
+      observedAtMs,
+      hosts,
+      vms,
+      inFlight,
+      lastMovedAtMs: options.lastMovedAtMs ?? {},
+      recentMoves: options.recentMoves ?? [],
+    };
+    this.publish(state);
+    this.lastState = state;
+    return state;
+  }
+
+  private publish(state: ClusterState): void {
+    const m = this.deps.metrics;
+    if (!m) return;
+    m.vmCpuUtilization.reset();
+    m.vmMemoryBytes.reset();
+    for (const h of state.hosts) {
+      m.hostUp.set({ host: h.name }, h.up ? 1 : 0);
+      if (!h.up) continue;
+      m.hostCpuUtilization.set({ host: h.name }, h.cpuUtilization.mean);
+      m.hostMemoryUsedBytes.set({ host: h.name }, h.memoryUsedBytes);
+      m.hostMemoryTotalBytes.set({ host: h.name }, h.memoryTotalBytes);
+      m.hostVms.set({ host: h.name }, state.vms.filter((v) => v.host === h.name).length);
+    }
+    for (const v of state.vms) {
+      m.vmCpuUtilization.set({ host: v.host, vm: v.name }, v.cpuUtilization.mean);
+      m.vmMemoryBytes.set({ host: v.host, vm: v.name }, v.memoryBytes);
+    }
+    m.clusterImbalance.set(clusterImbalance(state.hosts));
+  }
+
+  private hostMemo(name: string): HostMemo {
+    let memo = this.hosts.get(name);
+    if (!memo) this.hosts.set(name, (memo = { window: new SampleWindow(this.config.loop.windowSamples) }));
+    return memo;
+  }
+
+  private downHost(host: HostConfig, reason: string): { host: HostObservation; vms: VmObservation[] } {
+    const memo = this.hostMemo(host.name);
+    return {
+      host: {
+        name: host.name,
+        uri: host.uri,
+        up: false,
+        downReason: reason,
+        maintenance: host.maintenance,
+        cpuCount: host.capacity?.cpuCount ?? memo.nodeCpus ?? 0,
+        memoryTotalBytes: host.capacity?.memoryMiB !== undefined ? host.capacity.memoryMiB * MiB : memo.nodeMemoryBytes ?? 0,
+        cpuOvercommitRatio: host.cpuOvercommitRatio,
+        memoryOvercommitRatio: host.memoryOvercommitRatio,
+        cpuUtilization: { last: 0, mean: 0, p90: 0, samples: 0 },
+        memoryUsedBytes: 0,
+        labels: host.labels,
+      },
+      vms: [],
+    };
+  }
+
+  private async collectHost(host: HostConfig, nowMs: number): Promise<{ host: HostObservation; vms: VmObservation[] }> {
+    const conn = this.connections.get(host.name);
+    if (!conn) return this.downHost(host, this.connections.status(host.name).downReason ?? 'not connected');
+    try {
+      return await this.readHost(host, conn, nowMs);
+    } catch (error) {
+      const reason = this.connections.recordError(host.name, error);
+      this.deps.logger.warn({ host: host.name, reason }, 'reading the host failed; treated as down this tick');
+      return this.downHost(host, reason);
+    }
+  }
+
+  private async readHost(host: HostConfig, conn: LibvirtConnection, nowMs: number): Promise<{ host: HostObservation; vms: VmObservation[] }> {
+    const memo = this.hostMemo(host.name);
+    if (memo.nodeCpus === undefined) {
+      const [info, caps, version] = await Promise.all([conn.nodeGetInfo(), conn.getCapabilities(), conn.getLibVersion()]);
+      memo.nodeCpus = info.cpus;
+      memo.nodeMemoryBytes = Number(info.memoryKiB) * 1024;
+      const cpu = parseCapabilitiesCpu(caps);
+      memo.cpuModel = cpu.model;
+      memo.cpuFeatures = cpu.features;
+      memo.libvirtVersion = version;
+    }
+    const [cpuStats, memStats, records] = await Promise.all([
+      conn.nodeGetCpuStats(-1),
+      conn.nodeGetMemoryStats(-1),
+      conn.getAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK, 0),
+    ]);
+    const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs)));
+
+    const cpuCount = host.capacity?.cpuCount ?? memo.nodeCpus!;
+    let cpuRatio: number | undefined;
+    if (host.capacity?.cpuCount !== undefined) {
+      // Utilisation from the host's own VMs against the configured capacity.
+      // Only once every running VM has a rate: a VM seen for the first time would count as idle.
+      if (vms.every((vm) => vm.state !== 'running' || vm.cpuUtilization.samples > 0)) {
+        cpuRatio = Math.min(1.5, vms.reduce((sum, vm) => sum + (vm.state === 'running' ? vm.cpuUtilization.last * vm.vcpus : 0), 0) / cpuCount);
+      }
+    } else {
+      const idle = cpuStats.idle ?? 0n;
+      const busy = (cpuStats.kernel ?? 0n) + (cpuStats.user ?? 0n) + (cpuStats.iowait ?? 0n);
+      const current = { busyNs: busy, totalNs: busy + idle };
+      const previous = memo.cpuCounters;
+      memo.cpuCounters = current;
+      if (previous && current.totalNs > previous.totalNs && current.busyNs >= previous.busyNs) {
+        cpuRatio = Number(current.busyNs - previous.busyNs) / Number(current.totalNs - previous.totalNs);
+      }
+    }
+    if (cpuRatio !== undefined) memo.window.push(cpuRatio);
+
+    const memoryTotalBytes = host.capacity?.memoryMiB !== undefined ? host.capacity.memoryMiB * MiB : memo.nodeMemoryBytes!;
+    let memoryUsedBytes: number;
+    if (host.capacity?.memoryMiB !== undefined) {
+      memoryUsedBytes = vms.reduce((sum, vm) => sum + vm.memoryBytes, 0);
+    } else {
+      const kib = (k: string) => Number(memStats[k] ?? 0n) * 1024;
+      memoryUsedBytes = Math.max(0, kib('total') - kib('free') - kib('buffers') - kib('cached'));
+    }
+    return {
+      host: {
+        name: host.name,
+        uri: host.uri,
+        up: true,
+        maintenance: host.maintenance,
+        cpuCount,
+        memoryTotalBytes,
+        cpuOvercommitRatio: host.cpuOvercommitRatio,
+        memoryOvercommitRatio: host.memoryOvercommitRatio,
+        cpuUtilization: memo.window.value(),
+        memoryUsedBytes,
+        cpuModel: memo.cpuModel,
+        cpuFeatures: memo.cpuFeatures,
+        libvirtVersion: memo.libvirtVersion,
+        labels: host.labels,
+      },
+      vms,
+    };
+  }
+
+  private async readVm(host: HostConfig, conn: LibvirtConnection, domain: DomainRef, params: TypedParams, nowMs: number): Promise<VmObservation> {
+    const stateCode = num(params, 'state.state') ?? DomainState.NOSTATE;
+    const state = STATE_NAMES[stateCode] ?? 'other';
+    const vcpus = num(params, 'vcpu.current') ?? num(params, 'vcpu.maximum') ?? 1;
+    const cpuTimeNs = big(params, 'cpu.time') ?? 0n;
+    let memo = this.vms.get(domain.uuid);
+    if (!memo || memo.host !== host.name) {
+      // New, or moved hosts: its old counters say nothing about this host (keep measured dirty rate and tags).
+      memo = { host: host.name, cpuTimeNs, atMs: nowMs, window: new SampleWindow(this.config.loop.windowSamples), tags: memo?.tags, cpuModel: memo?.cpuModel, diskCount: memo?.diskCount, dirtyRateMiBps: memo?.dirtyRateMiBps, dirtyRateMeasuredAtMs: memo?.dirtyRateMeasuredAtMs };
+      this.vms.set(domain.uuid, memo);
+    } else {
+      const ratio = state === 'running' ? rateRatio({ counterNs: memo.cpuTimeNs, atMs: memo.atMs }, { counterNs: cpuTimeNs, atMs: nowMs }, vcpus) : 0;
+      if (ratio !== undefined) memo.window.push(ratio);
+      memo.cpuTimeNs = cpuTimeNs;
+      memo.atMs = nowMs;
+    }
+    if (memo.tags === undefined) memo.tags = await this.readTags(conn, domain);
+    if (memo.diskCount === undefined) {
+      const xml = await conn.domainGetXmlDesc(domain).catch(() => '');
+      memo.cpuModel = /<cpu[^>]*>[\s\S]*?<model[^>]*>([^<]+)<\/model>/.exec(xml)?.[1];
+      memo.diskCount = [...xml.matchAll(/<disk [^>]*device='disk'/g)].length;
+    }
+    let jobRunning = false;
+    if (state === 'running' || state === 'paused') {
+      const job = await conn.domainGetJobInfo(domain).catch(() => undefined);
+      jobRunning = job !== undefined && (job.type === DomainJobType.BOUNDED || job.type === DomainJobType.UNBOUNDED);
+    }
+    const configTags = this.config.policy.pinnedVms.includes(domain.name) ? ['pinned'] : [];
+    const tags = [...new Set([...memo.tags, ...configTags])];
+    const blockCount = num(params, 'block.count') ?? 0;
+    let diskBytes = 0;
+    for (let i = 0; i < blockCount; i++) diskBytes += num(params, `block.${i}.capacity`) ?? 0;
+    const disksShared = !tags.includes('local-disks');
+    const kib = (k: string) => {
+      const v = num(params, k);
+      return v === undefined ? undefined : v * 1024;
+    };
+    return {
+      name: domain.name,
+      uuid: domain.uuid,
+      host: host.name,
+      state,
+      vcpus,
+      cpuUtilization: memo.window.value(),
+      memoryBytes: kib('balloon.current') ?? 0,
+      maxMemoryBytes: kib('balloon.maximum') ?? kib('balloon.current') ?? 0,
+      rssBytes: kib('balloon.rss'),
+      balloonUsableBytes: kib('balloon.usable'),
+      balloonUnusedBytes: kib('balloon.unused'),
+      dirtyRateMiBps: memo.dirtyRateMiBps,
+      dirtyRateMeasuredAtMs: memo.dirtyRateMeasuredAtMs,
+      jobRunning,
+      disksShared,
+      localDiskBytes: disksShared ? 0 : diskBytes,
+      cpuModel: memo.cpuModel,
+      tags,
+    };
+  }
+
+  private async readTags(conn: LibvirtConnection, domain: DomainRef): Promise<string[]> {
+    try {
+      return parseTags(await conn.domainGetMetadata(domain, MetadataType.ELEMENT, TAG_NAMESPACE_URI, 0));
+    } catch (error) {
+      if (error instanceof LibvirtError && error.codeName === 'VIR_ERR_NO_DOMAIN_METADATA') return [];
+      return [];
+    }
+  }
+
+  /**
+   * Run libvirt's dirty-rate calculation for these VMs (candidates only: it costs the guest a
+   * little) and keep the results, so later states carry dirtyRateMiBps.
+   */
+  async measureDirtyRates(vmUuids: readonly string[], seconds: number): Promise<Map<string, number>> {
+    const measured = new Map<string, number>();
+    const byHost = new Map<string, DomainRef[]>();
+    for (const uuid of vmUuids) {
+      const memo = this.vms.get(uuid);
+      const conn = memo && this.connections.get(memo.host);
+      if (!memo || !conn) continue;
+      try {
+        const dom = await conn.domainLookupByUuid(uuid);
+        await conn.domainStartDirtyRateCalc(dom, seconds, 0);
+        byHost.set(memo.host, [...(byHost.get(memo.host) ?? []), dom]);
+      } catch (error) {
+        this.deps.logger.warn({ vm: uuid, host: memo.host, reason: this.connections.recordError(memo.host, error) }, 'dirty-rate calculation could not start');
+      }
+    }
+    if (byHost.size === 0) return measured;
+    const deadline = Date.now() + seconds * 1000 + 5000;
+    await new Promise((r) => setTimeout(r, seconds * 1000 + 200));
+    while (Date.now() < deadline && measured.size < [...byHost.values()].flat().length) {
+      for (const [host, doms] of byHost) {
+        const conn = this.connections.get(host);
+        if (!conn) continue;
+        const records = await conn.getAllDomainStats(DomainStatsTypes.DIRTYRATE, 0).catch(() => []);
+        for (const record of records) {
+          if (!doms.some((d) => d.uuid === record.domain.uuid) || measured.has(record.domain.uuid)) continue;
+          // calc_status 2 = measured (virDomainDirtyRateStatus).
+          if (num(record.params, 'dirtyrate.calc_status') !== 2) continue;
+          const rate = num(record.params, 'dirtyrate.megabytes_per_second');
+          if (rate === undefined) continue;
+          measured.set(record.domain.uuid, rate);
+          const memo = this.vms.get(record.domain.uuid);
+          if (memo) {
+            memo.dirtyRateMiBps = rate;
+            memo.dirtyRateMeasuredAtMs = Date.now();
+          }
+        }
+      }
+      if (measured.size < [...byHost.values()].flat().length) await new Promise((r) => setTimeout(r, 250));
+    }
+    return measured;
+  }
+}
+
+/** Open connections, take two samples a short interval apart (so rates exist) and return the state. */
+export async function collectOnce(
+  config: Config,
+  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number },
+): Promise<{ state: ClusterState; collector: Collector; connections: HostConnections; close(): Promise<void> }> {
+  const connections = new HostConnections(config, deps);
+  await connections.start();
+  const collector = new Collector(config, connections, deps);
+  await collector.collect();
+  await new Promise((r) => setTimeout(r, deps.sampleIntervalMs ?? 1000));
+  const state = await collector.collect();
+  return { state, collector, connections, close: () => connections.close() };
+}

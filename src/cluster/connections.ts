@@ -1,0 +1,161 @@
+/**
+ * One libvirt connection per configured host, kept open, reconnected with exponential backoff.
+ * A host that cannot be reached is marked down with the reason; the others go on.
+ */
+import { LibvirtConnection, LibvirtError } from '../libvirt/index.js';
+import type { Config, HostConfig } from '../config/index.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/catalog.js';
+
+interface HostEntry {
+  config: HostConfig;
+  connection?: LibvirtConnection;
+  connecting?: Promise<void>;
+  downReason?: string;
+  retryDelayMs: number;
+  retryTimer?: NodeJS.Timeout;
+}
+
+export interface HostStatus {
+  up: boolean;
+  downReason?: string;
+}
+
+export class HostConnections {
+  private readonly entries = new Map<string, HostEntry>();
+  private closed = false;
+
+  constructor(
+    private config: Config,
+    private readonly deps: { logger: Logger; metrics?: Metrics },
+  ) {
+    for (const host of config.hosts) this.entries.set(host.name, this.newEntry(host));
+  }
+
+  private newEntry(host: HostConfig): HostEntry {
+    return { config: host, retryDelayMs: this.config.libvirt.reconnectInitialDelaySeconds * 1000, downReason: 'not connected yet' };
+  }
+
+  /** Connect to every host once; never throws for a host that is down. */
+  async start(): Promise<void> {
+    await Promise.all([...this.entries.values()].filter((e) => !e.connection || e.connection.closed).map((entry) => this.connect(entry)));
+  }
+
+  hostNames(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  hostConfig(name: string): HostConfig | undefined {
+    return this.entries.get(name)?.config;
+  }
+
+  get(name: string): LibvirtConnection | undefined {
+    const entry = this.entries.get(name);
+    return entry?.connection && !entry.connection.closed ? entry.connection : undefined;
+  }
+
+  status(name: string): HostStatus {
+    const entry = this.entries.get(name);
+    if (!entry) return { up: false, downReason: `host "${name}" is not in the config` };
+    return this.get(name) ? { up: true } : { up: false, downReason: entry.downReason ?? 'not connected' };
+  }
+
+  /** Count a libvirt error against a host (metrics) and return a one-line description. */
+  recordError(host: string, error: unknown): string {
+    const code = error instanceof LibvirtError ? error.codeName : (error as { name?: string })?.name ?? 'Error';
+    this.deps.metrics?.libvirtErrorsTotal.inc({ host, code });
+    return (error as Error)?.message ?? String(error);
+  }
+
+  private async connect(entry: HostEntry): Promise<void> {
+    if (this.closed || entry.connecting) return entry.connecting;
+    const { logger, metrics } = this.deps;
+    const host = entry.config;
+    entry.connecting = (async () => {
+      try {
+        const connection = await LibvirtConnection.open(host.uri, {
+          keepaliveIntervalSeconds: this.config.libvirt.keepaliveIntervalSeconds,
+          keepaliveCount: this.config.libvirt.keepaliveCount,
+          callTimeoutMs: this.config.libvirt.callTimeoutSeconds * 1000,
+          tls: this.config.libvirt.tls,
+        });
+        if (this.closed || this.entries.get(host.name) !== entry) {
+          await connection.close();
+          return;
+        }
+        entry.connection = connection;
+        entry.downReason = undefined;
+        entry.retryDelayMs = this.config.libvirt.reconnectInitialDelaySeconds * 1000;
+        metrics?.hostUp.set({ host: host.name }, 1);
+        logger.info({ host: host.name, uri: host.uri }, 'connected to libvirt host');
+        connection.on('close', (reason?: Error) => {
+          if (entry.connection !== connection) return;
+          entry.connection = undefined;
+          entry.downReason = `connection lost: ${reason?.message ?? 'closed'}`;
+          metrics?.hostUp.set({ host: host.name }, 0);
+          if (!this.closed) {
+            logger.warn({ host: host.name, reason: entry.downReason }, 'libvirt host connection lost; reconnecting');
+            this.scheduleReconnect(entry);
+          }
+        });
+      } catch (error) {
+        entry.downReason = this.recordError(host.name, error);
+        metrics?.hostUp.set({ host: host.name }, 0);
+        logger.warn({ host: host.name, uri: host.uri, reason: entry.downReason, retryInSeconds: entry.retryDelayMs / 1000 }, 'libvirt host unreachable; marked down');
+        this.scheduleReconnect(entry);
+      } finally {
+        entry.connecting = undefined;
+      }
+    })();
+    return entry.connecting;
+  }
+
+  private scheduleReconnect(entry: HostEntry): void {
+    if (this.closed || entry.retryTimer) return;
+    const maxMs = this.config.libvirt.reconnectMaxDelaySeconds * 1000;
+    // Jitter so many controllers (or hosts) do not retry in lockstep.
+    const delayMs = Math.min(maxMs, entry.retryDelayMs) * (0.8 + Math.random() * 0.4);
+    entry.retryTimer = setTimeout(() => {
+      entry.retryTimer = undefined;
+      void this.connect(entry);
+    }, delayMs);
+    entry.retryTimer.unref();
+    entry.retryDelayMs = Math.min(maxMs, entry.retryDelayMs * 2);
+  }
+
+  /** Apply a new config: hosts added, removed or changed; unchanged hosts keep their connection. */
+  async reload(config: Config): Promise<void> {
+    const old = this.entries;
+    this.config = config;
+    const keep = new Set<string>();
+    for (const host of config.hosts) {
+      const entry = old.get(host.name);
+      if (entry && entry.config.uri === host.uri) {
+        entry.config = host;
+        keep.add(host.name);
+      }
+    }
+    for (const [name, entry] of [...old]) {
+      if (!keep.has(name)) {
+        old.delete(name);
+        clearTimeout(entry.retryTimer);
+        await entry.connection?.close().catch(() => {});
+        this.deps.metrics?.hostUp.remove({ host: name });
+      }
+    }
+    for (const host of config.hosts) if (!old.has(host.name)) old.set(host.name, this.newEntry(host));
+    await this.start();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(
+      [...this.entries.values()].map(async (entry) => {
+        clearTimeout(entry.retryTimer);
+        await entry.connecting?.catch(() => {});
+        await entry.connection?.close().catch(() => {});
+        entry.connection = undefined;
+      }),
+    );
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * The objective the engine minimises and the metric reports: how unevenly CPU load is spread.
+ * Population standard deviation of host CPU utilisation ratios (smoothed means) over hosts that
+ * are up and not in maintenance; 0 is perfectly even.
+ */
+import type { HostObservation } from './model.js';
+
+export function stdDev(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
+}
+
+export function clusterImbalance(hosts: readonly HostObservation[]): number {
+  return stdDev(hosts.filter((h) => h.up && !h.maintenance).map((h) => h.cpuUtilization.mean));
+}
