@@ -1,0 +1,10 @@
+/** Pin: a VM tagged `pinned` (libvirt metadata or config policy.pinnedVms) never moves. */
+import { definePolicy } from '../src/policy/api.js';
+
+export default definePolicy({
+  name: 'pin',
+  description: 'VMs tagged "pinned" (metadata or config) never move',
+  filter(vm) {
+    return vm.tags.includes('pinned') ? `${vm.name} is pinned` : true;
+  },
+});

@@ -1,0 +1,231 @@
+/**
+ * The technique chooser and its cost model (docs/techniques.md). For each allowed technique it
+ * predicts total time, downtime and bytes from the VM's memory M, its dirty rate D, the bandwidth B
+ * and the downtime budget T, then picks the cheapest prediction that converges within T.
+ *
+ * Pre-copy sends M, then what was dirtied meanwhile, round after round: with r = D/B each round is
+ * r times the last, so it converges only when r < 1, after about log(T·B/M)/log(r) rounds, and the
+ * downtime is the last round over B.
+ */
+import type { Prediction, Technique } from './plan-types.js';
+import { TECHNIQUES } from './plan-types.js';
+
+const MiB = 1024 * 1024;
+
+export interface ChooserInput {
+  /** Guest memory that must move, bytes (touched memory when known: zero pages are not sent). */
+  memoryBytes: number;
+  /** Measured page-dirtying rate, MiB/s (0 when idle or unknown). */
+  dirtyRateMiBps: number;
+  /** Bandwidth available to the migration, MiB/s. */
+  bandwidthMiBps: number;
+  downtimeBudgetMs: number;
+  /** Techniques config and both hosts allow; default all. */
+  allowed?: readonly Technique[];
+  /** False for a shut-off VM (only `cold` applies). Default true. */
+  running?: boolean;
+  /** Non-shared disk bytes to copy first (storage migration). */
+  localDiskBytes?: number;
+  tunables?: Partial<ChooserTunables>;
+}
+
+export interface ChooserTunables {
+  /** Per-stream throughput cap of one migration connection, MiB/s (multifd helps only above it). */
+  singleStreamMiBps: number;
+  multifdConnections: number;
+  /** Bytes sent for a re-dirtied page with XBZRLE, as a share of the page. */
+  xbzrleRatio: number;
+  autoConvergeInitialPercent: number;
+  autoConvergeIncrementPercent: number;
+  /** Fixed cost of setting up a migration (connections, device state), seconds. */
+  setupSeconds: number;
+  /** Device state and final sync that every switch-over pays, ms. */
+  switchoverMs: number;
+  /** Iterations after which QEMU-style pre-copy is taken as not converging. */
+  maxIterations: number;
+  /** Cost weights: seconds of cost per second of downtime, of post-copy exposure, of throttling. */
+  downtimeWeight: number;
+  postcopyRiskWeight: number;
+  /** Flat cost of any post-copy phase (a network failure in it loses the VM unless recovered), seconds. */
+  postcopyFixedPenaltySeconds: number;
+  throttleWeight: number;
+  /** XBZRLE's cost in source CPU and cache memory, as seconds of cost. */
+  xbzrleOverheadSeconds: number;
+}
+
+export const DEFAULT_TUNABLES: ChooserTunables = {
+  singleStreamMiBps: 1200,
+  multifdConnections: 2,
+  // Our lab workload rewrites whole pages (ratio near 1); typical guests change a few bytes per page.
+  xbzrleRatio: 0.7,
+  autoConvergeInitialPercent: 20,
+  autoConvergeIncrementPercent: 10,
+  setupSeconds: 0.05,
+  switchoverMs: 10,
+  maxIterations: 30,
+  downtimeWeight: 2,
+  postcopyRiskWeight: 2,
+  postcopyFixedPenaltySeconds: 1,
+  throttleWeight: 0.5,
+  xbzrleOverheadSeconds: 0.3,
+};
+
+export interface TechniquePrediction extends Prediction {
+  technique: Technique;
+  /** The comparable cost the choice minimises (seconds). */
+  cost: number;
+  /** Seconds the guest runs with remote page faults (post-copy) — the window a network failure is dangerous. */
+  postcopySeconds?: number;
+  /** Mean vCPU throttle auto-converge applies, 0..1. */
+  meanThrottle?: number;
+  /** Why this technique was not chosen, when it was not. */
+  rejected?: string;
+}
+
+export interface Choice {
+  technique: Technique;
+  predicted: Prediction;
+  cost: number;
+  alternatives: TechniquePrediction[];
+}
+
+interface RoundsResult {
+  totalSeconds: number;
+  downtimeMs: number;
+  bytes: number;
+  iterations: number;
+  converges: boolean;
+  meanThrottle: number;
+}
+
+/**
+ * Iterative pre-copy: round 0 sends M; each later round sends what was dirtied during the last one
+ * (dirty bytes scaled by `resendRatio` for compression and by (1 - throttle) for auto-converge),
+ * never more than M. Switch-over when the remainder fits in the budget.
+ */
+function precopyRounds(
+  memoryBytes: number,
+  dirtyBytesPerSecond: number,
+  bandwidthBytesPerSecond: number,
+  budgetSeconds: number,
+  t: ChooserTunables,
+  variant: { resendRatio?: number; autoConverge?: boolean } = {},
+): RoundsResult {
+  let roundBytes = memoryBytes;
+  let bytes = 0;
+  let seconds = 0;
+  let throttle = 0;
+  let throttleSum = 0;
+  for (let iteration = 1; iteration <= t.maxIterations; iteration++) {
+    const roundSeconds = roundBytes / bandwidthBytesPerSecond;
+    const dirtied = Math.min(memoryBytes, dirtyBytesPerSecond * (1 - throttle) * roundSeconds) * (variant.resendRatio ?? 1);
+    if (dirtied / bandwidthBytesPerSecond <= budgetSeconds) {
+      // This round, then stop-and-copy of what it left dirty.
+      bytes += roundBytes + dirtied;
+      seconds += roundSeconds + dirtied / bandwidthBytesPerSecond;
+      return { totalSeconds: seconds, downtimeMs: (dirtied / bandwidthBytesPerSecond) * 1000, bytes, iterations: iteration + 1, converges: true, meanThrottle: throttleSum / iteration };
+    }
+    bytes += roundBytes;
+    seconds += roundSeconds;
+    throttleSum += throttle;
+    if (variant.autoConverge && dirtied >= roundBytes * 0.5 && iteration >= 2) {
+      // QEMU throttles once a round dirtied at least half of what it sent, then steps up.
+      throttle = throttle === 0 ? t.autoConvergeInitialPercent / 100 : Math.min(0.99, throttle + t.autoConvergeIncrementPercent / 100);
+    }
+    roundBytes = dirtied;
+  }
+  return { totalSeconds: seconds, downtimeMs: (roundBytes / bandwidthBytesPerSecond) * 1000, bytes, iterations: t.maxIterations, converges: false, meanThrottle: throttleSum / t.maxIterations };
+}
+
+/** Predict one technique. */
+export function predictTechnique(technique: Technique, input: ChooserInput): TechniquePrediction {
+  const t = { ...DEFAULT_TUNABLES, ...input.tunables };
+  const M = Math.max(input.memoryBytes, 1);
+  const D = Math.max(0, input.dirtyRateMiBps) * MiB;
+  const networkBps = Math.max(input.bandwidthMiBps, 0.001) * MiB;
+  const singleBps = Math.min(networkBps, t.singleStreamMiBps * MiB);
+  const T = input.downtimeBudgetMs / 1000;
+  const diskBytes = input.localDiskBytes ?? 0;
+  // Storage is copied first, while the guest runs; its own dirtying of disk is not modelled.
+  const diskSeconds = diskBytes / singleBps;
+  const switchover = t.switchoverMs;
+  const finish = (p: Omit<TechniquePrediction, 'cost' | 'technique'>, extraCost = 0): TechniquePrediction => {
+    const totalSeconds = p.totalSeconds + t.setupSeconds + diskSeconds;
+    const downtimeMs = p.downtimeMs + (technique === 'cold' ? 0 : switchover);
+    const prediction = { ...p, technique, totalSeconds, downtimeMs, bytes: p.bytes + diskBytes };
+    const cost = totalSeconds + t.downtimeWeight * (downtimeMs / 1000) + extraCost;
+    return { ...prediction, cost };
+  };
+  if (input.running === false) {
+    if (technique !== 'cold') return { ...finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: false }), rejected: 'the VM is not running: only cold migration applies' };
+    return finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: true });
+  }
+  switch (technique) {
+    case 'cold':
+      return { ...finish({ totalSeconds: M / singleBps, downtimeMs: (M / singleBps) * 1000, bytes: M, converges: true }), rejected: 'the VM is running: cold migration would stop it' };
+    case 'precopy': {
+      const r = precopyRounds(M, D, singleBps, T, t);
+      return finish({ totalSeconds: r.totalSeconds, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges });
+    }
+    case 'multifd': {
+      const bps = Math.min(networkBps, t.singleStreamMiBps * MiB * t.multifdConnections);
+      const r = precopyRounds(M, D, bps, T, t);
+      return finish({ totalSeconds: r.totalSeconds + 0.02, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges });
+    }
+    case 'xbzrle': {
+      const r = precopyRounds(M, D, singleBps, T, t, { resendRatio: t.xbzrleRatio });
+      return finish({ totalSeconds: r.totalSeconds, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges }, t.xbzrleOverheadSeconds);
+    }
+    case 'autoconverge': {
+      const r = precopyRounds(M, D, singleBps, T, t, { autoConverge: true });
+      return finish(
+        { totalSeconds: r.totalSeconds, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges },
+        t.throttleWeight * r.meanThrottle * r.totalSeconds,
+      );
+    }
+    case 'postcopy': {
+      // Switch at once: the guest runs on the target and faults every page in.
+      const seconds = M / singleBps;
+      return { ...finish({ totalSeconds: seconds, downtimeMs: 0, bytes: M, converges: true }, t.postcopyRiskWeight * seconds + t.postcopyFixedPenaltySeconds), postcopySeconds: seconds };
+    }
+    case 'hybrid': {
+      // One full pre-copy pass, then post-copy of what that pass left dirty.
+      const firstPass = M / singleBps;
+      const left = Math.min(M, D * firstPass);
+      const postSeconds = left / singleBps;
+      return {
+        ...finish({ totalSeconds: firstPass + postSeconds, downtimeMs: 0, bytes: M + left, iterations: 1, converges: true }, t.postcopyRiskWeight * postSeconds + t.postcopyFixedPenaltySeconds),
+        postcopySeconds: postSeconds,
+      };
+    }
+  }
+}
+
+/** Prefer the simpler technique when costs tie (fewer moving parts, no post-copy exposure). */
+const PREFERENCE: Technique[] = ['precopy', 'xbzrle', 'multifd', 'autoconverge', 'hybrid', 'postcopy', 'cold'];
+
+/** Pick the cheapest technique whose prediction converges within the downtime budget. */
+export function chooseTechnique(input: ChooserInput): Choice {
+  const allowed = (input.allowed && input.allowed.length > 0 ? input.allowed : TECHNIQUES).filter((x) => (TECHNIQUES as readonly string[]).includes(x));
+  const alternatives = allowed.map((technique) => predictTechnique(technique, input));
+  for (const a of alternatives) {
+    if (a.rejected) continue;
+    if (!a.converges) a.rejected = `does not converge: dirty rate ${input.dirtyRateMiBps.toFixed(1)} MiB/s against ${input.bandwidthMiBps} MiB/s leaves more than the ${input.downtimeBudgetMs} ms budget after ${a.iterations} iterations`;
+    else if (a.downtimeMs > input.downtimeBudgetMs) a.rejected = `predicted downtime ${a.downtimeMs.toFixed(0)} ms exceeds the ${input.downtimeBudgetMs} ms budget`;
+  }
+  const viable = alternatives.filter((a) => !a.rejected).sort((a, b) => a.cost - b.cost || PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique));
+  // Within 5 % of the cheapest, the simpler technique wins.
+  const cheapest = viable[0];
+  const best = cheapest ? viable.filter((a) => a.cost <= cheapest.cost * 1.05).sort((a, b) => PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique))[0] : undefined;
+  if (best) {
+    for (const a of alternatives) if (a !== best && !a.rejected) a.rejected = `costlier (${a.cost.toFixed(2)} vs ${best.cost.toFixed(2)})`;
+    return { technique: best.technique, predicted: strip(best), cost: best.cost, alternatives };
+  }
+  // Nothing meets the budget: report the least bad one, marked as not converging.
+  const leastBad = [...alternatives].sort((a, b) => a.downtimeMs - b.downtimeMs)[0];
+  return { technique: leastBad.technique, predicted: { ...strip(leastBad), converges: false }, cost: leastBad.cost, alternatives };
+}
+
+function strip(p: TechniquePrediction): Prediction {
+  return { totalSeconds: p.totalSeconds, downtimeMs: p.downtimeMs, bytes: p.bytes, iterations: p.iterations, converges: p.converges };
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { chooseTechnique, predictTechnique } from '../../../src/policy/chooser.js';
+
+const MiB = 2 ** 20;
+
+describe('technique chooser', () => {
+  it('predicts pre-copy rounds as the geometric series of the design guide', () => {
+    // M = 1000 MiB, B = 100 MiB/s, D = 50 MiB/s (r = 0.5), budget 300 ms.
+    const p = predictTechnique('precopy', { memoryBytes: 1000 * MiB, dirtyRateMiBps: 50, bandwidthMiBps: 100, downtimeBudgetMs: 300 });
+    // Rounds: 10 s, 5, 2.5, 1.25, 0.625, 0.3125 (> 0.3 s, so one more), then 0.156 s of stop-and-copy.
+    expect(p.converges).toBe(true);
+    expect(p.downtimeMs).toBeCloseTo(156.25 + 10, 1);
+    expect(p.totalSeconds).toBeCloseTo(10 + 5 + 2.5 + 1.25 + 0.625 + 0.3125 + 0.15625 + 0.05, 3);
+    expect(p.bytes / MiB).toBeCloseTo(1000 + 500 + 250 + 125 + 62.5 + 31.25 + 15.625, 1);
+  });
+
+  it('never picks plain pre-copy when the dirty rate is at or above the bandwidth', () => {
+    for (const dirty of [100, 150]) {
+      const c = chooseTechnique({ memoryBytes: 1000 * MiB, dirtyRateMiBps: dirty, bandwidthMiBps: 100, downtimeBudgetMs: 300 });
+      expect(c.technique).not.toBe('precopy');
+      expect(c.alternatives.find((a) => a.technique === 'precopy')!.converges).toBe(false);
+      expect(c.predicted.converges).toBe(true);
+    }
+  });
+
+  it('picks pre-copy for an idle VM and keeps every choice within the downtime budget', () => {
+    expect(chooseTechnique({ memoryBytes: 512 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300 }).technique).toBe('precopy');
+    for (const dirty of [0, 10, 40, 70, 90, 120]) {
+      const c = chooseTechnique({ memoryBytes: 2048 * MiB, dirtyRateMiBps: dirty, bandwidthMiBps: 100, downtimeBudgetMs: 300 });
+      expect(c.predicted.downtimeMs).toBeLessThanOrEqual(300);
+    }
+  });
+
+  it('reports not converging when only pre-copy is allowed and it cannot converge', () => {
+    const c = chooseTechnique({ memoryBytes: 1000 * MiB, dirtyRateMiBps: 200, bandwidthMiBps: 100, downtimeBudgetMs: 300, allowed: ['precopy'] });
+    expect(c.predicted.converges).toBe(false);
+    expect(c.alternatives[0].rejected).toMatch(/does not converge/);
+  });
+
+  it('moves a shut-off VM cold, and adds storage copy to time and bytes', () => {
+    const off = chooseTechnique({ memoryBytes: 1000 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300, running: false, localDiskBytes: 500 * MiB });
+    expect(off.technique).toBe('cold');
+    expect(off.predicted.bytes).toBe(500 * MiB);
+    const withDisk = predictTechnique('precopy', { memoryBytes: 100 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300, localDiskBytes: 1000 * MiB });
+    const without = predictTechnique('precopy', { memoryBytes: 100 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300 });
+    expect(withDisk.totalSeconds - without.totalSeconds).toBeCloseTo(10, 5);
+  });
+});

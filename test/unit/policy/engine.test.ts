@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { policySchema } from '../../../src/config/policy-schema.js';
+import { definePolicy } from '../../../src/policy/api.js';
+import { plan } from '../../../src/policy/engine.js';
+import { defaultPolicies, loadPolicies } from '../../../src/policy/loader.js';
+import { host, state, vm } from './fixtures.js';
+
+const config = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 3 });
+
+describe('planning engine', () => {
+  it('moves load off a hot host to the coolest host and lowers the imbalance', async () => {
+    const s = state([host('a'), host('b'), host('c')], [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1.0), vm('v4', 'a', 0.9), vm('v5', 'b', 0.5)]);
+    const p = await plan(s, { config });
+    expect(p.moves.length).toBeGreaterThan(0);
+    expect(p.moves.every((m) => m.from === 'a')).toBe(true);
+    expect(p.moves[0].to).toBe('c');
+    expect(p.imbalanceAfter).toBeLessThan(p.imbalanceBefore);
+    expect(p.policyErrors).toEqual([]);
+  });
+
+  it('does nothing on a balanced cluster', async () => {
+    const s = state([host('a'), host('b')], [vm('v1', 'a', 0.5), vm('v2', 'b', 0.5)]);
+    expect((await plan(s, { config })).moves).toEqual([]);
+  });
+
+  it('respects cooldown, pins, in-flight jobs and maintenance hosts', async () => {
+    const vms = [vm('cool', 'a', 1), vm('pinned', 'a', 1, { tags: ['pinned'] }), vm('busy', 'a', 1, { jobRunning: true }), vm('x', 'a', 0.9)];
+    const s = state([host('a'), host('b', { maintenance: true }), host('c')], vms, { lastMovedAtMs: { [vms[0].uuid]: 1_000_000 - 10_000 } });
+    const p = await plan(s, { config });
+    const moved = p.moves.map((m) => m.vmName);
+    expect(moved).not.toContain('cool');
+    expect(moved).not.toContain('pinned');
+    expect(moved).not.toContain('busy');
+    expect(p.moves.every((m) => m.to === 'c')).toBe(true);
+    expect(p.skipped.find((x) => x.vmName === 'cool')!.reason).toMatch(/cooldown/);
+    expect(p.skipped.find((x) => x.vmName === 'pinned')!.reason).toMatch(/pinned/);
+  });
+
+  it('evacuates a maintenance host whatever the gain, never onto another maintenance host', async () => {
+    const s = state([host('a', { maintenance: true }), host('b'), host('c', { maintenance: true })], [vm('v1', 'a', 0.1), vm('v2', 'a', 0.1)]);
+    const p = await plan(s, { config });
+    expect(p.moves.map((m) => [m.vmName, m.to])).toEqual([
+      ['v1', 'b'],
+      ['v2', 'b'],
+    ]);
+  });
+
+  it('never overcommits memory across all planned moves', async () => {
+    const GiB = 2 ** 30;
+    const s = state([host('a', { memoryTotalBytes: 8 * GiB }), host('b', { memoryTotalBytes: 3 * GiB })], [1, 2, 3, 4].map((i) => vm(`v${i}`, 'a', 1, { memoryBytes: 2 * GiB })));
+    const p = await plan(s, { config });
+    expect(p.moves.length).toBe(1);
+  });
+
+  it('keeps anti-affinity members apart', async () => {
+    const s = state([host('a'), host('b'), host('c')], [vm('w1', 'a', 0.2, { tags: ['group:web'] }), vm('w2', 'a', 0.2, { tags: ['group:web'] }), vm('w3', 'b', 0.2, { tags: ['group:web'] })]);
+    const p = await plan(s, { config });
+    expect(p.moves).toHaveLength(1);
+    expect(p.moves[0].to).toBe('c');
+  });
+
+  it('reports a policy that throws, times out or returns garbage, and makes no move that depends on it', async () => {
+    const s = state([host('a'), host('b')], [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1)]);
+    const base = defaultPolicies(config);
+    const throwing = definePolicy({ name: 'thrower', filter: () => { throw new Error('boom'); } });
+    const slow = definePolicy({ name: 'sleeper', score: () => new Promise<number>((r) => setTimeout(() => r(1), 500)) });
+    const garbage = definePolicy({ name: 'garbage', score: () => Number.NaN });
+    for (const bad of [throwing, slow, garbage]) {
+      const p = await plan(s, { config: { ...config, policyTimeoutMs: 100 }, policies: [...base, { policy: bad, weight: 1, options: {}, source: 'test' }] });
+      expect(p.moves).toEqual([]);
+      expect(p.policyErrors[0].policy).toBe(bad.name);
+      expect(p.policyErrors[0].vm).toMatch(/^v/);
+      expect(p.policyErrors[0].host).toBe('b');
+    }
+  });
+
+  it('names an unknown policy in config and lists the available ones', async () => {
+    await expect(loadPolicies(policySchema.parse({ policies: [{ name: 'balanse' }] }))).rejects.toThrow(/no policy named "balanse"; available: balance/);
+  });
+
+  it('loads the example policy from a policy directory and applies its filter', async () => {
+    const cfg = policySchema.parse({ policyDirs: ['policies/examples'], policies: [{ name: 'balance' }, { name: 'keep-off-label', options: { label: 'gpu' } }] });
+    const loaded = await loadPolicies(cfg);
+    expect(loaded.map((l) => l.policy.name)).toEqual(['balance', 'keep-off-label']);
+    const s = state([host('a'), host('b', { labels: { gpu: 'true' } }), host('c')], [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1), vm('v5', 'c', 0.8)]);
+    const p = await plan(s, { config: cfg, policies: loaded });
+    expect(p.moves.every((m) => m.to !== 'b')).toBe(true);
+    expect(p.skipped.some((x) => /keep-off-label/.test(x.reason)) || p.moves.length > 0).toBe(true);
+  });
+});
