@@ -4,6 +4,7 @@
  * `register(program)`; this file only wires them together.
  */
 import { Command } from 'commander';
+import * as migrate from './commands/migrate.js';
 import * as status from './commands/status.js';
 
 const program = new Command();
@@ -14,5 +15,6 @@ program
 
 // Command modules add themselves here (one import + one call each).
 status.register(program);
+migrate.register(program);
 
 await program.parseAsync(process.argv);

@@ -77,6 +77,24 @@ export function parseCapabilitiesCpu(xml: string): { model?: string; features: s
   };
 }
 
+/**
+ * During a migration the VM exists on both hosts (paused on the destination until it switches
+ * over). Count it once: where the migration job runs (the source), else where it is running.
+ */
+export function dedupeMigrating(vms: VmObservation[]): VmObservation[] {
+  const byUuid = new Map<string, VmObservation>();
+  const rank = (v: VmObservation) => (v.jobRunning ? 2 : v.state === 'running' ? 1 : 0);
+  for (const vm of vms) {
+    const seen = byUuid.get(vm.uuid);
+    if (!seen) byUuid.set(vm.uuid, vm);
+    else {
+      const keep = rank(vm) > rank(seen) ? vm : seen;
+      byUuid.set(vm.uuid, { ...keep, jobRunning: vm.jobRunning || seen.jobRunning });
+    }
+  }
+  return [...byUuid.values()];
+}
+
 export class Collector {
   private readonly vms = new Map<string, VmMemo>();
   private readonly hosts = new Map<string, HostMemo>();
@@ -100,7 +118,7 @@ export class Collector {
     const observedAtMs = Date.now();
     const results = await Promise.all(this.config.hosts.map((host) => this.collectHost(host, observedAtMs)));
     const hosts = results.map((r) => r.host);
-    const vms = results.flatMap((r) => r.vms);
+    const vms = dedupeMigrating(results.flatMap((r) => r.vms));
     const seen = new Set(vms.map((v) => v.uuid));
     for (const uuid of [...this.vms.keys()]) if (!seen.has(uuid) && !results.some((r) => !r.host.up && this.vms.get(uuid)?.host === r.host.name)) this.vms.delete(uuid);
     const inFlight: InFlightMigration[] = [...(options.inFlight ?? [])];

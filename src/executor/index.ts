@@ -1,0 +1,7 @@
+/** The executor's public surface. */
+export { Executor, type ConnectionSource } from './executor.js';
+export { admit, type AdmissionResult } from './admission.js';
+export { Journal, readJournal, type JournalEntry } from './journal.js';
+export { runMigration, recordResult, type MigrationResult, type MigrationProgress, type Outcome } from './migrate.js';
+export { recipeFor, migrationUriFor, type MigrationRecipe } from './technique-params.js';
+export { runSingleMove } from './single-move.js';

@@ -1,0 +1,64 @@
+/**
+ * The journal: append-only JSON lines in <stateDir>/journal.jsonl of every decision and outcome,
+ * read back by `virt-balancer history` and after a restart (cooldowns, recent moves).
+ */
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export type JournalEntry =
+  | { type: 'planned'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; reason: string; predicted: unknown; dryRun: boolean }
+  | { type: 'rejected'; atMs: number; vm: string; vmUuid: string; from: string; to: string; reason: string }
+  | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string }
+  | { type: 'adapted'; atMs: number; vm: string; vmUuid: string; action: string; detail: string }
+  | { type: 'outcome'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; outcome: string; totalMs?: number; downtimeMs?: number; bytes?: number; predicted?: unknown; error?: string; incident?: string }
+  | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string };
+
+export class Journal {
+  readonly file: string;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(stateDir: string) {
+    this.file = join(stateDir, 'journal.jsonl');
+  }
+
+  append(entry: JournalEntry): Promise<void> {
+    // Serialised so lines never interleave; a failed write is reported, not fatal.
+    this.writing = this.writing.then(async () => {
+      await mkdir(join(this.file, '..'), { recursive: true });
+      await appendFile(this.file, JSON.stringify(entry) + '\n');
+    });
+    return this.writing;
+  }
+
+  async read(): Promise<JournalEntry[]> {
+    await this.writing.catch(() => {});
+    return readJournal(this.file);
+  }
+
+  /** Completed moves, for cooldown and anti-ping-pong after a restart. */
+  async lastMoves(): Promise<{ lastMovedAtMs: Record<string, number>; recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[] }> {
+    const lastMovedAtMs: Record<string, number> = {};
+    const recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[] = [];
+    for (const e of await this.read()) {
+      if (e.type !== 'outcome' || e.outcome !== 'completed') continue;
+      lastMovedAtMs[e.vmUuid] = e.atMs;
+      recentMoves.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs });
+    }
+    return { lastMovedAtMs, recentMoves: recentMoves.slice(-500) };
+  }
+}
+
+export async function readJournal(file: string): Promise<JournalEntry[]> {
+  if (!existsSync(file)) return [];
+  const entries: JournalEntry[] = [];
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      entries.push(JSON.parse(line) as JournalEntry);
+    } catch {
+      // A torn last line after a crash: skip it rather than lose the rest.
+    }
+  }
+  return entries;
+}

@@ -1,0 +1,284 @@
+/**
+ * Running one move: the peer-to-peer migration call, the watch over the live job (progress,
+ * iterations, data remaining), adapting (post-copy switch, max downtime within the budget, abort at
+ * the deadline), then verifying where the VM runs and recording real figures beside the prediction.
+ *
+ * Nothing is lost: after an abort or failure the VM must still run on the source, and that is
+ * checked and reported; a post-copy that fails after the switch is recovered when libvirt can, or
+ * reported as an incident with the VM's state on both hosts.
+ */
+import type { MigrationConfig } from '../config/migration-schema.js';
+import { DomainState, JobStatsFlags, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/catalog.js';
+import type { Move, Prediction, Technique } from '../policy/plan-types.js';
+import { recipeFor } from './technique-params.js';
+
+export type Outcome = 'completed' | 'aborted' | 'failed';
+
+export interface MigrationProgress {
+  phase: 'precopy' | 'postcopy';
+  iteration: number;
+  dataProcessedBytes: number;
+  dataRemainingBytes: number;
+  dataTotalBytes: number;
+  percent: number;
+  mibps: number;
+  dirtyRateMiBps: number;
+  etaSeconds?: number;
+  elapsedMs: number;
+}
+
+export interface MigrationResult {
+  vm: string;
+  vmUuid: string;
+  from: string;
+  to: string;
+  technique: Technique;
+  outcome: Outcome;
+  totalMs: number;
+  downtimeMs?: number;
+  bytes?: number;
+  iterations?: number;
+  switchedToPostcopy: boolean;
+  predicted: Prediction;
+  error?: string;
+  /** Where the VM was found after a failure, or what went wrong after a post-copy switch. */
+  incident?: string;
+  startedAtMs: number;
+  endedAtMs: number;
+}
+
+export interface RunMigrationOptions {
+  source: LibvirtConnection;
+  target: LibvirtConnection;
+  targetUri: string;
+  config: MigrationConfig;
+  downtimeBudgetMs: number;
+  /** Post-copy may be used as a fallback when pre-copy stalls (policy allows post-copy). */
+  allowPostcopySwitch: boolean;
+  bandwidthMiBps?: number;
+  logger: Logger;
+  metrics?: Metrics;
+  onProgress?: (p: MigrationProgress) => void;
+  onAdapt?: (action: string, detail: string) => void;
+  /** Abort when this promise resolves (controller shutdown does not use it: jobs are left running). */
+  cancel?: Promise<void>;
+}
+
+const num = (p: TypedParams, k: string) => {
+  const v = p[k];
+  return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function describeVmOn(conn: LibvirtConnection, uuid: string): Promise<string> {
+  try {
+    const dom = await conn.domainLookupByUuid(uuid);
+    const { state, reason } = await conn.domainGetState(dom);
+    const names: Record<number, string> = { 1: 'running', 2: 'blocked', 3: 'paused', 4: 'shutting down', 5: 'shut off', 6: 'crashed', 7: 'suspended' };
+    return `${names[state] ?? `state ${state}`} (reason ${reason})`;
+  } catch (error) {
+    if (error instanceof LibvirtError && error.codeName === 'VIR_ERR_NO_DOMAIN') return 'absent';
+    return `unknown (${(error as Error).message})`;
+  }
+}
+
+async function runningOn(conn: LibvirtConnection, uuid: string): Promise<boolean> {
+  try {
+    const dom = await conn.domainLookupByUuid(uuid);
+    return (await conn.domainGetState(dom)).state === DomainState.RUNNING;
+  } catch {
+    return false;
+  }
+}
+
+export async function runMigration(move: Move, options: RunMigrationOptions): Promise<MigrationResult> {
+  const { source, target, config, logger } = options;
+  const log = logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
+  const recipe = recipeFor(move.technique, {
+    config,
+    targetLibvirtUri: options.targetUri,
+    copyStorage: move.copyStorage,
+    allowPostcopySwitch: options.allowPostcopySwitch,
+    bandwidthMiBps: options.bandwidthMiBps,
+  });
+  const startedAtMs = Date.now();
+  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, startedAtMs };
+  const dom: DomainRef = await source.domainLookupByUuid(move.vmUuid);
+
+  let completedParams: TypedParams | undefined;
+  const onEvent = (e: DomainEvent) => {
+    if (e.kind === 'jobCompleted' && e.domain.uuid === move.vmUuid) completedParams = e.params;
+  };
+  await source.subscribeDomainEvents().catch(() => {});
+  source.on('domainEvent', onEvent);
+
+  if (move.technique !== 'cold') {
+    await source.domainMigrateSetMaxDowntime(dom, config.techniques.precopy.maxDowntimeMs).catch((e) => log.warn({ err: (e as Error).message }, 'could not set max downtime'));
+  }
+  log.info({ flags: recipe.flags, params: recipe.params, postcopy: recipe.postcopy.mode, predicted: move.predicted }, 'migration starting');
+  options.metrics?.migrationsInFlight.inc();
+
+  let finished = false;
+  let aborted = false;
+  let switchedToPostcopy = false;
+  let lastIteration = 0;
+  const call = source.domainMigratePerform3Params(dom, options.targetUri, recipe.params, recipe.flags);
+  const settled = call.then(
+    () => ({ ok: true as const }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  void settled.then(() => (finished = true));
+
+  const switchToPostcopy = async (why: string) => {
+    if (switchedToPostcopy) return;
+    try {
+      await source.domainMigrateStartPostCopy(dom, 0);
+      switchedToPostcopy = true;
+      log.info({ why }, 'switched to post-copy');
+      options.onAdapt?.('postcopy', why);
+    } catch (error) {
+      log.warn({ why, err: (error as Error).message }, 'post-copy switch refused');
+    }
+  };
+
+  // Watch the job until the call settles.
+  const deadlineMs = startedAtMs + config.deadlineSeconds * 1000;
+  let raisedDowntime = false;
+  let minRemaining = Number.POSITIVE_INFINITY;
+  let stalledIterations = 0;
+  let cancelled = false;
+  void options.cancel?.then(() => (cancelled = true));
+  if (recipe.postcopy.mode === 'immediately') {
+    // Post-copy can only start once the job exists.
+    for (let i = 0; i < 50 && !finished; i++) {
+      const job = await source.domainGetJobStats(dom, 0).catch(() => undefined);
+      if (job && job.type !== 0) break;
+      await sleep(20);
+    }
+    if (!finished) await switchToPostcopy('technique is post-copy');
+  }
+  while (!finished) {
+    const job = await source.domainGetJobStats(dom, 0).catch(() => undefined);
+    if (job && job.type !== 0) {
+      const p = job.params;
+      const iteration = num(p, 'memory_iteration') ?? 0;
+      const remaining = num(p, 'data_remaining') ?? 0;
+      const processed = num(p, 'data_processed') ?? 0;
+      const total = num(p, 'data_total') ?? 0;
+      const bps = num(p, 'memory_bps') ?? 0;
+      const pageSize = num(p, 'memory_page_size') ?? 4096;
+      const dirtyBps = (num(p, 'memory_dirty_rate') ?? 0) * pageSize;
+      const elapsedMs = Date.now() - startedAtMs;
+      options.onProgress?.({
+        phase: switchedToPostcopy ? 'postcopy' : 'precopy',
+        iteration,
+        dataProcessedBytes: processed,
+        dataRemainingBytes: remaining,
+        dataTotalBytes: total,
+        percent: total > 0 ? Math.min(100, (100 * (total - remaining)) / total) : 0,
+        mibps: bps / 2 ** 20,
+        dirtyRateMiBps: dirtyBps / 2 ** 20,
+        etaSeconds: bps > dirtyBps && bps > 0 ? remaining / (bps - dirtyBps) : undefined,
+        elapsedMs,
+      });
+      if (iteration > lastIteration) {
+        lastIteration = iteration;
+        // A pass that did not bring data remaining below the best seen so far is a stall.
+        if (iteration > 1) {
+          if (remaining < minRemaining * 0.9) stalledIterations = 0;
+          else stalledIterations++;
+        }
+        minRemaining = Math.min(minRemaining, remaining);
+        if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations) await switchToPostcopy(`hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`);
+        if (!switchedToPostcopy && stalledIterations >= config.stuckAfterIterations - 1) {
+          if (recipe.postcopy.mode === 'whenStuck') await switchToPostcopy(`pre-copy not converging: data remaining ${Math.round(remaining / 2 ** 20)} MiB after ${iteration} iterations`);
+          else if (config.raiseDowntimeWithinBudget && !raisedDowntime && bps > 0 && (remaining / bps) * 1000 <= options.downtimeBudgetMs) {
+            raisedDowntime = true;
+            await source.domainMigrateSetMaxDowntime(dom, options.downtimeBudgetMs).catch(() => {});
+            options.onAdapt?.('downtime', `max downtime raised to the ${options.downtimeBudgetMs} ms budget`);
+            log.info({ downtimeMs: options.downtimeBudgetMs }, 'raised max downtime within the budget');
+          }
+        }
+      }
+    }
+    if (!switchedToPostcopy && !aborted && (Date.now() >= deadlineMs || cancelled)) {
+      aborted = true;
+      const why = cancelled ? 'cancelled' : `deadline of ${config.deadlineSeconds} s reached`;
+      log.warn({ why }, 'aborting migration');
+      options.onAdapt?.('abort', why);
+      await source.domainAbortJob(dom).catch((e) => log.warn({ err: (e as Error).message }, 'abort refused'));
+    }
+    await Promise.race([settled, sleep(config.pollIntervalMs)]);
+  }
+  const result = await settled;
+  options.metrics?.migrationsInFlight.dec();
+  source.off('domainEvent', onEvent);
+  const endedAtMs = Date.now();
+
+  if (result.ok) {
+    // Real figures: the job-completed event, else the destination's completed-job stats.
+    for (let i = 0; i < 20 && !completedParams; i++) await sleep(50);
+    if (!completedParams) {
+      const onTarget = await target.domainLookupByUuid(move.vmUuid).catch(() => undefined);
+      if (onTarget) completedParams = (await target.domainGetJobStats(onTarget, JobStatsFlags.COMPLETED).catch(() => undefined))?.params;
+    }
+    const p = completedParams ?? {};
+    const onTarget = await runningOn(target, move.vmUuid);
+    const onSource = await runningOn(source, move.vmUuid);
+    const figures = {
+      totalMs: num(p, 'time_elapsed') ?? endedAtMs - startedAtMs,
+      downtimeMs: num(p, 'downtime'),
+      bytes: num(p, 'data_processed') ?? num(p, 'memory_processed'),
+      iterations: num(p, 'memory_iteration'),
+    };
+    if (!onTarget || onSource) {
+      const incident = `after completion the VM is ${await describeVmOn(target, move.vmUuid)} on ${move.to} and ${await describeVmOn(source, move.vmUuid)} on ${move.from}`;
+      log.error({ incident }, 'migration reported success but verification failed');
+      return { ...base, ...figures, outcome: 'failed', switchedToPostcopy, error: 'verification failed', incident, endedAtMs };
+    }
+    log.info({ ...figures }, 'migration completed');
+    return { ...base, ...figures, outcome: 'completed', switchedToPostcopy, endedAtMs };
+  }
+
+  const error = result.error;
+  const message = error instanceof LibvirtError ? `${error.codeName}: ${error.message}` : (error as Error)?.message ?? String(error);
+  if (switchedToPostcopy) {
+    // The guest's memory is split between hosts: try libvirt's post-copy recovery once.
+    options.metrics?.postcopyIncidentsTotal.inc();
+    let recovered = false;
+    try {
+      await source.domainMigratePerform3Params(dom, options.targetUri, recipe.params, recipe.flags | MigrateFlags.POSTCOPY_RESUME);
+      recovered = await runningOn(target, move.vmUuid);
+    } catch (resumeError) {
+      log.error({ err: (resumeError as Error).message }, 'post-copy recovery failed');
+    }
+    const incident = `post-copy failed after the switch (${message}); recovery ${recovered ? 'succeeded' : 'failed'}; VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
+    log.error({ incident }, 'post-copy incident');
+    return { ...base, outcome: recovered ? 'completed' : 'failed', totalMs: Date.now() - startedAtMs, switchedToPostcopy, error: message, incident, endedAtMs: Date.now() };
+  }
+  const stillOnSource = await runningOn(source, move.vmUuid);
+  const incident = stillOnSource ? undefined : `the VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
+  if (incident) log.error({ incident }, 'VM not running on the source after a failed migration');
+  else log.warn({ err: message }, aborted ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');
+  return { ...base, outcome: aborted ? 'aborted' : 'failed', totalMs: endedAtMs - startedAtMs, switchedToPostcopy, iterations: lastIteration || undefined, error: aborted ? `aborted: ${config.deadlineSeconds} s deadline (${message})` : message, incident, endedAtMs };
+}
+
+/** Record a result in the metrics. */
+export function recordResult(metrics: Metrics | undefined, r: MigrationResult): void {
+  if (!metrics) return;
+  metrics.migrationsTotal.inc({ technique: r.technique, outcome: r.outcome });
+  if (r.outcome !== 'completed') return;
+  metrics.migrationDurationSeconds.observe({ technique: r.technique }, r.totalMs / 1000);
+  if (r.downtimeMs !== undefined) metrics.migrationDowntimeSeconds.observe({ technique: r.technique }, r.downtimeMs / 1000);
+  if (r.bytes !== undefined) metrics.migrationBytesTotal.inc({ technique: r.technique }, r.bytes);
+  const errorRatio = (actual: number | undefined, predicted: number) => (actual && actual > 0 ? Math.abs(actual - predicted) / actual : undefined);
+  const pairs: [string, number | undefined][] = [
+    ['total_time', errorRatio(r.totalMs / 1000, r.predicted.totalSeconds)],
+    ['downtime', errorRatio(r.downtimeMs, r.predicted.downtimeMs)],
+    ['bytes', errorRatio(r.bytes, r.predicted.bytes)],
+  ];
+  for (const [quantity, value] of pairs) if (value !== undefined) metrics.migrationPredictionErrorRatio.observe({ technique: r.technique, quantity }, value);
+}
