@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import * as migrate from './commands/migrate.js';
+import * as run from './commands/run.js';
 import * as status from './commands/status.js';
 
 const program = new Command();
@@ -14,6 +15,7 @@ program
   .version('0.1.0');
 
 // Command modules add themselves here (one import + one call each).
+run.register(program);
 status.register(program);
 migrate.register(program);
 

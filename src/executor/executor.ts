@@ -31,6 +31,7 @@ export class Executor {
   private readonly running = new Map<string, Running>();
   private readonly results: MigrationResult[] = [];
   private readonly movedAtMs: Record<string, number> = {};
+  private detached = false;
 
   constructor(
     private config: Config,
@@ -43,6 +44,14 @@ export class Executor {
       onResult?: (r: MigrationResult) => void;
     },
   ) {}
+
+  /**
+   * The controller is shutting down and closes its connections: migrations keep running in
+   * libvirt (peer-to-peer), so what our side sees next is not their outcome and is not recorded.
+   */
+  detach(): void {
+    this.detached = true;
+  }
 
   setConfig(config: Config): void {
     this.config = config;
@@ -133,6 +142,10 @@ export class Executor {
           const now = Date.now();
           result = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, outcome: 'failed', totalMs: 0, switchedToPostcopy: false, predicted: move.predicted, error: (error as Error).message, startedAtMs: entry.startedAtMs, endedAtMs: now };
         }
+      }
+      if (this.detached) {
+        this.running.delete(move.vmUuid);
+        return result;
       }
       recordResult(metrics, result);
       if (result.outcome === 'completed') this.movedAtMs[move.vmUuid] = result.endedAtMs;

@@ -1,0 +1,174 @@
+/**
+ * The control loop: every tick collect -> plan -> (measure dirty rates of candidates, plan again)
+ * -> admit and execute. Level-triggered: every tick recomputes from what the hosts report, so a
+ * restart in the middle of a migration finds the job (executor.reconcile) and carries on.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import { Collector } from '../cluster/collector.js';
+import { HostConnections } from '../cluster/connections.js';
+import type { ClusterState } from '../cluster/model.js';
+import type { Config } from '../config/index.js';
+import { Executor, Journal, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/catalog.js';
+import { loadPolicies, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { validateSchedule } from './schedule.js';
+
+export interface TickReport {
+  state: ClusterState;
+  plan: Plan;
+  admitted: Move[];
+  rejected: { move: Move; reason: string }[];
+  durationMs: number;
+  dryRun: boolean;
+}
+
+export interface ControllerOptions {
+  logger: Logger;
+  metrics?: Metrics;
+  /** Overrides config.loop.dryRun (the --dry-run flag). */
+  dryRun?: boolean;
+  onTick?: (report: TickReport) => void;
+  onResult?: (result: MigrationResult) => void;
+  onProgress?: (move: Move, p: MigrationProgress) => void;
+}
+
+export class Controller {
+  readonly connections: HostConnections;
+  readonly collector: Collector;
+  readonly executor: Executor;
+  readonly journal: Journal;
+  private policies: LoadedPolicy[] = [];
+  private task?: ScheduledTask;
+  private current?: Promise<TickReport | undefined>;
+  private history: { lastMovedAtMs: Record<string, number>; recentMoves: ClusterState['recentMoves'] } = { lastMovedAtMs: {}, recentMoves: [] };
+  lastTickEndedAtMs?: number;
+  readonly startedAtMs = Date.now();
+
+  constructor(
+    private config: Config,
+    private readonly options: ControllerOptions,
+  ) {
+    const deps = { logger: options.logger, metrics: options.metrics };
+    this.connections = new HostConnections(config, deps);
+    this.collector = new Collector(config, this.connections, deps);
+    this.journal = new Journal(config.stateDir);
+    this.executor = new Executor(config, {
+      connections: this.connections,
+      logger: options.logger,
+      metrics: options.metrics,
+      journal: this.journal,
+      onProgress: options.onProgress,
+      onResult: (r) => {
+        if (r.outcome === 'completed') {
+          this.history.lastMovedAtMs[r.vmUuid] = r.endedAtMs;
+          this.history.recentMoves.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs });
+          this.history.recentMoves = this.history.recentMoves.slice(-500);
+        }
+        options.onResult?.(r);
+      },
+    });
+  }
+
+  get dryRun(): boolean {
+    return this.options.dryRun ?? this.config.loop.dryRun;
+  }
+
+  /** Load policies and history and connect; throws on bad policies or schedule (clear messages). */
+  async init(): Promise<void> {
+    const scheduleProblem = validateSchedule(this.config.loop.schedule);
+    if (scheduleProblem) throw new Error(scheduleProblem);
+    this.policies = await loadPolicies(this.config.policy);
+    this.history = await this.journal.lastMoves();
+    await this.connections.start();
+  }
+
+  /** Start ticking on the schedule. */
+  start(): void {
+    this.task = cron.schedule(this.config.loop.schedule, () => void this.tickGuarded());
+  }
+
+  private async tickGuarded(): Promise<TickReport | undefined> {
+    if (this.current) {
+      this.options.metrics?.ticksTotal.inc({ outcome: 'skipped' });
+      this.options.logger.warn('previous tick still running; this one is skipped');
+      return undefined;
+    }
+    this.current = this.tick().catch((error: Error) => {
+      this.options.metrics?.ticksTotal.inc({ outcome: 'error' });
+      this.options.logger.error({ err: error.message }, 'tick failed');
+      return undefined;
+    });
+    try {
+      return await this.current;
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  /** One tick, now (also used by `run --once` and the demo). */
+  async tick(): Promise<TickReport> {
+    const started = performance.now();
+    const { logger, metrics } = this.options;
+    const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
+    let state = await this.collector.collect(collectOptions());
+    this.executor.reconcile(state);
+    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps };
+    let result = await plan(state, planOptions);
+    // Measure dirty rates only for VMs about to move whose rate is unknown or stale, then plan again.
+    const staleMs = Math.max(60_000, this.config.policy.cooldownSeconds * 1000);
+    const toMeasure = result.moves.filter((m) => {
+      const vm = state.vms.find((v) => v.uuid === m.vmUuid);
+      return vm && vm.state === 'running' && (vm.dirtyRateMeasuredAtMs === undefined || Date.now() - vm.dirtyRateMeasuredAtMs > staleMs);
+    });
+    if (toMeasure.length > 0 && result.moves.some((m) => m.technique !== 'cold')) {
+      const rates = await this.collector.measureDirtyRates(toMeasure.map((m) => m.vmUuid), this.config.policy.dirtyRateMeasureSeconds);
+      state = { ...state, vms: state.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid), dirtyRateMeasuredAtMs: Date.now() } : v)) };
+      result = await plan(state, planOptions);
+    }
+    for (const e of result.policyErrors) {
+      metrics?.policyErrorsTotal.inc({ policy: e.policy });
+      logger.error({ policy: e.policy, vm: e.vm, host: e.host, err: e.message }, 'policy failed; no move depends on it this tick');
+    }
+    for (const move of result.moves) {
+      metrics?.plannedMovesTotal.inc({ technique: move.technique });
+      logger.info({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, reason: move.reason, dryRun: this.dryRun }, 'planned move');
+      void this.journal.append({ type: 'planned', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, reason: move.reason, predicted: move.predicted, dryRun: this.dryRun });
+    }
+    const admission = this.dryRun ? { admitted: [], rejected: [] } : this.executor.submit(result.moves, state);
+    const durationMs = performance.now() - started;
+    metrics?.tickDurationSeconds.observe(durationMs / 1000);
+    metrics?.ticksTotal.inc({ outcome: 'ok' });
+    this.lastTickEndedAtMs = Date.now();
+    metrics?.lastTickTimestampSeconds.set(this.lastTickEndedAtMs / 1000);
+    logger.debug({ durationMs: Math.round(durationMs), hosts: state.hosts.length, vms: state.vms.length, moves: result.moves.length, imbalance: result.imbalanceBefore }, 'tick done');
+    const report: TickReport = { state, plan: result, admitted: admission.admitted, rejected: admission.rejected, durationMs, dryRun: this.dryRun };
+    this.options.onTick?.(report);
+    return report;
+  }
+
+  /** Apply a new, already validated config (SIGHUP): connections that did not change stay open. */
+  async reload(config: Config): Promise<void> {
+    const policies = await loadPolicies(config.policy);
+    const scheduleChanged = config.loop.schedule !== this.config.loop.schedule;
+    this.config = config;
+    this.policies = policies;
+    this.collector.setConfig(config);
+    this.executor.setConfig(config);
+    await this.connections.reload(config);
+    if (scheduleChanged && this.task) {
+      await this.task.stop();
+      this.start();
+    }
+  }
+
+  /** Stop ticking, finish the current tick, close connections. Running migrations are left alone. */
+  async stop(): Promise<void> {
+    await this.task?.stop();
+    await this.current;
+    const running = this.executor.inFlight();
+    if (running.length > 0) this.options.logger.info({ migrations: running.map((m) => m.vmName) }, 'leaving running migrations to libvirt');
+    this.executor.detach();
+    await this.connections.close();
+  }
+}
