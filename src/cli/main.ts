@@ -4,7 +4,12 @@
  * `register(program)`; this file only wires them together.
  */
 import { Command } from 'commander';
+import * as checkConfig from './commands/check-config.js';
+import * as demo from './commands/demo.js';
+import * as drain from './commands/drain.js';
+import * as history from './commands/history.js';
 import * as migrate from './commands/migrate.js';
+import * as plan from './commands/plan.js';
 import * as run from './commands/run.js';
 import * as status from './commands/status.js';
 
@@ -18,5 +23,10 @@ program
 run.register(program);
 status.register(program);
 migrate.register(program);
+plan.register(program);
+drain.register(program);
+history.register(program);
+demo.register(program);
+checkConfig.register(program);
 
 await program.parseAsync(process.argv);

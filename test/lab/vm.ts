@@ -83,12 +83,14 @@ export function domainXml(p: VmProfile, image: GuestImage, consolePath: string):
 
 /** The demo's uneven load: every VM starts on lab1. */
 export function demoProfiles(): VmProfile[] {
+  // Uneven on purpose: everything on lab1. Modest CPU so six TCG guests fit on a 2-core machine.
   return [
-    { name: 'web1', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 60, dirtyMiBps: 1, workloadMiB: 32 },
-    { name: 'web2', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 50, dirtyMiBps: 1, workloadMiB: 32 },
-    { name: 'db1', host: 'lab1', vcpus: 1, memoryMiB: 256, cpuBusyPercent: 40, dirtyMiBps: 8, workloadMiB: 64 },
-    { name: 'batch1', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 70, dirtyMiBps: 2, workloadMiB: 32 },
+    { name: 'web1', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 45, dirtyMiBps: 1, workloadMiB: 32 },
+    { name: 'web2', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 35, dirtyMiBps: 1, workloadMiB: 32 },
+    { name: 'db1', host: 'lab1', vcpus: 1, memoryMiB: 256, cpuBusyPercent: 30, dirtyMiBps: 8, workloadMiB: 64 },
+    { name: 'batch1', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 50, dirtyMiBps: 2, workloadMiB: 32 },
     { name: 'cache1', host: 'lab1', vcpus: 1, memoryMiB: 256, cpuBusyPercent: 10, dirtyMiBps: 16, workloadMiB: 64 },
     { name: 'idle1', host: 'lab1', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 16 },
   ];
 }
+

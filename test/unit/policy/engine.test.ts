@@ -88,3 +88,20 @@ describe('planning engine', () => {
     expect(p.skipped.some((x) => /keep-off-label/.test(x.reason)) || p.moves.length > 0).toBe(true);
   });
 });
+
+describe('cpu-compat policy', () => {
+  it('lets a VM go only to hosts with every CPU feature of its source', async () => {
+    const flags = ['sse4_2', 'avx', 'avx2'];
+    const s = state(
+      [host('a', { cpuModel: 'Skylake', cpuFeatures: flags }), host('old', { cpuModel: 'Nehalem', cpuFeatures: ['sse4_2'] }), host('same', { cpuModel: 'Skylake', cpuFeatures: flags })],
+      [vm('v1', 'a', 1, { cpuModel: 'qemu64' }), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1)],
+    );
+    const p = await plan(s, { config });
+    expect(p.moves.length).toBeGreaterThan(0);
+    expect(p.moves.every((m) => m.to === 'same')).toBe(true);
+    const onlyOld = state([s.hosts[0], s.hosts[1]], s.vms);
+    const q = await plan(onlyOld, { config });
+    expect(q.moves).toEqual([]);
+    expect(q.skipped[0].reason).toMatch(/cpu-compat: old \(Nehalem\) lacks CPU features of a: avx, avx2/);
+  });
+});

@@ -1,0 +1,24 @@
+/** `virt-balancer check-config`: validate the config and load its policies; lists every problem. */
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/index.js';
+import { validateSchedule } from '../../controller/schedule.js';
+import { loadPolicies } from '../../policy/index.js';
+import { action, UserError } from '../errors.js';
+
+export function register(program: Command): void {
+  program
+    .command('check-config')
+    .description('validate a config file and load the policies it names (exit 2 when invalid)')
+    .requiredOption('-c, --config <file>', 'config file')
+    .action(
+      action(async (options: { config: string }) => {
+        const config = await loadConfig(options.config);
+        const scheduleProblem = validateSchedule(config.loop.schedule);
+        if (scheduleProblem) throw new UserError(`invalid config ${options.config}:\n  - ${scheduleProblem}`, 2);
+        const policies = await loadPolicies(config.policy).catch((error: Error) => {
+          throw new UserError(`invalid config ${options.config}:\n  - ${error.message}`, 2);
+        });
+        process.stdout.write(`${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')})\n`);
+      }),
+    );
+}

@@ -1,0 +1,172 @@
+/**
+ * `virt-balancer demo` (`npm run demo`): bring up lab hosts on this machine with every VM on one
+ * host, run the real controller against them, show its decisions and live migrations, and end
+ * with a summary (moves, predicted vs real figures, guest memory checked after each move, host
+ * load before and after). Needs root (the lab starts libvirtd); uses its own lab directory.
+ */
+import type { Command } from 'commander';
+import { loadConfig, parseConfig, type Config } from '../../config/index.js';
+import { Controller, type TickReport } from '../../controller/controller.js';
+import type { MigrationResult } from '../../executor/index.js';
+import { createLogger } from '../../log/logger.js';
+import { createMetrics } from '../../metrics/catalog.js';
+import { startMetricsServer, tickHealth } from '../../metrics/server.js';
+import { action, UserError } from '../errors.js';
+import { formatPercent, table } from '../format.js';
+
+type LabModule = typeof import('../../../test/lab/lab.js');
+type VmModule = typeof import('../../../test/lab/vm.js');
+
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description('bring up lab hosts with an uneven load and let the controller rebalance them live (root)')
+    .option('--hosts <n>', 'lab hosts', '3')
+    .option('--minutes <n>', 'stop after this long at most', '5')
+    .option('--keep', 'leave the lab running afterwards (take it down with: npm run lab -- down, with the same VB_LAB_DIR)')
+    .option('--metrics <listen>', 'serve /metrics here while the demo runs', '127.0.0.1:9464')
+    .action(
+      action(async (options: { hosts: string; minutes: string; keep?: boolean; metrics: string }) => {
+        process.env.VB_LAB_DIR ??= '/var/tmp/virt-balancer-demo';
+        process.env.VB_LAB_ADDRESS_PREFIX ??= '127.0.3.';
+        let labModule: LabModule;
+        let vmModule: VmModule;
+        try {
+          labModule = await import('../../../test/lab/lab.js');
+          vmModule = await import('../../../test/lab/vm.js');
+        } catch (error) {
+          throw new UserError(`the demo needs the lab code in test/lab/ (run it from a clone of the repository): ${(error as Error).message.split('\n')[0]}`);
+        }
+        const say = (line: string) => process.stdout.write(line + '\n');
+        const lab = new labModule.Lab();
+        say(`== Bringing up ${options.hosts} lab hosts (libvirtd + QEMU/TCG) in ${lab.paths.root}`);
+        await lab.up({ hosts: Number(options.hosts), log: (m) => say(`   ${m}`) });
+        const existing = new Set((await lab.listVms()).map((v) => v.name));
+        const profiles = vmModule.demoProfiles().filter((p) => !existing.has(p.name));
+        say(`== Starting ${profiles.length} VMs, all on lab1 (each runs a workload that checks its own memory every second)`);
+        for (const profile of profiles) {
+          await lab.createVm(profile);
+          say(`   ${profile.name}: ${profile.vcpus} vCPU, ${profile.memoryMiB} MiB, CPU busy ${profile.cpuBusyPercent}%, dirtying ${profile.dirtyMiBps} MiB/s`);
+        }
+
+        const base = await loadConfig(lab.paths.configFile);
+        const config: Config = parseConfig(
+          {
+            hosts: base.hosts.map((h) => ({ name: h.name, uri: h.uri, capacity: h.capacity })),
+            stateDir: base.stateDir,
+            loop: { schedule: '*/5 * * * * *', windowSamples: 3 },
+            metrics: { listen: options.metrics },
+            policy: {
+              // Demo-sized thresholds: the lab's guests are small and the machine has 2 cores.
+              cpuHighPercent: 20,
+              cpuLowPercent: 5,
+              hysteresisPercent: 3,
+              cooldownSeconds: 120,
+              maxMovesPerTick: 2,
+              // Measured for lab migrations (TCG guests on loopback).
+              bandwidthMiBps: 250,
+              // Pure post-copy started before the first pass crashes TCG guest kernels (docs/lab.md).
+              allowedTechniques: ['precopy', 'hybrid', 'autoconverge', 'xbzrle', 'multifd'],
+            },
+            migration: { maxConcurrent: 1, deadlineSeconds: 60 },
+          },
+          `demo config for ${lab.paths.root}`,
+        );
+        const logger = createLogger({ level: 'warn' });
+        const metrics = createMetrics();
+        const results: { result: MigrationResult; heartbeat: string }[] = [];
+        let firstReport: TickReport | undefined;
+        let lastReport: TickReport | undefined;
+        const heartbeatChecks: Promise<void>[] = [];
+        const controller = new Controller(config, {
+          logger,
+          metrics,
+          onResult: (result) => {
+            const check = (async () => {
+              let heartbeat = 'not checked';
+              if (result.outcome === 'completed') {
+                const before = await lab.heartbeat(result.vm);
+                try {
+                  const after = await lab.waitForHeartbeat(result.vm, { afterSeq: before.seq + 1, timeoutMs: 20_000 });
+                  heartbeat = `${after.status} (seq ${after.seq})`;
+                } catch (error) {
+                  heartbeat = `FAILED: ${(error as Error).message.split('\n')[0]}`;
+                }
+              }
+              results.push({ result, heartbeat });
+              say(
+                `   ${result.outcome === 'completed' ? 'done' : result.outcome.toUpperCase()}: ${result.vm} ${result.from} -> ${result.to} by ${result.technique} in ${(result.totalMs / 1000).toFixed(2)} s ` +
+                  `(predicted ${result.predicted.totalSeconds.toFixed(2)} s), downtime ${result.downtimeMs ?? '?'} ms (predicted ${result.predicted.downtimeMs.toFixed(0)}), ` +
+                  `${result.bytes !== undefined ? (result.bytes / 2 ** 20).toFixed(0) : '?'} MiB; guest memory check after: ${heartbeat}${result.error ? `; ${result.error}` : ''}`,
+              );
+            })();
+            heartbeatChecks.push(check);
+          },
+        });
+        await controller.init();
+        const server = await startMetricsServer(options.metrics, metrics.registry, () => tickHealth(controller.lastTickEndedAtMs, controller.startedAtMs, 5)).catch((error: Error) => {
+          say(`   (metrics not served: ${error.message})`);
+          return undefined;
+        });
+        say(`== Controller running: a tick every 5 s (collect, plan, migrate)${server ? `; metrics on http://${options.metrics}/metrics` : ''}`);
+        const deadline = Date.now() + Number(options.minutes) * 60_000;
+        let quietTicks = 0;
+        let tickNo = 0;
+        // The first tick only primes the rates; wait for windows to fill before judging.
+        while (Date.now() < deadline) {
+          const report = await controller.tick();
+          tickNo++;
+          firstReport ??= report;
+          lastReport = report;
+          const hosts = report.state.hosts.map((h) => `${h.name} ${formatPercent(h.cpuUtilization.mean)} (${report.state.vms.filter((v) => v.host === h.name).length} VMs)`).join(', ');
+          say(`-- tick ${tickNo}: ${hosts}; imbalance ${report.plan.imbalanceBefore.toFixed(3)}`);
+          for (const move of report.plan.moves) {
+            say(`   plan: ${move.vmName} ${move.from} -> ${move.to} by ${move.technique} (dirty ${move.inputs.dirtyRateMiBps} MiB/s; predicted ${move.predicted.totalSeconds.toFixed(2)} s, ${move.predicted.downtimeMs.toFixed(0)} ms down) because ${move.reason}`);
+          }
+          for (const r of report.rejected) say(`   waits: ${r.move.vmName}: ${r.reason}`);
+          if (report.plan.moves.length === 0) for (const x of report.plan.skipped.slice(0, 3)) say(`   not moved: ${x.vmName}: ${x.reason}`);
+          const busy = controller.executor.inFlight().length > 0 || report.admitted.length > 0;
+          quietTicks = report.plan.moves.length === 0 && !busy && tickNo > 2 ? quietTicks + 1 : 0;
+          if (quietTicks >= 3 && results.length > 0) break;
+          if (quietTicks >= 6) break;
+          await controller.executor.whenIdle();
+          await new Promise((r) => setTimeout(r, 5000));
+        }
+        await controller.executor.whenIdle();
+        await Promise.all(heartbeatChecks);
+        await controller.stop();
+        server?.close();
+
+        say('');
+        say('== Summary');
+        if (results.length === 0) say('No migrations happened (the cluster was already within the thresholds).');
+        else
+          say(
+            table(
+              ['vm', 'move', 'technique', 'outcome', 'real s', 'predicted s', 'downtime ms (pred.)', 'MiB', 'guest memory after'],
+              results.map(({ result: r, heartbeat }) => [r.vm, `${r.from} -> ${r.to}`, r.technique, r.outcome, (r.totalMs / 1000).toFixed(2), r.predicted.totalSeconds.toFixed(2), `${r.downtimeMs ?? '?'} (${r.predicted.downtimeMs.toFixed(0)})`, r.bytes !== undefined ? (r.bytes / 2 ** 20).toFixed(0) : '?', heartbeat]),
+            ),
+          );
+        if (firstReport && lastReport) {
+          say('');
+          say(
+            table(
+              ['host', 'CPU before', 'CPU after', 'VMs before', 'VMs after'],
+              lastReport.state.hosts.map((h) => {
+                const b = firstReport!.state.hosts.find((x) => x.name === h.name)!;
+                return [h.name, formatPercent(b.cpuUtilization.mean), formatPercent(h.cpuUtilization.mean), String(firstReport!.state.vms.filter((v) => v.host === h.name).length), String(lastReport!.state.vms.filter((v) => v.host === h.name).length)];
+              }),
+            ),
+          );
+          say(`imbalance (std-dev of host CPU): ${firstReport.plan.imbalanceBefore.toFixed(3)} -> ${lastReport.plan.imbalanceBefore.toFixed(3)}`);
+        }
+        const lost = results.filter((r) => r.result.outcome === 'completed' && !r.heartbeat.startsWith('OK'));
+        if (options.keep) say(`\nThe lab is still up: VB_LAB_DIR=${lab.paths.root} npm run lab -- status | down; config: ${lab.paths.configFile}`);
+        else {
+          say('\n== Taking the lab down');
+          await lab.down();
+        }
+        if (lost.length > 0 || results.some((r) => r.result.outcome !== 'completed')) process.exitCode = 1;
+      }),
+    );
+}

@@ -1,0 +1,62 @@
+/** `virt-balancer drain HOST`: evacuate a host with the planner's placement and techniques. */
+import type { Command } from 'commander';
+import { collectOnce } from '../../cluster/collector.js';
+import { loadConfig } from '../../config/index.js';
+import { Executor, Journal } from '../../executor/index.js';
+import { createLogger } from '../../log/logger.js';
+import { loadPolicies, plan } from '../../policy/index.js';
+import { action, UserError } from '../errors.js';
+import { table } from '../format.js';
+import { renderPlan } from './plan.js';
+
+export function register(program: Command): void {
+  program
+    .command('drain <host>')
+    .description('move every VM off a host (as if it were in maintenance), within the migration limits')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('--dry-run', 'show the plan only')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (hostName: string, options: { config: string; dryRun?: boolean; json?: boolean }) => {
+        const config = await loadConfig(options.config);
+        if (!config.hosts.some((h) => h.name === hostName)) throw new UserError(`unknown host "${hostName}"; hosts: ${config.hosts.map((h) => h.name).join(', ')}`);
+        const logger = createLogger({ level: 'warn', destination: 2 });
+        const policies = await loadPolicies(config.policy);
+        if (!policies.some((p) => p.policy.name === 'maintenance')) throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
+        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000 });
+        try {
+          const host = state.hosts.find((h) => h.name === hostName)!;
+          if (!host.up) throw new UserError(`host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);
+          const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000 };
+          let result = await plan(drained, planOptions);
+          const rates = await collector.measureDirtyRates(result.moves.filter((m) => m.technique !== 'cold').map((m) => m.vmUuid), config.policy.dirtyRateMeasureSeconds);
+          result = await plan({ ...drained, vms: drained.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid) } : v)) }, planOptions);
+          if (options.dryRun) {
+            process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');
+            return;
+          }
+          const executor = new Executor(config, { connections, logger, journal: new Journal(config.stateDir) });
+          // Run in waves within the admission limits until every planned move has had its turn.
+          let pending = result.moves;
+          while (pending.length > 0) {
+            const { admitted, rejected } = executor.submit(pending, drained);
+            const retry = rejected.filter((r) => /already sends|already receives|already running|migrations already running|bandwidth budget/.test(r.reason) && !admitted.some((a) => a.vmUuid === r.move.vmUuid));
+            for (const r of rejected.filter((x) => !retry.includes(x))) process.stderr.write(`not moved: ${r.move.vmName}: ${r.reason}\n`);
+            if (admitted.length === 0 && executor.inFlight().length === 0) break;
+            await executor.whenIdle();
+            pending = retry.map((r) => r.move);
+          }
+          const results = executor.finished();
+          if (options.json) process.stdout.write(JSON.stringify({ host: hostName, results, skipped: result.skipped }, null, 2) + '\n');
+          else {
+            process.stdout.write(table(['vm', 'to', 'technique', 'outcome', 'seconds', 'downtime ms'], results.map((r) => [r.vm, r.to, r.technique, r.outcome, (r.totalMs / 1000).toFixed(1), String(r.downtimeMs ?? '')])) + '\n');
+            for (const s of result.skipped) process.stdout.write(`not moved: ${s.vmName}: ${s.reason}\n`);
+          }
+          if (results.some((r) => r.outcome !== 'completed') || result.skipped.length > 0) process.exitCode = 1;
+        } finally {
+          await close();
+        }
+      }),
+    );
+}

@@ -1,0 +1,43 @@
+/** `virt-balancer history`: the journal of decisions and outcomes, newest last. */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { loadConfig } from '../../config/index.js';
+import { readJournal, type JournalEntry } from '../../executor/index.js';
+import { action } from '../errors.js';
+import { table } from '../format.js';
+
+function describe(e: JournalEntry): string[] {
+  const at = new Date(e.atMs).toISOString().replace('T', ' ').replace(/\..*/, '');
+  switch (e.type) {
+    case 'planned':
+      return [at, e.type, e.vm, `${e.from} -> ${e.to} ${e.technique}${e.dryRun ? ' (dry-run)' : ''}`, e.reason];
+    case 'rejected':
+      return [at, e.type, e.vm, `${e.from} -> ${e.to}`, e.reason];
+    case 'started':
+      return [at, e.type, e.vm, `${e.from} -> ${e.to} ${e.technique}`, ''];
+    case 'adapted':
+      return [at, e.type, e.vm, e.action, e.detail];
+    case 'outcome':
+      return [at, e.outcome, e.vm, `${e.from} -> ${e.to} ${e.technique}`, [e.totalMs !== undefined ? `${(e.totalMs / 1000).toFixed(2)} s` : '', e.downtimeMs !== undefined ? `${e.downtimeMs} ms down` : '', e.bytes !== undefined ? `${(e.bytes / 2 ** 20).toFixed(0)} MiB` : '', e.error ?? '', e.incident ? `INCIDENT: ${e.incident}` : ''].filter(Boolean).join(', ')];
+    case 'found-running-job':
+      return [at, e.type, e.vm, e.host, 'job found running on the host; watched, not restarted'];
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('history')
+    .description('show the journal of planned moves, admissions and migration outcomes')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('--json', 'print JSON lines as an array')
+    .option('--limit <n>', 'last N entries', '50')
+    .action(
+      action(async (options: { config: string; json?: boolean; limit: string }) => {
+        const config = await loadConfig(options.config);
+        const entries = (await readJournal(join(config.stateDir, 'journal.jsonl'))).slice(-Number(options.limit));
+        if (options.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
+        else if (entries.length === 0) process.stdout.write(`No journal entries yet in ${join(config.stateDir, 'journal.jsonl')}.\n`);
+        else process.stdout.write(table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describe)) + '\n');
+      }),
+    );
+}

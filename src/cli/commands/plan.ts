@@ -1,0 +1,71 @@
+/** `virt-balancer plan`: one collection and planning pass; changes nothing. */
+import type { Command } from 'commander';
+import { collectOnce } from '../../cluster/collector.js';
+import { loadConfig } from '../../config/index.js';
+import { createLogger } from '../../log/logger.js';
+import { loadPolicies, plan, type Plan } from '../../policy/index.js';
+import { action } from '../errors.js';
+import { table } from '../format.js';
+
+export function planJson(p: Plan) {
+  return {
+    moves: p.moves.map((m) => ({
+      vm: m.vmName,
+      from: m.from,
+      to: m.to,
+      technique: m.technique,
+      predicted: { totalSeconds: m.predicted.totalSeconds, downtimeMs: m.predicted.downtimeMs, bytes: m.predicted.bytes },
+      reason: m.reason,
+    })),
+    skipped: p.skipped.map((s) => ({ vm: s.vmName, reason: s.reason })),
+    imbalanceBefore: p.imbalanceBefore,
+    imbalanceAfter: p.imbalanceAfter,
+    policyErrors: p.policyErrors,
+  };
+}
+
+export function renderPlan(p: Plan): string {
+  const out: string[] = [];
+  out.push(`imbalance ${p.imbalanceBefore.toFixed(3)} -> ${p.imbalanceAfter.toFixed(3)} (std-dev of host CPU utilisation)`, '');
+  if (p.moves.length === 0) out.push('No moves.');
+  else
+    out.push(
+      table(
+        ['vm', 'from', 'to', 'technique', 'total s', 'downtime ms', 'MiB', 'reason'],
+        p.moves.map((m) => [m.vmName, m.from, m.to, m.technique, m.predicted.totalSeconds.toFixed(1), m.predicted.downtimeMs.toFixed(0), (m.predicted.bytes / 2 ** 20).toFixed(0), m.reason]),
+      ),
+    );
+  if (p.skipped.length > 0) out.push('', 'Considered, not moved:', table(['vm', 'why'], p.skipped.map((s) => [s.vmName, s.reason])));
+  if (p.policyErrors.length > 0) out.push('', 'Policy errors:', table(['policy', 'vm', 'host', 'problem'], p.policyErrors.map((e) => [e.policy, e.vm ?? '', e.host ?? '', e.message])));
+  return out.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description('collect once and show what the controller would do now (dry-run: nothing moves)')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('--json', 'print JSON')
+    .option('--no-dirty-rate', "do not measure candidates' dirty rates (faster; techniques assume an idle guest)")
+    .action(
+      action(async (options: { config: string; json?: boolean; dirtyRate: boolean }) => {
+        const config = await loadConfig(options.config);
+        const logger = createLogger({ level: 'warn', destination: 2 });
+        const policies = await loadPolicies(config.policy);
+        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000 });
+        try {
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps };
+          let result = await plan(state, planOptions);
+          const running = result.moves.filter((m) => state.vms.find((v) => v.uuid === m.vmUuid)?.state === 'running');
+          if (options.dirtyRate && running.length > 0) {
+            const rates = await collector.measureDirtyRates(running.map((m) => m.vmUuid), config.policy.dirtyRateMeasureSeconds);
+            const measured = { ...state, vms: state.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid) } : v)) };
+            result = await plan(measured, planOptions);
+          }
+          process.stdout.write((options.json ? JSON.stringify(planJson(result), null, 2) : renderPlan(result)) + '\n');
+        } finally {
+          await close();
+        }
+      }),
+    );
+}
