@@ -116,7 +116,8 @@ export function register(program: Command): void {
         while (Date.now() < deadline) {
           const report = await controller.tick();
           tickNo++;
-          firstReport ??= report;
+          // "Before" is the first tick with rates (the first only primes the counters).
+          if (!firstReport && report.state.hosts.some((h) => h.cpuUtilization.samples > 0)) firstReport = report;
           lastReport = report;
           const hosts = report.state.hosts.map((h) => `${h.name} ${formatPercent(h.cpuUtilization.mean)} (${report.state.vms.filter((v) => v.host === h.name).length} VMs)`).join(', ');
           say(`-- tick ${tickNo}: ${hosts}; imbalance ${report.plan.imbalanceBefore.toFixed(3)}`);
