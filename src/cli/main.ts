@@ -11,6 +11,7 @@ import * as history from './commands/history.js';
 import * as migrate from './commands/migrate.js';
 import * as plan from './commands/plan.js';
 import * as run from './commands/run.js';
+import * as simulate from './commands/simulate.js';
 import * as status from './commands/status.js';
 
 const program = new Command();
@@ -26,6 +27,7 @@ migrate.register(program);
 plan.register(program);
 drain.register(program);
 history.register(program);
+simulate.register(program);
 demo.register(program);
 checkConfig.register(program);
 

@@ -16,7 +16,9 @@ export const hostSchema = z.strictObject({
   /** What the host offers to guests, when it should differ from node info. */
   capacity: z
     .strictObject({
+      /** Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this). */
       cpuCount: z.number().int().positive().optional(),
+      /** Memory offered to guests, MiB. */
       memoryMiB: z.number().positive().optional(),
     })
     .optional(),
@@ -26,6 +28,7 @@ export const hostSchema = z.strictObject({
   memoryOvercommitRatio: z.number().positive().default(1),
   /** A host in maintenance is drained and never a target. */
   maintenance: z.boolean().default(false),
+  /** Free-form labels (e.g. rack: a) that policies may use. */
   labels: z.record(z.string(), z.string()).default({}),
 });
 
@@ -33,7 +36,9 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 export const configSchema = z
   .strictObject({
+    /** The libvirt hosts to balance. */
     hosts: z.array(hostSchema).min(1, 'at least one host'),
+    /** The control loop. */
     loop: z
       .strictObject({
         /** node-cron expression (six fields: with seconds). */
@@ -44,6 +49,7 @@ export const configSchema = z
         dryRun: z.boolean().default(false),
       })
       .default({ schedule: '*/30 * * * * *', windowSamples: 10, dryRun: false }),
+    /** Prometheus endpoint. */
     metrics: z
       .strictObject({
         /** host:port for /metrics and /healthz; empty string disables the endpoint. */
@@ -52,14 +58,21 @@ export const configSchema = z
       .default({ listen: '127.0.0.1:9464' }),
     /** Journal and state directory. */
     stateDir: z.string().min(1).default('/var/lib/virt-balancer'),
+    /** Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides). */
     log: z.strictObject({ level: z.enum(logLevels).default('info') }).default({ level: 'info' }),
+    /** Connections to the hosts. */
     libvirt: z
       .strictObject({
+        /** Seconds of silence before a keepalive probe; 0 turns probes off. */
         keepaliveIntervalSeconds: z.number().min(0).default(5),
+        /** Unanswered probes after which a host is marked down and reconnected. */
         keepaliveCount: z.number().int().min(1).default(5),
+        /** A libvirt call with no reply after this long fails (the connection stays). */
         callTimeoutSeconds: z.number().positive().default(60),
+        /** First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter). */
         reconnectInitialDelaySeconds: z.number().positive().default(1),
         reconnectMaxDelaySeconds: z.number().positive().default(60),
+        /** TLS client files for qemu+tls:// URIs; default libvirt's paths. */
         tls: z
           .strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
           .optional(),
@@ -71,7 +84,9 @@ export const configSchema = z
         reconnectInitialDelaySeconds: 1,
         reconnectMaxDelaySeconds: 60,
       }),
+    /** What moves, where and how: thresholds, policies, technique choice (docs/policies.md). */
     policy: policySchema.default(policySchema.parse({})),
+    /** How moves run: limits, deadlines, technique tunables. */
     migration: migrationSchema.default(migrationSchema.parse({})),
   })
   .superRefine((config, ctx) => {

@@ -1,0 +1,38 @@
+/** `virt-balancer simulate`: run the engine tick by tick on a simulated cluster (what-if; policy testing). */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { parse } from 'yaml';
+import { formatPath, loadConfig } from '../../config/index.js';
+import { loadPolicies } from '../../policy/index.js';
+import { scenarioSchema, Simulator } from '../../sim/simulator.js';
+import { action, UserError } from '../errors.js';
+
+export function register(program: Command): void {
+  program
+    .command('simulate')
+    .description("run the planner tick by tick on a simulated cluster (the config's policy section, a scenario of hosts and VM loads)")
+    .requiredOption('-c, --config <file>', 'config file (its policy section is used; hosts come from the scenario)')
+    .requiredOption('--scenario <file>', 'scenario YAML/JSON (see deploy/scenarios/)')
+    .option('--ticks <n>', 'ticks to simulate', '20')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (options: { config: string; scenario: string; ticks: string; json?: boolean }) => {
+        const config = await loadConfig(options.config);
+        const parsed = scenarioSchema.safeParse(parse(await readFile(options.scenario, 'utf8').catch(() => { throw new UserError(`cannot read scenario ${options.scenario}`); })));
+        if (!parsed.success) throw new UserError(`invalid scenario ${options.scenario}:\n${parsed.error.issues.map((i) => `  - ${formatPath(i.path)}: ${i.message}`).join('\n')}`, 2);
+        const sim = new Simulator(parsed.data);
+        const policies = await loadPolicies(config.policy);
+        const ticks = [];
+        for (let i = 0; i < Number(options.ticks); i++) ticks.push(await sim.tick({ config: config.policy, policies }));
+        if (options.json) {
+          process.stdout.write(JSON.stringify(ticks.map((t) => ({ tick: t.tick, imbalance: t.imbalance, hostCpu: t.hostCpu, moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })) })), null, 2) + '\n');
+          return;
+        }
+        for (const t of ticks) {
+          const hosts = Object.entries(t.hostCpu).map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`).join('  ');
+          process.stdout.write(`tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}\n`);
+          for (const m of t.moves) process.stdout.write(`          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`);
+        }
+      }),
+    );
+}

@@ -1,0 +1,134 @@
+/**
+ * A simulated cluster behind the same model: hosts with capacity, VMs with CPU demand per tick.
+ * Each tick builds a ClusterState (windowed like the collector's), runs the real engine and applies
+ * its moves. For what-if runs (`virt-balancer simulate`), policy tests and trace-like replays.
+ */
+import { z } from 'zod';
+import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
+import { windowedValue } from '../cluster/window.js';
+import type { PolicyConfig } from '../config/policy-schema.js';
+import { plan, type LoadedPolicy, type Move } from '../policy/index.js';
+
+const MiB = 2 ** 20;
+
+export const scenarioSchema = z.strictObject({
+  /** Seconds between ticks (cooldowns are counted in simulated time). */
+  tickSeconds: z.number().positive().default(30),
+  windowSamples: z.number().int().min(1).default(5),
+  hosts: z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      cpuCount: z.number().int().positive(),
+      memoryMiB: z.number().positive(),
+      maintenance: z.boolean().default(false),
+      labels: z.record(z.string(), z.string()).default({}),
+      cpuModel: z.string().optional(),
+      cpuFeatures: z.array(z.string()).optional(),
+    }),
+  ).min(1),
+  vms: z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      host: z.string().min(1),
+      vcpus: z.number().int().positive().default(1),
+      memoryMiB: z.number().positive(),
+      /** CPU use as a share of its vCPUs: one value, or a series repeated over the ticks. */
+      cpu: z.union([z.number().min(0).max(1), z.array(z.number().min(0).max(1)).min(1)]),
+      dirtyRateMiBps: z.number().min(0).default(0),
+      tags: z.array(z.string()).default([]),
+    }),
+  ).min(1),
+});
+export type Scenario = z.infer<typeof scenarioSchema>;
+
+export interface SimTick {
+  tick: number;
+  imbalance: number;
+  moves: Move[];
+  hostCpu: Record<string, number>;
+}
+
+export class Simulator {
+  private readonly placement = new Map<string, string>();
+  private readonly history = new Map<string, number[]>();
+  private readonly lastMovedAtMs: Record<string, number> = {};
+  private readonly recentMoves: ClusterState['recentMoves'] = [];
+  private tickNo = 0;
+
+  constructor(private readonly scenario: Scenario) {
+    const hostNames = new Set(scenario.hosts.map((h) => h.name));
+    scenario.vms.forEach((vm, i) => {
+      if (!hostNames.has(vm.host)) throw new Error(`scenario vms[${i}] (${vm.name}): host "${vm.host}" is not among hosts ${[...hostNames].join(', ')}`);
+      this.placement.set(vm.name, vm.host);
+    });
+  }
+
+  private uuid(name: string): string {
+    const hex = Buffer.from(name).toString('hex').padStart(12, '0').slice(-12);
+    return `00000000-0000-4000-8000-${hex}`;
+  }
+
+  /** The state the engine would see now. */
+  state(): ClusterState {
+    const nowMs = this.tickNo * this.scenario.tickSeconds * 1000;
+    const vms: VmObservation[] = this.scenario.vms.map((vm) => {
+      const series = Array.isArray(vm.cpu) ? vm.cpu : [vm.cpu];
+      const demand = series[this.tickNo % series.length];
+      const samples = [...(this.history.get(vm.name) ?? []), demand].slice(-this.scenario.windowSamples);
+      this.history.set(vm.name, samples);
+      return {
+        name: vm.name,
+        uuid: this.uuid(vm.name),
+        host: this.placement.get(vm.name)!,
+        state: 'running',
+        vcpus: vm.vcpus,
+        cpuUtilization: windowedValue(samples),
+        memoryBytes: vm.memoryMiB * MiB,
+        maxMemoryBytes: vm.memoryMiB * MiB,
+        dirtyRateMiBps: vm.dirtyRateMiBps,
+        jobRunning: false,
+        disksShared: true,
+        localDiskBytes: 0,
+        tags: vm.tags,
+      };
+    });
+    const hosts: HostObservation[] = this.scenario.hosts.map((h) => {
+      const mine = vms.filter((v) => v.host === h.name);
+      const share = (pick: (v: VmObservation) => number) => mine.reduce((s, v) => s + pick(v) * v.vcpus, 0) / h.cpuCount;
+      return {
+        name: h.name,
+        uri: `sim://${h.name}`,
+        up: true,
+        maintenance: h.maintenance,
+        cpuCount: h.cpuCount,
+        memoryTotalBytes: h.memoryMiB * MiB,
+        cpuOvercommitRatio: 4,
+        memoryOvercommitRatio: 1,
+        cpuUtilization: { last: share((v) => v.cpuUtilization.last), mean: share((v) => v.cpuUtilization.mean), p90: share((v) => v.cpuUtilization.p90), samples: Math.min(...mine.map((v) => v.cpuUtilization.samples), this.scenario.windowSamples) },
+        memoryUsedBytes: mine.reduce((s, v) => s + v.memoryBytes, 0),
+        cpuModel: h.cpuModel,
+        cpuFeatures: h.cpuFeatures,
+        labels: h.labels,
+      };
+    });
+    return { observedAtMs: nowMs, hosts, vms, inFlight: [], lastMovedAtMs: { ...this.lastMovedAtMs }, recentMoves: [...this.recentMoves] };
+  }
+
+  /** One tick: observe, plan with the real engine, apply the moves (instantly). */
+  async tick(options: { config: PolicyConfig; policies?: LoadedPolicy[] }): Promise<SimTick> {
+    const state = this.state();
+    const result = await plan(state, { config: options.config, policies: options.policies });
+    for (const move of result.moves) {
+      this.placement.set(move.vmName, move.to);
+      this.history.delete(move.vmName);
+      this.lastMovedAtMs[move.vmUuid] = state.observedAtMs;
+      this.recentMoves.push({ vmUuid: move.vmUuid, from: move.from, to: move.to, atMs: state.observedAtMs });
+    }
+    this.tickNo++;
+    return { tick: this.tickNo, imbalance: result.imbalanceBefore, moves: result.moves, hostCpu: Object.fromEntries(state.hosts.map((h) => [h.name, h.cpuUtilization.mean])) };
+  }
+
+  where(vm: string): string | undefined {
+    return this.placement.get(vm);
+  }
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { policySchema } from '../../../src/config/policy-schema.js';
+import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
+
+const config = policySchema.parse({ cooldownSeconds: 300, maxMovesPerTick: 2 });
+
+function scenario(vms: unknown[], hosts = [{ name: 'a', cpuCount: 4, memoryMiB: 16384 }, { name: 'b', cpuCount: 4, memoryMiB: 16384 }, { name: 'c', cpuCount: 4, memoryMiB: 16384 }]) {
+  return scenarioSchema.parse({ tickSeconds: 30, windowSamples: 3, hosts, vms });
+}
+
+describe('simulator with the real engine', () => {
+  it('relieves a hot host and then stays put on a steady load: no VM moves twice in 50 ticks', async () => {
+    const sim = new Simulator(scenario([1, 2, 3, 4, 5].map((i) => ({ name: `v${i}`, host: 'a', memoryMiB: 1024, cpu: 0.8 }))));
+    const moves: string[] = [];
+    let last;
+    for (let i = 0; i < 50; i++) {
+      last = await sim.tick({ config });
+      moves.push(...last.moves.map((m) => m.vmName));
+    }
+    expect(moves.length).toBeGreaterThan(0);
+    expect(new Set(moves).size).toBe(moves.length);
+    expect(last!.hostCpu.a).toBeLessThanOrEqual(0.8);
+    expect(last!.imbalance).toBeLessThan(0.3);
+  });
+
+  it('does not oscillate when two hosts take turns being busy within the window', async () => {
+    const sim = new Simulator(scenario([
+      { name: 'x1', host: 'a', vcpus: 2, memoryMiB: 1024, cpu: [0.95, 0.95, 0.4] },
+      { name: 'x2', host: 'a', vcpus: 2, memoryMiB: 1024, cpu: [0.4, 0.95, 0.95] },
+      { name: 'y1', host: 'b', vcpus: 2, memoryMiB: 1024, cpu: 0.5 },
+    ], [{ name: 'a', cpuCount: 4, memoryMiB: 16384 }, { name: 'b', cpuCount: 4, memoryMiB: 16384 }]));
+    const moves: { vm: string; to: string }[] = [];
+    for (let i = 0; i < 50; i++) moves.push(...(await sim.tick({ config })).moves.map((m) => ({ vm: m.vmName, to: m.to })));
+    for (const vm of ['x1', 'x2', 'y1']) {
+      const mine = moves.filter((m) => m.vm === vm);
+      // Back and forth would show as A->B->A.
+      expect(mine.length, `${vm} moved ${mine.length} times`).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('empties a maintenance host and never co-locates anti-affinity members, within memory', async () => {
+    const sim = new Simulator(scenario(
+      [
+        { name: 'w1', host: 'a', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
+        { name: 'w2', host: 'b', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
+        { name: 'w3', host: 'c', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
+        { name: 'big', host: 'a', memoryMiB: 4000, cpu: 0.1 },
+      ],
+      [{ name: 'a', cpuCount: 4, memoryMiB: 16384, maintenance: true }, { name: 'b', cpuCount: 4, memoryMiB: 16384 }, { name: 'c', cpuCount: 4, memoryMiB: 16384 }, { name: 'd', cpuCount: 4, memoryMiB: 16384 }],
+    ));
+    for (let i = 0; i < 5; i++) await sim.tick({ config });
+    expect(sim.where('w1')).toBe('d');
+    expect(['b', 'c', 'd']).toContain(sim.where('big'));
+    const state = sim.state();
+    for (const host of state.hosts) expect(host.memoryUsedBytes).toBeLessThanOrEqual(host.memoryTotalBytes);
+    expect(state.vms.filter((v) => v.host === 'a')).toEqual([]);
+  });
+
+  it('names a VM whose host is not in the scenario', () => {
+    expect(() => new Simulator(scenario([{ name: 'lost', host: 'zz', memoryMiB: 10, cpu: 0 }]))).toThrow(/vms\[0\] \(lost\): host "zz" is not among hosts a, b, c/);
+  });
+});
