@@ -3,6 +3,7 @@
  * plus `create-vm` and `heartbeat` for poking at one guest by hand.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { ensureLabPackages } from './install.js';
 import { Lab } from './lab.js';
 import { demoProfiles, type VmProfile } from './vm.js';
 
@@ -14,6 +15,14 @@ function int(value: string): number {
 
 const log = (m: string) => console.log(`[lab] ${m}`);
 const program = new Command().name('npm run lab --').description('virt-balancer lab: real libvirt + QEMU hosts on this machine');
+
+program
+  .command('install')
+  .description('install the Debian packages the lab and the tests need, when missing (root)')
+  .action(async () => {
+    await ensureLabPackages(log);
+    log('everything the lab and the tests need is installed');
+  });
 
 program
   .command('up')

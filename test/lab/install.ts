@@ -12,6 +12,10 @@ const NEEDED: { file: string; pkg: string }[] = [
   { file: '/usr/bin/gcc', pkg: 'gcc' },
   { file: '/usr/bin/unshare', pkg: 'util-linux' },
   { file: '/usr/bin/nsenter', pkg: 'util-linux' },
+  // Not the lab's own needs, but the test suite's: promtool and a real Prometheus, systemd-analyze.
+  { file: '/usr/bin/prometheus', pkg: 'prometheus' },
+  { file: '/usr/bin/promtool', pkg: 'prometheus' },
+  { file: '/usr/bin/systemd-analyze', pkg: 'systemd' },
 ];
 
 export async function ensureLabPackages(log: (m: string) => void): Promise<void> {

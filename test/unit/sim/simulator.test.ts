@@ -4,7 +4,7 @@ import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
 
 const config = policySchema.parse({ cooldownSeconds: 300, maxMovesPerTick: 2 });
 
-function scenario(vms: unknown[], hosts = [{ name: 'a', cpuCount: 4, memoryMiB: 16384 }, { name: 'b', cpuCount: 4, memoryMiB: 16384 }, { name: 'c', cpuCount: 4, memoryMiB: 16384 }]) {
+function scenario(vms: unknown[], hosts: unknown[] = [{ name: 'a', cpuCount: 4, memoryMiB: 16384 }, { name: 'b', cpuCount: 4, memoryMiB: 16384 }, { name: 'c', cpuCount: 4, memoryMiB: 16384 }]) {
   return scenarioSchema.parse({ tickSeconds: 30, windowSamples: 3, hosts, vms });
 }
 
