@@ -52,7 +52,7 @@ export const policySchema = z
     /** A VM that moved is left alone this long. */
     cooldownSeconds: z.number().min(0).default(600),
     maxMovesPerTick: z.number().int().min(0).default(2),
-    /** A move must gain at least this much imbalance reduction per predicted migration second. */
+    /** A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second. */
     minGainPerCostSecond: z.number().min(0).default(0.002),
     /** Longest pause of the guest the chooser may plan for. */
     downtimeBudgetMs: z.number().positive().default(300),

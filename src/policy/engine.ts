@@ -102,6 +102,29 @@ class Spread {
   value(): number {
     return Spread.sd(this.sum, this.sumSq, this.ratios.size);
   }
+  /**
+   * Sum of squared deviations from the mean: the move's gain is measured on this, not on the
+   * std-dev, because one move changes the std-dev of a 1,000-host cluster by ~1/1000 of what it
+   * changes a 3-host one — relieving a hot host must be worth the same in both.
+   */
+  sse(): number {
+    const n = this.ratios.size;
+    return n === 0 ? 0 : Math.max(0, this.sumSq - (this.sum * this.sum) / n);
+  }
+  sseAfter(from: string, fromDelta: number, to: string, toDelta: number): number {
+    let { sum, sumSq } = this;
+    for (const [name, delta] of [
+      [from, -fromDelta],
+      [to, toDelta],
+    ] as const) {
+      const r = this.ratios.get(name);
+      if (r === undefined) continue;
+      sum += delta;
+      sumSq += (r + delta) ** 2 - r * r;
+    }
+    const n = this.ratios.size;
+    return n === 0 ? 0 : Math.max(0, sumSq - (sum * sum) / n);
+  }
   /** Spread if `from` lost `fromDelta` and `to` gained `toDelta` (hosts outside the set are ignored). */
   after(from: string, fromDelta: number, to: string, toDelta: number): number {
     let { sum, sumSq } = this;
@@ -294,7 +317,8 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
         continue;
       }
       const after = spread.after(source.name, cpuShare(vm, source), target.name, cpuShare(vm, target));
-      feasible.push({ host: target, score: weights > 0 ? weighted / weights : 0, gain: imbalanceBefore === 0 && after === 0 ? 0 : spread.value() - after, imbalanceAfter: after });
+      const gain = spread.sse() - spread.sseAfter(source.name, cpuShare(vm, source), target.name, cpuShare(vm, target));
+      feasible.push({ host: target, score: weights > 0 ? weighted / weights : 0, gain, imbalanceAfter: after });
     }
     if (failedPolicy) {
       skip('a policy failed while judging it (see policy errors); no move depends on a failed policy');
@@ -345,7 +369,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     if (!candidate.mustMove) {
       const needed = config.minGainPerCostSecond * costSeconds;
       if (best.gain <= needed) {
-        skip(`best target ${best.host.name} gains ${best.gain.toFixed(4)} in imbalance, not more than the cost ${needed.toFixed(4)} (${costSeconds.toFixed(1)} s x minGainPerCostSecond)`);
+        skip(`best target ${best.host.name} reduces the load spread by ${best.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${costSeconds.toFixed(1)} s x minGainPerCostSecond)`);
         continue;
       }
     }

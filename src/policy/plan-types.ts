@@ -32,7 +32,7 @@ export interface Move {
   predicted: Prediction;
   /** Human-readable reason: which policy wanted it and the gain it buys. */
   reason: string;
-  /** Predicted change of the objective (imbalance before minus after); positive is better. */
+  /** Predicted reduction of the load spread (sum of squared deviations of host CPU ratios); positive is better. */
   gain: number;
   /** Inputs the technique choice used, so outcomes can be compared with them. */
   inputs: {
