@@ -34,6 +34,9 @@ const inputsSchema = z.object({
   repeats: z.number().int().positive(),
   vm: z.object({ vcpus: z.number().int().positive(), memoryMiB: z.number().positive(), workloadMiB: z.number().positive(), cpuBusyPercent: z.number().min(0).max(100) }),
   profiles: z.array(z.object({ name: z.string(), dirtyMiBps: z.number().min(0) })).min(1),
+  /** Techniques virt-balancer may choose here (see the inputs file for why post-copy is left out in the lab). */
+  allowedTechniques: z.array(z.string()).optional(),
+  allowedTechniquesWhy: z.string().optional(),
 });
 export type TechniqueInputs = z.infer<typeof inputsSchema>;
 
@@ -168,7 +171,7 @@ async function loadVirtBalancerArm(): Promise<VirtBalancerArm | string> {
   if (typeof runMove !== 'function') return 'src/executor exports no runSingleMove() / executeMove()';
   return {
     async migrate({ vmName, from, to, memoryBytes, dirtyRateMiBps, inputs }) {
-      const choice = (await (choose as (i: unknown) => unknown)({ memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs })) as {
+      const choice = (await (choose as (i: unknown) => unknown)({ memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs, allowed: inputs.allowedTechniques })) as {
         technique: string;
         predicted: MigrationRun['predicted'] & object;
       };
