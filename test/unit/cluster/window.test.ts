@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { dedupeMigrating, parseCapabilitiesCpu, parseTags } from '../../../src/cluster/collector.js';
+import { clusterImbalance } from '../../../src/cluster/imbalance.js';
+import { rateRatio, SampleWindow, windowedValue } from '../../../src/cluster/window.js';
+import { host, vm, win } from '../policy/fixtures.js';
+
+describe('rates from counters', () => {
+  it('is a share of capacity between two readings', () => {
+    // 1.5 s of CPU in 1 s on 2 vCPUs = 75 %.
+    expect(rateRatio({ counterNs: 1_000_000_000n, atMs: 1000 }, { counterNs: 2_500_000_000n, atMs: 2000 }, 2)).toBeCloseTo(0.75);
+  });
+  it('gives nothing for a first sample, a counter reset or no elapsed time, and clamps', () => {
+    expect(rateRatio(undefined, { counterNs: 5n, atMs: 1 }, 1)).toBeUndefined();
+    expect(rateRatio({ counterNs: 9_000_000_000n, atMs: 0 }, { counterNs: 1_000n, atMs: 1000 }, 1)).toBeUndefined();
+    expect(rateRatio({ counterNs: 0n, atMs: 1000 }, { counterNs: 10n, atMs: 1000 }, 1)).toBeUndefined();
+    expect(rateRatio({ counterNs: 0n, atMs: 0 }, { counterNs: 5_000_000_000n, atMs: 1000 }, 1)).toBe(1);
+  });
+});
+
+describe('sampling window', () => {
+  it('keeps the last N samples with mean and p90, so one spike moves p90 but barely the mean', () => {
+    const w = new SampleWindow(10);
+    for (let i = 0; i < 12; i++) w.push(i === 11 ? 1 : 0.2);
+    const v = w.value();
+    expect(v.samples).toBe(10);
+    expect(v.last).toBe(1);
+    expect(v.mean).toBeCloseTo(0.28);
+    expect(v.p90).toBeCloseTo(0.2);
+    w.push(Number.NaN);
+    expect(w.value().samples).toBe(10);
+    expect(windowedValue([])).toEqual({ last: 0, mean: 0, p90: 0, samples: 0 });
+  });
+});
+
+describe('collector helpers', () => {
+  it('counts a migrating VM once, where its job runs', () => {
+    const source = vm('m', 'a', 0.5, { jobRunning: true });
+    const incoming = vm('m', 'b', 0, { state: 'paused' });
+    expect(dedupeMigrating([incoming, source])).toEqual([source]);
+    expect(dedupeMigrating([vm('x', 'a', 0.1), vm('y', 'b', 0.1)])).toHaveLength(2);
+  });
+  it('reads tags from our metadata element and the host CPU from capabilities', () => {
+    expect(parseTags('<vb:tags xmlns:vb="https://virt-balancer.dev/xmlns/1">pinned group:web</vb:tags>')).toEqual(['pinned', 'group:web']);
+    expect(parseTags('<tags/>')).toEqual([]);
+    const caps = "<capabilities><host><uuid>x</uuid><cpu><arch>x86_64</arch><model>Skylake-Client-IBRS</model><feature name='ss'/><feature name='vmx'/></cpu></host><guest><cpu><model>no</model></cpu></guest></capabilities>";
+    expect(parseCapabilitiesCpu(caps)).toEqual({ model: 'Skylake-Client-IBRS', features: ['ss', 'vmx'] });
+  });
+  it('measures imbalance over hosts that are up and not in maintenance', () => {
+    const hosts = [host('a', { cpuUtilization: win(0.8) }), host('b', { cpuUtilization: win(0.2) }), host('c', { up: false, cpuUtilization: win(0) }), host('d', { maintenance: true, cpuUtilization: win(0) })];
+    expect(clusterImbalance(hosts)).toBeCloseTo(0.3);
+  });
+});
