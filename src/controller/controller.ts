@@ -81,6 +81,8 @@ export class Controller {
     this.policies = await loadPolicies(this.config.policy);
     this.history = await this.journal.lastMoves();
     await this.connections.start();
+    // Prime the counters so the first tick already has rates.
+    await this.collector.collect({ ...this.history, inFlight: this.executor.inFlight() });
   }
 
   /** Start ticking on the schedule. */

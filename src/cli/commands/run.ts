@@ -24,6 +24,8 @@ export function register(program: Command): void {
         const controller = new Controller(config, { logger, metrics, dryRun: options.dryRun ? true : undefined });
         await controller.init();
         if (options.once) {
+          // Rates need two readings some time apart.
+          await new Promise((r) => setTimeout(r, 2000));
           const report = await controller.tick();
           await controller.executor.whenIdle();
           await controller.stop();
