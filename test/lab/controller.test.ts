@@ -102,7 +102,7 @@ describe('controller against the lab', () => {
     expect(await lab.whereIs('ctl-busy2')).toBe('lab2');
   });
 
-  it('run serves /metrics and /healthz, is scraped by a real Prometheus, and exits 0 on SIGTERM', async () => {
+  it('run serves /metrics and /healthz, is scraped by a real Prometheus, reloads its config on SIGHUP, and exits 0 on SIGTERM', async () => {
     const file = writeConfig('run.yaml', { loop: { schedule: '*/2 * * * * *', dryRun: true }, metrics: { listen: '127.0.0.1:19464' } });
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -139,6 +139,21 @@ describe('controller against the lab', () => {
       }
       expect(series.map((s) => s.metric.host).sort()).toEqual(['lab1', 'lab2', 'lab3']);
       expect(series.every((s) => s.value[1] === '1')).toBe(true);
+
+      // SIGHUP: an invalid config is refused and the running one kept; a valid one adds a host.
+      writeFileSync(file, 'hosts: []\n');
+      child.kill('SIGHUP');
+      await sleep(1500);
+      expect(output).toMatch(/config reload failed; keeping the running config/);
+      writeConfig('run.yaml', { loop: { schedule: '*/2 * * * * *', dryRun: true }, metrics: { listen: '127.0.0.1:19464' } }, [{ name: 'ghost', uri: 'qemu+tcp://127.0.0.99/system' }]);
+      child.kill('SIGHUP');
+      let reloaded = '';
+      for (let i = 0; i < 20 && !/virt_balancer_host_up\{host="ghost"\} 0/.test(reloaded); i++) {
+        await sleep(500);
+        reloaded = await (await fetch('http://127.0.0.1:19464/metrics')).text();
+      }
+      expect(reloaded).toMatch(/virt_balancer_host_up\{host="ghost"\} 0/);
+      expect(reloaded).toContain('virt_balancer_host_up{host="lab1"} 1');
     } finally {
       prometheus?.kill('SIGTERM');
       child.kill('SIGTERM');
