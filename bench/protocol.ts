@@ -52,7 +52,7 @@ async function virshBatch(uri: string, command: string, count: number): Promise<
   return { perCallMs, processWallMs };
 }
 
-async function ensureDomains(conn: LibvirtConnection, count: number): Promise<number> {
+export async function ensureDomains(conn: LibvirtConnection, count: number): Promise<number> {
   const existing = new Set((await conn.listAllDomains()).map((d) => d.name));
   for (let i = 0; i < count; i++) {
     const name = `pb-${String(i).padStart(3, '0')}`;
