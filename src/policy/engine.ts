@@ -84,7 +84,7 @@ const isCandidates = (v: unknown): v is Candidate[] =>
 const isTechniques = (v: unknown): v is readonly Technique[] | undefined =>
   v === undefined || (Array.isArray(v) && v.every((t) => (TECHNIQUES as readonly unknown[]).includes(t)));
 
-/** Incremental std-dev over host ratios, so trying a target is O(1) even with 1,000 hosts. */
+/** Incremental spread over host ratios, so trying a target is O(1) even with 1,000 hosts. */
 class Spread {
   private sum = 0;
   private sumSq = 0;
@@ -94,13 +94,34 @@ class Spread {
       this.sumSq += r * r;
     }
   }
+  /** Sums if `from` lost `fromDelta` and `to` gained `toDelta` (hosts outside the set are ignored). */
+  private shifted(from: string, fromDelta: number, to: string, toDelta: number): { sum: number; sumSq: number; updates: [string, number][] } {
+    let { sum, sumSq } = this;
+    const updates: [string, number][] = [];
+    for (const [name, delta] of [
+      [from, -fromDelta],
+      [to, toDelta],
+    ] as const) {
+      const r = this.ratios.get(name);
+      if (r === undefined) continue;
+      sum += delta;
+      sumSq += (r + delta) ** 2 - r * r;
+      updates.push([name, r + delta]);
+    }
+    return { sum, sumSq, updates };
+  }
   private static sd(sum: number, sumSq: number, n: number): number {
-    if (n === 0) return 0;
-    const mean = sum / n;
-    return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
+    return n === 0 ? 0 : Math.sqrt(Spread.sse(sum, sumSq, n) / n);
+  }
+  private static sse(sum: number, sumSq: number, n: number): number {
+    return n === 0 ? 0 : Math.max(0, sumSq - (sum * sum) / n);
   }
   value(): number {
     return Spread.sd(this.sum, this.sumSq, this.ratios.size);
+  }
+  after(from: string, fromDelta: number, to: string, toDelta: number): number {
+    const { sum, sumSq } = this.shifted(from, fromDelta, to, toDelta);
+    return Spread.sd(sum, sumSq, this.ratios.size);
   }
   /**
    * Sum of squared deviations from the mean: the move's gain is measured on this, not on the
@@ -108,48 +129,17 @@ class Spread {
    * changes a 3-host one — relieving a hot host must be worth the same in both.
    */
   sse(): number {
-    const n = this.ratios.size;
-    return n === 0 ? 0 : Math.max(0, this.sumSq - (this.sum * this.sum) / n);
+    return Spread.sse(this.sum, this.sumSq, this.ratios.size);
   }
   sseAfter(from: string, fromDelta: number, to: string, toDelta: number): number {
-    let { sum, sumSq } = this;
-    for (const [name, delta] of [
-      [from, -fromDelta],
-      [to, toDelta],
-    ] as const) {
-      const r = this.ratios.get(name);
-      if (r === undefined) continue;
-      sum += delta;
-      sumSq += (r + delta) ** 2 - r * r;
-    }
-    const n = this.ratios.size;
-    return n === 0 ? 0 : Math.max(0, sumSq - (sum * sum) / n);
-  }
-  /** Spread if `from` lost `fromDelta` and `to` gained `toDelta` (hosts outside the set are ignored). */
-  after(from: string, fromDelta: number, to: string, toDelta: number): number {
-    let { sum, sumSq } = this;
-    for (const [name, delta] of [
-      [from, -fromDelta],
-      [to, toDelta],
-    ] as const) {
-      const r = this.ratios.get(name);
-      if (r === undefined) continue;
-      sum += delta;
-      sumSq += (r + delta) ** 2 - r * r;
-    }
-    return Spread.sd(sum, sumSq, this.ratios.size);
+    const { sum, sumSq } = this.shifted(from, fromDelta, to, toDelta);
+    return Spread.sse(sum, sumSq, this.ratios.size);
   }
   apply(from: string, fromDelta: number, to: string, toDelta: number): void {
-    for (const [name, delta] of [
-      [from, -fromDelta],
-      [to, toDelta],
-    ] as const) {
-      const r = this.ratios.get(name);
-      if (r === undefined) continue;
-      this.sum += delta;
-      this.sumSq += (r + delta) ** 2 - r * r;
-      this.ratios.set(name, r + delta);
-    }
+    const { sum, sumSq, updates } = this.shifted(from, fromDelta, to, toDelta);
+    this.sum = sum;
+    this.sumSq = sumSq;
+    for (const [name, value] of updates) this.ratios.set(name, value);
   }
 }
 
