@@ -1,29 +1,42 @@
-# virt-balancer container image: no compilers and no native libvirt in the runtime stage (the
-# libvirt client is pure TypeScript). Run with the libvirt socket mounted or a TLS URI (docs/deploy.md).
+# virt-balancer container image. The runtime stage has Node.js, the compiled code, the built-in
+# policies and the production dependencies only: no compiler and no native libvirt (the libvirt
+# client is pure TypeScript). Run it with the libvirt socket mounted or with qemu+tls:// URIs and
+# the client certificates mounted (docs/deploy.md).
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json vitest.config.ts ./
+COPY tsconfig.json ./
 COPY src ./src
 COPY policies ./policies
-COPY bench ./bench
-COPY test ./test
+# Only for types: the `demo` command imports the lab code lazily (and says so when it is absent).
+COPY test/lab ./test/lab
 RUN npx tsc -p tsconfig.json
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /opt/virt-balancer
 COPY package.json package-lock.json ./
+# tsx is a production dependency: it loads custom policies written in TypeScript.
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
-COPY --from=build /src/dist ./dist
+COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/dist/policies ./dist/policies
 COPY deploy/config/virt-balancer.example.yaml /etc/virt-balancer/config.yaml
-RUN groupadd --system virt-balancer && useradd --system --gid virt-balancer --home-dir /var/lib/virt-balancer virt-balancer \
- && mkdir -p /var/lib/virt-balancer && chown virt-balancer:virt-balancer /var/lib/virt-balancer
-USER virt-balancer
+# A fixed numeric uid/gid, so Kubernetes' runAsNonRoot can check it and mounted files can be
+# chowned to it. The symlink lets a custom policy in /etc/virt-balancer/policies import
+# 'virt-balancer/policy'.
+RUN groupadd --system --gid 10001 virt-balancer \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/virt-balancer --shell /usr/sbin/nologin virt-balancer \
+ && mkdir -p /var/lib/virt-balancer /etc/virt-balancer/policies /etc/virt-balancer/node_modules \
+ && ln -s /opt/virt-balancer /etc/virt-balancer/node_modules/virt-balancer \
+ && chown virt-balancer:virt-balancer /var/lib/virt-balancer \
+ && chmod 0750 /var/lib/virt-balancer
+USER 10001:10001
+VOLUME /var/lib/virt-balancer
 EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "/opt/virt-balancer/dist/src/cli/main.js"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# `docker run IMAGE` runs the controller; `docker run IMAGE status --config ...` any other command.
+ENTRYPOINT ["node", "--import", "tsx", "/opt/virt-balancer/dist/src/cli/main.js"]
 CMD ["run", "--config", "/etc/virt-balancer/config.yaml"]
