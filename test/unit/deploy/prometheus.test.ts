@@ -1,0 +1,77 @@
+/**
+ * The Prometheus files with promtool (CI installs it; missing is a failure): the scrape config, the
+ * alert rules and their unit tests, and every metric the rules use against the catalogue.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { exprProblems, metricsInExpr } from './promql.js';
+import { repoRoot, runTool, tool } from './tools.js';
+
+const CONFIG = join(repoRoot, 'deploy/prometheus/prometheus.yml');
+const RULES = join(repoRoot, 'deploy/prometheus/rules/virt-balancer.rules.yml');
+const RULE_TESTS = join(repoRoot, 'deploy/prometheus/rules/virt-balancer.rules.test.yml');
+
+interface Rule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: { severity: string };
+  annotations: { summary: string; description: string };
+}
+const rules = (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+
+describe('Prometheus config and alert rules', () => {
+  it('promtool check config passes (and loads the rules file)', () => {
+    const result = runTool(tool('promtool'), ['check', 'config', CONFIG]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain('SUCCESS: 1 rule files found');
+    const config = parse(readFileSync(CONFIG, 'utf8')) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+    expect(config.scrape_configs.find((c) => c.job_name === 'virt-balancer')?.static_configs[0].targets).toEqual(['127.0.0.1:9464']);
+  });
+
+  it('promtool check rules passes for the six alerts', () => {
+    const result = runTool(tool('promtool'), ['check', 'rules', RULES]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain('SUCCESS: 6 rules found');
+    expect(rules.map((r) => r.alert).sort()).toEqual([
+      'VirtBalancerDown',
+      'VirtBalancerHostUnreachable',
+      'VirtBalancerImbalancePersisting',
+      'VirtBalancerMigrationFailures',
+      'VirtBalancerPostcopyIncident',
+      'VirtBalancerTicksStalled',
+    ]);
+    for (const rule of rules) {
+      expect(['critical', 'warning', 'info']).toContain(rule.labels.severity);
+      expect(rule.annotations.summary.length).toBeGreaterThan(10);
+    }
+  });
+
+  it('promtool test rules passes, covering every alert', () => {
+    const result = runTool(tool('promtool'), ['test', 'rules', RULE_TESTS]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/SUCCESS/);
+    const tested = new Set((parse(readFileSync(RULE_TESTS, 'utf8')) as { tests: { alert_rule_test: { alertname: string }[] }[] }).tests.flatMap((t) => t.alert_rule_test.map((a) => a.alertname)));
+    expect([...tested].sort()).toEqual(rules.map((r) => r.alert).sort());
+  });
+
+  it('promtool test rules fails when an expectation is wrong (the tests can fail)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vb-promtest-'));
+    writeFileSync(join(dir, 'virt-balancer.rules.yml'), readFileSync(RULES, 'utf8'));
+    writeFileSync(join(dir, 'wrong.test.yml'), readFileSync(RULE_TESTS, 'utf8').replace('exp_labels: { severity: warning, host: kvm1 }', 'exp_labels: { severity: warning, host: kvm2 }'));
+    const result = runTool(tool('promtool'), ['test', 'rules', join(dir, 'wrong.test.yml')]);
+    expect(result.status).not.toBe(0);
+    expect(result.stdout + result.stderr).toMatch(/FAILED/);
+  });
+
+  it('every metric the rules use is exported, and counters are only rated', () => {
+    const used = rules.flatMap((r) => metricsInExpr(r.expr));
+    expect(new Set(used)).toEqual(
+      new Set(['up', 'virt_balancer_last_tick_timestamp_seconds', 'virt_balancer_host_up', 'virt_balancer_migrations_total', 'virt_balancer_postcopy_incidents_total', 'virt_balancer_cluster_imbalance']),
+    );
+    for (const rule of rules) expect({ alert: rule.alert, problems: exprProblems(rule.expr) }).toEqual({ alert: rule.alert, problems: [] });
+  });
+});
