@@ -45,4 +45,24 @@ describe('technique chooser', () => {
     const without = predictTechnique('precopy', { memoryBytes: 100 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300 });
     expect(withDisk.totalSeconds - without.totalSeconds).toBeCloseTo(10, 5);
   });
+
+  it('predicts lab migrations it was calibrated against within a factor of 1.5 in time and 20 % in bytes', () => {
+    // Completed-job stats of real lab migrations (test/lab/lab-techniques.test.ts, docs/lab.md):
+    // 256 MiB TCG guest, 130 MiB touched, workload dirtying 8 MiB/s, no bandwidth limit (about
+    // 250 MiB/s on loopback here).
+    const real = [
+      { technique: 'precopy', totalMs: [535, 663, 695], mib: [130, 133.6, 131.5] },
+      { technique: 'xbzrle', totalMs: [465, 724, 661], mib: [128.9, 133.7, 130.2] },
+      { technique: 'multifd', totalMs: [546, 613, 557], mib: [129.1, 129.2, 129.3] },
+      { technique: 'autoconverge', totalMs: [595, 600, 531], mib: [128.8, 128.8, 128.9] },
+    ] as const;
+    for (const r of real) {
+      const p = predictTechnique(r.technique, { memoryBytes: 130 * MiB, dirtyRateMiBps: 8, bandwidthMiBps: 250, downtimeBudgetMs: 300 });
+      for (const ms of r.totalMs) {
+        expect(p.totalSeconds * 1000, r.technique).toBeGreaterThan(ms / 1.5);
+        expect(p.totalSeconds * 1000, r.technique).toBeLessThan(ms * 1.5);
+      }
+      for (const mib of r.mib) expect(Math.abs(p.bytes / MiB - mib) / mib, r.technique).toBeLessThan(0.2);
+    }
+  });
 });

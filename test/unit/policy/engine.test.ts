@@ -105,3 +105,25 @@ describe('cpu-compat policy', () => {
     expect(q.skipped[0].reason).toMatch(/cpu-compat: old \(Nehalem\) lacks CPU features of a: avx, avx2/);
   });
 });
+
+describe('engine and chooser together', () => {
+  it('never plans plain pre-copy for a VM dirtying memory faster than the bandwidth', async () => {
+    const s = state([host('a'), host('b')], [vm('fast', 'a', 1, { dirtyRateMiBps: 1500 }), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1)]);
+    const p = await plan(s, { config: { ...config, bandwidthMiBps: 1000 } });
+    const fast = p.moves.find((m) => m.vmName === 'fast');
+    if (fast) expect(fast.technique).not.toBe('precopy');
+    const onlyPrecopy = await plan(s, { config: { ...config, bandwidthMiBps: 1000, allowedTechniques: ['precopy'] } });
+    expect(onlyPrecopy.moves.find((m) => m.vmName === 'fast')).toBeUndefined();
+    expect(onlyPrecopy.skipped.find((x) => x.vmName === 'fast')?.reason ?? 'not a candidate').toMatch(/converges|not a candidate|no longer above/);
+  });
+});
+
+describe('consolidation policy', () => {
+  it('empties the lightest host onto the busiest that stays under the threshold', async () => {
+    const cfg = policySchema.parse({ policies: [{ name: 'consolidation' }, { name: 'capacity' }] });
+    const s = state([host('a'), host('b'), host('c')], [vm('a1', 'a', 0.9), vm('a2', 'a', 0.9), vm('b1', 'b', 0.5), vm('c1', 'c', 0.1), vm('c2', 'c', 0.1)]);
+    const p = await plan(s, { config: cfg, policies: await loadPolicies(cfg) });
+    expect(p.moves.map((m) => m.from)).toEqual(['c', 'c']);
+    expect(p.moves.every((m) => m.to === 'a')).toBe(true);
+  });
+});
