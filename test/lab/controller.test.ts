@@ -103,7 +103,12 @@ describe('controller against the lab', () => {
   });
 
   it('run serves /metrics and /healthz, is scraped by a real Prometheus, reloads its config on SIGHUP, and exits 0 on SIGTERM', async () => {
-    const file = writeConfig('run.yaml', { loop: { schedule: '*/2 * * * * *', dryRun: true }, metrics: { listen: '127.0.0.1:19464' } });
+    const runSettings = {
+      loop: { schedule: '*/2 * * * * *', dryRun: true },
+      metrics: { listen: '127.0.0.1:19464' },
+      libvirt: { reconnectInitialDelaySeconds: 0.5, reconnectMaxDelaySeconds: 2 },
+    };
+    const file = writeConfig('run.yaml', runSettings);
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.on('data', (d) => (output += d));
@@ -121,6 +126,29 @@ describe('controller against the lab', () => {
       expect(metrics).toMatch(/virt_balancer_vm_cpu_utilization_ratio\{host="lab2",vm="ctl-busy1"\} 0\.\d+/);
       expect(metrics).toMatch(/virt_balancer_tick_duration_seconds_count [1-9]/);
       expect(metrics).toContain('virt_balancer_process_cpu_seconds_total');
+      // The figures are libvirt's: memory as virsh domstats reports it.
+      const domstats = (await execFileAsync('virsh', ['-c', lab.host('lab2').uri, 'domstats', '--balloon', 'ctl-busy1'])).stdout;
+      const balloonKiB = Number(/balloon\.current=(\d+)/.exec(domstats)![1]);
+      expect(metrics).toContain(`virt_balancer_vm_memory_bytes{host="lab2",vm="ctl-busy1"} ${balloonKiB * 1024}`);
+
+      // A host whose libvirtd dies is reported down, and comes back after it restarts.
+      const metricsText = async () => (await fetch('http://127.0.0.1:19464/metrics')).text();
+      const waitMetric = async (pattern: RegExp, what: string) => {
+        for (let i = 0; i < 40; i++) {
+          if (pattern.test(await metricsText())) return;
+          await sleep(500);
+        }
+        throw new Error(`metrics never showed ${what}`);
+      };
+      await lab.stopHost('lab3');
+      try {
+        await waitMetric(/virt_balancer_host_up\{host="lab3"\} 0/, 'lab3 down');
+        expect(await metricsText()).toContain('virt_balancer_host_up{host="lab1"} 1');
+      } finally {
+        await lab.startHost('lab3');
+      }
+      await waitMetric(/virt_balancer_host_up\{host="lab3"\} 1/, 'lab3 back up');
+      expect(output).toMatch(/"host":"lab3".*libvirt host connection lost; reconnecting/);
 
       // A real Prometheus from Debian, on loopback, scraping the controller.
       const promDir = mkdtempSync(join(tmpdir(), 'vb-prom-'));
@@ -145,7 +173,7 @@ describe('controller against the lab', () => {
       child.kill('SIGHUP');
       await sleep(1500);
       expect(output).toMatch(/config reload failed; keeping the running config/);
-      writeConfig('run.yaml', { loop: { schedule: '*/2 * * * * *', dryRun: true }, metrics: { listen: '127.0.0.1:19464' } }, [{ name: 'ghost', uri: 'qemu+tcp://127.0.0.99/system' }]);
+      writeConfig('run.yaml', runSettings, [{ name: 'ghost', uri: 'qemu+tcp://127.0.0.99/system' }]);
       child.kill('SIGHUP');
       let reloaded = '';
       for (let i = 0; i < 20 && !/virt_balancer_host_up\{host="ghost"\} 0/.test(reloaded); i++) {
