@@ -1,10 +1,10 @@
 /**
  * Generates the reference docs from the code, so they cannot drift: docs/config-reference.md from
- * the zod config schema (descriptions from the doc comments on each field), docs/metrics.md from
+ * the zod config schema (each field's .describe() text; a field without one is an error), docs/metrics.md from
  * the metric catalogue, docs/cli.md from the commands' own help. `npm run docs` rewrites them; a
  * unit test fails when the committed files differ from what this produces.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -22,19 +22,6 @@ import * as status from '../src/cli/commands/status.js';
 
 const root = join(import.meta.dirname, '..');
 
-/** field name -> the doc comment written above it in the schema sources. */
-function fieldComments(): Map<string, string> {
-  const comments = new Map<string, string>();
-  for (const file of ['schema.ts', 'policy-schema.ts', 'migration-schema.ts']) {
-    const text = readFileSync(join(root, 'src/config', file), 'utf8');
-    for (const m of text.matchAll(/\/\*\*((?:[^*]|\*(?!\/))*)\*\/\s*\n\s*([A-Za-z]+):/g)) {
-      const doc = m[1].replace(/\n\s*\*\s?/g, ' ').replace(/\s+/g, ' ').trim();
-      if (!comments.has(m[2])) comments.set(m[2], doc);
-    }
-  }
-  return comments;
-}
-
 type JsonSchema = { type?: string | string[]; properties?: Record<string, JsonSchema>; items?: JsonSchema; default?: unknown; enum?: unknown[]; minimum?: number; maximum?: number; exclusiveMinimum?: number; required?: string[]; anyOf?: JsonSchema[]; additionalProperties?: unknown; description?: string; minItems?: number };
 
 function typeOf(s: JsonSchema): string {
@@ -46,23 +33,26 @@ function typeOf(s: JsonSchema): string {
   return `${Array.isArray(s.type) ? s.type.join('/') : s.type ?? 'value'}${bounds ? ` (${bounds})` : ''}`;
 }
 
-function walk(schema: JsonSchema, path: string, required: boolean, comments: Map<string, string>, rows: string[]): void {
-  const name = path.split(/[.[\]]/).filter(Boolean).pop() ?? '';
+function walk(schema: JsonSchema, path: string, required: boolean, rows: string[], missing: string[]): void {
   const isObject = schema.type === 'object' && schema.properties;
   const isObjectList = schema.type === 'array' && schema.items?.properties;
   const def = schema.default === undefined ? (required ? '**required**' : '') : `\`${JSON.stringify(schema.default)}\``;
-  if (path) rows.push(`| \`${path}\` | ${isObject ? 'section' : typeOf(schema)} | ${isObject && schema.default !== undefined ? '' : def} | ${(comments.get(name) ?? '').replace(/\|/g, '\\|')} |`);
+  if (path) rows.push(`| \`${path}\` | ${isObject ? 'section' : typeOf(schema)} | ${isObject && schema.default !== undefined ? '' : def} | ${(schema.description ?? '').replace(/\|/g, '\\|')} |`);
+  if (path && !schema.description) missing.push(path);
   const inner = isObject ? schema : isObjectList ? schema.items! : undefined;
   if (!inner?.properties) return;
   for (const [key, child] of Object.entries(inner.properties)) {
-    walk(child, `${path}${isObjectList ? '[]' : ''}${path ? '.' : ''}${key}`, (inner.required ?? []).includes(key) && child.default === undefined, comments, rows);
+    walk(child, `${path}${isObjectList ? '[]' : ''}${path ? '.' : ''}${key}`, (inner.required ?? []).includes(key) && child.default === undefined, rows, missing);
   }
 }
 
-export function configReference(): string {
-  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+/** The config reference table; throws naming every field that has no description. */
+export function configReference(source: z.ZodType = configSchema): string {
+  const schema = z.toJSONSchema(source, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
   const rows: string[] = [];
-  walk(schema, '', true, fieldComments(), rows);
+  const missing: string[] = [];
+  walk(schema, '', true, rows, missing);
+  if (missing.length > 0) throw new Error(`config fields without a description: ${missing.join(', ')}; add .describe('...') to them in src/config/`);
   return [
     '# Configuration reference',
     '',

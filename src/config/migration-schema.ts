@@ -6,44 +6,56 @@ import { z } from 'zod';
 
 export const migrationSchema = z.strictObject({
   /** Migrations running at once across the cluster. */
-  maxConcurrent: z.number().int().min(1).default(2),
-  maxPerSourceHost: z.number().int().min(1).default(1),
-  maxPerTargetHost: z.number().int().min(1).default(1),
+  maxConcurrent: z.number().int().min(1).default(2).describe('Migrations running at once across the cluster.'),
+  maxPerSourceHost: z.number().int().min(1).default(1).describe('Migrations leaving one host at once.'),
+  maxPerTargetHost: z.number().int().min(1).default(1).describe('Migrations arriving at one host at once.'),
   /** Sum of bandwidth limits of running migrations; 0 means no budget. */
-  bandwidthBudgetMiBps: z.number().min(0).default(0),
+  bandwidthBudgetMiBps: z.number().min(0).default(0).describe('Sum of bandwidth limits of running migrations; 0 means no budget.'),
   /** Bandwidth limit per migration; 0 means unlimited (libvirt's default). */
-  bandwidthMiBps: z.number().min(0).default(0),
+  bandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).').describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).').describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).'),
   /** Abort a migration that has not finished after this long. */
-  deadlineSeconds: z.number().positive().default(300),
+  deadlineSeconds: z.number().positive().default(300).describe('Abort a migration that has not finished after this long.'),
   /** How often a running job's stats are read. */
-  pollIntervalMs: z.number().int().min(100).default(1000),
+  pollIntervalMs: z.number().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
   /** Define the VM on the target (VIR_MIGRATE_PERSIST_DEST). */
-  persistOnTarget: z.boolean().default(true),
+  persistOnTarget: z.boolean().default(true).describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).').describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).').describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).'),
   /** Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE). */
-  undefineSource: z.boolean().default(true),
+  undefineSource: z.boolean().default(true).describe('Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE).').describe('Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE).').describe('Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE).'),
   /** Switch a pre-copy that is not converging to post-copy (when post-copy is allowed). */
-  switchToPostcopyWhenStuck: z.boolean().default(true),
+  switchToPostcopyWhenStuck: z.boolean().default(true).describe('Switch a pre-copy that is not converging to post-copy (when post-copy is allowed).').describe('Switch a pre-copy that is not converging to post-copy (when post-copy is allowed).').describe('Switch a pre-copy that is not converging to post-copy (when post-copy is allowed).'),
   /** Pre-copy is judged not converging after this many iterations without data remaining falling. */
-  stuckAfterIterations: z.number().int().min(2).default(5),
+  stuckAfterIterations: z.number().int().min(2).default(5).describe('Pre-copy is judged not converging after this many iterations without data remaining falling.'),
   /** Raise libvirt's max downtime up to the policy's downtime budget when a job is close to converging. */
-  raiseDowntimeWithinBudget: z.boolean().default(true),
+  raiseDowntimeWithinBudget: z.boolean().default(true).describe('Raise libvirt\'s max downtime up to the policy\'s downtime budget when a job is close to converging.'),
   techniques: z
     .strictObject({
-      precopy: z.strictObject({ maxDowntimeMs: z.number().int().positive().default(300) }).default({ maxDowntimeMs: 300 }),
+      precopy: z
+        .strictObject({ maxDowntimeMs: z.number().int().positive().default(300).describe('libvirt\'s max downtime for the final pre-copy round, ms.') })
+        .default({ maxDowntimeMs: 300 })
+        .describe('Pre-copy: copy memory while the guest runs, round after round, then pause it for the rest.'),
       postcopy: z
-        .strictObject({ postcopyBandwidthMiBps: z.number().min(0).default(0) })
-        .default({ postcopyBandwidthMiBps: 0 }),
+        .strictObject({ postcopyBandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit after the switch to post-copy; 0 means unlimited.') })
+        .default({ postcopyBandwidthMiBps: 0 })
+        .describe('Post-copy: run the guest on the target after one pass and fetch the rest on demand.'),
       hybrid: z
-        .strictObject({ switchAfterIterations: z.number().int().min(1).default(1) })
-        .default({ switchAfterIterations: 1 }),
+        .strictObject({ switchAfterIterations: z.number().int().min(1).default(1).describe('Pre-copy iterations before the switch to post-copy.') })
+        .default({ switchAfterIterations: 1 })
+        .describe('Hybrid: pre-copy pass(es), then post-copy.'),
       autoconverge: z
         .strictObject({
-          initialPercent: z.number().int().min(1).max(99).default(20),
-          incrementPercent: z.number().int().min(1).max(99).default(10),
+          initialPercent: z.number().int().min(1).max(99).default(20).describe('vCPU throttle when auto-converge starts.'),
+          incrementPercent: z.number().int().min(1).max(99).default(10).describe('Throttle added each time an iteration fails to converge.'),
         })
-        .default({ initialPercent: 20, incrementPercent: 10 }),
-      xbzrle: z.strictObject({ cacheMiB: z.number().int().min(1).default(64) }).default({ cacheMiB: 64 }),
-      multifd: z.strictObject({ connections: z.number().int().min(2).max(255).default(2) }).default({ connections: 2 }),
+        .default({ initialPercent: 20, incrementPercent: 10 })
+        .describe('Auto-converge: pre-copy that throttles the guest\'s vCPUs until it converges.'),
+      xbzrle: z
+        .strictObject({ cacheMiB: z.number().int().min(1).default(64).describe('XBZRLE page cache size.') })
+        .default({ cacheMiB: 64 })
+        .describe('XBZRLE: pre-copy that sends re-dirtied pages as deltas.'),
+      multifd: z
+        .strictObject({ connections: z.number().int().min(2).max(255).default(2).describe('Parallel migration streams.') })
+        .default({ connections: 2 })
+        .describe('Multifd: pre-copy over several parallel streams.'),
     })
     .default({
       precopy: { maxDowntimeMs: 300 },
@@ -52,7 +64,8 @@ export const migrationSchema = z.strictObject({
       autoconverge: { initialPercent: 20, incrementPercent: 10 },
       xbzrle: { cacheMiB: 64 },
       multifd: { connections: 2 },
-    }),
+    })
+    .describe('Per-technique tunables the executor applies.'),
 });
 
 export type MigrationConfig = z.infer<typeof migrationSchema>;

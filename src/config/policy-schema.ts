@@ -10,30 +10,30 @@ const percent = z.number().min(0).max(100);
 
 export const policyEntrySchema = z.strictObject({
   /** Policy name: a built-in from policies/ or a module found in one of policyDirs. */
-  name: z.string().min(1),
-  enabled: z.boolean().default(true),
+  name: z.string().min(1).describe('Policy name: a built-in from policies/ or a module found in one of policyDirs.'),
+  enabled: z.boolean().default(true).describe('false keeps the entry (and its options) but does not run the policy.'),
   /** Weight of this policy's score among all scoring policies. */
-  weight: z.number().min(0).default(1),
+  weight: z.number().min(0).default(1).describe('Weight of this policy\'s score among all scoring policies.'),
   /** Free-form options handed to the policy. */
-  options: z.record(z.string(), z.unknown()).default({}),
+  options: z.record(z.string(), z.unknown()).default({}).describe('Free-form options handed to the policy.'),
 });
 
 export const affinityGroupSchema = z.strictObject({
-  name: z.string().min(1),
+  name: z.string().min(1).describe('Group name, shown in plan reasons.'),
   /** `affinity`: keep together on one host; `anti-affinity`: never two on one host. */
-  type: z.enum(['affinity', 'anti-affinity']),
-  vms: z.array(z.string().min(1)).min(2),
+  type: z.enum(['affinity', 'anti-affinity']).describe('`affinity`: keep together on one host; `anti-affinity`: never two on one host.'),
+  vms: z.array(z.string().min(1)).min(2).describe('VM names in the group (at least two).'),
 });
 
 export const policySchema = z
   .strictObject({
     /** A host above this CPU utilisation (smoothed) is overloaded. */
-    cpuHighPercent: percent.default(80),
+    cpuHighPercent: percent.default(80).describe('A host above this CPU utilisation (smoothed) is overloaded.').describe('A host above this CPU utilisation (smoothed) is overloaded.').describe('A host above this CPU utilisation (smoothed) is overloaded.'),
     /** Consolidation empties hosts below this CPU utilisation. */
-    cpuLowPercent: percent.default(20),
-    memoryHighPercent: percent.default(85),
+    cpuLowPercent: percent.default(20).describe('Consolidation empties hosts below this CPU utilisation.'),
+    memoryHighPercent: percent.default(85).describe('A host above this memory use (of its memory offered to guests) is overloaded.'),
     /** A host must fall this far below a threshold before it counts as normal again. */
-    hysteresisPercent: percent.default(5),
+    hysteresisPercent: percent.default(5).describe('A host must fall this far below a threshold before it counts as normal again.'),
     /** Policies to run, in order, with weights. */
     policies: z
       .array(policyEntrySchema)
@@ -44,28 +44,28 @@ export const policySchema = z
         { name: 'pin', enabled: true, weight: 1, options: {} },
         { name: 'affinity', enabled: true, weight: 1, options: {} },
         { name: 'cpu-compat', enabled: true, weight: 1, options: {} },
-      ]),
+      ]).describe('Policies to run, in order, with weights.'),
     /** Extra directories to load policy modules from (besides the built-in policies/). */
-    policyDirs: z.array(z.string()).default([]),
+    policyDirs: z.array(z.string()).default([]).describe('Extra directories to load policy modules from (besides the built-in policies/).').describe('Extra directories to load policy modules from (besides the built-in policies/).').describe('Extra directories to load policy modules from (besides the built-in policies/).'),
     /** A policy call that takes longer than this is reported and its verdict ignored. */
-    policyTimeoutMs: z.number().int().positive().default(1000),
+    policyTimeoutMs: z.number().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
     /** A VM that moved is left alone this long. */
-    cooldownSeconds: z.number().min(0).default(600),
-    maxMovesPerTick: z.number().int().min(0).default(2),
+    cooldownSeconds: z.number().min(0).default(600).describe('A VM that moved is left alone this long.'),
+    maxMovesPerTick: z.number().int().min(0).default(2).describe('Moves planned per tick at most; 0 plans none.'),
     /** A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second. */
-    minGainPerCostSecond: z.number().min(0).default(0.002),
+    minGainPerCostSecond: z.number().min(0).default(0.002).describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.').describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.').describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.'),
     /** Longest pause of the guest the chooser may plan for. */
-    downtimeBudgetMs: z.number().positive().default(300),
+    downtimeBudgetMs: z.number().positive().default(300).describe('Longest pause of the guest the chooser may plan for.'),
     /** Migration bandwidth the cost model assumes when nothing better is known. */
-    bandwidthMiBps: z.number().positive().default(1000),
-    allowedTechniques: z.array(z.enum(TECHNIQUE_NAMES)).min(1).default([...TECHNIQUE_NAMES]),
+    bandwidthMiBps: z.number().positive().default(1000).describe('Migration bandwidth the cost model assumes when nothing better is known.'),
+    allowedTechniques: z.array(z.enum(TECHNIQUE_NAMES)).min(1).default([...TECHNIQUE_NAMES]).describe('Migration techniques the chooser may pick from; `cold` moves a shut-off VM.'),
     /** Seconds of libvirt's dirty-rate calculation for a candidate VM. */
-    dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1),
-    affinityGroups: z.array(affinityGroupSchema).default([]),
+    dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1).describe('Seconds of libvirt\'s dirty-rate calculation for a candidate VM.'),
+    affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
     /** VMs (by name) that never move. */
-    pinnedVms: z.array(z.string()).default([]),
+    pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.').describe('VMs (by name) that never move.').describe('VMs (by name) that never move.'),
     /** VMs (by name) the balancer neither moves nor counts as movable. */
-    ignoredVms: z.array(z.string()).default([]),
+    ignoredVms: z.array(z.string()).default([]).describe('VMs (by name) the balancer neither moves nor counts as movable.').describe('VMs (by name) the balancer neither moves nor counts as movable.').describe('VMs (by name) the balancer neither moves nor counts as movable.'),
   })
   .refine((p) => p.cpuLowPercent < p.cpuHighPercent, {
     message: 'cpuLowPercent must be below cpuHighPercent',

@@ -10,26 +10,26 @@ const hostNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export const hostSchema = z.strictObject({
   /** Name used in logs, metrics labels and the CLI. */
-  name: z.string().regex(hostNamePattern, 'a host name of letters, digits, ".", "_" or "-"'),
+  name: z.string().regex(hostNamePattern, 'a host name of letters, digits, ".", "_" or "-"').describe('Name used in logs, metrics labels and the CLI.'),
   /** libvirt URI as virsh understands it, e.g. qemu+tcp://10.0.0.5/system. */
-  uri: z.string().min(1),
+  uri: z.string().min(1).describe('libvirt URI as virsh understands it, e.g. qemu+tcp://10.0.0.5/system.'),
   /** What the host offers to guests, when it should differ from node info. */
   capacity: z
     .strictObject({
       /** Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this). */
-      cpuCount: z.number().int().positive().optional(),
+      cpuCount: z.number().int().positive().optional().describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).').describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).'),
       /** Memory offered to guests, MiB. */
-      memoryMiB: z.number().positive().optional(),
+      memoryMiB: z.number().positive().optional().describe('Memory offered to guests, MiB.'),
     })
-    .optional(),
+    .optional().describe('What the host offers to guests, when it should differ from node info.'),
   /** vCPUs placed per host CPU at most. */
-  cpuOvercommitRatio: z.number().positive().default(4),
+  cpuOvercommitRatio: z.number().positive().default(4).describe('vCPUs placed per host CPU at most.'),
   /** Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1). */
-  memoryOvercommitRatio: z.number().positive().default(1),
+  memoryOvercommitRatio: z.number().positive().default(1).describe('Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1).').describe('Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1).').describe('Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1).'),
   /** A host in maintenance is drained and never a target. */
-  maintenance: z.boolean().default(false),
+  maintenance: z.boolean().default(false).describe('A host in maintenance is drained and never a target.'),
   /** Free-form labels (e.g. rack: a) that policies may use. */
-  labels: z.record(z.string(), z.string()).default({}),
+  labels: z.record(z.string(), z.string()).default({}).describe('Free-form labels (e.g. rack: a) that policies may use.').describe('Free-form labels (e.g. rack: a) that policies may use.').describe('Free-form labels (e.g. rack: a) that policies may use.'),
 });
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -37,45 +37,49 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 export const configSchema = z
   .strictObject({
     /** The libvirt hosts to balance. */
-    hosts: z.array(hostSchema).min(1, 'at least one host'),
+    hosts: z.array(hostSchema).min(1, 'at least one host').describe('The libvirt hosts to balance.'),
     /** The control loop. */
     loop: z
       .strictObject({
         /** node-cron expression (six fields: with seconds). */
-        schedule: z.string().default('*/30 * * * * *'),
+        schedule: z.string().default('*/30 * * * * *').describe('node-cron expression (six fields: with seconds).').describe('node-cron expression (six fields: with seconds).'),
         /** Ticks the smoothing window holds. */
-        windowSamples: z.number().int().min(1).max(1000).default(10),
+        windowSamples: z.number().int().min(1).max(1000).default(10).describe('Ticks the smoothing window holds.'),
         /** Plan and log only, never migrate. */
-        dryRun: z.boolean().default(false),
+        dryRun: z.boolean().default(false).describe('Plan and log only, never migrate.'),
       })
-      .default({ schedule: '*/30 * * * * *', windowSamples: 10, dryRun: false }),
+      .default({ schedule: '*/30 * * * * *', windowSamples: 10, dryRun: false }).describe('The control loop.'),
     /** Prometheus endpoint. */
     metrics: z
       .strictObject({
         /** host:port for /metrics and /healthz; empty string disables the endpoint. */
-        listen: z.string().default('127.0.0.1:9464'),
+        listen: z.string().default('127.0.0.1:9464').describe('host:port for /metrics and /healthz; empty string disables the endpoint.'),
       })
-      .default({ listen: '127.0.0.1:9464' }),
+      .default({ listen: '127.0.0.1:9464' }).describe('Prometheus endpoint.'),
     /** Journal and state directory. */
-    stateDir: z.string().min(1).default('/var/lib/virt-balancer'),
+    stateDir: z.string().min(1).default('/var/lib/virt-balancer').describe('Journal and state directory.'),
     /** Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides). */
-    log: z.strictObject({ level: z.enum(logLevels).default('info') }).default({ level: 'info' }),
+    log: z.strictObject({ level: z.enum(logLevels).default('info').describe('Least severe level written to the log.') }).default({ level: 'info' }).describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).').describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).').describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).'),
     /** Connections to the hosts. */
     libvirt: z
       .strictObject({
         /** Seconds of silence before a keepalive probe; 0 turns probes off. */
-        keepaliveIntervalSeconds: z.number().min(0).default(5),
+        keepaliveIntervalSeconds: z.number().min(0).default(5).describe('Seconds of silence before a keepalive probe; 0 turns probes off.'),
         /** Unanswered probes after which a host is marked down and reconnected. */
-        keepaliveCount: z.number().int().min(1).default(5),
+        keepaliveCount: z.number().int().min(1).default(5).describe('Unanswered probes after which a host is marked down and reconnected.'),
         /** A libvirt call with no reply after this long fails (the connection stays). */
-        callTimeoutSeconds: z.number().positive().default(60),
+        callTimeoutSeconds: z.number().positive().default(60).describe('A libvirt call with no reply after this long fails (the connection stays).').describe('A libvirt call with no reply after this long fails (the connection stays).'),
         /** First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter). */
-        reconnectInitialDelaySeconds: z.number().positive().default(1),
-        reconnectMaxDelaySeconds: z.number().positive().default(60),
+        reconnectInitialDelaySeconds: z.number().positive().default(1).describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).').describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).'),
+        reconnectMaxDelaySeconds: z.number().positive().default(60).describe('Longest delay between reconnect attempts.'),
         /** TLS client files for qemu+tls:// URIs; default libvirt's paths. */
         tls: z
-          .strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() })
-          .optional(),
+          .strictObject({
+            caFile: z.string().optional().describe('CA certificate (PEM); default /etc/pki/CA/cacert.pem.'),
+            certFile: z.string().optional().describe('Client certificate (PEM); default /etc/pki/libvirt/clientcert.pem.'),
+            keyFile: z.string().optional().describe('Client private key (PEM); default /etc/pki/libvirt/private/clientkey.pem.'),
+          })
+          .optional().describe('TLS client files for qemu+tls:// URIs; default libvirt\'s paths.'),
       })
       .default({
         keepaliveIntervalSeconds: 5,
@@ -83,11 +87,11 @@ export const configSchema = z
         callTimeoutSeconds: 60,
         reconnectInitialDelaySeconds: 1,
         reconnectMaxDelaySeconds: 60,
-      }),
+      }).describe('Connections to the hosts.'),
     /** What moves, where and how: thresholds, policies, technique choice (docs/policies.md). */
-    policy: policySchema.default(policySchema.parse({})),
+    policy: policySchema.default(policySchema.parse({})).describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).').describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).').describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).'),
     /** How moves run: limits, deadlines, technique tunables. */
-    migration: migrationSchema.default(migrationSchema.parse({})),
+    migration: migrationSchema.default(migrationSchema.parse({})).describe('How moves run: limits, deadlines, technique tunables.'),
   })
   .superRefine((config, ctx) => {
     const seenNames = new Map<string, number>();

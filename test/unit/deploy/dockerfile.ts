@@ -6,8 +6,12 @@
 import { execSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { isAbsolute, join, posix, relative } from 'node:path';
-import ignore from '@balena/dockerignore';
+import * as dockerignoreModule from '@balena/dockerignore';
+import type { Ignore } from '@balena/dockerignore';
 import { DockerfileParser, type Copy, type Instruction } from 'dockerfile-ast';
+
+// CommonJS whose types claim an ES default export: at run time the namespace's default is the factory.
+const ignore = dockerignoreModule.default as unknown as () => Ignore;
 
 export interface Step {
   keyword: string;
@@ -27,7 +31,7 @@ export interface Stage {
 }
 
 function argsOf(instruction: Instruction): string[] {
-  const json = (instruction as Partial<Copy>).getJSONStrings?.() ?? [];
+  const json = (instruction as unknown as Partial<Copy>).getJSONStrings?.() ?? [];
   return json.length > 0 ? json.map((a) => a.getJSONValue()) : instruction.getArguments().map((a) => a.getValue());
 }
 

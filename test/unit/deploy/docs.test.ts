@@ -1,15 +1,40 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { generated } from '../../../scripts/gen-docs.js';
+import { configReference, generated } from '../../../scripts/gen-docs.js';
+import { repoRoot } from './tools.js';
 
 describe('generated reference docs', () => {
   it('are up to date with the schema, the metric catalogue and the commands (run `npm run docs`)', async () => {
     const files = await generated();
     expect(Object.keys(files)).toEqual(['docs/config-reference.md', 'docs/metrics.md', 'docs/cli.md']);
-    for (const [file, text] of Object.entries(files)) expect(readFileSync(join(import.meta.dirname, '..', '..', '..', file), 'utf8'), file).toBe(text);
-    expect(files['docs/config-reference.md']).toContain('| `policy.cooldownSeconds` | number (>= 0) | `600` | A VM that moved is left alone this long. |');
-    expect(files['docs/metrics.md']).toContain('`virt_balancer_migrations_total` | counter | `technique`, `outcome`');
-    for (const command of ['run', 'status', 'plan', 'migrate', 'drain', 'history', 'simulate', 'check-config', 'demo']) expect(files['docs/cli.md']).toContain(`## virt-balancer ${command}`);
+    for (const [file, text] of Object.entries(files)) expect(readFileSync(join(repoRoot, file), 'utf8'), `${file} is stale: run npm run docs`).toBe(text);
+  });
+
+  it('describe each config field with its own text, type and default', async () => {
+    const reference = (await generated())['docs/config-reference.md'];
+    expect(reference).toContain('| `policy.cooldownSeconds` | number (>= 0) | `600` | A VM that moved is left alone this long. |');
+    // Same field name, different meaning per section.
+    expect(reference).toContain('| `policy.policies[].name` | string | **required** | Policy name: a built-in from policies/ or a module found in one of policyDirs. |');
+    expect(reference).toContain('| `migration.bandwidthMiBps` | number (>= 0) | `0` | Bandwidth limit per migration; 0 means unlimited (libvirt\'s default). |');
+    expect(reference).toContain('| `policy.bandwidthMiBps` | number (> 0) | `1000` | Migration bandwidth the cost model assumes when nothing better is known. |');
+    expect(reference).toContain('| `log.level` | "fatal" \\| "error" \\| "warn" \\| "info" \\| "debug" \\| "trace" \\| "silent" | `"info"` |');
+  });
+
+  it('refuse a config field without a description, naming it', () => {
+    const schema = z.strictObject({ hosts: z.array(z.strictObject({ name: z.string().describe('Name.'), weight: z.number().default(1) })).describe('Hosts.') });
+    expect(() => configReference(schema)).toThrow("config fields without a description: hosts[].weight; add .describe('...') to them in src/config/");
+  });
+
+  it('list every metric with its type and labels', async () => {
+    const metrics = (await generated())['docs/metrics.md'];
+    expect(metrics).toContain('| `virt_balancer_migrations_total` | counter | `technique`, `outcome` |');
+    expect(metrics).toContain('| `virt_balancer_migration_downtime_seconds` | histogram | `technique` |');
+  });
+
+  it('cover every command', async () => {
+    const cli = (await generated())['docs/cli.md'];
+    for (const command of ['run', 'status', 'plan', 'migrate', 'drain', 'history', 'simulate', 'check-config', 'demo']) expect(cli).toContain(`## virt-balancer ${command}`);
   });
 });
