@@ -6,6 +6,7 @@
 #   --no-build                               # install the ./dist that is there (npm run build)
 # Lays out:
 #   /opt/virt-balancer/{dist,package.json,node_modules}   compiled code, built-in policies, production deps
+#   /opt/virt-balancer/docs                               deploy, troubleshooting and reference docs
 #   /etc/systemd/system/virt-balancer.service             the hardened unit
 #   /usr/lib/sysusers.d/virt-balancer.conf                system user virt-balancer, member of libvirt
 #   /etc/virt-balancer/config.yaml                        example config (an existing one is kept)
@@ -53,6 +54,9 @@ rm -rf "$opt/dist"
 mkdir -p "$opt/dist"
 cp -r "$build/src" "$build/policies" "$opt/dist/"
 cp package.json package-lock.json "$opt/"
+# The operator's docs, which the unit's Documentation= points at.
+mkdir -p "$opt/docs"
+cp docs/deploy.md docs/troubleshooting.md docs/config-reference.md docs/metrics.md docs/cli.md docs/policies.md "$opt/docs/"
 # Production dependencies only; --prefer-offline reuses the npm cache the build filled.
 (cd "$opt" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts --prefer-offline --loglevel=error)
 install -m 0644 deploy/systemd/virt-balancer.service "$DESTDIR/etc/systemd/system/virt-balancer.service"

@@ -90,6 +90,9 @@ describe('deploy/install.sh --destdir', () => {
     expect(existsSync(join(dest, 'usr/lib/sysusers.d/virt-balancer.conf'))).toBe(true);
     expect(statSync(join(dest, 'etc/virt-balancer/config.yaml')).mode & 0o777).toBe(0o640);
     expect(readdirSync(join(dest, 'opt/virt-balancer/dist')).sort()).toEqual(['policies', 'src']);
+    // The unit's Documentation= links are installed.
+    const documentation = unitSettings(readFileSync(UNIT_FILE, 'utf8')).get('Documentation')![0].split(' ');
+    for (const link of documentation) expect(existsSync(join(dest, link.replace(/^file:/, ''))), link).toBe(true);
     expect(existsSync(join(dest, 'opt/virt-balancer/dist/policies/balance.js'))).toBe(true);
     // Production dependencies only: tsx (for TypeScript policies) yes, the compiler and test runner no.
     expect(existsSync(join(dest, 'opt/virt-balancer/node_modules/tsx'))).toBe(true);
