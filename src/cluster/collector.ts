@@ -218,13 +218,18 @@ export class Collector {
     const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs)));
 
     const cpuCount = host.capacity?.cpuCount ?? memo.nodeCpus!;
-    let cpuRatio: number | undefined;
+    let cpuUtilization;
     if (host.capacity?.cpuCount !== undefined) {
-      // Utilisation from the host's own VMs against the configured capacity.
-      // Only once every running VM has a rate: a VM seen for the first time would count as idle.
-      if (vms.every((vm) => vm.state !== 'running' || vm.cpuUtilization.samples > 0)) {
-        cpuRatio = Math.min(1.5, vms.reduce((sum, vm) => sum + (vm.state === 'running' ? vm.cpuUtilization.last * vm.vcpus : 0), 0) / cpuCount);
-      }
+      // From the host's own VMs against the configured capacity, summed from their windows, so a
+      // VM that just arrived or left counts at once.
+      const running = vms.filter((vm) => vm.state === 'running');
+      const sum = (pick: (w: VmObservation['cpuUtilization']) => number) => Math.min(1.5, running.reduce((s, vm) => s + pick(vm.cpuUtilization) * vm.vcpus, 0) / cpuCount);
+      cpuUtilization = {
+        last: sum((w) => w.last),
+        mean: sum((w) => w.mean),
+        p90: sum((w) => w.p90),
+        samples: running.length === 0 ? this.config.loop.windowSamples : Math.min(...running.map((vm) => vm.cpuUtilization.samples)),
+      };
     } else {
       const idle = cpuStats.idle ?? 0n;
       const busy = (cpuStats.kernel ?? 0n) + (cpuStats.user ?? 0n) + (cpuStats.iowait ?? 0n);
@@ -232,10 +237,10 @@ export class Collector {
       const previous = memo.cpuCounters;
       memo.cpuCounters = current;
       if (previous && current.totalNs > previous.totalNs && current.busyNs >= previous.busyNs) {
-        cpuRatio = Number(current.busyNs - previous.busyNs) / Number(current.totalNs - previous.totalNs);
+        memo.window.push(Number(current.busyNs - previous.busyNs) / Number(current.totalNs - previous.totalNs));
       }
+      cpuUtilization = memo.window.value();
     }
-    if (cpuRatio !== undefined) memo.window.push(cpuRatio);
 
     const memoryTotalBytes = host.capacity?.memoryMiB !== undefined ? host.capacity.memoryMiB * MiB : memo.nodeMemoryBytes!;
     let memoryUsedBytes: number;
@@ -255,7 +260,7 @@ export class Collector {
         memoryTotalBytes,
         cpuOvercommitRatio: host.cpuOvercommitRatio,
         memoryOvercommitRatio: host.memoryOvercommitRatio,
-        cpuUtilization: memo.window.value(),
+        cpuUtilization,
         memoryUsedBytes,
         cpuModel: memo.cpuModel,
         cpuFeatures: memo.cpuFeatures,
@@ -272,10 +277,15 @@ export class Collector {
     const vcpus = num(params, 'vcpu.current') ?? num(params, 'vcpu.maximum') ?? 1;
     const cpuTimeNs = big(params, 'cpu.time') ?? 0n;
     let memo = this.vms.get(domain.uuid);
-    if (!memo || memo.host !== host.name) {
-      // New, or moved hosts: its old counters say nothing about this host (keep measured dirty rate and tags).
-      memo = { host: host.name, cpuTimeNs, atMs: nowMs, window: new SampleWindow(this.config.loop.windowSamples), tags: memo?.tags, cpuModel: memo?.cpuModel, diskCount: memo?.diskCount, dirtyRateMiBps: memo?.dirtyRateMiBps, dirtyRateMeasuredAtMs: memo?.dirtyRateMeasuredAtMs };
+    if (!memo) {
+      memo = { host: host.name, cpuTimeNs, atMs: nowMs, window: new SampleWindow(this.config.loop.windowSamples) };
       this.vms.set(domain.uuid, memo);
+    } else if (memo.host !== host.name) {
+      // Moved: its counters restart on the new host (no delta across hosts), but its demand moved
+      // with it, so the window is kept — otherwise the new host would look idle for a tick.
+      memo.host = host.name;
+      memo.cpuTimeNs = cpuTimeNs;
+      memo.atMs = nowMs;
     } else {
       const ratio = state === 'running' ? rateRatio({ counterNs: memo.cpuTimeNs, atMs: memo.atMs }, { counterNs: cpuTimeNs, atMs: nowMs }, vcpus) : 0;
       if (ratio !== undefined) memo.window.push(ratio);

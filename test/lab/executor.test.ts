@@ -155,4 +155,73 @@ describe('migration executor in the lab', () => {
     const entries = await readJournal(`${inject('labDir')}/state-run-once/journal.jsonl`);
     expect(entries.some((e) => e.type === 'outcome' && e.outcome === 'completed' && e.vm.startsWith('ex-hot'))).toBe(true);
   });
+
+  it("a destination libvirtd killed mid-migration leaves the VM running on the source, memory intact", async () => {
+    created.push('ex-dest');
+    await lab.createVm({ name: 'ex-dest', host: 'lab2', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 10, dirtyMiBps: 20, workloadMiB: 48 });
+    const before = await lab.heartbeat('ex-dest');
+    const slow: Config = { ...config, policy: { ...config.policy, allowedTechniques: ['precopy'] }, migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 90, pollIntervalMs: 500 } };
+    const connections = new HostConnections(slow, { logger: silentLogger() });
+    await connections.start();
+    try {
+      const state = await new Collector(slow, connections, { logger: silentLogger() }).collect();
+      const vm = state.vms.find((v) => v.name === 'ex-dest')!;
+      const executor = new Executor(slow, { connections, logger: silentLogger(), journal: new Journal(slow.stateDir) });
+      expect(executor.submit([moveOf(vm, 'lab2', 'lab1', 'precopy')], state).admitted).toHaveLength(1);
+      await sleep(3000);
+      await lab.stopHost('lab1');
+      try {
+        await executor.whenIdle();
+      } finally {
+        await lab.startHost('lab1');
+      }
+      const [result] = executor.finished();
+      expect(result.outcome).toBe('failed');
+      expect(result.incident).toBeUndefined();
+      expect(await lab.whereIs('ex-dest')).toBe('lab2');
+      expect((await lab.waitForHeartbeat('ex-dest', { afterSeq: before.seq + 3, timeoutMs: 30_000 })).status).toBe('OK');
+    } finally {
+      await connections.close();
+    }
+  });
+
+  it('the controller spreads VMs that all start on one host within a few ticks, then stays still for 10 ticks', async () => {
+    const names = ['ex-sp1', 'ex-sp2', 'ex-sp3'];
+    created.push(...names);
+    for (const name of names) await lab.createVm({ name, host: 'lab1', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 50, dirtyMiBps: 1, workloadMiB: 16 });
+    const { Controller } = await import('../../src/controller/controller.js');
+    const probe = new Controller({ ...config, loop: { ...config.loop, windowSamples: 2 } }, { logger: silentLogger() });
+    await probe.init();
+    await sleep(2000);
+    const first = await probe.tick();
+    await probe.stop();
+    const lab1 = first.state.hosts.find((h) => h.name === 'lab1')!.cpuUtilization.mean;
+    expect(lab1).toBeGreaterThan(0.05);
+    // Half of lab1's measured load: three equal guests there are hot, one guest per host is not.
+    const spreadConfig: Config = {
+      ...config,
+      stateDir: `${inject('labDir')}/state-spread`,
+      loop: { ...config.loop, windowSamples: 2 },
+      policy: { ...config.policy, cpuHighPercent: Math.floor(lab1 * 50), hysteresisPercent: 0, cooldownSeconds: 0, bandwidthMiBps: 250, allowedTechniques: ['precopy', 'xbzrle', 'multifd', 'autoconverge', 'hybrid'] },
+      migration: { ...config.migration, maxConcurrent: 1 },
+    };
+    const controller = new Controller(spreadConfig, { logger: silentLogger() });
+    await controller.init();
+    const movesPerTick: number[] = [];
+    try {
+      for (let tick = 0; tick < 18; tick++) {
+        await sleep(2000);
+        const report = await controller.tick();
+        movesPerTick.push(report.admitted.length);
+        await controller.executor.whenIdle();
+      }
+    } finally {
+      await controller.stop();
+    }
+    const hosts = await Promise.all(names.map((n) => lab.whereIs(n)));
+    expect(new Set(hosts).size, `placement ${hosts.join(', ')}; moves per tick ${movesPerTick.join(' ')}`).toBe(3);
+    expect(movesPerTick.slice(-10), `moves per tick ${movesPerTick.join(' ')}`).toEqual(Array(10).fill(0));
+    expect(controller.executor.finished().every((r) => r.outcome === 'completed')).toBe(true);
+    for (const name of names) expect((await lab.waitForHeartbeat(name, { afterSeq: (await lab.heartbeat(name)).seq, timeoutMs: 30_000 })).status).toBe('OK');
+  });
 });
