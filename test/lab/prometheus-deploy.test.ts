@@ -1,11 +1,12 @@
 /**
- * The shipped monitoring files against real software: Debian's Prometheus runs
- * deploy/prometheus/prometheus.yml (target and rule path pointed at this test) with the shipped
- * alert rules, scraping a running `virt-balancer run` on the lab. It must see the three lab hosts
- * up, the unreachable extra host down with its alert pending, every rule evaluating without error,
- * and every Grafana dashboard query accepted by the real PromQL engine.
+ * The shipped deployment against real software: deploy/install.sh stages the service's tree, and
+ * the controller runs from it with the systemd unit's own command line against the lab hosts;
+ * Debian's Prometheus runs deploy/prometheus/prometheus.yml (target and intervals pointed at this
+ * test) with the shipped alert rules and scrapes it. It must see the three lab hosts up, the
+ * unreachable extra host down with its alert pending, every rule evaluating without error, and
+ * every Grafana dashboard query accepted by the real PromQL engine.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,9 @@ let dir: string;
 let controller: ChildProcess | undefined;
 let prometheus: ChildProcess | undefined;
 let controllerOutput = '';
+let configFile: string;
+let labConfig: Record<string, unknown> & { hosts: unknown[] };
+let execReload: string;
 let prometheusOutput = '';
 
 interface Sample {
@@ -63,11 +67,12 @@ function stop(child: ChildProcess | undefined): Promise<void> {
   });
 }
 
-describe('shipped Prometheus config, rules and dashboard against a running controller', () => {
+describe('installed controller scraped by Prometheus with the shipped config, rules and dashboard', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vb-promdeploy-'));
     const lab = parse(readFileSync(inject('labConfigPath'), 'utf8')) as Record<string, unknown> & { hosts: unknown[] };
-    const configFile = join(dir, 'config.yaml');
+    labConfig = lab;
+    configFile = join(dir, 'config.yaml');
     writeFileSync(
       configFile,
       stringify({
@@ -79,7 +84,16 @@ describe('shipped Prometheus config, rules and dashboard against a running contr
         metrics: { listen: METRICS_LISTEN },
       }),
     );
-    controller = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The installed tree, started as the unit starts it (paths moved under the staging root).
+    const dest = join(dir, 'root');
+    execFileSync('bash', [join(root, 'deploy/install.sh'), '--destdir', dest], { cwd: root, stdio: 'pipe', timeout: 600_000 });
+    const unit = readFileSync(join(dest, 'etc/systemd/system/virt-balancer.service'), 'utf8');
+    const execStart = /^ExecStart=(.*)$/m.exec(unit)![1].split(' ');
+    const workingDirectory = /^WorkingDirectory=(.*)$/m.exec(unit)![1];
+    execReload = /^ExecReload=(.*)$/m.exec(unit)![1];
+    expect(execStart.slice(-3)).toEqual(['run', '--config', '/etc/virt-balancer/config.yaml']);
+    const args = [...execStart.slice(1, -1).map((a) => (a.startsWith('/opt/') ? join(dest, a) : a)), configFile];
+    controller = spawn(process.execPath, args, { cwd: join(dest, workingDirectory), stdio: ['ignore', 'pipe', 'pipe'] });
     controller.stdout!.on('data', (d) => (controllerOutput += d));
     controller.stderr!.on('data', (d) => (controllerOutput += d));
 
@@ -153,5 +167,25 @@ describe('shipped Prometheus config, rules and dashboard against a running contr
       return ['lab1', 'lab2', 'lab3'].every((h) => found.includes(h)) ? found : undefined;
     });
     expect(hosts).not.toContain('ghost');
+  });
+
+  it('reloads on the unit\'s ExecReload (SIGHUP): a host removed from the config leaves Prometheus and its alert', async () => {
+    writeFileSync(
+      configFile,
+      stringify({ ...labConfig, stateDir: join(dir, 'state'), loop: { schedule: '*/2 * * * * *', dryRun: true }, metrics: { listen: METRICS_LISTEN } }),
+    );
+    const [command, ...args] = execReload.replace('$MAINPID', String(controller!.pid)).split(' ');
+    execFileSync(command, args);
+    const hosts = await waitUntil('the removed host was still scraped', 60_000, async () => {
+      const result = (await query('virt_balancer_host_up{job="virt-balancer"}')).data?.result ?? [];
+      return result.length === 3 ? result.map((s) => `${s.metric.host}=${s.value[1]}`).sort() : undefined;
+    });
+    expect(hosts).toEqual(['lab1=1', 'lab2=1', 'lab3=1']);
+    await waitUntil('VirtBalancerHostUnreachable stayed pending for the removed host', 30_000, async () => {
+      const body = (await (await fetch(`${PROM}/api/v1/alerts`)).json()) as { data: { alerts: { labels: Record<string, string> }[] } };
+      return body.data.alerts.some((a) => a.labels.alertname === 'VirtBalancerHostUnreachable') ? undefined : true;
+    });
+    expect(controller!.exitCode).toBeNull();
+    expect(controllerOutput).toContain('config reloaded');
   });
 });
