@@ -210,16 +210,17 @@ export class Collector {
       memo.cpuFeatures = cpu.features;
       memo.libvirtVersion = version;
     }
+    // Node CPU/memory stats are optional: some drivers (libvirt's test driver) lack them.
     const [cpuStats, memStats, records] = await Promise.all([
-      conn.nodeGetCpuStats(-1),
-      conn.nodeGetMemoryStats(-1),
+      conn.nodeGetCpuStats(-1).catch(() => undefined),
+      conn.nodeGetMemoryStats(-1).catch(() => undefined),
       conn.getAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK, 0),
     ]);
     const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs)));
 
     const cpuCount = host.capacity?.cpuCount ?? memo.nodeCpus!;
     let cpuUtilization;
-    if (host.capacity?.cpuCount !== undefined) {
+    if (host.capacity?.cpuCount !== undefined || !cpuStats) {
       // From the host's own VMs against the configured capacity, summed from their windows, so a
       // VM that just arrived or left counts at once.
       const running = vms.filter((vm) => vm.state === 'running');
@@ -244,7 +245,7 @@ export class Collector {
 
     const memoryTotalBytes = host.capacity?.memoryMiB !== undefined ? host.capacity.memoryMiB * MiB : memo.nodeMemoryBytes!;
     let memoryUsedBytes: number;
-    if (host.capacity?.memoryMiB !== undefined) {
+    if (host.capacity?.memoryMiB !== undefined || !memStats) {
       memoryUsedBytes = vms.reduce((sum, vm) => sum + vm.memoryBytes, 0);
     } else {
       const kib = (k: string) => Number(memStats[k] ?? 0n) * 1024;
