@@ -111,10 +111,14 @@ export function register(program: Command): void {
         say(`== Controller running: a tick every 5 s (collect, plan, migrate)${server ? `; metrics on http://${options.metrics}/metrics` : ''}`);
         const deadline = Date.now() + Number(options.minutes) * 60_000;
         let quietTicks = 0;
+        const tickCosts: { wallMs: number; cpuMs: number }[] = [];
         let tickNo = 0;
         // The first tick only primes the rates; wait for windows to fill before judging.
         while (Date.now() < deadline) {
+          const cpuBefore = process.cpuUsage();
           const report = await controller.tick();
+          const cpu = process.cpuUsage(cpuBefore);
+          tickCosts.push({ wallMs: report.durationMs, cpuMs: (cpu.user + cpu.system) / 1000 });
           tickNo++;
           // "Before" is the first tick with rates (the first only primes the counters).
           if (!firstReport && report.state.hosts.some((h) => h.cpuUtilization.samples > 0)) firstReport = report;
@@ -161,6 +165,8 @@ export function register(program: Command): void {
           );
           say(`imbalance (std-dev of host CPU): ${firstReport.plan.imbalanceBefore.toFixed(3)} -> ${lastReport.plan.imbalanceBefore.toFixed(3)}`);
         }
+        const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+        say(`controller: ${tickCosts.length} ticks, median ${med(tickCosts.map((t) => t.wallMs)).toFixed(0)} ms wall and ${med(tickCosts.map((t) => t.cpuMs)).toFixed(0)} ms CPU per tick (collect + plan; dirty-rate measurement of candidates included), RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
         const lost = results.filter((r) => r.result.outcome === 'completed' && !r.heartbeat.startsWith('OK'));
         if (options.keep) say(`\nThe lab is still up: VB_LAB_DIR=${lab.paths.root} npm run lab -- status | down; config: ${lab.paths.configFile}`);
         else {
