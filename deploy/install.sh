@@ -6,6 +6,8 @@
 #   --no-build                               # install the ./dist that is there (npm run build)
 # Lays out:
 #   /opt/virt-balancer/{dist,package.json,node_modules}   compiled code, built-in policies, production deps
+#   /opt/virt-balancer/bin/virt-balancer.mjs              the command (tsx registered for TypeScript policies),
+#   /usr/local/bin/virt-balancer                          linked here
 #   /opt/virt-balancer/docs                               deploy, troubleshooting and reference docs
 #   /etc/systemd/system/virt-balancer.service             the hardened unit
 #   /usr/lib/sysusers.d/virt-balancer.conf                system user virt-balancer, member of libvirt
@@ -48,7 +50,7 @@ fi
 
 opt="$DESTDIR/opt/virt-balancer"
 etc="$DESTDIR/etc/virt-balancer"
-mkdir -p "$opt" "$DESTDIR/etc/systemd/system" "$DESTDIR/usr/lib/sysusers.d" "$etc/policies" "$etc/node_modules"
+mkdir -p "$opt/bin" "$DESTDIR/usr/local/bin" "$DESTDIR/etc/systemd/system" "$DESTDIR/usr/lib/sysusers.d" "$etc/policies" "$etc/node_modules"
 rm -rf "$opt/dist"
 # Only what runs: the CLI and its modules, the built-in policies (tests and benches stay behind).
 mkdir -p "$opt/dist"
@@ -59,6 +61,8 @@ mkdir -p "$opt/docs"
 cp docs/deploy.md docs/troubleshooting.md docs/config-reference.md docs/metrics.md docs/cli.md docs/policies.md "$opt/docs/"
 # Production dependencies only; --prefer-offline reuses the npm cache the build filled.
 (cd "$opt" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts --prefer-offline --loglevel=error)
+install -m 0755 deploy/bin/virt-balancer.mjs "$opt/bin/virt-balancer.mjs"
+ln -sfn ../../../opt/virt-balancer/bin/virt-balancer.mjs "$DESTDIR/usr/local/bin/virt-balancer"
 install -m 0644 deploy/systemd/virt-balancer.service "$DESTDIR/etc/systemd/system/virt-balancer.service"
 install -m 0644 deploy/systemd/virt-balancer.sysusers "$DESTDIR/usr/lib/sysusers.d/virt-balancer.conf"
 if [ ! -e "$etc/config.yaml" ]; then
@@ -78,7 +82,7 @@ if [ -z "$DESTDIR" ]; then
   chmod 0750 /etc/virt-balancer
   systemctl daemon-reload
   echo "Installed. Edit /etc/virt-balancer/config.yaml, check it with"
-  echo "  sudo -u virt-balancer node --import tsx /opt/virt-balancer/dist/src/cli/main.js check-config --config /etc/virt-balancer/config.yaml"
+  echo "  sudo -u virt-balancer virt-balancer check-config --config /etc/virt-balancer/config.yaml"
   echo "then: systemctl enable --now virt-balancer"
 else
   echo "Staged under $DESTDIR"

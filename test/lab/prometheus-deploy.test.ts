@@ -93,6 +93,8 @@ describe('installed controller scraped by Prometheus with the shipped config, ru
     execReload = /^ExecReload=(.*)$/m.exec(unit)![1];
     expect(execStart.slice(-3)).toEqual(['run', '--config', '/etc/virt-balancer/config.yaml']);
     const args = [...execStart.slice(1, -1).map((a) => (a.startsWith('/opt/') ? join(dest, a) : a)), configFile];
+    // systemd creates the working directory (the state directory) before starting.
+    mkdirSync(join(dest, workingDirectory), { recursive: true });
     controller = spawn(process.execPath, args, { cwd: join(dest, workingDirectory), stdio: ['ignore', 'pipe', 'pipe'] });
     controller.stdout!.on('data', (d) => (controllerOutput += d));
     controller.stderr!.on('data', (d) => (controllerOutput += d));

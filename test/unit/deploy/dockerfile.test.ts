@@ -4,7 +4,7 @@
  * with the image's ENTRYPOINT and probed with its HEALTHCHECK command.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ describe('Dockerfile checks', () => {
     expect(runtime.steps.filter((s) => s.keyword === 'USER').at(-1)!.args).toEqual(['10001:10001']);
     const entrypoint = runtime.steps.find((s) => s.keyword === 'ENTRYPOINT')!.args;
     const cmd = runtime.steps.find((s) => s.keyword === 'CMD')!.args;
-    expect([...entrypoint, ...cmd].join(' ')).toBe('node --import tsx /opt/virt-balancer/dist/src/cli/main.js run --config /etc/virt-balancer/config.yaml');
+    expect([...entrypoint, ...cmd].join(' ')).toBe('virt-balancer run --config /etc/virt-balancer/config.yaml');
     // No compilers in the image that runs.
     expect(runtime.steps.filter((s) => s.keyword === 'RUN').map((s) => s.text).join('\n')).not.toMatch(/apt-get|gcc|make|tsc/);
   });
@@ -85,6 +85,9 @@ describe('Dockerfile replayed without an engine', () => {
     expect(existsSync(join(runtimeRoot, 'opt/virt-balancer/node_modules/typescript'))).toBe(false);
     expect(existsSync(join(runtimeRoot, 'etc/virt-balancer/config.yaml'))).toBe(true);
     expect(existsSync(join(runtimeRoot, 'etc/virt-balancer/node_modules/virt-balancer/package.json'))).toBe(true);
+    // `virt-balancer` on PATH (/usr/local/bin in the node image) is the launcher, executable.
+    expect(realpathSync(join(runtimeRoot, 'usr/local/bin/virt-balancer'))).toBe(join(runtimeRoot, 'opt/virt-balancer/bin/virt-balancer.mjs'));
+    expect(statSync(join(runtimeRoot, 'opt/virt-balancer/bin/virt-balancer.mjs')).mode & 0o111).toBe(0o111);
     // Only these need a real engine.
     expect(replay.skipped.map((s) => s.split(' ')[0])).toEqual(['npm', 'groupadd', 'useradd', 'chown', 'chmod']);
   });
@@ -96,10 +99,14 @@ describe('Dockerfile replayed without an engine', () => {
     mkdirSync(join(runtimeRoot, 'state'), { recursive: true });
     // Nothing listens on port 1: the host is down, the loop still ticks.
     writeFileSync(config, `hosts: [ { name: gone, uri: "qemu+tcp://127.0.0.1:1/system" } ]\nloop: { schedule: "* * * * * *" }\nmetrics: { listen: "127.0.0.1:${port}" }\nstateDir: ${join(runtimeRoot, 'state')}\nlog: { level: warn }\n`);
-    const [node, ...entry] = runtime.steps.find((s) => s.keyword === 'ENTRYPOINT')!.args;
-    expect(node).toBe('node');
-    const main = entry.map((a) => (a.startsWith('/opt/') ? join(runtimeRoot, a) : a));
-    const child = spawn(process.execPath, [...main, 'run', '--config', config], { cwd: join(runtimeRoot, replay.workdir), stdio: ['ignore', 'pipe', 'pipe'] });
+    const entrypoint = runtime.steps.find((s) => s.keyword === 'ENTRYPOINT')!.args;
+    expect(entrypoint).toEqual(['virt-balancer']);
+    // PATH lookup in the image: /usr/local/bin/virt-balancer, a script run by its #!/usr/bin/env node.
+    const child = spawn(join(runtimeRoot, 'usr/local/bin/virt-balancer'), ['run', '--config', config], {
+      cwd: join(runtimeRoot, replay.workdir),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH}` },
+    });
     let output = '';
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));

@@ -169,6 +169,8 @@ export function replayBuild(dockerfile: string, contextDir: string, workDir: str
           } else if (words[0] === 'mkdir' && words[1] === '-p') {
             for (const dir of words.slice(2)) mkdirSync(inRoot(dir), { recursive: true });
           } else if (words[0] === 'ln' && words[1] === '-s' && words.length === 4) {
+            // The base image has the standard directories (/usr/local/bin); the empty replay root does not.
+            mkdirSync(join(inRoot(words[3]), '..'), { recursive: true });
             symlinkSync(relative(join(inRoot(words[3]), '..'), inRoot(words[2])), inRoot(words[3]));
           } else {
             skipped.push(part);

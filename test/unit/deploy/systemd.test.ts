@@ -66,7 +66,7 @@ describe('systemd unit', () => {
     };
     for (const [key, value] of Object.entries(expected)) expect({ key, values: settings.get(key) }).toEqual({ key, values: [value] });
     expect(settings.get('SystemCallFilter')).toContain('@system-service');
-    expect(settings.get('ExecStart')).toEqual(['/usr/bin/node --import tsx /opt/virt-balancer/dist/src/cli/main.js run --config /etc/virt-balancer/config.yaml']);
+    expect(settings.get('ExecStart')).toEqual(['/usr/bin/node /opt/virt-balancer/bin/virt-balancer.mjs run --config /etc/virt-balancer/config.yaml']);
   });
 
   it('scores as well exposed as systemd-analyze security allows for a networked service (<= 2.0)', () => {
@@ -97,6 +97,8 @@ describe('deploy/install.sh --destdir', () => {
     // Production dependencies only: tsx (for TypeScript policies) yes, the compiler and test runner no.
     expect(existsSync(join(dest, 'opt/virt-balancer/node_modules/tsx'))).toBe(true);
     expect(existsSync(join(dest, 'opt/virt-balancer/node_modules/vitest'))).toBe(false);
+    expect(readlinkSync(join(dest, 'usr/local/bin/virt-balancer'))).toBe('../../../opt/virt-balancer/bin/virt-balancer.mjs');
+    expect(statSync(join(dest, 'opt/virt-balancer/bin/virt-balancer.mjs')).mode & 0o111).toBe(0o111);
     expect(lstatSync(join(dest, 'etc/virt-balancer/node_modules/virt-balancer')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(dest, 'etc/virt-balancer/node_modules/virt-balancer'))).toBe('../../../opt/virt-balancer');
   });
@@ -109,7 +111,7 @@ describe('deploy/install.sh --destdir', () => {
     expect(readFileSync(join(dest, 'etc/group'), 'utf8')).toMatch(/^libvirt:x:\d+:virt-balancer$/m);
   });
 
-  it("starts the way the unit starts it, loading a TypeScript custom policy that imports 'virt-balancer/policy'", () => {
+  it("starts the way the unit starts it, from any directory, loading a TypeScript custom policy that imports 'virt-balancer/policy'", () => {
     const unit = unitSettings(readFileSync(join(dest, 'etc/systemd/system/virt-balancer.service'), 'utf8'));
     const policyDir = join(dest, 'etc/virt-balancer/policies');
     const example = readFileSync(join(repoRoot, 'policies/examples/keep-off-label.ts'), 'utf8');
@@ -124,13 +126,18 @@ describe('deploy/install.sh --destdir', () => {
     const reroot = (command: string) => command.split(' ').map((arg) => (arg.startsWith('/opt/') || arg.startsWith('/etc/') ? join(dest, arg) : arg));
     const [node, ...args] = reroot(unit.get('ExecStartPre')![0]);
     expect(node).toBe('/usr/bin/node');
-    const check = runTool(process.execPath, args, { cwd: join(dest, unit.get('WorkingDirectory')![0]) });
+    // Any working directory will do (the unit's is the state directory, which systemd creates).
+    expect(unit.get('WorkingDirectory')).toEqual(['/var/lib/virt-balancer']);
+    const check = runTool(process.execPath, args, { cwd: mkdtempSync(join(tmpdir(), 'vb-cwd-')) });
     expect(check.stderr).toBe('');
     expect(check.stdout).toContain(`${config}: OK (3 hosts; policies balance, capacity, maintenance, pin, affinity, cpu-compat, keep-off-label)`);
     // ExecStart's command is the `run` command of the same build.
     const [, ...runArgs] = reroot(unit.get('ExecStart')![0]);
-    const help = runTool(process.execPath, [...runArgs, '--help'], { cwd: join(dest, 'opt/virt-balancer') });
+    const help = runTool(process.execPath, [...runArgs, '--help'], { cwd: tmpdir() });
     expect(help.stdout).toMatch(/^Usage: virt-balancer run \[options\]/m);
+    // The command on PATH is the same program.
+    const viaPath = runTool(join(dest, 'usr/local/bin/virt-balancer'), ['check-config', '--config', config], { cwd: tmpdir() });
+    expect(viaPath.stdout).toBe(check.stdout);
   });
 
   it('keeps an existing config when installing again', () => {
