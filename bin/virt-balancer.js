@@ -1,16 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx so custom policies written in TypeScript load the same
-// way as the built-ins; `npm run build` output is used instead when present (see Dockerfile).
+// In a clone (src/ present) runs the TypeScript sources through tsx, so a stale dist/ never runs
+// old code; an install without sources runs the compiled dist/. tsx is registered either way so
+// custom policies written in TypeScript load like the built-ins.
 import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const built = join(root, 'dist/src/cli/main.js');
-if (existsSync(built) && !process.env.VIRT_BALANCER_FROM_SOURCE) {
-  await import(pathToFileURL(built).href);
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(pathToFileURL(join(root, 'src/cli/main.ts')).href);
-}
+const source = join(root, 'src/cli/main.ts');
+await import('tsx');
+await import(pathToFileURL(existsSync(source) ? source : join(root, 'dist/src/cli/main.js')).href);
