@@ -6,7 +6,7 @@
  *   npm run bench -- --only traces,techniques,protocol,planning,collect --days quick
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -38,6 +38,9 @@ export interface SectionOutcome {
   markdown: string;
   json: unknown;
   error?: string;
+  /** For a section carried over from an earlier run: when and at which commit it ran. */
+  startedAt?: string;
+  commit?: string;
 }
 
 export interface RunOptions {
@@ -47,6 +50,8 @@ export interface RunOptions {
   outDir: string;
   dated: boolean;
   log: (line: string) => void;
+  /** Carry over the sections not run this time from the previous latest.json (marked with their run). */
+  keepPrevious?: boolean;
   /** Replaces the module behind a section (tests). */
   sectionOverrides?: Partial<Record<SectionName, SectionSpec>>;
 }
@@ -123,6 +128,8 @@ export function renderReport(outcomes: readonly SectionOutcome[], meta: Record<s
 
 export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath: string; outcomes: SectionOutcome[] }> {
   const startedAt = new Date();
+  // The code under test is the code at the start (sections import it as they go).
+  const commitAtStart = gitDescribe();
   const outcomes: SectionOutcome[] = [];
   for (const name of options.only) {
     options.log(`== ${name}`);
@@ -131,10 +138,23 @@ export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath
   const cpu = cpus();
   const meta = {
     started: startedAt.toISOString(),
-    commit: gitDescribe(),
+    commit: commitAtStart,
     machine: `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
     sections: options.only.join(', '),
   };
+  if (options.keepPrevious) {
+    try {
+      const previous = JSON.parse(await readFile(join(options.outDir, 'latest.json'), 'utf8')) as { meta: Record<string, string>; sections: SectionOutcome[] };
+      for (const old of previous.sections) {
+        if (outcomes.some((o) => o.name === old.name) || old.status !== 'ok') continue;
+        outcomes.push({ ...old, markdown: `_Carried over from the run started ${old.startedAt ?? previous.meta.started} (commit ${old.commit ?? previous.meta.commit})._\n\n${old.markdown}`, startedAt: old.startedAt ?? previous.meta.started, commit: old.commit ?? previous.meta.commit });
+      }
+      outcomes.sort((a, b) => SECTION_NAMES.indexOf(a.name) - SECTION_NAMES.indexOf(b.name));
+      meta.sections = outcomes.map((o) => o.name).join(', ');
+    } catch {
+      /* no previous report */
+    }
+  }
   const markdown = renderReport(outcomes, meta);
   const json = JSON.stringify({ meta, sections: outcomes }, jsonReplacer, 2);
   await mkdir(options.outDir, { recursive: true });
@@ -167,9 +187,10 @@ async function main(): Promise<void> {
     .option('--days <days>', "trace days: 'all', 'quick' (3 days), or comma-separated YYYYMMDD", 'all')
     .option('--traces-dir <dir>', 'PlanetLab trace folder (default from bench/inputs/traces.json or VB_TRACES_DIR)')
     .option('--out <dir>', 'output folder', join(import.meta.dirname, 'results'))
-    .option('--no-dated', 'do not write a dated copy of the report');
+    .option('--no-dated', 'do not write a dated copy of the report')
+    .option('--keep-previous', 'carry over sections not run now from the previous latest.json, marked as such');
   program.parse();
-  const o = program.opts<{ only: string; days: string; tracesDir?: string; out: string; dated: boolean }>();
+  const o = program.opts<{ only: string; days: string; tracesDir?: string; out: string; dated: boolean; keepPrevious?: boolean }>();
   const days = o.days === 'all' || o.days === 'quick' ? o.days : o.days.split(',').map((d) => d.trim());
   const { markdownPath, outcomes } = await runBenchmarks({
     only: parseOnly(o.only),
@@ -177,6 +198,7 @@ async function main(): Promise<void> {
     tracesDir: o.tracesDir,
     outDir: o.out,
     dated: o.dated,
+    keepPrevious: o.keepPrevious,
     log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
   });
   process.stderr.write(`report: ${markdownPath}\n`);
