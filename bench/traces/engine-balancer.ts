@@ -59,8 +59,10 @@ export async function loadEngineBalancer(inputs: TraceBenchInputs): Promise<Engi
     return { note: 'not run: src/policy/index.ts exports no plan() function' };
   }
   const plan = mod.plan as (...args: unknown[]) => Plan | Promise<Plan>;
+  const { policySchema } = await import('../../src/config/policy-schema.js');
+  const config = policySchema.parse(inputs.engine.policyConfig);
   return {
-    makeBalancer: () => engineBalancer((state) => plan(state), inputs, 'virt-balancer default policy (engine plan())'),
+    makeBalancer: () => engineBalancer((state) => plan(state, { config }), inputs, `virt-balancer default policy (engine plan())${Object.keys(inputs.engine.policyConfig).length ? ` with ${JSON.stringify(inputs.engine.policyConfig)}` : ''}`),
     note: 'default policy via plan() from src/policy',
   };
 }

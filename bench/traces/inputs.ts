@@ -54,6 +54,7 @@ export const traceBenchInputsSchema = z.object({
     cpuOvercommitRatio: z.number().positive(),
     /** Overrides merged over the engine's default policy config. */
     policyConfig: z.record(z.string(), z.unknown()),
+    policyConfigWhy: z.string().optional(),
   }),
 });
 
