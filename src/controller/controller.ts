@@ -11,7 +11,8 @@ import type { Config } from '../config/index.js';
 import { Executor, Journal, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import { loadPolicies, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { loadPolicies, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { planMeasuringCandidates } from './plan-measured.js';
 import { validateSchedule } from './schedule.js';
 
 export interface TickReport {
@@ -116,18 +117,13 @@ export class Controller {
     let state = await this.collector.collect(collectOptions());
     this.executor.reconcile(state);
     const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps };
-    let result = await plan(state, planOptions);
-    // Measure dirty rates only for VMs about to move whose rate is unknown or stale, then plan again.
-    const staleMs = Math.max(60_000, this.config.policy.cooldownSeconds * 1000);
-    const toMeasure = result.moves.filter((m) => {
-      const vm = state.vms.find((v) => v.uuid === m.vmUuid);
-      return vm && vm.state === 'running' && (vm.dirtyRateMeasuredAtMs === undefined || Date.now() - vm.dirtyRateMeasuredAtMs > staleMs);
+    // Rates older than a cooldown (at least a minute) are measured again.
+    const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
+      measureSeconds: this.config.policy.dirtyRateMeasureSeconds,
+      staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000),
     });
-    if (toMeasure.length > 0 && result.moves.some((m) => m.technique !== 'cold')) {
-      const rates = await this.collector.measureDirtyRates(toMeasure.map((m) => m.vmUuid), this.config.policy.dirtyRateMeasureSeconds);
-      state = { ...state, vms: state.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid), dirtyRateMeasuredAtMs: Date.now() } : v)) };
-      result = await plan(state, planOptions);
-    }
+    state = planned.state;
+    const result = planned.plan;
     for (const e of result.policyErrors) {
       metrics?.policyErrorsTotal.inc({ policy: e.policy });
       logger.error({ policy: e.policy, vm: e.vm, host: e.host, err: e.message }, 'policy failed; no move depends on it this tick');

@@ -26,6 +26,20 @@ export interface PlanOptions {
 
 const DEFAULT_CONFIG: PolicyConfig = policySchema.parse({});
 
+/**
+ * What the cost model is told about a VM's move: memory that must travel (the resident set when
+ * smaller: zero pages are not sent), its measured dirty rate (0 when unknown) and the bandwidth
+ * (policy estimate, capped by the per-migration limit when one is set).
+ */
+export function moveInputs(vm: VmObservation, config: PolicyConfig, bandwidthLimitMiBps?: number): { memoryBytes: number; dirtyRateMiBps: number; bandwidthMiBps: number; localDiskBytes: number } {
+  return {
+    memoryBytes: vm.rssBytes !== undefined && vm.rssBytes > 0 && vm.rssBytes < vm.memoryBytes ? vm.rssBytes : vm.memoryBytes,
+    dirtyRateMiBps: vm.dirtyRateMiBps ?? 0,
+    bandwidthMiBps: bandwidthLimitMiBps ? Math.min(config.bandwidthMiBps, bandwidthLimitMiBps) : config.bandwidthMiBps,
+    localDiskBytes: vm.disksShared ? 0 : vm.localDiskBytes,
+  };
+}
+
 type PolicyError = Plan['policyErrors'][number];
 
 class PolicyFailure extends Error {}
@@ -339,9 +353,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       skip(running ? 'no live technique allowed (policy.allowedTechniques and technique policies)' : 'shut off and cold migration is not allowed');
       continue;
     }
-    const bandwidthMiBps = options.bandwidthLimitMiBps ? Math.min(config.bandwidthMiBps, options.bandwidthLimitMiBps) : config.bandwidthMiBps;
-    const memoryBytes = vm.rssBytes !== undefined && vm.rssBytes > 0 && vm.rssBytes < vm.memoryBytes ? vm.rssBytes : vm.memoryBytes;
-    const dirtyRateMiBps = vm.dirtyRateMiBps ?? 0;
+    const { memoryBytes, dirtyRateMiBps, bandwidthMiBps, localDiskBytes } = moveInputs(vm, config, options.bandwidthLimitMiBps);
     const choice = chooseTechnique({
       memoryBytes,
       dirtyRateMiBps,
@@ -349,7 +361,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       downtimeBudgetMs: config.downtimeBudgetMs,
       allowed,
       running,
-      localDiskBytes: vm.disksShared ? 0 : vm.localDiskBytes,
+      localDiskBytes,
     });
     if (!choice.predicted.converges) {
       skip(`no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps} MiB/s`);

@@ -4,7 +4,8 @@ import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { Executor, Journal } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
-import { loadPolicies, plan } from '../../policy/index.js';
+import { loadPolicies } from '../../policy/index.js';
+import { planMeasuringCandidates } from '../../controller/plan-measured.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 import { renderPlan } from './plan.js';
@@ -29,9 +30,7 @@ export function register(program: Command): void {
           if (!host.up) throw new UserError(`host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);
           const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
           const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000 };
-          let result = await plan(drained, planOptions);
-          const rates = await collector.measureDirtyRates(result.moves.filter((m) => m.technique !== 'cold').map((m) => m.vmUuid), config.policy.dirtyRateMeasureSeconds);
-          result = await plan({ ...drained, vms: drained.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid) } : v)) }, planOptions);
+          const { plan: result } = await planMeasuringCandidates(drained, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 });
           if (options.dryRun) {
             process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');
             return;

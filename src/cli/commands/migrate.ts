@@ -5,7 +5,7 @@ import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { Executor, Journal, type MigrationResult } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
-import { chooseTechnique, TECHNIQUES, type Move, type Technique } from '../../policy/index.js';
+import { chooseTechnique, moveInputs, TECHNIQUES, type Move, type Technique } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 
 export function resultJson(r: MigrationResult) {
@@ -52,10 +52,9 @@ export function register(program: Command): void {
           const running = vm.state === 'running';
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;
-          const bandwidthMiBps = config.migration.bandwidthMiBps > 0 ? Math.min(config.migration.bandwidthMiBps, config.policy.bandwidthMiBps) : config.policy.bandwidthMiBps;
-          const memoryBytes = vm.rssBytes && vm.rssBytes < vm.memoryBytes ? vm.rssBytes : vm.memoryBytes;
+          const { memoryBytes, bandwidthMiBps, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps);
           const allowed = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];
-          const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes: vm.disksShared ? 0 : vm.localDiskBytes };
+          const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes };
           const choice = chooseTechnique(input);
           const move: Move = {
             vmName: vm.name,

@@ -4,6 +4,7 @@ import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { createLogger } from '../../log/logger.js';
 import { loadPolicies, plan, type Plan } from '../../policy/index.js';
+import { planMeasuringCandidates } from '../../controller/plan-measured.js';
 import { action } from '../errors.js';
 import { table } from '../format.js';
 
@@ -55,13 +56,10 @@ export function register(program: Command): void {
         const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000 });
         try {
           const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps };
-          let result = await plan(state, planOptions);
-          const running = result.moves.filter((m) => state.vms.find((v) => v.uuid === m.vmUuid)?.state === 'running');
-          if (options.dirtyRate && running.length > 0) {
-            const rates = await collector.measureDirtyRates(running.map((m) => m.vmUuid), config.policy.dirtyRateMeasureSeconds);
-            const measured = { ...state, vms: state.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid) } : v)) };
-            result = await plan(measured, planOptions);
-          }
+          // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
+          const result = options.dirtyRate
+            ? (await planMeasuringCandidates(state, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 })).plan
+            : await plan(state, planOptions);
           process.stdout.write((options.json ? JSON.stringify(planJson(result), null, 2) : renderPlan(result)) + '\n');
         } finally {
           await close();
