@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Collector } from '../../src/cluster/collector.js';
 import { HostConnections } from '../../src/cluster/connections.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
@@ -41,8 +41,9 @@ describe('migration executor in the lab', () => {
     config = await loadConfig(inject('labConfigPath'));
     config = { ...config, stateDir: `${inject('labDir')}/state-executor-test` };
   });
-  afterAll(async () => {
-    for (const name of created) await lab.destroyVm(name).catch(() => {});
+  // Each test's VMs go when it ends: a later test (the controller's spread) must see only its own.
+  afterEach(async () => {
+    for (const name of created.splice(0)) await lab.destroyVm(name).catch(() => {});
   });
 
   it('migrate --json moves a VM with the chosen technique and the guest stays intact', async () => {
@@ -187,6 +188,8 @@ describe('migration executor in the lab', () => {
 
   it('the controller spreads VMs that all start on one host within a few ticks, then stays still for 10 ticks', async () => {
     const names = ['ex-sp1', 'ex-sp2', 'ex-sp3'];
+    const strangers = (await lab.listVms()).map((v) => v.name);
+    expect(strangers, 'VMs left by other tests would take part in the balancing').toEqual([]);
     created.push(...names);
     for (const name of names) await lab.createVm({ name, host: 'lab1', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 50, dirtyMiBps: 1, workloadMiB: 16 });
     const { Controller } = await import('../../src/controller/controller.js');
