@@ -113,7 +113,8 @@ export function register(program: Command): void {
         let quietTicks = 0;
         const tickCosts: { wallMs: number; cpuMs: number }[] = [];
         let tickNo = 0;
-        // The first tick only primes the rates; wait for windows to fill before judging.
+        // init() primed the counters; rates over a full period are steadier than over a few ms.
+        await new Promise((r) => setTimeout(r, 5000));
         while (Date.now() < deadline) {
           const cpuBefore = process.cpuUsage();
           const report = await controller.tick();
