@@ -144,7 +144,9 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
   const D = Math.max(0, input.dirtyRateMiBps) * MiB;
   const networkBps = Math.max(input.bandwidthMiBps, 0.001) * MiB;
   const singleBps = Math.min(networkBps, t.singleStreamMiBps * MiB);
-  const T = input.downtimeBudgetMs / 1000;
+  // The pause is the stop-and-copy plus the switch-over (device state, final sync): the last
+  // round must leave room for both, or QEMU would overrun the budget it was given.
+  const T = Math.max(0, (input.downtimeBudgetMs - t.switchoverMs) / 1000);
   const diskBytes = input.localDiskBytes ?? 0;
   // Storage is copied first, while the guest runs; its own dirtying of disk is not modelled.
   const diskSeconds = diskBytes / singleBps;

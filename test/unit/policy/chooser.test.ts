@@ -14,6 +14,21 @@ describe('technique chooser', () => {
     expect(p.bytes / MiB).toBeCloseTo(1000 + 500 + 250 + 125 + 62.5 + 31.25 + 15.625, 1);
   });
 
+  it('goes one more pre-copy round when the stop-and-copy plus the switch-over would overrun the budget', () => {
+    // M = 100 MiB, B = 100 MiB/s, D = 29.5 MiB/s: round 1 (1 s) leaves 29.5 MiB = 295 ms, which with
+    // the 10 ms switch-over is 305 ms > 300. QEMU keeps iterating: round 2 (0.295 s) leaves 8.7 MiB.
+    const input = { memoryBytes: 100 * MiB, dirtyRateMiBps: 29.5, bandwidthMiBps: 100, downtimeBudgetMs: 300 };
+    const p = predictTechnique('precopy', input);
+    expect(p.converges).toBe(true);
+    expect(p.iterations).toBe(3);
+    expect(p.downtimeMs).toBeCloseTo(29.5 * 0.295 * 10 + 10, 1);
+    expect(p.totalSeconds).toBeCloseTo(1 + 0.295 + 0.087025 + 0.05, 4);
+    // Within the budget and the cheapest, so the simplest technique is the choice.
+    const c = chooseTechnique(input);
+    expect(c.technique).toBe('precopy');
+    expect(c.predicted.downtimeMs).toBeLessThanOrEqual(300);
+  });
+
   it('never picks plain pre-copy when the dirty rate is at or above the bandwidth', () => {
     for (const dirty of [100, 150]) {
       const c = chooseTechnique({ memoryBytes: 1000 * MiB, dirtyRateMiBps: dirty, bandwidthMiBps: 100, downtimeBudgetMs: 300 });
