@@ -26,13 +26,17 @@ function groups(ctx: PolicyContext): Group[] {
   return out;
 }
 
+/** Projected placement: a member planned to move (or migrating now) counts on its new host. */
+function placeOf(ctx: PolicyContext, vm: VmObservation): string {
+  if (ctx.projected(vm.host)?.vmUuids.has(vm.uuid)) return vm.host;
+  return ctx.state.hosts.find((h) => ctx.projected(h.name)?.vmUuids.has(vm.uuid))?.name ?? vm.host;
+}
+
 function hostsOf(ctx: PolicyContext, group: Group, except: VmObservation): Set<string> {
   const hosts = new Set<string>();
   for (const vm of ctx.state.vms) {
     if (vm.uuid === except.uuid || !group.members(vm)) continue;
-    // Projected placement: a member already planned to move counts on its new host.
-    const planned = ctx.state.hosts.find((h) => ctx.projected(h.name)?.vmUuids.has(vm.uuid));
-    hosts.add(planned?.name ?? vm.host);
+    hosts.add(placeOf(ctx, vm));
   }
   return hosts;
 }
@@ -46,8 +50,9 @@ export default definePolicy({
       if (group.type !== 'anti-affinity') continue;
       const seen = new Map<string, VmObservation>();
       for (const vm of ctx.state.vms.filter(group.members)) {
-        if (seen.has(vm.host)) candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${vm.host} with ${seen.get(vm.host)!.name}`, mustMove: true });
-        else seen.set(vm.host, vm);
+        const place = placeOf(ctx, vm);
+        if (seen.has(place)) candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${place} with ${seen.get(place)!.name}`, mustMove: true });
+        else seen.set(place, vm);
       }
     }
     return candidates;

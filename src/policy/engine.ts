@@ -184,6 +184,28 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
   const balanced = new Map([...projected].filter(([, p]) => p.host.up && !p.host.maintenance).map(([name, p]) => [name, p.cpuRatio]));
   const spread = new Spread(balanced);
   const imbalanceBefore = spread.value();
+  // Migrations under way count as done: their load is the target's, not the source's, so the
+  // source is not relieved twice and the target not filled twice. vCPUs are reserved on the target
+  // and kept on the source until the VM leaves it; memory needs nothing here (the incoming domain
+  // already exists on the target and the collector counts it there).
+  for (const m of state.inFlight) {
+    const vm = vmsByUuid.get(m.vmUuid);
+    const source = vm && hostsByName.get(vm.host);
+    const target = hostsByName.get(m.to);
+    if (!vm || !source || !target || target === source) continue;
+    const fromShare = cpuShare(vm, source);
+    const toShare = cpuShare(vm, target);
+    spread.apply(source.name, fromShare, target.name, toShare);
+    const ps = projected.get(source.name)!;
+    const pt = projected.get(target.name)!;
+    ps.cpuRatio -= fromShare;
+    ps.cpuRatioP90 -= fromShare;
+    ps.vmUuids.delete(vm.uuid);
+    pt.cpuRatio += toShare;
+    pt.cpuRatioP90 += toShare;
+    pt.vcpus += vm.vcpus;
+    pt.vmUuids.add(vm.uuid);
+  }
   const thresholds = {
     cpuHigh: config.cpuHighPercent / 100,
     cpuLow: config.cpuLowPercent / 100,

@@ -74,6 +74,33 @@ describe('planning engine', () => {
     }
   });
 
+  it('counts migrations under way as done: no second move off a host they already relieve, none onto a host they fill', async () => {
+    const vms = [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1), vm('v5', 'b', 0.5)];
+    const moving = { vmUuid: vms[0].uuid, vmName: 'v1', from: 'a', to: 'c', startedAtMs: 1_000_000 - 5_000 };
+    // a at 100 % with v1 on its way to c: a will be at 75 %, under the 80 % threshold.
+    const relieved = await plan(state([host('a'), host('b'), host('c')], vms, { inFlight: [moving] }), { config });
+    expect(relieved.moves).toEqual([]);
+    // The same cluster with a hotter a: the next move goes to b, since c is receiving v1.
+    const hotter = [...vms, vm('v6', 'a', 1)];
+    const next = await plan(state([host('a'), host('b'), host('c')], hotter, { inFlight: [moving] }), { config: { ...config, maxMovesPerTick: 1 } });
+    expect(next.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
+    // vCPUs reserved on the target: c (idle, the best target by load) has room for one vCPU, and the
+    // light v1 on its way there takes it, so the move goes to b.
+    const light = [vm('v1', 'a', 0.1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1), vm('v5', 'b', 0.8)];
+    const tight = await plan(state([host('a'), host('b', { cpuOvercommitRatio: 0.5 }), host('c', { cpuOvercommitRatio: 0.25 })], light, { inFlight: [moving] }), { config: { ...config, cpuHighPercent: 70 } });
+    expect(tight.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
+  });
+
+  it('never puts an anti-affinity member on the host another member is migrating to', async () => {
+    const vms = [vm('w1', 'a', 0.2, { tags: ['group:web'] }), vm('w2', 'a', 0.2, { tags: ['group:web'] }), vm('x', 'b', 0.1)];
+    const s = state([host('a'), host('b'), host('c')], vms, { inFlight: [{ vmUuid: vms[0].uuid, vmName: 'w1', from: 'a', to: 'c', startedAtMs: 1_000_000 }] });
+    const p = await plan(s, { config });
+    // w1 leaving a already separates the pair: w2 stays (and could never go to c, where w1 arrives).
+    expect(p.moves).toEqual([]);
+    const both = await plan(state(s.hosts, [...vms, vm('w3', 'a', 0.2, { tags: ['group:web'] })], { inFlight: s.inFlight }), { config });
+    expect(both.moves.map((m) => m.to)).toEqual(['b']);
+  });
+
   it('names an unknown policy in config and lists the available ones', async () => {
     await expect(loadPolicies(policySchema.parse({ policies: [{ name: 'balanse' }] }))).rejects.toThrow(/no policy named "balanse"; available: balance/);
   });
