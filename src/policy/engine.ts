@@ -215,7 +215,10 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
   const overloaded = (name: string) => {
     const p = projected.get(name);
     if (!p || !p.host.up) return false;
-    return p.cpuRatio > thresholds.cpuHigh || (p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > thresholds.memoryHigh);
+    // Above by more than float noise: loads summed from VM shares (0.8 x 5 / 4 = 1.0000000000000002)
+    // must not keep a host that is exactly at the threshold "above" it.
+    const epsilon = 1e-9;
+    return p.cpuRatio > thresholds.cpuHigh + epsilon || (p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > thresholds.memoryHigh + epsilon);
   };
   const contextFor = (loaded: LoadedPolicy): PolicyContext => ({
     state,

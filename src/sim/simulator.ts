@@ -15,6 +15,11 @@ export const scenarioSchema = z.strictObject({
   /** Seconds between ticks (cooldowns are counted in simulated time). */
   tickSeconds: z.number().positive().default(30),
   windowSamples: z.number().int().min(1).default(5),
+  /**
+   * A move takes its predicted total time times this factor (what-if: migrations slower than the
+   * cost model says). Until it completes the VM stays on its source, as a migration in flight.
+   */
+  migrationTimeFactor: z.number().min(0).default(1),
   hosts: z.array(
     z.strictObject({
       name: z.string().min(1),
@@ -44,8 +49,17 @@ export type Scenario = z.infer<typeof scenarioSchema>;
 export interface SimTick {
   tick: number;
   imbalance: number;
+  /** Moves planned this tick (they complete after their modelled migration time). */
   moves: Move[];
   hostCpu: Record<string, number>;
+  /** VMs migrating at the end of this tick. */
+  inFlight: string[];
+}
+
+interface SimMigration {
+  move: Move;
+  startedAtMs: number;
+  doneAtMs: number;
 }
 
 export class Simulator {
@@ -53,6 +67,7 @@ export class Simulator {
   private readonly history = new Map<string, number[]>();
   private readonly lastMovedAtMs: Record<string, number> = {};
   private readonly recentMoves: ClusterState['recentMoves'] = [];
+  private readonly migrating = new Map<string, SimMigration>();
   private tickNo = 0;
 
   constructor(private readonly scenario: Scenario) {
@@ -70,7 +85,7 @@ export class Simulator {
 
   /** The state the engine would see now. */
   state(): ClusterState {
-    const nowMs = this.tickNo * this.scenario.tickSeconds * 1000;
+    const nowMs = this.nowMs();
     const vms: VmObservation[] = this.scenario.vms.map((vm) => {
       const series = Array.isArray(vm.cpu) ? vm.cpu : [vm.cpu];
       const demand = series[this.tickNo % series.length];
@@ -86,7 +101,7 @@ export class Simulator {
         memoryBytes: vm.memoryMiB * MiB,
         maxMemoryBytes: vm.memoryMiB * MiB,
         dirtyRateMiBps: vm.dirtyRateMiBps,
-        jobRunning: false,
+        jobRunning: this.migrating.has(vm.name),
         disksShared: true,
         localDiskBytes: 0,
         tags: vm.tags,
@@ -94,6 +109,8 @@ export class Simulator {
     });
     const hosts: HostObservation[] = this.scenario.hosts.map((h) => {
       const mine = vms.filter((v) => v.host === h.name);
+      // The incoming domain of a migration already holds its memory on the target (as libvirt's does).
+      const incoming = vms.filter((v) => this.migrating.get(v.name)?.move.to === h.name);
       const share = (pick: (v: VmObservation) => number) => mine.reduce((s, v) => s + pick(v) * v.vcpus, 0) / h.cpuCount;
       return {
         name: h.name,
@@ -105,27 +122,54 @@ export class Simulator {
         cpuOvercommitRatio: 4,
         memoryOvercommitRatio: 1,
         cpuUtilization: { last: share((v) => v.cpuUtilization.last), mean: share((v) => v.cpuUtilization.mean), p90: share((v) => v.cpuUtilization.p90), samples: Math.min(...mine.map((v) => v.cpuUtilization.samples), this.scenario.windowSamples) },
-        memoryUsedBytes: mine.reduce((s, v) => s + v.memoryBytes, 0),
+        memoryUsedBytes: [...mine, ...incoming].reduce((s, v) => s + v.memoryBytes, 0),
         cpuModel: h.cpuModel,
         cpuFeatures: h.cpuFeatures,
         labels: h.labels,
       };
     });
-    return { observedAtMs: nowMs, hosts, vms, inFlight: [], lastMovedAtMs: { ...this.lastMovedAtMs }, recentMoves: [...this.recentMoves] };
+    const inFlight = [...this.migrating.values()].map((m) => ({ vmUuid: m.move.vmUuid, vmName: m.move.vmName, from: m.move.from, to: m.move.to, startedAtMs: m.startedAtMs }));
+    return { observedAtMs: nowMs, hosts, vms, inFlight, lastMovedAtMs: { ...this.lastMovedAtMs }, recentMoves: [...this.recentMoves] };
   }
 
-  /** One tick: observe, plan with the real engine, apply the moves (instantly). */
+  private nowMs(): number {
+    return this.tickNo * this.scenario.tickSeconds * 1000;
+  }
+
+  /** Migrations whose modelled time has passed land on their target. */
+  private completeMigrations(nowMs: number): void {
+    for (const [name, m] of this.migrating) {
+      if (m.doneAtMs > nowMs) continue;
+      this.migrating.delete(name);
+      this.placement.set(name, m.move.to);
+      this.history.delete(name);
+      this.lastMovedAtMs[m.move.vmUuid] = m.doneAtMs;
+      this.recentMoves.push({ vmUuid: m.move.vmUuid, from: m.move.from, to: m.move.to, atMs: m.doneAtMs });
+    }
+  }
+
+  /**
+   * One tick: moves whose migration time has passed complete, then observe, plan with the real
+   * engine and start its moves. A move shorter than a tick has landed by the next one.
+   */
   async tick(options: { config: PolicyConfig; policies?: LoadedPolicy[] }): Promise<SimTick> {
+    this.completeMigrations(this.nowMs());
     const state = this.state();
     const result = await plan(state, { config: options.config, policies: options.policies });
     for (const move of result.moves) {
-      this.placement.set(move.vmName, move.to);
-      this.history.delete(move.vmName);
-      this.lastMovedAtMs[move.vmUuid] = state.observedAtMs;
-      this.recentMoves.push({ vmUuid: move.vmUuid, from: move.from, to: move.to, atMs: state.observedAtMs });
+      const seconds = move.predicted.totalSeconds * this.scenario.migrationTimeFactor;
+      this.migrating.set(move.vmName, { move, startedAtMs: state.observedAtMs, doneAtMs: state.observedAtMs + seconds * 1000 });
     }
     this.tickNo++;
-    return { tick: this.tickNo, imbalance: result.imbalanceBefore, moves: result.moves, hostCpu: Object.fromEntries(state.hosts.map((h) => [h.name, h.cpuUtilization.mean])) };
+    // Moves that finish before the next tick are shown as done (the state a caller reads next).
+    this.completeMigrations(this.nowMs());
+    return {
+      tick: this.tickNo,
+      imbalance: result.imbalanceBefore,
+      moves: result.moves,
+      hostCpu: Object.fromEntries(state.hosts.map((h) => [h.name, h.cpuUtilization.mean])),
+      inFlight: [...this.migrating.keys()],
+    };
   }
 
   where(vm: string): string | undefined {

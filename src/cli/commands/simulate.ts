@@ -17,20 +17,22 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(
       action(async (options: { config: string; scenario: string; ticks: string; json?: boolean }) => {
+        const tickCount = Number(options.ticks);
+        if (!Number.isInteger(tickCount) || tickCount < 1) throw new UserError(`--ticks ${options.ticks}: give a whole number of ticks, 1 or more`, 2);
         const config = await loadConfig(options.config);
         const parsed = scenarioSchema.safeParse(parse(await readFile(options.scenario, 'utf8').catch(() => { throw new UserError(`cannot read scenario ${options.scenario}`); })));
         if (!parsed.success) throw new UserError(`invalid scenario ${options.scenario}:\n${parsed.error.issues.map((i) => `  - ${formatPath(i.path)}: ${i.message}`).join('\n')}`, 2);
         const sim = new Simulator(parsed.data);
         const policies = await loadPolicies(config.policy);
         const ticks = [];
-        for (let i = 0; i < Number(options.ticks); i++) ticks.push(await sim.tick({ config: config.policy, policies }));
+        for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies }));
         if (options.json) {
-          process.stdout.write(JSON.stringify(ticks.map((t) => ({ tick: t.tick, imbalance: t.imbalance, hostCpu: t.hostCpu, moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })) })), null, 2) + '\n');
+          process.stdout.write(JSON.stringify(ticks.map((t) => ({ tick: t.tick, imbalance: t.imbalance, hostCpu: t.hostCpu, inFlight: t.inFlight, moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })) })), null, 2) + '\n');
           return;
         }
         for (const t of ticks) {
           const hosts = Object.entries(t.hostCpu).map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`).join('  ');
-          process.stdout.write(`tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}\n`);
+          process.stdout.write(`tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}${t.inFlight.length > 0 ? `  migrating: ${t.inFlight.join(', ')}` : ''}\n`);
           for (const m of t.moves) process.stdout.write(`          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`);
         }
       }),
