@@ -212,13 +212,25 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     memoryHigh: config.memoryHighPercent / 100,
     hysteresis: config.hysteresisPercent / 100,
   };
-  const overloaded = (name: string) => {
+  // Above by more than float noise: loads summed from VM shares (0.8 x 5 / 4 = 1.0000000000000002)
+  // must not keep a host that is exactly at a threshold "above" it.
+  const epsilon = 1e-9;
+  const above = (name: string, cpuLimit: number, memoryLimit: number) => {
     const p = projected.get(name);
-    if (!p || !p.host.up) return false;
-    // Above by more than float noise: loads summed from VM shares (0.8 x 5 / 4 = 1.0000000000000002)
-    // must not keep a host that is exactly at the threshold "above" it.
-    const epsilon = 1e-9;
-    return p.cpuRatio > thresholds.cpuHigh + epsilon || (p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > thresholds.memoryHigh + epsilon);
+    if (!p || !p.host.up) return { cpu: false, memory: false };
+    return { cpu: p.cpuRatio > cpuLimit + epsilon, memory: p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > memoryLimit + epsilon };
+  };
+  const overloaded = (name: string) => {
+    const a = above(name, thresholds.cpuHigh, thresholds.memoryHigh);
+    return a.cpu || a.memory;
+  };
+  // Hysteresis: a host above a threshold when planning starts is relieved until it is that far
+  // below it (or the move budget or the gain runs out), so it does not sit just under the line.
+  const hotAtStart = new Map(state.hosts.map((h) => [h.name, above(h.name, thresholds.cpuHigh, thresholds.memoryHigh)]));
+  const needsRelief = (name: string) => {
+    const hot = hotAtStart.get(name);
+    const stillAbove = above(name, thresholds.cpuHigh - thresholds.hysteresis, thresholds.memoryHigh - thresholds.hysteresis);
+    return Boolean(hot && ((hot.cpu && stillAbove.cpu) || (hot.memory && stillAbove.memory)));
   };
   const contextFor = (loaded: LoadedPolicy): PolicyContext => ({
     state,
@@ -281,8 +293,8 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     }
     const source = hostsByName.get(vm.host);
     if (!source) continue;
-    if (!candidate.mustMove && !overloaded(source.name)) {
-      skip(`host ${source.name} is no longer above the thresholds after the moves planned before it`);
+    if (!candidate.mustMove && !needsRelief(source.name)) {
+      skip(`host ${source.name} is no longer above the thresholds (less hysteresis) after the moves planned before it`);
       continue;
     }
 

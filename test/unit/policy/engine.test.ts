@@ -101,6 +101,20 @@ describe('planning engine', () => {
     expect(both.moves.map((m) => m.to)).toEqual(['b']);
   });
 
+  it('relieves a hot host until it is hysteresisPercent below the threshold, not just under it', async () => {
+    // a at 86 % of 10 CPUs: one move (8.6 %) leaves 77.4 %, under 80 % but not under 80 - 5.
+    const hosts = [host('a', { cpuCount: 10 }), host('b', { cpuCount: 10 }), host('c', { cpuCount: 10 })];
+    const s = state(hosts, Array.from({ length: 10 }, (_, i) => vm(`v${i}`, 'a', 0.86)));
+    const withHysteresis = await plan(s, { config: { ...config, hysteresisPercent: 5 } });
+    expect(withHysteresis.moves.map((m) => m.from)).toEqual(['a', 'a']);
+    expect(withHysteresis.skipped.every((x) => /no longer above the thresholds/.test(x.reason))).toBe(true);
+    const without = await plan(s, { config: { ...config, hysteresisPercent: 0 } });
+    expect(without.moves.map((m) => m.from)).toEqual(['a']);
+    // A host between the threshold less hysteresis and the threshold is not hot to begin with.
+    const warm = state(hosts, Array.from({ length: 10 }, (_, i) => vm(`v${i}`, 'a', 0.78)));
+    expect((await plan(warm, { config: { ...config, hysteresisPercent: 5 } })).moves).toEqual([]);
+  });
+
   it('names an unknown policy in config and lists the available ones', async () => {
     await expect(loadPolicies(policySchema.parse({ policies: [{ name: 'balanse' }] }))).rejects.toThrow(/no policy named "balanse"; available: balance/);
   });
