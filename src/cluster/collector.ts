@@ -3,7 +3,7 @@
  * smoothed windows. One bulk get-all-domain-stats call per host; per-VM calls only for what bulk
  * stats lack (job status, and once per VM its metadata tags and XML).
  */
-import { DomainJobType, DomainState, DomainStatsTypes, LibvirtError, MetadataType, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { DomainJobType, DomainPausedReason, DomainState, DomainStatsTypes, GetAllDomainStatsFlags, LibvirtError, MetadataType, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Config, HostConfig } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
@@ -83,7 +83,9 @@ export function parseCapabilitiesCpu(xml: string): { model?: string; features: s
  */
 export function dedupeMigrating(vms: VmObservation[]): VmObservation[] {
   const byUuid = new Map<string, VmObservation>();
-  const rank = (v: VmObservation) => (v.jobRunning ? 2 : v.state === 'running' ? 1 : 0);
+  // The copy that runs is the VM (the source in pre-copy, the destination after a post-copy
+  // switch); the paused incoming copy on a destination only says a migration is under way.
+  const rank = (v: VmObservation) => (v.state === 'running' ? 2 : 0) + (v.jobRunning ? 1 : 0);
   for (const vm of vms) {
     const seen = byUuid.get(vm.uuid);
     if (!seen) byUuid.set(vm.uuid, vm);
@@ -214,7 +216,9 @@ export class Collector {
     const [cpuStats, memStats, records] = await Promise.all([
       conn.nodeGetCpuStats(-1).catch(() => undefined),
       conn.nodeGetMemoryStats(-1).catch(() => undefined),
-      conn.getAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK, 0),
+      // NOWAIT: without it libvirt holds the reply for a VM with a job running (an incoming
+      // migration's destination: 20-30 s seen in the lab), stalling every tick during a migration.
+      conn.getAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK, GetAllDomainStatsFlags.NOWAIT),
     ]);
     const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs)));
 
@@ -281,6 +285,8 @@ export class Collector {
     if (!memo) {
       memo = { host: host.name, cpuTimeNs, atMs: nowMs, window: new SampleWindow(this.config.loop.windowSamples) };
       this.vms.set(domain.uuid, memo);
+    } else if (memo.host !== host.name && state === 'paused' && num(params, 'state.reason') === DomainPausedReason.MIGRATION) {
+      // The destination's paused copy during a migration: the VM's counters stay with its source.
     } else if (memo.host !== host.name) {
       // Moved: its counters restart on the new host (no delta across hosts), but its demand moved
       // with it, so the window is kept — otherwise the new host would look idle for a tick.
@@ -371,7 +377,7 @@ export class Collector {
       for (const [host, doms] of byHost) {
         const conn = this.connections.get(host);
         if (!conn) continue;
-        const records = await conn.getAllDomainStats(DomainStatsTypes.DIRTYRATE, 0).catch(() => []);
+        const records = await conn.getAllDomainStats(DomainStatsTypes.DIRTYRATE, GetAllDomainStatsFlags.NOWAIT).catch(() => []);
         for (const record of records) {
           if (!doms.some((d) => d.uuid === record.domain.uuid) || measured.has(record.domain.uuid)) continue;
           // calc_status 2 = measured (virDomainDirtyRateStatus).

@@ -38,6 +38,28 @@ export const DomainStatsTypes = {
   VM: 1024,
 } as const;
 
+/** virConnectGetAllDomainStatsFlags (the filters and behaviour bits; libvirt-domain.h). */
+export const GetAllDomainStatsFlags = {
+  ACTIVE: 1,
+  INACTIVE: 2,
+  PERSISTENT: 4,
+  TRANSIENT: 8,
+  RUNNING: 16,
+  PAUSED: 32,
+  SHUTOFF: 64,
+  OTHER: 128,
+  /** Report what can be read at once instead of waiting for a running job (libvirt 4.5+). */
+  NOWAIT: 2 ** 29,
+  BACKING: 2 ** 30,
+  ENFORCE_STATS: 2 ** 31,
+} as const;
+
+/** virDomainPausedReason values the controller looks at. */
+export const DomainPausedReason = {
+  MIGRATION: 2,
+  POSTCOPY: 12,
+} as const;
+
 export const DomainState = {
   NOSTATE: 0,
   RUNNING: 1,

@@ -14,6 +14,8 @@ export type { DomainRef, TypedParams, TypedParamValue, TypedParam } from './wire
 export {
   MigrateFlags,
   DomainStatsTypes,
+  GetAllDomainStatsFlags,
+  DomainPausedReason,
   DomainState,
   DomainJobType,
   JobStatsFlags,

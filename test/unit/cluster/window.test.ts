@@ -39,6 +39,17 @@ describe('collector helpers', () => {
     expect(dedupeMigrating([incoming, source])).toEqual([source]);
     expect(dedupeMigrating([vm('x', 'a', 0.1), vm('y', 'b', 0.1)])).toHaveLength(2);
   });
+  it('keeps the running copy when both hosts report the migration job, in either order', () => {
+    // The destination's incoming copy has a job too (the incoming migration).
+    const source = vm('m', 'a', 0.5, { jobRunning: true });
+    const incoming = vm('m', 'b', 0, { state: 'paused', jobRunning: true });
+    expect(dedupeMigrating([incoming, source])).toEqual([source]);
+    expect(dedupeMigrating([source, incoming])).toEqual([source]);
+    // After a post-copy switch the destination runs the VM and the source is paused.
+    const postcopyTarget = vm('m', 'b', 0.5, { jobRunning: true });
+    const postcopySource = vm('m', 'a', 0, { state: 'paused', jobRunning: true });
+    expect(dedupeMigrating([postcopySource, postcopyTarget])).toEqual([postcopyTarget]);
+  });
   it('reads tags from our metadata element and the host CPU from capabilities', () => {
     expect(parseTags('<vb:tags xmlns:vb="https://virt-balancer.dev/xmlns/1">pinned group:web</vb:tags>')).toEqual(['pinned', 'group:web']);
     expect(parseTags('<tags/>')).toEqual([]);
