@@ -8,7 +8,7 @@ import { Collector } from '../cluster/collector.js';
 import { HostConnections } from '../cluster/connections.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
-import { Executor, Journal, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { Executor, Journal, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { loadPolicies, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
@@ -81,6 +81,8 @@ export class Controller {
     if (scheduleProblem) throw new Error(scheduleProblem);
     this.policies = await loadPolicies(this.config.policy);
     this.history = await this.journal.lastMoves();
+    // Migrations an earlier run started and never saw end: the first tick adopts them.
+    this.executor.restoreUnfinished(unfinishedStarts(await this.journal.read()));
     await this.connections.start();
     // Prime the counters so the first tick already has rates.
     await this.collector.collect({ ...this.history, inFlight: this.executor.inFlight() });

@@ -10,7 +10,8 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Move } from '../policy/plan-types.js';
 import { admit, type AdmissionResult, type RunningMove } from './admission.js';
-import type { Journal } from './journal.js';
+import { UNKNOWN_PREDICTION, watchAdoptedJob } from './adopt.js';
+import type { Journal, UnfinishedStart } from './journal.js';
 import { recordResult, runMigration, type MigrationProgress, type MigrationResult } from './migrate.js';
 
 export interface ConnectionSource {
@@ -22,7 +23,7 @@ interface Running extends RunningMove {
   move?: Move;
   vmName: string;
   startedAtMs: number;
-  /** Found on a host (e.g. after a restart), not started by us. */
+  /** Found on a host, not started by this process: after a restart (journaled) or by someone else. */
   adopted: boolean;
   done?: Promise<MigrationResult | undefined>;
 }
@@ -31,6 +32,8 @@ export class Executor {
   private readonly running = new Map<string, Running>();
   private readonly results: MigrationResult[] = [];
   private readonly movedAtMs: Record<string, number> = {};
+  /** Migrations an earlier run journaled as started and never saw end, by VM UUID. */
+  private readonly unfinished = new Map<string, UnfinishedStart>();
   private detached = false;
 
   constructor(
@@ -69,21 +72,66 @@ export class Executor {
     return { ...this.movedAtMs };
   }
 
-  /** Adopt jobs found running on the hosts that we did not start; drop adopted ones that ended. */
+  /** What the journal says an earlier run started and never saw end (call before the first reconcile). */
+  restoreUnfinished(unfinished: ReadonlyMap<string, UnfinishedStart>): void {
+    for (const [uuid, job] of unfinished) this.unfinished.set(uuid, job);
+  }
+
+  /**
+   * Adopt jobs found running on the hosts that this process did not start. A job an earlier run
+   * journaled is watched to its end (deadline kept, outcome recorded); anyone else's is only kept
+   * from getting a second job until it ends. A journaled job that ended while no controller was
+   * running gets its outcome recorded the same way (the VM is found on its source or target).
+   */
   reconcile(state: ClusterState): void {
     for (const vm of state.vms) {
-      if (vm.jobRunning && !this.running.has(vm.uuid)) {
+      if (this.running.has(vm.uuid)) continue;
+      const journaled = this.unfinished.get(vm.uuid);
+      // During a migration the VM shows on both hosts; either one identifies the journaled job.
+      if (journaled && (vm.host === journaled.from || vm.host === journaled.to)) {
+        this.unfinished.delete(vm.uuid);
+        this.adoptJournaled(journaled, vm.jobRunning);
+      } else if (vm.jobRunning) {
         this.running.set(vm.uuid, { vmUuid: vm.uuid, vmName: vm.name, from: vm.host, to: '', bandwidthMiBps: 0, startedAtMs: state.observedAtMs, adopted: true });
-        this.deps.logger.warn({ vm: vm.name, host: vm.host }, 'found a running migration job this controller did not start; watching it, no second job for this VM');
+        this.deps.logger.warn({ vm: vm.name, host: vm.host }, 'found a running migration job this controller did not start; no second job for this VM until it ends');
         void this.deps.journal.append({ type: 'found-running-job', atMs: Date.now(), vm: vm.name, vmUuid: vm.uuid, host: vm.host });
       }
     }
     for (const [uuid, r] of [...this.running]) {
-      if (!r.adopted) continue;
+      if (!r.adopted || r.done) continue;
       const vm = state.vms.find((v) => v.uuid === uuid);
       const hostUp = state.hosts.find((h) => h.name === r.from)?.up ?? false;
       if (hostUp && (!vm || !vm.jobRunning)) this.running.delete(uuid);
     }
+  }
+
+  private adoptJournaled(job: UnfinishedStart, stillRunning: boolean): void {
+    const { logger, journal, connections } = this.deps;
+    logger.warn({ vm: job.vm, from: job.from, to: job.to, technique: job.technique, stillRunning }, stillRunning ? 'found the migration an earlier run started still running; watching it to its end, no second job' : 'the migration an earlier run started ended while no controller watched; recording its outcome');
+    void journal.append({ type: 'found-running-job', atMs: Date.now(), vm: job.vm, vmUuid: job.vmUuid, host: job.from });
+    const entry: Running = { vmUuid: job.vmUuid, vmName: job.vm, from: job.from, to: job.to, bandwidthMiBps: this.config.migration.bandwidthMiBps ?? 0, startedAtMs: job.startedAtMs, adopted: true };
+    this.running.set(job.vmUuid, entry);
+    if (stillRunning) this.deps.metrics?.migrationsInFlight.inc();
+    entry.done = watchAdoptedJob({
+      job,
+      connectionOf: (host) => connections.get(host),
+      config: this.config.migration,
+      logger,
+      stopped: () => this.detached,
+      onAdapt: (action, detail) => void journal.append({ type: 'adapted', atMs: Date.now(), vm: job.vm, vmUuid: job.vmUuid, action, detail }),
+    })
+      .catch((error: Error): MigrationResult => {
+        const now = Date.now();
+        return { vm: job.vm, vmUuid: job.vmUuid, from: job.from, to: job.to, technique: job.technique as Move['technique'], outcome: 'failed', totalMs: now - job.startedAtMs, switchedToPostcopy: false, predicted: job.predicted ?? UNKNOWN_PREDICTION, error: error.message, startedAtMs: job.startedAtMs, endedAtMs: now, adoptedAfterRestart: true };
+      })
+      .then(async (result) => {
+        if (stillRunning) this.deps.metrics?.migrationsInFlight.dec();
+        if (!result) {
+          this.running.delete(job.vmUuid);
+          return undefined;
+        }
+        return this.finish(result);
+      });
   }
 
   /** Admit what may start now and start it; returns at once (moves run in the background). */
@@ -113,7 +161,7 @@ export class Executor {
     const entry: Running = { vmUuid: move.vmUuid, vmName: move.vmName, from: move.from, to: move.to, bandwidthMiBps: move.inputs.bandwidthMiBps, move, startedAtMs: Date.now(), adopted: false };
     this.running.set(move.vmUuid, entry);
     entry.done = (async () => {
-      await journal.append({ type: 'started', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique });
+      await journal.append({ type: 'started', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted });
       const source = connections.get(move.from);
       const target = connections.get(move.to);
       const targetUri = connections.hostConfig(move.to)?.uri;
@@ -147,21 +195,25 @@ export class Executor {
         this.running.delete(move.vmUuid);
         return result;
       }
-      recordResult(metrics, result);
-      if (result.outcome === 'completed') this.movedAtMs[move.vmUuid] = result.endedAtMs;
-      this.results.push(result);
-      await journal.append({ type: 'outcome', atMs: result.endedAtMs, vm: result.vm, vmUuid: result.vmUuid, from: result.from, to: result.to, technique: result.technique, outcome: result.outcome, totalMs: result.totalMs, downtimeMs: result.downtimeMs, bytes: result.bytes, predicted: result.predicted, error: result.error, incident: result.incident });
-      this.running.delete(move.vmUuid);
-      this.deps.onResult?.(result);
-      return result;
+      return this.finish(result);
     })();
     return entry;
   }
 
-  /** Resolves when every migration this executor started has ended. */
+  /** Record an outcome: metrics, cooldown, journal; the VM may be moved again. */
+  private async finish(result: MigrationResult): Promise<MigrationResult> {
+    recordResult(this.deps.metrics, result);
+    if (result.outcome === 'completed') this.movedAtMs[result.vmUuid] = result.endedAtMs;
+    this.results.push(result);
+    await this.deps.journal.append({ type: 'outcome', atMs: result.endedAtMs, vm: result.vm, vmUuid: result.vmUuid, from: result.from, to: result.to, technique: result.technique, outcome: result.outcome, totalMs: result.totalMs, downtimeMs: result.downtimeMs, bytes: result.bytes, predicted: result.predicted, error: result.error, incident: result.incident, adoptedAfterRestart: result.adoptedAfterRestart });
+    this.running.delete(result.vmUuid);
+    this.deps.onResult?.(result);
+    return result;
+  }
+
+  /** Resolves when every migration this executor started or adopted from the journal has ended. */
   async whenIdle(): Promise<void> {
-    while ([...this.running.values()].some((r) => !r.adopted)) {
-      await Promise.all([...this.running.values()].filter((r) => !r.adopted).map((r) => r.done));
-    }
+    const watched = () => [...this.running.values()].filter((r) => r.done);
+    while (watched().length > 0) await Promise.all(watched().map((r) => r.done));
   }
 }

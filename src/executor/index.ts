@@ -1,7 +1,8 @@
 /** The executor's public surface. */
 export { Executor, type ConnectionSource } from './executor.js';
 export { admit, type AdmissionResult } from './admission.js';
-export { Journal, readJournal, type JournalEntry } from './journal.js';
+export { Journal, readJournal, unfinishedStarts, type JournalEntry, type UnfinishedStart } from './journal.js';
+export { watchAdoptedJob } from './adopt.js';
 export { runMigration, recordResult, type MigrationResult, type MigrationProgress, type Outcome } from './migrate.js';
 export { recipeFor, migrationUriFor, type MigrationRecipe } from './technique-params.js';
 export { runSingleMove } from './single-move.js';

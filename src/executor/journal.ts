@@ -5,13 +5,14 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Prediction } from '../policy/plan-types.js';
 
 export type JournalEntry =
   | { type: 'planned'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; reason: string; predicted: unknown; dryRun: boolean }
   | { type: 'rejected'; atMs: number; vm: string; vmUuid: string; from: string; to: string; reason: string }
-  | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string }
+  | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; predicted?: Prediction }
   | { type: 'adapted'; atMs: number; vm: string; vmUuid: string; action: string; detail: string }
-  | { type: 'outcome'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; outcome: string; totalMs?: number; downtimeMs?: number; bytes?: number; predicted?: unknown; error?: string; incident?: string }
+  | { type: 'outcome'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; outcome: string; totalMs?: number; downtimeMs?: number; bytes?: number; predicted?: unknown; error?: string; incident?: string; adoptedAfterRestart?: boolean }
   | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string };
 
 export class Journal {
@@ -47,6 +48,27 @@ export class Journal {
     }
     return { lastMovedAtMs, recentMoves: recentMoves.slice(-500) };
   }
+}
+
+/** A migration the journal says we started and never saw end: what a restarted controller adopts. */
+export interface UnfinishedStart {
+  vm: string;
+  vmUuid: string;
+  from: string;
+  to: string;
+  technique: string;
+  startedAtMs: number;
+  predicted?: Prediction;
+}
+
+/** 'started' entries with no later 'outcome' for the same VM (the controller died in between). */
+export function unfinishedStarts(entries: readonly JournalEntry[]): Map<string, UnfinishedStart> {
+  const open = new Map<string, UnfinishedStart>();
+  for (const e of entries) {
+    if (e.type === 'started') open.set(e.vmUuid, { vm: e.vm, vmUuid: e.vmUuid, from: e.from, to: e.to, technique: e.technique, startedAtMs: e.atMs, predicted: e.predicted });
+    else if (e.type === 'outcome') open.delete(e.vmUuid);
+  }
+  return open;
 }
 
 export async function readJournal(file: string): Promise<JournalEntry[]> {

@@ -8,11 +8,12 @@
  * reported as an incident with the VM's state on both hosts.
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
-import { DomainState, JobStatsFlags, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { JobStatsFlags, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
 import { recipeFor } from './technique-params.js';
+import { describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
 
 export type Outcome = 'completed' | 'aborted' | 'failed';
 
@@ -47,6 +48,8 @@ export interface MigrationResult {
   incident?: string;
   startedAtMs: number;
   endedAtMs: number;
+  /** Started by an earlier run of the controller and seen to its end by this one. */
+  adoptedAfterRestart?: boolean;
 }
 
 export interface RunMigrationOptions {
@@ -64,34 +67,6 @@ export interface RunMigrationOptions {
   onAdapt?: (action: string, detail: string) => void;
   /** Abort when this promise resolves (controller shutdown does not use it: jobs are left running). */
   cancel?: Promise<void>;
-}
-
-const num = (p: TypedParams, k: string) => {
-  const v = p[k];
-  return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
-};
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function describeVmOn(conn: LibvirtConnection, uuid: string): Promise<string> {
-  try {
-    const dom = await conn.domainLookupByUuid(uuid);
-    const { state, reason } = await conn.domainGetState(dom);
-    const names: Record<number, string> = { 1: 'running', 2: 'blocked', 3: 'paused', 4: 'shutting down', 5: 'shut off', 6: 'crashed', 7: 'suspended' };
-    return `${names[state] ?? `state ${state}`} (reason ${reason})`;
-  } catch (error) {
-    if (error instanceof LibvirtError && error.codeName === 'VIR_ERR_NO_DOMAIN') return 'absent';
-    return `unknown (${(error as Error).message})`;
-  }
-}
-
-async function runningOn(conn: LibvirtConnection, uuid: string): Promise<boolean> {
-  try {
-    const dom = await conn.domainLookupByUuid(uuid);
-    return (await conn.domainGetState(dom)).state === DomainState.RUNNING;
-  } catch {
-    return false;
-  }
 }
 
 export async function runMigration(move: Move, options: RunMigrationOptions): Promise<MigrationResult> {
@@ -275,6 +250,8 @@ export function recordResult(metrics: Metrics | undefined, r: MigrationResult): 
   if (r.downtimeMs !== undefined) metrics.migrationDowntimeSeconds.observe({ technique: r.technique }, r.downtimeMs / 1000);
   if (r.bytes !== undefined) metrics.migrationBytesTotal.inc({ technique: r.technique }, r.bytes);
   const errorRatio = (actual: number | undefined, predicted: number) => (actual && actual > 0 ? Math.abs(actual - predicted) / actual : undefined);
+  // A job adopted from a journal written before 'started' entries carried the prediction.
+  if (r.predicted.totalSeconds === 0 && r.predicted.bytes === 0) return;
   const pairs: [string, number | undefined][] = [
     ['total_time', errorRatio(r.totalMs / 1000, r.predicted.totalSeconds)],
     ['downtime', errorRatio(r.downtimeMs, r.predicted.downtimeMs)],

@@ -18,7 +18,7 @@ function describe(e: JournalEntry): string[] {
     case 'adapted':
       return [at, e.type, e.vm, e.action, e.detail];
     case 'outcome':
-      return [at, e.outcome, e.vm, `${e.from} -> ${e.to} ${e.technique}`, [e.totalMs !== undefined ? `${(e.totalMs / 1000).toFixed(2)} s` : '', e.downtimeMs !== undefined ? `${e.downtimeMs} ms down` : '', e.bytes !== undefined ? `${(e.bytes / 2 ** 20).toFixed(0)} MiB` : '', e.error ?? '', e.incident ? `INCIDENT: ${e.incident}` : ''].filter(Boolean).join(', ')];
+      return [at, e.outcome, e.vm, `${e.from} -> ${e.to} ${e.technique}`, [e.totalMs !== undefined ? `${(e.totalMs / 1000).toFixed(2)} s` : '', e.downtimeMs !== undefined ? `${e.downtimeMs} ms down` : '', e.bytes !== undefined ? `${(e.bytes / 2 ** 20).toFixed(0)} MiB` : '', e.error ?? '', e.incident ? `INCIDENT: ${e.incident}` : '', e.adoptedAfterRestart ? 'seen to its end after a controller restart' : ''].filter(Boolean).join(', ')];
     case 'found-running-job':
       return [at, e.type, e.vm, e.host, 'job found running on the host; watched, not restarted'];
   }

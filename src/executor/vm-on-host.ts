@@ -1,0 +1,31 @@
+/** Small questions asked of one host about one VM, shared by the migration watch and adoption. */
+import { DomainState, LibvirtError, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+
+export const num = (p: TypedParams, k: string): number | undefined => {
+  const v = p[k];
+  return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
+};
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** "running (reason 1)", "absent", ...: for incident reports. */
+export async function describeVmOn(conn: LibvirtConnection, uuid: string): Promise<string> {
+  try {
+    const dom = await conn.domainLookupByUuid(uuid);
+    const { state, reason } = await conn.domainGetState(dom);
+    const names: Record<number, string> = { 1: 'running', 2: 'blocked', 3: 'paused', 4: 'shutting down', 5: 'shut off', 6: 'crashed', 7: 'suspended' };
+    return `${names[state] ?? `state ${state}`} (reason ${reason})`;
+  } catch (error) {
+    if (error instanceof LibvirtError && error.codeName === 'VIR_ERR_NO_DOMAIN') return 'absent';
+    return `unknown (${(error as Error).message})`;
+  }
+}
+
+export async function runningOn(conn: LibvirtConnection, uuid: string): Promise<boolean> {
+  try {
+    const dom = await conn.domainLookupByUuid(uuid);
+    return (await conn.domainGetState(dom)).state === DomainState.RUNNING;
+  } catch {
+    return false;
+  }
+}
