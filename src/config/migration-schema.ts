@@ -12,17 +12,17 @@ export const migrationSchema = z.strictObject({
   /** Sum of bandwidth limits of running migrations; 0 means no budget. */
   bandwidthBudgetMiBps: z.number().min(0).default(0).describe('Sum of bandwidth limits of running migrations; 0 means no budget.'),
   /** Bandwidth limit per migration; 0 means unlimited (libvirt's default). */
-  bandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).').describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).').describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).'),
+  bandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).'),
   /** Abort a migration that has not finished after this long. */
   deadlineSeconds: z.number().positive().default(300).describe('Abort a migration that has not finished after this long.'),
   /** How often a running job's stats are read. */
   pollIntervalMs: z.number().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
   /** Define the VM on the target (VIR_MIGRATE_PERSIST_DEST). */
-  persistOnTarget: z.boolean().default(true).describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).').describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).').describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).'),
+  persistOnTarget: z.boolean().default(true).describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).'),
   /** Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE). */
-  undefineSource: z.boolean().default(true).describe('Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE).').describe('Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE).').describe('Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE).'),
+  undefineSource: z.boolean().default(true).describe('Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE).'),
   /** Switch a pre-copy that is not converging to post-copy (when post-copy is allowed). */
-  switchToPostcopyWhenStuck: z.boolean().default(true).describe('Switch a pre-copy that is not converging to post-copy (when post-copy is allowed).').describe('Switch a pre-copy that is not converging to post-copy (when post-copy is allowed).').describe('Switch a pre-copy that is not converging to post-copy (when post-copy is allowed).'),
+  switchToPostcopyWhenStuck: z.boolean().default(true).describe('Switch a pre-copy that is not converging to post-copy (when post-copy is allowed).'),
   /** Pre-copy is judged not converging after this many iterations without data remaining falling. */
   stuckAfterIterations: z.number().int().min(2).default(5).describe('Pre-copy is judged not converging after this many iterations without data remaining falling.'),
   /** Raise libvirt's max downtime up to the policy's downtime budget when a job is close to converging. */

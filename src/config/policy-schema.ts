@@ -28,7 +28,7 @@ export const affinityGroupSchema = z.strictObject({
 export const policySchema = z
   .strictObject({
     /** A host above this CPU utilisation (smoothed) is overloaded. */
-    cpuHighPercent: percent.default(80).describe('A host above this CPU utilisation (smoothed) is overloaded.').describe('A host above this CPU utilisation (smoothed) is overloaded.').describe('A host above this CPU utilisation (smoothed) is overloaded.'),
+    cpuHighPercent: percent.default(80).describe('A host above this CPU utilisation (smoothed) is overloaded.'),
     /** Consolidation empties hosts below this CPU utilisation. */
     cpuLowPercent: percent.default(20).describe('Consolidation empties hosts below this CPU utilisation.'),
     memoryHighPercent: percent.default(85).describe('A host above this memory use (of its memory offered to guests) is overloaded.'),
@@ -46,14 +46,14 @@ export const policySchema = z
         { name: 'cpu-compat', enabled: true, weight: 1, options: {} },
       ]).describe('Policies to run, in order, with weights.'),
     /** Extra directories to load policy modules from (besides the built-in policies/). */
-    policyDirs: z.array(z.string()).default([]).describe('Extra directories to load policy modules from (besides the built-in policies/).').describe('Extra directories to load policy modules from (besides the built-in policies/).').describe('Extra directories to load policy modules from (besides the built-in policies/).'),
+    policyDirs: z.array(z.string()).default([]).describe('Extra directories to load policy modules from (besides the built-in policies/).'),
     /** A policy call that takes longer than this is reported and its verdict ignored. */
     policyTimeoutMs: z.number().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
     /** A VM that moved is left alone this long. */
     cooldownSeconds: z.number().min(0).default(600).describe('A VM that moved is left alone this long.'),
     maxMovesPerTick: z.number().int().min(0).default(2).describe('Moves planned per tick at most; 0 plans none.'),
     /** A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second. */
-    minGainPerCostSecond: z.number().min(0).default(0.002).describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.').describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.').describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.'),
+    minGainPerCostSecond: z.number().min(0).default(0.002).describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.'),
     /** Longest pause of the guest the chooser may plan for. */
     downtimeBudgetMs: z.number().positive().default(300).describe('Longest pause of the guest the chooser may plan for.'),
     /** Migration bandwidth the cost model assumes when nothing better is known. */
@@ -63,9 +63,9 @@ export const policySchema = z
     dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1).describe('Seconds of libvirt\'s dirty-rate calculation for a candidate VM.'),
     affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
     /** VMs (by name) that never move. */
-    pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.').describe('VMs (by name) that never move.').describe('VMs (by name) that never move.'),
+    pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.'),
     /** VMs (by name) the balancer neither moves nor counts as movable. */
-    ignoredVms: z.array(z.string()).default([]).describe('VMs (by name) the balancer neither moves nor counts as movable.').describe('VMs (by name) the balancer neither moves nor counts as movable.').describe('VMs (by name) the balancer neither moves nor counts as movable.'),
+    ignoredVms: z.array(z.string()).default([]).describe('VMs (by name) the balancer neither moves nor counts as movable.'),
   })
   .refine((p) => p.cpuLowPercent < p.cpuHighPercent, {
     message: 'cpuLowPercent must be below cpuHighPercent',

@@ -17,7 +17,7 @@ export const hostSchema = z.strictObject({
   capacity: z
     .strictObject({
       /** Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this). */
-      cpuCount: z.number().int().positive().optional().describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).').describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).'),
+      cpuCount: z.number().int().positive().optional().describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).'),
       /** Memory offered to guests, MiB. */
       memoryMiB: z.number().positive().optional().describe('Memory offered to guests, MiB.'),
     })
@@ -25,11 +25,11 @@ export const hostSchema = z.strictObject({
   /** vCPUs placed per host CPU at most. */
   cpuOvercommitRatio: z.number().positive().default(4).describe('vCPUs placed per host CPU at most.'),
   /** Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1). */
-  memoryOvercommitRatio: z.number().positive().default(1).describe('Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1).').describe('Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1).').describe('Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1).'),
+  memoryOvercommitRatio: z.number().positive().default(1).describe('Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1).'),
   /** A host in maintenance is drained and never a target. */
   maintenance: z.boolean().default(false).describe('A host in maintenance is drained and never a target.'),
   /** Free-form labels (e.g. rack: a) that policies may use. */
-  labels: z.record(z.string(), z.string()).default({}).describe('Free-form labels (e.g. rack: a) that policies may use.').describe('Free-form labels (e.g. rack: a) that policies may use.').describe('Free-form labels (e.g. rack: a) that policies may use.'),
+  labels: z.record(z.string(), z.string()).default({}).describe('Free-form labels (e.g. rack: a) that policies may use.'),
 });
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -42,7 +42,7 @@ export const configSchema = z
     loop: z
       .strictObject({
         /** node-cron expression (six fields: with seconds). */
-        schedule: z.string().default('*/30 * * * * *').describe('node-cron expression (six fields: with seconds).').describe('node-cron expression (six fields: with seconds).'),
+        schedule: z.string().default('*/30 * * * * *').describe('node-cron expression (six fields: with seconds).'),
         /** Ticks the smoothing window holds. */
         windowSamples: z.number().int().min(1).max(1000).default(10).describe('Ticks the smoothing window holds.'),
         /** Plan and log only, never migrate. */
@@ -59,7 +59,7 @@ export const configSchema = z
     /** Journal and state directory. */
     stateDir: z.string().min(1).default('/var/lib/virt-balancer').describe('Journal and state directory.'),
     /** Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides). */
-    log: z.strictObject({ level: z.enum(logLevels).default('info').describe('Least severe level written to the log.') }).default({ level: 'info' }).describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).').describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).').describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).'),
+    log: z.strictObject({ level: z.enum(logLevels).default('info').describe('Least severe level written to the log.') }).default({ level: 'info' }).describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).'),
     /** Connections to the hosts. */
     libvirt: z
       .strictObject({
@@ -68,9 +68,9 @@ export const configSchema = z
         /** Unanswered probes after which a host is marked down and reconnected. */
         keepaliveCount: z.number().int().min(1).default(5).describe('Unanswered probes after which a host is marked down and reconnected.'),
         /** A libvirt call with no reply after this long fails (the connection stays). */
-        callTimeoutSeconds: z.number().positive().default(60).describe('A libvirt call with no reply after this long fails (the connection stays).').describe('A libvirt call with no reply after this long fails (the connection stays).'),
+        callTimeoutSeconds: z.number().positive().default(60).describe('A libvirt call with no reply after this long fails (the connection stays).'),
         /** First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter). */
-        reconnectInitialDelaySeconds: z.number().positive().default(1).describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).').describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).'),
+        reconnectInitialDelaySeconds: z.number().positive().default(1).describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).'),
         reconnectMaxDelaySeconds: z.number().positive().default(60).describe('Longest delay between reconnect attempts.'),
         /** TLS client files for qemu+tls:// URIs; default libvirt's paths. */
         tls: z
@@ -89,7 +89,7 @@ export const configSchema = z
         reconnectMaxDelaySeconds: 60,
       }).describe('Connections to the hosts.'),
     /** What moves, where and how: thresholds, policies, technique choice (docs/policies.md). */
-    policy: policySchema.default(policySchema.parse({})).describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).').describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).').describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).'),
+    policy: policySchema.default(policySchema.parse({})).describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).'),
     /** How moves run: limits, deadlines, technique tunables. */
     migration: migrationSchema.default(migrationSchema.parse({})).describe('How moves run: limits, deadlines, technique tunables.'),
   })
