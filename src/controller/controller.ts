@@ -6,6 +6,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { Collector } from '../cluster/collector.js';
 import { HostConnections } from '../cluster/connections.js';
+import { LinkBandwidth, type LinkObservation } from '../cluster/link-bandwidth.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
 import { Executor, Journal, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
@@ -43,6 +44,8 @@ export class Controller {
   private task?: ScheduledTask;
   private current?: Promise<TickReport | undefined>;
   private history: { lastMovedAtMs: Record<string, number>; recentMoves: ClusterState['recentMoves'] } = { lastMovedAtMs: {}, recentMoves: [] };
+  /** What migrations between each pair of hosts achieved (journal history, then every outcome). */
+  readonly links = new LinkBandwidth();
   lastTickEndedAtMs?: number;
   readonly startedAtMs = Date.now();
 
@@ -62,6 +65,7 @@ export class Controller {
       onProgress: options.onProgress,
       onResult: (r) => {
         if (r.outcome === 'completed') {
+          if (r.bytes !== undefined) this.observeLink({ from: r.from, to: r.to, bytes: r.bytes, seconds: r.totalMs / 1000 });
           this.history.lastMovedAtMs[r.vmUuid] = r.endedAtMs;
           this.history.recentMoves.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs });
           this.history.recentMoves = this.history.recentMoves.slice(-500);
@@ -69,6 +73,12 @@ export class Controller {
         options.onResult?.(r);
       },
     });
+  }
+
+  private observeLink(o: LinkObservation): void {
+    this.links.observe(o);
+    const mibps = this.links.estimateMiBps(o.from, o.to);
+    if (mibps !== undefined) this.options.metrics?.linkBandwidthBytesPerSecond.set({ from: o.from, to: o.to }, mibps * 2 ** 20);
   }
 
   get dryRun(): boolean {
@@ -81,6 +91,7 @@ export class Controller {
     if (scheduleProblem) throw new Error(scheduleProblem);
     this.policies = await loadPolicies(this.config.policy);
     this.history = await this.journal.lastMoves();
+    for (const o of await this.journal.linkObservations()) this.observeLink(o);
     // Migrations an earlier run started and never saw end: the first tick adopts them.
     this.executor.restoreUnfinished(unfinishedStarts(await this.journal.read()));
     await this.connections.start();
@@ -118,7 +129,7 @@ export class Controller {
     const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
     let state = await this.collector.collect(collectOptions());
     this.executor.reconcile(state);
-    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps };
+    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, linkBandwidthMiBps: (from: string, to: string) => this.links.estimateMiBps(from, to) };
     // Rates older than a cooldown (at least a minute) are measured again.
     const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
       measureSeconds: this.config.policy.dirtyRateMeasureSeconds,

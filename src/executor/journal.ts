@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LinkObservation } from '../cluster/link-bandwidth.js';
 import type { Prediction } from '../policy/plan-types.js';
 
 export type JournalEntry =
@@ -35,6 +36,15 @@ export class Journal {
   async read(): Promise<JournalEntry[]> {
     await this.writing.catch(() => {});
     return readJournal(this.file);
+  }
+
+  /** Bytes and elapsed time of completed migrations per pair of hosts, oldest first (link bandwidth). */
+  async linkObservations(): Promise<LinkObservation[]> {
+    const observations: LinkObservation[] = [];
+    for (const e of await this.read()) {
+      if (e.type === 'outcome' && e.outcome === 'completed' && e.bytes !== undefined && e.totalMs !== undefined) observations.push({ from: e.from, to: e.to, bytes: e.bytes, seconds: e.totalMs / 1000 });
+    }
+    return observations;
   }
 
   /** Completed moves, for cooldown and anti-ping-pong after a restart. */

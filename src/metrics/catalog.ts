@@ -37,6 +37,7 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     migrationDowntimeSeconds: new Histogram({ name: 'virt_balancer_migration_downtime_seconds', help: 'Guest downtime during migration by technique', labelNames: ['technique'], buckets: DOWNTIME_BUCKETS_SECONDS, registers: r }),
     migrationBytesTotal: new Counter({ name: 'virt_balancer_migration_bytes_total', help: 'Bytes sent by migrations, by technique', labelNames: ['technique'], registers: r }),
     migrationsInFlight: new Gauge({ name: 'virt_balancer_migrations_in_flight', help: 'Migrations running now', registers: r }),
+    linkBandwidthBytesPerSecond: new Gauge({ name: 'virt_balancer_link_bandwidth_bytes_per_second', help: 'Median throughput of recent completed migrations from one host to another (what the cost model assumes for that pair)', labelNames: ['from', 'to'], registers: r }),
     migrationPredictionErrorRatio: new Histogram({ name: 'virt_balancer_migration_prediction_error_ratio', help: '|actual - predicted| / actual for a completed migration, by technique and quantity (total_time, downtime, bytes)', labelNames: ['technique', 'quantity'], buckets: ERROR_RATIO_BUCKETS, registers: r }),
     postcopyIncidentsTotal: new Counter({ name: 'virt_balancer_postcopy_incidents_total', help: 'Post-copy migrations that failed after the switch (VM state needs attention)', registers: r }),
   };

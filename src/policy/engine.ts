@@ -20,6 +20,8 @@ export interface PlanOptions {
   nowMs?: number;
   /** Per-migration bandwidth limit from migration config (0 = none): caps the chooser's bandwidth. */
   bandwidthLimitMiBps?: number;
+  /** Bandwidth measured on recent migrations from one host to another (cluster/link-bandwidth.ts). */
+  linkBandwidthMiBps?: (from: string, to: string) => number | undefined;
   /** Override of config.maxMovesPerTick (drain uses a large value). */
   maxMoves?: number;
 }
@@ -28,14 +30,23 @@ const DEFAULT_CONFIG: PolicyConfig = policySchema.parse({});
 
 /**
  * What the cost model is told about a VM's move: memory that must travel (the resident set when
- * smaller: zero pages are not sent), its measured dirty rate (0 when unknown) and the bandwidth
- * (policy estimate, capped by the per-migration limit when one is set).
+ * smaller: zero pages are not sent), its measured dirty rate (0 when unknown) and the bandwidth:
+ * what recent migrations over the same pair of hosts achieved when known, else the policy's
+ * estimate; capped by the per-migration limit when one is set.
  */
-export function moveInputs(vm: VmObservation, config: PolicyConfig, bandwidthLimitMiBps?: number): { memoryBytes: number; dirtyRateMiBps: number; bandwidthMiBps: number; localDiskBytes: number } {
+export function moveInputs(
+  vm: VmObservation,
+  config: PolicyConfig,
+  bandwidthLimitMiBps?: number,
+  measuredLinkMiBps?: number,
+): { memoryBytes: number; dirtyRateMiBps: number; bandwidthMiBps: number; bandwidthMeasured: boolean; localDiskBytes: number } {
+  const bandwidthMeasured = measuredLinkMiBps !== undefined && measuredLinkMiBps > 0;
+  const assumed = bandwidthMeasured ? measuredLinkMiBps : config.bandwidthMiBps;
   return {
     memoryBytes: vm.rssBytes !== undefined && vm.rssBytes > 0 && vm.rssBytes < vm.memoryBytes ? vm.rssBytes : vm.memoryBytes,
     dirtyRateMiBps: vm.dirtyRateMiBps ?? 0,
-    bandwidthMiBps: bandwidthLimitMiBps ? Math.min(config.bandwidthMiBps, bandwidthLimitMiBps) : config.bandwidthMiBps,
+    bandwidthMiBps: bandwidthLimitMiBps ? Math.min(assumed, bandwidthLimitMiBps) : assumed,
+    bandwidthMeasured,
     localDiskBytes: vm.disksShared ? 0 : vm.localDiskBytes,
   };
 }
@@ -390,7 +401,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       skip(running ? 'no live technique allowed (policy.allowedTechniques and technique policies)' : 'shut off and cold migration is not allowed');
       continue;
     }
-    const { memoryBytes, dirtyRateMiBps, bandwidthMiBps, localDiskBytes } = moveInputs(vm, config, options.bandwidthLimitMiBps);
+    const { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs(vm, config, options.bandwidthLimitMiBps, options.linkBandwidthMiBps?.(vm.host, best.host.name));
     const choice = chooseTechnique({
       memoryBytes,
       dirtyRateMiBps,
@@ -401,7 +412,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       localDiskBytes,
     });
     if (!choice.predicted.converges) {
-      skip(`no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps} MiB/s`);
+      skip(`no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ` (measured ${vm.host} -> ${best.host.name})` : ''}`);
       continue;
     }
     const costSeconds = choice.predicted.totalSeconds + choice.predicted.downtimeMs / 1000;
@@ -439,7 +450,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       predicted: choice.predicted,
       reason: `${candidate.reason}; to ${best.host.name} (score ${best.score.toFixed(2)}, imbalance ${imbalanceBefore.toFixed(3)} -> ${spread.value().toFixed(3)})`,
       gain: best.gain,
-      inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.downtimeBudgetMs },
+      inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured, downtimeBudgetMs: config.downtimeBudgetMs },
     });
   }
 

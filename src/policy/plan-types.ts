@@ -39,6 +39,8 @@ export interface Move {
     memoryBytes: number;
     dirtyRateMiBps: number;
     bandwidthMiBps: number;
+    /** The bandwidth is what recent migrations between the two hosts achieved, not the configured guess. */
+    bandwidthMeasured?: boolean;
     downtimeBudgetMs: number;
   };
 }

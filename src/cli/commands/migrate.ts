@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { collectOnce } from '../../cluster/collector.js';
+import { LinkBandwidth } from '../../cluster/link-bandwidth.js';
 import { loadConfig } from '../../config/index.js';
 import { Executor, Journal, type MigrationResult } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
@@ -52,7 +53,9 @@ export function register(program: Command): void {
           const running = vm.state === 'running';
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;
-          const { memoryBytes, bandwidthMiBps, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps);
+          const journal = new Journal(config.stateDir);
+          const links = new LinkBandwidth(await journal.linkObservations());
+          const { memoryBytes, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps, links.estimateMiBps(vm.host, options.to));
           const allowed = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];
           const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes };
           const choice = chooseTechnique(input);
@@ -66,12 +69,11 @@ export function register(program: Command): void {
             predicted: choice.predicted,
             reason: options.technique === 'auto' ? `requested; technique chosen by the cost model (dirty rate ${dirtyRateMiBps} MiB/s)` : 'requested with an explicit technique',
             gain: 0,
-            inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs },
+            inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured, downtimeBudgetMs: config.policy.downtimeBudgetMs },
           };
           if (!options.json) {
-            process.stderr.write(`${vm.name}: ${vm.host} -> ${options.to} with ${move.technique} (predicted ${choice.predicted.totalSeconds.toFixed(1)} s, ${choice.predicted.downtimeMs.toFixed(0)} ms downtime, ${(choice.predicted.bytes / 2 ** 20).toFixed(0)} MiB${choice.predicted.converges ? '' : '; predicted NOT to converge'})\n`);
+            process.stderr.write(`${vm.name}: ${vm.host} -> ${options.to} with ${move.technique} (predicted ${choice.predicted.totalSeconds.toFixed(1)} s, ${choice.predicted.downtimeMs.toFixed(0)} ms downtime, ${(choice.predicted.bytes / 2 ** 20).toFixed(0)} MiB at ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ' as measured on recent migrations' : ''}${choice.predicted.converges ? '' : '; predicted NOT to converge'})\n`);
           }
-          const journal = new Journal(config.stateDir);
           const executor = new Executor(config, { connections, logger, journal });
           const bar = !options.json && process.stderr.isTTY ? new SingleBar({ format: ' {bar} {percentage}% | {mibps} MiB/s | iteration {iteration} | {phase} | ETA {eta_s}s', stream: process.stderr, hideCursor: true }) : undefined;
           bar?.start(100, 0, { mibps: '0', iteration: 0, phase: 'precopy', eta_s: '?' });

@@ -1,7 +1,9 @@
 /** `virt-balancer plan`: one collection and planning pass; changes nothing. */
 import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
+import { LinkBandwidth } from '../../cluster/link-bandwidth.js';
 import { loadConfig } from '../../config/index.js';
+import { Journal } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
 import { loadPolicies, plan, type Plan } from '../../policy/index.js';
 import { planMeasuringCandidates } from '../../controller/plan-measured.js';
@@ -16,6 +18,8 @@ export function planJson(p: Plan) {
       to: m.to,
       technique: m.technique,
       predicted: { totalSeconds: m.predicted.totalSeconds, downtimeMs: m.predicted.downtimeMs, bytes: m.predicted.bytes },
+      // What the prediction assumed: measured on recent migrations between the two hosts, or configured.
+      assumed: { bandwidthMiBps: m.inputs.bandwidthMiBps, bandwidthMeasured: m.inputs.bandwidthMeasured ?? false, dirtyRateMiBps: m.inputs.dirtyRateMiBps },
       reason: m.reason,
     })),
     skipped: p.skipped.map((s) => ({ vm: s.vmName, reason: s.reason })),
@@ -32,8 +36,8 @@ export function renderPlan(p: Plan): string {
   else
     out.push(
       table(
-        ['vm', 'from', 'to', 'technique', 'total s', 'downtime ms', 'MiB', 'reason'],
-        p.moves.map((m) => [m.vmName, m.from, m.to, m.technique, m.predicted.totalSeconds.toFixed(1), m.predicted.downtimeMs.toFixed(0), (m.predicted.bytes / 2 ** 20).toFixed(0), m.reason]),
+        ['vm', 'from', 'to', 'technique', 'total s', 'downtime ms', 'MiB', 'link MiB/s', 'reason'],
+        p.moves.map((m) => [m.vmName, m.from, m.to, m.technique, m.predicted.totalSeconds.toFixed(1), m.predicted.downtimeMs.toFixed(0), (m.predicted.bytes / 2 ** 20).toFixed(0), `${m.inputs.bandwidthMiBps.toFixed(0)}${m.inputs.bandwidthMeasured ? ' (measured)' : ''}`, m.reason]),
       ),
     );
   if (p.skipped.length > 0) out.push('', 'Considered, not moved:', table(['vm', 'why'], p.skipped.map((s) => [s.vmName, s.reason])));
@@ -55,7 +59,8 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy);
         const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000 });
         try {
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps };
+          const links = new LinkBandwidth(await new Journal(config.stateDir).linkObservations());
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, linkBandwidthMiBps: (from: string, to: string) => links.estimateMiBps(from, to) };
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
           const result = options.dirtyRate
             ? (await planMeasuringCandidates(state, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 })).plan

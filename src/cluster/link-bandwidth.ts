@@ -1,0 +1,55 @@
+/**
+ * What migrations between two hosts really achieved, in MiB/s: bytes moved over the job's elapsed
+ * time of recent completed migrations. The technique choice hinges on the ratio of dirty rate to
+ * bandwidth, and a configured guess (policy.bandwidthMiBps, 1000 by default) can be an order of
+ * magnitude off a busy 1 GbE link; once a pair of hosts has been measured, the cost model uses
+ * what it measured.
+ */
+
+export interface LinkObservation {
+  from: string;
+  to: string;
+  bytes: number;
+  seconds: number;
+}
+
+const MiB = 1024 * 1024;
+/** Small moves are dominated by fixed setup and switch-over time, not by the link. */
+export const MIN_OBSERVED_BYTES = 32 * MiB;
+const MIN_OBSERVED_SECONDS = 0.2;
+/** The median of the last few: one migration slowed by a neighbour's backup does not steer the next. */
+const KEPT_PER_LINK = 5;
+
+export class LinkBandwidth {
+  private readonly byLink = new Map<string, number[]>();
+
+  constructor(observations: readonly LinkObservation[] = []) {
+    for (const o of observations) this.observe(o);
+  }
+
+  /** Record a completed migration; ignored when too small or too short to say anything about the link. */
+  observe(o: LinkObservation): void {
+    if (!(o.bytes >= MIN_OBSERVED_BYTES) || !(o.seconds >= MIN_OBSERVED_SECONDS) || !o.from || !o.to) return;
+    const key = `${o.from}\u0000${o.to}`;
+    const kept = this.byLink.get(key) ?? [];
+    kept.push(o.bytes / MiB / o.seconds);
+    this.byLink.set(key, kept.slice(-KEPT_PER_LINK));
+  }
+
+  /** Median measured MiB/s from one host to another, or undefined when never measured. */
+  estimateMiBps(from: string, to: string): number | undefined {
+    const kept = this.byLink.get(`${from}\u0000${to}`);
+    if (!kept || kept.length === 0) return undefined;
+    const sorted = [...kept].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  }
+
+  /** Every measured link: for metrics and status. */
+  links(): { from: string; to: string; mibps: number; samples: number }[] {
+    return [...this.byLink.entries()].map(([key, kept]) => {
+      const [from, to] = key.split('\u0000');
+      return { from, to, mibps: this.estimateMiBps(from, to)!, samples: kept.length };
+    });
+  }
+}
