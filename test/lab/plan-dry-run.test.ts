@@ -69,7 +69,9 @@ describe('plan --json against the lab', () => {
     const ours = result.moves.filter((m) => VMS.includes(m.vm));
     expect(ours.length, `plan at cpuHighPercent ${cpuHighPercent} (source ${sourcePercent.toFixed(0)} %): ${stdout}`).toBeGreaterThanOrEqual(1);
     for (const move of ours) {
-      expect(Object.keys(move).sort()).toEqual(['from', 'predicted', 'reason', 'technique', 'to', 'vm']);
+      // The fields the issue names, plus what the prediction assumed (bandwidth, measured or configured).
+      expect(Object.keys(move).sort()).toEqual(['assumed', 'from', 'predicted', 'reason', 'technique', 'to', 'vm']);
+      expect((move as unknown as { assumed: { bandwidthMeasured: boolean } }).assumed.bandwidthMeasured).toBe(false);
       expect(Object.keys(move.predicted).sort()).toEqual(['bytes', 'downtimeMs', 'totalSeconds']);
       expect(move.from).toBe(SOURCE);
       expect(['lab2', 'lab3']).toContain(move.to);
