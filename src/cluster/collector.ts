@@ -8,6 +8,7 @@ import type { Config, HostConfig } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { HostConnections } from './connections.js';
+import { disksToCopy } from './disks.js';
 import { clusterImbalance } from './imbalance.js';
 import type { ClusterState, HostObservation, InFlightMigration, VmObservation, VmState } from './model.js';
 import { SampleWindow, rateRatio } from './window.js';
@@ -32,6 +33,8 @@ interface VmMemo {
   tags?: string[];
   cpuModel?: string;
   diskCount?: number;
+  /** Target devs of the disks a storage copy would move (see disks.ts). */
+  copyTargets?: string[];
   dirtyRateMiBps?: number;
   dirtyRateMeasuredAtMs?: number;
 }
@@ -304,6 +307,7 @@ export class Collector {
       const xml = await conn.domainGetXmlDesc(domain).catch(() => '');
       memo.cpuModel = /<cpu[^>]*>[\s\S]*?<model[^>]*>([^<]+)<\/model>/.exec(xml)?.[1];
       memo.diskCount = [...xml.matchAll(/<disk [^>]*device='disk'/g)].length;
+      memo.copyTargets = disksToCopy(xml).map((d) => d.target);
     }
     let jobRunning = false;
     if (state === 'running' || state === 'paused') {
@@ -313,8 +317,12 @@ export class Collector {
     const configTags = this.config.policy.pinnedVms.includes(domain.name) ? ['pinned'] : [];
     const tags = [...new Set([...memo.tags, ...configTags])];
     const blockCount = num(params, 'block.count') ?? 0;
+    // Only the disks a copy moves, at their capacity: libvirt mirrors (and counts) the whole disk.
     let diskBytes = 0;
-    for (let i = 0; i < blockCount; i++) diskBytes += num(params, `block.${i}.capacity`) ?? 0;
+    for (let i = 0; i < blockCount; i++) {
+      const name = params[`block.${i}.name`];
+      if (typeof name === 'string' && memo.copyTargets?.includes(name)) diskBytes += num(params, `block.${i}.capacity`) ?? 0;
+    }
     const disksShared = !tags.includes('local-disks');
     const kib = (k: string) => {
       const v = num(params, k);

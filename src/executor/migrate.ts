@@ -12,6 +12,8 @@ import { JobStatsFlags, LibvirtError, MigrateFlags, type DomainEvent, type Domai
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
+import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
+import { coldMoveWithLocalDisks, explainStorageCopyError } from './storage-copy.js';
 import { recipeFor } from './technique-params.js';
 import { describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
 
@@ -40,6 +42,8 @@ export interface MigrationResult {
   totalMs: number;
   downtimeMs?: number;
   bytes?: number;
+  /** Of bytes, what the storage copy sent (libvirt's disk_processed). */
+  diskBytes?: number;
   iterations?: number;
   switchedToPostcopy: boolean;
   predicted: Prediction;
@@ -72,16 +76,25 @@ export interface RunMigrationOptions {
 export async function runMigration(move: Move, options: RunMigrationOptions): Promise<MigrationResult> {
   const { source, target, config, logger } = options;
   const log = logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
+  const startedAtMs = Date.now();
+  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, startedAtMs };
+  const dom: DomainRef = await source.domainLookupByUuid(move.vmUuid);
+  // The disks to copy are read from the running definition now, not when the move was planned.
+  const disks: DomainDisk[] = move.copyStorage ? disksToCopy(await source.domainGetXmlDesc(dom)) : [];
+  const storage = { vm: move.vmName, targetHost: move.to, disks };
+  if (move.technique === 'cold' && disks.length > 0) {
+    const error = coldMoveWithLocalDisks(storage);
+    log.warn({ err: error }, 'move refused');
+    return { ...base, outcome: 'failed', totalMs: 0, switchedToPostcopy: false, error, endedAtMs: Date.now() };
+  }
   const recipe = recipeFor(move.technique, {
     config,
     targetLibvirtUri: options.targetUri,
     copyStorage: move.copyStorage,
+    migrateDisks: move.copyStorage ? disks.map((d) => d.target) : undefined,
     allowPostcopySwitch: options.allowPostcopySwitch,
     bandwidthMiBps: options.bandwidthMiBps,
   });
-  const startedAtMs = Date.now();
-  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, startedAtMs };
-  const dom: DomainRef = await source.domainLookupByUuid(move.vmUuid);
 
   let completedParams: TypedParams | undefined;
   const onEvent = (e: DomainEvent) => {
@@ -207,6 +220,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
       totalMs: num(p, 'time_elapsed') ?? endedAtMs - startedAtMs,
       downtimeMs: num(p, 'downtime'),
       bytes: num(p, 'data_processed') ?? num(p, 'memory_processed'),
+      diskBytes: disks.length > 0 ? num(p, 'disk_processed') : undefined,
       iterations: num(p, 'memory_iteration'),
     };
     if (!onTarget || onSource) {
@@ -219,7 +233,10 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   }
 
   const error = result.error;
-  const message = error instanceof LibvirtError ? `${error.codeName}: ${error.message}` : (error as Error)?.message ?? String(error);
+  const raw = error instanceof LibvirtError ? `${error.codeName}: ${error.message}` : (error as Error)?.message ?? String(error);
+  // libvirt's own words stay at the end: they are what its docs and bug trackers are searched by.
+  const explained = disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined;
+  const message = explained ? `${explained} (libvirt: ${raw})` : raw;
   if (switchedToPostcopy) {
     // The guest's memory is split between hosts: try libvirt's post-copy recovery once.
     options.metrics?.postcopyIncidentsTotal.inc();

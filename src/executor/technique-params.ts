@@ -21,7 +21,15 @@ export function migrationUriFor(targetLibvirtUri: string): string | undefined {
 
 export function recipeFor(
   technique: Technique,
-  options: { config: MigrationConfig; targetLibvirtUri: string; copyStorage: boolean; allowPostcopySwitch: boolean; bandwidthMiBps?: number },
+  options: {
+    config: MigrationConfig;
+    targetLibvirtUri: string;
+    copyStorage: boolean;
+    /** Target devs of the disks to copy (libvirt's `migrate_disks`); empty: nothing to copy; absent: libvirt's default set. */
+    migrateDisks?: readonly string[];
+    allowPostcopySwitch: boolean;
+    bandwidthMiBps?: number;
+  },
 ): MigrationRecipe {
   const { config } = options;
   let flags = MigrateFlags.PEER2PEER;
@@ -29,8 +37,12 @@ export function recipeFor(
   else flags |= MigrateFlags.OFFLINE;
   if (config.persistOnTarget || technique === 'cold') flags |= MigrateFlags.PERSIST_DEST;
   if (config.undefineSource) flags |= MigrateFlags.UNDEFINE_SOURCE;
-  if (options.copyStorage && technique !== 'cold') flags |= MigrateFlags.NON_SHARED_DISK;
   const params: MigrationParams = {};
+  // Name the disks: libvirt's default set also includes network disks (rbd, iscsi), which are shared.
+  if (options.copyStorage && technique !== 'cold' && (options.migrateDisks === undefined || options.migrateDisks.length > 0)) {
+    flags |= MigrateFlags.NON_SHARED_DISK;
+    if (options.migrateDisks) params.migrateDisks = [...options.migrateDisks];
+  }
   const uri = migrationUriFor(options.targetLibvirtUri);
   if (uri && technique !== 'cold') params.uri = uri;
   const bandwidth = options.bandwidthMiBps ?? config.bandwidthMiBps;

@@ -160,6 +160,8 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
   };
   if (input.running === false) {
     if (technique !== 'cold') return { ...finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: false }), rejected: 'the VM is not running: only cold migration applies' };
+    // libvirt refuses NON_SHARED_DISK with OFFLINE: only the definition would move, not the disks.
+    if (diskBytes > 0) return { ...finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: false }), rejected: "the VM is shut off and has local disks: libvirt's offline migration does not copy them (start it to move it live)" };
     return finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: true });
   }
   switch (technique) {
