@@ -130,6 +130,17 @@ describe('controller against the lab', () => {
       const domstats = (await execFileAsync('virsh', ['-c', lab.host('lab2').uri, 'domstats', '--balloon', 'ctl-busy1'])).stdout;
       const balloonKiB = Number(/balloon\.current=(\d+)/.exec(domstats)![1]);
       expect(metrics).toContain(`virt_balancer_vm_memory_bytes{host="lab2",vm="ctl-busy1"} ${balloonKiB * 1024}`);
+      // CPU as virsh domstats reports it: the cpu.time delta over wall time (one vCPU). Ours is a
+      // windowed mean of the same counter, so they agree closely for a steady guest, not exactly.
+      const cpuTimeNs = async () => BigInt(/cpu\.time=(\d+)/.exec((await execFileAsync('virsh', ['-c', lab.host('lab2').uri, 'domstats', '--cpu-total', 'ctl-busy1'])).stdout)![1]);
+      const [t0, c0] = [performance.now(), await cpuTimeNs()];
+      await sleep(4000);
+      const [c1, t1] = [await cpuTimeNs(), performance.now()];
+      const virshRatio = Number(c1 - c0) / 1e6 / (t1 - t0);
+      const ours = Number(/virt_balancer_vm_cpu_utilization_ratio\{host="lab2",vm="ctl-busy1"\} ([0-9.e-]+)/.exec(await (await fetch('http://127.0.0.1:19464/metrics')).text())![1]);
+      console.log(`ctl-busy1 CPU: virt-balancer ${ours.toFixed(3)}, virsh domstats ${virshRatio.toFixed(3)}`);
+      expect(virshRatio).toBeGreaterThan(0.05);
+      expect(Math.abs(ours - virshRatio), `ours ${ours}, virsh ${virshRatio}`).toBeLessThan(0.2);
 
       // A host whose libvirtd dies is reported down, and comes back after it restarts.
       const metricsText = async () => (await fetch('http://127.0.0.1:19464/metrics')).text();
