@@ -52,6 +52,7 @@ interface HostMemo {
 export interface CollectOptions {
   lastMovedAtMs?: Record<string, number>;
   recentMoves?: ClusterState['recentMoves'];
+  recentFailures?: ClusterState['recentFailures'];
   /** Migrations the executor runs (merged with jobs found on the hosts). */
   inFlight?: InFlightMigration[];
 }
@@ -139,6 +140,7 @@ export class Collector {
       inFlight,
       lastMovedAtMs: options.lastMovedAtMs ?? {},
       recentMoves: options.recentMoves ?? [],
+      recentFailures: options.recentFailures ?? [],
     };
     this.publish(state);
     this.lastState = state;

@@ -101,6 +101,8 @@ export interface ClusterState {
   lastMovedAtMs: Record<string, number>;
   /** Recent moves (newest last), for anti-ping-pong. */
   recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[];
+  /** Moves that ended aborted or failed: the same VM is not sent to the same target again for a while. */
+  recentFailures?: { vmUuid: string; from: string; to: string; atMs: number; outcome: string; error?: string }[];
 }
 
 export interface InFlightMigration {

@@ -51,6 +51,7 @@ export const policySchema = z
     policyTimeoutMs: z.number().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
     /** A VM that moved is left alone this long. */
     cooldownSeconds: z.number().min(0).default(600).describe('A VM that moved is left alone this long.'),
+    retryAfterFailureSeconds: z.number().min(0).default(900).describe('After a move of a VM to a host aborted or failed, that VM is not sent to that host again for this long (other hosts may be tried).'),
     maxMovesPerTick: z.number().int().min(0).default(2).describe('Moves planned per tick at most; 0 plans none.'),
     /** A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second. */
     minGainPerCostSecond: z.number().min(0).default(0.002).describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.'),

@@ -43,7 +43,7 @@ export class Controller {
   private policies: LoadedPolicy[] = [];
   private task?: ScheduledTask;
   private current?: Promise<TickReport | undefined>;
-  private history: { lastMovedAtMs: Record<string, number>; recentMoves: ClusterState['recentMoves'] } = { lastMovedAtMs: {}, recentMoves: [] };
+  private history: { lastMovedAtMs: Record<string, number>; recentMoves: ClusterState['recentMoves']; recentFailures: NonNullable<ClusterState['recentFailures']> } = { lastMovedAtMs: {}, recentMoves: [], recentFailures: [] };
   /** What migrations between each pair of hosts achieved (journal history, then every outcome). */
   readonly links = new LinkBandwidth();
   lastTickEndedAtMs?: number;
@@ -69,6 +69,9 @@ export class Controller {
           this.history.lastMovedAtMs[r.vmUuid] = r.endedAtMs;
           this.history.recentMoves.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs });
           this.history.recentMoves = this.history.recentMoves.slice(-500);
+        } else {
+          this.history.recentFailures.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs, outcome: r.outcome, error: r.error });
+          this.history.recentFailures = this.history.recentFailures.slice(-500);
         }
         options.onResult?.(r);
       },

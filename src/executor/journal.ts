@@ -48,16 +48,27 @@ export class Journal {
   }
 
   /** Completed moves, for cooldown and anti-ping-pong after a restart. */
-  async lastMoves(): Promise<{ lastMovedAtMs: Record<string, number>; recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[] }> {
+  async lastMoves(): Promise<{ lastMovedAtMs: Record<string, number>; recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[]; recentFailures: RecentFailure[] }> {
     const lastMovedAtMs: Record<string, number> = {};
     const recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[] = [];
+    const recentFailures: RecentFailure[] = [];
     for (const e of await this.read()) {
+      if (e.type === 'outcome' && e.outcome !== 'completed') recentFailures.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs, outcome: e.outcome, error: e.error });
       if (e.type !== 'outcome' || e.outcome !== 'completed') continue;
       lastMovedAtMs[e.vmUuid] = e.atMs;
       recentMoves.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs });
     }
-    return { lastMovedAtMs, recentMoves: recentMoves.slice(-500) };
+    return { lastMovedAtMs, recentMoves: recentMoves.slice(-500), recentFailures: recentFailures.slice(-500) };
   }
+}
+
+export interface RecentFailure {
+  vmUuid: string;
+  from: string;
+  to: string;
+  atMs: number;
+  outcome: string;
+  error?: string;
 }
 
 /** A migration the journal says we started and never saw end: what a restarted controller adopts. */

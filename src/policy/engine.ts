@@ -331,6 +331,11 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
         rejections.push(`${target.name} would exceed its vCPU overcommit`);
         continue;
       }
+      const failed = [...(state.recentFailures ?? [])].reverse().find((f) => f.vmUuid === vm.uuid && f.to === target.name && nowMs - f.atMs < config.retryAfterFailureSeconds * 1000);
+      if (failed) {
+        rejections.push(`a move of ${vm.name} to ${target.name} ended ${failed.outcome} ${((nowMs - failed.atMs) / 1000).toFixed(0)} s ago${failed.error ? ` (${failed.error.slice(0, 120)})` : ''}; retried after ${config.retryAfterFailureSeconds} s`);
+        continue;
+      }
       const back = state.recentMoves.find((m) => m.vmUuid === vm.uuid && m.from === target.name && nowMs - m.atMs < config.cooldownSeconds * 3000);
       if (back && !candidate.mustMove) {
         rejections.push(`${vm.name} left ${target.name} ${((nowMs - back.atMs) / 1000).toFixed(0)} s ago (no ping-pong)`);
@@ -412,7 +417,9 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       localDiskBytes,
     });
     if (!choice.predicted.converges) {
-      skip(`no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ` (measured ${vm.host} -> ${best.host.name})` : ''}`);
+      // A shut-off VM's only technique is refused for a reason of its own (local disks), not convergence.
+      const own = !running ? choice.alternatives.find((a) => a.technique === 'cold')?.rejected : undefined;
+      skip(own ?? `no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ` (measured ${vm.host} -> ${best.host.name})` : ''}`);
       continue;
     }
     const costSeconds = choice.predicted.totalSeconds + choice.predicted.downtimeMs / 1000;

@@ -168,3 +168,33 @@ describe('consolidation policy', () => {
     expect(p.moves.every((m) => m.to === 'a')).toBe(true);
   });
 });
+
+describe('after a failed move', () => {
+  const hot = () => state([host('a'), host('b'), host('c')], [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1)]);
+  const retryConfig = policySchema.parse({ cooldownSeconds: 0, maxMovesPerTick: 1, retryAfterFailureSeconds: 900 });
+
+  it('does not send the same VM to the same host again within the retry delay, but may try another host', async () => {
+    const first = await plan(hot(), { config: retryConfig });
+    const move = first.moves[0];
+    expect(move).toBeDefined();
+    const failedAtMs = 1_000_000 - 60_000;
+    const failure = { vmUuid: move.vmUuid, from: move.from, to: move.to, atMs: failedAtMs, outcome: 'aborted', error: 'aborted: 300 s deadline' };
+    const again = await plan({ ...hot(), recentFailures: [failure] }, { config: retryConfig });
+    const sameVm = again.moves.find((m) => m.vmUuid === move.vmUuid);
+    expect(sameVm?.to).not.toBe(move.to);
+    expect(again.moves.some((m) => m.vmUuid === move.vmUuid && m.to === move.to)).toBe(false);
+    // After the delay the pair may be tried again.
+    const later = await plan({ ...hot(), recentFailures: [{ ...failure, atMs: 1_000_000 - 901_000 }] }, { config: retryConfig });
+    expect(later.moves[0]).toMatchObject({ vmUuid: move.vmUuid, to: move.to });
+  });
+});
+
+describe('a shut-off VM with local disks', () => {
+  it('is not moved cold, and plan says why in its own words', async () => {
+    const config = policySchema.parse({ cooldownSeconds: 0 });
+    const vms = [vm('off', 'a', 0, { state: 'shutoff', disksShared: false, localDiskBytes: 10 * 2 ** 30 })];
+    const p = await plan(state([host('a', { maintenance: true }), host('b')], vms), { config });
+    expect(p.moves.find((m) => m.vmName === 'off')).toBeUndefined();
+    expect(p.skipped.find((x) => x.vmName === 'off')?.reason).toMatch(/shut off and has local disks/);
+  });
+});
