@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Duplex } from 'node:stream';
 import { LibvirtUriError } from './errors.js';
 import { DEFAULT_PORTS, type ParsedLibvirtUri } from './uri.js';
@@ -94,19 +94,76 @@ function openTls(uri: ParsedLibvirtUri, options: TransportOptions): Promise<Dupl
     servername: /^[\d.:]+$/.test(uri.host!) ? undefined : uri.host,
     rejectUnauthorized: uri.params.no_verify !== '1',
   });
-  return connected(socket, uri, options, 'secureConnect');
+  return connected(socket, uri, options, 'secureConnect').then((s) => awaitServerConfirmation(s as TLSSocket, uri, options));
 }
 
-/** The command run on the remote host: virt-ssh-helper when present, else netcat on the socket. */
+/**
+ * After the handshake libvirtd checks our certificate (CA, tls_allowed_dn_list) and sends one
+ * byte, 1, if it accepts us; otherwise it just closes. Reading that byte here keeps it out of the
+ * RPC stream and turns a refusal into an error that says why.
+ */
+function awaitServerConfirmation(socket: TLSSocket, uri: ParsedLibvirtUri, options: TransportOptions): Promise<Duplex> {
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  return new Promise((resolve, reject) => {
+    const refused = (detail: string) =>
+      new Error(
+        `cannot connect to ${uri.original}: the server refused our client certificate after the TLS handshake (${detail}); ` +
+          `libvirtd accepts a client certificate signed by its ca_file and, if tls_allowed_dn_list is set, with a listed DN`,
+      );
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.removeListener('readable', onReadable);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onEnd);
+      socket.removeListener('error', onError);
+    };
+    const onReadable = () => {
+      const byte: Buffer | null = socket.read(1);
+      if (byte === null) return;
+      cleanup();
+      if (byte[0] === 1) resolve(socket);
+      else {
+        socket.destroy();
+        reject(refused(`it answered ${byte[0]} instead of 1`));
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      socket.destroy();
+      reject(refused('it closed the connection'));
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      socket.destroy();
+      reject(refused(e.message));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      socket.destroy();
+      reject(new Error(`cannot connect to ${uri.original}: the server did not confirm the TLS session within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    socket.on('readable', onReadable);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+  });
+}
+
+/**
+ * The command run on the remote host, chosen as libvirt chooses it: virt-ssh-helper when present,
+ * else netcat on the socket; ?proxy=netcat or a ?netcat= path forces netcat (the only way the
+ * remote ?socket= is used: virt-ssh-helper finds the daemon from the URI), ?proxy=native the helper.
+ */
 export function sshRemoteCommand(uri: ParsedLibvirtUri): string {
   const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const netcat = uri.params.netcat ?? 'nc';
-  return (
-    `sh -c ${quoted(
-      `if command -v virt-ssh-helper >/dev/null 2>&1; then exec virt-ssh-helper ${quoted(uri.remoteName)}; ` +
-        `else exec ${netcat} -U ${uri.socketPath}; fi`,
-    )}`
-  );
+  const helper = `exec virt-ssh-helper ${quoted(uri.remoteName)}`;
+  const nc = `exec ${netcat} -U ${uri.socketPath}`;
+  const proxy = uri.params.proxy ?? (uri.params.netcat !== undefined ? 'netcat' : 'auto');
+  if (proxy === 'netcat') return `sh -c ${quoted(nc)}`;
+  if (proxy === 'native') return `sh -c ${quoted(helper)}`;
+  if (proxy !== 'auto') throw new LibvirtUriError(`"${uri.original}": proxy=${proxy} is not one of auto, netcat, native`);
+  return `sh -c ${quoted(`if command -v virt-ssh-helper >/dev/null 2>&1; then ${helper}; else ${nc}; fi`)}`;
 }
 
 export function sshArguments(uri: ParsedLibvirtUri, options: TransportOptions = {}): string[] {
@@ -125,15 +182,34 @@ function openSsh(uri: ParsedLibvirtUri, options: TransportOptions): Duplex {
   child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-2000);
   });
-  const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
-  child.on('exit', (code) => {
-    stream.destroy(new Error(`ssh to ${uri.host} exited with code ${code}${stderr ? ': ' + stderr.trim() : ''}`));
+  // Our own Duplex over ssh's stdio: its stdout ends and its stdin closes before its exit status
+  // is known, so the stream ends only when ssh has exited, with ssh's own words on why (a refused
+  // login, an unknown host) rather than a bare "closed by the peer" or "premature close".
+  const stream = new Duplex({
+    read() {
+      child.stdout.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      if (child.stdin.writable) child.stdin.write(chunk, () => callback());
+      else callback();
+    },
+    final(callback) {
+      child.stdin.end(() => callback());
+    },
+    destroy(error, callback) {
+      if (child.exitCode === null && child.signalCode === null) child.kill();
+      callback(error);
+    },
+  });
+  child.stdout.on('data', (d: Buffer) => {
+    if (!stream.push(d)) child.stdout.pause();
+  });
+  child.stdin.on('error', () => {
+    /* EPIPE once ssh has gone; its exit below says why */
+  });
+  child.on('close', (code, signal) => {
+    stream.destroy(new Error(`ssh to ${uri.host} exited with ${code === null ? `signal ${signal}` : `code ${code}`}${stderr ? ': ' + stderr.trim() : ''}`));
   });
   child.on('error', (e) => stream.destroy(new Error(`cannot run ssh for ${uri.original}: ${e.message}`)));
-  const destroy = stream.destroy.bind(stream);
-  stream.destroy = (err?: Error) => {
-    child.kill();
-    return destroy(err);
-  };
   return stream;
 }

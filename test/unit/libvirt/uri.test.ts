@@ -32,4 +32,12 @@ describe('libvirt URIs', () => {
     expect(remote).toContain("virt-ssh-helper '\\''qemu:///system'\\''");
     expect(remote).toContain('nc -U /run/libvirt/libvirt-sock');
   });
+
+  it('uses netcat on ?socket= when ?netcat= or ?proxy=netcat asks for it, as libvirt does', () => {
+    const remote = (uri: string) => sshArguments(parseLibvirtUri(uri)).at(-1)!;
+    expect(remote('qemu+ssh://h/system?socket=/s&netcat=nc.openbsd')).toBe("sh -c 'exec nc.openbsd -U /s'");
+    expect(remote('qemu+ssh://h/system?socket=/s&proxy=netcat')).toBe("sh -c 'exec nc -U /s'");
+    expect(remote('qemu+ssh://h/system?proxy=native')).not.toContain('nc -U');
+    expect(() => remote('qemu+ssh://h/system?proxy=telnet')).toThrow(/proxy=telnet is not one of auto, netcat, native/);
+  });
 });
