@@ -38,8 +38,12 @@ export function describeHost(hostsDir: string, index: number, address: string): 
   };
 }
 
-/** Lay out the host's private directories and config (first start only). */
-export async function prepareHost(host: Omit<LabHost, 'hostUuid'>): Promise<LabHost> {
+/**
+ * Lay out the host's private directories and config (first start only). libvirtdConf adds or
+ * replaces libvirtd.conf settings (values as libvirtd.conf spells them, e.g. { auth_tcp: '"sasl"' });
+ * replaced rather than appended because libvirtd reads the first occurrence of a setting.
+ */
+export async function prepareHost(host: Omit<LabHost, 'hostUuid'>, libvirtdConf: Record<string, string> = {}): Promise<LabHost> {
   const uuidFile = join(host.dir, 'host-uuid');
   if (existsSync(uuidFile)) return { ...host, hostUuid: (await readFile(uuidFile, 'utf8')).trim() };
   await rm(host.dir, { recursive: true, force: true });
@@ -52,21 +56,20 @@ export async function prepareHost(host: Omit<LabHost, 'hostUuid'>): Promise<LabH
   await rm(join(host.dir, 'etc', 'qemu', 'networks', 'autostart'), { recursive: true, force: true });
   // A random UUID: libvirt refuses repeated digits and refuses to migrate between equal UUIDs.
   const hostUuid = randomUUID();
+  const settings: Record<string, string> = {
+    listen_tls: '0',
+    listen_tcp: '1',
+    listen_addr: `"${host.address}"`,
+    auth_tcp: '"none"',
+    auth_unix_rw: '"none"',
+    auth_unix_ro: '"none"',
+    host_uuid: `"${hostUuid}"`,
+    log_outputs: '"3:file:/var/log/libvirt/libvirtd.log"',
+    ...libvirtdConf,
+  };
   await appendFile(
     join(host.dir, 'etc', 'libvirtd.conf'),
-    [
-      '',
-      '# virt-balancer lab',
-      'listen_tls = 0',
-      'listen_tcp = 1',
-      `listen_addr = "${host.address}"`,
-      'auth_tcp = "none"',
-      'auth_unix_rw = "none"',
-      'auth_unix_ro = "none"',
-      `host_uuid = "${hostUuid}"`,
-      'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"',
-      '',
-    ].join('\n'),
+    ['', '# virt-balancer lab', ...Object.entries(settings).map(([k, v]) => `${k} = ${v}`), ''].join('\n'),
   );
   await appendFile(
     join(host.dir, 'etc', 'qemu.conf'),
@@ -117,8 +120,16 @@ export async function hostRunning(host: LabHost): Promise<boolean> {
   return (await livePid(pidFile(host, 'libvirtd'), 'libvirtd')) !== undefined;
 }
 
-/** Start virtlogd (if needed) and libvirtd for one host, and wait until it answers over TCP. */
-export async function startHost(host: LabHost): Promise<void> {
+/** The host's read-write unix socket as seen from outside its namespace (bind-mount source). */
+export function hostSocketPath(host: Pick<LabHost, 'dir'>): string {
+  return join(host.dir, 'run', 'libvirt-sock');
+}
+
+/**
+ * Start virtlogd (if needed) and libvirtd for one host, and wait until it answers over TCP, or
+ * over readyUri (e.g. the unix socket, for a host whose TCP listener asks for SASL).
+ */
+export async function startHost(host: LabHost, readyUri = host.uri): Promise<void> {
   if (await hostRunning(host)) return;
   const logdPid = await livePid(pidFile(host, 'virtlogd'), 'virtlogd');
   const binds = BIND_TARGETS.map(([sub, target]) => `mkdir -p ${target} && mount --bind "${join(host.dir, sub)}" ${target}`).join(' && ');
@@ -137,15 +148,15 @@ export async function startHost(host: LabHost): Promise<void> {
     // Restart inside the namespace virtlogd still holds, so libvirtd finds its running guests.
     await run('nsenter', ['-t', String(logdPid), '-m', 'sh', '-c', startLibvirtd]);
   }
-  await waitForHost(host, 60_000);
+  await waitForHost(host, 60_000, readyUri);
 }
 
-export async function waitForHost(host: LabHost, timeoutMs: number): Promise<void> {
+export async function waitForHost(host: LabHost, timeoutMs: number, readyUri = host.uri): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
     try {
-      await virsh(host.uri, ['version'], 10_000);
+      await virsh(readyUri, ['version'], 10_000);
       return;
     } catch (e) {
       lastError = (e as Error).message;
@@ -153,7 +164,7 @@ export async function waitForHost(host: LabHost, timeoutMs: number): Promise<voi
     await sleep(250);
   }
   throw new Error(
-    `lab host ${host.name} (${host.uri}) did not answer within ${timeoutMs / 1000} s: ${lastError}\n` +
+    `lab host ${host.name} (${readyUri}) did not answer within ${timeoutMs / 1000} s: ${lastError}\n` +
       `see ${join(host.dir, 'log', 'libvirtd.log')}`,
   );
 }

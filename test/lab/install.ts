@@ -16,6 +16,13 @@ const NEEDED: { file: string; pkg: string }[] = [
   { file: '/usr/bin/prometheus', pkg: 'prometheus' },
   { file: '/usr/bin/promtool', pkg: 'prometheus' },
   { file: '/usr/bin/systemd-analyze', pkg: 'systemd' },
+  // transports.test.ts: a throwaway PKI for TLS, a private sshd, the ssh helpers on its far side.
+  { file: '/usr/bin/openssl', pkg: 'openssl' },
+  { file: '/usr/sbin/sshd', pkg: 'openssh-server' },
+  { file: '/usr/bin/ssh', pkg: 'openssh-client' },
+  { file: '/usr/bin/ssh-keygen', pkg: 'openssh-client' },
+  { file: '/usr/bin/virt-ssh-helper', pkg: 'libvirt-daemon' },
+  { file: '/bin/nc.openbsd', pkg: 'netcat-openbsd' },
 ];
 
 export async function ensureLabPackages(log: (m: string) => void): Promise<void> {
