@@ -34,7 +34,8 @@ const noDomain = (e: unknown) => e instanceof LibvirtError && e.codeName === 'VI
 export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<MigrationResult | undefined> {
   const { job, config, connectionOf } = options;
   const log = options.logger.child({ vm: job.vm, from: job.from, to: job.to, technique: job.technique, adopted: true });
-  const deadlineMs = job.startedAtMs + config.deadlineSeconds * 1000;
+  const deadlineSeconds = job.deadlineSeconds ?? config.deadlineSeconds;
+  const deadlineMs = job.startedAtMs + deadlineSeconds * 1000;
   let abortedAtDeadline = false;
   let lastIteration: number | undefined;
 
@@ -51,7 +52,7 @@ export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<Migra
           // Only while pre-copy: after a post-copy switch the guest's memory is split between hosts.
           if ((await source.domainGetState(dom)).state === DomainState.RUNNING) {
             abortedAtDeadline = true;
-            const why = `deadline of ${config.deadlineSeconds} s reached (counted from the start before the restart)`;
+            const why = `deadline of ${deadlineSeconds} s reached (counted from the start before the restart)`;
             log.warn({ why }, 'aborting adopted migration');
             options.onAdapt?.('abort', why);
             await source.domainAbortJob(dom).catch((e) => log.warn({ err: (e as Error).message }, 'abort refused'));
@@ -96,7 +97,7 @@ export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<Migra
   }
   const totalMs = endedAtMs - job.startedAtMs;
   if (onSource && !onTarget) {
-    const error = abortedAtDeadline ? `aborted: ${config.deadlineSeconds} s deadline` : 'the migration ended without moving the VM (it ended while the controller was restarting or libvirt failed it)';
+    const error = abortedAtDeadline ? `aborted: ${deadlineSeconds} s deadline` : 'the migration ended without moving the VM (it ended while the controller was restarting or libvirt failed it)';
     log.warn({ err: error }, 'adopted migration did not complete; VM still running on the source');
     return { ...base, outcome: abortedAtDeadline ? 'aborted' : 'failed', totalMs, iterations: lastIteration, error };
   }

@@ -12,7 +12,7 @@ import type { Move } from '../policy/plan-types.js';
 import { admit, type AdmissionResult, type RunningMove } from './admission.js';
 import { UNKNOWN_PREDICTION, watchAdoptedJob } from './adopt.js';
 import type { Journal, UnfinishedStart } from './journal.js';
-import { recordResult, runMigration, type MigrationProgress, type MigrationResult } from './migrate.js';
+import { deadlineSecondsFor, recordResult, runMigration, type MigrationProgress, type MigrationResult } from './migrate.js';
 
 export interface ConnectionSource {
   get(host: string): LibvirtConnection | undefined;
@@ -161,7 +161,7 @@ export class Executor {
     const entry: Running = { vmUuid: move.vmUuid, vmName: move.vmName, from: move.from, to: move.to, bandwidthMiBps: move.inputs.bandwidthMiBps, move, startedAtMs: Date.now(), adopted: false };
     this.running.set(move.vmUuid, entry);
     entry.done = (async () => {
-      await journal.append({ type: 'started', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted });
+      await journal.append({ type: 'started', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, deadlineSeconds: deadlineSecondsFor(move, this.config.migration) });
       const source = connections.get(move.from);
       const target = connections.get(move.to);
       const targetUri = connections.hostConfig(move.to)?.uri;

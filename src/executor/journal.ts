@@ -11,7 +11,7 @@ import type { Prediction } from '../policy/plan-types.js';
 export type JournalEntry =
   | { type: 'planned'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; reason: string; predicted: unknown; dryRun: boolean }
   | { type: 'rejected'; atMs: number; vm: string; vmUuid: string; from: string; to: string; reason: string }
-  | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; predicted?: Prediction }
+  | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; predicted?: Prediction; deadlineSeconds?: number }
   | { type: 'adapted'; atMs: number; vm: string; vmUuid: string; action: string; detail: string }
   | { type: 'outcome'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; outcome: string; totalMs?: number; downtimeMs?: number; bytes?: number; predicted?: unknown; error?: string; incident?: string; adoptedAfterRestart?: boolean }
   | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string };
@@ -80,13 +80,15 @@ export interface UnfinishedStart {
   technique: string;
   startedAtMs: number;
   predicted?: Prediction;
+  /** The deadline the run that started it applied (absent in older journals: migration.deadlineSeconds). */
+  deadlineSeconds?: number;
 }
 
 /** 'started' entries with no later 'outcome' for the same VM (the controller died in between). */
 export function unfinishedStarts(entries: readonly JournalEntry[]): Map<string, UnfinishedStart> {
   const open = new Map<string, UnfinishedStart>();
   for (const e of entries) {
-    if (e.type === 'started') open.set(e.vmUuid, { vm: e.vm, vmUuid: e.vmUuid, from: e.from, to: e.to, technique: e.technique, startedAtMs: e.atMs, predicted: e.predicted });
+    if (e.type === 'started') open.set(e.vmUuid, { vm: e.vm, vmUuid: e.vmUuid, from: e.from, to: e.to, technique: e.technique, startedAtMs: e.atMs, predicted: e.predicted, deadlineSeconds: e.deadlineSeconds });
     else if (e.type === 'outcome') open.delete(e.vmUuid);
   }
   return open;

@@ -133,7 +133,8 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   };
 
   // Watch the job until the call settles.
-  const deadlineMs = startedAtMs + config.deadlineSeconds * 1000;
+  const deadlineSeconds = deadlineSecondsFor(move, config);
+  const deadlineMs = startedAtMs + deadlineSeconds * 1000;
   let raisedDowntime = false;
   let minRemaining = Number.POSITIVE_INFINITY;
   let stalledIterations = 0;
@@ -194,7 +195,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     }
     if (!switchedToPostcopy && !aborted && (Date.now() >= deadlineMs || cancelled)) {
       aborted = true;
-      const why = cancelled ? 'cancelled' : `deadline of ${config.deadlineSeconds} s reached`;
+      const why = cancelled ? 'cancelled' : `deadline of ${deadlineSeconds} s reached`;
       log.warn({ why }, 'aborting migration');
       options.onAdapt?.('abort', why);
       await source.domainAbortJob(dom).catch((e) => log.warn({ err: (e as Error).message }, 'abort refused'));
@@ -255,7 +256,15 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   const incident = stillOnSource ? undefined : `the VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
   if (incident) log.error({ incident }, 'VM not running on the source after a failed migration');
   else log.warn({ err: message }, aborted ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');
-  return { ...base, outcome: aborted ? 'aborted' : 'failed', totalMs: endedAtMs - startedAtMs, switchedToPostcopy, iterations: lastIteration || undefined, error: aborted ? `aborted: ${config.deadlineSeconds} s deadline (${message})` : message, incident, endedAtMs };
+  return { ...base, outcome: aborted ? 'aborted' : 'failed', totalMs: endedAtMs - startedAtMs, switchedToPostcopy, iterations: lastIteration || undefined, error: aborted ? `aborted: ${deadlineSeconds} s deadline (${message})` : message, incident, endedAtMs };
+}
+
+/**
+ * Seconds a move may run before it is aborted: migration.deadlineSeconds, plus the move's predicted
+ * time when it copies storage (a large local disk alone can outlast a deadline sized for memory).
+ */
+export function deadlineSecondsFor(move: Pick<Move, 'copyStorage' | 'predicted'>, config: Pick<MigrationConfig, 'deadlineSeconds'>): number {
+  return config.deadlineSeconds + (move.copyStorage ? Math.ceil(move.predicted.totalSeconds) : 0);
 }
 
 /** Record a result in the metrics. */

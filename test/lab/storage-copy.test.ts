@@ -110,8 +110,9 @@ describe('live migration with storage copy in the lab', () => {
     created.push('sc-abort');
     const disk: LocalDisk = await createLocalImage(lab.host('lab1'), 'sc-abort', 64, [{ offsetMiB: 0, lengthMiB: 48, byte: 0x3c }]);
     const before = await createVmWithLocalDisk(lab, guest('sc-abort'), disk);
-    // 48 MiB of data at 8 MiB/s takes about 6 s, so the 3 s deadline falls inside the disk copy,
-    // before any memory moves (libvirt copies disks first).
+    // 48 MiB of data at 8 MiB/s takes about 6 s, so the deadline (3 s, plus the move's predicted
+    // 1 s because it copies storage) falls inside the disk copy, before any memory moves (libvirt
+    // copies disks first).
     const slow: Config = { ...config, policy: { ...config.policy, allowedTechniques: ['precopy'] }, migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 3, pollIntervalMs: 250 } };
     const connections = new HostConnections(slow, { logger: silentLogger() });
     await connections.start();
@@ -127,14 +128,14 @@ describe('live migration with storage copy in the lab', () => {
         to: 'lab3',
         technique: 'precopy',
         copyStorage: !vm.disksShared,
-        predicted: { totalSeconds: 8, downtimeMs: 50, bytes: 80 * MiB, converges: true },
+        predicted: { totalSeconds: 1, downtimeMs: 50, bytes: 80 * MiB, converges: true },
         reason: 'test',
         gain: 0,
         inputs: { memoryBytes: 160 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 8, downtimeBudgetMs: 300 },
       };
       const aborted = await new Executor(slow, { connections, logger: silentLogger(), journal: new Journal(slow.stateDir) }).runNow(move);
       expect(aborted.outcome).toBe('aborted');
-      expect(aborted.error).toMatch(/deadline/);
+      expect(aborted.error).toMatch(/aborted: 4 s deadline/);
       expect(aborted.incident).toBeUndefined();
       expect(await lab.whereIs('sc-abort')).toBe('lab1');
       expect((await lab.waitForHeartbeat('sc-abort', { afterSeq: before.seq + 2, timeoutMs: 30_000 })).status).toBe('OK');
@@ -147,7 +148,7 @@ describe('live migration with storage copy in the lab', () => {
       const done = await new Executor(fast, { connections, logger: silentLogger(), journal: new Journal(fast.stateDir) }).runNow({ ...move, inputs: { ...move.inputs, bandwidthMiBps: 0 } });
       expect(done.outcome, done.error).toBe('completed');
       expect(done.diskBytes).toBe(64 * MiB);
-      console.log(`[storage-copy] abort after ${aborted.totalMs} ms (deadline 3 s at 8 MiB/s; partial image left on lab3: ${leftover}); retry lab1 -> lab3: job ${done.totalMs} ms, downtime ${done.downtimeMs} ms, ${((done.bytes ?? 0) / MiB).toFixed(1)} MiB moved of which disk ${((done.diskBytes ?? 0) / MiB).toFixed(1)} MiB`);
+      console.log(`[storage-copy] abort after ${aborted.totalMs} ms (deadline 3 + 1 s at 8 MiB/s; partial image left on lab3: ${leftover}); retry lab1 -> lab3: job ${done.totalMs} ms, downtime ${done.downtimeMs} ms, ${((done.bytes ?? 0) / MiB).toFixed(1)} MiB moved of which disk ${((done.diskBytes ?? 0) / MiB).toFixed(1)} MiB`);
       expect(await lab.whereIs('sc-abort')).toBe('lab3');
       expect((await lab.waitForHeartbeat('sc-abort', { afterSeq: beat.seq + 2, timeoutMs: 30_000 })).status).toBe('OK');
       await checkImage(lab.host('lab3'), disk);

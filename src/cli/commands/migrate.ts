@@ -19,6 +19,7 @@ export function resultJson(r: MigrationResult) {
     totalMs: r.totalMs,
     downtimeMs: r.downtimeMs ?? null,
     bytes: r.bytes ?? null,
+    ...(r.diskBytes !== undefined ? { diskBytes: r.diskBytes } : {}),
     predicted: { totalSeconds: r.predicted.totalSeconds, downtimeMs: r.predicted.downtimeMs, bytes: r.predicted.bytes },
     ...(r.error ? { error: r.error } : {}),
     ...(r.incident ? { incident: r.incident } : {}),
