@@ -411,13 +411,13 @@ export class Collector {
 /** Open connections, take two samples a short interval apart (so rates exist) and return the state. */
 export async function collectOnce(
   config: Config,
-  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number },
+  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number; history?: CollectOptions },
 ): Promise<{ state: ClusterState; collector: Collector; connections: HostConnections; close(): Promise<void> }> {
   const connections = new HostConnections(config, deps);
   await connections.start();
   const collector = new Collector(config, connections, deps);
-  await collector.collect();
+  await collector.collect(deps.history);
   await new Promise((r) => setTimeout(r, deps.sampleIntervalMs ?? 1000));
-  const state = await collector.collect();
+  const state = await collector.collect(deps.history);
   return { state, collector, connections, close: () => connections.close() };
 }

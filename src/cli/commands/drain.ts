@@ -25,19 +25,20 @@ export function register(program: Command): void {
         const logger = createLogger({ level: 'warn', destination: 2 });
         const policies = await loadPolicies(config.policy);
         if (!policies.some((p) => p.policy.name === 'maintenance')) throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
-        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000 });
+        const journal = new Journal(config.stateDir);
+        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: await journal.lastMoves() });
         try {
           const host = state.hosts.find((h) => h.name === hostName)!;
           if (!host.up) throw new UserError(`host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);
           const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
-          const links = new LinkBandwidth(await new Journal(config.stateDir).linkObservations());
+          const links = new LinkBandwidth(await journal.linkObservations());
           const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000, linkBandwidthMiBps: (from: string, to: string) => links.estimateMiBps(from, to) };
           const { plan: result } = await planMeasuringCandidates(drained, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 });
           if (options.dryRun) {
             process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');
             return;
           }
-          const executor = new Executor(config, { connections, logger, journal: new Journal(config.stateDir) });
+          const executor = new Executor(config, { connections, logger, journal });
           // Run in waves within the admission limits until every planned move has had its turn.
           let pending = result.moves;
           while (pending.length > 0) {

@@ -57,9 +57,11 @@ export function register(program: Command): void {
         const config = await loadConfig(options.config);
         const logger = createLogger({ level: 'warn', destination: 2 });
         const policies = await loadPolicies(config.policy);
-        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000 });
+        // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
+        const journal = new Journal(config.stateDir);
+        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: await journal.lastMoves() });
         try {
-          const links = new LinkBandwidth(await new Journal(config.stateDir).linkObservations());
+          const links = new LinkBandwidth(await journal.linkObservations());
           const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, linkBandwidthMiBps: (from: string, to: string) => links.estimateMiBps(from, to) };
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
           const result = options.dirtyRate
