@@ -9,7 +9,8 @@ import { pidAlive } from './run.js';
 describe('lab down', () => {
   it('ends every process a separate one-host lab started, leaves no mounts, and is idempotent', async () => {
     const root = mkdtempSync('/var/tmp/vb-lab-downtest-');
-    const lab = new Lab(root, '127.0.9.');
+    // An address range no other lab here uses (the shared lab, demo, bench and transports test have their own).
+    const lab = new Lab(root, '127.0.19.');
     await lab.up({ hosts: 1 });
     await lab.up({ hosts: 1 }); // twice is fine
     await lab.createVm({ name: 'down1', host: 'lab1', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 8 });

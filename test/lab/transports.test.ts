@@ -16,7 +16,7 @@ import { ensureLabPackages } from './install.js';
 import { hostAddress } from './paths.js';
 import { pidAlive, run, sleep, virsh } from './run.js';
 
-// Not the shared lab's 127.0.0.x nor lab-down.test.ts's 127.0.9.x.
+// Not the shared lab's 127.0.0.x nor lab-down.test.ts's 127.0.19.x.
 const ADDRESS_PREFIX = '127.0.14.';
 const address = hostAddress(ADDRESS_PREFIX, 0);
 const DOMAIN = 'vb-transports-a';
