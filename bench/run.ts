@@ -147,7 +147,9 @@ export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath
       const previous = JSON.parse(await readFile(join(options.outDir, 'latest.json'), 'utf8')) as { meta: Record<string, string>; sections: SectionOutcome[] };
       for (const old of previous.sections) {
         if (outcomes.some((o) => o.name === old.name) || old.status !== 'ok') continue;
-        outcomes.push({ ...old, markdown: `_Carried over from the run started ${old.startedAt ?? previous.meta.started} (commit ${old.commit ?? previous.meta.commit})._\n\n${old.markdown}`, startedAt: old.startedAt ?? previous.meta.started, commit: old.commit ?? previous.meta.commit });
+        // A section carried over before keeps its one note about the run it came from.
+        const body = old.markdown.replace(/^(_Carried over from the run started [^\n]*_\n\n)+/, '');
+        outcomes.push({ ...old, markdown: `_Carried over from the run started ${old.startedAt ?? previous.meta.started} (commit ${old.commit ?? previous.meta.commit})._\n\n${body}`, startedAt: old.startedAt ?? previous.meta.started, commit: old.commit ?? previous.meta.commit });
       }
       outcomes.sort((a, b) => SECTION_NAMES.indexOf(a.name) - SECTION_NAMES.indexOf(b.name));
       meta.sections = outcomes.map((o) => o.name).join(', ');
