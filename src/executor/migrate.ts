@@ -8,7 +8,7 @@
  * reported as an incident with the VM's state on both hosts.
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
-import { JobStatsFlags, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { ErrorCode, JobStatsFlags, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
@@ -18,6 +18,13 @@ import { recipeFor } from './technique-params.js';
 import { describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
 
 export type Outcome = 'completed' | 'aborted' | 'failed';
+
+/** How long a post-copy-from-the-start move retries its switch at a short interval (the target's prepare phase). */
+const IMMEDIATE_SWITCH_FAST_RETRY_MS = 10_000;
+const IMMEDIATE_SWITCH_RETRY_INTERVAL_MS = 50;
+/** How long a post-copy resume is retried while libvirt says a side has not yet seen the failure. */
+const RESUME_NOT_READY_WINDOW_MS = 30_000;
+const RESUME_RETRY_INTERVAL_MS = 500;
 
 export interface MigrationProgress {
   phase: 'precopy' | 'postcopy';
@@ -120,15 +127,18 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   );
   void settled.then(() => (finished = true));
 
+  let switchRefusals = 0;
   const switchToPostcopy = async (why: string) => {
     if (switchedToPostcopy) return;
     try {
       await source.domainMigrateStartPostCopy(dom, 0);
       switchedToPostcopy = true;
-      log.info({ why }, 'switched to post-copy');
+      log.info({ why, refusedBefore: switchRefusals }, 'switched to post-copy');
       options.onAdapt?.('postcopy', why);
     } catch (error) {
-      log.warn({ why, err: (error as Error).message }, 'post-copy switch refused');
+      // A switch retried at every poll would otherwise repeat the same warning until the job ends.
+      if (switchRefusals++ === 0) log.warn({ why, err: (error as Error).message }, 'post-copy switch refused');
+      else log.debug({ why, err: (error as Error).message, refusals: switchRefusals }, 'post-copy switch refused again');
     }
   };
 
@@ -141,16 +151,20 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   let cancelled = false;
   void options.cancel?.then(() => (cancelled = true));
   if (recipe.postcopy.mode === 'immediately') {
-    // Post-copy can only start once the job exists.
-    for (let i = 0; i < 50 && !finished; i++) {
+    // libvirt's job exists while the target is still being prepared, and QEMU refuses the switch
+    // ("Enable postcopy with migrate_set_capability before the start of migration") until libvirt
+    // has started QEMU's migration with the post-copy capability: retry at a short interval for a
+    // while, then at every poll of the watch below.
+    const until = Date.now() + IMMEDIATE_SWITCH_FAST_RETRY_MS;
+    while (!finished && !switchedToPostcopy && Date.now() < until) {
       const job = await source.domainGetJobStats(dom, 0).catch(() => undefined);
-      if (job && job.type !== 0) break;
-      await sleep(20);
+      if (job && job.type !== 0) await switchToPostcopy('technique is post-copy');
+      if (!switchedToPostcopy) await Promise.race([settled, sleep(IMMEDIATE_SWITCH_RETRY_INTERVAL_MS)]);
     }
-    if (!finished) await switchToPostcopy('technique is post-copy');
   }
   while (!finished) {
     const job = await source.domainGetJobStats(dom, 0).catch(() => undefined);
+    if (job && job.type !== 0 && recipe.postcopy.mode === 'immediately' && !switchedToPostcopy) await switchToPostcopy('technique is post-copy');
     if (job && job.type !== 0) {
       const p = job.params;
       const iteration = num(p, 'memory_iteration') ?? 0;
@@ -239,16 +253,30 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   const explained = disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined;
   const message = explained ? `${explained} (libvirt: ${raw})` : raw;
   if (switchedToPostcopy) {
-    // The guest's memory is split between hosts: try libvirt's post-copy recovery once.
+    // The guest's memory is split between hosts: resume the migration with libvirt's post-copy recovery.
     options.metrics?.postcopyIncidentsTotal.inc();
     let recovered = false;
-    try {
-      await source.domainMigratePerform3Params(dom, options.targetUri, recipe.params, recipe.flags | MigrateFlags.POSTCOPY_RESUME);
-      recovered = await runningOn(target, move.vmUuid);
-    } catch (resumeError) {
-      log.error({ err: (resumeError as Error).message }, 'post-copy recovery failed');
+    let resumeAttempts = 0;
+    const resumeUntil = Date.now() + RESUME_NOT_READY_WINDOW_MS;
+    for (;;) {
+      resumeAttempts++;
+      try {
+        await source.domainMigratePerform3Params(dom, options.targetUri, recipe.params, recipe.flags | MigrateFlags.POSTCOPY_RESUME);
+        recovered = await runningOn(target, move.vmUuid);
+        break;
+      } catch (resumeError) {
+        // libvirt reports the failure as soon as one side notices; the other QEMU may take a moment
+        // to reach postcopy-paused, and until then libvirt refuses the resume.
+        if (resumeNotReadyYet(resumeError) && Date.now() < resumeUntil) {
+          log.debug({ err: (resumeError as Error).message, attempt: resumeAttempts }, 'post-copy recovery not possible yet');
+          await sleep(RESUME_RETRY_INTERVAL_MS);
+          continue;
+        }
+        log.error({ err: (resumeError as Error).message, attempts: resumeAttempts }, 'post-copy recovery failed');
+        break;
+      }
     }
-    const incident = `post-copy failed after the switch (${message}); recovery ${recovered ? 'succeeded' : 'failed'}; VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
+    const incident = `post-copy failed after the switch (${message}); recovery ${recovered ? 'succeeded' : 'failed'} (${resumeAttempts} attempt${resumeAttempts === 1 ? '' : 's'}); VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
     log.error({ incident }, 'post-copy incident');
     return { ...base, outcome: recovered ? 'completed' : 'failed', totalMs: Date.now() - startedAtMs, switchedToPostcopy, error: message, incident, endedAtMs: Date.now() };
   }
@@ -257,6 +285,15 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   if (incident) log.error({ incident }, 'VM not running on the source after a failed migration');
   else log.warn({ err: message }, aborted ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');
   return { ...base, outcome: aborted ? 'aborted' : 'failed', totalMs: endedAtMs - startedAtMs, switchedToPostcopy, iterations: lastIteration || undefined, error: aborted ? `aborted: ${deadlineSeconds} s deadline (${message})` : message, incident, endedAtMs };
+}
+
+/**
+ * libvirt refuses VIR_MIGRATE_POSTCOPY_RESUME until both QEMUs are in postcopy-paused; these are its
+ * words (libvirt 9.0, qemuMigrationSrcBeginResume and qemuMigrationAnyCanResume) for "not yet".
+ */
+export function resumeNotReadyYet(error: unknown): boolean {
+  if (!(error instanceof LibvirtError) || error.code !== ErrorCode.OPERATION_INVALID) return false;
+  return /migration is still running|has not failed/.test(error.message);
 }
 
 /**

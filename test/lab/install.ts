@@ -23,6 +23,8 @@ const NEEDED: { file: string; pkg: string }[] = [
   { file: '/usr/bin/ssh-keygen', pkg: 'openssh-client' },
   { file: '/usr/bin/virt-ssh-helper', pkg: 'libvirt-daemon' },
   { file: '/bin/nc.openbsd', pkg: 'netcat-openbsd' },
+  // postcopy-recovery.test.ts cuts a migration connection with `ss -K`.
+  { file: '/usr/bin/ss', pkg: 'iproute2' },
 ];
 
 export async function ensureLabPackages(log: (m: string) => void): Promise<void> {
