@@ -48,6 +48,15 @@ async function waitForJournal(file: string, what: string, predicate: (entries: J
   }
 }
 
+/** A config for this test: the lab's hosts, a state dir of its own, no metrics endpoint, and `settings`. */
+function writeTestConfig(name: string, settings: Record<string, unknown>): { configFile: string; journalFile: string } {
+  const base = parse(readFileSync(inject('labConfigPath'), 'utf8')) as Record<string, unknown>;
+  const configFile = join(dir, `${name}.yaml`);
+  const stateDir = join(dir, `state-${name}`);
+  writeFileSync(configFile, stringify({ ...base, stateDir, metrics: { listen: '' }, ...settings }));
+  return { configFile, journalFile: join(stateDir, 'journal.jsonl') };
+}
+
 const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
 
 describe('run killed mid-migration and started again', () => {
@@ -67,23 +76,13 @@ describe('run killed mid-migration and started again', () => {
     const status = JSON.parse((await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', '--json', '--config', inject('labConfigPath')])).stdout) as { hosts: { name: string; cpuUtilization: number }[] };
     const sourcePercent = status.hosts.find((h) => h.name === SOURCE)!.cpuUtilization * 100;
     expect(sourcePercent, 'the two busy guests should load their host').toBeGreaterThan(5);
-    const base = parse(readFileSync(inject('labConfigPath'), 'utf8')) as Record<string, unknown>;
-    const configFile = join(dir, 'restart.yaml');
-    const stateDir = join(dir, 'state');
     // A slow link (8 MiB/s for 192 MiB guests: about 25 s a move) leaves time to kill the
     // controller mid-job; one move at a time; a threshold below the hot host's measured load.
-    writeFileSync(
-      configFile,
-      stringify({
-        ...base,
-        stateDir,
-        metrics: { listen: '' },
-        loop: { schedule: '*/3 * * * * *', windowSamples: 1 },
-        policy: { cpuHighPercent: Math.max(2, Math.floor(sourcePercent * 0.8)), cpuLowPercent: 1, hysteresisPercent: 0, cooldownSeconds: 0, maxMovesPerTick: 1, minGainPerCostSecond: 0, allowedTechniques: ['precopy'] },
-        migration: { bandwidthMiBps: 8, maxConcurrent: 1, deadlineSeconds: 240 },
-      }),
-    );
-    const journalFile = join(stateDir, 'journal.jsonl');
+    const { configFile, journalFile } = writeTestConfig('restart', {
+      loop: { schedule: '*/3 * * * * *', windowSamples: 1 },
+      policy: { cpuHighPercent: Math.max(2, Math.floor(sourcePercent * 0.8)), cpuLowPercent: 1, hysteresisPercent: 0, cooldownSeconds: 0, maxMovesPerTick: 1, minGainPerCostSecond: 0, allowedTechniques: ['precopy'] },
+      migration: { bandwidthMiBps: 8, maxConcurrent: 1, deadlineSeconds: 240 },
+    });
 
     const first = startRun(configFile);
     const started = await waitForJournal(journalFile, 'the first run to start a migration', (es) => es.some((e) => e.type === 'started'), 120_000);
@@ -117,22 +116,12 @@ describe('run killed mid-migration and started again', () => {
   it('keeps the deadline of an adopted job: migrate killed mid-job, run --once aborts it on time; the VM stays on the source, memory intact', async () => {
     // Dirtying 40 MiB/s over an 8 MiB/s link: pre-copy cannot converge, only the deadline ends it.
     await lab.createVm({ name: STUCK, host: 'lab2', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 10, dirtyMiBps: 40, workloadMiB: 64 });
-    const base = parse(readFileSync(inject('labConfigPath'), 'utf8')) as Record<string, unknown>;
-    const configFile = join(dir, 'deadline.yaml');
-    const stateDir = join(dir, 'state-deadline');
     const deadlineSeconds = 20;
-    writeFileSync(
-      configFile,
-      stringify({
-        ...base,
-        stateDir,
-        metrics: { listen: '' },
-        // Nothing is hot: the only migration in this test is the adopted one.
-        policy: { cpuHighPercent: 100, memoryHighPercent: 100, allowedTechniques: ['precopy'] },
-        migration: { bandwidthMiBps: 8, deadlineSeconds, pollIntervalMs: 500 },
-      }),
-    );
-    const journalFile = join(stateDir, 'journal.jsonl');
+    const { configFile, journalFile } = writeTestConfig('deadline', {
+      // Nothing is hot: the only migration in this test is the adopted one.
+      policy: { cpuHighPercent: 100, memoryHighPercent: 100, allowedTechniques: ['precopy'] },
+      migration: { bandwidthMiBps: 8, deadlineSeconds, pollIntervalMs: 500 },
+    });
     const migrate = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate', STUCK, '--to', 'lab1', '--technique', 'precopy', '--json', '--config', configFile], { stdio: 'ignore' });
     children.push(migrate);
     const started = await waitForJournal(journalFile, 'migrate to start the job', (es) => es.some((e) => e.type === 'started' && e.vm === STUCK), 60_000);
