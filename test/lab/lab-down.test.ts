@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { guestPids, readPid } from './hosts.js';
@@ -26,5 +25,6 @@ describe('lab down', () => {
     expect(pids.filter(pidAlive)).toEqual([]);
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(root);
     await lab.down(); // after it is already down: still fine
+    rmSync(root, { recursive: true, force: true });
   });
 });
