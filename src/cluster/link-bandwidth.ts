@@ -36,14 +36,14 @@ export class LinkBandwidth {
     this.byLink.set(key, kept.slice(-KEPT_PER_LINK));
   }
 
-  /** Median measured MiB/s from one host to another, or undefined when never measured. */
-  estimateMiBps(from: string, to: string): number | undefined {
+  /** Median measured MiB/s from one host to another, or undefined when never measured (bound: pass it as is). */
+  readonly estimateMiBps = (from: string, to: string): number | undefined => {
     const kept = this.byLink.get(`${from}\u0000${to}`);
     if (!kept || kept.length === 0) return undefined;
     const sorted = [...kept].sort((a, b) => a - b);
     const mid = sorted.length >> 1;
     return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  }
+  };
 
   /** Every measured link: for metrics and status. */
   links(): { from: string; to: string; mibps: number; samples: number }[] {

@@ -9,7 +9,7 @@ import { HostConnections } from '../cluster/connections.js';
 import { LinkBandwidth, type LinkObservation } from '../cluster/link-bandwidth.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
-import { Executor, Journal, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { Executor, Journal, linkObservations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { loadPolicies, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
@@ -93,10 +93,11 @@ export class Controller {
     const scheduleProblem = validateSchedule(this.config.loop.schedule);
     if (scheduleProblem) throw new Error(scheduleProblem);
     this.policies = await loadPolicies(this.config.policy);
-    this.history = await this.journal.lastMoves();
-    for (const o of await this.journal.linkObservations()) this.observeLink(o);
+    const entries = await this.journal.read();
+    this.history = moveHistory(entries);
+    for (const o of linkObservations(entries)) this.observeLink(o);
     // Migrations an earlier run started and never saw end: the first tick adopts them.
-    this.executor.restoreUnfinished(unfinishedStarts(await this.journal.read()));
+    this.executor.restoreUnfinished(unfinishedStarts(entries));
     await this.connections.start();
     // Prime the counters so the first tick already has rates.
     await this.collector.collect({ ...this.history, inFlight: this.executor.inFlight() });
@@ -132,7 +133,7 @@ export class Controller {
     const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
     let state = await this.collector.collect(collectOptions());
     this.executor.reconcile(state);
-    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, linkBandwidthMiBps: (from: string, to: string) => this.links.estimateMiBps(from, to) };
+    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, linkBandwidthMiBps: this.links.estimateMiBps };
     // Rates older than a cooldown (at least a minute) are measured again.
     const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
       measureSeconds: this.config.policy.dirtyRateMeasureSeconds,

@@ -37,29 +37,34 @@ export class Journal {
     await this.writing.catch(() => {});
     return readJournal(this.file);
   }
+}
 
-  /** Bytes and elapsed time of completed migrations per pair of hosts, oldest first (link bandwidth). */
-  async linkObservations(): Promise<LinkObservation[]> {
-    const observations: LinkObservation[] = [];
-    for (const e of await this.read()) {
-      if (e.type === 'outcome' && e.outcome === 'completed' && e.bytes !== undefined && e.totalMs !== undefined) observations.push({ from: e.from, to: e.to, bytes: e.bytes, seconds: e.totalMs / 1000 });
-    }
-    return observations;
-  }
+export type MoveHistory = { lastMovedAtMs: Record<string, number>; recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[]; recentFailures: RecentFailure[] };
 
-  /** Completed moves, for cooldown and anti-ping-pong after a restart. */
-  async lastMoves(): Promise<{ lastMovedAtMs: Record<string, number>; recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[]; recentFailures: RecentFailure[] }> {
-    const lastMovedAtMs: Record<string, number> = {};
-    const recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[] = [];
-    const recentFailures: RecentFailure[] = [];
-    for (const e of await this.read()) {
-      if (e.type === 'outcome' && e.outcome !== 'completed') recentFailures.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs, outcome: e.outcome, error: e.error });
-      if (e.type !== 'outcome' || e.outcome !== 'completed') continue;
-      lastMovedAtMs[e.vmUuid] = e.atMs;
-      recentMoves.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs });
+/** Completed and failed moves, for cooldown, anti-ping-pong and retry delays after a restart. */
+export function moveHistory(entries: readonly JournalEntry[]): MoveHistory {
+  const lastMovedAtMs: Record<string, number> = {};
+  const recentMoves: MoveHistory['recentMoves'] = [];
+  const recentFailures: RecentFailure[] = [];
+  for (const e of entries) {
+    if (e.type !== 'outcome') continue;
+    if (e.outcome !== 'completed') {
+      recentFailures.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs, outcome: e.outcome, error: e.error });
+      continue;
     }
-    return { lastMovedAtMs, recentMoves: recentMoves.slice(-500), recentFailures: recentFailures.slice(-500) };
+    lastMovedAtMs[e.vmUuid] = e.atMs;
+    recentMoves.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs });
   }
+  return { lastMovedAtMs, recentMoves: recentMoves.slice(-500), recentFailures: recentFailures.slice(-500) };
+}
+
+/** Bytes and elapsed time of completed migrations per pair of hosts, oldest first (link bandwidth). */
+export function linkObservations(entries: readonly JournalEntry[]): LinkObservation[] {
+  const observations: LinkObservation[] = [];
+  for (const e of entries) {
+    if (e.type === 'outcome' && e.outcome === 'completed' && e.bytes !== undefined && e.totalMs !== undefined) observations.push({ from: e.from, to: e.to, bytes: e.bytes, seconds: e.totalMs / 1000 });
+  }
+  return observations;
 }
 
 export interface RecentFailure {

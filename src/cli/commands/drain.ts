@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { LinkBandwidth } from '../../cluster/link-bandwidth.js';
-import { Executor, Journal } from '../../executor/index.js';
+import { Executor, Journal, linkObservations, moveHistory } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
 import { loadPolicies } from '../../policy/index.js';
 import { planMeasuringCandidates } from '../../controller/plan-measured.js';
@@ -26,13 +26,14 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy);
         if (!policies.some((p) => p.policy.name === 'maintenance')) throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
         const journal = new Journal(config.stateDir);
-        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: await journal.lastMoves() });
+        const entries = await journal.read();
+        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: moveHistory(entries) });
         try {
           const host = state.hosts.find((h) => h.name === hostName)!;
           if (!host.up) throw new UserError(`host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);
           const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
-          const links = new LinkBandwidth(await journal.linkObservations());
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000, linkBandwidthMiBps: (from: string, to: string) => links.estimateMiBps(from, to) };
+          const links = new LinkBandwidth(linkObservations(entries));
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000, linkBandwidthMiBps: links.estimateMiBps };
           const { plan: result } = await planMeasuringCandidates(drained, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 });
           if (options.dryRun) {
             process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');

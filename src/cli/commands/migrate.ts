@@ -4,7 +4,7 @@ import { SingleBar } from 'cli-progress';
 import { collectOnce } from '../../cluster/collector.js';
 import { LinkBandwidth } from '../../cluster/link-bandwidth.js';
 import { loadConfig } from '../../config/index.js';
-import { Executor, Journal, type MigrationResult } from '../../executor/index.js';
+import { Executor, Journal, linkObservations, type MigrationResult } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
 import { chooseTechnique, moveInputs, TECHNIQUES, type Move, type Technique } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
@@ -55,7 +55,7 @@ export function register(program: Command): void {
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;
           const journal = new Journal(config.stateDir);
-          const links = new LinkBandwidth(await journal.linkObservations());
+          const links = new LinkBandwidth(linkObservations(await journal.read()));
           const { memoryBytes, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps, links.estimateMiBps(vm.host, options.to));
           const allowed = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];
           const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes };

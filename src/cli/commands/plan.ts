@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import { LinkBandwidth } from '../../cluster/link-bandwidth.js';
 import { loadConfig } from '../../config/index.js';
-import { Journal } from '../../executor/index.js';
+import { Journal, linkObservations, moveHistory } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
 import { loadPolicies, plan, type Plan } from '../../policy/index.js';
 import { planMeasuringCandidates } from '../../controller/plan-measured.js';
@@ -58,11 +58,11 @@ export function register(program: Command): void {
         const logger = createLogger({ level: 'warn', destination: 2 });
         const policies = await loadPolicies(config.policy);
         // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
-        const journal = new Journal(config.stateDir);
-        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: await journal.lastMoves() });
+        const entries = await new Journal(config.stateDir).read();
+        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: moveHistory(entries) });
         try {
-          const links = new LinkBandwidth(await journal.linkObservations());
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, linkBandwidthMiBps: (from: string, to: string) => links.estimateMiBps(from, to) };
+          const links = new LinkBandwidth(linkObservations(entries));
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, linkBandwidthMiBps: links.estimateMiBps };
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
           const result = options.dirtyRate
             ? (await planMeasuringCandidates(state, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 })).plan

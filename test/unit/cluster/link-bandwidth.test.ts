@@ -28,7 +28,7 @@ describe('measured link bandwidth', () => {
     const s = state([host('a'), host('b')], [vm('hot1', 'a', 1, { dirtyRateMiBps: 30, memoryBytes: 2048 * MiB }), vm('hot2', 'a', 1, pinned), vm('hot3', 'a', 1, pinned), vm('hot4', 'a', 1, pinned)]);
     const assumed = await plan(s, { config });
     const links = new LinkBandwidth([{ from: 'a', to: 'b', bytes: 2000 * MiB, seconds: 100 }]);
-    const measured = await plan(s, { config, linkBandwidthMiBps: (from, to) => links.estimateMiBps(from, to) });
+    const measured = await plan(s, { config, linkBandwidthMiBps: links.estimateMiBps });
     const moveOf = (p: typeof assumed) => p.moves.find((m) => m.vmName === 'hot1') ?? p.skipped.find((x) => x.vmName === 'hot1');
     expect(assumed.moves[0], JSON.stringify(assumed.skipped)).toMatchObject({ vmName: 'hot1', technique: 'precopy', inputs: { bandwidthMiBps: 1000, bandwidthMeasured: false } });
     const withMeasured = measured.moves.find((m) => m.vmName === 'hot1');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { unfinishedStarts, type JournalEntry } from '../../../src/executor/journal.js';
+import { linkObservations, moveHistory, unfinishedStarts, type JournalEntry } from '../../../src/executor/journal.js';
 
 const started = (vmUuid: string, atMs: number, to = 'b'): JournalEntry => ({ type: 'started', atMs, vm: `vm-${vmUuid}`, vmUuid, from: 'a', to, technique: 'precopy' });
 const outcome = (vmUuid: string, atMs: number): JournalEntry => ({ type: 'outcome', atMs, vm: `vm-${vmUuid}`, vmUuid, from: 'a', to: 'b', technique: 'precopy', outcome: 'completed' });
@@ -12,5 +12,19 @@ describe('journal: migrations an earlier run never saw end', () => {
   });
   it('are none when every start has its outcome', () => {
     expect(unfinishedStarts([started('1', 1), outcome('1', 2)]).size).toBe(0);
+  });
+});
+
+describe('journal: history read back at start', () => {
+  const aborted: JournalEntry = { type: 'outcome', atMs: 7, vm: 'vm-2', vmUuid: '2', from: 'a', to: 'c', technique: 'precopy', outcome: 'aborted', error: 'aborted: 300 s deadline' };
+  const moved: JournalEntry = { type: 'outcome', atMs: 9, vm: 'vm-1', vmUuid: '1', from: 'a', to: 'b', technique: 'precopy', outcome: 'completed', bytes: 64 * 2 ** 20, totalMs: 2000 };
+  it('separates completed moves (cooldown, ping-pong) from aborted or failed ones (retry delay)', () => {
+    const h = moveHistory([started('1', 1), aborted, moved]);
+    expect(h.lastMovedAtMs).toEqual({ '1': 9 });
+    expect(h.recentMoves).toEqual([{ vmUuid: '1', from: 'a', to: 'b', atMs: 9 }]);
+    expect(h.recentFailures).toEqual([{ vmUuid: '2', from: 'a', to: 'c', atMs: 7, outcome: 'aborted', error: 'aborted: 300 s deadline' }]);
+  });
+  it('gives link observations only for completed moves with their bytes and time', () => {
+    expect(linkObservations([aborted, moved, outcome('3', 10)])).toEqual([{ from: 'a', to: 'b', bytes: 64 * 2 ** 20, seconds: 2 }]);
   });
 });
