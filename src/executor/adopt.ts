@@ -7,12 +7,12 @@
  * and metrics have no hole where the restart was.
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
-import { DomainState, JobStatsFlags, LibvirtError, type LibvirtConnection } from '../libvirt/index.js';
+import { DomainState, type LibvirtConnection } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Prediction, Technique } from '../policy/plan-types.js';
 import type { UnfinishedStart } from './journal.js';
 import type { MigrationResult } from './migrate.js';
-import { describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
+import { completedJobFigures, completedJobParams, describeVmOn, isNoDomain, num, runningOn, sleep } from './vm-on-host.js';
 
 /** Prediction of a journal entry written before 'started' entries carried one. */
 export const UNKNOWN_PREDICTION: Prediction = { totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: true };
@@ -27,8 +27,6 @@ export interface AdoptedJobOptions {
   stopped: () => boolean;
   onAdapt?: (action: string, detail: string) => void;
 }
-
-const noDomain = (e: unknown) => e instanceof LibvirtError && e.codeName === 'VIR_ERR_NO_DOMAIN';
 
 /** Resolves with the job's outcome, or undefined when the controller stopped watching first. */
 export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<MigrationResult | undefined> {
@@ -59,7 +57,7 @@ export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<Migra
           }
         }
       } catch (error) {
-        if (noDomain(error)) break; // gone from the source: the job ended
+        if (isNoDomain(error)) break; // gone from the source: the job ended
         log.debug({ err: (error as Error).message }, 'adopted job: source not answering; still watching');
       }
     }
@@ -84,14 +82,7 @@ export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<Migra
     adoptedAfterRestart: true,
   };
   if (onTarget && !onSource) {
-    const dom = await target!.domainLookupByUuid(job.vmUuid);
-    const p = (await target!.domainGetJobStats(dom, JobStatsFlags.COMPLETED).catch(() => undefined))?.params ?? {};
-    const figures = {
-      totalMs: num(p, 'time_elapsed') ?? endedAtMs - job.startedAtMs,
-      downtimeMs: num(p, 'downtime'),
-      bytes: num(p, 'data_processed') ?? num(p, 'memory_processed'),
-      iterations: num(p, 'memory_iteration'),
-    };
+    const figures = completedJobFigures((await completedJobParams(target!, job.vmUuid)) ?? {}, endedAtMs - job.startedAtMs);
     log.info(figures, 'adopted migration completed');
     return { ...base, ...figures, outcome: 'completed' };
   }

@@ -8,14 +8,14 @@
  * reported as an incident with the VM's state on both hosts.
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
-import { ErrorCode, JobStatsFlags, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { ErrorCode, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
 import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
 import { coldMoveWithLocalDisks, explainStorageCopyError } from './storage-copy.js';
 import { recipeFor } from './technique-params.js';
-import { describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
+import { completedJobFigures, completedJobParams, describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
 
 export type Outcome = 'completed' | 'aborted' | 'failed';
 
@@ -224,20 +224,11 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   if (result.ok) {
     // Real figures: the job-completed event, else the destination's completed-job stats.
     for (let i = 0; i < 20 && !completedParams; i++) await sleep(50);
-    if (!completedParams) {
-      const onTarget = await target.domainLookupByUuid(move.vmUuid).catch(() => undefined);
-      if (onTarget) completedParams = (await target.domainGetJobStats(onTarget, JobStatsFlags.COMPLETED).catch(() => undefined))?.params;
-    }
+    completedParams ??= await completedJobParams(target, move.vmUuid);
     const p = completedParams ?? {};
     const onTarget = await runningOn(target, move.vmUuid);
     const onSource = await runningOn(source, move.vmUuid);
-    const figures = {
-      totalMs: num(p, 'time_elapsed') ?? endedAtMs - startedAtMs,
-      downtimeMs: num(p, 'downtime'),
-      bytes: num(p, 'data_processed') ?? num(p, 'memory_processed'),
-      diskBytes: disks.length > 0 ? num(p, 'disk_processed') : undefined,
-      iterations: num(p, 'memory_iteration'),
-    };
+    const figures = { ...completedJobFigures(p, endedAtMs - startedAtMs), diskBytes: disks.length > 0 ? num(p, 'disk_processed') : undefined };
     if (!onTarget || onSource) {
       const incident = `after completion the VM is ${await describeVmOn(target, move.vmUuid)} on ${move.to} and ${await describeVmOn(source, move.vmUuid)} on ${move.from}`;
       log.error({ incident }, 'migration reported success but verification failed');

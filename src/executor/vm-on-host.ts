@@ -1,5 +1,5 @@
 /** Small questions asked of one host about one VM, shared by the migration watch and adoption. */
-import { DomainState, LibvirtError, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { DomainState, JobStatsFlags, LibvirtError, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 
 export const num = (p: TypedParams, k: string): number | undefined => {
   const v = p[k];
@@ -7,6 +7,24 @@ export const num = (p: TypedParams, k: string): number | undefined => {
 };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const isNoDomain = (error: unknown): boolean => error instanceof LibvirtError && error.codeName === 'VIR_ERR_NO_DOMAIN';
+
+/** The stats of the last completed job the host keeps for the VM (a destination keeps its migration's). */
+export async function completedJobParams(conn: LibvirtConnection, uuid: string): Promise<TypedParams | undefined> {
+  const dom = await conn.domainLookupByUuid(uuid).catch(() => undefined);
+  return dom && (await conn.domainGetJobStats(dom, JobStatsFlags.COMPLETED).catch(() => undefined))?.params;
+}
+
+/** A completed migration's real figures from its job stats; elapsed time falls back to our own clock. */
+export function completedJobFigures(p: TypedParams, fallbackTotalMs: number): { totalMs: number; downtimeMs?: number; bytes?: number; iterations?: number } {
+  return {
+    totalMs: num(p, 'time_elapsed') ?? fallbackTotalMs,
+    downtimeMs: num(p, 'downtime'),
+    bytes: num(p, 'data_processed') ?? num(p, 'memory_processed'),
+    iterations: num(p, 'memory_iteration'),
+  };
+}
 
 /** "running (reason 1)", "absent", ...: for incident reports. */
 export async function describeVmOn(conn: LibvirtConnection, uuid: string): Promise<string> {
@@ -16,7 +34,7 @@ export async function describeVmOn(conn: LibvirtConnection, uuid: string): Promi
     const names: Record<number, string> = { 1: 'running', 2: 'blocked', 3: 'paused', 4: 'shutting down', 5: 'shut off', 6: 'crashed', 7: 'suspended' };
     return `${names[state] ?? `state ${state}`} (reason ${reason})`;
   } catch (error) {
-    if (error instanceof LibvirtError && error.codeName === 'VIR_ERR_NO_DOMAIN') return 'absent';
+    if (isNoDomain(error)) return 'absent';
     return `unknown (${(error as Error).message})`;
   }
 }
