@@ -32,7 +32,6 @@ interface VmMemo {
   window: SampleWindow;
   tags?: string[];
   cpuModel?: string;
-  diskCount?: number;
   /** Target devs of the disks a storage copy would move (see disks.ts). */
   copyTargets?: string[];
   dirtyRateMiBps?: number;
@@ -305,10 +304,10 @@ export class Collector {
       memo.atMs = nowMs;
     }
     if (memo.tags === undefined) memo.tags = await this.readTags(conn, domain);
-    if (memo.diskCount === undefined) {
+    // The definition is read once per VM: its CPU model and the disks a storage copy would move.
+    if (memo.copyTargets === undefined) {
       const xml = await conn.domainGetXmlDesc(domain).catch(() => '');
       memo.cpuModel = /<cpu[^>]*>[\s\S]*?<model[^>]*>([^<]+)<\/model>/.exec(xml)?.[1];
-      memo.diskCount = [...xml.matchAll(/<disk [^>]*device='disk'/g)].length;
       memo.copyTargets = disksToCopy(xml).map((d) => d.target);
     }
     let jobRunning = false;
