@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
 import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
 import { coldMoveWithLocalDisks, explainStorageCopyError } from './storage-copy.js';
+import { pairFeatures } from '../policy/capabilities.js';
 import { recipeFor } from './technique-params.js';
 import { completedJobFigures, completedJobParams, describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
 
@@ -101,6 +102,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     migrateDisks: move.copyStorage ? disks.map((d) => d.target) : undefined,
     allowPostcopySwitch: options.allowPostcopySwitch,
     bandwidthMiBps: options.bandwidthMiBps,
+    features: pairFeatures(source.versions, target.versions),
   });
 
   let completedParams: TypedParams | undefined;
@@ -288,11 +290,14 @@ export function resumeNotReadyYet(error: unknown): boolean {
 }
 
 /**
- * Seconds a move may run before it is aborted: migration.deadlineSeconds, plus the move's predicted
- * time when it copies storage (a large local disk alone can outlast a deadline sized for memory).
+ * Seconds a move may run before it is aborted: migration.deadlineSeconds of slack on top of the
+ * move's predicted time (a move the planner predicts at 10 minutes is not aborted at 5; a large
+ * local disk alone can outlast a deadline sized for memory). A prediction that does not converge
+ * adds nothing: its time is the model's give-up point, not an expectation.
  */
 export function deadlineSecondsFor(move: Pick<Move, 'copyStorage' | 'predicted'>, config: Pick<MigrationConfig, 'deadlineSeconds'>): number {
-  return config.deadlineSeconds + (move.copyStorage ? Math.ceil(move.predicted.totalSeconds) : 0);
+  const expected = move.predicted.converges || move.copyStorage ? Math.ceil(move.predicted.totalSeconds) : 0;
+  return config.deadlineSeconds + (Number.isFinite(expected) ? expected : 0);
 }
 
 /** Record a result in the metrics. */
