@@ -7,6 +7,7 @@ import { loadConfig } from '../../config/index.js';
 import { Executor, Journal, linkObservations, type MigrationResult } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
 import { chooseTechnique, moveInputs, TECHNIQUES, type Move, type Technique } from '../../policy/index.js';
+import { techniquesFor } from '../../policy/capabilities.js';
 import { action, UserError } from '../errors.js';
 
 export function resultJson(r: MigrationResult) {
@@ -57,7 +58,10 @@ export function register(program: Command): void {
           const journal = new Journal(config.stateDir);
           const links = new LinkBandwidth(linkObservations(await journal.read()));
           const { memoryBytes, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps, links.estimateMiBps(vm.host, options.to));
-          const allowed = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];
+          const wanted = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];
+          const source = state.hosts.find((h) => h.name === vm.host)!;
+          const { usable: allowed, unusable } = techniquesFor(wanted, source, target);
+          if (allowed.length === 0) throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${unusable.map((u) => u.reason).join('; ')} (pick another --technique or upgrade the host)`);
           const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes };
           const choice = chooseTechnique(input);
           const move: Move = {
