@@ -53,8 +53,12 @@ export interface MigrationResult {
   /** Of bytes, what the storage copy sent (libvirt's disk_processed). */
   diskBytes?: number;
   iterations?: number;
+  /** Dirty rate libvirt's job stats saw, MiB/s. */
+  jobDirtyRateMiBps?: number;
   switchedToPostcopy: boolean;
   predicted: Prediction;
+  /** What the prediction assumed (absent for a job adopted from an old journal). */
+  inputs?: Move['inputs'];
   error?: string;
   /** Where the VM was found after a failure, or what went wrong after a post-copy switch. */
   incident?: string;
@@ -85,7 +89,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   const { source, target, config, logger } = options;
   const log = logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
   const startedAtMs = Date.now();
-  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, startedAtMs };
+  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, inputs: move.inputs, startedAtMs };
   const dom: DomainRef = await source.domainLookupByUuid(move.vmUuid);
   // The disks to copy are read from the running definition now, not when the move was planned.
   const disks: DomainDisk[] = move.copyStorage ? disksToCopy(await source.domainGetXmlDesc(dom)) : [];

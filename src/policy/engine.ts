@@ -23,6 +23,8 @@ export interface PlanOptions {
   bandwidthLimitMiBps?: number;
   /** Bandwidth measured on recent migrations from one host to another (cluster/link-bandwidth.ts). */
   linkBandwidthMiBps?: (from: string, to: string) => number | undefined;
+  /** Real / predicted ratios of past moves per pair and technique (PredictionCalibration.factors). */
+  calibration?: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
   /** Override of config.maxMovesPerTick (drain uses a large value). */
   maxMoves?: number;
 }
@@ -420,6 +422,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       allowed,
       running,
       localDiskBytes,
+      calibration: options.calibration && ((t: Technique) => options.calibration!(vm.host, best.host.name, t)),
     });
     if (!choice.predicted.converges) {
       // A shut-off VM's only technique is refused for a reason of its own (local disks), not convergence.
