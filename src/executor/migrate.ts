@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
 import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
 import { coldMoveWithLocalDisks, explainStorageCopyError } from './storage-copy.js';
-import { pairFeatures } from '../policy/capabilities.js';
+import { featureMissing, pairFeatures } from '../policy/capabilities.js';
 import { recipeFor } from './technique-params.js';
 import { completedJobFigures, completedJobParams, describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
 
@@ -99,6 +99,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     log.warn({ err: error }, 'move refused');
     return { ...base, outcome: 'failed', totalMs: 0, switchedToPostcopy: false, error, endedAtMs: Date.now() };
   }
+  const features = pairFeatures(source.versions, target.versions);
   const recipe = recipeFor(move.technique, {
     config,
     targetLibvirtUri: options.targetUri,
@@ -106,7 +107,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     migrateDisks: move.copyStorage ? disks.map((d) => d.target) : undefined,
     allowPostcopySwitch: options.allowPostcopySwitch,
     bandwidthMiBps: options.bandwidthMiBps,
-    features: pairFeatures(source.versions, target.versions),
+    features,
   });
 
   let completedParams: TypedParams | undefined;
@@ -255,6 +256,14 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     let recovered = false;
     let resumeAttempts = 0;
     const resumeUntil = Date.now() + RESUME_NOT_READY_WINDOW_MS;
+    // Where libvirt lacks recovery, or its recovery is known to crash the target's daemon, asking
+    // for it would take the target host's management down too.
+    const noRecovery = featureMissing('postcopyResume', source.versions) ?? featureMissing('postcopyResume', target.versions);
+    if (noRecovery) {
+      const incident = `post-copy failed after the switch (${message}); recovery not attempted: ${noRecovery}; VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
+      log.error({ incident }, 'post-copy incident');
+      return { ...base, outcome: 'failed', totalMs: Date.now() - startedAtMs, switchedToPostcopy, error: message, incident, endedAtMs: Date.now() };
+    }
     for (;;) {
       resumeAttempts++;
       try {

@@ -50,6 +50,23 @@ const MINIMUMS: Record<MigrationFeature, { libvirt: number; qemu: number; source
   zeroCopy: { libvirt: 8_005_000, qemu: 7_001_000, source: 'libvirt-domain.h VIR_MIGRATE_ZEROCOPY Since 8.5.0; QEMU zero-copy-send since 7.1' },
 };
 
+/**
+ * libvirt releases where a feature exists but must not be used. [from, before) in libvirt's
+ * version encoding.
+ */
+const KNOWN_DEFECTS: { feature: MigrationFeature; fromLibvirt: number; beforeLibvirt: number; why: string }[] = [
+  {
+    // libvirt 11.3.0 src/qemu/qemu_migration.c: qemuMigrationDstPrepareResume passes fd = NULL to
+    // qemuMigrationDstPrepare, and qemuProcessIncomingDefNew (qemu_process.c, reworked in 11.2.0 for
+    // the sparse save format) dereferences *fd: every VIR_MIGRATE_POSTCOPY_RESUME segfaults the
+    // destination's libvirtd (seen in the lab with virsh and with our client alike). 11.4+ not checked.
+    feature: 'postcopyResume',
+    fromLibvirt: 11_002_000,
+    beforeLibvirt: 11_004_000,
+    why: 'post-copy recovery crashes the destination libvirtd (NULL fd in qemuMigrationDstPrepareResume)',
+  },
+];
+
 /** The oldest libvirt this controller supports (proven in the lab on 9.0 and 11.3). */
 export const MIN_SUPPORTED_LIBVIRT_VERSION = 9_000_000;
 
@@ -70,6 +87,9 @@ export function featureMissing(feature: MigrationFeature, daemon: DaemonVersions
   const min = MINIMUMS[feature];
   if (!meets(daemon.libvirtVersion, min.libvirt)) return `libvirt ${formatVersion(daemon.libvirtVersion!)} < ${formatVersion(min.libvirt)}`;
   if (!meets(daemon.hypervisorVersion, min.qemu)) return `QEMU ${formatVersion(daemon.hypervisorVersion!)} < ${formatVersion(min.qemu)}`;
+  const v = daemon.libvirtVersion;
+  const defect = v === undefined ? undefined : KNOWN_DEFECTS.find((d) => d.feature === feature && v >= d.fromLibvirt && v < d.beforeLibvirt);
+  if (defect) return `libvirt ${formatVersion(v!)}: ${defect.why}`;
   return undefined;
 }
 
