@@ -39,7 +39,7 @@ describe('recipes never send what the daemons lack', () => {
   it('asks for zstd multifd on libvirt >= 9.4 and plain multifd below', () => {
     const modern = recipeFor('multifd', { config: zstd, targetLibvirtUri: uri, copyStorage: false, allowPostcopySwitch: false, features: pairFeatures(libvirt11, libvirt11) });
     expect(has(modern.flags, MigrateFlags.PARALLEL | MigrateFlags.COMPRESSED)).toBe(true);
-    expect(modern.params).toMatchObject({ compression: ['zstd'], compressionZstdLevel: 3, parallelConnections: 2 });
+    expect(modern.params).toMatchObject({ compression: ['zstd'], compressionZstdLevel: 3, parallelConnections: 2, bandwidthMiBps: 20 });
     const old = recipeFor('multifd', { config: zstd, targetLibvirtUri: uri, copyStorage: false, allowPostcopySwitch: false, features: pairFeatures(libvirt11, libvirt9) });
     expect(has(old.flags, MigrateFlags.COMPRESSED)).toBe(false);
     expect(old.params.compression).toBeUndefined();
