@@ -74,7 +74,8 @@ describe('migration executor in the lab', () => {
     const slow: Config = {
       ...config,
       policy: { ...config.policy, allowedTechniques: ['precopy'] },
-      migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 10, pollIntervalMs: 500 },
+      // Long enough that the job still runs when the second executor looks, on a loaded machine too.
+      migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 25, pollIntervalMs: 500 },
     };
     const connections = new HostConnections(slow, { logger: silentLogger() });
     await connections.start();
