@@ -3,6 +3,7 @@
  * the executor applies.
  */
 import { z } from 'zod';
+import { milliseconds, seconds } from './durations.js';
 
 export const migrationSchema = z.strictObject({
   /** Migrations running at once across the cluster. */
@@ -14,9 +15,9 @@ export const migrationSchema = z.strictObject({
   /** Bandwidth limit per migration; 0 means unlimited (libvirt's default). */
   bandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).'),
   /** Abort a migration that has not finished after this long. */
-  deadlineSeconds: z.number().positive().default(300).describe('Abort a migration that has not finished after this long.'),
+  deadlineSeconds: seconds().positive().default(300).describe('Abort a migration that has not finished after this long.'),
   /** How often a running job's stats are read. */
-  pollIntervalMs: z.number().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
+  pollIntervalMs: milliseconds().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
   /** Define the VM on the target (VIR_MIGRATE_PERSIST_DEST). */
   persistOnTarget: z.boolean().default(true).describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).'),
   /** Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE). */
@@ -30,7 +31,7 @@ export const migrationSchema = z.strictObject({
   techniques: z
     .strictObject({
       precopy: z
-        .strictObject({ maxDowntimeMs: z.number().int().positive().default(300).describe('libvirt\'s max downtime for the final pre-copy round, ms.') })
+        .strictObject({ maxDowntimeMs: milliseconds().int().positive().default(300).describe('libvirt\'s max downtime for the final pre-copy round, ms.') })
         .default({ maxDowntimeMs: 300 })
         .describe('Pre-copy: copy memory while the guest runs, round after round, then pause it for the rest.'),
       postcopy: z
