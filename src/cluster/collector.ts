@@ -14,6 +14,7 @@ import { disksToCopy } from './disks.js';
 import { definitionFingerprint, hugepageSizeKiB, migrationBlockers } from './domain-xml.js';
 import { findDuplicateVms } from './identity.js';
 import { hostMemory } from './memory-accounting.js';
+import { isVmBoundFailure } from './vm-bound-errors.js';
 import { clusterImbalance } from './imbalance.js';
 import type { ClusterState, HostObservation, HugepagePool, InFlightMigration, VmObservation, VmState } from './model.js';
 import { SampleWindow, rateRatio } from './window.js';
@@ -137,7 +138,7 @@ export class Collector {
     const observedAtMs = Date.now();
     // VMs whose move failed for a reason of their own: their definition is read again each tick,
     // so a fix (a device detached) is noticed and the VM becomes movable again.
-    const watch = new Set((options.recentFailures ?? []).map((f) => f.vmUuid));
+    const watch = new Set((options.recentFailures ?? []).filter((f) => isVmBoundFailure(f.error)).map((f) => f.vmUuid));
     const results = await Promise.all(this.config.hosts.map((host) => this.collectHost(host, observedAtMs, watch)));
     const hosts = results.map((r) => r.host);
     const everyCopy = results.flatMap((r) => r.vms);

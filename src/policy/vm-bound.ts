@@ -4,26 +4,9 @@
  * a VM is skipped with the reason (shown in `plan`) instead of being tried on every target.
  */
 import type { ClusterState, VmObservation } from '../cluster/model.js';
+import { isVmBoundFailure } from '../cluster/vm-bound-errors.js';
 
-/**
- * libvirt and QEMU errors that say the VM itself cannot migrate, wherever it goes (libvirt's
- * qemuMigrationSrcIsAllowed*, QEMU's migration blockers). Anything else (no storage pool on the
- * target, an incompatible CPU, a refused connection) is about the pair and retried elsewhere.
- */
-const VM_BOUND_ERRORS: readonly RegExp[] = [
-  /domain has assigned non-USB host devices/i,
-  /cannot migrate a domain with <hostdev/i,
-  /migration with (shmem|virtiofs) device is not supported/i,
-  /cannot migrate a domain with <tpm/i,
-  /non-migratable (CPU )?device/i,
-  /Migration is disabled when/i,
-  /domain is marked for auto destroy/i,
-];
-
-/** The failure's error says the VM cannot migrate anywhere (see VM_BOUND_ERRORS). */
-export function isVmBoundFailure(error: string | undefined): boolean {
-  return error !== undefined && VM_BOUND_ERRORS.some((pattern) => pattern.test(error));
-}
+export { isVmBoundFailure };
 
 /**
  * Why the VM cannot move to any host, or undefined. A VM-bound failure holds until the collector
