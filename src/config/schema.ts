@@ -19,8 +19,8 @@ export const hostSchema = z.strictObject({
     .strictObject({
       /** Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this). */
       cpuCount: z.number().int().positive().optional().describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).'),
-      /** Memory offered to guests, MiB. */
-      memoryMiB: z.number().positive().optional().describe('Memory offered to guests, MiB.'),
+      /** Memory offered to guests not backed by hugepages, MiB; used is then the sum of the running and paused VMs' memory (shut-off definitions hold none). */
+      memoryMiB: z.number().positive().optional().describe("Memory offered to guests not backed by hugepages, MiB; used is then the sum of the running and paused VMs' memory (shut-off definitions hold none)."),
     })
     .optional().describe('What the host offers to guests, when it should differ from node info.'),
   /** vCPUs placed per host CPU at most. */
