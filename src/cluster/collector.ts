@@ -232,13 +232,12 @@ export class Collector {
   private async readHost(host: HostConfig, conn: LibvirtConnection, nowMs: number, watch: ReadonlySet<string>): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const memo = this.hostMemo(host.name);
     if (memo.nodeCpus === undefined) {
-      const [info, caps, version] = await Promise.all([conn.nodeGetInfo(), conn.getCapabilities(), conn.getLibVersion()]);
+      const [info, caps] = await Promise.all([conn.nodeGetInfo(), conn.getCapabilities()]);
       memo.nodeCpus = info.cpus;
       memo.nodeMemoryBytes = Number(info.memoryKiB) * 1024;
       const cpu = parseCapabilitiesCpu(caps);
       memo.cpuModel = cpu.model;
       memo.cpuFeatures = cpu.features;
-      memo.libvirtVersion = version;
       const hostCaps = parseHostCapabilities(caps);
       memo.hostUuid = hostCaps.uuid;
       memo.hugepageSizesKiB = hostCaps.hugepageSizesKiB;
@@ -299,7 +298,8 @@ export class Collector {
         hostUuid: memo.hostUuid,
         cpuModel: memo.cpuModel,
         cpuFeatures: memo.cpuFeatures,
-        libvirtVersion: memo.libvirtVersion,
+        libvirtVersion: conn.versions.libvirtVersion,
+        hypervisorVersion: conn.versions.hypervisorVersion,
         labels: host.labels,
       },
       vms,

@@ -4,6 +4,7 @@
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
 import { MigrateFlags, type MigrationParams } from '../libvirt/index.js';
+import type { MigrationFeature } from '../policy/capabilities.js';
 import type { Technique } from '../policy/plan-types.js';
 
 export interface MigrationRecipe {
@@ -29,9 +30,12 @@ export function recipeFor(
     migrateDisks?: readonly string[];
     allowPostcopySwitch: boolean;
     bandwidthMiBps?: number;
+    /** What both daemons support (capabilities.ts pairFeatures); absent: everything. */
+    features?: ReadonlySet<MigrationFeature>;
   },
 ): MigrationRecipe {
   const { config } = options;
+  const can = (f: MigrationFeature) => !options.features || options.features.has(f);
   let flags = MigrateFlags.PEER2PEER;
   if (technique !== 'cold') flags |= MigrateFlags.LIVE | MigrateFlags.ABORT_ON_ERROR;
   else flags |= MigrateFlags.OFFLINE;
@@ -62,10 +66,20 @@ export function recipeFor(
       params.compression = ['xbzrle'];
       params.compressionXbzrleCacheBytes = config.techniques.xbzrle.cacheMiB * 1024 * 1024;
       break;
-    case 'multifd':
+    case 'multifd': {
+      const multifd = config.techniques.multifd;
       flags |= MigrateFlags.PARALLEL;
-      params.parallelConnections = config.techniques.multifd.connections;
+      params.parallelConnections = multifd.connections;
+      if (multifd.compression === 'zstd' && can('multifdZstd')) {
+        flags |= MigrateFlags.COMPRESSED;
+        params.compression = ['zstd'];
+        params.compressionZstdLevel = multifd.zstdLevel;
+      } else if (multifd.zeroCopy && can('zeroCopy')) {
+        // QEMU refuses zero-copy send together with multifd compression.
+        flags |= MigrateFlags.ZEROCOPY;
+      }
       break;
+    }
     case 'postcopy':
       flags |= MigrateFlags.POSTCOPY;
       postcopy = { mode: 'immediately' };
@@ -75,13 +89,16 @@ export function recipeFor(
       postcopy = { mode: 'afterIterations', iterations: config.techniques.hybrid.switchAfterIterations };
       break;
   }
-  if ((technique === 'postcopy' || technique === 'hybrid') && config.techniques.postcopy.postcopyBandwidthMiBps > 0) {
-    params.bandwidthPostcopyMiBps = config.techniques.postcopy.postcopyBandwidthMiBps;
-  }
   // Multifd cannot be combined with post-copy in QEMU 7.2; the others may fall back to it when stuck.
   if (postcopy.mode === 'never' && technique !== 'multifd' && technique !== 'cold' && options.allowPostcopySwitch && config.switchToPostcopyWhenStuck) {
     flags |= MigrateFlags.POSTCOPY;
     postcopy = { mode: 'whenStuck' };
+  }
+  // QEMU's max-postcopy-bandwidth 0 means unlimited, not "same as pre-copy": without this a capped
+  // move runs uncapped from its switch on (hybrid runs were seen at 60-65 MiB/s against a 48 cap).
+  if (postcopy.mode !== 'never' && can('postcopyBandwidth')) {
+    const postcopyCap = config.techniques.postcopy.postcopyBandwidthMiBps > 0 ? config.techniques.postcopy.postcopyBandwidthMiBps : bandwidth;
+    if (postcopyCap > 0) params.bandwidthPostcopyMiBps = postcopyCap;
   }
   return { flags, params, postcopy };
 }

@@ -28,7 +28,7 @@ function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number;
   const conn = {
     nodeGetInfo: async () => ({ model: 'x86_64', memoryKiB: BigInt((256 * GiB) / 1024), cpus: 32, mhz: 2000, nodes: 1, sockets: 1, cores: 32, threads: 1 }),
     getCapabilities: async () => caps,
-    getLibVersion: async () => 11_003_000,
+    versions: { libvirtVersion: 11_003_000, hypervisorVersion: 10_000_000 },
     nodeGetCpuStats: async () => ({ kernel: 0n, user: 0n, idle: 100n, iowait: 0n }),
     nodeGetMemoryStats: async () => ({ total: BigInt((256 * GiB) / 1024), free: BigInt((25 * GiB) / 1024), buffers: 0n, cached: BigInt(GiB / 1024) }),
     nodeGetFreePages: async (sizes: number[]) => sizes.map(() => BigInt(options.hugepages?.free ?? 0)),
