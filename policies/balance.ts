@@ -2,7 +2,7 @@
  * CPU and memory balance: VMs on hosts above the CPU or memory threshold are candidates (the ones
  * that relieve the host most first); targets score higher the more headroom they keep.
  */
-import { definePolicy } from '../src/policy/api.js';
+import { definePolicy, ordinaryMemoryBytes } from '../src/policy/api.js';
 
 export default definePolicy({
   name: 'balance',
@@ -15,7 +15,7 @@ export default definePolicy({
       const cpuHot = p.cpuRatio > ctx.thresholds.cpuHigh;
       const vms = ctx.state.vms.filter((v) => v.host === host.name && v.state === 'running');
       // Biggest contributor to the hot resource first.
-      vms.sort((a, b) => (cpuHot ? ctx.cpuShare(b, host) - ctx.cpuShare(a, host) : b.memoryBytes - a.memoryBytes));
+      vms.sort((a, b) => (cpuHot ? ctx.cpuShare(b, host) - ctx.cpuShare(a, host) : ordinaryMemoryBytes(b) - ordinaryMemoryBytes(a)));
       for (const vm of vms) {
         candidates.push({
           vm,
@@ -32,7 +32,7 @@ export default definePolicy({
     const cpuAfter = p.cpuRatioP90 + ctx.cpuShare(vm, host);
     const limit = ctx.thresholds.cpuHigh - ctx.thresholds.hysteresis;
     if (cpuAfter > limit) return `${host.name} would reach CPU ${(cpuAfter * 100).toFixed(0)}% (limit ${(limit * 100).toFixed(0)}% with hysteresis)`;
-    const memAfter = (p.memoryUsedBytes + vm.memoryBytes) / host.memoryTotalBytes;
+    const memAfter = (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes;
     const memLimit = ctx.thresholds.memoryHigh - ctx.thresholds.hysteresis;
     if (memAfter > memLimit) return `${host.name} would reach memory ${(memAfter * 100).toFixed(0)}% (limit ${(memLimit * 100).toFixed(0)}%)`;
     return true;
@@ -40,7 +40,7 @@ export default definePolicy({
   score(vm, host, ctx) {
     const p = ctx.projected(host.name)!;
     const cpuHeadroom = 1 - Math.min(1, p.cpuRatio + ctx.cpuShare(vm, host));
-    const memHeadroom = 1 - Math.min(1, (p.memoryUsedBytes + vm.memoryBytes) / host.memoryTotalBytes);
+    const memHeadroom = 1 - Math.min(1, (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes);
     return 0.7 * cpuHeadroom + 0.3 * memHeadroom;
   },
 });

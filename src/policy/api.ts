@@ -15,6 +15,7 @@ import type { PolicyConfig } from '../config/policy-schema.js';
 import type { Technique } from './plan-types.js';
 
 export type { ClusterState, HostObservation, VmObservation, Technique, PolicyConfig };
+export { hugepageShortfall, hugepagesNeeded, ordinaryMemoryBytes } from './memory-fit.js';
 
 /** Host load as planned so far this tick (measured load plus/minus moves already planned). */
 export interface ProjectedHost {
@@ -23,7 +24,10 @@ export interface ProjectedHost {
   cpuRatio: number;
   /** CPU demand over capacity from the window's p90 (the cautious view for targets). */
   cpuRatioP90: number;
+  /** Ordinary (non-hugepage) memory in use, bytes, as planned so far. */
   memoryUsedBytes: number;
+  /** Free hugepages by page size (KiB) as planned so far; undefined when the host's are unknown. */
+  freeHugepages?: Map<number, number>;
   vcpus: number;
   vmUuids: Set<string>;
 }

@@ -11,6 +11,8 @@ import { policySchema, type PolicyConfig } from '../config/policy-schema.js';
 import type { Candidate, PolicyContext, ProjectedHost } from './api.js';
 import { chooseTechnique } from './chooser.js';
 import { defaultPolicies, type LoadedPolicy } from './loader.js';
+import { freeHugepagesOf, hugepageShortfall, ordinaryMemoryBytes, projectMemoryMove } from './memory-fit.js';
+import { vmBoundReason } from './vm-bound.js';
 import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { TECHNIQUES } from './plan-types.js';
 import { techniquesFor } from './capabilities.js';
@@ -191,6 +193,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       cpuRatio: host.cpuUtilization.mean,
       cpuRatioP90: Math.max(host.cpuUtilization.p90, host.cpuUtilization.mean),
       memoryUsedBytes: host.memoryUsedBytes,
+      freeHugepages: freeHugepagesOf(host),
       vcpus: vms.reduce((s, v) => s + v.vcpus, 0),
       vmUuids: new Set(vms.map((v) => v.uuid)),
     });
@@ -300,6 +303,11 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       skip(`moved ${((nowMs - movedAt) / 1000).toFixed(0)} s ago; cooldown ${config.cooldownSeconds} s`);
       continue;
     }
+    const bound = vmBoundReason(vm, state, nowMs);
+    if (bound) {
+      skip(bound);
+      continue;
+    }
     const running = vm.state === 'running';
     if (!running && !(vm.state === 'shutoff' && candidate.mustMove)) {
       skip(`not running (${vm.state})`);
@@ -326,8 +334,13 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
         continue;
       }
       const p = projected.get(target.name)!;
-      if (p.memoryUsedBytes + vm.memoryBytes > target.memoryTotalBytes * target.memoryOvercommitRatio) {
+      if (p.memoryUsedBytes + ordinaryMemoryBytes(vm) > target.memoryTotalBytes * target.memoryOvercommitRatio) {
         rejections.push(`${target.name} lacks memory`);
+        continue;
+      }
+      const pagesShort = hugepageShortfall(vm, p);
+      if (pagesShort) {
+        rejections.push(pagesShort);
         continue;
       }
       if (p.vcpus + vm.vcpus > target.cpuCount * target.cpuOvercommitRatio) {
@@ -447,12 +460,11 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     const pt = projected.get(best.host.name)!;
     ps.cpuRatio -= fromShare;
     ps.cpuRatioP90 -= fromShare;
-    ps.memoryUsedBytes -= vm.memoryBytes;
+    projectMemoryMove(vm, ps, pt);
     ps.vcpus -= vm.vcpus;
     ps.vmUuids.delete(vm.uuid);
     pt.cpuRatio += toShare;
     pt.cpuRatioP90 += toShare;
-    pt.memoryUsedBytes += vm.memoryBytes;
     pt.vcpus += vm.vcpus;
     pt.vmUuids.add(vm.uuid);
     moves.push({

@@ -15,6 +15,7 @@ import cpuCompat from '../../policies/cpu-compat.js';
 import maintenance from '../../policies/maintenance.js';
 import pin from '../../policies/pin.js';
 import type { Policy } from './api.js';
+import { describeModuleLoadError } from './load-error.js';
 
 export const BUILTIN_POLICIES: readonly Policy[] = [balance, capacity, maintenance, pin, affinity, cpuCompat, consolidation];
 
@@ -48,7 +49,7 @@ async function loadDir(dir: string): Promise<LoadedPolicy[]> {
     try {
       mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
     } catch (error) {
-      throw new PolicyLoadError(`policy module ${path} failed to load: ${(error as Error).message.split('\n')[0]}`);
+      throw new PolicyLoadError(`policy module ${path} failed to load: ${describeModuleLoadError(path, error)}`);
     }
     const policy = mod.default ?? mod.policy;
     if (!isPolicy(policy)) throw new PolicyLoadError(`policy module ${path} exports no policy: default-export definePolicy({ name, filter/score/select/technique })`);

@@ -9,6 +9,8 @@ import { XdrWriter } from '../../../src/libvirt/xdr.js';
 
 export interface FakeCall {
   procedure: number;
+  /** The call's arguments as sent (XDR). */
+  payload: Buffer;
   /** Send an OK reply with this payload (empty when omitted). */
   reply(payload?: Buffer): void;
 }
@@ -28,7 +30,7 @@ export async function startFakeDaemon(options: { libvirtVersion: number; hypervi
     socket.on('error', () => {});
     const decoder = new PacketDecoder();
     socket.on('data', (chunk) => {
-      for (const { header } of decoder.push(chunk)) {
+      for (const { header, payload } of decoder.push(chunk)) {
         if (header.program !== REMOTE_PROGRAM) continue;
         const reply = (payload: Buffer = Buffer.alloc(0)) => {
           const h: MessageHeader = { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, procedure: header.procedure, type: MessageType.REPLY, serial: header.serial, status: MessageStatus.OK };
@@ -52,7 +54,7 @@ export async function startFakeDaemon(options: { libvirtVersion: number; hypervi
             reply(uhyper(options.hypervisorVersion));
             break;
           default:
-            options.onCall({ procedure: header.procedure, reply });
+            options.onCall({ procedure: header.procedure, payload, reply });
         }
       }
     });
