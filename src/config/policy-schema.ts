@@ -79,7 +79,7 @@ export const policySchema = z
         aggressiveness: z.number().int().min(1).max(5).default(3).describe('1 (only hot spots and must-moves, no spread moves) to 5 (chase small differences); sets the defaults of tolerancePercent, holdTicks and minGain (docs/policies.md lists them).'),
         tolerancePercent: percent.optional().describe('A host whose CPU or memory use is more than this many points above the cluster mean is a spread source (default from aggressiveness: 30/20/12/6 points for 2/3/4/5).'),
         holdTicks: z.number().int().min(1).optional().describe('Consecutive ticks a host must stay above the tolerance before spread moves start (default from aggressiveness: 6/3/2/1).'),
-        minGain: z.number().min(0).optional().describe('Objective reduction a spread move must buy on top of paying for its migration (minGainPerCostSecond x seconds); default from aggressiveness: 0.02/0.01/0.005/0.001.'),
+        minGain: z.number().min(0).optional().describe('Objective reduction a spread move must buy on top of paying for its migration (minGainPerCostSecond x seconds); default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.'),
       })
       .default({ enabled: true, aggressiveness: 3 })
       .describe('Spread balancing beside hot-spot relief: hosts well above the cluster mean give VMs to hosts below it.'),

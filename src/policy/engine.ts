@@ -140,10 +140,12 @@ export interface SpreadSettings {
 
 const SPREAD_PRESETS: Record<number, { tolerancePercent: number; holdTicks: number; minGain: number }> = {
   1: { tolerancePercent: 100, holdTicks: 1, minGain: 0 },
-  2: { tolerancePercent: 30, holdTicks: 6, minGain: 0.02 },
-  3: { tolerancePercent: 20, holdTicks: 3, minGain: 0.01 },
-  4: { tolerancePercent: 12, holdTicks: 2, minGain: 0.005 },
-  5: { tolerancePercent: 6, holdTicks: 1, minGain: 0.001 },
+  // 3 (the default) was chosen on the PlanetLab replay (docs/benchmarks.md): a smaller margin
+  // bought little less overload for many more migrations on the 800-host cluster.
+  2: { tolerancePercent: 30, holdTicks: 6, minGain: 0.15 },
+  3: { tolerancePercent: 20, holdTicks: 3, minGain: 0.08 },
+  4: { tolerancePercent: 12, holdTicks: 2, minGain: 0.02 },
+  5: { tolerancePercent: 6, holdTicks: 1, minGain: 0.002 },
 };
 
 export function spreadSettings(config: PolicyConfig): SpreadSettings {
