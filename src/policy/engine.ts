@@ -397,6 +397,12 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
   others.sort((a, b) => b.e - a.e);
   const ordered = [...must, ...others.map((o) => o.c)];
   const inFlight = new Set(state.inFlight.map((m) => m.vmUuid));
+  // History by VM, once (failures in order, so the newest per target wins; moves oldest first, the
+  // first match as before).
+  const failuresByVm = new Map<string, NonNullable<ClusterState['recentFailures']>>();
+  for (const f of state.recentFailures ?? []) failuresByVm.set(f.vmUuid, [...(failuresByVm.get(f.vmUuid) ?? []), f]);
+  const movesByVm = new Map<string, ClusterState['recentMoves']>();
+  for (const m of state.recentMoves) movesByVm.set(m.vmUuid, [...(movesByVm.get(m.vmUuid) ?? []), m]);
 
   for (const candidate of ordered) {
     const vm = candidate.vm;
@@ -439,6 +445,12 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     const margin = mustMove || hotRelief ? 0 : spread.minGain;
     const neededEstimate = mustMove ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm) + margin;
 
+    // This VM's recent failures (newest per target) and the hosts it left lately, looked up per target below.
+    const failuresOf = new Map<string, NonNullable<ClusterState['recentFailures']>[number]>();
+    for (const f of failuresByVm.get(vm.uuid) ?? []) if (nowMs - f.atMs < config.retryAfterFailureSeconds * 1000) failuresOf.set(f.to, f);
+    const leftAt = new Map<string, ClusterState['recentMoves'][number]>();
+    for (const m of movesByVm.get(vm.uuid) ?? []) if (!leftAt.has(m.from) && nowMs - m.atMs < config.cooldownSeconds * 3000) leftAt.set(m.from, m);
+
     // Targets: the engine's own hard limits first (cheap), then the objective's gain.
     const rejections: string[] = [];
     const open: { host: HostObservation; gain: number; d: MoveDelta }[] = [];
@@ -463,12 +475,12 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
         rejections.push(`${target.name} would exceed its vCPU overcommit (${p.vcpus + vm.vcpus} vCPUs, limit ${target.cpuCount * target.cpuOvercommitRatio})`);
         continue;
       }
-      const failed = [...(state.recentFailures ?? [])].reverse().find((f) => f.vmUuid === vm.uuid && f.to === target.name && nowMs - f.atMs < config.retryAfterFailureSeconds * 1000);
+      const failed = failuresOf.get(target.name);
       if (failed) {
         rejections.push(`a move of ${vm.name} to ${target.name} ended ${failed.outcome} ${((nowMs - failed.atMs) / 1000).toFixed(0)} s ago${failed.error ? ` (${failed.error.slice(0, 120)})` : ''}; retried after ${config.retryAfterFailureSeconds} s`);
         continue;
       }
-      const back = !mustMove && state.recentMoves.find((m) => m.vmUuid === vm.uuid && m.from === target.name && nowMs - m.atMs < config.cooldownSeconds * 3000);
+      const back = !mustMove && leftAt.get(target.name);
       if (back) {
         rejections.push(`${vm.name} left ${target.name} ${((nowMs - back.atMs) / 1000).toFixed(0)} s ago (no ping-pong)`);
         continue;
