@@ -67,6 +67,8 @@ describe('the demo on a machine whose cores are busy', () => {
       await controller.executor.whenIdle();
       await controller.stop();
     }
+    // Shown in the test output: how the ticks went on this machine.
+    console.log(log.join('\n'));
     const where = Object.values(placement);
     expect(new Set(where), log.join('\n')).toEqual(new Set(['lab1', 'lab2', 'lab3']));
     expect(where.length).toBe(6);
