@@ -42,8 +42,19 @@ export interface PolicyContext {
   host(name: string): HostObservation | undefined;
   vm(uuid: string): VmObservation | undefined;
   projected(hostName: string): ProjectedHost | undefined;
-  /** CPU or memory above the high threshold (projected). */
+  /** CPU or memory above the high threshold (projected; CPU forecast ahead when policy.forecast is on). */
   overloaded(hostName: string): boolean;
+  /**
+   * Why the host is a spread source (its CPU or memory this many points above the cluster mean for
+   * policy.spread.holdTicks ticks), or undefined when it is not one (or spread balancing is off).
+   */
+  spreadSource(hostName: string): string | undefined;
+  /** The host's CPU ratio forecast policy.forecast.aheadTicks ahead (the smoothed mean when forecasting is off). */
+  forecastCpu(hostName: string): number;
+  /** VMs observed on a host (grouped once per plan: cheap to call per host). */
+  vmsOn(hostName: string): readonly VmObservation[];
+  /** Where a VM is as planned so far (its target once a move or migration of it is planned or running). */
+  placeOf(vmUuid: string): string | undefined;
   /** A VM's CPU demand as a share of a host's capacity. */
   cpuShare(vm: VmObservation, host: HostObservation): number;
   nowMs: number;
@@ -53,7 +64,10 @@ export interface Candidate {
   vm: VmObservation;
   /** Shown in plan output and logs. */
   reason: string;
-  /** Must leave its host whatever the gain (maintenance, broken affinity). */
+  /**
+   * Must leave its host whatever the gain (maintenance, a broken rule). A must-move respects only
+   * hard limits: filters of policies marked `softFilter` (thresholds) are not asked.
+   */
   mustMove?: boolean;
 }
 
@@ -62,6 +76,11 @@ type MaybePromise<T> = T | Promise<T>;
 export interface Policy {
   name: string;
   description?: string;
+  /**
+   * The filter states a preference (a soft limit such as a threshold), not a hard limit: it is
+   * skipped for must-moves, which take the least bad target that hard limits allow.
+   */
+  softFilter?: boolean;
   select?(ctx: PolicyContext): MaybePromise<Candidate[]>;
   filter?(vm: VmObservation, host: HostObservation, ctx: PolicyContext): MaybePromise<true | string>;
   score?(vm: VmObservation, host: HostObservation, ctx: PolicyContext): MaybePromise<number>;

@@ -9,7 +9,7 @@ import { holdsMemory, hostMemory } from '../cluster/memory-accounting.js';
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import { windowedValue } from '../cluster/window.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
-import { plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { newPlanMemory, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { hugepagesNeeded } from '../policy/memory-fit.js';
 
 const MiB = 2 ** 20;
@@ -83,6 +83,8 @@ export class Simulator {
   private readonly lastMovedAtMs: Record<string, number> = {};
   private readonly recentMoves: ClusterState['recentMoves'] = [];
   private readonly migrating = new Map<string, SimMigration>();
+  /** What the engine carries between ticks (spread hold), as the controller keeps it. */
+  private readonly planMemory = newPlanMemory();
   private tickNo = 0;
 
   constructor(private readonly scenario: Scenario) {
@@ -183,7 +185,7 @@ export class Simulator {
   async tick(options: { config: PolicyConfig; policies?: LoadedPolicy[] }): Promise<SimTick> {
     this.completeMigrations(this.nowMs());
     const state = this.state(options.config);
-    const result = await plan(state, { config: options.config, policies: options.policies });
+    const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory });
     for (const move of result.moves) {
       const seconds = move.predicted.totalSeconds * this.scenario.migrationTimeFactor;
       this.migrating.set(move.vmName, { move, startedAtMs: state.observedAtMs, doneAtMs: state.observedAtMs + seconds * 1000 });
