@@ -1,5 +1,5 @@
 /**
- * The reported failures in test/unit/sim/cases/ (copies of ../shared/cases), stepped through the
+ * The reported failures in test/cases/ (copies of ../shared/cases), stepped through the
  * simulator with the default policy, asserting the expected values of cases/README.md.
  */
 import { readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { policySchema } from '../../../src/config/policy-schema.js';
 import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
 
 const config = policySchema.parse({});
-const load = (file: string) => scenarioSchema.parse(parse(readFileSync(join(import.meta.dirname, 'cases', file), 'utf8')));
+const load = (file: string) => scenarioSchema.parse(parse(readFileSync(join(import.meta.dirname, '../../cases', file), 'utf8')));
 
 describe('reported cases', () => {
   it('memory-hot-cpu-even: the idle 20 GiB app-2 (the cheapest relief) moves to kvm2 and kvm1 ends below 85 % memory', async () => {
