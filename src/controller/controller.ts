@@ -135,7 +135,7 @@ export class Controller {
     const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
     let state = await this.collector.collect(collectOptions());
     this.executor.reconcile(state);
-    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(), memory: this.planMemory };
+    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(this.config.migration), memory: this.planMemory };
     // Rates older than a cooldown (at least a minute) are measured again.
     const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
       measureSeconds: this.config.policy.dirtyRateMeasureSeconds,

@@ -10,7 +10,7 @@
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import { policySchema, type PolicyConfig } from '../config/policy-schema.js';
 import type { Candidate, PolicyContext, ProjectedHost } from './api.js';
-import { chooseTechnique } from './chooser.js';
+import { chooseTechnique, type ChooserTunables } from './chooser.js';
 import { defaultPolicies, type LoadedPolicy } from './loader.js';
 import { freeHugepagesOf, hugepageShortfall, ordinaryMemoryBytes, projectMemoryMove } from './memory-fit.js';
 import { vmBoundReason } from './vm-bound.js';
@@ -27,6 +27,8 @@ export interface PlanOptions {
   bandwidthLimitMiBps?: number;
   /** Bandwidth measured on recent migrations from one host to another (cluster/link-bandwidth.ts). */
   linkBandwidthMiBps?: (from: string, to: string) => number | undefined;
+  /** Cost-model tunables from the migration config (chooser.ts tunablesFromMigrationConfig). */
+  tunables?: Partial<ChooserTunables>;
   /** Real / predicted ratios of past moves per pair and technique (PredictionCalibration.factors). */
   calibration?: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
   /** Override of config.maxMovesPerTick (drain uses a large value). */
@@ -603,6 +605,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       running: !cold,
       localDiskBytes,
       calibration: options.calibration && ((t: Technique) => options.calibration!(vm.host, best.host.name, t)),
+      tunables: options.tunables,
     });
     if (!choice.predicted.converges) {
       // A shut-off VM's only technique is refused for a reason of its own (local disks), not convergence.

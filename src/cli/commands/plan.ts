@@ -71,7 +71,7 @@ export function register(program: Command): void {
         const entries = await new Journal(config.stateDir).read();
         const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: moveHistory(entries) });
         try {
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, ...new LearnedFromMigrations(entries).planOptions() };
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, ...new LearnedFromMigrations(entries).planOptions(config.migration) };
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
           const result = options.dirtyRate
             ? (await planMeasuringCandidates(state, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 })).plan
