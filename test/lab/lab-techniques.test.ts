@@ -20,6 +20,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { predictTechnique } from '../../src/policy/chooser.js';
 import type { Move, Technique } from '../../src/policy/plan-types.js';
 import { Lab, labFromEnv } from './lab.js';
+import { labMove } from './moves.js';
 import { virsh } from './run.js';
 
 const MiB = 2 ** 20;
@@ -52,18 +53,8 @@ const rows: Record<string, unknown>[] = [];
 function moveFor(vm: { name: string; uuid: string; memoryBytes: number }, from: string, to: string, technique: Technique): Move {
   const inputs = { memoryBytes: vm.memoryBytes, dirtyRateMiBps: DIRTY_MIBPS, bandwidthMiBps: CAP_MIBPS, downtimeBudgetMs: 300 };
   const p = predictTechnique(technique, inputs);
-  return {
-    vmName: vm.name,
-    vmUuid: vm.uuid,
-    from,
-    to,
-    technique,
-    copyStorage: false,
-    predicted: { totalSeconds: p.totalSeconds, downtimeMs: p.downtimeMs, bytes: p.bytes, iterations: p.iterations, converges: p.converges },
-    reason: 'lab: hard-regime technique trial',
-    gain: 0,
-    inputs,
-  };
+  const predicted = { totalSeconds: p.totalSeconds, downtimeMs: p.downtimeMs, bytes: p.bytes, iterations: p.iterations, converges: p.converges };
+  return labMove(vm, from, to, technique, { predicted, inputs, reason: 'lab: hard-regime technique trial' });
 }
 
 describe('every technique in the hard regime: bandwidth-capped, multi-round, longer than the call timeout, guest intact', () => {
