@@ -56,7 +56,7 @@ export class Controller {
     const deps = { logger: options.logger, metrics: options.metrics };
     this.connections = new HostConnections(config, deps);
     this.collector = new Collector(config, this.connections, deps);
-    this.journal = new Journal(config.stateDir);
+    this.journal = new Journal(config.stateDir, deps);
     this.executor = new Executor(config, {
       connections: this.connections,
       logger: options.logger,
@@ -92,6 +92,7 @@ export class Controller {
   async init(): Promise<void> {
     const scheduleProblem = validateSchedule(this.config.loop.schedule);
     if (scheduleProblem) throw new Error(scheduleProblem);
+    await this.journal.checkWritable();
     this.policies = await loadPolicies(this.config.policy);
     const entries = await this.journal.read();
     this.history = moveHistory(entries);
@@ -185,5 +186,6 @@ export class Controller {
     if (running.length > 0) this.options.logger.info({ migrations: running.map((m) => m.vmName) }, 'leaving running migrations to libvirt');
     this.executor.detach();
     await this.connections.close();
+    this.journal.close();
   }
 }
