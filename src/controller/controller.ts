@@ -12,7 +12,7 @@ import type { Config } from '../config/index.js';
 import { Executor, Journal, linkObservations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import { loadPolicies, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { closePolicies, loadPolicies, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { planMeasuringCandidates } from './plan-measured.js';
 import { validateSchedule } from './schedule.js';
 
@@ -168,7 +168,10 @@ export class Controller {
     const policies = await loadPolicies(config.policy);
     const scheduleChanged = config.loop.schedule !== this.config.loop.schedule;
     this.config = config;
+    const replaced = this.policies;
     this.policies = policies;
+    // After the tick that may still use them (custom policies' worker threads).
+    void (this.current ?? Promise.resolve()).then(() => closePolicies(replaced));
     this.collector.setConfig(config);
     this.executor.setConfig(config);
     await this.connections.reload(config);
@@ -186,6 +189,7 @@ export class Controller {
     if (running.length > 0) this.options.logger.info({ migrations: running.map((m) => m.vmName) }, 'leaving running migrations to libvirt');
     this.executor.detach();
     await this.connections.close();
+    await closePolicies(this.policies);
     this.journal.close();
   }
 }
