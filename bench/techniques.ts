@@ -15,6 +15,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { PredictionCalibration } from '../src/policy/calibration.js';
+import type { Technique } from '../src/policy/plan-types.js';
 import { median } from './traces/metrics.js';
 
 const execFileAsync = promisify(execFile);
@@ -237,33 +239,67 @@ function fmt(v: number | undefined, digits = 1): string {
   return v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits);
 }
 
+/** Bytes one pass must move for this guest: the median sent by idle-profile runs (zero pages are not sent). */
+export function bytesThatMustMove(runs: readonly MigrationRun[], idleProfile: string): number | undefined {
+  const idle = runs.filter((r) => r.profile === idleProfile && r.converged && r.bytesMoved !== undefined).map((r) => r.bytesMoved!);
+  return idle.length ? median(idle) : undefined;
+}
+
+/**
+ * One row per profile and arm. Converged N/N and heartbeat intact N/N count every run; time,
+ * downtime and bandwidth medians count only runs that converged with the guest intact (a fast move
+ * that corrupts the guest is no result). MiB/s is bytes over total time: both arms run under the
+ * same cap, pre-copy and post-copy alike.
+ */
 export function techniquesTable(runs: readonly MigrationRun[], inputs: TechniqueInputs): string {
-  const boundSeconds = inputs.vm.memoryMiB / inputs.bandwidthMiBps;
-  const rows = ['| profile | dirty/bandwidth (set) | measured dirty MiB/s (/ bandwidth) | arm | technique(s) | converged | median total s | median downtime ms | median MiB moved | heartbeat intact (panics) | bound M/B s |', '|---|---|---|---|---|---|---|---|---|---|---|'];
+  const mustMove = bytesThatMustMove(runs, inputs.profiles[0].name);
+  const boundSeconds = mustMove === undefined ? undefined : mustMove / 1048576 / inputs.bandwidthMiBps;
+  const rows = [
+    '| profile | dirty/bandwidth (set) | measured dirty MiB/s (/ bandwidth) | arm | technique(s) | converged | heartbeat intact | median total s | median downtime ms | median MiB moved | median MiB/s | bound s |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const profile of inputs.profiles) {
     for (const arm of ['virsh-precopy', 'virt-balancer'] as const) {
       const rs = runs.filter((r) => r.profile === profile.name && r.arm === arm);
       if (rs.length === 0) continue;
-      const ok = rs.filter((r) => r.converged);
+      const good = rs.filter((r) => r.converged && r.heartbeatIntact);
       const aborted = rs.filter((r) => !r.converged);
-      const med = (xs: (number | undefined)[]) => median(xs.filter((x): x is number => x !== undefined));
+      const med = (xs: (number | undefined)[]) => median(xs.filter((x): x is number => x !== undefined && Number.isFinite(x)));
+      const dirty = med(rs.map((r) => r.measuredDirtyRateMiBps));
+      const panics = rs.filter((r) => r.guestPanicked).length;
       rows.push(
-        `| ${profile.name} | ${(profile.dirtyMiBps / inputs.bandwidthMiBps).toFixed(2)} | ${fmt(med(rs.map((r) => r.measuredDirtyRateMiBps)), 0)} (${fmt(med(rs.map((r) => r.measuredDirtyRateMiBps)) / inputs.bandwidthMiBps, 2)}) | ${arm} | ${[...new Set(rs.map((r) => r.technique))].join(', ')} | ${ok.length}/${rs.length}${aborted.length ? ` (gave up after ${fmt(med(aborted.map((r) => r.totalSeconds)))} s)` : ''} | ${fmt(med(ok.map((r) => r.totalSeconds)), 2)} | ${fmt(med(ok.map((r) => r.downtimeMs)), 0)} | ${fmt(med(rs.map((r) => (r.bytesMoved === undefined ? undefined : r.bytesMoved / 1048576))), 0)} | ${rs.filter((r) => r.heartbeatIntact).length}/${rs.length}${rs.some((r) => r.guestPanicked) ? ` (${rs.filter((r) => r.guestPanicked).length} panicked)` : ''} | ${boundSeconds.toFixed(2)} |`,
+        `| ${profile.name} | ${(profile.dirtyMiBps / inputs.bandwidthMiBps).toFixed(2)} | ${fmt(dirty, 0)} (${fmt(dirty / inputs.bandwidthMiBps, 2)}) | ${arm} | ${[...new Set(rs.map((r) => r.technique))].join(', ')} | ${rs.filter((r) => r.converged).length}/${rs.length}${aborted.length ? ` (gave up after ${fmt(med(aborted.map((r) => r.totalSeconds)))} s)` : ''} | ${rs.filter((r) => r.heartbeatIntact).length}/${rs.length}${panics ? ` (${panics} panicked)` : ''} | ${fmt(med(good.map((r) => r.totalSeconds)), 2)} | ${fmt(med(good.map((r) => r.downtimeMs)), 0)} | ${fmt(med(rs.map((r) => (r.bytesMoved === undefined ? undefined : r.bytesMoved / 1048576))), 0)} | ${fmt(med(good.map((r) => (r.bytesMoved === undefined ? undefined : r.bytesMoved / 1048576 / r.totalSeconds))), 1)} | ${fmt(boundSeconds, 2)} |`,
       );
     }
   }
   return rows.join('\n');
 }
 
+const relError = (actual: number, predicted: number) => Math.abs(actual - predicted) / actual;
+
+/**
+ * Median |prediction error| of total time per technique, over converged runs with the guest intact:
+ * the model as shipped, and calibrated as the controller would be from the journal
+ * (policy/calibration.ts), each run predicted from the other runs only (leave-one-out), so no run
+ * is scored with its own answer.
+ */
 export function predictionErrorTable(runs: readonly MigrationRun[]): string {
-  const withPrediction = runs.filter((r) => r.predicted && r.converged);
-  if (withPrediction.length === 0) return 'No converged virt-balancer migrations with a prediction to compare.';
-  const rows = ['| profile | technique | median predicted total s | median real total s | median error total | median predicted downtime ms | median real downtime ms |', '|---|---|---|---|---|---|---|'];
-  for (const profile of [...new Set(withPrediction.map((r) => r.profile))]) {
-    const rs = withPrediction.filter((r) => r.profile === profile);
-    const err = median(rs.map((r) => (r.totalSeconds - r.predicted!.totalSeconds) / r.predicted!.totalSeconds));
+  const scored = runs.filter((r) => r.predicted && r.converged && r.heartbeatIntact && r.totalSeconds > 0);
+  if (scored.length === 0) return 'No converged virt-balancer migrations with the guest intact and a prediction to compare.';
+  const rows = [
+    '| technique | runs | profiles | median predicted total s | median real total s | median \\|error\\| total, model | median \\|error\\| total, calibrated | median predicted downtime ms | median real downtime ms |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const technique of [...new Set(scored.map((r) => r.technique))].sort()) {
+    const rs = scored.filter((r) => r.technique === technique);
+    const before = rs.map((r) => relError(r.totalSeconds, r.predicted!.totalSeconds));
+    const after = rs.map((r) => {
+      const others = rs.filter((o) => o !== r);
+      const calibration = new PredictionCalibration(others.map((o) => ({ from: 'src', to: 'dst', technique, predictedSeconds: o.predicted!.totalSeconds, actualSeconds: o.totalSeconds })));
+      return relError(r.totalSeconds, r.predicted!.totalSeconds * calibration.factors('src', 'dst', technique as Technique).timeFactor);
+    });
     rows.push(
-      `| ${profile} | ${rs[0].technique} | ${fmt(median(rs.map((r) => r.predicted!.totalSeconds)), 2)} | ${fmt(median(rs.map((r) => r.totalSeconds)), 2)} | ${(err * 100).toFixed(0)}% | ${fmt(median(rs.map((r) => r.predicted!.downtimeMs)), 0)} | ${fmt(median(rs.filter((r) => r.downtimeMs !== undefined).map((r) => r.downtimeMs!)), 0)} |`,
+      `| ${technique} | ${rs.length} | ${[...new Set(rs.map((r) => r.profile))].join(', ')} | ${fmt(median(rs.map((r) => r.predicted!.totalSeconds)), 2)} | ${fmt(median(rs.map((r) => r.totalSeconds)), 2)} | ${(median(before) * 100).toFixed(0)}% | ${rs.length > 1 ? `${(median(after) * 100).toFixed(0)}%` : 'n/a (one run)'} | ${fmt(median(rs.map((r) => r.predicted!.downtimeMs)), 0)} | ${fmt(median(rs.filter((r) => r.downtimeMs !== undefined).map((r) => r.downtimeMs!)), 0)} |`,
     );
   }
   return rows.join('\n');

@@ -208,13 +208,12 @@ export class Collector {
   private async readHost(host: HostConfig, conn: LibvirtConnection, nowMs: number): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const memo = this.hostMemo(host.name);
     if (memo.nodeCpus === undefined) {
-      const [info, caps, version] = await Promise.all([conn.nodeGetInfo(), conn.getCapabilities(), conn.getLibVersion()]);
+      const [info, caps] = await Promise.all([conn.nodeGetInfo(), conn.getCapabilities()]);
       memo.nodeCpus = info.cpus;
       memo.nodeMemoryBytes = Number(info.memoryKiB) * 1024;
       const cpu = parseCapabilitiesCpu(caps);
       memo.cpuModel = cpu.model;
       memo.cpuFeatures = cpu.features;
-      memo.libvirtVersion = version;
     }
     // Node CPU/memory stats are optional: some drivers (libvirt's test driver) lack them.
     const [cpuStats, memStats, records] = await Promise.all([
@@ -273,7 +272,8 @@ export class Collector {
         memoryUsedBytes,
         cpuModel: memo.cpuModel,
         cpuFeatures: memo.cpuFeatures,
-        libvirtVersion: memo.libvirtVersion,
+        libvirtVersion: conn.versions.libvirtVersion,
+        hypervisorVersion: conn.versions.hypervisorVersion,
         labels: host.labels,
       },
       vms,

@@ -83,8 +83,10 @@ export interface HostObservation {
   cpuModel?: string;
   /** CPU feature names the host supports, when known. */
   cpuFeatures?: string[];
-  /** libvirt version as major*1e6 + minor*1e3 + micro. */
+  /** libvirt version as major*1e6 + minor*1e3 + micro (read at connect). */
   libvirtVersion?: number;
+  /** Hypervisor (QEMU) version, same encoding (virConnectGetVersion, read at connect). */
+  hypervisorVersion?: number;
   /** Labels from config (e.g. "rack:a"); policies may use them. */
   labels: Record<string, string>;
 }

@@ -13,8 +13,12 @@ export const migrationSchema = z.strictObject({
   bandwidthBudgetMiBps: z.number().min(0).default(0).describe('Sum of bandwidth limits of running migrations; 0 means no budget.'),
   /** Bandwidth limit per migration; 0 means unlimited (libvirt's default). */
   bandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).'),
-  /** Abort a migration that has not finished after this long. */
-  deadlineSeconds: z.number().positive().default(300).describe('Abort a migration that has not finished after this long.'),
+  /** Slack on top of a move's predicted time; the move is aborted when it runs past both. */
+  deadlineSeconds: z
+    .number()
+    .positive()
+    .default(300)
+    .describe("Abort a migration still running this long after its predicted time (predicted seconds + this; a prediction that does not converge adds nothing). Watched through libvirt's job stats, whatever the migration's length."),
   /** How often a running job's stats are read. */
   pollIntervalMs: z.number().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
   /** Define the VM on the target (VIR_MIGRATE_PERSIST_DEST). */
@@ -34,7 +38,7 @@ export const migrationSchema = z.strictObject({
         .default({ maxDowntimeMs: 300 })
         .describe('Pre-copy: copy memory while the guest runs, round after round, then pause it for the rest.'),
       postcopy: z
-        .strictObject({ postcopyBandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit after the switch to post-copy; 0 means unlimited.') })
+        .strictObject({ postcopyBandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit after the switch to post-copy; 0 means the same as the pre-copy limit (bandwidthMiBps, or the measured link), unlimited only when that is unlimited too.') })
         .default({ postcopyBandwidthMiBps: 0 })
         .describe('Post-copy: run the guest on the target after one pass and fetch the rest on demand.'),
       hybrid: z
@@ -53,8 +57,19 @@ export const migrationSchema = z.strictObject({
         .default({ cacheMiB: 64 })
         .describe('XBZRLE: pre-copy that sends re-dirtied pages as deltas.'),
       multifd: z
-        .strictObject({ connections: z.number().int().min(2).max(255).default(2).describe('Parallel migration streams.') })
-        .default({ connections: 2 })
+        .strictObject({
+          connections: z.number().int().min(2).max(255).default(2).describe('Parallel migration streams.'),
+          compression: z
+            .enum(['none', 'zstd'])
+            .default('none')
+            .describe('Compress each multifd stream with zstd (VIR_MIGRATE_PARAM_COMPRESSION "zstd"; libvirt >= 9.4 on both hosts, else sent uncompressed). Trades source and target CPU for bandwidth.'),
+          zstdLevel: z.number().int().min(0).max(20).default(1).describe('zstd level (0-20; 1 is fastest). Used when compression is zstd.'),
+          zeroCopy: z
+            .boolean()
+            .default(false)
+            .describe('Zero-copy send (VIR_MIGRATE_ZEROCOPY; libvirt >= 8.5, QEMU >= 7.1, Linux): QEMU locks the queued guest pages in host memory. Not combined with compression.'),
+        })
+        .default({ connections: 2, compression: 'none', zstdLevel: 1, zeroCopy: false })
         .describe('Multifd: pre-copy over several parallel streams.'),
     })
     .default({
@@ -63,7 +78,7 @@ export const migrationSchema = z.strictObject({
       hybrid: { switchAfterIterations: 1 },
       autoconverge: { initialPercent: 20, incrementPercent: 10 },
       xbzrle: { cacheMiB: 64 },
-      multifd: { connections: 2 },
+      multifd: { connections: 2, compression: 'none', zstdLevel: 1, zeroCopy: false },
     })
     .describe('Per-technique tunables the executor applies.'),
 });

@@ -68,7 +68,7 @@ export const configSchema = z
         /** Unanswered probes after which a host is marked down and reconnected. */
         keepaliveCount: z.number().int().min(1).default(5).describe('Unanswered probes after which a host is marked down and reconnected.'),
         /** A libvirt call with no reply after this long fails (the connection stays). */
-        callTimeoutSeconds: z.number().positive().default(60).describe('A libvirt call with no reply after this long fails (the connection stays).'),
+        callTimeoutSeconds: z.number().positive().default(60).describe('A libvirt call with no reply after this long fails (the connection stays). Not applied to the peer-to-peer migration call, which lasts as long as the migration: that is bounded by migration.deadlineSeconds and watched through job stats.'),
         /** First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter). */
         reconnectInitialDelaySeconds: z.number().positive().default(1).describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).'),
         reconnectMaxDelaySeconds: z.number().positive().default(60).describe('Longest delay between reconnect attempts.'),

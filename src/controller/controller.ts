@@ -6,10 +6,9 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { Collector } from '../cluster/collector.js';
 import { HostConnections } from '../cluster/connections.js';
-import { LinkBandwidth, type LinkObservation } from '../cluster/link-bandwidth.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
-import { Executor, Journal, linkObservations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { Executor, Journal, LearnedFromMigrations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { closePolicies, loadPolicies, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
@@ -44,8 +43,8 @@ export class Controller {
   private task?: ScheduledTask;
   private current?: Promise<TickReport | undefined>;
   private history: { lastMovedAtMs: Record<string, number>; recentMoves: ClusterState['recentMoves']; recentFailures: NonNullable<ClusterState['recentFailures']> } = { lastMovedAtMs: {}, recentMoves: [], recentFailures: [] };
-  /** What migrations between each pair of hosts achieved (journal history, then every outcome). */
-  readonly links = new LinkBandwidth();
+  /** Link bandwidths and the cost model's calibration (journal history, then every outcome). */
+  learned = new LearnedFromMigrations();
   lastTickEndedAtMs?: number;
   readonly startedAtMs = Date.now();
 
@@ -64,8 +63,9 @@ export class Controller {
       journal: this.journal,
       onProgress: options.onProgress,
       onResult: (r) => {
+        this.learned.observe(r);
+        this.exportLink(r.from, r.to);
         if (r.outcome === 'completed') {
-          if (r.bytes !== undefined) this.observeLink({ from: r.from, to: r.to, bytes: r.bytes, seconds: r.totalMs / 1000 });
           this.history.lastMovedAtMs[r.vmUuid] = r.endedAtMs;
           this.history.recentMoves.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs });
           this.history.recentMoves = this.history.recentMoves.slice(-500);
@@ -78,10 +78,9 @@ export class Controller {
     });
   }
 
-  private observeLink(o: LinkObservation): void {
-    this.links.observe(o);
-    const mibps = this.links.estimateMiBps(o.from, o.to);
-    if (mibps !== undefined) this.options.metrics?.linkBandwidthBytesPerSecond.set({ from: o.from, to: o.to }, mibps * 2 ** 20);
+  private exportLink(from: string, to: string): void {
+    const mibps = this.learned.links.estimateMiBps(from, to);
+    if (mibps !== undefined) this.options.metrics?.linkBandwidthBytesPerSecond.set({ from, to }, mibps * 2 ** 20);
   }
 
   get dryRun(): boolean {
@@ -96,7 +95,8 @@ export class Controller {
     this.policies = await loadPolicies(this.config.policy);
     const entries = await this.journal.read();
     this.history = moveHistory(entries);
-    for (const o of linkObservations(entries)) this.observeLink(o);
+    this.learned = new LearnedFromMigrations(entries);
+    for (const l of this.learned.links.links()) this.exportLink(l.from, l.to);
     // Migrations an earlier run started and never saw end: the first tick adopts them.
     this.executor.restoreUnfinished(unfinishedStarts(entries));
     await this.connections.start();
@@ -134,7 +134,7 @@ export class Controller {
     const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
     let state = await this.collector.collect(collectOptions());
     this.executor.reconcile(state);
-    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, linkBandwidthMiBps: this.links.estimateMiBps };
+    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions() };
     // Rates older than a cooldown (at least a minute) are measured again.
     const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
       measureSeconds: this.config.policy.dirtyRateMeasureSeconds,

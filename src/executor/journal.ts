@@ -13,14 +13,36 @@ import { dirname, join } from 'node:path';
 import type { LinkObservation } from '../cluster/link-bandwidth.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import type { Prediction } from '../policy/plan-types.js';
+import type { CalibrationSample } from '../policy/calibration.js';
+import type { Move, Prediction } from '../policy/plan-types.js';
 
 export type JournalEntry =
   | { type: 'planned'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; reason: string; predicted: unknown; dryRun: boolean }
   | { type: 'rejected'; atMs: number; vm: string; vmUuid: string; from: string; to: string; reason: string }
   | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; predicted?: Prediction; deadlineSeconds?: number }
   | { type: 'adapted'; atMs: number; vm: string; vmUuid: string; action: string; detail: string }
-  | { type: 'outcome'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; outcome: string; totalMs?: number; downtimeMs?: number; bytes?: number; predicted?: unknown; error?: string; incident?: string; adoptedAfterRestart?: boolean }
+  | {
+      type: 'outcome';
+      atMs: number;
+      vm: string;
+      vmUuid: string;
+      from: string;
+      to: string;
+      technique: string;
+      outcome: string;
+      /** libvirt's figures for the job (completed-job stats): elapsed, downtime, bytes, pre-copy passes, dirty rate seen. */
+      totalMs?: number;
+      downtimeMs?: number;
+      bytes?: number;
+      iterations?: number;
+      jobDirtyRateMiBps?: number;
+      predicted?: Prediction;
+      /** What the prediction assumed: memory, dirty rate, bandwidth, downtime budget. */
+      inputs?: Move['inputs'];
+      error?: string;
+      incident?: string;
+      adoptedAfterRestart?: boolean;
+    }
   | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string };
 
 /** The filesystem operations the journal uses (injected in tests to simulate a full disk). */
@@ -244,6 +266,16 @@ export function linkObservations(entries: readonly JournalEntry[]): LinkObservat
     if (e.type === 'outcome' && e.outcome === 'completed' && e.bytes !== undefined && e.totalMs !== undefined) observations.push({ from: e.from, to: e.to, bytes: e.bytes, seconds: e.totalMs / 1000 });
   }
   return observations;
+}
+
+/** Completed moves with a prediction, for calibrating the cost model (policy/calibration.ts). */
+export function calibrationSamples(entries: readonly JournalEntry[]): CalibrationSample[] {
+  const samples: CalibrationSample[] = [];
+  for (const e of entries) {
+    if (e.type !== 'outcome' || e.outcome !== 'completed' || e.totalMs === undefined || !e.predicted || e.adoptedAfterRestart) continue;
+    samples.push({ from: e.from, to: e.to, technique: e.technique, predictedSeconds: e.predicted.totalSeconds, actualSeconds: e.totalMs / 1000, predictedDowntimeMs: e.predicted.downtimeMs, actualDowntimeMs: e.downtimeMs });
+  }
+  return samples;
 }
 
 export interface RecentFailure {

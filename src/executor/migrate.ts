@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
 import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
 import { coldMoveWithLocalDisks, explainStorageCopyError } from './storage-copy.js';
+import { featureMissing, pairFeatures } from '../policy/capabilities.js';
 import { recipeFor } from './technique-params.js';
 import { completedJobFigures, completedJobParams, describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
 
@@ -52,8 +53,12 @@ export interface MigrationResult {
   /** Of bytes, what the storage copy sent (libvirt's disk_processed). */
   diskBytes?: number;
   iterations?: number;
+  /** Dirty rate libvirt's job stats saw, MiB/s. */
+  jobDirtyRateMiBps?: number;
   switchedToPostcopy: boolean;
   predicted: Prediction;
+  /** What the prediction assumed (absent for a job adopted from an old journal). */
+  inputs?: Move['inputs'];
   error?: string;
   /** Where the VM was found after a failure, or what went wrong after a post-copy switch. */
   incident?: string;
@@ -84,7 +89,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   const { source, target, config, logger } = options;
   const log = logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
   const startedAtMs = Date.now();
-  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, startedAtMs };
+  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, inputs: move.inputs, startedAtMs };
   const dom: DomainRef = await source.domainLookupByUuid(move.vmUuid);
   // The disks to copy are read from the running definition now, not when the move was planned.
   const disks: DomainDisk[] = move.copyStorage ? disksToCopy(await source.domainGetXmlDesc(dom)) : [];
@@ -94,6 +99,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     log.warn({ err: error }, 'move refused');
     return { ...base, outcome: 'failed', totalMs: 0, switchedToPostcopy: false, error, endedAtMs: Date.now() };
   }
+  const features = pairFeatures(source.versions, target.versions);
   const recipe = recipeFor(move.technique, {
     config,
     targetLibvirtUri: options.targetUri,
@@ -101,6 +107,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     migrateDisks: move.copyStorage ? disks.map((d) => d.target) : undefined,
     allowPostcopySwitch: options.allowPostcopySwitch,
     bandwidthMiBps: options.bandwidthMiBps,
+    features,
   });
 
   let completedParams: TypedParams | undefined;
@@ -249,6 +256,14 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     let recovered = false;
     let resumeAttempts = 0;
     const resumeUntil = Date.now() + RESUME_NOT_READY_WINDOW_MS;
+    // Where libvirt lacks recovery, or its recovery is known to crash the target's daemon, asking
+    // for it would take the target host's management down too.
+    const noRecovery = featureMissing('postcopyResume', source.versions) ?? featureMissing('postcopyResume', target.versions);
+    if (noRecovery) {
+      const incident = `post-copy failed after the switch (${message}); recovery not attempted: ${noRecovery}; VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
+      log.error({ incident }, 'post-copy incident');
+      return { ...base, outcome: 'failed', totalMs: Date.now() - startedAtMs, switchedToPostcopy, error: message, incident, endedAtMs: Date.now() };
+    }
     for (;;) {
       resumeAttempts++;
       try {
@@ -288,11 +303,14 @@ export function resumeNotReadyYet(error: unknown): boolean {
 }
 
 /**
- * Seconds a move may run before it is aborted: migration.deadlineSeconds, plus the move's predicted
- * time when it copies storage (a large local disk alone can outlast a deadline sized for memory).
+ * Seconds a move may run before it is aborted: migration.deadlineSeconds of slack on top of the
+ * move's predicted time (a move the planner predicts at 10 minutes is not aborted at 5; a large
+ * local disk alone can outlast a deadline sized for memory). A prediction that does not converge
+ * adds nothing: its time is the model's give-up point, not an expectation.
  */
 export function deadlineSecondsFor(move: Pick<Move, 'copyStorage' | 'predicted'>, config: Pick<MigrationConfig, 'deadlineSeconds'>): number {
-  return config.deadlineSeconds + (move.copyStorage ? Math.ceil(move.predicted.totalSeconds) : 0);
+  const expected = move.predicted.converges || move.copyStorage ? Math.ceil(move.predicted.totalSeconds) : 0;
+  return config.deadlineSeconds + (Number.isFinite(expected) ? expected : 0);
 }
 
 /** Record a result in the metrics. */

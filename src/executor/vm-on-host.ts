@@ -17,12 +17,15 @@ export async function completedJobParams(conn: LibvirtConnection, uuid: string):
 }
 
 /** A completed migration's real figures from its job stats; elapsed time falls back to our own clock. */
-export function completedJobFigures(p: TypedParams, fallbackTotalMs: number): { totalMs: number; downtimeMs?: number; bytes?: number; iterations?: number } {
+export function completedJobFigures(p: TypedParams, fallbackTotalMs: number): { totalMs: number; downtimeMs?: number; bytes?: number; iterations?: number; jobDirtyRateMiBps?: number } {
+  // memory_dirty_rate is in pages per second (libvirt-domain.h VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE).
+  const dirtyPages = num(p, 'memory_dirty_rate');
   return {
     totalMs: num(p, 'time_elapsed') ?? fallbackTotalMs,
     downtimeMs: num(p, 'downtime'),
     bytes: num(p, 'data_processed') ?? num(p, 'memory_processed'),
     iterations: num(p, 'memory_iteration'),
+    jobDirtyRateMiBps: dirtyPages === undefined ? undefined : (dirtyPages * (num(p, 'memory_page_size') ?? 4096)) / 2 ** 20,
   };
 }
 

@@ -45,7 +45,11 @@ export interface ConnectOptions extends TransportOptions {
   keepaliveIntervalSeconds?: number;
   /** Unanswered probes after which the connection is closed. Default 5. */
   keepaliveCount?: number;
-  /** Reject a call that has no reply after this long (the connection stays open). */
+  /**
+   * Reject a call that has no reply after this long (the connection stays open). Not applied to
+   * the procedures in JOB_LENGTH_PROCEDURES, whose reply comes only when a job ends: those are
+   * bounded by the caller (the executor's migration deadline) and watched through job stats.
+   */
   callTimeoutMs?: number;
   /**
    * Close the connection when authentication and CONNECT_OPEN have not finished after this long
@@ -103,11 +107,13 @@ export interface MigrationParams {
   bandwidthMiBps?: number;
   bandwidthPostcopyMiBps?: number;
   parallelConnections?: number;
-  /** Methods: 'xbzrle', 'mt' (libvirt 9.0). */
+  /** Methods: 'xbzrle', 'mt' (libvirt 9.0); 'zlib', 'zstd' with VIR_MIGRATE_PARALLEL (libvirt 9.4). */
   compression?: string[];
   compressionMtLevel?: number;
   compressionMtThreads?: number;
   compressionMtDthreads?: number;
+  /** VIR_MIGRATE_PARAM_COMPRESSION_ZSTD_LEVEL, 0-20 (libvirt 9.4). */
+  compressionZstdLevel?: number;
   compressionXbzrleCacheBytes?: bigint | number;
   autoConvergeInitialPercent?: number;
   autoConvergeIncrementPercent?: number;
@@ -156,6 +162,7 @@ function migrationTypedParams(p: MigrationParams): TypedParam[] {
   int('compression.mt.level', p.compressionMtLevel);
   int('compression.mt.threads', p.compressionMtThreads);
   int('compression.mt.dthreads', p.compressionMtDthreads);
+  int('compression.zstd.level', p.compressionZstdLevel);
   ull('compression.xbzrle.cache', p.compressionXbzrleCacheBytes);
   int('auto_converge.initial', p.autoConvergeInitialPercent);
   int('auto_converge.increment', p.autoConvergeIncrementPercent);
@@ -167,6 +174,14 @@ function migrationTypedParams(p: MigrationParams): TypedParam[] {
   str('tls.destination', p.tlsDestination);
   return out;
 }
+
+/**
+ * Procedures whose reply libvirt sends only when the job they start has ended, so a reply may
+ * legitimately take minutes to hours: a peer-to-peer VIR_MIGRATE call (remote_protocol.x
+ * REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS, 305) returns when the migration completes, fails or
+ * is aborted. The per-call timeout would report a running migration as failed and leave it unwatched.
+ */
+export const JOB_LENGTH_PROCEDURES: ReadonlySet<number> = new Set([Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS]);
 
 export class LibvirtConnection extends EventEmitter {
   readonly uri: ParsedLibvirtUri;
@@ -180,6 +195,11 @@ export class LibvirtConnection extends EventEmitter {
   private lastReceivedMs = Date.now();
   private unansweredProbes = 0;
   private eventCallbackIds = new Map<number, number>();
+  /**
+   * The daemon's libvirt and hypervisor (QEMU) versions, read at open (major * 1e6 + minor * 1e3 +
+   * micro; undefined when the daemon would not say, e.g. a driver without a hypervisor version).
+   */
+  versions: { libvirtVersion?: number; hypervisorVersion?: number } = {};
 
   private constructor(uri: ParsedLibvirtUri, stream: Duplex, options: ConnectOptions) {
     super();
@@ -207,6 +227,9 @@ export class LibvirtConnection extends EventEmitter {
       await conn.authenticate();
       if (await conn.supportsFeature(DriverFeature.PROGRAM_KEEPALIVE)) conn.startKeepalive();
       await conn.call(Proc.CONNECT_OPEN, (w) => w.optionalString(uri.remoteName).uint(options.readOnly ? 1 : 0));
+      // What the daemon can do: callers gate flags and typed parameters on these versions.
+      const [libvirtVersion, hypervisorVersion] = await Promise.all([conn.getLibVersion().catch(() => undefined), conn.getVersion().catch(() => undefined)]);
+      conn.versions = { libvirtVersion, hypervisorVersion };
     } catch (e) {
       conn.fail(new ConnectionClosedError(`opening ${uri.original} failed`, uri.original));
       throw e;
@@ -280,7 +303,7 @@ export class LibvirtConnection extends EventEmitter {
         resolve: (payload) => resolve(readReply ? readReply(new XdrReader(payload)) : (undefined as T)),
         reject,
       };
-      if (this.options.callTimeoutMs) {
+      if (this.options.callTimeoutMs && !JOB_LENGTH_PROCEDURES.has(procedure)) {
         pending.timer = setTimeout(() => {
           this.pending.delete(serial);
           reject(new Error(`procedure ${procedure} on ${this.uri.original} had no reply within ${this.options.callTimeoutMs} ms`));

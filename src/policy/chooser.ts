@@ -27,6 +27,11 @@ export interface ChooserInput {
   /** Non-shared disk bytes to copy first (storage migration). */
   localDiskBytes?: number;
   tunables?: Partial<ChooserTunables>;
+  /**
+   * Real / predicted ratios learned from this pair's completed moves (calibration.ts), applied to
+   * every technique's time and downtime before choosing; absent: the model as is.
+   */
+  calibration?: (technique: Technique) => { timeFactor: number; downtimeFactor: number };
 }
 
 export interface ChooserTunables {
@@ -151,9 +156,10 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
   // Storage is copied first, while the guest runs; its own dirtying of disk is not modelled.
   const diskSeconds = diskBytes / singleBps;
   const switchover = t.switchoverMs;
+  const factors = input.calibration?.(technique) ?? { timeFactor: 1, downtimeFactor: 1 };
   const finish = (p: Omit<TechniquePrediction, 'cost' | 'technique'>, extraCost = 0): TechniquePrediction => {
-    const totalSeconds = p.totalSeconds + t.setupSeconds + diskSeconds;
-    const downtimeMs = p.downtimeMs + (technique === 'cold' ? 0 : switchover);
+    const totalSeconds = (p.totalSeconds + t.setupSeconds + diskSeconds) * factors.timeFactor;
+    const downtimeMs = (p.downtimeMs + (technique === 'cold' ? 0 : switchover)) * factors.downtimeFactor;
     const prediction = { ...p, technique, totalSeconds, downtimeMs, bytes: p.bytes + diskBytes };
     const cost = totalSeconds + t.downtimeWeight * (downtimeMs / 1000) + extraCost;
     return { ...prediction, cost };

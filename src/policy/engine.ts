@@ -13,6 +13,7 @@ import { chooseTechnique } from './chooser.js';
 import { defaultPolicies, type LoadedPolicy } from './loader.js';
 import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { TECHNIQUES } from './plan-types.js';
+import { techniquesFor } from './capabilities.js';
 
 export interface PlanOptions {
   policies?: LoadedPolicy[];
@@ -22,6 +23,8 @@ export interface PlanOptions {
   bandwidthLimitMiBps?: number;
   /** Bandwidth measured on recent migrations from one host to another (cluster/link-bandwidth.ts). */
   linkBandwidthMiBps?: (from: string, to: string) => number | undefined;
+  /** Real / predicted ratios of past moves per pair and technique (PredictionCalibration.factors). */
+  calibration?: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
   /** Override of config.maxMovesPerTick (drain uses a large value). */
   maxMoves?: number;
 }
@@ -402,8 +405,12 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       skip('a policy failed while choosing its technique (see policy errors)');
       continue;
     }
+    // Only what both daemons' versions support (an old libvirt refuses an unknown flag outright).
+    const versionGate = techniquesFor(allowed, source, best.host);
+    allowed = versionGate.usable;
     if (allowed.length === 0) {
-      skip(running ? 'no live technique allowed (policy.allowedTechniques and technique policies)' : 'shut off and cold migration is not allowed');
+      const why = versionGate.unusable.length > 0 ? `; ${versionGate.unusable.map((u) => u.reason).join('; ')}` : '';
+      skip((running ? 'no live technique allowed (policy.allowedTechniques and technique policies)' : 'shut off and cold migration is not allowed') + why);
       continue;
     }
     const { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs(vm, config, options.bandwidthLimitMiBps, options.linkBandwidthMiBps?.(vm.host, best.host.name));
@@ -415,6 +422,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       allowed,
       running,
       localDiskBytes,
+      calibration: options.calibration && ((t: Technique) => options.calibration!(vm.host, best.host.name, t)),
     });
     if (!choice.predicted.converges) {
       // A shut-off VM's only technique is refused for a reason of its own (local disks), not convergence.

@@ -1,5 +1,6 @@
 /** Install what the lab needs when it is missing (as root), or say what to run. */
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { run } from './run.js';
 
 const NEEDED: { file: string; pkg: string }[] = [
@@ -27,20 +28,44 @@ const NEEDED: { file: string; pkg: string }[] = [
   { file: '/usr/bin/ss', pkg: 'iproute2' },
 ];
 
+/** The lab's minimum stack: QEMU 7.2's TCG corrupted guests in multi-round pre-copy (docs/lab-guest-crash.md). */
+export const LAB_MIN_LIBVIRT = [11, 0] as const;
+export const LAB_MIN_QEMU = [10, 0] as const;
+
+/** "libvirtd (libvirt) 11.3.0" / "QEMU emulator version 10.0.2 (...)" -> [major, minor], or undefined. */
+export function parseToolVersion(text: string): [number, number] | undefined {
+  const m = /(\d+)\.(\d+)(?:\.\d+)?/.exec(text);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+const atLeast = (v: [number, number] | undefined, min: readonly [number, number]) => !!v && (v[0] > min[0] || (v[0] === min[0] && v[1] >= min[1]));
+
+async function installedStackTooOld(): Promise<string | undefined> {
+  if (!existsSync('/usr/sbin/libvirtd') || !existsSync('/usr/bin/qemu-system-x86_64')) return undefined;
+  const libvirt = parseToolVersion((await run('/usr/sbin/libvirtd', ['--version'])).stdout);
+  const qemu = parseToolVersion((await run('/usr/bin/qemu-system-x86_64', ['--version'])).stdout);
+  if (atLeast(libvirt, LAB_MIN_LIBVIRT) && atLeast(qemu, LAB_MIN_QEMU)) return undefined;
+  return `libvirt ${libvirt?.join('.') ?? '?'} / QEMU ${qemu?.join('.') ?? '?'} is older than the lab's ${LAB_MIN_LIBVIRT.join('.')} / ${LAB_MIN_QEMU.join('.')}`;
+}
+
+const INSTALL_SCRIPT = fileURLToPath(new URL('../../scripts/install-lab-packages.sh', import.meta.url));
+
+/**
+ * Makes sure the Debian packages the lab and the tests need are installed, with libvirt >= 11.0 and
+ * QEMU >= 10.0 (bookworm-backports on Debian 12), by running scripts/install-lab-packages.sh when
+ * something is missing or too old. Throws when not root, or when the install fails.
+ */
 export async function ensureLabPackages(log: (m: string) => void): Promise<void> {
   const missing = [...new Set(NEEDED.filter((n) => !existsSync(n.file)).map((n) => n.pkg))];
+  const tooOld = await installedStackTooOld();
+  if (missing.length === 0 && !tooOld) return;
   if (process.getuid?.() !== 0) {
     throw new Error(
       'the lab starts libvirtd in private mount namespaces and needs root: run it as root (e.g. `sudo npm run lab -- up`)' +
-        (missing.length ? `, after \`sudo apt-get update && sudo apt-get install -y ${missing.join(' ')}\`` : ''),
+        `, after \`sudo bash scripts/install-lab-packages.sh\` (${tooOld ?? `missing: ${missing.join(' ')}`})`,
     );
   }
-  if (missing.length === 0) return;
-  log(`installing ${missing.join(', ')} with apt-get`);
-  await run('apt-get', ['update', '-q'], { timeoutMs: 900_000 });
-  await run('apt-get', ['install', '-y', '-q', ...missing], {
-    timeoutMs: 1_800_000,
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
+  log(`installing with scripts/install-lab-packages.sh (${tooOld ?? `missing: ${missing.join(', ')}`})`);
+  await run('bash', [INSTALL_SCRIPT], { timeoutMs: 1_800_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   // The package's own service start is pointless here (no systemd) and would hold the default socket.
 }

@@ -1,15 +1,16 @@
 /**
- * Post-copy recovery against real libvirtd 9.0 + QEMU 7.2: the migration stream is cut after the
- * switch to post-copy (the guest's memory is then split between the hosts), and the executor must
- * count the incident, resume the migration with VIR_MIGRATE_POSTCOPY_RESUME and end with the guest
- * running intact on the target.
+ * Post-copy failure after the switch against real libvirtd + QEMU: the migration stream is cut
+ * after the switch to post-copy (the guest's memory is then split between the hosts), and the
+ * executor must count the incident and report both hosts' states. Where libvirt's recovery works
+ * (proven on 9.0 + QEMU 7.2) it resumes the migration with VIR_MIGRATE_POSTCOPY_RESUME and ends
+ * with the guest running intact on the target. On libvirt 11.2-11.3 a resume segfaults the
+ * destination's libvirtd (NULL fd in qemuMigrationDstPrepareResume, reproduced with plain virsh
+ * in the lab): there the executor must not ask for it, must say why in the incident, and must
+ * leave the target's daemon running for its other VMs.
  *
  * The cut is `ss -K` (the kernel's sock_destroy, CONFIG_INET_DIAG_DESTROY): it resets the target's
  * end of the migration connection, as a broken link that both ends notice does, and leaves no
  * firewall rule behind. If the kernel cannot destroy sockets the test fails, it does not skip.
- *
- * The guest does not write (dirty 0 MiB/s): on these machines TCG guests that keep writing crash
- * after multi-pass migrations (docs/lab-guest-crash.md), and this migration is slow on purpose.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Registry } from 'prom-client';
@@ -18,6 +19,7 @@ import { runMigration } from '../../src/executor/index.js';
 import { LibvirtConnection } from '../../src/libvirt/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/catalog.js';
+import { featureMissing } from '../../src/policy/capabilities.js';
 import type { Move } from '../../src/policy/plan-types.js';
 import { Lab, labFromEnv } from './lab.js';
 import { run, sleep, virsh } from './run.js';
@@ -107,13 +109,24 @@ describe('post-copy recovery after the migration stream is cut', () => {
       const result = await running;
       expect(result.switchedToPostcopy).toBe(true);
       expect(result.error).toMatch(/post-copy/);
-      expect(result.incident).toMatch(/recovery succeeded/);
-      expect(result.outcome).toBe('completed');
       expect((await metrics.postcopyIncidentsTotal.get()).values[0]?.value).toBe(1);
-      expect(await lab.whereIs(VM)).toBe('lab2');
-      expect(await stateWithReason('lab2')).toBe('running (migrated)');
-      const after = await lab.waitForHeartbeat(VM, { afterSeq: before.seq + 3, timeoutMs: 60_000 });
-      expect(after.status).toBe('OK');
+      const recoveryBroken = featureMissing('postcopyResume', source.versions) ?? featureMissing('postcopyResume', target.versions);
+      if (recoveryBroken) {
+        // libvirt 11.2-11.3: no resume is asked for, the incident says why and where the VM is.
+        expect(result.outcome).toBe('failed');
+        expect(result.incident).toMatch(/recovery not attempted: libvirt 11\.\d+\.\d+: post-copy recovery crashes the destination libvirtd/);
+        expect(result.incident).toMatch(/VM is paused \(reason \d+\) on lab1 and (running|paused) \(reason \d+\) on lab2/);
+        // The target's daemon is still up for its other VMs.
+        expect(await stateWithReason('lab2')).toMatch(/post-copy failed/);
+        await virsh(lab.host('lab2').uri, ['destroy', VM]).catch(() => {});
+      } else {
+        expect(result.incident).toMatch(/recovery succeeded/);
+        expect(result.outcome).toBe('completed');
+        expect(await lab.whereIs(VM)).toBe('lab2');
+        expect(await stateWithReason('lab2')).toBe('running (migrated)');
+        const after = await lab.waitForHeartbeat(VM, { afterSeq: before.seq + 3, timeoutMs: 60_000 });
+        expect(after.status).toBe('OK');
+      }
     } finally {
       await source.close();
       await target.close();

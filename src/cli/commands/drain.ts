@@ -2,8 +2,7 @@
 import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
-import { LinkBandwidth } from '../../cluster/link-bandwidth.js';
-import { Executor, Journal, linkObservations, moveHistory } from '../../executor/index.js';
+import { Executor, Journal, LearnedFromMigrations, moveHistory } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
 import { loadPolicies } from '../../policy/index.js';
 import { planMeasuringCandidates } from '../../controller/plan-measured.js';
@@ -32,8 +31,7 @@ export function register(program: Command): void {
           const host = state.hosts.find((h) => h.name === hostName)!;
           if (!host.up) throw new UserError(`host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);
           const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
-          const links = new LinkBandwidth(linkObservations(entries));
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000, linkBandwidthMiBps: links.estimateMiBps };
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000, ...new LearnedFromMigrations(entries).planOptions() };
           const { plan: result } = await planMeasuringCandidates(drained, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 });
           if (options.dryRun) {
             process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');

@@ -2,11 +2,11 @@
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { collectOnce } from '../../cluster/collector.js';
-import { LinkBandwidth } from '../../cluster/link-bandwidth.js';
 import { loadConfig } from '../../config/index.js';
-import { Executor, Journal, linkObservations, type MigrationResult } from '../../executor/index.js';
+import { Executor, Journal, LearnedFromMigrations, type MigrationResult } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
 import { chooseTechnique, moveInputs, TECHNIQUES, type Move, type Technique } from '../../policy/index.js';
+import { techniquesFor } from '../../policy/capabilities.js';
 import { action, UserError } from '../errors.js';
 
 export function resultJson(r: MigrationResult) {
@@ -55,10 +55,14 @@ export function register(program: Command): void {
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;
           const journal = new Journal(config.stateDir, { logger });
-          const links = new LinkBandwidth(linkObservations(await journal.read()));
-          const { memoryBytes, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps, links.estimateMiBps(vm.host, options.to));
-          const allowed = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];
-          const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes };
+          const learned = new LearnedFromMigrations(await journal.read());
+          const { memoryBytes, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps, learned.links.estimateMiBps(vm.host, options.to));
+          const wanted = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];
+          const source = state.hosts.find((h) => h.name === vm.host)!;
+          const { usable: allowed, unusable } = techniquesFor(wanted, source, target);
+          if (allowed.length === 0) throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${unusable.map((u) => u.reason).join('; ')} (pick another --technique or upgrade the host)`);
+          const calibration = (t: Technique) => learned.calibration.factors(vm.host, options.to, t);
+          const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes, calibration };
           const choice = chooseTechnique(input);
           const move: Move = {
             vmName: vm.name,

@@ -1,9 +1,8 @@
 /** `virt-balancer plan`: one collection and planning pass; changes nothing. */
 import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
-import { LinkBandwidth } from '../../cluster/link-bandwidth.js';
 import { loadConfig } from '../../config/index.js';
-import { Journal, linkObservations, moveHistory } from '../../executor/index.js';
+import { Journal, LearnedFromMigrations, moveHistory } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
 import { loadPolicies, plan, type Plan } from '../../policy/index.js';
 import { planMeasuringCandidates } from '../../controller/plan-measured.js';
@@ -61,8 +60,7 @@ export function register(program: Command): void {
         const entries = await new Journal(config.stateDir).read();
         const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: moveHistory(entries) });
         try {
-          const links = new LinkBandwidth(linkObservations(entries));
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, linkBandwidthMiBps: links.estimateMiBps };
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, ...new LearnedFromMigrations(entries).planOptions() };
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
           const result = options.dirtyRate
             ? (await planMeasuringCandidates(state, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 })).plan

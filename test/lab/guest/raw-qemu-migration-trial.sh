@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces docs/lab-guest-crash.md without libvirt. Needs a lab image (npm run lab -- up) and socat.
-# Usage: [BW=40M] [DIRTY=8] [ACCEL="-accel tcg,thread=single"] test/lab/guest/raw-qemu-migration-trial.sh NAME
+# Usage: [QEMU=/path/to/qemu-system-x86_64] [BW=40M] [DIRTY=8] [ACCEL="-accel tcg,thread=single"] test/lab/guest/raw-qemu-migration-trial.sh NAME
 # One raw-QEMU trial: plain qemu-system-x86_64 (TCG), no libvirt; multi-pass pre-copy at 40 MiB/s.
 # $1 = trial name, $2 = extra qemu args
 set -u
@@ -8,9 +8,9 @@ name=$1; extra=${2:-}
 img=/var/tmp/virt-balancer-lab/images
 cmd="console=ttyS0 quiet panic=0 mitigations=off vb.cpu=10 vb.mem=64 vb.dirty=${DIRTY:-8}"
 rm -f $name-src.log $name-dst.log $name-src.sock $name-dst.sock
-qemu-system-x86_64 -machine pc ${ACCEL:--accel tcg} -m 256 -smp 1 $extra -kernel $img/vmlinuz -initrd $img/initrd.img -append "$cmd" \
+"${QEMU:-qemu-system-x86_64}" -machine pc ${ACCEL:--accel tcg} -m 256 -smp 1 $extra -kernel $img/vmlinuz -initrd $img/initrd.img -append "$cmd" \
   -display none -serial file:$name-src.log -monitor unix:$name-src.sock,server,nowait -daemonize -pidfile $name-src.pid
-qemu-system-x86_64 -machine pc ${ACCEL:--accel tcg} -m 256 -smp 1 $extra -kernel $img/vmlinuz -initrd $img/initrd.img -append "$cmd" \
+"${QEMU:-qemu-system-x86_64}" -machine pc ${ACCEL:--accel tcg} -m 256 -smp 1 $extra -kernel $img/vmlinuz -initrd $img/initrd.img -append "$cmd" \
   -display none -serial file:$name-dst.log -monitor unix:$name-dst.sock,server,nowait -incoming tcp:127.0.7.50:4444 -daemonize -pidfile $name-dst.pid
 for i in $(seq 1 40); do grep -q "VB-HEARTBEAT seq=3" $name-src.log 2>/dev/null && break; sleep 0.5; done
 hmp() { echo "$2" | socat - UNIX-CONNECT:$1 >/dev/null; }
@@ -27,5 +27,5 @@ sleep 12
 hb=$(grep -c VB-HEARTBEAT $name-dst.log)
 panic=$(grep -cE "Kernel panic|BUG: |Oops|general protection" $name-dst.log)
 last=$(grep VB-HEARTBEAT $name-dst.log | tail -1 | cut -c1-60)
-echo "$name status=$st load=$(cut -d' ' -f1 /proc/loadavg) heartbeats_on_dst=$hb panics=$panic last='$last' $info"
+echo "$name qemu=$("${QEMU:-qemu-system-x86_64}" --version | head -n1 | awk '{print $4}') status=$st load=$(cut -d' ' -f1 /proc/loadavg) heartbeats_on_dst=$hb panics=$panic last='$last' $info"
 kill $(cat $name-src.pid) $(cat $name-dst.pid) 2>/dev/null

@@ -8,7 +8,6 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodePacket, KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, MessageType } from '../../../src/libvirt/protocol.js';
 import { listenProblem } from '../../../src/metrics/server.js';
 import { startFakeDaemon, type FakeDaemon } from '../libvirt/fake-daemon.js';
 
@@ -65,14 +64,14 @@ describe('metrics.listen', () => {
     const busy: Server = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     const port = (busy.address() as { port: number }).port;
-    const daemon: FakeDaemon = await startFakeDaemon({
-      onCall: (call, socket) => call.header.procedure === KEEPALIVE_PROC_PING && socket.write(encodePacket({ ...call.header, procedure: KEEPALIVE_PROC_PONG, type: MessageType.MESSAGE }, Buffer.alloc(0))),
-    });
+    const daemon: FakeDaemon = await startFakeDaemon({ keepalive: 'answer' });
+    let connections = 0;
+    daemon.server.on('connection', () => connections++);
     try {
       const result = await cli(['run', '--config', writeConfig(`127.0.0.1:${port}`, daemon.uri)], 40_000);
       expect(result).not.toBe('still running');
       expect(result).toMatchObject({ code: 1, output: expect.stringContaining(`cannot listen on 127.0.0.1:${port} (metrics.listen): address in use`) });
-      expect(daemon.sockets.length).toBeGreaterThan(0);
+      expect(connections).toBeGreaterThan(0);
     } finally {
       busy.close();
       await daemon.close();

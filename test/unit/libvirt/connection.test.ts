@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, LibvirtConnection } from '../../../src/libvirt/connection.js';
 import { ConnectionClosedError } from '../../../src/libvirt/errors.js';
-import { encodePacket, KEEPALIVE_PROC_PING, KEEPALIVE_PROC_PONG, MessageStatus, MessageType, Proc } from '../../../src/libvirt/protocol.js';
-import { reply, startFakeDaemon, type FakeDaemon } from './fake-daemon.js';
+import { MessageStatus, Proc } from '../../../src/libvirt/protocol.js';
+import { startFakeDaemon, type FakeDaemon } from './fake-daemon.js';
 
 let daemon: FakeDaemon | undefined;
 let conn: LibvirtConnection | undefined;
@@ -29,7 +29,7 @@ describe('replies that do not decode', () => {
   it('an error reply with a corrupt remote_error body rejects the call and closes the connection', async () => {
     daemon = await startFakeDaemon({
       // Status ERROR, then 3 bytes: not even the error code's int.
-      onCall: (call, socket) => call.header.procedure === Proc.CONNECT_GET_HOSTNAME && socket.write(reply(call, Buffer.from([1, 2, 3]), MessageStatus.ERROR)),
+      onCall: (call) => call.procedure === Proc.CONNECT_GET_HOSTNAME && call.reply(Buffer.from([1, 2, 3]), MessageStatus.ERROR),
     });
     conn = await LibvirtConnection.open(daemon.uri, { callTimeoutMs: 5000 });
     const closed = new Promise<Error>((resolve) => conn!.once('close', resolve));
@@ -45,7 +45,7 @@ describe('replies that do not decode', () => {
   it('an OK reply that does not decode rejects the call and closes the connection', async () => {
     daemon = await startFakeDaemon({
       // A string whose length word (0xffffffff) exceeds both the limit and the packet.
-      onCall: (call, socket) => call.header.procedure === Proc.CONNECT_GET_HOSTNAME && socket.write(reply(call, Buffer.from([0xff, 0xff, 0xff, 0xff]))),
+      onCall: (call) => call.procedure === Proc.CONNECT_GET_HOSTNAME && call.reply(Buffer.from([0xff, 0xff, 0xff, 0xff])),
     });
     conn = await LibvirtConnection.open(daemon.uri);
     const outcome = await settledWithin(conn.getHostname(), 2000);
@@ -65,7 +65,7 @@ describe('keepalive', () => {
   };
 
   it('declares a peer that only trickles bytes of an unfinished packet dead', async () => {
-    daemon = await startFakeDaemon({ onOpen: trickle });
+    daemon = await startFakeDaemon({ keepalive: 'ignore', onOpen: trickle });
     conn = await LibvirtConnection.open(daemon.uri, { keepaliveIntervalSeconds: 0.1, keepaliveCount: 2 });
     const closed = await settledWithin(new Promise<Error>((resolve) => conn!.once('close', resolve)), 3000);
     expect(closed).not.toBe('still pending');
@@ -73,11 +73,7 @@ describe('keepalive', () => {
   });
 
   it('keeps a peer that answers its probes', async () => {
-    daemon = await startFakeDaemon({
-      onCall: (call, socket) => {
-        if (call.header.procedure === KEEPALIVE_PROC_PING) socket.write(encodePacket({ ...call.header, procedure: KEEPALIVE_PROC_PONG, type: MessageType.MESSAGE }, Buffer.alloc(0)));
-      },
-    });
+    daemon = await startFakeDaemon({ keepalive: 'answer' });
     conn = await LibvirtConnection.open(daemon.uri, { keepaliveIntervalSeconds: 0.1, keepaliveCount: 2 });
     await new Promise((r) => setTimeout(r, 1000));
     expect(conn.closed).toBe(false);
@@ -86,7 +82,7 @@ describe('keepalive', () => {
 
 describe('handshake timeout', () => {
   it('open() rejects when the daemon never answers the handshake', async () => {
-    daemon = await startFakeDaemon({ handshake: false });
+    daemon = await startFakeDaemon({ silent: true });
     const outcome = await settledWithin(LibvirtConnection.open(daemon.uri, { handshakeTimeoutMs: 300 }), 3000);
     expect(outcome).not.toBe('still pending');
     expect((outcome as { error: Error }).error.message).toMatch(/did not complete the handshake within 300 ms/);
@@ -95,7 +91,7 @@ describe('handshake timeout', () => {
   it('has a default bound when the caller gives none', async () => {
     let sawAuthList!: () => void;
     const authListed = new Promise<void>((r) => (sawAuthList = r));
-    daemon = await startFakeDaemon({ handshake: false });
+    daemon = await startFakeDaemon({ silent: true });
     daemon.server.on('connection', (s) => s.once('data', () => sawAuthList()));
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const opening = LibvirtConnection.open(daemon.uri).then(

@@ -1,61 +1,103 @@
 /**
- * A test daemon on loopback speaking libvirt's RPC framing: it answers the handshake
- * (AUTH_LIST -> none, CONNECT_SUPPORTS_FEATURE -> yes, CONNECT_OPEN -> ok) and hands every other
- * call to the test's handler, which writes whatever bytes it likes to the socket.
+ * A minimal libvirt daemon on loopback for unit tests of the client: it speaks libvirt's framing,
+ * answers the handshake (no auth, versions given; keepalive unsupported unless asked), and hands
+ * every other call to the test's handler, which may reply at once, later, never, with an error
+ * status, or write whatever bytes it likes to the socket.
  */
-import { createServer, type Server, type Socket } from 'node:net';
-import { encodePacket, KEEPALIVE_PROGRAM, MessageStatus, MessageType, PacketDecoder, Proc, type Packet } from '../../../src/libvirt/protocol.js';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import {
+  encodePacket,
+  KEEPALIVE_PROC_PING,
+  KEEPALIVE_PROC_PONG,
+  KEEPALIVE_PROGRAM,
+  MessageStatus,
+  MessageType,
+  PacketDecoder,
+  Proc,
+  REMOTE_PROGRAM,
+  REMOTE_PROTOCOL_VERSION,
+  type MessageHeader,
+} from '../../../src/libvirt/protocol.js';
 import { XdrWriter } from '../../../src/libvirt/xdr.js';
+
+export interface FakeCall {
+  procedure: number;
+  header: MessageHeader;
+  socket: Socket;
+  /** Send a reply with this payload (empty when omitted) and status (OK when omitted). */
+  reply(payload?: Buffer, status?: MessageStatus): void;
+}
 
 export interface FakeDaemon {
   uri: string;
   server: Server;
-  sockets: Socket[];
+  sockets: Set<Socket>;
   close(): Promise<void>;
 }
 
-/** Bytes of a reply to `call` with the given status and payload. */
-export function reply(call: Packet, payload: Buffer, status = MessageStatus.OK): Buffer {
-  return encodePacket({ ...call.header, type: MessageType.REPLY, status }, payload);
-}
-
 export interface FakeDaemonOptions {
-  /** Answer the handshake calls (default true); false leaves the client waiting in open(). */
-  handshake?: boolean;
-  /** Called for every remote-program call after the handshake (and for keepalive packets). */
-  onCall?: (call: Packet, socket: Socket) => void;
-  /** Called once per connection when the handshake is done. */
+  libvirtVersion?: number;
+  hypervisorVersion?: number;
+  onCall?: (call: FakeCall) => void;
+  /**
+   * 'unsupported' (default): CONNECT_SUPPORTS_FEATURE says no, so the client sends no probes.
+   * 'answer': supported, and the client's pings are answered. 'ignore': supported, pings unanswered.
+   */
+  keepalive?: 'unsupported' | 'answer' | 'ignore';
+  /** Answer nothing at all, not even the handshake. */
+  silent?: boolean;
+  /** Called once per connection when the handshake (through CONNECT_GET_VERSION) is answered. */
   onOpen?: (socket: Socket) => void;
 }
 
+const uhyper = (v: number): Buffer => new XdrWriter().uhyper(v).toBuffer();
+
 export async function startFakeDaemon(options: FakeDaemonOptions = {}): Promise<FakeDaemon> {
-  const sockets: Socket[] = [];
-  const server = createServer((socket) => {
-    sockets.push(socket);
+  const sockets = new Set<Socket>();
+  const keepalive = options.keepalive ?? 'unsupported';
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     const decoder = new PacketDecoder();
     socket.on('data', (chunk) => {
-      for (const call of decoder.push(chunk)) {
-        if (call.header.program === KEEPALIVE_PROGRAM) {
-          options.onCall?.(call, socket);
+      for (const { header } of decoder.push(chunk)) {
+        if (options.silent) continue;
+        if (header.program === KEEPALIVE_PROGRAM) {
+          if (header.procedure === KEEPALIVE_PROC_PING && keepalive === 'answer') socket.write(encodePacket({ ...header, procedure: KEEPALIVE_PROC_PONG, type: MessageType.MESSAGE }, Buffer.alloc(0)));
           continue;
         }
-        const handshake = options.handshake ?? true;
-        if (call.header.procedure === Proc.AUTH_LIST) {
-          if (handshake) socket.write(reply(call, new XdrWriter().uint(1).int(0).toBuffer()));
-        } else if (call.header.procedure === Proc.CONNECT_SUPPORTS_FEATURE) {
-          if (handshake) socket.write(reply(call, new XdrWriter().int(1).toBuffer()));
-        } else if (call.header.procedure === Proc.CONNECT_OPEN) {
-          if (handshake) {
-            socket.write(reply(call, Buffer.alloc(0)));
+        if (header.program !== REMOTE_PROGRAM) continue;
+        const reply = (payload: Buffer = Buffer.alloc(0), status = MessageStatus.OK) => {
+          const h: MessageHeader = { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, procedure: header.procedure, type: MessageType.REPLY, serial: header.serial, status };
+          if (!socket.destroyed) socket.write(encodePacket(h, payload));
+        };
+        switch (header.procedure) {
+          case Proc.AUTH_LIST:
+            reply(new XdrWriter().uint(0).toBuffer());
+            break;
+          case Proc.CONNECT_SUPPORTS_FEATURE:
+            reply(new XdrWriter().int(keepalive === 'unsupported' ? 0 : 1).toBuffer());
+            break;
+          case Proc.CONNECT_OPEN:
+          case Proc.CONNECT_CLOSE:
+            reply();
+            break;
+          case Proc.CONNECT_GET_LIB_VERSION:
+            reply(uhyper(options.libvirtVersion ?? 11_003_000));
+            break;
+          case Proc.CONNECT_GET_VERSION:
+            reply(uhyper(options.hypervisorVersion ?? 10_000_000));
             options.onOpen?.(socket);
-          }
-        } else options.onCall?.(call, socket);
+            break;
+          default:
+            options.onCall?.({ procedure: header.procedure, header, socket, reply });
+        }
       }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
+  const { port } = server.address() as AddressInfo;
   return {
     uri: `qemu+tcp://127.0.0.1:${port}/system`,
     server,

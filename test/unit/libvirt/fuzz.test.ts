@@ -11,7 +11,7 @@ import { ConnectionClosedError, LibvirtError } from '../../../src/libvirt/errors
 import { encodePacket, FramingError, HEADER_BYTES, LENGTH_WORD_BYTES, MESSAGE_MAX_BYTES, MessageStatus, MessageType, PacketDecoder, Proc, REMOTE_PROGRAM } from '../../../src/libvirt/protocol.js';
 import { readDomain, readRemoteError, readTypedParamList } from '../../../src/libvirt/wire.js';
 import { XdrError, XdrReader } from '../../../src/libvirt/xdr.js';
-import { reply, startFakeDaemon, type FakeDaemon } from './fake-daemon.js';
+import { startFakeDaemon, type FakeDaemon } from './fake-daemon.js';
 
 /** Run decode; a thrown error must be one of the typed ones. */
 function decodeOrTypedError<T>(decode: () => T, ...types: (new (...args: never[]) => Error)[]): T | undefined {
@@ -121,7 +121,7 @@ describe('a connection given any reply (property-based)', () => {
   // What the daemon answers to the next CONNECT_GET_HOSTNAME: status and payload.
   let next: { status: MessageStatus; payload: Buffer } = { status: MessageStatus.OK, payload: Buffer.alloc(0) };
   beforeAll(async () => {
-    daemon = await startFakeDaemon({ onCall: (call, socket) => call.header.procedure === Proc.CONNECT_GET_HOSTNAME && socket.write(reply(call, next.payload, next.status)) });
+    daemon = await startFakeDaemon({ onCall: (call) => call.procedure === Proc.CONNECT_GET_HOSTNAME && call.reply(next.payload, next.status) });
   });
   afterAll(() => daemon.close());
 

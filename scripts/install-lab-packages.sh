@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the lab, the demo and the tests need, as root, idempotently:
+#  - libvirt 11.3 and QEMU 10.0 from Debian's bookworm-backports suite on Debian 12 (the suite is
+#    added the way the machine's own sources name the Debian mirror, and only the libvirt/QEMU
+#    packages are pinned to it), or the distribution's own on newer releases;
+#  - the rest from the release itself.
+# Why the newer stack: QEMU 7.2's TCG corrupts guests in multi-round pre-copy (docs/lab-guest-crash.md),
+# and users run libvirt 10-11 / QEMU 8-10 today.
+# Used by .ci/run and by `npm run lab -- install` (and so by `npm test` and `npm run demo`).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+BASE_PACKAGES=(
+  busybox-static cpio gcc libc6-dev util-linux iproute2
+  prometheus systemd openssh-client openssh-server openssl netcat-openbsd ca-certificates
+)
+# The virtualisation stack; on Debian 12 these come from bookworm-backports.
+STACK_PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils)
+
+[ "$(id -u)" = 0 ] || { echo "install-lab-packages: run as root (apt-get installs packages)" >&2; exit 1; }
+
+codename=""
+[ -r /etc/os-release ] && codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+
+target=()
+if [ "$codename" = bookworm ]; then
+  # The mirror this machine already uses for Debian itself (deb822 or one-line sources).
+  mirror=$(grep -hoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+    | grep -v -- '-security' | head -n1 | tr -d ' ' || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  cat >/etc/apt/sources.list.d/virt-balancer-backports.sources <<SRC
+Types: deb deb-src
+URIs: ${mirror%/}
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  # Only the stack (and the firmware its QEMU needs) follows backports on later upgrades.
+  cat >/etc/apt/preferences.d/virt-balancer-backports <<'PIN'
+Package: libvirt* qemu-* seabios ipxe-qemu
+Pin: release n=bookworm-backports
+Pin-Priority: 500
+PIN
+  target=(-t bookworm-backports)
+fi
+
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${BASE_PACKAGES[@]}"
+apt-get install -y -q --no-install-recommends "${target[@]}" "${STACK_PACKAGES[@]}"
+
+echo "install-lab-packages: $(libvirtd --version), $(qemu-system-x86_64 --version | head -n1)"

@@ -1,0 +1,35 @@
+/**
+ * What planning learns from past migrations, rebuilt from the journal at start and updated with
+ * every outcome: the bandwidth each pair of hosts really achieved (link-bandwidth.ts) and the cost
+ * model's calibration (policy/calibration.ts). One place, so `run`, `plan`, `drain` and `migrate`
+ * plan with the same knowledge.
+ */
+import { LinkBandwidth } from '../cluster/link-bandwidth.js';
+import { PredictionCalibration } from '../policy/calibration.js';
+import type { Technique } from '../policy/plan-types.js';
+import { calibrationSamples, linkObservations, type JournalEntry } from './journal.js';
+import type { MigrationResult } from './migrate.js';
+
+export class LearnedFromMigrations {
+  readonly links: LinkBandwidth;
+  readonly calibration: PredictionCalibration;
+
+  constructor(entries: readonly JournalEntry[] = []) {
+    this.links = new LinkBandwidth(linkObservations(entries));
+    this.calibration = new PredictionCalibration(calibrationSamples(entries));
+  }
+
+  /** Learn from one result (only completed moves teach anything). */
+  observe(r: MigrationResult): void {
+    if (r.outcome !== 'completed') return;
+    if (r.bytes !== undefined) this.links.observe({ from: r.from, to: r.to, bytes: r.bytes, seconds: r.totalMs / 1000 });
+    if (!r.adoptedAfterRestart) {
+      this.calibration.observe({ from: r.from, to: r.to, technique: r.technique, predictedSeconds: r.predicted.totalSeconds, actualSeconds: r.totalMs / 1000, predictedDowntimeMs: r.predicted.downtimeMs, actualDowntimeMs: r.downtimeMs });
+    }
+  }
+
+  /** The plan() options this knowledge feeds. */
+  planOptions(): { linkBandwidthMiBps: (from: string, to: string) => number | undefined; calibration: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number } } {
+    return { linkBandwidthMiBps: this.links.estimateMiBps, calibration: this.calibration.factors };
+  }
+}
