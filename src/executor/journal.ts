@@ -99,6 +99,8 @@ export interface JournalOptions {
   retryDelaysMs?: number[];
   /** While unwritable, how often the unwritten entries are tried again in the background, ms. Default 5000. */
   backgroundRetryMs?: number;
+  /** Unwritten entries kept in memory at most; beyond it the oldest are dropped (logged). Default 10000. */
+  maxUnwritten?: number;
 }
 
 const NEWLINE = 0x0a;
@@ -159,6 +161,12 @@ export class Journal {
    */
   append(entry: JournalEntry): Promise<void> {
     this.backlog.push({ line: JSON.stringify(entry) + '\n', entry });
+    // Bounded memory through a long outage: days of a full disk lose the oldest entries, not the process.
+    const excess = this.backlog.length - (this.options.maxUnwritten ?? 10_000);
+    if (excess > 0) {
+      const dropped = this.backlog.splice(0, excess);
+      this.options.logger?.error({ file: this.file, dropped: dropped.length, oldest: dropped[0].entry }, 'journal entries dropped: too many could not be written');
+    }
     return this.flush();
   }
 

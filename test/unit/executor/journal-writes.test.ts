@@ -105,6 +105,15 @@ describe('journal: writes', () => {
     journal.close();
   });
 
+  it('keeps at most maxUnwritten entries in memory while it cannot write, dropping the oldest', async () => {
+    const journal = new Journal(dir, { retryDelaysMs: [], backgroundRetryMs: 60_000, maxUnwritten: 3 });
+    fillDisk(journal.file);
+    for (let i = 1; i <= 5; i++) await journal.append(outcome(String(i), i));
+    freeDisk(journal.file);
+    await journal.append(outcome('6', 6));
+    expect((await journal.read()).map((e) => e.vmUuid)).toEqual(['4', '5', '6']);
+  });
+
   it('checks at start that the state directory can be created and written, naming it', async () => {
     writeFileSync(join(dir, 'plain-file'), '');
     const stateDir = join(dir, 'plain-file', 'state');
