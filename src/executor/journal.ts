@@ -214,8 +214,11 @@ export class Journal {
           if (last !== undefined && last !== NEWLINE) await this.fs.appendDurably(this.file, '\n');
           this.checkTail = false;
         }
-        await this.fs.appendDurably(this.file, this.backlog[0].line);
-        this.backlog.shift();
+        const item = this.backlog[0];
+        await this.fs.appendDurably(this.file, item.line);
+        // By identity: append() may have dropped old entries (maxUnwritten) during the write.
+        const at = this.backlog.indexOf(item);
+        if (at >= 0) this.backlog.splice(at, 1);
         if (this.failure) {
           this.options.logger?.info({ file: this.file }, 'the journal is writable again; migrations may start');
           this.failure = undefined;
