@@ -4,8 +4,8 @@
  *
  * Writes are one line at a time, flushed to disk (fsync), to a file created 0600. A write that
  * fails (full filesystem, permissions) is retried, counted and logged, and the entry is kept to be
- * written later; while anything is unwritten the journal is not `writable` and the executor starts
- * no migration (a decision it cannot record is a decision it must not take).
+ * written later; from such a failure until a write succeeds the journal is not `writable` and the
+ * executor starts no migration (a decision it cannot record is a decision it must not take).
  */
 import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, open, readFile } from 'node:fs/promises';
@@ -126,9 +126,12 @@ export class Journal {
     options.metrics?.journalWritable.set(1);
   }
 
-  /** True while every entry so far is on disk and the last write succeeded. */
+  /**
+   * False from a write that failed (after its retries) until a write succeeds again. An entry
+   * merely queued behind a write in progress does not make the journal unwritable.
+   */
   get writable(): boolean {
-    return this.failure === undefined && this.backlog.length === 0;
+    return this.failure === undefined;
   }
 
   /** Why the journal is not writable (undefined while it is). */

@@ -94,6 +94,14 @@ describe('journal: writes', () => {
     expect(lines(journal.file)).toHaveLength(4);
   });
 
+  it('stays writable while an entry waits behind a write in progress (the executor admits moves right after journaling the plan)', async () => {
+    const journal = new Journal(dir);
+    const writing = journal.append(outcome('1', 1));
+    expect(journal.writable).toBe(true);
+    await writing;
+    expect(journal.writable).toBe(true);
+  });
+
   it('writes what it could not in the background once there is space', async () => {
     const journal = new Journal(dir, { retryDelaysMs: [], backgroundRetryMs: 20 });
     fillDisk(journal.file);
