@@ -1,68 +1,106 @@
 /**
  * Affinity and anti-affinity groups from config (policy.affinityGroups) and from VM tags
- * `group:NAME` (anti-affinity) / `affinity:NAME`. Anti-affinity: never two members on one host.
- * Affinity: members go to a host that already runs another member, when one does.
+ * `group:NAME` (anti-affinity) / `affinity:NAME`. Enforced both ways: as a filter on every move,
+ * and by selecting current violations as must-moves (an anti-affinity pair on one host: all but one
+ * leave; an affinity group split over hosts: the members away from its home host go there). The
+ * home of an affinity group is the host with most of its members (ties: the first by name).
  */
 import { definePolicy, type PolicyContext, type VmObservation } from '../src/policy/api.js';
 
 interface Group {
   name: string;
   type: 'affinity' | 'anti-affinity';
-  members: (vm: VmObservation) => boolean;
+  members: VmObservation[];
 }
 
-const cache = new WeakMap<object, Group[]>();
+const cache = new WeakMap<object, { groups: Group[]; byVm: Map<string, Group[]> }>();
 
-function groups(ctx: PolicyContext): Group[] {
+/** Groups with their members, built once per plan (the state object is the plan's). */
+function groups(ctx: PolicyContext): { groups: Group[]; byVm: Map<string, Group[]> } {
   const cached = cache.get(ctx.state);
   if (cached) return cached;
-  const out: Group[] = ctx.config.affinityGroups.map((g) => ({ name: g.name, type: g.type, members: (vm: VmObservation) => g.vms.includes(vm.name) }));
-  const tagNames = new Set(ctx.state.vms.flatMap((v) => v.tags));
-  for (const tag of tagNames) {
-    if (tag.startsWith('group:')) out.push({ name: tag.slice(6), type: 'anti-affinity', members: (vm) => vm.tags.includes(tag) });
-    if (tag.startsWith('affinity:')) out.push({ name: tag.slice(9), type: 'affinity', members: (vm) => vm.tags.includes(tag) });
+  const out: Group[] = [];
+  const byName = new Map(ctx.state.vms.map((v) => [v.name, v]));
+  for (const g of ctx.config.affinityGroups) {
+    out.push({ name: g.name, type: g.type, members: g.vms.map((n) => byName.get(n)).filter((v): v is VmObservation => v !== undefined) });
   }
-  cache.set(ctx.state, out);
-  return out;
+  const tagged = new Map<string, Group>();
+  for (const vm of ctx.state.vms) {
+    for (const tag of vm.tags) {
+      const type = tag.startsWith('group:') ? 'anti-affinity' : tag.startsWith('affinity:') ? 'affinity' : undefined;
+      if (!type) continue;
+      let group = tagged.get(tag);
+      if (!group) {
+        group = { name: tag.slice(tag.indexOf(':') + 1), type, members: [] };
+        tagged.set(tag, group);
+        out.push(group);
+      }
+      group.members.push(vm);
+    }
+  }
+  const byVm = new Map<string, Group[]>();
+  for (const group of out) for (const vm of group.members) byVm.set(vm.uuid, [...(byVm.get(vm.uuid) ?? []), group]);
+  const built = { groups: out, byVm };
+  cache.set(ctx.state, built);
+  return built;
 }
 
 /** Projected placement: a member planned to move (or migrating now) counts on its new host. */
 function placeOf(ctx: PolicyContext, vm: VmObservation): string {
-  if (ctx.projected(vm.host)?.vmUuids.has(vm.uuid)) return vm.host;
-  return ctx.state.hosts.find((h) => ctx.projected(h.name)?.vmUuids.has(vm.uuid))?.name ?? vm.host;
+  return ctx.placeOf(vm.uuid) ?? vm.host;
 }
 
-function hostsOf(ctx: PolicyContext, group: Group, except: VmObservation): Set<string> {
-  const hosts = new Set<string>();
-  for (const vm of ctx.state.vms) {
-    if (vm.uuid === except.uuid || !group.members(vm)) continue;
-    hosts.add(placeOf(ctx, vm));
+/** Members per host, except one VM. */
+function hostCounts(ctx: PolicyContext, group: Group, except?: VmObservation): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const vm of group.members) {
+    if (vm.uuid === except?.uuid) continue;
+    const place = placeOf(ctx, vm);
+    counts.set(place, (counts.get(place) ?? 0) + 1);
   }
-  return hosts;
+  return counts;
+}
+
+/** The host with most members (ties: first by name). */
+function home(counts: Map<string, number>): string | undefined {
+  let best: string | undefined;
+  for (const [host, n] of counts) if (best === undefined || n > counts.get(best)! || (n === counts.get(best)! && host < best)) best = host;
+  return best;
 }
 
 export default definePolicy({
   name: 'affinity',
-  description: 'Keep affinity groups together and anti-affinity groups apart',
+  description: 'Keep affinity groups together and anti-affinity groups apart; repair current violations',
   select(ctx) {
     const candidates = [];
-    for (const group of groups(ctx)) {
-      if (group.type !== 'anti-affinity') continue;
-      const seen = new Map<string, VmObservation>();
-      for (const vm of ctx.state.vms.filter(group.members)) {
-        const place = placeOf(ctx, vm);
-        if (seen.has(place)) candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${place} with ${seen.get(place)!.name}`, mustMove: true });
-        else seen.set(place, vm);
+    for (const group of groups(ctx).groups) {
+      if (group.type === 'anti-affinity') {
+        const seen = new Map<string, VmObservation>();
+        for (const vm of group.members) {
+          const place = placeOf(ctx, vm);
+          if (seen.has(place)) candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${place} with ${seen.get(place)!.name}`, mustMove: true });
+          else seen.set(place, vm);
+        }
+      } else {
+        const counts = hostCounts(ctx, group);
+        if (counts.size < 2) continue;
+        const target = home(counts)!;
+        const split = [...counts.keys()].sort().join(', ');
+        for (const vm of group.members) {
+          if (placeOf(ctx, vm) !== target) candidates.push({ vm, reason: `affinity group ${group.name}: split over ${split}; rejoins the others on ${target}`, mustMove: true });
+        }
       }
     }
     return candidates;
   },
   filter(vm, host, ctx) {
-    for (const group of groups(ctx)) {
-      if (!group.members(vm)) continue;
-      const others = hostsOf(ctx, group, vm);
+    for (const group of groups(ctx).byVm.get(vm.uuid) ?? []) {
+      const others = hostCounts(ctx, group, vm);
       if (group.type === 'anti-affinity' && others.has(host.name)) return `anti-affinity group ${group.name} already has a member on ${host.name}`;
-      if (group.type === 'affinity' && others.size > 0 && !others.has(host.name)) return `affinity group ${group.name} lives on ${[...others].join(', ')}`;
+      if (group.type === 'affinity' && others.size > 0) {
+        const target = home(others)!;
+        if (host.name !== target) return `affinity group ${group.name} lives on ${target}`;
+      }
     }
     return true;
   },

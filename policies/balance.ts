@@ -1,28 +1,40 @@
 /**
- * CPU and memory balance: VMs on hosts above the CPU or memory threshold are candidates (the ones
- * that relieve the host most first); targets score higher the more headroom they keep.
+ * CPU and memory balance. Candidates: VMs on hosts above the CPU or memory threshold (hot spots,
+ * CPU forecast ahead when policy.forecast is on) and VMs on spread sources (hosts well above the
+ * cluster mean, policy.spread); the engine orders them by objective gain per migration second. The
+ * filter keeps targets below the thresholds less hysteresis (a soft limit: must-moves ignore it);
+ * targets score higher the more headroom they keep, CPU and memory weighted as in policy.objective.
  */
-import { definePolicy } from '../src/policy/api.js';
+import { definePolicy, ordinaryMemoryBytes } from '../src/policy/api.js';
 
 export default definePolicy({
   name: 'balance',
-  description: 'Move VMs off hosts above the CPU/memory thresholds to the least loaded hosts',
+  description: 'Relieve hosts above the CPU/memory thresholds and spread load over the hosts',
+  softFilter: true,
   select(ctx) {
     const candidates = [];
     for (const host of ctx.state.hosts) {
-      if (!host.up || !ctx.overloaded(host.name)) continue;
+      if (!host.up || host.maintenance) continue;
+      const hot = ctx.overloaded(host.name);
+      const spread = hot ? undefined : ctx.spreadSource(host.name);
+      if (!hot && !spread) continue;
       const p = ctx.projected(host.name)!;
-      const cpuHot = p.cpuRatio > ctx.thresholds.cpuHigh;
-      const vms = ctx.state.vms.filter((v) => v.host === host.name && v.state === 'running');
-      // Biggest contributor to the hot resource first.
-      vms.sort((a, b) => (cpuHot ? ctx.cpuShare(b, host) - ctx.cpuShare(a, host) : b.memoryBytes - a.memoryBytes));
-      for (const vm of vms) {
-        candidates.push({
-          vm,
-          reason: cpuHot
-            ? `host ${host.name} CPU ${(p.cpuRatio * 100).toFixed(0)}% > ${(ctx.thresholds.cpuHigh * 100).toFixed(0)}%`
-            : `host ${host.name} memory ${((p.memoryUsedBytes / host.memoryTotalBytes) * 100).toFixed(0)}% > ${(ctx.thresholds.memoryHigh * 100).toFixed(0)}%`,
-        });
+      let reason = spread ?? '';
+      if (hot) {
+        const cpu = ctx.forecastCpu(host.name);
+        const memory = host.memoryTotalBytes > 0 ? p.memoryUsedBytes / host.memoryTotalBytes : 0;
+        const parts = [];
+        if (cpu > ctx.thresholds.cpuHigh) {
+          parts.push(cpu > p.cpuRatio + 1e-9 && p.cpuRatio <= ctx.thresholds.cpuHigh
+            ? `CPU ${(p.cpuRatio * 100).toFixed(0)}% forecast to reach ${(cpu * 100).toFixed(0)}% > ${(ctx.thresholds.cpuHigh * 100).toFixed(0)}% within ${ctx.config.forecast.aheadTicks} ticks`
+            : `CPU ${(p.cpuRatio * 100).toFixed(0)}% > ${(ctx.thresholds.cpuHigh * 100).toFixed(0)}%`);
+        }
+        if (memory > ctx.thresholds.memoryHigh) parts.push(`memory ${(memory * 100).toFixed(0)}% > ${(ctx.thresholds.memoryHigh * 100).toFixed(0)}%`);
+        reason = `host ${host.name} ${parts.join(', ')}`;
+      }
+      for (const vm of ctx.vmsOn(host.name)) {
+        if (vm.state !== 'running') continue;
+        candidates.push({ vm, reason });
       }
     }
     return candidates;
@@ -32,7 +44,7 @@ export default definePolicy({
     const cpuAfter = p.cpuRatioP90 + ctx.cpuShare(vm, host);
     const limit = ctx.thresholds.cpuHigh - ctx.thresholds.hysteresis;
     if (cpuAfter > limit) return `${host.name} would reach CPU ${(cpuAfter * 100).toFixed(0)}% (limit ${(limit * 100).toFixed(0)}% with hysteresis)`;
-    const memAfter = (p.memoryUsedBytes + vm.memoryBytes) / host.memoryTotalBytes;
+    const memAfter = (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes;
     const memLimit = ctx.thresholds.memoryHigh - ctx.thresholds.hysteresis;
     if (memAfter > memLimit) return `${host.name} would reach memory ${(memAfter * 100).toFixed(0)}% (limit ${(memLimit * 100).toFixed(0)}%)`;
     return true;
@@ -40,7 +52,9 @@ export default definePolicy({
   score(vm, host, ctx) {
     const p = ctx.projected(host.name)!;
     const cpuHeadroom = 1 - Math.min(1, p.cpuRatio + ctx.cpuShare(vm, host));
-    const memHeadroom = 1 - Math.min(1, (p.memoryUsedBytes + vm.memoryBytes) / host.memoryTotalBytes);
-    return 0.7 * cpuHeadroom + 0.3 * memHeadroom;
+    const memHeadroom = 1 - Math.min(1, (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes);
+    const { cpuWeight, memoryWeight } = ctx.config.objective;
+    const total = cpuWeight + memoryWeight;
+    return total > 0 ? (cpuWeight * cpuHeadroom + memoryWeight * memHeadroom) / total : 0;
   },
 });

@@ -1,13 +1,19 @@
-/** Maintenance drain: every VM on a host flagged `maintenance: true` must leave; such hosts are never targets. */
+/**
+ * Maintenance drain: every VM on a host flagged `maintenance: true` must leave (a must-move: only
+ * hard limits apply); such hosts are never targets. By libvirt state: running (and blocked) VMs
+ * move live, paused ones live and stay paused on the target, shut-off ones cold (their definition
+ * moves); crashed and guest-suspended (pmsuspended) ones cannot be migrated and are reported in the
+ * plan with what to do. Smallest first, so the most VMs are out soonest.
+ */
 import { definePolicy } from '../src/policy/api.js';
 
 export default definePolicy({
   name: 'maintenance',
   description: 'Evacuate hosts in maintenance; never place on them',
   select(ctx) {
-    const drained = new Set(ctx.state.hosts.filter((h) => h.up && h.maintenance).map((h) => h.name));
-    return ctx.state.vms
-      .filter((vm) => drained.has(vm.host) && (vm.state === 'running' || vm.state === 'paused' || vm.state === 'shutoff'))
+    const drained = ctx.state.hosts.filter((h) => h.up && h.maintenance);
+    return drained
+      .flatMap((h) => ctx.vmsOn(h.name))
       .sort((a, b) => a.memoryBytes - b.memoryBytes)
       .map((vm) => ({ vm, reason: `host ${vm.host} is in maintenance`, mustMove: true }));
   },

@@ -7,21 +7,26 @@ import { clusterStateFromView } from './cluster-state.js';
 import type { TraceBenchInputs } from './inputs.js';
 import type { Balancer, ReplayMove } from './replay.js';
 import type { ClusterState } from '../../src/cluster/model.js';
+import type { PlanMemory } from '../../src/policy/engine.js';
 import type { Plan } from '../../src/policy/plan-types.js';
 
 export interface EngineLoad {
   /** Makes a fresh balancer (fresh move history) for each replayed day. */
   makeBalancer?: () => Balancer;
+  /** The same engine with other policy settings (inputs.engine.variants), one balancer each. */
+  variantBalancers?: (() => Balancer)[];
   note: string;
 }
 
-/** How to call the engine, once its module is found. */
-export type PlanFunction = (state: ClusterState) => Plan | Promise<Plan>;
+/** How to call the engine, once its module is found; `memory` is the balancer's own, kept across its ticks. */
+export type PlanFunction = (state: ClusterState, memory: PlanMemory) => Plan | Promise<Plan>;
 
-export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, description: string): Balancer {
+export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, description: string, name = 'virt-balancer'): Balancer {
   const recentMoves: ClusterState['recentMoves'] = [];
+  // What the controller keeps between ticks (the spread hold), fresh for each replayed day.
+  const memory: PlanMemory = { spreadHeldTicks: new Map() };
   return {
-    name: 'virt-balancer',
+    name,
     description,
     async decide(view) {
       const state = clusterStateFromView(view, {
@@ -29,7 +34,7 @@ export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, d
         cpuOvercommitRatio: inputs.engine.cpuOvercommitRatio,
         recentMoves: recentMoves.slice(-200),
       });
-      const plan = await planFn(state);
+      const plan = await planFn(state, memory);
       if (plan.policyErrors.length > 0) {
         throw new Error(`policy errors: ${plan.policyErrors.slice(0, 3).map((e) => `${e.policy}: ${e.message}`).join('; ')}`);
       }
@@ -61,8 +66,10 @@ export async function loadEngineBalancer(inputs: TraceBenchInputs): Promise<Engi
   const plan = mod.plan as (...args: unknown[]) => Plan | Promise<Plan>;
   const { policySchema } = await import('../../src/config/policy-schema.js');
   const config = policySchema.parse(inputs.engine.policyConfig);
+  const variants = (inputs.engine.variants ?? []).map((v) => ({ ...v, config: policySchema.parse({ ...inputs.engine.policyConfig, ...v.policyConfig }) }));
   return {
-    makeBalancer: () => engineBalancer((state) => plan(state, { config }), inputs, `virt-balancer default policy (engine plan())${Object.keys(inputs.engine.policyConfig).length ? ` with ${JSON.stringify(inputs.engine.policyConfig)}` : ''}`),
-    note: 'default policy via plan() from src/policy',
+    makeBalancer: () => engineBalancer((state, memory) => plan(state, { config, memory }), inputs, `virt-balancer default policy (engine plan())${Object.keys(inputs.engine.policyConfig).length ? ` with ${JSON.stringify(inputs.engine.policyConfig)}` : ''}`),
+    variantBalancers: variants.map((v) => () => engineBalancer((state, memory) => plan(state, { config: v.config, memory }), inputs, `virt-balancer with ${JSON.stringify(v.policyConfig)}${v.why ? `: ${v.why}` : ''}`, `virt-balancer+${v.name}`)),
+    note: `default policy via plan() from src/policy${variants.length ? `; variants: ${variants.map((v) => v.name).join(', ')}` : ''}`,
   };
 }

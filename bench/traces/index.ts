@@ -142,7 +142,7 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
     () => thresholdBiggest(inputs.baselines.cpuThresholdRatio, inputs.baselines.maxMovesPerTick),
     () => thresholdRandom(inputs.baselines.cpuThresholdRatio, inputs.baselines.maxMovesPerTick),
   ];
-  if (engine.makeBalancer) balancers.unshift(engine.makeBalancer);
+  if (engine.makeBalancer) balancers.unshift(engine.makeBalancer, ...(engine.variantBalancers ?? []));
   const descriptions: Record<string, string> = {};
   log(`traces: ${days.length} day(s) x ${inputs.scenarios.length} scenario(s) x ${balancers.length} balancer(s); engine: ${engine.note}`);
 

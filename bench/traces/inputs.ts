@@ -55,6 +55,8 @@ export const traceBenchInputsSchema = z.object({
     /** Overrides merged over the engine's default policy config. */
     policyConfig: z.record(z.string(), z.unknown()),
     policyConfigWhy: z.string().optional(),
+    /** The engine again with these settings merged over policyConfig, as balancer `virt-balancer+NAME` (e.g. the forecast trigger on). */
+    variants: z.array(z.object({ name: z.string().regex(/^[a-z0-9-]+$/), policyConfig: z.record(z.string(), z.unknown()), why: z.string().optional() })).optional(),
   }),
 });
 

@@ -92,7 +92,7 @@ export interface ReplayResult {
   meanImbalanceActiveHosts: number;
   /** Share of requested CPU that could not be served because hosts were overloaded. */
   unservedCpuShare: number;
-  /** Energy with CloudSim's SPECpower models; hosts without VMs count as switched off. */
+  /** Energy with CloudSim's SPECpower models; hosts without VMs count as switched off, and an interval at 0 % utilisation costs nothing (as CloudSim 3.0.3 counts it). */
   energyKWh: number;
   meanActiveHosts: number;
   /** Seconds the VMs spent migrating in total. */
@@ -262,7 +262,9 @@ export async function replayDay(options: ReplayOptions): Promise<ReplayResult> {
       }
       cloudsimTally[host.index].overloadedSeconds +=
         overloaded || coreCapped[host.index] ? sampleSeconds : Math.min(sampleSeconds, migratingOffSeconds[host.index]);
-      energyJoules += powerWatts(host.type.powerWattsAt0To100Percent, u) * sampleSeconds;
+      // CloudSim 3.0.3 (PowerHost.getEnergyLinearInterpolation) charges nothing for a time frame
+      // that starts at 0 % utilisation: a host holding only idle VMs costs no energy that interval.
+      if (u > 0) energyJoules += powerWatts(host.type.powerWattsAt0To100Percent, u) * sampleSeconds;
     }
     // A host that gave away its last VM is not active, yet served it during the migration.
     for (let h = 0; h < hosts.length; h++) {
@@ -321,7 +323,9 @@ export async function replayDay(options: ReplayOptions): Promise<ReplayResult> {
       placement[vm.index] = to.index;
       lastMoved.set(vm.index, nowMs);
       migrations++;
-      const seconds = Math.min(sampleSeconds, (vm.memoryMiB * 1048576) / bandwidthBytesPerSecond);
+      // CloudSim: VM RAM in MB (10^6 bytes) over half the host bandwidth; our memoryMiB figures are
+      // CloudSim's RAM values, so they are read as MB here.
+      const seconds = Math.min(sampleSeconds, (vm.memoryMiB * 1e6) / bandwidthBytesPerSecond);
       migrationSeconds += seconds;
       migratingOffSeconds[from] = Math.max(migratingOffSeconds[from], seconds);
       vmTally[vm.index].migrationDegradationMipsSeconds += inputs.migrationDegradationRatio * vm.utilization[t + 1] * vm.mips * seconds;

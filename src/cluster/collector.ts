@@ -7,10 +7,16 @@ import { DomainJobType, DomainPausedReason, DomainState, DomainStatsTypes, GetAl
 import type { Config, HostConfig } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
+import { parseHostCapabilities } from './capabilities.js';
+import { withConfigTags } from './config-tags.js';
 import { HostConnections } from './connections.js';
 import { disksToCopy } from './disks.js';
+import { definitionFingerprint, hugepageSizeKiB, migrationBlockers } from './domain-xml.js';
+import { findDuplicateVms } from './identity.js';
+import { hostMemory } from './memory-accounting.js';
+import { isVmBoundFailure } from './vm-bound-errors.js';
 import { clusterImbalance } from './imbalance.js';
-import type { ClusterState, HostObservation, InFlightMigration, VmObservation, VmState } from './model.js';
+import type { ClusterState, HostObservation, HugepagePool, InFlightMigration, VmObservation, VmState } from './model.js';
 import { SampleWindow, rateRatio } from './window.js';
 
 export const TAG_NAMESPACE_URI = 'https://virt-balancer.dev/xmlns/1';
@@ -36,6 +42,11 @@ interface VmMemo {
   copyTargets?: string[];
   dirtyRateMiBps?: number;
   dirtyRateMeasuredAtMs?: number;
+  hugepageSizeKiB?: number;
+  migrationBlockers?: string[];
+  /** definitionFingerprint of the XML last read, and when it was seen to change. */
+  definition?: string;
+  definitionChangedAtMs?: number;
 }
 
 interface HostMemo {
@@ -46,6 +57,10 @@ interface HostMemo {
   cpuModel?: string;
   cpuFeatures?: string[];
   libvirtVersion?: number;
+  hostUuid?: string;
+  hugepageSizesKiB?: number[];
+  hugepageTotals?: Map<number, number>;
+  cellCount?: number;
 }
 
 export interface CollectOptions {
@@ -121,9 +136,18 @@ export class Collector {
 
   async collect(options: CollectOptions = {}): Promise<ClusterState> {
     const observedAtMs = Date.now();
-    const results = await Promise.all(this.config.hosts.map((host) => this.collectHost(host, observedAtMs)));
+    // VMs whose move failed for a reason of their own: their definition is read again each tick,
+    // so a fix (a device detached) is noticed and the VM becomes movable again.
+    const watch = new Set((options.recentFailures ?? []).filter((f) => isVmBoundFailure(f.error)).map((f) => f.vmUuid));
+    const results = await Promise.all(this.config.hosts.map((host) => this.collectHost(host, observedAtMs, watch)));
     const hosts = results.map((r) => r.host);
-    const vms = dedupeMigrating(results.flatMap((r) => r.vms));
+    const everyCopy = results.flatMap((r) => r.vms);
+    const duplicates = findDuplicateVms(everyCopy, options.inFlight ?? []);
+    for (const d of duplicates) this.deps.logger.error({ vm: d.name, uuid: d.uuid, hosts: d.hosts }, 'the same VM (one UUID) is active on several hosts outside a migration; it is not moved until one copy is gone');
+    const vms = dedupeMigrating(everyCopy).map((vm) => {
+      const d = duplicates.find((x) => x.uuid === vm.uuid);
+      return d ? { ...vm, alsoActiveOn: d.hosts.filter((h) => h !== vm.host) } : vm;
+    });
     const seen = new Set(vms.map((v) => v.uuid));
     for (const uuid of [...this.vms.keys()]) if (!seen.has(uuid) && !results.some((r) => !r.host.up && this.vms.get(uuid)?.host === r.host.name)) this.vms.delete(uuid);
     const inFlight: InFlightMigration[] = [...(options.inFlight ?? [])];
@@ -193,11 +217,11 @@ export class Collector {
     };
   }
 
-  private async collectHost(host: HostConfig, nowMs: number): Promise<{ host: HostObservation; vms: VmObservation[] }> {
+  private async collectHost(host: HostConfig, nowMs: number, watch: ReadonlySet<string>): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const conn = this.connections.get(host.name);
     if (!conn) return this.downHost(host, this.connections.status(host.name).downReason ?? 'not connected');
     try {
-      return await this.readHost(host, conn, nowMs);
+      return await this.readHost(host, conn, nowMs, watch);
     } catch (error) {
       const reason = this.connections.recordError(host.name, error);
       this.deps.logger.warn({ host: host.name, reason }, 'reading the host failed; treated as down this tick');
@@ -205,7 +229,7 @@ export class Collector {
     }
   }
 
-  private async readHost(host: HostConfig, conn: LibvirtConnection, nowMs: number): Promise<{ host: HostObservation; vms: VmObservation[] }> {
+  private async readHost(host: HostConfig, conn: LibvirtConnection, nowMs: number, watch: ReadonlySet<string>): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const memo = this.hostMemo(host.name);
     if (memo.nodeCpus === undefined) {
       const [info, caps] = await Promise.all([conn.nodeGetInfo(), conn.getCapabilities()]);
@@ -214,6 +238,11 @@ export class Collector {
       const cpu = parseCapabilitiesCpu(caps);
       memo.cpuModel = cpu.model;
       memo.cpuFeatures = cpu.features;
+      const hostCaps = parseHostCapabilities(caps);
+      memo.hostUuid = hostCaps.uuid;
+      memo.hugepageSizesKiB = hostCaps.hugepageSizesKiB;
+      memo.hugepageTotals = hostCaps.hugepageTotals;
+      memo.cellCount = hostCaps.cellCount;
     }
     // Node CPU/memory stats are optional: some drivers (libvirt's test driver) lack them.
     const [cpuStats, memStats, records] = await Promise.all([
@@ -223,7 +252,8 @@ export class Collector {
       // migration's destination: 20-30 s seen in the lab), stalling every tick during a migration.
       conn.getAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK, GetAllDomainStatsFlags.NOWAIT),
     ]);
-    const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs)));
+    const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs, watch)));
+    const hugepages = await this.readHugepages(host, conn, memo);
 
     const cpuCount = host.capacity?.cpuCount ?? memo.nodeCpus!;
     let cpuUtilization;
@@ -250,14 +280,8 @@ export class Collector {
       cpuUtilization = memo.window.value();
     }
 
-    const memoryTotalBytes = host.capacity?.memoryMiB !== undefined ? host.capacity.memoryMiB * MiB : memo.nodeMemoryBytes!;
-    let memoryUsedBytes: number;
-    if (host.capacity?.memoryMiB !== undefined || !memStats) {
-      memoryUsedBytes = vms.reduce((sum, vm) => sum + vm.memoryBytes, 0);
-    } else {
-      const kib = (k: string) => Number(memStats[k] ?? 0n) * 1024;
-      memoryUsedBytes = Math.max(0, kib('total') - kib('free') - kib('buffers') - kib('cached'));
-    }
+    // Shut-off definitions hold no memory; hugepage pools serve hugepage-backed VMs only.
+    const { memoryTotalBytes, memoryUsedBytes } = hostMemory({ nodeMemoryBytes: memo.nodeMemoryBytes!, capacityMiB: host.capacity?.memoryMiB, memStats, vms, hugepages });
     return {
       host: {
         name: host.name,
@@ -270,6 +294,8 @@ export class Collector {
         memoryOvercommitRatio: host.memoryOvercommitRatio,
         cpuUtilization,
         memoryUsedBytes,
+        hugepages,
+        hostUuid: memo.hostUuid,
         cpuModel: memo.cpuModel,
         cpuFeatures: memo.cpuFeatures,
         libvirtVersion: conn.versions.libvirtVersion,
@@ -280,7 +306,28 @@ export class Collector {
     };
   }
 
-  private async readVm(host: HostConfig, conn: LibvirtConnection, domain: DomainRef, params: TypedParams, nowMs: number): Promise<VmObservation> {
+  /**
+   * Free pages of each hugepage size, summed over NUMA cells (totals from capabilities, read once).
+   * Undefined when the host has no hugepage sizes or the call failed: unknown, so a
+   * hugepage-backed VM is not sent there.
+   */
+  private async readHugepages(host: HostConfig, conn: LibvirtConnection, memo: HostMemo): Promise<HugepagePool[] | undefined> {
+    const sizes = memo.hugepageSizesKiB ?? [];
+    if (sizes.length === 0) return undefined;
+    try {
+      const counts = await conn.nodeGetFreePages(sizes, 0, memo.cellCount ?? 1);
+      return sizes.map((pageSizeKiB, i) => {
+        let freePages = 0;
+        for (let at = i; at < counts.length; at += sizes.length) freePages += Number(counts[at]);
+        return { pageSizeKiB, totalPages: memo.hugepageTotals?.get(pageSizeKiB) ?? 0, freePages };
+      });
+    } catch (error) {
+      this.deps.logger.warn({ host: host.name, reason: this.connections.recordError(host.name, error) }, 'free hugepages could not be read; hugepage-backed VMs are not sent to this host this tick');
+      return undefined;
+    }
+  }
+
+  private async readVm(host: HostConfig, conn: LibvirtConnection, domain: DomainRef, params: TypedParams, nowMs: number, watch: ReadonlySet<string>): Promise<VmObservation> {
     const stateCode = num(params, 'state.state') ?? DomainState.NOSTATE;
     const state = STATE_NAMES[stateCode] ?? 'other';
     const vcpus = num(params, 'vcpu.current') ?? num(params, 'vcpu.maximum') ?? 1;
@@ -304,19 +351,25 @@ export class Collector {
       memo.atMs = nowMs;
     }
     if (memo.tags === undefined) memo.tags = await this.readTags(conn, domain);
-    // The definition is read once per VM: its CPU model and the disks a storage copy would move.
-    if (memo.copyTargets === undefined) {
+    const localDisks = memo.tags.includes('local-disks');
+    // The definition is read once per VM (again each tick while a VM-bound failure holds): its CPU
+    // model, the disks a storage copy would move, its hugepages and what blocks migrating it.
+    if (memo.copyTargets === undefined || watch.has(domain.uuid)) {
       const xml = await conn.domainGetXmlDesc(domain).catch(() => '');
       memo.cpuModel = /<cpu[^>]*>[\s\S]*?<model[^>]*>([^<]+)<\/model>/.exec(xml)?.[1];
       memo.copyTargets = disksToCopy(xml).map((d) => d.target);
+      memo.hugepageSizeKiB = hugepageSizeKiB(xml);
+      memo.migrationBlockers = migrationBlockers(xml, localDisks);
+      const fingerprint = xml ? definitionFingerprint(xml) : undefined;
+      if (memo.definition !== undefined && fingerprint !== undefined && fingerprint !== memo.definition) memo.definitionChangedAtMs = nowMs;
+      if (fingerprint !== undefined) memo.definition = fingerprint;
     }
     let jobRunning = false;
     if (state === 'running' || state === 'paused') {
       const job = await conn.domainGetJobInfo(domain).catch(() => undefined);
       jobRunning = job !== undefined && (job.type === DomainJobType.BOUNDED || job.type === DomainJobType.UNBOUNDED);
     }
-    const configTags = this.config.policy.pinnedVms.includes(domain.name) ? ['pinned'] : [];
-    const tags = [...new Set([...memo.tags, ...configTags])];
+    const tags = withConfigTags(domain.name, memo.tags, this.config.policy);
     const blockCount = num(params, 'block.count') ?? 0;
     // Only the disks a copy moves, at their capacity: libvirt mirrors (and counts) the whole disk.
     let diskBytes = 0;
@@ -348,6 +401,9 @@ export class Collector {
       localDiskBytes: disksShared ? 0 : diskBytes,
       cpuModel: memo.cpuModel,
       tags,
+      hugepageSizeKiB: memo.hugepageSizeKiB,
+      migrationBlockers: memo.migrationBlockers,
+      definitionChangedAtMs: memo.definitionChangedAtMs,
     };
   }
 

@@ -6,6 +6,8 @@ import { LibvirtConnection, LibvirtError } from '../libvirt/index.js';
 import type { Config, HostConfig } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
+import { parseHostCapabilities } from './capabilities.js';
+import { sameHostUuidMessage } from './identity.js';
 
 interface HostEntry {
   config: HostConfig;
@@ -14,6 +16,8 @@ interface HostEntry {
   downReason?: string;
   retryDelayMs: number;
   retryTimer?: NodeJS.Timeout;
+  /** libvirt's host UUID, read at connect. */
+  hostUuid?: string;
 }
 
 export interface HostStatus {
@@ -83,6 +87,32 @@ export class HostConnections {
           await connection.close();
           return;
         }
+        const hostUuid = await connection
+          .getCapabilities()
+          .then((caps) => parseHostCapabilities(caps).uuid)
+          .catch(() => undefined);
+        if (this.closed || this.entries.get(host.name) !== entry) {
+          await connection.close();
+          return;
+        }
+        // Two entries that reach one libvirt host (URIs the config check cannot tell apart, e.g. an
+        // address and a name, or cloned hosts sharing a UUID): the later entry in config is not used.
+        const clash = hostUuid ? [...this.entries.values()].find((other) => other !== entry && other.hostUuid === hostUuid && other.connection && !other.connection.closed) : undefined;
+        if (clash && hostUuid) {
+          const names = [...this.entries.keys()];
+          const [keep, drop] = names.indexOf(clash.config.name) < names.indexOf(host.name) ? [clash, entry] : [entry, clash];
+          const dropped = drop === entry ? connection : drop.connection!;
+          drop.connection = undefined;
+          drop.hostUuid = undefined;
+          drop.downReason = sameHostUuidMessage(drop.config.name, keep.config.name, hostUuid);
+          metrics?.hostUp.set({ host: drop.config.name }, 0);
+          logger.error({ host: drop.config.name, sameAs: keep.config.name, hostUuid }, drop.downReason);
+          await dropped.close().catch(() => {});
+          // Checked again later: the operator may fix the UUID or the config without a restart.
+          this.scheduleReconnect(drop);
+          if (drop === entry) return;
+        }
+        entry.hostUuid = hostUuid;
         entry.connection = connection;
         entry.downReason = undefined;
         entry.retryDelayMs = this.config.libvirt.reconnectInitialDelaySeconds * 1000;
@@ -91,6 +121,7 @@ export class HostConnections {
         connection.on('close', (reason?: Error) => {
           if (entry.connection !== connection) return;
           entry.connection = undefined;
+          entry.hostUuid = undefined;
           entry.downReason = `connection lost: ${reason?.message ?? 'closed'}`;
           metrics?.hostUp.set({ host: host.name }, 0);
           if (!this.closed) {

@@ -1,5 +1,6 @@
 /**
- * The objective the engine minimises and the metric reports: how unevenly CPU load is spread.
+ * The imbalance the plan and the metric report: how unevenly CPU load is spread. (The engine
+ * minimises a wider objective over CPU and memory: src/policy/objective.ts.)
  * Population standard deviation of host CPU utilisation ratios (smoothed means) over hosts that
  * are up and not in maintenance; 0 is perfectly even.
  */

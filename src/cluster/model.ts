@@ -52,6 +52,31 @@ export interface VmObservation {
   cpuModel?: string;
   /** Tags from libvirt metadata (virt-balancer namespace) and config: e.g. "pinned", "group:web". */
   tags: string[];
+  /**
+   * Size of the hugepages backing the guest's memory, KiB (`<memoryBacking><hugepages>` in its
+   * domain XML); undefined for ordinary memory. A hugepage-backed VM takes free pages of this
+   * size on a host, never its ordinary memory.
+   */
+  hugepageSizeKiB?: number;
+  /**
+   * What in the domain XML keeps the VM from being migrated (a PCI host device, a CD-ROM on
+   * host-local storage, ...), one reason each; empty or undefined when nothing does.
+   */
+  migrationBlockers?: string[];
+  /** When the collector saw the domain definition change (ms since epoch); a VM-bound failure older than this no longer holds. */
+  definitionChangedAtMs?: number;
+  /** Other hosts where a copy with this UUID is active outside a migration (reported; the VM is not moved). */
+  alsoActiveOn?: string[];
+}
+
+/** One hugepage pool of a host, summed over its NUMA cells. */
+export interface HugepagePool {
+  /** Page size, KiB (2048 for 2 MiB pages, 1048576 for 1 GiB pages). */
+  pageSizeKiB: number;
+  /** Pages reserved in the pool (capabilities' per-cell `<pages>` counts). */
+  totalPages: number;
+  /** Pages free now (virNodeGetFreePages). */
+  freePages: number;
 }
 
 export interface HostObservation {
@@ -77,8 +102,16 @@ export interface HostObservation {
    * otherwise from node CPU counter deltas.
    */
   cpuUtilization: WindowedValue;
-  /** Memory in use, bytes (node memory stats, or the sum of the VMs' memory against the capacity). */
+  /**
+   * Memory in use, bytes (node memory stats, or the sum of the memory of the VMs that hold some —
+   * running, paused — against the capacity). Hugepage pools are outside both this and
+   * memoryTotalBytes: they serve hugepage-backed VMs only (see `hugepages`).
+   */
   memoryUsedBytes: number;
+  /** Hugepage pools by page size, when the host has any and they could be read; undefined when unknown. */
+  hugepages?: HugepagePool[];
+  /** libvirt's host UUID (capabilities `<host><uuid>`): two entries with one UUID are one host. */
+  hostUuid?: string;
   /** Host CPU model name from capabilities, for CPU compatibility filtering. */
   cpuModel?: string;
   /** CPU feature names the host supports, when known. */

@@ -3,6 +3,7 @@
  * the executor applies.
  */
 import { z } from 'zod';
+import { milliseconds, seconds } from './durations.js';
 
 export const migrationSchema = z.strictObject({
   /** Migrations running at once across the cluster. */
@@ -14,13 +15,12 @@ export const migrationSchema = z.strictObject({
   /** Bandwidth limit per migration; 0 means unlimited (libvirt's default). */
   bandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).'),
   /** Slack on top of a move's predicted time; the move is aborted when it runs past both. */
-  deadlineSeconds: z
-    .number()
+  deadlineSeconds: seconds()
     .positive()
     .default(300)
     .describe("Abort a migration still running this long after its predicted time (predicted seconds + this; a prediction that does not converge adds nothing). Watched through libvirt's job stats, whatever the migration's length."),
   /** How often a running job's stats are read. */
-  pollIntervalMs: z.number().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
+  pollIntervalMs: milliseconds().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
   /** Define the VM on the target (VIR_MIGRATE_PERSIST_DEST). */
   persistOnTarget: z.boolean().default(true).describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).'),
   /** Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE). */
@@ -34,7 +34,7 @@ export const migrationSchema = z.strictObject({
   techniques: z
     .strictObject({
       precopy: z
-        .strictObject({ maxDowntimeMs: z.number().int().positive().default(300).describe('libvirt\'s max downtime for the final pre-copy round, ms.') })
+        .strictObject({ maxDowntimeMs: milliseconds().int().positive().default(300).describe('libvirt\'s max downtime for the final pre-copy round, ms.') })
         .default({ maxDowntimeMs: 300 })
         .describe('Pre-copy: copy memory while the guest runs, round after round, then pause it for the rest.'),
       postcopy: z

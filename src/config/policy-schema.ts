@@ -3,6 +3,7 @@
  * and with what weight, and the inputs of the technique chooser.
  */
 import { z } from 'zod';
+import { milliseconds, seconds } from './durations.js';
 
 export const TECHNIQUE_NAMES = ['precopy', 'postcopy', 'hybrid', 'autoconverge', 'xbzrle', 'multifd', 'cold'] as const;
 
@@ -48,15 +49,15 @@ export const policySchema = z
     /** Extra directories to load policy modules from (besides the built-in policies/). */
     policyDirs: z.array(z.string()).default([]).describe('Extra directories to load policy modules from (besides the built-in policies/).'),
     /** A policy call that takes longer than this is reported and its verdict ignored. */
-    policyTimeoutMs: z.number().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
+    policyTimeoutMs: milliseconds().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
     /** A VM that moved is left alone this long. */
-    cooldownSeconds: z.number().min(0).default(600).describe('A VM that moved is left alone this long.'),
-    retryAfterFailureSeconds: z.number().min(0).default(900).describe('After a move of a VM to a host aborted or failed, that VM is not sent to that host again for this long (other hosts may be tried).'),
+    cooldownSeconds: seconds().min(0).default(600).describe('A VM that moved is left alone this long.'),
+    retryAfterFailureSeconds: seconds().min(0).default(900).describe('After a move of a VM to a host aborted or failed, that VM is not sent to that host again for this long (other hosts may be tried).'),
     maxMovesPerTick: z.number().int().min(0).default(2).describe('Moves planned per tick at most; 0 plans none.'),
-    /** A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second. */
-    minGainPerCostSecond: z.number().min(0).default(0.002).describe('A move must reduce the load spread (sum of squared deviations of host CPU ratios) by at least this much per predicted migration second.'),
+    /** A move must reduce the objective (policy.objective) by at least this much per predicted migration second. */
+    minGainPerCostSecond: z.number().min(0).default(0.002).describe('A move that is not a must-move must reduce the objective (policy.objective: weighted spread and hot-spot excess of CPU and memory) by at least this much per predicted migration second.'),
     /** Longest pause of the guest the chooser may plan for. */
-    downtimeBudgetMs: z.number().positive().default(300).describe('Longest pause of the guest the chooser may plan for.'),
+    downtimeBudgetMs: milliseconds().positive().default(300).describe('Longest pause of the guest the chooser may plan for.'),
     /** Migration bandwidth the cost model assumes when nothing better is known. */
     bandwidthMiBps: z.number().positive().default(1000).describe('Migration bandwidth the cost model assumes when nothing better is known.'),
     allowedTechniques: z.array(z.enum(TECHNIQUE_NAMES)).min(1).default([...TECHNIQUE_NAMES]).describe('Migration techniques the chooser may pick from; `cold` moves a shut-off VM.'),
@@ -65,12 +66,54 @@ export const policySchema = z
     affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
     /** VMs (by name) that never move. */
     pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.'),
+    objective: z
+      .strictObject({
+        cpuWeight: z.number().min(0).default(1).describe('Weight of CPU in the objective (spread and hot spots of host CPU utilisation); 0 leaves CPU out.'),
+        memoryWeight: z.number().min(0).default(1).describe('Weight of memory in the objective (spread and hot spots of host memory use); 0 leaves memory out.'),
+        hotSpotWeight: z.number().min(0).default(10).describe('How much more a point above cpuHighPercent / memoryHighPercent counts than a point of spread (the squared excess is multiplied by this); docs/policies.md.'),
+      })
+      .default({ cpuWeight: 1, memoryWeight: 1, hotSpotWeight: 10 })
+      .describe('The one objective every move is judged on: weighted spread plus hot-spot excess of CPU and memory (docs/policies.md says exactly what is minimised).'),
+    spread: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('Balance the spread of host load, not only hot spots above the thresholds.'),
+        aggressiveness: z.number().int().min(1).max(5).default(3).describe('1 (only hot spots and must-moves, no spread moves) to 5 (chase small differences); sets the defaults of tolerancePercent, holdTicks and minGain (docs/policies.md lists them).'),
+        tolerancePercent: percent.optional().describe('A host whose CPU or memory use is more than this many points above the cluster mean is a spread source (default from aggressiveness: 30/20/12/6 points for 2/3/4/5).'),
+        holdTicks: z.number().int().min(1).optional().describe('Consecutive ticks a host must stay above the tolerance before spread moves start (default from aggressiveness: 6/3/2/1).'),
+        minGain: z.number().min(0).optional().describe('Objective reduction a spread move must buy on top of paying for its migration (minGainPerCostSecond x seconds); default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.'),
+      })
+      .default({ enabled: true, aggressiveness: 3 })
+      .describe('Spread balancing beside hot-spot relief: hosts well above the cluster mean give VMs to hosts below it.'),
+    forecast: z
+      .strictObject({
+        enabled: z.boolean().default(false).describe('Also relieve a host whose CPU is forecast to cross cpuHighPercent within aheadTicks (linear trend of its window).'),
+        aheadTicks: z.number().int().min(1).max(20).default(3).describe('How many ticks ahead the CPU forecast looks.'),
+      })
+      .default({ enabled: false, aheadTicks: 3 })
+      .describe('Predictive trigger: relieve hosts before they cross the CPU threshold (off by default: the PlanetLab replay did not show a gain; docs/benchmarks.md).'),
     /** VMs (by name) the balancer neither moves nor counts as movable. */
     ignoredVms: z.array(z.string()).default([]).describe('VMs (by name) the balancer neither moves nor counts as movable.'),
+    percentBelowOneIntended: z.boolean().default(false).describe('Accept threshold percentages between 0 and 1 (e.g. cpuHighPercent: 0.5 meaning half a percent); without it such values are refused as ratios written by mistake.'),
   })
-  .refine((p) => p.cpuLowPercent < p.cpuHighPercent, {
-    message: 'cpuLowPercent must be below cpuHighPercent',
-    path: ['cpuLowPercent'],
+  .superRefine((p, ctx) => {
+    // Several other balancers take ratios (0.8 = 80 %); here 0.8 means 0.8 %, which makes every
+    // host overloaded and every target full. Refused unless the operator says it is meant.
+    if (!p.percentBelowOneIntended) {
+      for (const field of PERCENT_THRESHOLDS) {
+        const value = p[field];
+        if (value > 0 && value < 1) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `is ${value}, which reads as ${value} % (a ratio?); thresholds are percentages from 0 to 100: did you mean ${+(value * 100).toFixed(4)}? (if ${value} % is meant, set policy.percentBelowOneIntended: true)`,
+          });
+        }
+      }
+    }
+    if (p.cpuLowPercent >= p.cpuHighPercent) ctx.addIssue({ code: 'custom', path: ['cpuLowPercent'], message: 'cpuLowPercent must be below cpuHighPercent' });
   });
+
+/** The `*Percent` threshold fields that a ratio (0..1) written by mistake would silently break. */
+export const PERCENT_THRESHOLDS = ['cpuHighPercent', 'cpuLowPercent', 'memoryHighPercent', 'hysteresisPercent'] as const;
 
 export type PolicyConfig = z.infer<typeof policySchema>;

@@ -3,6 +3,7 @@
  * not silently fall back to a default). Defaults make a config with only `hosts:` usable.
  */
 import { z } from 'zod';
+import { seconds } from './durations.js';
 import { migrationSchema } from './migration-schema.js';
 import { policySchema } from './policy-schema.js';
 
@@ -18,8 +19,8 @@ export const hostSchema = z.strictObject({
     .strictObject({
       /** Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this). */
       cpuCount: z.number().int().positive().optional().describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).'),
-      /** Memory offered to guests, MiB. */
-      memoryMiB: z.number().positive().optional().describe('Memory offered to guests, MiB.'),
+      /** Memory offered to guests not backed by hugepages, MiB; used is then the sum of the running and paused VMs' memory (shut-off definitions hold none). */
+      memoryMiB: z.number().positive().optional().describe("Memory offered to guests not backed by hugepages, MiB; used is then the sum of the running and paused VMs' memory (shut-off definitions hold none)."),
     })
     .optional().describe('What the host offers to guests, when it should differ from node info.'),
   /** vCPUs placed per host CPU at most. */
@@ -64,14 +65,14 @@ export const configSchema = z
     libvirt: z
       .strictObject({
         /** Seconds of silence before a keepalive probe; 0 turns probes off. */
-        keepaliveIntervalSeconds: z.number().min(0).default(5).describe('Seconds of silence before a keepalive probe; 0 turns probes off.'),
+        keepaliveIntervalSeconds: seconds().min(0).default(5).describe('Seconds of silence before a keepalive probe; 0 turns probes off.'),
         /** Unanswered probes after which a host is marked down and reconnected. */
         keepaliveCount: z.number().int().min(1).default(5).describe('Unanswered probes after which a host is marked down and reconnected.'),
         /** A libvirt call with no reply after this long fails (the connection stays). */
-        callTimeoutSeconds: z.number().positive().default(60).describe('A libvirt call with no reply after this long fails (the connection stays). Not applied to the peer-to-peer migration call, which lasts as long as the migration: that is bounded by migration.deadlineSeconds and watched through job stats.'),
+        callTimeoutSeconds: seconds().positive().default(60).describe('A libvirt call with no reply after this long fails (the connection stays). Not applied to the peer-to-peer migration call, which lasts as long as the migration: that is bounded by migration.deadlineSeconds and watched through job stats.'),
         /** First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter). */
-        reconnectInitialDelaySeconds: z.number().positive().default(1).describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).'),
-        reconnectMaxDelaySeconds: z.number().positive().default(60).describe('Longest delay between reconnect attempts.'),
+        reconnectInitialDelaySeconds: seconds().positive().default(1).describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).'),
+        reconnectMaxDelaySeconds: seconds().positive().default(60).describe('Longest delay between reconnect attempts.'),
         /** TLS client files for qemu+tls:// URIs; default libvirt's paths. */
         tls: z
           .strictObject({
@@ -95,16 +96,12 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     const seenNames = new Map<string, number>();
-    const seenUris = new Map<string, number>();
     config.hosts.forEach((host, index) => {
       const nameAt = seenNames.get(host.name);
       if (nameAt !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['hosts', index, 'name'], message: `duplicate host name "${host.name}" (also hosts[${nameAt}]); give each host its own name` });
       } else seenNames.set(host.name, index);
-      const uriAt = seenUris.get(host.uri);
-      if (uriAt !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['hosts', index, 'uri'], message: `duplicate host URI "${host.uri}" (also hosts[${uriAt}]); one entry per libvirt host` });
-      } else seenUris.set(host.uri, index);
+      // URIs are compared after parsing (load.ts): spellings of one daemon differ.
     });
     if (config.migration.maxPerSourceHost > config.migration.maxConcurrent) {
       ctx.addIssue({ code: 'custom', path: ['migration', 'maxPerSourceHost'], message: `is ${config.migration.maxPerSourceHost}, above migration.maxConcurrent (${config.migration.maxConcurrent}); lower it or raise maxConcurrent` });

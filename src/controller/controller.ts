@@ -11,7 +11,7 @@ import type { Config } from '../config/index.js';
 import { Executor, Journal, LearnedFromMigrations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import { closePolicies, loadPolicies, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { planMeasuringCandidates } from './plan-measured.js';
 import { validateSchedule } from './schedule.js';
 
@@ -40,6 +40,8 @@ export class Controller {
   readonly executor: Executor;
   readonly journal: Journal;
   private policies: LoadedPolicy[] = [];
+  /** The engine's memory between ticks (how long hosts have been spread sources). */
+  private readonly planMemory = newPlanMemory();
   private task?: ScheduledTask;
   private current?: Promise<TickReport | undefined>;
   private history: { lastMovedAtMs: Record<string, number>; recentMoves: ClusterState['recentMoves']; recentFailures: NonNullable<ClusterState['recentFailures']> } = { lastMovedAtMs: {}, recentMoves: [], recentFailures: [] };
@@ -134,7 +136,7 @@ export class Controller {
     const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
     let state = await this.collector.collect(collectOptions());
     this.executor.reconcile(state);
-    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions() };
+    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(this.config.migration), memory: this.planMemory };
     // Rates older than a cooldown (at least a minute) are measured again.
     const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
       measureSeconds: this.config.policy.dirtyRateMeasureSeconds,

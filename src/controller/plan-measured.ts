@@ -13,13 +13,21 @@ export async function planMeasuringCandidates(
   planOptions: PlanOptions,
   options: { measureSeconds: number; staleAfterMs: number; nowMs?: number },
 ): Promise<{ state: ClusterState; plan: Plan }> {
-  const first = await plan(state, planOptions);
+  // The memory the engine carries between ticks (spread hold) must advance once per tick: the
+  // first plan works on a copy, kept only when there is no second plan.
+  const memory = planOptions.memory;
+  const probe = memory ? { spreadHeldTicks: new Map(memory.spreadHeldTicks) } : undefined;
+  const first = await plan(state, { ...planOptions, memory: probe });
   const nowMs = options.nowMs ?? Date.now();
+  const vmsByUuid = new Map(state.vms.map((v) => [v.uuid, v]));
   const toMeasure = first.moves.filter((m) => {
-    const vm = state.vms.find((v) => v.uuid === m.vmUuid);
+    const vm = vmsByUuid.get(m.vmUuid);
     return m.technique !== 'cold' && vm?.state === 'running' && (vm.dirtyRateMeasuredAtMs === undefined || nowMs - vm.dirtyRateMeasuredAtMs > options.staleAfterMs);
   });
-  if (toMeasure.length === 0) return { state, plan: first };
+  if (toMeasure.length === 0) {
+    if (memory && probe) memory.spreadHeldTicks = probe.spreadHeldTicks;
+    return { state, plan: first };
+  }
   const rates = await collector.measureDirtyRates(toMeasure.map((m) => m.vmUuid), options.measureSeconds);
   const measuredAtMs = Date.now();
   const measured = { ...state, vms: state.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid), dirtyRateMeasuredAtMs: measuredAtMs } : v)) };

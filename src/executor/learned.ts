@@ -5,7 +5,9 @@
  * plan with the same knowledge.
  */
 import { LinkBandwidth } from '../cluster/link-bandwidth.js';
+import type { MigrationConfig } from '../config/migration-schema.js';
 import { PredictionCalibration } from '../policy/calibration.js';
+import { tunablesFromMigrationConfig, type ChooserTunables } from '../policy/chooser.js';
 import type { Technique } from '../policy/plan-types.js';
 import { calibrationSamples, linkObservations, type JournalEntry } from './journal.js';
 import type { MigrationResult } from './migrate.js';
@@ -28,8 +30,12 @@ export class LearnedFromMigrations {
     }
   }
 
-  /** The plan() options this knowledge feeds. */
-  planOptions(): { linkBandwidthMiBps: (from: string, to: string) => number | undefined; calibration: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number } } {
-    return { linkBandwidthMiBps: this.links.estimateMiBps, calibration: this.calibration.factors };
+  /** The plan() options this knowledge feeds, with the cost model's tunables from the migration config. */
+  planOptions(migration: MigrationConfig): {
+    linkBandwidthMiBps: (from: string, to: string) => number | undefined;
+    calibration: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
+    tunables: Partial<ChooserTunables>;
+  } {
+    return { linkBandwidthMiBps: this.links.estimateMiBps, calibration: this.calibration.factors, tunables: tunablesFromMigrationConfig(migration) };
   }
 }

@@ -8,7 +8,7 @@
  * reported as an incident with the VM's state on both hosts.
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
-import { ErrorCode, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { DomainState, ErrorCode, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
@@ -16,7 +16,7 @@ import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
 import { coldMoveWithLocalDisks, explainStorageCopyError } from './storage-copy.js';
 import { featureMissing, pairFeatures } from '../policy/capabilities.js';
 import { recipeFor } from './technique-params.js';
-import { completedJobFigures, completedJobParams, describeVmOn, num, runningOn, sleep } from './vm-on-host.js';
+import { completedJobFigures, completedJobParams, describeVmOn, isActiveState, num, runningOn, sleep, stateOn } from './vm-on-host.js';
 
 export type Outcome = 'completed' | 'aborted' | 'failed';
 
@@ -91,6 +91,8 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   const startedAtMs = Date.now();
   const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, inputs: move.inputs, startedAtMs };
   const dom: DomainRef = await source.domainLookupByUuid(move.vmUuid);
+  // A paused VM moves live and stays paused; a shut-off one moves cold and stays shut off.
+  const stateBefore = (await source.domainGetState(dom)).state;
   // The disks to copy are read from the running definition now, not when the move was planned.
   const disks: DomainDisk[] = move.copyStorage ? disksToCopy(await source.domainGetXmlDesc(dom)) : [];
   const storage = { vm: move.vmName, targetHost: move.to, disks };
@@ -233,10 +235,11 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     for (let i = 0; i < 20 && !completedParams; i++) await sleep(50);
     completedParams ??= await completedJobParams(target, move.vmUuid);
     const p = completedParams ?? {};
-    const onTarget = await runningOn(target, move.vmUuid);
-    const onSource = await runningOn(source, move.vmUuid);
+    const [targetState, sourceState] = [await stateOn(target, move.vmUuid), await stateOn(source, move.vmUuid)];
     const figures = { ...completedJobFigures(p, endedAtMs - startedAtMs), diskBytes: disks.length > 0 ? num(p, 'disk_processed') : undefined };
-    if (!onTarget || onSource) {
+    // On the target in the state it left (a cold move's definition shut off there), and no longer active on the source.
+    const placed = move.technique === 'cold' ? targetState === DomainState.SHUTOFF : isActiveState(targetState) && (targetState === DomainState.PAUSED) === (stateBefore === DomainState.PAUSED);
+    if (!placed || isActiveState(sourceState)) {
       const incident = `after completion the VM is ${await describeVmOn(target, move.vmUuid)} on ${move.to} and ${await describeVmOn(source, move.vmUuid)} on ${move.from}`;
       log.error({ incident }, 'migration reported success but verification failed');
       return { ...base, ...figures, outcome: 'failed', switchedToPostcopy, error: 'verification failed', incident, endedAtMs };
@@ -286,7 +289,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     log.error({ incident }, 'post-copy incident');
     return { ...base, outcome: recovered ? 'completed' : 'failed', totalMs: Date.now() - startedAtMs, switchedToPostcopy, error: message, incident, endedAtMs: Date.now() };
   }
-  const stillOnSource = await runningOn(source, move.vmUuid);
+  const stillOnSource = isActiveState(stateBefore) ? isActiveState(await stateOn(source, move.vmUuid)) : (await stateOn(source, move.vmUuid)) !== undefined;
   const incident = stillOnSource ? undefined : `the VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
   if (incident) log.error({ incident }, 'VM not running on the source after a failed migration');
   else log.warn({ err: message }, aborted ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');

@@ -42,6 +42,18 @@ export async function describeVmOn(conn: LibvirtConnection, uuid: string): Promi
   }
 }
 
+/** The VM's libvirt state on a host (DomainState), or undefined when it is not defined there or the host does not answer. */
+export async function stateOn(conn: LibvirtConnection, uuid: string): Promise<number | undefined> {
+  try {
+    return (await conn.domainGetState(await conn.domainLookupByUuid(uuid))).state;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Holds the guest's memory: running, blocked or paused (a shut-off definition does not). */
+export const isActiveState = (state: number | undefined): boolean => state === DomainState.RUNNING || state === DomainState.BLOCKED || state === DomainState.PAUSED;
+
 export async function runningOn(conn: LibvirtConnection, uuid: string): Promise<boolean> {
   try {
     const dom = await conn.domainLookupByUuid(uuid);

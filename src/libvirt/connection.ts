@@ -17,6 +17,7 @@ import {
   MessageStatus,
   MessageType,
   MIGRATE_COOKIE_MAX_BYTES,
+  NODE_MAX_CELLS,
   PacketDecoder,
   Proc,
   REMOTE_PROGRAM,
@@ -481,6 +482,21 @@ export class LibvirtConnection extends EventEmitter {
   /** Free host memory, bytes. */
   nodeGetFreeMemory(): Promise<bigint> {
     return this.call(Proc.NODE_GET_FREE_MEMORY, undefined, (r) => r.uhyper());
+  }
+
+  /**
+   * Free pages of each size on NUMA cells startCell .. startCell + cellCount - 1
+   * (virNodeGetFreePages, REMOTE_PROC_NODE_GET_FREE_PAGES = 340 in remote_protocol.x: args
+   * `unsigned int pages<>; int startCell; unsigned int cellCount; unsigned int flags`, reply
+   * `unsigned hyper counts<>`). Page sizes are in KiB; the reply is cell-major: counts[cell *
+   * pageSizes.length + i]. A host without NUMA answers for cell 0 with the whole host.
+   */
+  nodeGetFreePages(pageSizesKiB: readonly number[], startCell: number, cellCount: number): Promise<bigint[]> {
+    return this.call(
+      Proc.NODE_GET_FREE_PAGES,
+      (w) => w.array(pageSizesKiB, (x, size) => x.uint(size)).int(startCell).uint(cellCount).uint(0),
+      (r) => r.array(NODE_MAX_CELLS, () => r.uhyper()),
+    );
   }
 
   // ---- domains ----

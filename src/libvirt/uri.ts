@@ -29,20 +29,30 @@ const CLIENT_PARAMS = new Set(['socket', 'no_verify', 'no_tty', 'pkipath', 'keyf
 
 export const DEFAULT_PORTS: Record<'tcp' | 'tls', number> = { tcp: 16509, tls: 16514 };
 
+/** A URI as quoted in an error: at most 120 characters, so a garbage value is not echoed back whole. */
+export function quoteUri(uri: string): string {
+  const text = JSON.stringify(uri.slice(0, 120));
+  return uri.length > 120 ? `${text.slice(0, -1)}..." (${uri.length} characters)` : text;
+}
+
+/**
+ * Parse a libvirt URI; the one parser both the config check and the client use, so a URI the
+ * config accepts is one the client can connect with. Throws LibvirtUriError naming what is wrong.
+ */
 export function parseLibvirtUri(uri: string): ParsedLibvirtUri {
   if (typeof uri !== 'string' || uri.trim() === '') {
     throw new LibvirtUriError('empty libvirt URI: use e.g. qemu:///system or qemu+tcp://host/system');
   }
   const m = uri.match(/^([a-z][a-z0-9]*)(?:\+([a-z]+))?:\/\/([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?$/i);
   if (!m) {
-    throw new LibvirtUriError(`"${uri}" is not a libvirt URI: expected driver[+transport]://[user@][host][:port]/path, e.g. qemu+tcp://host/system`);
+    throw new LibvirtUriError(`${quoteUri(uri)} is not a libvirt URI: expected driver[+transport]://[user@][host][:port]/path, e.g. qemu+tcp://host/system`);
   }
   const driver = m[1].toLowerCase();
   const transportText = m[2]?.toLowerCase();
   const authority = m[3];
   const path = m[4] ?? '/';
   if (transportText && !TRANSPORTS.includes(transportText as Transport)) {
-    throw new LibvirtUriError(`"${uri}": transport "${transportText}" is not supported; use one of ${TRANSPORTS.join(', ')}`);
+    throw new LibvirtUriError(`${quoteUri(uri)}: transport "${transportText}" is not supported; use one of ${TRANSPORTS.join(', ')}`);
   }
   let user: string | undefined;
   let hostPort = authority;
@@ -77,10 +87,10 @@ export function parseLibvirtUri(uri: string): ParsedLibvirtUri {
   // As libvirt: a URI with a host and no transport means TLS; without a host, the local socket.
   const transport: Transport = (transportText as Transport | undefined) ?? (host ? 'tls' : 'unix');
   if ((transport === 'tcp' || transport === 'tls' || transport === 'ssh') && !host) {
-    throw new LibvirtUriError(`"${uri}": the ${transport} transport needs a host, e.g. ${driver}+${transport}://host${path}`);
+    throw new LibvirtUriError(`${quoteUri(uri)}: the ${transport} transport needs a host, e.g. ${driver}+${transport}://host${path}`);
   }
   if (transport === 'unix' && host) {
-    throw new LibvirtUriError(`"${uri}": the unix transport is local and takes no host; use ${driver}+tcp://${host}${path} or ${driver}+ssh://${host}${path}`);
+    throw new LibvirtUriError(`${quoteUri(uri)}: the unix transport is local and takes no host; use ${driver}+tcp://${host}${path} or ${driver}+ssh://${host}${path}`);
   }
   const passOn = Object.entries(params).filter(([k]) => !CLIENT_PARAMS.has(k));
   const remoteName = params.name ?? `${driver}://${path}${passOn.length ? '?' + passOn.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&') : ''}`;
@@ -91,7 +101,7 @@ export function parseLibvirtUri(uri: string): ParsedLibvirtUri {
 
 function parsePort(uri: string, text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new LibvirtUriError(`"${uri}": port "${text}" is not a number from 1 to 65535`);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new LibvirtUriError(`${quoteUri(uri)}: port "${text.slice(0, 20)}" is not a number from 1 to 65535`);
   return port;
 }
 
@@ -103,4 +113,28 @@ function defaultSocket(driver: string, path: string): string {
   }
   void driver;
   return '/run/libvirt/libvirt-sock';
+}
+
+/** Ports libvirt's client uses when a URI names none (tcp and tls: libvirtd's listeners; ssh: sshd). */
+const IMPLIED_PORTS: Partial<Record<Transport, number>> = { tcp: DEFAULT_PORTS.tcp, tls: DEFAULT_PORTS.tls, ssh: 22 };
+
+/**
+ * One string per libvirt daemon a URI reaches, for finding the same daemon listed twice: scheme
+ * and host name in lower case, the default port written out, the path without a trailing slash,
+ * the parameters that reach the daemon sorted (client-side ones such as keyfile, and empty ones,
+ * dropped), and the user left out (two users of one daemon are still one host). Two URIs with
+ * equal keys open the same daemon; different keys may still do so (an IP address and a name):
+ * the host UUID check at connect catches those.
+ */
+export function libvirtDaemonKey(parsed: ParsedLibvirtUri): string {
+  const path = parsed.path.length > 1 ? parsed.path.replace(/\/+$/, '') || '/' : parsed.path;
+  const port = parsed.port ?? IMPLIED_PORTS[parsed.transport];
+  const host = parsed.host ? parsed.host.toLowerCase().replace(/\.$/, '') : '';
+  const passOn = Object.entries(parsed.params)
+    .filter(([k, v]) => !CLIENT_PARAMS.has(k) && v !== '')
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const socket = parsed.transport === 'unix' || parsed.transport === 'ssh' ? ` socket=${parsed.socketPath}` : '';
+  return `${parsed.driver}+${parsed.transport}://${host}${port !== undefined ? `:${port}` : ''}${path}${passOn ? `?${passOn}` : ''}${socket}`;
 }

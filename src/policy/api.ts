@@ -15,6 +15,7 @@ import type { PolicyConfig } from '../config/policy-schema.js';
 import type { Technique } from './plan-types.js';
 
 export type { ClusterState, HostObservation, VmObservation, Technique, PolicyConfig };
+export { hugepageShortfall, hugepagesNeeded, ordinaryMemoryBytes } from './memory-fit.js';
 
 /** Host load as planned so far this tick (measured load plus/minus moves already planned). */
 export interface ProjectedHost {
@@ -23,7 +24,10 @@ export interface ProjectedHost {
   cpuRatio: number;
   /** CPU demand over capacity from the window's p90 (the cautious view for targets). */
   cpuRatioP90: number;
+  /** Ordinary (non-hugepage) memory in use, bytes, as planned so far. */
   memoryUsedBytes: number;
+  /** Free hugepages by page size (KiB) as planned so far; undefined when the host's are unknown. */
+  freeHugepages?: Map<number, number>;
   vcpus: number;
   vmUuids: Set<string>;
 }
@@ -38,8 +42,19 @@ export interface PolicyContext {
   host(name: string): HostObservation | undefined;
   vm(uuid: string): VmObservation | undefined;
   projected(hostName: string): ProjectedHost | undefined;
-  /** CPU or memory above the high threshold (projected). */
+  /** CPU or memory above the high threshold (projected; CPU forecast ahead when policy.forecast is on). */
   overloaded(hostName: string): boolean;
+  /**
+   * Why the host is a spread source (its CPU or memory this many points above the cluster mean for
+   * policy.spread.holdTicks ticks), or undefined when it is not one (or spread balancing is off).
+   */
+  spreadSource(hostName: string): string | undefined;
+  /** The host's CPU ratio forecast policy.forecast.aheadTicks ahead (the smoothed mean when forecasting is off). */
+  forecastCpu(hostName: string): number;
+  /** VMs observed on a host (grouped once per plan: cheap to call per host). */
+  vmsOn(hostName: string): readonly VmObservation[];
+  /** Where a VM is as planned so far (its target once a move or migration of it is planned or running). */
+  placeOf(vmUuid: string): string | undefined;
   /** A VM's CPU demand as a share of a host's capacity. */
   cpuShare(vm: VmObservation, host: HostObservation): number;
   nowMs: number;
@@ -49,7 +64,10 @@ export interface Candidate {
   vm: VmObservation;
   /** Shown in plan output and logs. */
   reason: string;
-  /** Must leave its host whatever the gain (maintenance, broken affinity). */
+  /**
+   * Must leave its host whatever the gain (maintenance, a broken rule). A must-move respects only
+   * hard limits: filters of policies marked `softFilter` (thresholds) are not asked.
+   */
   mustMove?: boolean;
 }
 
@@ -58,6 +76,11 @@ type MaybePromise<T> = T | Promise<T>;
 export interface Policy {
   name: string;
   description?: string;
+  /**
+   * The filter states a preference (a soft limit such as a threshold), not a hard limit: it is
+   * skipped for must-moves, which take the least bad target that hard limits allow.
+   */
+  softFilter?: boolean;
   select?(ctx: PolicyContext): MaybePromise<Candidate[]>;
   filter?(vm: VmObservation, host: HostObservation, ctx: PolicyContext): MaybePromise<true | string>;
   score?(vm: VmObservation, host: HostObservation, ctx: PolicyContext): MaybePromise<number>;

@@ -38,6 +38,14 @@ export interface ChooserTunables {
   /** Per-stream throughput cap of one migration connection, MiB/s (multifd helps only above it). */
   singleStreamMiBps: number;
   multifdConnections: number;
+  /**
+   * Bytes multifd puts on the wire per byte of guest memory: 1 without compression; with zstd
+   * (migration.techniques.multifd.compression) an assumed 0.5 until calibration learns the real
+   * figure (the lab's pattern-filled guest compressed about 10x, real guests 2-3x).
+   */
+  multifdCompressionRatio: number;
+  /** What one multifd channel can compress per second, MiB/s of guest memory (zstd level 1, one core). */
+  compressionMiBpsPerChannel: number;
   /** Bytes sent for a re-dirtied page with XBZRLE, as a share of the page. */
   xbzrleRatio: number;
   autoConvergeInitialPercent: number;
@@ -61,6 +69,8 @@ export interface ChooserTunables {
 export const DEFAULT_TUNABLES: ChooserTunables = {
   singleStreamMiBps: 1200,
   multifdConnections: 2,
+  multifdCompressionRatio: 1,
+  compressionMiBpsPerChannel: 300,
   // Our lab workload rewrites whole pages (ratio near 1); typical guests change a few bytes per page.
   xbzrleRatio: 0.7,
   autoConvergeInitialPercent: 20,
@@ -142,6 +152,15 @@ function precopyRounds(
   return { totalSeconds: seconds, downtimeMs: (roundBytes / bandwidthBytesPerSecond) * 1000, bytes, iterations: t.maxIterations, converges: false, meanThrottle: throttleSum / t.maxIterations };
 }
 
+/**
+ * The chooser's tunables that follow from the migration config: multifd's channel count, and its
+ * compression (zstd assumed to halve the bytes until calibration learns better).
+ */
+export function tunablesFromMigrationConfig(migration: { techniques: { multifd: { connections: number; compression: 'none' | 'zstd' } } }): Partial<ChooserTunables> {
+  const multifd = migration.techniques.multifd;
+  return { multifdConnections: multifd.connections, multifdCompressionRatio: multifd.compression === 'zstd' ? 0.5 : 1 };
+}
+
 /** Predict one technique. */
 export function predictTechnique(technique: Technique, input: ChooserInput): TechniquePrediction {
   const t = { ...DEFAULT_TUNABLES, ...input.tunables };
@@ -178,9 +197,12 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
       return finish({ totalSeconds: r.totalSeconds, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges });
     }
     case 'multifd': {
-      const bps = Math.min(networkBps, t.singleStreamMiBps * MiB * t.multifdConnections);
+      // Compression stretches the network by 1/ratio, up to what the channels can compress.
+      const ratio = Math.min(1, Math.max(0.01, t.multifdCompressionRatio));
+      const wire = Math.min(networkBps, t.singleStreamMiBps * MiB * t.multifdConnections) / ratio;
+      const bps = ratio < 1 ? Math.min(wire, t.compressionMiBpsPerChannel * MiB * t.multifdConnections) : wire;
       const r = precopyRounds(M, D, bps, T, t);
-      return finish({ totalSeconds: r.totalSeconds + 0.02, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges });
+      return finish({ totalSeconds: r.totalSeconds + 0.02, downtimeMs: r.downtimeMs, bytes: r.bytes * ratio, iterations: r.iterations, converges: r.converges });
     }
     case 'xbzrle': {
       const r = precopyRounds(M, D, singleBps, T, t, { resendRatio: t.xbzrleRatio });

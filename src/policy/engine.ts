@@ -2,15 +2,19 @@
  * The planning engine: plan(state) -> Plan, touching no network, so the same code runs live, in
  * `plan` (dry-run), in the simulator, in benchmarks and in tests.
  *
- * The engine owns the objective (imbalance = std-dev of host CPU ratios, before vs after, against
- * the migration's predicted cost), hysteresis, cooldown, capacity and anti-ping-pong; policies own
- * candidates, constraints and preferences.
+ * The engine owns the objective (objective.ts: weighted spread and hot-spot excess of CPU and
+ * memory, before vs after, against the migration's predicted cost), hysteresis, the spread
+ * tolerance and its hold, cooldown, capacity and anti-ping-pong; policies own candidates,
+ * constraints and preferences.
  */
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import { policySchema, type PolicyConfig } from '../config/policy-schema.js';
 import type { Candidate, PolicyContext, ProjectedHost } from './api.js';
-import { chooseTechnique } from './chooser.js';
+import { chooseTechnique, type ChooserTunables } from './chooser.js';
 import { defaultPolicies, type LoadedPolicy } from './loader.js';
+import { freeHugepagesOf, hugepageShortfall, ordinaryMemoryBytes, projectMemoryMove } from './memory-fit.js';
+import { vmBoundReason } from './vm-bound.js';
+import { Objective, RESOURCES, type MoveDelta, type Resource } from './objective.js';
 import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { TECHNIQUES } from './plan-types.js';
 import { techniquesFor } from './capabilities.js';
@@ -23,10 +27,14 @@ export interface PlanOptions {
   bandwidthLimitMiBps?: number;
   /** Bandwidth measured on recent migrations from one host to another (cluster/link-bandwidth.ts). */
   linkBandwidthMiBps?: (from: string, to: string) => number | undefined;
+  /** Cost-model tunables from the migration config (chooser.ts tunablesFromMigrationConfig). */
+  tunables?: Partial<ChooserTunables>;
   /** Real / predicted ratios of past moves per pair and technique (PredictionCalibration.factors). */
   calibration?: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
   /** Override of config.maxMovesPerTick (drain uses a large value). */
   maxMoves?: number;
+  /** Kept by a caller that plans every tick, for policy.spread.holdTicks (see PlanMemory). */
+  memory?: PlanMemory;
 }
 
 const DEFAULT_CONFIG: PolicyConfig = policySchema.parse({});
@@ -112,65 +120,80 @@ const isCandidates = (v: unknown): v is Candidate[] =>
 const isTechniques = (v: unknown): v is readonly Technique[] | undefined =>
   v === undefined || (Array.isArray(v) && v.every((t) => (TECHNIQUES as readonly unknown[]).includes(t)));
 
-/** Incremental spread over host ratios, so trying a target is O(1) even with 1,000 hosts. */
-class Spread {
-  private sum = 0;
-  private sumSq = 0;
-  constructor(private readonly ratios: Map<string, number>) {
-    for (const r of ratios.values()) {
-      this.sum += r;
-      this.sumSq += r * r;
-    }
-  }
-  /** Sums if `from` lost `fromDelta` and `to` gained `toDelta` (hosts outside the set are ignored). */
-  private shifted(from: string, fromDelta: number, to: string, toDelta: number): { sum: number; sumSq: number; updates: [string, number][] } {
-    let { sum, sumSq } = this;
-    const updates: [string, number][] = [];
-    for (const [name, delta] of [
-      [from, -fromDelta],
-      [to, toDelta],
-    ] as const) {
-      const r = this.ratios.get(name);
-      if (r === undefined) continue;
-      sum += delta;
-      sumSq += (r + delta) ** 2 - r * r;
-      updates.push([name, r + delta]);
-    }
-    return { sum, sumSq, updates };
-  }
-  private static sd(sum: number, sumSq: number, n: number): number {
-    return n === 0 ? 0 : Math.sqrt(Spread.sse(sum, sumSq, n) / n);
-  }
-  private static sse(sum: number, sumSq: number, n: number): number {
-    return n === 0 ? 0 : Math.max(0, sumSq - (sum * sum) / n);
-  }
-  value(): number {
-    return Spread.sd(this.sum, this.sumSq, this.ratios.size);
-  }
-  after(from: string, fromDelta: number, to: string, toDelta: number): number {
-    const { sum, sumSq } = this.shifted(from, fromDelta, to, toDelta);
-    return Spread.sd(sum, sumSq, this.ratios.size);
-  }
-  /**
-   * Sum of squared deviations from the mean: the move's gain is measured on this, not on the
-   * std-dev, because one move changes the std-dev of a 1,000-host cluster by ~1/1000 of what it
-   * changes a 3-host one — relieving a hot host must be worth the same in both.
-   */
-  sse(): number {
-    return Spread.sse(this.sum, this.sumSq, this.ratios.size);
-  }
-  sseAfter(from: string, fromDelta: number, to: string, toDelta: number): number {
-    const { sum, sumSq } = this.shifted(from, fromDelta, to, toDelta);
-    return Spread.sse(sum, sumSq, this.ratios.size);
-  }
-  apply(from: string, fromDelta: number, to: string, toDelta: number): void {
-    const { sum, sumSq, updates } = this.shifted(from, fromDelta, to, toDelta);
-    this.sum = sum;
-    this.sumSq = sumSq;
-    for (const [name, value] of updates) this.ratios.set(name, value);
+/**
+ * What plan() remembers from one tick to the next when the caller keeps it (the controller, the
+ * simulator and the trace replay do): how many consecutive plans each host has been a spread
+ * source, for policy.spread.holdTicks. A one-shot plan (the `plan` command) has none and treats the
+ * hold as met, so it shows the moves `run` makes once the hold is over.
+ */
+export interface PlanMemory {
+  /** Host name -> consecutive plans above the spread tolerance. */
+  spreadHeldTicks: Map<string, number>;
+}
+
+export function newPlanMemory(): PlanMemory {
+  return { spreadHeldTicks: new Map() };
+}
+
+/** Spread balancing as configured: the aggressiveness level's defaults, overridden by explicit knobs. */
+export interface SpreadSettings {
+  enabled: boolean;
+  /** Points above the cluster mean (as a ratio, 0.2 = 20 points) that make a host a spread source. */
+  tolerance: number;
+  holdTicks: number;
+  /** Objective reduction a spread move must buy on top of its migration cost. */
+  minGain: number;
+}
+
+const SPREAD_PRESETS: Record<number, { tolerancePercent: number; holdTicks: number; minGain: number }> = {
+  1: { tolerancePercent: 100, holdTicks: 1, minGain: 0 },
+  // 3 (the default) was chosen on the PlanetLab replay (docs/benchmarks.md): a smaller margin
+  // bought little less overload for many more migrations on the 800-host cluster.
+  2: { tolerancePercent: 30, holdTicks: 6, minGain: 0.15 },
+  3: { tolerancePercent: 20, holdTicks: 3, minGain: 0.08 },
+  4: { tolerancePercent: 12, holdTicks: 2, minGain: 0.02 },
+  5: { tolerancePercent: 6, holdTicks: 1, minGain: 0.002 },
+};
+
+export function spreadSettings(config: PolicyConfig): SpreadSettings {
+  const s = config.spread;
+  const preset = SPREAD_PRESETS[s.aggressiveness] ?? SPREAD_PRESETS[3];
+  return {
+    enabled: s.enabled && s.aggressiveness > 1,
+    tolerance: (s.tolerancePercent ?? preset.tolerancePercent) / 100,
+    holdTicks: s.holdTicks ?? preset.holdTicks,
+    minGain: s.minGain ?? preset.minGain,
+  };
+}
+
+/** Targets whose filters and scores are asked at once, best objective gain first (see plan()). */
+const TARGET_BATCH = 16;
+/** Targets tried when estimating a candidate's best gain per cost, to order candidates. */
+const ESTIMATE_TARGETS = 8;
+
+const MiB = 2 ** 20;
+
+/** Why a VM in a state other than running is not moved (libvirt's domain states). */
+function stateReason(vm: VmObservation, mustMove: boolean): string {
+  if (!mustMove) return `not running (${vm.state}); only running VMs move to balance load`;
+  switch (vm.state) {
+    case 'crashed':
+      return 'crashed: libvirt cannot migrate a crashed domain; destroy it (virsh destroy) so it is shut off and moves cold, or start it again so it moves live';
+    case 'pmsuspended':
+      return 'suspended by its guest (pmsuspended): libvirt cannot migrate it; wake it (virsh dompmwakeup) and it moves live';
+    default:
+      return `in state ${vm.state}, which libvirt cannot migrate; it stays`;
   }
 }
 
+/**
+ * Plan this tick's moves (touches no network). Steps: project host load (migrations in flight
+ * count as done); collect candidates from the policies' select (must-moves first, the others by
+ * estimated objective gain per second of migration, best first); for each, find the targets hard
+ * limits allow (plus soft filters unless it is a must-move), take the best-scoring of the best-gain
+ * targets, choose the technique, and keep the move when it is a must-move or its gain beats its
+ * predicted cost. Policy failures become plan.policyErrors, never exceptions.
+ */
 export async function plan(state: ClusterState, options: PlanOptions = {}): Promise<Plan> {
   const config = options.config ?? DEFAULT_CONFIG;
   const policies = options.policies ?? defaultPolicies(config);
@@ -182,22 +205,64 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
 
   const hostsByName = new Map(state.hosts.map((h) => [h.name, h]));
   const vmsByUuid = new Map(state.vms.map((v) => [v.uuid, v]));
+  // One pass over the VMs: every per-host question below reads this, never state.vms again.
+  const vmsByHost = new Map<string, VmObservation[]>();
+  for (const vm of state.vms) {
+    const list = vmsByHost.get(vm.host);
+    if (list) list.push(vm);
+    else vmsByHost.set(vm.host, [vm]);
+  }
+  const placement = new Map(state.vms.map((v) => [v.uuid, v.host]));
   const cpuShare = (vm: VmObservation, host: HostObservation) => (host.cpuCount > 0 ? (vm.cpuUtilization.mean * vm.vcpus) / host.cpuCount : 0);
+  const memoryShare = (vm: VmObservation, host: HostObservation) => (host.memoryTotalBytes > 0 ? ordinaryMemoryBytes(vm) / host.memoryTotalBytes : 0);
+  const delta = (vm: VmObservation, from: HostObservation, to: HostObservation): MoveDelta => ({
+    fromCpu: cpuShare(vm, from),
+    toCpu: cpuShare(vm, to),
+    fromMemory: memoryShare(vm, from),
+    toMemory: memoryShare(vm, to),
+  });
   const projected = new Map<string, ProjectedHost>();
   for (const host of state.hosts) {
-    const vms = state.vms.filter((v) => v.host === host.name);
+    const vms = vmsByHost.get(host.name) ?? [];
+    let vcpus = 0;
+    for (const v of vms) vcpus += v.vcpus;
     projected.set(host.name, {
       host,
       cpuRatio: host.cpuUtilization.mean,
       cpuRatioP90: Math.max(host.cpuUtilization.p90, host.cpuUtilization.mean),
       memoryUsedBytes: host.memoryUsedBytes,
-      vcpus: vms.reduce((s, v) => s + v.vcpus, 0),
+      freeHugepages: freeHugepagesOf(host),
+      vcpus,
       vmUuids: new Set(vms.map((v) => v.uuid)),
     });
   }
-  const balanced = new Map([...projected].filter(([, p]) => p.host.up && !p.host.maintenance).map(([name, p]) => [name, p.cpuRatio]));
-  const spread = new Spread(balanced);
-  const imbalanceBefore = spread.value();
+  // Forecast: the window's linear trend, from its mean and last sample (for samples on a line the
+  // mean sits (n-1)/2 steps before the last), projected aheadTicks past the last sample. Only a
+  // rising trend counts: a falling one must not hide a host that is hot now.
+  const forecastOffset = new Map<string, number>();
+  if (config.forecast.enabled) {
+    for (const host of state.hosts) {
+      const w = host.cpuUtilization;
+      if (w.samples < 2) continue;
+      const slope = (w.last - w.mean) / ((w.samples - 1) / 2);
+      const offset = w.last - w.mean + slope * config.forecast.aheadTicks;
+      if (offset > 0) forecastOffset.set(host.name, offset);
+    }
+  }
+  const weights = { cpu: config.objective.cpuWeight, memory: config.objective.memoryWeight, hotSpot: config.objective.hotSpotWeight };
+  const thresholds = {
+    cpuHigh: config.cpuHighPercent / 100,
+    cpuLow: config.cpuLowPercent / 100,
+    memoryHigh: config.memoryHighPercent / 100,
+    hysteresis: config.hysteresisPercent / 100,
+  };
+  const counted = state.hosts.filter((h) => h.up && !h.maintenance);
+  const objective = new Objective(
+    counted.map((h) => ({ name: h.name, cpu: h.cpuUtilization.mean, memory: h.memoryTotalBytes > 0 ? h.memoryUsedBytes / h.memoryTotalBytes : 0, cpuForecastOffset: forecastOffset.get(h.name) ?? 0 })),
+    weights,
+    { cpu: thresholds.cpuHigh, memory: thresholds.memoryHigh },
+  );
+  const imbalanceBefore = objective.cpuStdDev();
   // Migrations under way count as done: their load is the target's, not the source's, so the
   // source is not relieved twice and the target not filled twice. vCPUs are reserved on the target
   // and kept on the source until the VM leaves it; memory needs nothing here (the incoming domain
@@ -209,7 +274,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     if (!vm || !source || !target || target === source) continue;
     const fromShare = cpuShare(vm, source);
     const toShare = cpuShare(vm, target);
-    spread.apply(source.name, fromShare, target.name, toShare);
+    objective.apply(source.name, target.name, { fromCpu: fromShare, toCpu: toShare, fromMemory: 0, toMemory: 0 });
     const ps = projected.get(source.name)!;
     const pt = projected.get(target.name)!;
     ps.cpuRatio -= fromShare;
@@ -219,20 +284,17 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     pt.cpuRatioP90 += toShare;
     pt.vcpus += vm.vcpus;
     pt.vmUuids.add(vm.uuid);
+    placement.set(vm.uuid, target.name);
   }
-  const thresholds = {
-    cpuHigh: config.cpuHighPercent / 100,
-    cpuLow: config.cpuLowPercent / 100,
-    memoryHigh: config.memoryHighPercent / 100,
-    hysteresis: config.hysteresisPercent / 100,
-  };
+  const objectiveBefore = objective.value();
   // Above by more than float noise: loads summed from VM shares (0.8 x 5 / 4 = 1.0000000000000002)
   // must not keep a host that is exactly at a threshold "above" it.
   const epsilon = 1e-9;
+  const forecastCpu = (name: string) => (projected.get(name)?.cpuRatio ?? 0) + (forecastOffset.get(name) ?? 0);
   const above = (name: string, cpuLimit: number, memoryLimit: number) => {
     const p = projected.get(name);
     if (!p || !p.host.up) return { cpu: false, memory: false };
-    return { cpu: p.cpuRatio > cpuLimit + epsilon, memory: p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > memoryLimit + epsilon };
+    return { cpu: forecastCpu(name) > cpuLimit + epsilon, memory: p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > memoryLimit + epsilon };
   };
   const overloaded = (name: string) => {
     const a = above(name, thresholds.cpuHigh, thresholds.memoryHigh);
@@ -246,6 +308,43 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     const stillAbove = above(name, thresholds.cpuHigh - thresholds.hysteresis, thresholds.memoryHigh - thresholds.hysteresis);
     return Boolean(hot && ((hot.cpu && stillAbove.cpu) || (hot.memory && stillAbove.memory)));
   };
+
+  // Spread: a host more than the tolerance above the cluster mean in a weighted resource, held for
+  // holdTicks plans, gives VMs away until it is within the tolerance less hysteresis.
+  const spread = spreadSettings(config);
+  const spreadAtStart = new Map<string, { resources: Resource[]; reason: string }>();
+  if (spread.enabled && objective.size > 1) {
+    for (const h of counted) {
+      const resources: Resource[] = [];
+      const parts: string[] = [];
+      for (const r of RESOURCES) {
+        if (objective.weight(r) === 0) continue;
+        const dev = objective.ratio(r, h.name)! - objective.mean(r);
+        if (dev > spread.tolerance + epsilon) {
+          resources.push(r);
+          parts.push(`${r === 'cpu' ? 'CPU' : 'memory'} ${(objective.ratio(r, h.name)! * 100).toFixed(0)}% is ${(dev * 100).toFixed(0)} points above the cluster mean ${(objective.mean(r) * 100).toFixed(0)}%`);
+        }
+      }
+      if (resources.length > 0) spreadAtStart.set(h.name, { resources, reason: `spread: host ${h.name} ${parts.join(', ')} (tolerance ${(spread.tolerance * 100).toFixed(0)})` });
+    }
+  }
+  const held = new Map<string, number>();
+  for (const name of spreadAtStart.keys()) held.set(name, (options.memory?.spreadHeldTicks.get(name) ?? 0) + 1);
+  if (options.memory) options.memory.spreadHeldTicks = held;
+  const spreadSource = (name: string): string | undefined => {
+    const s = spreadAtStart.get(name);
+    if (!s) return undefined;
+    const ticks = held.get(name) ?? 0;
+    if (options.memory && ticks < spread.holdTicks) return undefined;
+    return s.reason;
+  };
+  const needsSpreadRelief = (name: string) => {
+    const s = spreadSource(name) && spreadAtStart.get(name);
+    if (!s) return false;
+    return s.resources.some((r) => objective.ratio(r, name)! - objective.mean(r) > spread.tolerance - thresholds.hysteresis + epsilon);
+  };
+  const spreadWaiting = [...spreadAtStart.keys()].filter((name) => !spreadSource(name));
+
   const contextFor = (loaded: LoadedPolicy): PolicyContext => ({
     state,
     config,
@@ -255,13 +354,17 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     vm: (uuid) => vmsByUuid.get(uuid),
     projected: (name) => projected.get(name),
     overloaded,
+    spreadSource,
+    forecastCpu,
+    vmsOn: (name) => vmsByHost.get(name) ?? [],
+    placeOf: (uuid) => placement.get(uuid),
     cpuShare,
     nowMs,
   });
   const contexts = new Map(policies.map((p) => [p, contextFor(p)]));
 
-  // 1. Candidates from every policy's select.
-  const candidates = new Map<string, Candidate>();
+  // 1. Candidates from every policy's select; a must-move from any policy wins.
+  const candidates = new Map<string, Candidate & { policy: string }>();
   for (const loaded of policies) {
     if (!loaded.policy.select) continue;
     try {
@@ -270,18 +373,48 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
         const vm = vmsByUuid.get(c.vm.uuid);
         if (!vm) continue;
         const existing = candidates.get(vm.uuid);
-        if (!existing) candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: c.mustMove });
-        else if (c.mustMove && !existing.mustMove) candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: true });
+        if (!existing || (c.mustMove && !existing.mustMove)) candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: c.mustMove, policy: loaded.policy.name });
       }
     } catch (e) {
       if (!(e instanceof PolicyFailure)) throw e;
     }
   }
-  const ordered = [...candidates.values()].sort((a, b) => Number(Boolean(b.mustMove)) - Number(Boolean(a.mustMove)));
+
+  // 2. Order: must-moves as nominated; the others by estimated gain per second of migration
+  // against the few least-loaded hosts (cheap: no policy is asked), so the cheapest relief goes first.
+  const loadKey = (h: HostObservation) => weights.cpu * (objective.ratio('cpu', h.name) ?? 0) + weights.memory * (objective.ratio('memory', h.name) ?? 0);
+  const lightest = [...counted].sort((a, b) => loadKey(a) - loadKey(b));
+  const estimateSeconds = (vm: VmObservation) => {
+    const inputs = moveInputs(vm, config, options.bandwidthLimitMiBps);
+    return Math.max(0.1, (inputs.memoryBytes + inputs.localDiskBytes) / (inputs.bandwidthMiBps * MiB));
+  };
+  const estimate = (vm: VmObservation): number => {
+    const source = hostsByName.get(vm.host);
+    if (!source) return -Infinity;
+    let best = -Infinity;
+    let tried = 0;
+    for (const target of lightest) {
+      if (target.name === source.name) continue;
+      best = Math.max(best, objective.gain(source.name, target.name, delta(vm, source, target)));
+      if (++tried >= ESTIMATE_TARGETS) break;
+    }
+    return best / estimateSeconds(vm);
+  };
+  const must = [...candidates.values()].filter((c) => c.mustMove);
+  const others = [...candidates.values()].filter((c) => !c.mustMove).map((c) => ({ c, e: estimate(c.vm) }));
+  others.sort((a, b) => b.e - a.e);
+  const ordered = [...must, ...others.map((o) => o.c)];
   const inFlight = new Set(state.inFlight.map((m) => m.vmUuid));
+  // History by VM, once (failures in order, so the newest per target wins; moves oldest first, the
+  // first match as before).
+  const failuresByVm = new Map<string, NonNullable<ClusterState['recentFailures']>>();
+  for (const f of state.recentFailures ?? []) failuresByVm.set(f.vmUuid, [...(failuresByVm.get(f.vmUuid) ?? []), f]);
+  const movesByVm = new Map<string, ClusterState['recentMoves']>();
+  for (const m of state.recentMoves) movesByVm.set(m.vmUuid, [...(movesByVm.get(m.vmUuid) ?? []), m]);
 
   for (const candidate of ordered) {
     const vm = candidate.vm;
+    const mustMove = Boolean(candidate.mustMove);
     const skip = (reason: string) => skipped.push({ vmName: vm.name, vmUuid: vm.uuid, reason });
     if (moves.length >= maxMoves) {
       skip(`max moves per tick (${maxMoves}) reached; considered again next tick`);
@@ -296,25 +429,45 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       continue;
     }
     const movedAt = state.lastMovedAtMs[vm.uuid];
-    if (!candidate.mustMove && movedAt !== undefined && nowMs - movedAt < config.cooldownSeconds * 1000) {
+    if (!mustMove && movedAt !== undefined && nowMs - movedAt < config.cooldownSeconds * 1000) {
       skip(`moved ${((nowMs - movedAt) / 1000).toFixed(0)} s ago; cooldown ${config.cooldownSeconds} s`);
       continue;
     }
-    const running = vm.state === 'running';
-    if (!running && !(vm.state === 'shutoff' && candidate.mustMove)) {
-      skip(`not running (${vm.state})`);
+    const bound = vmBoundReason(vm, state, nowMs);
+    if (bound) {
+      skip(bound);
+      continue;
+    }
+    // Running (and blocked, a running domain waiting on a resource) move live; paused ones live
+    // only when they must (they stay paused on the target); shut-off ones cold when they must.
+    const running = vm.state === 'running' || vm.state === 'blocked';
+    const live = running || (vm.state === 'paused' && mustMove);
+    const cold = vm.state === 'shutoff' && mustMove;
+    if (!live && !cold) {
+      skip(stateReason(vm, mustMove));
       continue;
     }
     const source = hostsByName.get(vm.host);
     if (!source) continue;
-    if (!candidate.mustMove && !needsRelief(source.name)) {
-      skip(`host ${source.name} is no longer above the thresholds (less hysteresis) after the moves planned before it`);
+    const hotRelief = needsRelief(source.name);
+    if (!mustMove && !hotRelief && !needsSpreadRelief(source.name)) {
+      skip(`host ${source.name} is no longer above the thresholds (less hysteresis) nor the spread tolerance after the moves planned before it`);
       continue;
     }
+    // A spread move (the source is not hot) must also buy the margin.
+    const margin = mustMove || hotRelief ? 0 : spread.minGain;
+    const neededEstimate = mustMove ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm) + margin;
 
+    // This VM's recent failures (newest per target) and the hosts it left lately, looked up per target below.
+    const failuresOf = new Map<string, NonNullable<ClusterState['recentFailures']>[number]>();
+    for (const f of failuresByVm.get(vm.uuid) ?? []) if (nowMs - f.atMs < config.retryAfterFailureSeconds * 1000) failuresOf.set(f.to, f);
+    const leftAt = new Map<string, ClusterState['recentMoves'][number]>();
+    for (const m of movesByVm.get(vm.uuid) ?? []) if (!leftAt.has(m.from) && nowMs - m.atMs < config.cooldownSeconds * 3000) leftAt.set(m.from, m);
+
+    // Targets: the engine's own hard limits first (cheap), then the objective's gain.
     const rejections: string[] = [];
-    let failedPolicy = false;
-    const feasible: { host: HostObservation; score: number; gain: number; imbalanceAfter: number }[] = [];
+    const open: { host: HostObservation; gain: number; d: MoveDelta }[] = [];
+    let bestLowGain: { host: HostObservation; gain: number } | undefined;
     for (const target of state.hosts) {
       if (target.name === source.name) continue;
       if (!target.up) {
@@ -326,74 +479,103 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
         continue;
       }
       const p = projected.get(target.name)!;
-      if (p.memoryUsedBytes + vm.memoryBytes > target.memoryTotalBytes * target.memoryOvercommitRatio) {
-        rejections.push(`${target.name} lacks memory`);
+      const memoryLimit = target.memoryTotalBytes * target.memoryOvercommitRatio;
+      if (p.memoryUsedBytes + ordinaryMemoryBytes(vm) > memoryLimit) {
+        rejections.push(`${target.name} lacks memory (${Math.max(0, (memoryLimit - p.memoryUsedBytes) / MiB).toFixed(0)} MiB free, ${vm.name} needs ${(ordinaryMemoryBytes(vm) / MiB).toFixed(0)} MiB)`);
+        continue;
+      }
+      const pagesShort = hugepageShortfall(vm, p);
+      if (pagesShort) {
+        rejections.push(pagesShort);
         continue;
       }
       if (p.vcpus + vm.vcpus > target.cpuCount * target.cpuOvercommitRatio) {
-        rejections.push(`${target.name} would exceed its vCPU overcommit`);
+        rejections.push(`${target.name} would exceed its vCPU overcommit (${p.vcpus + vm.vcpus} vCPUs, limit ${target.cpuCount * target.cpuOvercommitRatio})`);
         continue;
       }
-      const failed = [...(state.recentFailures ?? [])].reverse().find((f) => f.vmUuid === vm.uuid && f.to === target.name && nowMs - f.atMs < config.retryAfterFailureSeconds * 1000);
+      const failed = failuresOf.get(target.name);
       if (failed) {
         rejections.push(`a move of ${vm.name} to ${target.name} ended ${failed.outcome} ${((nowMs - failed.atMs) / 1000).toFixed(0)} s ago${failed.error ? ` (${failed.error.slice(0, 120)})` : ''}; retried after ${config.retryAfterFailureSeconds} s`);
         continue;
       }
-      const back = state.recentMoves.find((m) => m.vmUuid === vm.uuid && m.from === target.name && nowMs - m.atMs < config.cooldownSeconds * 3000);
-      if (back && !candidate.mustMove) {
+      const back = !mustMove && leftAt.get(target.name);
+      if (back) {
         rejections.push(`${vm.name} left ${target.name} ${((nowMs - back.atMs) / 1000).toFixed(0)} s ago (no ping-pong)`);
         continue;
       }
-      let rejected: string | undefined;
-      let weighted = 0;
-      let weights = 0;
-      try {
-        for (const loaded of policies) {
-          const ctx = contexts.get(loaded)!;
-          if (loaded.policy.filter) {
+      const d = delta(vm, source, target);
+      const gain = objective.gain(source.name, target.name, d);
+      if (gain <= neededEstimate) {
+        if (!bestLowGain || gain > bestLowGain.gain) bestLowGain = { host: target, gain };
+        continue;
+      }
+      open.push({ host: target, gain, d });
+    }
+    open.sort((a, b) => b.gain - a.gain);
+
+    // Policies judge the best-gain targets a batch at a time; the first batch with an accepted
+    // target decides (asking every policy about every host costs too much at thousands of hosts).
+    let failedPolicy = false;
+    const feasible: { host: HostObservation; score: number; gain: number; d: MoveDelta }[] = [];
+    for (let at = 0; at < open.length && feasible.length === 0 && !failedPolicy; at += TARGET_BATCH) {
+      for (const { host: target, gain, d } of open.slice(at, at + TARGET_BATCH)) {
+        let rejected: string | undefined;
+        let weighted = 0;
+        let weightSum = 0;
+        try {
+          for (const loaded of policies) {
+            if (!loaded.policy.filter || (mustMove && loaded.policy.softFilter)) continue;
+            const ctx = contexts.get(loaded)!;
             const verdict = await callPolicy(loaded, 'filter', config.policyTimeoutMs, errors, { vm: vm.name, host: target.name }, () => loaded.policy.filter!(vm, target, ctx), isFilterResult);
             if (verdict !== true) {
               rejected = `${loaded.policy.name}: ${verdict}`;
               break;
             }
           }
-        }
-        if (!rejected) {
-          for (const loaded of policies) {
-            if (!loaded.policy.score || loaded.weight === 0) continue;
-            const ctx = contexts.get(loaded)!;
-            const score = await callPolicy(loaded, 'score', config.policyTimeoutMs, errors, { vm: vm.name, host: target.name }, () => loaded.policy.score!(vm, target, ctx), isScore);
-            weighted += Math.min(1, Math.max(0, score)) * loaded.weight;
-            weights += loaded.weight;
+          if (!rejected) {
+            for (const loaded of policies) {
+              if (!loaded.policy.score || loaded.weight === 0) continue;
+              const ctx = contexts.get(loaded)!;
+              const score = await callPolicy(loaded, 'score', config.policyTimeoutMs, errors, { vm: vm.name, host: target.name }, () => loaded.policy.score!(vm, target, ctx), isScore);
+              weighted += Math.min(1, Math.max(0, score)) * loaded.weight;
+              weightSum += loaded.weight;
+            }
           }
+        } catch (e) {
+          if (!(e instanceof PolicyFailure)) throw e;
+          failedPolicy = true;
+          break;
         }
-      } catch (e) {
-        if (!(e instanceof PolicyFailure)) throw e;
-        failedPolicy = true;
-        break;
+        if (rejected) {
+          rejections.push(rejected);
+          continue;
+        }
+        feasible.push({ host: target, score: weightSum > 0 ? weighted / weightSum : 0, gain, d });
       }
-      if (rejected) {
-        rejections.push(rejected);
-        continue;
-      }
-      const after = spread.after(source.name, cpuShare(vm, source), target.name, cpuShare(vm, target));
-      const gain = spread.sse() - spread.sseAfter(source.name, cpuShare(vm, source), target.name, cpuShare(vm, target));
-      feasible.push({ host: target, score: weights > 0 ? weighted / weights : 0, gain, imbalanceAfter: after });
     }
     if (failedPolicy) {
       skip('a policy failed while judging it (see policy errors); no move depends on a failed policy');
       continue;
     }
     if (feasible.length === 0) {
+      if (rejections.length === 0 && bestLowGain) {
+        skip(`best target ${bestLowGain.host.name} reduces the objective by ${bestLowGain.gain.toFixed(4)}, not more than the cost ${neededEstimate.toFixed(4)} (${estimateSeconds(vm).toFixed(1)} s x minGainPerCostSecond${margin > 0 ? ` + spread margin ${margin}` : ''})`);
+        continue;
+      }
       const shown = [...new Set(rejections)].slice(0, 3).join('; ');
-      skip(`no eligible target: ${shown || 'no other host'}${rejections.length > 3 ? ` (+${rejections.length - 3} more)` : ''}`);
+      const more = rejections.length > 3 ? ` (+${rejections.length - 3} more)` : '';
+      const lowGain = bestLowGain ? `; the other targets gain too little (best ${bestLowGain.host.name}: ${bestLowGain.gain.toFixed(4)})` : '';
+      skip(`no eligible target${mustMove ? ' within the hard limits' : ''}: ${shown || 'no other host'}${more}${lowGain}`);
       continue;
     }
     feasible.sort((a, b) => b.score - a.score || b.gain - a.gain);
     const best = feasible[0];
 
-    // How it moves.
-    let allowed: readonly Technique[] = running ? config.allowedTechniques.filter((t) => t !== 'cold') : config.allowedTechniques.filter((t) => t === 'cold');
+    // How it moves: a paused guest moves live but never by post-copy (post-copy needs the guest
+    // running on the target to pull its pages); a shut-off one only cold.
+    let allowed: readonly Technique[] = cold
+      ? config.allowedTechniques.filter((t) => t === 'cold')
+      : config.allowedTechniques.filter((t) => t !== 'cold' && (running || (t !== 'postcopy' && t !== 'hybrid')));
     try {
       for (const loaded of policies) {
         if (!loaded.policy.technique) continue;
@@ -410,7 +592,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     allowed = versionGate.usable;
     if (allowed.length === 0) {
       const why = versionGate.unusable.length > 0 ? `; ${versionGate.unusable.map((u) => u.reason).join('; ')}` : '';
-      skip((running ? 'no live technique allowed (policy.allowedTechniques and technique policies)' : 'shut off and cold migration is not allowed') + why);
+      skip((cold ? 'shut off and cold migration is not allowed' : 'no live technique allowed (policy.allowedTechniques and technique policies)') + why);
       continue;
     }
     const { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs(vm, config, options.bandwidthLimitMiBps, options.linkBandwidthMiBps?.(vm.host, best.host.name));
@@ -420,41 +602,41 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       bandwidthMiBps,
       downtimeBudgetMs: config.downtimeBudgetMs,
       allowed,
-      running,
+      running: !cold,
       localDiskBytes,
       calibration: options.calibration && ((t: Technique) => options.calibration!(vm.host, best.host.name, t)),
+      tunables: options.tunables,
     });
     if (!choice.predicted.converges) {
       // A shut-off VM's only technique is refused for a reason of its own (local disks), not convergence.
-      const own = !running ? choice.alternatives.find((a) => a.technique === 'cold')?.rejected : undefined;
+      const own = cold ? choice.alternatives.find((a) => a.technique === 'cold')?.rejected : undefined;
       skip(own ?? `no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ` (measured ${vm.host} -> ${best.host.name})` : ''}`);
       continue;
     }
     const costSeconds = choice.predicted.totalSeconds + choice.predicted.downtimeMs / 1000;
-    if (!candidate.mustMove) {
-      const needed = config.minGainPerCostSecond * costSeconds;
+    if (!mustMove) {
+      const needed = config.minGainPerCostSecond * costSeconds + margin;
       if (best.gain <= needed) {
-        skip(`best target ${best.host.name} reduces the load spread by ${best.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${costSeconds.toFixed(1)} s x minGainPerCostSecond)`);
+        skip(`best target ${best.host.name} reduces the objective by ${best.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${costSeconds.toFixed(1)} s x minGainPerCostSecond${margin > 0 ? ` + spread margin ${margin}` : ''})`);
         continue;
       }
     }
 
     // Commit to the projection so later candidates see this move.
-    const fromShare = cpuShare(vm, source);
-    const toShare = cpuShare(vm, best.host);
-    spread.apply(source.name, fromShare, best.host.name, toShare);
+    const objectiveWas = objective.value();
+    objective.apply(source.name, best.host.name, best.d);
     const ps = projected.get(source.name)!;
     const pt = projected.get(best.host.name)!;
-    ps.cpuRatio -= fromShare;
-    ps.cpuRatioP90 -= fromShare;
-    ps.memoryUsedBytes -= vm.memoryBytes;
+    ps.cpuRatio -= best.d.fromCpu;
+    ps.cpuRatioP90 -= best.d.fromCpu;
+    projectMemoryMove(vm, ps, pt);
     ps.vcpus -= vm.vcpus;
     ps.vmUuids.delete(vm.uuid);
-    pt.cpuRatio += toShare;
-    pt.cpuRatioP90 += toShare;
-    pt.memoryUsedBytes += vm.memoryBytes;
+    pt.cpuRatio += best.d.toCpu;
+    pt.cpuRatioP90 += best.d.toCpu;
     pt.vcpus += vm.vcpus;
     pt.vmUuids.add(vm.uuid);
+    placement.set(vm.uuid, best.host.name);
     moves.push({
       vmName: vm.name,
       vmUuid: vm.uuid,
@@ -463,11 +645,14 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       technique: choice.technique,
       copyStorage: !vm.disksShared,
       predicted: choice.predicted,
-      reason: `${candidate.reason}; to ${best.host.name} (score ${best.score.toFixed(2)}, imbalance ${imbalanceBefore.toFixed(3)} -> ${spread.value().toFixed(3)})`,
+      reason: `${candidate.policy}: ${candidate.reason}; to ${best.host.name} (score ${best.score.toFixed(2)}, objective ${objectiveWas.toFixed(4)} -> ${objective.value().toFixed(4)}, CPU imbalance ${imbalanceBefore.toFixed(3)} -> ${objective.cpuStdDev().toFixed(3)})`,
       gain: best.gain,
       inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured, downtimeBudgetMs: config.downtimeBudgetMs },
     });
   }
+  for (const name of spreadWaiting) {
+    skipped.push({ vmName: `(host ${name})`, reason: `${spreadAtStart.get(name)!.reason}; held ${held.get(name)} of ${spread.holdTicks} ticks (policy.spread.holdTicks) before spread moves start` });
+  }
 
-  return { basedOnObservedAtMs: state.observedAtMs, moves, skipped, imbalanceBefore, imbalanceAfter: spread.value(), policyErrors: errors };
+  return { basedOnObservedAtMs: state.observedAtMs, moves, skipped, imbalanceBefore, imbalanceAfter: objective.cpuStdDev(), objectiveBefore, objectiveAfter: objective.value(), policyErrors: errors };
 }

@@ -33,8 +33,10 @@ export interface IsolatedCall {
   point: 'select' | 'filter' | 'score' | 'technique';
   args: unknown[];
   view: {
-    projected: { name: string; cpuRatio: number; cpuRatioP90: number; memoryUsedBytes: number; vcpus: number; vmUuids: string[] }[];
+    projected: { name: string; cpuRatio: number; cpuRatioP90: number; memoryUsedBytes: number; vcpus: number; vmUuids: string[]; forecastCpu: number; spreadSource?: string }[];
     overloaded: string[];
+    /** VMs whose planned place is not the host they are observed on: [uuid, host]. */
+    moved: [string, string][];
   };
 }
 
@@ -88,6 +90,7 @@ export class IsolatedPolicy {
   private stoppedReason = '';
   name = '';
   description?: string;
+  softFilter?: boolean;
   points: Point[] = [];
 
   private constructor(
@@ -121,11 +124,12 @@ export class IsolatedPolicy {
         void this.stop(worker);
         reject(new IsolatedPolicyLoadError(`policy module ${this.file} did not finish loading within ${this.options.importTimeoutMs} ms (a loop at import time?); it was stopped`));
       }, this.options.importTimeoutMs);
-      worker.on('message', (m: { type: string; name?: string; description?: string; points?: Point[]; message?: string; id?: number; ok?: boolean; value?: unknown }) => {
+      worker.on('message', (m: { type: string; name?: string; description?: string; softFilter?: boolean; points?: Point[]; message?: string; id?: number; ok?: boolean; value?: unknown }) => {
         if (m.type === 'ready') {
           clearTimeout(timer);
           this.name = m.name!;
           this.description = m.description;
+          this.softFilter = m.softFilter;
           this.points = m.points!;
           resolve();
         } else if (m.type === 'load-error') {
@@ -165,7 +169,7 @@ export class IsolatedPolicy {
 
   /** The Policy the engine calls: the module's name and extension points, each forwarded to the worker. */
   get policy(): Policy {
-    const policy: Policy = { name: this.name, description: this.description };
+    const policy: Policy = { name: this.name, description: this.description, softFilter: this.softFilter };
     const forward = (point: Point) => (...args: unknown[]) => this.call(point, args.slice(0, -1), args[args.length - 1] as PolicyContext);
     for (const point of this.points) (policy as unknown as Record<Point, unknown>)[point] = forward(point);
     return policy;
@@ -208,10 +212,15 @@ export class IsolatedPolicy {
     const overloaded: string[] = [];
     for (const host of ctx.state.hosts) {
       const p = ctx.projected(host.name);
-      if (p) projected.push({ name: host.name, cpuRatio: p.cpuRatio, cpuRatioP90: p.cpuRatioP90, memoryUsedBytes: p.memoryUsedBytes, vcpus: p.vcpus, vmUuids: [...p.vmUuids] });
+      if (p) projected.push({ name: host.name, cpuRatio: p.cpuRatio, cpuRatioP90: p.cpuRatioP90, memoryUsedBytes: p.memoryUsedBytes, vcpus: p.vcpus, vmUuids: [...p.vmUuids], forecastCpu: ctx.forecastCpu(host.name), spreadSource: ctx.spreadSource(host.name) });
       if (ctx.overloaded(host.name)) overloaded.push(host.name);
     }
-    const message: IsolatedCall = { type: 'call', id, point, args, view: { projected, overloaded } };
+    const moved: [string, string][] = [];
+    for (const vm of ctx.state.vms) {
+      const place = ctx.placeOf(vm.uuid);
+      if (place !== undefined && place !== vm.host) moved.push([vm.uuid, place]);
+    }
+    const message: IsolatedCall = { type: 'call', id, point, args, view: { projected, overloaded, moved } };
     worker.postMessage(message);
   }
 

@@ -32,7 +32,7 @@ export interface Move {
   predicted: Prediction;
   /** Human-readable reason: which policy wanted it and the gain it buys. */
   reason: string;
-  /** Predicted reduction of the load spread (sum of squared deviations of host CPU ratios); positive is better. */
+  /** Predicted reduction of the engine's objective (src/policy/objective.ts: weighted spread and hot-spot excess of CPU and memory); positive is better. */
   gain: number;
   /** Inputs the technique choice used, so outcomes can be compared with them. */
   inputs: {
@@ -59,6 +59,9 @@ export interface Plan {
   /** Imbalance of the cluster before and after the planned moves (same measure as the metric). */
   imbalanceBefore: number;
   imbalanceAfter: number;
+  /** The engine's objective (src/policy/objective.ts) before and after the planned moves. */
+  objectiveBefore?: number;
+  objectiveAfter?: number;
   /** Problems with policies this tick (threw, timed out, returned garbage), by name. */
   policyErrors: { policy: string; vm?: string; host?: string; message: string }[];
 }

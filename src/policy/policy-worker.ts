@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { HostObservation, Policy, PolicyContext, ProjectedHost, VmObservation } from './api.js';
 import type { IsolatedCall, IsolatedContext, WorkerReply } from './isolated-policy.js';
+import { describeModuleLoadError } from './load-error.js';
 
 const POINTS = ['select', 'filter', 'score', 'technique'] as const;
 
@@ -31,19 +32,23 @@ try {
     process.exit(0);
   }
   policy = exported as Policy;
-  port.postMessage({ type: 'ready', name: policy.name, description: policy.description, points: POINTS.filter((p) => typeof policy[p] === 'function') });
+  port.postMessage({ type: 'ready', name: policy.name, description: policy.description, softFilter: policy.softFilter === true ? true : undefined, points: POINTS.filter((p) => typeof policy[p] === 'function') });
 } catch (error) {
-  port.postMessage({ type: 'load-error', message: `policy module ${file} failed to load: ${String((error as Error)?.message ?? error).split('\n')[0]}` });
+  port.postMessage({ type: 'load-error', message: `policy module ${file} failed to load: ${describeModuleLoadError(file, error)}` });
   process.exit(0);
 }
 
 let context: IsolatedContext | undefined;
 let hosts = new Map<string, HostObservation>();
 let vms = new Map<string, VmObservation>();
+let vmsByHost = new Map<string, VmObservation[]>();
 
 function contextFor(call: IsolatedCall): PolicyContext {
   const c = context!;
   const projected = new Map<string, ProjectedHost>();
+  const forecast = new Map(call.view.projected.map((p) => [p.name, p.forecastCpu]));
+  const spread = new Map(call.view.projected.map((p) => [p.name, p.spreadSource]));
+  const moved = new Map(call.view.moved);
   for (const p of call.view.projected) {
     const host = hosts.get(p.name);
     if (host) projected.set(p.name, { host, cpuRatio: p.cpuRatio, cpuRatioP90: p.cpuRatioP90, memoryUsedBytes: p.memoryUsedBytes, vcpus: p.vcpus, vmUuids: new Set(p.vmUuids) });
@@ -59,6 +64,10 @@ function contextFor(call: IsolatedCall): PolicyContext {
     vm: (uuid) => vms.get(uuid),
     projected: (name) => projected.get(name),
     overloaded: (name) => overloaded.has(name),
+    spreadSource: (name) => spread.get(name),
+    forecastCpu: (name) => forecast.get(name) ?? 0,
+    vmsOn: (name) => vmsByHost.get(name) ?? [],
+    placeOf: (uuid) => moved.get(uuid) ?? vms.get(uuid)?.host,
     // Same share as the engine's (src/policy/engine.ts): the VM's mean CPU demand over the host's CPUs.
     cpuShare: (vm, host) => (host.cpuCount > 0 ? (vm.cpuUtilization.mean * vm.vcpus) / host.cpuCount : 0),
   };
@@ -69,6 +78,12 @@ port.on('message', async (message: { type: 'context'; context: IsolatedContext }
     context = message.context;
     hosts = new Map(context.state.hosts.map((h) => [h.name, h]));
     vms = new Map(context.state.vms.map((v) => [v.uuid, v]));
+    vmsByHost = new Map();
+    for (const vm of context.state.vms) {
+      const list = vmsByHost.get(vm.host);
+      if (list) list.push(vm);
+      else vmsByHost.set(vm.host, [vm]);
+    }
     return;
   }
   let reply: WorkerReply;

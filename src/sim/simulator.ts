@@ -4,10 +4,13 @@
  * its moves. For what-if runs (`virt-balancer simulate`), policy tests and trace-like replays.
  */
 import { z } from 'zod';
+import { withConfigTags } from '../cluster/config-tags.js';
+import { holdsMemory, hostMemory } from '../cluster/memory-accounting.js';
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import { windowedValue } from '../cluster/window.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
-import { plan, type LoadedPolicy, type Move } from '../policy/index.js';
+import { newPlanMemory, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { hugepagesNeeded } from '../policy/memory-fit.js';
 
 const MiB = 2 ** 20;
 
@@ -29,6 +32,8 @@ export const scenarioSchema = z.strictObject({
       labels: z.record(z.string(), z.string()).default({}),
       cpuModel: z.string().optional(),
       cpuFeatures: z.array(z.string()).optional(),
+      /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
+      hugepages: z.array(z.strictObject({ pageSizeKiB: z.number().int().positive(), pages: z.number().int().min(0) })).optional(),
     }),
   ).min(1),
   vms: z.array(
@@ -41,6 +46,12 @@ export const scenarioSchema = z.strictObject({
       cpu: z.union([z.number().min(0).max(1), z.array(z.number().min(0).max(1)).min(1)]),
       dirtyRateMiBps: z.number().min(0).default(0),
       tags: z.array(z.string()).default([]),
+      /** running (default), paused or shutoff: a shut-off VM holds no memory and uses no CPU. */
+      state: z.enum(['running', 'paused', 'shutoff']).default('running'),
+      /** Backed by hugepages of this size (KiB). */
+      hugepageSizeKiB: z.number().int().positive().optional(),
+      /** What in its definition blocks migration (as the collector reads from domain XML). */
+      migrationBlockers: z.array(z.string()).default([]),
     }),
   ).min(1),
 });
@@ -54,6 +65,10 @@ export interface SimTick {
   hostCpu: Record<string, number>;
   /** VMs migrating at the end of this tick. */
   inFlight: string[];
+  /** VMs the engine considered and did not move, with why. */
+  skipped: Plan['skipped'];
+  /** Policies that threw, timed out or returned garbage this tick. */
+  policyErrors: Plan['policyErrors'];
 }
 
 interface SimMigration {
@@ -68,6 +83,8 @@ export class Simulator {
   private readonly lastMovedAtMs: Record<string, number> = {};
   private readonly recentMoves: ClusterState['recentMoves'] = [];
   private readonly migrating = new Map<string, SimMigration>();
+  /** What the engine carries between ticks (spread hold), as the controller keeps it. */
+  private readonly planMemory = newPlanMemory();
   private tickNo = 0;
 
   constructor(private readonly scenario: Scenario) {
@@ -83,19 +100,22 @@ export class Simulator {
     return `00000000-0000-4000-8000-${hex}`;
   }
 
-  /** The state the engine would see now. */
-  state(): ClusterState {
+  /**
+   * The state the engine would see now, built as the collector builds it: config tags added
+   * (policy.pinnedVms), shut-off VMs holding no memory, hugepage pools outside ordinary memory.
+   */
+  state(policy: Pick<PolicyConfig, 'pinnedVms'> = { pinnedVms: [] }): ClusterState {
     const nowMs = this.nowMs();
     const vms: VmObservation[] = this.scenario.vms.map((vm) => {
       const series = Array.isArray(vm.cpu) ? vm.cpu : [vm.cpu];
-      const demand = series[this.tickNo % series.length];
+      const demand = vm.state === 'running' ? series[this.tickNo % series.length] : 0;
       const samples = [...(this.history.get(vm.name) ?? []), demand].slice(-this.scenario.windowSamples);
       this.history.set(vm.name, samples);
       return {
         name: vm.name,
         uuid: this.uuid(vm.name),
         host: this.placement.get(vm.name)!,
-        state: 'running',
+        state: vm.state,
         vcpus: vm.vcpus,
         cpuUtilization: windowedValue(samples),
         memoryBytes: vm.memoryMiB * MiB,
@@ -104,7 +124,9 @@ export class Simulator {
         jobRunning: this.migrating.has(vm.name),
         disksShared: true,
         localDiskBytes: 0,
-        tags: vm.tags,
+        tags: withConfigTags(vm.name, vm.tags, policy),
+        hugepageSizeKiB: vm.hugepageSizeKiB,
+        migrationBlockers: vm.migrationBlockers,
       };
     });
     const hosts: HostObservation[] = this.scenario.hosts.map((h) => {
@@ -112,17 +134,25 @@ export class Simulator {
       // The incoming domain of a migration already holds its memory on the target (as libvirt's does).
       const incoming = vms.filter((v) => this.migrating.get(v.name)?.move.to === h.name);
       const share = (pick: (v: VmObservation) => number) => mine.reduce((s, v) => s + pick(v) * v.vcpus, 0) / h.cpuCount;
+      const holding = [...mine, ...incoming];
+      const hugepages = h.hugepages?.map((pool) => {
+        const taken = holding.filter((v) => holdsMemory(v.state) && v.hugepageSizeKiB === pool.pageSizeKiB).reduce((s, v) => s + (hugepagesNeeded(v)?.pages ?? 0), 0);
+        return { pageSizeKiB: pool.pageSizeKiB, totalPages: pool.pages, freePages: Math.max(0, pool.pages - taken) };
+      });
+      // memoryMiB is the host's memory; its hugepage pools come out of it, as node info counts them.
+      const memory = hostMemory({ nodeMemoryBytes: h.memoryMiB * MiB, vms: holding, hugepages });
       return {
         name: h.name,
         uri: `sim://${h.name}`,
         up: true,
         maintenance: h.maintenance,
         cpuCount: h.cpuCount,
-        memoryTotalBytes: h.memoryMiB * MiB,
+        memoryTotalBytes: memory.memoryTotalBytes,
         cpuOvercommitRatio: 4,
         memoryOvercommitRatio: 1,
         cpuUtilization: { last: share((v) => v.cpuUtilization.last), mean: share((v) => v.cpuUtilization.mean), p90: share((v) => v.cpuUtilization.p90), samples: Math.min(...mine.map((v) => v.cpuUtilization.samples), this.scenario.windowSamples) },
-        memoryUsedBytes: [...mine, ...incoming].reduce((s, v) => s + v.memoryBytes, 0),
+        memoryUsedBytes: memory.memoryUsedBytes,
+        hugepages,
         cpuModel: h.cpuModel,
         cpuFeatures: h.cpuFeatures,
         labels: h.labels,
@@ -154,8 +184,8 @@ export class Simulator {
    */
   async tick(options: { config: PolicyConfig; policies?: LoadedPolicy[] }): Promise<SimTick> {
     this.completeMigrations(this.nowMs());
-    const state = this.state();
-    const result = await plan(state, { config: options.config, policies: options.policies });
+    const state = this.state(options.config);
+    const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory });
     for (const move of result.moves) {
       const seconds = move.predicted.totalSeconds * this.scenario.migrationTimeFactor;
       this.migrating.set(move.vmName, { move, startedAtMs: state.observedAtMs, doneAtMs: state.observedAtMs + seconds * 1000 });
@@ -169,6 +199,8 @@ export class Simulator {
       moves: result.moves,
       hostCpu: Object.fromEntries(state.hosts.map((h) => [h.name, h.cpuUtilization.mean])),
       inFlight: [...this.migrating.keys()],
+      skipped: result.skipped,
+      policyErrors: result.policyErrors,
     };
   }
 

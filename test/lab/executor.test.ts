@@ -13,6 +13,7 @@ import { Executor, Journal, readJournal } from '../../src/executor/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Move } from '../../src/policy/plan-types.js';
 import { Lab, labFromEnv } from './lab.js';
+import { labMove } from './moves.js';
 import { sleep } from './run.js';
 
 const execFileAsync = promisify(execFile);
@@ -20,20 +21,7 @@ const created: string[] = [];
 let lab: Lab;
 let config: Config;
 
-function moveOf(vm: { name: string; uuid: string }, from: string, to: string, technique: Move['technique']): Move {
-  return {
-    vmName: vm.name,
-    vmUuid: vm.uuid,
-    from,
-    to,
-    technique,
-    copyStorage: false,
-    predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 1, converges: true },
-    reason: 'test',
-    gain: 0,
-    inputs: { memoryBytes: 0, dirtyRateMiBps: 0, bandwidthMiBps: 8, downtimeBudgetMs: 300 },
-  };
-}
+const moveOf = (vm: { name: string; uuid: string }, from: string, to: string, technique: Move['technique']): Move => labMove(vm, from, to, technique);
 
 describe('migration executor in the lab', () => {
   beforeAll(async () => {
@@ -74,7 +62,8 @@ describe('migration executor in the lab', () => {
     const slow: Config = {
       ...config,
       policy: { ...config.policy, allowedTechniques: ['precopy'] },
-      migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 10, pollIntervalMs: 500 },
+      // Long enough that the job still runs when the second executor looks, on a loaded machine too.
+      migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 25, pollIntervalMs: 500 },
     };
     const connections = new HostConnections(slow, { logger: silentLogger() });
     await connections.start();

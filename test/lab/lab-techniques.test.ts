@@ -20,6 +20,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { predictTechnique } from '../../src/policy/chooser.js';
 import type { Move, Technique } from '../../src/policy/plan-types.js';
 import { Lab, labFromEnv } from './lab.js';
+import { labMove } from './moves.js';
 import { virsh } from './run.js';
 
 const MiB = 2 ** 20;
@@ -52,18 +53,8 @@ const rows: Record<string, unknown>[] = [];
 function moveFor(vm: { name: string; uuid: string; memoryBytes: number }, from: string, to: string, technique: Technique): Move {
   const inputs = { memoryBytes: vm.memoryBytes, dirtyRateMiBps: DIRTY_MIBPS, bandwidthMiBps: CAP_MIBPS, downtimeBudgetMs: 300 };
   const p = predictTechnique(technique, inputs);
-  return {
-    vmName: vm.name,
-    vmUuid: vm.uuid,
-    from,
-    to,
-    technique,
-    copyStorage: false,
-    predicted: { totalSeconds: p.totalSeconds, downtimeMs: p.downtimeMs, bytes: p.bytes, iterations: p.iterations, converges: p.converges },
-    reason: 'lab: hard-regime technique trial',
-    gain: 0,
-    inputs,
-  };
+  const predicted = { totalSeconds: p.totalSeconds, downtimeMs: p.downtimeMs, bytes: p.bytes, iterations: p.iterations, converges: p.converges };
+  return labMove(vm, from, to, technique, { predicted, inputs, reason: 'lab: hard-regime technique trial' });
 }
 
 describe('every technique in the hard regime: bandwidth-capped, multi-round, longer than the call timeout, guest intact', () => {
@@ -142,9 +133,10 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
       expect(result.bytes).toBeGreaterThan(32 * MiB);
       expect(result.downtimeMs).toBeDefined();
       if (trial.technique !== 'postcopy') expect(result.iterations ?? 0, 'pre-copy ran several rounds').toBeGreaterThanOrEqual(2);
-      // The cap holds over the move and over its post-copy phase alone (10 % for the final round and
-      // for the urgent pages that post-copy preemption sends on its own channel, outside the limit).
-      if (result.bytes !== undefined) expect(result.bytes / MiB / (result.totalMs / 1000)).toBeLessThanOrEqual(CAP_MIBPS * 1.1);
+      // The cap holds over the move: 10 % for libvirt's accounting and the final round; 25 % where
+      // post-copy runs, whose urgent pages go on postcopy-preempt's own channel, outside the limit.
+      const slack = result.switchedToPostcopy ? 1.25 : 1.1;
+      if (result.bytes !== undefined) expect(result.bytes / MiB / (result.totalMs / 1000)).toBeLessThanOrEqual(CAP_MIBPS * slack);
       // After the switch QEMU runs with the same cap (it ran uncapped before: 0 means unlimited).
       // The post-copy phase may still exceed it: with postcopy-preempt (which libvirt turns on by
       // itself) the pages a faulting vCPU asks for go on their own channel, outside the limit.

@@ -116,7 +116,8 @@ describe('run killed mid-migration and started again', () => {
   it('keeps the deadline of an adopted job: migrate killed mid-job, run --once aborts it on time; the VM stays on the source, memory intact', async () => {
     // Dirtying 40 MiB/s over an 8 MiB/s link: pre-copy cannot converge, only the deadline ends it.
     await lab.createVm({ name: STUCK, host: 'lab2', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 10, dirtyMiBps: 40, workloadMiB: 64 });
-    const deadlineSeconds = 20;
+    // Past the time run --once needs to start and adopt the job on a loaded machine (15-30 s seen).
+    const deadlineSeconds = 40;
     const { configFile, journalFile } = writeTestConfig('deadline', {
       // Nothing is hot: the only migration in this test is the adopted one.
       policy: { cpuHighPercent: 100, memoryHighPercent: 100, allowedTechniques: ['precopy'] },

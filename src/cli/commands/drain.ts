@@ -31,7 +31,7 @@ export function register(program: Command): void {
           const host = state.hosts.find((h) => h.name === hostName)!;
           if (!host.up) throw new UserError(`host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);
           const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000, ...new LearnedFromMigrations(entries).planOptions() };
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000, ...new LearnedFromMigrations(entries).planOptions(config.migration) };
           const { plan: result } = await planMeasuringCandidates(drained, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 });
           if (options.dryRun) {
             process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');

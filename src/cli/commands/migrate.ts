@@ -7,6 +7,7 @@ import { Executor, Journal, LearnedFromMigrations, type MigrationResult } from '
 import { createLogger } from '../../log/logger.js';
 import { chooseTechnique, moveInputs, TECHNIQUES, type Move, type Technique } from '../../policy/index.js';
 import { techniquesFor } from '../../policy/capabilities.js';
+import { tunablesFromMigrationConfig } from '../../policy/chooser.js';
 import { action, UserError } from '../errors.js';
 
 export function resultJson(r: MigrationResult) {
@@ -62,7 +63,7 @@ export function register(program: Command): void {
           const { usable: allowed, unusable } = techniquesFor(wanted, source, target);
           if (allowed.length === 0) throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${unusable.map((u) => u.reason).join('; ')} (pick another --technique or upgrade the host)`);
           const calibration = (t: Technique) => learned.calibration.factors(vm.host, options.to, t);
-          const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes, calibration };
+          const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes, calibration, tunables: tunablesFromMigrationConfig(config.migration) };
           const choice = chooseTechnique(input);
           const move: Move = {
             vmName: vm.name,

@@ -4,13 +4,21 @@ import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { Journal, LearnedFromMigrations, moveHistory } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
+import type { ClusterState } from '../../cluster/model.js';
 import { loadPolicies, plan, type Plan } from '../../policy/index.js';
 import { planMeasuringCandidates } from '../../controller/plan-measured.js';
-import { action } from '../errors.js';
+import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 
-export function planJson(p: Plan) {
+/** Each host's reachability as a plan reports it: a script must not read "no moves" as "balanced" when hosts were not read. */
+export function hostStatus(state: Pick<ClusterState, 'hosts'>): { host: string; up: boolean; downReason?: string }[] {
+  return state.hosts.map((h) => (h.up ? { host: h.name, up: true } : { host: h.name, up: false, downReason: h.downReason ?? 'unreachable' }));
+}
+
+/** The plan as `plan --json` prints it; `state` adds each host's status. */
+export function planJson(p: Plan, state?: Pick<ClusterState, 'hosts'>) {
   return {
+    ...(state ? { hosts: hostStatus(state) } : {}),
     moves: p.moves.map((m) => ({
       vm: m.vmName,
       from: m.from,
@@ -28,8 +36,11 @@ export function planJson(p: Plan) {
   };
 }
 
-export function renderPlan(p: Plan): string {
+/** The plan as `plan` prints it; `state` adds the hosts that could not be read, first. */
+export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>): string {
   const out: string[] = [];
+  const down = state ? hostStatus(state).filter((h) => !h.up) : [];
+  if (down.length > 0) out.push(`Not read (their VMs are not planned for, and they are no target):`, table(['host', 'why'], down.map((h) => [h.host, h.downReason ?? ''])), '');
   out.push(`imbalance ${p.imbalanceBefore.toFixed(3)} -> ${p.imbalanceAfter.toFixed(3)} (std-dev of host CPU utilisation)`, '');
   if (p.moves.length === 0) out.push('No moves.');
   else
@@ -60,12 +71,15 @@ export function register(program: Command): void {
         const entries = await new Journal(config.stateDir).read();
         const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: moveHistory(entries) });
         try {
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, ...new LearnedFromMigrations(entries).planOptions() };
+          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, ...new LearnedFromMigrations(entries).planOptions(config.migration) };
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
           const result = options.dirtyRate
             ? (await planMeasuringCandidates(state, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 })).plan
             : await plan(state, planOptions);
-          process.stdout.write((options.json ? JSON.stringify(planJson(result), null, 2) : renderPlan(result)) + '\n');
+          process.stdout.write((options.json ? JSON.stringify(planJson(result, state), null, 2) : renderPlan(result, state)) + '\n');
+          if (!state.hosts.some((h) => h.up)) {
+            throw new UserError(`no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above); the plan is empty because nothing was observed, not because the cluster is balanced`, 1);
+          }
         } finally {
           await close();
         }

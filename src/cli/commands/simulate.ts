@@ -4,8 +4,26 @@ import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { formatPath, loadConfig } from '../../config/index.js';
 import { loadPolicies } from '../../policy/index.js';
-import { scenarioSchema, Simulator } from '../../sim/simulator.js';
+import { scenarioSchema, Simulator, type SimTick } from '../../sim/simulator.js';
 import { action, UserError } from '../errors.js';
+
+/** The ticks as `simulate --json` prints them (moves, host CPU and the policy errors of each tick). */
+export function simulationJson(ticks: readonly SimTick[]): unknown {
+  return ticks.map((t) => ({ tick: t.tick, imbalance: t.imbalance, hostCpu: t.hostCpu, inFlight: t.inFlight, moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })), policyErrors: t.policyErrors }));
+}
+
+/** The ticks as `simulate` prints them: one line per tick, then its moves and policy errors. */
+export function renderSimulation(ticks: readonly SimTick[]): string {
+  let out = '';
+  for (const t of ticks) {
+    const hosts = Object.entries(t.hostCpu).map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`).join('  ');
+    out += `tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}${t.inFlight.length > 0 ? `  migrating: ${t.inFlight.join(', ')}` : ''}\n`;
+    for (const m of t.moves) out += `          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`;
+    // Policies are tested here (docs/policies.md): their errors must show, not only a quiet plan.
+    for (const e of t.policyErrors) out += `          policy error: ${e.policy}${e.vm ? ` (vm ${e.vm}${e.host ? ` -> ${e.host}` : ''})` : ''}: ${e.message}\n`;
+  }
+  return out;
+}
 
 export function register(program: Command): void {
   program
@@ -26,15 +44,7 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy);
         const ticks = [];
         for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies }));
-        if (options.json) {
-          process.stdout.write(JSON.stringify(ticks.map((t) => ({ tick: t.tick, imbalance: t.imbalance, hostCpu: t.hostCpu, inFlight: t.inFlight, moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })) })), null, 2) + '\n');
-          return;
-        }
-        for (const t of ticks) {
-          const hosts = Object.entries(t.hostCpu).map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`).join('  ');
-          process.stdout.write(`tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}${t.inFlight.length > 0 ? `  migrating: ${t.inFlight.join(', ')}` : ''}\n`);
-          for (const m of t.moves) process.stdout.write(`          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`);
-        }
+        process.stdout.write(options.json ? JSON.stringify(simulationJson(ticks), null, 2) + '\n' : renderSimulation(ticks));
       }),
     );
 }

@@ -6,7 +6,8 @@ import { windowed } from '../../../bench/traces/cluster-state.js';
 
 // Two 1000-MIPS hosts of 1024 MiB; two 1000-MIPS VMs of 512 MiB, each at 60 % for three intervals.
 // Memory-first-fit puts both on host 0: 1200 MIPS asked of 1000, so host 0 is overloaded.
-// Migration bandwidth: 83.88608 Mbit/s = 10 MiB/s, so moving 512 MiB takes 51.2 s.
+// Migration bandwidth: 83.88608 Mbit/s = 10 MiB/s; CloudSim reads the VM's 512 (MB) as 512 x 10^6
+// bytes, so a move takes 512e6 / 10,485,760 = 48.83 s.
 const inputs: TraceBenchInputs = {
   tracesDir: '/nonexistent',
   days: ['20110303'],
@@ -45,18 +46,29 @@ describe('trace replay on a hand-computed cluster', () => {
     expect(r.meanImbalance).toBeCloseTo(0.6, 12); // σ of {1.2, 0}
   });
 
-  it('a threshold move after the first interval fixes the overload and costs 10 % of the VM for 51.2 s', async () => {
+  it('a threshold move after the first interval fixes the overload and costs 10 % of the VM for 48.83 s', async () => {
+    const seconds = 512e6 / 10_485_760;
     const r = await replayDay({ inputs, scenario, day, balancer: thresholdBiggest(0.8) });
     expect(r.migrations).toBe(1);
     // Interval 0: host 0 overloaded (300 s of 300 s active). Intervals 1-2: both hosts at 60 %.
     expect(r.sla.slatah).toBeCloseTo(300 / (900 + 600), 12);
-    expect(r.migrationSeconds).toBeCloseTo(51.2, 9);
-    // 0.1 x 600 MIPS x 51.2 s lost, of 2 VMs x 600 MIPS x 900 s asked.
-    expect(r.sla.pdm).toBeCloseTo(3072 / 1_080_000, 12);
-    expect(r.sla.slav).toBeCloseTo(0.2 * (3072 / 1_080_000), 12);
+    expect(r.migrationSeconds).toBeCloseTo(seconds, 9);
+    expect(r.migrationSeconds).toBeCloseTo(48.828125, 6);
+    // 0.1 x 600 MIPS x 48.83 s lost, of 2 VMs x 600 MIPS x 900 s asked.
+    expect(r.sla.pdm).toBeCloseTo((60 * seconds) / 1_080_000, 12);
+    expect(r.sla.slav).toBeCloseTo(0.2 * ((60 * seconds) / 1_080_000), 12);
     expect(r.meanImbalance).toBeCloseTo(0.6 / 3, 12); // σ 0.6 once, then 0 twice
-    // CloudSim accounting adds the 51.2 s host 0 serves the leaving VM at 90 %.
-    expect(r.slatahCloudsimAccounting).toBeCloseTo((300 + 51.2) / 1500, 12);
+    // CloudSim accounting adds the 48.83 s host 0 serves the leaving VM at 90 %.
+    expect(r.slatahCloudsimAccounting).toBeCloseTo((300 + seconds) / 1500, 12);
+  });
+
+  it('charges no energy for an interval a host spends at 0 % (CloudSim 3.0.3), idle VMs or not', async () => {
+    // Both VMs idle for the first two intervals, then 60 %: host 0 (1200 MIPS asked of 1000) draws
+    // 100 W for the last interval only.
+    const idleFirst = { day: '20110303', vms: day.vms.map((v) => ({ ...v, utilization: Float64Array.from([0, 0, 0.6]) })) };
+    const r = await replayDay({ inputs, scenario, day: idleFirst, balancer: neverMigrate });
+    expect(r.energyKWh).toBeCloseTo((100 * 300) / 3.6e6, 12);
+    expect(r.meanActiveHosts).toBe(1);
   });
 
   it('rejects a move that does not fit the target memory, names why, and keeps going', async () => {

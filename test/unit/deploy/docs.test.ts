@@ -14,7 +14,7 @@ describe('generated reference docs', () => {
 
   it('describe each config field with its own text, type and default', async () => {
     const reference = (await generated())['docs/config-reference.md'];
-    expect(reference).toContain('| `policy.cooldownSeconds` | number (>= 0) | `600` | A VM that moved is left alone this long. |');
+    expect(reference).toContain('| `policy.cooldownSeconds` | number (>= 0, <= 2147483) | `600` | A VM that moved is left alone this long. |');
     // Same field name, different meaning per section.
     expect(reference).toContain('| `policy.policies[].name` | string | **required** | Policy name: a built-in from policies/ or a module found in one of policyDirs. |');
     expect(reference).toContain('| `migration.bandwidthMiBps` | number (>= 0) | `0` | Bandwidth limit per migration; 0 means unlimited (libvirt\'s default). |');

@@ -24,6 +24,8 @@ export interface FakeCall {
   procedure: number;
   header: MessageHeader;
   socket: Socket;
+  /** The call's arguments as sent (XDR). */
+  payload: Buffer;
   /** Send a reply with this payload (empty when omitted) and status (OK when omitted). */
   reply(payload?: Buffer, status?: MessageStatus): void;
 }
@@ -61,7 +63,7 @@ export async function startFakeDaemon(options: FakeDaemonOptions = {}): Promise<
     socket.on('error', () => {});
     const decoder = new PacketDecoder();
     socket.on('data', (chunk) => {
-      for (const { header } of decoder.push(chunk)) {
+      for (const { header, payload } of decoder.push(chunk)) {
         if (options.silent) continue;
         if (header.program === KEEPALIVE_PROGRAM) {
           if (header.procedure === KEEPALIVE_PROC_PING && keepalive === 'answer') socket.write(encodePacket({ ...header, procedure: KEEPALIVE_PROC_PONG, type: MessageType.MESSAGE }, Buffer.alloc(0)));
@@ -91,7 +93,7 @@ export async function startFakeDaemon(options: FakeDaemonOptions = {}): Promise<
             options.onOpen?.(socket);
             break;
           default:
-            options.onCall?.({ procedure: header.procedure, header, socket, reply });
+            options.onCall?.({ procedure: header.procedure, header, socket, payload, reply });
         }
       }
     });

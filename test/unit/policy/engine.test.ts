@@ -6,6 +6,8 @@ import { defaultPolicies, loadPolicies } from '../../../src/policy/loader.js';
 import { host, state, vm } from './fixtures.js';
 
 const config = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 3 });
+/** Hot-spot relief alone (the tests of its hysteresis and in-flight accounting): no spread moves. */
+const hotOnly = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 3, spread: { enabled: false } });
 
 describe('planning engine', () => {
   it('moves load off a hot host to the coolest host and lowers the imbalance', async () => {
@@ -78,16 +80,16 @@ describe('planning engine', () => {
     const vms = [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1), vm('v5', 'b', 0.5)];
     const moving = { vmUuid: vms[0].uuid, vmName: 'v1', from: 'a', to: 'c', startedAtMs: 1_000_000 - 5_000 };
     // a at 100 % with v1 on its way to c: a will be at 75 %, under the 80 % threshold.
-    const relieved = await plan(state([host('a'), host('b'), host('c')], vms, { inFlight: [moving] }), { config });
+    const relieved = await plan(state([host('a'), host('b'), host('c')], vms, { inFlight: [moving] }), { config: hotOnly });
     expect(relieved.moves).toEqual([]);
     // The same cluster with a hotter a: the next move goes to b, since c is receiving v1.
     const hotter = [...vms, vm('v6', 'a', 1)];
-    const next = await plan(state([host('a'), host('b'), host('c')], hotter, { inFlight: [moving] }), { config: { ...config, maxMovesPerTick: 1 } });
+    const next = await plan(state([host('a'), host('b'), host('c')], hotter, { inFlight: [moving] }), { config: { ...hotOnly, maxMovesPerTick: 1 } });
     expect(next.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
     // vCPUs reserved on the target: c (idle, the best target by load) has room for one vCPU, and the
     // light v1 on its way there takes it, so the move goes to b.
     const light = [vm('v1', 'a', 0.1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1), vm('v5', 'b', 0.8)];
-    const tight = await plan(state([host('a'), host('b', { cpuOvercommitRatio: 0.5 }), host('c', { cpuOvercommitRatio: 0.25 })], light, { inFlight: [moving] }), { config: { ...config, cpuHighPercent: 70 } });
+    const tight = await plan(state([host('a'), host('b', { cpuOvercommitRatio: 0.5 }), host('c', { cpuOvercommitRatio: 0.25 })], light, { inFlight: [moving] }), { config: { ...hotOnly, cpuHighPercent: 70 } });
     expect(tight.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
   });
 
@@ -105,14 +107,14 @@ describe('planning engine', () => {
     // a at 86 % of 10 CPUs: one move (8.6 %) leaves 77.4 %, under 80 % but not under 80 - 5.
     const hosts = [host('a', { cpuCount: 10 }), host('b', { cpuCount: 10 }), host('c', { cpuCount: 10 })];
     const s = state(hosts, Array.from({ length: 10 }, (_, i) => vm(`v${i}`, 'a', 0.86)));
-    const withHysteresis = await plan(s, { config: { ...config, hysteresisPercent: 5 } });
+    const withHysteresis = await plan(s, { config: { ...hotOnly, hysteresisPercent: 5 } });
     expect(withHysteresis.moves.map((m) => m.from)).toEqual(['a', 'a']);
     expect(withHysteresis.skipped.every((x) => /no longer above the thresholds/.test(x.reason))).toBe(true);
-    const without = await plan(s, { config: { ...config, hysteresisPercent: 0 } });
+    const without = await plan(s, { config: { ...hotOnly, hysteresisPercent: 0 } });
     expect(without.moves.map((m) => m.from)).toEqual(['a']);
     // A host between the threshold less hysteresis and the threshold is not hot to begin with.
     const warm = state(hosts, Array.from({ length: 10 }, (_, i) => vm(`v${i}`, 'a', 0.78)));
-    expect((await plan(warm, { config: { ...config, hysteresisPercent: 5 } })).moves).toEqual([]);
+    expect((await plan(warm, { config: { ...hotOnly, hysteresisPercent: 5 } })).moves).toEqual([]);
   });
 
   it('names an unknown policy in config and lists the available ones', async () => {

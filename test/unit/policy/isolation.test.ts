@@ -55,7 +55,10 @@ describe('a custom policy stuck in a loop', () => {
       // Later calls in the same plan fail at once instead of costing another timeout each.
       expect(result.policyErrors.slice(1).every((e) => e.policy === 'looper' && /not called: .* earlier in this plan/.test(e.message))).toBe(true);
       // Without a failed select the others' candidates still move; no move depends on a failed filter or score.
-      if (point === 'select') expect(result.moves.map((m) => m.from)).toEqual(['a']);
+      if (point === 'select') {
+        expect(result.moves.length).toBeGreaterThan(0);
+        expect(result.moves.every((m) => m.from === 'a')).toBe(true);
+      }
       else expect(result.moves).toEqual([]);
       // The controller's thread was free: timers fired throughout (a loop in-process allows none).
       expect(timerTicks).toBeGreaterThanOrEqual(5);

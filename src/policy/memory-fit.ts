@@ -1,0 +1,57 @@
+/**
+ * Memory a VM takes where it goes, as the engine and the capacity and balance policies count it:
+ * ordinary memory for an ordinary VM that holds memory, free hugepages of its size for a
+ * hugepage-backed one (never both: a hugepage VM's pages are outside the host's ordinary memory).
+ */
+import type { VmObservation } from '../cluster/model.js';
+import type { ProjectedHost } from './api.js';
+
+const KiB = 1024;
+
+function active(vm: VmObservation): boolean {
+  // As cluster/memory-accounting.ts holdsMemory (policy/ imports cluster types only).
+  return vm.state === 'running' || vm.state === 'blocked' || vm.state === 'paused' || vm.state === 'pmsuspended';
+}
+
+/** Ordinary (non-hugepage) memory the VM takes on a host, bytes: 0 when shut off or hugepage-backed. */
+export function ordinaryMemoryBytes(vm: VmObservation): number {
+  return active(vm) && vm.hugepageSizeKiB === undefined ? vm.memoryBytes : 0;
+}
+
+/**
+ * Hugepages the VM needs on a host: its whole configured memory (a balloon frees no hugepages) in
+ * pages of its size; undefined for an ordinary VM.
+ */
+export function hugepagesNeeded(vm: VmObservation): { pageSizeKiB: number; pages: number } | undefined {
+  if (vm.hugepageSizeKiB === undefined) return undefined;
+  const bytes = Math.max(vm.maxMemoryBytes, vm.memoryBytes);
+  return { pageSizeKiB: vm.hugepageSizeKiB, pages: Math.ceil(bytes / (vm.hugepageSizeKiB * KiB)) };
+}
+
+/** Why `target` cannot take the VM's hugepages (unknown, no pool of that size, too few free), or undefined when it can. */
+export function hugepageShortfall(vm: VmObservation, target: ProjectedHost): string | undefined {
+  const need = hugepagesNeeded(vm);
+  if (!need) return undefined;
+  const name = target.host.name;
+  if (!target.freeHugepages) return `free hugepages of ${name} are unknown (${vm.name} is backed by ${need.pageSizeKiB} KiB pages)`;
+  const free = target.freeHugepages.get(need.pageSizeKiB);
+  if (free === undefined) return `${name} has no ${need.pageSizeKiB} KiB hugepage pool (${vm.name} needs ${need.pages} pages)`;
+  if (free < need.pages) return `${name} has ${free} free ${need.pageSizeKiB} KiB hugepages, ${vm.name} needs ${need.pages}`;
+  return undefined;
+}
+
+/** Free hugepages by size from a host's pools (undefined when they are unknown). */
+export function freeHugepagesOf(host: { hugepages?: { pageSizeKiB: number; freePages: number }[] }): Map<number, number> | undefined {
+  return host.hugepages ? new Map(host.hugepages.map((p) => [p.pageSizeKiB, p.freePages])) : undefined;
+}
+
+/** Project a planned move's memory: ordinary memory or hugepages leave `source` and arrive on `target`. */
+export function projectMemoryMove(vm: VmObservation, source: ProjectedHost, target: ProjectedHost): void {
+  const bytes = ordinaryMemoryBytes(vm);
+  source.memoryUsedBytes -= bytes;
+  target.memoryUsedBytes += bytes;
+  const need = hugepagesNeeded(vm);
+  if (!need || !active(vm)) return;
+  if (source.freeHugepages?.has(need.pageSizeKiB)) source.freeHugepages.set(need.pageSizeKiB, source.freeHugepages.get(need.pageSizeKiB)! + need.pages);
+  if (target.freeHugepages?.has(need.pageSizeKiB)) target.freeHugepages.set(need.pageSizeKiB, target.freeHugepages.get(need.pageSizeKiB)! - need.pages);
+}

@@ -1,0 +1,37 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { planJson, renderPlan } from '../../../src/cli/commands/plan.js';
+import type { Plan } from '../../../src/policy/plan-types.js';
+import { host } from '../policy/fixtures.js';
+
+const emptyPlan: Plan = { basedOnObservedAtMs: 0, moves: [], skipped: [], imbalanceBefore: 0, imbalanceAfter: 0, policyErrors: [] };
+const root = join(import.meta.dirname, '../../..');
+
+describe('plan reports hosts it could not read', () => {
+  it('in text and --json', () => {
+    const state = { hosts: [host('kvm1'), host('kvm2', { up: false, downReason: 'connection refused by 10.0.0.12:16509' })] };
+    const text = renderPlan(emptyPlan, state);
+    expect(text).toMatch(/^Not read/);
+    expect(text).toContain('kvm2  connection refused by 10.0.0.12:16509');
+    expect(planJson(emptyPlan, state).hosts).toEqual([{ host: 'kvm1', up: true }, { host: 'kvm2', up: false, downReason: 'connection refused by 10.0.0.12:16509' }]);
+  });
+
+  it('exits non-zero when no host could be read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vb-plan-'));
+    const config = join(dir, 'config.yaml');
+    // Loopback addresses of this developer's own prefix with nothing listening on port 1.
+    await writeFile(config, `hosts:\n  - { name: kvm1, uri: "qemu+tcp://127.0.14.250:1/system" }\nstateDir: ${dir}\nlog: { level: silent }\n`);
+    const run = promisify(execFile);
+    const result = await run(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'plan', '-c', config, '--json'], { cwd: root }).then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout).hosts).toEqual([{ host: 'kvm1', up: false, downReason: expect.stringContaining('connection refused') }]);
+    expect(result.stderr).toContain('no host could be read (kvm1');
+  });
+});

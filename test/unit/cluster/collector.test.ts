@@ -1,0 +1,110 @@
+/**
+ * The collector against fake libvirt connections that answer as libvirtd does (shapes checked in
+ * test/lab/accounting.test.ts): shut-off definitions, hugepages, duplicate VMs, definitions that
+ * change after a VM-bound failure.
+ */
+import { describe, expect, it } from 'vitest';
+import { Collector } from '../../../src/cluster/collector.js';
+import type { HostConnections } from '../../../src/cluster/connections.js';
+import { parseConfig } from '../../../src/config/index.js';
+import { DomainState, type LibvirtConnection } from '../../../src/libvirt/index.js';
+import { createLogger } from '../../../src/log/logger.js';
+
+const GiB = 2 ** 30;
+const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+interface FakeDomain {
+  name: string;
+  uuid: string;
+  state: number;
+  memoryKiB: number;
+  xml: string;
+}
+
+function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number; free: number } } = {}) {
+  const caps = `<capabilities><host><uuid>${uuid(9000 + domains.length)}</uuid><cpu><model>Haswell</model>
+    <pages unit='KiB' size='4'/>${options.hugepages ? "<pages unit='KiB' size='2048'/>" : ''}</cpu>
+    <topology><cells num='1'><cell id='0'><pages unit='KiB' size='4'>1000</pages>${options.hugepages ? `<pages unit='KiB' size='2048'>${options.hugepages.total}</pages>` : ''}</cell></cells></topology></host></capabilities>`;
+  const conn = {
+    nodeGetInfo: async () => ({ model: 'x86_64', memoryKiB: BigInt((256 * GiB) / 1024), cpus: 32, mhz: 2000, nodes: 1, sockets: 1, cores: 32, threads: 1 }),
+    getCapabilities: async () => caps,
+    versions: { libvirtVersion: 11_003_000, hypervisorVersion: 10_000_000 },
+    nodeGetCpuStats: async () => ({ kernel: 0n, user: 0n, idle: 100n, iowait: 0n }),
+    nodeGetMemoryStats: async () => ({ total: BigInt((256 * GiB) / 1024), free: BigInt((25 * GiB) / 1024), buffers: 0n, cached: BigInt(GiB / 1024) }),
+    nodeGetFreePages: async (sizes: number[]) => sizes.map(() => BigInt(options.hugepages?.free ?? 0)),
+    getAllDomainStats: async () =>
+      domains.map((d) => ({ domain: { name: d.name, uuid: d.uuid, id: d.state === DomainState.RUNNING ? 1 : -1 }, params: { 'state.state': d.state, 'state.reason': 1, 'balloon.current': BigInt(d.memoryKiB), 'balloon.maximum': BigInt(d.memoryKiB), 'vcpu.current': 2, 'cpu.time': 0n } })),
+    domainGetXmlDesc: async (dom: { uuid: string }) => domains.find((d) => d.uuid === dom.uuid)!.xml,
+    domainGetMetadata: async () => {
+      throw new Error('no metadata');
+    },
+    domainGetJobInfo: async () => ({ type: 0 }),
+  };
+  return conn as unknown as LibvirtConnection;
+}
+
+function collector(hosts: { name: string; capacityMiB?: number; conn: LibvirtConnection }[]) {
+  const config = parseConfig({ hosts: hosts.map((h, i) => ({ name: h.name, uri: `qemu+tcp://10.0.0.${i + 1}/system`, ...(h.capacityMiB ? { capacity: { memoryMiB: h.capacityMiB } } : {}) })) });
+  const connections = {
+    get: (name: string) => hosts.find((h) => h.name === name)?.conn,
+    status: () => ({ up: true }),
+    recordError: (_: string, e: unknown) => String(e),
+  } as unknown as HostConnections;
+  return new Collector(config, connections, { logger: createLogger({ level: 'silent' }) });
+}
+
+const plainXml = '<domain type="kvm"><devices></devices></domain>';
+
+describe('collector accounting', () => {
+  it('with capacity: counts running domains only (two 20 GiB running, 80 GiB shut off: 40 GiB used)', async () => {
+    const domains = [
+      { name: 'web-1', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 20 * 1024 * 1024, xml: plainXml },
+      { name: 'web-2', uuid: uuid(2), state: DomainState.RUNNING, memoryKiB: 20 * 1024 * 1024, xml: plainXml },
+      ...[3, 4, 5, 6].map((n) => ({ name: `template-${n}`, uuid: uuid(n), state: DomainState.SHUTOFF, memoryKiB: 20 * 1024 * 1024, xml: plainXml })),
+    ];
+    const state = await collector([{ name: 'kvm1', capacityMiB: 128 * 1024, conn: fakeHost(domains) }]).collect();
+    expect(state.hosts[0].memoryUsedBytes).toBe(40 * GiB);
+    expect(state.hosts[0].memoryTotalBytes).toBe(128 * GiB);
+  });
+
+  it('with node stats: hugepage pools are outside ordinary memory; a hugepage VM carries its page size', async () => {
+    const hpXml = "<domain><memoryBacking><hugepages><page size='2' unit='M'/></hugepages></memoryBacking><devices></devices></domain>";
+    const state = await collector([{ name: 'kvm1', conn: fakeHost([{ name: 'hp', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 16 * 1024 * 1024, xml: hpXml }], { hugepages: { total: 102_400, free: 94_208 } }) }]).collect();
+    const host = state.hosts[0];
+    expect(host.hugepages).toEqual([{ pageSizeKiB: 2048, totalPages: 102_400, freePages: 94_208 }]);
+    expect(host.memoryTotalBytes).toBe(56 * GiB);
+    expect(host.memoryUsedBytes).toBe(30 * GiB);
+    expect(host.memoryUsedBytes / host.memoryTotalBytes).toBeLessThan(0.6);
+    expect(state.vms[0].hugepageSizeKiB).toBe(2048);
+  });
+
+  it('reads what blocks a migration from the domain XML', async () => {
+    const xml = "<domain><devices><hostdev mode='subsystem' type='pci' managed='yes'><source/></hostdev></devices></domain>";
+    const state = await collector([{ name: 'kvm1', conn: fakeHost([{ name: 'gpu', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml }]) }]).collect();
+    expect(state.vms[0].migrationBlockers).toEqual([expect.stringContaining('PCI passthrough')]);
+  });
+
+  it('one VM UUID running on two hosts outside a migration is marked on the VM', async () => {
+    const dup = { name: 'twice', uuid: uuid(7), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml: plainXml };
+    const state = await collector([{ name: 'kvm1', conn: fakeHost([dup]) }, { name: 'kvm2', conn: fakeHost([dup]) }]).collect();
+    expect(state.vms).toHaveLength(1);
+    expect(state.vms[0].alsoActiveOn).toEqual([state.vms[0].host === 'kvm1' ? 'kvm2' : 'kvm1']);
+  });
+
+  it('re-reads the definition of a VM with a VM-bound failure and notes when it changed', async () => {
+    const gpu = { name: 'gpu', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml: "<domain><devices><hostdev mode='subsystem' type='pci'><source/></hostdev></devices></domain>" };
+    const c = collector([{ name: 'kvm1', conn: fakeHost([gpu]) }]);
+    const failure = { vmUuid: gpu.uuid, from: 'kvm1', to: 'kvm2', atMs: 1, outcome: 'failed', error: 'Requested operation is not valid: domain has assigned non-USB host devices' };
+    const first = await c.collect({ recentFailures: [failure] });
+    expect(first.vms[0].definitionChangedAtMs).toBeUndefined();
+    gpu.xml = plainXml; // the operator detached the device
+    const second = await c.collect({ recentFailures: [failure] });
+    expect(second.vms[0].definitionChangedAtMs).toBe(second.observedAtMs);
+    expect(second.vms[0].migrationBlockers).toEqual([]);
+    // A pair failure does not make the collector re-read (the definition is read once).
+    const other = collector([{ name: 'kvm1', conn: fakeHost([gpu]) }]);
+    await other.collect({ recentFailures: [{ ...failure, error: 'Storage pool not found' }] });
+    gpu.xml = "<domain><devices><shmem name='x'/></devices></domain>";
+    expect((await other.collect({ recentFailures: [{ ...failure, error: 'Storage pool not found' }] })).vms[0].migrationBlockers).toEqual([]);
+  });
+});
