@@ -115,6 +115,22 @@ describe('a custom policy stuck in a loop', () => {
   }, 40_000);
 });
 
+describe('the context a custom policy sees in its worker', () => {
+  it('answers as the in-process context does (projected hosts, overloaded, forecast, VMs on a host, placement)', async () => {
+    const filter = `filter(vm, host, ctx) { const p = ctx.projected(host.name); return [ctx.vmsOn(host.name).length, ctx.placeOf(vm.uuid), ctx.overloaded(host.name), ctx.forecastCpu(host.name).toFixed(3), p.cpuRatio.toFixed(3), p.vmUuids.size, ctx.host(host.name).name, ctx.vm(vm.uuid).name, ctx.cpuShare(vm, host).toFixed(3), ctx.options.tag].join('|'); }`;
+    policyFile('probe', `export default { name: 'probe', ${filter} };`);
+    const config = policySchema.parse({ policyDirs: [dir], maxMovesPerTick: 3, policies: [{ name: 'balance' }, { name: 'probe', options: { tag: 'x' } }] });
+    loaded = await loadPolicies(config);
+    const inProcess = [loaded[0], { ...loaded[1], policy: (await import(join(dir, 'probe.mjs'))).default, source: 'in-process' }];
+    const isolated = await plan(hot(), { config, policies: loaded });
+    const direct = await plan(hot(), { config, policies: inProcess });
+    expect(isolated.policyErrors).toEqual([]);
+    expect(isolated.skipped.length).toBeGreaterThan(0);
+    expect(isolated.skipped.map((x) => x.reason)).toEqual(direct.skipped.map((x) => x.reason));
+    expect(isolated.skipped[0].reason).toMatch(/probe: \d+\|a\|(true|false)\|[\d.]+\|[\d.]+\|\d+\|[bc]\|v\d\|[\d.]+\|x/);
+  });
+});
+
 describe('which policy modules load', () => {
   it('only the modules config names: another file in the directory is never imported', async () => {
     const marker = join(dir, 'imported');
