@@ -11,7 +11,7 @@ import type { Config } from '../config/index.js';
 import { Executor, Journal, LearnedFromMigrations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import { loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { planMeasuringCandidates } from './plan-measured.js';
 import { validateSchedule } from './schedule.js';
 
@@ -57,7 +57,7 @@ export class Controller {
     const deps = { logger: options.logger, metrics: options.metrics };
     this.connections = new HostConnections(config, deps);
     this.collector = new Collector(config, this.connections, deps);
-    this.journal = new Journal(config.stateDir);
+    this.journal = new Journal(config.stateDir, deps);
     this.executor = new Executor(config, {
       connections: this.connections,
       logger: options.logger,
@@ -93,6 +93,7 @@ export class Controller {
   async init(): Promise<void> {
     const scheduleProblem = validateSchedule(this.config.loop.schedule);
     if (scheduleProblem) throw new Error(scheduleProblem);
+    await this.journal.checkWritable();
     this.policies = await loadPolicies(this.config.policy);
     const entries = await this.journal.read();
     this.history = moveHistory(entries);
@@ -169,7 +170,10 @@ export class Controller {
     const policies = await loadPolicies(config.policy);
     const scheduleChanged = config.loop.schedule !== this.config.loop.schedule;
     this.config = config;
+    const replaced = this.policies;
     this.policies = policies;
+    // After the tick that may still use them (custom policies' worker threads).
+    void (this.current ?? Promise.resolve()).then(() => closePolicies(replaced));
     this.collector.setConfig(config);
     this.executor.setConfig(config);
     await this.connections.reload(config);
@@ -187,5 +191,7 @@ export class Controller {
     if (running.length > 0) this.options.logger.info({ migrations: running.map((m) => m.vmName) }, 'leaving running migrations to libvirt');
     this.executor.detach();
     await this.connections.close();
+    await closePolicies(this.policies);
+    this.journal.close();
   }
 }

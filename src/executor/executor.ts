@@ -26,6 +26,8 @@ interface Running extends RunningMove {
   /** Found on a host, not started by this process: after a restart (journaled) or by someone else. */
   adopted: boolean;
   done?: Promise<MigrationResult | undefined>;
+  /** Why a move this process was asked to start never started (its start could not be journaled). */
+  notStartedReason?: string;
 }
 
 export class Executor {
@@ -136,6 +138,13 @@ export class Executor {
 
   /** Admit what may start now and start it; returns at once (moves run in the background). */
   submit(moves: readonly Move[], state: ClusterState): AdmissionResult {
+    const { journal } = this.deps;
+    if (!journal.writable) {
+      // A decision the journal cannot record is a decision not taken.
+      const reason = `the journal ${journal.file} cannot be written (${journal.lastError?.message ?? 'entries waiting'}); no migration starts until it can`;
+      for (const move of moves) this.deps.logger.warn({ vm: move.vmName, from: move.from, to: move.to, reason }, 'move not admitted');
+      return { admitted: [], rejected: moves.map((move) => ({ move, reason })) };
+    }
     const result = admit(moves, [...this.running.values()], state, this.config.migration, {
       cooldownSeconds: this.config.policy.cooldownSeconds,
       nowMs: Date.now(),
@@ -153,7 +162,9 @@ export class Executor {
   async runNow(move: Move, extra: { onProgress?: (p: MigrationProgress) => void } = {}): Promise<MigrationResult> {
     if (this.running.has(move.vmUuid)) throw new Error(`a migration of ${move.vmName} is already running`);
     const r = this.start(move, extra.onProgress);
-    return (await r.done)!;
+    const result = await r.done;
+    if (!result) throw new Error(`the migration of ${move.vmName} did not start: ${r.notStartedReason ?? 'the controller is shutting down'}`);
+    return result;
   }
 
   private start(move: Move, onProgress?: (p: MigrationProgress) => void): Running {
@@ -161,7 +172,15 @@ export class Executor {
     const entry: Running = { vmUuid: move.vmUuid, vmName: move.vmName, from: move.from, to: move.to, bandwidthMiBps: move.inputs.bandwidthMiBps, move, startedAtMs: Date.now(), adopted: false };
     this.running.set(move.vmUuid, entry);
     entry.done = (async () => {
-      await journal.append({ type: 'started', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, deadlineSeconds: deadlineSecondsFor(move, this.config.migration) });
+      try {
+        // On disk before libvirt hears of it, so a restart always knows what it may have to adopt.
+        await journal.appendDurably({ type: 'started', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, deadlineSeconds: deadlineSecondsFor(move, this.config.migration) });
+      } catch (error) {
+        entry.notStartedReason = (error as Error).message;
+        logger.error({ vm: move.vmName, from: move.from, to: move.to, err: entry.notStartedReason }, 'migration not started: its start cannot be journaled');
+        this.running.delete(move.vmUuid);
+        return undefined;
+      }
       const source = connections.get(move.from);
       const target = connections.get(move.to);
       const targetUri = connections.hostConfig(move.to)?.uri;

@@ -1,11 +1,18 @@
 /**
  * The journal: append-only JSON lines in <stateDir>/journal.jsonl of every decision and outcome,
  * read back by `virt-balancer history` and after a restart (cooldowns, recent moves).
+ *
+ * Writes are one line at a time, flushed to disk (fsync), to a file created 0600. A write that
+ * fails (full filesystem, permissions) is retried, counted and logged, and the entry is kept to be
+ * written later; from such a failure until a write succeeds the journal is not `writable` and the
+ * executor starts no migration (a decision it cannot record is a decision it must not take).
  */
-import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, open, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { LinkObservation } from '../cluster/link-bandwidth.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/catalog.js';
 import type { CalibrationSample } from '../policy/calibration.js';
 import type { Move, Prediction } from '../policy/plan-types.js';
 
@@ -38,26 +45,212 @@ export type JournalEntry =
     }
   | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string };
 
+/** The filesystem operations the journal uses (injected in tests to simulate a full disk). */
+export interface JournalFs {
+  /** Append `data` to `file` (creating it and its directory, file mode 0600) and fsync it. */
+  appendDurably(file: string, data: string): Promise<void>;
+  /** The file's last byte, or undefined when it is empty or missing. */
+  lastByte(file: string): Promise<number | undefined>;
+}
+
+export const nodeJournalFs: JournalFs = {
+  async appendDurably(file, data) {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const handle = await open(file, 'a', 0o600);
+    try {
+      await handle.write(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  async lastByte(file) {
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size === 0) return undefined;
+      const { buffer } = await handle.read(Buffer.alloc(1), 0, 1, size - 1);
+      return buffer[0];
+    } finally {
+      await handle.close();
+    }
+  },
+};
+
+/** The journal cannot be written: the state directory is missing, read-only or full. */
+export class JournalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JournalError';
+  }
+}
+
+export interface JournalOptions {
+  logger?: Logger;
+  metrics?: Metrics;
+  fs?: JournalFs;
+  /** Waits between the attempts of one write while the journal was writable, ms. Default [100, 500, 2000]. */
+  retryDelaysMs?: number[];
+  /** While unwritable, how often the unwritten entries are tried again in the background, ms. Default 5000. */
+  backgroundRetryMs?: number;
+  /** Unwritten entries kept in memory at most; beyond it the oldest are dropped (logged). Default 10000. */
+  maxUnwritten?: number;
+}
+
+const NEWLINE = 0x0a;
+
 export class Journal {
   readonly file: string;
-  private writing: Promise<void> = Promise.resolve();
+  private readonly fs: JournalFs;
+  /** Lines not yet written, oldest first. */
+  private readonly backlog: { line: string; entry: JournalEntry }[] = [];
+  /** The chain of flushes; never rejects, so one failed write cannot poison the next. */
+  private flushing: Promise<void> = Promise.resolve();
+  /** Check that the file ends with a newline before the next write (at start and after a failed write). */
+  private checkTail = true;
+  private failure?: Error;
+  private retryTimer?: NodeJS.Timeout;
 
-  constructor(stateDir: string) {
+  constructor(
+    stateDir: string,
+    private readonly options: JournalOptions = {},
+  ) {
     this.file = join(stateDir, 'journal.jsonl');
+    this.fs = options.fs ?? nodeJournalFs;
+    options.metrics?.journalWritable.set(1);
   }
 
+  /**
+   * False from a write that failed (after its retries) until a write succeeds again. An entry
+   * merely queued behind a write in progress does not make the journal unwritable.
+   */
+  get writable(): boolean {
+    return this.failure === undefined;
+  }
+
+  /** Why the journal is not writable (undefined while it is). */
+  get lastError(): Error | undefined {
+    return this.failure;
+  }
+
+  /**
+   * Make sure the state directory exists (created 0700 if not) and the journal can be opened for
+   * appending. Call at start: a daemon that cannot journal says so at once, not at its first move.
+   * @throws JournalError naming the directory (stateDir) and what to do.
+   */
+  async checkWritable(): Promise<void> {
+    const dir = dirname(this.file);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await access(dir, fsConstants.W_OK | fsConstants.X_OK);
+      const handle = await open(this.file, 'a', 0o600);
+      await handle.close();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const hint = code === 'EACCES' || code === 'EPERM' ? `run as a user that may write there, or set stateDir to a directory it owns` : code === 'EROFS' ? `the filesystem is read-only; set stateDir to a writable directory` : `set stateDir to a writable directory`;
+      throw new JournalError(`cannot write the journal ${this.file} (stateDir ${dir}): ${(e as Error).message}; ${hint}`);
+    }
+  }
+
+  /**
+   * Queue an entry and write it. Never rejects: an entry that cannot be written now stays queued
+   * (see `writable`) and is written when the filesystem allows.
+   */
   append(entry: JournalEntry): Promise<void> {
-    // Serialised so lines never interleave; a failed write is reported, not fatal.
-    this.writing = this.writing.then(async () => {
-      await mkdir(join(this.file, '..'), { recursive: true });
-      await appendFile(this.file, JSON.stringify(entry) + '\n');
-    });
-    return this.writing;
+    this.backlog.push({ line: JSON.stringify(entry) + '\n', entry });
+    // Bounded memory through a long outage: days of a full disk lose the oldest entries, not the process.
+    const excess = this.backlog.length - (this.options.maxUnwritten ?? 10_000);
+    if (excess > 0) {
+      const dropped = this.backlog.splice(0, excess);
+      this.options.logger?.error({ file: this.file, dropped: dropped.length, oldest: dropped[0].entry }, 'journal entries dropped: too many could not be written');
+    }
+    return this.flush();
+  }
+
+  /**
+   * Write an entry and everything queued before it, flushed to disk, or throw: for the 'started'
+   * entry a migration must not begin without. An entry that could not be written is dropped (the
+   * migration it announces will not happen).
+   * @throws JournalError when it is not on disk after the retries.
+   */
+  async appendDurably(entry: JournalEntry): Promise<void> {
+    const item = { line: JSON.stringify(entry) + '\n', entry };
+    this.backlog.push(item);
+    await this.flush();
+    const at = this.backlog.indexOf(item);
+    if (at < 0) return;
+    this.backlog.splice(at, 1);
+    throw new JournalError(`cannot write the journal ${this.file}: ${this.failure?.message ?? 'unknown error'}`);
   }
 
   async read(): Promise<JournalEntry[]> {
-    await this.writing.catch(() => {});
-    return readJournal(this.file);
+    await this.flushing;
+    return readJournal(this.file, { warn: (message) => (this.options.logger ? this.options.logger.warn(message) : process.emitWarning(message, 'JournalWarning')) });
+  }
+
+  /** Stop the background retry (entries still unwritten are logged as lost). */
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.backlog.length > 0) this.options.logger?.error({ file: this.file, entries: this.backlog.length }, 'journal entries could not be written before exit');
+  }
+
+  private flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.writeBacklog());
+    return this.flushing;
+  }
+
+  private async writeBacklog(): Promise<void> {
+    // Already failing: one attempt per flush, the background retry does the waiting.
+    const delays = this.failure ? [] : (this.options.retryDelaysMs ?? [100, 500, 2000]);
+    for (let attempt = 0; this.backlog.length > 0; attempt++) {
+      try {
+        if (this.checkTail) {
+          // A torn last line (crash or full disk mid-write) must not swallow the next entry.
+          const last = await this.fs.lastByte(this.file);
+          if (last !== undefined && last !== NEWLINE) await this.fs.appendDurably(this.file, '\n');
+          this.checkTail = false;
+        }
+        const item = this.backlog[0];
+        await this.fs.appendDurably(this.file, item.line);
+        // By identity: append() may have dropped old entries (maxUnwritten) during the write.
+        const at = this.backlog.indexOf(item);
+        if (at >= 0) this.backlog.splice(at, 1);
+        if (this.failure) {
+          this.options.logger?.info({ file: this.file }, 'the journal is writable again; migrations may start');
+          this.failure = undefined;
+          this.options.metrics?.journalWritable.set(1);
+        }
+      } catch (e) {
+        this.checkTail = true;
+        this.options.metrics?.journalWriteFailuresTotal.inc();
+        const retryInMs = attempt < delays.length ? delays[attempt] : undefined;
+        this.options.logger?.warn({ file: this.file, err: (e as Error).message, entry: this.backlog[0].entry.type, retryInMs }, 'journal write failed');
+        if (retryInMs === undefined) {
+          if (!this.failure) this.options.logger?.error({ file: this.file, err: (e as Error).message, unwritten: this.backlog.length }, 'the journal cannot be written; no migration starts until it can (entries are kept and written when it can)');
+          this.failure = e as Error;
+          this.options.metrics?.journalWritable.set(0);
+          this.scheduleRetry();
+          return;
+        }
+        await new Promise((r) => setTimeout(r, retryInMs));
+      }
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.flush();
+    }, this.options.backgroundRetryMs ?? 5000);
+    this.retryTimer.unref();
   }
 }
 
@@ -131,16 +324,42 @@ export function unfinishedStarts(entries: readonly JournalEntry[]): Map<string, 
   return open;
 }
 
-export async function readJournal(file: string): Promise<JournalEntry[]> {
-  if (!existsSync(file)) return [];
-  const entries: JournalEntry[] = [];
-  for (const line of (await readFile(file, 'utf8')).split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      entries.push(JSON.parse(line) as JournalEntry);
-    } catch {
-      // A torn last line after a crash: skip it rather than lose the rest.
-    }
+const ENTRY_TYPES = new Set(['planned', 'rejected', 'started', 'adapted', 'outcome', 'found-running-job']);
+
+/** What a line must have for the readers of the journal to use it safely. */
+function isEntry(value: unknown): value is JournalEntry {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const e = value as Record<string, unknown>;
+  if (!ENTRY_TYPES.has(e.type as string) || typeof e.atMs !== 'number' || typeof e.vm !== 'string' || typeof e.vmUuid !== 'string') return false;
+  if (e.type === 'adapted' || e.type === 'found-running-job') return true;
+  return typeof e.from === 'string' && typeof e.to === 'string';
+}
+
+/**
+ * Entries of a journal file, oldest first. A line that is not JSON or not an entry (a torn line
+ * after a crash, `null`, a hand edit) is skipped and reported through `warn` with the file and
+ * line number; it never stops the reader.
+ */
+export async function readJournal(file: string, options: { warn?: (message: string) => void } = {}): Promise<JournalEntry[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
   }
+  const warn = options.warn ?? ((message: string) => process.emitWarning(message, 'JournalWarning'));
+  const entries: JournalEntry[] = [];
+  text.split('\n').forEach((line, index) => {
+    if (!line.trim()) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      value = undefined;
+    }
+    if (isEntry(value)) entries.push(value);
+    else warn(`${file}:${index + 1}: skipped an unreadable journal line (${line.length > 60 ? `${line.slice(0, 60)}...` : line})`);
+  });
   return entries;
 }

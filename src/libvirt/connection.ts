@@ -52,6 +52,12 @@ export interface ConnectOptions extends TransportOptions {
    * bounded by the caller (the executor's migration deadline) and watched through job stats.
    */
   callTimeoutMs?: number;
+  /**
+   * Close the connection when authentication and CONNECT_OPEN have not finished after this long
+   * (keepalive starts only after them, so a silent peer would otherwise hang open() for ever).
+   * Default DEFAULT_HANDSHAKE_TIMEOUT_MS.
+   */
+  handshakeTimeoutMs?: number;
   readOnly?: boolean;
 }
 
@@ -127,10 +133,14 @@ export type DomainEvent =
 
 interface PendingCall {
   procedure: number;
+  /** Decode the reply and resolve the call; throws (without settling) when the reply does not decode. */
   resolve: (payload: Buffer) => void;
   reject: (error: Error) => void;
   timer?: NodeJS.Timeout;
 }
+
+/** open()'s default bound on authentication plus CONNECT_OPEN, in ms. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
 
 const AUTH_NONE = 0;
 const AUTH_SASL = 1;
@@ -208,6 +218,12 @@ export class LibvirtConnection extends EventEmitter {
     const uri = parseLibvirtUri(uriText);
     const stream = await openTransport(uri, options);
     const conn = new LibvirtConnection(uri, stream, options);
+    const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    // Failing the connection rejects the handshake call in flight, so open() rejects with this reason.
+    const handshakeTimer = setTimeout(
+      () => conn.fail(new ConnectionClosedError(`opening ${uri.original} failed: the daemon did not complete the handshake within ${handshakeTimeoutMs} ms (is it a libvirt daemon, and is it responsive?)`, uri.original)),
+      handshakeTimeoutMs,
+    );
     try {
       await conn.authenticate();
       if (await conn.supportsFeature(DriverFeature.PROGRAM_KEEPALIVE)) conn.startKeepalive();
@@ -218,6 +234,8 @@ export class LibvirtConnection extends EventEmitter {
     } catch (e) {
       conn.fail(new ConnectionClosedError(`opening ${uri.original} failed`, uri.original));
       throw e;
+    } finally {
+      clearTimeout(handshakeTimer);
     }
     return conn;
   }
@@ -282,14 +300,8 @@ export class LibvirtConnection extends EventEmitter {
     return new Promise<T>((resolve, reject) => {
       const pending: PendingCall = {
         procedure,
-        resolve: (payload) => {
-          try {
-            const r = new XdrReader(payload);
-            resolve(readReply ? readReply(r) : (undefined as T));
-          } catch (e) {
-            reject(new Error(`cannot decode the reply to procedure ${procedure} from ${this.uri.original}: ${(e as Error).message}`));
-          }
-        },
+        // A decode error propagates to dispatch(), which rejects the call and closes the connection.
+        resolve: (payload) => resolve(readReply ? readReply(new XdrReader(payload)) : (undefined as T)),
         reject,
       };
       if (this.options.callTimeoutMs && !JOB_LENGTH_PROCEDURES.has(procedure)) {
@@ -309,8 +321,6 @@ export class LibvirtConnection extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastReceivedMs = Date.now();
-    this.unansweredProbes = 0;
     let packets: Packet[];
     try {
       packets = this.decoder.push(chunk);
@@ -319,11 +329,16 @@ export class LibvirtConnection extends EventEmitter {
       this.fail(new ConnectionClosedError(`protocol error from ${this.uri.original}: ${reason}`, this.uri.original));
       return;
     }
+    // Only a complete packet is a sign of life: a peer trickling bytes of one it never finishes is dead.
+    if (packets.length > 0) {
+      this.lastReceivedMs = Date.now();
+      this.unansweredProbes = 0;
+    }
     for (const packet of packets) {
       try {
         this.dispatch(packet);
       } catch (e) {
-        this.fail(new ConnectionClosedError(`protocol error from ${this.uri.original}: ${(e as Error).message}`, this.uri.original));
+        this.fail(e instanceof ConnectionClosedError ? e : new ConnectionClosedError(`protocol error from ${this.uri.original}: ${(e as Error).message}`, this.uri.original));
         return;
       }
     }
@@ -342,8 +357,17 @@ export class LibvirtConnection extends EventEmitter {
       if (!pending) return; // a call that timed out on our side
       this.pending.delete(header.serial);
       if (pending.timer) clearTimeout(pending.timer);
-      if (header.status === MessageStatus.OK) pending.resolve(payload);
-      else pending.reject(readRemoteError(new XdrReader(payload)));
+      try {
+        if (header.status === MessageStatus.OK) pending.resolve(payload);
+        else pending.reject(readRemoteError(new XdrReader(payload)));
+      } catch (e) {
+        // The call is already out of `pending`, so fail() would not settle it: reject it here,
+        // then let onData close the connection (what follows on the stream cannot be trusted).
+        const what = header.status === MessageStatus.OK ? 'reply' : 'error reply';
+        const error = new ConnectionClosedError(`protocol error from ${this.uri.original}: cannot decode the ${what} to procedure ${pending.procedure}: ${(e as Error).message}`, this.uri.original);
+        pending.reject(error);
+        throw error;
+      }
       return;
     }
     if (header.type === MessageType.MESSAGE) this.dispatchEvent(header.procedure, new XdrReader(payload));

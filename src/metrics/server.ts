@@ -7,10 +7,27 @@ export interface Health {
   detail: Record<string, unknown>;
 }
 
+/**
+ * host:port (IPv6 in brackets) of metrics.listen.
+ * @throws Error naming metrics.listen when it is not host:port with a port in 1..65535.
+ */
 export function parseListen(listen: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
-  if (!match) throw new Error(`metrics.listen "${listen}" is not host:port (e.g. 127.0.0.1:9464)`);
-  return { host: match[1] ?? match[2], port: Number(match[3]) };
+  if (!match) throw new Error(`metrics.listen "${listen}" is not host:port (e.g. 127.0.0.1:9464; "" turns the endpoint off)`);
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) throw new Error(`metrics.listen "${listen}": port ${match[3]} is not in 1..65535`);
+  return { host: match[1] ?? match[2], port };
+}
+
+/** What is wrong with metrics.listen, or undefined when it is usable ("" = endpoint off). */
+export function listenProblem(listen: string): string | undefined {
+  if (listen === '') return undefined;
+  try {
+    parseListen(listen);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 export async function startMetricsServer(listen: string, registry: Registry, health: () => Health): Promise<Server> {

@@ -1,11 +1,14 @@
 /**
- * Loading policies: the built-ins in policies/ and modules from config's policyDirs, enabled and
- * weighted as config says. Errors name the policy or the file and what to do.
+ * Loading policies: the built-ins in policies/ and, for each name config lists that is not a
+ * built-in (or that a file overrides), the module <name>.ts/.js/.mjs from config's policyDirs.
+ * Only modules config names are loaded; policy directories and files must be owned by root or the
+ * user we run as and not be writable by group or others (their code runs with our privileges).
+ * Custom modules run in worker threads (isolated-policy.ts). Errors name the policy or the file
+ * and what to do.
  */
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import affinity from '../../policies/affinity.js';
 import balance from '../../policies/balance.js';
@@ -15,7 +18,7 @@ import cpuCompat from '../../policies/cpu-compat.js';
 import maintenance from '../../policies/maintenance.js';
 import pin from '../../policies/pin.js';
 import type { Policy } from './api.js';
-import { describeModuleLoadError } from './load-error.js';
+import { IsolatedPolicy } from './isolated-policy.js';
 
 export const BUILTIN_POLICIES: readonly Policy[] = [balance, capacity, maintenance, pin, affinity, cpuCompat, consolidation];
 
@@ -25,6 +28,8 @@ export interface LoadedPolicy {
   options: Record<string, unknown>;
   /** Where it came from: "built-in" or a file path. */
   source: string;
+  /** Stops what runs the policy (the worker thread of a custom policy). */
+  close?: () => Promise<void>;
 }
 
 export class PolicyLoadError extends Error {
@@ -34,51 +39,89 @@ export class PolicyLoadError extends Error {
   }
 }
 
-function isPolicy(value: unknown): value is Policy {
-  return Boolean(value) && typeof (value as Policy).name === 'string' && ['select', 'filter', 'score', 'technique'].some((k) => typeof (value as Record<string, unknown>)[k] === 'function');
+export interface LoadPoliciesOptions {
+  /** How long a custom module may take to import, ms. Default 10000. */
+  importTimeoutMs?: number;
 }
 
-async function loadDir(dir: string): Promise<LoadedPolicy[]> {
-  const absolute = resolve(dir);
-  if (!existsSync(absolute)) throw new PolicyLoadError(`policy directory ${absolute} (policy.policyDirs) does not exist; create it or remove it from the config`);
-  const found: LoadedPolicy[] = [];
-  for (const file of (await readdir(absolute)).sort()) {
-    if (!['.ts', '.js', '.mjs'].includes(extname(file)) || file.endsWith('.d.ts') || file.includes('.test.')) continue;
-    const path = join(absolute, file);
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-    } catch (error) {
-      throw new PolicyLoadError(`policy module ${path} failed to load: ${describeModuleLoadError(path, error)}`);
-    }
-    const policy = mod.default ?? mod.policy;
-    if (!isPolicy(policy)) throw new PolicyLoadError(`policy module ${path} exports no policy: default-export definePolicy({ name, filter/score/select/technique })`);
-    found.push({ policy, weight: 1, options: {}, source: path });
+const POLICY_EXTENSIONS = ['.ts', '.js', '.mjs'];
+
+const isPolicyFile = (file: string) => POLICY_EXTENSIONS.includes(extname(file)) && !file.endsWith('.d.ts') && !file.includes('.test.');
+
+/**
+ * Refuse a policy file or directory others could change: writable by group or others, or owned by
+ * someone other than root or the user we run as.
+ * @throws PolicyLoadError naming the path and the command that fixes it.
+ */
+async function checkTrusted(path: string, what: 'file' | 'directory'): Promise<void> {
+  const st = await stat(path);
+  const uid = process.getuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== uid) {
+    throw new PolicyLoadError(`policy ${what} ${path} is owned by uid ${st.uid}, not root or the user virt-balancer runs as (uid ${uid}); its code would run with our privileges: chown root ${path}`);
   }
-  return found;
+  if ((st.mode & 0o022) !== 0) {
+    throw new PolicyLoadError(`policy ${what} ${path} is writable by ${st.mode & 0o020 ? 'group' : ''}${(st.mode & 0o022) === 0o022 ? ' and ' : ''}${st.mode & 0o002 ? 'others' : ''} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); anyone who can write it runs code as virt-balancer: chmod go-w ${path}`);
+  }
+}
+
+/** The policy directories, checked: each exists and is trusted. */
+async function checkDirs(config: PolicyConfig): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const dir of config.policyDirs) {
+    const absolute = resolve(dir);
+    if (!existsSync(absolute)) throw new PolicyLoadError(`policy directory ${absolute} (policy.policyDirs) does not exist; create it or remove it from the config`);
+    await checkTrusted(absolute, 'directory');
+    dirs.push(absolute);
+  }
+  return dirs;
+}
+
+/** The module file for a policy name in the policy directories, if any (two is an error). */
+function findModule(name: string, dirs: readonly string[]): string | undefined {
+  const found = dirs.flatMap((dir) => POLICY_EXTENSIONS.map((ext) => join(dir, `${name}${ext}`))).filter((file) => existsSync(file));
+  if (found.length > 1) throw new PolicyLoadError(`two modules for policy "${name}": ${found.join(' and ')}; keep one`);
+  return found[0];
 }
 
 /** The policies config enables, in config order, with their weights and options. */
-export async function loadPolicies(config: PolicyConfig): Promise<LoadedPolicy[]> {
-  const available = new Map<string, LoadedPolicy>();
-  for (const policy of BUILTIN_POLICIES) available.set(policy.name, { policy, weight: 1, options: {}, source: 'built-in' });
-  for (const dir of config.policyDirs) {
-    for (const loaded of await loadDir(dir)) {
-      if (available.has(loaded.policy.name) && available.get(loaded.policy.name)!.source !== 'built-in') {
-        throw new PolicyLoadError(`two policies are named "${loaded.policy.name}": ${available.get(loaded.policy.name)!.source} and ${loaded.source}; rename one`);
-      }
-      available.set(loaded.policy.name, loaded);
-    }
-  }
+export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOptions = {}): Promise<LoadedPolicy[]> {
+  const dirs = await checkDirs(config);
+  const builtins = new Map(BUILTIN_POLICIES.map((p) => [p.name, p]));
   const enabled: LoadedPolicy[] = [];
-  config.policies.forEach((entry, index) => {
-    const found = available.get(entry.name);
-    if (!found) {
-      throw new PolicyLoadError(`policy.policies[${index}].name: no policy named "${entry.name}"; available: ${[...available.keys()].join(', ')} (custom policies load from policy.policyDirs)`);
+  try {
+    for (const [index, entry] of config.policies.entries()) {
+      const file = findModule(entry.name, dirs);
+      if (!file && !builtins.has(entry.name)) {
+        const files = (await Promise.all(dirs.map((d) => readdir(d)))).flat().filter(isPolicyFile).map((f) => basename(f, extname(f)));
+        const available = [...new Set([...builtins.keys(), ...files])];
+        throw new PolicyLoadError(`policy.policies[${index}].name: no policy named "${entry.name}"; available: ${available.join(', ')} (custom policies load from <name>.ts, .js or .mjs in policy.policyDirs)`);
+      }
+      if (!entry.enabled) continue;
+      if (!file) {
+        enabled.push({ policy: builtins.get(entry.name)!, weight: entry.weight, options: entry.options, source: 'built-in' });
+        continue;
+      }
+      await checkTrusted(file, 'file');
+      let isolated: IsolatedPolicy;
+      try {
+        isolated = await IsolatedPolicy.load(file, { callTimeoutMs: config.policyTimeoutMs, importTimeoutMs: options.importTimeoutMs ?? 10_000 });
+      } catch (error) {
+        throw new PolicyLoadError((error as Error).message);
+      }
+      const loaded: LoadedPolicy = { policy: isolated.policy, weight: entry.weight, options: entry.options, source: file, close: () => isolated.close() };
+      enabled.push(loaded);
+      if (isolated.name !== entry.name) throw new PolicyLoadError(`policy module ${file} defines a policy named "${isolated.name}", not "${entry.name}"; a module is named after its policy (rename the file or the policy)`);
     }
-    if (entry.enabled) enabled.push({ ...found, weight: entry.weight, options: entry.options });
-  });
+  } catch (error) {
+    await closePolicies(enabled);
+    throw error;
+  }
   return enabled;
+}
+
+/** Stop the workers of custom policies (after a reload replaced them, or at shutdown). */
+export async function closePolicies(policies: readonly LoadedPolicy[]): Promise<void> {
+  await Promise.all(policies.map((p) => p.close?.()));
 }
 
 /** The built-ins enabled by the default config, without touching the filesystem (trace replays call plan() thousands of times). */

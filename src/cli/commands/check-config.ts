@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { validateSchedule } from '../../controller/schedule.js';
+import { listenProblem } from '../../metrics/server.js';
 import { loadPolicies } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 
@@ -13,8 +14,8 @@ export function register(program: Command): void {
     .action(
       action(async (options: { config: string }) => {
         const config = await loadConfig(options.config);
-        const scheduleProblem = validateSchedule(config.loop.schedule);
-        if (scheduleProblem) throw new UserError(`invalid config ${options.config}:\n  - ${scheduleProblem}`, 2);
+        const problems = [validateSchedule(config.loop.schedule), listenProblem(config.metrics.listen)].filter((p): p is string => p !== undefined);
+        if (problems.length > 0) throw new UserError(`invalid config ${options.config}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, 2);
         const policies = await loadPolicies(config.policy).catch((error: Error) => {
           throw new UserError(`invalid config ${options.config}:\n  - ${error.message}`, 2);
         });

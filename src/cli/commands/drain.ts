@@ -24,7 +24,7 @@ export function register(program: Command): void {
         const logger = createLogger({ level: 'warn', destination: 2 });
         const policies = await loadPolicies(config.policy);
         if (!policies.some((p) => p.policy.name === 'maintenance')) throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
-        const journal = new Journal(config.stateDir);
+        const journal = new Journal(config.stateDir, { logger });
         const entries = await journal.read();
         const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: moveHistory(entries) });
         try {

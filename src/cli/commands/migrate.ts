@@ -55,7 +55,7 @@ export function register(program: Command): void {
           const running = vm.state === 'running';
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;
-          const journal = new Journal(config.stateDir);
+          const journal = new Journal(config.stateDir, { logger });
           const learned = new LearnedFromMigrations(await journal.read());
           const { memoryBytes, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps, learned.links.estimateMiBps(vm.host, options.to));
           const wanted = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];

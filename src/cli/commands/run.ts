@@ -5,8 +5,8 @@ import { Controller } from '../../controller/controller.js';
 import { schedulePeriodSeconds } from '../../controller/schedule.js';
 import { createLogger } from '../../log/logger.js';
 import { createMetrics } from '../../metrics/catalog.js';
-import { startMetricsServer, tickHealth } from '../../metrics/server.js';
-import { action } from '../errors.js';
+import { listenProblem, startMetricsServer, tickHealth } from '../../metrics/server.js';
+import { action, UserError } from '../errors.js';
 
 export function register(program: Command): void {
   program
@@ -19,6 +19,8 @@ export function register(program: Command): void {
     .action(
       action(async (options: { config: string; logLevel?: string; dryRun?: boolean; once?: boolean }) => {
         let config = await loadConfig(options.config);
+        const badListen = options.once ? undefined : listenProblem(config.metrics.listen);
+        if (badListen) throw new UserError(`invalid config ${options.config}:\n  - ${badListen}`, 2);
         const logger = createLogger({ level: (options.logLevel ?? config.log.level) as 'info' });
         const metrics = createMetrics();
         const controller = new Controller(config, { logger, metrics, dryRun: options.dryRun ? true : undefined });
@@ -32,9 +34,17 @@ export function register(program: Command): void {
           logger.info({ moves: report.plan.moves.length, results: controller.executor.finished().map((r) => `${r.vm}:${r.outcome}`) }, 'one tick done');
           return;
         }
-        const server = config.metrics.listen
-          ? await startMetricsServer(config.metrics.listen, metrics.registry, () => tickHealth(controller.lastTickEndedAtMs, controller.startedAtMs, schedulePeriodSeconds(config.loop.schedule)))
-          : undefined;
+        // The controller holds connections open: if it cannot serve metrics, it must stop them and
+        // exit non-zero (so systemd restarts it), not keep running unobserved.
+        let server;
+        try {
+          server = config.metrics.listen
+            ? await startMetricsServer(config.metrics.listen, metrics.registry, () => tickHealth(controller.lastTickEndedAtMs, controller.startedAtMs, schedulePeriodSeconds(config.loop.schedule)))
+            : undefined;
+        } catch (error) {
+          await controller.stop();
+          throw new UserError(`${(error as Error).message}; stopping (set metrics.listen to a free host:port, or "" to turn the endpoint off)`);
+        }
         controller.start();
         logger.info({ config: options.config, hosts: config.hosts.map((h) => h.name), schedule: config.loop.schedule, metrics: config.metrics.listen || 'off', dryRun: controller.dryRun }, 'virt-balancer running');
         await new Promise<void>((resolve) => {

@@ -138,7 +138,8 @@ describe('deploy/install.sh --destdir', () => {
     // The command on PATH is the same program.
     const viaPath = runTool(join(dest, 'usr/local/bin/virt-balancer'), ['check-config', '--config', config], { cwd: tmpdir() });
     expect(viaPath.stdout).toBe(check.stdout);
-  });
+    // Three CLI runs, two of them loading the TypeScript policy in a worker thread (tsx started in it).
+  }, 60_000);
 
   it('keeps an existing config when installing again', () => {
     const config = join(dest, 'etc/virt-balancer/config.yaml');

@@ -1,29 +1,62 @@
 /**
  * A minimal libvirt daemon on loopback for unit tests of the client: it speaks libvirt's framing,
- * answers the handshake (no auth, keepalive not supported, versions given), and hands every other
- * call to the test's handler, which may reply at once, later, or never.
+ * answers the handshake (no auth, versions given; keepalive unsupported unless asked), and hands
+ * every other call to the test's handler, which may reply at once, later, never, with an error
+ * status, or write whatever bytes it likes to the socket.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { encodePacket, MessageStatus, MessageType, PacketDecoder, Proc, REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, type MessageHeader } from '../../../src/libvirt/protocol.js';
+import {
+  encodePacket,
+  KEEPALIVE_PROC_PING,
+  KEEPALIVE_PROC_PONG,
+  KEEPALIVE_PROGRAM,
+  MessageStatus,
+  MessageType,
+  PacketDecoder,
+  Proc,
+  REMOTE_PROGRAM,
+  REMOTE_PROTOCOL_VERSION,
+  type MessageHeader,
+} from '../../../src/libvirt/protocol.js';
 import { XdrWriter } from '../../../src/libvirt/xdr.js';
 
 export interface FakeCall {
   procedure: number;
+  header: MessageHeader;
+  socket: Socket;
   /** The call's arguments as sent (XDR). */
   payload: Buffer;
-  /** Send an OK reply with this payload (empty when omitted). */
-  reply(payload?: Buffer): void;
+  /** Send a reply with this payload (empty when omitted) and status (OK when omitted). */
+  reply(payload?: Buffer, status?: MessageStatus): void;
 }
 
 export interface FakeDaemon {
   uri: string;
+  server: Server;
+  sockets: Set<Socket>;
   close(): Promise<void>;
+}
+
+export interface FakeDaemonOptions {
+  libvirtVersion?: number;
+  hypervisorVersion?: number;
+  onCall?: (call: FakeCall) => void;
+  /**
+   * 'unsupported' (default): CONNECT_SUPPORTS_FEATURE says no, so the client sends no probes.
+   * 'answer': supported, and the client's pings are answered. 'ignore': supported, pings unanswered.
+   */
+  keepalive?: 'unsupported' | 'answer' | 'ignore';
+  /** Answer nothing at all, not even the handshake. */
+  silent?: boolean;
+  /** Called once per connection when the handshake (through CONNECT_GET_VERSION) is answered. */
+  onOpen?: (socket: Socket) => void;
 }
 
 const uhyper = (v: number): Buffer => new XdrWriter().uhyper(v).toBuffer();
 
-export async function startFakeDaemon(options: { libvirtVersion: number; hypervisorVersion: number; onCall: (call: FakeCall) => void }): Promise<FakeDaemon> {
+export async function startFakeDaemon(options: FakeDaemonOptions = {}): Promise<FakeDaemon> {
   const sockets = new Set<Socket>();
+  const keepalive = options.keepalive ?? 'unsupported';
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -31,9 +64,14 @@ export async function startFakeDaemon(options: { libvirtVersion: number; hypervi
     const decoder = new PacketDecoder();
     socket.on('data', (chunk) => {
       for (const { header, payload } of decoder.push(chunk)) {
+        if (options.silent) continue;
+        if (header.program === KEEPALIVE_PROGRAM) {
+          if (header.procedure === KEEPALIVE_PROC_PING && keepalive === 'answer') socket.write(encodePacket({ ...header, procedure: KEEPALIVE_PROC_PONG, type: MessageType.MESSAGE }, Buffer.alloc(0)));
+          continue;
+        }
         if (header.program !== REMOTE_PROGRAM) continue;
-        const reply = (payload: Buffer = Buffer.alloc(0)) => {
-          const h: MessageHeader = { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, procedure: header.procedure, type: MessageType.REPLY, serial: header.serial, status: MessageStatus.OK };
+        const reply = (payload: Buffer = Buffer.alloc(0), status = MessageStatus.OK) => {
+          const h: MessageHeader = { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, procedure: header.procedure, type: MessageType.REPLY, serial: header.serial, status };
           if (!socket.destroyed) socket.write(encodePacket(h, payload));
         };
         switch (header.procedure) {
@@ -41,20 +79,21 @@ export async function startFakeDaemon(options: { libvirtVersion: number; hypervi
             reply(new XdrWriter().uint(0).toBuffer());
             break;
           case Proc.CONNECT_SUPPORTS_FEATURE:
-            reply(new XdrWriter().int(0).toBuffer());
+            reply(new XdrWriter().int(keepalive === 'unsupported' ? 0 : 1).toBuffer());
             break;
           case Proc.CONNECT_OPEN:
           case Proc.CONNECT_CLOSE:
             reply();
             break;
           case Proc.CONNECT_GET_LIB_VERSION:
-            reply(uhyper(options.libvirtVersion));
+            reply(uhyper(options.libvirtVersion ?? 11_003_000));
             break;
           case Proc.CONNECT_GET_VERSION:
-            reply(uhyper(options.hypervisorVersion));
+            reply(uhyper(options.hypervisorVersion ?? 10_000_000));
+            options.onOpen?.(socket);
             break;
           default:
-            options.onCall({ procedure: header.procedure, payload, reply });
+            options.onCall?.({ procedure: header.procedure, header, socket, payload, reply });
         }
       }
     });
@@ -63,6 +102,8 @@ export async function startFakeDaemon(options: { libvirtVersion: number; hypervi
   const { port } = server.address() as AddressInfo;
   return {
     uri: `qemu+tcp://127.0.0.1:${port}/system`,
+    server,
+    sockets,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

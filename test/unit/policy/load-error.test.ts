@@ -15,7 +15,7 @@ async function checkConfigError(file: string, source: string): Promise<{ code: n
   const dir = await mkdtemp(join(tmpdir(), 'vb-policy-'));
   await writeFile(join(dir, file), source);
   const config = join(dir, 'config.yaml');
-  await writeFile(config, `hosts: [{ name: kvm1, uri: "qemu:///system" }]\npolicy:\n  policyDirs: [${dir}]\n`);
+  await writeFile(config, `hosts: [{ name: kvm1, uri: "qemu:///system" }]\npolicy:\n  policyDirs: [${dir}]\n  policies: [ { name: bad } ]\n`);
   return promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'check-config', '-c', config], { cwd: root }).then(
     () => ({ code: 0, stderr: '' }),
     (e: { code: number; stderr: string }) => e,
