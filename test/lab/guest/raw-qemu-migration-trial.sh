@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Reproduces docs/lab-guest-crash.md without libvirt. Needs a lab image (npm run lab -- up) and socat.
-# Usage: [QEMU=/path/to/qemu-system-x86_64] [BW=40M] [DIRTY=8] [ACCEL="-accel tcg,thread=single"] test/lab/guest/raw-qemu-migration-trial.sh NAME
+# Usage: [IMG=dir with vmlinuz and initrd.img] [QEMU=/path/to/qemu-system-x86_64] [BW=40M] [DIRTY=8] [ACCEL="-accel tcg,thread=single"] test/lab/guest/raw-qemu-migration-trial.sh NAME
 # One raw-QEMU trial: plain qemu-system-x86_64 (TCG), no libvirt; multi-pass pre-copy at 40 MiB/s.
 # $1 = trial name, $2 = extra qemu args
 set -u
 name=$1; extra=${2:-}
-img=/var/tmp/virt-balancer-lab/images
+img=${IMG:-/var/tmp/virt-balancer-lab/images}
 cmd="console=ttyS0 quiet panic=0 mitigations=off vb.cpu=10 vb.mem=64 vb.dirty=${DIRTY:-8}"
 rm -f $name-src.log $name-dst.log $name-src.sock $name-dst.sock
 "${QEMU:-qemu-system-x86_64}" -machine pc ${ACCEL:--accel tcg} -m 256 -smp 1 $extra -kernel $img/vmlinuz -initrd $img/initrd.img -append "$cmd" \
