@@ -256,9 +256,6 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   if (switchedToPostcopy) {
     // The guest's memory is split between hosts: resume the migration with libvirt's post-copy recovery.
     options.metrics?.postcopyIncidentsTotal.inc();
-    let recovered = false;
-    let resumeAttempts = 0;
-    const resumeUntil = Date.now() + RESUME_NOT_READY_WINDOW_MS;
     // Where libvirt lacks recovery, or its recovery is known to crash the target's daemon, asking
     // for it would take the target host's management down too.
     const noRecovery = featureMissing('postcopyResume', source.versions) ?? featureMissing('postcopyResume', target.versions);
@@ -267,6 +264,9 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
       log.error({ incident }, 'post-copy incident');
       return { ...base, outcome: 'failed', totalMs: Date.now() - startedAtMs, switchedToPostcopy, error: message, incident, endedAtMs: Date.now() };
     }
+    let recovered = false;
+    let resumeAttempts = 0;
+    const resumeUntil = Date.now() + RESUME_NOT_READY_WINDOW_MS;
     for (;;) {
       resumeAttempts++;
       try {
