@@ -30,9 +30,9 @@ export interface CalibrationFactors {
   scope: 'pair' | 'technique' | 'none';
 }
 
-/** Ratios outside this band are taken as a broken sample (a paused guest, a clock jump), not a lesson. */
-const MIN_RATIO = 0.25;
-const MAX_RATIO = 4;
+/** Ratios outside this band are taken as a broken sample (a paused guest, a clock jump), not a lesson; 4.6x was seen for real on a busy lab. */
+const MIN_RATIO = 0.1;
+const MAX_RATIO = 10;
 /** Moves shorter than this are mostly fixed cost and say little about the model. */
 const MIN_PREDICTED_SECONDS = 0.5;
 const KEPT_PER_KEY = 5;
