@@ -4,7 +4,7 @@ import { collectOnce } from '../../cluster/collector.js';
 import type { ClusterState } from '../../cluster/model.js';
 import { loadConfig } from '../../config/index.js';
 import { createLogger } from '../../log/logger.js';
-import { action } from '../errors.js';
+import { action, UserError } from '../errors.js';
 import { formatBytes, formatPercent, table } from '../format.js';
 
 export function statusJson(state: ClusterState) {
@@ -37,8 +37,13 @@ export function register(program: Command): void {
         const logger = createLogger({ level: 'warn', destination: 2 });
         const { state, close } = await collectOnce(config, { logger, sampleIntervalMs: Number(options.sampleSeconds) * 1000 });
         await close();
+        // Scripts read exit 0 as "the cluster answered": say so only when some host did.
+        const noneRead = () => {
+          if (!state.hosts.some((h) => h.up)) throw new UserError(`no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above)`, 1);
+        };
         if (options.json) {
           process.stdout.write(JSON.stringify(statusJson(state), null, 2) + '\n');
+          noneRead();
           return;
         }
         const rows: string[][] = [];
@@ -49,6 +54,7 @@ export function register(program: Command): void {
           }
         }
         process.stdout.write(table(['host / vm', 'state', 'vCPUs', 'CPU', 'memory'], rows) + '\n');
+        noneRead();
       }),
     );
 }

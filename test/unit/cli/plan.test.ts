@@ -34,4 +34,18 @@ describe('plan reports hosts it could not read', () => {
     expect(JSON.parse(result.stdout).hosts).toEqual([{ host: 'kvm1', up: false, downReason: expect.stringContaining('connection refused') }]);
     expect(result.stderr).toContain('no host could be read (kvm1');
   });
+
+  it('status too exits non-zero when no host could be read, after showing each host down', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vb-status-'));
+    const config = join(dir, 'config.yaml');
+    await writeFile(config, `hosts:\n  - { name: kvm1, uri: "qemu+tcp://127.0.14.250:1/system" }\nstateDir: ${dir}\nlog: { level: silent }\n`);
+    const run = promisify(execFile);
+    const result = await run(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'status', '-c', config, '--json', '--sample-seconds', '0.2'], { cwd: root }).then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout).hosts[0]).toMatchObject({ name: 'kvm1', up: false });
+    expect(result.stderr).toContain('no host could be read (kvm1');
+  });
 });
