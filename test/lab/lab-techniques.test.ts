@@ -133,9 +133,11 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
       expect(result.bytes).toBeGreaterThan(32 * MiB);
       expect(result.downtimeMs).toBeDefined();
       if (trial.technique !== 'postcopy') expect(result.iterations ?? 0, 'pre-copy ran several rounds').toBeGreaterThanOrEqual(2);
-      // The cap holds over the move: 10 % for libvirt's accounting and the final round; 25 % where
-      // post-copy runs, whose urgent pages go on postcopy-preempt's own channel, outside the limit.
-      const slack = result.switchedToPostcopy ? 1.25 : 1.1;
+      // The cap holds over the move: 10 % for libvirt's accounting and the final round. Where
+      // post-copy runs, the pages a faulting vCPU asks for go on postcopy-preempt's own channel,
+      // outside the limit (17.9-21.6 MiB/s seen for a pure post-copy under 16): there the guard
+      // against an uncapped post-copy is QEMU's own max-postcopy-bandwidth, checked below.
+      const slack = result.switchedToPostcopy ? 1.5 : 1.1;
       if (result.bytes !== undefined) expect(result.bytes / MiB / (result.totalMs / 1000)).toBeLessThanOrEqual(CAP_MIBPS * slack);
       // After the switch QEMU runs with the same cap (it ran uncapped before: 0 means unlimited).
       // The post-copy phase may still exceed it: with postcopy-preempt (which libvirt turns on by
