@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` is pure logic (fast, no libvirt); `lab` runs against real libvirtd + QEMU
-// hosts that test/lab/global-setup.ts brings up once per run.
+// hosts that test/lab/global-setup.ts brings up once per run (with the lab library in lab/).
 export default defineConfig({
   test: {
     projects: [

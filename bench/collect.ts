@@ -6,6 +6,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Lab } from '../lab/lab.js';
 import { Collector } from '../src/cluster/collector.js';
 import { HostConnections } from '../src/cluster/connections.js';
 import { parseConfig, type Config } from '../src/config/index.js';
@@ -18,7 +19,6 @@ export async function runCollectBench(options: { log?: (line: string) => void } 
   const log = options.log ?? (() => {});
   const title = 'Collector CPU per tick';
   const inputs = JSON.parse(await readFile(join(import.meta.dirname, 'inputs', 'protocol.json'), 'utf8')) as { labDir: string; labAddressPrefix: string; domains: number };
-  const { Lab } = await import('../test/lab/lab.js');
   const lab = new Lab(inputs.labDir, inputs.labAddressPrefix);
   try {
     await lab.up({ hosts: 1, log: (m) => log(`collect: lab: ${m}`) });

@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { Lab } from '../lab/lab.js';
 import { LibvirtConnection } from '../src/libvirt/index.js';
 
 const execFileAsync = promisify(execFile);
@@ -78,14 +79,7 @@ export async function runProtocolBench(options: { inputsPath?: string; log?: (li
   const log = options.log ?? (() => {});
   const inputs: ProtocolInputs = inputsSchema.parse(JSON.parse(await readFile(options.inputsPath ?? DEFAULT_INPUTS, 'utf8')));
   const title = 'Protocol speed: libvirt client vs virsh';
-  let labModule: typeof import('../test/lab/lab.js');
-  try {
-    labModule = await import('../test/lab/lab.js');
-  } catch (error) {
-    const why = `the lab API could not be loaded (${(error as Error).message.split('\n')[0]})`;
-    return { title, markdown: `Not run: ${why}.`, json: { notRun: why } };
-  }
-  const lab = new labModule.Lab(inputs.labDir, inputs.labAddressPrefix);
+  const lab = new Lab(inputs.labDir, inputs.labAddressPrefix);
   try {
     await lab.up({ hosts: 1, log: (m) => log(`protocol: lab: ${m}`) });
   } catch (error) {

@@ -6,7 +6,7 @@
  *  (a) common practice: `virsh migrate --live --p2p --bandwidth B` (default pre-copy, what ProxLB and
  *      Watcher do), aborted with `virsh domjobabort` at the deadline as an operator would;
  *  (b) virt-balancer: the technique chooser picks from the measured dirty rate, the executor runs
- *      the move (src/policy + src/executor, loaded at run time).
+ *      the move (src/policy + src/executor).
  * Recorded: total time, downtime, bytes, converged or time to abort, guest heartbeat, and the
  * physical bound memory / bandwidth.
  */
@@ -15,7 +15,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { Lab } from '../lab/lab.js';
+import { runSingleMove } from '../src/executor/index.js';
 import { PredictionCalibration } from '../src/policy/calibration.js';
+import { chooseTechnique, TECHNIQUES } from '../src/policy/index.js';
 import type { Technique } from '../src/policy/plan-types.js';
 import { median } from './traces/metrics.js';
 
@@ -37,7 +40,7 @@ const inputsSchema = z.object({
   vm: z.object({ vcpus: z.number().int().positive(), memoryMiB: z.number().positive(), workloadMiB: z.number().positive(), cpuBusyPercent: z.number().min(0).max(100) }),
   profiles: z.array(z.object({ name: z.string(), dirtyMiBps: z.number().min(0) })).min(1),
   /** Techniques virt-balancer may choose here (see the inputs file for why post-copy is left out in the lab). */
-  allowedTechniques: z.array(z.string()).optional(),
+  allowedTechniques: z.array(z.enum(TECHNIQUES)).optional(),
   allowedTechniquesWhy: z.string().optional(),
 });
 export type TechniqueInputs = z.infer<typeof inputsSchema>;
@@ -61,19 +64,11 @@ export interface MigrationRun {
   error?: string;
 }
 
-/** Minimal view of the lab API (test/lab/lab.ts) this benchmark uses. */
-interface LabLike {
-  hosts: { name: string; address: string; uri: string }[];
-  createVm(o: { name: string; host: string; vcpus: number; memoryMiB: number; cpuBusyPercent: number; dirtyMiBps: number; workloadMiB?: number }): Promise<unknown>;
-  destroyVm(name: string): Promise<void>;
-  whereIs(name: string): Promise<string | undefined>;
-  heartbeat(name: string): Promise<{ seq: number; status: string; panicked?: boolean }>;
-  waitForHeartbeat(name: string, o: { afterSeq: number; timeoutMs: number }): Promise<{ seq: number; status: string }>;
-}
+type LabHost = Lab['hosts'][number];
 
 /** virt-balancer's arm: choose a technique and run one move. Wired to src/policy + src/executor. */
 interface VirtBalancerArm {
-  migrate(args: { vmName: string; from: LabLike['hosts'][number]; to: LabLike['hosts'][number]; memoryBytes: number; dirtyRateMiBps: number; inputs: TechniqueInputs }): Promise<
+  migrate(args: { vmName: string; from: LabHost; to: LabHost; memoryBytes: number; dirtyRateMiBps: number; inputs: TechniqueInputs }): Promise<
     Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>
   >;
 }
@@ -115,7 +110,7 @@ async function measureDirtyRateMiBps(uri: string, vmName: string): Promise<numbe
 }
 
 /** Arm (a): plain virsh pre-copy with an operator's deadline. */
-async function migrateWithVirsh(from: LabLike['hosts'][number], to: LabLike['hosts'][number], vmName: string, inputs: TechniqueInputs): Promise<Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>> {
+async function migrateWithVirsh(from: LabHost, to: LabHost, vmName: string, inputs: TechniqueInputs): Promise<Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>> {
   const started = performance.now();
   const child = spawn('virsh', ['-c', from.uri, 'migrate', '--live', '--p2p', '--bandwidth', String(inputs.bandwidthMiBps), vmName, to.uri, `tcp://${to.address}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -150,69 +145,38 @@ async function migrateWithVirsh(from: LabLike['hosts'][number], to: LabLike['hos
   };
 }
 
-/**
- * Finds virt-balancer's chooser and executor. Their APIs are being built in parallel; when a name
- * below is missing the arm is reported as not run with the reason.
- */
-async function loadVirtBalancerArm(): Promise<VirtBalancerArm | string> {
-  let policy: Record<string, unknown>;
-  let executor: Record<string, unknown>;
-  try {
-    policy = (await import('../src/policy/index.js' as string)) as Record<string, unknown>;
-  } catch (error) {
-    return `src/policy/index.ts could not be loaded (${(error as Error).message.split('\n')[0]})`;
-  }
-  try {
-    executor = (await import('../src/executor/index.js' as string)) as Record<string, unknown>;
-  } catch (error) {
-    return `src/executor/index.ts could not be loaded (${(error as Error).message.split('\n')[0]})`;
-  }
-  const choose = policy.chooseTechnique;
-  const runMove = executor.runSingleMove ?? executor.executeMove;
-  if (typeof choose !== 'function') return 'src/policy exports no chooseTechnique()';
-  if (typeof runMove !== 'function') return 'src/executor exports no runSingleMove() / executeMove()';
-  return {
-    async migrate({ vmName, from, to, memoryBytes, dirtyRateMiBps, inputs }) {
-      const choice = (await (choose as (i: unknown) => unknown)({ memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs, allowed: inputs.allowedTechniques })) as {
-        technique: string;
-        predicted: MigrationRun['predicted'] & object;
-      };
-      const started = performance.now();
-      const outcome = (await (runMove as (m: unknown, o: unknown) => unknown)(
-        {
-          vmName,
-          from: from.name,
-          to: to.name,
-          technique: choice.technique,
-          predicted: choice.predicted,
-          inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs },
-        },
-        { fromUri: from.uri, toUri: to.uri, toAddress: to.address, bandwidthMiBps: inputs.bandwidthMiBps, deadlineSeconds: inputs.deadlineSeconds },
-      )) as { ok?: boolean; converged?: boolean; totalSeconds?: number; downtimeMs?: number; bytes?: number; error?: string };
-      const converged = outcome.ok ?? outcome.converged ?? false;
-      return {
+/** virt-balancer's arm: the chooser picks the technique from the measured dirty rate, the executor runs the move. */
+const virtBalancerArm: VirtBalancerArm = {
+  async migrate({ vmName, from, to, memoryBytes, dirtyRateMiBps, inputs }) {
+    const choice = chooseTechnique({ memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs, allowed: inputs.allowedTechniques });
+    const started = performance.now();
+    const outcome = await runSingleMove(
+      {
+        vmName,
+        from: from.name,
+        to: to.name,
         technique: choice.technique,
-        converged,
-        totalSeconds: outcome.totalSeconds ?? (performance.now() - started) / 1000,
-        downtimeMs: outcome.downtimeMs,
-        bytesMoved: outcome.bytes,
-        measuredDirtyRateMiBps: dirtyRateMiBps,
         predicted: choice.predicted,
-        error: outcome.error,
-      };
-    },
-  };
-}
+        inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs },
+      },
+      { fromUri: from.uri, toUri: to.uri, bandwidthMiBps: inputs.bandwidthMiBps, deadlineSeconds: inputs.deadlineSeconds },
+    );
+    return {
+      technique: choice.technique,
+      converged: outcome.ok,
+      totalSeconds: outcome.totalSeconds ?? (performance.now() - started) / 1000,
+      downtimeMs: outcome.downtimeMs,
+      bytesMoved: outcome.bytes,
+      measuredDirtyRateMiBps: dirtyRateMiBps,
+      predicted: choice.predicted,
+      error: outcome.error,
+    };
+  },
+};
 
-async function attachLab(inputs: TechniqueInputs, log: (l: string) => void): Promise<{ lab: LabLike; down: () => Promise<void> } | string> {
-  let labModule: { Lab: new (root?: string, prefix?: string) => LabLike & { up(o: { hosts: number; log: (m: string) => void }): Promise<void>; down(): Promise<void> } };
-  try {
-    labModule = (await import('../test/lab/lab.js' as string)) as typeof labModule;
-  } catch (error) {
-    return `the lab API (test/lab/lab.ts) could not be loaded (${(error as Error).message.split('\n')[0]})`;
-  }
+async function attachLab(inputs: TechniqueInputs, log: (l: string) => void): Promise<{ lab: Lab; down: () => Promise<void> } | string> {
   // Our own lab instance, so the benchmark never disturbs the lab the tests use.
-  const lab = new labModule.Lab(inputs.labDir, inputs.labAddressPrefix);
+  const lab = new Lab(inputs.labDir, inputs.labAddressPrefix);
   try {
     await lab.up({ hosts: 2, log: (m) => log(`techniques: lab: ${m}`) });
   } catch (error) {
@@ -222,7 +186,7 @@ async function attachLab(inputs: TechniqueInputs, log: (l: string) => void): Pro
 }
 
 /** Intact = a fresh OK heartbeat after the move; also reports a guest kernel panic seen on the console. */
-async function heartbeatAfter(lab: LabLike, vmName: string, afterSeq: number): Promise<{ intact: boolean; panicked: boolean }> {
+async function heartbeatAfter(lab: Lab, vmName: string, afterSeq: number): Promise<{ intact: boolean; panicked: boolean }> {
   let intact = false;
   try {
     const hb = await lab.waitForHeartbeat(vmName, { afterSeq, timeoutMs: 15_000 });
@@ -319,19 +283,17 @@ export async function runTechniquesBench(options: { inputsPath?: string; log?: (
   }
 }
 
-async function runInLab(lab: LabLike, inputs: TechniqueInputs, log: (line: string) => void, title: string): Promise<{ title: string; markdown: string; json: unknown }> {
+async function runInLab(lab: Lab, inputs: TechniqueInputs, log: (line: string) => void, title: string): Promise<{ title: string; markdown: string; json: unknown }> {
   const from = lab.hosts.find((h) => h.name === inputs.sourceHost);
   const to = lab.hosts.find((h) => h.name === inputs.targetHost);
   if (!from || !to) {
     const why = `lab has hosts ${lab.hosts.map((h) => h.name).join(', ')}; inputs name ${inputs.sourceHost} -> ${inputs.targetHost}`;
     return { title, markdown: `Not run: ${why}.`, json: { inputs, notRun: why } };
   }
-  const arm = await loadVirtBalancerArm();
-  const armNote = typeof arm === 'string' ? `virt-balancer arm not run: ${arm}` : 'virt-balancer arm: chooser + executor';
-  log(`techniques: ${armNote}`);
+  const armNote = 'virt-balancer arm: chooser + executor';
 
   const runs: MigrationRun[] = [];
-  const arms: MigrationRun['arm'][] = typeof arm === 'string' ? ['virsh-precopy'] : ['virsh-precopy', 'virt-balancer'];
+  const arms: MigrationRun['arm'][] = ['virsh-precopy', 'virt-balancer'];
   for (const profile of inputs.profiles) {
     for (let repeat = 1; repeat <= inputs.repeats; repeat++) {
       for (const armName of arms) {
@@ -347,7 +309,7 @@ async function runInLab(lab: LabLike, inputs: TechniqueInputs, log: (line: strin
           const result =
             armName === 'virsh-precopy'
               ? await migrateWithVirsh(from, to, vmName, inputs)
-              : await (arm as VirtBalancerArm).migrate({ vmName, from, to, memoryBytes: inputs.vm.memoryMiB * 1048576, dirtyRateMiBps: measuredDirtyRateMiBps ?? profile.dirtyMiBps, inputs });
+              : await virtBalancerArm.migrate({ vmName, from, to, memoryBytes: inputs.vm.memoryMiB * 1048576, dirtyRateMiBps: measuredDirtyRateMiBps ?? profile.dirtyMiBps, inputs });
           const after = await heartbeatAfter(lab, vmName, before.seq);
           const run: MigrationRun = { ...base, ...result, measuredDirtyRateMiBps, heartbeatIntact: after.intact, guestPanicked: after.panicked, endedOn: await lab.whereIs(vmName) };
           runs.push(run);

@@ -19,11 +19,11 @@ import { DomainState, DomainStatsTypes, LibvirtConnection } from '../../src/libv
 import { createLogger } from '../../src/log/logger.js';
 import { plan } from '../../src/policy/engine.js';
 import { policySchema } from '../../src/config/policy-schema.js';
-import { describeHost, livePid, prepareHost, startHost, stopHost, stopLibvirtd, type LabHost } from './hosts.js';
-import { Lab, labFromEnv } from './lab.js';
-import { addressPrefix, hostAddress } from './paths.js';
-import { run, virsh } from './run.js';
-import { domainXml } from './vm.js';
+import { describeHost, livePid, prepareHost, startHost, stopHost, stopLibvirtd, type LabHost } from '../../lab/hosts.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { addressPrefix, hostAddress } from '../../lab/paths.js';
+import { run, virsh } from '../../lab/run.js';
+import { domainXml } from '../../lab/vm.js';
 
 const MiB = 2 ** 20;
 const logger = createLogger({ level: 'silent' });

@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Lab, labFromEnv } from './lab.js';
-import { sleep } from './run.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { sleep } from '../../lab/run.js';
 
 const execFileAsync = promisify(execFile);
 const created: string[] = [];

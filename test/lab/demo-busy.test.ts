@@ -14,9 +14,9 @@ import { loadConfig } from '../../src/config/index.js';
 import { Controller } from '../../src/controller/controller.js';
 import type { MigrationResult } from '../../src/executor/index.js';
 import { createLogger } from '../../src/log/logger.js';
-import { labFromEnv, type Lab } from './lab.js';
-import { sleep } from './run.js';
-import { demoProfiles } from './vm.js';
+import { labFromEnv, type Lab } from '../../lab/lab.js';
+import { sleep } from '../../lab/run.js';
+import { demoProfiles } from '../../lab/vm.js';
 
 /** Ticks by which the VMs must be spread (the spread hold is 2 ticks, then two moves a tick, one migration at a time). */
 const SPREAD_WITHIN_TICKS = 14;

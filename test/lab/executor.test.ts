@@ -12,9 +12,9 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { Executor, Journal, readJournal } from '../../src/executor/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Move } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from './lab.js';
-import { labMove } from './moves.js';
-import { sleep, virsh } from './run.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { labMove } from '../../lab/moves.js';
+import { sleep, virsh } from '../../lab/run.js';
 
 const execFileAsync = promisify(execFile);
 const created: string[] = [];

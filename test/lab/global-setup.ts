@@ -4,7 +4,7 @@
  * only a lab this run started. If the lab cannot start, the run fails with the reason.
  */
 import type { TestProject } from 'vitest/node';
-import { Lab } from './lab.js';
+import { Lab } from '../../lab/lab.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { Lab, labFromEnv } from './lab.js';
-import { virsh } from './run.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { virsh } from '../../lab/run.js';
 
 const vms: string[] = [];
 let lab: Lab;

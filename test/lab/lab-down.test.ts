@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { guestPids, readPid } from './hosts.js';
-import { Lab } from './lab.js';
-import { pidAlive } from './run.js';
+import { guestPids, readPid } from '../../lab/hosts.js';
+import { Lab } from '../../lab/lab.js';
+import { pidAlive } from '../../lab/run.js';
 
 describe('lab down', () => {
   it('ends every process a separate one-host lab started, leaves no mounts, and is idempotent', async () => {

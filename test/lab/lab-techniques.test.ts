@@ -19,9 +19,9 @@ import { Executor, Journal, readJournal, type MigrationResult } from '../../src/
 import { silentLogger } from '../../src/log/logger.js';
 import { predictTechnique } from '../../src/policy/chooser.js';
 import type { Move, Technique } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from './lab.js';
-import { labMove } from './moves.js';
-import { virsh } from './run.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { labMove } from '../../lab/moves.js';
+import { virsh } from '../../lab/run.js';
 
 const MiB = 2 ** 20;
 const CAP_MIBPS = 16;

@@ -13,9 +13,9 @@ import {
   MigrateFlags,
   type DomainEvent,
 } from '../../src/libvirt/index.js';
-import { readPid } from './hosts.js';
-import { Lab, labFromEnv } from './lab.js';
-import { sleep, virsh } from './run.js';
+import { readPid } from '../../lab/hosts.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { sleep, virsh } from '../../lab/run.js';
 
 let lab: Lab;
 const created: string[] = [];

@@ -14,8 +14,8 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { Controller } from '../../src/controller/controller.js';
 import type { MigrationResult } from '../../src/executor/index.js';
 import { createLogger } from '../../src/log/logger.js';
-import { labFromEnv, type Lab } from './lab.js';
-import { sleep } from './run.js';
+import { labFromEnv, type Lab } from '../../lab/lab.js';
+import { sleep } from '../../lab/run.js';
 
 const execFileAsync = promisify(execFile);
 const VMS = { running: 'ms-run', paused: 'ms-pause', shutoff: 'ms-off' };

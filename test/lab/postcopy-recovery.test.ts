@@ -21,8 +21,8 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/catalog.js';
 import { featureMissing } from '../../src/policy/capabilities.js';
 import type { Move } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from './lab.js';
-import { run, sleep, virsh } from './run.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { run, sleep, virsh } from '../../lab/run.js';
 
 const VM = 'pcrec1';
 // Slow enough that post-copy lasts tens of seconds (256 MiB at 4 MiB/s), so the cut lands in it.

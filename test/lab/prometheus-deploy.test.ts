@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { sleep } from './run.js';
+import { sleep } from '../../lab/run.js';
 
 const root = join(import.meta.dirname, '..', '..');
 // Ports of this file only (the controller test uses 19464/19090).

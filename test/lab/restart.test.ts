@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readJournal, type JournalEntry } from '../../src/executor/index.js';
-import { Lab, labFromEnv } from './lab.js';
-import { run, sleep } from './run.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { run, sleep } from '../../lab/run.js';
 
 const VMS = ['rs-hot1', 'rs-hot2'];
 const STUCK = 'rs-stuck';

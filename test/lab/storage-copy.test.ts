@@ -14,9 +14,9 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { Executor, Journal } from '../../src/executor/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Move } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from './lab.js';
-import { checkImage, createLocalImage, createVmWithLocalDisk, ensureImagesPool, imageExists, pathOnHost, removeImagesPool, type LocalDisk } from './local-disk.js';
-import { run } from './run.js';
+import { Lab, labFromEnv } from '../../lab/lab.js';
+import { checkImage, createLocalImage, createVmWithLocalDisk, ensureImagesPool, imageExists, pathOnHost, removeImagesPool, type LocalDisk } from '../../lab/local-disk.js';
+import { run } from '../../lab/run.js';
 
 const execFileAsync = promisify(execFile);
 const MiB = 2 ** 20;

@@ -11,10 +11,10 @@ import { createServer, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LibvirtAuthError, LibvirtConnection } from '../../src/libvirt/index.js';
-import { describeHost, hostSocketPath, livePid, prepareHost, startHost, stopHost, stopLibvirtd, type LabHost } from './hosts.js';
-import { ensureLabPackages } from './install.js';
-import { hostAddress } from './paths.js';
-import { pidAlive, run, sleep, virsh } from './run.js';
+import { describeHost, hostSocketPath, livePid, prepareHost, startHost, stopHost, stopLibvirtd, type LabHost } from '../../lab/hosts.js';
+import { ensureLabPackages } from '../../lab/install.js';
+import { hostAddress } from '../../lab/paths.js';
+import { pidAlive, run, sleep, virsh } from '../../lab/run.js';
 
 // Not the shared lab's 127.0.0.x nor lab-down.test.ts's 127.0.19.x.
 const ADDRESS_PREFIX = '127.0.14.';

@@ -14,8 +14,8 @@ import { startMetricsServer, tickHealth } from '../../metrics/server.js';
 import { action, UserError } from '../errors.js';
 import { formatPercent, table } from '../format.js';
 
-type LabModule = typeof import('../../../test/lab/lab.js');
-type VmModule = typeof import('../../../test/lab/vm.js');
+type LabModule = typeof import('../../../lab/lab.js');
+type VmModule = typeof import('../../../lab/vm.js');
 
 /**
  * The demo's config over a lab's: a tick every 5 s and spread balancing tuned for six small guests
@@ -70,10 +70,15 @@ export function register(program: Command): void {
         let labModule: LabModule;
         let vmModule: VmModule;
         try {
-          labModule = await import('../../../test/lab/lab.js');
-          vmModule = await import('../../../test/lab/vm.js');
+          // Loaded on use: the lab is part of a clone of the repository, not of the installed
+          // controller (the container image and the systemd install ship dist/src only).
+          labModule = await import('../../../lab/lab.js');
+          vmModule = await import('../../../lab/vm.js');
         } catch (error) {
-          throw new UserError(`the demo needs the lab code in test/lab/ (run it from a clone of the repository): ${(error as Error).message.split('\n')[0]}`);
+          if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' || !/[\\/]lab[\\/](lab|vm)\.[jt]s/.test((error as Error).message)) throw error;
+          throw new UserError(
+            'virt-balancer demo is not available in this installation (the container image or a system install): it brings up libvirtd and QEMU lab hosts on this machine and needs the lab code in lab/ of a clone of the repository. Run it there as root: npm run demo',
+          );
         }
         const say = (line: string) => process.stdout.write(line + '\n');
         const lab = new labModule.Lab();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces docs/lab-guest-crash.md without libvirt. Needs a lab image (npm run lab -- up) and socat.
-# Usage: [IMG=dir with vmlinuz and initrd.img] [QEMU=/path/to/qemu-system-x86_64] [BW=40M] [DIRTY=8] [ACCEL="-accel tcg,thread=single"] test/lab/guest/raw-qemu-migration-trial.sh NAME
+# Usage: [IMG=dir with vmlinuz and initrd.img] [QEMU=/path/to/qemu-system-x86_64] [BW=40M] [DIRTY=8] [ACCEL="-accel tcg,thread=single"] lab/guest/raw-qemu-migration-trial.sh NAME
 # One raw-QEMU trial: plain qemu-system-x86_64 (TCG), no libvirt; multi-pass pre-copy at 40 MiB/s.
 # $1 = trial name, $2 = extra qemu args
 set -u

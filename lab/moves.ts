@@ -1,5 +1,5 @@
 /** Moves the lab tests hand to the executor directly, without the planner. */
-import type { Move, Prediction, Technique } from '../../src/policy/plan-types.js';
+import type { Move, Prediction, Technique } from '../src/policy/plan-types.js';
 
 /**
  * A move of `vm` from one lab host to another with the given technique. The prediction and the

@@ -48,7 +48,7 @@ async function installedStackTooOld(): Promise<string | undefined> {
   return `libvirt ${libvirt?.join('.') ?? '?'} / QEMU ${qemu?.join('.') ?? '?'} is older than the lab's ${LAB_MIN_LIBVIRT.join('.')} / ${LAB_MIN_QEMU.join('.')}`;
 }
 
-const INSTALL_SCRIPT = fileURLToPath(new URL('../../scripts/install-lab-packages.sh', import.meta.url));
+const INSTALL_SCRIPT = fileURLToPath(new URL('../scripts/install-lab-packages.sh', import.meta.url));
 
 /**
  * Makes sure the Debian packages the lab and the tests need are installed, with libvirt >= 11.0 and
