@@ -97,14 +97,14 @@ describe('Dockerfile replayed without an engine', () => {
     const demo = spawnSync(join(runtimeRoot, 'usr/local/bin/virt-balancer'), ['demo'], {
       cwd: join(runtimeRoot, replay.workdir),
       encoding: 'utf8',
-      timeout: 30_000,
+      timeout: 50_000,
       env: { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH}`, VB_LAB_DIR: join(runtimeRoot, 'no-lab') },
     });
     expect(demo.status).toBe(1);
     expect(demo.stderr).toContain('virt-balancer demo is not available in this installation');
     expect(demo.stderr).toContain('npm run demo');
     expect(demo.stderr).not.toMatch(/\n\s+at /);
-  });
+  }, 60_000);
 
   it("the ENTRYPOINT runs the controller, and the HEALTHCHECK command passes against it (and fails when it is gone)", async () => {
     const runtime = parseDockerfile(dockerfile).at(-1)!;
