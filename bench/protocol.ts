@@ -54,7 +54,7 @@ async function virshBatch(uri: string, command: string, count: number): Promise<
 }
 
 export async function ensureDomains(conn: LibvirtConnection, count: number): Promise<number> {
-  const existing = new Set((await conn.listAllDomains()).map((d) => d.name));
+  const existing = new Set((await conn.connectListAllDomains()).map((d) => d.name));
   for (let i = 0; i < count; i++) {
     const name = `pb-${String(i).padStart(3, '0')}`;
     if (existing.has(name)) continue;
@@ -63,7 +63,7 @@ export async function ensureDomains(conn: LibvirtConnection, count: number): Pro
     );
     await conn.domainCreate(dom);
   }
-  return (await conn.listAllDomains()).length;
+  return (await conn.connectListAllDomains()).length;
 }
 
 export interface ProtocolRound {
@@ -121,7 +121,7 @@ export async function runProtocolBench(options: { inputsPath?: string; log?: (li
 
       let started = performance.now();
       for (let i = 0; i < inputs.domainStatsCalls; i++) {
-        const records = await conn.getAllDomainStats(0, 0);
+        const records = await conn.connectGetAllDomainStats(0, 0);
         if (records.length !== domainCount) throw new Error(`get-all-domain-stats returned ${records.length} domains, expected ${domainCount}`);
       }
       const oursStatsCallsPerSecond = inputs.domainStatsCalls / ((performance.now() - started) / 1000);
@@ -132,7 +132,7 @@ export async function runProtocolBench(options: { inputsPath?: string; log?: (li
         Array.from({ length: inFlight }, async () => {
           while (issued < inputs.domainStatsCalls) {
             issued++;
-            await conn.getAllDomainStats(0, 0);
+            await conn.connectGetAllDomainStats(0, 0);
           }
         }),
       );

@@ -26,6 +26,9 @@ const NEEDED: { file: string; pkg: string }[] = [
   { file: '/bin/nc.openbsd', pkg: 'netcat-openbsd' },
   // postcopy-recovery.test.ts cuts a migration connection with `ss -K`.
   { file: '/usr/bin/ss', pkg: 'iproute2' },
+  // The installed libvirt's protocol definitions, fetched from Debian's source package: the unit
+  // test of src/libvirt/generated/protocol.ts regenerates it from them.
+  { file: '/var/cache/virt-balancer/libvirt-source/current/src/remote/remote_protocol.x', pkg: 'libvirt (source package, apt-get source)' },
 ];
 
 /** The lab's minimum stack: QEMU 7.2's TCG corrupted guests in multi-round pre-copy (docs/lab-guest-crash.md). */

@@ -48,4 +48,23 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends "${BASE_PACKAGES[@]}"
 apt-get install -y -q --no-install-recommends "${target[@]}" "${STACK_PACKAGES[@]}"
 
-echo "install-lab-packages: $(libvirtd --version), $(qemu-system-x86_64 --version | head -n1)"
+# The installed libvirt's RPC protocol definitions (.x files) from Debian's source package:
+# src/libvirt/generated/protocol.ts is generated from them (scripts/gen-libvirt-protocol.ts), and a
+# unit test checks that regenerating gives the committed file. Only the upstream tarball is needed;
+# apt-get may fail on the Debian parts (.dsc, patches) while still fetching it, so its presence is
+# what counts.
+source_cache=/var/cache/virt-balancer/libvirt-source
+source_version=$(dpkg-query -W -f='${source:Version}' libvirt-daemon)
+upstream_version=${source_version%%-*}
+tarball="$source_cache/libvirt_${upstream_version}.orig.tar.xz"
+mkdir -p "$source_cache"
+if [ ! -s "$tarball" ]; then
+  (cd "$source_cache" && apt-get source -q --download-only "libvirt=${source_version}") || true
+fi
+[ -s "$tarball" ] || { echo "install-lab-packages: could not fetch libvirt ${source_version}'s source (apt-get source libvirt, with the deb-src line of $(ls /etc/apt/sources.list.d/virt-balancer-backports.sources 2>/dev/null || echo 'the Debian sources'))" >&2; exit 1; }
+rm -rf "$source_cache/current" "$source_cache/libvirt-${upstream_version}"
+tar -xJf "$tarball" -C "$source_cache" "libvirt-${upstream_version}/meson.build" \
+  "libvirt-${upstream_version}/src/remote/remote_protocol.x" "libvirt-${upstream_version}/src/rpc/virnetprotocol.x" "libvirt-${upstream_version}/src/rpc/virkeepaliveprotocol.x"
+mv "$source_cache/libvirt-${upstream_version}" "$source_cache/current"
+
+echo "install-lab-packages: $(libvirtd --version), $(qemu-system-x86_64 --version | head -n1), protocol definitions in $source_cache/current"

@@ -232,7 +232,7 @@ export class Collector {
   private async readHost(host: HostConfig, conn: LibvirtConnection, nowMs: number, watch: ReadonlySet<string>): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const memo = this.hostMemo(host.name);
     if (memo.nodeCpus === undefined) {
-      const [info, caps] = await Promise.all([conn.nodeGetInfo(), conn.getCapabilities()]);
+      const [info, caps] = await Promise.all([conn.nodeGetInfo(), conn.connectGetCapabilities()]);
       memo.nodeCpus = info.cpus;
       memo.nodeMemoryBytes = Number(info.memoryKiB) * 1024;
       const cpu = parseCapabilitiesCpu(caps);
@@ -250,7 +250,7 @@ export class Collector {
       conn.nodeGetMemoryStats(-1).catch(() => undefined),
       // NOWAIT: without it libvirt holds the reply for a VM with a job running (an incoming
       // migration's destination: 20-30 s seen in the lab), stalling every tick during a migration.
-      conn.getAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK, GetAllDomainStatsFlags.NOWAIT),
+      conn.connectGetAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK, GetAllDomainStatsFlags.NOWAIT),
     ]);
     const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs, watch)));
     const hugepages = await this.readHugepages(host, conn, memo);
@@ -442,7 +442,7 @@ export class Collector {
       for (const [host, doms] of byHost) {
         const conn = this.connections.get(host);
         if (!conn) continue;
-        const records = await conn.getAllDomainStats(DomainStatsTypes.DIRTYRATE, GetAllDomainStatsFlags.NOWAIT).catch(() => []);
+        const records = await conn.connectGetAllDomainStats(DomainStatsTypes.DIRTYRATE, GetAllDomainStatsFlags.NOWAIT).catch(() => []);
         for (const record of records) {
           if (!doms.some((d) => d.uuid === record.domain.uuid) || measured.has(record.domain.uuid)) continue;
           // calc_status 2 = measured (virDomainDirtyRateStatus).

@@ -88,7 +88,7 @@ export class HostConnections {
           return;
         }
         const hostUuid = await connection
-          .getCapabilities()
+          .connectGetCapabilities()
           .then((caps) => parseHostCapabilities(caps).uuid)
           .catch(() => undefined);
         if (this.closed || this.entries.get(host.name) !== entry) {

@@ -1,42 +1,44 @@
 /**
- * Facts of libvirt's RPC protocol (src/rpc/virnetprotocol.x, src/rpc/virkeepaliveprotocol.x and
- * src/remote/remote_protocol.x): programs, procedure numbers, message framing and limits.
+ * libvirt's RPC framing: message headers and packets. The numbers (programs, procedures, limits,
+ * message types) are generated from libvirt's .x files into generated/protocol.ts.
  */
 
-export const REMOTE_PROGRAM = 0x20008086;
-export const REMOTE_PROTOCOL_VERSION = 1;
-export const KEEPALIVE_PROGRAM = 0x6b656570;
-export const KEEPALIVE_PROTOCOL_VERSION = 1;
-export const KEEPALIVE_PROC_PING = 1;
-export const KEEPALIVE_PROC_PONG = 2;
+import {
+  MessageStatus,
+  MessageType,
+  REMOTE_DOMAIN_LIST_MAX,
+  REMOTE_MIGRATE_COOKIE_MAX,
+  REMOTE_NODE_MAX_CELLS,
+  REMOTE_STRING_MAX,
+  VIR_NET_MESSAGE_HEADER_MAX,
+  VIR_NET_MESSAGE_LEN_MAX,
+  VIR_NET_MESSAGE_MAX,
+} from './generated/protocol.js';
+
+export {
+  KEEPALIVE_PROGRAM,
+  KEEPALIVE_PROTOCOL_VERSION,
+  KeepaliveProcedure,
+  MessageStatus,
+  MessageType,
+  Proc,
+  REMOTE_PROGRAM,
+  REMOTE_PROTOCOL_VERSION,
+  RemoteAuthType,
+} from './generated/protocol.js';
 
 /** libvirt refuses messages over 32 MiB (VIR_NET_MESSAGE_MAX); so do we, before allocating. */
-export const MESSAGE_MAX_BYTES = 32 * 1024 * 1024;
-export const LENGTH_WORD_BYTES = 4;
-export const HEADER_BYTES = 24;
-/** REMOTE_STRING_MAX (4 MiB in libvirt 9). */
-export const STRING_MAX_BYTES = 4 * 1024 * 1024;
+export const MESSAGE_MAX_BYTES = VIR_NET_MESSAGE_MAX;
+export const LENGTH_WORD_BYTES = VIR_NET_MESSAGE_LEN_MAX;
+export const HEADER_BYTES = VIR_NET_MESSAGE_HEADER_MAX;
+/** Longest string the remote program sends (REMOTE_STRING_MAX). */
+export const STRING_MAX_BYTES = REMOTE_STRING_MAX;
+/** Our bound on a typed-parameter list in a reply (libvirt's per-procedure limits are all below it). */
 export const TYPED_PARAMS_MAX = 16 * 1024 * 64;
-export const DOMAIN_LIST_MAX = 16384;
-export const MIGRATE_COOKIE_MAX_BYTES = 4 * 1024 * 1024;
+export const DOMAIN_LIST_MAX = REMOTE_DOMAIN_LIST_MAX;
+export const MIGRATE_COOKIE_MAX_BYTES = REMOTE_MIGRATE_COOKIE_MAX;
 /** REMOTE_NODE_MAX_CELLS: longest page-size list and count list of the free-pages call. */
-export const NODE_MAX_CELLS = 1024;
-
-export enum MessageType {
-  CALL = 0,
-  REPLY = 1,
-  MESSAGE = 2,
-  STREAM = 3,
-  CALL_WITH_FDS = 4,
-  REPLY_WITH_FDS = 5,
-  STREAM_HOLE = 6,
-}
-
-export enum MessageStatus {
-  OK = 0,
-  ERROR = 1,
-  CONTINUE = 2,
-}
+export const NODE_MAX_CELLS = REMOTE_NODE_MAX_CELLS;
 
 export interface MessageHeader {
   program: number;
@@ -46,54 +48,6 @@ export interface MessageHeader {
   serial: number;
   status: MessageStatus;
 }
-
-/** Procedure numbers of the remote program that this client uses. */
-export const Proc = {
-  CONNECT_OPEN: 1,
-  CONNECT_CLOSE: 2,
-  CONNECT_GET_TYPE: 3,
-  CONNECT_GET_VERSION: 4,
-  NODE_GET_INFO: 6,
-  CONNECT_GET_CAPABILITIES: 7,
-  DOMAIN_CREATE: 9,
-  DOMAIN_DEFINE_XML: 11,
-  DOMAIN_DESTROY: 12,
-  DOMAIN_GET_XML_DESC: 14,
-  DOMAIN_GET_INFO: 16,
-  DOMAIN_LOOKUP_BY_NAME: 23,
-  DOMAIN_LOOKUP_BY_UUID: 24,
-  DOMAIN_UNDEFINE: 35,
-  CONNECT_GET_HOSTNAME: 59,
-  CONNECT_SUPPORTS_FEATURE: 60,
-  AUTH_LIST: 66,
-  AUTH_POLKIT: 70,
-  NODE_GET_FREE_MEMORY: 102,
-  CONNECT_GET_LIB_VERSION: 157,
-  DOMAIN_GET_JOB_INFO: 163,
-  DOMAIN_ABORT_JOB: 164,
-  DOMAIN_MIGRATE_SET_MAX_DOWNTIME: 166,
-  DOMAIN_MIGRATE_SET_MAX_SPEED: 207,
-  DOMAIN_GET_STATE: 212,
-  NODE_GET_CPU_STATS: 227,
-  NODE_GET_MEMORY_STATS: 228,
-  DOMAIN_UNDEFINE_FLAGS: 231,
-  DOMAIN_MIGRATE_GET_MAX_SPEED: 242,
-  DOMAIN_SET_METADATA: 264,
-  DOMAIN_GET_METADATA: 265,
-  CONNECT_LIST_ALL_DOMAINS: 273,
-  DOMAIN_GET_JOB_STATS: 298,
-  DOMAIN_MIGRATE_PERFORM3_PARAMS: 305,
-  CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY: 316,
-  CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY: 317,
-  DOMAIN_EVENT_CALLBACK_LIFECYCLE: 318,
-  NODE_GET_FREE_PAGES: 340,
-  CONNECT_GET_ALL_DOMAIN_STATS: 344,
-  DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION: 359,
-  DOMAIN_EVENT_CALLBACK_JOB_COMPLETED: 363,
-  DOMAIN_MIGRATE_START_POST_COPY: 364,
-  DOMAIN_MIGRATE_GET_MAX_DOWNTIME: 387,
-  DOMAIN_START_DIRTY_RATE_CALC: 427,
-} as const;
 
 export function encodeHeader(h: MessageHeader, target: Buffer, offset: number): void {
   target.writeUInt32BE(h.program >>> 0, offset);

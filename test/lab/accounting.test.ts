@@ -78,7 +78,7 @@ describe('accounting against real libvirtd', () => {
     const conn = await LibvirtConnection.open(lab1.uri);
     let runningBytes = 0;
     try {
-      const records = await conn.getAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.BALLOON);
+      const records = await conn.connectGetAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.BALLOON);
       const offRecord = records.find((r) => r.domain.name === 'acct-off')!;
       expect(offRecord.params['state.state']).toBe(DomainState.SHUTOFF);
       // What made shut-off definitions count: libvirt reports balloon.current from the definition.

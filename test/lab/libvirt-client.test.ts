@@ -49,10 +49,10 @@ describe('libvirt client: broad API on the test driver through a daemon', () => 
   });
 
   it('lists the domains virsh lists and reads their stats as virsh domstats does', async () => {
-    const ours = (await conn.listAllDomains()).map((d) => d.name).sort();
+    const ours = (await conn.connectListAllDomains()).map((d) => d.name).sort();
     const theirs = (await virsh(lab.host('lab1').testUri, ['list', '--all', '--name'])).stdout.split('\n').map((s) => s.trim()).filter(Boolean).sort();
     expect(ours).toEqual(theirs);
-    const stats = await conn.getAllDomainStats(0, 0);
+    const stats = await conn.connectGetAllDomainStats(0, 0);
     const text = (await virsh(lab.host('lab1').testUri, ['domstats', '--raw'])).stdout;
     for (const record of stats) {
       const section = text.split(/^Domain: /m).find((s) => s.startsWith(`'${record.domain.name}'`))!;
@@ -87,14 +87,14 @@ describe('libvirt client: broad API on the test driver through a daemon', () => 
     expect(await conn.domainGetMetadata(dom, 2, ns, 0)).toContain('pinned');
     expect(await conn.domainGetXmlDesc(dom)).toContain('vb-client-t');
     await conn.domainDestroy(dom);
-    await conn.domainUndefine(dom);
+    await conn.domainUndefineFlags(dom);
     await expect(conn.domainLookupByName('vb-client-t')).rejects.toMatchObject({ codeName: 'VIR_ERR_NO_DOMAIN' });
   });
 
   it('keeps many calls in flight on one connection, each answered by its own reply', async () => {
-    const names = (await conn.listAllDomains()).map((d) => d.name);
+    const names = (await conn.connectListAllDomains()).map((d) => d.name);
     const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => (i % 2 ? conn.getHostname() : conn.domainLookupByName(names[i % names.length]).then((d) => d.name))),
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? conn.connectGetHostname() : conn.domainLookupByName(names[i % names.length]).then((d) => d.name))),
     );
     results.forEach((r, i) => expect(r).toBe(i % 2 ? results[1] : names[i % names.length]));
   });
@@ -115,14 +115,14 @@ describe('libvirt client: connection loss', () => {
     try {
       // Freeze the daemon first so the calls are certainly still pending when it dies.
       process.kill(pid, 'SIGSTOP');
-      const calls = Array.from({ length: 50 }, () => conn.getAllDomainStats(0, 0).then(() => 'ok', (e) => e));
+      const calls = Array.from({ length: 50 }, () => conn.connectGetAllDomainStats(0, 0).then(() => 'ok', (e) => e));
       await sleep(200);
       await lab.stopHost('lab3');
       const outcomes = await Promise.all(calls);
       expect(outcomes).toHaveLength(50);
       for (const outcome of outcomes) expect(outcome).toBeInstanceOf(ConnectionClosedError);
       expect((await closed).message).toMatch(/closed|failed/);
-      await expect(conn.getHostname()).rejects.toBeInstanceOf(ConnectionClosedError);
+      await expect(conn.connectGetHostname()).rejects.toBeInstanceOf(ConnectionClosedError);
     } finally {
       await lab.startHost('lab3');
     }
@@ -162,7 +162,7 @@ describe('libvirt client: QEMU hosts, migration and jobs', () => {
     let rate: number | undefined;
     for (let i = 0; i < 20 && rate === undefined; i++) {
       await sleep(500);
-      const [rec] = (await source.getAllDomainStats(DomainStatsTypes.DIRTYRATE, 0)).filter((r) => r.domain.name === 'cl-dirty');
+      const [rec] = (await source.connectGetAllDomainStats(DomainStatsTypes.DIRTYRATE, 0)).filter((r) => r.domain.name === 'cl-dirty');
       if (rec.params['dirtyrate.calc_status'] === 2) rate = Number(rec.params['dirtyrate.megabytes_per_second']);
     }
     expect(rate).toBeGreaterThan(2);

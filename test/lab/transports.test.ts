@@ -67,8 +67,8 @@ async function virshView(uri: string): Promise<{ hostname: string; domains: stri
 async function expectSameAsVirsh(conn: LibvirtConnection, virshUri: string): Promise<void> {
   const theirs = await virshView(virshUri);
   expect(theirs.domains).toContain(DOMAIN);
-  expect(await conn.getHostname()).toBe(theirs.hostname);
-  expect((await conn.listAllDomains()).map((d) => d.name).sort()).toEqual(theirs.domains);
+  expect(await conn.connectGetHostname()).toBe(theirs.hostname);
+  expect((await conn.connectListAllDomains()).map((d) => d.name).sort()).toEqual(theirs.domains);
   const info = await conn.nodeGetInfo();
   expect(info.model).toBe(theirs.nodeinfo['CPU model']);
   expect(info.cpus).toBe(Number(theirs.nodeinfo['CPU(s)']));

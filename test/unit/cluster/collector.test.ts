@@ -27,12 +27,12 @@ function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number;
     <topology><cells num='1'><cell id='0'><pages unit='KiB' size='4'>1000</pages>${options.hugepages ? `<pages unit='KiB' size='2048'>${options.hugepages.total}</pages>` : ''}</cell></cells></topology></host></capabilities>`;
   const conn = {
     nodeGetInfo: async () => ({ model: 'x86_64', memoryKiB: BigInt((256 * GiB) / 1024), cpus: 32, mhz: 2000, nodes: 1, sockets: 1, cores: 32, threads: 1 }),
-    getCapabilities: async () => caps,
+    connectGetCapabilities: async () => caps,
     versions: { libvirtVersion: 11_003_000, hypervisorVersion: 10_000_000 },
     nodeGetCpuStats: async () => ({ kernel: 0n, user: 0n, idle: 100n, iowait: 0n }),
     nodeGetMemoryStats: async () => ({ total: BigInt((256 * GiB) / 1024), free: BigInt((25 * GiB) / 1024), buffers: 0n, cached: BigInt(GiB / 1024) }),
     nodeGetFreePages: async (sizes: number[]) => sizes.map(() => BigInt(options.hugepages?.free ?? 0)),
-    getAllDomainStats: async () =>
+    connectGetAllDomainStats: async () =>
       domains.map((d) => ({ domain: { name: d.name, uuid: d.uuid, id: d.state === DomainState.RUNNING ? 1 : -1 }, params: { 'state.state': d.state, 'state.reason': 1, 'balloon.current': BigInt(d.memoryKiB), 'balloon.maximum': BigInt(d.memoryKiB), 'vcpu.current': 2, 'cpu.time': 0n } })),
     domainGetXmlDesc: async (dom: { uuid: string }) => domains.find((d) => d.uuid === dom.uuid)!.xml,
     domainGetMetadata: async () => {

@@ -5,11 +5,11 @@ import { parseConfig } from '../../../src/config/index.js';
 import { LibvirtConnection } from '../../../src/libvirt/index.js';
 import { createLogger } from '../../../src/log/logger.js';
 
-/** A connection that answers getCapabilities with a host UUID (the fields HostConnections uses). */
+/** A connection that answers connectGetCapabilities with a host UUID (the fields HostConnections uses). */
 function fakeConnection(hostUuid: string) {
   const conn = Object.assign(new EventEmitter(), {
     closed: false,
-    getCapabilities: async () => `<capabilities><host><uuid>${hostUuid}</uuid><cpu><pages unit='KiB' size='4'/></cpu></host></capabilities>`,
+    connectGetCapabilities: async () => `<capabilities><host><uuid>${hostUuid}</uuid><cpu><pages unit='KiB' size='4'/></cpu></host></capabilities>`,
     close: async () => {
       conn.closed = true;
       conn.emit('close');

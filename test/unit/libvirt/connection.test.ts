@@ -33,7 +33,7 @@ describe('replies that do not decode', () => {
     });
     conn = await LibvirtConnection.open(daemon.uri, { callTimeoutMs: 5000 });
     const closed = new Promise<Error>((resolve) => conn!.once('close', resolve));
-    const outcome = await settledWithin(conn.getHostname(), 2000);
+    const outcome = await settledWithin(conn.connectGetHostname(), 2000);
     expect(outcome).not.toBe('still pending');
     const error = (outcome as { error: Error }).error;
     expect(error).toBeInstanceOf(ConnectionClosedError);
@@ -48,7 +48,7 @@ describe('replies that do not decode', () => {
       onCall: (call) => call.procedure === Proc.CONNECT_GET_HOSTNAME && call.reply(Buffer.from([0xff, 0xff, 0xff, 0xff])),
     });
     conn = await LibvirtConnection.open(daemon.uri);
-    const outcome = await settledWithin(conn.getHostname(), 2000);
+    const outcome = await settledWithin(conn.connectGetHostname(), 2000);
     expect((outcome as { error: Error }).error?.message).toMatch(/cannot decode the reply to procedure 59/);
     expect(conn.closed).toBe(true);
   });

@@ -7,8 +7,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
   encodePacket,
-  KEEPALIVE_PROC_PING,
-  KEEPALIVE_PROC_PONG,
+  KeepaliveProcedure,
   KEEPALIVE_PROGRAM,
   MessageStatus,
   MessageType,
@@ -66,7 +65,7 @@ export async function startFakeDaemon(options: FakeDaemonOptions = {}): Promise<
       for (const { header, payload } of decoder.push(chunk)) {
         if (options.silent) continue;
         if (header.program === KEEPALIVE_PROGRAM) {
-          if (header.procedure === KEEPALIVE_PROC_PING && keepalive === 'answer') socket.write(encodePacket({ ...header, procedure: KEEPALIVE_PROC_PONG, type: MessageType.MESSAGE }, Buffer.alloc(0)));
+          if (header.procedure === KeepaliveProcedure.PING && keepalive === 'answer') socket.write(encodePacket({ ...header, procedure: KeepaliveProcedure.PONG, type: MessageType.MESSAGE }, Buffer.alloc(0)));
           continue;
         }
         if (header.program !== REMOTE_PROGRAM) continue;

@@ -132,7 +132,7 @@ describe('a connection given any reply (property-based)', () => {
         const conn = await LibvirtConnection.open(daemon.uri);
         let timer: NodeJS.Timeout | undefined;
         const outcome = await Promise.race([
-          conn.getHostname().then(
+          conn.connectGetHostname().then(
             (hostname) => ({ hostname }),
             (error: Error) => ({ error }),
           ),
