@@ -49,9 +49,7 @@ export function virsh(uri: string, args: string[], timeoutMs = 120_000): Promise
   return run('virsh', ['-q', '-c', uri, ...args], { timeoutMs });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { setTimeout as sleep } from 'node:timers/promises';
 
 export function pidAlive(pid: number): boolean {
   try {

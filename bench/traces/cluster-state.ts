@@ -6,11 +6,10 @@
  * so a 2500-MIPS VM has 2.5 "vCPUs" and a G4 host (2 x 1860 MIPS) 3.72 CPUs; every ratio the engine
  * computes (VM load on a host = vcpus x utilisation / host CPUs) comes out as in MIPS.
  */
-import type { ClusterState, HostObservation, VmObservation, WindowedValue } from '../../src/cluster/model.js';
+import { MiB, type ClusterState, type HostObservation, type VmObservation, type WindowedValue } from '../../src/cluster/model.js';
 import type { ReplayView } from './replay.js';
 
 export const MIPS_PER_CPU = 1000;
-const MiB = 1048576;
 
 export function windowed(series: ArrayLike<number>, endIndex: number, windowSamples: number): WindowedValue {
   const start = Math.max(0, endIndex - windowSamples + 1);

@@ -1,13 +1,14 @@
 /**
  * virt-balancer's own engine as a replay balancer: build the ClusterState, call plan(), turn its
- * moves into replay moves. Loaded at run time so the other benchmarks still run (and the report
- * says why) when the engine is missing or broken.
+ * moves into replay moves.
  */
 import { clusterStateFromView } from './cluster-state.js';
 import type { TraceBenchInputs } from './inputs.js';
 import type { Balancer, ReplayMove } from './replay.js';
 import type { ClusterState } from '../../src/cluster/model.js';
+import { policySchema } from '../../src/config/policy-schema.js';
 import type { PlanMemory } from '../../src/policy/engine.js';
+import { plan } from '../../src/policy/index.js';
 import type { Plan } from '../../src/policy/plan-types.js';
 
 export interface EngineLoad {
@@ -18,7 +19,7 @@ export interface EngineLoad {
   note: string;
 }
 
-/** How to call the engine, once its module is found; `memory` is the balancer's own, kept across its ticks. */
+/** How to call the engine; `memory` is the balancer's own, kept across its ticks. */
 export type PlanFunction = (state: ClusterState, memory: PlanMemory) => Plan | Promise<Plan>;
 
 export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, description: string, name = 'virt-balancer'): Balancer {
@@ -54,17 +55,6 @@ export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, d
 }
 
 export async function loadEngineBalancer(inputs: TraceBenchInputs): Promise<EngineLoad> {
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import('../../src/policy/index.js' as string)) as Record<string, unknown>;
-  } catch (error) {
-    return { note: `not run: the engine (src/policy/index.ts) could not be loaded (${(error as Error).message.split('\n')[0]})` };
-  }
-  if (typeof mod.plan !== 'function') {
-    return { note: 'not run: src/policy/index.ts exports no plan() function' };
-  }
-  const plan = mod.plan as (...args: unknown[]) => Plan | Promise<Plan>;
-  const { policySchema } = await import('../../src/config/policy-schema.js');
   const config = policySchema.parse(inputs.engine.policyConfig);
   const variants = (inputs.engine.variants ?? []).map((v) => ({ ...v, config: policySchema.parse({ ...inputs.engine.policyConfig, ...v.policyConfig }) }));
   return {

@@ -3,7 +3,7 @@
  * smoothed windows. One bulk get-all-domain-stats call per host; per-VM calls only for what bulk
  * stats lack (job status, and once per VM its metadata tags and XML).
  */
-import { DomainJobType, DomainPausedReason, DomainState, DomainStatsTypes, GetAllDomainStatsFlags, LibvirtError, MetadataType, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { DomainJobType, DomainPausedReason, DomainState, DomainStatsTypes, domainStateName, GetAllDomainStatsFlags, LibvirtError, MetadataType, typedParamBigInt, typedParamNumber, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Config, HostConfig } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
@@ -16,20 +16,16 @@ import { findDuplicateVms } from './identity.js';
 import { hostMemory } from './memory-accounting.js';
 import { isVmBoundFailure } from './vm-bound-errors.js';
 import { clusterImbalance } from './imbalance.js';
-import type { ClusterState, HostObservation, HugepagePool, InFlightMigration, VmObservation, VmState } from './model.js';
+import { MiB, type ClusterState, type HostObservation, type HugepagePool, type InFlightMigration, type VmObservation, type VmState } from './model.js';
 import { SampleWindow, rateRatio } from './window.js';
 
 export const TAG_NAMESPACE_URI = 'https://virt-balancer.dev/xmlns/1';
-const MiB = 1024 * 1024;
 
-const STATE_NAMES: Record<number, VmState> = {
-  [DomainState.RUNNING]: 'running',
-  [DomainState.BLOCKED]: 'blocked',
-  [DomainState.PAUSED]: 'paused',
-  [DomainState.SHUTOFF]: 'shutoff',
-  [DomainState.CRASHED]: 'crashed',
-  [DomainState.PMSUSPENDED]: 'pmsuspended',
-};
+/** The model's name for a libvirt domain state: libvirt's own, with no-state and shutting-down as 'other'. */
+function vmState(code: number): VmState {
+  const name = domainStateName(code);
+  return name === undefined || name === 'nostate' || name === 'shutdown' ? 'other' : name;
+}
 
 interface VmMemo {
   host: string;
@@ -71,15 +67,8 @@ export interface CollectOptions {
   inFlight?: InFlightMigration[];
 }
 
-function num(params: TypedParams, key: string): number | undefined {
-  const v = params[key];
-  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
-}
-
-function big(params: TypedParams, key: string): bigint | undefined {
-  const v = params[key];
-  return typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(Math.round(v)) : undefined;
-}
+const num = typedParamNumber;
+const big = typedParamBigInt;
 
 /** `<tags>pinned group:web</tags>` in our metadata namespace, space separated. */
 export function parseTags(metadataXml: string): string[] {
@@ -329,7 +318,7 @@ export class Collector {
 
   private async readVm(host: HostConfig, conn: LibvirtConnection, domain: DomainRef, params: TypedParams, nowMs: number, watch: ReadonlySet<string>): Promise<VmObservation> {
     const stateCode = num(params, 'state.state') ?? DomainState.NOSTATE;
-    const state = STATE_NAMES[stateCode] ?? 'other';
+    const state = vmState(stateCode);
     const vcpus = num(params, 'vcpu.current') ?? num(params, 'vcpu.maximum') ?? 1;
     const cpuTimeNs = big(params, 'cpu.time') ?? 0n;
     let memo = this.vms.get(domain.uuid);

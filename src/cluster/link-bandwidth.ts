@@ -5,6 +5,7 @@
  * magnitude off a busy 1 GbE link; once a pair of hosts has been measured, the cost model uses
  * what it measured.
  */
+import { MiB } from './model.js';
 
 export interface LinkObservation {
   from: string;
@@ -13,7 +14,6 @@ export interface LinkObservation {
   seconds: number;
 }
 
-const MiB = 1024 * 1024;
 /** Small moves are dominated by fixed setup and switch-over time, not by the link. */
 export const MIN_OBSERVED_BYTES = 32 * MiB;
 const MIN_OBSERVED_SECONDS = 0.2;

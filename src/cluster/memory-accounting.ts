@@ -7,15 +7,9 @@
  *   200 GiB of mostly free hugepages as 90 % used. The pools are taken out of both total and used;
  *   hugepage-backed VMs are counted against their pool's free pages instead.
  */
-import type { HugepagePool, VmState } from './model.js';
+import { holdsMemory, KiB, MiB, type HugepagePool, type VmState } from './model.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-/** States in which a domain's QEMU process exists and holds its memory. */
-export function holdsMemory(state: VmState): boolean {
-  return state === 'running' || state === 'blocked' || state === 'paused' || state === 'pmsuspended';
-}
+export { holdsMemory };
 
 /** Bytes a host's hugepage pools set aside (all pages, free or not). */
 export function hugepagePoolBytes(pools: readonly HugepagePool[] | undefined): number {

@@ -7,6 +7,10 @@
  * so a VM using 2 of its 4 vCPUs has cpuUtilizationRatio 0.5).
  */
 
+/** Bytes in a KiB and a MiB: libvirt reports memory in KiB, config and figures use MiB. */
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+
 /** Mean and a high percentile over the sampling window, so one spike does not move a VM. */
 export interface WindowedValue {
   /** Most recent sample. */
@@ -19,6 +23,11 @@ export interface WindowedValue {
 }
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'pmsuspended' | 'blocked' | 'other';
+
+/** States in which a domain's QEMU process exists and holds its memory. */
+export function holdsMemory(state: VmState): boolean {
+  return state === 'running' || state === 'blocked' || state === 'paused' || state === 'pmsuspended';
+}
 
 export interface VmObservation {
   name: string;

@@ -1,12 +1,9 @@
 /** Small questions asked of one host about one VM, shared by the migration watch and adoption. */
-import { DomainState, JobStatsFlags, LibvirtError, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { DomainState, domainStateName, JobStatsFlags, LibvirtError, typedParamNumber as num, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 
-export const num = (p: TypedParams, k: string): number | undefined => {
-  const v = p[k];
-  return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined;
-};
+export { num };
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from 'node:timers/promises';
 
 export const isNoDomain = (error: unknown): boolean => error instanceof LibvirtError && error.codeName === 'VIR_ERR_NO_DOMAIN';
 
@@ -34,8 +31,7 @@ export async function describeVmOn(conn: LibvirtConnection, uuid: string): Promi
   try {
     const dom = await conn.domainLookupByUuid(uuid);
     const { state, reason } = await conn.domainGetState(dom);
-    const names: Record<number, string> = { 1: 'running', 2: 'blocked', 3: 'paused', 4: 'shutting down', 5: 'shut off', 6: 'crashed', 7: 'suspended' };
-    return `${names[state] ?? `state ${state}`} (reason ${reason})`;
+    return `${domainStateName(state) ?? `state ${state}`} (reason ${reason})`;
   } catch (error) {
     if (isNoDomain(error)) return 'absent';
     return `unknown (${(error as Error).message})`;

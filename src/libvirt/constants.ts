@@ -71,23 +71,27 @@ export const DomainState = {
   PMSUSPENDED: 7,
 } as const;
 
+/** virDomainState names as libvirt spells them (VIR_DOMAIN_SHUTOFF -> 'shutoff'). */
+export type DomainStateName = Lowercase<keyof typeof DomainState>;
+
+const DOMAIN_STATE_NAMES = new Map<number, DomainStateName>(Object.entries(DomainState).map(([name, value]) => [value, name.toLowerCase() as DomainStateName]));
+
+/** The name of a virDomainState value ('running', 'shutoff', ...), or undefined for a value this client does not know. */
+export function domainStateName(state: number): DomainStateName | undefined {
+  return DOMAIN_STATE_NAMES.get(state);
+}
+
 export const DomainJobType = { NONE: 0, BOUNDED: 1, UNBOUNDED: 2, COMPLETED: 3, FAILED: 4, CANCELLED: 5 } as const;
 
 export const JobStatsFlags = { COMPLETED: 1, KEEP_COMPLETED: 2 } as const;
 
-/** virConnectListAllDomains flags. */
-export const ListDomainsFlags = { ACTIVE: 1, INACTIVE: 2, PERSISTENT: 4, TRANSIENT: 8, RUNNING: 16, PAUSED: 32, SHUTOFF: 64, OTHER: 128 } as const;
-
 /** virDomainMetadataType. */
 export const MetadataType = { DESCRIPTION: 0, TITLE: 1, ELEMENT: 2 } as const;
-
-/** virDomainModificationImpact. */
-export const ModificationImpact = { CURRENT: 0, LIVE: 1, CONFIG: 2 } as const;
 
 /** virDomainEventID values this client subscribes to. */
 export const DomainEventId = { LIFECYCLE: 0, MIGRATION_ITERATION: 20, JOB_COMPLETED: 21 } as const;
 
-/** virDomainEventType (lifecycle events). */
+/** virDomainEventType: the `event` of a 'lifecycle' DomainEvent. */
 export const LifecycleEvent = {
   DEFINED: 0,
   UNDEFINED: 1,

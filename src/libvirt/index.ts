@@ -11,17 +11,18 @@ export { LibvirtError, ConnectionClosedError, LibvirtUriError, LibvirtAuthError,
 export { parseLibvirtUri } from './uri.js';
 export type { ParsedLibvirtUri, Transport } from './uri.js';
 export type { DomainRef, TypedParams, TypedParamValue, TypedParam } from './wire.js';
+export { typedParamNumber, typedParamBigInt } from './wire.js';
 export {
   MigrateFlags,
   DomainStatsTypes,
   GetAllDomainStatsFlags,
   DomainPausedReason,
   DomainState,
+  domainStateName,
+  type DomainStateName,
   DomainJobType,
   JobStatsFlags,
-  ListDomainsFlags,
   MetadataType,
-  ModificationImpact,
   DomainEventId,
   LifecycleEvent,
   DriverFeature,

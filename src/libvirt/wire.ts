@@ -110,6 +110,21 @@ export function readTypedParamList(r: XdrReader): TypedParam[] {
   });
 }
 
+/**
+ * A numeric typed parameter as a JavaScript number (LLONG/ULLONG arrive as bigint; counters in
+ * bytes and nanoseconds stay exact below 2^53), or undefined when absent or not numeric.
+ */
+export function typedParamNumber(params: TypedParams, key: string): number | undefined {
+  const v = params[key];
+  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
+}
+
+/** A numeric typed parameter as a bigint (for counters whose deltas need every bit), or undefined. */
+export function typedParamBigInt(params: TypedParams, key: string): bigint | undefined {
+  const v = params[key];
+  return typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(Math.round(v)) : undefined;
+}
+
 export function readTypedParams(r: XdrReader): TypedParams {
   const out: TypedParams = {};
   for (const p of readTypedParamList(r)) out[p.field] = p.value;

@@ -7,10 +7,10 @@
  * r times the last, so it converges only when r < 1, after about log(T·B/M)/log(r) rounds, and the
  * downtime is the last round over B.
  */
+import { MiB } from '../cluster/model.js';
 import type { Prediction, Technique } from './plan-types.js';
 import { TECHNIQUES } from './plan-types.js';
 
-const MiB = 1024 * 1024;
 
 export interface ChooserInput {
   /** Guest memory that must move, bytes (touched memory when known: zero pages are not sent). */

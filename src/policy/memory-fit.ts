@@ -3,15 +3,10 @@
  * ordinary memory for an ordinary VM that holds memory, free hugepages of its size for a
  * hugepage-backed one (never both: a hugepage VM's pages are outside the host's ordinary memory).
  */
-import type { VmObservation } from '../cluster/model.js';
+import { holdsMemory, KiB, type VmObservation } from '../cluster/model.js';
 import type { ProjectedHost } from './api.js';
 
-const KiB = 1024;
-
-function active(vm: VmObservation): boolean {
-  // As cluster/memory-accounting.ts holdsMemory (policy/ imports cluster types only).
-  return vm.state === 'running' || vm.state === 'blocked' || vm.state === 'paused' || vm.state === 'pmsuspended';
-}
+const active = (vm: VmObservation): boolean => holdsMemory(vm.state);
 
 /** Ordinary (non-hugepage) memory the VM takes on a host, bytes: 0 when shut off or hugepage-backed. */
 export function ordinaryMemoryBytes(vm: VmObservation): number {

@@ -4,8 +4,10 @@
  * beside it and report prediction error.
  */
 
-/** Live-migration techniques, by the names the CLI, config, metrics and JSON output use. */
-export const TECHNIQUES = ['precopy', 'postcopy', 'hybrid', 'autoconverge', 'xbzrle', 'multifd', 'cold'] as const;
+import { TECHNIQUE_NAMES } from '../config/policy-schema.js';
+
+/** Live-migration techniques, by the names the CLI, config, metrics and JSON output use (one list, in config's schema). */
+export const TECHNIQUES = TECHNIQUE_NAMES;
 export type Technique = (typeof TECHNIQUES)[number];
 
 export interface Prediction {
