@@ -16,6 +16,7 @@ export {
   DomainStatsTypes,
   GetAllDomainStatsFlags,
   DomainPausedReason,
+  DomainRunningReason,
   DomainState,
   DomainJobType,
   JobStatsFlags,
