@@ -69,6 +69,10 @@ export const migrationSchema = z.strictObject({
             .default(false)
             .describe('Zero-copy send (VIR_MIGRATE_ZEROCOPY; libvirt >= 8.5, QEMU >= 7.1, Linux): QEMU locks the queued guest pages in host memory. Not combined with compression.'),
         })
+        .superRefine((m, ctx) => {
+          // QEMU refuses zero-copy send with compression (migration/options.c: "Zero copy only available for non-compressed non-TLS multifd migration").
+          if (m.zeroCopy && m.compression !== 'none') ctx.addIssue({ code: 'custom', path: ['zeroCopy'], message: `cannot be combined with compression: ${m.compression} (QEMU sends zero-copy only uncompressed); choose one: zeroCopy: false, or compression: none` });
+        })
         .default({ connections: 2, compression: 'none', zstdLevel: 1, zeroCopy: false })
         .describe('Multifd: pre-copy over several parallel streams.'),
     })

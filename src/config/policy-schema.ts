@@ -98,10 +98,14 @@ export const policySchema = z
   .superRefine((p, ctx) => {
     // Several other balancers take ratios (0.8 = 80 %); here 0.8 means 0.8 %, which makes every
     // host overloaded and every target full. Refused unless the operator says it is meant.
+    let ratioSeen = false;
     if (!p.percentBelowOneIntended) {
       for (const field of PERCENT_THRESHOLDS) {
         const value = p[field];
-        if (value > 0 && value < 1) {
+        // 1 is a ratio of 100 % for a high threshold (1 % would make every host overloaded).
+        const ratio = (value > 0 && value < 1) || (value === 1 && (field === 'cpuHighPercent' || field === 'memoryHighPercent'));
+        if (ratio) {
+          ratioSeen = true;
           ctx.addIssue({
             code: 'custom',
             path: [field],
@@ -110,7 +114,8 @@ export const policySchema = z
         }
       }
     }
-    if (p.cpuLowPercent >= p.cpuHighPercent) ctx.addIssue({ code: 'custom', path: ['cpuLowPercent'], message: 'cpuLowPercent must be below cpuHighPercent' });
+    // After a ratio written by mistake, this would only repeat the same mistake in other words.
+    if (!ratioSeen && p.cpuLowPercent >= p.cpuHighPercent) ctx.addIssue({ code: 'custom', path: ['cpuLowPercent'], message: `is ${p.cpuLowPercent}, not below cpuHighPercent (${p.cpuHighPercent}): a host cannot be both underloaded and overloaded; lower cpuLowPercent or raise cpuHighPercent` });
   });
 
 /** The `*Percent` threshold fields that a ratio (0..1) written by mistake would silently break. */

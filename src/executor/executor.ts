@@ -10,9 +10,10 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Move } from '../policy/plan-types.js';
 import { admit, type AdmissionResult, type RunningMove } from './admission.js';
-import { UNKNOWN_PREDICTION, watchAdoptedJob } from './adopt.js';
+import { adoptedBase, watchAdoptedJob } from './adopt.js';
 import type { Journal, UnfinishedStart } from './journal.js';
 import { deadlineSecondsFor, recordResult, runMigration, type MigrationProgress, type MigrationResult } from './migrate.js';
+import { failedResult, resultBase } from './result.js';
 
 export interface ConnectionSource {
   get(host: string): LibvirtConnection | undefined;
@@ -117,15 +118,14 @@ export class Executor {
     entry.done = watchAdoptedJob({
       job,
       connectionOf: (host) => connections.get(host),
+      targetUri: connections.hostConfig(job.to)?.uri,
       config: this.config.migration,
       logger,
+      metrics: this.deps.metrics,
       stopped: () => this.detached,
       onAdapt: (action, detail) => void journal.append({ type: 'adapted', atMs: Date.now(), vm: job.vm, vmUuid: job.vmUuid, action, detail }),
     })
-      .catch((error: Error): MigrationResult => {
-        const now = Date.now();
-        return { vm: job.vm, vmUuid: job.vmUuid, from: job.from, to: job.to, technique: job.technique as Move['technique'], outcome: 'failed', totalMs: now - job.startedAtMs, switchedToPostcopy: false, predicted: job.predicted ?? UNKNOWN_PREDICTION, error: error.message, startedAtMs: job.startedAtMs, endedAtMs: now, adoptedAfterRestart: true };
-      })
+      .catch((error: Error): MigrationResult => failedResult(adoptedBase(job), { error: error.message }))
       .then(async (result) => {
         if (stillRunning) this.deps.metrics?.migrationsInFlight.dec();
         if (!result) {
@@ -186,14 +186,15 @@ export class Executor {
       const targetUri = connections.hostConfig(move.to)?.uri;
       let result: MigrationResult;
       if (!source || !target || !targetUri) {
-        const now = Date.now();
-        result = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, outcome: 'failed', totalMs: 0, switchedToPostcopy: false, predicted: move.predicted, error: `host ${!source ? move.from : move.to} is not connected`, startedAtMs: now, endedAtMs: now };
+        result = failedResult(resultBase(move, Date.now()), { error: `host ${!source ? move.from : move.to} is not connected`, notStarted: true });
       } else {
         try {
           result = await runMigration(move, {
             source,
             target,
             targetUri,
+            connectionOf: (host) => connections.get(host),
+            stopped: () => this.detached,
             config: this.config.migration,
             downtimeBudgetMs: this.config.policy.downtimeBudgetMs,
             allowPostcopySwitch: this.config.policy.allowedTechniques.includes('postcopy') || this.config.policy.allowedTechniques.includes('hybrid'),
@@ -206,8 +207,7 @@ export class Executor {
             onAdapt: (action, detail) => void journal.append({ type: 'adapted', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, action, detail }),
           });
         } catch (error) {
-          const now = Date.now();
-          result = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, outcome: 'failed', totalMs: 0, switchedToPostcopy: false, predicted: move.predicted, error: (error as Error).message, startedAtMs: entry.startedAtMs, endedAtMs: now };
+          result = failedResult(resultBase(move, entry.startedAtMs), { error: (error as Error).message, notStarted: true });
         }
       }
       if (this.detached) {

@@ -1,77 +1,45 @@
 /**
- * Running one move: the peer-to-peer migration call, the watch over the live job (progress,
- * iterations, data remaining), adapting (post-copy switch, max downtime within the budget, abort at
- * the deadline), then verifying where the VM runs and recording real figures beside the prediction.
+ * Running one move, in phases: start (start.ts), watch (watch.ts, shared with adoption), adapt
+ * (adapt.ts), verify (verify.ts), recover (recover.ts). This file is the order they run in.
  *
  * Nothing is lost: after an abort or failure the VM must still run on the source, and that is
  * checked and reported; a post-copy that fails after the switch is recovered when libvirt can, or
- * reported as an incident with the VM's state on both hosts.
+ * reported as an incident with the VM's state on both hosts. Losing our link to the source says
+ * nothing about the migration (libvirt carries a peer-to-peer job on without its client), so the
+ * outcome is then read from libvirt through a new connection, never assumed.
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
-import { DomainState, ErrorCode, LibvirtError, MigrateFlags, type DomainEvent, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { ConnectionClosedError, LibvirtError, type LibvirtConnection } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import type { Move, Prediction, Technique } from '../policy/plan-types.js';
-import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
-import { coldMoveWithLocalDisks, explainStorageCopyError } from './storage-copy.js';
-import { featureMissing, pairFeatures } from '../policy/capabilities.js';
-import { recipeFor } from './technique-params.js';
-import { completedJobFigures, completedJobParams, describeVmOn, isActiveState, num, runningOn, sleep, stateOn } from './vm-on-host.js';
+import type { Move } from '../policy/plan-types.js';
+import { Adapter } from './adapt.js';
+import { recoverPostcopy } from './recover.js';
+import { failedResult, resultBase, type MigrationProgress, type MigrationResult } from './result.js';
+import { prepareMove, startCall, type PreparedMove, type StartedCall } from './start.js';
+import { explainStorageCopyError } from './storage-copy.js';
+import { heldBySource, outcomeFromPlacement, placedOnTarget, viewOn } from './verify.js';
+import { completedJobFigures, completedJobParams, isActiveState, num, sleep } from './vm-on-host.js';
+import { watchJob } from './watch.js';
 
-export type Outcome = 'completed' | 'aborted' | 'failed';
+export type { MigrationProgress, MigrationResult, Outcome } from './result.js';
+export { resumeNotReadyYet } from './recover.js';
 
 /** How long a post-copy-from-the-start move retries its switch at a short interval (the target's prepare phase). */
 const IMMEDIATE_SWITCH_FAST_RETRY_MS = 10_000;
 const IMMEDIATE_SWITCH_RETRY_INTERVAL_MS = 50;
-/** How long a post-copy resume is retried while libvirt says a side has not yet seen the failure. */
-const RESUME_NOT_READY_WINDOW_MS = 30_000;
-const RESUME_RETRY_INTERVAL_MS = 500;
-
-export interface MigrationProgress {
-  phase: 'precopy' | 'postcopy';
-  iteration: number;
-  dataProcessedBytes: number;
-  dataRemainingBytes: number;
-  dataTotalBytes: number;
-  percent: number;
-  mibps: number;
-  dirtyRateMiBps: number;
-  etaSeconds?: number;
-  elapsedMs: number;
-}
-
-export interface MigrationResult {
-  vm: string;
-  vmUuid: string;
-  from: string;
-  to: string;
-  technique: Technique;
-  outcome: Outcome;
-  totalMs: number;
-  downtimeMs?: number;
-  bytes?: number;
-  /** Of bytes, what the storage copy sent (libvirt's disk_processed). */
-  diskBytes?: number;
-  iterations?: number;
-  /** Dirty rate libvirt's job stats saw, MiB/s. */
-  jobDirtyRateMiBps?: number;
-  switchedToPostcopy: boolean;
-  predicted: Prediction;
-  /** What the prediction assumed (absent for a job adopted from an old journal). */
-  inputs?: Move['inputs'];
-  error?: string;
-  /** Where the VM was found after a failure, or what went wrong after a post-copy switch. */
-  incident?: string;
-  startedAtMs: number;
-  endedAtMs: number;
-  /** Started by an earlier run of the controller and seen to its end by this one. */
-  adoptedAfterRestart?: boolean;
-}
+/** After our link to the source is lost, how long past the deadline we wait for the source to answer again. */
+const LINK_LOST_WAIT_MS = 5 * 60_000;
 
 export interface RunMigrationOptions {
   source: LibvirtConnection;
   target: LibvirtConnection;
   targetUri: string;
+  /**
+   * A host's current connection (the controller's host manager reopens lost ones); used to learn
+   * what libvirt did after our link to the source was lost. Default: `source` and `target` while open.
+   */
+  connectionOf?: (host: string) => LibvirtConnection | undefined;
   config: MigrationConfig;
   downtimeBudgetMs: number;
   /** Post-copy may be used as a fallback when pre-copy stalls (policy allows post-copy). */
@@ -83,226 +51,107 @@ export interface RunMigrationOptions {
   onAdapt?: (action: string, detail: string) => void;
   /** Abort when this promise resolves (controller shutdown does not use it: jobs are left running). */
   cancel?: Promise<void>;
+  /** True once the controller is shutting down: a watch that outlived the call stops (its result is not recorded). */
+  stopped?: () => boolean;
 }
 
+/** Run `move` to its end; resolves with its outcome (never rejects for a migration that failed; rejects if the source cannot be asked about the VM at all). */
 export async function runMigration(move: Move, options: RunMigrationOptions): Promise<MigrationResult> {
-  const { source, target, config, logger } = options;
-  const log = logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
-  const startedAtMs = Date.now();
-  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, inputs: move.inputs, startedAtMs };
-  const dom: DomainRef = await source.domainLookupByUuid(move.vmUuid);
-  // A paused VM moves live and stays paused; a shut-off one moves cold and stays shut off.
-  const stateBefore = (await source.domainGetState(dom)).state;
-  // The disks to copy are read from the running definition now, not when the move was planned.
-  const disks: DomainDisk[] = move.copyStorage ? disksToCopy(await source.domainGetXmlDesc(dom)) : [];
-  const storage = { vm: move.vmName, targetHost: move.to, disks };
-  if (move.technique === 'cold' && disks.length > 0) {
-    const error = coldMoveWithLocalDisks(storage);
-    log.warn({ err: error }, 'move refused');
-    return { ...base, outcome: 'failed', totalMs: 0, switchedToPostcopy: false, error, endedAtMs: Date.now() };
-  }
-  const features = pairFeatures(source.versions, target.versions);
-  const recipe = recipeFor(move.technique, {
-    config,
-    targetLibvirtUri: options.targetUri,
-    copyStorage: move.copyStorage,
-    migrateDisks: move.copyStorage ? disks.map((d) => d.target) : undefined,
-    allowPostcopySwitch: options.allowPostcopySwitch,
-    bandwidthMiBps: options.bandwidthMiBps,
-    features,
-  });
+  const { source, target, config } = options;
+  const log = options.logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
+  const base = resultBase(move, Date.now());
+  const connectionOf = options.connectionOf ?? ((host: string) => (host === move.from ? source : host === move.to ? target : undefined));
 
-  let completedParams: TypedParams | undefined;
-  const onEvent = (e: DomainEvent) => {
-    if (e.kind === 'jobCompleted' && e.domain.uuid === move.vmUuid) completedParams = e.params;
-  };
-  await source.subscribeDomainEvents().catch(() => {});
-  source.on('domainEvent', onEvent);
-
-  if (move.technique !== 'cold') {
-    await source.domainMigrateSetMaxDowntime(dom, config.techniques.precopy.maxDowntimeMs).catch((e) => log.warn({ err: (e as Error).message }, 'could not set max downtime'));
+  const prepared = await prepareMove(move, { source, target, targetUri: options.targetUri, config, allowPostcopySwitch: options.allowPostcopySwitch, bandwidthMiBps: options.bandwidthMiBps });
+  if ('refused' in prepared) {
+    log.warn({ err: prepared.refused }, 'move refused');
+    return failedResult(base, { error: prepared.refused, notStarted: true });
   }
-  log.info({ flags: recipe.flags, params: recipe.params, postcopy: recipe.postcopy.mode, predicted: move.predicted }, 'migration starting');
+  const call = await startCall(move, prepared, { source, targetUri: options.targetUri, config, log });
   options.metrics?.migrationsInFlight.inc();
+  try {
+    const adapter = new Adapter({ recipe: prepared.recipe, config, downtimeBudgetMs: options.downtimeBudgetMs, startedAtMs: base.startedAtMs, log, onProgress: options.onProgress, onAdapt: options.onAdapt });
+    const deadlineSeconds = deadlineSecondsFor(move, config);
+    const deadlineMs = base.startedAtMs + deadlineSeconds * 1000;
+    let cancelled = false;
+    void options.cancel?.then(() => (cancelled = true));
+    // After a post-copy switch the guest's memory is split between hosts: never abort then.
+    const abortReason = async () => (adapter.switchedToPostcopy ? undefined : cancelled ? 'cancelled' : Date.now() >= deadlineMs ? `deadline of ${deadlineSeconds} s reached` : undefined);
+    const onAbort = (why: string) => options.onAdapt?.('abort', why);
 
-  let finished = false;
-  let aborted = false;
-  let switchedToPostcopy = false;
-  let lastIteration = 0;
-  const call = source.domainMigratePerform3Params(dom, options.targetUri, recipe.params, recipe.flags);
-  const settled = call.then(
-    () => ({ ok: true as const }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-  void settled.then(() => (finished = true));
+    if (prepared.recipe.postcopy.mode === 'immediately') await switchAtOnce(adapter, call, prepared, source);
+    const watched = await watchJob({ connectionOf: () => source, vmUuid: move.vmUuid, known: { conn: source, dom: prepared.dom }, pollIntervalMs: config.pollIntervalMs, log, until: call.finished, wake: call.settled, untilOnly: true, onSample: (p, c, d) => adapter.onSample(p, c, d), abortReason, onAbort });
+    const result = await call.settled;
+    if (result.ok) return await verifyCompleted(move, prepared, call, { ...options, connectionOf }, base, adapter, log);
 
-  let switchRefusals = 0;
-  const switchToPostcopy = async (why: string) => {
-    if (switchedToPostcopy) return;
-    try {
-      await source.domainMigrateStartPostCopy(dom, 0);
-      switchedToPostcopy = true;
-      log.info({ why, refusedBefore: switchRefusals }, 'switched to post-copy');
-      options.onAdapt?.('postcopy', why);
-    } catch (error) {
-      // A switch retried at every poll would otherwise repeat the same warning until the job ends.
-      if (switchRefusals++ === 0) log.warn({ why, err: (error as Error).message }, 'post-copy switch refused');
-      else log.debug({ why, err: (error as Error).message, refusals: switchRefusals }, 'post-copy switch refused again');
-    }
-  };
-
-  // Watch the job until the call settles.
-  const deadlineSeconds = deadlineSecondsFor(move, config);
-  const deadlineMs = startedAtMs + deadlineSeconds * 1000;
-  let raisedDowntime = false;
-  let minRemaining = Number.POSITIVE_INFINITY;
-  let stalledIterations = 0;
-  let cancelled = false;
-  void options.cancel?.then(() => (cancelled = true));
-  if (recipe.postcopy.mode === 'immediately') {
-    // libvirt's job exists while the target is still being prepared, and QEMU refuses the switch
-    // ("Enable postcopy with migrate_set_capability before the start of migration") until libvirt
-    // has started QEMU's migration with the post-copy capability: retry at a short interval for a
-    // while, then at every poll of the watch below.
-    const until = Date.now() + IMMEDIATE_SWITCH_FAST_RETRY_MS;
-    while (!finished && !switchedToPostcopy && Date.now() < until) {
-      const job = await source.domainGetJobStats(dom, 0).catch(() => undefined);
-      if (job && job.type !== 0) await switchToPostcopy('technique is post-copy');
-      if (!switchedToPostcopy) await Promise.race([settled, sleep(IMMEDIATE_SWITCH_RETRY_INTERVAL_MS)]);
-    }
-  }
-  while (!finished) {
-    const job = await source.domainGetJobStats(dom, 0).catch(() => undefined);
-    if (job && job.type !== 0 && recipe.postcopy.mode === 'immediately' && !switchedToPostcopy) await switchToPostcopy('technique is post-copy');
-    if (job && job.type !== 0) {
-      const p = job.params;
-      const iteration = num(p, 'memory_iteration') ?? 0;
-      const remaining = num(p, 'data_remaining') ?? 0;
-      const processed = num(p, 'data_processed') ?? 0;
-      const total = num(p, 'data_total') ?? 0;
-      const bps = num(p, 'memory_bps') ?? 0;
-      const pageSize = num(p, 'memory_page_size') ?? 4096;
-      const dirtyBps = (num(p, 'memory_dirty_rate') ?? 0) * pageSize;
-      const elapsedMs = Date.now() - startedAtMs;
-      options.onProgress?.({
-        phase: switchedToPostcopy ? 'postcopy' : 'precopy',
-        iteration,
-        dataProcessedBytes: processed,
-        dataRemainingBytes: remaining,
-        dataTotalBytes: total,
-        percent: total > 0 ? Math.min(100, (100 * (total - remaining)) / total) : 0,
-        mibps: bps / 2 ** 20,
-        dirtyRateMiBps: dirtyBps / 2 ** 20,
-        etaSeconds: bps > dirtyBps && bps > 0 ? remaining / (bps - dirtyBps) : undefined,
-        elapsedMs,
-      });
-      if (iteration > lastIteration) {
-        lastIteration = iteration;
-        // A pass that did not bring data remaining below the best seen so far is a stall.
-        if (iteration > 1) {
-          if (remaining < minRemaining * 0.9) stalledIterations = 0;
-          else stalledIterations++;
-        }
-        minRemaining = Math.min(minRemaining, remaining);
-        if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations) await switchToPostcopy(`hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`);
-        if (!switchedToPostcopy && stalledIterations >= config.stuckAfterIterations - 1) {
-          if (recipe.postcopy.mode === 'whenStuck') await switchToPostcopy(`pre-copy not converging: data remaining ${Math.round(remaining / 2 ** 20)} MiB after ${iteration} iterations`);
-          else if (config.raiseDowntimeWithinBudget && !raisedDowntime && bps > 0 && (remaining / bps) * 1000 <= options.downtimeBudgetMs) {
-            raisedDowntime = true;
-            await source.domainMigrateSetMaxDowntime(dom, options.downtimeBudgetMs).catch(() => {});
-            options.onAdapt?.('downtime', `max downtime raised to the ${options.downtimeBudgetMs} ms budget`);
-            log.info({ downtimeMs: options.downtimeBudgetMs }, 'raised max downtime within the budget');
-          }
-        }
+    const error = result.error;
+    const raw = error instanceof LibvirtError ? `${error.codeName}: ${error.message}` : ((error as Error)?.message ?? String(error));
+    if (error instanceof ConnectionClosedError) {
+      // Our link to the source is gone, not necessarily the migration: ask libvirt again.
+      const why = `the link to ${move.from} was lost mid-move (${raw})`;
+      log.warn({ why }, 'lost the link to the source; watching the job through a new connection');
+      options.onAdapt?.('link-lost', why);
+      const again = await watchJob({ connectionOf: () => connectionOf(move.from), vmUuid: move.vmUuid, known: { conn: source, dom: prepared.dom }, pollIntervalMs: config.pollIntervalMs, log, detectPostcopyFailure: true, giveUpAtMs: Math.max(deadlineMs, Date.now()) + LINK_LOST_WAIT_MS, stopped: options.stopped, onSample: (p, c, d) => adapter.onSample(p, c, d), abortReason: watched.abortedWhy ? undefined : abortReason, onAbort });
+      const abortedWhy = watched.abortedWhy ?? again.abortedWhy;
+      if (again.end === 'stopped') return failedResult(base, { error: `${why}; the controller stopped before the outcome was known`, switchedToPostcopy: adapter.switchedToPostcopy });
+      if (again.end === 'postcopyFailed') return await recoverPostcopy({ base, connectionOf, targetUri: options.targetUri, recipe: prepared.recipe, failure: `${why}; the post-copy then failed`, log, metrics: options.metrics });
+      if (again.end === 'unreachable') {
+        const incident = `outcome unknown: ${move.from} has not answered since ${why}; the VM is ${(await viewOn(connectionOf(move.to), move.vmUuid)).description} on ${move.to}`;
+        log.error({ incident }, 'migration outcome unknown');
+        return failedResult(base, { error: why, incident, switchedToPostcopy: adapter.switchedToPostcopy, iterations: adapter.lastIteration || undefined });
       }
+      return await outcomeFromPlacement({ base, connectionOf, stateBefore: prepared.stateBefore, switchedToPostcopy: adapter.switchedToPostcopy, iterations: adapter.lastIteration || undefined, abortedWhy, unseenWhy: `${why}; libvirt ended the migration without moving the VM`, log });
     }
-    if (!switchedToPostcopy && !aborted && (Date.now() >= deadlineMs || cancelled)) {
-      aborted = true;
-      const why = cancelled ? 'cancelled' : `deadline of ${deadlineSeconds} s reached`;
-      log.warn({ why }, 'aborting migration');
-      options.onAdapt?.('abort', why);
-      await source.domainAbortJob(dom).catch((e) => log.warn({ err: (e as Error).message }, 'abort refused'));
+    // libvirt's own words stay at the end: they are what its docs and bug trackers are searched by.
+    const storage = { vm: move.vmName, targetHost: move.to, disks: prepared.disks };
+    const explained = prepared.disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined;
+    const message = explained ? `${explained} (libvirt: ${raw})` : raw;
+    if (adapter.switchedToPostcopy) return await recoverPostcopy({ base, connectionOf, targetUri: options.targetUri, recipe: prepared.recipe, failure: message, log, metrics: options.metrics });
+    const sourceView = await viewOn(source, move.vmUuid);
+    if (!heldBySource(prepared.stateBefore, sourceView)) {
+      const incident = `the VM is ${sourceView.description} on ${move.from} and ${(await viewOn(target, move.vmUuid)).description} on ${move.to}`;
+      log.error({ incident }, 'VM not running on the source after a failed migration');
+      return failedResult(base, { error: message, incident, outcome: watched.abortedWhy ? 'aborted' : 'failed', iterations: adapter.lastIteration || undefined });
     }
-    await Promise.race([settled, sleep(config.pollIntervalMs)]);
+    log.warn({ err: message }, watched.abortedWhy ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');
+    return failedResult(base, { error: watched.abortedWhy ? `aborted: ${watched.abortedWhy} (${message})` : message, outcome: watched.abortedWhy ? 'aborted' : 'failed', iterations: adapter.lastIteration || undefined });
+  } finally {
+    options.metrics?.migrationsInFlight.dec();
+    call.release();
   }
-  const result = await settled;
-  options.metrics?.migrationsInFlight.dec();
-  source.off('domainEvent', onEvent);
-  const endedAtMs = Date.now();
-
-  if (result.ok) {
-    // Real figures: the job-completed event, else the destination's completed-job stats.
-    for (let i = 0; i < 20 && !completedParams; i++) await sleep(50);
-    completedParams ??= await completedJobParams(target, move.vmUuid);
-    const p = completedParams ?? {};
-    const [targetState, sourceState] = [await stateOn(target, move.vmUuid), await stateOn(source, move.vmUuid)];
-    const figures = { ...completedJobFigures(p, endedAtMs - startedAtMs), diskBytes: disks.length > 0 ? num(p, 'disk_processed') : undefined };
-    // On the target in the state it left (a cold move's definition shut off there), and no longer active on the source.
-    const placed = move.technique === 'cold' ? targetState === DomainState.SHUTOFF : isActiveState(targetState) && (targetState === DomainState.PAUSED) === (stateBefore === DomainState.PAUSED);
-    if (!placed || isActiveState(sourceState)) {
-      const incident = `after completion the VM is ${await describeVmOn(target, move.vmUuid)} on ${move.to} and ${await describeVmOn(source, move.vmUuid)} on ${move.from}`;
-      log.error({ incident }, 'migration reported success but verification failed');
-      return { ...base, ...figures, outcome: 'failed', switchedToPostcopy, error: 'verification failed', incident, endedAtMs };
-    }
-    log.info({ ...figures }, 'migration completed');
-    return { ...base, ...figures, outcome: 'completed', switchedToPostcopy, endedAtMs };
-  }
-
-  const error = result.error;
-  const raw = error instanceof LibvirtError ? `${error.codeName}: ${error.message}` : (error as Error)?.message ?? String(error);
-  // libvirt's own words stay at the end: they are what its docs and bug trackers are searched by.
-  const explained = disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined;
-  const message = explained ? `${explained} (libvirt: ${raw})` : raw;
-  if (switchedToPostcopy) {
-    // The guest's memory is split between hosts: resume the migration with libvirt's post-copy recovery.
-    options.metrics?.postcopyIncidentsTotal.inc();
-    // Where libvirt lacks recovery, or its recovery is known to crash the target's daemon, asking
-    // for it would take the target host's management down too.
-    const noRecovery = featureMissing('postcopyResume', source.versions) ?? featureMissing('postcopyResume', target.versions);
-    if (noRecovery) {
-      const incident = `post-copy failed after the switch (${message}); recovery not attempted: ${noRecovery}; VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
-      log.error({ incident }, 'post-copy incident');
-      return { ...base, outcome: 'failed', totalMs: Date.now() - startedAtMs, switchedToPostcopy, error: message, incident, endedAtMs: Date.now() };
-    }
-    let recovered = false;
-    let resumeAttempts = 0;
-    const resumeUntil = Date.now() + RESUME_NOT_READY_WINDOW_MS;
-    for (;;) {
-      resumeAttempts++;
-      try {
-        await source.domainMigratePerform3Params(dom, options.targetUri, recipe.params, recipe.flags | MigrateFlags.POSTCOPY_RESUME);
-        recovered = await runningOn(target, move.vmUuid);
-        break;
-      } catch (resumeError) {
-        // libvirt reports the failure as soon as one side notices; the other QEMU may take a moment
-        // to reach postcopy-paused, and until then libvirt refuses the resume.
-        if (resumeNotReadyYet(resumeError) && Date.now() < resumeUntil) {
-          log.debug({ err: (resumeError as Error).message, attempt: resumeAttempts }, 'post-copy recovery not possible yet');
-          await sleep(RESUME_RETRY_INTERVAL_MS);
-          continue;
-        }
-        log.error({ err: (resumeError as Error).message, attempts: resumeAttempts }, 'post-copy recovery failed');
-        break;
-      }
-    }
-    const incident = `post-copy failed after the switch (${message}); recovery ${recovered ? 'succeeded' : 'failed'} (${resumeAttempts} attempt${resumeAttempts === 1 ? '' : 's'}); VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
-    log.error({ incident }, 'post-copy incident');
-    return { ...base, outcome: recovered ? 'completed' : 'failed', totalMs: Date.now() - startedAtMs, switchedToPostcopy, error: message, incident, endedAtMs: Date.now() };
-  }
-  const stillOnSource = isActiveState(stateBefore) ? isActiveState(await stateOn(source, move.vmUuid)) : (await stateOn(source, move.vmUuid)) !== undefined;
-  const incident = stillOnSource ? undefined : `the VM is ${await describeVmOn(source, move.vmUuid)} on ${move.from} and ${await describeVmOn(target, move.vmUuid)} on ${move.to}`;
-  if (incident) log.error({ incident }, 'VM not running on the source after a failed migration');
-  else log.warn({ err: message }, aborted ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');
-  return { ...base, outcome: aborted ? 'aborted' : 'failed', totalMs: endedAtMs - startedAtMs, switchedToPostcopy, iterations: lastIteration || undefined, error: aborted ? `aborted: ${deadlineSeconds} s deadline (${message})` : message, incident, endedAtMs };
 }
 
 /**
- * libvirt refuses VIR_MIGRATE_POSTCOPY_RESUME until both QEMUs are in postcopy-paused; these are its
- * words (libvirt 9.0, qemuMigrationSrcBeginResume and qemuMigrationAnyCanResume) for "not yet".
+ * libvirt's job exists while the target is still being prepared, and QEMU refuses the switch
+ * ("Enable postcopy with migrate_set_capability before the start of migration") until libvirt has
+ * started QEMU's migration with the post-copy capability: retry at a short interval for a while,
+ * then the adapter retries at every poll of the watch.
  */
-export function resumeNotReadyYet(error: unknown): boolean {
-  if (!(error instanceof LibvirtError) || error.code !== ErrorCode.OPERATION_INVALID) return false;
-  return /migration is still running|has not failed/.test(error.message);
+async function switchAtOnce(adapter: Adapter, call: StartedCall, prepared: PreparedMove, source: LibvirtConnection): Promise<void> {
+  const until = Date.now() + IMMEDIATE_SWITCH_FAST_RETRY_MS;
+  while (!call.finished() && !adapter.switchedToPostcopy && Date.now() < until) {
+    const job = await source.domainGetJobStats(prepared.dom, 0).catch(() => undefined);
+    if (job && job.type !== 0) await adapter.switchToPostcopy(source, prepared.dom, 'technique is post-copy');
+    if (!adapter.switchedToPostcopy) await Promise.race([call.settled, sleep(IMMEDIATE_SWITCH_RETRY_INTERVAL_MS)]);
+  }
+}
+
+/** The call returned success: read libvirt's real figures and check the VM is where the move leaves it. */
+async function verifyCompleted(move: Move, prepared: PreparedMove, call: StartedCall, options: RunMigrationOptions, base: ReturnType<typeof resultBase>, adapter: Adapter, log: Logger): Promise<MigrationResult> {
+  const { source, target } = options;
+  const endedAtMs = Date.now();
+  // Real figures: the job-completed event, else the destination's completed-job stats.
+  for (let i = 0; i < 20 && !call.completedParams(); i++) await sleep(50);
+  const p = call.completedParams() ?? (await completedJobParams(target, move.vmUuid)) ?? {};
+  const figures = { ...completedJobFigures(p, endedAtMs - base.startedAtMs), diskBytes: prepared.disks.length > 0 ? num(p, 'disk_processed') : undefined };
+  const [targetView, sourceView] = [await viewOn(target, move.vmUuid), await viewOn(source, move.vmUuid)];
+  if (!placedOnTarget(move.technique, prepared.stateBefore, targetView) || isActiveState(sourceView.state)) {
+    const incident = `after completion the VM is ${targetView.description} on ${move.to} and ${sourceView.description} on ${move.from}`;
+    log.error({ incident }, 'migration reported success but verification failed');
+    return { ...base, ...figures, outcome: 'failed', switchedToPostcopy: adapter.switchedToPostcopy, error: 'verification failed', incident, endedAtMs };
+  }
+  log.info({ ...figures }, 'migration completed');
+  return { ...base, ...figures, outcome: 'completed', switchedToPostcopy: adapter.switchedToPostcopy, endedAtMs };
 }
 
 /**

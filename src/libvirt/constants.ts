@@ -58,6 +58,15 @@ export const GetAllDomainStatsFlags = {
 export const DomainPausedReason = {
   MIGRATION: 2,
   POSTCOPY: 12,
+  /** Paused after a post-copy that failed after the switch (libvirt >= 1.3.3). */
+  POSTCOPY_FAILED: 13,
+} as const;
+
+/** virDomainRunningReason values the controller looks at. */
+export const DomainRunningReason = {
+  POSTCOPY: 10,
+  /** Running, but the post-copy migration that brought it failed (destination side, libvirt >= 8.5). */
+  POSTCOPY_FAILED: 11,
 } as const;
 
 export const DomainState = {

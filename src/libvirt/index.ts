@@ -17,6 +17,7 @@ export {
   DomainStatsTypes,
   GetAllDomainStatsFlags,
   DomainPausedReason,
+  DomainRunningReason,
   DomainState,
   domainStateName,
   type DomainStateName,

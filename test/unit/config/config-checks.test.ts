@@ -46,6 +46,26 @@ describe('thresholds written as ratios (case ratio-thresholds)', () => {
   });
 });
 
+describe('a high threshold of 1 and the knock-on message', () => {
+  it('refuses memoryHighPercent: 1.0 and cpuHighPercent: 1 as ratios ("did you mean 100?"), and says nothing more about cpuLowPercent', () => {
+    const found = problemsOf({ ...oneHost, policy: { cpuHighPercent: 1, memoryHighPercent: 1.0, cpuLowPercent: 30 } });
+    expect(found.map((p) => p.path)).toEqual(['policy.cpuHighPercent', 'policy.memoryHighPercent']);
+    expect(found[1].message).toContain('did you mean 100?');
+  });
+  it('a plain inverted pair says how to fix it', () => {
+    const [found] = problemsOf({ ...oneHost, policy: { cpuHighPercent: 50, cpuLowPercent: 60 } });
+    expect(found).toEqual({ path: 'policy.cpuLowPercent', message: expect.stringMatching(/is 60, not below cpuHighPercent \(50\).*lower cpuLowPercent or raise cpuHighPercent/) });
+  });
+});
+
+describe('multifd zero-copy with compression', () => {
+  it('is refused, naming both settings (QEMU sends zero-copy only uncompressed)', () => {
+    const [found] = problemsOf({ ...oneHost, migration: { techniques: { multifd: { compression: 'zstd', zeroCopy: true } } } });
+    expect(found.path).toBe('migration.techniques.multifd.zeroCopy');
+    expect(found.message).toMatch(/cannot be combined with compression: zstd.*zeroCopy: false, or compression: none/);
+  });
+});
+
 describe('one libvirt daemon listed twice (case same-libvirtd-twice)', () => {
   it('refuses the duplicate entries, naming each and the entry it repeats', async () => {
     const found = await problems(join(cases, 'same-libvirtd-twice.config.yaml'));

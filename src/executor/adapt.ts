@@ -1,0 +1,90 @@
+/**
+ * Adapting a running pre-copy: switching to post-copy (at once, after N passes, or when pre-copy
+ * stalls) and raising the max downtime within the budget when pre-copy cannot converge otherwise.
+ * One Adapter per move; it reads each job sample the watch hands it.
+ */
+import type { MigrationConfig } from '../config/migration-schema.js';
+import type { DomainRef, LibvirtConnection, TypedParams } from '../libvirt/index.js';
+import type { Logger } from '../log/logger.js';
+import type { MigrationProgress } from './result.js';
+import type { MigrationRecipe } from './technique-params.js';
+import { num } from './vm-on-host.js';
+
+export interface AdapterOptions {
+  recipe: MigrationRecipe;
+  config: Pick<MigrationConfig, 'stuckAfterIterations' | 'raiseDowntimeWithinBudget'>;
+  downtimeBudgetMs: number;
+  startedAtMs: number;
+  log: Logger;
+  onProgress?: (p: MigrationProgress) => void;
+  onAdapt?: (action: string, detail: string) => void;
+}
+
+export class Adapter {
+  switchedToPostcopy = false;
+  lastIteration = 0;
+  private switchRefusals = 0;
+  private raisedDowntime = false;
+  private minRemaining = Number.POSITIVE_INFINITY;
+  private stalledIterations = 0;
+
+  constructor(private readonly o: AdapterOptions) {}
+
+  /** Ask libvirt to switch to post-copy; a refusal is logged once and retried by the caller's next sample. */
+  async switchToPostcopy(conn: LibvirtConnection, dom: DomainRef, why: string): Promise<void> {
+    if (this.switchedToPostcopy) return;
+    try {
+      await conn.domainMigrateStartPostCopy(dom, 0);
+      this.switchedToPostcopy = true;
+      this.o.log.info({ why, refusedBefore: this.switchRefusals }, 'switched to post-copy');
+      this.o.onAdapt?.('postcopy', why);
+    } catch (error) {
+      // A switch retried at every poll would otherwise repeat the same warning until the job ends.
+      if (this.switchRefusals++ === 0) this.o.log.warn({ why, err: (error as Error).message }, 'post-copy switch refused');
+      else this.o.log.debug({ why, err: (error as Error).message, refusals: this.switchRefusals }, 'post-copy switch refused again');
+    }
+  }
+
+  /** One sample of the active job: report progress, then switch or raise downtime as the recipe says. */
+  async onSample(p: TypedParams, conn: LibvirtConnection, dom: DomainRef): Promise<void> {
+    const { recipe } = this.o;
+    if (recipe.postcopy.mode === 'immediately' && !this.switchedToPostcopy) await this.switchToPostcopy(conn, dom, 'technique is post-copy');
+    const iteration = num(p, 'memory_iteration') ?? 0;
+    const remaining = num(p, 'data_remaining') ?? 0;
+    const processed = num(p, 'data_processed') ?? 0;
+    const total = num(p, 'data_total') ?? 0;
+    const bps = num(p, 'memory_bps') ?? 0;
+    const pageSize = num(p, 'memory_page_size') ?? 4096;
+    const dirtyBps = (num(p, 'memory_dirty_rate') ?? 0) * pageSize;
+    this.o.onProgress?.({
+      phase: this.switchedToPostcopy ? 'postcopy' : 'precopy',
+      iteration,
+      dataProcessedBytes: processed,
+      dataRemainingBytes: remaining,
+      dataTotalBytes: total,
+      percent: total > 0 ? Math.min(100, (100 * (total - remaining)) / total) : 0,
+      mibps: bps / 2 ** 20,
+      dirtyRateMiBps: dirtyBps / 2 ** 20,
+      etaSeconds: bps > dirtyBps && bps > 0 ? remaining / (bps - dirtyBps) : undefined,
+      elapsedMs: Date.now() - this.o.startedAtMs,
+    });
+    if (iteration <= this.lastIteration) return;
+    this.lastIteration = iteration;
+    // A pass that did not bring data remaining below the best seen so far is a stall.
+    if (iteration > 1) {
+      if (remaining < this.minRemaining * 0.9) this.stalledIterations = 0;
+      else this.stalledIterations++;
+    }
+    this.minRemaining = Math.min(this.minRemaining, remaining);
+    if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations) await this.switchToPostcopy(conn, dom, `hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`);
+    if (this.switchedToPostcopy || this.stalledIterations < this.o.config.stuckAfterIterations - 1) return;
+    if (recipe.postcopy.mode === 'whenStuck') {
+      await this.switchToPostcopy(conn, dom, `pre-copy not converging: data remaining ${Math.round(remaining / 2 ** 20)} MiB after ${iteration} iterations`);
+    } else if (this.o.config.raiseDowntimeWithinBudget && !this.raisedDowntime && bps > 0 && (remaining / bps) * 1000 <= this.o.downtimeBudgetMs) {
+      this.raisedDowntime = true;
+      await conn.domainMigrateSetMaxDowntime(dom, this.o.downtimeBudgetMs).catch(() => {});
+      this.o.onAdapt?.('downtime', `max downtime raised to the ${this.o.downtimeBudgetMs} ms budget`);
+      this.o.log.info({ downtimeMs: this.o.downtimeBudgetMs }, 'raised max downtime within the budget');
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/** What one move ended as: the shapes every executor phase returns, and the one constructor for failures. */
+import type { Move, Prediction, Technique } from '../policy/plan-types.js';
+
+export type Outcome = 'completed' | 'aborted' | 'failed';
+
+/** One sample of a running job, for progress displays. Sizes in bytes, rates in MiB/s. */
+export interface MigrationProgress {
+  phase: 'precopy' | 'postcopy';
+  iteration: number;
+  dataProcessedBytes: number;
+  dataRemainingBytes: number;
+  dataTotalBytes: number;
+  percent: number;
+  mibps: number;
+  dirtyRateMiBps: number;
+  etaSeconds?: number;
+  elapsedMs: number;
+}
+
+/** Who moved where, with what, and what was predicted: known before the move starts. */
+export interface ResultBase {
+  vm: string;
+  vmUuid: string;
+  from: string;
+  to: string;
+  technique: Technique;
+  predicted: Prediction;
+  /** What the prediction assumed (absent for a job adopted from an old journal). */
+  inputs?: Move['inputs'];
+  startedAtMs: number;
+  /** Started by an earlier run of the controller and seen to its end by this one. */
+  adoptedAfterRestart?: boolean;
+}
+
+export interface MigrationResult extends ResultBase {
+  outcome: Outcome;
+  totalMs: number;
+  downtimeMs?: number;
+  bytes?: number;
+  /** Of bytes, what the storage copy sent (libvirt's disk_processed). */
+  diskBytes?: number;
+  iterations?: number;
+  /** Dirty rate libvirt's job stats saw, MiB/s. */
+  jobDirtyRateMiBps?: number;
+  switchedToPostcopy: boolean;
+  error?: string;
+  /** Where the VM was found after a failure, or what went wrong after a post-copy switch. */
+  incident?: string;
+  endedAtMs: number;
+}
+
+/** The fields a move's result starts from. */
+export function resultBase(move: Pick<Move, 'vmName' | 'vmUuid' | 'from' | 'to' | 'technique' | 'predicted' | 'inputs'>, startedAtMs: number): ResultBase {
+  return { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, inputs: move.inputs, startedAtMs };
+}
+
+/**
+ * A move that did not complete. totalMs defaults to the time from the start to now (0 for a move
+ * refused before it started: pass `notStarted`).
+ */
+export function failedResult(
+  base: ResultBase,
+  fields: { error: string; incident?: string; outcome?: 'failed' | 'aborted'; iterations?: number; switchedToPostcopy?: boolean; notStarted?: boolean; endedAtMs?: number },
+): MigrationResult {
+  const endedAtMs = fields.endedAtMs ?? Date.now();
+  return {
+    ...base,
+    outcome: fields.outcome ?? 'failed',
+    totalMs: fields.notStarted ? 0 : endedAtMs - base.startedAtMs,
+    switchedToPostcopy: fields.switchedToPostcopy ?? false,
+    iterations: fields.iterations,
+    error: fields.error,
+    incident: fields.incident,
+    endedAtMs,
+  };
+}
