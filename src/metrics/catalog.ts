@@ -30,6 +30,8 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     libvirtErrorsTotal: new Counter({ name: 'virt_balancer_libvirt_errors_total', help: 'libvirt errors by host and libvirt error code name', labelNames: ['host', 'code'], registers: r }),
     // Planning.
     plannedMovesTotal: new Counter({ name: 'virt_balancer_planned_moves_total', help: 'Moves the planner proposed, by technique', labelNames: ['technique'], registers: r }),
+    recommendationsWaiting: new Gauge({ name: 'virt_balancer_recommendations_waiting', help: 'Recommendations waiting for approval (policy.automation manual or partial), by kind (must-move, balancing)', labelNames: ['kind'], registers: r }),
+    recommendationsTotal: new Counter({ name: 'virt_balancer_recommendations_total', help: 'Recommendations by how they ended: created, executed, refused (stale at approval), expired, superseded', labelNames: ['event'], registers: r }),
     policyErrorsTotal: new Counter({ name: 'virt_balancer_policy_errors_total', help: 'Policy calls that threw, timed out or returned garbage', labelNames: ['policy'], registers: r }),
     // Acting (executor).
     migrationsTotal: new Counter({ name: 'virt_balancer_migrations_total', help: 'Finished migrations by technique and outcome (completed, aborted, failed)', labelNames: ['technique', 'outcome'], registers: r }),
