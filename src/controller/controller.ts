@@ -13,6 +13,8 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { RecommendationStore, splitByAutomation, type Recommendation } from '../executor/recommendations.js';
+import { WebhookNotifier } from '../notifications/webhooks.js';
+import { maintenanceEvents, resultEvents, startedEvent, type EventToSend } from './notify-events.js';
 import { planMeasuringCandidates } from './plan-measured.js';
 import { validateSchedule } from './schedule.js';
 
@@ -43,6 +45,9 @@ export class Controller {
   readonly executor: Executor;
   readonly journal: Journal;
   readonly recommendations: RecommendationStore;
+  readonly notifier: WebhookNotifier;
+  /** Each host's maintenance flag at the last tick, to notify when it changes. */
+  private maintenanceSeen?: Map<string, boolean>;
   /** Recommendations whose end (approved elsewhere, expired...) the metrics have counted. */
   private readonly recommendationsCounted = new Set<string>();
   private policies: LoadedPolicy[] = [];
@@ -65,13 +70,16 @@ export class Controller {
     this.collector = new Collector(config, this.connections, deps);
     this.journal = new Journal(config.stateDir, deps);
     this.recommendations = new RecommendationStore(config.stateDir);
+    this.notifier = new WebhookNotifier(config.notifications.webhooks, deps);
     this.executor = new Executor(config, {
       connections: this.connections,
       logger: options.logger,
       metrics: options.metrics,
       journal: this.journal,
       onProgress: options.onProgress,
+      onStart: (move) => this.send([startedEvent(move)]),
       onResult: (r) => {
+        this.send(resultEvents(r));
         this.learned.observe(r);
         this.exportLink(r.from, r.to);
         if (r.outcome === 'completed') {
@@ -85,6 +93,10 @@ export class Controller {
         options.onResult?.(r);
       },
     });
+  }
+
+  private send(events: EventToSend[]): void {
+    for (const e of events) this.notifier.notify(e.event, e.data, e.atMs);
   }
 
   private exportLink(from: string, to: string): void {
@@ -145,6 +157,8 @@ export class Controller {
     const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
     let state = await this.collector.collect(collectOptions());
     this.executor.reconcile(state);
+    this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
+    this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
     const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(this.config.migration), memory: this.planMemory };
     // Rates older than a cooldown (at least a minute) are measured again.
     const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
@@ -219,6 +233,7 @@ export class Controller {
     void (this.current ?? Promise.resolve()).then(() => closePolicies(replaced));
     this.collector.setConfig(config);
     this.executor.setConfig(config);
+    this.notifier.setWebhooks(config.notifications.webhooks);
     await this.connections.reload(config);
     if (scheduleChanged && this.task) {
       await this.task.stop();
@@ -235,6 +250,10 @@ export class Controller {
     this.executor.detach();
     await this.connections.close();
     await closePolicies(this.policies);
+    // Notifications still being delivered get a while (their own timeouts and retries bound them).
+    const waitMs = 30_000;
+    const delivered = await Promise.race([this.notifier.idle().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), waitMs).unref())]);
+    if (!delivered) this.options.logger.warn({ waitedMs: waitMs }, 'stopping with webhook notifications still undelivered');
     this.journal.close();
   }
 }
