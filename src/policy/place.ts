@@ -49,14 +49,16 @@ const DEFAULT_CONFIG: PolicyConfig = policySchema.parse({});
  * their reasons. A policy that throws or returns something other than `true` or a reason refuses
  * the host with that said.
  */
-export async function judgeTargets(vm: VmObservation, state: ClusterState, options: JudgeOptions = {}): Promise<HostVerdict[]> {
+export async function judgeTargets(vm: VmObservation, observed: ClusterState, options: JudgeOptions = {}): Promise<HostVerdict[]> {
+  // A VM not yet created is added to what policies see, so rules naming it (affinity groups) apply.
+  const state = observed.vms.some((v) => v.uuid === vm.uuid) ? observed : { ...observed, vms: [...observed.vms, vm] };
   const config = options.config ?? DEFAULT_CONFIG;
   const policies = options.policies ?? defaultPolicies(config);
   const nowMs = options.nowMs ?? state.observedAtMs;
   const hostsByName = new Map(state.hosts.map((h) => [h.name, h]));
   const vmsByUuid = new Map(state.vms.map((v) => [v.uuid, v]));
   const vmsByHost = new Map<string, VmObservation[]>();
-  for (const v of state.vms) vmsByHost.set(v.host, [...(vmsByHost.get(v.host) ?? []), v]);
+  for (const v of state.vms) if (v.host) vmsByHost.set(v.host, [...(vmsByHost.get(v.host) ?? []), v]);
   const placement = new Map(state.vms.map((v) => [v.uuid, v.host]));
   const cpuShare = (v: VmObservation, host: HostObservation) => (host.cpuCount > 0 ? (v.cpuUtilization.mean * v.vcpus) / host.cpuCount : 0);
   const projected = new Map<string, ProjectedHost>();
