@@ -91,9 +91,18 @@ describe('RecommendationStore', () => {
 describe('whatChanged (approval re-check)', () => {
   const rec = (m: Move) => ({ id: 'r00000001', createdAtMs: 0, expiresAtMs: 1e12, move: m, kind: m.mustMove ? ('must-move' as const) : ('balancing' as const) });
 
-  it('nothing when the VM is where it was and the target still accepts it', async () => {
-    const s = state([host('a'), host('b')], [vm('v1', 'a', 0.5)]);
+  it('nothing when the VM is where it was, the target still accepts it and the move still pays', async () => {
+    // a at 90 % CPU, b idle: moving v1 (2 vCPUs at 90 %) relieves the hot spot.
+    const s = state([host('a'), host('b')], [vm('v1', 'a', 0.9, { vcpus: 2 }), vm('x1', 'a', 0.9), vm('x2', 'a', 0.9)]);
     expect(await whatChanged(rec(move('v1', 'a', 'b')), s)).toEqual([]);
+  });
+
+  it('a balancing move refused when the load changed so it no longer pays; a must-move is not judged on gain', async () => {
+    // The hot spot is gone: a and b both light, moving v1 only swaps their loads.
+    const calm = state([host('a'), host('b')], [vm('v1', 'a', 0.5)]);
+    const [change] = await whatChanged(rec(move('v1', 'a', 'b')), calm);
+    expect(change).toBe('the move no longer pays: it would reduce the objective by 0.0000, not more than its cost 0.0041 (it was 0.1000 when recommended; the load changed)');
+    expect(await whatChanged(rec(move('v1', 'a', 'b', true)), calm)).toEqual([]);
   });
 
   it('says the VM moved, stopped, or the target went into maintenance or down', async () => {
