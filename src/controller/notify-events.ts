@@ -64,3 +64,17 @@ export function maintenanceEvents(previous: ReadonlyMap<string, boolean> | undef
   }
   return events;
 }
+
+/** Something that sends notification events (WebhookNotifier). */
+export interface EventSink {
+  notify(event: NotificationEvent, data: Record<string, unknown>, atMs?: number): void;
+}
+
+/**
+ * Executor hooks that notify a migration's start and end: for the commands that run migrations
+ * outside the daemon (`migrate`, `drain`, `approve`), so their moves notify like the daemon's.
+ */
+export function executorNotifications(sink: EventSink): { onStart(move: Move): void; onResult(r: MigrationResult): void } {
+  const send = (events: EventToSend[]) => events.forEach((e) => sink.notify(e.event, e.data, e.atMs));
+  return { onStart: (move) => send([startedEvent(move)]), onResult: (r) => send(resultEvents(r)) };
+}

@@ -10,7 +10,7 @@ import { whatChanged } from '../../executor/approval.js';
 import { Executor, Journal } from '../../executor/index.js';
 import { RecommendationStore, type RecommendationView } from '../../executor/recommendations.js';
 import { createLogger } from '../../log/logger.js';
-import { resultEvents, startedEvent } from '../../controller/notify-events.js';
+import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { closePolicies, loadPolicies } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
@@ -78,10 +78,9 @@ export function register(program: Command): void {
         let notifierIdle = async () => {};
         try {
           const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
-          const send = (events: ReturnType<typeof resultEvents>) => events.forEach((e) => notifier.notify(e.event, e.data, e.atMs));
           notifierIdle = () => notifier.idle();
           // Approved moves notify as the controller's own do: started, and how each ended.
-          const executor = new Executor(config, { connections, logger, journal, onStart: (m) => send([startedEvent(m)]), onResult: (r) => send(resultEvents(r)) });
+          const executor = new Executor(config, { connections, logger, journal, ...executorNotifications(notifier) });
           let state = first;
           for (const [index, r] of chosen.entries()) {
             // Each approval is checked against what the hosts show now: the moves before it changed them.

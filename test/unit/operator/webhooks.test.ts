@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
 import { webhookSchema } from '../../../src/config/notifications-schema.js';
-import { maintenanceEvents, resultEvents } from '../../../src/controller/notify-events.js';
+import { executorNotifications, maintenanceEvents, resultEvents } from '../../../src/controller/notify-events.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 import { signature, WebhookNotifier, type NotificationBody } from '../../../src/notifications/webhooks.js';
@@ -164,6 +164,15 @@ describe('events sent', () => {
     expect(resultEvents({ ...base, outcome: 'failed', switchedToPostcopy: true, error: 'x', incident: 'paused on b' }).map((e) => e.event)).toEqual(['migration.failed', 'postcopy.incident']);
     // Recovered after the switch: completed, and still an incident worth telling.
     expect(resultEvents({ ...base, outcome: 'completed', switchedToPostcopy: true, error: 'recovered' }).map((e) => e.event)).toEqual(['migration.completed', 'postcopy.incident']);
+  });
+
+  it('executor hooks (migrate, drain, approve) notify the start and the end of each move', () => {
+    const sent: [string, Record<string, unknown>][] = [];
+    const hooks = executorNotifications({ notify: (event, data) => void sent.push([event, data]) });
+    hooks.onStart({ vmName: 'v', vmUuid: 'u', from: 'a', to: 'b', technique: 'precopy', copyStorage: false, predicted: base.predicted, reason: 'requested', gain: 0, inputs: { memoryBytes: 1, dirtyRateMiBps: 0, bandwidthMiBps: 1, downtimeBudgetMs: 300 } });
+    hooks.onResult({ ...base, technique: 'precopy', outcome: 'failed', switchedToPostcopy: false, error: 'connection reset' });
+    expect(sent.map(([e, d]) => [e, d.vm, d.to, d.error])).toEqual([['migration.started', 'v', 'b', undefined], ['migration.failed', 'v', 'b', 'connection reset']]);
+    expect(sent[0][1]).toEqual({ vm: 'v', vmUuid: 'u', from: 'a', to: 'b', technique: 'precopy', reason: 'requested', predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 1 } });
   });
 
   it('maintenance changes between ticks, nothing at the first observation', () => {
