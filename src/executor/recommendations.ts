@@ -6,7 +6,7 @@
  * resolves them; single appended lines never overwrite each other's updates.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Move } from '../policy/plan-types.js';
 import { nodeJournalFs, type JournalFs } from './journal.js';
@@ -125,7 +125,44 @@ export class RecommendationStore {
       lines.push(JSON.stringify({ type: 'recommended', atMs: options.nowMs, recommendation } satisfies StoreEvent));
     }
     if (lines.length > 0) await this.fs.appendDurably(this.file, lines.join('\n') + '\n');
+    await this.compactIfLarge(options.nowMs);
     return { created, expired, superseded };
+  }
+
+  /**
+   * Keep the file small: above `compactAboveBytes` (default 1 MiB) it is rewritten (temporary file,
+   * fsync, rename) with the waiting recommendations and those that ended within the last
+   * `keepEndedMs` (default 7 days, what `recommendations --all` shows). Only the controller calls
+   * this, from record(). An `approve` appending in the instant between the read and the rename
+   * loses its line here; the approval is still in the journal, and the recommendation reads as
+   * waiting again until it expires, while a second approval of it is refused by the re-check.
+   */
+  async compactIfLarge(nowMs: number, options: { compactAboveBytes?: number; keepEndedMs?: number } = {}): Promise<boolean> {
+    let size: number;
+    try {
+      size = (await stat(this.file)).size;
+    } catch {
+      return false;
+    }
+    if (size <= (options.compactAboveBytes ?? 2 ** 20)) return false;
+    const keepEndedMs = options.keepEndedMs ?? 7 * 24 * 3600 * 1000;
+    const kept = (await this.list(nowMs)).filter((r) => r.status === 'waiting' || (r.resolution ? nowMs - r.resolution.atMs < keepEndedMs : nowMs - r.expiresAtMs < keepEndedMs));
+    const lines: string[] = [];
+    for (const r of kept) {
+      const { status: _status, resolution, ...recommendation } = r;
+      lines.push(JSON.stringify({ type: 'recommended', atMs: r.createdAtMs, recommendation } satisfies StoreEvent));
+      if (resolution) lines.push(JSON.stringify({ type: 'resolved', id: r.id, ...resolution } satisfies StoreEvent));
+    }
+    const temporary = `${this.file}.compact`;
+    const handle = await open(temporary, 'w', 0o600);
+    try {
+      await handle.write(lines.length ? lines.join('\n') + '\n' : '');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, this.file);
+    return true;
   }
 
   /** Record how a recommendation ended (approval executed or refused). */

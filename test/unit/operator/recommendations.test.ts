@@ -1,5 +1,5 @@
 /** Automation levels: which moves wait, the recommendation store, and the staleness check at approval. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -76,6 +76,20 @@ describe('RecommendationStore', () => {
     expect(next.superseded.map((r) => r.id)).toEqual([created[0].id]);
     const all = await store.list(2000);
     expect(all.map((r) => [r.move.to, r.status])).toEqual([['b', 'superseded'], ['c', 'waiting']]);
+  });
+
+  it('compaction keeps waiting ones and those ended within the kept time, with their status, and only above the size limit', async () => {
+    const store = new RecommendationStore(dir);
+    const day = 24 * 3600 * 1000;
+    const { created } = await store.record([move('v1', 'a', 'b'), move('v2', 'a', 'b'), move('v3', 'a', 'b')], { nowMs: 0, expirySeconds: 30 * 24 * 3600 });
+    await store.resolve(created[0].id, { status: 'executed', atMs: 1000, by: 'alice', detail: 'completed' });
+    await store.resolve(created[1].id, { status: 'refused', atMs: 9 * day, by: 'bob', detail: 'stale: x' });
+    expect(await store.compactIfLarge(10 * day)).toBe(false);
+    expect(await store.compactIfLarge(10 * day, { compactAboveBytes: 0, keepEndedMs: 7 * day })).toBe(true);
+    const after = await store.list(10 * day);
+    expect(after.map((r) => [r.move.vmName, r.status, r.resolution?.by])).toEqual([['v2', 'refused', 'bob'], ['v3', 'waiting', undefined]]);
+    expect(after[1].id).toBe(created[2].id);
+    expect((await readFile(store.file, 'utf8')).trim().split('\n')).toHaveLength(3);
   });
 
   it('the first resolution on disk wins (an approval after an expiry does not revive it)', async () => {
