@@ -205,6 +205,15 @@ async function main(): Promise<void> {
   });
   process.stderr.write(`report: ${markdownPath}\n`);
   for (const s of outcomes) process.stderr.write(`  ${s.name}: ${s.status} (${s.seconds.toFixed(1)} s)\n`);
+  // Figures from the results just written (and older ones for sections not run now); a figure
+  // that cannot be drawn is reported, never a failed bench.
+  try {
+    const { writeFigures } = await import('./figures.js');
+    const { figures, notDrawn } = await writeFigures(o.out);
+    process.stderr.write(`figures: ${figures.map((f) => f.file).join(', ') || 'none'}${notDrawn.length ? `; not drawn: ${notDrawn.join('; ')}` : ''}\n`);
+  } catch (error) {
+    process.stderr.write(`figures: not drawn (${(error as Error).message}); rerun with npm run bench:figures\n`);
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

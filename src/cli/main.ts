@@ -4,12 +4,15 @@
  * `register(program)`; this file only wires them together.
  */
 import { Command } from 'commander';
+import * as approve from './commands/approve.js';
 import * as checkConfig from './commands/check-config.js';
 import * as demo from './commands/demo.js';
 import * as drain from './commands/drain.js';
 import * as history from './commands/history.js';
 import * as migrate from './commands/migrate.js';
+import * as place from './commands/place.js';
 import * as plan from './commands/plan.js';
+import * as recommendations from './commands/recommendations.js';
 import * as run from './commands/run.js';
 import * as simulate from './commands/simulate.js';
 import * as status from './commands/status.js';
@@ -27,6 +30,9 @@ migrate.register(program);
 plan.register(program);
 drain.register(program);
 history.register(program);
+recommendations.register(program);
+approve.register(program);
+place.register(program);
 simulate.register(program);
 demo.register(program);
 checkConfig.register(program);

@@ -93,6 +93,11 @@ export const policySchema = z
       .describe('Predictive trigger: relieve hosts before they cross the CPU threshold (off by default: the PlanetLab replay did not show a gain; docs/benchmarks.md).'),
     /** VMs (by name) the balancer neither moves nor counts as movable. */
     ignoredVms: z.array(z.string()).default([]).describe('VMs (by name) the balancer neither moves nor counts as movable.'),
+    automation: z
+      .enum(['manual', 'partial', 'full'])
+      .default('full')
+      .describe('Who carries out planned moves. `full` (default, the behaviour before automation levels existed): the controller migrates every move it plans. `manual`: each planned move is recorded as a recommendation with an id (`virt-balancer recommendations`) and runs only when approved (`virt-balancer approve ID`). `partial`: must-moves (maintenance drains, affinity and other rule repairs) run at once, balancing moves wait for approval.'),
+    recommendationExpirySeconds: seconds().positive().default(3600).describe('A recommendation not approved within this long expires and can no longer be approved (the next plan recommends again if the move is still wanted).'),
     percentBelowOneIntended: z.boolean().default(false).describe('Accept threshold percentages between 0 and 1 (e.g. cpuHighPercent: 0.5 meaning half a percent); without it such values are refused as ratios written by mistake.'),
   })
   .superRefine((p, ctx) => {

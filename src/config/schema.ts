@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { seconds } from './durations.js';
 import { migrationSchema } from './migration-schema.js';
+import { notificationsSchema } from './notifications-schema.js';
 import { policySchema } from './policy-schema.js';
 
 const hostNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -93,6 +94,8 @@ export const configSchema = z
     policy: policySchema.default(policySchema.parse({})).describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).'),
     /** How moves run: limits, deadlines, technique tunables. */
     migration: migrationSchema.default(migrationSchema.parse({})).describe('How moves run: limits, deadlines, technique tunables.'),
+    /** Webhooks for migration and maintenance events (docs/notifications.md). */
+    notifications: notificationsSchema.default({ webhooks: [] }).describe('Webhooks for migration and maintenance events (docs/notifications.md).'),
   })
   .superRefine((config, ctx) => {
     const seenNames = new Map<string, number>();
@@ -110,3 +113,4 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
+export type { WebhookConfig } from './notifications-schema.js';

@@ -12,6 +12,9 @@ import { Executor, Journal, LearnedFromMigrations, moveHistory, unfinishedStarts
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { RecommendationStore, splitByAutomation, type Recommendation } from '../executor/recommendations.js';
+import { WebhookNotifier } from '../notifications/webhooks.js';
+import { maintenanceEvents, resultEvents, startedEvent, type EventToSend } from './notify-events.js';
 import { planMeasuringCandidates } from './plan-measured.js';
 import { validateSchedule } from './schedule.js';
 
@@ -20,6 +23,8 @@ export interface TickReport {
   plan: Plan;
   admitted: Move[];
   rejected: { move: Move; reason: string }[];
+  /** Moves recorded this tick to wait for approval (policy.automation manual or partial). */
+  recommended: Recommendation[];
   durationMs: number;
   dryRun: boolean;
 }
@@ -39,6 +44,12 @@ export class Controller {
   readonly collector: Collector;
   readonly executor: Executor;
   readonly journal: Journal;
+  readonly recommendations: RecommendationStore;
+  readonly notifier: WebhookNotifier;
+  /** Each host's maintenance flag at the last tick, to notify when it changes. */
+  private maintenanceSeen?: Map<string, boolean>;
+  /** Recommendations whose end (approved elsewhere, expired...) the metrics have counted. */
+  private readonly recommendationsCounted = new Set<string>();
   private policies: LoadedPolicy[] = [];
   /** The engine's memory between ticks (how long hosts have been spread sources). */
   private readonly planMemory = newPlanMemory();
@@ -58,13 +69,17 @@ export class Controller {
     this.connections = new HostConnections(config, deps);
     this.collector = new Collector(config, this.connections, deps);
     this.journal = new Journal(config.stateDir, deps);
+    this.recommendations = new RecommendationStore(config.stateDir);
+    this.notifier = new WebhookNotifier(config.notifications.webhooks, deps);
     this.executor = new Executor(config, {
       connections: this.connections,
       logger: options.logger,
       metrics: options.metrics,
       journal: this.journal,
       onProgress: options.onProgress,
+      onStart: (move) => this.send([startedEvent(move)]),
       onResult: (r) => {
+        this.send(resultEvents(r));
         this.learned.observe(r);
         this.exportLink(r.from, r.to);
         if (r.outcome === 'completed') {
@@ -78,6 +93,10 @@ export class Controller {
         options.onResult?.(r);
       },
     });
+  }
+
+  private send(events: EventToSend[]): void {
+    for (const e of events) this.notifier.notify(e.event, e.data, e.atMs);
   }
 
   private exportLink(from: string, to: string): void {
@@ -99,6 +118,8 @@ export class Controller {
     this.history = moveHistory(entries);
     this.learned = new LearnedFromMigrations(entries);
     for (const l of this.learned.links.links()) this.exportLink(l.from, l.to);
+    // Ends recorded before this run are history, not events of this run's metrics.
+    for (const r of await this.recommendations.list()) if (r.resolution) this.recommendationsCounted.add(r.id);
     // Migrations an earlier run started and never saw end: the first tick adopts them.
     this.executor.restoreUnfinished(unfinishedStarts(entries));
     await this.connections.start();
@@ -136,6 +157,8 @@ export class Controller {
     const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
     let state = await this.collector.collect(collectOptions());
     this.executor.reconcile(state);
+    this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
+    this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
     const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(this.config.migration), memory: this.planMemory };
     // Rates older than a cooldown (at least a minute) are measured again.
     const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
@@ -153,16 +176,50 @@ export class Controller {
       logger.info({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, reason: move.reason, dryRun: this.dryRun }, 'planned move');
       void this.journal.append({ type: 'planned', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, reason: move.reason, predicted: move.predicted, dryRun: this.dryRun });
     }
-    const admission = this.dryRun ? { admitted: [], rejected: [] } : this.executor.submit(result.moves, state);
+    const { run, wait } = splitByAutomation(result.moves, this.config.policy.automation);
+    const recommended = this.dryRun || this.config.policy.automation === 'full' ? [] : await this.recommend(wait);
+    const admission = this.dryRun ? { admitted: [], rejected: [] } : this.executor.submit(run, state);
     const durationMs = performance.now() - started;
     metrics?.tickDurationSeconds.observe(durationMs / 1000);
     metrics?.ticksTotal.inc({ outcome: 'ok' });
     this.lastTickEndedAtMs = Date.now();
     metrics?.lastTickTimestampSeconds.set(this.lastTickEndedAtMs / 1000);
     logger.debug({ durationMs: Math.round(durationMs), hosts: state.hosts.length, vms: state.vms.length, moves: result.moves.length, imbalance: result.imbalanceBefore }, 'tick done');
-    const report: TickReport = { state, plan: result, admitted: admission.admitted, rejected: admission.rejected, durationMs, dryRun: this.dryRun };
+    const report: TickReport = { state, plan: result, admitted: admission.admitted, rejected: admission.rejected, recommended, durationMs, dryRun: this.dryRun };
     this.options.onTick?.(report);
     return report;
+  }
+
+  /**
+   * Record moves that wait for approval, journal what was recommended, expired or superseded, and
+   * export the waiting count. A store that cannot be written is logged: the moves are not run
+   * either way, and the next tick recommends them again.
+   */
+  private async recommend(moves: Move[]): Promise<Recommendation[]> {
+    const { logger, metrics } = this.options;
+    const nowMs = Date.now();
+    try {
+      const { created, expired, superseded } = await this.recommendations.record(moves, { nowMs, expirySeconds: this.config.policy.recommendationExpirySeconds });
+      for (const r of created) {
+        metrics?.recommendationsTotal.inc({ event: 'created' });
+        logger.info({ id: r.id, vm: r.move.vmName, from: r.move.from, to: r.move.to, kind: r.kind, automation: this.config.policy.automation }, 'move recommended; waits for approval (virt-balancer approve)');
+        void this.journal.append({ type: 'recommended', atMs: nowMs, id: r.id, vm: r.move.vmName, vmUuid: r.move.vmUuid, from: r.move.from, to: r.move.to, technique: r.move.technique, kind: r.kind, reason: r.move.reason, expiresAtMs: r.expiresAtMs });
+      }
+      for (const [status, list] of [['expired', expired], ['superseded', superseded]] as const) {
+        for (const r of list) void this.journal.append({ type: 'recommendation-ended', atMs: nowMs, id: r.id, vm: r.move.vmName, vmUuid: r.move.vmUuid, from: r.move.from, to: r.move.to, status });
+      }
+      const all = await this.recommendations.list(nowMs);
+      for (const r of all) {
+        if (!r.resolution || this.recommendationsCounted.has(r.id)) continue;
+        this.recommendationsCounted.add(r.id);
+        metrics?.recommendationsTotal.inc({ event: r.resolution.status });
+      }
+      for (const kind of ['must-move', 'balancing'] as const) metrics?.recommendationsWaiting.set({ kind }, all.filter((r) => r.status === 'waiting' && r.kind === kind).length);
+      return created;
+    } catch (error) {
+      logger.error({ file: this.recommendations.file, err: (error as Error).message }, 'recommendations cannot be recorded; the moves wait (not run) and are recommended again next tick');
+      return [];
+    }
   }
 
   /** Apply a new, already validated config (SIGHUP): connections that did not change stay open. */
@@ -176,6 +233,7 @@ export class Controller {
     void (this.current ?? Promise.resolve()).then(() => closePolicies(replaced));
     this.collector.setConfig(config);
     this.executor.setConfig(config);
+    this.notifier.setWebhooks(config.notifications.webhooks);
     await this.connections.reload(config);
     if (scheduleChanged && this.task) {
       await this.task.stop();
@@ -192,6 +250,10 @@ export class Controller {
     this.executor.detach();
     await this.connections.close();
     await closePolicies(this.policies);
+    // Notifications still being delivered get a while (their own timeouts and retries bound them).
+    const waitMs = 30_000;
+    const delivered = await Promise.race([this.notifier.idle().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), waitMs).unref())]);
+    if (!delivered) this.options.logger.warn({ waitedMs: waitMs }, 'stopping with webhook notifications still undelivered');
     this.journal.close();
   }
 }

@@ -48,6 +48,8 @@ export class Executor {
       journal: Journal;
       onProgress?: (move: Move, p: MigrationProgress) => void;
       onResult?: (r: MigrationResult) => void;
+      /** A move this executor starts, once its start is journaled (before libvirt is asked). */
+      onStart?: (move: Move) => void;
     },
   ) {}
 
@@ -181,6 +183,7 @@ export class Executor {
         this.running.delete(move.vmUuid);
         return undefined;
       }
+      this.deps.onStart?.(move);
       const source = connections.get(move.from);
       const target = connections.get(move.to);
       const targetUri = connections.hostConfig(move.to)?.uri;

@@ -43,7 +43,13 @@ export type JournalEntry =
       incident?: string;
       adoptedAfterRestart?: boolean;
     }
-  | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string };
+  | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string }
+  /** A planned move recorded to wait for approval (policy.automation manual or partial). */
+  | { type: 'recommended'; atMs: number; id: string; vm: string; vmUuid: string; from: string; to: string; technique: string; kind: 'must-move' | 'balancing'; reason: string; expiresAtMs: number }
+  /** An operator's approval of a recommendation: `executed` with the migration's outcome, or `refused` with what changed. */
+  | { type: 'approval'; atMs: number; id: string; by: string; vm: string; vmUuid: string; from: string; to: string; decision: 'executed' | 'refused'; outcome?: string; detail?: string }
+  /** A recommendation nobody approved in time (policy.recommendationExpirySeconds), or replaced by a later plan's. */
+  | { type: 'recommendation-ended'; atMs: number; id: string; vm: string; vmUuid: string; from: string; to: string; status: 'expired' | 'superseded' };
 
 /** The filesystem operations the journal uses (injected in tests to simulate a full disk). */
 export interface JournalFs {
@@ -324,7 +330,7 @@ export function unfinishedStarts(entries: readonly JournalEntry[]): Map<string, 
   return open;
 }
 
-const ENTRY_TYPES = new Set(['planned', 'rejected', 'started', 'adapted', 'outcome', 'found-running-job']);
+const ENTRY_TYPES = new Set(['planned', 'rejected', 'started', 'adapted', 'outcome', 'found-running-job', 'recommended', 'approval', 'recommendation-ended']);
 
 /** What a line must have for the readers of the journal to use it safely. */
 function isEntry(value: unknown): value is JournalEntry {

@@ -30,6 +30,8 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     libvirtErrorsTotal: new Counter({ name: 'virt_balancer_libvirt_errors_total', help: 'libvirt errors by host and libvirt error code name', labelNames: ['host', 'code'], registers: r }),
     // Planning.
     plannedMovesTotal: new Counter({ name: 'virt_balancer_planned_moves_total', help: 'Moves the planner proposed, by technique', labelNames: ['technique'], registers: r }),
+    recommendationsWaiting: new Gauge({ name: 'virt_balancer_recommendations_waiting', help: 'Recommendations waiting for approval (policy.automation manual or partial), by kind (must-move, balancing)', labelNames: ['kind'], registers: r }),
+    recommendationsTotal: new Counter({ name: 'virt_balancer_recommendations_total', help: 'Recommendations by how they ended: created, executed, refused (stale at approval), expired, superseded', labelNames: ['event'], registers: r }),
     policyErrorsTotal: new Counter({ name: 'virt_balancer_policy_errors_total', help: 'Policy calls that threw, timed out or returned garbage', labelNames: ['policy'], registers: r }),
     // Acting (executor).
     migrationsTotal: new Counter({ name: 'virt_balancer_migrations_total', help: 'Finished migrations by technique and outcome (completed, aborted, failed)', labelNames: ['technique', 'outcome'], registers: r }),
@@ -41,6 +43,7 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     migrationPredictionErrorRatio: new Histogram({ name: 'virt_balancer_migration_prediction_error_ratio', help: '|actual - predicted| / actual for a completed migration, by technique and quantity (total_time, downtime, bytes)', labelNames: ['technique', 'quantity'], buckets: ERROR_RATIO_BUCKETS, registers: r }),
     journalWriteFailuresTotal: new Counter({ name: 'virt_balancer_journal_write_failures_total', help: 'Journal writes that failed (full or read-only filesystem, permissions); each attempt counts', registers: r }),
     journalWritable: new Gauge({ name: 'virt_balancer_journal_writable', help: '1 while every journal entry is on disk, 0 while some cannot be written (no migration starts then)', registers: r }),
+    webhookDeliveriesTotal: new Counter({ name: 'virt_balancer_webhook_deliveries_total', help: 'Webhook notifications by event and outcome (delivered, failed after its retries, dropped when too many wait)', labelNames: ['event', 'outcome'], registers: r }),
     postcopyIncidentsTotal: new Counter({ name: 'virt_balancer_postcopy_incidents_total', help: 'Post-copy migrations that failed after the switch (VM state needs attention)', registers: r }),
   };
 }

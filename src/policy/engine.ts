@@ -647,6 +647,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       predicted: choice.predicted,
       reason: `${candidate.policy}: ${candidate.reason}; to ${best.host.name} (score ${best.score.toFixed(2)}, objective ${objectiveWas.toFixed(4)} -> ${objective.value().toFixed(4)}, CPU imbalance ${imbalanceBefore.toFixed(3)} -> ${objective.cpuStdDev().toFixed(3)})`,
       gain: best.gain,
+      mustMove,
       inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured, downtimeBudgetMs: config.downtimeBudgetMs },
     });
   }

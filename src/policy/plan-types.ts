@@ -36,6 +36,11 @@ export interface Move {
   reason: string;
   /** Predicted reduction of the engine's objective (src/policy/objective.ts: weighted spread and hot-spot excess of CPU and memory); positive is better. */
   gain: number;
+  /**
+   * Must leave its host whatever the gain: a maintenance drain or a rule repair (a policy's
+   * select marked it mustMove). With policy.automation `partial` these run without approval.
+   */
+  mustMove?: boolean;
   /** Inputs the technique choice used, so outcomes can be compared with them. */
   inputs: {
     memoryBytes: number;

@@ -4,6 +4,8 @@ import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { Executor, Journal, LearnedFromMigrations, moveHistory } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
+import { executorNotifications } from '../../controller/notify-events.js';
+import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { loadPolicies } from '../../policy/index.js';
 import { planMeasuringCandidates } from '../../controller/plan-measured.js';
 import { action, UserError } from '../errors.js';
@@ -22,6 +24,7 @@ export function register(program: Command): void {
         const config = await loadConfig(options.config);
         if (!config.hosts.some((h) => h.name === hostName)) throw new UserError(`unknown host "${hostName}"; hosts: ${config.hosts.map((h) => h.name).join(', ')}`);
         const logger = createLogger({ level: 'warn', destination: 2 });
+        const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         const policies = await loadPolicies(config.policy);
         if (!policies.some((p) => p.policy.name === 'maintenance')) throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
         const journal = new Journal(config.stateDir, { logger });
@@ -37,7 +40,8 @@ export function register(program: Command): void {
             process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');
             return;
           }
-          const executor = new Executor(config, { connections, logger, journal });
+          // Its moves notify webhooks as the daemon's do.
+          const executor = new Executor(config, { connections, logger, journal, ...executorNotifications(notifier) });
           // Run in waves within the admission limits until every planned move has had its turn.
           let pending = result.moves;
           while (pending.length > 0) {
@@ -57,6 +61,7 @@ export function register(program: Command): void {
           if (results.some((r) => r.outcome !== 'completed') || result.skipped.length > 0) process.exitCode = 1;
         } finally {
           await close();
+          await notifier.idle();
         }
       }),
     );

@@ -5,6 +5,8 @@ import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { Executor, Journal, LearnedFromMigrations, type MigrationResult } from '../../executor/index.js';
 import { createLogger } from '../../log/logger.js';
+import { executorNotifications } from '../../controller/notify-events.js';
+import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { chooseTechnique, moveInputs, TECHNIQUES, type Move, type Technique } from '../../policy/index.js';
 import { techniquesFor } from '../../policy/capabilities.js';
 import { tunablesFromMigrationConfig } from '../../policy/chooser.js';
@@ -40,6 +42,7 @@ export function register(program: Command): void {
       action(async (vmName: string, options: { to: string; config: string; technique: string; json?: boolean; logLevel: string }) => {
         const config = await loadConfig(options.config);
         const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
+        const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         if (!config.hosts.some((h) => h.name === options.to)) throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);
         const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 200 });
         try {
@@ -80,7 +83,8 @@ export function register(program: Command): void {
           if (!options.json) {
             process.stderr.write(`${vm.name}: ${vm.host} -> ${options.to} with ${move.technique} (predicted ${choice.predicted.totalSeconds.toFixed(1)} s, ${choice.predicted.downtimeMs.toFixed(0)} ms downtime, ${(choice.predicted.bytes / 2 ** 20).toFixed(0)} MiB at ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ' as measured on recent migrations' : ''}${choice.predicted.converges ? '' : '; predicted NOT to converge'})\n`);
           }
-          const executor = new Executor(config, { connections, logger, journal });
+          // Its moves notify webhooks as the daemon's do.
+          const executor = new Executor(config, { connections, logger, journal, ...executorNotifications(notifier) });
           const bar = !options.json && process.stderr.isTTY ? new SingleBar({ format: ' {bar} {percentage}% | {mibps} MiB/s | iteration {iteration} | {phase} | ETA {eta_s}s', stream: process.stderr, hideCursor: true }) : undefined;
           bar?.start(100, 0, { mibps: '0', iteration: 0, phase: 'precopy', eta_s: '?' });
           const result = await executor.runNow(move, {
@@ -97,6 +101,7 @@ export function register(program: Command): void {
           if (result.outcome !== 'completed') process.exitCode = 1;
         } finally {
           await close();
+          await notifier.idle();
         }
       }),
     );

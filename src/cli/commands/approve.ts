@@ -1,0 +1,117 @@
+/**
+ * `virt-balancer approve ID | --all`: carry out recommended moves after checking each against the
+ * state observed now (a stale one is refused, saying what changed). Journaled: who, when, outcome.
+ */
+import type { Command } from 'commander';
+import { userInfo } from 'node:os';
+import { collectOnce } from '../../cluster/collector.js';
+import { loadConfig } from '../../config/index.js';
+import { whatChanged } from '../../executor/approval.js';
+import { Executor, Journal } from '../../executor/index.js';
+import { RecommendationStore, type RecommendationView } from '../../executor/recommendations.js';
+import { createLogger } from '../../log/logger.js';
+import { executorNotifications } from '../../controller/notify-events.js';
+import { WebhookNotifier } from '../../notifications/webhooks.js';
+import { closePolicies, loadPolicies } from '../../policy/index.js';
+import { action, UserError } from '../errors.js';
+
+/** Who approves, for the journal: the user behind sudo when there is one. */
+export function approverName(): string {
+  if (process.env.SUDO_USER) return process.env.SUDO_USER;
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
+interface ApprovalReport {
+  id: string;
+  vm: string;
+  from: string;
+  to: string;
+  decision: 'executed' | 'refused';
+  outcome?: string;
+  detail?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('approve [id]')
+    .description('carry out a recommended move (or --all of them), each checked against the current state first; a stale one is refused with what changed')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('--all', 'approve every waiting recommendation, oldest first')
+    .option('--by <name>', 'who approves, for the journal (default: the user running it, SUDO_USER under sudo)')
+    .option('--json', 'print the results as JSON')
+    .option('--log-level <level>', 'log level', 'warn')
+    .action(
+      action(async (id: string | undefined, options: { config: string; all?: boolean; by?: string; json?: boolean; logLevel: string }) => {
+        if (!id && !options.all) throw new UserError('say which recommendation to approve (an id from `virt-balancer recommendations`) or --all');
+        if (id && options.all) throw new UserError('give either an id or --all, not both');
+        const config = await loadConfig(options.config);
+        const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
+        const by = options.by ?? approverName();
+        const store = new RecommendationStore(config.stateDir);
+        const journal = new Journal(config.stateDir, { logger });
+        const all = await store.list();
+        let chosen: RecommendationView[];
+        const reports: ApprovalReport[] = [];
+        if (options.all) chosen = all.filter((r) => r.status === 'waiting');
+        else {
+          const found = all.find((r) => r.id === id);
+          if (!found) throw new UserError(`no recommendation "${id}" in ${store.file}; \`virt-balancer recommendations -c ${options.config}\` lists the waiting ones`);
+          if (found.status !== 'waiting') {
+            const detail = found.status === 'expired' ? `it expired at ${new Date(found.expiresAtMs).toISOString()} (policy.recommendationExpirySeconds ${config.policy.recommendationExpirySeconds}); the controller recommends the move again if it is still wanted` : `it is already ${found.status}${found.resolution?.detail ? ` (${found.resolution.detail})` : ''}`;
+            await journal.append({ type: 'approval', atMs: Date.now(), id: found.id, by, vm: found.move.vmName, vmUuid: found.move.vmUuid, from: found.move.from, to: found.move.to, decision: 'refused', detail });
+            journal.close();
+            throw new UserError(`recommendation ${found.id} (${found.move.vmName} ${found.move.from} -> ${found.move.to}) not executed: ${detail}`);
+          }
+          chosen = [found];
+        }
+        if (chosen.length === 0) {
+          process.stdout.write(options.json ? '[]\n' : `No recommendations waiting in ${store.file}.\n`);
+          journal.close();
+          return;
+        }
+        const policies = await loadPolicies(config.policy);
+        const { state: first, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 200 });
+        let notifierIdle = async () => {};
+        try {
+          const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
+          notifierIdle = () => notifier.idle();
+          // Approved moves notify as the controller's own do: started, and how each ended.
+          const executor = new Executor(config, { connections, logger, journal, ...executorNotifications(notifier) });
+          let state = first;
+          for (const [index, r] of chosen.entries()) {
+            // Each approval is checked against what the hosts show now: the moves before it changed them.
+            if (index > 0) state = await collector.collect();
+            const move = r.move;
+            const changes = await whatChanged(r, state, { policies, config: config.policy });
+            if (changes.length > 0) {
+              const detail = `stale: ${changes.join('; ')}`;
+              await store.resolve(r.id, { status: 'refused', atMs: Date.now(), by, detail });
+              await journal.append({ type: 'approval', atMs: Date.now(), id: r.id, by, vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, decision: 'refused', detail });
+              reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'refused', detail });
+              if (!options.json) process.stdout.write(`${r.id}: refused, ${move.vmName} ${move.from} -> ${move.to} is ${detail}\n`);
+              process.exitCode = 1;
+              continue;
+            }
+            if (!options.json) process.stderr.write(`${r.id}: ${move.vmName} ${move.from} -> ${move.to} with ${move.technique} (approved by ${by})\n`);
+            const result = await executor.runNow(move);
+            const detail = result.error ? `${result.outcome}: ${result.error}` : `${result.outcome} in ${(result.totalMs / 1000).toFixed(2)} s, downtime ${result.downtimeMs ?? '?'} ms`;
+            await store.resolve(r.id, { status: 'executed', atMs: Date.now(), by, detail });
+            await journal.append({ type: 'approval', atMs: Date.now(), id: r.id, by, vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, decision: 'executed', outcome: result.outcome, detail });
+            reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'executed', outcome: result.outcome, detail });
+            if (!options.json) process.stdout.write(`${r.id}: ${detail}${result.incident ? `\n  INCIDENT: ${result.incident}` : ''}\n`);
+            if (result.outcome !== 'completed') process.exitCode = 1;
+          }
+          if (options.json) process.stdout.write(JSON.stringify(reports, null, 2) + '\n');
+        } finally {
+          await close();
+          await closePolicies(policies);
+          await notifierIdle();
+          journal.close();
+        }
+      }),
+    );
+}
