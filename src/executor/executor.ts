@@ -12,11 +12,12 @@ import type { Move } from '../policy/plan-types.js';
 import { admit, type AdmissionResult, type RunningMove } from './admission.js';
 import { UNKNOWN_PREDICTION, watchAdoptedJob } from './adopt.js';
 import type { Journal, UnfinishedStart } from './journal.js';
-import { deadlineSecondsFor, recordResult, runMigration, type MigrationProgress, type MigrationResult } from './migrate.js';
+import { deadlineSecondsFor, recordResult, type MigrationProgress, type MigrationResult } from './migrate.js';
+import { runMigrationWithTls } from './migration-tls.js';
 
 export interface ConnectionSource {
   get(host: string): LibvirtConnection | undefined;
-  hostConfig(host: string): { uri: string } | undefined;
+  hostConfig(host: string): { uri: string; migrationAddress?: string } | undefined;
 }
 
 interface Running extends RunningMove {
@@ -183,17 +184,20 @@ export class Executor {
       }
       const source = connections.get(move.from);
       const target = connections.get(move.to);
-      const targetUri = connections.hostConfig(move.to)?.uri;
+      const targetConfig = connections.hostConfig(move.to);
+      const targetUri = targetConfig?.uri;
       let result: MigrationResult;
       if (!source || !target || !targetUri) {
         const now = Date.now();
         result = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, outcome: 'failed', totalMs: 0, switchedToPostcopy: false, predicted: move.predicted, error: `host ${!source ? move.from : move.to} is not connected`, startedAtMs: now, endedAtMs: now };
       } else {
         try {
-          result = await runMigration(move, {
+          result = await runMigrationWithTls(move, {
             source,
             target,
             targetUri,
+            targetMigrationAddress: targetConfig?.migrationAddress,
+            tlsMode: this.config.migration.tls,
             config: this.config.migration,
             downtimeBudgetMs: this.config.policy.downtimeBudgetMs,
             allowPostcopySwitch: this.config.policy.allowedTechniques.includes('postcopy') || this.config.policy.allowedTechniques.includes('hybrid'),

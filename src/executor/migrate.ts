@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics/catalog.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
 import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
 import { coldMoveWithLocalDisks, explainStorageCopyError } from './storage-copy.js';
+import { explainMigrationTlsError } from './tls-errors.js';
 import { featureMissing, pairFeatures } from '../policy/capabilities.js';
 import { recipeFor } from './technique-params.js';
 import { completedJobFigures, completedJobParams, describeVmOn, isActiveState, num, runningOn, sleep, stateOn } from './vm-on-host.js';
@@ -66,6 +67,8 @@ export interface MigrationResult {
   endedAtMs: number;
   /** Started by an earlier run of the controller and seen to its end by this one. */
   adoptedAfterRestart?: boolean;
+  /** The stream was encrypted (VIR_MIGRATE_TLS); absent: not known (a job adopted after a restart). */
+  tls?: boolean;
 }
 
 export interface RunMigrationOptions {
@@ -83,13 +86,17 @@ export interface RunMigrationOptions {
   onAdapt?: (action: string, detail: string) => void;
   /** Abort when this promise resolves (controller shutdown does not use it: jobs are left running). */
   cancel?: Promise<void>;
+  /** Encrypt the stream with QEMU's TLS (VIR_MIGRATE_TLS); migration-tls.ts decides from migration.tls. */
+  tls?: boolean;
+  /** The target's hosts[].migrationAddress: the stream goes there instead of the host part of targetUri. */
+  targetMigrationAddress?: string;
 }
 
 export async function runMigration(move: Move, options: RunMigrationOptions): Promise<MigrationResult> {
   const { source, target, config, logger } = options;
   const log = logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
   const startedAtMs = Date.now();
-  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, inputs: move.inputs, startedAtMs };
+  const base = { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, inputs: move.inputs, startedAtMs, tls: options.tls === true };
   const dom: DomainRef = await source.domainLookupByUuid(move.vmUuid);
   // A paused VM moves live and stays paused; a shut-off one moves cold and stays shut off.
   const stateBefore = (await source.domainGetState(dom)).state;
@@ -110,6 +117,8 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     allowPostcopySwitch: options.allowPostcopySwitch,
     bandwidthMiBps: options.bandwidthMiBps,
     features,
+    tls: options.tls,
+    targetMigrationAddress: options.targetMigrationAddress,
   });
 
   let completedParams: TypedParams | undefined;
@@ -251,7 +260,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   const error = result.error;
   const raw = error instanceof LibvirtError ? `${error.codeName}: ${error.message}` : (error as Error)?.message ?? String(error);
   // libvirt's own words stay at the end: they are what its docs and bug trackers are searched by.
-  const explained = disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined;
+  const explained = (disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined) ?? explainMigrationTlsError(raw, { vm: move.vmName, from: move.from, to: move.to, tls: options.tls === true });
   const message = explained ? `${explained} (libvirt: ${raw})` : raw;
   if (switchedToPostcopy) {
     // The guest's memory is split between hosts: resume the migration with libvirt's post-copy recovery.
@@ -319,11 +328,12 @@ export function deadlineSecondsFor(move: Pick<Move, 'copyStorage' | 'predicted'>
 /** Record a result in the metrics. */
 export function recordResult(metrics: Metrics | undefined, r: MigrationResult): void {
   if (!metrics) return;
-  metrics.migrationsTotal.inc({ technique: r.technique, outcome: r.outcome });
+  const tls = r.tls ? 'true' : 'false';
+  metrics.migrationsTotal.inc({ technique: r.technique, outcome: r.outcome, tls });
   if (r.outcome !== 'completed') return;
-  metrics.migrationDurationSeconds.observe({ technique: r.technique }, r.totalMs / 1000);
-  if (r.downtimeMs !== undefined) metrics.migrationDowntimeSeconds.observe({ technique: r.technique }, r.downtimeMs / 1000);
-  if (r.bytes !== undefined) metrics.migrationBytesTotal.inc({ technique: r.technique }, r.bytes);
+  metrics.migrationDurationSeconds.observe({ technique: r.technique, tls }, r.totalMs / 1000);
+  if (r.downtimeMs !== undefined) metrics.migrationDowntimeSeconds.observe({ technique: r.technique, tls }, r.downtimeMs / 1000);
+  if (r.bytes !== undefined) metrics.migrationBytesTotal.inc({ technique: r.technique, tls }, r.bytes);
   const errorRatio = (actual: number | undefined, predicted: number) => (actual && actual > 0 ? Math.abs(actual - predicted) / actual : undefined);
   // A job adopted from a journal written before 'started' entries carried the prediction.
   if (r.predicted.totalSeconds === 0 && r.predicted.bytes === 0) return;
