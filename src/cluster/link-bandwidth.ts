@@ -11,6 +11,8 @@ export interface LinkObservation {
   to: string;
   bytes: number;
   seconds: number;
+  /** The move was encrypted (migration.tls): learned separately as well (executor/learned.ts). */
+  tls?: boolean;
 }
 
 const MiB = 1024 * 1024;

@@ -228,7 +228,7 @@ export class Executor {
     recordResult(this.deps.metrics, result);
     if (result.outcome === 'completed') this.movedAtMs[result.vmUuid] = result.endedAtMs;
     this.results.push(result);
-    await this.deps.journal.append({ type: 'outcome', atMs: result.endedAtMs, vm: result.vm, vmUuid: result.vmUuid, from: result.from, to: result.to, technique: result.technique, outcome: result.outcome, totalMs: result.totalMs, downtimeMs: result.downtimeMs, bytes: result.bytes, iterations: result.iterations, jobDirtyRateMiBps: result.jobDirtyRateMiBps, predicted: result.predicted, inputs: result.inputs, error: result.error, incident: result.incident, adoptedAfterRestart: result.adoptedAfterRestart });
+    await this.deps.journal.append({ type: 'outcome', atMs: result.endedAtMs, vm: result.vm, vmUuid: result.vmUuid, from: result.from, to: result.to, technique: result.technique, outcome: result.outcome, totalMs: result.totalMs, downtimeMs: result.downtimeMs, bytes: result.bytes, iterations: result.iterations, jobDirtyRateMiBps: result.jobDirtyRateMiBps, predicted: result.predicted, inputs: result.inputs, error: result.error, incident: result.incident, adoptedAfterRestart: result.adoptedAfterRestart, tls: result.tls });
     this.running.delete(result.vmUuid);
     this.deps.onResult?.(result);
     return result;
