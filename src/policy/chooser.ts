@@ -60,9 +60,9 @@ export interface ChooserTunables {
   tls: boolean;
   /**
    * A TLS stream's throughput as a share of a plaintext one where the stream is CPU-bound
-   * (encryption runs in the stream's own thread). Measured in the lab: 0.65 (median of 6 pairs,
-   * same 512 MiB guest uncapped: 13.8-18.5 vs 20.0-28.4 MiB/s), with 1.5x the QEMU CPU per GiB moved
-   * (docs/techniques.md). On a link-bound move (a measured pair, a cap) the stream stays below this
+   * (encryption runs in the stream's own thread). Measured in the lab (docs/techniques.md "Migration
+   * TLS"): TLS/plaintext MiB/s of the same 512 MiB guest, 3 uncapped pairs 0.57-0.69, median 0.65
+   * (6 pairs with a cap the stream never reached: 0.66), with 1.5x the QEMU CPU per GiB moved. On a link-bound move (a measured pair, a cap) the stream stays below this
    * ceiling and TLS costs CPU only.
    */
   tlsThroughputFactor: number;
