@@ -15,7 +15,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { migrationPkiDir } from '../lab/hosts.js';
 import { Lab } from '../lab/lab.js';
+import { makeMigrationPki } from '../lab/pki.js';
 import { runSingleMove } from '../src/executor/index.js';
 import { PredictionCalibration } from '../src/policy/calibration.js';
 import { chooseTechnique, TECHNIQUES } from '../src/policy/index.js';
@@ -42,6 +44,11 @@ const inputsSchema = z.object({
   /** Techniques virt-balancer may choose here (see the inputs file for why post-copy is left out in the lab). */
   allowedTechniques: z.array(z.enum(TECHNIQUES)).optional(),
   allowedTechniquesWhy: z.string().optional(),
+  /**
+   * The TLS arm (issue 18): the same guest moved with pre-copy by the executor under the same cap,
+   * migration.tls off then required, for these profiles; kept small so the benchmark barely grows.
+   */
+  tls: z.object({ profiles: z.array(z.string()).min(1), repeats: z.number().int().positive() }).optional(),
 });
 export type TechniqueInputs = z.infer<typeof inputsSchema>;
 
@@ -323,6 +330,7 @@ async function runInLab(lab: Lab, inputs: TechniqueInputs, log: (line: string) =
       }
     }
   }
+  const tlsRuns = inputs.tls ? await runTlsArm(lab, inputs, from, to, log) : [];
   const errors = runs.filter((r) => r.error && r.technique === 'n/a').map((r) => `- ${r.profile} #${r.repeat} ${r.arm}: ${r.error}`);
   const markdown = [
     `Lab ${inputs.labDir} (${inputs.labAddressPrefix}x), ${from.name} -> ${to.name}; guests ${inputs.vm.memoryMiB} MiB (${inputs.vm.workloadMiB} MiB workload), bandwidth limit ${inputs.bandwidthMiBps} MiB/s, downtime budget ${inputs.downtimeBudgetMs} ms, operator deadline ${inputs.deadlineSeconds} s, ${inputs.repeats} repeats; inputs \`bench/inputs/techniques.json\`.`,
@@ -334,7 +342,109 @@ async function runInLab(lab: Lab, inputs: TechniqueInputs, log: (line: string) =
     '**Prediction error (virt-balancer arm):**',
     '',
     predictionErrorTable(runs.filter((r) => r.arm === 'virt-balancer')),
+    ...(inputs.tls ? ['', '**Migration TLS (pre-copy by the executor, same guest and cap, migration.tls off vs required):**', '', tlsTable(tlsRuns)] : []),
     ...(errors.length ? ['', 'Errors:', ...errors] : []),
   ].join('\n');
-  return { title, markdown, json: { inputs, armNote, runs } };
+  return { title, markdown, json: { inputs, armNote, runs, tlsRuns } };
+}
+
+export interface TlsRun {
+  profile: string;
+  tls: 'off' | 'required';
+  repeat: number;
+  ok: boolean;
+  totalSeconds: number;
+  bytesMoved?: number;
+  /** CPU time of both QEMU processes (source and destination) over the move, seconds. */
+  qemuCpuSeconds?: number;
+  heartbeatIntact: boolean;
+  error?: string;
+}
+
+/** QEMU processes of one guest (libvirt names it with -name guest=NAME,...), by /proc. */
+async function qemuCpuSecondsOf(vmName: string): Promise<Map<number, number>> {
+  const { readdir } = await import('node:fs/promises');
+  const out = new Map<number, number>();
+  for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes(`guest=${vmName},`)) continue;
+      // utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second on Linux).
+      const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+      out.set(Number(pid), (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+/**
+ * Each TLS profile moved twice per repeat from a fresh guest, plaintext then TLS, with a throwaway
+ * migration PKI in each lab host's migrate_tls_x509_cert_dir (lab/pki.ts). QEMU CPU is sampled
+ * every 100 ms for both processes (the source's ends with the move: its last sample counts).
+ */
+async function runTlsArm(lab: Lab, inputs: TechniqueInputs, from: LabHost, to: LabHost, log: (line: string) => void): Promise<TlsRun[]> {
+  const runs: TlsRun[] = [];
+  try {
+    await makeMigrationPki(join(inputs.labDir, 'migration-pki'), [from, to].map((h) => ({ name: h.name, certDir: migrationPkiDir({ dir: join(inputs.labDir, 'hosts', h.name) }), addresses: [h.address] })));
+  } catch (error) {
+    log(`techniques: TLS arm not run: ${(error as Error).message}`);
+    return runs;
+  }
+  for (const profileName of inputs.tls!.profiles) {
+    const profile = inputs.profiles.find((p) => p.name === profileName);
+    if (!profile) continue;
+    for (let repeat = 1; repeat <= inputs.tls!.repeats; repeat++) {
+      for (const tls of ['off', 'required'] as const) {
+        const vmName = `bench-tls-${tls}-${profile.dirtyMiBps}-${repeat}`;
+        try {
+          await lab.createVm({ name: vmName, host: from.name, vcpus: inputs.vm.vcpus, memoryMiB: inputs.vm.memoryMiB, cpuBusyPercent: inputs.vm.cpuBusyPercent, dirtyMiBps: profile.dirtyMiBps, workloadMiB: inputs.vm.workloadMiB });
+          await new Promise((r) => setTimeout(r, 3000));
+          const before = await lab.heartbeat(vmName);
+          const first = new Map<number, number>();
+          const last = new Map<number, number>();
+          let done = false;
+          const sampler = (async () => {
+            while (!done) {
+              for (const [pid, cpu] of await qemuCpuSecondsOf(vmName)) {
+                if (!first.has(pid)) first.set(pid, cpu);
+                last.set(pid, cpu);
+              }
+              await new Promise((r) => setTimeout(r, 100));
+            }
+          })();
+          const r = await runSingleMove({ vmName, from: from.name, to: to.name, technique: 'precopy' }, { fromUri: from.uri, toUri: to.uri, bandwidthMiBps: inputs.bandwidthMiBps, deadlineSeconds: inputs.deadlineSeconds, tls });
+          done = true;
+          await sampler;
+          const qemuCpuSeconds = [...last].reduce((sum, [pid, cpu]) => sum + cpu - first.get(pid)!, 0);
+          const after = await heartbeatAfter(lab, vmName, before.seq);
+          runs.push({ profile: profile.name, tls, repeat, ok: r.ok, totalSeconds: r.totalSeconds, bytesMoved: r.bytes, qemuCpuSeconds, heartbeatIntact: after.intact, error: r.error });
+          log(`techniques: TLS ${tls} ${profile.name} #${repeat}: ${r.ok ? 'completed' : `failed (${r.error})`} in ${r.totalSeconds.toFixed(1)} s, QEMU CPU ${qemuCpuSeconds.toFixed(1)} s`);
+        } catch (error) {
+          runs.push({ profile: profile.name, tls, repeat, ok: false, totalSeconds: Number.NaN, heartbeatIntact: false, error: (error as Error).message });
+        } finally {
+          await lab.destroyVm(vmName).catch(() => {});
+        }
+      }
+    }
+  }
+  return runs;
+}
+
+/** One row per TLS profile and mode: medians over completed runs with the guest intact. */
+export function tlsTable(runs: readonly TlsRun[]): string {
+  if (runs.length === 0) return 'Not run (see the log).';
+  const rows = ['| profile | migration.tls | completed | heartbeat intact | median total s | median MiB/s | median QEMU CPU s per GiB moved |', '|---|---|---|---|---|---|---|'];
+  for (const profile of [...new Set(runs.map((r) => r.profile))]) {
+    for (const tls of ['off', 'required'] as const) {
+      const rs = runs.filter((r) => r.profile === profile && r.tls === tls);
+      if (rs.length === 0) continue;
+      const good = rs.filter((r) => r.ok && r.heartbeatIntact && r.bytesMoved);
+      const med = (xs: number[]) => (xs.length ? median(xs) : undefined);
+      rows.push(
+        `| ${profile} | ${tls} | ${rs.filter((r) => r.ok).length}/${rs.length} | ${rs.filter((r) => r.heartbeatIntact).length}/${rs.length} | ${fmt(med(good.map((r) => r.totalSeconds)), 2)} | ${fmt(med(good.map((r) => r.bytesMoved! / 1048576 / r.totalSeconds)), 1)} | ${fmt(med(good.filter((r) => r.qemuCpuSeconds !== undefined).map((r) => r.qemuCpuSeconds! / (r.bytesMoved! / 2 ** 30))), 1)} |`,
+      );
+    }
+  }
+  return rows.join('\n');
 }

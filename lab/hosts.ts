@@ -19,6 +19,14 @@ export interface LabHost {
   hostUuid: string;
 }
 
+/**
+ * Where a lab host's QEMU looks for its migration TLS certificates (qemu.conf
+ * migrate_tls_x509_cert_dir): empty until a test puts a PKI there (migration-tls.test.ts).
+ */
+export function migrationPkiDir(host: Pick<LabHost, 'dir'>): string {
+  return join(host.dir, 'migration-pki');
+}
+
 const BIND_TARGETS: [string, string][] = [
   ['etc', '/etc/libvirt'],
   ['run', '/run/libvirt'],
@@ -48,6 +56,8 @@ export async function prepareHost(host: Omit<LabHost, 'hostUuid'>, libvirtdConf:
   if (existsSync(uuidFile)) return { ...host, hostUuid: (await readFile(uuidFile, 'utf8')).trim() };
   await rm(host.dir, { recursive: true, force: true });
   for (const [sub] of BIND_TARGETS) await mkdir(join(host.dir, sub), { recursive: true });
+  // libvirtd refuses to start when qemu.conf's migrate_tls_x509_cert_dir does not exist.
+  await mkdir(migrationPkiDir(host), { recursive: true });
   if (!existsSync('/etc/libvirt/libvirtd.conf')) {
     throw new Error('/etc/libvirt/libvirtd.conf is missing: install libvirt-daemon-system (apt-get install -y libvirt-daemon-system)');
   }
@@ -82,6 +92,8 @@ export async function prepareHost(host: Omit<LabHost, 'hostUuid'>, libvirtdConf:
       'group = "root"',
       `migration_address = "${host.address}"`,
       `migration_host = "${host.address}"`,
+      // Per host (the default /etc/pki/qemu is shared by all lab hosts); read at each TLS migration.
+      `migrate_tls_x509_cert_dir = "${migrationPkiDir(host)}"`,
       // Post-copy needs userfaultfd in the destination QEMU (see docs/lab.md).
       'clear_emulator_capabilities = 0',
       '',

@@ -20,6 +20,8 @@ const NEEDED: { file: string; pkg: string }[] = [
   // transports.test.ts: a throwaway PKI for TLS, a private sshd, the ssh helpers on its far side.
   { file: '/usr/bin/openssl', pkg: 'openssl' },
   { file: '/usr/sbin/sshd', pkg: 'openssh-server' },
+  // migration-tls.test.ts: the migration stream captured on the wire.
+  { file: '/usr/bin/tcpdump', pkg: 'tcpdump' },
   { file: '/usr/bin/ssh', pkg: 'openssh-client' },
   { file: '/usr/bin/ssh-keygen', pkg: 'openssh-client' },
   { file: '/usr/bin/virt-ssh-helper', pkg: 'libvirt-daemon' },

@@ -39,3 +39,11 @@ export function addressPrefix(): string {
 export function hostAddress(prefix: string, index: number): string {
   return `${prefix}${11 + index}`;
 }
+
+/**
+ * Host i's second loopback address, its "migration network" (migration-tls.test.ts): prefix +
+ * (111 + i). Nothing listens there unless a migration asks for it (VIR_MIGRATE_PARAM_LISTEN_ADDRESS).
+ */
+export function migrationHostAddress(prefix: string, index: number): string {
+  return `${prefix}${111 + index}`;
+}

@@ -15,6 +15,13 @@ export interface VmProfile {
   workloadMiB?: number;
   /** Test only: the workload flips one of its own bits after this many heartbeats. */
   selfTestCorruptAfter?: number;
+  /**
+   * Test only: a string put on the kernel command line (vb.marker=...), so it sits in guest memory
+   * (the kernel's saved command line, the workload's copy of /proc/cmdline) for a capture to look for.
+   * An '&' in it is written &amp; in the domain XML libvirt sends between daemons, so the marker as
+   * it is in memory appears on the wire only in the migration stream.
+   */
+  marker?: string;
 }
 
 export function checkProfile(p: VmProfile): void {
@@ -23,6 +30,7 @@ export function checkProfile(p: VmProfile): void {
   if (!Number.isInteger(p.vcpus) || p.vcpus < 1 || p.vcpus > 8) problems.push(`vcpus ${p.vcpus}: use 1..8`);
   if (!Number.isInteger(p.memoryMiB) || p.memoryMiB < 96) problems.push(`memoryMiB ${p.memoryMiB}: use at least 96 (the kernel needs it)`);
   if (!(p.cpuBusyPercent >= 0 && p.cpuBusyPercent <= 100)) problems.push(`cpuBusyPercent ${p.cpuBusyPercent}: use 0..100`);
+  if (p.marker !== undefined && !/^[A-Za-z0-9_&-]{8,64}$/.test(p.marker)) problems.push(`marker "${p.marker}": use 8-64 letters, digits, '_', '-' or '&'`);
   if (!(p.dirtyMiBps >= 0)) problems.push(`dirtyMiBps ${p.dirtyMiBps}: use 0 or more`);
   const workload = workloadMiB(p);
   if (workload > p.memoryMiB - 64) problems.push(`workloadMiB ${workload}: leave at least 64 MiB of the ${p.memoryMiB} MiB guest to its kernel`);
@@ -52,6 +60,7 @@ export function domainXml(p: VmProfile, image: GuestImage, consolePath: string):
     `vb.mem=${workloadMiB(p)}`,
     `vb.dirty=${p.dirtyMiBps}`,
     ...(p.selfTestCorruptAfter !== undefined ? [`vb.selftest_corrupt_after=${p.selfTestCorruptAfter}`] : []),
+    ...(p.marker !== undefined ? [`vb.marker=${p.marker}`] : []),
   ].join(' ');
   return `<domain type='qemu'>
   <name>${escapeXml(p.name)}</name>
@@ -62,7 +71,7 @@ export function domainXml(p: VmProfile, image: GuestImage, consolePath: string):
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>${escapeXml(image.kernel)}</kernel>
     <initrd>${escapeXml(image.initrd)}</initrd>
-    <cmdline>${cmdline}</cmdline>
+    <cmdline>${escapeXml(cmdline)}</cmdline>
   </os>
   <features><acpi/></features>
   <clock offset='utc'/>

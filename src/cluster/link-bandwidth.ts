@@ -12,6 +12,8 @@ export interface LinkObservation {
   to: string;
   bytes: number;
   seconds: number;
+  /** The move was encrypted (migration.tls): learned separately as well (executor/learned.ts). */
+  tls?: boolean;
 }
 
 /** Small moves are dominated by fixed setup and switch-over time, not by the link. */

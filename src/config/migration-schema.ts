@@ -19,6 +19,13 @@ export const migrationSchema = z.strictObject({
     .positive()
     .default(300)
     .describe("Abort a migration still running this long after its predicted time (predicted seconds + this; a prediction that does not converge adds nothing). Watched through libvirt's job stats, whatever the migration's length."),
+  /** Encrypt the migration stream with QEMU's native TLS (VIR_MIGRATE_TLS). */
+  tls: z
+    .enum(['off', 'preferred', 'required'])
+    .default('off')
+    .describe(
+      "Encrypt migration streams with QEMU's native TLS (VIR_MIGRATE_TLS; each host's certificates in qemu.conf migrate_tls_x509_cert_dir, default /etc/pki/qemu). off: plaintext; preferred: TLS, and plaintext for a pair whose hosts refuse TLS (logged); required: a move between hosts that cannot do TLS is refused before any memory is sent, naming the host and what is missing. Local disks copied with the move (NBD) go over the same TLS.",
+    ),
   /** How often a running job's stats are read. */
   pollIntervalMs: milliseconds().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
   /** Define the VM on the target (VIR_MIGRATE_PERSIST_DEST). */

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { seconds } from './durations.js';
+import { isMigrationAddress, normalizeMigrationAddress } from './migration-address.js';
 import { migrationSchema } from './migration-schema.js';
 import { notificationsSchema } from './notifications-schema.js';
 import { policySchema } from './policy-schema.js';
@@ -15,6 +16,14 @@ export const hostSchema = z.strictObject({
   name: z.string().regex(hostNamePattern, 'a host name of letters, digits, ".", "_" or "-"').describe('Name used in logs, metrics labels and the CLI.'),
   /** libvirt URI as virsh understands it, e.g. qemu+tcp://10.0.0.5/system. */
   uri: z.string().min(1).describe('libvirt URI as virsh understands it, e.g. qemu+tcp://10.0.0.5/system.'),
+  /** The host's address on the migration network (the stream's destination when this host is the target). */
+  migrationAddress: z
+    .string()
+    .refine(isMigrationAddress, 'an IPv4 or IPv6 address or a host name (no scheme, port or path), e.g. 10.1.0.5 or kvm1-mig.example.com')
+    .optional()
+    .describe(
+      "The host's address (or host name) on the migration network. As a move's target, its QEMU listens there (VIR_MIGRATE_PARAM_LISTEN_ADDRESS) and the source sends the stream there (VIR_MIGRATE_PARAM_URI tcp://ADDRESS), local disks included; the control connection stays on uri. With migration.tls the host's migration server certificate must name this address. Default: the host part of uri.",
+    ),
   /** What the host offers to guests, when it should differ from node info. */
   capacity: z
     .strictObject({
@@ -105,6 +114,16 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['hosts', index, 'name'], message: `duplicate host name "${host.name}" (also hosts[${nameAt}]); give each host its own name` });
       } else seenNames.set(host.name, index);
       // URIs are compared after parsing (load.ts): spellings of one daemon differ.
+    });
+    const seenMigrationAddresses = new Map<string, number>();
+    config.hosts.forEach((host, index) => {
+      if (host.migrationAddress === undefined) return;
+      const key = normalizeMigrationAddress(host.migrationAddress);
+      const at = seenMigrationAddresses.get(key);
+      // Two targets listening on one address would receive each other's streams.
+      if (at !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', index, 'migrationAddress'], message: `"${host.migrationAddress}" is also hosts[${at}] (${config.hosts[at]!.name})'s migration address; give each host its own` });
+      } else seenMigrationAddresses.set(key, index);
     });
     if (config.migration.maxPerSourceHost > config.migration.maxConcurrent) {
       ctx.addIssue({ code: 'custom', path: ['migration', 'maxPerSourceHost'], message: `is ${config.migration.maxPerSourceHost}, above migration.maxConcurrent (${config.migration.maxConcurrent}); lower it or raise maxConcurrent` });

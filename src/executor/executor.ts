@@ -12,12 +12,13 @@ import type { Move } from '../policy/plan-types.js';
 import { admit, type AdmissionResult, type RunningMove } from './admission.js';
 import { adoptedBase, watchAdoptedJob } from './adopt.js';
 import type { Journal, UnfinishedStart } from './journal.js';
-import { deadlineSecondsFor, recordResult, runMigration, type MigrationProgress, type MigrationResult } from './migrate.js';
+import { deadlineSecondsFor, recordResult, type MigrationProgress, type MigrationResult } from './migrate.js';
+import { runMigrationWithTls } from './migration-tls.js';
 import { failedResult, resultBase } from './result.js';
 
 export interface ConnectionSource {
   get(host: string): LibvirtConnection | undefined;
-  hostConfig(host: string): { uri: string } | undefined;
+  hostConfig(host: string): { uri: string; migrationAddress?: string } | undefined;
 }
 
 interface Running extends RunningMove {
@@ -186,16 +187,19 @@ export class Executor {
       this.deps.onStart?.(move);
       const source = connections.get(move.from);
       const target = connections.get(move.to);
-      const targetUri = connections.hostConfig(move.to)?.uri;
+      const targetConfig = connections.hostConfig(move.to);
+      const targetUri = targetConfig?.uri;
       let result: MigrationResult;
       if (!source || !target || !targetUri) {
         result = failedResult(resultBase(move, Date.now()), { error: `host ${!source ? move.from : move.to} is not connected`, notStarted: true });
       } else {
         try {
-          result = await runMigration(move, {
+          result = await runMigrationWithTls(move, {
             source,
             target,
             targetUri,
+            targetMigrationAddress: targetConfig?.migrationAddress,
+            tlsMode: this.config.migration.tls,
             connectionOf: (host) => connections.get(host),
             stopped: () => this.detached,
             config: this.config.migration,
@@ -227,7 +231,7 @@ export class Executor {
     recordResult(this.deps.metrics, result);
     if (result.outcome === 'completed') this.movedAtMs[result.vmUuid] = result.endedAtMs;
     this.results.push(result);
-    await this.deps.journal.append({ type: 'outcome', atMs: result.endedAtMs, vm: result.vm, vmUuid: result.vmUuid, from: result.from, to: result.to, technique: result.technique, outcome: result.outcome, totalMs: result.totalMs, downtimeMs: result.downtimeMs, bytes: result.bytes, iterations: result.iterations, jobDirtyRateMiBps: result.jobDirtyRateMiBps, predicted: result.predicted, inputs: result.inputs, error: result.error, incident: result.incident, adoptedAfterRestart: result.adoptedAfterRestart });
+    await this.deps.journal.append({ type: 'outcome', atMs: result.endedAtMs, vm: result.vm, vmUuid: result.vmUuid, from: result.from, to: result.to, technique: result.technique, outcome: result.outcome, totalMs: result.totalMs, downtimeMs: result.downtimeMs, bytes: result.bytes, iterations: result.iterations, jobDirtyRateMiBps: result.jobDirtyRateMiBps, predicted: result.predicted, inputs: result.inputs, error: result.error, incident: result.incident, adoptedAfterRestart: result.adoptedAfterRestart, tls: result.tls });
     this.running.delete(result.vmUuid);
     this.deps.onResult?.(result);
     return result;

@@ -7,3 +7,5 @@ export { runMigration, recordResult, type MigrationResult, type MigrationProgres
 export { recipeFor, migrationUriFor, type MigrationRecipe } from './technique-params.js';
 export { runSingleMove } from './single-move.js';
 export { LearnedFromMigrations } from './learned.js';
+export { runMigrationWithTls, tlsUnsupported, type MigrationTlsMode } from './migration-tls.js';
+export { explainMigrationTlsError } from './tls-errors.js';

@@ -42,6 +42,8 @@ export type JournalEntry =
       error?: string;
       incident?: string;
       adoptedAfterRestart?: boolean;
+      /** The stream was encrypted (VIR_MIGRATE_TLS); absent in journals written before migration.tls. */
+      tls?: boolean;
     }
   | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string }
   /** A planned move recorded to wait for approval (policy.automation manual or partial). */
@@ -283,7 +285,7 @@ export function moveHistory(entries: readonly JournalEntry[]): MoveHistory {
 export function linkObservations(entries: readonly JournalEntry[]): LinkObservation[] {
   const observations: LinkObservation[] = [];
   for (const e of entries) {
-    if (e.type === 'outcome' && e.outcome === 'completed' && e.bytes !== undefined && e.totalMs !== undefined) observations.push({ from: e.from, to: e.to, bytes: e.bytes, seconds: e.totalMs / 1000 });
+    if (e.type === 'outcome' && e.outcome === 'completed' && e.bytes !== undefined && e.totalMs !== undefined) observations.push({ from: e.from, to: e.to, bytes: e.bytes, seconds: e.totalMs / 1000, tls: e.tls === true });
   }
   return observations;
 }

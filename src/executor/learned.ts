@@ -13,18 +13,31 @@ import { calibrationSamples, linkObservations, type JournalEntry } from './journ
 import type { MigrationResult } from './migrate.js';
 
 export class LearnedFromMigrations {
+  /** Every completed move's throughput per pair, encrypted or not (what the metrics and `migrate` show). */
   readonly links: LinkBandwidth;
+  /**
+   * Encrypted moves only: with migration.tls on, a pair measured under TLS is planned with that
+   * figure (TLS costs throughput where a stream is CPU-bound); a pair never moved under TLS falls
+   * back to `links`, and the chooser's tlsThroughputFactor caps the stream instead.
+   */
+  readonly tlsLinks: LinkBandwidth;
   readonly calibration: PredictionCalibration;
 
   constructor(entries: readonly JournalEntry[] = []) {
-    this.links = new LinkBandwidth(linkObservations(entries));
+    const observations = linkObservations(entries);
+    this.links = new LinkBandwidth(observations);
+    this.tlsLinks = new LinkBandwidth(observations.filter((o) => o.tls));
     this.calibration = new PredictionCalibration(calibrationSamples(entries));
   }
 
   /** Learn from one result (only completed moves teach anything). */
   observe(r: MigrationResult): void {
     if (r.outcome !== 'completed') return;
-    if (r.bytes !== undefined) this.links.observe({ from: r.from, to: r.to, bytes: r.bytes, seconds: r.totalMs / 1000 });
+    if (r.bytes !== undefined) {
+      const o = { from: r.from, to: r.to, bytes: r.bytes, seconds: r.totalMs / 1000, tls: r.tls === true };
+      this.links.observe(o);
+      if (o.tls) this.tlsLinks.observe(o);
+    }
     if (!r.adoptedAfterRestart) {
       this.calibration.observe({ from: r.from, to: r.to, technique: r.technique, predictedSeconds: r.predicted.totalSeconds, actualSeconds: r.totalMs / 1000, predictedDowntimeMs: r.predicted.downtimeMs, actualDowntimeMs: r.downtimeMs });
     }
@@ -36,6 +49,8 @@ export class LearnedFromMigrations {
     calibration: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
     tunables: Partial<ChooserTunables>;
   } {
-    return { linkBandwidthMiBps: this.links.estimateMiBps, calibration: this.calibration.factors, tunables: tunablesFromMigrationConfig(migration) };
+    const linkBandwidthMiBps =
+      migration.tls === 'off' ? this.links.estimateMiBps : (from: string, to: string) => this.tlsLinks.estimateMiBps(from, to) ?? this.links.estimateMiBps(from, to);
+    return { linkBandwidthMiBps, calibration: this.calibration.factors, tunables: tunablesFromMigrationConfig(migration) };
   }
 }

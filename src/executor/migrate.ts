@@ -18,6 +18,7 @@ import { recoverPostcopy } from './recover.js';
 import { failedResult, resultBase, type MigrationProgress, type MigrationResult } from './result.js';
 import { prepareMove, startCall, type PreparedMove, type StartedCall } from './start.js';
 import { explainStorageCopyError } from './storage-copy.js';
+import { explainMigrationTlsError } from './tls-errors.js';
 import { heldBySource, outcomeFromPlacement, placedOnTarget, viewOn } from './verify.js';
 import { completedJobFigures, completedJobParams, isActiveState, num, sleep } from './vm-on-host.js';
 import { watchJob } from './watch.js';
@@ -53,16 +54,20 @@ export interface RunMigrationOptions {
   cancel?: Promise<void>;
   /** True once the controller is shutting down: a watch that outlived the call stops (its result is not recorded). */
   stopped?: () => boolean;
+  /** Encrypt the stream with QEMU's TLS (VIR_MIGRATE_TLS); migration-tls.ts decides from migration.tls. */
+  tls?: boolean;
+  /** The target's hosts[].migrationAddress: the stream goes there instead of the host part of targetUri. */
+  targetMigrationAddress?: string;
 }
 
 /** Run `move` to its end; resolves with its outcome (never rejects for a migration that failed; rejects if the source cannot be asked about the VM at all). */
 export async function runMigration(move: Move, options: RunMigrationOptions): Promise<MigrationResult> {
   const { source, target, config } = options;
   const log = options.logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
-  const base = resultBase(move, Date.now());
+  const base = { ...resultBase(move, Date.now()), tls: options.tls === true };
   const connectionOf = options.connectionOf ?? ((host: string) => (host === move.from ? source : host === move.to ? target : undefined));
 
-  const prepared = await prepareMove(move, { source, target, targetUri: options.targetUri, config, allowPostcopySwitch: options.allowPostcopySwitch, bandwidthMiBps: options.bandwidthMiBps });
+  const prepared = await prepareMove(move, { source, target, targetUri: options.targetUri, config, allowPostcopySwitch: options.allowPostcopySwitch, bandwidthMiBps: options.bandwidthMiBps, tls: options.tls, targetMigrationAddress: options.targetMigrationAddress });
   if ('refused' in prepared) {
     log.warn({ err: prepared.refused }, 'move refused');
     return failedResult(base, { error: prepared.refused, notStarted: true });
@@ -104,7 +109,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     }
     // libvirt's own words stay at the end: they are what its docs and bug trackers are searched by.
     const storage = { vm: move.vmName, targetHost: move.to, disks: prepared.disks };
-    const explained = prepared.disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined;
+    const explained = (prepared.disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined) ?? explainMigrationTlsError(raw, { vm: move.vmName, from: move.from, to: move.to, tls: options.tls === true });
     const message = explained ? `${explained} (libvirt: ${raw})` : raw;
     if (adapter.switchedToPostcopy) return await recoverPostcopy({ base, connectionOf, targetUri: options.targetUri, recipe: prepared.recipe, failure: message, log, metrics: options.metrics });
     const sourceView = await viewOn(source, move.vmUuid);
@@ -168,11 +173,12 @@ export function deadlineSecondsFor(move: Pick<Move, 'copyStorage' | 'predicted'>
 /** Record a result in the metrics. */
 export function recordResult(metrics: Metrics | undefined, r: MigrationResult): void {
   if (!metrics) return;
-  metrics.migrationsTotal.inc({ technique: r.technique, outcome: r.outcome });
+  const tls = r.tls ? 'true' : 'false';
+  metrics.migrationsTotal.inc({ technique: r.technique, outcome: r.outcome, tls });
   if (r.outcome !== 'completed') return;
-  metrics.migrationDurationSeconds.observe({ technique: r.technique }, r.totalMs / 1000);
-  if (r.downtimeMs !== undefined) metrics.migrationDowntimeSeconds.observe({ technique: r.technique }, r.downtimeMs / 1000);
-  if (r.bytes !== undefined) metrics.migrationBytesTotal.inc({ technique: r.technique }, r.bytes);
+  metrics.migrationDurationSeconds.observe({ technique: r.technique, tls }, r.totalMs / 1000);
+  if (r.downtimeMs !== undefined) metrics.migrationDowntimeSeconds.observe({ technique: r.technique, tls }, r.downtimeMs / 1000);
+  if (r.bytes !== undefined) metrics.migrationBytesTotal.inc({ technique: r.technique, tls }, r.bytes);
   const errorRatio = (actual: number | undefined, predicted: number) => (actual && actual > 0 ? Math.abs(actual - predicted) / actual : undefined);
   // A job adopted from a journal written before 'started' entries carried the prediction.
   if (r.predicted.totalSeconds === 0 && r.predicted.bytes === 0) return;

@@ -30,6 +30,8 @@ export interface ResultBase {
   startedAtMs: number;
   /** Started by an earlier run of the controller and seen to its end by this one. */
   adoptedAfterRestart?: boolean;
+  /** The stream was encrypted (VIR_MIGRATE_TLS); absent: not known (a job adopted after a restart). */
+  tls?: boolean;
 }
 
 export interface MigrationResult extends ResultBase {

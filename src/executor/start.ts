@@ -24,7 +24,7 @@ export interface PreparedMove {
 /** Everything the call needs; `refused` instead when the move cannot work (a cold move with local disks). */
 export async function prepareMove(
   move: Move,
-  o: { source: LibvirtConnection; target: LibvirtConnection; targetUri: string; config: MigrationConfig; allowPostcopySwitch: boolean; bandwidthMiBps?: number },
+  o: { source: LibvirtConnection; target: LibvirtConnection; targetUri: string; config: MigrationConfig; allowPostcopySwitch: boolean; bandwidthMiBps?: number; tls?: boolean; targetMigrationAddress?: string },
 ): Promise<PreparedMove | { refused: string }> {
   const dom = await o.source.domainLookupByUuid(move.vmUuid);
   const stateBefore = (await o.source.domainGetState(dom)).state;
@@ -38,6 +38,8 @@ export async function prepareMove(
     allowPostcopySwitch: o.allowPostcopySwitch,
     bandwidthMiBps: o.bandwidthMiBps,
     features: pairFeatures(o.source.versions, o.target.versions),
+    tls: o.tls,
+    targetMigrationAddress: o.targetMigrationAddress,
   });
   return { dom, stateBefore, disks, recipe };
 }

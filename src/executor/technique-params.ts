@@ -2,6 +2,7 @@
  * What a technique means to libvirt: migrate flags and typed parameters for a peer-to-peer
  * migration, from the move and the migration config. Pure, so it is unit-tested.
  */
+import { listenAddressFor, migrationUriForAddress } from '../config/migration-address.js';
 import type { MigrationConfig } from '../config/migration-schema.js';
 import { MigrateFlags, type MigrationParams } from '../libvirt/index.js';
 import type { MigrationFeature } from '../policy/capabilities.js';
@@ -32,6 +33,10 @@ export function recipeFor(
     bandwidthMiBps?: number;
     /** What both daemons support (capabilities.ts pairFeatures); absent: everything. */
     features?: ReadonlySet<MigrationFeature>;
+    /** Encrypt the stream (VIR_MIGRATE_TLS); local disks copied over NBD go over the same TLS. */
+    tls?: boolean;
+    /** The target's hosts[].migrationAddress: where its QEMU listens and the source sends the stream. */
+    targetMigrationAddress?: string;
   },
 ): MigrationRecipe {
   const { config } = options;
@@ -47,8 +52,18 @@ export function recipeFor(
     flags |= MigrateFlags.NON_SHARED_DISK;
     if (options.migrateDisks) params.migrateDisks = [...options.migrateDisks];
   }
-  const uri = migrationUriFor(options.targetLibvirtUri);
-  if (uri && technique !== 'cold') params.uri = uri;
+  if (technique !== 'cold') {
+    if (options.targetMigrationAddress !== undefined) {
+      // Without the listen address the target's QEMU binds qemu.conf's migration_address (or all
+      // addresses) and the stream could not be confined to the migration network.
+      params.uri = migrationUriForAddress(options.targetMigrationAddress);
+      params.listenAddress = listenAddressFor(options.targetMigrationAddress);
+    } else {
+      const uri = migrationUriFor(options.targetLibvirtUri);
+      if (uri) params.uri = uri;
+    }
+    if (options.tls) flags |= MigrateFlags.TLS;
+  }
   const bandwidth = options.bandwidthMiBps ?? config.bandwidthMiBps;
   // QEMU 10.0's max-bandwidth held each multifd channel, not their sum: in the lab a 2-channel move
   // under a 16 MiB/s cap peaked at 30 MiB/s (20.2 MiB/s over the whole move). Split the cap.

@@ -37,7 +37,9 @@ export type MigrationFeature =
   /** VIR_MIGRATE_PARAM_COMPRESSION "zstd" with VIR_MIGRATE_PARALLEL, and "compression.zstd.level". */
   | 'multifdZstd'
   /** VIR_MIGRATE_ZEROCOPY (zero-copy send; multifd only, Linux). */
-  | 'zeroCopy';
+  | 'zeroCopy'
+  /** VIR_MIGRATE_TLS: the stream (and an NBD storage copy) over QEMU's TLS. */
+  | 'migrationTls';
 
 /** [libvirt, QEMU] minimum versions, each major * 1e6 + minor * 1e3. */
 const MINIMUMS: Record<MigrationFeature, { libvirt: number; qemu: number; source: string }> = {
@@ -48,6 +50,7 @@ const MINIMUMS: Record<MigrationFeature, { libvirt: number; qemu: number; source
   multifd: { libvirt: 5_002_000, qemu: 4_000_000, source: 'libvirt-domain.h VIR_MIGRATE_PARALLEL Since 5.2.0' },
   multifdZstd: { libvirt: 9_004_000, qemu: 5_000_000, source: 'libvirt-domain.h VIR_MIGRATE_PARAM_COMPRESSION_ZSTD_LEVEL Since 9.4.0; QEMU multifd-compression zstd since 5.0' },
   zeroCopy: { libvirt: 8_005_000, qemu: 7_001_000, source: 'libvirt-domain.h VIR_MIGRATE_ZEROCOPY Since 8.5.0; QEMU zero-copy-send since 7.1' },
+  migrationTls: { libvirt: 3_002_000, qemu: 2_007_000, source: 'libvirt-domain.h VIR_MIGRATE_TLS Since 3.2.0; QEMU migration parameter tls-creds since 2.7' },
 };
 
 /**

@@ -56,6 +56,16 @@ export interface ChooserTunables {
   switchoverMs: number;
   /** Iterations after which QEMU-style pre-copy is taken as not converging. */
   maxIterations: number;
+  /** Moves are encrypted (migration.tls preferred or required): each stream's ceiling is scaled by tlsThroughputFactor. */
+  tls: boolean;
+  /**
+   * A TLS stream's throughput as a share of a plaintext one where the stream is CPU-bound
+   * (encryption runs in the stream's own thread). Measured in the lab (docs/techniques.md "Migration
+   * TLS"): TLS/plaintext MiB/s of the same 512 MiB guest, 3 uncapped pairs 0.57-0.69, median 0.65
+   * (6 pairs with a cap the stream never reached: 0.66), with 1.5x the QEMU CPU per GiB moved. On a link-bound move (a measured pair, a cap) the stream stays below this
+   * ceiling and TLS costs CPU only.
+   */
+  tlsThroughputFactor: number;
   /** Cost weights: seconds of cost per second of downtime, of post-copy exposure, of throttling. */
   downtimeWeight: number;
   postcopyRiskWeight: number;
@@ -78,6 +88,8 @@ export const DEFAULT_TUNABLES: ChooserTunables = {
   setupSeconds: 0.05,
   switchoverMs: 10,
   maxIterations: 30,
+  tls: false,
+  tlsThroughputFactor: 0.65,
   downtimeWeight: 2,
   postcopyRiskWeight: 2,
   postcopyFixedPenaltySeconds: 1,
@@ -156,9 +168,10 @@ function precopyRounds(
  * The chooser's tunables that follow from the migration config: multifd's channel count, and its
  * compression (zstd assumed to halve the bytes until calibration learns better).
  */
-export function tunablesFromMigrationConfig(migration: { techniques: { multifd: { connections: number; compression: 'none' | 'zstd' } } }): Partial<ChooserTunables> {
+export function tunablesFromMigrationConfig(migration: { techniques: { multifd: { connections: number; compression: 'none' | 'zstd' } }; tls?: 'off' | 'preferred' | 'required' }): Partial<ChooserTunables> {
   const multifd = migration.techniques.multifd;
-  return { multifdConnections: multifd.connections, multifdCompressionRatio: multifd.compression === 'zstd' ? 0.5 : 1 };
+  // preferred is planned as encrypted: the plaintext fallback is the exception.
+  return { multifdConnections: multifd.connections, multifdCompressionRatio: multifd.compression === 'zstd' ? 0.5 : 1, tls: (migration.tls ?? 'off') !== 'off' };
 }
 
 /** Predict one technique. */
@@ -167,7 +180,9 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
   const M = Math.max(input.memoryBytes, 1);
   const D = Math.max(0, input.dirtyRateMiBps) * MiB;
   const networkBps = Math.max(input.bandwidthMiBps, 0.001) * MiB;
-  const singleBps = Math.min(networkBps, t.singleStreamMiBps * MiB);
+  // TLS lowers what one stream's thread can push, not the link: the ceiling scales, the bandwidth does not.
+  const streamCeilingMiBps = t.singleStreamMiBps * (t.tls ? t.tlsThroughputFactor : 1);
+  const singleBps = Math.min(networkBps, streamCeilingMiBps * MiB);
   // The pause is the stop-and-copy plus the switch-over (device state, final sync): the last
   // round must leave room for both, or QEMU would overrun the budget it was given.
   const T = Math.max(0, (input.downtimeBudgetMs - t.switchoverMs) / 1000);
@@ -199,7 +214,7 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
     case 'multifd': {
       // Compression stretches the network by 1/ratio, up to what the channels can compress.
       const ratio = Math.min(1, Math.max(0.01, t.multifdCompressionRatio));
-      const wire = Math.min(networkBps, t.singleStreamMiBps * MiB * t.multifdConnections) / ratio;
+      const wire = Math.min(networkBps, streamCeilingMiBps * MiB * t.multifdConnections) / ratio;
       const bps = ratio < 1 ? Math.min(wire, t.compressionMiBpsPerChannel * MiB * t.multifdConnections) : wire;
       const r = precopyRounds(M, D, bps, T, t);
       return finish({ totalSeconds: r.totalSeconds + 0.02, downtimeMs: r.downtimeMs, bytes: r.bytes * ratio, iterations: r.iterations, converges: r.converges });

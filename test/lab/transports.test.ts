@@ -14,6 +14,7 @@ import { LibvirtAuthError, LibvirtConnection } from '../../src/libvirt/index.js'
 import { describeHost, hostSocketPath, livePid, prepareHost, startHost, stopHost, stopLibvirtd, type LabHost } from '../../lab/hosts.js';
 import { ensureLabPackages } from '../../lab/install.js';
 import { hostAddress } from '../../lab/paths.js';
+import { issueCertificate, makeCa } from '../../lab/pki.js';
 import { pidAlive, run, sleep, virsh } from '../../lab/run.js';
 
 // Not the shared lab's 127.0.0.x nor lab-down.test.ts's 127.0.19.x.
@@ -248,29 +249,15 @@ async function makePki(dir: string): Promise<typeof pki> {
   const rogueClient = join(dir, 'rogue-client');
   const serverDir = join(dir, 'server');
   for (const d of [caDir, good, rogueClient, serverDir, join(dir, 'rogue-ca')]) await mkdir(d, { recursive: true });
-  const openssl = (args: string[]) => run('openssl', args, { timeoutMs: 60_000 });
-  const makeCa = async (caPrefix: string, name: string) => {
-    await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-keyout', `${caPrefix}key.pem`, '-out', `${caPrefix}cert.pem`]);
-  };
-  // libvirt checks purposes and key usage on both sides, so each certificate states them.
-  const issue = async (caPrefix: string, cn: string, extensions: string[], keyOut: string, certOut: string) => {
-    const ext = `${certOut}.ext`;
-    await writeFile(ext, ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', ...extensions, ''].join('\n'));
-    await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', keyOut, '-out', `${certOut}.csr`]);
-    await openssl(['x509', '-req', '-in', `${certOut}.csr`, '-CA', `${caPrefix}cert.pem`, '-CAkey', `${caPrefix}key.pem`,
-      '-set_serial', String(Date.now()), '-days', '2', '-extfile', ext, '-out', certOut]);
-  };
   const ca = join(caDir, 'ca');
   const rogueCa = join(dir, 'rogue-ca', 'ca');
   await makeCa(ca, 'vb-transports test CA');
   await makeCa(rogueCa, 'vb-transports unknown CA');
   await copyFile(`${ca}cert.pem`, join(caDir, 'cacert.pem'));
-  await issue(ca, address, ['extendedKeyUsage=serverAuth', `subjectAltName=IP:${address}`], join(caDir, 'serverkey.pem'), join(caDir, 'servercert.pem'));
-  await issue(ca, 'elsewhere.invalid', ['extendedKeyUsage=serverAuth', 'subjectAltName=DNS:elsewhere.invalid,IP:127.0.14.99'], join(caDir, 'wrongkey.pem'), join(caDir, 'wrongcert.pem'));
-  await issue(ca, 'vb-transports-client', ['extendedKeyUsage=clientAuth'], join(good, 'clientkey.pem'), join(good, 'clientcert.pem'));
-  await issue(rogueCa, 'vb-transports-rogue', ['extendedKeyUsage=clientAuth'], join(rogueClient, 'clientkey.pem'), join(rogueClient, 'clientcert.pem'));
+  await issueCertificate(ca, address, ['extendedKeyUsage=serverAuth', `subjectAltName=IP:${address}`], join(caDir, 'serverkey.pem'), join(caDir, 'servercert.pem'));
+  await issueCertificate(ca, 'elsewhere.invalid', ['extendedKeyUsage=serverAuth', 'subjectAltName=DNS:elsewhere.invalid,IP:127.0.14.99'], join(caDir, 'wrongkey.pem'), join(caDir, 'wrongcert.pem'));
+  await issueCertificate(ca, 'vb-transports-client', ['extendedKeyUsage=clientAuth'], join(good, 'clientkey.pem'), join(good, 'clientcert.pem'));
+  await issueCertificate(rogueCa, 'vb-transports-rogue', ['extendedKeyUsage=clientAuth'], join(rogueClient, 'clientkey.pem'), join(rogueClient, 'clientcert.pem'));
   await copyFile(`${ca}cert.pem`, join(good, 'cacert.pem'));
   await copyFile(`${ca}cert.pem`, join(rogueClient, 'cacert.pem'));
   // libvirtd reads its own copies, which the wrong-name test swaps.

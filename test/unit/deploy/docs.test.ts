@@ -29,8 +29,8 @@ describe('generated reference docs', () => {
 
   it('list every metric with its type and labels', async () => {
     const metrics = (await generated())['docs/metrics.md'];
-    expect(metrics).toContain('| `virt_balancer_migrations_total` | counter | `technique`, `outcome` |');
-    expect(metrics).toContain('| `virt_balancer_migration_downtime_seconds` | histogram | `technique` |');
+    expect(metrics).toContain('| `virt_balancer_migrations_total` | counter | `technique`, `outcome`, `tls` |');
+    expect(metrics).toContain('| `virt_balancer_migration_downtime_seconds` | histogram | `technique`, `tls` |');
   });
 
   it('cover every command', async () => {

@@ -61,6 +61,9 @@ describe('Grafana dashboard', () => {
     // histogram_quantile needs the le label kept through the aggregation.
     for (const q of quantiles) expect(q.expr, q.panel).toMatch(/sum by \((le|[a-z_, ]*\ble\b[a-z_, ]*)\) \(rate\(virt_balancer_[a-z_]+_bucket\[/);
     expect(targets.find((t) => t.expr.includes('virt_balancer_migrations_total') && /by \(technique, outcome\)/.test(t.expr))).toBeDefined();
+    // Issue 18: encrypted and plaintext migrations apart.
+    expect(targets.find((t) => t.expr.includes('virt_balancer_migrations_total') && /by \(tls, outcome\)/.test(t.expr))).toBeDefined();
+    expect(targets.find((t) => t.expr.includes('virt_balancer_migration_bytes_total') && /by \(tls\)/.test(t.expr))).toBeDefined();
   });
 
   it('is well-formed: unique panel ids and refIds, the datasource variable everywhere, no overlapping panels', () => {

@@ -25,6 +25,6 @@ describe('journal: history read back at start', () => {
     expect(h.recentFailures).toEqual([{ vmUuid: '2', from: 'a', to: 'c', atMs: 7, outcome: 'aborted', error: 'aborted: 300 s deadline' }]);
   });
   it('gives link observations only for completed moves with their bytes and time', () => {
-    expect(linkObservations([aborted, moved, outcome('3', 10)])).toEqual([{ from: 'a', to: 'b', bytes: 64 * 2 ** 20, seconds: 2 }]);
+    expect(linkObservations([aborted, moved, outcome('3', 10)])).toEqual([{ from: 'a', to: 'b', bytes: 64 * 2 ** 20, seconds: 2, tls: false }]);
   });
 });

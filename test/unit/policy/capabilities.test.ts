@@ -13,7 +13,7 @@ describe('migration features by daemon version', () => {
     expect(formatVersion(11_003_000)).toBe('11.3.0');
   });
   it('gives libvirt 11.3 / QEMU 10.0 everything but post-copy recovery (which crashes its destination daemon), 9.0 / 7.2 no zstd multifd and no preempt', () => {
-    expect([...pairFeatures(libvirt11, libvirt11)].sort()).toEqual(['multifd', 'multifdZstd', 'postcopy', 'postcopyBandwidth', 'postcopyPreempt', 'zeroCopy']);
+    expect([...pairFeatures(libvirt11, libvirt11)].sort()).toEqual(['migrationTls', 'multifd', 'multifdZstd', 'postcopy', 'postcopyBandwidth', 'postcopyPreempt', 'zeroCopy']);
     expect(featureMissing('postcopyResume', libvirt11)).toMatch(/^libvirt 11\.3\.0: post-copy recovery crashes the destination libvirtd/);
     expect(featureMissing('postcopyResume', { libvirtVersion: 11_004_000 })).toBeUndefined();
     const mixed = pairFeatures(libvirt11, libvirt9);
