@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import '../policies/index.js';
 import type { ClusterState, HostObservation, VmObservation } from '../src/cluster/model.js';
 import { plan } from '../src/policy/index.js';
 import { median } from './protocol.js';

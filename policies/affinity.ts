@@ -6,6 +6,7 @@
  * home of an affinity group is the host with most of its members (ties: the first by name).
  */
 import { definePolicy, type PolicyContext, type VmObservation } from '../src/policy/api.js';
+import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
 interface Group {
   name: string;
@@ -68,7 +69,7 @@ function home(counts: Map<string, number>): string | undefined {
   return best;
 }
 
-export default definePolicy({
+export default registerBuiltinPolicy(definePolicy({
   name: 'affinity',
   description: 'Keep affinity groups together and anti-affinity groups apart; repair current violations',
   select(ctx) {
@@ -104,4 +105,4 @@ export default definePolicy({
     }
     return true;
   },
-});
+}));

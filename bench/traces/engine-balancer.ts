@@ -57,6 +57,8 @@ export async function loadEngineBalancer(inputs: TraceBenchInputs): Promise<Engi
   let mod: Record<string, unknown>;
   try {
     mod = (await import('../../src/policy/index.js' as string)) as Record<string, unknown>;
+    // The built-in policies register themselves when imported (src/policy/registry.ts).
+    await import('../../policies/index.js');
   } catch (error) {
     return { note: `not run: the engine (src/policy/index.ts) could not be loaded (${(error as Error).message.split('\n')[0]})` };
   }

@@ -4,6 +4,7 @@
  * restart in the middle of a migration finds the job (executor.reconcile) and carries on.
  */
 import cron, { type ScheduledTask } from 'node-cron';
+import '../../policies/index.js';
 import { Collector } from '../cluster/collector.js';
 import { HostConnections } from '../cluster/connections.js';
 import type { ClusterState } from '../cluster/model.js';

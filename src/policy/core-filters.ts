@@ -85,7 +85,7 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
     filter: ({ target }) => (target.up ? true : `${target.name} is down`),
   },
   {
-    name: 'maintenance',
+    name: 'not-in-maintenance',
     description: 'a host in maintenance is never a target (the maintenance policy evacuates it)',
     filter: ({ target }) => (target.maintenance ? `${target.name} is in maintenance` : true),
   },
@@ -124,8 +124,11 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
   },
 ];
 
-/** Names of the core filters, which config may list as policies for compatibility (see loader.ts). */
-export const CORE_FILTER_NAMES: ReadonlySet<string> = new Set(CORE_FILTERS.map((f) => f.name));
+/**
+ * Names config may still list under policy.policies from when the rule was a policy (`capacity`):
+ * accepted and skipped by the loader, since the core filter always applies.
+ */
+export const FORMER_POLICY_CORE_FILTERS: ReadonlySet<string> = new Set(['capacity']);
 
 /** The first core filter that refuses the target: its name and reason; undefined when all pass. */
 export function coreRefusal(input: CoreFilterInput): { filter: string; reason: string } | undefined {

@@ -4,6 +4,7 @@
  * its moves. For what-if runs (`virt-balancer simulate`), policy tests and trace-like replays.
  */
 import { z } from 'zod';
+import '../../policies/index.js';
 import { withConfigTags } from '../cluster/config-tags.js';
 import { holdsMemory, hostMemory } from '../cluster/memory-accounting.js';
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
