@@ -149,6 +149,9 @@ export class Controller {
       metrics?.policyErrorsTotal.inc({ policy: e.policy });
       logger.error({ policy: e.policy, vm: e.vm, host: e.host, err: e.message }, 'policy failed; no move depends on it this tick');
     }
+    for (const t of result.timeouts ?? []) metrics?.policyTimeoutsTotal.inc({ policy: t.policy, point: t.point });
+    if ((result.timeouts ?? []).length > 0) logger.warn({ timeouts: result.timeouts!.length, policies: [...new Set(result.timeouts!.map((t) => `${t.policy} ${t.point}`))] }, 'incomplete plan: policy calls timed out; their candidates and verdicts are missing this tick');
+    for (const t of result.policyTimings ?? []) metrics?.policySecondsTotal.inc({ policy: t.policy, point: t.point }, t.ms / 1000);
     for (const move of result.moves) {
       metrics?.plannedMovesTotal.inc({ technique: move.technique });
       logger.info({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, reason: move.reason, dryRun: this.dryRun }, 'planned move');

@@ -31,6 +31,8 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     // Planning.
     plannedMovesTotal: new Counter({ name: 'virt_balancer_planned_moves_total', help: 'Moves the planner proposed, by technique', labelNames: ['technique'], registers: r }),
     policyErrorsTotal: new Counter({ name: 'virt_balancer_policy_errors_total', help: 'Policy calls that threw, timed out or returned garbage', labelNames: ['policy'], registers: r }),
+    policyTimeoutsTotal: new Counter({ name: 'virt_balancer_policy_timeouts_total', help: 'Policy calls that ran past policy.policyTimeoutMs (the tick planned without their answer)', labelNames: ['policy', 'point'], registers: r }),
+    policySecondsTotal: new Counter({ name: 'virt_balancer_policy_seconds_total', help: 'Time spent in policy extension points (select, filter, score, technique) while planning', labelNames: ['policy', 'point'], registers: r }),
     // Acting (executor).
     migrationsTotal: new Counter({ name: 'virt_balancer_migrations_total', help: 'Finished migrations by technique and outcome (completed, aborted, failed)', labelNames: ['technique', 'outcome'], registers: r }),
     migrationDurationSeconds: new Histogram({ name: 'virt_balancer_migration_duration_seconds', help: 'Total migration time by technique', labelNames: ['technique'], buckets: DURATION_BUCKETS_SECONDS, registers: r }),

@@ -66,7 +66,8 @@ export class Projection {
   readonly counted: HostObservation[];
   readonly thresholds: Thresholds;
   private readonly hosts = new Map<string, ProjectedHost>();
-  private readonly placement = new Map<string, string>();
+  /** Where VMs go that moves planned or under way take elsewhere (the others are where observed). */
+  private readonly moved = new Map<string, string>();
   private readonly forecastOffset = new Map<string, number>();
 
   constructor(
@@ -75,7 +76,6 @@ export class Projection {
   ) {
     const { state } = index;
     this.thresholds = thresholdsOf(config);
-    for (const vm of state.vms) this.placement.set(vm.uuid, vm.host);
     for (const host of state.hosts) {
       const vms = index.vmsOn(host.name);
       let vcpus = 0;
@@ -115,7 +115,7 @@ export class Projection {
   }
 
   placeOf(vmUuid: string): string | undefined {
-    return this.placement.get(vmUuid);
+    return this.moved.get(vmUuid) ?? this.index.vmsByUuid.get(vmUuid)?.host;
   }
 
   /** The host's CPU ratio forecast policy.forecast.aheadTicks ahead (the projected mean when forecasting is off). */
@@ -154,7 +154,7 @@ export class Projection {
     pt.cpuRatioP90 += d.toCpu;
     pt.vcpus += vm.vcpus;
     pt.vmUuids.add(vm.uuid);
-    this.placement.set(vm.uuid, target.name);
+    this.moved.set(vm.uuid, target.name);
   }
 
   /** A planned move: CPU, memory (or hugepages), vCPUs, the objective and placement all move. */
@@ -172,6 +172,6 @@ export class Projection {
     pt.cpuRatioP90 += d.toCpu;
     pt.vcpus += vm.vcpus;
     pt.vmUuids.add(vm.uuid);
-    this.placement.set(vm.uuid, target.name);
+    this.moved.set(vm.uuid, target.name);
   }
 }

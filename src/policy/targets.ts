@@ -96,7 +96,7 @@ export interface TargetEvaluation {
 /**
  * Every host other than the VM's own, judged for it as a plan would judge it now (core filters,
  * then each policy's filter and scores; must-moves skip soft filters), accepted hosts first by
- * score then gain. For the `place` command and for explaining why a VM stays. The VM need not be
+ * score then gain, refused ones in the state's order. For the `place` command and for explaining why a VM stays. The VM need not be
  * in `state` (a VM about to be placed); a VM with no observed host has no gain.
  */
 export async function evaluateTargets(state: ClusterState, vm: VmObservation, options: PlanOptions & { mustMove?: boolean } = {}): Promise<TargetEvaluation[]> {
@@ -118,5 +118,6 @@ export async function evaluateTargets(state: ClusterState, vm: VmObservation, op
     else if (verdict.accepted) out.push({ host: target.name, accepted: true, score: verdict.score, gain });
     else out.push({ host: target.name, accepted: false, refusedBy: verdict.policy, reason: verdict.reason, gain });
   }
-  return out.sort((a, b) => Number(b.accepted) - Number(a.accepted) || (b.score ?? 0) - (a.score ?? 0) || (b.gain ?? 0) - (a.gain ?? 0));
+  // Accepted first, best score then gain; refused ones after, in the state's host order.
+  return out.sort((a, b) => Number(b.accepted) - Number(a.accepted) || (a.accepted ? (b.score ?? 0) - (a.score ?? 0) || (b.gain ?? 0) - (a.gain ?? 0) : 0));
 }

@@ -130,10 +130,23 @@ export class Simulator {
         migrationBlockers: vm.migrationBlockers,
       };
     });
+    // Grouped once: per-host filters over every VM made a tick grow with hosts x VMs.
+    const onHost = new Map<string, VmObservation[]>();
+    // The incoming domain of a migration already holds its memory on the target (as libvirt's does).
+    const incomingTo = new Map<string, VmObservation[]>();
+    const group = (map: Map<string, VmObservation[]>, key: string, vm: VmObservation) => {
+      const list = map.get(key);
+      if (list) list.push(vm);
+      else map.set(key, [vm]);
+    };
+    for (const vm of vms) {
+      group(onHost, vm.host, vm);
+      const to = this.migrating.get(vm.name)?.move.to;
+      if (to !== undefined) group(incomingTo, to, vm);
+    }
     const hosts: HostObservation[] = this.scenario.hosts.map((h) => {
-      const mine = vms.filter((v) => v.host === h.name);
-      // The incoming domain of a migration already holds its memory on the target (as libvirt's does).
-      const incoming = vms.filter((v) => this.migrating.get(v.name)?.move.to === h.name);
+      const mine = onHost.get(h.name) ?? [];
+      const incoming = incomingTo.get(h.name) ?? [];
       const share = (pick: (v: VmObservation) => number) => mine.reduce((s, v) => s + pick(v) * v.vcpus, 0) / h.cpuCount;
       const holding = [...mine, ...incoming];
       const hugepages = h.hugepages?.map((pool) => {

@@ -33,7 +33,18 @@ export function planJson(p: Plan, state?: Pick<ClusterState, 'hosts'>) {
     imbalanceBefore: p.imbalanceBefore,
     imbalanceAfter: p.imbalanceAfter,
     policyErrors: p.policyErrors,
+    // Not empty: the plan is incomplete (what those calls would have nominated or allowed is missing).
+    complete: (p.timeouts ?? []).length === 0,
+    timeouts: p.timeouts ?? [],
   };
+}
+
+/** The warning a plan with policy timeouts starts with: "no moves" must not read as "nothing to do". */
+export function timeoutWarning(p: Plan): string | undefined {
+  const timeouts = p.timeouts ?? [];
+  if (timeouts.length === 0) return undefined;
+  const calls = [...new Set(timeouts.map((t) => `${t.policy} ${t.point}`))];
+  return `INCOMPLETE PLAN: ${timeouts.length} policy call${timeouts.length > 1 ? 's' : ''} ran past policy.policyTimeoutMs (${timeouts[0].timeoutMs} ms): ${calls.join(', ')}. What they would have nominated or allowed is missing from the moves below; make the policy faster or raise policy.policyTimeoutMs.`;
 }
 
 /** The plan as `plan` prints it; `state` adds the hosts that could not be read, first. */
@@ -41,6 +52,8 @@ export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>): string
   const out: string[] = [];
   const down = state ? hostStatus(state).filter((h) => !h.up) : [];
   if (down.length > 0) out.push(`Not read (their VMs are not planned for, and they are no target):`, table(['host', 'why'], down.map((h) => [h.host, h.downReason ?? ''])), '');
+  const warning = timeoutWarning(p);
+  if (warning) out.push(warning, '');
   out.push(`imbalance ${p.imbalanceBefore.toFixed(3)} -> ${p.imbalanceAfter.toFixed(3)} (std-dev of host CPU utilisation)`, '');
   if (p.moves.length === 0) out.push('No moves.');
   else
