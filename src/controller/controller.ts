@@ -9,11 +9,12 @@ import { Collector } from '../cluster/collector.js';
 import { HostConnections } from '../cluster/connections.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
-import { Executor, Journal, LearnedFromMigrations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { Executor, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { DecisionHistory, Journal, unfinishedStarts } from '../history/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
-import { planMeasuringCandidates } from './plan-measured.js';
+import { planObserved } from './pipeline.js';
 import { validateSchedule } from './schedule.js';
 
 export interface TickReport {
@@ -45,9 +46,8 @@ export class Controller {
   private readonly planMemory = newPlanMemory();
   private task?: ScheduledTask;
   private current?: Promise<TickReport | undefined>;
-  private history: { lastMovedAtMs: Record<string, number>; recentMoves: ClusterState['recentMoves']; recentFailures: NonNullable<ClusterState['recentFailures']> } = { lastMovedAtMs: {}, recentMoves: [], recentFailures: [] };
-  /** Link bandwidths and the cost model's calibration (journal history, then every outcome). */
-  learned = new LearnedFromMigrations();
+  /** Moves, failures, link bandwidths and calibration: journal history, then every outcome. */
+  history = new DecisionHistory();
   lastTickEndedAtMs?: number;
   readonly startedAtMs = Date.now();
 
@@ -66,23 +66,15 @@ export class Controller {
       journal: this.journal,
       onProgress: options.onProgress,
       onResult: (r) => {
-        this.learned.observe(r);
+        this.history.observe(r);
         this.exportLink(r.from, r.to);
-        if (r.outcome === 'completed') {
-          this.history.lastMovedAtMs[r.vmUuid] = r.endedAtMs;
-          this.history.recentMoves.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs });
-          this.history.recentMoves = this.history.recentMoves.slice(-500);
-        } else {
-          this.history.recentFailures.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs, outcome: r.outcome, error: r.error });
-          this.history.recentFailures = this.history.recentFailures.slice(-500);
-        }
         options.onResult?.(r);
       },
     });
   }
 
   private exportLink(from: string, to: string): void {
-    const mibps = this.learned.links.estimateMiBps(from, to);
+    const mibps = this.history.learned.links.estimateMiBps(from, to);
     if (mibps !== undefined) this.options.metrics?.linkBandwidthBytesPerSecond.set({ from, to }, mibps * 2 ** 20);
   }
 
@@ -97,14 +89,13 @@ export class Controller {
     await this.journal.checkWritable();
     this.policies = await loadPolicies(this.config.policy);
     const entries = await this.journal.read();
-    this.history = moveHistory(entries);
-    this.learned = new LearnedFromMigrations(entries);
-    for (const l of this.learned.links.links()) this.exportLink(l.from, l.to);
+    this.history = new DecisionHistory(entries);
+    for (const l of this.history.learned.links.links()) this.exportLink(l.from, l.to);
     // Migrations an earlier run started and never saw end: the first tick adopts them.
     this.executor.restoreUnfinished(unfinishedStarts(entries));
     await this.connections.start();
     // Prime the counters so the first tick already has rates.
-    await this.collector.collect({ ...this.history, inFlight: this.executor.inFlight() });
+    await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
   }
 
   /** Start ticking on the schedule. */
@@ -134,15 +125,10 @@ export class Controller {
   async tick(): Promise<TickReport> {
     const started = performance.now();
     const { logger, metrics } = this.options;
-    const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
-    let state = await this.collector.collect(collectOptions());
+    let state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
     this.executor.reconcile(state);
-    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(this.config.migration), memory: this.planMemory };
     // Rates older than a cooldown (at least a minute) are measured again.
-    const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
-      measureSeconds: this.config.policy.dirtyRateMeasureSeconds,
-      staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000),
-    });
+    const planned = await planObserved(state, { config: this.config, policies: this.policies, history: this.history, memory: this.planMemory }, { collector: this.collector, staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000) });
     state = planned.state;
     const result = planned.plan;
     for (const e of result.policyErrors) {

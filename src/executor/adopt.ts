@@ -10,7 +10,7 @@ import type { MigrationConfig } from '../config/migration-schema.js';
 import { DomainState, type LibvirtConnection } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Prediction, Technique } from '../policy/plan-types.js';
-import type { UnfinishedStart } from './journal.js';
+import type { UnfinishedStart } from '../history/journal.js';
 import type { MigrationResult } from './migrate.js';
 import { completedJobFigures, completedJobParams, describeVmOn, isNoDomain, num, runningOn, sleep } from './vm-on-host.js';
 

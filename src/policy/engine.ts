@@ -13,9 +13,10 @@
 import type { ClusterState } from '../cluster/model.js';
 import { candidateRefusal, howItMoves, estimateSeconds, orderCandidates } from './candidates.js';
 import { buildMove } from './move-builder.js';
-import type { Move, Plan, SkippedVm } from './plan-types.js';
+import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { Planning, type PlanOptions } from './planning.js';
 import { findTarget } from './targets.js';
+import { moveDelta } from './projection.js';
 
 export { moveInputs } from './move-inputs.js';
 export { newPlanMemory, spreadSettings, type PlanMemory, type SpreadSettings } from './relief.js';
@@ -88,4 +89,30 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     timeouts: framework.timeouts,
     policyTimings: framework.policyTimings(),
   };
+}
+
+/**
+ * The engine's move for one VM an operator sends to a named host (`migrate`): the same technique
+ * step as plan() (techniques its libvirt state allows, technique policies, both daemons' versions,
+ * the cost model with measured link bandwidth and calibration), without the gain check or filters
+ * (the operator chose the target), kept even when predicted not to converge (Move.predicted says
+ * so). `techniques` replaces policy.allowedTechniques (an explicit
+ * --technique). Returns the move, or why there is none.
+ */
+export async function planRequestedMove(
+  state: ClusterState,
+  request: { vmUuid: string; to: string; reason: string; techniques?: readonly Technique[] },
+  options: PlanOptions = {},
+): Promise<{ move: Move } | { refused: string }> {
+  const planning = new Planning(state, options);
+  const vm = planning.index.vmsByUuid.get(request.vmUuid);
+  const source = vm && planning.index.hostsByName.get(vm.host);
+  const target = planning.index.hostsByName.get(request.to);
+  if (!vm || !source) return { refused: `VM ${request.vmUuid} is not on any observed host` };
+  if (!target) return { refused: `host ${request.to} is not in the cluster` };
+  const how = howItMoves(vm, true);
+  if (how.refused) return { refused: how.refused };
+  const gain = planning.projection.objective.has(source.name) && planning.projection.objective.has(target.name) ? planning.projection.objective.gain(source.name, target.name, moveDelta(vm, source, target)) : 0;
+  const built = await buildMove(planning, { vm, source, target, ...how, mustMove: true, gain, margin: 0, reason: request.reason, techniques: request.techniques, evenIfNotConverging: true });
+  return 'skip' in built ? { refused: built.skip } : built;
 }

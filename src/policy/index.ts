@@ -1,5 +1,5 @@
 /** The policy engine's public surface. */
-export { plan, moveInputs, newPlanMemory, spreadSettings, type PlanOptions, type PlanMemory, type SpreadSettings } from './engine.js';
+export { plan, planRequestedMove, moveInputs, newPlanMemory, spreadSettings, type PlanOptions, type PlanMemory, type SpreadSettings } from './engine.js';
 export { Objective, type ObjectiveWeights, type MoveDelta } from './objective.js';
 export { chooseTechnique, predictTechnique, DEFAULT_TUNABLES, type ChooserInput, type Choice, type TechniquePrediction, type ChooserTunables } from './chooser.js';
 export { definePolicy, type Policy, type PolicyContext, type Candidate, type ProjectedHost } from './api.js';

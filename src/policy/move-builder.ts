@@ -26,6 +26,10 @@ export interface MoveRequest {
   margin: number;
   /** Why it moves (Move.reason). */
   reason: string;
+  /** Techniques to choose from instead of policy.allowedTechniques (an operator's explicit choice). */
+  techniques?: readonly Technique[];
+  /** Keep a move the cost model predicts will not converge (an operator's request: it is shown, and the executor's adaptation may still finish it). */
+  evenIfNotConverging?: boolean;
 }
 
 /** The move, or why it cannot be made. The projection is not touched (plan() applies moves it keeps). */
@@ -34,9 +38,10 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
   const { vm, target, cold } = r;
   // A paused guest moves live but never by post-copy (post-copy needs the guest running on the
   // target to pull its pages); a shut-off one only cold.
+  const wanted = r.techniques ?? config.allowedTechniques;
   const byState: readonly Technique[] = cold
-    ? config.allowedTechniques.filter((t) => t === 'cold')
-    : config.allowedTechniques.filter((t) => t !== 'cold' && (r.running || (t !== 'postcopy' && t !== 'hybrid')));
+    ? wanted.filter((t) => t === 'cold')
+    : wanted.filter((t) => t !== 'cold' && (r.running || (t !== 'postcopy' && t !== 'hybrid')));
   const narrowed = await planning.framework.techniques(vm, byState, target);
   if (!narrowed) return { skip: 'a policy failed while choosing its technique (see policy errors)' };
   // Only what both daemons' versions support (an old libvirt refuses an unknown flag outright).
@@ -56,7 +61,7 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
     calibration: options.calibration && ((t: Technique) => options.calibration!(r.source.name, target.name, t)),
     tunables: options.tunables,
   });
-  if (!choice.predicted.converges) {
+  if (!choice.predicted.converges && !r.evenIfNotConverging) {
     // A shut-off VM's only technique is refused for a reason of its own (local disks), not convergence.
     const own = cold ? choice.alternatives.find((a) => a.technique === 'cold')?.rejected : undefined;
     return { skip: own ?? `no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ` (measured ${r.source.name} -> ${target.name})` : ''}` };

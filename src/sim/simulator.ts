@@ -12,6 +12,7 @@ import { windowedValue } from '../cluster/window.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { newPlanMemory, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { hugepagesNeeded } from '../policy/memory-fit.js';
+import { DecisionHistory } from '../history/index.js';
 
 const MiB = 2 ** 20;
 
@@ -81,8 +82,8 @@ interface SimMigration {
 export class Simulator {
   private readonly placement = new Map<string, string>();
   private readonly history = new Map<string, number[]>();
-  private readonly lastMovedAtMs: Record<string, number> = {};
-  private readonly recentMoves: ClusterState['recentMoves'] = [];
+  /** Completed moves, as the controller's journal history keeps them (cooldowns, no ping-pong). */
+  private readonly decisions = new DecisionHistory();
   private readonly migrating = new Map<string, SimMigration>();
   /** What the engine carries between ticks (spread hold), as the controller keeps it. */
   private readonly planMemory = newPlanMemory();
@@ -173,7 +174,7 @@ export class Simulator {
       };
     });
     const inFlight = [...this.migrating.values()].map((m) => ({ vmUuid: m.move.vmUuid, vmName: m.move.vmName, from: m.move.from, to: m.move.to, startedAtMs: m.startedAtMs }));
-    return { observedAtMs: nowMs, hosts, vms, inFlight, lastMovedAtMs: { ...this.lastMovedAtMs }, recentMoves: [...this.recentMoves] };
+    return { observedAtMs: nowMs, hosts, vms, inFlight, ...this.decisions.forState() };
   }
 
   private nowMs(): number {
@@ -187,8 +188,8 @@ export class Simulator {
       this.migrating.delete(name);
       this.placement.set(name, m.move.to);
       this.history.delete(name);
-      this.lastMovedAtMs[m.move.vmUuid] = m.doneAtMs;
-      this.recentMoves.push({ vmUuid: m.move.vmUuid, from: m.move.from, to: m.move.to, atMs: m.doneAtMs });
+      const { vmUuid, from, to, technique, predicted } = m.move;
+      this.decisions.observe({ vmUuid, from, to, technique, predicted, outcome: 'completed', totalMs: m.doneAtMs - m.startedAtMs, endedAtMs: m.doneAtMs });
     }
   }
 

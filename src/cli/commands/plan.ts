@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
-import { Journal, LearnedFromMigrations, moveHistory } from '../../executor/index.js';
+import { DecisionHistory, Journal } from '../../history/index.js';
 import { createLogger } from '../../log/logger.js';
 import type { ClusterState } from '../../cluster/model.js';
-import { loadPolicies, plan, type Plan } from '../../policy/index.js';
-import { planMeasuringCandidates } from '../../controller/plan-measured.js';
+import { loadPolicies, type Plan } from '../../policy/index.js';
+import { planObserved } from '../../controller/pipeline.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 
@@ -81,14 +81,11 @@ export function register(program: Command): void {
         const logger = createLogger({ level: 'warn', destination: 2 });
         const policies = await loadPolicies(config.policy);
         // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
-        const entries = await new Journal(config.stateDir).read();
-        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: moveHistory(entries) });
+        const history = new DecisionHistory(await new Journal(config.stateDir).read());
+        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: history.forState() });
         try {
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, ...new LearnedFromMigrations(entries).planOptions(config.migration) };
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
-          const result = options.dirtyRate
-            ? (await planMeasuringCandidates(state, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 })).plan
-            : await plan(state, planOptions);
+          const { plan: result } = await planObserved(state, { config, policies, history }, options.dirtyRate ? { collector, staleAfterMs: 0 } : undefined);
           process.stdout.write((options.json ? JSON.stringify(planJson(result, state), null, 2) : renderPlan(result, state)) + '\n');
           if (!state.hosts.some((h) => h.up)) {
             throw new UserError(`no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above); the plan is empty because nothing was observed, not because the cluster is balanced`, 1);

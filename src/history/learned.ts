@@ -10,7 +10,7 @@ import { PredictionCalibration } from '../policy/calibration.js';
 import { tunablesFromMigrationConfig, type ChooserTunables } from '../policy/chooser.js';
 import type { Technique } from '../policy/plan-types.js';
 import { calibrationSamples, linkObservations, type JournalEntry } from './journal.js';
-import type { MigrationResult } from './migrate.js';
+import type { MoveOutcome } from './decision-history.js';
 
 export class LearnedFromMigrations {
   readonly links: LinkBandwidth;
@@ -22,7 +22,7 @@ export class LearnedFromMigrations {
   }
 
   /** Learn from one result (only completed moves teach anything). */
-  observe(r: MigrationResult): void {
+  observe(r: MoveOutcome): void {
     if (r.outcome !== 'completed') return;
     if (r.bytes !== undefined) this.links.observe({ from: r.from, to: r.to, bytes: r.bytes, seconds: r.totalMs / 1000 });
     if (!r.adoptedAfterRestart) {
