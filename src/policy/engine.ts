@@ -104,7 +104,8 @@ export async function planRequestedMove(
   request: { vmUuid: string; to: string; reason: string; techniques?: readonly Technique[] },
   options: PlanOptions = {},
 ): Promise<{ move: Move } | { refused: string }> {
-  const planning = new Planning(state, options);
+  // No plan memory: one requested move must not advance the spread hold of the next plan.
+  const planning = new Planning(state, { ...options, memory: undefined });
   const vm = planning.index.vmsByUuid.get(request.vmUuid);
   const source = vm && planning.index.hostsByName.get(vm.host);
   const target = planning.index.hostsByName.get(request.to);

@@ -100,7 +100,8 @@ export interface TargetEvaluation {
  * in `state` (a VM about to be placed); a VM with no observed host has no gain.
  */
 export async function evaluateTargets(state: ClusterState, vm: VmObservation, options: PlanOptions & { mustMove?: boolean } = {}): Promise<TargetEvaluation[]> {
-  const planning = new Planning(state, options);
+  // No plan memory: judging one VM must not advance the spread hold of the caller's next plan.
+  const planning = new Planning(state, { ...options, memory: undefined });
   const mustMove = options.mustMove ?? false;
   const source = planning.index.hostsByName.get(vm.host);
   const history = planning.history.of(vm);
