@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Built-in policies register themselves when imported (src/policy/registry.ts).
+          setupFiles: ['policies/index.ts'],
           testTimeout: 20_000,
         },
       },
@@ -19,6 +21,7 @@ export default defineConfig({
           include: ['test/lab/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/lab/global-setup.ts'],
+          setupFiles: ['policies/index.ts'],
           // Lab tests share one set of libvirt hosts and two CPU cores: run files one at a time.
           pool: 'forks',
           poolOptions: { forks: { singleFork: true } },

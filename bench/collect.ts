@@ -7,6 +7,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '../lab/lab.js';
+import '../policies/index.js';
 import { Collector } from '../src/cluster/collector.js';
 import { HostConnections } from '../src/cluster/connections.js';
 import { parseConfig, type Config } from '../src/config/index.js';

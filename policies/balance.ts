@@ -6,8 +6,9 @@
  * targets score higher the more headroom they keep, CPU and memory weighted as in policy.objective.
  */
 import { definePolicy, ordinaryMemoryBytes } from '../src/policy/api.js';
+import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
-export default definePolicy({
+export default registerBuiltinPolicy(definePolicy({
   name: 'balance',
   description: 'Relieve hosts above the CPU/memory thresholds and spread load over the hosts',
   softFilter: true,
@@ -57,4 +58,4 @@ export default definePolicy({
     const total = cpuWeight + memoryWeight;
     return total > 0 ? (cpuWeight * cpuHeadroom + memoryWeight * memHeadroom) / total : 0;
   },
-});
+}));

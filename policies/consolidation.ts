@@ -4,8 +4,9 @@
  * high threshold. Its filter is a hard one for its own must-moves (they must not overload targets).
  */
 import { definePolicy } from '../src/policy/api.js';
+import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
-export default definePolicy({
+export default registerBuiltinPolicy(definePolicy({
   name: 'consolidation',
   description: 'Pack VMs onto fewer hosts (power saving)',
   select(ctx) {
@@ -29,4 +30,4 @@ export default definePolicy({
     // Busiest eligible host first: that is what packs.
     return Math.min(1, ctx.projected(host.name)!.cpuRatio);
   },
-});
+}));

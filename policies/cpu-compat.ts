@@ -7,8 +7,9 @@
  * VM on the source.
  */
 import { definePolicy } from '../src/policy/api.js';
+import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
-export default definePolicy({
+export default registerBuiltinPolicy(definePolicy({
   name: 'cpu-compat',
   description: "The target's CPU must run the VM's CPU",
   filter(vm, host, ctx) {
@@ -19,4 +20,4 @@ export default definePolicy({
     if (missing.length === 0) return true;
     return `${host.name} (${host.cpuModel ?? 'unknown CPU'}) lacks CPU features of ${source.name}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`;
   },
-});
+}));

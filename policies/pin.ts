@@ -1,10 +1,11 @@
 /** Pin: a VM tagged `pinned` (libvirt metadata or config policy.pinnedVms) never moves. */
 import { definePolicy } from '../src/policy/api.js';
+import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
-export default definePolicy({
+export default registerBuiltinPolicy(definePolicy({
   name: 'pin',
   description: 'VMs tagged "pinned" (metadata or config) never move',
   filter(vm) {
     return vm.tags.includes('pinned') ? `${vm.name} is pinned` : true;
   },
-});
+}));

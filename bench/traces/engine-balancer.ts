@@ -2,6 +2,8 @@
  * virt-balancer's own engine as a replay balancer: build the ClusterState, call plan(), turn its
  * moves into replay moves.
  */
+// The built-in policies register themselves when imported (src/policy/registry.ts).
+import '../../policies/index.js';
 import { clusterStateFromView } from './cluster-state.js';
 import type { TraceBenchInputs } from './inputs.js';
 import type { Balancer, ReplayMove } from './replay.js';

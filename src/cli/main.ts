@@ -4,6 +4,8 @@
  * `register(program)`; this file only wires them together.
  */
 import { Command } from 'commander';
+// Built-in policies register themselves (src/policy/registry.ts).
+import '../../policies/index.js';
 import * as approve from './commands/approve.js';
 import * as checkConfig from './commands/check-config.js';
 import * as demo from './commands/demo.js';

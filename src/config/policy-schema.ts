@@ -40,7 +40,6 @@ export const policySchema = z
       .array(policyEntrySchema)
       .default([
         { name: 'balance', enabled: true, weight: 1, options: {} },
-        { name: 'capacity', enabled: true, weight: 1, options: {} },
         { name: 'maintenance', enabled: true, weight: 1, options: {} },
         { name: 'pin', enabled: true, weight: 1, options: {} },
         { name: 'affinity', enabled: true, weight: 1, options: {} },

@@ -4,18 +4,20 @@
  * restart in the middle of a migration finds the job (executor.reconcile) and carries on.
  */
 import cron, { type ScheduledTask } from 'node-cron';
+import '../../policies/index.js';
 import { Collector } from '../cluster/collector.js';
 import { HostConnections } from '../cluster/connections.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
-import { Executor, Journal, LearnedFromMigrations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { Executor, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { DecisionHistory, Journal, unfinishedStarts } from '../history/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { RecommendationStore, splitByAutomation, type Recommendation } from '../executor/recommendations.js';
 import { WebhookNotifier } from '../notifications/webhooks.js';
 import { maintenanceEvents, resultEvents, startedEvent, type EventToSend } from './notify-events.js';
-import { planMeasuringCandidates } from './plan-measured.js';
+import { planObserved } from './pipeline.js';
 import { validateSchedule } from './schedule.js';
 
 export interface TickReport {
@@ -55,9 +57,8 @@ export class Controller {
   private readonly planMemory = newPlanMemory();
   private task?: ScheduledTask;
   private current?: Promise<TickReport | undefined>;
-  private history: { lastMovedAtMs: Record<string, number>; recentMoves: ClusterState['recentMoves']; recentFailures: NonNullable<ClusterState['recentFailures']> } = { lastMovedAtMs: {}, recentMoves: [], recentFailures: [] };
-  /** Link bandwidths and the cost model's calibration (journal history, then every outcome). */
-  learned = new LearnedFromMigrations();
+  /** Moves, failures, link bandwidths and calibration: journal history, then every outcome. */
+  history = new DecisionHistory();
   lastTickEndedAtMs?: number;
   readonly startedAtMs = Date.now();
 
@@ -80,16 +81,8 @@ export class Controller {
       onStart: (move) => this.send([startedEvent(move)]),
       onResult: (r) => {
         this.send(resultEvents(r));
-        this.learned.observe(r);
+        this.history.observe(r);
         this.exportLink(r.from, r.to);
-        if (r.outcome === 'completed') {
-          this.history.lastMovedAtMs[r.vmUuid] = r.endedAtMs;
-          this.history.recentMoves.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs });
-          this.history.recentMoves = this.history.recentMoves.slice(-500);
-        } else {
-          this.history.recentFailures.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs, outcome: r.outcome, error: r.error });
-          this.history.recentFailures = this.history.recentFailures.slice(-500);
-        }
         options.onResult?.(r);
       },
     });
@@ -100,7 +93,7 @@ export class Controller {
   }
 
   private exportLink(from: string, to: string): void {
-    const mibps = this.learned.links.estimateMiBps(from, to);
+    const mibps = this.history.learned.links.estimateMiBps(from, to);
     if (mibps !== undefined) this.options.metrics?.linkBandwidthBytesPerSecond.set({ from, to }, mibps * 2 ** 20);
   }
 
@@ -115,16 +108,15 @@ export class Controller {
     await this.journal.checkWritable();
     this.policies = await loadPolicies(this.config.policy);
     const entries = await this.journal.read();
-    this.history = moveHistory(entries);
-    this.learned = new LearnedFromMigrations(entries);
-    for (const l of this.learned.links.links()) this.exportLink(l.from, l.to);
+    this.history = new DecisionHistory(entries);
+    for (const l of this.history.learned.links.links()) this.exportLink(l.from, l.to);
     // Ends recorded before this run are history, not events of this run's metrics.
     for (const r of await this.recommendations.list()) if (r.resolution) this.recommendationsCounted.add(r.id);
     // Migrations an earlier run started and never saw end: the first tick adopts them.
     this.executor.restoreUnfinished(unfinishedStarts(entries));
     await this.connections.start();
     // Prime the counters so the first tick already has rates.
-    await this.collector.collect({ ...this.history, inFlight: this.executor.inFlight() });
+    await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
   }
 
   /** Start ticking on the schedule. */
@@ -154,23 +146,21 @@ export class Controller {
   async tick(): Promise<TickReport> {
     const started = performance.now();
     const { logger, metrics } = this.options;
-    const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
-    let state = await this.collector.collect(collectOptions());
+    let state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
     this.executor.reconcile(state);
     this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
     this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
-    const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(this.config.migration), memory: this.planMemory };
     // Rates older than a cooldown (at least a minute) are measured again.
-    const planned = await planMeasuringCandidates(state, this.collector, planOptions, {
-      measureSeconds: this.config.policy.dirtyRateMeasureSeconds,
-      staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000),
-    });
+    const planned = await planObserved(state, { config: this.config, policies: this.policies, history: this.history, memory: this.planMemory }, { collector: this.collector, staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000) });
     state = planned.state;
     const result = planned.plan;
     for (const e of result.policyErrors) {
       metrics?.policyErrorsTotal.inc({ policy: e.policy });
       logger.error({ policy: e.policy, vm: e.vm, host: e.host, err: e.message }, 'policy failed; no move depends on it this tick');
     }
+    for (const t of result.timeouts ?? []) metrics?.policyTimeoutsTotal.inc({ policy: t.policy, point: t.point });
+    if ((result.timeouts ?? []).length > 0) logger.warn({ timeouts: result.timeouts!.length, policies: [...new Set(result.timeouts!.map((t) => `${t.policy} ${t.point}`))] }, 'incomplete plan: policy calls timed out; their candidates and verdicts are missing this tick');
+    for (const t of result.policyTimings ?? []) metrics?.policySecondsTotal.inc({ policy: t.policy, point: t.point }, t.ms / 1000);
     for (const move of result.moves) {
       metrics?.plannedMovesTotal.inc({ technique: move.technique });
       logger.info({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, reason: move.reason, dryRun: this.dryRun }, 'planned move');

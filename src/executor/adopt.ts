@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { pairFeatures } from '../policy/capabilities.js';
 import type { Prediction, Technique } from '../policy/plan-types.js';
-import type { UnfinishedStart } from './journal.js';
+import type { UnfinishedStart } from '../history/journal.js';
 import { recoverPostcopy } from './recover.js';
 import type { MigrationResult, ResultBase } from './result.js';
 import { recipeFor } from './technique-params.js';

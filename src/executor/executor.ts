@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics/catalog.js';
 import type { Move } from '../policy/plan-types.js';
 import { admit, type AdmissionResult, type RunningMove } from './admission.js';
 import { adoptedBase, watchAdoptedJob } from './adopt.js';
-import type { Journal, UnfinishedStart } from './journal.js';
+import type { Journal, UnfinishedStart } from '../history/journal.js';
 import { deadlineSecondsFor, recordResult, type MigrationProgress, type MigrationResult } from './migrate.js';
 import { runMigrationWithTls } from './migration-tls.js';
 import { failedResult, resultBase } from './result.js';

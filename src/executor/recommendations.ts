@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Move } from '../policy/plan-types.js';
-import { nodeJournalFs, type JournalFs } from './journal.js';
+import { nodeJournalFs, type JournalFs } from '../history/journal.js';
 
 /** How a recommendation ended. */
 export type RecommendationStatus = 'waiting' | 'executed' | 'refused' | 'expired' | 'superseded';

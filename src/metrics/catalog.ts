@@ -33,6 +33,8 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     recommendationsWaiting: new Gauge({ name: 'virt_balancer_recommendations_waiting', help: 'Recommendations waiting for approval (policy.automation manual or partial), by kind (must-move, balancing)', labelNames: ['kind'], registers: r }),
     recommendationsTotal: new Counter({ name: 'virt_balancer_recommendations_total', help: 'Recommendations by how they ended: created, executed, refused (stale at approval), expired, superseded', labelNames: ['event'], registers: r }),
     policyErrorsTotal: new Counter({ name: 'virt_balancer_policy_errors_total', help: 'Policy calls that threw, timed out or returned garbage', labelNames: ['policy'], registers: r }),
+    policyTimeoutsTotal: new Counter({ name: 'virt_balancer_policy_timeouts_total', help: 'Policy calls that ran past policy.policyTimeoutMs (the tick planned without their answer)', labelNames: ['policy', 'point'], registers: r }),
+    policySecondsTotal: new Counter({ name: 'virt_balancer_policy_seconds_total', help: 'Time spent in policy extension points (select, filter, score, technique) while planning', labelNames: ['policy', 'point'], registers: r }),
     // Acting (executor).
     migrationsTotal: new Counter({ name: 'virt_balancer_migrations_total', help: 'Finished migrations by technique, outcome (completed, aborted, failed) and whether the stream was encrypted (tls)', labelNames: ['technique', 'outcome', 'tls'], registers: r }),
     migrationDurationSeconds: new Histogram({ name: 'virt_balancer_migration_duration_seconds', help: 'Total migration time by technique and tls', labelNames: ['technique', 'tls'], buckets: DURATION_BUCKETS_SECONDS, registers: r }),

@@ -16,6 +16,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ClusterState, Policy, PolicyConfig, PolicyContext } from './api.js';
+import { PolicyTimeoutError } from './policy-timeout.js';
 
 /** What the worker needs once per plan: the parts of the context that do not change during it. */
 export interface IsolatedContext {
@@ -176,7 +177,7 @@ export class IsolatedPolicy {
   }
 
   private call(point: Point, args: unknown[], ctx: PolicyContext): Promise<unknown> {
-    if (this.stoppedIn === ctx) return Promise.reject(new Error(`not called: ${this.stoppedReason} earlier in this plan`));
+    if (this.stoppedIn === ctx) return Promise.reject(new PolicyTimeoutError(`not called: ${this.stoppedReason} earlier in this plan`));
     const timeoutMs = this.options.callTimeoutMs;
     const id = this.nextId++;
     // The clock starts now, synchronously, so this timer (which stops the worker) fires before the
@@ -187,7 +188,7 @@ export class IsolatedPolicy {
         this.stoppedIn = ctx;
         this.stoppedReason = `${point} ran past policy.policyTimeoutMs (${timeoutMs} ms) and its worker thread was stopped`;
         if (this.worker) void this.stop(this.worker);
-        reject(new Error(`did not return within ${timeoutMs} ms (policy.policyTimeoutMs); its worker thread was stopped`));
+        reject(new PolicyTimeoutError(`did not return within ${timeoutMs} ms (policy.policyTimeoutMs); its worker thread was stopped`));
       }, timeoutMs);
       const settle = { resolve: (v: unknown) => (clearTimeout(timer), resolve(v)), reject: (e: Error) => (clearTimeout(timer), reject(e)) };
       this.send(id, point, args, ctx).then(

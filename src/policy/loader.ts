@@ -1,6 +1,8 @@
 /**
- * Loading policies: the built-ins in policies/ and, for each name config lists that is not a
- * built-in (or that a file overrides), the module <name>.ts/.js/.mjs from config's policyDirs.
+ * Loading policies: the built-ins (registered by policies/ itself, registry.ts) and, for each name
+ * config lists that is not a built-in (or that a file overrides), the module <name>.ts/.js/.mjs
+ * from config's policyDirs. A name that is now a core filter (`capacity`) is accepted and skipped:
+ * the engine applies that rule always (core-filters.ts).
  * Only modules config names are loaded; policy directories and files must be owned by root or the
  * user we run as and not be writable by group or others (their code runs with our privileges).
  * Custom modules run in worker threads (isolated-policy.ts). Errors name the policy or the file
@@ -10,17 +12,10 @@ import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import type { PolicyConfig } from '../config/policy-schema.js';
-import affinity from '../../policies/affinity.js';
-import balance from '../../policies/balance.js';
-import capacity from '../../policies/capacity.js';
-import consolidation from '../../policies/consolidation.js';
-import cpuCompat from '../../policies/cpu-compat.js';
-import maintenance from '../../policies/maintenance.js';
-import pin from '../../policies/pin.js';
 import type { Policy } from './api.js';
+import { FORMER_POLICY_CORE_FILTERS } from './core-filters.js';
 import { IsolatedPolicy } from './isolated-policy.js';
-
-export const BUILTIN_POLICIES: readonly Policy[] = [balance, capacity, maintenance, pin, affinity, cpuCompat, consolidation];
+import { builtinPolicies } from './registry.js';
 
 export interface LoadedPolicy {
   policy: Policy;
@@ -86,11 +81,12 @@ function findModule(name: string, dirs: readonly string[]): string | undefined {
 /** The policies config enables, in config order, with their weights and options. */
 export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOptions = {}): Promise<LoadedPolicy[]> {
   const dirs = await checkDirs(config);
-  const builtins = new Map(BUILTIN_POLICIES.map((p) => [p.name, p]));
+  const builtins = builtinPolicies();
   const enabled: LoadedPolicy[] = [];
   try {
     for (const [index, entry] of config.policies.entries()) {
       const file = findModule(entry.name, dirs);
+      if (!file && FORMER_POLICY_CORE_FILTERS.has(entry.name)) continue;
       if (!file && !builtins.has(entry.name)) {
         const files = (await Promise.all(dirs.map((d) => readdir(d)))).flat().filter(isPolicyFile).map((f) => basename(f, extname(f)));
         const available = [...new Set([...builtins.keys(), ...files])];
@@ -126,6 +122,6 @@ export async function closePolicies(policies: readonly LoadedPolicy[]): Promise<
 
 /** The built-ins enabled by the default config, without touching the filesystem (trace replays call plan() thousands of times). */
 export function defaultPolicies(config: PolicyConfig): LoadedPolicy[] {
-  const byName = new Map(BUILTIN_POLICIES.map((p) => [p.name, p]));
+  const byName = builtinPolicies();
   return config.policies.filter((e) => e.enabled && byName.has(e.name)).map((e) => ({ policy: byName.get(e.name)!, weight: e.weight, options: e.options, source: 'built-in' }));
 }

@@ -71,4 +71,12 @@ export interface Plan {
   objectiveAfter?: number;
   /** Problems with policies this tick (threw, timed out, returned garbage), by name. */
   policyErrors: { policy: string; vm?: string; host?: string; message: string }[];
+  /**
+   * Policy calls that ran past policy.policyTimeoutMs (also in policyErrors). Not empty means the
+   * plan is incomplete: what those calls would have nominated or allowed is missing from it, so
+   * "no moves" does not mean nothing needs moving. Absent in plans made before it existed.
+   */
+  timeouts?: { policy: string; point: 'select' | 'filter' | 'score' | 'technique'; vm?: string; host?: string; timeoutMs: number; message: string }[];
+  /** Time spent in each policy's extension points during this plan (calls, total ms). */
+  policyTimings?: { policy: string; point: 'select' | 'filter' | 'score' | 'technique'; calls: number; ms: number }[];
 }

@@ -4,6 +4,7 @@
  * its moves. For what-if runs (`virt-balancer simulate`), policy tests and trace-like replays.
  */
 import { z } from 'zod';
+import '../../policies/index.js';
 import { withConfigTags } from '../cluster/config-tags.js';
 import { holdsMemory, hostMemory } from '../cluster/memory-accounting.js';
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
@@ -11,6 +12,7 @@ import { windowedValue } from '../cluster/window.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { newPlanMemory, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { hugepagesNeeded } from '../policy/memory-fit.js';
+import { DecisionHistory } from '../history/index.js';
 
 const MiB = 2 ** 20;
 
@@ -80,8 +82,8 @@ interface SimMigration {
 export class Simulator {
   private readonly placement = new Map<string, string>();
   private readonly history = new Map<string, number[]>();
-  private readonly lastMovedAtMs: Record<string, number> = {};
-  private readonly recentMoves: ClusterState['recentMoves'] = [];
+  /** Completed moves, as the controller's journal history keeps them (cooldowns, no ping-pong). */
+  private readonly decisions = new DecisionHistory();
   private readonly migrating = new Map<string, SimMigration>();
   /** What the engine carries between ticks (spread hold), as the controller keeps it. */
   private readonly planMemory = newPlanMemory();
@@ -129,10 +131,23 @@ export class Simulator {
         migrationBlockers: vm.migrationBlockers,
       };
     });
+    // Grouped once: per-host filters over every VM made a tick grow with hosts x VMs.
+    const onHost = new Map<string, VmObservation[]>();
+    // The incoming domain of a migration already holds its memory on the target (as libvirt's does).
+    const incomingTo = new Map<string, VmObservation[]>();
+    const group = (map: Map<string, VmObservation[]>, key: string, vm: VmObservation) => {
+      const list = map.get(key);
+      if (list) list.push(vm);
+      else map.set(key, [vm]);
+    };
+    for (const vm of vms) {
+      group(onHost, vm.host, vm);
+      const to = this.migrating.get(vm.name)?.move.to;
+      if (to !== undefined) group(incomingTo, to, vm);
+    }
     const hosts: HostObservation[] = this.scenario.hosts.map((h) => {
-      const mine = vms.filter((v) => v.host === h.name);
-      // The incoming domain of a migration already holds its memory on the target (as libvirt's does).
-      const incoming = vms.filter((v) => this.migrating.get(v.name)?.move.to === h.name);
+      const mine = onHost.get(h.name) ?? [];
+      const incoming = incomingTo.get(h.name) ?? [];
       const share = (pick: (v: VmObservation) => number) => mine.reduce((s, v) => s + pick(v) * v.vcpus, 0) / h.cpuCount;
       const holding = [...mine, ...incoming];
       const hugepages = h.hugepages?.map((pool) => {
@@ -159,7 +174,7 @@ export class Simulator {
       };
     });
     const inFlight = [...this.migrating.values()].map((m) => ({ vmUuid: m.move.vmUuid, vmName: m.move.vmName, from: m.move.from, to: m.move.to, startedAtMs: m.startedAtMs }));
-    return { observedAtMs: nowMs, hosts, vms, inFlight, lastMovedAtMs: { ...this.lastMovedAtMs }, recentMoves: [...this.recentMoves] };
+    return { observedAtMs: nowMs, hosts, vms, inFlight, ...this.decisions.forState() };
   }
 
   private nowMs(): number {
@@ -173,8 +188,8 @@ export class Simulator {
       this.migrating.delete(name);
       this.placement.set(name, m.move.to);
       this.history.delete(name);
-      this.lastMovedAtMs[m.move.vmUuid] = m.doneAtMs;
-      this.recentMoves.push({ vmUuid: m.move.vmUuid, from: m.move.from, to: m.move.to, atMs: m.doneAtMs });
+      const { vmUuid, from, to, technique, predicted } = m.move;
+      this.decisions.observe({ vmUuid, from, to, technique, predicted, outcome: 'completed', totalMs: m.doneAtMs - m.startedAtMs, endedAtMs: m.doneAtMs });
     }
   }
 

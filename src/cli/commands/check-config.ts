@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { validateSchedule } from '../../controller/schedule.js';
 import { listenProblem } from '../../metrics/server.js';
-import { loadPolicies } from '../../policy/index.js';
+import { CORE_FILTERS, loadPolicies } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 
 export function register(program: Command): void {
@@ -19,7 +19,7 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy).catch((error: Error) => {
           throw new UserError(`invalid config ${options.config}:\n  - ${error.message}`, 2);
         });
-        process.stdout.write(`${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')})\n`);
+        process.stdout.write(`${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`);
       }),
     );
 }

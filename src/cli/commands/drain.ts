@@ -2,12 +2,13 @@
 import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
-import { Executor, Journal, LearnedFromMigrations, moveHistory } from '../../executor/index.js';
+import { Executor } from '../../executor/index.js';
+import { DecisionHistory, Journal } from '../../history/index.js';
 import { createLogger } from '../../log/logger.js';
 import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { loadPolicies } from '../../policy/index.js';
-import { planMeasuringCandidates } from '../../controller/plan-measured.js';
+import { planObserved } from '../../controller/pipeline.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 import { renderPlan } from './plan.js';
@@ -28,14 +29,13 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy);
         if (!policies.some((p) => p.policy.name === 'maintenance')) throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
         const journal = new Journal(config.stateDir, { logger });
-        const entries = await journal.read();
-        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: moveHistory(entries) });
+        const history = new DecisionHistory(await journal.read());
+        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: history.forState() });
         try {
           const host = state.hosts.find((h) => h.name === hostName)!;
           if (!host.up) throw new UserError(`host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);
           const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: 10_000, ...new LearnedFromMigrations(entries).planOptions(config.migration) };
-          const { plan: result } = await planMeasuringCandidates(drained, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 });
+          const { plan: result } = await planObserved(drained, { config, policies, history, maxMoves: 10_000 }, { collector, staleAfterMs: 0 });
           if (options.dryRun) {
             process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');
             return;

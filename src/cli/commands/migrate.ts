@@ -3,13 +3,13 @@ import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
-import { Executor, Journal, LearnedFromMigrations, type MigrationResult } from '../../executor/index.js';
+import { planRequested } from '../../controller/pipeline.js';
+import { Executor, type MigrationResult } from '../../executor/index.js';
+import { DecisionHistory, Journal } from '../../history/index.js';
 import { createLogger } from '../../log/logger.js';
 import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
-import { chooseTechnique, moveInputs, TECHNIQUES, type Move, type Technique } from '../../policy/index.js';
-import { techniquesFor } from '../../policy/capabilities.js';
-import { tunablesFromMigrationConfig } from '../../policy/chooser.js';
+import { closePolicies, loadPolicies, TECHNIQUES, type Technique } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 
 export function resultJson(r: MigrationResult) {
@@ -44,7 +44,11 @@ export function register(program: Command): void {
         const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
         const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         if (!config.hosts.some((h) => h.name === options.to)) throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);
-        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 200 });
+        const journal = new Journal(config.stateDir, { logger });
+        const history = new DecisionHistory(await journal.read());
+        // Technique policies narrow an operator's move too, as they do the planner's.
+        const policies = await loadPolicies(config.policy);
+        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 200, history: history.forState() });
         try {
           const vm = state.vms.find((v) => v.name === vmName);
           if (!vm) {
@@ -58,30 +62,13 @@ export function register(program: Command): void {
           const running = vm.state === 'running';
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;
-          const journal = new Journal(config.stateDir, { logger });
-          const learned = new LearnedFromMigrations(await journal.read());
-          const { memoryBytes, bandwidthMiBps, bandwidthMeasured, localDiskBytes } = moveInputs({ ...vm, dirtyRateMiBps }, config.policy, config.migration.bandwidthMiBps, learned.links.estimateMiBps(vm.host, options.to));
-          const wanted = options.technique === 'auto' ? config.policy.allowedTechniques.filter((t) => (running ? t !== 'cold' : t === 'cold')) : [options.technique as Technique];
-          const source = state.hosts.find((h) => h.name === vm.host)!;
-          const { usable: allowed, unusable } = techniquesFor(wanted, source, target);
-          if (allowed.length === 0) throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${unusable.map((u) => u.reason).join('; ')} (pick another --technique or upgrade the host)`);
-          const calibration = (t: Technique) => learned.calibration.factors(vm.host, options.to, t);
-          const input = { memoryBytes, dirtyRateMiBps, bandwidthMiBps, downtimeBudgetMs: config.policy.downtimeBudgetMs, allowed, running, localDiskBytes, calibration, tunables: tunablesFromMigrationConfig(config.migration) };
-          const choice = chooseTechnique(input);
-          const move: Move = {
-            vmName: vm.name,
-            vmUuid: vm.uuid,
-            from: vm.host,
-            to: options.to,
-            technique: choice.technique,
-            copyStorage: !vm.disksShared,
-            predicted: choice.predicted,
-            reason: options.technique === 'auto' ? `requested; technique chosen by the cost model (dirty rate ${dirtyRateMiBps} MiB/s)` : 'requested with an explicit technique',
-            gain: 0,
-            inputs: { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured, downtimeBudgetMs: config.policy.downtimeBudgetMs },
-          };
+          const observed = { ...state, vms: state.vms.map((v) => (v.uuid === vm.uuid ? { ...v, dirtyRateMiBps } : v)) };
+          const reason = options.technique === 'auto' ? `requested; technique chosen by the cost model (dirty rate ${dirtyRateMiBps} MiB/s)` : 'requested with an explicit technique';
+          const planned = await planRequested(observed, { vmUuid: vm.uuid, to: options.to, reason, techniques: options.technique === 'auto' ? undefined : [options.technique as Technique] }, { config, policies, history });
+          if ('refused' in planned) throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${planned.refused} (pick another --technique or upgrade the host)`);
+          const { move } = planned;
           if (!options.json) {
-            process.stderr.write(`${vm.name}: ${vm.host} -> ${options.to} with ${move.technique} (predicted ${choice.predicted.totalSeconds.toFixed(1)} s, ${choice.predicted.downtimeMs.toFixed(0)} ms downtime, ${(choice.predicted.bytes / 2 ** 20).toFixed(0)} MiB at ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ' as measured on recent migrations' : ''}${choice.predicted.converges ? '' : '; predicted NOT to converge'})\n`);
+            process.stderr.write(`${vm.name}: ${vm.host} -> ${options.to} with ${move.technique} (predicted ${move.predicted.totalSeconds.toFixed(1)} s, ${move.predicted.downtimeMs.toFixed(0)} ms downtime, ${(move.predicted.bytes / 2 ** 20).toFixed(0)} MiB at ${move.inputs.bandwidthMiBps.toFixed(0)} MiB/s${move.inputs.bandwidthMeasured ? ' as measured on recent migrations' : ''}${move.predicted.converges ? '' : '; predicted NOT to converge'})\n`);
           }
           // Its moves notify webhooks as the daemon's do.
           const executor = new Executor(config, { connections, logger, journal, ...executorNotifications(notifier) });
@@ -102,6 +89,7 @@ export function register(program: Command): void {
         } finally {
           await close();
           await notifier.idle();
+          await closePolicies(policies);
         }
       }),
     );

@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
-import { Journal, LearnedFromMigrations, moveHistory } from '../../executor/index.js';
+import { DecisionHistory, Journal } from '../../history/index.js';
 import { createLogger } from '../../log/logger.js';
 import type { ClusterState } from '../../cluster/model.js';
-import { loadPolicies, plan, type Plan } from '../../policy/index.js';
-import { planMeasuringCandidates } from '../../controller/plan-measured.js';
+import { loadPolicies, type Plan } from '../../policy/index.js';
+import { planObserved } from '../../controller/pipeline.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 
@@ -33,7 +33,18 @@ export function planJson(p: Plan, state?: Pick<ClusterState, 'hosts'>) {
     imbalanceBefore: p.imbalanceBefore,
     imbalanceAfter: p.imbalanceAfter,
     policyErrors: p.policyErrors,
+    // Not empty: the plan is incomplete (what those calls would have nominated or allowed is missing).
+    complete: (p.timeouts ?? []).length === 0,
+    timeouts: p.timeouts ?? [],
   };
+}
+
+/** The warning a plan with policy timeouts starts with: "no moves" must not read as "nothing to do". */
+export function timeoutWarning(p: Plan): string | undefined {
+  const timeouts = p.timeouts ?? [];
+  if (timeouts.length === 0) return undefined;
+  const calls = [...new Set(timeouts.map((t) => `${t.policy} ${t.point}`))];
+  return `INCOMPLETE PLAN: ${timeouts.length} policy call${timeouts.length > 1 ? 's' : ''} ran past policy.policyTimeoutMs (${timeouts[0].timeoutMs} ms): ${calls.join(', ')}. What they would have nominated or allowed is missing from the moves below; make the policy faster or raise policy.policyTimeoutMs.`;
 }
 
 /** The plan as `plan` prints it; `state` adds the hosts that could not be read, first. */
@@ -41,6 +52,8 @@ export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>): string
   const out: string[] = [];
   const down = state ? hostStatus(state).filter((h) => !h.up) : [];
   if (down.length > 0) out.push(`Not read (their VMs are not planned for, and they are no target):`, table(['host', 'why'], down.map((h) => [h.host, h.downReason ?? ''])), '');
+  const warning = timeoutWarning(p);
+  if (warning) out.push(warning, '');
   out.push(`imbalance ${p.imbalanceBefore.toFixed(3)} -> ${p.imbalanceAfter.toFixed(3)} (std-dev of host CPU utilisation)`, '');
   if (p.moves.length === 0) out.push('No moves.');
   else
@@ -68,14 +81,11 @@ export function register(program: Command): void {
         const logger = createLogger({ level: 'warn', destination: 2 });
         const policies = await loadPolicies(config.policy);
         // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
-        const entries = await new Journal(config.stateDir).read();
-        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: moveHistory(entries) });
+        const history = new DecisionHistory(await new Journal(config.stateDir).read());
+        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: history.forState() });
         try {
-          const planOptions = { policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, ...new LearnedFromMigrations(entries).planOptions(config.migration) };
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
-          const result = options.dirtyRate
-            ? (await planMeasuringCandidates(state, collector, planOptions, { measureSeconds: config.policy.dirtyRateMeasureSeconds, staleAfterMs: 0 })).plan
-            : await plan(state, planOptions);
+          const { plan: result } = await planObserved(state, { config, policies, history }, options.dirtyRate ? { collector, staleAfterMs: 0 } : undefined);
           process.stdout.write((options.json ? JSON.stringify(planJson(result, state), null, 2) : renderPlan(result, state)) + '\n');
           if (!state.hosts.some((h) => h.up)) {
             throw new UserError(`no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above); the plan is empty because nothing was observed, not because the cluster is balanced`, 1);

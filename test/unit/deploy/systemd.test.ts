@@ -130,7 +130,7 @@ describe('deploy/install.sh --destdir', () => {
     expect(unit.get('WorkingDirectory')).toEqual(['/var/lib/virt-balancer']);
     const check = runTool(process.execPath, args, { cwd: mkdtempSync(join(tmpdir(), 'vb-cwd-')) });
     expect(check.stderr).toBe('');
-    expect(check.stdout).toContain(`${config}: OK (3 hosts; policies balance, capacity, maintenance, pin, affinity, cpu-compat, keep-off-label)`);
+    expect(check.stdout).toContain(`${config}: OK (3 hosts; policies balance, maintenance, pin, affinity, cpu-compat, keep-off-label; core filters host-up, not-in-maintenance, capacity, retry-after-failure, no-ping-pong)`);
     // ExecStart's command is the `run` command of the same build.
     const [, ...runArgs] = reroot(unit.get('ExecStart')![0]);
     const help = runTool(process.execPath, [...runArgs, '--help'], { cwd: tmpdir() });

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../../src/config/index.js';
 import { Controller } from '../../../src/controller/controller.js';
 import { Executor } from '../../../src/executor/executor.js';
-import { Journal, JournalError, moveHistory, readJournal, type JournalEntry } from '../../../src/executor/journal.js';
+import { Journal, JournalError, moveHistory, readJournal, type JournalEntry } from '../../../src/history/journal.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 import type { Move } from '../../../src/policy/plan-types.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { linkObservations, moveHistory, unfinishedStarts, type JournalEntry } from '../../../src/executor/journal.js';
+import { linkObservations, moveHistory, unfinishedStarts, type JournalEntry } from '../../../src/history/journal.js';
 
 const started = (vmUuid: string, atMs: number, to = 'b'): JournalEntry => ({ type: 'started', atMs, vm: `vm-${vmUuid}`, vmUuid, from: 'a', to, technique: 'precopy' });
 const outcome = (vmUuid: string, atMs: number): JournalEntry => ({ type: 'outcome', atMs, vm: `vm-${vmUuid}`, vmUuid, from: 'a', to: 'b', technique: 'precopy', outcome: 'completed' });

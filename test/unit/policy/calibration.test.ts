@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PredictionCalibration } from '../../../src/policy/calibration.js';
 import { chooseTechnique, predictTechnique } from '../../../src/policy/chooser.js';
-import { calibrationSamples, type JournalEntry } from '../../../src/executor/journal.js';
+import { calibrationSamples, type JournalEntry } from '../../../src/history/journal.js';
 
 const sample = (technique: string, predictedSeconds: number, actualSeconds: number, from = 'a', to = 'b') => ({ from, to, technique, predictedSeconds, actualSeconds, predictedDowntimeMs: 100, actualDowntimeMs: 150 });
 

@@ -1,7 +1,8 @@
+import type { MigrationResult } from '../../../src/executor/index.js';
 import { describe, expect, it } from 'vitest';
 import { migrationSchema } from '../../../src/config/migration-schema.js';
-import { LearnedFromMigrations } from '../../../src/executor/learned.js';
-import type { JournalEntry } from '../../../src/executor/journal.js';
+import { LearnedFromMigrations } from '../../../src/history/learned.js';
+import type { JournalEntry } from '../../../src/history/journal.js';
 import { DEFAULT_TUNABLES, predictTechnique, tunablesFromMigrationConfig } from '../../../src/policy/chooser.js';
 
 const GiB = 2 ** 30;
@@ -30,7 +31,8 @@ describe('the cost model under migration TLS', () => {
     expect(tlsOn('a', 'b')).toBeCloseTo(60, 6);
     expect(tlsOn('a', 'c')).toBeCloseTo(90, 6);
     expect(tlsOff('a', 'b')).toBeCloseTo(80, 6);
-    learned.observe({ vm: 'v', vmUuid: 'u', from: 'a', to: 'c', technique: 'precopy', outcome: 'completed', totalMs: 10_000, bytes: 500 * 2 ** 20, switchedToPostcopy: false, predicted: { totalSeconds: 1, downtimeMs: 1, bytes: 1, converges: true }, startedAtMs: 0, endedAtMs: 1, tls: true });
+    const result: MigrationResult = { vm: 'v', vmUuid: 'u', from: 'a', to: 'c', technique: 'precopy', outcome: 'completed', totalMs: 10_000, bytes: 500 * 2 ** 20, switchedToPostcopy: false, predicted: { totalSeconds: 1, downtimeMs: 1, bytes: 1, converges: true }, startedAtMs: 0, endedAtMs: 1, tls: true };
+    learned.observe(result);
     expect(tlsOn('a', 'c')).toBeCloseTo(50, 6);
   });
 });

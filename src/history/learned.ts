@@ -10,7 +10,7 @@ import { PredictionCalibration } from '../policy/calibration.js';
 import { tunablesFromMigrationConfig, type ChooserTunables } from '../policy/chooser.js';
 import type { Technique } from '../policy/plan-types.js';
 import { calibrationSamples, linkObservations, type JournalEntry } from './journal.js';
-import type { MigrationResult } from './migrate.js';
+import type { MoveOutcome } from './decision-history.js';
 
 export class LearnedFromMigrations {
   /** Every completed move's throughput per pair, encrypted or not (what the metrics and `migrate` show). */
@@ -31,7 +31,7 @@ export class LearnedFromMigrations {
   }
 
   /** Learn from one result (only completed moves teach anything). */
-  observe(r: MigrationResult): void {
+  observe(r: MoveOutcome): void {
     if (r.outcome !== 'completed') return;
     if (r.bytes !== undefined) {
       const o = { from: r.from, to: r.to, bytes: r.bytes, seconds: r.totalMs / 1000, tls: r.tls === true };

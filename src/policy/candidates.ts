@@ -1,0 +1,86 @@
+/**
+ * Candidates between select and the search for a target: their order (must-moves as nominated,
+ * the others by estimated objective gain per second of migration, best first) and the engine's
+ * reasons a candidate is not considered at all (move budget, config, a job running, cooldown,
+ * VM-bound reasons, a libvirt state that cannot move).
+ */
+import type { HostObservation, VmObservation } from '../cluster/model.js';
+import type { SelectedCandidate } from './framework.js';
+import { moveInputs } from './move-inputs.js';
+import type { Planning } from './planning.js';
+import { moveDelta } from './projection.js';
+import { vmBoundReason } from './vm-bound.js';
+
+const MiB = 2 ** 20;
+/** Targets tried when estimating a candidate's best gain per cost, to order candidates. */
+const ESTIMATE_TARGETS = 8;
+
+/** Seconds the cheapest estimate says moving the VM takes (memory and local disks at the assumed bandwidth). */
+export function estimateSeconds(vm: VmObservation, planning: Planning): number {
+  const inputs = moveInputs(vm, planning.config, planning.options.bandwidthLimitMiBps);
+  return Math.max(0.1, (inputs.memoryBytes + inputs.localDiskBytes) / (inputs.bandwidthMiBps * MiB));
+}
+
+/**
+ * Must-moves as nominated; the others by estimated gain per second of migration against the few
+ * least-loaded hosts (cheap: no policy is asked), so the cheapest relief goes first.
+ */
+export function orderCandidates(candidates: readonly SelectedCandidate[], planning: Planning): SelectedCandidate[] {
+  const { objective, counted } = planning.projection;
+  const { cpuWeight, memoryWeight } = planning.config.objective;
+  const loadKey = (h: HostObservation) => cpuWeight * (objective.ratio('cpu', h.name) ?? 0) + memoryWeight * (objective.ratio('memory', h.name) ?? 0);
+  const lightest = [...counted].sort((a, b) => loadKey(a) - loadKey(b));
+  const estimate = (vm: VmObservation): number => {
+    const source = planning.index.hostsByName.get(vm.host);
+    if (!source) return -Infinity;
+    let best = -Infinity;
+    let tried = 0;
+    for (const target of lightest) {
+      if (target.name === source.name) continue;
+      best = Math.max(best, objective.gain(source.name, target.name, moveDelta(vm, source, target)));
+      if (++tried >= ESTIMATE_TARGETS) break;
+    }
+    return best / estimateSeconds(vm, planning);
+  };
+  const must = candidates.filter((c) => c.mustMove);
+  const others = candidates.filter((c) => !c.mustMove).map((c) => ({ c, e: estimate(c.vm) }));
+  others.sort((a, b) => b.e - a.e);
+  return [...must, ...others.map((o) => o.c)];
+}
+
+/** Why a VM in a state other than running is not moved (libvirt's domain states). */
+function stateReason(vm: VmObservation, mustMove: boolean): string {
+  if (!mustMove) return `not running (${vm.state}); only running VMs move to balance load`;
+  switch (vm.state) {
+    case 'crashed':
+      return 'crashed: libvirt cannot migrate a crashed domain; destroy it (virsh destroy) so it is shut off and moves cold, or start it again so it moves live';
+    case 'pmsuspended':
+      return 'suspended by its guest (pmsuspended): libvirt cannot migrate it; wake it (virsh dompmwakeup) and it moves live';
+    default:
+      return `in state ${vm.state}, which libvirt cannot migrate; it stays`;
+  }
+}
+
+/**
+ * How the VM can move given its libvirt state: running (and blocked, a running domain waiting on a
+ * resource) live; paused live only when it must (it stays paused on the target); shut off cold
+ * when it must. `refused` says why it cannot.
+ */
+export function howItMoves(vm: VmObservation, mustMove: boolean): { running: boolean; cold: boolean; refused?: string } {
+  const running = vm.state === 'running' || vm.state === 'blocked';
+  const live = running || (vm.state === 'paused' && mustMove);
+  const cold = vm.state === 'shutoff' && mustMove;
+  return { running, cold, refused: !live && !cold ? stateReason(vm, mustMove) : undefined };
+}
+
+/** Why the candidate is not considered this plan (checks in order, cheapest first), or undefined. */
+export function candidateRefusal(c: SelectedCandidate, planning: Planning, planned: number, maxMoves: number): string | undefined {
+  const { vm } = c;
+  const mustMove = Boolean(c.mustMove);
+  if (planned >= maxMoves) return `max moves per tick (${maxMoves}) reached; considered again next tick`;
+  if (planning.config.ignoredVms.includes(vm.name)) return 'ignored by config (policy.ignoredVms)';
+  if (planning.inFlightVms.has(vm.uuid) || vm.jobRunning) return 'a migration or other job is already running for it';
+  const cooling = mustMove ? undefined : planning.history.cooldown(vm);
+  if (cooling) return cooling;
+  return vmBoundReason(vm, planning.state, planning.nowMs) ?? howItMoves(vm, mustMove).refused;
+}

@@ -1,0 +1,140 @@
+/**
+ * The engine's own filters: limits no configuration may switch off, asked before any policy for
+ * every target (cheap: lookups in the projection and the VM's history). Each rule lives here or in
+ * a policy, never both: a down or maintenance host is never a target and memory, hugepages and
+ * vCPUs are never overcommitted beyond the host's ratios, whatever policies config enables.
+ */
+import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
+import type { PolicyConfig } from '../config/policy-schema.js';
+import type { ProjectedHost } from './api.js';
+import { hugepageShortfall, ordinaryMemoryBytes } from './memory-fit.js';
+
+const MiB = 2 ** 20;
+
+type Failure = NonNullable<ClusterState['recentFailures']>[number];
+type RecentMove = ClusterState['recentMoves'][number];
+
+/** The decision history plan() reads, grouped by VM once per plan. */
+export class HistoryIndex {
+  private readonly failuresByVm = new Map<string, Failure[]>();
+  private readonly movesByVm = new Map<string, RecentMove[]>();
+
+  constructor(
+    private readonly state: ClusterState,
+    private readonly config: PolicyConfig,
+    private readonly nowMs: number,
+  ) {
+    // Failures in order, so the newest per target wins; moves oldest first, the first match kept.
+    for (const f of state.recentFailures ?? []) {
+      const list = this.failuresByVm.get(f.vmUuid);
+      if (list) list.push(f);
+      else this.failuresByVm.set(f.vmUuid, [f]);
+    }
+    for (const m of state.recentMoves) {
+      const list = this.movesByVm.get(m.vmUuid);
+      if (list) list.push(m);
+      else this.movesByVm.set(m.vmUuid, [m]);
+    }
+  }
+
+  /** Why the VM is still in its cooldown (policy.cooldownSeconds), or undefined. */
+  cooldown(vm: VmObservation): string | undefined {
+    const movedAt = this.state.lastMovedAtMs[vm.uuid];
+    if (movedAt === undefined || this.nowMs - movedAt >= this.config.cooldownSeconds * 1000) return undefined;
+    return `moved ${((this.nowMs - movedAt) / 1000).toFixed(0)} s ago; cooldown ${this.config.cooldownSeconds} s`;
+  }
+
+  /** This VM's recent failures (newest per target) and the hosts it left lately, by host name. */
+  of(vm: VmObservation): VmHistory {
+    const failures = new Map<string, Failure>();
+    for (const f of this.failuresByVm.get(vm.uuid) ?? []) if (this.nowMs - f.atMs < this.config.retryAfterFailureSeconds * 1000) failures.set(f.to, f);
+    const left = new Map<string, RecentMove>();
+    for (const m of this.movesByVm.get(vm.uuid) ?? []) if (!left.has(m.from) && this.nowMs - m.atMs < this.config.cooldownSeconds * 3000) left.set(m.from, m);
+    return { failureTo: (host) => failures.get(host), leftAt: (host) => left.get(host) };
+  }
+}
+
+export interface VmHistory {
+  /** A recent failed move of the VM to this host, within policy.retryAfterFailureSeconds. */
+  failureTo(host: string): Failure | undefined;
+  /** A recent move of the VM away from this host, within three cooldowns. */
+  leftAt(host: string): RecentMove | undefined;
+}
+
+export interface CoreFilterInput {
+  vm: VmObservation;
+  target: HostObservation;
+  projected: ProjectedHost;
+  mustMove: boolean;
+  history: VmHistory;
+  config: PolicyConfig;
+  nowMs: number;
+}
+
+export interface CoreFilter {
+  name: string;
+  description: string;
+  /** true, or why the target is refused. */
+  filter(input: CoreFilterInput): true | string;
+}
+
+export const CORE_FILTERS: readonly CoreFilter[] = [
+  {
+    name: 'host-up',
+    description: 'a host that cannot be reached is never a target',
+    filter: ({ target }) => (target.up ? true : `${target.name} is down`),
+  },
+  {
+    name: 'not-in-maintenance',
+    description: 'a host in maintenance is never a target (the maintenance policy evacuates it)',
+    filter: ({ target }) => (target.maintenance ? `${target.name} is in maintenance` : true),
+  },
+  {
+    name: 'capacity',
+    description: 'memory up to memoryTotal x memoryOvercommitRatio (hugepage-backed VMs: free pages of their size), vCPUs up to cpuCount x cpuOvercommitRatio',
+    filter: ({ vm, target, projected: p }) => {
+      const memoryLimit = target.memoryTotalBytes * target.memoryOvercommitRatio;
+      if (p.memoryUsedBytes + ordinaryMemoryBytes(vm) > memoryLimit) {
+        return `${target.name} lacks memory (${Math.max(0, (memoryLimit - p.memoryUsedBytes) / MiB).toFixed(0)} MiB free, ${vm.name} needs ${(ordinaryMemoryBytes(vm) / MiB).toFixed(0)} MiB)`;
+      }
+      const pagesShort = hugepageShortfall(vm, p);
+      if (pagesShort) return pagesShort;
+      if (p.vcpus + vm.vcpus > target.cpuCount * target.cpuOvercommitRatio) {
+        return `${target.name} would exceed its vCPU overcommit (${p.vcpus + vm.vcpus} vCPUs, limit ${target.cpuCount * target.cpuOvercommitRatio})`;
+      }
+      return true;
+    },
+  },
+  {
+    name: 'retry-after-failure',
+    description: 'a target a move of this VM failed to lately is not tried again before policy.retryAfterFailureSeconds',
+    filter: ({ vm, target, history, config, nowMs }) => {
+      const failed = history.failureTo(target.name);
+      if (!failed) return true;
+      return `a move of ${vm.name} to ${target.name} ended ${failed.outcome} ${((nowMs - failed.atMs) / 1000).toFixed(0)} s ago${failed.error ? ` (${failed.error.slice(0, 120)})` : ''}; retried after ${config.retryAfterFailureSeconds} s`;
+    },
+  },
+  {
+    name: 'no-ping-pong',
+    description: 'a VM does not go back to a host it left within three cooldowns (must-moves excepted)',
+    filter: ({ vm, target, mustMove, history, nowMs }) => {
+      const back = !mustMove && history.leftAt(target.name);
+      return back ? `${vm.name} left ${target.name} ${((nowMs - back.atMs) / 1000).toFixed(0)} s ago (no ping-pong)` : true;
+    },
+  },
+];
+
+/**
+ * Names config may still list under policy.policies from when the rule was a policy (`capacity`):
+ * accepted and skipped by the loader, since the core filter always applies.
+ */
+export const FORMER_POLICY_CORE_FILTERS: ReadonlySet<string> = new Set(['capacity']);
+
+/** The first core filter that refuses the target: its name and reason; undefined when all pass. */
+export function coreRefusal(input: CoreFilterInput): { filter: string; reason: string } | undefined {
+  for (const f of CORE_FILTERS) {
+    const verdict = f.filter(input);
+    if (verdict !== true) return { filter: f.name, reason: verdict };
+  }
+  return undefined;
+}

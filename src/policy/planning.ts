@@ -1,0 +1,95 @@
+/**
+ * One plan's working set, built once from the observed state and the options: indexed views
+ * (projection.ts), the projection of moves planned so far, which hosts still need relief
+ * (relief.ts), the VMs' decision history (core-filters.ts) and the policy framework with the
+ * context each policy sees. plan() (engine.ts) and evaluateTargets (targets.ts) both start here.
+ */
+import type { ClusterState } from '../cluster/model.js';
+import { policySchema, type PolicyConfig } from '../config/policy-schema.js';
+import type { PolicyContext } from './api.js';
+import type { ChooserTunables } from './chooser.js';
+import { HistoryIndex } from './core-filters.js';
+import { PolicyFramework } from './framework.js';
+import { defaultPolicies, type LoadedPolicy } from './loader.js';
+import type { Technique } from './plan-types.js';
+import { ClusterIndex, cpuShare, Projection } from './projection.js';
+import { Relief, type PlanMemory } from './relief.js';
+
+export interface PlanOptions {
+  policies?: LoadedPolicy[];
+  config?: PolicyConfig;
+  nowMs?: number;
+  /** Per-migration bandwidth limit from migration config (0 = none): caps the chooser's bandwidth. */
+  bandwidthLimitMiBps?: number;
+  /** Bandwidth measured on recent migrations from one host to another (cluster/link-bandwidth.ts). */
+  linkBandwidthMiBps?: (from: string, to: string) => number | undefined;
+  /** Cost-model tunables from the migration config (chooser.ts tunablesFromMigrationConfig). */
+  tunables?: Partial<ChooserTunables>;
+  /** Real / predicted ratios of past moves per pair and technique (PredictionCalibration.factors). */
+  calibration?: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
+  /** Override of config.maxMovesPerTick (drain uses a large value). */
+  maxMoves?: number;
+  /** Kept by a caller that plans every tick, for policy.spread.holdTicks (see PlanMemory). */
+  memory?: PlanMemory;
+}
+
+export const DEFAULT_CONFIG: PolicyConfig = policySchema.parse({});
+
+export class Planning {
+  readonly config: PolicyConfig;
+  readonly nowMs: number;
+  readonly index: ClusterIndex;
+  readonly projection: Projection;
+  readonly relief: Relief;
+  readonly history: HistoryIndex;
+  readonly framework: PolicyFramework;
+  /** The objective and CPU imbalance once migrations in flight count as done, before any planned move. */
+  readonly objectiveBefore: number;
+  readonly imbalanceBefore: number;
+  /** VMs with a migration under way. */
+  readonly inFlightVms: ReadonlySet<string>;
+
+  constructor(
+    readonly state: ClusterState,
+    readonly options: PlanOptions,
+  ) {
+    this.config = options.config ?? DEFAULT_CONFIG;
+    this.nowMs = options.nowMs ?? state.observedAtMs;
+    this.index = new ClusterIndex(state);
+    this.inFlightVms = new Set(state.inFlight.map((m) => m.vmUuid));
+    this.projection = new Projection(this.index, this.config);
+    // Imbalance as observed (the metric); the objective with migrations in flight counted as done.
+    this.imbalanceBefore = this.projection.objective.cpuStdDev();
+    for (const m of state.inFlight) {
+      const vm = this.index.vmsByUuid.get(m.vmUuid);
+      const source = vm && this.index.hostsByName.get(vm.host);
+      const target = this.index.hostsByName.get(m.to);
+      if (vm && source && target && target !== source) this.projection.applyInFlight(vm, source, target);
+    }
+    this.objectiveBefore = this.projection.objective.value();
+    this.relief = new Relief(this.projection, this.config, options.memory);
+    this.history = new HistoryIndex(state, this.config, this.nowMs);
+    this.framework = new PolicyFramework(options.policies ?? defaultPolicies(this.config), (loaded) => this.contextFor(loaded), this.config.policyTimeoutMs);
+  }
+
+  /** What one policy sees: the state, its options and the indexed, projected views. */
+  private contextFor(loaded: LoadedPolicy): PolicyContext {
+    const { index, projection, relief } = this;
+    return {
+      state: this.state,
+      config: this.config,
+      options: loaded.options,
+      thresholds: projection.thresholds,
+      host: (name) => index.hostsByName.get(name),
+      vm: (uuid) => index.vmsByUuid.get(uuid),
+      projected: (name) => projection.host(name),
+      overloaded: (name) => projection.overloaded(name),
+      spreadSource: (name) => relief.spreadSource(name),
+      forecastCpu: (name) => projection.forecastCpu(name),
+      vmsOn: (name) => index.vmsOn(name),
+      placeOf: (uuid) => projection.placeOf(uuid),
+      cpuShare,
+      nowMs: this.nowMs,
+    };
+  }
+}
