@@ -2,3 +2,4 @@ export { configSchema, hostSchema, type Config, type HostConfig } from './schema
 export { policySchema, TECHNIQUE_NAMES, type PolicyConfig } from './policy-schema.js';
 export { migrationSchema, type MigrationConfig } from './migration-schema.js';
 export { ConfigError, loadConfig, parseConfig, formatPath, type ConfigProblem } from './load.js';
+export { haSchema, type HaConfig } from './ha-schema.js';

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { seconds } from './durations.js';
+import { haSchema } from './ha-schema.js';
 import { migrationSchema } from './migration-schema.js';
 import { policySchema } from './policy-schema.js';
 
@@ -93,6 +94,8 @@ export const configSchema = z
     policy: policySchema.default(policySchema.parse({})).describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).'),
     /** How moves run: limits, deadlines, technique tunables. */
     migration: migrationSchema.default(migrationSchema.parse({})).describe('How moves run: limits, deadlines, technique tunables.'),
+    /** Active/standby controllers on etcd (docs/ha.md); absent: one controller per state directory. */
+    ha: haSchema.optional().describe('Active/standby controllers on etcd v3 (docs/ha.md); absent: one controller, and the state directory lock keeps a second `run` on this machine from starting.'),
   })
   .superRefine((config, ctx) => {
     const seenNames = new Map<string, number>();
