@@ -9,6 +9,7 @@ import { HostConnections } from '../cluster/connections.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
 import { Executor, Journal, LearnedFromMigrations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import type { LeaderGate, OutcomeEntry, SharedDecisionStore } from '../ha/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
@@ -22,6 +23,8 @@ export interface TickReport {
   rejected: { move: Move; reason: string }[];
   durationMs: number;
   dryRun: boolean;
+  /** With ha: 'standby' ticks only collect (no reconcile, no plan, no migration). */
+  role: 'leader' | 'standby';
 }
 
 export interface ControllerOptions {
@@ -32,6 +35,8 @@ export interface ControllerOptions {
   onTick?: (report: TickReport) => void;
   onResult?: (result: MigrationResult) => void;
   onProgress?: (move: Move, p: MigrationProgress) => void;
+  /** High availability (src/ha/): only the leader plans and starts; its decisions are shared. */
+  ha?: { gate: LeaderGate; store: SharedDecisionStore };
 }
 
 export class Controller {
@@ -64,6 +69,7 @@ export class Controller {
       metrics: options.metrics,
       journal: this.journal,
       onProgress: options.onProgress,
+      commitStart: options.ha ? (start) => options.ha!.gate.commitStart(start) : undefined,
       onResult: (r) => {
         this.learned.observe(r);
         this.exportLink(r.from, r.to);
@@ -75,6 +81,7 @@ export class Controller {
           this.history.recentFailures.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs, outcome: r.outcome, error: r.error });
           this.history.recentFailures = this.history.recentFailures.slice(-500);
         }
+        if (options.ha) void options.ha.store.recordOutcome(outcomeEntry(r));
         options.onResult?.(r);
       },
     });
@@ -135,6 +142,12 @@ export class Controller {
     const { logger, metrics } = this.options;
     const collectOptions = () => ({ ...this.history, inFlight: this.executor.inFlight() });
     let state = await this.collector.collect(collectOptions());
+    if (this.options.ha) {
+      const { gate } = this.options.ha;
+      if (!gate.isLeader()) return this.standbyTick(state, started);
+      // A new term: what the last leader decided and started, before anything is planned.
+      if (gate.takeGainedLeadership()) await this.takeOverSharedHistory();
+    }
     this.executor.reconcile(state);
     const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(this.config.migration), memory: this.planMemory };
     // Rates older than a cooldown (at least a minute) are measured again.
@@ -160,9 +173,39 @@ export class Controller {
     this.lastTickEndedAtMs = Date.now();
     metrics?.lastTickTimestampSeconds.set(this.lastTickEndedAtMs / 1000);
     logger.debug({ durationMs: Math.round(durationMs), hosts: state.hosts.length, vms: state.vms.length, moves: result.moves.length, imbalance: result.imbalanceBefore }, 'tick done');
-    const report: TickReport = { state, plan: result, admitted: admission.admitted, rejected: admission.rejected, durationMs, dryRun: this.dryRun };
+    const report: TickReport = { state, plan: result, admitted: admission.admitted, rejected: admission.rejected, durationMs, dryRun: this.dryRun, role: 'leader' };
     this.options.onTick?.(report);
     return report;
+  }
+
+  /** A standby's tick: observed and exported, nothing planned (the leader plans and migrates). */
+  private standbyTick(state: ClusterState, started: number): TickReport {
+    const durationMs = performance.now() - started;
+    this.options.metrics?.ticksTotal.inc({ outcome: 'standby' });
+    this.lastTickEndedAtMs = Date.now();
+    this.options.metrics?.lastTickTimestampSeconds.set(this.lastTickEndedAtMs / 1000);
+    const plan: Plan = { basedOnObservedAtMs: state.observedAtMs, moves: [], skipped: [], imbalanceBefore: 0, imbalanceAfter: 0, policyErrors: [] };
+    const report: TickReport = { state, plan, admitted: [], rejected: [], durationMs, dryRun: this.dryRun, role: 'standby' };
+    this.options.onTick?.(report);
+    return report;
+  }
+
+  /**
+   * On becoming leader: history from the local journal merged with the shared one (cooldowns,
+   * recent moves and failures, link bandwidths), and the migrations the last leader started and
+   * never saw end handed to the executor, which adopts them in this tick's reconcile.
+   * @throws when etcd cannot be read (the tick fails; the next one tries again).
+   */
+  private async takeOverSharedHistory(): Promise<void> {
+    const shared = await this.options.ha!.store.load();
+    const local = await this.journal.read();
+    const seen = new Set(local.filter((e) => e.type === 'outcome').map((e) => `${e.vmUuid}@${e.atMs}`));
+    const entries = [...local, ...shared.outcomes.filter((e) => !seen.has(`${e.vmUuid}@${e.atMs}`))].sort((a, b) => a.atMs - b.atMs);
+    this.history = moveHistory(entries);
+    this.learned = new LearnedFromMigrations(entries);
+    for (const l of this.learned.links.links()) this.exportLink(l.from, l.to);
+    this.executor.restoreUnfinished(shared.unfinished);
+    this.options.logger.info({ sharedOutcomes: shared.outcomes.length, adopting: [...shared.unfinished.values()].map((u) => u.vm) }, 'leader: shared decision history loaded; adopting the migrations the last leader started');
   }
 
   /** Apply a new, already validated config (SIGHUP): connections that did not change stay open. */
@@ -194,4 +237,9 @@ export class Controller {
     await closePolicies(this.policies);
     this.journal.close();
   }
+}
+
+/** The journal 'outcome' entry of a result (what the shared history keeps). */
+function outcomeEntry(r: MigrationResult): OutcomeEntry {
+  return { type: 'outcome', atMs: r.endedAtMs, vm: r.vm, vmUuid: r.vmUuid, from: r.from, to: r.to, technique: r.technique, outcome: r.outcome, totalMs: r.totalMs, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, jobDirtyRateMiBps: r.jobDirtyRateMiBps, predicted: r.predicted, inputs: r.inputs, error: r.error, adoptedAfterRestart: r.adoptedAfterRestart };
 }
