@@ -9,6 +9,7 @@ import { HostConnections } from '../cluster/connections.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
 import { Executor, Journal, LearnedFromMigrations, moveHistory, unfinishedStarts, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { mergeSharedOutcomes } from '../ha/shared-history.js';
 import type { LeaderGate, OutcomeEntry, SharedDecisionStore } from '../ha/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
@@ -199,8 +200,7 @@ export class Controller {
   private async takeOverSharedHistory(): Promise<void> {
     const shared = await this.options.ha!.store.load();
     const local = await this.journal.read();
-    const seen = new Set(local.filter((e) => e.type === 'outcome').map((e) => `${e.vmUuid}@${e.atMs}`));
-    const entries = [...local, ...shared.outcomes.filter((e) => !seen.has(`${e.vmUuid}@${e.atMs}`))].sort((a, b) => a.atMs - b.atMs);
+    const entries = mergeSharedOutcomes(local, shared.outcomes);
     this.history = moveHistory(entries);
     this.learned = new LearnedFromMigrations(entries);
     for (const l of this.learned.links.links()) this.exportLink(l.from, l.to);
