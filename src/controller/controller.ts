@@ -54,6 +54,8 @@ export class Controller {
   /** Link bandwidths and the cost model's calibration (journal history, then every outcome). */
   learned = new LearnedFromMigrations();
   lastTickEndedAtMs?: number;
+  /** With ha: the leadership term whose shared history this controller has loaded. */
+  private sharedHistoryTerm?: string;
   readonly startedAtMs = Date.now();
 
   constructor(
@@ -146,8 +148,13 @@ export class Controller {
     if (this.options.ha) {
       const { gate } = this.options.ha;
       if (!gate.isLeader()) return this.standbyTick(state, started);
-      // A new term: what the last leader decided and started, before anything is planned.
-      if (gate.takeGainedLeadership()) await this.takeOverSharedHistory();
+      // A new term: what the last leader decided and started, before anything is planned (a
+      // failed load fails this tick, and the next one tries again).
+      const term = gate.term();
+      if (term !== this.sharedHistoryTerm) {
+        await this.takeOverSharedHistory();
+        this.sharedHistoryTerm = term;
+      }
     }
     this.executor.reconcile(state);
     const planOptions = { policies: this.policies, config: this.config.policy, bandwidthLimitMiBps: this.config.migration.bandwidthMiBps, ...this.learned.planOptions(this.config.migration), memory: this.planMemory };

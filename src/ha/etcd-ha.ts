@@ -68,7 +68,6 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
   /** When leadership was last confirmed by etcd (taken at the request's start, to err early). */
   private confirmedAtMs = 0;
   private wasLeader = false;
-  private gained = false;
   private outcomes?: OutcomeEntry[];
   private timer?: NodeJS.Timeout;
   private stopped = false;
@@ -106,10 +105,8 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
     return this.isLeader() ? 'leader' : 'standby';
   }
 
-  takeGainedLeadership(): boolean {
-    const gained = this.gained;
-    this.gained = false;
-    return gained;
+  term(): string | undefined {
+    return this.isLeader() ? this.token : undefined;
   }
 
   /** Why this controller is not leading (for logs and /healthz), when it is not. */
@@ -142,7 +139,6 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
           this.token = result.header.revision;
           this.confirmedAtMs = askedAtMs;
           this.currentLeader = this.member;
-          this.gained = true;
           this.deps.logger.info({ member: this.member, fencingToken: this.token, key: this.keys.leader }, 'became leader');
         } else {
           this.currentLeader = result.responses[0]?.response_range?.kvs?.[0]?.value?.toString();

@@ -12,10 +12,11 @@ export interface LeaderGate {
   /** True while this controller holds leadership as last confirmed (within one lease TTL). */
   isLeader(): boolean;
   /**
-   * Whether leadership was gained since the last call (the caller then loads the shared history
-   * and adopts running migrations before it plans). Resets on reading.
+   * The current term's fencing token (the election key's create revision), undefined while not
+   * leading. A caller that sees a new term loads the shared history and adopts running migrations
+   * before it plans.
    */
-  takeGainedLeadership(): boolean;
+  term(): string | undefined;
   /**
    * Commit the decision to start a migration: in one etcd transaction, check this controller
    * still holds its election key at the revision it won it with (the fencing token) and record

@@ -5,7 +5,7 @@
  * quorum away and give it back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, openSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addressPrefix, labPaths } from './paths.js';
 import { run, sleep } from './run.js';
@@ -96,4 +96,44 @@ export class EtcdCluster {
       await sleep(500);
     }
   }
+}
+
+/**
+ * One etcd member serving TLS with client-certificate auth on `address`:2379, with a CA, a server
+ * certificate for that IP and a client certificate made by openssl in `dir`. For the ha.tls test.
+ */
+export async function startTlsMember(dir: string, address: string): Promise<{ child: ChildProcess; endpoint: string; caFile: string; certFile: string; keyFile: string }> {
+  mkdirSync(dir, { recursive: true });
+  const f = (n: string) => join(dir, n);
+  const ssl = (args: string[]) => run('openssl', args, { timeoutMs: 60_000 });
+  await ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=vb-test-etcd-ca', '-keyout', f('ca.key'), '-out', f('ca.pem')]);
+  for (const [name, ext] of [
+    ['server', `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth,clientAuth\n`],
+    ['client', 'extendedKeyUsage=clientAuth\n'],
+  ] as const) {
+    await ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`)]);
+    writeFileSync(f(`${name}.ext`), ext);
+    await ssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`)]);
+  }
+  const log = openSync(f('etcd.log'), 'a');
+  const endpoint = `https://${address}:2379`;
+  const child = spawn(
+    'etcd',
+    [
+      '--name', 'tls1',
+      '--data-dir', f('data'),
+      '--listen-client-urls', endpoint,
+      '--advertise-client-urls', endpoint,
+      '--listen-peer-urls', `http://${address}:2380`,
+      '--initial-advertise-peer-urls', `http://${address}:2380`,
+      '--initial-cluster', `tls1=http://${address}:2380`,
+      '--cert-file', f('server.pem'),
+      '--key-file', f('server.key'),
+      '--trusted-ca-file', f('ca.pem'),
+      '--client-cert-auth',
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  closeSync(log);
+  return { child, endpoint, caFile: f('ca.pem'), certFile: f('client.pem'), keyFile: f('client.key') };
 }

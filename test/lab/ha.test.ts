@@ -10,6 +10,9 @@
  *   logged), and the two never plan at the same time.
  * - One etcd member down: nothing changes. Quorum lost: the running migration is watched to its
  *   end, nobody starts anything (and both say why); quorum back: the pending move runs.
+ * - Fencing on its own: a leader whose lease expired while it ran no code still believes it leads,
+ *   and etcd refuses its write (the token is stale).
+ * - ha.tls: an etcd member that requires client certificates.
  * - Two `run` on one state directory without ha: the second refuses, naming the first.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -19,10 +22,14 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readJournal, type JournalEntry } from '../../src/executor/index.js';
-import { EtcdCluster } from './etcd.js';
+import { parseConfig } from '../../src/config/index.js';
+import { EtcdHa } from '../../src/ha/etcd-ha.js';
+import { createLogger } from '../../src/log/logger.js';
+import { EtcdCluster, startTlsMember } from './etcd.js';
 import { RunProcess as Controller } from './run-process.js';
 import { Lab, labFromEnv } from './lab.js';
-import { sleep } from './run.js';
+import { addressPrefix } from './paths.js';
+import { run, sleep } from './run.js';
 
 const VM = 'ha-vm';
 let lab: Lab;
@@ -31,7 +38,7 @@ let dir: string;
 const children: ChildProcess[] = [];
 const track = (c: Controller) => (children.push(c.child), c);
 
-function config(name: string, maintenanceHost: string, ha: boolean, electionName: string): { configFile: string; journalFile: string } {
+function config(name: string, maintenanceHost: string, ha: boolean, electionName: string, metricsListen = ''): { configFile: string; journalFile: string } {
   const base = parse(readFileSync(inject('labConfigPath'), 'utf8')) as { hosts: Record<string, unknown>[] };
   const configFile = join(dir, `${name}.yaml`);
   const stateDir = join(dir, `state-${name}`);
@@ -41,7 +48,7 @@ function config(name: string, maintenanceHost: string, ha: boolean, electionName
       ...base,
       hosts: base.hosts.map((h) => ({ ...h, maintenance: h.name === maintenanceHost })),
       stateDir,
-      metrics: { listen: '' },
+      metrics: { listen: metricsListen },
       loop: { schedule: '*/2 * * * * *', windowSamples: 1 },
       policy: { cooldownSeconds: 600, maxMovesPerTick: 1, allowedTechniques: ['precopy'] },
       migration: { bandwidthMiBps: 8, maxConcurrent: 1, deadlineSeconds: 300 },
@@ -69,9 +76,9 @@ async function waitJournal(c: Controller, what: string, predicate: (es: JournalE
 }
 
 /** Start two HA controllers; resolves with [leader, standby] once one leads. */
-async function pair(tag: string, maintenanceHost: string, electionName: string): Promise<[Controller, Controller]> {
-  const a = config(`${tag}-a`, maintenanceHost, true, electionName);
-  const b = config(`${tag}-b`, maintenanceHost, true, electionName);
+async function pair(tag: string, maintenanceHost: string, electionName: string, metrics: [string, string] = ['', '']): Promise<[Controller, Controller]> {
+  const a = config(`${tag}-a`, maintenanceHost, true, electionName, metrics[0]);
+  const b = config(`${tag}-b`, maintenanceHost, true, electionName, metrics[1]);
   const ca = new Controller(`${tag}-a`, a.configFile, a.journalFile);
   const cb = new Controller(`${tag}-b`, b.configFile, b.journalFile);
   const until = Date.now() + 90_000;
@@ -163,8 +170,18 @@ describe('HA: active/standby controllers on etcd', () => {
 
   it('one etcd member down changes nothing; without quorum nobody starts, the running job is watched to its end, and work resumes with quorum', async () => {
     const from = (await lab.whereIs(VM))!;
-    const [leader, standby] = await pair('quorum', 'none', 'ha-quorum');
+    const listenA = `${addressPrefix()}221:9464`;
+    const listenB = `${addressPrefix()}222:9464`;
+    const listen = (c: Controller) => (c.name.endsWith('-a') ? listenA : listenB);
+    const [leader, standby] = await pair('quorum', 'none', 'ha-quorum', [listenA, listenB]);
     await sleep(3000);
+    // Both serve /healthz with their role, and the leader gauge.
+    for (const [c, role, gauge] of [[leader, 'leader', 1], [standby, 'standby', 0]] as const) {
+      await c.waitFor('virt-balancer running', 60_000);
+      const health = (await (await fetch(`http://${listen(c)}/healthz`)).json()) as Record<string, unknown>;
+      expect(health).toMatchObject({ role, member: c.name, leader: leader.name });
+      expect(await (await fetch(`http://${listen(c)}/metrics`)).text()).toMatch(new RegExp(`^virt_balancer_leader ${gauge}$`, 'm'));
+    }
     // One member down: the leader stays leader, nobody changes role.
     const m1DownAt = Date.now();
     await etcd.stop('m1');
@@ -215,6 +232,60 @@ describe('HA: active/standby controllers on etcd', () => {
     await l2.stop();
     await s2.stop();
   }, 900_000);
+
+  it('fencing: a leader whose lease expired behind its back (as in a pause) is refused by etcd, though it still believes it leads', async () => {
+    await etcd.waitHealthy(etcd.names, 60_000);
+    const logger = createLogger({ level: 'silent' });
+    const haOf = (memberName: string) => parseConfig({ hosts: [{ name: 'kvm1', uri: 'qemu+tcp://127.0.0.1/system' }], ha: { endpoints: etcd.endpoints, electionName: 'ha-fence', memberName } }).ha!;
+    const a = new EtcdHa(haOf('fa'), { logger });
+    const b = new EtcdHa(haOf('fb'), { logger });
+    try {
+      await a.step();
+      expect(a.isLeader()).toBe(true);
+      const token = a.term()!;
+      // The lease expiring while `a` is frozen: revoked from outside, `a` runs no code meanwhile.
+      const etcdctl = (args: string[]) => run('etcdctl', ['--endpoints', etcd.endpoints.join(','), ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+      const kv = (JSON.parse((await etcdctl(['get', 'ha-fence/leader', '-w', 'json'])).stdout) as { kvs: { lease: number }[] }).kvs[0];
+      await etcdctl(['lease', 'revoke', BigInt(kv.lease).toString(16)]);
+      await b.step();
+      expect(b.isLeader()).toBe(true);
+      expect(BigInt(b.term()!)).toBeGreaterThan(BigInt(token));
+      expect(a.isLeader(), 'a has not noticed: its last confirmation is younger than the TTL').toBe(true);
+      const refusal = await a.commitStart({ vm: 'fenced-vm', vmUuid: 'u-fenced', from: 'lab1', to: 'lab2', technique: 'precopy', startedAtMs: Date.now() });
+      expect(refusal).toContain(`fencing token ${token} is stale`);
+      expect(a.isLeader(), 'the refusal ends its term').toBe(false);
+      expect((await etcdctl(['get', '--prefix', 'ha-fence/inflight/'])).stdout).toBe('');
+      expect(await b.commitStart({ vm: 'ok-vm', vmUuid: 'u-ok', from: 'lab1', to: 'lab2', technique: 'precopy', startedAtMs: Date.now() })).toBeUndefined();
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 120_000);
+
+  it('ha.tls: leads through an etcd that requires client certificates; without the client certificate etcd refuses and it stays standby, saying why', async () => {
+    const member = await startTlsMember(join(dir, 'etcd-tls'), `${addressPrefix()}210`);
+    const logger = createLogger({ level: 'silent' });
+    const haOf = (tls: Record<string, string>, memberName: string) => parseConfig({ hosts: [{ name: 'kvm1', uri: 'qemu+tcp://127.0.0.1/system' }], ha: { endpoints: [member.endpoint], electionName: 'ha-tls', callTimeoutSeconds: 2, memberName, tls } }).ha!;
+    const withCert = new EtcdHa(haOf({ caFile: member.caFile, certFile: member.certFile, keyFile: member.keyFile }, 'with-cert'), { logger });
+    const caOnly = new EtcdHa(haOf({ caFile: member.caFile }, 'ca-only'), { logger });
+    try {
+      const until = Date.now() + 60_000;
+      while (!withCert.isLeader() && Date.now() < until) {
+        await withCert.step();
+        if (!withCert.isLeader()) await sleep(500);
+      }
+      expect(withCert.isLeader(), withCert.standbyReason()).toBe(true);
+      await caOnly.step();
+      expect(caOnly.isLeader()).toBe(false);
+      expect(caOnly.standbyReason()).toMatch(/^etcd not answering: /);
+      expect(await caOnly.commitStart({ vm: 'x', vmUuid: 'u', from: 'a', to: 'b', technique: 'precopy', startedAtMs: Date.now() })).toMatch(/not the leader/);
+    } finally {
+      await withCert.stop();
+      await caOnly.stop();
+      member.child.kill('SIGTERM');
+    }
+    expect(() => new EtcdHa(haOf({ caFile: join(dir, 'missing-ca.pem') }, 'x'), { logger })).toThrow(`ha.tls.caFile: cannot read ${join(dir, 'missing-ca.pem')} (ENOENT)`);
+  }, 120_000);
 
   it('two `run` on one state directory without ha: the second refuses and names the first', async () => {
     const { configFile, journalFile } = config('nolock', 'none', false, '');

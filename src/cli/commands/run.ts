@@ -104,6 +104,9 @@ export function register(program: Command): void {
           });
         });
         logger.info('stopped');
+        // Everything of ours is closed. The etcd3 client can leave a retry timer behind after
+        // close() (seen after etcd lost quorum and got it back), which would keep the process up.
+        if (ha) setTimeout(() => process.exit(), 3000).unref();
       }),
     );
 }
