@@ -245,8 +245,9 @@ describe('HA: active/standby controllers on etcd', () => {
       const token = a.term()!;
       // The lease expiring while `a` is frozen: revoked from outside, `a` runs no code meanwhile.
       const etcdctl = (args: string[]) => run('etcdctl', ['--endpoints', etcd.endpoints.join(','), ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
-      const kv = (JSON.parse((await etcdctl(['get', 'ha-fence/leader', '-w', 'json'])).stdout) as { kvs: { lease: number }[] }).kvs[0];
-      await etcdctl(['lease', 'revoke', BigInt(kv.lease).toString(16)]);
+      // The lease ID is an int64: read its digits as text (JSON.parse would round it).
+      const leaseId = /"lease":(\d+)/.exec((await etcdctl(['get', 'ha-fence/leader', '-w', 'json'])).stdout)![1];
+      await etcdctl(['lease', 'revoke', BigInt(leaseId).toString(16)]);
       await b.step();
       expect(b.isLeader()).toBe(true);
       expect(BigInt(b.term()!)).toBeGreaterThan(BigInt(token));
