@@ -16,6 +16,9 @@ const NEEDED: { file: string; pkg: string }[] = [
   // Not the lab's own needs, but the test suite's: promtool and a real Prometheus, systemd-analyze.
   { file: '/usr/bin/prometheus', pkg: 'prometheus' },
   { file: '/usr/bin/promtool', pkg: 'prometheus' },
+  // The HA tests' etcd cluster (test/lab/etcd.ts).
+  { file: '/usr/bin/etcd', pkg: 'etcd-server' },
+  { file: '/usr/bin/etcdctl', pkg: 'etcd-client' },
   { file: '/usr/bin/systemd-analyze', pkg: 'systemd' },
   // transports.test.ts: a throwaway PKI for TLS, a private sshd, the ssh helpers on its far side.
   { file: '/usr/bin/openssl', pkg: 'openssl' },

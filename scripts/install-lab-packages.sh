@@ -14,6 +14,7 @@ BASE_PACKAGES=(
   busybox-static cpio gcc libc6-dev util-linux iproute2
   prometheus systemd openssh-client openssh-server openssl netcat-openbsd ca-certificates
   tcpdump
+  etcd-server etcd-client
 )
 # The virtualisation stack; on Debian 12 these come from bookworm-backports.
 STACK_PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils)

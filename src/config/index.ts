@@ -3,3 +3,4 @@ export { policySchema, TECHNIQUE_NAMES, type PolicyConfig } from './policy-schem
 export { migrationSchema, type MigrationConfig } from './migration-schema.js';
 export { ConfigError, loadConfig, parseConfig, formatPath, type ConfigProblem } from './load.js';
 export { isMigrationAddress, migrationUriForAddress, listenAddressFor } from './migration-address.js';
+export { haSchema, type HaConfig } from './ha-schema.js';

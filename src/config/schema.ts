@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { seconds } from './durations.js';
 import { isMigrationAddress, normalizeMigrationAddress } from './migration-address.js';
+import { haSchema } from './ha-schema.js';
 import { migrationSchema } from './migration-schema.js';
 import { notificationsSchema } from './notifications-schema.js';
 import { policySchema } from './policy-schema.js';
@@ -105,6 +106,8 @@ export const configSchema = z
     migration: migrationSchema.default(migrationSchema.parse({})).describe('How moves run: limits, deadlines, technique tunables.'),
     /** Webhooks for migration and maintenance events (docs/notifications.md). */
     notifications: notificationsSchema.default({ webhooks: [] }).describe('Webhooks for migration and maintenance events (docs/notifications.md).'),
+    /** Active/standby controllers on etcd (docs/ha.md); absent: one controller per state directory. */
+    ha: haSchema.optional().describe('Active/standby controllers on etcd v3 (docs/ha.md); absent: one controller, and the state directory lock keeps a second `run` on this machine from starting.'),
   })
   .superRefine((config, ctx) => {
     const seenNames = new Map<string, number>();

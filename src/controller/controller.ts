@@ -11,6 +11,8 @@ import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
 import { Executor, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import { DecisionHistory, Journal, unfinishedStarts } from '../history/index.js';
+import { mergeSharedOutcomes } from '../ha/shared-history.js';
+import type { LeaderGate, OutcomeEntry, SharedDecisionStore } from '../ha/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
@@ -29,6 +31,8 @@ export interface TickReport {
   recommended: Recommendation[];
   durationMs: number;
   dryRun: boolean;
+  /** With ha: 'standby' ticks only collect (no reconcile, no plan, no migration). */
+  role: 'leader' | 'standby';
 }
 
 export interface ControllerOptions {
@@ -39,6 +43,8 @@ export interface ControllerOptions {
   onTick?: (report: TickReport) => void;
   onResult?: (result: MigrationResult) => void;
   onProgress?: (move: Move, p: MigrationProgress) => void;
+  /** High availability (src/ha/): only the leader plans and starts; its decisions are shared. */
+  ha?: { gate: LeaderGate; store: SharedDecisionStore };
 }
 
 export class Controller {
@@ -60,6 +66,8 @@ export class Controller {
   /** Moves, failures, link bandwidths and calibration: journal history, then every outcome. */
   history = new DecisionHistory();
   lastTickEndedAtMs?: number;
+  /** With ha: the leadership term whose shared history this controller has loaded. */
+  private sharedHistoryTerm?: string;
   readonly startedAtMs = Date.now();
 
   constructor(
@@ -79,10 +87,12 @@ export class Controller {
       journal: this.journal,
       onProgress: options.onProgress,
       onStart: (move) => this.send([startedEvent(move)]),
+      commitStart: options.ha ? (start) => options.ha!.gate.commitStart(start) : undefined,
       onResult: (r) => {
         this.send(resultEvents(r));
         this.history.observe(r);
         this.exportLink(r.from, r.to);
+        if (options.ha) void options.ha.store.recordOutcome(outcomeEntry(r));
         options.onResult?.(r);
       },
     });
@@ -147,6 +157,17 @@ export class Controller {
     const started = performance.now();
     const { logger, metrics } = this.options;
     let state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+    if (this.options.ha) {
+      const { gate } = this.options.ha;
+      if (!gate.isLeader()) return this.standbyTick(state, started);
+      // A new term: what the last leader decided and started, before anything is planned (a
+      // failed load fails this tick, and the next one tries again).
+      const term = gate.term();
+      if (term !== this.sharedHistoryTerm) {
+        await this.takeOverSharedHistory();
+        this.sharedHistoryTerm = term;
+      }
+    }
     this.executor.reconcile(state);
     this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
     this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
@@ -175,7 +196,7 @@ export class Controller {
     this.lastTickEndedAtMs = Date.now();
     metrics?.lastTickTimestampSeconds.set(this.lastTickEndedAtMs / 1000);
     logger.debug({ durationMs: Math.round(durationMs), hosts: state.hosts.length, vms: state.vms.length, moves: result.moves.length, imbalance: result.imbalanceBefore }, 'tick done');
-    const report: TickReport = { state, plan: result, admitted: admission.admitted, rejected: admission.rejected, recommended, durationMs, dryRun: this.dryRun };
+    const report: TickReport = { state, plan: result, admitted: admission.admitted, rejected: admission.rejected, recommended, durationMs, dryRun: this.dryRun, role: 'leader' };
     this.options.onTick?.(report);
     return report;
   }
@@ -212,6 +233,34 @@ export class Controller {
     }
   }
 
+  /** A standby's tick: observed and exported, nothing planned (the leader plans and migrates). */
+  private standbyTick(state: ClusterState, started: number): TickReport {
+    const durationMs = performance.now() - started;
+    this.options.metrics?.ticksTotal.inc({ outcome: 'standby' });
+    this.lastTickEndedAtMs = Date.now();
+    this.options.metrics?.lastTickTimestampSeconds.set(this.lastTickEndedAtMs / 1000);
+    const plan: Plan = { basedOnObservedAtMs: state.observedAtMs, moves: [], skipped: [], imbalanceBefore: 0, imbalanceAfter: 0, policyErrors: [] };
+    const report: TickReport = { state, plan, admitted: [], rejected: [], recommended: [], durationMs, dryRun: this.dryRun, role: 'standby' };
+    this.options.onTick?.(report);
+    return report;
+  }
+
+  /**
+   * On becoming leader: history from the local journal merged with the shared one (cooldowns,
+   * recent moves and failures, link bandwidths), and the migrations the last leader started and
+   * never saw end handed to the executor, which adopts them in this tick's reconcile.
+   * @throws when etcd cannot be read (the tick fails; the next one tries again).
+   */
+  private async takeOverSharedHistory(): Promise<void> {
+    const shared = await this.options.ha!.store.load();
+    const local = await this.journal.read();
+    const entries = mergeSharedOutcomes(local, shared.outcomes);
+    this.history = new DecisionHistory(entries);
+    for (const l of this.history.learned.links.links()) this.exportLink(l.from, l.to);
+    this.executor.restoreUnfinished(shared.unfinished);
+    this.options.logger.info({ sharedOutcomes: shared.outcomes.length, adopting: [...shared.unfinished.values()].map((u) => u.vm) }, 'leader: shared decision history loaded; adopting the migrations the last leader started');
+  }
+
   /** Apply a new, already validated config (SIGHUP): connections that did not change stay open. */
   async reload(config: Config): Promise<void> {
     const policies = await loadPolicies(config.policy);
@@ -246,4 +295,9 @@ export class Controller {
     if (!delivered) this.options.logger.warn({ waitedMs: waitMs }, 'stopping with webhook notifications still undelivered');
     this.journal.close();
   }
+}
+
+/** The journal 'outcome' entry of a result (what the shared history keeps). */
+function outcomeEntry(r: MigrationResult): OutcomeEntry {
+  return { type: 'outcome', atMs: r.endedAtMs, vm: r.vm, vmUuid: r.vmUuid, from: r.from, to: r.to, technique: r.technique, outcome: r.outcome, totalMs: r.totalMs, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, jobDirtyRateMiBps: r.jobDirtyRateMiBps, predicted: r.predicted, inputs: r.inputs, error: r.error, adoptedAfterRestart: r.adoptedAfterRestart };
 }

@@ -51,6 +51,11 @@ export class Executor {
       onResult?: (r: MigrationResult) => void;
       /** A move this executor starts, once its start is journaled (before libvirt is asked). */
       onStart?: (move: Move) => void;
+      /**
+       * With ha: commits the decision to start (fenced by the leader's etcd term) before the
+       * journal and libvirt hear of it; resolves with why not when this controller may not start.
+       */
+      commitStart?: (start: UnfinishedStart) => Promise<string | undefined>;
     },
   ) {}
 
@@ -175,9 +180,18 @@ export class Executor {
     const entry: Running = { vmUuid: move.vmUuid, vmName: move.vmName, from: move.from, to: move.to, bandwidthMiBps: move.inputs.bandwidthMiBps, move, startedAtMs: Date.now(), adopted: false };
     this.running.set(move.vmUuid, entry);
     entry.done = (async () => {
+      const startedAtMs = Date.now();
+      const deadlineSeconds = deadlineSecondsFor(move, this.config.migration);
+      const refusal = await this.deps.commitStart?.({ vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, startedAtMs, predicted: move.predicted, deadlineSeconds });
+      if (refusal !== undefined) {
+        entry.notStartedReason = refusal;
+        logger.warn({ vm: move.vmName, from: move.from, to: move.to, reason: refusal }, 'migration not started: this controller may not start migrations now');
+        this.running.delete(move.vmUuid);
+        return undefined;
+      }
       try {
         // On disk before libvirt hears of it, so a restart always knows what it may have to adopt.
-        await journal.appendDurably({ type: 'started', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, deadlineSeconds: deadlineSecondsFor(move, this.config.migration) });
+        await journal.appendDurably({ type: 'started', atMs: startedAtMs, vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, deadlineSeconds });
       } catch (error) {
         entry.notStartedReason = (error as Error).message;
         logger.error({ vm: move.vmName, from: move.from, to: move.to, err: entry.notStartedReason }, 'migration not started: its start cannot be journaled');

@@ -46,6 +46,10 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     journalWriteFailuresTotal: new Counter({ name: 'virt_balancer_journal_write_failures_total', help: 'Journal writes that failed (full or read-only filesystem, permissions); each attempt counts', registers: r }),
     journalWritable: new Gauge({ name: 'virt_balancer_journal_writable', help: '1 while every journal entry is on disk, 0 while some cannot be written (no migration starts then)', registers: r }),
     webhookDeliveriesTotal: new Counter({ name: 'virt_balancer_webhook_deliveries_total', help: 'Webhook notifications by event and outcome (delivered, failed after its retries, dropped when too many wait)', labelNames: ['event', 'outcome'], registers: r }),
+    // High availability (docs/ha.md).
+    leader: new Gauge({ name: 'virt_balancer_leader', help: '1 while this controller leads (plans and migrates), 0 while standby; without ha: always 1', registers: r }),
+    leadershipChangesTotal: new Counter({ name: 'virt_balancer_leadership_changes_total', help: 'Times this controller became leader or stepped down, by the role it changed to', labelNames: ['to'], registers: r }),
+    fencingRefusalsTotal: new Counter({ name: 'virt_balancer_fencing_refusals_total', help: 'Leader writes (migration starts, outcome records) refused because etcd did not confirm this controller still leads', registers: r }),
     postcopyIncidentsTotal: new Counter({ name: 'virt_balancer_postcopy_incidents_total', help: 'Post-copy migrations that failed after the switch (VM state needs attention)', registers: r }),
   };
 }

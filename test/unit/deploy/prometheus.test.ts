@@ -32,15 +32,17 @@ describe('Prometheus config and alert rules', () => {
     expect(config.scrape_configs.find((c) => c.job_name === 'virt-balancer')?.static_configs[0].targets).toEqual(['127.0.0.1:9464']);
   });
 
-  it('promtool check rules passes for the six alerts', () => {
+  it('promtool check rules passes for the eight alerts', () => {
     const result = runTool(tool('promtool'), ['check', 'rules', RULES]);
     expect(result.status, result.stdout + result.stderr).toBe(0);
-    expect(result.stdout).toContain('SUCCESS: 6 rules found');
+    expect(result.stdout).toContain('SUCCESS: 8 rules found');
     expect(rules.map((r) => r.alert).sort()).toEqual([
       'VirtBalancerDown',
       'VirtBalancerHostUnreachable',
       'VirtBalancerImbalancePersisting',
+      'VirtBalancerLeaderFlapping',
       'VirtBalancerMigrationFailures',
+      'VirtBalancerNoLeader',
       'VirtBalancerPostcopyIncident',
       'VirtBalancerTicksStalled',
     ]);
@@ -70,7 +72,7 @@ describe('Prometheus config and alert rules', () => {
   it('every metric the rules use is exported, and counters are only rated', () => {
     const used = rules.flatMap((r) => metricsInExpr(r.expr));
     expect(new Set(used)).toEqual(
-      new Set(['up', 'virt_balancer_last_tick_timestamp_seconds', 'virt_balancer_host_up', 'virt_balancer_migrations_total', 'virt_balancer_postcopy_incidents_total', 'virt_balancer_cluster_imbalance']),
+      new Set(['up', 'virt_balancer_last_tick_timestamp_seconds', 'virt_balancer_host_up', 'virt_balancer_migrations_total', 'virt_balancer_postcopy_incidents_total', 'virt_balancer_cluster_imbalance', 'virt_balancer_leader', 'virt_balancer_leadership_changes_total']),
     );
     for (const rule of rules) expect({ alert: rule.alert, problems: exprProblems(rule.expr) }).toEqual({ alert: rule.alert, problems: [] });
   });
