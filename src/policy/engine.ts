@@ -159,7 +159,8 @@ export function spreadSettings(config: PolicyConfig): SpreadSettings {
   const s = config.spread;
   const preset = SPREAD_PRESETS[s.aggressiveness] ?? SPREAD_PRESETS[3];
   return {
-    enabled: s.enabled && s.aggressiveness > 1,
+    // Consolidating packs on purpose: spreading would undo it.
+    enabled: s.enabled && s.aggressiveness > 1 && config.goal !== 'consolidate',
     tolerance: (s.tolerancePercent ?? preset.tolerancePercent) / 100,
     holdTicks: s.holdTicks ?? preset.holdTicks,
     minGain: s.minGain ?? preset.minGain,
@@ -244,8 +245,9 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     for (const host of state.hosts) {
       const w = host.cpuUtilization;
       if (w.samples < 2) continue;
-      const slope = (w.last - w.mean) / ((w.samples - 1) / 2);
-      const offset = w.last - w.mean + slope * config.forecast.aheadTicks;
+      // The least-squares slope when the window gives one, else the trend from mean to last.
+      const slope = w.slopePerSample ?? (w.last - w.mean) / ((w.samples - 1) / 2);
+      const offset = slope * ((w.samples - 1) / 2 + config.forecast.aheadTicks);
       if (offset > 0) forecastOffset.set(host.name, offset);
     }
   }
@@ -373,7 +375,9 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
         const vm = vmsByUuid.get(c.vm.uuid);
         if (!vm) continue;
         const existing = candidates.get(vm.uuid);
-        if (!existing || (c.mustMove && !existing.mustMove)) candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: c.mustMove, policy: loaded.policy.name });
+        // A must-move wins over the rest, and relief (neither must nor pack) over a packing move.
+        const rank = (x: Candidate) => (x.mustMove ? 2 : x.pack ? 0 : 1);
+        if (!existing || rank(c) > rank(existing)) candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: c.mustMove, pack: !c.mustMove && c.pack, policy: loaded.policy.name });
       }
     } catch (e) {
       if (!(e instanceof PolicyFailure)) throw e;
@@ -401,9 +405,11 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     return best / estimateSeconds(vm);
   };
   const must = [...candidates.values()].filter((c) => c.mustMove);
-  const others = [...candidates.values()].filter((c) => !c.mustMove).map((c) => ({ c, e: estimate(c.vm) }));
+  const others = [...candidates.values()].filter((c) => !c.mustMove && !c.pack).map((c) => ({ c, e: estimate(c.vm) }));
   others.sort((a, b) => b.e - a.e);
-  const ordered = [...must, ...others.map((o) => o.c)];
+  // Packing moves last, in the order their policy nominated them (host by host), after relief.
+  const packs = [...candidates.values()].filter((c) => c.pack);
+  const ordered = [...must, ...others.map((o) => o.c), ...packs];
   const inFlight = new Set(state.inFlight.map((m) => m.vmUuid));
   // History by VM, once (failures in order, so the newest per target wins; moves oldest first, the
   // first match as before).
@@ -415,6 +421,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
   for (const candidate of ordered) {
     const vm = candidate.vm;
     const mustMove = Boolean(candidate.mustMove);
+    const pack = Boolean(candidate.pack);
     const skip = (reason: string) => skipped.push({ vmName: vm.name, vmUuid: vm.uuid, reason });
     if (moves.length >= maxMoves) {
       skip(`max moves per tick (${maxMoves}) reached; considered again next tick`);
@@ -450,13 +457,13 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     const source = hostsByName.get(vm.host);
     if (!source) continue;
     const hotRelief = needsRelief(source.name);
-    if (!mustMove && !hotRelief && !needsSpreadRelief(source.name)) {
+    if (!mustMove && !pack && !hotRelief && !needsSpreadRelief(source.name)) {
       skip(`host ${source.name} is no longer above the thresholds (less hysteresis) nor the spread tolerance after the moves planned before it`);
       continue;
     }
     // A spread move (the source is not hot) must also buy the margin.
-    const margin = mustMove || hotRelief ? 0 : spread.minGain;
-    const neededEstimate = mustMove ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm) + margin;
+    const margin = mustMove || pack || hotRelief ? 0 : spread.minGain;
+    const neededEstimate = mustMove || pack ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm) + margin;
 
     // This VM's recent failures (newest per target) and the hosts it left lately, looked up per target below.
     const failuresOf = new Map<string, NonNullable<ClusterState['recentFailures']>[number]>();
@@ -511,7 +518,10 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       }
       open.push({ host: target, gain, d });
     }
-    open.sort((a, b) => b.gain - a.gain);
+    // Consolidating: the fullest targets first (the policies' filters keep them under the target
+    // utilisation), so relief and packing fill running hosts before waking an empty one.
+    if (config.goal === 'consolidate' && !mustMove) open.sort((a, b) => projected.get(b.host.name)!.cpuRatioP90 - projected.get(a.host.name)!.cpuRatioP90);
+    else open.sort((a, b) => b.gain - a.gain);
 
     // Policies judge the best-gain targets a batch at a time; the first batch with an accepted
     // target decides (asking every policy about every host costs too much at thousands of hosts).
@@ -614,7 +624,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       continue;
     }
     const costSeconds = choice.predicted.totalSeconds + choice.predicted.downtimeMs / 1000;
-    if (!mustMove) {
+    if (!mustMove && !pack) {
       const needed = config.minGainPerCostSecond * costSeconds + margin;
       if (best.gain <= needed) {
         skip(`best target ${best.host.name} reduces the objective by ${best.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${costSeconds.toFixed(1)} s x minGainPerCostSecond${margin > 0 ? ` + spread margin ${margin}` : ''})`);
