@@ -17,6 +17,8 @@ export interface TraceBenchOptions {
   tracesDir?: string;
   /** 'all' (every day in inputs.days) or 'quick' (inputs.quickDays) or explicit day names. */
   days?: 'all' | 'quick' | string[];
+  /** Only these scenarios (also VB_TRACE_SCENARIOS, comma-separated); default all. */
+  scenarios?: string[];
   log?: (line: string) => void;
 }
 
@@ -175,6 +177,10 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
   const tracesDir = options.tracesDir ?? process.env.VB_TRACES_DIR ?? inputs.tracesDir;
   const days = options.days === 'quick' ? inputs.quickDays : Array.isArray(options.days) ? options.days : inputs.days;
 
+  const only = options.scenarios ?? process.env.VB_TRACE_SCENARIOS?.split(',').map((n) => n.trim()).filter(Boolean);
+  const unknown = (only ?? []).filter((n) => !inputs.scenarios.some((s) => s.name === n));
+  if (unknown.length > 0) throw new Error(`trace scenarios ${unknown.join(', ')} (VB_TRACE_SCENARIOS) are not in the inputs; choose from ${inputs.scenarios.map((s) => s.name).join(', ')}`);
+  const scenarios = only ? inputs.scenarios.filter((s) => only.includes(s.name)) : inputs.scenarios;
   const engine = await loadEngineBalancer(inputs);
   // Factories: each replay gets a fresh balancer, so no history leaks from one day to the next.
   const balancers: (() => Balancer)[] = [
@@ -184,12 +190,12 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
   ];
   if (engine.makeBalancer) balancers.unshift(engine.makeBalancer, ...(engine.variantBalancers ?? []));
   const descriptions: Record<string, string> = {};
-  log(`traces: ${days.length} day(s) x ${inputs.scenarios.length} scenario(s) x ${balancers.length} balancer(s); engine: ${engine.note}`);
+  log(`traces: ${days.length} day(s) x ${scenarios.length} scenario(s) x ${balancers.length} balancer(s); engine: ${engine.note}`);
 
   const perDay: ReplayResult[] = [];
   for (const dayName of days) {
     const day = await loadTraceDay(tracesDir, dayName);
-    for (const scenario of inputs.scenarios) {
+    for (const scenario of scenarios) {
       for (const makeBalancer of balancers) {
         const balancer = makeBalancer();
         if (balancer.scenarios && !balancer.scenarios.includes(scenario.name)) continue;
@@ -207,7 +213,7 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
   const summary = summarize(perDay, descriptions);
   const wallSeconds = (performance.now() - started) / 1000;
 
-  const scenarioLines = inputs.scenarios.map((s) => `- **${s.name}**: ${s.hostCount} hosts${s.hostMemoryMiB ? `, ${s.hostMemoryMiB} MiB each` : ''}. ${s.why ?? ''}`);
+  const scenarioLines = scenarios.map((s) => `- **${s.name}**: ${s.hostCount} hosts${s.hostMemoryMiB ? `, ${s.hostMemoryMiB} MiB each` : ''}. ${s.why ?? ''}`);
   const errorLines = perDay.filter((r) => r.errors.length > 0 || r.rejectedMoves > 0).map((r) =>
     `- ${r.scenario} ${r.day} ${r.balancer}: ${r.rejectedMoves} rejected move(s) ${r.rejectedExamples.join('; ')} ${r.errors.join('; ')}`,
   );
