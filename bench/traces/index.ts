@@ -19,6 +19,8 @@ export interface TraceBenchOptions {
   days?: 'all' | 'quick' | string[];
   /** Only these scenarios (also VB_TRACE_SCENARIOS, comma-separated); default all. */
   scenarios?: string[];
+  /** Only these balancers by name (also VB_TRACE_BALANCERS, comma-separated); default all. */
+  balancers?: string[];
   log?: (line: string) => void;
 }
 
@@ -181,6 +183,7 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
   const unknown = (only ?? []).filter((n) => !inputs.scenarios.some((s) => s.name === n));
   if (unknown.length > 0) throw new Error(`trace scenarios ${unknown.join(', ')} (VB_TRACE_SCENARIOS) are not in the inputs; choose from ${inputs.scenarios.map((s) => s.name).join(', ')}`);
   const scenarios = only ? inputs.scenarios.filter((s) => only.includes(s.name)) : inputs.scenarios;
+  const onlyBalancers = options.balancers ?? process.env.VB_TRACE_BALANCERS?.split(',').map((n) => n.trim()).filter(Boolean);
   const engine = await loadEngineBalancer(inputs);
   // Factories: each replay gets a fresh balancer, so no history leaks from one day to the next.
   const balancers: (() => Balancer)[] = [
@@ -199,6 +202,7 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
       for (const makeBalancer of balancers) {
         const balancer = makeBalancer();
         if (balancer.scenarios && !balancer.scenarios.includes(scenario.name)) continue;
+        if (onlyBalancers && !onlyBalancers.includes(balancer.name)) continue;
         descriptions[balancer.name] = balancer.description;
         const t0 = performance.now();
         const result = await replayDay({ inputs, scenario, day, balancer });
