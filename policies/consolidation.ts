@@ -66,6 +66,12 @@ export default definePolicy({
     // Fullest first, sorted once (re-sorting per source costs too much at hundreds of hosts; the
     // order only drifts as receivers fill, which first-fit tolerates).
     const byLoad = [...hosts].sort((a, b) => load.get(b.name)! - load.get(a.name)!);
+    // Hosts each VM left lately, once (the engine refuses a move back within 3 x cooldown: no ping-pong).
+    const leftBy = new Map<string, Set<string>>();
+    for (const m of ctx.state.recentMoves) {
+      if (ctx.nowMs - m.atMs >= ctx.config.cooldownSeconds * 3000) continue;
+      leftBy.set(m.vmUuid, (leftBy.get(m.vmUuid) ?? new Set()).add(m.from));
+    }
     const candidates = [];
     for (const source of light) {
       if (receiving.has(source.name)) continue;
@@ -77,10 +83,9 @@ export default definePolicy({
       const added = new Map<string, { cpu: number; memory: number; vcpus: number }>();
       let ok = true;
       for (const vm of order) {
-        // The engine refuses a move back to a host the VM left within 3 x cooldown (no ping-pong).
-        const left = new Set(ctx.state.recentMoves.filter((m) => m.vmUuid === vm.uuid && ctx.nowMs - m.atMs < ctx.config.cooldownSeconds * 3000).map((m) => m.from));
+        const left = leftBy.get(vm.uuid);
         const to = byLoad.find((h) => {
-          if (h.name === source.name || out.has(h.name) || left.has(h.name)) return false;
+          if (h.name === source.name || out.has(h.name) || left?.has(h.name)) return false;
           const a = added.get(h.name) ?? { cpu: 0, memory: 0, vcpus: 0 };
           return (
             load.get(h.name)! + a.cpu + vmPeakShare(vm, h) <= target &&
