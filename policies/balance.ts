@@ -51,6 +51,9 @@ export default registerBuiltinPolicy(definePolicy({
     return true;
   },
   score(vm, host, ctx) {
+    // Consolidating, the headroom preference would spread relief over empty hosts: neutral, the
+    // consolidation policy's packing score decides.
+    if (ctx.config.goal === 'consolidate') return 0.5;
     const p = ctx.projected(host.name)!;
     const cpuHeadroom = 1 - Math.min(1, p.cpuRatio + ctx.cpuShare(vm, host));
     const memHeadroom = 1 - Math.min(1, (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes);

@@ -8,17 +8,18 @@
  */
 import { MiB, type ClusterState, type HostObservation, type VmObservation, type WindowedValue } from '../../src/cluster/model.js';
 import type { ReplayView } from './replay.js';
+import { windowedValue } from '../../src/cluster/window.js';
 
 export const MIPS_PER_CPU = 1000;
+/** Host memory shown to the engine when VM memory is not reserved (CloudSim 3.0.3's PlanetLab runs): so large it never binds. */
+const UNRESERVED_MEMORY_BYTES = 2 ** 50;
 
 export function windowed(series: ArrayLike<number>, endIndex: number, windowSamples: number): WindowedValue {
   const start = Math.max(0, endIndex - windowSamples + 1);
   const values: number[] = [];
   for (let i = start; i <= endIndex; i++) values.push(series[i]);
-  const sorted = [...values].sort((a, b) => a - b);
-  // Nearest-rank 90th percentile.
-  const p90 = sorted[Math.max(0, Math.ceil(0.9 * sorted.length) - 1)];
-  return { last: values[values.length - 1], mean: values.reduce((a, b) => a + b, 0) / values.length, p90, samples: values.length };
+  // The collector's own summary (nearest-rank p90, least-squares slope).
+  return windowedValue(values);
 }
 
 export interface ClusterStateOptions {
@@ -41,7 +42,7 @@ export function clusterStateFromView(view: ReplayView, options: ClusterStateOpti
       up: true,
       maintenance: false,
       cpuCount: host.capacityMips / MIPS_PER_CPU,
-      memoryTotalBytes: host.memoryMiB * MiB,
+      memoryTotalBytes: view.memoryReserved ? host.memoryMiB * MiB : UNRESERVED_MEMORY_BYTES,
       cpuOvercommitRatio: options.cpuOvercommitRatio,
       memoryOvercommitRatio: 1,
       cpuUtilization: windowed(series, series.length - 1, options.windowSamples),

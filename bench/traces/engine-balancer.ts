@@ -24,16 +24,17 @@ export interface EngineLoad {
 /** How to call the engine; `memory` is the balancer's own, kept across its ticks. */
 export type PlanFunction = (state: ClusterState, memory: PlanMemory) => Plan | Promise<Plan>;
 
-export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, description: string, name = 'virt-balancer'): Balancer {
+export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, description: string, name = 'virt-balancer', only: { windowSamples?: number; scenarios?: readonly string[] } = {}): Balancer {
   const recentMoves: ClusterState['recentMoves'] = [];
   // What the controller keeps between ticks (the spread hold), fresh for each replayed day.
   const memory: PlanMemory = { spreadHeldTicks: new Map() };
   return {
     name,
     description,
+    scenarios: only.scenarios,
     async decide(view) {
       const state = clusterStateFromView(view, {
-        windowSamples: inputs.windowSamples,
+        windowSamples: only.windowSamples ?? inputs.windowSamples,
         cpuOvercommitRatio: inputs.engine.cpuOvercommitRatio,
         recentMoves: recentMoves.slice(-200),
       });
@@ -61,7 +62,12 @@ export async function loadEngineBalancer(inputs: TraceBenchInputs): Promise<Engi
   const variants = (inputs.engine.variants ?? []).map((v) => ({ ...v, config: policySchema.parse({ ...inputs.engine.policyConfig, ...v.policyConfig }) }));
   return {
     makeBalancer: () => engineBalancer((state, memory) => plan(state, { config, memory }), inputs, `virt-balancer default policy (engine plan())${Object.keys(inputs.engine.policyConfig).length ? ` with ${JSON.stringify(inputs.engine.policyConfig)}` : ''}`),
-    variantBalancers: variants.map((v) => () => engineBalancer((state, memory) => plan(state, { config: v.config, memory }), inputs, `virt-balancer with ${JSON.stringify(v.policyConfig)}${v.why ? `: ${v.why}` : ''}`, `virt-balancer+${v.name}`)),
+    variantBalancers: variants.map((v) => () =>
+      engineBalancer((state, memory) => plan(state, { config: v.config, memory }), inputs, `virt-balancer with ${JSON.stringify(v.policyConfig)}${v.windowSamples ? ` and a ${v.windowSamples}-sample window` : ''}${v.why ? `: ${v.why}` : ''}`, `virt-balancer+${v.name}`, {
+        windowSamples: v.windowSamples,
+        scenarios: v.scenarios,
+      }),
+    ),
     note: `default policy via plan() from src/policy${variants.length ? `; variants: ${variants.map((v) => v.name).join(', ')}` : ''}`,
   };
 }

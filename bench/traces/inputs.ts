@@ -30,6 +30,15 @@ export const traceBenchInputsSchema = z.object({
         hostCount: z.number().int().positive(),
         /** Overrides every host type's memory when set. */
         hostMemoryMiB: z.number().positive().optional(),
+        /** Overrides the VM types' memory (one figure per type, in order), e.g. CloudSim's code's figures. */
+        vmMemoryMiB: z.array(z.number().positive()).optional(),
+        /**
+         * `hard` (default): VM memory is reserved on its host all day, a move to a host without it is refused.
+         * `initial-placement-only`: reserved for the start only, as CloudSim 3.0.3 does with the
+         * PlanetLab workload (its cloudlets' RAM model is UtilizationModelNull, so once a VM is
+         * created Vm.getCurrentRequestedRam() is 0 and no later placement checks or reserves RAM).
+         */
+        memoryLimit: z.enum(['hard', 'initial-placement-only']).optional(),
         why: z.string().optional(),
       }),
     )
@@ -56,7 +65,19 @@ export const traceBenchInputsSchema = z.object({
     policyConfig: z.record(z.string(), z.unknown()),
     policyConfigWhy: z.string().optional(),
     /** The engine again with these settings merged over policyConfig, as balancer `virt-balancer+NAME` (e.g. the forecast trigger on). */
-    variants: z.array(z.object({ name: z.string().regex(/^[a-z0-9-]+$/), policyConfig: z.record(z.string(), z.unknown()), why: z.string().optional() })).optional(),
+    variants: z
+      .array(
+        z.object({
+          name: z.string().regex(/^[a-z0-9-]+$/),
+          policyConfig: z.record(z.string(), z.unknown()),
+          why: z.string().optional(),
+          /** Samples in the engine's window for this variant (default: windowSamples). */
+          windowSamples: z.number().int().positive().optional(),
+          /** Scenarios this variant runs in (default: all). */
+          scenarios: z.array(z.string()).optional(),
+        }),
+      )
+      .optional(),
   }),
 });
 
@@ -66,6 +87,14 @@ export type VmType = z.infer<typeof vmTypeSchema>;
 export type TraceScenario = TraceBenchInputs['scenarios'][number];
 
 /** The cluster a scenario describes: its host count and host types (memory overridden if set). */
+/** The VM types a scenario uses (memory overridden if set). */
+export function scenarioVmTypes(inputs: TraceBenchInputs, scenario: TraceScenario): VmType[] {
+  const override = scenario.vmMemoryMiB;
+  if (!override) return inputs.vmTypes;
+  if (override.length !== inputs.vmTypes.length) throw new Error(`scenario "${scenario.name}": vmMemoryMiB has ${override.length} figures for ${inputs.vmTypes.length} VM types; give one per type`);
+  return inputs.vmTypes.map((t, i) => ({ ...t, memoryMiB: override[i] }));
+}
+
 export function scenarioCluster(inputs: TraceBenchInputs, scenario: TraceScenario): { hostCount: number; hostTypes: HostType[] } {
   return {
     hostCount: scenario.hostCount,

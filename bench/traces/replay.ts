@@ -10,7 +10,7 @@
  * its demand for the migration's duration (PDM).
  */
 import { computeSlaMetrics, powerWatts, standardDeviation, type SlaMetrics } from './metrics.js';
-import { scenarioCluster, type HostType, type TraceBenchInputs, type TraceScenario, type VmType } from './inputs.js';
+import { scenarioCluster, scenarioVmTypes, type HostType, type TraceBenchInputs, type TraceScenario, type VmType } from './inputs.js';
 import type { TraceDay } from './loader.js';
 
 export interface SimHost {
@@ -50,6 +50,8 @@ export interface ReplayView {
   readonly hosts: readonly SimHost[];
   readonly vms: readonly SimVm[];
   readonly migrationBandwidthMiBps: number;
+  /** False when VM memory is not reserved after the start (scenario memoryLimit initial-placement-only): hostMemoryUsedMiB is then 0. */
+  readonly memoryReserved: boolean;
   hostOf(vm: number): number;
   vmsOn(host: number): readonly number[];
   hostMemoryUsedMiB(host: number): number;
@@ -65,6 +67,8 @@ export interface ReplayView {
 export interface Balancer {
   name: string;
   description: string;
+  /** Scenarios it runs in (default: all). */
+  scenarios?: readonly string[];
   decide(view: ReplayView): ReplayMove[] | Promise<ReplayMove[]>;
 }
 
@@ -190,7 +194,8 @@ export interface ReplayOptions {
 export async function replayDay(options: ReplayOptions): Promise<ReplayResult> {
   const { inputs, day, balancer } = options;
   const hosts = buildHosts(scenarioCluster(inputs, options.scenario));
-  const vms = buildVms(day, inputs.vmTypes);
+  const vms = buildVms(day, scenarioVmTypes(inputs, options.scenario));
+  const memoryReserved = options.scenario.memoryLimit !== 'initial-placement-only';
   const samples = Math.min(options.maxSamples ?? Infinity, ...vms.map((v) => v.utilization.length));
   const sampleSeconds = inputs.sampleSeconds;
   const dayStartMs = options.dayStartMs ?? Date.UTC(Number(day.day.slice(0, 4)), Number(day.day.slice(4, 6)) - 1, Number(day.day.slice(6, 8)));
@@ -287,9 +292,10 @@ export async function replayDay(options: ReplayOptions): Promise<ReplayResult> {
       hosts,
       vms,
       migrationBandwidthMiBps,
+      memoryReserved,
       hostOf: (vm) => placement[vm],
       vmsOn: (host) => vmsOnHost[host],
-      hostMemoryUsedMiB: (host) => memoryUsed[host],
+      hostMemoryUsedMiB: (host) => (memoryReserved ? memoryUsed[host] : 0),
       hostDemandMips: (host, sample = t) => hostDemandAt(host, sample),
       vmDemandMips: (vm, sample = t) => vms[vm].utilization[sample] * vms[vm].mips,
       random,
@@ -314,7 +320,7 @@ export async function replayDay(options: ReplayOptions): Promise<ReplayResult> {
       if (!vm || !to) { reject('unknown VM or host'); continue; }
       const from = placement[vm.index];
       if (from === to.index) { reject('already there'); continue; }
-      if (memoryUsed[to.index] + vm.memoryMiB > to.memoryMiB) { reject(`target has ${to.memoryMiB - memoryUsed[to.index]} MiB free, VM needs ${vm.memoryMiB}`); continue; }
+      if (memoryReserved && memoryUsed[to.index] + vm.memoryMiB > to.memoryMiB) { reject(`target has ${to.memoryMiB - memoryUsed[to.index]} MiB free, VM needs ${vm.memoryMiB}`); continue; }
       const list = vmsOnHost[from];
       list.splice(list.indexOf(vm.index), 1);
       vmsOnHost[to.index].push(vm.index);

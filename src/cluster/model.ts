@@ -20,6 +20,8 @@ export interface WindowedValue {
   p90: number;
   /** Number of samples the window holds (0 when nothing has been measured yet). */
   samples: number;
+  /** Least-squares slope over the window, per sample (undefined with fewer than 2 samples or when not computed). */
+  slopePerSample?: number;
 }
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'pmsuspended' | 'blocked' | 'other';

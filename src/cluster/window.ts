@@ -21,7 +21,18 @@ export function windowedValue(samples: readonly number[]): WindowedValue {
   const sorted = [...samples].sort((a, b) => a - b);
   // Nearest-rank percentile: with few samples it is the highest one, so a single spike shows in p90 but not in mean.
   const p90 = sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)];
-  return { last: samples[samples.length - 1], mean: samples.reduce((a, b) => a + b, 0) / samples.length, p90, samples: samples.length };
+  const n = samples.length;
+  const mean = samples.reduce((a, b) => a + b, 0) / n;
+  // Least-squares slope against the sample index (x centred on (n-1)/2): the trend a local
+  // regression forecast extends (Beloglazov & Buyya's LR policy).
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    const x = i - (n - 1) / 2;
+    sxy += x * (samples[i] - mean);
+    sxx += x * x;
+  }
+  return { last: samples[n - 1], mean, p90, samples: n, ...(n >= 2 ? { slopePerSample: sxy / sxx } : {}) };
 }
 
 /**

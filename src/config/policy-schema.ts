@@ -90,6 +90,17 @@ export const policySchema = z
       })
       .default({ enabled: false, aheadTicks: 3 })
       .describe('Predictive trigger: relieve hosts before they cross the CPU threshold (off by default: the PlanetLab replay did not show a gain; docs/benchmarks.md).'),
+    goal: z
+      .enum(['balance', 'consolidate'])
+      .default('balance')
+      .describe('What the planner aims for. `balance`: relieve hot spots and even out host load (spread). `consolidate`: relieve hot spots, and pack VMs onto fewer hosts up to consolidation.targetUtilizationPercent so that emptied hosts can be powered down (spread balancing is off; the consolidation policy runs even when policy.policies does not list it). docs/policies.md gives what each costs on the PlanetLab replay.'),
+    consolidation: z
+      .strictObject({
+        targetUtilizationPercent: percent.default(70).describe('goal consolidate: hosts are packed up to this CPU utilisation (the VMs\' p90 over the window plus the host\'s rising trend); a host below cpuLowPercent is emptied when all its VMs fit on other running hosts under it. Must lie between cpuLowPercent and cpuHighPercent less hysteresisPercent.'),
+        forecastAheadTicks: z.number().int().min(0).max(20).default(1).describe('goal consolidate: a host is judged on its CPU forecast this many ticks ahead (least-squares line over its window, as CloudSim\'s LR policy does); a host whose load is rising is not emptied and a target whose load is rising takes less.'),
+      })
+      .default({ targetUtilizationPercent: 70, forecastAheadTicks: 1 })
+      .describe('Settings of goal: consolidate (power saving).'),
     /** VMs (by name) the balancer neither moves nor counts as movable. */
     ignoredVms: z.array(z.string()).default([]).describe('VMs (by name) the balancer neither moves nor counts as movable.'),
     automation: z
@@ -120,6 +131,16 @@ export const policySchema = z
     }
     // After a ratio written by mistake, this would only repeat the same mistake in other words.
     if (!ratioSeen && p.cpuLowPercent >= p.cpuHighPercent) ctx.addIssue({ code: 'custom', path: ['cpuLowPercent'], message: `is ${p.cpuLowPercent}, not below cpuHighPercent (${p.cpuHighPercent}): a host cannot be both underloaded and overloaded; lower cpuLowPercent or raise cpuHighPercent` });
+    if (p.goal === 'consolidate') {
+      const target = p.consolidation.targetUtilizationPercent;
+      if (target <= p.cpuLowPercent || target > p.cpuHighPercent - p.hysteresisPercent) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['consolidation', 'targetUtilizationPercent'],
+          message: `is ${target}; with goal consolidate it must lie above cpuLowPercent (${p.cpuLowPercent}) and at most cpuHighPercent less hysteresisPercent (${p.cpuHighPercent - p.hysteresisPercent}), or packed hosts would count as overloaded and be relieved again`,
+        });
+      }
+    }
   });
 
 /** The `*Percent` threshold fields that a ratio (0..1) written by mistake would silently break. */

@@ -69,6 +69,13 @@ export interface Candidate {
    * hard limits: filters of policies marked `softFilter` (thresholds) are not asked.
    */
   mustMove?: boolean;
+  /**
+   * A packing move (policy.goal consolidate): judged by the policies' filters and scores, not by
+   * the objective's gain (packing raises the spread the objective measures), and its source need
+   * not be hot. Cooldown, no-ping-pong, retry delays and hard limits apply as to any move; targets
+   * are tried fullest first. Ignored when mustMove is set.
+   */
+  pack?: boolean;
 }
 
 type MaybePromise<T> = T | Promise<T>;

@@ -43,9 +43,11 @@ export function orderCandidates(candidates: readonly SelectedCandidate[], planni
     return best / estimateSeconds(vm, planning);
   };
   const must = candidates.filter((c) => c.mustMove);
-  const others = candidates.filter((c) => !c.mustMove).map((c) => ({ c, e: estimate(c.vm) }));
+  const others = candidates.filter((c) => !c.mustMove && !c.pack).map((c) => ({ c, e: estimate(c.vm) }));
   others.sort((a, b) => b.e - a.e);
-  return [...must, ...others.map((o) => o.c)];
+  // Packing moves last, in the order their policy nominated them (host by host), after relief.
+  const packs = candidates.filter((c) => !c.mustMove && c.pack);
+  return [...must, ...others.map((o) => o.c), ...packs];
 }
 
 /** Why a VM in a state other than running is not moved (libvirt's domain states). */

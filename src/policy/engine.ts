@@ -42,6 +42,8 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
   for (const candidate of orderCandidates(selected, planning)) {
     const { vm } = candidate;
     const mustMove = Boolean(candidate.mustMove);
+    // A packing move (policy.goal consolidate) is judged by the policies, not by the objective's gain.
+    const pack = !mustMove && Boolean(candidate.pack);
     const skip = (reason: string) => skipped.push({ vmName: vm.name, vmUuid: vm.uuid, reason });
     const refused = candidateRefusal(candidate, planning, moves.length, maxMoves);
     if (refused) {
@@ -51,20 +53,20 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     const source = index.hostsByName.get(vm.host);
     if (!source) continue;
     const hotRelief = relief.needsRelief(source.name);
-    if (!mustMove && !hotRelief && !relief.needsSpreadRelief(source.name)) {
+    if (!mustMove && !pack && !hotRelief && !relief.needsSpreadRelief(source.name)) {
       skip(`host ${source.name} is no longer above the thresholds (less hysteresis) nor the spread tolerance after the moves planned before it`);
       continue;
     }
     // A spread move (the source is not hot) must also buy the margin.
-    const margin = mustMove || hotRelief ? 0 : relief.spread.minGain;
-    const neededGain = mustMove ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm, planning) + margin;
+    const margin = mustMove || pack || hotRelief ? 0 : relief.spread.minGain;
+    const neededGain = mustMove || pack ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm, planning) + margin;
     const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin });
     if ('skip' in found) {
       skip(found.skip);
       continue;
     }
     const { host: target, score, gain } = found.target;
-    const built = await buildMove(planning, { vm, source, target, ...howItMoves(vm, mustMove), mustMove, gain, margin, reason: '' });
+    const built = await buildMove(planning, { vm, source, target, ...howItMoves(vm, mustMove), mustMove, pack, gain, margin, reason: '' });
     if ('skip' in built) {
       skip(built.skip);
       continue;

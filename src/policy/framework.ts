@@ -82,7 +82,9 @@ export class PolicyFramework {
         const vm = resolve(c);
         if (!vm) continue;
         const existing = candidates.get(vm.uuid);
-        if (!existing || (c.mustMove && !existing.mustMove)) candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: c.mustMove, policy: loaded.policy.name });
+        // A must-move wins over the rest, and relief (neither must nor pack) over a packing move.
+        const rank = (x: Candidate) => (x.mustMove ? 2 : x.pack ? 0 : 1);
+        if (!existing || rank(c) > rank(existing)) candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: c.mustMove, pack: !c.mustMove && c.pack, policy: loaded.policy.name });
       }
     }
     return [...candidates.values()];

@@ -84,7 +84,7 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
   const builtins = builtinPolicies();
   const enabled: LoadedPolicy[] = [];
   try {
-    for (const [index, entry] of config.policies.entries()) {
+    for (const [index, entry] of policyEntries(config).entries()) {
       const file = findModule(entry.name, dirs);
       if (!file && FORMER_POLICY_CORE_FILTERS.has(entry.name)) continue;
       if (!file && !builtins.has(entry.name)) {
@@ -123,5 +123,11 @@ export async function closePolicies(policies: readonly LoadedPolicy[]): Promise<
 /** The built-ins enabled by the default config, without touching the filesystem (trace replays call plan() thousands of times). */
 export function defaultPolicies(config: PolicyConfig): LoadedPolicy[] {
   const byName = builtinPolicies();
-  return config.policies.filter((e) => e.enabled && byName.has(e.name)).map((e) => ({ policy: byName.get(e.name)!, weight: e.weight, options: e.options, source: 'built-in' }));
+  return policyEntries(config).filter((e) => e.enabled && byName.has(e.name)).map((e) => ({ policy: byName.get(e.name)!, weight: e.weight, options: e.options, source: 'built-in' }));
+}
+
+/** config.policies, plus the consolidation policy when policy.goal is consolidate and the list does not name it (an entry that names it, even disabled, wins). */
+export function policyEntries(config: PolicyConfig): PolicyConfig['policies'] {
+  if (config.goal !== 'consolidate' || config.policies.some((e) => e.name === 'consolidation')) return config.policies;
+  return [...config.policies, { name: 'consolidation', enabled: true, weight: 1, options: {} }];
 }

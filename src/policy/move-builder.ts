@@ -21,6 +21,8 @@ export interface MoveRequest {
   cold: boolean;
   /** Must-moves (and operator moves) skip the gain-versus-cost check. */
   mustMove: boolean;
+  /** Packing moves (policy.goal consolidate) skip it too: packing raises the spread the objective measures. */
+  pack?: boolean;
   /** Objective reduction of the move, and the extra a spread move must buy. */
   gain: number;
   margin: number;
@@ -66,7 +68,7 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
     const own = cold ? choice.alternatives.find((a) => a.technique === 'cold')?.rejected : undefined;
     return { skip: own ?? `no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ` (measured ${r.source.name} -> ${target.name})` : ''}` };
   }
-  if (!r.mustMove) {
+  if (!r.mustMove && !r.pack) {
     const costSeconds = choice.predicted.totalSeconds + choice.predicted.downtimeMs / 1000;
     const needed = config.minGainPerCostSecond * costSeconds + r.margin;
     if (r.gain <= needed) {

@@ -97,8 +97,9 @@ export class Projection {
       for (const host of state.hosts) {
         const w = host.cpuUtilization;
         if (w.samples < 2) continue;
-        const slope = (w.last - w.mean) / ((w.samples - 1) / 2);
-        const offset = w.last - w.mean + slope * config.forecast.aheadTicks;
+        // The least-squares slope when the window gives one, else the trend from mean to last.
+        const slope = w.slopePerSample ?? (w.last - w.mean) / ((w.samples - 1) / 2);
+        const offset = slope * ((w.samples - 1) / 2 + config.forecast.aheadTicks);
         if (offset > 0) this.forecastOffset.set(host.name, offset);
       }
     }

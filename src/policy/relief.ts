@@ -47,7 +47,8 @@ export function spreadSettings(config: PolicyConfig): SpreadSettings {
   const s = config.spread;
   const preset = SPREAD_PRESETS[s.aggressiveness] ?? SPREAD_PRESETS[3];
   return {
-    enabled: s.enabled && s.aggressiveness > 1,
+    // Consolidating packs on purpose: spreading would undo it.
+    enabled: s.enabled && s.aggressiveness > 1 && config.goal !== 'consolidate',
     tolerance: (s.tolerancePercent ?? preset.tolerancePercent) / 100,
     holdTicks: s.holdTicks ?? preset.holdTicks,
     minGain: s.minGain ?? preset.minGain,

@@ -56,7 +56,10 @@ export async function findTarget(
     }
     open.push({ host: target, gain });
   }
-  open.sort((a, b) => b.gain - a.gain);
+  // Consolidating: the fullest targets first (the policies' filters keep them under the target
+  // utilisation), so relief and packing fill running hosts before waking an empty one.
+  if (planning.config.goal === 'consolidate' && !mustMove) open.sort((a, b) => projection.host(b.host.name)!.cpuRatioP90 - projection.host(a.host.name)!.cpuRatioP90);
+  else open.sort((a, b) => b.gain - a.gain);
 
   // Policies judge the best-gain targets a batch at a time; the first batch with an accepted
   // target decides (asking every policy about every host costs too much at thousands of hosts).

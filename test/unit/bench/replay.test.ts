@@ -84,11 +84,47 @@ describe('trace replay on a hand-computed cluster', () => {
     expect(r.rejectedExamples[0]).toMatch(/vm a -> host0001: target has 424 MiB free, VM needs 600/);
     expect(r.rejectedExamples[1]).toMatch(/already there/);
   });
+
+  it('with memory reserved at the start only (CloudSim 3.0.3), accepts the same move and shows the balancers no memory in use', async () => {
+    let seen = -1;
+    const r = await replayDay({
+      inputs: { ...inputs, vmTypes: [{ name: 'v', mips: 1000, memoryMiB: 600 }] },
+      scenario: { ...scenario, memoryLimit: 'initial-placement-only' },
+      day,
+      balancer: {
+        name: 'packer',
+        description: '',
+        decide: (v) => {
+          if (v.sampleIndex === 0) seen = v.hostMemoryUsedMiB(0);
+          return v.sampleIndex === 0 ? [{ vm: 1, to: 0 }] : [];
+        },
+      },
+    });
+    expect(seen).toBe(0);
+    expect(r.migrations).toBe(1);
+    expect(r.rejectedMoves).toBe(0);
+    // One VM per host in interval 0 (600 active host-seconds), both on host 0 from interval 1:
+    // 1200 MIPS asked of 1000, so 600 overloaded of 1200 active host-seconds.
+    expect(r.sla.slatah).toBeCloseTo(600 / 1200, 12);
+  });
+
+  it('uses a scenario\'s own VM memory figures for migration time', async () => {
+    const r = await replayDay({
+      inputs,
+      scenario: { ...scenario, vmMemoryMiB: [256] },
+      day,
+      balancer: thresholdBiggest(0.8),
+    });
+    expect(r.migrationSeconds).toBeCloseTo(256e6 / 10_485_760, 9);
+  });
 });
 
 describe('windowed values for the engine', () => {
   it('takes mean, nearest-rank p90 and last over the window', () => {
-    expect(windowed([0.1, 0.5, 0.2, 0.9], 3, 3)).toEqual({ last: 0.9, mean: (0.5 + 0.2 + 0.9) / 3, p90: 0.9, samples: 3 });
+    // Least-squares slope of 0.5, 0.2, 0.9 against x = -1, 0, 1: (0.9 - 0.5) / 2 = 0.2 per sample.
+    const w = windowed([0.1, 0.5, 0.2, 0.9], 3, 3);
+    expect(w).toMatchObject({ last: 0.9, mean: (0.5 + 0.2 + 0.9) / 3, p90: 0.9, samples: 3 });
+    expect(w.slopePerSample).toBeCloseTo(0.2, 12);
     expect(windowed([0.4], 0, 3)).toEqual({ last: 0.4, mean: 0.4, p90: 0.4, samples: 1 });
   });
 });
