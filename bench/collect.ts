@@ -19,7 +19,11 @@ import { ensureDomains, median } from './protocol.js';
 export async function runCollectBench(options: { log?: (line: string) => void } = {}) {
   const log = options.log ?? (() => {});
   const title = 'Collector CPU per tick';
-  const inputs = JSON.parse(await readFile(join(import.meta.dirname, 'inputs', 'protocol.json'), 'utf8')) as { labDir: string; labAddressPrefix: string; domains: number };
+  const inputs = JSON.parse(await readFile(join(import.meta.dirname, 'inputs', 'protocol.json'), 'utf8')) as {
+    labDir: string;
+    labAddressPrefix: string;
+    domains: number;
+  };
   const lab = new Lab(inputs.labDir, inputs.labAddressPrefix);
   try {
     await lab.up({ hosts: 1, log: (m) => log(`collect: lab: ${m}`) });
@@ -45,7 +49,10 @@ export async function runCollectBench(options: { log?: (line: string) => void } 
         return `<domain type='test'><name>vm${n}</name><uuid>00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}</uuid><memory unit='MiB'>2048</memory><currentMemory unit='MiB'>2048</currentMemory><vcpu>2</vcpu><os><type>hvm</type></os></domain>`;
       }).join('');
       const file = join(dir, `host${h}.xml`);
-      await writeFile(file, `<node><cpu><mhz>2400</mhz><nodes>1</nodes><sockets>2</sockets><cores>8</cores><threads>2</threads><active>32</active></cpu><memory>268435456</memory>${doms}</node>`);
+      await writeFile(
+        file,
+        `<node><cpu><mhz>2400</mhz><nodes>1</nodes><sockets>2</sockets><cores>8</cores><threads>2</threads><active>32</active></cpu><memory>268435456</memory>${doms}</node>`,
+      );
       hosts.push({ name: `host${h}`, uri: `test+tcp://${address}${file}`, capacity: { cpuCount: 32, memoryMiB: 262144 } });
     }
     const cluster = await measure(parseConfig({ hosts, stateDir: '/tmp/vb-bench-collect' }), 3000, true);
@@ -53,7 +60,10 @@ export async function runCollectBench(options: { log?: (line: string) => void } 
       { scenario: `1 host x ${domains} domains`, ...oneHost },
       { scenario: '100 hosts x 30 VMs (collect + plan)', ...cluster },
     ];
-    for (const r of rows) log(`collect: ${r.scenario}: ${r.medianCpuMsPerTick.toFixed(1)} ms CPU, ${r.medianWallMsPerTick.toFixed(1)} ms wall per tick, RSS ${r.rssMiB.toFixed(0)} MiB`);
+    for (const r of rows)
+      log(
+        `collect: ${r.scenario}: ${r.medianCpuMsPerTick.toFixed(1)} ms CPU, ${r.medianWallMsPerTick.toFixed(1)} ms wall per tick, RSS ${r.rssMiB.toFixed(0)} MiB`,
+      );
     const markdown = [
       `Hosts are libvirt test-driver instances behind one lab libvirtd (\`${uri}\`; for 100 hosts, one node XML file each), so QEMU adds no noise. 20 ticks after a warm-up tick (which reads capabilities, metadata and XML once per VM); each tick = node info/CPU/memory calls, one get-all-domain-stats call per host, one job-info call per running VM; the 100-host row also runs plan() on each state. Target (issue 4): one tick's collection and planning under 1 s of CPU at 100 hosts x 30 VMs.`,
       '',
@@ -67,7 +77,11 @@ export async function runCollectBench(options: { log?: (line: string) => void } 
   }
 }
 
-async function measure(config: Config, expectedVms: number, withPlan: boolean): Promise<{ medianCpuMsPerTick: number; medianWallMsPerTick: number; rssMiB: number }> {
+async function measure(
+  config: Config,
+  expectedVms: number,
+  withPlan: boolean,
+): Promise<{ medianCpuMsPerTick: number; medianWallMsPerTick: number; rssMiB: number }> {
   const connections = new HostConnections(config, { logger: silentLogger() });
   await connections.start();
   try {
@@ -83,7 +97,14 @@ async function measure(config: Config, expectedVms: number, withPlan: boolean): 
       wallMs.push(performance.now() - t);
       const used = process.cpuUsage(cpu);
       cpuMs.push((used.user + used.system) / 1000);
-      if (state.vms.length !== expectedVms) throw new Error(`collected ${state.vms.length} VMs, expected ${expectedVms} (down: ${state.hosts.filter((h) => !h.up).map((h) => `${h.name}: ${h.downReason}`).slice(0, 2).join('; ')})`);
+      if (state.vms.length !== expectedVms)
+        throw new Error(
+          `collected ${state.vms.length} VMs, expected ${expectedVms} (down: ${state.hosts
+            .filter((h) => !h.up)
+            .map((h) => `${h.name}: ${h.downReason}`)
+            .slice(0, 2)
+            .join('; ')})`,
+        );
     }
     return { medianCpuMsPerTick: median(cpuMs), medianWallMsPerTick: median(wallMs), rssMiB: process.memoryUsage().rss / 2 ** 20 };
   } finally {

@@ -32,7 +32,13 @@ export interface SectionSource {
  */
 export async function findSections(resultsDir: string, wanted: readonly string[]): Promise<Map<string, SectionSource>> {
   const names = (await readdir(resultsDir)).filter((f) => f.endsWith('.json'));
-  const ordered = ['latest.json', ...names.filter((f) => f !== 'latest.json').sort().reverse()];
+  const ordered = [
+    'latest.json',
+    ...names
+      .filter((f) => f !== 'latest.json')
+      .sort()
+      .reverse(),
+  ];
   const found = new Map<string, SectionSource>();
   for (const file of ordered) {
     if (found.size === wanted.length) break;
@@ -63,7 +69,17 @@ export interface TechniquePoint {
 
 interface TechniquesJson {
   inputs?: { bandwidthMiBps?: number; profiles?: { name: string; dirtyMiBps: number }[] };
-  runs?: { profile: string; arm: string; repeat: number; technique: string; converged: boolean; totalSeconds: number; downtimeMs?: number; measuredDirtyRateMiBps?: number; predicted?: { totalSeconds: number; downtimeMs: number } }[];
+  runs?: {
+    profile: string;
+    arm: string;
+    repeat: number;
+    technique: string;
+    converged: boolean;
+    totalSeconds: number;
+    downtimeMs?: number;
+    measuredDirtyRateMiBps?: number;
+    predicted?: { totalSeconds: number; downtimeMs: number };
+  }[];
 }
 
 /**
@@ -148,7 +164,12 @@ export function techniquesSpec(points: TechniquePoint[]): TopLevelSpec {
         // Predicted to real, per virt-balancer run.
         transform: [{ filter: "datum.kind !== 'virsh pre-copy (real)'" }],
         mark: { type: 'line' as const, opacity: 0.35, strokeDash: [3, 2] },
-        encoding: { x: { field: 'dirtyOverBandwidth', type: 'quantitative' as const }, y: { field: y, type: 'quantitative' as const }, detail: { field: 'run' }, color: { field: 'technique', type: 'nominal' as const } },
+        encoding: {
+          x: { field: 'dirtyOverBandwidth', type: 'quantitative' as const },
+          y: { field: y, type: 'quantitative' as const },
+          detail: { field: 'run' },
+          color: { field: 'technique', type: 'nominal' as const },
+        },
       },
       {
         mark: { type: 'point' as const, size: 70, filled: true },
@@ -156,12 +177,22 @@ export function techniquesSpec(points: TechniquePoint[]): TopLevelSpec {
           x: { field: 'dirtyOverBandwidth', type: 'quantitative' as const, title: 'dirty rate / bandwidth cap' },
           y: { field: y, type: 'quantitative' as const, title, scale: { type: 'symlog' as const } },
           color: { field: 'technique', type: 'nominal' as const, title: 'technique' },
-          shape: { field: 'kind', type: 'nominal' as const, title: '', scale: { domain: ['predicted', 'real', 'real, did not converge', 'virsh pre-copy (real)'], range: ['circle', 'square', 'cross', 'triangle-up'] } },
+          shape: {
+            field: 'kind',
+            type: 'nominal' as const,
+            title: '',
+            scale: { domain: ['predicted', 'real', 'real, did not converge', 'virsh pre-copy (real)'], range: ['circle', 'square', 'cross', 'triangle-up'] },
+          },
         },
       },
     ],
   });
-  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...FONT, data: { values: points }, hconcat: [chart('totalSeconds', 'total time, s'), chart('downtimeMs', 'downtime, ms')] } as TopLevelSpec;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    ...FONT,
+    data: { values: points },
+    hconcat: [chart('totalSeconds', 'total time, s'), chart('downtimeMs', 'downtime, ms')],
+  } as TopLevelSpec;
 }
 
 export function tracesSpec(points: TracePoint[]): TopLevelSpec {
@@ -172,8 +203,24 @@ export function tracesSpec(points: TracePoint[]): TopLevelSpec {
     title: `${scenario}: ${title}`,
     transform: [{ filter: { field: 'scenario', equal: scenario } }],
     layer: [
-      { mark: { type: 'bar' as const, opacity: 0.6 }, encoding: { x: { field: 'balancer', type: 'nominal' as const, title: null, axis: { labelAngle: -30 } }, y: { aggregate: 'median' as const, field: y, type: 'quantitative' as const, title: `${title} (bar: median, ticks: days)`, ...(y === 'overloadedPercent' ? { scale: { type: 'symlog' as const, constant: 0.01 } } : {}) }, color: { field: 'balancer', type: 'nominal' as const, legend: null } } },
-      { mark: { type: 'tick' as const, color: '#333', thickness: 1 }, encoding: { x: { field: 'balancer', type: 'nominal' as const }, y: { field: y, type: 'quantitative' as const } } },
+      {
+        mark: { type: 'bar' as const, opacity: 0.6 },
+        encoding: {
+          x: { field: 'balancer', type: 'nominal' as const, title: null, axis: { labelAngle: -30 } },
+          y: {
+            aggregate: 'median' as const,
+            field: y,
+            type: 'quantitative' as const,
+            title: `${title} (bar: median, ticks: days)`,
+            ...(y === 'overloadedPercent' ? { scale: { type: 'symlog' as const, constant: 0.01 } } : {}),
+          },
+          color: { field: 'balancer', type: 'nominal' as const, legend: null },
+        },
+      },
+      {
+        mark: { type: 'tick' as const, color: '#333', thickness: 1 },
+        encoding: { x: { field: 'balancer', type: 'nominal' as const }, y: { field: y, type: 'quantitative' as const } },
+      },
     ],
   });
   return {
@@ -263,7 +310,15 @@ const END = '<!-- /figures -->';
 /** The figures block of latest.md: each figure with the result file it was drawn from. */
 export function figuresMarkdown(figures: readonly Figure[], notDrawn: readonly string[]): string {
   const lines = [START, '## Figures', '', '_Drawn by `npm run bench:figures` (Vega-Lite, rendered to SVG in Node) from the JSON results._', ''];
-  for (const f of figures) lines.push(`### ${f.title}`, '', `![${f.title}](figures/${f.file})`, '', `_From ${f.source.file}${f.source.started ? ` (run started ${f.source.started})` : ''}._`, '');
+  for (const f of figures)
+    lines.push(
+      `### ${f.title}`,
+      '',
+      `![${f.title}](figures/${f.file})`,
+      '',
+      `_From ${f.source.file}${f.source.started ? ` (run started ${f.source.started})` : ''}._`,
+      '',
+    );
   for (const n of notDrawn) lines.push(`- Not drawn: ${n}.`);
   if (notDrawn.length) lines.push('');
   lines.push(END);

@@ -38,7 +38,10 @@ const win = (v: number) => ({ last: v, mean: v, p90: v, samples: 10 });
 
 export function syntheticCluster(hosts: number, vmsPerHost: number, inputs: z.infer<typeof inputsSchema>): ClusterState {
   let seed = inputs.seed;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   const vms: VmObservation[] = [];
   const hostList: HostObservation[] = [];
   for (let h = 0; h < hosts; h++) {
@@ -48,14 +51,40 @@ export function syntheticCluster(hosts: number, vmsPerHost: number, inputs: z.in
       const vcpus = 1 + Math.floor(rnd() * 4);
       // Hot hosts: about 95 % of CPU in use; others 20-60 %.
       const target = hot ? 0.95 : 0.2 + rnd() * 0.4;
-      const cpu = Math.min(1, (target * inputs.hostCpuCount) / (vmsPerHost * 2.5) * (0.5 + rnd()));
+      const cpu = Math.min(1, ((target * inputs.hostCpuCount) / (vmsPerHost * 2.5)) * (0.5 + rnd()));
       // Every VM its own name and UUID (the engine indexes by UUID).
       const n = vms.length + mine.length;
-      mine.push({ name: `vm${n}`, uuid: `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`, host: `host${h}`, state: 'running', vcpus, cpuUtilization: win(cpu), memoryBytes: inputs.vmMemoryGiB * GiB, maxMemoryBytes: inputs.vmMemoryGiB * GiB, dirtyRateMiBps: rnd() * 200, jobRunning: false, disksShared: true, localDiskBytes: 0, tags: [] });
+      mine.push({
+        name: `vm${n}`,
+        uuid: `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`,
+        host: `host${h}`,
+        state: 'running',
+        vcpus,
+        cpuUtilization: win(cpu),
+        memoryBytes: inputs.vmMemoryGiB * GiB,
+        maxMemoryBytes: inputs.vmMemoryGiB * GiB,
+        dirtyRateMiBps: rnd() * 200,
+        jobRunning: false,
+        disksShared: true,
+        localDiskBytes: 0,
+        tags: [],
+      });
     }
     vms.push(...mine);
     const cpu = mine.reduce((s, v) => s + v.cpuUtilization.mean * v.vcpus, 0) / inputs.hostCpuCount;
-    hostList.push({ name: `host${h}`, uri: `qemu+tls://host${h}/system`, up: true, maintenance: false, cpuCount: inputs.hostCpuCount, memoryTotalBytes: inputs.hostMemoryGiB * GiB, cpuOvercommitRatio: 4, memoryOvercommitRatio: 1, cpuUtilization: win(cpu), memoryUsedBytes: mine.length * inputs.vmMemoryGiB * GiB, labels: {} });
+    hostList.push({
+      name: `host${h}`,
+      uri: `qemu+tls://host${h}/system`,
+      up: true,
+      maintenance: false,
+      cpuCount: inputs.hostCpuCount,
+      memoryTotalBytes: inputs.hostMemoryGiB * GiB,
+      cpuOvercommitRatio: 4,
+      memoryOvercommitRatio: 1,
+      cpuUtilization: win(cpu),
+      memoryUsedBytes: mine.length * inputs.vmMemoryGiB * GiB,
+      labels: {},
+    });
   }
   return { observedAtMs: Date.now(), hosts: hostList, vms, inFlight: [], lastMovedAtMs: {}, recentMoves: [] };
 }
@@ -69,7 +98,22 @@ function cpuMs(): number {
 export async function runPlanningBench(options: { inputsPath?: string; log?: (line: string) => void } = {}) {
   const log = options.log ?? (() => {});
   const inputs = inputsSchema.parse(JSON.parse(await readFile(options.inputsPath ?? join(import.meta.dirname, 'inputs', 'planning.json'), 'utf8')));
-  const rows: { hosts: number; vms: number; hotHosts: number; runs: number; medianCpuMs: number; medianWallMs: number; targetCpuMs?: number; met?: boolean; moves: number; skipped: number; policyErrors: number; timeouts: number; heapMiB: number; distinctIds: boolean }[] = [];
+  const rows: {
+    hosts: number;
+    vms: number;
+    hotHosts: number;
+    runs: number;
+    medianCpuMs: number;
+    medianWallMs: number;
+    targetCpuMs?: number;
+    met?: boolean;
+    moves: number;
+    skipped: number;
+    policyErrors: number;
+    timeouts: number;
+    heapMiB: number;
+    distinctIds: boolean;
+  }[] = [];
   for (const c of inputs.clusters) {
     const state = syntheticCluster(c.hosts, c.vmsPerHost, inputs);
     const cpuTimes: number[] = [];
@@ -105,14 +149,19 @@ export async function runPlanningBench(options: { inputsPath?: string; log?: (li
       distinctIds: new Set(state.vms.map((v) => v.uuid)).size === state.vms.length,
     };
     rows.push(row);
-    log(`planning: ${row.hosts} hosts x ${row.vms} VMs: median CPU ${row.medianCpuMs.toFixed(0)} ms, wall ${row.medianWallMs.toFixed(0)} ms${row.timeouts ? `, ${row.timeouts} policy timeouts` : ''}`);
+    log(
+      `planning: ${row.hosts} hosts x ${row.vms} VMs: median CPU ${row.medianCpuMs.toFixed(0)} ms, wall ${row.medianWallMs.toFixed(0)} ms${row.timeouts ? `, ${row.timeouts} policy timeouts` : ''}`,
+    );
   }
   const markdown = [
     `CPU time per plan() with the default policies (user + system of the process), median of ${inputs.repeats} runs per cluster unless the row says fewer (inputs: \`bench/inputs/planning.json\`; ${(inputs.hotHostShare * 100).toFixed(0)} % of hosts near 95 % CPU, VM dirty rates 0-200 MiB/s so the chooser has work; every VM has its own UUID${rows.every((r) => r.distinctIds) ? '' : ' — CHECK FAILED: some ids repeat'}). Growth with hosts should be about linear at a fixed number of VMs a host.`,
     '',
     '| hosts | VMs a host | VMs | hot hosts | runs | median CPU ms | median wall ms | target CPU ms | met | moves | skipped | policy errors | policy timeouts | heap growth MiB |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.hosts} | ${r.vms / r.hosts} | ${r.vms} | ${r.hotHosts} | ${r.runs} | ${r.medianCpuMs.toFixed(0)} | ${r.medianWallMs.toFixed(0)} | ${r.targetCpuMs ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} | ${r.moves} | ${r.skipped} | ${r.policyErrors} | ${r.timeouts} | ${r.heapMiB.toFixed(0)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.hosts} | ${r.vms / r.hosts} | ${r.vms} | ${r.hotHosts} | ${r.runs} | ${r.medianCpuMs.toFixed(0)} | ${r.medianWallMs.toFixed(0)} | ${r.targetCpuMs ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} | ${r.moves} | ${r.skipped} | ${r.policyErrors} | ${r.timeouts} | ${r.heapMiB.toFixed(0)} |`,
+    ),
   ].join('\n');
   return { title: 'Planning time at scale', markdown, json: { inputs, rows } };
 }

@@ -148,7 +148,9 @@ export async function runProtocolBench(options: { inputsPath?: string; log?: (li
         virshStatsCallsPerSecond,
       };
       rounds.push(r);
-      log(`protocol: round ${round}: node info median ours ${r.oursNodeInfoMedianMs.toFixed(3)} ms vs virsh ${r.virshNodeInfoMedianMs.toFixed(3)} ms; stats ${r.oursStatsCallsPerSecond.toFixed(0)}/s vs ${r.virshStatsCallsPerSecond.toFixed(0)}/s`);
+      log(
+        `protocol: round ${round}: node info median ours ${r.oursNodeInfoMedianMs.toFixed(3)} ms vs virsh ${r.virshNodeInfoMedianMs.toFixed(3)} ms; stats ${r.oursStatsCallsPerSecond.toFixed(0)}/s vs ${r.virshStatsCallsPerSecond.toFixed(0)}/s`,
+      );
     }
 
     // What a shell script pays: one virsh process per call.

@@ -24,7 +24,12 @@ export interface SectionSpec {
 
 const SECTIONS: Record<SectionName, SectionSpec> = {
   traces: { title: 'Balance quality on PlanetLab traces', module: './traces/index.js', exportName: 'runTraceBench', owner: 'bench/traces' },
-  techniques: { title: 'Technique choice: real migrations in the lab', module: './techniques.js', exportName: 'runTechniquesBench', owner: 'bench/techniques.ts' },
+  techniques: {
+    title: 'Technique choice: real migrations in the lab',
+    module: './techniques.js',
+    exportName: 'runTechniquesBench',
+    owner: 'bench/techniques.ts',
+  },
   protocol: { title: 'Protocol speed: libvirt client vs virsh', module: './protocol.js', exportName: 'runProtocolBench', owner: 'bench/protocol.ts' },
   planning: { title: 'Planning time at scale', module: './planning.js', exportName: 'runPlanningBench', owner: 'bench/planning.ts' },
   collect: { title: 'Collector CPU per tick', module: './collect.js', exportName: 'runCollectBench', owner: 'bench/collect.ts' },
@@ -82,7 +87,15 @@ async function runSection(name: SectionName, options: RunOptions): Promise<Secti
     mod = (await import(spec.module)) as Record<string, unknown>;
   } catch (error) {
     const message = (error as Error).message.split('\n')[0];
-    return { name, title: spec.title, status: 'missing', seconds: seconds(), markdown: `Not run: ${spec.owner} could not be loaded (${message}).`, json: null, error: message };
+    return {
+      name,
+      title: spec.title,
+      status: 'missing',
+      seconds: seconds(),
+      markdown: `Not run: ${spec.owner} could not be loaded (${message}).`,
+      json: null,
+      error: message,
+    };
   }
   const fn = mod[spec.exportName];
   if (typeof fn !== 'function') {
@@ -90,10 +103,16 @@ async function runSection(name: SectionName, options: RunOptions): Promise<Secti
     return { name, title: spec.title, status: 'missing', seconds: seconds(), markdown: `Not run: ${message}.`, json: null, error: message };
   }
   try {
-    const result = await (fn as (o: unknown) => unknown)({ log: options.log, days: options.days, tracesDir: options.tracesDir, quick: options.days === 'quick' });
+    const result = await (fn as (o: unknown) => unknown)({
+      log: options.log,
+      days: options.days,
+      tracesDir: options.tracesDir,
+      quick: options.days === 'quick',
+    });
     const { markdown, json } = normalizeSectionResult(result);
     // A section may decline to run (no lab, say) and say why in json.notRun.
-    const notRun = json && typeof json === 'object' && typeof (json as { notRun?: unknown }).notRun === 'string' ? (json as { notRun: string }).notRun : undefined;
+    const notRun =
+      json && typeof json === 'object' && typeof (json as { notRun?: unknown }).notRun === 'string' ? (json as { notRun: string }).notRun : undefined;
     return { name, title: spec.title, status: notRun ? 'missing' : 'ok', seconds: seconds(), markdown, json, error: notRun };
   } catch (error) {
     const message = (error as Error).stack ?? String(error);
@@ -149,7 +168,12 @@ export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath
         if (outcomes.some((o) => o.name === old.name) || old.status !== 'ok') continue;
         // A section carried over before keeps its one note about the run it came from.
         const body = old.markdown.replace(/^(_Carried over from the run started [^\n]*_\n\n)+/, '');
-        outcomes.push({ ...old, markdown: `_Carried over from the run started ${old.startedAt ?? previous.meta.started} (commit ${old.commit ?? previous.meta.commit})._\n\n${body}`, startedAt: old.startedAt ?? previous.meta.started, commit: old.commit ?? previous.meta.commit });
+        outcomes.push({
+          ...old,
+          markdown: `_Carried over from the run started ${old.startedAt ?? previous.meta.started} (commit ${old.commit ?? previous.meta.commit})._\n\n${body}`,
+          startedAt: old.startedAt ?? previous.meta.started,
+          commit: old.commit ?? previous.meta.commit,
+        });
       }
       outcomes.sort((a, b) => SECTION_NAMES.indexOf(a.name) - SECTION_NAMES.indexOf(b.name));
       meta.sections = outcomes.map((o) => o.name).join(', ');
@@ -172,7 +196,10 @@ export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath
 }
 
 export function parseOnly(value: string): SectionName[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
     if (!(SECTION_NAMES as readonly string[]).includes(n)) {
       throw new Error(`--only: unknown section "${n}"; choose from ${SECTION_NAMES.join(', ')}`);

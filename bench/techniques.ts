@@ -39,7 +39,12 @@ const inputsSchema = z.object({
   downtimeBudgetMs: z.number().positive(),
   deadlineSeconds: z.number().positive(),
   repeats: z.number().int().positive(),
-  vm: z.object({ vcpus: z.number().int().positive(), memoryMiB: z.number().positive(), workloadMiB: z.number().positive(), cpuBusyPercent: z.number().min(0).max(100) }),
+  vm: z.object({
+    vcpus: z.number().int().positive(),
+    memoryMiB: z.number().positive(),
+    workloadMiB: z.number().positive(),
+    cpuBusyPercent: z.number().min(0).max(100),
+  }),
   profiles: z.array(z.object({ name: z.string(), dirtyMiBps: z.number().min(0) })).min(1),
   /** Techniques virt-balancer may choose here (see the inputs file for why post-copy is left out in the lab). */
   allowedTechniques: z.array(z.enum(TECHNIQUES)).optional(),
@@ -75,9 +80,14 @@ type LabHost = Lab['hosts'][number];
 
 /** virt-balancer's arm: choose a technique and run one move. Wired to src/policy + src/executor. */
 interface VirtBalancerArm {
-  migrate(args: { vmName: string; from: LabHost; to: LabHost; memoryBytes: number; dirtyRateMiBps: number; inputs: TechniqueInputs }): Promise<
-    Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>
-  >;
+  migrate(args: {
+    vmName: string;
+    from: LabHost;
+    to: LabHost;
+    memoryBytes: number;
+    dirtyRateMiBps: number;
+    inputs: TechniqueInputs;
+  }): Promise<Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>>;
 }
 
 function parseSize(text: string): number | undefined {
@@ -94,7 +104,11 @@ export function parseDomJobInfo(text: string): { elapsedMs?: number; downtimeMs?
   return {
     elapsedMs: num(field('Time elapsed')),
     downtimeMs: num(field('Total downtime')),
-    dataProcessedBytes: field('Data processed') ? parseSize(field('Data processed')!) : field('Memory processed') ? parseSize(field('Memory processed')!) : undefined,
+    dataProcessedBytes: field('Data processed')
+      ? parseSize(field('Data processed')!)
+      : field('Memory processed')
+        ? parseSize(field('Memory processed')!)
+        : undefined,
   };
 }
 
@@ -117,9 +131,18 @@ async function measureDirtyRateMiBps(uri: string, vmName: string): Promise<numbe
 }
 
 /** Arm (a): plain virsh pre-copy with an operator's deadline. */
-async function migrateWithVirsh(from: LabHost, to: LabHost, vmName: string, inputs: TechniqueInputs): Promise<Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>> {
+async function migrateWithVirsh(
+  from: LabHost,
+  to: LabHost,
+  vmName: string,
+  inputs: TechniqueInputs,
+): Promise<Omit<MigrationRun, 'profile' | 'arm' | 'repeat' | 'heartbeatIntact' | 'endedOn'>> {
   const started = performance.now();
-  const child = spawn('virsh', ['-c', from.uri, 'migrate', '--live', '--p2p', '--bandwidth', String(inputs.bandwidthMiBps), vmName, to.uri, `tcp://${to.address}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'virsh',
+    ['-c', from.uri, 'migrate', '--live', '--p2p', '--bandwidth', String(inputs.bandwidthMiBps), vmName, to.uri, `tcp://${to.address}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   let aborted = false;
@@ -155,7 +178,13 @@ async function migrateWithVirsh(from: LabHost, to: LabHost, vmName: string, inpu
 /** virt-balancer's arm: the chooser picks the technique from the measured dirty rate, the executor runs the move. */
 const virtBalancerArm: VirtBalancerArm = {
   async migrate({ vmName, from, to, memoryBytes, dirtyRateMiBps, inputs }) {
-    const choice = chooseTechnique({ memoryBytes, dirtyRateMiBps, bandwidthMiBps: inputs.bandwidthMiBps, downtimeBudgetMs: inputs.downtimeBudgetMs, allowed: inputs.allowedTechniques });
+    const choice = chooseTechnique({
+      memoryBytes,
+      dirtyRateMiBps,
+      bandwidthMiBps: inputs.bandwidthMiBps,
+      downtimeBudgetMs: inputs.downtimeBudgetMs,
+      allowed: inputs.allowedTechniques,
+    });
     const started = performance.now();
     const outcome = await runSingleMove(
       {
@@ -266,7 +295,9 @@ export function predictionErrorTable(runs: readonly MigrationRun[]): string {
     const before = rs.map((r) => relError(r.totalSeconds, r.predicted!.totalSeconds));
     const after = rs.map((r) => {
       const others = rs.filter((o) => o !== r);
-      const calibration = new PredictionCalibration(others.map((o) => ({ from: 'src', to: 'dst', technique, predictedSeconds: o.predicted!.totalSeconds, actualSeconds: o.totalSeconds })));
+      const calibration = new PredictionCalibration(
+        others.map((o) => ({ from: 'src', to: 'dst', technique, predictedSeconds: o.predicted!.totalSeconds, actualSeconds: o.totalSeconds })),
+      );
       return relError(r.totalSeconds, r.predicted!.totalSeconds * calibration.factors('src', 'dst', technique as Technique).timeFactor);
     });
     rows.push(
@@ -276,7 +307,9 @@ export function predictionErrorTable(runs: readonly MigrationRun[]): string {
   return rows.join('\n');
 }
 
-export async function runTechniquesBench(options: { inputsPath?: string; log?: (line: string) => void } = {}): Promise<{ title: string; markdown: string; json: unknown }> {
+export async function runTechniquesBench(
+  options: { inputsPath?: string; log?: (line: string) => void } = {},
+): Promise<{ title: string; markdown: string; json: unknown }> {
   const log = options.log ?? (() => {});
   const inputs = inputsSchema.parse(JSON.parse(await readFile(options.inputsPath ?? DEFAULT_TECHNIQUE_INPUTS, 'utf8')));
   const title = 'Technique choice: real migrations in the lab';
@@ -290,7 +323,12 @@ export async function runTechniquesBench(options: { inputsPath?: string; log?: (
   }
 }
 
-async function runInLab(lab: Lab, inputs: TechniqueInputs, log: (line: string) => void, title: string): Promise<{ title: string; markdown: string; json: unknown }> {
+async function runInLab(
+  lab: Lab,
+  inputs: TechniqueInputs,
+  log: (line: string) => void,
+  title: string,
+): Promise<{ title: string; markdown: string; json: unknown }> {
   const from = lab.hosts.find((h) => h.name === inputs.sourceHost);
   const to = lab.hosts.find((h) => h.name === inputs.targetHost);
   if (!from || !to) {
@@ -307,7 +345,15 @@ async function runInLab(lab: Lab, inputs: TechniqueInputs, log: (line: string) =
         const vmName = `bench-${armName === 'virsh-precopy' ? 'v' : 'b'}-${profile.dirtyMiBps}-${repeat}`;
         const base = { profile: profile.name, arm: armName, repeat };
         try {
-          await lab.createVm({ name: vmName, host: from.name, vcpus: inputs.vm.vcpus, memoryMiB: inputs.vm.memoryMiB, cpuBusyPercent: inputs.vm.cpuBusyPercent, dirtyMiBps: profile.dirtyMiBps, workloadMiB: inputs.vm.workloadMiB });
+          await lab.createVm({
+            name: vmName,
+            host: from.name,
+            vcpus: inputs.vm.vcpus,
+            memoryMiB: inputs.vm.memoryMiB,
+            cpuBusyPercent: inputs.vm.cpuBusyPercent,
+            dirtyMiBps: profile.dirtyMiBps,
+            workloadMiB: inputs.vm.workloadMiB,
+          });
           // Let the workload reach its steady dirtying rate before migrating.
           await new Promise((r) => setTimeout(r, 3000));
           // Measured for both arms, as the collector would; only virt-balancer uses it to choose.
@@ -316,11 +362,27 @@ async function runInLab(lab: Lab, inputs: TechniqueInputs, log: (line: string) =
           const result =
             armName === 'virsh-precopy'
               ? await migrateWithVirsh(from, to, vmName, inputs)
-              : await virtBalancerArm.migrate({ vmName, from, to, memoryBytes: inputs.vm.memoryMiB * 1048576, dirtyRateMiBps: measuredDirtyRateMiBps ?? profile.dirtyMiBps, inputs });
+              : await virtBalancerArm.migrate({
+                  vmName,
+                  from,
+                  to,
+                  memoryBytes: inputs.vm.memoryMiB * 1048576,
+                  dirtyRateMiBps: measuredDirtyRateMiBps ?? profile.dirtyMiBps,
+                  inputs,
+                });
           const after = await heartbeatAfter(lab, vmName, before.seq);
-          const run: MigrationRun = { ...base, ...result, measuredDirtyRateMiBps, heartbeatIntact: after.intact, guestPanicked: after.panicked, endedOn: await lab.whereIs(vmName) };
+          const run: MigrationRun = {
+            ...base,
+            ...result,
+            measuredDirtyRateMiBps,
+            heartbeatIntact: after.intact,
+            guestPanicked: after.panicked,
+            endedOn: await lab.whereIs(vmName),
+          };
           runs.push(run);
-          log(`techniques: ${profile.name} #${repeat} ${armName}: ${run.technique} ${run.converged ? 'converged' : 'not converged'} in ${run.totalSeconds.toFixed(1)} s, downtime ${run.downtimeMs ?? 'n/a'} ms, heartbeat ${run.heartbeatIntact ? 'ok' : run.guestPanicked ? 'LOST (guest kernel panic)' : 'LOST'}`);
+          log(
+            `techniques: ${profile.name} #${repeat} ${armName}: ${run.technique} ${run.converged ? 'converged' : 'not converged'} in ${run.totalSeconds.toFixed(1)} s, downtime ${run.downtimeMs ?? 'n/a'} ms, heartbeat ${run.heartbeatIntact ? 'ok' : run.guestPanicked ? 'LOST (guest kernel panic)' : 'LOST'}`,
+          );
         } catch (error) {
           runs.push({ ...base, technique: 'n/a', converged: false, totalSeconds: Number.NaN, heartbeatIntact: false, error: (error as Error).message });
           log(`techniques: ${profile.name} #${repeat} ${armName}: error ${(error as Error).message}`);
@@ -386,7 +448,10 @@ async function qemuCpuSecondsOf(vmName: string): Promise<Map<number, number>> {
 async function runTlsArm(lab: Lab, inputs: TechniqueInputs, from: LabHost, to: LabHost, log: (line: string) => void): Promise<TlsRun[]> {
   const runs: TlsRun[] = [];
   try {
-    await makeMigrationPki(join(inputs.labDir, 'migration-pki'), [from, to].map((h) => ({ name: h.name, certDir: migrationPkiDir({ dir: join(inputs.labDir, 'hosts', h.name) }), addresses: [h.address] })));
+    await makeMigrationPki(
+      join(inputs.labDir, 'migration-pki'),
+      [from, to].map((h) => ({ name: h.name, certDir: migrationPkiDir({ dir: join(inputs.labDir, 'hosts', h.name) }), addresses: [h.address] })),
+    );
   } catch (error) {
     log(`techniques: TLS arm not run: ${(error as Error).message}`);
     return runs;
@@ -398,7 +463,15 @@ async function runTlsArm(lab: Lab, inputs: TechniqueInputs, from: LabHost, to: L
       for (const tls of ['off', 'required'] as const) {
         const vmName = `bench-tls-${tls}-${profile.dirtyMiBps}-${repeat}`;
         try {
-          await lab.createVm({ name: vmName, host: from.name, vcpus: inputs.vm.vcpus, memoryMiB: inputs.vm.memoryMiB, cpuBusyPercent: inputs.vm.cpuBusyPercent, dirtyMiBps: profile.dirtyMiBps, workloadMiB: inputs.vm.workloadMiB });
+          await lab.createVm({
+            name: vmName,
+            host: from.name,
+            vcpus: inputs.vm.vcpus,
+            memoryMiB: inputs.vm.memoryMiB,
+            cpuBusyPercent: inputs.vm.cpuBusyPercent,
+            dirtyMiBps: profile.dirtyMiBps,
+            workloadMiB: inputs.vm.workloadMiB,
+          });
           await new Promise((r) => setTimeout(r, 3000));
           const before = await lab.heartbeat(vmName);
           const first = new Map<number, number>();
@@ -413,13 +486,28 @@ async function runTlsArm(lab: Lab, inputs: TechniqueInputs, from: LabHost, to: L
               await new Promise((r) => setTimeout(r, 100));
             }
           })();
-          const r = await runSingleMove({ vmName, from: from.name, to: to.name, technique: 'precopy' }, { fromUri: from.uri, toUri: to.uri, bandwidthMiBps: inputs.bandwidthMiBps, deadlineSeconds: inputs.deadlineSeconds, tls });
+          const r = await runSingleMove(
+            { vmName, from: from.name, to: to.name, technique: 'precopy' },
+            { fromUri: from.uri, toUri: to.uri, bandwidthMiBps: inputs.bandwidthMiBps, deadlineSeconds: inputs.deadlineSeconds, tls },
+          );
           done = true;
           await sampler;
           const qemuCpuSeconds = [...last].reduce((sum, [pid, cpu]) => sum + cpu - first.get(pid)!, 0);
           const after = await heartbeatAfter(lab, vmName, before.seq);
-          runs.push({ profile: profile.name, tls, repeat, ok: r.ok, totalSeconds: r.totalSeconds, bytesMoved: r.bytes, qemuCpuSeconds, heartbeatIntact: after.intact, error: r.error });
-          log(`techniques: TLS ${tls} ${profile.name} #${repeat}: ${r.ok ? 'completed' : `failed (${r.error})`} in ${r.totalSeconds.toFixed(1)} s, QEMU CPU ${qemuCpuSeconds.toFixed(1)} s`);
+          runs.push({
+            profile: profile.name,
+            tls,
+            repeat,
+            ok: r.ok,
+            totalSeconds: r.totalSeconds,
+            bytesMoved: r.bytes,
+            qemuCpuSeconds,
+            heartbeatIntact: after.intact,
+            error: r.error,
+          });
+          log(
+            `techniques: TLS ${tls} ${profile.name} #${repeat}: ${r.ok ? 'completed' : `failed (${r.error})`} in ${r.totalSeconds.toFixed(1)} s, QEMU CPU ${qemuCpuSeconds.toFixed(1)} s`,
+          );
         } catch (error) {
           runs.push({ profile: profile.name, tls, repeat, ok: false, totalSeconds: Number.NaN, heartbeatIntact: false, error: (error as Error).message });
         } finally {
@@ -434,7 +522,10 @@ async function runTlsArm(lab: Lab, inputs: TechniqueInputs, from: LabHost, to: L
 /** One row per TLS profile and mode: medians over completed runs with the guest intact. */
 export function tlsTable(runs: readonly TlsRun[]): string {
   if (runs.length === 0) return 'Not run (see the log).';
-  const rows = ['| profile | migration.tls | completed | heartbeat intact | median total s | median MiB/s | median QEMU CPU s per GiB moved |', '|---|---|---|---|---|---|---|'];
+  const rows = [
+    '| profile | migration.tls | completed | heartbeat intact | median total s | median MiB/s | median QEMU CPU s per GiB moved |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const profile of [...new Set(runs.map((r) => r.profile))]) {
     for (const tls of ['off', 'required'] as const) {
       const rs = runs.filter((r) => r.profile === profile && r.tls === tls);

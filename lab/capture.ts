@@ -28,7 +28,9 @@ export interface Capture {
  */
 export async function startCapture(file: string, filter: string): Promise<Capture> {
   // -B: a 256 MiB kernel buffer, so a migration at loopback speed on a busy machine is not dropped.
-  const child: ChildProcess = spawn('tcpdump', ['-i', 'lo', '-n', '-s', '0', '-B', '262144', '-U', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('tcpdump', ['-i', 'lo', '-n', '-s', '0', '-B', '262144', '-U', '-w', file, filter], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -45,20 +45,33 @@ export class EtcdCluster {
     const child = spawn(
       'etcd',
       [
-        '--name', name,
-        '--data-dir', join(this.dataRoot, name),
-        '--listen-client-urls', `http://${a}:2379`,
-        '--advertise-client-urls', `http://${a}:2379`,
-        '--listen-peer-urls', `http://${a}:2380`,
-        '--initial-advertise-peer-urls', `http://${a}:2380`,
-        '--initial-cluster', cluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', `vb-ha-${this.prefix}`,
-        '--auto-compaction-mode', 'revision',
-        '--auto-compaction-retention', '1000',
+        '--name',
+        name,
+        '--data-dir',
+        join(this.dataRoot, name),
+        '--listen-client-urls',
+        `http://${a}:2379`,
+        '--advertise-client-urls',
+        `http://${a}:2379`,
+        '--listen-peer-urls',
+        `http://${a}:2380`,
+        '--initial-advertise-peer-urls',
+        `http://${a}:2380`,
+        '--initial-cluster',
+        cluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        `vb-ha-${this.prefix}`,
+        '--auto-compaction-mode',
+        'revision',
+        '--auto-compaction-retention',
+        '1000',
         // A busy 2-core CI machine: etcd's defaults (100 ms / 1 s) flap elections under load.
-        '--heartbeat-interval', '250',
-        '--election-timeout', '2500',
+        '--heartbeat-interval',
+        '250',
+        '--election-timeout',
+        '2500',
       ],
       { stdio: ['ignore', log, log] },
     );
@@ -87,7 +100,10 @@ export class EtcdCluster {
     const until = Date.now() + timeoutMs;
     const endpoints = names.map((n) => `http://${this.address(n)}:2379`).join(',');
     for (;;) {
-      const problem = await run('etcdctl', ['--endpoints', endpoints, '--command-timeout=3s', 'endpoint', 'health'], { env: { ...process.env, ETCDCTL_API: '3' }, timeoutMs: 15_000 }).then(
+      const problem = await run('etcdctl', ['--endpoints', endpoints, '--command-timeout=3s', 'endpoint', 'health'], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+        timeoutMs: 15_000,
+      }).then(
         () => undefined,
         (e: Error) => e.message,
       );
@@ -102,7 +118,10 @@ export class EtcdCluster {
  * One etcd member serving TLS with client-certificate auth on `address`:2379, with a CA, a server
  * certificate for that IP and a client certificate made by openssl in `dir`. For the ha.tls test.
  */
-export async function startTlsMember(dir: string, address: string): Promise<{ child: ChildProcess; endpoint: string; caFile: string; certFile: string; keyFile: string }> {
+export async function startTlsMember(
+  dir: string,
+  address: string,
+): Promise<{ child: ChildProcess; endpoint: string; caFile: string; certFile: string; keyFile: string }> {
   mkdirSync(dir, { recursive: true });
   const f = (n: string) => join(dir, n);
   const ssl = (args: string[]) => run('openssl', args, { timeoutMs: 60_000 });
@@ -113,23 +132,49 @@ export async function startTlsMember(dir: string, address: string): Promise<{ ch
   ] as const) {
     await ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`)]);
     writeFileSync(f(`${name}.ext`), ext);
-    await ssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`)]);
+    await ssl([
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      f(`${name}.ext`),
+      '-out',
+      f(`${name}.pem`),
+    ]);
   }
   const log = openSync(f('etcd.log'), 'a');
   const endpoint = `https://${address}:2379`;
   const child = spawn(
     'etcd',
     [
-      '--name', 'tls1',
-      '--data-dir', f('data'),
-      '--listen-client-urls', endpoint,
-      '--advertise-client-urls', endpoint,
-      '--listen-peer-urls', `http://${address}:2380`,
-      '--initial-advertise-peer-urls', `http://${address}:2380`,
-      '--initial-cluster', `tls1=http://${address}:2380`,
-      '--cert-file', f('server.pem'),
-      '--key-file', f('server.key'),
-      '--trusted-ca-file', f('ca.pem'),
+      '--name',
+      'tls1',
+      '--data-dir',
+      f('data'),
+      '--listen-client-urls',
+      endpoint,
+      '--advertise-client-urls',
+      endpoint,
+      '--listen-peer-urls',
+      `http://${address}:2380`,
+      '--initial-advertise-peer-urls',
+      `http://${address}:2380`,
+      '--initial-cluster',
+      `tls1=http://${address}:2380`,
+      '--cert-file',
+      f('server.pem'),
+      '--key-file',
+      f('server.key'),
+      '--trusted-ca-file',
+      f('ca.pem'),
       '--client-cert-auth',
     ],
     { stdio: ['ignore', log, log] },

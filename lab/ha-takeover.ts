@@ -24,7 +24,16 @@ const base = parse(readFileSync(labPaths().configFile, 'utf8')) as Record<string
 function start(name: string): RunProcess {
   const configFile = join(dir, `${name}.yaml`);
   const stateDir = join(dir, `state-${name}`);
-  writeFileSync(configFile, stringify({ ...base, stateDir, metrics: { listen: '' }, loop: { schedule: '*/2 * * * * *' }, ha: { endpoints: etcd.endpoints, electionName: 'takeover', leaseTtlSeconds, memberName: name } }));
+  writeFileSync(
+    configFile,
+    stringify({
+      ...base,
+      stateDir,
+      metrics: { listen: '' },
+      loop: { schedule: '*/2 * * * * *' },
+      ha: { endpoints: etcd.endpoints, electionName: 'takeover', leaseTtlSeconds, memberName: name },
+    }),
+  );
   return new RunProcess(name, configFile, join(stateDir, 'journal.jsonl'));
 }
 
@@ -67,7 +76,9 @@ async function main(): Promise<void> {
   }
   const sorted = [...times].sort((x, y) => x - y);
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-  console.log(`takeover after SIGKILL (leaseTtlSeconds ${leaseTtlSeconds}, ${times.length} runs): median ${median} ms, worst ${sorted[sorted.length - 1]} ms, all ${times.join(', ')} ms`);
+  console.log(
+    `takeover after SIGKILL (leaseTtlSeconds ${leaseTtlSeconds}, ${times.length} runs): median ${median} ms, worst ${sorted[sorted.length - 1]} ms, all ${times.join(', ')} ms`,
+  );
 }
 
 main().catch((error: Error) => {

@@ -148,14 +148,7 @@ export async function startHost(host: LabHost, readyUri = host.uri): Promise<voi
   const startLibvirtd = `libvirtd -d -l -p "${pidFile(host, 'libvirtd')}"`;
   if (logdPid === undefined) {
     for (const [, target] of BIND_TARGETS) await mkdir(target, { recursive: true });
-    await run('unshare', [
-      '-m',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      `${binds} && virtlogd -d -p "${pidFile(host, 'virtlogd')}" && ${startLibvirtd}`,
-    ]);
+    await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${binds} && virtlogd -d -p "${pidFile(host, 'virtlogd')}" && ${startLibvirtd}`]);
   } else {
     // Restart inside the namespace virtlogd still holds, so libvirtd finds its running guests.
     await run('nsenter', ['-t', String(logdPid), '-m', 'sh', '-c', startLibvirtd]);
@@ -176,8 +169,7 @@ export async function waitForHost(host: LabHost, timeoutMs: number, readyUri = h
     await sleep(250);
   }
   throw new Error(
-    `lab host ${host.name} (${readyUri}) did not answer within ${timeoutMs / 1000} s: ${lastError}\n` +
-      `see ${join(host.dir, 'log', 'libvirtd.log')}`,
+    `lab host ${host.name} (${readyUri}) did not answer within ${timeoutMs / 1000} s: ${lastError}\n` + `see ${join(host.dir, 'log', 'libvirtd.log')}`,
   );
 }
 
@@ -204,11 +196,9 @@ export async function guestPids(host: LabHost): Promise<number[]> {
 
 /** Stop everything this host started: guests, libvirtd, virtlogd (by pid). Mounts die with the namespace. */
 export async function stopHost(host: LabHost): Promise<void> {
-  const pids = [
-    ...(await guestPids(host)),
-    await livePid(pidFile(host, 'libvirtd'), 'libvirtd'),
-    await livePid(pidFile(host, 'virtlogd'), 'virtlogd'),
-  ].filter((p): p is number => p !== undefined);
+  const pids = [...(await guestPids(host)), await livePid(pidFile(host, 'libvirtd'), 'libvirtd'), await livePid(pidFile(host, 'virtlogd'), 'virtlogd')].filter(
+    (p): p is number => p !== undefined,
+  );
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');

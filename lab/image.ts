@@ -55,14 +55,20 @@ export async function buildGuestImage(imagesDir: string, log: (m: string) => voi
 }
 
 /** Newest Debian 6.1 kernel image package, downloaded with apt-get and unpacked (no install). */
-async function fetchKernel(imagesDir: string, kernel: string, log: (m: string) => void): Promise<void> {
+async function fetchKernel(_imagesDir: string, kernel: string, log: (m: string) => void): Promise<void> {
   log('downloading the guest kernel (Debian linux-image package)');
   const { stdout } = await run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$']);
-  let names = stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+  let names = stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter(Boolean);
   if (names.length === 0) {
     await run('apt-get', ['update', '-q'], { timeoutMs: 600_000 });
     const again = await run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$']);
-    names = again.stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+    names = again.stdout
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter(Boolean);
   }
   if (names.length === 0) throw new Error('no linux-image-6.1.0-*-amd64 package found by apt-cache: run `apt-get update` and try again');
   names.sort((a, b) => Number(a.match(/6\.1\.0-(\d+)/)![1]) - Number(b.match(/6\.1\.0-(\d+)/)![1]));

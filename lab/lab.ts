@@ -45,7 +45,10 @@ export class Lab {
   private image?: GuestImage;
 
   /** root: state directory (default VB_LAB_DIR); prefix: loopback prefix (default VB_LAB_ADDRESS_PREFIX). */
-  constructor(root?: string, private readonly prefix?: string) {
+  constructor(
+    root?: string,
+    private readonly prefix?: string,
+  ) {
     this.paths = labPaths(root);
   }
 
@@ -212,7 +215,9 @@ export class Lab {
       }
       if (beat.seq > afterSeq) return beat;
       if (Date.now() > deadline) {
-        throw new Error(`VM ${name}: no heartbeat after seq ${afterSeq} within ${options.timeoutMs ?? 60_000} ms (last: ${beat.line || 'none'}; console: ${this.consolePath(name)})`);
+        throw new Error(
+          `VM ${name}: no heartbeat after seq ${afterSeq} within ${options.timeoutMs ?? 60_000} ms (last: ${beat.line || 'none'}; console: ${this.consolePath(name)})`,
+        );
       }
       await sleep(200);
     }
@@ -229,7 +234,10 @@ export class Lab {
     await waitForHost(this.host(name), 60_000);
   }
 
-  async status(): Promise<{ hosts: { name: string; uri: string; up: boolean; guests: number }[]; vms: { host: string; name: string; state: string; heartbeat: Heartbeat }[] }> {
+  async status(): Promise<{
+    hosts: { name: string; uri: string; up: boolean; guests: number }[];
+    vms: { host: string; name: string; state: string; heartbeat: Heartbeat }[];
+  }> {
     const hosts = [];
     for (const host of this.hosts) {
       hosts.push({ name: host.name, uri: host.uri, up: await hostRunning(host), guests: (await guestPids(host)).length });

@@ -68,7 +68,10 @@ export async function checkImage(host: LabHost, disk: LocalDisk): Promise<void> 
 }
 
 export function imageExists(host: LabHost, disk: LocalDisk): Promise<boolean> {
-  return run('test', ['-f', pathOnHost(host, disk.path)]).then(() => true, () => false);
+  return run('test', ['-f', pathOnHost(host, disk.path)]).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** What an operator does so libvirt can create a copied disk on a host: a dir pool over the images directory. */

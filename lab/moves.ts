@@ -5,7 +5,13 @@ import type { Move, Prediction, Technique } from '../src/policy/plan-types.js';
  * A move of `vm` from one lab host to another with the given technique. The prediction and the
  * inputs it assumed default to a one-second move; pass the chooser's where the deadline matters.
  */
-export function labMove(vm: { name: string; uuid: string }, from: string, to: string, technique: Technique, options: { predicted?: Prediction; inputs?: Move['inputs']; reason?: string } = {}): Move {
+export function labMove(
+  vm: { name: string; uuid: string },
+  from: string,
+  to: string,
+  technique: Technique,
+  options: { predicted?: Prediction; inputs?: Move['inputs']; reason?: string } = {},
+): Move {
   return {
     vmName: vm.name,
     vmUuid: vm.uuid,

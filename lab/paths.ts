@@ -28,9 +28,7 @@ export function labPaths(root = process.env.VB_LAB_DIR ?? '/var/tmp/virt-balance
 export function addressPrefix(): string {
   const prefix = process.env.VB_LAB_ADDRESS_PREFIX ?? '127.0.0.';
   if (!/^127\.\d{1,3}\.\d{1,3}\.$/.test(prefix)) {
-    throw new Error(
-      `VB_LAB_ADDRESS_PREFIX="${prefix}" is not a loopback prefix: use three octets in 127.0.0.0/8 with a trailing dot, e.g. "127.0.4."`,
-    );
+    throw new Error(`VB_LAB_ADDRESS_PREFIX="${prefix}" is not a loopback prefix: use three octets in 127.0.0.0/8 with a trailing dot, e.g. "127.0.4."`);
   }
   return prefix;
 }

@@ -10,9 +10,25 @@ const openssl = (args: string[]) => run('openssl', args, { timeoutMs: 60_000 });
 
 /** A self-signed CA valid two days: `${prefix}cert.pem`, `${prefix}key.pem`. */
 export async function makeCa(prefix: string, name: string): Promise<void> {
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-keyout', `${prefix}key.pem`, '-out', `${prefix}cert.pem`]);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-keyout',
+    `${prefix}key.pem`,
+    '-out',
+    `${prefix}cert.pem`,
+  ]);
 }
 
 /**
@@ -23,8 +39,24 @@ export async function issueCertificate(caPrefix: string, cn: string, extensions:
   const ext = `${certOut}.ext`;
   await writeFile(ext, ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', ...extensions, ''].join('\n'));
   await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', keyOut, '-out', `${certOut}.csr`]);
-  await openssl(['x509', '-req', '-in', `${certOut}.csr`, '-CA', `${caPrefix}cert.pem`, '-CAkey', `${caPrefix}key.pem`,
-    '-set_serial', String(Date.now()), '-days', '2', '-extfile', ext, '-out', certOut]);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${certOut}.csr`,
+    '-CA',
+    `${caPrefix}cert.pem`,
+    '-CAkey',
+    `${caPrefix}key.pem`,
+    '-set_serial',
+    String(Date.now()),
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+    '-out',
+    certOut,
+  ]);
 }
 
 /**
@@ -43,7 +75,13 @@ export async function makeMigrationPki(workDir: string, hosts: { name: string; c
     const san = host.addresses.map((a) => (/^[0-9.:]+$/.test(a) ? `IP:${a}` : `DNS:${a}`)).join(',');
     // Issued in the work directory (requests and extension files stay there), then copied.
     const work = (f: string) => join(workDir, `${host.name}-${f}`);
-    await issueCertificate(ca, `${host.name}-migration`, ['extendedKeyUsage=serverAuth', `subjectAltName=${san}`], work('server-key.pem'), work('server-cert.pem'));
+    await issueCertificate(
+      ca,
+      `${host.name}-migration`,
+      ['extendedKeyUsage=serverAuth', `subjectAltName=${san}`],
+      work('server-key.pem'),
+      work('server-cert.pem'),
+    );
     await issueCertificate(ca, `${host.name}-migration-client`, ['extendedKeyUsage=clientAuth'], work('client-key.pem'), work('client-cert.pem'));
     for (const f of ['server-key.pem', 'server-cert.pem', 'client-key.pem', 'client-cert.pem']) await copyFile(work(f), join(host.certDir, f));
   }

@@ -11,7 +11,9 @@ export class RunProcess {
     readonly configFile: string,
     readonly journalFile: string,
   ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', configFile, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', configFile, '--log-level', 'info'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const keep = (d: Buffer) => {
       const text = this.rest + String(d);
       const parts = text.split('\n');
@@ -31,7 +33,10 @@ export class RunProcess {
     return this.lines.filter((l) => l.msg === msg && (l.time as number) >= after);
   }
   tail(n = 25): string {
-    return `${this.name}:\n${this.lines.slice(-n).map((l) => JSON.stringify(l)).join('\n')}`;
+    return `${this.name}:\n${this.lines
+      .slice(-n)
+      .map((l) => JSON.stringify(l))
+      .join('\n')}`;
   }
   async waitFor(msg: string, timeoutMs: number, after = 0): Promise<Record<string, unknown>> {
     const until = Date.now() + timeoutMs;
@@ -53,4 +58,3 @@ export class RunProcess {
     await this.exited();
   }
 }
-

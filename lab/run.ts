@@ -20,9 +20,7 @@ export async function run(command: string, args: string[], options: { timeoutMs?
     return { stdout, stderr };
   } catch (error) {
     const e = error as { stderr?: string; stdout?: string; message: string; code?: unknown };
-    throw new Error(
-      `command failed: ${command} ${args.join(' ')}\n${(e.stderr || e.stdout || e.message).trim()}`,
-    );
+    throw new Error(`command failed: ${command} ${args.join(' ')}\n${(e.stderr || e.stdout || e.message).trim()}`);
   }
 }
 

@@ -102,4 +102,3 @@ export function demoProfiles(): VmProfile[] {
     { name: 'idle1', host: 'lab1', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 16 },
   ];
 }
-

@@ -70,40 +70,44 @@ function home(counts: Map<string, number>): string | undefined {
   return best;
 }
 
-export default registerBuiltinPolicy(definePolicy({
-  name: 'affinity',
-  description: 'Keep affinity groups together and anti-affinity groups apart; repair current violations',
-  select(ctx) {
-    const candidates = [];
-    for (const group of groups(ctx).groups) {
-      if (group.type === 'anti-affinity') {
-        const seen = new Map<string, VmObservation>();
-        for (const vm of group.members) {
-          const place = placeOf(ctx, vm);
-          if (seen.has(place)) candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${place} with ${seen.get(place)!.name}`, mustMove: true });
-          else seen.set(place, vm);
-        }
-      } else {
-        const counts = hostCounts(ctx, group);
-        if (counts.size < 2) continue;
-        const target = home(counts)!;
-        const split = [...counts.keys()].sort().join(', ');
-        for (const vm of group.members) {
-          if (placeOf(ctx, vm) !== target) candidates.push({ vm, reason: `affinity group ${group.name}: split over ${split}; rejoins the others on ${target}`, mustMove: true });
+export default registerBuiltinPolicy(
+  definePolicy({
+    name: 'affinity',
+    description: 'Keep affinity groups together and anti-affinity groups apart; repair current violations',
+    select(ctx) {
+      const candidates = [];
+      for (const group of groups(ctx).groups) {
+        if (group.type === 'anti-affinity') {
+          const seen = new Map<string, VmObservation>();
+          for (const vm of group.members) {
+            const place = placeOf(ctx, vm);
+            if (seen.has(place))
+              candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${place} with ${seen.get(place)!.name}`, mustMove: true });
+            else seen.set(place, vm);
+          }
+        } else {
+          const counts = hostCounts(ctx, group);
+          if (counts.size < 2) continue;
+          const target = home(counts)!;
+          const split = [...counts.keys()].sort().join(', ');
+          for (const vm of group.members) {
+            if (placeOf(ctx, vm) !== target)
+              candidates.push({ vm, reason: `affinity group ${group.name}: split over ${split}; rejoins the others on ${target}`, mustMove: true });
+          }
         }
       }
-    }
-    return candidates;
-  },
-  filter(vm, host, ctx) {
-    for (const group of groups(ctx).byVm.get(vm.uuid) ?? []) {
-      const others = hostCounts(ctx, group, vm);
-      if (group.type === 'anti-affinity' && others.has(host.name)) return `anti-affinity group ${group.name} already has a member on ${host.name}`;
-      if (group.type === 'affinity' && others.size > 0) {
-        const target = home(others)!;
-        if (host.name !== target) return `affinity group ${group.name} lives on ${target}`;
+      return candidates;
+    },
+    filter(vm, host, ctx) {
+      for (const group of groups(ctx).byVm.get(vm.uuid) ?? []) {
+        const others = hostCounts(ctx, group, vm);
+        if (group.type === 'anti-affinity' && others.has(host.name)) return `anti-affinity group ${group.name} already has a member on ${host.name}`;
+        if (group.type === 'affinity' && others.size > 0) {
+          const target = home(others)!;
+          if (host.name !== target) return `affinity group ${group.name} lives on ${target}`;
+        }
       }
-    }
-    return true;
-  },
-}));
+      return true;
+    },
+  }),
+);

@@ -8,57 +8,61 @@
 import { definePolicy, ordinaryMemoryBytes } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
-export default registerBuiltinPolicy(definePolicy({
-  name: 'balance',
-  description: 'Relieve hosts above the CPU/memory thresholds and spread load over the hosts',
-  softFilter: true,
-  select(ctx) {
-    const candidates = [];
-    for (const host of ctx.state.hosts) {
-      if (!host.up || host.maintenance) continue;
-      const hot = ctx.overloaded(host.name);
-      const spread = hot ? undefined : ctx.spreadSource(host.name);
-      if (!hot && !spread) continue;
-      const p = ctx.projected(host.name)!;
-      let reason = spread ?? '';
-      if (hot) {
-        const cpu = ctx.forecastCpu(host.name);
-        const memory = host.memoryTotalBytes > 0 ? p.memoryUsedBytes / host.memoryTotalBytes : 0;
-        const parts = [];
-        if (cpu > ctx.thresholds.cpuHigh) {
-          parts.push(cpu > p.cpuRatio + 1e-9 && p.cpuRatio <= ctx.thresholds.cpuHigh
-            ? `CPU ${(p.cpuRatio * 100).toFixed(0)}% forecast to reach ${(cpu * 100).toFixed(0)}% > ${(ctx.thresholds.cpuHigh * 100).toFixed(0)}% within ${ctx.config.forecast.aheadTicks} ticks`
-            : `CPU ${(p.cpuRatio * 100).toFixed(0)}% > ${(ctx.thresholds.cpuHigh * 100).toFixed(0)}%`);
+export default registerBuiltinPolicy(
+  definePolicy({
+    name: 'balance',
+    description: 'Relieve hosts above the CPU/memory thresholds and spread load over the hosts',
+    softFilter: true,
+    select(ctx) {
+      const candidates = [];
+      for (const host of ctx.state.hosts) {
+        if (!host.up || host.maintenance) continue;
+        const hot = ctx.overloaded(host.name);
+        const spread = hot ? undefined : ctx.spreadSource(host.name);
+        if (!hot && !spread) continue;
+        const p = ctx.projected(host.name)!;
+        let reason = spread ?? '';
+        if (hot) {
+          const cpu = ctx.forecastCpu(host.name);
+          const memory = host.memoryTotalBytes > 0 ? p.memoryUsedBytes / host.memoryTotalBytes : 0;
+          const parts = [];
+          if (cpu > ctx.thresholds.cpuHigh) {
+            parts.push(
+              cpu > p.cpuRatio + 1e-9 && p.cpuRatio <= ctx.thresholds.cpuHigh
+                ? `CPU ${(p.cpuRatio * 100).toFixed(0)}% forecast to reach ${(cpu * 100).toFixed(0)}% > ${(ctx.thresholds.cpuHigh * 100).toFixed(0)}% within ${ctx.config.forecast.aheadTicks} ticks`
+                : `CPU ${(p.cpuRatio * 100).toFixed(0)}% > ${(ctx.thresholds.cpuHigh * 100).toFixed(0)}%`,
+            );
+          }
+          if (memory > ctx.thresholds.memoryHigh) parts.push(`memory ${(memory * 100).toFixed(0)}% > ${(ctx.thresholds.memoryHigh * 100).toFixed(0)}%`);
+          reason = `host ${host.name} ${parts.join(', ')}`;
         }
-        if (memory > ctx.thresholds.memoryHigh) parts.push(`memory ${(memory * 100).toFixed(0)}% > ${(ctx.thresholds.memoryHigh * 100).toFixed(0)}%`);
-        reason = `host ${host.name} ${parts.join(', ')}`;
+        for (const vm of ctx.vmsOn(host.name)) {
+          if (vm.state !== 'running') continue;
+          candidates.push({ vm, reason });
+        }
       }
-      for (const vm of ctx.vmsOn(host.name)) {
-        if (vm.state !== 'running') continue;
-        candidates.push({ vm, reason });
-      }
-    }
-    return candidates;
-  },
-  filter(vm, host, ctx) {
-    const p = ctx.projected(host.name)!;
-    const cpuAfter = p.cpuRatioP90 + ctx.cpuShare(vm, host);
-    const limit = ctx.thresholds.cpuHigh - ctx.thresholds.hysteresis;
-    if (cpuAfter > limit) return `${host.name} would reach CPU ${(cpuAfter * 100).toFixed(0)}% (limit ${(limit * 100).toFixed(0)}% with hysteresis)`;
-    const memAfter = (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes;
-    const memLimit = ctx.thresholds.memoryHigh - ctx.thresholds.hysteresis;
-    if (memAfter > memLimit) return `${host.name} would reach memory ${(memAfter * 100).toFixed(0)}% (limit ${(memLimit * 100).toFixed(0)}%)`;
-    return true;
-  },
-  score(vm, host, ctx) {
-    // Consolidating, the headroom preference would spread relief over empty hosts: neutral, the
-    // consolidation policy's packing score decides.
-    if (ctx.config.goal === 'consolidate') return 0.5;
-    const p = ctx.projected(host.name)!;
-    const cpuHeadroom = 1 - Math.min(1, p.cpuRatio + ctx.cpuShare(vm, host));
-    const memHeadroom = 1 - Math.min(1, (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes);
-    const { cpuWeight, memoryWeight } = ctx.config.objective;
-    const total = cpuWeight + memoryWeight;
-    return total > 0 ? (cpuWeight * cpuHeadroom + memoryWeight * memHeadroom) / total : 0;
-  },
-}));
+      return candidates;
+    },
+    filter(vm, host, ctx) {
+      const p = ctx.projected(host.name)!;
+      const cpuAfter = p.cpuRatioP90 + ctx.cpuShare(vm, host);
+      const limit = ctx.thresholds.cpuHigh - ctx.thresholds.hysteresis;
+      if (cpuAfter > limit) return `${host.name} would reach CPU ${(cpuAfter * 100).toFixed(0)}% (limit ${(limit * 100).toFixed(0)}% with hysteresis)`;
+      const memAfter = (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes;
+      const memLimit = ctx.thresholds.memoryHigh - ctx.thresholds.hysteresis;
+      if (memAfter > memLimit) return `${host.name} would reach memory ${(memAfter * 100).toFixed(0)}% (limit ${(memLimit * 100).toFixed(0)}%)`;
+      return true;
+    },
+    score(vm, host, ctx) {
+      // Consolidating, the headroom preference would spread relief over empty hosts: neutral, the
+      // consolidation policy's packing score decides.
+      if (ctx.config.goal === 'consolidate') return 0.5;
+      const p = ctx.projected(host.name)!;
+      const cpuHeadroom = 1 - Math.min(1, p.cpuRatio + ctx.cpuShare(vm, host));
+      const memHeadroom = 1 - Math.min(1, (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes);
+      const { cpuWeight, memoryWeight } = ctx.config.objective;
+      const total = cpuWeight + memoryWeight;
+      return total > 0 ? (cpuWeight * cpuHeadroom + memoryWeight * memHeadroom) / total : 0;
+    },
+  }),
+);

@@ -45,91 +45,95 @@ function movableNow(vm: VmObservation, ctx: PolicyContext): boolean {
 
 const active = (ctx: PolicyContext, h: HostObservation) => h.up && !h.maintenance && (ctx.projected(h.name)?.vmUuids.size ?? 0) > 0;
 
-export default registerBuiltinPolicy(definePolicy({
-  name: 'consolidation',
-  description: 'Pack VMs onto fewer hosts up to a target utilisation so emptied hosts can be powered down',
-  select(ctx) {
-    const target = ctx.config.consolidation.targetUtilizationPercent / 100;
-    const hosts = ctx.state.hosts.filter((h) => active(ctx, h));
-    const out = new Set<string>();
-    emptying.set(ctx.state, out);
-    if (hosts.length < 2) return [];
-    // Trial loads of every running host; hosts that receive VMs this tick are not emptied.
-    const load = new Map(hosts.map((h) => [h.name, forecastLoad(ctx, h.name)]));
-    const memory = new Map(hosts.map((h) => [h.name, ctx.projected(h.name)!.memoryUsedBytes]));
-    const vcpus = new Map(hosts.map((h) => [h.name, ctx.projected(h.name)!.vcpus]));
-    const receiving = new Set<string>();
-    const light = hosts
-      .filter((h) => load.get(h.name)! < ctx.thresholds.cpuLow)
-      // Smallest hosts first, then the lightest: big hosts keep the load (on the PlanetLab replay
-      // this saved 3 % energy on 20110303 at the same overload, the G5s doing more per watt).
-      .sort((a, b) => a.cpuCount - b.cpuCount || load.get(a.name)! - load.get(b.name)!);
-    // Fullest first, sorted once (re-sorting per source costs too much at hundreds of hosts; the
-    // order only drifts as receivers fill, which first-fit tolerates).
-    const byLoad = [...hosts].sort((a, b) => load.get(b.name)! - load.get(a.name)!);
-    // Hosts each VM left lately, once (the engine refuses a move back within 3 x cooldown: no ping-pong).
-    const leftBy = new Map<string, Set<string>>();
-    for (const m of ctx.state.recentMoves) {
-      if (ctx.nowMs - m.atMs >= ctx.config.cooldownSeconds * 3000) continue;
-      leftBy.set(m.vmUuid, (leftBy.get(m.vmUuid) ?? new Set()).add(m.from));
-    }
-    const candidates = [];
-    for (const source of light) {
-      if (receiving.has(source.name)) continue;
-      const vms = ctx.vmsOn(source.name).filter((v) => ctx.placeOf(v.uuid) === source.name);
-      if (vms.length === 0 || !vms.every((v) => movableNow(v, ctx))) continue;
-      // Trial: biggest VM first onto the fullest host that keeps it under the target.
-      const trial: { vm: VmObservation; to: HostObservation }[] = [];
-      const order = [...vms].sort((a, b) => vmPeakShare(b, source) - vmPeakShare(a, source));
-      const added = new Map<string, { cpu: number; memory: number; vcpus: number }>();
-      let ok = true;
-      for (const vm of order) {
-        const left = leftBy.get(vm.uuid);
-        const to = byLoad.find((h) => {
-          if (h.name === source.name || out.has(h.name) || left?.has(h.name)) return false;
-          const a = added.get(h.name) ?? { cpu: 0, memory: 0, vcpus: 0 };
-          return (
-            load.get(h.name)! + a.cpu + vmPeakShare(vm, h) <= target &&
-            memory.get(h.name)! + a.memory + ordinaryMemoryBytes(vm) <= h.memoryTotalBytes * h.memoryOvercommitRatio &&
-            vcpus.get(h.name)! + a.vcpus + vm.vcpus <= h.cpuCount * h.cpuOvercommitRatio
-          );
-        });
-        if (!to) {
-          ok = false;
-          break;
+export default registerBuiltinPolicy(
+  definePolicy({
+    name: 'consolidation',
+    description: 'Pack VMs onto fewer hosts up to a target utilisation so emptied hosts can be powered down',
+    select(ctx) {
+      const target = ctx.config.consolidation.targetUtilizationPercent / 100;
+      const hosts = ctx.state.hosts.filter((h) => active(ctx, h));
+      const out = new Set<string>();
+      emptying.set(ctx.state, out);
+      if (hosts.length < 2) return [];
+      // Trial loads of every running host; hosts that receive VMs this tick are not emptied.
+      const load = new Map(hosts.map((h) => [h.name, forecastLoad(ctx, h.name)]));
+      const memory = new Map(hosts.map((h) => [h.name, ctx.projected(h.name)!.memoryUsedBytes]));
+      const vcpus = new Map(hosts.map((h) => [h.name, ctx.projected(h.name)!.vcpus]));
+      const receiving = new Set<string>();
+      const light = hosts
+        .filter((h) => load.get(h.name)! < ctx.thresholds.cpuLow)
+        // Smallest hosts first, then the lightest: big hosts keep the load (on the PlanetLab replay
+        // this saved 3 % energy on 20110303 at the same overload, the G5s doing more per watt).
+        .sort((a, b) => a.cpuCount - b.cpuCount || load.get(a.name)! - load.get(b.name)!);
+      // Fullest first, sorted once (re-sorting per source costs too much at hundreds of hosts; the
+      // order only drifts as receivers fill, which first-fit tolerates).
+      const byLoad = [...hosts].sort((a, b) => load.get(b.name)! - load.get(a.name)!);
+      // Hosts each VM left lately, once (the engine refuses a move back within 3 x cooldown: no ping-pong).
+      const leftBy = new Map<string, Set<string>>();
+      for (const m of ctx.state.recentMoves) {
+        if (ctx.nowMs - m.atMs >= ctx.config.cooldownSeconds * 3000) continue;
+        leftBy.set(m.vmUuid, (leftBy.get(m.vmUuid) ?? new Set()).add(m.from));
+      }
+      const candidates = [];
+      for (const source of light) {
+        if (receiving.has(source.name)) continue;
+        const vms = ctx.vmsOn(source.name).filter((v) => ctx.placeOf(v.uuid) === source.name);
+        if (vms.length === 0 || !vms.every((v) => movableNow(v, ctx))) continue;
+        // Trial: biggest VM first onto the fullest host that keeps it under the target.
+        const trial: { vm: VmObservation; to: HostObservation }[] = [];
+        const order = [...vms].sort((a, b) => vmPeakShare(b, source) - vmPeakShare(a, source));
+        const added = new Map<string, { cpu: number; memory: number; vcpus: number }>();
+        let ok = true;
+        for (const vm of order) {
+          const left = leftBy.get(vm.uuid);
+          const to = byLoad.find((h) => {
+            if (h.name === source.name || out.has(h.name) || left?.has(h.name)) return false;
+            const a = added.get(h.name) ?? { cpu: 0, memory: 0, vcpus: 0 };
+            return (
+              load.get(h.name)! + a.cpu + vmPeakShare(vm, h) <= target &&
+              memory.get(h.name)! + a.memory + ordinaryMemoryBytes(vm) <= h.memoryTotalBytes * h.memoryOvercommitRatio &&
+              vcpus.get(h.name)! + a.vcpus + vm.vcpus <= h.cpuCount * h.cpuOvercommitRatio
+            );
+          });
+          if (!to) {
+            ok = false;
+            break;
+          }
+          const a = added.get(to.name) ?? { cpu: 0, memory: 0, vcpus: 0 };
+          added.set(to.name, { cpu: a.cpu + vmPeakShare(vm, to), memory: a.memory + ordinaryMemoryBytes(vm), vcpus: a.vcpus + vm.vcpus });
+          trial.push({ vm, to });
         }
-        const a = added.get(to.name) ?? { cpu: 0, memory: 0, vcpus: 0 };
-        added.set(to.name, { cpu: a.cpu + vmPeakShare(vm, to), memory: a.memory + ordinaryMemoryBytes(vm), vcpus: a.vcpus + vm.vcpus });
-        trial.push({ vm, to });
+        if (!ok) continue;
+        for (const [name, a] of added) {
+          load.set(name, load.get(name)! + a.cpu);
+          memory.set(name, memory.get(name)! + a.memory);
+          vcpus.set(name, vcpus.get(name)! + a.vcpus);
+          receiving.add(name);
+        }
+        out.add(source.name);
+        const reason = `consolidate: host ${source.name} CPU ${(load.get(source.name)! * 100).toFixed(0)}% (forecast) < ${(ctx.thresholds.cpuLow * 100).toFixed(0)}%, its ${vms.length} VM(s) fit on other hosts under ${(target * 100).toFixed(0)}%`;
+        for (const { vm } of trial) candidates.push({ vm, reason, pack: true });
       }
-      if (!ok) continue;
-      for (const [name, a] of added) {
-        load.set(name, load.get(name)! + a.cpu);
-        memory.set(name, memory.get(name)! + a.memory);
-        vcpus.set(name, vcpus.get(name)! + a.vcpus);
-        receiving.add(name);
-      }
-      out.add(source.name);
-      const reason = `consolidate: host ${source.name} CPU ${(load.get(source.name)! * 100).toFixed(0)}% (forecast) < ${(ctx.thresholds.cpuLow * 100).toFixed(0)}%, its ${vms.length} VM(s) fit on other hosts under ${(target * 100).toFixed(0)}%`;
-      for (const { vm } of trial) candidates.push({ vm, reason, pack: true });
-    }
-    return candidates;
-  },
-  filter(vm, host, ctx) {
-    const target = ctx.config.consolidation.targetUtilizationPercent / 100;
-    const p = ctx.projected(host.name)!;
-    const out = emptying.get(ctx.state);
-    if (out?.has(host.name)) return `${host.name} is itself being emptied`;
-    const source = ctx.placeOf(vm.uuid);
-    const packing = source !== undefined && out?.has(source);
-    if (packing && p.vmUuids.size === 0) return `${host.name} runs no VM (packing does not wake a host)`;
-    const after = forecastLoad(ctx, host.name) + vmPeakShare(vm, host);
-    return after <= target ? true : `${host.name} would reach CPU ${(after * 100).toFixed(0)}% (forecast), over the consolidation target ${(target * 100).toFixed(0)}%`;
-  },
-  score(vm, host, ctx) {
-    const p = ctx.projected(host.name)!;
-    const biggest = Math.max(...ctx.state.hosts.map((h) => h.cpuCount), 1);
-    if (p.vmUuids.size === 0) return 0.1 * (host.cpuCount / biggest);
-    return 0.1 + 0.9 * Math.min(1, forecastLoad(ctx, host.name) + vmPeakShare(vm, host));
-  },
-}));
+      return candidates;
+    },
+    filter(vm, host, ctx) {
+      const target = ctx.config.consolidation.targetUtilizationPercent / 100;
+      const p = ctx.projected(host.name)!;
+      const out = emptying.get(ctx.state);
+      if (out?.has(host.name)) return `${host.name} is itself being emptied`;
+      const source = ctx.placeOf(vm.uuid);
+      const packing = source !== undefined && out?.has(source);
+      if (packing && p.vmUuids.size === 0) return `${host.name} runs no VM (packing does not wake a host)`;
+      const after = forecastLoad(ctx, host.name) + vmPeakShare(vm, host);
+      return after <= target
+        ? true
+        : `${host.name} would reach CPU ${(after * 100).toFixed(0)}% (forecast), over the consolidation target ${(target * 100).toFixed(0)}%`;
+    },
+    score(vm, host, ctx) {
+      const p = ctx.projected(host.name)!;
+      const biggest = Math.max(...ctx.state.hosts.map((h) => h.cpuCount), 1);
+      if (p.vmUuids.size === 0) return 0.1 * (host.cpuCount / biggest);
+      return 0.1 + 0.9 * Math.min(1, forecastLoad(ctx, host.name) + vmPeakShare(vm, host));
+    },
+  }),
+);

@@ -9,15 +9,17 @@
 import { definePolicy } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
-export default registerBuiltinPolicy(definePolicy({
-  name: 'cpu-compat',
-  description: "The target's CPU must run the VM's CPU",
-  filter(vm, host, ctx) {
-    const source = ctx.host(vm.host);
-    if (!source?.cpuFeatures || !host.cpuFeatures) return true;
-    if (vm.cpuModel && host.cpuModel === vm.cpuModel) return true;
-    const missing = source.cpuFeatures.filter((f) => !host.cpuFeatures!.includes(f));
-    if (missing.length === 0) return true;
-    return `${host.name} (${host.cpuModel ?? 'unknown CPU'}) lacks CPU features of ${source.name}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`;
-  },
-}));
+export default registerBuiltinPolicy(
+  definePolicy({
+    name: 'cpu-compat',
+    description: "The target's CPU must run the VM's CPU",
+    filter(vm, host, ctx) {
+      const source = ctx.host(vm.host);
+      if (!source?.cpuFeatures || !host.cpuFeatures) return true;
+      if (vm.cpuModel && host.cpuModel === vm.cpuModel) return true;
+      const missing = source.cpuFeatures.filter((f) => !host.cpuFeatures!.includes(f));
+      if (missing.length === 0) return true;
+      return `${host.name} (${host.cpuModel ?? 'unknown CPU'}) lacks CPU features of ${source.name}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`;
+    },
+  }),
+);

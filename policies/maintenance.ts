@@ -9,14 +9,16 @@
 import { definePolicy } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
-export default registerBuiltinPolicy(definePolicy({
-  name: 'maintenance',
-  description: 'Evacuate hosts in maintenance',
-  select(ctx) {
-    const drained = ctx.state.hosts.filter((h) => h.up && h.maintenance);
-    return drained
-      .flatMap((h) => ctx.vmsOn(h.name))
-      .sort((a, b) => a.memoryBytes - b.memoryBytes)
-      .map((vm) => ({ vm, reason: `host ${vm.host} is in maintenance`, mustMove: true }));
-  },
-}));
+export default registerBuiltinPolicy(
+  definePolicy({
+    name: 'maintenance',
+    description: 'Evacuate hosts in maintenance',
+    select(ctx) {
+      const drained = ctx.state.hosts.filter((h) => h.up && h.maintenance);
+      return drained
+        .flatMap((h) => ctx.vmsOn(h.name))
+        .sort((a, b) => a.memoryBytes - b.memoryBytes)
+        .map((vm) => ({ vm, reason: `host ${vm.host} is in maintenance`, mustMove: true }));
+    },
+  }),
+);

@@ -2,10 +2,12 @@
 import { definePolicy } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
-export default registerBuiltinPolicy(definePolicy({
-  name: 'pin',
-  description: 'VMs tagged "pinned" (metadata or config) never move',
-  filter(vm) {
-    return vm.tags.includes('pinned') ? `${vm.name} is pinned` : true;
-  },
-}));
+export default registerBuiltinPolicy(
+  definePolicy({
+    name: 'pin',
+    description: 'VMs tagged "pinned" (metadata or config) never move',
+    filter(vm) {
+      return vm.tags.includes('pinned') ? `${vm.name} is pinned` : true;
+    },
+  }),
+);

@@ -25,27 +25,56 @@ import * as status from '../src/cli/commands/status.js';
 
 const root = join(import.meta.dirname, '..');
 
-type JsonSchema = { type?: string | string[]; properties?: Record<string, JsonSchema>; items?: JsonSchema; default?: unknown; enum?: unknown[]; minimum?: number; maximum?: number; exclusiveMinimum?: number; required?: string[]; anyOf?: JsonSchema[]; additionalProperties?: unknown; description?: string; minItems?: number };
+type JsonSchema = {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  default?: unknown;
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  required?: string[];
+  anyOf?: JsonSchema[];
+  additionalProperties?: unknown;
+  description?: string;
+  minItems?: number;
+};
 
 function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
   if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'values'}`;
   if (s.anyOf) return s.anyOf.map(typeOf).join(' or ');
   if (s.type === 'object' && !s.properties) return 'mapping';
-  const bounds = [s.minimum !== undefined ? `>= ${s.minimum}` : '', s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : '', s.maximum !== undefined && s.maximum < 2 ** 53 - 1 ? `<= ${s.maximum}` : ''].filter(Boolean).join(', ');
-  return `${Array.isArray(s.type) ? s.type.join('/') : s.type ?? 'value'}${bounds ? ` (${bounds})` : ''}`;
+  const bounds = [
+    s.minimum !== undefined ? `>= ${s.minimum}` : '',
+    s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : '',
+    s.maximum !== undefined && s.maximum < 2 ** 53 - 1 ? `<= ${s.maximum}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `${Array.isArray(s.type) ? s.type.join('/') : (s.type ?? 'value')}${bounds ? ` (${bounds})` : ''}`;
 }
 
 function walk(schema: JsonSchema, path: string, required: boolean, rows: string[], missing: string[]): void {
   const isObject = schema.type === 'object' && schema.properties;
   const isObjectList = schema.type === 'array' && schema.items?.properties;
   const def = schema.default === undefined ? (required ? '**required**' : '') : `\`${JSON.stringify(schema.default)}\``;
-  if (path) rows.push(`| \`${path}\` | ${isObject ? 'section' : typeOf(schema)} | ${isObject && schema.default !== undefined ? '' : def} | ${(schema.description ?? '').replace(/\|/g, '\\|')} |`);
+  if (path)
+    rows.push(
+      `| \`${path}\` | ${isObject ? 'section' : typeOf(schema)} | ${isObject && schema.default !== undefined ? '' : def} | ${(schema.description ?? '').replace(/\|/g, '\\|')} |`,
+    );
   if (path && !schema.description) missing.push(path);
   const inner = isObject ? schema : isObjectList ? schema.items! : undefined;
   if (!inner?.properties) return;
   for (const [key, child] of Object.entries(inner.properties)) {
-    walk(child, `${path}${isObjectList ? '[]' : ''}${path ? '.' : ''}${key}`, (inner.required ?? []).includes(key) && child.default === undefined, rows, missing);
+    walk(
+      child,
+      `${path}${isObjectList ? '[]' : ''}${path ? '.' : ''}${key}`,
+      (inner.required ?? []).includes(key) && child.default === undefined,
+      rows,
+      missing,
+    );
   }
 }
 

@@ -149,7 +149,10 @@ export function generate(sourceDir: string): string {
   const defs: XdrDefinitions = { constants: new Map(), enums: new Map() };
   for (const file of FILES) {
     const path = join(sourceDir, file);
-    if (!existsSync(path)) throw new Error(`${path} does not exist: pass the directory of an unpacked libvirt source (scripts/install-lab-packages.sh unpacks one in ${LIBVIRT_SOURCE_CACHE})`);
+    if (!existsSync(path))
+      throw new Error(
+        `${path} does not exist: pass the directory of an unpacked libvirt source (scripts/install-lab-packages.sh unpacks one in ${LIBVIRT_SOURCE_CACHE})`,
+      );
     parseXdr(readFileSync(path, 'utf8'), file, defs);
   }
   const procedures = defs.enums.get('remote_procedure');

@@ -45,17 +45,27 @@ async function recordingProxy(daemonAddress: string): Promise<{ uri: string; exc
     const fromDaemon = new PacketDecoder();
     client.on('data', (chunk) => {
       for (const { header, payload } of fromClient.push(chunk)) {
-        if (header.program === REMOTE_PROGRAM && header.type === MessageType.CALL) calls.set(header.serial, { procedure: header.procedure, args: payload.toString('base64'), atMs: performance.now() });
+        if (header.program === REMOTE_PROGRAM && header.type === MessageType.CALL)
+          calls.set(header.serial, { procedure: header.procedure, args: payload.toString('base64'), atMs: performance.now() });
       }
       daemon.write(chunk);
     });
     daemon.on('data', (chunk) => {
       for (const { header, payload } of fromDaemon.push(chunk)) {
-        if (header.program === REMOTE_PROGRAM && header.type === MessageType.MESSAGE) events.push({ procedure: header.procedure, payload: payload.toString('base64') });
+        if (header.program === REMOTE_PROGRAM && header.type === MessageType.MESSAGE)
+          events.push({ procedure: header.procedure, payload: payload.toString('base64') });
         const call = header.program === REMOTE_PROGRAM && header.type === MessageType.REPLY ? calls.get(header.serial) : undefined;
         if (!call) continue;
         calls.delete(header.serial);
-        exchanges.push({ procedure: call.procedure, connection, args: call.args, status: header.status, reply: payload.toString('base64'), replyAfterMs: Math.round(performance.now() - call.atMs), ...(events.length ? { eventsBefore: events } : {}) });
+        exchanges.push({
+          procedure: call.procedure,
+          connection,
+          args: call.args,
+          status: header.status,
+          reply: payload.toString('base64'),
+          replyAfterMs: Math.round(performance.now() - call.atMs),
+          ...(events.length ? { eventsBefore: events } : {}),
+        });
         events = [];
       }
       client.write(chunk);
@@ -100,7 +110,10 @@ async function main(): Promise<void> {
     await conn.domainLookupByUuid(dom.uuid);
     await conn.domainGetInfo(dom);
     await conn.domainGetState(dom);
-    await conn.connectGetAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU, GetAllDomainStatsFlags.NOWAIT);
+    await conn.connectGetAllDomainStats(
+      DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU,
+      GetAllDomainStatsFlags.NOWAIT,
+    );
     await conn.domainGetJobStats(dom, JobStatsFlags.COMPLETED).catch(() => {});
     await conn.domainMigrateGetMaxDowntime(dom);
     await conn.close();

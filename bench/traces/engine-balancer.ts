@@ -24,7 +24,13 @@ export interface EngineLoad {
 /** How to call the engine; `memory` is the balancer's own, kept across its ticks. */
 export type PlanFunction = (state: ClusterState, memory: PlanMemory) => Plan | Promise<Plan>;
 
-export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, description: string, name = 'virt-balancer', only: { windowSamples?: number; scenarios?: readonly string[] } = {}): Balancer {
+export function engineBalancer(
+  planFn: PlanFunction,
+  inputs: TraceBenchInputs,
+  description: string,
+  name = 'virt-balancer',
+  only: { windowSamples?: number; scenarios?: readonly string[] } = {},
+): Balancer {
   const recentMoves: ClusterState['recentMoves'] = [];
   // What the controller keeps between ticks (the spread hold), fresh for each replayed day.
   const memory: PlanMemory = { spreadHeldTicks: new Map() };
@@ -40,7 +46,12 @@ export function engineBalancer(planFn: PlanFunction, inputs: TraceBenchInputs, d
       });
       const plan = await planFn(state, memory);
       if (plan.policyErrors.length > 0) {
-        throw new Error(`policy errors: ${plan.policyErrors.slice(0, 3).map((e) => `${e.policy}: ${e.message}`).join('; ')}`);
+        throw new Error(
+          `policy errors: ${plan.policyErrors
+            .slice(0, 3)
+            .map((e) => `${e.policy}: ${e.message}`)
+            .join('; ')}`,
+        );
       }
       const hostIndex = new Map(view.hosts.map((h) => [h.name, h.index]));
       const vmIndex = new Map(view.vms.map((v) => [v.uuid, v.index]));
@@ -61,12 +72,24 @@ export async function loadEngineBalancer(inputs: TraceBenchInputs): Promise<Engi
   const config = policySchema.parse(inputs.engine.policyConfig);
   const variants = (inputs.engine.variants ?? []).map((v) => ({ ...v, config: policySchema.parse({ ...inputs.engine.policyConfig, ...v.policyConfig }) }));
   return {
-    makeBalancer: () => engineBalancer((state, memory) => plan(state, { config, memory }), inputs, `virt-balancer default policy (engine plan())${Object.keys(inputs.engine.policyConfig).length ? ` with ${JSON.stringify(inputs.engine.policyConfig)}` : ''}`),
-    variantBalancers: variants.map((v) => () =>
-      engineBalancer((state, memory) => plan(state, { config: v.config, memory }), inputs, `virt-balancer with ${JSON.stringify(v.policyConfig)}${v.windowSamples ? ` and a ${v.windowSamples}-sample window` : ''}${v.why ? `: ${v.why}` : ''}`, `virt-balancer+${v.name}`, {
-        windowSamples: v.windowSamples,
-        scenarios: v.scenarios,
-      }),
+    makeBalancer: () =>
+      engineBalancer(
+        (state, memory) => plan(state, { config, memory }),
+        inputs,
+        `virt-balancer default policy (engine plan())${Object.keys(inputs.engine.policyConfig).length ? ` with ${JSON.stringify(inputs.engine.policyConfig)}` : ''}`,
+      ),
+    variantBalancers: variants.map(
+      (v) => () =>
+        engineBalancer(
+          (state, memory) => plan(state, { config: v.config, memory }),
+          inputs,
+          `virt-balancer with ${JSON.stringify(v.policyConfig)}${v.windowSamples ? ` and a ${v.windowSamples}-sample window` : ''}${v.why ? `: ${v.why}` : ''}`,
+          `virt-balancer+${v.name}`,
+          {
+            windowSamples: v.windowSamples,
+            scenarios: v.scenarios,
+          },
+        ),
     ),
     note: `default policy via plan() from src/policy${variants.length ? `; variants: ${variants.map((v) => v.name).join(', ')}` : ''}`,
   };

@@ -137,7 +137,14 @@ export const PUBLISHED_FIGURES_NOTE = [
  * PlanetLabRunnerConsole, 800 hosts HP ML110 G4/G5, four VM types, 300 s interval; medians per day
  * over the 10 days, measured by the issue's author, not the paper's printed table).
  */
-export const CLOUDSIM_REFERENCE: readonly { policy: string; energyKWh: number; slatahPercent: number; pdmPercent: number; slavPercent: number; migrations: number }[] = [
+export const CLOUDSIM_REFERENCE: readonly {
+  policy: string;
+  energyKWh: number;
+  slatahPercent: number;
+  pdmPercent: number;
+  slavPercent: number;
+  migrations: number;
+}[] = [
   { policy: 'THR-MMT-0.8', energyKWh: 187.6, slatahPercent: 5.1, pdmPercent: 0.07, slavPercent: 0.00352, migrations: 26746 },
   { policy: 'IQR-MMT-1.5', energyKWh: 187.6, slatahPercent: 5.01, pdmPercent: 0.07, slavPercent: 0.00334, migrations: 26651 },
   { policy: 'MAD-MMT-2.5', energyKWh: 182.9, slatahPercent: 5.08, pdmPercent: 0.07, slavPercent: 0.00347, migrations: 26360 },
@@ -162,7 +169,9 @@ export function cloudsimComparison(rows: readonly TraceSummaryRow[]): string {
     '',
     '| policy | energy kWh | SLATAH % | PDM % | SLAV % | migrations | beats LR-MMT-1.2 on all three |',
     '|---|---|---|---|---|---|---|',
-    ...CLOUDSIM_REFERENCE.map((r) => `| CloudSim ${r.policy} | ${r.energyKWh} | ${r.slatahPercent} | ${r.pdmPercent} | ${r.slavPercent} | ${r.migrations.toLocaleString('en-US')} | |`),
+    ...CLOUDSIM_REFERENCE.map(
+      (r) => `| CloudSim ${r.policy} | ${r.energyKWh} | ${r.slatahPercent} | ${r.pdmPercent} | ${r.slavPercent} | ${r.migrations.toLocaleString('en-US')} | |`,
+    ),
     ...ours.map((r) => {
       const m = r.medians;
       const wins = m.energyKWh <= lr.energyKWh && m.slavCloudsimAccountingPercent < lr.slavPercent && m.migrations < lr.migrations;
@@ -179,11 +188,22 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
   const tracesDir = options.tracesDir ?? process.env.VB_TRACES_DIR ?? inputs.tracesDir;
   const days = options.days === 'quick' ? inputs.quickDays : Array.isArray(options.days) ? options.days : inputs.days;
 
-  const only = options.scenarios ?? process.env.VB_TRACE_SCENARIOS?.split(',').map((n) => n.trim()).filter(Boolean);
+  const only =
+    options.scenarios ??
+    process.env.VB_TRACE_SCENARIOS?.split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
   const unknown = (only ?? []).filter((n) => !inputs.scenarios.some((s) => s.name === n));
-  if (unknown.length > 0) throw new Error(`trace scenarios ${unknown.join(', ')} (VB_TRACE_SCENARIOS) are not in the inputs; choose from ${inputs.scenarios.map((s) => s.name).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(
+      `trace scenarios ${unknown.join(', ')} (VB_TRACE_SCENARIOS) are not in the inputs; choose from ${inputs.scenarios.map((s) => s.name).join(', ')}`,
+    );
   const scenarios = only ? inputs.scenarios.filter((s) => only.includes(s.name)) : inputs.scenarios;
-  const onlyBalancers = options.balancers ?? process.env.VB_TRACE_BALANCERS?.split(',').map((n) => n.trim()).filter(Boolean);
+  const onlyBalancers =
+    options.balancers ??
+    process.env.VB_TRACE_BALANCERS?.split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
   const engine = await loadEngineBalancer(inputs);
   // Factories: each replay gets a fresh balancer, so no history leaks from one day to the next.
   const balancers: (() => Balancer)[] = [
@@ -218,9 +238,9 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
   const wallSeconds = (performance.now() - started) / 1000;
 
   const scenarioLines = scenarios.map((s) => `- **${s.name}**: ${s.hostCount} hosts${s.hostMemoryMiB ? `, ${s.hostMemoryMiB} MiB each` : ''}. ${s.why ?? ''}`);
-  const errorLines = perDay.filter((r) => r.errors.length > 0 || r.rejectedMoves > 0).map((r) =>
-    `- ${r.scenario} ${r.day} ${r.balancer}: ${r.rejectedMoves} rejected move(s) ${r.rejectedExamples.join('; ')} ${r.errors.join('; ')}`,
-  );
+  const errorLines = perDay
+    .filter((r) => r.errors.length > 0 || r.rejectedMoves > 0)
+    .map((r) => `- ${r.scenario} ${r.day} ${r.balancer}: ${r.rejectedMoves} rejected move(s) ${r.rejectedExamples.join('; ')} ${r.errors.join('; ')}`);
   const markdown = [
     `Days: ${days.join(', ')} (medians across ${days.length} day(s)); traces from \`${tracesDir}\`; inputs \`bench/inputs/traces.json\` (seed ${inputs.seed}).`,
     `Hosts alternate ${inputs.hostTypes.map((t) => `${t.name} (${t.cores} x ${t.coreMips} MIPS)`).join(' / ')}; VM i gets type i mod ${inputs.vmTypes.length} (${inputs.vmTypes.map((t) => `${t.mips} MIPS / ${t.memoryMiB} MiB`).join(', ')}); migration time = VM memory / (${inputs.networkMbps} Mbit/s x ${inputs.migrationBandwidthShare}); a migrating VM loses ${inputs.migrationDegradationRatio * 100}% of its CPU demand meanwhile. Start: ${inputs.initialPlacement.method}.`,
@@ -232,7 +252,7 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
     summaryTable(summary),
     '',
     ...(cloudsimComparison(summary) ? [cloudsimComparison(summary), ''] : []),
-    'SLATAH and PDM are CloudSim\'s ratio-of-sums forms (the paper\'s per-host / per-VM means are in the JSON as slatahPerHostMean / pdmPerVmMean). SLAV = SLATAH x PDM. Imbalance is the standard deviation of host CPU utilisation (demand / capacity), averaged over the 288 intervals.',
+    "SLATAH and PDM are CloudSim's ratio-of-sums forms (the paper's per-host / per-VM means are in the JSON as slatahPerHostMean / pdmPerVmMean). SLAV = SLATAH x PDM. Imbalance is the standard deviation of host CPU utilisation (demand / capacity), averaged over the 288 intervals.",
     '',
     PUBLISHED_FIGURES_NOTE,
     ...(errorLines.length ? ['', 'Rejected moves / balancer errors:', ...errorLines] : []),

@@ -91,7 +91,8 @@ export type TraceScenario = TraceBenchInputs['scenarios'][number];
 export function scenarioVmTypes(inputs: TraceBenchInputs, scenario: TraceScenario): VmType[] {
   const override = scenario.vmMemoryMiB;
   if (!override) return inputs.vmTypes;
-  if (override.length !== inputs.vmTypes.length) throw new Error(`scenario "${scenario.name}": vmMemoryMiB has ${override.length} figures for ${inputs.vmTypes.length} VM types; give one per type`);
+  if (override.length !== inputs.vmTypes.length)
+    throw new Error(`scenario "${scenario.name}": vmMemoryMiB has ${override.length} figures for ${inputs.vmTypes.length} VM types; give one per type`);
   return inputs.vmTypes.map((t, i) => ({ ...t, memoryMiB: override[i] }));
 }
 

@@ -56,18 +56,17 @@ export async function listTraceDays(rootDir: string): Promise<string[]> {
   } catch (error) {
     throw new Error(`trace root "${rootDir}" cannot be read (${(error as Error).message}); point --traces-dir at the planetlab folder`);
   }
-  return entries.filter((e) => e.isDirectory() && /^\d{8}$/.test(e.name)).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && /^\d{8}$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
 }
 
 /**
  * Loads one day. Files are taken in code-point order of their names so a VM's index (and so its
  * VM type, index mod 4) is the same on every machine.
  */
-export async function loadTraceDay(
-  rootDir: string,
-  day: string,
-  options: { maxVms?: number; expectedSamples?: number } = {},
-): Promise<TraceDay> {
+export async function loadTraceDay(rootDir: string, day: string, options: { maxVms?: number; expectedSamples?: number } = {}): Promise<TraceDay> {
   const { maxVms, expectedSamples = PLANETLAB_SAMPLES_PER_DAY } = options;
   const dayDir = join(rootDir, day);
   let info;

@@ -317,10 +317,19 @@ export async function replayDay(options: ReplayOptions): Promise<ReplayResult> {
         rejectedMoves++;
         if (rejectedExamples.length < 5) rejectedExamples.push(`interval ${t}: ${vm?.name ?? move.vm} -> ${to?.name ?? move.to}: ${why}`);
       };
-      if (!vm || !to) { reject('unknown VM or host'); continue; }
+      if (!vm || !to) {
+        reject('unknown VM or host');
+        continue;
+      }
       const from = placement[vm.index];
-      if (from === to.index) { reject('already there'); continue; }
-      if (memoryReserved && memoryUsed[to.index] + vm.memoryMiB > to.memoryMiB) { reject(`target has ${to.memoryMiB - memoryUsed[to.index]} MiB free, VM needs ${vm.memoryMiB}`); continue; }
+      if (from === to.index) {
+        reject('already there');
+        continue;
+      }
+      if (memoryReserved && memoryUsed[to.index] + vm.memoryMiB > to.memoryMiB) {
+        reject(`target has ${to.memoryMiB - memoryUsed[to.index]} MiB free, VM needs ${vm.memoryMiB}`);
+        continue;
+      }
       const list = vmsOnHost[from];
       list.splice(list.indexOf(vm.index), 1);
       vmsOnHost[to.index].push(vm.index);

@@ -20,10 +20,7 @@ import * as simulate from './commands/simulate.js';
 import * as status from './commands/status.js';
 
 const program = new Command();
-program
-  .name('virt-balancer')
-  .description('Load-balancing controller for KVM/QEMU hosts managed by libvirt')
-  .version('0.1.0');
+program.name('virt-balancer').description('Load-balancing controller for KVM/QEMU hosts managed by libvirt').version('0.1.0');
 
 // Command modules add themselves here (one import + one call each).
 run.register(program);

@@ -3,7 +3,21 @@
  * smoothed windows. One bulk get-all-domain-stats call per host; per-VM calls only for what bulk
  * stats lack (job status, and once per VM its metadata tags and XML).
  */
-import { DomainJobType, DomainPausedReason, DomainState, DomainStatsTypes, domainStateName, GetAllDomainStatsFlags, LibvirtError, MetadataType, typedParamBigInt, typedParamNumber, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import {
+  DomainJobType,
+  DomainPausedReason,
+  DomainState,
+  DomainStatsTypes,
+  domainStateName,
+  GetAllDomainStatsFlags,
+  LibvirtError,
+  MetadataType,
+  typedParamBigInt,
+  typedParamNumber,
+  type DomainRef,
+  type LibvirtConnection,
+  type TypedParams,
+} from '../libvirt/index.js';
 import type { Config, HostConfig } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
@@ -132,13 +146,18 @@ export class Collector {
     const hosts = results.map((r) => r.host);
     const everyCopy = results.flatMap((r) => r.vms);
     const duplicates = findDuplicateVms(everyCopy, options.inFlight ?? []);
-    for (const d of duplicates) this.deps.logger.error({ vm: d.name, uuid: d.uuid, hosts: d.hosts }, 'the same VM (one UUID) is active on several hosts outside a migration; it is not moved until one copy is gone');
+    for (const d of duplicates)
+      this.deps.logger.error(
+        { vm: d.name, uuid: d.uuid, hosts: d.hosts },
+        'the same VM (one UUID) is active on several hosts outside a migration; it is not moved until one copy is gone',
+      );
     const vms = dedupeMigrating(everyCopy).map((vm) => {
       const d = duplicates.find((x) => x.uuid === vm.uuid);
       return d ? { ...vm, alsoActiveOn: d.hosts.filter((h) => h !== vm.host) } : vm;
     });
     const seen = new Set(vms.map((v) => v.uuid));
-    for (const uuid of [...this.vms.keys()]) if (!seen.has(uuid) && !results.some((r) => !r.host.up && this.vms.get(uuid)?.host === r.host.name)) this.vms.delete(uuid);
+    for (const uuid of [...this.vms.keys()])
+      if (!seen.has(uuid) && !results.some((r) => !r.host.up && this.vms.get(uuid)?.host === r.host.name)) this.vms.delete(uuid);
     const inFlight: InFlightMigration[] = [...(options.inFlight ?? [])];
     for (const vm of vms) {
       if (vm.jobRunning && !inFlight.some((m) => m.vmUuid === vm.uuid)) {
@@ -181,7 +200,10 @@ export class Collector {
 
   private hostMemo(name: string): HostMemo {
     let memo = this.hosts.get(name);
-    if (!memo) this.hosts.set(name, (memo = { window: new SampleWindow(this.config.loop.windowSamples) }));
+    if (!memo) {
+      memo = { window: new SampleWindow(this.config.loop.windowSamples) };
+      this.hosts.set(name, memo);
+    }
     return memo;
   }
 
@@ -195,7 +217,7 @@ export class Collector {
         downReason: reason,
         maintenance: host.maintenance,
         cpuCount: host.capacity?.cpuCount ?? memo.nodeCpus ?? 0,
-        memoryTotalBytes: host.capacity?.memoryMiB !== undefined ? host.capacity.memoryMiB * MiB : memo.nodeMemoryBytes ?? 0,
+        memoryTotalBytes: host.capacity?.memoryMiB !== undefined ? host.capacity.memoryMiB * MiB : (memo.nodeMemoryBytes ?? 0),
         cpuOvercommitRatio: host.cpuOvercommitRatio,
         memoryOvercommitRatio: host.memoryOvercommitRatio,
         cpuUtilization: { last: 0, mean: 0, p90: 0, samples: 0 },
@@ -218,7 +240,12 @@ export class Collector {
     }
   }
 
-  private async readHost(host: HostConfig, conn: LibvirtConnection, nowMs: number, watch: ReadonlySet<string>): Promise<{ host: HostObservation; vms: VmObservation[] }> {
+  private async readHost(
+    host: HostConfig,
+    conn: LibvirtConnection,
+    nowMs: number,
+    watch: ReadonlySet<string>,
+  ): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const memo = this.hostMemo(host.name);
     if (memo.nodeCpus === undefined) {
       const [info, caps] = await Promise.all([conn.nodeGetInfo(), conn.connectGetCapabilities()]);
@@ -239,7 +266,10 @@ export class Collector {
       conn.nodeGetMemoryStats(-1).catch(() => undefined),
       // NOWAIT: without it libvirt holds the reply for a VM with a job running (an incoming
       // migration's destination: 20-30 s seen in the lab), stalling every tick during a migration.
-      conn.connectGetAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK, GetAllDomainStatsFlags.NOWAIT),
+      conn.connectGetAllDomainStats(
+        DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK,
+        GetAllDomainStatsFlags.NOWAIT,
+      ),
     ]);
     const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs, watch)));
     const hugepages = await this.readHugepages(host, conn, memo);
@@ -250,7 +280,8 @@ export class Collector {
       // From the host's own VMs against the configured capacity, summed from their windows, so a
       // VM that just arrived or left counts at once.
       const running = vms.filter((vm) => vm.state === 'running');
-      const sum = (pick: (w: VmObservation['cpuUtilization']) => number) => Math.min(1.5, running.reduce((s, vm) => s + pick(vm.cpuUtilization) * vm.vcpus, 0) / cpuCount);
+      const sum = (pick: (w: VmObservation['cpuUtilization']) => number) =>
+        Math.min(1.5, running.reduce((s, vm) => s + pick(vm.cpuUtilization) * vm.vcpus, 0) / cpuCount);
       cpuUtilization = {
         last: sum((w) => w.last),
         mean: sum((w) => w.mean),
@@ -270,7 +301,13 @@ export class Collector {
     }
 
     // Shut-off definitions hold no memory; hugepage pools serve hugepage-backed VMs only.
-    const { memoryTotalBytes, memoryUsedBytes } = hostMemory({ nodeMemoryBytes: memo.nodeMemoryBytes!, capacityMiB: host.capacity?.memoryMiB, memStats, vms, hugepages });
+    const { memoryTotalBytes, memoryUsedBytes } = hostMemory({
+      nodeMemoryBytes: memo.nodeMemoryBytes!,
+      capacityMiB: host.capacity?.memoryMiB,
+      memStats,
+      vms,
+      hugepages,
+    });
     return {
       host: {
         name: host.name,
@@ -311,12 +348,22 @@ export class Collector {
         return { pageSizeKiB, totalPages: memo.hugepageTotals?.get(pageSizeKiB) ?? 0, freePages };
       });
     } catch (error) {
-      this.deps.logger.warn({ host: host.name, reason: this.connections.recordError(host.name, error) }, 'free hugepages could not be read; hugepage-backed VMs are not sent to this host this tick');
+      this.deps.logger.warn(
+        { host: host.name, reason: this.connections.recordError(host.name, error) },
+        'free hugepages could not be read; hugepage-backed VMs are not sent to this host this tick',
+      );
       return undefined;
     }
   }
 
-  private async readVm(host: HostConfig, conn: LibvirtConnection, domain: DomainRef, params: TypedParams, nowMs: number, watch: ReadonlySet<string>): Promise<VmObservation> {
+  private async readVm(
+    host: HostConfig,
+    conn: LibvirtConnection,
+    domain: DomainRef,
+    params: TypedParams,
+    nowMs: number,
+    watch: ReadonlySet<string>,
+  ): Promise<VmObservation> {
     const stateCode = num(params, 'state.state') ?? DomainState.NOSTATE;
     const state = vmState(stateCode);
     const vcpus = num(params, 'vcpu.current') ?? num(params, 'vcpu.maximum') ?? 1;

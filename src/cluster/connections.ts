@@ -66,7 +66,7 @@ export class HostConnections {
 
   /** Count a libvirt error against a host (metrics) and return a one-line description. */
   recordError(host: string, error: unknown): string {
-    const code = error instanceof LibvirtError ? error.codeName : (error as { name?: string })?.name ?? 'Error';
+    const code = error instanceof LibvirtError ? error.codeName : ((error as { name?: string })?.name ?? 'Error');
     this.deps.metrics?.libvirtErrorsTotal.inc({ host, code });
     return (error as Error)?.message ?? String(error);
   }
@@ -97,7 +97,9 @@ export class HostConnections {
         }
         // Two entries that reach one libvirt host (URIs the config check cannot tell apart, e.g. an
         // address and a name, or cloned hosts sharing a UUID): the later entry in config is not used.
-        const clash = hostUuid ? [...this.entries.values()].find((other) => other !== entry && other.hostUuid === hostUuid && other.connection && !other.connection.closed) : undefined;
+        const clash = hostUuid
+          ? [...this.entries.values()].find((other) => other !== entry && other.hostUuid === hostUuid && other.connection && !other.connection.closed)
+          : undefined;
         if (clash && hostUuid) {
           const names = [...this.entries.keys()];
           const [keep, drop] = names.indexOf(clash.config.name) < names.indexOf(host.name) ? [clash, entry] : [entry, clash];
@@ -132,7 +134,10 @@ export class HostConnections {
       } catch (error) {
         entry.downReason = this.recordError(host.name, error);
         metrics?.hostUp.set({ host: host.name }, 0);
-        logger.warn({ host: host.name, uri: host.uri, reason: entry.downReason, retryInSeconds: entry.retryDelayMs / 1000 }, 'libvirt host unreachable; marked down');
+        logger.warn(
+          { host: host.name, uri: host.uri, reason: entry.downReason, retryInSeconds: entry.retryDelayMs / 1000 },
+          'libvirt host unreachable; marked down',
+        );
         this.scheduleReconnect(entry);
       } finally {
         entry.connecting = undefined;

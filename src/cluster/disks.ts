@@ -28,7 +28,12 @@ function attribute(tag: string, name: string): string | undefined {
 }
 
 function unescapeXml(s: string): string {
-  return s.replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return s
+    .replace(/&apos;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 /** The `<disk>` elements of a domain XML (libvirt's own output: no nested `<disk>` elements). */

@@ -16,11 +16,20 @@ function attribute(tag: string, name: string): string | undefined {
 
 // libvirt's scaled-integer units (docs/formatdomain: "unit" of memory elements), in bytes.
 const UNIT_BYTES: Record<string, number> = {
-  b: 1, bytes: 1,
-  k: 1024, kib: 1024, kb: 1000,
-  m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2,
-  g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3,
-  t: 1024 ** 4, tib: 1024 ** 4, tb: 1000 ** 4,
+  b: 1,
+  bytes: 1,
+  k: 1024,
+  kib: 1024,
+  kb: 1000,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  mb: 1000 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+  gb: 1000 ** 3,
+  t: 1024 ** 4,
+  tib: 1024 ** 4,
+  tb: 1000 ** 4,
 };
 
 /**
@@ -55,22 +64,27 @@ export function migrationBlockers(domainXml: string, localDisks: boolean): strin
     const mode = attribute(m[1], 'mode') ?? 'subsystem';
     const type = attribute(m[1], 'type') ?? '?';
     if (mode === 'subsystem' && type === 'usb') continue;
-    blockers.push(`host device <hostdev mode='${mode}' type='${type}'> (${type === 'pci' ? 'PCI passthrough' : 'assigned host device'}): libvirt does not migrate a domain with assigned non-USB host devices`);
+    blockers.push(
+      `host device <hostdev mode='${mode}' type='${type}'> (${type === 'pci' ? 'PCI passthrough' : 'assigned host device'}): libvirt does not migrate a domain with assigned non-USB host devices`,
+    );
   }
   for (const m of domainXml.matchAll(/<interface(\s[^>]*)>/g)) {
     if (attribute(m[1], 'type') === 'hostdev') blockers.push(`<interface type='hostdev'> (an SR-IOV function passed through): libvirt does not migrate it`);
   }
   if (/<shmem[\s>]/.test(domainXml)) blockers.push('shared memory device <shmem>: libvirt does not migrate it');
   for (const m of domainXml.matchAll(/<filesystem(\s[^>]*)?>([\s\S]*?)<\/filesystem>/g)) {
-    if (/<driver\s[^>]*type=['"]virtiofs['"]/.test(m[2])) blockers.push('virtiofs share <filesystem> with <driver type=\'virtiofs\'>: libvirt does not migrate it');
+    if (/<driver\s[^>]*type=['"]virtiofs['"]/.test(m[2]))
+      blockers.push("virtiofs share <filesystem> with <driver type='virtiofs'>: libvirt does not migrate it");
   }
   for (const m of domainXml.matchAll(/<tpm(\s[^>]*)?>([\s\S]*?)<\/tpm>/g)) {
-    if (/<backend\s[^>]*type=['"]passthrough['"]/.test(m[2])) blockers.push('TPM passthrough <tpm><backend type=\'passthrough\'>: libvirt does not migrate it');
+    if (/<backend\s[^>]*type=['"]passthrough['"]/.test(m[2])) blockers.push("TPM passthrough <tpm><backend type='passthrough'>: libvirt does not migrate it");
   }
   if (localDisks) {
     for (const disk of parseDomainDisks(domainXml)) {
       if ((disk.device === 'cdrom' || disk.device === 'floppy' || disk.readonly) && disk.type === 'file' && disk.source) {
-        blockers.push(`${disk.device} ${disk.target} (${disk.source}) is a read-only image on host-local storage (tag local-disks): libvirt copies only writable disks, so the target needs the same file; eject it or put it on shared storage`);
+        blockers.push(
+          `${disk.device} ${disk.target} (${disk.source}) is a read-only image on host-local storage (tag local-disks): libvirt copies only writable disks, so the target needs the same file; eject it or put it on shared storage`,
+        );
       }
     }
   }

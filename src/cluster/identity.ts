@@ -38,6 +38,6 @@ export function findDuplicateVms(copies: readonly VmObservation[], inFlight: rea
  * migrations between them ("Attempt to migrate guest to the same host"), and listing one host
  * twice shows every VM twice.
  */
-export function sameHostUuidMessage(host: string, other: string, uuid: string): string {
+export function sameHostUuidMessage(_host: string, other: string, uuid: string): string {
   return `same libvirt host as "${other}" (host UUID ${uuid}); not used: remove one of the two entries, or, for cloned hosts, give each its own UUID (host_uuid in libvirtd.conf, or fix the SMBIOS system UUID)`;
 }

@@ -54,8 +54,10 @@ function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   // JSON has no NaN or Infinity (it writes null): name them as YAML's .nan and .inf.
-  if (typeof value === 'number' && !Number.isFinite(value)) return `${Number.isNaN(value) ? 'NaN (.nan)' : `${value < 0 ? '-' : ''}Infinity (.inf)`}; give a finite number`;
-  if (typeof value === 'string' && value.length > QUOTE_MAX_CHARS) return `string ${JSON.stringify(value.slice(0, QUOTE_MAX_CHARS)).slice(0, -1)}..." (${value.length} characters)`;
+  if (typeof value === 'number' && !Number.isFinite(value))
+    return `${Number.isNaN(value) ? 'NaN (.nan)' : `${value < 0 ? '-' : ''}Infinity (.inf)`}; give a finite number`;
+  if (typeof value === 'string' && value.length > QUOTE_MAX_CHARS)
+    return `string ${JSON.stringify(value.slice(0, QUOTE_MAX_CHARS)).slice(0, -1)}..." (${value.length} characters)`;
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
@@ -78,7 +80,10 @@ function hostUriProblems(config: Config): ConfigProblem[] {
       return;
     }
     if (!['qemu', 'test'].includes(parsed.driver)) {
-      problems.push({ path, message: `driver "${parsed.driver}" is not supported; virt-balancer balances qemu hosts (qemu:///system, qemu+tcp://host/system, ...)` });
+      problems.push({
+        path,
+        message: `driver "${parsed.driver}" is not supported; virt-balancer balances qemu hosts (qemu:///system, qemu+tcp://host/system, ...)`,
+      });
       return;
     }
     if (parsed.path === '/' && !parsed.params.name) {
@@ -121,16 +126,26 @@ export async function loadConfig(file: string): Promise<Config> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(file, [
-      { path: '', message: code === 'ENOENT' ? 'file not found; pass --config with the path of your config (examples in deploy/config/)' : `cannot read: ${(e as Error).message}` },
+      {
+        path: '',
+        message:
+          code === 'ENOENT'
+            ? 'file not found; pass --config with the path of your config (examples in deploy/config/)'
+            : `cannot read: ${(e as Error).message}`,
+      },
     ]);
   }
   // Binary data (a wrong file, a disk image) would echo megabytes of YAML errors: say what it is.
   if (text.includes('\u0000') || (text.match(/\uFFFD/g)?.length ?? 0) > 8) {
-    throw new ConfigError(file, [{ path: '', message: `is not a YAML text file (binary data, ${text.length} characters); pass --config with the path of your config` }]);
+    throw new ConfigError(file, [
+      { path: '', message: `is not a YAML text file (binary data, ${text.length} characters); pass --config with the path of your config` },
+    ]);
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    const shown = doc.errors.slice(0, YAML_ERRORS_SHOWN).map((e) => ({ path: '', message: `YAML syntax error at line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0].slice(0, 160)}` }));
+    const shown = doc.errors
+      .slice(0, YAML_ERRORS_SHOWN)
+      .map((e) => ({ path: '', message: `YAML syntax error at line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0].slice(0, 160)}` }));
     if (doc.errors.length > YAML_ERRORS_SHOWN) shown.push({ path: '', message: `... and ${doc.errors.length - YAML_ERRORS_SHOWN} more YAML errors` });
     throw new ConfigError(file, shown);
   }
@@ -139,7 +154,12 @@ export async function loadConfig(file: string): Promise<Config> {
     // yaml refuses documents whose aliases expand past its limit (a "billion laughs" bomb).
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new ConfigError(file, [{ path: '', message: `YAML cannot be read: ${(error as Error).message.split('\n')[0].slice(0, 200)}; write the values out instead of expanding aliases (&anchor / *alias) this much` }]);
+    throw new ConfigError(file, [
+      {
+        path: '',
+        message: `YAML cannot be read: ${(error as Error).message.split('\n')[0].slice(0, 200)}; write the values out instead of expanding aliases (&anchor / *alias) this much`,
+      },
+    ]);
   }
   return parseConfig(raw, file);
 }

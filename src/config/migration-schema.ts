@@ -13,12 +13,14 @@ export const migrationSchema = z.strictObject({
   /** Sum of bandwidth limits of running migrations; 0 means no budget. */
   bandwidthBudgetMiBps: z.number().min(0).default(0).describe('Sum of bandwidth limits of running migrations; 0 means no budget.'),
   /** Bandwidth limit per migration; 0 means unlimited (libvirt's default). */
-  bandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit per migration; 0 means unlimited (libvirt\'s default).'),
+  bandwidthMiBps: z.number().min(0).default(0).describe("Bandwidth limit per migration; 0 means unlimited (libvirt's default)."),
   /** Slack on top of a move's predicted time; the move is aborted when it runs past both. */
   deadlineSeconds: seconds()
     .positive()
     .default(300)
-    .describe("Abort a migration still running this long after its predicted time (predicted seconds + this; a prediction that does not converge adds nothing). Watched through libvirt's job stats, whatever the migration's length."),
+    .describe(
+      "Abort a migration still running this long after its predicted time (predicted seconds + this; a prediction that does not converge adds nothing). Watched through libvirt's job stats, whatever the migration's length.",
+    ),
   /** Encrypt the migration stream with QEMU's native TLS (VIR_MIGRATE_TLS). */
   tls: z
     .enum(['off', 'preferred', 'required'])
@@ -27,7 +29,7 @@ export const migrationSchema = z.strictObject({
       "Encrypt migration streams with QEMU's native TLS (VIR_MIGRATE_TLS; each host's certificates in qemu.conf migrate_tls_x509_cert_dir, default /etc/pki/qemu). off: plaintext; preferred: TLS, and plaintext for a pair whose hosts refuse TLS (logged); required: a move between hosts that cannot do TLS is refused before any memory is sent, naming the host and what is missing. Local disks copied with the move (NBD) go over the same TLS.",
     ),
   /** How often a running job's stats are read. */
-  pollIntervalMs: milliseconds().int().min(100).default(1000).describe('How often a running job\'s stats are read.'),
+  pollIntervalMs: milliseconds().int().min(100).default(1000).describe("How often a running job's stats are read."),
   /** Define the VM on the target (VIR_MIGRATE_PERSIST_DEST). */
   persistOnTarget: z.boolean().default(true).describe('Define the VM on the target (VIR_MIGRATE_PERSIST_DEST).'),
   /** Undefine the VM on the source after success (VIR_MIGRATE_UNDEFINE_SOURCE). */
@@ -35,17 +37,33 @@ export const migrationSchema = z.strictObject({
   /** Switch a pre-copy that is not converging to post-copy (when post-copy is allowed). */
   switchToPostcopyWhenStuck: z.boolean().default(true).describe('Switch a pre-copy that is not converging to post-copy (when post-copy is allowed).'),
   /** Pre-copy is judged not converging after this many iterations without data remaining falling. */
-  stuckAfterIterations: z.number().int().min(2).default(5).describe('Pre-copy is judged not converging after this many iterations without data remaining falling.'),
+  stuckAfterIterations: z
+    .number()
+    .int()
+    .min(2)
+    .default(5)
+    .describe('Pre-copy is judged not converging after this many iterations without data remaining falling.'),
   /** Raise libvirt's max downtime up to the policy's downtime budget when a job is close to converging. */
-  raiseDowntimeWithinBudget: z.boolean().default(true).describe('Raise libvirt\'s max downtime up to the policy\'s downtime budget when a job is close to converging.'),
+  raiseDowntimeWithinBudget: z
+    .boolean()
+    .default(true)
+    .describe("Raise libvirt's max downtime up to the policy's downtime budget when a job is close to converging."),
   techniques: z
     .strictObject({
       precopy: z
-        .strictObject({ maxDowntimeMs: milliseconds().int().positive().default(300).describe('libvirt\'s max downtime for the final pre-copy round, ms.') })
+        .strictObject({ maxDowntimeMs: milliseconds().int().positive().default(300).describe("libvirt's max downtime for the final pre-copy round, ms.") })
         .default({ maxDowntimeMs: 300 })
         .describe('Pre-copy: copy memory while the guest runs, round after round, then pause it for the rest.'),
       postcopy: z
-        .strictObject({ postcopyBandwidthMiBps: z.number().min(0).default(0).describe('Bandwidth limit after the switch to post-copy; 0 means the same as the pre-copy limit (bandwidthMiBps, or the measured link), unlimited only when that is unlimited too.') })
+        .strictObject({
+          postcopyBandwidthMiBps: z
+            .number()
+            .min(0)
+            .default(0)
+            .describe(
+              'Bandwidth limit after the switch to post-copy; 0 means the same as the pre-copy limit (bandwidthMiBps, or the measured link), unlimited only when that is unlimited too.',
+            ),
+        })
         .default({ postcopyBandwidthMiBps: 0 })
         .describe('Post-copy: run the guest on the target after one pass and fetch the rest on demand.'),
       hybrid: z
@@ -58,7 +76,7 @@ export const migrationSchema = z.strictObject({
           incrementPercent: z.number().int().min(1).max(99).default(10).describe('Throttle added each time an iteration fails to converge.'),
         })
         .default({ initialPercent: 20, incrementPercent: 10 })
-        .describe('Auto-converge: pre-copy that throttles the guest\'s vCPUs until it converges.'),
+        .describe("Auto-converge: pre-copy that throttles the guest's vCPUs until it converges."),
       xbzrle: z
         .strictObject({ cacheMiB: z.number().int().min(1).default(64).describe('XBZRLE page cache size.') })
         .default({ cacheMiB: 64 })
@@ -69,16 +87,25 @@ export const migrationSchema = z.strictObject({
           compression: z
             .enum(['none', 'zstd'])
             .default('none')
-            .describe('Compress each multifd stream with zstd (VIR_MIGRATE_PARAM_COMPRESSION "zstd"; libvirt >= 9.4 on both hosts, else sent uncompressed). Trades source and target CPU for bandwidth.'),
+            .describe(
+              'Compress each multifd stream with zstd (VIR_MIGRATE_PARAM_COMPRESSION "zstd"; libvirt >= 9.4 on both hosts, else sent uncompressed). Trades source and target CPU for bandwidth.',
+            ),
           zstdLevel: z.number().int().min(0).max(20).default(1).describe('zstd level (0-20; 1 is fastest). Used when compression is zstd.'),
           zeroCopy: z
             .boolean()
             .default(false)
-            .describe('Zero-copy send (VIR_MIGRATE_ZEROCOPY; libvirt >= 8.5, QEMU >= 7.1, Linux): QEMU locks the queued guest pages in host memory. Not combined with compression.'),
+            .describe(
+              'Zero-copy send (VIR_MIGRATE_ZEROCOPY; libvirt >= 8.5, QEMU >= 7.1, Linux): QEMU locks the queued guest pages in host memory. Not combined with compression.',
+            ),
         })
         .superRefine((m, ctx) => {
           // QEMU refuses zero-copy send with compression (migration/options.c: "Zero copy only available for non-compressed non-TLS multifd migration").
-          if (m.zeroCopy && m.compression !== 'none') ctx.addIssue({ code: 'custom', path: ['zeroCopy'], message: `cannot be combined with compression: ${m.compression} (QEMU sends zero-copy only uncompressed); choose one: zeroCopy: false, or compression: none` });
+          if (m.zeroCopy && m.compression !== 'none')
+            ctx.addIssue({
+              code: 'custom',
+              path: ['zeroCopy'],
+              message: `cannot be combined with compression: ${m.compression} (QEMU sends zero-copy only uncompressed); choose one: zeroCopy: false, or compression: none`,
+            });
         })
         .default({ connections: 2, compression: 'none', zstdLevel: 1, zeroCopy: false })
         .describe('Multifd: pre-copy over several parallel streams.'),

@@ -14,7 +14,7 @@ export const policyEntrySchema = z.strictObject({
   name: z.string().min(1).describe('Policy name: a built-in from policies/ or a module found in one of policyDirs.'),
   enabled: z.boolean().default(true).describe('false keeps the entry (and its options) but does not run the policy.'),
   /** Weight of this policy's score among all scoring policies. */
-  weight: z.number().min(0).default(1).describe('Weight of this policy\'s score among all scoring policies.'),
+  weight: z.number().min(0).default(1).describe("Weight of this policy's score among all scoring policies."),
   /** Free-form options handed to the policy. */
   options: z.record(z.string(), z.unknown()).default({}).describe('Free-form options handed to the policy.'),
 });
@@ -44,60 +44,128 @@ export const policySchema = z
         { name: 'pin', enabled: true, weight: 1, options: {} },
         { name: 'affinity', enabled: true, weight: 1, options: {} },
         { name: 'cpu-compat', enabled: true, weight: 1, options: {} },
-      ]).describe('Policies to run, in order, with weights.'),
+      ])
+      .describe('Policies to run, in order, with weights.'),
     /** Extra directories to load policy modules from (besides the built-in policies/). */
     policyDirs: z.array(z.string()).default([]).describe('Extra directories to load policy modules from (besides the built-in policies/).'),
     /** A policy call that takes longer than this is reported and its verdict ignored. */
     policyTimeoutMs: milliseconds().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
     /** A VM that moved is left alone this long. */
     cooldownSeconds: seconds().min(0).default(600).describe('A VM that moved is left alone this long.'),
-    retryAfterFailureSeconds: seconds().min(0).default(900).describe('After a move of a VM to a host aborted or failed, that VM is not sent to that host again for this long (other hosts may be tried).'),
+    retryAfterFailureSeconds: seconds()
+      .min(0)
+      .default(900)
+      .describe('After a move of a VM to a host aborted or failed, that VM is not sent to that host again for this long (other hosts may be tried).'),
     maxMovesPerTick: z.number().int().min(0).default(2).describe('Moves planned per tick at most; 0 plans none.'),
     /** A move must reduce the objective (policy.objective) by at least this much per predicted migration second. */
-    minGainPerCostSecond: z.number().min(0).default(0.002).describe('A move that is not a must-move must reduce the objective (policy.objective: weighted spread and hot-spot excess of CPU and memory) by at least this much per predicted migration second.'),
+    minGainPerCostSecond: z
+      .number()
+      .min(0)
+      .default(0.002)
+      .describe(
+        'A move that is not a must-move must reduce the objective (policy.objective: weighted spread and hot-spot excess of CPU and memory) by at least this much per predicted migration second.',
+      ),
     /** Longest pause of the guest the chooser may plan for. */
     downtimeBudgetMs: milliseconds().positive().default(300).describe('Longest pause of the guest the chooser may plan for.'),
     /** Migration bandwidth the cost model assumes when nothing better is known. */
     bandwidthMiBps: z.number().positive().default(1000).describe('Migration bandwidth the cost model assumes when nothing better is known.'),
-    allowedTechniques: z.array(z.enum(TECHNIQUE_NAMES)).min(1).default([...TECHNIQUE_NAMES]).describe('Migration techniques the chooser may pick from; `cold` moves a shut-off VM.'),
+    allowedTechniques: z
+      .array(z.enum(TECHNIQUE_NAMES))
+      .min(1)
+      .default([...TECHNIQUE_NAMES])
+      .describe('Migration techniques the chooser may pick from; `cold` moves a shut-off VM.'),
     /** Seconds of libvirt's dirty-rate calculation for a candidate VM. */
-    dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1).describe('Seconds of libvirt\'s dirty-rate calculation for a candidate VM.'),
+    dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1).describe("Seconds of libvirt's dirty-rate calculation for a candidate VM."),
     affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
     /** VMs (by name) that never move. */
     pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.'),
     objective: z
       .strictObject({
         cpuWeight: z.number().min(0).default(1).describe('Weight of CPU in the objective (spread and hot spots of host CPU utilisation); 0 leaves CPU out.'),
-        memoryWeight: z.number().min(0).default(1).describe('Weight of memory in the objective (spread and hot spots of host memory use); 0 leaves memory out.'),
-        hotSpotWeight: z.number().min(0).default(10).describe('How much more a point above cpuHighPercent / memoryHighPercent counts than a point of spread (the squared excess is multiplied by this); docs/policies.md.'),
+        memoryWeight: z
+          .number()
+          .min(0)
+          .default(1)
+          .describe('Weight of memory in the objective (spread and hot spots of host memory use); 0 leaves memory out.'),
+        hotSpotWeight: z
+          .number()
+          .min(0)
+          .default(10)
+          .describe(
+            'How much more a point above cpuHighPercent / memoryHighPercent counts than a point of spread (the squared excess is multiplied by this); docs/policies.md.',
+          ),
       })
       .default({ cpuWeight: 1, memoryWeight: 1, hotSpotWeight: 10 })
-      .describe('The one objective every move is judged on: weighted spread plus hot-spot excess of CPU and memory (docs/policies.md says exactly what is minimised).'),
+      .describe(
+        'The one objective every move is judged on: weighted spread plus hot-spot excess of CPU and memory (docs/policies.md says exactly what is minimised).',
+      ),
     spread: z
       .strictObject({
         enabled: z.boolean().default(true).describe('Balance the spread of host load, not only hot spots above the thresholds.'),
-        aggressiveness: z.number().int().min(1).max(5).default(3).describe('1 (only hot spots and must-moves, no spread moves) to 5 (chase small differences); sets the defaults of tolerancePercent, holdTicks and minGain (docs/policies.md lists them).'),
-        tolerancePercent: percent.optional().describe('A host whose CPU or memory use is more than this many points above the cluster mean is a spread source (default from aggressiveness: 30/20/12/6 points for 2/3/4/5).'),
-        holdTicks: z.number().int().min(1).optional().describe('Consecutive ticks a host must stay above the tolerance before spread moves start (default from aggressiveness: 6/3/2/1).'),
-        minGain: z.number().min(0).optional().describe('Objective reduction a spread move must buy on top of paying for its migration (minGainPerCostSecond x seconds); default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.'),
+        aggressiveness: z
+          .number()
+          .int()
+          .min(1)
+          .max(5)
+          .default(3)
+          .describe(
+            '1 (only hot spots and must-moves, no spread moves) to 5 (chase small differences); sets the defaults of tolerancePercent, holdTicks and minGain (docs/policies.md lists them).',
+          ),
+        tolerancePercent: percent
+          .optional()
+          .describe(
+            'A host whose CPU or memory use is more than this many points above the cluster mean is a spread source (default from aggressiveness: 30/20/12/6 points for 2/3/4/5).',
+          ),
+        holdTicks: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe('Consecutive ticks a host must stay above the tolerance before spread moves start (default from aggressiveness: 6/3/2/1).'),
+        minGain: z
+          .number()
+          .min(0)
+          .optional()
+          .describe(
+            'Objective reduction a spread move must buy on top of paying for its migration (minGainPerCostSecond x seconds); default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.',
+          ),
       })
       .default({ enabled: true, aggressiveness: 3 })
       .describe('Spread balancing beside hot-spot relief: hosts well above the cluster mean give VMs to hosts below it.'),
     forecast: z
       .strictObject({
-        enabled: z.boolean().default(false).describe('Also relieve a host whose CPU is forecast to cross cpuHighPercent within aheadTicks (linear trend of its window).'),
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Also relieve a host whose CPU is forecast to cross cpuHighPercent within aheadTicks (linear trend of its window).'),
         aheadTicks: z.number().int().min(1).max(20).default(3).describe('How many ticks ahead the CPU forecast looks.'),
       })
       .default({ enabled: false, aheadTicks: 3 })
-      .describe('Predictive trigger: relieve hosts before they cross the CPU threshold (off by default: the PlanetLab replay did not show a gain; docs/benchmarks.md).'),
+      .describe(
+        'Predictive trigger: relieve hosts before they cross the CPU threshold (off by default: the PlanetLab replay did not show a gain; docs/benchmarks.md).',
+      ),
     goal: z
       .enum(['balance', 'consolidate'])
       .default('balance')
-      .describe('What the planner aims for. `balance`: relieve hot spots and even out host load (spread). `consolidate`: relieve hot spots, and pack VMs onto fewer hosts up to consolidation.targetUtilizationPercent so that emptied hosts can be powered down (spread balancing is off; the consolidation policy runs even when policy.policies does not list it). docs/policies.md gives what each costs on the PlanetLab replay.'),
+      .describe(
+        'What the planner aims for. `balance`: relieve hot spots and even out host load (spread). `consolidate`: relieve hot spots, and pack VMs onto fewer hosts up to consolidation.targetUtilizationPercent so that emptied hosts can be powered down (spread balancing is off; the consolidation policy runs even when policy.policies does not list it). docs/policies.md gives what each costs on the PlanetLab replay.',
+      ),
     consolidation: z
       .strictObject({
-        targetUtilizationPercent: percent.default(70).describe('goal consolidate: hosts are packed up to this CPU utilisation (the VMs\' p90 over the window plus the host\'s rising trend); a host below cpuLowPercent is emptied when all its VMs fit on other running hosts under it. Must lie between cpuLowPercent and cpuHighPercent less hysteresisPercent.'),
-        forecastAheadTicks: z.number().int().min(0).max(20).default(1).describe('goal consolidate: a host is judged on its CPU forecast this many ticks ahead (least-squares line over its window, as CloudSim\'s LR policy does); a host whose load is rising is not emptied and a target whose load is rising takes less.'),
+        targetUtilizationPercent: percent
+          .default(70)
+          .describe(
+            "goal consolidate: hosts are packed up to this CPU utilisation (the VMs' p90 over the window plus the host's rising trend); a host below cpuLowPercent is emptied when all its VMs fit on other running hosts under it. Must lie between cpuLowPercent and cpuHighPercent less hysteresisPercent.",
+          ),
+        forecastAheadTicks: z
+          .number()
+          .int()
+          .min(0)
+          .max(20)
+          .default(1)
+          .describe(
+            "goal consolidate: a host is judged on its CPU forecast this many ticks ahead (least-squares line over its window, as CloudSim's LR policy does); a host whose load is rising is not emptied and a target whose load is rising takes less.",
+          ),
       })
       .default({ targetUtilizationPercent: 70, forecastAheadTicks: 1 })
       .describe('Settings of goal: consolidate (power saving).'),
@@ -106,9 +174,21 @@ export const policySchema = z
     automation: z
       .enum(['manual', 'partial', 'full'])
       .default('full')
-      .describe('Who carries out planned moves. `full` (default, the behaviour before automation levels existed): the controller migrates every move it plans. `manual`: each planned move is recorded as a recommendation with an id (`virt-balancer recommendations`) and runs only when approved (`virt-balancer approve ID`). `partial`: must-moves (maintenance drains, affinity and other rule repairs) run at once, balancing moves wait for approval.'),
-    recommendationExpirySeconds: seconds().positive().default(3600).describe('A recommendation not approved within this long expires and can no longer be approved (the next plan recommends again if the move is still wanted).'),
-    percentBelowOneIntended: z.boolean().default(false).describe('Accept threshold percentages between 0 and 1 (e.g. cpuHighPercent: 0.5 meaning half a percent); without it such values are refused as ratios written by mistake.'),
+      .describe(
+        'Who carries out planned moves. `full` (default, the behaviour before automation levels existed): the controller migrates every move it plans. `manual`: each planned move is recorded as a recommendation with an id (`virt-balancer recommendations`) and runs only when approved (`virt-balancer approve ID`). `partial`: must-moves (maintenance drains, affinity and other rule repairs) run at once, balancing moves wait for approval.',
+      ),
+    recommendationExpirySeconds: seconds()
+      .positive()
+      .default(3600)
+      .describe(
+        'A recommendation not approved within this long expires and can no longer be approved (the next plan recommends again if the move is still wanted).',
+      ),
+    percentBelowOneIntended: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Accept threshold percentages between 0 and 1 (e.g. cpuHighPercent: 0.5 meaning half a percent); without it such values are refused as ratios written by mistake.',
+      ),
   })
   .superRefine((p, ctx) => {
     // Several other balancers take ratios (0.8 = 80 %); here 0.8 means 0.8 %, which makes every
@@ -130,7 +210,12 @@ export const policySchema = z
       }
     }
     // After a ratio written by mistake, this would only repeat the same mistake in other words.
-    if (!ratioSeen && p.cpuLowPercent >= p.cpuHighPercent) ctx.addIssue({ code: 'custom', path: ['cpuLowPercent'], message: `is ${p.cpuLowPercent}, not below cpuHighPercent (${p.cpuHighPercent}): a host cannot be both underloaded and overloaded; lower cpuLowPercent or raise cpuHighPercent` });
+    if (!ratioSeen && p.cpuLowPercent >= p.cpuHighPercent)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cpuLowPercent'],
+        message: `is ${p.cpuLowPercent}, not below cpuHighPercent (${p.cpuHighPercent}): a host cannot be both underloaded and overloaded; lower cpuLowPercent or raise cpuHighPercent`,
+      });
     if (p.goal === 'consolidate') {
       const target = p.consolidation.targetUtilizationPercent;
       if (target <= p.cpuLowPercent || target > p.cpuHighPercent - p.hysteresisPercent) {

@@ -29,11 +29,23 @@ export const hostSchema = z.strictObject({
   capacity: z
     .strictObject({
       /** Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this). */
-      cpuCount: z.number().int().positive().optional().describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).'),
+      cpuCount: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe('Logical CPUs offered to guests (host CPU utilisation is then computed from its VMs against this).'),
       /** Memory offered to guests not backed by hugepages, MiB; used is then the sum of the running and paused VMs' memory (shut-off definitions hold none). */
-      memoryMiB: z.number().positive().optional().describe("Memory offered to guests not backed by hugepages, MiB; used is then the sum of the running and paused VMs' memory (shut-off definitions hold none)."),
+      memoryMiB: z
+        .number()
+        .positive()
+        .optional()
+        .describe(
+          "Memory offered to guests not backed by hugepages, MiB; used is then the sum of the running and paused VMs' memory (shut-off definitions hold none).",
+        ),
     })
-    .optional().describe('What the host offers to guests, when it should differ from node info.'),
+    .optional()
+    .describe('What the host offers to guests, when it should differ from node info.'),
   /** vCPUs placed per host CPU at most. */
   cpuOvercommitRatio: z.number().positive().default(4).describe('vCPUs placed per host CPU at most.'),
   /** Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1). */
@@ -60,18 +72,23 @@ export const configSchema = z
         /** Plan and log only, never migrate. */
         dryRun: z.boolean().default(false).describe('Plan and log only, never migrate.'),
       })
-      .default({ schedule: '*/30 * * * * *', windowSamples: 10, dryRun: false }).describe('The control loop.'),
+      .default({ schedule: '*/30 * * * * *', windowSamples: 10, dryRun: false })
+      .describe('The control loop.'),
     /** Prometheus endpoint. */
     metrics: z
       .strictObject({
         /** host:port for /metrics and /healthz; empty string disables the endpoint. */
         listen: z.string().default('127.0.0.1:9464').describe('host:port for /metrics and /healthz; empty string disables the endpoint.'),
       })
-      .default({ listen: '127.0.0.1:9464' }).describe('Prometheus endpoint.'),
+      .default({ listen: '127.0.0.1:9464' })
+      .describe('Prometheus endpoint.'),
     /** Journal and state directory. */
     stateDir: z.string().min(1).default('/var/lib/virt-balancer').describe('Journal and state directory.'),
     /** Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides). */
-    log: z.strictObject({ level: z.enum(logLevels).default('info').describe('Least severe level written to the log.') }).default({ level: 'info' }).describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).'),
+    log: z
+      .strictObject({ level: z.enum(logLevels).default('info').describe('Least severe level written to the log.') })
+      .default({ level: 'info' })
+      .describe('Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides).'),
     /** Connections to the hosts. */
     libvirt: z
       .strictObject({
@@ -80,7 +97,12 @@ export const configSchema = z
         /** Unanswered probes after which a host is marked down and reconnected. */
         keepaliveCount: z.number().int().min(1).default(5).describe('Unanswered probes after which a host is marked down and reconnected.'),
         /** A libvirt call with no reply after this long fails (the connection stays). */
-        callTimeoutSeconds: seconds().positive().default(60).describe('A libvirt call with no reply after this long fails (the connection stays). Not applied to the peer-to-peer migration call, which lasts as long as the migration: that is bounded by migration.deadlineSeconds and watched through job stats.'),
+        callTimeoutSeconds: seconds()
+          .positive()
+          .default(60)
+          .describe(
+            'A libvirt call with no reply after this long fails (the connection stays). Not applied to the peer-to-peer migration call, which lasts as long as the migration: that is bounded by migration.deadlineSeconds and watched through job stats.',
+          ),
         /** First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter). */
         reconnectInitialDelaySeconds: seconds().positive().default(1).describe('First reconnect delay; doubles up to reconnectMaxDelaySeconds (with jitter).'),
         reconnectMaxDelaySeconds: seconds().positive().default(60).describe('Longest delay between reconnect attempts.'),
@@ -91,7 +113,8 @@ export const configSchema = z
             certFile: z.string().optional().describe('Client certificate (PEM); default /etc/pki/libvirt/clientcert.pem.'),
             keyFile: z.string().optional().describe('Client private key (PEM); default /etc/pki/libvirt/private/clientkey.pem.'),
           })
-          .optional().describe('TLS client files for qemu+tls:// URIs; default libvirt\'s paths.'),
+          .optional()
+          .describe("TLS client files for qemu+tls:// URIs; default libvirt's paths."),
       })
       .default({
         keepaliveIntervalSeconds: 5,
@@ -99,7 +122,8 @@ export const configSchema = z
         callTimeoutSeconds: 60,
         reconnectInitialDelaySeconds: 1,
         reconnectMaxDelaySeconds: 60,
-      }).describe('Connections to the hosts.'),
+      })
+      .describe('Connections to the hosts.'),
     /** What moves, where and how: thresholds, policies, technique choice (docs/policies.md). */
     policy: policySchema.default(policySchema.parse({})).describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).'),
     /** How moves run: limits, deadlines, technique tunables. */
@@ -107,14 +131,22 @@ export const configSchema = z
     /** Webhooks for migration and maintenance events (docs/notifications.md). */
     notifications: notificationsSchema.default({ webhooks: [] }).describe('Webhooks for migration and maintenance events (docs/notifications.md).'),
     /** Active/standby controllers on etcd (docs/ha.md); absent: one controller per state directory. */
-    ha: haSchema.optional().describe('Active/standby controllers on etcd v3 (docs/ha.md); absent: one controller, and the state directory lock keeps a second `run` on this machine from starting.'),
+    ha: haSchema
+      .optional()
+      .describe(
+        'Active/standby controllers on etcd v3 (docs/ha.md); absent: one controller, and the state directory lock keeps a second `run` on this machine from starting.',
+      ),
   })
   .superRefine((config, ctx) => {
     const seenNames = new Map<string, number>();
     config.hosts.forEach((host, index) => {
       const nameAt = seenNames.get(host.name);
       if (nameAt !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['hosts', index, 'name'], message: `duplicate host name "${host.name}" (also hosts[${nameAt}]); give each host its own name` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'name'],
+          message: `duplicate host name "${host.name}" (also hosts[${nameAt}]); give each host its own name`,
+        });
       } else seenNames.set(host.name, index);
       // URIs are compared after parsing (load.ts): spellings of one daemon differ.
     });
@@ -125,11 +157,19 @@ export const configSchema = z
       const at = seenMigrationAddresses.get(key);
       // Two targets listening on one address would receive each other's streams.
       if (at !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['hosts', index, 'migrationAddress'], message: `"${host.migrationAddress}" is also hosts[${at}] (${config.hosts[at]!.name})'s migration address; give each host its own` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'migrationAddress'],
+          message: `"${host.migrationAddress}" is also hosts[${at}] (${config.hosts[at]!.name})'s migration address; give each host its own`,
+        });
       } else seenMigrationAddresses.set(key, index);
     });
     if (config.migration.maxPerSourceHost > config.migration.maxConcurrent) {
-      ctx.addIssue({ code: 'custom', path: ['migration', 'maxPerSourceHost'], message: `is ${config.migration.maxPerSourceHost}, above migration.maxConcurrent (${config.migration.maxConcurrent}); lower it or raise maxConcurrent` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['migration', 'maxPerSourceHost'],
+        message: `is ${config.migration.maxPerSourceHost}, above migration.maxConcurrent (${config.migration.maxConcurrent}); lower it or raise maxConcurrent`,
+      });
     }
   });
 

@@ -172,7 +172,11 @@ export class Controller {
     this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
     this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
     // Rates older than a cooldown (at least a minute) are measured again.
-    const planned = await planObserved(state, { config: this.config, policies: this.policies, history: this.history, memory: this.planMemory }, { collector: this.collector, staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000) });
+    const planned = await planObserved(
+      state,
+      { config: this.config, policies: this.policies, history: this.history, memory: this.planMemory },
+      { collector: this.collector, staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000) },
+    );
     state = planned.state;
     const result = planned.plan;
     for (const e of result.policyErrors) {
@@ -180,12 +184,30 @@ export class Controller {
       logger.error({ policy: e.policy, vm: e.vm, host: e.host, err: e.message }, 'policy failed; no move depends on it this tick');
     }
     for (const t of result.timeouts ?? []) metrics?.policyTimeoutsTotal.inc({ policy: t.policy, point: t.point });
-    if ((result.timeouts ?? []).length > 0) logger.warn({ timeouts: result.timeouts!.length, policies: [...new Set(result.timeouts!.map((t) => `${t.policy} ${t.point}`))] }, 'incomplete plan: policy calls timed out; their candidates and verdicts are missing this tick');
+    if ((result.timeouts ?? []).length > 0)
+      logger.warn(
+        { timeouts: result.timeouts!.length, policies: [...new Set(result.timeouts!.map((t) => `${t.policy} ${t.point}`))] },
+        'incomplete plan: policy calls timed out; their candidates and verdicts are missing this tick',
+      );
     for (const t of result.policyTimings ?? []) metrics?.policySecondsTotal.inc({ policy: t.policy, point: t.point }, t.ms / 1000);
     for (const move of result.moves) {
       metrics?.plannedMovesTotal.inc({ technique: move.technique });
-      logger.info({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, reason: move.reason, dryRun: this.dryRun }, 'planned move');
-      void this.journal.append({ type: 'planned', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, reason: move.reason, predicted: move.predicted, dryRun: this.dryRun });
+      logger.info(
+        { vm: move.vmName, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, reason: move.reason, dryRun: this.dryRun },
+        'planned move',
+      );
+      void this.journal.append({
+        type: 'planned',
+        atMs: Date.now(),
+        vm: move.vmName,
+        vmUuid: move.vmUuid,
+        from: move.from,
+        to: move.to,
+        technique: move.technique,
+        reason: move.reason,
+        predicted: move.predicted,
+        dryRun: this.dryRun,
+      });
     }
     const { run, wait } = splitByAutomation(result.moves, this.config.policy.automation);
     const recommended = this.dryRun || this.config.policy.automation === 'full' ? [] : await this.recommend(wait);
@@ -195,8 +217,20 @@ export class Controller {
     metrics?.ticksTotal.inc({ outcome: 'ok' });
     this.lastTickEndedAtMs = Date.now();
     metrics?.lastTickTimestampSeconds.set(this.lastTickEndedAtMs / 1000);
-    logger.debug({ durationMs: Math.round(durationMs), hosts: state.hosts.length, vms: state.vms.length, moves: result.moves.length, imbalance: result.imbalanceBefore }, 'tick done');
-    const report: TickReport = { state, plan: result, admitted: admission.admitted, rejected: admission.rejected, recommended, durationMs, dryRun: this.dryRun, role: 'leader' };
+    logger.debug(
+      { durationMs: Math.round(durationMs), hosts: state.hosts.length, vms: state.vms.length, moves: result.moves.length, imbalance: result.imbalanceBefore },
+      'tick done',
+    );
+    const report: TickReport = {
+      state,
+      plan: result,
+      admitted: admission.admitted,
+      rejected: admission.rejected,
+      recommended,
+      durationMs,
+      dryRun: this.dryRun,
+      role: 'leader',
+    };
     this.options.onTick?.(report);
     return report;
   }
@@ -210,14 +244,45 @@ export class Controller {
     const { logger, metrics } = this.options;
     const nowMs = Date.now();
     try {
-      const { created, expired, superseded } = await this.recommendations.record(moves, { nowMs, expirySeconds: this.config.policy.recommendationExpirySeconds });
+      const { created, expired, superseded } = await this.recommendations.record(moves, {
+        nowMs,
+        expirySeconds: this.config.policy.recommendationExpirySeconds,
+      });
       for (const r of created) {
         metrics?.recommendationsTotal.inc({ event: 'created' });
-        logger.info({ id: r.id, vm: r.move.vmName, from: r.move.from, to: r.move.to, kind: r.kind, automation: this.config.policy.automation }, 'move recommended; waits for approval (virt-balancer approve)');
-        void this.journal.append({ type: 'recommended', atMs: nowMs, id: r.id, vm: r.move.vmName, vmUuid: r.move.vmUuid, from: r.move.from, to: r.move.to, technique: r.move.technique, kind: r.kind, reason: r.move.reason, expiresAtMs: r.expiresAtMs });
+        logger.info(
+          { id: r.id, vm: r.move.vmName, from: r.move.from, to: r.move.to, kind: r.kind, automation: this.config.policy.automation },
+          'move recommended; waits for approval (virt-balancer approve)',
+        );
+        void this.journal.append({
+          type: 'recommended',
+          atMs: nowMs,
+          id: r.id,
+          vm: r.move.vmName,
+          vmUuid: r.move.vmUuid,
+          from: r.move.from,
+          to: r.move.to,
+          technique: r.move.technique,
+          kind: r.kind,
+          reason: r.move.reason,
+          expiresAtMs: r.expiresAtMs,
+        });
       }
-      for (const [status, list] of [['expired', expired], ['superseded', superseded]] as const) {
-        for (const r of list) void this.journal.append({ type: 'recommendation-ended', atMs: nowMs, id: r.id, vm: r.move.vmName, vmUuid: r.move.vmUuid, from: r.move.from, to: r.move.to, status });
+      for (const [status, list] of [
+        ['expired', expired],
+        ['superseded', superseded],
+      ] as const) {
+        for (const r of list)
+          void this.journal.append({
+            type: 'recommendation-ended',
+            atMs: nowMs,
+            id: r.id,
+            vm: r.move.vmName,
+            vmUuid: r.move.vmUuid,
+            from: r.move.from,
+            to: r.move.to,
+            status,
+          });
       }
       const all = await this.recommendations.list(nowMs);
       for (const r of all) {
@@ -225,10 +290,14 @@ export class Controller {
         this.recommendationsCounted.add(r.id);
         metrics?.recommendationsTotal.inc({ event: r.resolution.status });
       }
-      for (const kind of ['must-move', 'balancing'] as const) metrics?.recommendationsWaiting.set({ kind }, all.filter((r) => r.status === 'waiting' && r.kind === kind).length);
+      for (const kind of ['must-move', 'balancing'] as const)
+        metrics?.recommendationsWaiting.set({ kind }, all.filter((r) => r.status === 'waiting' && r.kind === kind).length);
       return created;
     } catch (error) {
-      logger.error({ file: this.recommendations.file, err: (error as Error).message }, 'recommendations cannot be recorded; the moves wait (not run) and are recommended again next tick');
+      logger.error(
+        { file: this.recommendations.file, err: (error as Error).message },
+        'recommendations cannot be recorded; the moves wait (not run) and are recommended again next tick',
+      );
       return [];
     }
   }
@@ -258,7 +327,10 @@ export class Controller {
     this.history = new DecisionHistory(entries);
     for (const l of this.history.learned.links.links()) this.exportLink(l.from, l.to);
     this.executor.restoreUnfinished(shared.unfinished);
-    this.options.logger.info({ sharedOutcomes: shared.outcomes.length, adopting: [...shared.unfinished.values()].map((u) => u.vm) }, 'leader: shared decision history loaded; adopting the migrations the last leader started');
+    this.options.logger.info(
+      { sharedOutcomes: shared.outcomes.length, adopting: [...shared.unfinished.values()].map((u) => u.vm) },
+      'leader: shared decision history loaded; adopting the migrations the last leader started',
+    );
   }
 
   /** Apply a new, already validated config (SIGHUP): connections that did not change stay open. */
@@ -299,5 +371,23 @@ export class Controller {
 
 /** The journal 'outcome' entry of a result (what the shared history keeps). */
 function outcomeEntry(r: MigrationResult): OutcomeEntry {
-  return { type: 'outcome', atMs: r.endedAtMs, vm: r.vm, vmUuid: r.vmUuid, from: r.from, to: r.to, technique: r.technique, outcome: r.outcome, totalMs: r.totalMs, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, jobDirtyRateMiBps: r.jobDirtyRateMiBps, predicted: r.predicted, inputs: r.inputs, error: r.error, adoptedAfterRestart: r.adoptedAfterRestart };
+  return {
+    type: 'outcome',
+    atMs: r.endedAtMs,
+    vm: r.vm,
+    vmUuid: r.vmUuid,
+    from: r.from,
+    to: r.to,
+    technique: r.technique,
+    outcome: r.outcome,
+    totalMs: r.totalMs,
+    downtimeMs: r.downtimeMs,
+    bytes: r.bytes,
+    iterations: r.iterations,
+    jobDirtyRateMiBps: r.jobDirtyRateMiBps,
+    predicted: r.predicted,
+    inputs: r.inputs,
+    error: r.error,
+    adoptedAfterRestart: r.adoptedAfterRestart,
+  };
 }

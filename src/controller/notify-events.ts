@@ -18,7 +18,15 @@ export function startedEvent(move: Move, atMs = Date.now()): EventToSend {
   return {
     event: 'migration.started',
     atMs,
-    data: { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, reason: move.reason, predicted: { totalSeconds: move.predicted.totalSeconds, downtimeMs: move.predicted.downtimeMs, bytes: move.predicted.bytes } },
+    data: {
+      vm: move.vmName,
+      vmUuid: move.vmUuid,
+      from: move.from,
+      to: move.to,
+      technique: move.technique,
+      reason: move.reason,
+      predicted: { totalSeconds: move.predicted.totalSeconds, downtimeMs: move.predicted.downtimeMs, bytes: move.predicted.bytes },
+    },
   };
 }
 
@@ -54,7 +62,11 @@ export function resultEvents(r: MigrationResult): EventToSend[] {
  * maintenance). The first observation has no previous and sends nothing: a controller start is
  * not a change.
  */
-export function maintenanceEvents(previous: ReadonlyMap<string, boolean> | undefined, hosts: readonly Pick<HostObservation, 'name' | 'maintenance'>[], atMs = Date.now()): EventToSend[] {
+export function maintenanceEvents(
+  previous: ReadonlyMap<string, boolean> | undefined,
+  hosts: readonly Pick<HostObservation, 'name' | 'maintenance'>[],
+  atMs = Date.now(),
+): EventToSend[] {
   if (!previous) return [];
   const events: EventToSend[] = [];
   for (const h of hosts) {
@@ -75,6 +87,8 @@ export interface EventSink {
  * outside the daemon (`migrate`, `drain`, `approve`), so their moves notify like the daemon's.
  */
 export function executorNotifications(sink: EventSink): { onStart(move: Move): void; onResult(r: MigrationResult): void } {
-  const send = (events: EventToSend[]) => events.forEach((e) => sink.notify(e.event, e.data, e.atMs));
+  const send = (events: EventToSend[]) => {
+    for (const e of events) sink.notify(e.event, e.data, e.atMs);
+  };
   return { onStart: (move) => send([startedEvent(move)]), onResult: (r) => send(resultEvents(r)) };
 }

@@ -23,7 +23,14 @@ export interface PlanningInputs {
 /** plan()'s options from the config, the policies and what history learned. */
 export function planOptionsFor(inputs: PlanningInputs): PlanOptions {
   const { config } = inputs;
-  return { policies: inputs.policies, config: config.policy, bandwidthLimitMiBps: config.migration.bandwidthMiBps, maxMoves: inputs.maxMoves, memory: inputs.memory, ...inputs.history.planOptions(config.migration) };
+  return {
+    policies: inputs.policies,
+    config: config.policy,
+    bandwidthLimitMiBps: config.migration.bandwidthMiBps,
+    maxMoves: inputs.maxMoves,
+    memory: inputs.memory,
+    ...inputs.history.planOptions(config.migration),
+  };
 }
 
 /**
@@ -37,10 +44,17 @@ export async function planObserved(
 ): Promise<{ state: ClusterState; plan: Plan }> {
   const options = planOptionsFor(inputs);
   if (!measure) return { state, plan: await plan(state, options) };
-  return planMeasuringCandidates(state, measure.collector, options, { measureSeconds: inputs.config.policy.dirtyRateMeasureSeconds, staleAfterMs: measure.staleAfterMs });
+  return planMeasuringCandidates(state, measure.collector, options, {
+    measureSeconds: inputs.config.policy.dirtyRateMeasureSeconds,
+    staleAfterMs: measure.staleAfterMs,
+  });
 }
 
 /** The engine's move for an operator's request (policy/engine.ts planRequestedMove), with the same learned options. */
-export async function planRequested(state: ClusterState, request: { vmUuid: string; to: string; reason: string; techniques?: readonly Technique[] }, inputs: PlanningInputs): Promise<{ move: Move } | { refused: string }> {
+export async function planRequested(
+  state: ClusterState,
+  request: { vmUuid: string; to: string; reason: string; techniques?: readonly Technique[] },
+  inputs: PlanningInputs,
+): Promise<{ move: Move } | { refused: string }> {
   return planRequestedMove(state, request, planOptionsFor(inputs));
 }

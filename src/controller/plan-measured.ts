@@ -22,14 +22,22 @@ export async function planMeasuringCandidates(
   const vmsByUuid = new Map(state.vms.map((v) => [v.uuid, v]));
   const toMeasure = first.moves.filter((m) => {
     const vm = vmsByUuid.get(m.vmUuid);
-    return m.technique !== 'cold' && vm?.state === 'running' && (vm.dirtyRateMeasuredAtMs === undefined || nowMs - vm.dirtyRateMeasuredAtMs > options.staleAfterMs);
+    return (
+      m.technique !== 'cold' && vm?.state === 'running' && (vm.dirtyRateMeasuredAtMs === undefined || nowMs - vm.dirtyRateMeasuredAtMs > options.staleAfterMs)
+    );
   });
   if (toMeasure.length === 0) {
     if (memory && probe) memory.spreadHeldTicks = probe.spreadHeldTicks;
     return { state, plan: first };
   }
-  const rates = await collector.measureDirtyRates(toMeasure.map((m) => m.vmUuid), options.measureSeconds);
+  const rates = await collector.measureDirtyRates(
+    toMeasure.map((m) => m.vmUuid),
+    options.measureSeconds,
+  );
   const measuredAtMs = Date.now();
-  const measured = { ...state, vms: state.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid), dirtyRateMeasuredAtMs: measuredAtMs } : v)) };
+  const measured = {
+    ...state,
+    vms: state.vms.map((v) => (rates.has(v.uuid) ? { ...v, dirtyRateMiBps: rates.get(v.uuid), dirtyRateMeasuredAtMs: measuredAtMs } : v)),
+  };
   return { state: measured, plan: await plan(measured, planOptions) };
 }

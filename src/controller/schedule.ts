@@ -2,7 +2,9 @@
 import cron from 'node-cron';
 
 export function validateSchedule(expression: string): string | undefined {
-  return cron.validate(expression) ? undefined : `loop.schedule "${expression}" is not a valid cron expression (six fields with seconds, e.g. "*/30 * * * * *")`;
+  return cron.validate(expression)
+    ? undefined
+    : `loop.schedule "${expression}" is not a valid cron expression (six fields with seconds, e.g. "*/30 * * * * *")`;
 }
 
 export function schedulePeriodSeconds(expression: string): number {

@@ -76,7 +76,8 @@ export class Adapter {
       else this.stalledIterations++;
     }
     this.minRemaining = Math.min(this.minRemaining, remaining);
-    if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations) await this.switchToPostcopy(conn, dom, `hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`);
+    if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations)
+      await this.switchToPostcopy(conn, dom, `hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`);
     if (this.switchedToPostcopy || this.stalledIterations < this.o.config.stuckAfterIterations - 1) return;
     if (recipe.postcopy.mode === 'whenStuck') {
       await this.switchToPostcopy(conn, dom, `pre-copy not converging: data remaining ${Math.round(remaining / 2 ** 20)} MiB after ${iteration} iterations`);

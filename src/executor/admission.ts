@@ -35,18 +35,39 @@ export function admit(
     const reject = (reason: string) => rejected.push({ move, reason });
     const from = hosts.get(move.from);
     const to = hosts.get(move.to);
-    if (!from?.up) { reject(`source host ${move.from} is down`); continue; }
-    if (!to?.up) { reject(`target host ${move.to} is down`); continue; }
-    if (to.maintenance) { reject(`target host ${move.to} is in maintenance`); continue; }
-    if (active.some((r) => r.vmUuid === move.vmUuid) || state.inFlight.some((m) => m.vmUuid === move.vmUuid)) { reject('a migration of this VM is already running'); continue; }
+    if (!from?.up) {
+      reject(`source host ${move.from} is down`);
+      continue;
+    }
+    if (!to?.up) {
+      reject(`target host ${move.to} is down`);
+      continue;
+    }
+    if (to.maintenance) {
+      reject(`target host ${move.to} is in maintenance`);
+      continue;
+    }
+    if (active.some((r) => r.vmUuid === move.vmUuid) || state.inFlight.some((m) => m.vmUuid === move.vmUuid)) {
+      reject('a migration of this VM is already running');
+      continue;
+    }
     const movedAt = lastMoved[move.vmUuid];
     if (movedAt !== undefined && options.nowMs - movedAt < options.cooldownSeconds * 1000 && !to.maintenance && !from.maintenance) {
       reject(`in cooldown (moved ${((options.nowMs - movedAt) / 1000).toFixed(0)} s ago)`);
       continue;
     }
-    if (active.length + state.inFlight.filter((m) => !active.some((a) => a.vmUuid === m.vmUuid)).length >= config.maxConcurrent) { reject(`${config.maxConcurrent} migrations already running (migration.maxConcurrent)`); continue; }
-    if (active.filter((r) => r.from === move.from).length >= config.maxPerSourceHost) { reject(`source ${move.from} already sends ${config.maxPerSourceHost} (migration.maxPerSourceHost)`); continue; }
-    if (active.filter((r) => r.to === move.to).length >= config.maxPerTargetHost) { reject(`target ${move.to} already receives ${config.maxPerTargetHost} (migration.maxPerTargetHost)`); continue; }
+    if (active.length + state.inFlight.filter((m) => !active.some((a) => a.vmUuid === m.vmUuid)).length >= config.maxConcurrent) {
+      reject(`${config.maxConcurrent} migrations already running (migration.maxConcurrent)`);
+      continue;
+    }
+    if (active.filter((r) => r.from === move.from).length >= config.maxPerSourceHost) {
+      reject(`source ${move.from} already sends ${config.maxPerSourceHost} (migration.maxPerSourceHost)`);
+      continue;
+    }
+    if (active.filter((r) => r.to === move.to).length >= config.maxPerTargetHost) {
+      reject(`target ${move.to} already receives ${config.maxPerTargetHost} (migration.maxPerTargetHost)`);
+      continue;
+    }
     const bandwidth = config.bandwidthMiBps > 0 ? config.bandwidthMiBps : move.inputs.bandwidthMiBps;
     if (config.bandwidthBudgetMiBps > 0 && active.reduce((s, r) => s + r.bandwidthMiBps, 0) + bandwidth > config.bandwidthBudgetMiBps) {
       reject(`bandwidth budget of ${config.bandwidthBudgetMiBps} MiB/s in use (migration.bandwidthBudgetMiBps)`);

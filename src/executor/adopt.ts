@@ -40,7 +40,16 @@ export interface AdoptedJobOptions {
 
 /** The result fields an adopted job starts from. */
 export function adoptedBase(job: UnfinishedStart): ResultBase {
-  return { vm: job.vm, vmUuid: job.vmUuid, from: job.from, to: job.to, technique: job.technique as Technique, predicted: job.predicted ?? UNKNOWN_PREDICTION, startedAtMs: job.startedAtMs, adoptedAfterRestart: true };
+  return {
+    vm: job.vm,
+    vmUuid: job.vmUuid,
+    from: job.from,
+    to: job.to,
+    technique: job.technique as Technique,
+    predicted: job.predicted ?? UNKNOWN_PREDICTION,
+    startedAtMs: job.startedAtMs,
+    adoptedAfterRestart: true,
+  };
 }
 
 /** Resolves with the job's outcome, or undefined when the controller stopped watching first. */
@@ -61,7 +70,10 @@ export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<Migra
       lastIteration = num(params, 'memory_iteration') ?? lastIteration;
     },
     // Only while pre-copy: after a post-copy switch the guest's memory is split between hosts.
-    abortReason: async (conn, dom) => (Date.now() >= deadlineMs && (await conn.domainGetState(dom)).state === DomainState.RUNNING ? `deadline of ${deadlineSeconds} s reached (counted from the start before the restart)` : undefined),
+    abortReason: async (conn, dom) =>
+      Date.now() >= deadlineMs && (await conn.domainGetState(dom)).state === DomainState.RUNNING
+        ? `deadline of ${deadlineSeconds} s reached (counted from the start before the restart)`
+        : undefined,
     onAbort: (why) => options.onAdapt?.('abort', why),
   });
   if (watched.end === 'stopped') return undefined;
@@ -70,8 +82,29 @@ export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<Migra
     const source = connectionOf(job.from);
     const target = connectionOf(job.to);
     // libvirt wants the migration's own flags back for a resume; rebuilt from the journaled technique.
-    const recipe = recipeFor(base.technique, { config, targetLibvirtUri: options.targetUri ?? '', copyStorage: false, allowPostcopySwitch: true, features: source && target ? pairFeatures(source.versions, target.versions) : undefined });
-    return recoverPostcopy({ base, connectionOf, targetUri: options.targetUri, recipe, failure: 'found the post-copy failed (paused after the switch) after a restart', log, metrics: options.metrics });
+    const recipe = recipeFor(base.technique, {
+      config,
+      targetLibvirtUri: options.targetUri ?? '',
+      copyStorage: false,
+      allowPostcopySwitch: true,
+      features: source && target ? pairFeatures(source.versions, target.versions) : undefined,
+    });
+    return recoverPostcopy({
+      base,
+      connectionOf,
+      targetUri: options.targetUri,
+      recipe,
+      failure: 'found the post-copy failed (paused after the switch) after a restart',
+      log,
+      metrics: options.metrics,
+    });
   }
-  return outcomeFromPlacement({ base, connectionOf, iterations: lastIteration, abortedWhy: watched.abortedWhy, unseenWhy: 'the migration ended without moving the VM (it ended while the controller was restarting or libvirt failed it)', log });
+  return outcomeFromPlacement({
+    base,
+    connectionOf,
+    iterations: lastIteration,
+    abortedWhy: watched.abortedWhy,
+    unseenWhy: 'the migration ended without moving the VM (it ended while the controller was restarting or libvirt failed it)',
+    log,
+  });
 }

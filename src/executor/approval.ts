@@ -34,7 +34,8 @@ export async function whatChanged(
   const changes: string[] = [];
   if (vm.host !== move.from) changes.push(`VM ${vm.name} is now on ${vm.host}, not ${move.from}`);
   const live = move.technique !== 'cold';
-  if (live && vm.state !== 'running' && vm.state !== 'blocked' && vm.state !== 'paused') changes.push(`VM ${vm.name} is ${vm.state} now (it was planned to move live with ${move.technique})`);
+  if (live && vm.state !== 'running' && vm.state !== 'blocked' && vm.state !== 'paused')
+    changes.push(`VM ${vm.name} is ${vm.state} now (it was planned to move live with ${move.technique})`);
   if (!live && vm.state !== 'shutoff') changes.push(`VM ${vm.name} is ${vm.state} now (it was planned to move cold, shut off)`);
   if (vm.jobRunning || state.inFlight.some((m) => m.vmUuid === vm.uuid)) changes.push(`VM ${vm.name} has a migration or other job running`);
   const target = state.hosts.find((h) => h.name === move.to);
@@ -46,7 +47,10 @@ export async function whatChanged(
     const config = options.config ?? policySchema.parse({});
     const gain = gainNow(vm, state.hosts.find((h) => h.name === move.from)!, target, state, config);
     const cost = config.minGainPerCostSecond * (move.predicted.totalSeconds + move.predicted.downtimeMs / 1000);
-    if (gain <= cost) changes.push(`the move no longer pays: it would reduce the objective by ${gain.toFixed(4)}, not more than its cost ${cost.toFixed(4)} (it was ${move.gain.toFixed(4)} when recommended; the load changed)`);
+    if (gain <= cost)
+      changes.push(
+        `the move no longer pays: it would reduce the objective by ${gain.toFixed(4)}, not more than its cost ${cost.toFixed(4)} (it was ${move.gain.toFixed(4)} when recommended; the load changed)`,
+      );
   }
   return changes;
 }
@@ -55,11 +59,21 @@ export async function whatChanged(
 function gainNow(vm: VmObservation, source: HostObservation, target: HostObservation, state: ClusterState, config: PolicyConfig): number {
   const counted = state.hosts.filter((h) => h.up && !h.maintenance);
   const objective = new Objective(
-    counted.map((h) => ({ name: h.name, cpu: h.cpuUtilization.mean, memory: h.memoryTotalBytes > 0 ? h.memoryUsedBytes / h.memoryTotalBytes : 0, cpuForecastOffset: 0 })),
+    counted.map((h) => ({
+      name: h.name,
+      cpu: h.cpuUtilization.mean,
+      memory: h.memoryTotalBytes > 0 ? h.memoryUsedBytes / h.memoryTotalBytes : 0,
+      cpuForecastOffset: 0,
+    })),
     { cpu: config.objective.cpuWeight, memory: config.objective.memoryWeight, hotSpot: config.objective.hotSpotWeight },
     { cpu: config.cpuHighPercent / 100, memory: config.memoryHighPercent / 100 },
   );
   const cpuShare = (h: HostObservation) => (h.cpuCount > 0 ? (vm.cpuUtilization.mean * vm.vcpus) / h.cpuCount : 0);
   const memoryShare = (h: HostObservation) => (h.memoryTotalBytes > 0 ? ordinaryMemoryBytes(vm) / h.memoryTotalBytes : 0);
-  return objective.gain(source.name, target.name, { fromCpu: cpuShare(source), toCpu: cpuShare(target), fromMemory: memoryShare(source), toMemory: memoryShare(target) });
+  return objective.gain(source.name, target.name, {
+    fromCpu: cpuShare(source),
+    toCpu: cpuShare(target),
+    fromMemory: memoryShare(source),
+    toMemory: memoryShare(target),
+  });
 }

@@ -103,8 +103,19 @@ export class Executor {
         this.unfinished.delete(vm.uuid);
         this.adoptJournaled(journaled, vm.jobRunning);
       } else if (vm.jobRunning) {
-        this.running.set(vm.uuid, { vmUuid: vm.uuid, vmName: vm.name, from: vm.host, to: '', bandwidthMiBps: 0, startedAtMs: state.observedAtMs, adopted: true });
-        this.deps.logger.warn({ vm: vm.name, host: vm.host }, 'found a running migration job this controller did not start; no second job for this VM until it ends');
+        this.running.set(vm.uuid, {
+          vmUuid: vm.uuid,
+          vmName: vm.name,
+          from: vm.host,
+          to: '',
+          bandwidthMiBps: 0,
+          startedAtMs: state.observedAtMs,
+          adopted: true,
+        });
+        this.deps.logger.warn(
+          { vm: vm.name, host: vm.host },
+          'found a running migration job this controller did not start; no second job for this VM until it ends',
+        );
         void this.deps.journal.append({ type: 'found-running-job', atMs: Date.now(), vm: vm.name, vmUuid: vm.uuid, host: vm.host });
       }
     }
@@ -112,15 +123,28 @@ export class Executor {
       if (!r.adopted || r.done) continue;
       const vm = state.vms.find((v) => v.uuid === uuid);
       const hostUp = state.hosts.find((h) => h.name === r.from)?.up ?? false;
-      if (hostUp && (!vm || !vm.jobRunning)) this.running.delete(uuid);
+      if (hostUp && !vm?.jobRunning) this.running.delete(uuid);
     }
   }
 
   private adoptJournaled(job: UnfinishedStart, stillRunning: boolean): void {
     const { logger, journal, connections } = this.deps;
-    logger.warn({ vm: job.vm, from: job.from, to: job.to, technique: job.technique, stillRunning }, stillRunning ? 'found the migration an earlier run started still running; watching it to its end, no second job' : 'the migration an earlier run started ended while no controller watched; recording its outcome');
+    logger.warn(
+      { vm: job.vm, from: job.from, to: job.to, technique: job.technique, stillRunning },
+      stillRunning
+        ? 'found the migration an earlier run started still running; watching it to its end, no second job'
+        : 'the migration an earlier run started ended while no controller watched; recording its outcome',
+    );
     void journal.append({ type: 'found-running-job', atMs: Date.now(), vm: job.vm, vmUuid: job.vmUuid, host: job.from });
-    const entry: Running = { vmUuid: job.vmUuid, vmName: job.vm, from: job.from, to: job.to, bandwidthMiBps: this.config.migration.bandwidthMiBps ?? 0, startedAtMs: job.startedAtMs, adopted: true };
+    const entry: Running = {
+      vmUuid: job.vmUuid,
+      vmName: job.vm,
+      from: job.from,
+      to: job.to,
+      bandwidthMiBps: this.config.migration.bandwidthMiBps ?? 0,
+      startedAtMs: job.startedAtMs,
+      adopted: true,
+    };
     this.running.set(job.vmUuid, entry);
     if (stillRunning) this.deps.metrics?.migrationsInFlight.inc();
     entry.done = watchAdoptedJob({
@@ -177,12 +201,30 @@ export class Executor {
 
   private start(move: Move, onProgress?: (p: MigrationProgress) => void): Running {
     const { logger, metrics, journal, connections } = this.deps;
-    const entry: Running = { vmUuid: move.vmUuid, vmName: move.vmName, from: move.from, to: move.to, bandwidthMiBps: move.inputs.bandwidthMiBps, move, startedAtMs: Date.now(), adopted: false };
+    const entry: Running = {
+      vmUuid: move.vmUuid,
+      vmName: move.vmName,
+      from: move.from,
+      to: move.to,
+      bandwidthMiBps: move.inputs.bandwidthMiBps,
+      move,
+      startedAtMs: Date.now(),
+      adopted: false,
+    };
     this.running.set(move.vmUuid, entry);
     entry.done = (async () => {
       const startedAtMs = Date.now();
       const deadlineSeconds = deadlineSecondsFor(move, this.config.migration);
-      const refusal = await this.deps.commitStart?.({ vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, startedAtMs, predicted: move.predicted, deadlineSeconds });
+      const refusal = await this.deps.commitStart?.({
+        vm: move.vmName,
+        vmUuid: move.vmUuid,
+        from: move.from,
+        to: move.to,
+        technique: move.technique,
+        startedAtMs,
+        predicted: move.predicted,
+        deadlineSeconds,
+      });
       if (refusal !== undefined) {
         entry.notStartedReason = refusal;
         logger.warn({ vm: move.vmName, from: move.from, to: move.to, reason: refusal }, 'migration not started: this controller may not start migrations now');
@@ -191,7 +233,17 @@ export class Executor {
       }
       try {
         // On disk before libvirt hears of it, so a restart always knows what it may have to adopt.
-        await journal.appendDurably({ type: 'started', atMs: startedAtMs, vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, deadlineSeconds });
+        await journal.appendDurably({
+          type: 'started',
+          atMs: startedAtMs,
+          vm: move.vmName,
+          vmUuid: move.vmUuid,
+          from: move.from,
+          to: move.to,
+          technique: move.technique,
+          predicted: move.predicted,
+          deadlineSeconds,
+        });
       } catch (error) {
         entry.notStartedReason = (error as Error).message;
         logger.error({ vm: move.vmName, from: move.from, to: move.to, err: entry.notStartedReason }, 'migration not started: its start cannot be journaled');
@@ -245,7 +297,27 @@ export class Executor {
     recordResult(this.deps.metrics, result);
     if (result.outcome === 'completed') this.movedAtMs[result.vmUuid] = result.endedAtMs;
     this.results.push(result);
-    await this.deps.journal.append({ type: 'outcome', atMs: result.endedAtMs, vm: result.vm, vmUuid: result.vmUuid, from: result.from, to: result.to, technique: result.technique, outcome: result.outcome, totalMs: result.totalMs, downtimeMs: result.downtimeMs, bytes: result.bytes, iterations: result.iterations, jobDirtyRateMiBps: result.jobDirtyRateMiBps, predicted: result.predicted, inputs: result.inputs, error: result.error, incident: result.incident, adoptedAfterRestart: result.adoptedAfterRestart, tls: result.tls });
+    await this.deps.journal.append({
+      type: 'outcome',
+      atMs: result.endedAtMs,
+      vm: result.vm,
+      vmUuid: result.vmUuid,
+      from: result.from,
+      to: result.to,
+      technique: result.technique,
+      outcome: result.outcome,
+      totalMs: result.totalMs,
+      downtimeMs: result.downtimeMs,
+      bytes: result.bytes,
+      iterations: result.iterations,
+      jobDirtyRateMiBps: result.jobDirtyRateMiBps,
+      predicted: result.predicted,
+      inputs: result.inputs,
+      error: result.error,
+      incident: result.incident,
+      adoptedAfterRestart: result.adoptedAfterRestart,
+      tls: result.tls,
+    });
     this.running.delete(result.vmUuid);
     this.deps.onResult?.(result);
     return result;

@@ -1,7 +1,17 @@
 /** The executor's public surface. */
 export { Executor, type ConnectionSource } from './executor.js';
 export { admit, type AdmissionResult } from './admission.js';
-export { Journal, calibrationSamples, linkObservations, moveHistory, readJournal, unfinishedStarts, type JournalEntry, type MoveHistory, type UnfinishedStart } from '../history/journal.js';
+export {
+  Journal,
+  calibrationSamples,
+  linkObservations,
+  moveHistory,
+  readJournal,
+  unfinishedStarts,
+  type JournalEntry,
+  type MoveHistory,
+  type UnfinishedStart,
+} from '../history/journal.js';
 export { watchAdoptedJob } from './adopt.js';
 export { runMigration, recordResult, type MigrationResult, type MigrationProgress, type Outcome } from './migrate.js';
 export { recipeFor, migrationUriFor, type MigrationRecipe } from './technique-params.js';

@@ -67,7 +67,16 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   const base = { ...resultBase(move, Date.now()), tls: options.tls === true };
   const connectionOf = options.connectionOf ?? ((host: string) => (host === move.from ? source : host === move.to ? target : undefined));
 
-  const prepared = await prepareMove(move, { source, target, targetUri: options.targetUri, config, allowPostcopySwitch: options.allowPostcopySwitch, bandwidthMiBps: options.bandwidthMiBps, tls: options.tls, targetMigrationAddress: options.targetMigrationAddress });
+  const prepared = await prepareMove(move, {
+    source,
+    target,
+    targetUri: options.targetUri,
+    config,
+    allowPostcopySwitch: options.allowPostcopySwitch,
+    bandwidthMiBps: options.bandwidthMiBps,
+    tls: options.tls,
+    targetMigrationAddress: options.targetMigrationAddress,
+  });
   if ('refused' in prepared) {
     log.warn({ err: prepared.refused }, 'move refused');
     return failedResult(base, { error: prepared.refused, notStarted: true });
@@ -75,17 +84,38 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
   const call = await startCall(move, prepared, { source, targetUri: options.targetUri, config, log });
   options.metrics?.migrationsInFlight.inc();
   try {
-    const adapter = new Adapter({ recipe: prepared.recipe, config, downtimeBudgetMs: options.downtimeBudgetMs, startedAtMs: base.startedAtMs, log, onProgress: options.onProgress, onAdapt: options.onAdapt });
+    const adapter = new Adapter({
+      recipe: prepared.recipe,
+      config,
+      downtimeBudgetMs: options.downtimeBudgetMs,
+      startedAtMs: base.startedAtMs,
+      log,
+      onProgress: options.onProgress,
+      onAdapt: options.onAdapt,
+    });
     const deadlineSeconds = deadlineSecondsFor(move, config);
     const deadlineMs = base.startedAtMs + deadlineSeconds * 1000;
     let cancelled = false;
     void options.cancel?.then(() => (cancelled = true));
     // After a post-copy switch the guest's memory is split between hosts: never abort then.
-    const abortReason = async () => (adapter.switchedToPostcopy ? undefined : cancelled ? 'cancelled' : Date.now() >= deadlineMs ? `deadline of ${deadlineSeconds} s reached` : undefined);
+    const abortReason = async () =>
+      adapter.switchedToPostcopy ? undefined : cancelled ? 'cancelled' : Date.now() >= deadlineMs ? `deadline of ${deadlineSeconds} s reached` : undefined;
     const onAbort = (why: string) => options.onAdapt?.('abort', why);
 
     if (prepared.recipe.postcopy.mode === 'immediately') await switchAtOnce(adapter, call, prepared, source);
-    const watched = await watchJob({ connectionOf: () => source, vmUuid: move.vmUuid, known: { conn: source, dom: prepared.dom }, pollIntervalMs: config.pollIntervalMs, log, until: call.finished, wake: call.settled, untilOnly: true, onSample: (p, c, d) => adapter.onSample(p, c, d), abortReason, onAbort });
+    const watched = await watchJob({
+      connectionOf: () => source,
+      vmUuid: move.vmUuid,
+      known: { conn: source, dom: prepared.dom },
+      pollIntervalMs: config.pollIntervalMs,
+      log,
+      until: call.finished,
+      wake: call.settled,
+      untilOnly: true,
+      onSample: (p, c, d) => adapter.onSample(p, c, d),
+      abortReason,
+      onAbort,
+    });
     const result = await call.settled;
     if (result.ok) return await verifyCompleted(move, prepared, call, { ...options, connectionOf }, base, adapter, log);
 
@@ -96,30 +126,81 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
       const why = `the link to ${move.from} was lost mid-move (${raw})`;
       log.warn({ why }, 'lost the link to the source; watching the job through a new connection');
       options.onAdapt?.('link-lost', why);
-      const again = await watchJob({ connectionOf: () => connectionOf(move.from), vmUuid: move.vmUuid, known: { conn: source, dom: prepared.dom }, pollIntervalMs: config.pollIntervalMs, log, detectPostcopyFailure: true, giveUpAtMs: Math.max(deadlineMs, Date.now()) + LINK_LOST_WAIT_MS, stopped: options.stopped, onSample: (p, c, d) => adapter.onSample(p, c, d), abortReason: watched.abortedWhy ? undefined : abortReason, onAbort });
+      const again = await watchJob({
+        connectionOf: () => connectionOf(move.from),
+        vmUuid: move.vmUuid,
+        known: { conn: source, dom: prepared.dom },
+        pollIntervalMs: config.pollIntervalMs,
+        log,
+        detectPostcopyFailure: true,
+        giveUpAtMs: Math.max(deadlineMs, Date.now()) + LINK_LOST_WAIT_MS,
+        stopped: options.stopped,
+        onSample: (p, c, d) => adapter.onSample(p, c, d),
+        abortReason: watched.abortedWhy ? undefined : abortReason,
+        onAbort,
+      });
       const abortedWhy = watched.abortedWhy ?? again.abortedWhy;
-      if (again.end === 'stopped') return failedResult(base, { error: `${why}; the controller stopped before the outcome was known`, switchedToPostcopy: adapter.switchedToPostcopy });
-      if (again.end === 'postcopyFailed') return await recoverPostcopy({ base, connectionOf, targetUri: options.targetUri, recipe: prepared.recipe, failure: `${why}; the post-copy then failed`, log, metrics: options.metrics });
+      if (again.end === 'stopped')
+        return failedResult(base, { error: `${why}; the controller stopped before the outcome was known`, switchedToPostcopy: adapter.switchedToPostcopy });
+      if (again.end === 'postcopyFailed')
+        return await recoverPostcopy({
+          base,
+          connectionOf,
+          targetUri: options.targetUri,
+          recipe: prepared.recipe,
+          failure: `${why}; the post-copy then failed`,
+          log,
+          metrics: options.metrics,
+        });
       if (again.end === 'unreachable') {
         const incident = `outcome unknown: ${move.from} has not answered since ${why}; the VM is ${(await viewOn(connectionOf(move.to), move.vmUuid)).description} on ${move.to}`;
         log.error({ incident }, 'migration outcome unknown');
         return failedResult(base, { error: why, incident, switchedToPostcopy: adapter.switchedToPostcopy, iterations: adapter.lastIteration || undefined });
       }
-      return await outcomeFromPlacement({ base, connectionOf, stateBefore: prepared.stateBefore, switchedToPostcopy: adapter.switchedToPostcopy, iterations: adapter.lastIteration || undefined, abortedWhy, unseenWhy: `${why}; libvirt ended the migration without moving the VM`, log });
+      return await outcomeFromPlacement({
+        base,
+        connectionOf,
+        stateBefore: prepared.stateBefore,
+        switchedToPostcopy: adapter.switchedToPostcopy,
+        iterations: adapter.lastIteration || undefined,
+        abortedWhy,
+        unseenWhy: `${why}; libvirt ended the migration without moving the VM`,
+        log,
+      });
     }
     // libvirt's own words stay at the end: they are what its docs and bug trackers are searched by.
     const storage = { vm: move.vmName, targetHost: move.to, disks: prepared.disks };
-    const explained = (prepared.disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined) ?? explainMigrationTlsError(raw, { vm: move.vmName, from: move.from, to: move.to, tls: options.tls === true });
+    const explained =
+      (prepared.disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined) ??
+      explainMigrationTlsError(raw, { vm: move.vmName, from: move.from, to: move.to, tls: options.tls === true });
     const message = explained ? `${explained} (libvirt: ${raw})` : raw;
-    if (adapter.switchedToPostcopy) return await recoverPostcopy({ base, connectionOf, targetUri: options.targetUri, recipe: prepared.recipe, failure: message, log, metrics: options.metrics });
+    if (adapter.switchedToPostcopy)
+      return await recoverPostcopy({
+        base,
+        connectionOf,
+        targetUri: options.targetUri,
+        recipe: prepared.recipe,
+        failure: message,
+        log,
+        metrics: options.metrics,
+      });
     const sourceView = await viewOn(source, move.vmUuid);
     if (!heldBySource(prepared.stateBefore, sourceView)) {
       const incident = `the VM is ${sourceView.description} on ${move.from} and ${(await viewOn(target, move.vmUuid)).description} on ${move.to}`;
       log.error({ incident }, 'VM not running on the source after a failed migration');
-      return failedResult(base, { error: message, incident, outcome: watched.abortedWhy ? 'aborted' : 'failed', iterations: adapter.lastIteration || undefined });
+      return failedResult(base, {
+        error: message,
+        incident,
+        outcome: watched.abortedWhy ? 'aborted' : 'failed',
+        iterations: adapter.lastIteration || undefined,
+      });
     }
     log.warn({ err: message }, watched.abortedWhy ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');
-    return failedResult(base, { error: watched.abortedWhy ? `aborted: ${watched.abortedWhy} (${message})` : message, outcome: watched.abortedWhy ? 'aborted' : 'failed', iterations: adapter.lastIteration || undefined });
+    return failedResult(base, {
+      error: watched.abortedWhy ? `aborted: ${watched.abortedWhy} (${message})` : message,
+      outcome: watched.abortedWhy ? 'aborted' : 'failed',
+      iterations: adapter.lastIteration || undefined,
+    });
   } finally {
     options.metrics?.migrationsInFlight.dec();
     call.release();
@@ -142,7 +223,15 @@ async function switchAtOnce(adapter: Adapter, call: StartedCall, prepared: Prepa
 }
 
 /** The call returned success: read libvirt's real figures and check the VM is where the move leaves it. */
-async function verifyCompleted(move: Move, prepared: PreparedMove, call: StartedCall, options: RunMigrationOptions, base: ReturnType<typeof resultBase>, adapter: Adapter, log: Logger): Promise<MigrationResult> {
+async function verifyCompleted(
+  move: Move,
+  prepared: PreparedMove,
+  call: StartedCall,
+  options: RunMigrationOptions,
+  base: ReturnType<typeof resultBase>,
+  adapter: Adapter,
+  log: Logger,
+): Promise<MigrationResult> {
   const { source, target } = options;
   const endedAtMs = Date.now();
   // Real figures: the job-completed event, else the destination's completed-job stats.

@@ -74,7 +74,8 @@ export class RecommendationStore {
       } catch {
         continue;
       }
-      if (event?.type === 'recommended' && typeof event.recommendation?.id === 'string') byId.set(event.recommendation.id, { ...event.recommendation, status: 'waiting' });
+      if (event?.type === 'recommended' && typeof event.recommendation?.id === 'string')
+        byId.set(event.recommendation.id, { ...event.recommendation, status: 'waiting' });
       else if (event?.type === 'resolved') {
         const r = byId.get(event.id);
         // The first resolution wins: an approval racing an expiry keeps what happened first on disk.
@@ -100,7 +101,10 @@ export class RecommendationStore {
    * target is superseded by the new one. Waiting ones past their expiry are resolved `expired`.
    * @returns the recommendations created now, and those that expired or were superseded now.
    */
-  async record(moves: readonly Move[], options: { nowMs: number; expirySeconds: number }): Promise<{ created: Recommendation[]; expired: RecommendationView[]; superseded: RecommendationView[] }> {
+  async record(
+    moves: readonly Move[],
+    options: { nowMs: number; expirySeconds: number },
+  ): Promise<{ created: Recommendation[]; expired: RecommendationView[]; superseded: RecommendationView[] }> {
     const all = await this.list(options.nowMs);
     const expired: RecommendationView[] = [];
     const superseded: RecommendationView[] = [];
@@ -118,9 +122,23 @@ export class RecommendationStore {
       if (waiting.some((r) => r.move.vmUuid === move.vmUuid && r.move.from === move.from && r.move.to === move.to)) continue;
       for (const old of waiting.filter((r) => r.move.vmUuid === move.vmUuid)) {
         superseded.push(old);
-        lines.push(JSON.stringify({ type: 'resolved', id: old.id, status: 'superseded', atMs: options.nowMs, detail: `a later plan moves ${move.vmName} ${move.from} -> ${move.to} instead` } satisfies StoreEvent));
+        lines.push(
+          JSON.stringify({
+            type: 'resolved',
+            id: old.id,
+            status: 'superseded',
+            atMs: options.nowMs,
+            detail: `a later plan moves ${move.vmName} ${move.from} -> ${move.to} instead`,
+          } satisfies StoreEvent),
+        );
       }
-      const recommendation: Recommendation = { id: newRecommendationId(), createdAtMs: options.nowMs, expiresAtMs: options.nowMs + options.expirySeconds * 1000, move, kind: move.mustMove ? 'must-move' : 'balancing' };
+      const recommendation: Recommendation = {
+        id: newRecommendationId(),
+        createdAtMs: options.nowMs,
+        expiresAtMs: options.nowMs + options.expirySeconds * 1000,
+        move,
+        kind: move.mustMove ? 'must-move' : 'balancing',
+      };
       created.push(recommendation);
       lines.push(JSON.stringify({ type: 'recommended', atMs: options.nowMs, recommendation } satisfies StoreEvent));
     }
@@ -146,7 +164,9 @@ export class RecommendationStore {
     }
     if (size <= (options.compactAboveBytes ?? 2 ** 20)) return false;
     const keepEndedMs = options.keepEndedMs ?? 7 * 24 * 3600 * 1000;
-    const kept = (await this.list(nowMs)).filter((r) => r.status === 'waiting' || (r.resolution ? nowMs - r.resolution.atMs < keepEndedMs : nowMs - r.expiresAtMs < keepEndedMs));
+    const kept = (await this.list(nowMs)).filter(
+      (r) => r.status === 'waiting' || (r.resolution ? nowMs - r.resolution.atMs < keepEndedMs : nowMs - r.expiresAtMs < keepEndedMs),
+    );
     const lines: string[] = [];
     for (const r of kept) {
       const { status: _status, resolution, ...recommendation } = r;

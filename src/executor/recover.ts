@@ -47,10 +47,14 @@ export async function recoverPostcopy(o: PostcopyRecoveryOptions): Promise<Migra
   o.metrics?.postcopyIncidentsTotal.inc();
   const source = o.connectionOf(base.from);
   const target = o.connectionOf(base.to);
-  const where = async () => `VM is ${(await viewOn(o.connectionOf(base.from), base.vmUuid)).description} on ${base.from} and ${(await viewOn(o.connectionOf(base.to), base.vmUuid)).description} on ${base.to}`;
+  const where = async () =>
+    `VM is ${(await viewOn(o.connectionOf(base.from), base.vmUuid)).description} on ${base.from} and ${(await viewOn(o.connectionOf(base.to), base.vmUuid)).description} on ${base.to}`;
   // Where libvirt lacks recovery, or its recovery is known to crash the target's daemon, asking
   // for it would take the target host's management down too.
-  const noRecovery = !source || !target || !o.targetUri ? `host ${!source ? base.from : base.to} is not connected` : (featureMissing('postcopyResume', source.versions) ?? featureMissing('postcopyResume', target.versions));
+  const noRecovery =
+    !source || !target || !o.targetUri
+      ? `host ${!source ? base.from : base.to} is not connected`
+      : (featureMissing('postcopyResume', source.versions) ?? featureMissing('postcopyResume', target.versions));
   if (noRecovery) {
     const incident = `post-copy failed after the switch (${o.failure}); recovery not attempted: ${noRecovery}; ${await where()}`;
     log.error({ incident }, 'post-copy incident');
@@ -81,6 +85,15 @@ export async function recoverPostcopy(o: PostcopyRecoveryOptions): Promise<Migra
   }
   const incident = `post-copy failed after the switch (${o.failure}); recovery ${recovered ? 'succeeded' : 'failed'} (${attempts} attempt${attempts === 1 ? '' : 's'}); ${await where()}`;
   log.error({ incident }, 'post-copy incident');
-  if (recovered) return { ...base, outcome: 'completed', totalMs: Date.now() - base.startedAtMs, switchedToPostcopy: true, error: o.failure, incident, endedAtMs: Date.now() };
+  if (recovered)
+    return {
+      ...base,
+      outcome: 'completed',
+      totalMs: Date.now() - base.startedAtMs,
+      switchedToPostcopy: true,
+      error: o.failure,
+      incident,
+      endedAtMs: Date.now(),
+    };
   return failedResult(base, { error: o.failure, incident, switchedToPostcopy: true });
 }

@@ -53,7 +53,16 @@ export interface MigrationResult extends ResultBase {
 
 /** The fields a move's result starts from. */
 export function resultBase(move: Pick<Move, 'vmName' | 'vmUuid' | 'from' | 'to' | 'technique' | 'predicted' | 'inputs'>, startedAtMs: number): ResultBase {
-  return { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, inputs: move.inputs, startedAtMs };
+  return {
+    vm: move.vmName,
+    vmUuid: move.vmUuid,
+    from: move.from,
+    to: move.to,
+    technique: move.technique,
+    predicted: move.predicted,
+    inputs: move.inputs,
+    startedAtMs,
+  };
 }
 
 /**
@@ -62,7 +71,15 @@ export function resultBase(move: Pick<Move, 'vmName' | 'vmUuid' | 'from' | 'to' 
  */
 export function failedResult(
   base: ResultBase,
-  fields: { error: string; incident?: string; outcome?: 'failed' | 'aborted'; iterations?: number; switchedToPostcopy?: boolean; notStarted?: boolean; endedAtMs?: number },
+  fields: {
+    error: string;
+    incident?: string;
+    outcome?: 'failed' | 'aborted';
+    iterations?: number;
+    switchedToPostcopy?: boolean;
+    notStarted?: boolean;
+    endedAtMs?: number;
+  },
 ): MigrationResult {
   const endedAtMs = fields.endedAtMs ?? Date.now();
   return {

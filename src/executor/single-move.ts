@@ -24,7 +24,11 @@ export async function runSingleMove(
   const target = await LibvirtConnection.open(options.toUri);
   try {
     const dom = await source.domainLookupByName(move.vmName);
-    const config = migrationSchema.parse({ deadlineSeconds: options.deadlineSeconds ?? 300, bandwidthMiBps: options.bandwidthMiBps ?? 0, tls: options.tls ?? 'off' });
+    const config = migrationSchema.parse({
+      deadlineSeconds: options.deadlineSeconds ?? 300,
+      bandwidthMiBps: options.bandwidthMiBps ?? 0,
+      tls: options.tls ?? 'off',
+    });
     const result = await runMigrationWithTls(
       {
         vmName: move.vmName,
@@ -36,7 +40,12 @@ export async function runSingleMove(
         predicted: move.predicted ?? { totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: true },
         reason: 'single move',
         gain: 0,
-        inputs: move.inputs ?? { memoryBytes: 0, dirtyRateMiBps: 0, bandwidthMiBps: options.bandwidthMiBps ?? 0, downtimeBudgetMs: options.downtimeBudgetMs ?? 300 },
+        inputs: move.inputs ?? {
+          memoryBytes: 0,
+          dirtyRateMiBps: 0,
+          bandwidthMiBps: options.bandwidthMiBps ?? 0,
+          downtimeBudgetMs: options.downtimeBudgetMs ?? 300,
+        },
       },
       {
         source,
@@ -50,7 +59,15 @@ export async function runSingleMove(
         logger: silentLogger(),
       },
     );
-    return { ok: result.outcome === 'completed', outcome: result.outcome, totalSeconds: result.totalMs / 1000, downtimeMs: result.downtimeMs, bytes: result.bytes, error: result.error, tls: result.tls === true };
+    return {
+      ok: result.outcome === 'completed',
+      outcome: result.outcome,
+      totalSeconds: result.totalMs / 1000,
+      downtimeMs: result.downtimeMs,
+      bytes: result.bytes,
+      error: result.error,
+      tls: result.tls === true,
+    };
   } finally {
     await source.close().catch(() => {});
     await target.close().catch(() => {});

@@ -24,7 +24,16 @@ export interface PreparedMove {
 /** Everything the call needs; `refused` instead when the move cannot work (a cold move with local disks). */
 export async function prepareMove(
   move: Move,
-  o: { source: LibvirtConnection; target: LibvirtConnection; targetUri: string; config: MigrationConfig; allowPostcopySwitch: boolean; bandwidthMiBps?: number; tls?: boolean; targetMigrationAddress?: string },
+  o: {
+    source: LibvirtConnection;
+    target: LibvirtConnection;
+    targetUri: string;
+    config: MigrationConfig;
+    allowPostcopySwitch: boolean;
+    bandwidthMiBps?: number;
+    tls?: boolean;
+    targetMigrationAddress?: string;
+  },
 ): Promise<PreparedMove | { refused: string }> {
   const dom = await o.source.domainLookupByUuid(move.vmUuid);
   const stateBefore = (await o.source.domainGetState(dom)).state;
@@ -55,7 +64,11 @@ export interface StartedCall {
 }
 
 /** Listen for the job-completed event, set the max downtime, and start the call. */
-export async function startCall(move: Move, prepared: PreparedMove, o: { source: LibvirtConnection; targetUri: string; config: MigrationConfig; log: Logger }): Promise<StartedCall> {
+export async function startCall(
+  move: Move,
+  prepared: PreparedMove,
+  o: { source: LibvirtConnection; targetUri: string; config: MigrationConfig; log: Logger },
+): Promise<StartedCall> {
   const { source, log } = o;
   let completedParams: TypedParams | undefined;
   const onEvent = (e: DomainEvent) => {
@@ -64,7 +77,9 @@ export async function startCall(move: Move, prepared: PreparedMove, o: { source:
   await source.subscribeDomainEvents().catch(() => {});
   source.on('domainEvent', onEvent);
   if (move.technique !== 'cold') {
-    await source.domainMigrateSetMaxDowntime(prepared.dom, o.config.techniques.precopy.maxDowntimeMs).catch((e) => log.warn({ err: (e as Error).message }, 'could not set max downtime'));
+    await source
+      .domainMigrateSetMaxDowntime(prepared.dom, o.config.techniques.precopy.maxDowntimeMs)
+      .catch((e) => log.warn({ err: (e as Error).message }, 'could not set max downtime'));
   }
   const { recipe } = prepared;
   log.info({ flags: recipe.flags, params: recipe.params, postcopy: recipe.postcopy.mode, predicted: move.predicted }, 'migration starting');

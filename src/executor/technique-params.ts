@@ -18,7 +18,7 @@ export interface MigrationRecipe {
 /** The address migration data should go to: the host part of the target's libvirt URI. */
 export function migrationUriFor(targetLibvirtUri: string): string | undefined {
   const match = /^[a-z0-9+]+:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/?]+)/i.exec(targetLibvirtUri);
-  return match && match[1] ? `tcp://${match[1]}` : undefined;
+  return match?.[1] ? `tcp://${match[1]}` : undefined;
 }
 
 export function recipeFor(

@@ -62,7 +62,11 @@ export function explainMigrationTlsError(libvirtMessage: string, ctx: TlsErrorCo
     const address = wrongName[1]!.replace(/[.,;]$/, '');
     return `${head} with TLS refused before any memory was sent: ${ctx.to}'s migration server certificate (server-cert.pem) does not name ${address}, the address the stream goes to. Fix: reissue it with subjectAltName ${/^[0-9.:]+$/.test(address) ? 'IP' : 'DNS'}:${address}, or set hosts[${ctx.to}].migrationAddress to a name the certificate has (${SEE})`;
   }
-  if (/TLS connection was non-properly terminated|Cannot (read from|write to) TLS channel|certificate (is not trusted|hasn't got a known issuer|has expired|is not yet activated)|No certificate was found/i.test(libvirtMessage)) {
+  if (
+    /TLS connection was non-properly terminated|Cannot (read from|write to) TLS channel|certificate (is not trusted|hasn't got a known issuer|has expired|is not yet activated)|No certificate was found/i.test(
+      libvirtMessage,
+    )
+  ) {
     return `${head} with TLS refused before any memory was sent: the TLS handshake between ${ctx.from} and ${ctx.to} failed. Fix: check that ${ctx.from} has client-cert.pem and client-key.pem, that both hosts' ca-cert.pem is the CA that signed the other's certificate, and that no certificate has expired (${SEE})`;
   }
   if (/TLS migration is not supported with this QEMU binary/.test(libvirtMessage)) {

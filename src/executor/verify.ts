@@ -81,9 +81,21 @@ export async function outcomeFromPlacement(o: PlacementOutcomeOptions): Promise<
   if (onSource && target.known && !isActiveState(target.state)) {
     const error = o.abortedWhy ? `aborted: ${o.abortedWhy}` : o.unseenWhy;
     o.log.warn({ err: error }, 'migration did not complete; VM still on the source');
-    return failedResult(base, { error, outcome: o.abortedWhy ? 'aborted' : 'failed', iterations: o.iterations, switchedToPostcopy: o.switchedToPostcopy, endedAtMs });
+    return failedResult(base, {
+      error,
+      outcome: o.abortedWhy ? 'aborted' : 'failed',
+      iterations: o.iterations,
+      switchedToPostcopy: o.switchedToPostcopy,
+      endedAtMs,
+    });
   }
   const incident = `the VM is ${source.description} on ${base.from} and ${target.description} on ${base.to}`;
   o.log.error({ incident }, 'VM not found on exactly one of source and target');
-  return failedResult(base, { error: `verification failed: ${o.unseenWhy}`, incident, iterations: o.iterations, switchedToPostcopy: o.switchedToPostcopy, endedAtMs });
+  return failedResult(base, {
+    error: `verification failed: ${o.unseenWhy}`,
+    incident,
+    iterations: o.iterations,
+    switchedToPostcopy: o.switchedToPostcopy,
+    endedAtMs,
+  });
 }

@@ -1,5 +1,13 @@
 /** Small questions asked of one host about one VM, shared by the migration watch and adoption. */
-import { DomainState, domainStateName, JobStatsFlags, LibvirtError, typedParamNumber as num, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import {
+  DomainState,
+  domainStateName,
+  JobStatsFlags,
+  LibvirtError,
+  typedParamNumber as num,
+  type LibvirtConnection,
+  type TypedParams,
+} from '../libvirt/index.js';
 
 export { num };
 
@@ -14,7 +22,10 @@ export async function completedJobParams(conn: LibvirtConnection, uuid: string):
 }
 
 /** A completed migration's real figures from its job stats; elapsed time falls back to our own clock. */
-export function completedJobFigures(p: TypedParams, fallbackTotalMs: number): { totalMs: number; downtimeMs?: number; bytes?: number; iterations?: number; jobDirtyRateMiBps?: number } {
+export function completedJobFigures(
+  p: TypedParams,
+  fallbackTotalMs: number,
+): { totalMs: number; downtimeMs?: number; bytes?: number; iterations?: number; jobDirtyRateMiBps?: number } {
   // memory_dirty_rate is in pages per second (libvirt-domain.h VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE).
   const dirtyPages = num(p, 'memory_dirty_rate');
   return {
@@ -48,7 +59,8 @@ export async function stateOn(conn: LibvirtConnection, uuid: string): Promise<nu
 }
 
 /** Holds the guest's memory: running, blocked or paused (a shut-off definition does not). */
-export const isActiveState = (state: number | undefined): boolean => state === DomainState.RUNNING || state === DomainState.BLOCKED || state === DomainState.PAUSED;
+export const isActiveState = (state: number | undefined): boolean =>
+  state === DomainState.RUNNING || state === DomainState.BLOCKED || state === DomainState.PAUSED;
 
 export async function runningOn(conn: LibvirtConnection, uuid: string): Promise<boolean> {
   try {

@@ -58,7 +58,10 @@ export interface WatchResult {
 
 /** Is this state libvirt's mark of a post-copy that failed after the switch (either side)? */
 export function isPostcopyFailedState(state: { state: number; reason: number }): boolean {
-  return (state.state === DomainState.PAUSED && state.reason === DomainPausedReason.POSTCOPY_FAILED) || (state.state === DomainState.RUNNING && state.reason === DomainRunningReason.POSTCOPY_FAILED);
+  return (
+    (state.state === DomainState.PAUSED && state.reason === DomainPausedReason.POSTCOPY_FAILED) ||
+    (state.state === DomainState.RUNNING && state.reason === DomainRunningReason.POSTCOPY_FAILED)
+  );
 }
 
 /** Poll the VM's job on its source until one of the ends in WatchEnd; never throws for a host that does not answer. */

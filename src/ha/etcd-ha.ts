@@ -33,7 +33,9 @@ function readTlsFile(field: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new Error(`ha.tls.${field}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); point it at a readable PEM file`);
+    throw new Error(
+      `ha.tls.${field}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); point it at a readable PEM file`,
+    );
   }
 }
 
@@ -124,7 +126,11 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
       if (this.token !== undefined) {
         const kv = (await this.client.get(this.keys.leader).exec()).kvs[0];
         if (!kv || kv.create_revision !== this.token) {
-          this.loseTerm(kv ? `the election key is now ${kv.value.toString()}'s (revision ${kv.create_revision}, ours was ${this.token})` : 'the election key expired (lease not renewed in time)');
+          this.loseTerm(
+            kv
+              ? `the election key is now ${kv.value.toString()}'s (revision ${kv.create_revision}, ours was ${this.token})`
+              : 'the election key expired (lease not renewed in time)',
+          );
         } else {
           this.confirmedAtMs = askedAtMs;
           this.currentLeader = this.member;
@@ -148,7 +154,11 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
       this.lastError = undefined;
     } catch (error) {
       const message = (error as Error).message;
-      if (this.lastError === undefined) this.deps.logger.warn({ member: this.member, err: message, leader: this.isLeader() }, 'etcd not answering (no member reachable or no quorum); no migration starts until it answers');
+      if (this.lastError === undefined)
+        this.deps.logger.warn(
+          { member: this.member, err: message, leader: this.isLeader() },
+          'etcd not answering (no member reachable or no quorum); no migration starts until it answers',
+        );
       this.lastError = message;
     }
     this.publishRole();
@@ -182,7 +192,10 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
     if (leading !== this.wasLeader) {
       this.deps.metrics?.leadershipChangesTotal.inc({ to: leading ? 'leader' : 'standby' });
       if (!leading && this.token !== undefined) {
-        this.deps.logger.warn({ member: this.member, leaseTtlSeconds: this.config.leaseTtlSeconds, err: this.lastError }, 'stepping down: leadership not confirmed by etcd within one lease TTL');
+        this.deps.logger.warn(
+          { member: this.member, leaseTtlSeconds: this.config.leaseTtlSeconds, err: this.lastError },
+          'stepping down: leadership not confirmed by etcd within one lease TTL',
+        );
       }
       this.wasLeader = leading;
     }
@@ -200,10 +213,17 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
     const token = this.token;
     if (token === undefined) return this.refuse(what, vm, `${this.member} is not the leader (${this.standbyReason() ?? 'no term'})`);
     try {
-      const result = await this.client.if(this.keys.leader, 'Create', '==', token).then(...ops).commit();
+      const result = await this.client
+        .if(this.keys.leader, 'Create', '==', token)
+        .then(...ops)
+        .commit();
       if (!result.succeeded) {
         this.loseTerm(`fencing check failed for ${what}`);
-        return this.refuse(what, vm, `fencing token ${token} is stale: ${this.keys.leader} was not created at that revision any more (the lease expired and another controller may lead)`);
+        return this.refuse(
+          what,
+          vm,
+          `fencing token ${token} is stale: ${this.keys.leader} was not created at that revision any more (the lease expired and another controller may lead)`,
+        );
       }
       return undefined;
     } catch (error) {
@@ -221,9 +241,16 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
     if (raw) {
       try {
         const parsed = JSON.parse(raw) as unknown;
-        if (Array.isArray(parsed)) outcomes = parsed.filter((e): e is OutcomeEntry => typeof e === 'object' && e !== null && (e as OutcomeEntry).type === 'outcome' && typeof (e as OutcomeEntry).vmUuid === 'string');
+        if (Array.isArray(parsed))
+          outcomes = parsed.filter(
+            (e): e is OutcomeEntry =>
+              typeof e === 'object' && e !== null && (e as OutcomeEntry).type === 'outcome' && typeof (e as OutcomeEntry).vmUuid === 'string',
+          );
       } catch (error) {
-        this.deps.logger.warn({ key: this.keys.history, err: (error as Error).message }, 'shared history in etcd is not JSON; starting from the local journal only');
+        this.deps.logger.warn(
+          { key: this.keys.history, err: (error as Error).message },
+          'shared history in etcd is not JSON; starting from the local journal only',
+        );
       }
     }
     const unfinished = new Map<string, UnfinishedStart>();
@@ -250,9 +277,16 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
       }
     }
     const next = [...(this.outcomes ?? []), outcome].slice(-this.config.historyEntries);
-    const refused = await this.fenced('outcome record', outcome.vm, [this.client.put(this.keys.history).value(JSON.stringify(next)), this.client.delete().key(this.keys.inflight + outcome.vmUuid)]);
+    const refused = await this.fenced('outcome record', outcome.vm, [
+      this.client.put(this.keys.history).value(JSON.stringify(next)),
+      this.client.delete().key(this.keys.inflight + outcome.vmUuid),
+    ]);
     if (refused === undefined) this.outcomes = next;
-    else this.deps.logger.warn({ vm: outcome.vm }, 'outcome not in the shared history; the next leader adopts the migration from its in-flight entry and records it');
+    else
+      this.deps.logger.warn(
+        { vm: outcome.vm },
+        'outcome not in the shared history; the next leader adopts the migration from its in-flight entry and records it',
+      );
   }
 
   /** Stop campaigning; a leader gives its key up (so a standby takes over at once) and closes the client. */

@@ -33,7 +33,9 @@ export class StateDirLockedError extends Error {
   ) {
     const who = holder.pid !== undefined ? `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : 'another process (its pid could not be read)';
     const since = holder.sinceMs !== undefined ? ` since ${new Date(holder.sinceMs).toISOString()}` : '';
-    super(`the state directory is in use: ${lockFile} is locked by ${who}${since}; only one \`run\` per state directory (stop that one, or give this one its own stateDir)`);
+    super(
+      `the state directory is in use: ${lockFile} is locked by ${who}${since}; only one \`run\` per state directory (stop that one, or give this one its own stateDir)`,
+    );
     this.name = 'StateDirLockedError';
   }
 }
@@ -66,7 +68,9 @@ export async function lockStateDir(stateDir: string): Promise<StateDirLock> {
   await mkdir(stateDir, { recursive: true });
   const file = join(stateDir, 'run.lock');
   // -n: fail at once; -E: a status of our own for "held"; cat holds the fd until our stdin closes.
-  const child: ChildProcess = spawn('flock', ['-n', '-E', String(HELD_EXIT), file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('flock', ['-n', '-E', String(HELD_EXIT), file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const outcome = await new Promise<'locked' | { code: number | null; stderr: string } | Error>((resolve) => {
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -1,4 +1,15 @@
 /** Decision history: the journal and what planning learns from it (read by planning and execution). */
-export { Journal, JournalError, calibrationSamples, linkObservations, moveHistory, readJournal, unfinishedStarts, type JournalEntry, type MoveHistory, type UnfinishedStart } from './journal.js';
+export {
+  Journal,
+  JournalError,
+  calibrationSamples,
+  linkObservations,
+  moveHistory,
+  readJournal,
+  unfinishedStarts,
+  type JournalEntry,
+  type MoveHistory,
+  type UnfinishedStart,
+} from './journal.js';
 export { LearnedFromMigrations } from './learned.js';
 export { DecisionHistory, type MoveOutcome } from './decision-history.js';

@@ -17,7 +17,18 @@ import type { CalibrationSample } from '../policy/calibration.js';
 import type { Move, Prediction } from '../policy/plan-types.js';
 
 export type JournalEntry =
-  | { type: 'planned'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; reason: string; predicted: unknown; dryRun: boolean }
+  | {
+      type: 'planned';
+      atMs: number;
+      vm: string;
+      vmUuid: string;
+      from: string;
+      to: string;
+      technique: string;
+      reason: string;
+      predicted: unknown;
+      dryRun: boolean;
+    }
   | { type: 'rejected'; atMs: number; vm: string; vmUuid: string; from: string; to: string; reason: string }
   | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; predicted?: Prediction; deadlineSeconds?: number }
   | { type: 'adapted'; atMs: number; vm: string; vmUuid: string; action: string; detail: string }
@@ -47,9 +58,33 @@ export type JournalEntry =
     }
   | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string }
   /** A planned move recorded to wait for approval (policy.automation manual or partial). */
-  | { type: 'recommended'; atMs: number; id: string; vm: string; vmUuid: string; from: string; to: string; technique: string; kind: 'must-move' | 'balancing'; reason: string; expiresAtMs: number }
+  | {
+      type: 'recommended';
+      atMs: number;
+      id: string;
+      vm: string;
+      vmUuid: string;
+      from: string;
+      to: string;
+      technique: string;
+      kind: 'must-move' | 'balancing';
+      reason: string;
+      expiresAtMs: number;
+    }
   /** An operator's approval of a recommendation: `executed` with the migration's outcome, or `refused` with what changed. */
-  | { type: 'approval'; atMs: number; id: string; by: string; vm: string; vmUuid: string; from: string; to: string; decision: 'executed' | 'refused'; outcome?: string; detail?: string }
+  | {
+      type: 'approval';
+      atMs: number;
+      id: string;
+      by: string;
+      vm: string;
+      vmUuid: string;
+      from: string;
+      to: string;
+      decision: 'executed' | 'refused';
+      outcome?: string;
+      detail?: string;
+    }
   /** A recommendation nobody approved in time (policy.recommendationExpirySeconds), or replaced by a later plan's. */
   | { type: 'recommendation-ended'; atMs: number; id: string; vm: string; vmUuid: string; from: string; to: string; status: 'expired' | 'superseded' };
 
@@ -161,7 +196,12 @@ export class Journal {
       await handle.close();
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      const hint = code === 'EACCES' || code === 'EPERM' ? `run as a user that may write there, or set stateDir to a directory it owns` : code === 'EROFS' ? `the filesystem is read-only; set stateDir to a writable directory` : `set stateDir to a writable directory`;
+      const hint =
+        code === 'EACCES' || code === 'EPERM'
+          ? `run as a user that may write there, or set stateDir to a directory it owns`
+          : code === 'EROFS'
+            ? `the filesystem is read-only; set stateDir to a writable directory`
+            : `set stateDir to a writable directory`;
       throw new JournalError(`cannot write the journal ${this.file} (stateDir ${dir}): ${(e as Error).message}; ${hint}`);
     }
   }
@@ -176,7 +216,10 @@ export class Journal {
     const excess = this.backlog.length - (this.options.maxUnwritten ?? 10_000);
     if (excess > 0) {
       const dropped = this.backlog.splice(0, excess);
-      this.options.logger?.error({ file: this.file, dropped: dropped.length, oldest: dropped[0].entry }, 'journal entries dropped: too many could not be written');
+      this.options.logger?.error(
+        { file: this.file, dropped: dropped.length, oldest: dropped[0].entry },
+        'journal entries dropped: too many could not be written',
+      );
     }
     return this.flush();
   }
@@ -199,14 +242,17 @@ export class Journal {
 
   async read(): Promise<JournalEntry[]> {
     await this.flushing;
-    return readJournal(this.file, { warn: (message) => (this.options.logger ? this.options.logger.warn(message) : process.emitWarning(message, 'JournalWarning')) });
+    return readJournal(this.file, {
+      warn: (message) => (this.options.logger ? this.options.logger.warn(message) : process.emitWarning(message, 'JournalWarning')),
+    });
   }
 
   /** Stop the background retry (entries still unwritten are logged as lost). */
   close(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    if (this.backlog.length > 0) this.options.logger?.error({ file: this.file, entries: this.backlog.length }, 'journal entries could not be written before exit');
+    if (this.backlog.length > 0)
+      this.options.logger?.error({ file: this.file, entries: this.backlog.length }, 'journal entries could not be written before exit');
   }
 
   private flush(): Promise<void> {
@@ -241,7 +287,11 @@ export class Journal {
         const retryInMs = attempt < delays.length ? delays[attempt] : undefined;
         this.options.logger?.warn({ file: this.file, err: (e as Error).message, entry: this.backlog[0].entry.type, retryInMs }, 'journal write failed');
         if (retryInMs === undefined) {
-          if (!this.failure) this.options.logger?.error({ file: this.file, err: (e as Error).message, unwritten: this.backlog.length }, 'the journal cannot be written; no migration starts until it can (entries are kept and written when it can)');
+          if (!this.failure)
+            this.options.logger?.error(
+              { file: this.file, err: (e as Error).message, unwritten: this.backlog.length },
+              'the journal cannot be written; no migration starts until it can (entries are kept and written when it can)',
+            );
           this.failure = e as Error;
           this.options.metrics?.journalWritable.set(0);
           this.scheduleRetry();
@@ -262,7 +312,11 @@ export class Journal {
   }
 }
 
-export type MoveHistory = { lastMovedAtMs: Record<string, number>; recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[]; recentFailures: RecentFailure[] };
+export type MoveHistory = {
+  lastMovedAtMs: Record<string, number>;
+  recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[];
+  recentFailures: RecentFailure[];
+};
 
 /** Completed and failed moves, for cooldown, anti-ping-pong and retry delays after a restart. */
 export function moveHistory(entries: readonly JournalEntry[]): MoveHistory {
@@ -285,7 +339,8 @@ export function moveHistory(entries: readonly JournalEntry[]): MoveHistory {
 export function linkObservations(entries: readonly JournalEntry[]): LinkObservation[] {
   const observations: LinkObservation[] = [];
   for (const e of entries) {
-    if (e.type === 'outcome' && e.outcome === 'completed' && e.bytes !== undefined && e.totalMs !== undefined) observations.push({ from: e.from, to: e.to, bytes: e.bytes, seconds: e.totalMs / 1000, tls: e.tls === true });
+    if (e.type === 'outcome' && e.outcome === 'completed' && e.bytes !== undefined && e.totalMs !== undefined)
+      observations.push({ from: e.from, to: e.to, bytes: e.bytes, seconds: e.totalMs / 1000, tls: e.tls === true });
   }
   return observations;
 }
@@ -295,7 +350,15 @@ export function calibrationSamples(entries: readonly JournalEntry[]): Calibratio
   const samples: CalibrationSample[] = [];
   for (const e of entries) {
     if (e.type !== 'outcome' || e.outcome !== 'completed' || e.totalMs === undefined || !e.predicted || e.adoptedAfterRestart) continue;
-    samples.push({ from: e.from, to: e.to, technique: e.technique, predictedSeconds: e.predicted.totalSeconds, actualSeconds: e.totalMs / 1000, predictedDowntimeMs: e.predicted.downtimeMs, actualDowntimeMs: e.downtimeMs });
+    samples.push({
+      from: e.from,
+      to: e.to,
+      technique: e.technique,
+      predictedSeconds: e.predicted.totalSeconds,
+      actualSeconds: e.totalMs / 1000,
+      predictedDowntimeMs: e.predicted.downtimeMs,
+      actualDowntimeMs: e.downtimeMs,
+    });
   }
   return samples;
 }
@@ -326,7 +389,17 @@ export interface UnfinishedStart {
 export function unfinishedStarts(entries: readonly JournalEntry[]): Map<string, UnfinishedStart> {
   const open = new Map<string, UnfinishedStart>();
   for (const e of entries) {
-    if (e.type === 'started') open.set(e.vmUuid, { vm: e.vm, vmUuid: e.vmUuid, from: e.from, to: e.to, technique: e.technique, startedAtMs: e.atMs, predicted: e.predicted, deadlineSeconds: e.deadlineSeconds });
+    if (e.type === 'started')
+      open.set(e.vmUuid, {
+        vm: e.vm,
+        vmUuid: e.vmUuid,
+        from: e.from,
+        to: e.to,
+        technique: e.technique,
+        startedAtMs: e.atMs,
+        predicted: e.predicted,
+        deadlineSeconds: e.deadlineSeconds,
+      });
     else if (e.type === 'outcome') open.delete(e.vmUuid);
   }
   return open;

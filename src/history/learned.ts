@@ -39,7 +39,15 @@ export class LearnedFromMigrations {
       if (o.tls) this.tlsLinks.observe(o);
     }
     if (!r.adoptedAfterRestart) {
-      this.calibration.observe({ from: r.from, to: r.to, technique: r.technique, predictedSeconds: r.predicted.totalSeconds, actualSeconds: r.totalMs / 1000, predictedDowntimeMs: r.predicted.downtimeMs, actualDowntimeMs: r.downtimeMs });
+      this.calibration.observe({
+        from: r.from,
+        to: r.to,
+        technique: r.technique,
+        predictedSeconds: r.predicted.totalSeconds,
+        actualSeconds: r.totalMs / 1000,
+        predictedDowntimeMs: r.predicted.downtimeMs,
+        actualDowntimeMs: r.downtimeMs,
+      });
     }
   }
 
@@ -50,7 +58,9 @@ export class LearnedFromMigrations {
     tunables: Partial<ChooserTunables>;
   } {
     const linkBandwidthMiBps =
-      migration.tls === 'off' ? this.links.estimateMiBps : (from: string, to: string) => this.tlsLinks.estimateMiBps(from, to) ?? this.links.estimateMiBps(from, to);
+      migration.tls === 'off'
+        ? this.links.estimateMiBps
+        : (from: string, to: string) => this.tlsLinks.estimateMiBps(from, to) ?? this.links.estimateMiBps(from, to);
     return { linkBandwidthMiBps, calibration: this.calibration.factors, tunables: tunablesFromMigrationConfig(migration) };
   }
 }

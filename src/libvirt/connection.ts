@@ -156,30 +156,46 @@ export class LibvirtConnection extends RemoteSession {
 
   /** Host CPU time counters (kernel, user, idle, iowait; nanoseconds) for one CPU or all (-1). */
   async nodeGetCpuStats(cpuNum = -1): Promise<Record<string, bigint>> {
-    const count = await this.call(Proc.NODE_GET_CPU_STATS, (w) => w.int(cpuNum).int(0).uint(0), (r) => {
-      r.array(REMOTE_NODE_CPU_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()]);
-      return r.int();
-    });
-    return this.call(Proc.NODE_GET_CPU_STATS, (w) => w.int(cpuNum).int(count).uint(0), (r) => {
-      const out: Record<string, bigint> = {};
-      for (const [field, value] of r.array(REMOTE_NODE_CPU_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()] as const)) out[field] = value;
-      r.int();
-      return out;
-    });
+    const count = await this.call(
+      Proc.NODE_GET_CPU_STATS,
+      (w) => w.int(cpuNum).int(0).uint(0),
+      (r) => {
+        r.array(REMOTE_NODE_CPU_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()]);
+        return r.int();
+      },
+    );
+    return this.call(
+      Proc.NODE_GET_CPU_STATS,
+      (w) => w.int(cpuNum).int(count).uint(0),
+      (r) => {
+        const out: Record<string, bigint> = {};
+        for (const [field, value] of r.array(REMOTE_NODE_CPU_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()] as const)) out[field] = value;
+        r.int();
+        return out;
+      },
+    );
   }
 
   /** Host memory counters (total, free, buffers, cached; KiB) for one NUMA cell or all (-1). */
   async nodeGetMemoryStats(cellNum = -1): Promise<Record<string, bigint>> {
-    const count = await this.call(Proc.NODE_GET_MEMORY_STATS, (w) => w.int(0).int(cellNum).uint(0), (r) => {
-      r.array(REMOTE_NODE_MEMORY_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()]);
-      return r.int();
-    });
-    return this.call(Proc.NODE_GET_MEMORY_STATS, (w) => w.int(count).int(cellNum).uint(0), (r) => {
-      const out: Record<string, bigint> = {};
-      for (const [field, value] of r.array(REMOTE_NODE_MEMORY_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()] as const)) out[field] = value;
-      r.int();
-      return out;
-    });
+    const count = await this.call(
+      Proc.NODE_GET_MEMORY_STATS,
+      (w) => w.int(0).int(cellNum).uint(0),
+      (r) => {
+        r.array(REMOTE_NODE_MEMORY_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()]);
+        return r.int();
+      },
+    );
+    return this.call(
+      Proc.NODE_GET_MEMORY_STATS,
+      (w) => w.int(count).int(cellNum).uint(0),
+      (r) => {
+        const out: Record<string, bigint> = {};
+        for (const [field, value] of r.array(REMOTE_NODE_MEMORY_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()] as const)) out[field] = value;
+        r.int();
+        return out;
+      },
+    );
   }
 
   /**
@@ -192,7 +208,12 @@ export class LibvirtConnection extends RemoteSession {
   nodeGetFreePages(pageSizesKiB: readonly number[], startCell: number, cellCount: number): Promise<bigint[]> {
     return this.call(
       Proc.NODE_GET_FREE_PAGES,
-      (w) => w.array(pageSizesKiB, (x, size) => x.uint(size)).int(startCell).uint(cellCount).uint(0),
+      (w) =>
+        w
+          .array(pageSizesKiB, (x, size) => x.uint(size))
+          .int(startCell)
+          .uint(cellCount)
+          .uint(0),
       (r) => r.array(NODE_MAX_CELLS, () => r.uhyper()),
     );
   }
@@ -200,17 +221,23 @@ export class LibvirtConnection extends RemoteSession {
   // ---- domains ----
 
   connectListAllDomains(flags = 0): Promise<DomainRef[]> {
-    return this.call(Proc.CONNECT_LIST_ALL_DOMAINS, (w) => w.int(1).uint(flags), (r) => {
-      const domains = r.array(DOMAIN_LIST_MAX, () => readDomain(r));
-      r.uint();
-      return domains;
-    });
+    return this.call(
+      Proc.CONNECT_LIST_ALL_DOMAINS,
+      (w) => w.int(1).uint(flags),
+      (r) => {
+        const domains = r.array(DOMAIN_LIST_MAX, () => readDomain(r));
+        r.uint();
+        return domains;
+      },
+    );
   }
 
   /** Stats of every domain in one call; stats is a DomainStatsTypes bitmask (0 = all groups). */
   connectGetAllDomainStats(stats = 0, flags = 0): Promise<DomainStatsRecord[]> {
-    return this.call(Proc.CONNECT_GET_ALL_DOMAIN_STATS, (w) => w.uint(0).uint(stats).uint(flags), (r) =>
-      r.array(DOMAIN_LIST_MAX, () => ({ domain: readDomain(r), params: readTypedParams(r) })),
+    return this.call(
+      Proc.CONNECT_GET_ALL_DOMAIN_STATS,
+      (w) => w.uint(0).uint(stats).uint(flags),
+      (r) => r.array(DOMAIN_LIST_MAX, () => ({ domain: readDomain(r), params: readTypedParams(r) })),
     );
   }
 
@@ -224,21 +251,33 @@ export class LibvirtConnection extends RemoteSession {
   }
 
   domainGetInfo(dom: DomainRef): Promise<DomainInfo> {
-    return this.call(Proc.DOMAIN_GET_INFO, (w) => writeDomain(w, dom), (r) => ({
-      state: r.uint(),
-      maxMemKiB: r.uhyper(),
-      memoryKiB: r.uhyper(),
-      nrVirtCpu: r.uint(),
-      cpuTimeNs: r.uhyper(),
-    }));
+    return this.call(
+      Proc.DOMAIN_GET_INFO,
+      (w) => writeDomain(w, dom),
+      (r) => ({
+        state: r.uint(),
+        maxMemKiB: r.uhyper(),
+        memoryKiB: r.uhyper(),
+        nrVirtCpu: r.uint(),
+        cpuTimeNs: r.uhyper(),
+      }),
+    );
   }
 
   domainGetState(dom: DomainRef, flags = 0): Promise<{ state: number; reason: number }> {
-    return this.call(Proc.DOMAIN_GET_STATE, (w) => (writeDomain(w, dom), w.uint(flags)), (r) => ({ state: r.int(), reason: r.int() }));
+    return this.call(
+      Proc.DOMAIN_GET_STATE,
+      (w) => (writeDomain(w, dom), w.uint(flags)),
+      (r) => ({ state: r.int(), reason: r.int() }),
+    );
   }
 
   domainGetXmlDesc(dom: DomainRef, flags = 0): Promise<string> {
-    return this.call(Proc.DOMAIN_GET_XML_DESC, (w) => (writeDomain(w, dom), w.uint(flags)), (r) => r.string(STRING_MAX_BYTES));
+    return this.call(
+      Proc.DOMAIN_GET_XML_DESC,
+      (w) => (writeDomain(w, dom), w.uint(flags)),
+      (r) => r.string(STRING_MAX_BYTES),
+    );
   }
 
   domainDefineXml(xml: string): Promise<DomainRef> {
@@ -258,11 +297,18 @@ export class LibvirtConnection extends RemoteSession {
   }
 
   domainGetMetadata(dom: DomainRef, type: number, uri: string | null, flags = 0): Promise<string> {
-    return this.call(Proc.DOMAIN_GET_METADATA, (w) => (writeDomain(w, dom), w.int(type).optionalString(uri).uint(flags)), (r) => r.string(STRING_MAX_BYTES));
+    return this.call(
+      Proc.DOMAIN_GET_METADATA,
+      (w) => (writeDomain(w, dom), w.int(type).optionalString(uri).uint(flags)),
+      (r) => r.string(STRING_MAX_BYTES),
+    );
   }
 
   domainSetMetadata(dom: DomainRef, type: number, metadata: string | null, key: string | null, uri: string | null, flags = 0): Promise<void> {
-    return this.call(Proc.DOMAIN_SET_METADATA, (w) => (writeDomain(w, dom), w.int(type).optionalString(metadata).optionalString(key).optionalString(uri).uint(flags)));
+    return this.call(
+      Proc.DOMAIN_SET_METADATA,
+      (w) => (writeDomain(w, dom), w.int(type).optionalString(metadata).optionalString(key).optionalString(uri).uint(flags)),
+    );
   }
 
   // ---- migration and jobs ----
@@ -287,25 +333,33 @@ export class LibvirtConnection extends RemoteSession {
   }
 
   domainGetJobInfo(dom: DomainRef): Promise<JobInfo> {
-    return this.call(Proc.DOMAIN_GET_JOB_INFO, (w) => writeDomain(w, dom), (r) => ({
-      type: r.int(),
-      timeElapsedMs: r.uhyper(),
-      timeRemainingMs: r.uhyper(),
-      dataTotal: r.uhyper(),
-      dataProcessed: r.uhyper(),
-      dataRemaining: r.uhyper(),
-      memTotal: r.uhyper(),
-      memProcessed: r.uhyper(),
-      memRemaining: r.uhyper(),
-      fileTotal: r.uhyper(),
-      fileProcessed: r.uhyper(),
-      fileRemaining: r.uhyper(),
-    }));
+    return this.call(
+      Proc.DOMAIN_GET_JOB_INFO,
+      (w) => writeDomain(w, dom),
+      (r) => ({
+        type: r.int(),
+        timeElapsedMs: r.uhyper(),
+        timeRemainingMs: r.uhyper(),
+        dataTotal: r.uhyper(),
+        dataProcessed: r.uhyper(),
+        dataRemaining: r.uhyper(),
+        memTotal: r.uhyper(),
+        memProcessed: r.uhyper(),
+        memRemaining: r.uhyper(),
+        fileTotal: r.uhyper(),
+        fileProcessed: r.uhyper(),
+        fileRemaining: r.uhyper(),
+      }),
+    );
   }
 
   /** Job statistics; flags JobStatsFlags.COMPLETED asks for the last completed job. */
   domainGetJobStats(dom: DomainRef, flags = 0): Promise<{ type: number; params: TypedParams }> {
-    return this.call(Proc.DOMAIN_GET_JOB_STATS, (w) => (writeDomain(w, dom), w.uint(flags)), (r) => ({ type: r.int(), params: readTypedParams(r) }));
+    return this.call(
+      Proc.DOMAIN_GET_JOB_STATS,
+      (w) => (writeDomain(w, dom), w.uint(flags)),
+      (r) => ({ type: r.int(), params: readTypedParams(r) }),
+    );
   }
 
   domainAbortJob(dom: DomainRef): Promise<void> {
@@ -321,7 +375,11 @@ export class LibvirtConnection extends RemoteSession {
   }
 
   domainMigrateGetMaxDowntime(dom: DomainRef, flags = 0): Promise<number> {
-    return this.call(Proc.DOMAIN_MIGRATE_GET_MAX_DOWNTIME, (w) => (writeDomain(w, dom), w.uint(flags)), (r) => Number(r.uhyper()));
+    return this.call(
+      Proc.DOMAIN_MIGRATE_GET_MAX_DOWNTIME,
+      (w) => (writeDomain(w, dom), w.uint(flags)),
+      (r) => Number(r.uhyper()),
+    );
   }
 
   domainMigrateSetMaxSpeed(dom: DomainRef, bandwidthMiBps: number, flags = 0): Promise<void> {
@@ -329,7 +387,11 @@ export class LibvirtConnection extends RemoteSession {
   }
 
   domainMigrateGetMaxSpeed(dom: DomainRef, flags = 0): Promise<number> {
-    return this.call(Proc.DOMAIN_MIGRATE_GET_MAX_SPEED, (w) => (writeDomain(w, dom), w.uint(flags)), (r) => Number(r.uhyper()));
+    return this.call(
+      Proc.DOMAIN_MIGRATE_GET_MAX_SPEED,
+      (w) => (writeDomain(w, dom), w.uint(flags)),
+      (r) => Number(r.uhyper()),
+    );
   }
 
   /** Start libvirt's dirty-rate calculation; read it later with the DIRTYRATE stats group. */
@@ -349,7 +411,11 @@ export class LibvirtConnection extends RemoteSession {
 
   /** Register for one event type (DomainEventId) of all domains; returns the callback id. */
   connectDomainEventCallbackRegisterAny(eventId: number): Promise<number> {
-    return this.call(Proc.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, (w) => w.int(eventId).bool(false), (r) => r.int());
+    return this.call(
+      Proc.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
+      (w) => w.int(eventId).bool(false),
+      (r) => r.int(),
+    );
   }
 
   /** Decodes the events subscribed to (each message starts with the callback id) and emits 'domainEvent'. */

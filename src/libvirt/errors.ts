@@ -79,7 +79,10 @@ export class LibvirtError extends Error {
 
 /** The connection is gone (peer closed, keepalive timeout, protocol error, or close()). */
 export class ConnectionClosedError extends Error {
-  constructor(message: string, readonly uri?: string) {
+  constructor(
+    message: string,
+    readonly uri?: string,
+  ) {
     super(message);
     this.name = 'ConnectionClosedError';
   }

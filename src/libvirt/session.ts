@@ -108,7 +108,13 @@ export class RemoteSession extends EventEmitter {
     const handshakeTimeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     // Failing the session rejects the handshake call in flight, so open() rejects with this reason.
     const handshakeTimer = setTimeout(
-      () => this.fail(new ConnectionClosedError(`opening ${uri.original} failed: the daemon did not complete the handshake within ${handshakeTimeoutMs} ms (is it a libvirt daemon, and is it responsive?)`, uri.original)),
+      () =>
+        this.fail(
+          new ConnectionClosedError(
+            `opening ${uri.original} failed: the daemon did not complete the handshake within ${handshakeTimeoutMs} ms (is it a libvirt daemon, and is it responsive?)`,
+            uri.original,
+          ),
+        ),
       handshakeTimeoutMs,
     );
     try {
@@ -116,7 +122,10 @@ export class RemoteSession extends EventEmitter {
       if (await this.connectSupportsFeature(DriverFeature.PROGRAM_KEEPALIVE)) this.startKeepalive();
       await this.call(Proc.CONNECT_OPEN, (w) => w.optionalString(uri.remoteName).uint(this.options.readOnly ? 1 : 0));
       // What the daemon can do: callers gate flags and typed parameters on these versions.
-      const [libvirtVersion, hypervisorVersion] = await Promise.all([this.connectGetLibVersion().catch(() => undefined), this.connectGetVersion().catch(() => undefined)]);
+      const [libvirtVersion, hypervisorVersion] = await Promise.all([
+        this.connectGetLibVersion().catch(() => undefined),
+        this.connectGetVersion().catch(() => undefined),
+      ]);
       this.versions = { libvirtVersion, hypervisorVersion };
     } catch (e) {
       this.fail(new ConnectionClosedError(`opening ${uri.original} failed`, uri.original));
@@ -138,7 +147,11 @@ export class RemoteSession extends EventEmitter {
 
   /** Whether the daemon's driver supports a virDrvFeature (DriverFeature). */
   connectSupportsFeature(feature: number): Promise<boolean> {
-    return this.call(Proc.CONNECT_SUPPORTS_FEATURE, (w) => w.int(feature), (r) => r.int() !== 0);
+    return this.call(
+      Proc.CONNECT_SUPPORTS_FEATURE,
+      (w) => w.int(feature),
+      (r) => r.int() !== 0,
+    );
   }
 
   get closed(): boolean {
@@ -239,7 +252,11 @@ export class RemoteSession extends EventEmitter {
       try {
         this.dispatch(packet);
       } catch (e) {
-        this.fail(e instanceof ConnectionClosedError ? e : new ConnectionClosedError(`protocol error from ${this.uri.original}: ${(e as Error).message}`, this.uri.original));
+        this.fail(
+          e instanceof ConnectionClosedError
+            ? e
+            : new ConnectionClosedError(`protocol error from ${this.uri.original}: ${(e as Error).message}`, this.uri.original),
+        );
         return;
       }
     }
@@ -265,7 +282,10 @@ export class RemoteSession extends EventEmitter {
         // The call is already out of `pending`, so fail() would not settle it: reject it here,
         // then let onData close the connection (what follows on the stream cannot be trusted).
         const what = header.status === MessageStatus.OK ? 'reply' : 'error reply';
-        const error = new ConnectionClosedError(`protocol error from ${this.uri.original}: cannot decode the ${what} to procedure ${pending.procedure}: ${(e as Error).message}`, this.uri.original);
+        const error = new ConnectionClosedError(
+          `protocol error from ${this.uri.original}: cannot decode the ${what} to procedure ${pending.procedure}: ${(e as Error).message}`,
+          this.uri.original,
+        );
         pending.reject(error);
         throw error;
       }

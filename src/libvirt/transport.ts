@@ -41,7 +41,12 @@ export function openTransport(uri: ParsedLibvirtUri, options: TransportOptions =
   }
 }
 
-function connected(socket: Duplex & { once: Duplex['once']; setNoDelay?: (b: boolean) => void }, uri: ParsedLibvirtUri, options: TransportOptions, readyEvent = 'connect'): Promise<Duplex> {
+function connected(
+  socket: Duplex & { once: Duplex['once']; setNoDelay?: (b: boolean) => void },
+  uri: ParsedLibvirtUri,
+  options: TransportOptions,
+  readyEvent = 'connect',
+): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
@@ -74,7 +79,9 @@ function readPem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new LibvirtUriError(`cannot read the TLS ${what} ${file}: ${(e as Error).message} (set it in the connection options or put it at libvirt's default path)`);
+    throw new LibvirtUriError(
+      `cannot read the TLS ${what} ${file}: ${(e as Error).message} (set it in the connection options or put it at libvirt's default path)`,
+    );
   }
 }
 

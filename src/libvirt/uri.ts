@@ -25,7 +25,22 @@ export interface ParsedLibvirtUri {
 
 const TRANSPORTS: Transport[] = ['unix', 'tcp', 'tls', 'ssh'];
 // Parameters that steer the client and are not passed on to the daemon.
-const CLIENT_PARAMS = new Set(['socket', 'no_verify', 'no_tty', 'pkipath', 'keyfile', 'sshauth', 'command', 'netcat', 'proxy', 'mode', 'known_hosts', 'known_hosts_verify', 'name', 'tls_priority']);
+const CLIENT_PARAMS = new Set([
+  'socket',
+  'no_verify',
+  'no_tty',
+  'pkipath',
+  'keyfile',
+  'sshauth',
+  'command',
+  'netcat',
+  'proxy',
+  'mode',
+  'known_hosts',
+  'known_hosts_verify',
+  'name',
+  'tls_priority',
+]);
 
 export const DEFAULT_PORTS: Record<'tcp' | 'tls', number> = { tcp: 16509, tls: 16514 };
 
@@ -90,10 +105,13 @@ export function parseLibvirtUri(uri: string): ParsedLibvirtUri {
     throw new LibvirtUriError(`${quoteUri(uri)}: the ${transport} transport needs a host, e.g. ${driver}+${transport}://host${path}`);
   }
   if (transport === 'unix' && host) {
-    throw new LibvirtUriError(`${quoteUri(uri)}: the unix transport is local and takes no host; use ${driver}+tcp://${host}${path} or ${driver}+ssh://${host}${path}`);
+    throw new LibvirtUriError(
+      `${quoteUri(uri)}: the unix transport is local and takes no host; use ${driver}+tcp://${host}${path} or ${driver}+ssh://${host}${path}`,
+    );
   }
   const passOn = Object.entries(params).filter(([k]) => !CLIENT_PARAMS.has(k));
-  const remoteName = params.name ?? `${driver}://${path}${passOn.length ? '?' + passOn.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&') : ''}`;
+  const remoteName =
+    params.name ?? `${driver}://${path}${passOn.length ? '?' + passOn.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&') : ''}`;
   const parsed: ParsedLibvirtUri = { original: uri, driver, transport, user, host, port, path, params, remoteName };
   if (transport === 'unix' || transport === 'ssh') parsed.socketPath = params.socket ?? defaultSocket(driver, path);
   return parsed;
@@ -101,7 +119,8 @@ export function parseLibvirtUri(uri: string): ParsedLibvirtUri {
 
 function parsePort(uri: string, text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new LibvirtUriError(`${quoteUri(uri)}: port "${text.slice(0, 20)}" is not a number from 1 to 65535`);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535)
+    throw new LibvirtUriError(`${quoteUri(uri)}: port "${text.slice(0, 20)}" is not a number from 1 to 65535`);
   return port;
 }
 

@@ -2,7 +2,7 @@
 import { TypedParamType } from './constants.js';
 import { LibvirtError } from './errors.js';
 import { STRING_MAX_BYTES, TYPED_PARAMS_MAX } from './protocol.js';
-import { XdrError, XdrReader, XdrWriter } from './xdr.js';
+import { XdrError, type XdrReader, type XdrWriter } from './xdr.js';
 
 export interface DomainRef {
   name: string;

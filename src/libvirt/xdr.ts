@@ -111,7 +111,11 @@ export class XdrWriter {
 export class XdrReader {
   private offset: number;
 
-  constructor(private readonly buffer: Buffer, start = 0, private readonly end = buffer.length) {
+  constructor(
+    private readonly buffer: Buffer,
+    start = 0,
+    private readonly end = buffer.length,
+  ) {
     this.offset = start;
   }
 

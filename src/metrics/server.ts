@@ -51,7 +51,9 @@ export async function startMetricsServer(listen: string, registry: Registry, hea
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${listen} (metrics.listen): ${e.code === 'EADDRINUSE' ? 'address in use' : e.message}`)));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new Error(`cannot listen on ${listen} (metrics.listen): ${e.code === 'EADDRINUSE' ? 'address in use' : e.message}`)),
+    );
     server.listen(port, host, () => resolve());
   });
   return server;

@@ -13,7 +13,6 @@ import { NOTIFICATION_EVENTS, type NotificationEvent, type WebhookConfig } from 
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 
-
 export { NOTIFICATION_EVENTS, type NotificationEvent };
 
 /** The JSON body of every webhook request. */
@@ -74,7 +73,10 @@ export class WebhookNotifier {
       const queued = this.pendingPerUrl.get(hook.url) ?? 0;
       if (queued >= (this.options.maxPending ?? 1000)) {
         this.options.metrics?.webhookDeliveriesTotal.inc({ event, outcome: 'dropped' });
-        this.options.logger.warn({ url: redact(hook.url), event, pending: queued }, 'webhook notification dropped: too many deliveries to this URL waiting (is it down?)');
+        this.options.logger.warn(
+          { url: redact(hook.url), event, pending: queued },
+          'webhook notification dropped: too many deliveries to this URL waiting (is it down?)',
+        );
         continue;
       }
       this.pendingPerUrl.set(hook.url, queued + 1);
@@ -116,7 +118,8 @@ export class WebhookNotifier {
         if (response.status >= 400 && response.status < 500 && !RETRYABLE_4XX.has(response.status)) break;
       } catch (error) {
         const e = error as Error & { cause?: { code?: string; message?: string } };
-        lastProblem = e.name === 'TimeoutError' ? `no answer within ${hook.timeoutSeconds} s (timeoutSeconds)` : `${e.cause?.code ?? e.cause?.message ?? e.message}`;
+        lastProblem =
+          e.name === 'TimeoutError' ? `no answer within ${hook.timeoutSeconds} s (timeoutSeconds)` : `${e.cause?.code ?? e.cause?.message ?? e.message}`;
       }
     }
     metrics?.webhookDeliveriesTotal.inc({ event: body.event, outcome: 'failed' });

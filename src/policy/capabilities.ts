@@ -48,7 +48,11 @@ const MINIMUMS: Record<MigrationFeature, { libvirt: number; qemu: number; source
   postcopyResume: { libvirt: 8_005_000, qemu: 3_000_000, source: 'libvirt-domain.h VIR_MIGRATE_POSTCOPY_RESUME Since 8.5.0' },
   postcopyPreempt: { libvirt: 8_005_000, qemu: 8_000_000, source: 'libvirt qemu_migration_params.c optional postcopy-preempt; QEMU 8.0 dropped the x- prefix' },
   multifd: { libvirt: 5_002_000, qemu: 4_000_000, source: 'libvirt-domain.h VIR_MIGRATE_PARALLEL Since 5.2.0' },
-  multifdZstd: { libvirt: 9_004_000, qemu: 5_000_000, source: 'libvirt-domain.h VIR_MIGRATE_PARAM_COMPRESSION_ZSTD_LEVEL Since 9.4.0; QEMU multifd-compression zstd since 5.0' },
+  multifdZstd: {
+    libvirt: 9_004_000,
+    qemu: 5_000_000,
+    source: 'libvirt-domain.h VIR_MIGRATE_PARAM_COMPRESSION_ZSTD_LEVEL Since 9.4.0; QEMU multifd-compression zstd since 5.0',
+  },
   zeroCopy: { libvirt: 8_005_000, qemu: 7_001_000, source: 'libvirt-domain.h VIR_MIGRATE_ZEROCOPY Since 8.5.0; QEMU zero-copy-send since 7.1' },
   migrationTls: { libvirt: 3_002_000, qemu: 2_007_000, source: 'libvirt-domain.h VIR_MIGRATE_TLS Since 3.2.0; QEMU migration parameter tls-creds since 2.7' },
 };
@@ -119,7 +123,13 @@ export function techniquesFor(
   const unusable: { technique: Technique; reason: string }[] = [];
   for (const technique of techniques) {
     const need = TECHNIQUE_NEEDS[technique];
-    const missing = need && (featureMissing(need, source) ? { host: source.name, why: featureMissing(need, source)! } : featureMissing(need, target) ? { host: target.name, why: featureMissing(need, target)! } : undefined);
+    const missing =
+      need &&
+      (featureMissing(need, source)
+        ? { host: source.name, why: featureMissing(need, source)! }
+        : featureMissing(need, target)
+          ? { host: target.name, why: featureMissing(need, target)! }
+          : undefined);
     if (missing) unusable.push({ technique, reason: `${technique}: ${missing.host} has ${missing.why}` });
     else usable.push(technique);
   }

@@ -11,7 +11,6 @@ import { MiB } from '../cluster/model.js';
 import type { Prediction, Technique } from './plan-types.js';
 import { TECHNIQUES } from './plan-types.js';
 
-
 export interface ChooserInput {
   /** Guest memory that must move, bytes (touched memory when known: zero pages are not sent). */
   memoryBytes: number;
@@ -150,7 +149,14 @@ function precopyRounds(
       // This round, then stop-and-copy of what it left dirty.
       bytes += roundBytes + dirtied;
       seconds += roundSeconds + dirtied / bandwidthBytesPerSecond;
-      return { totalSeconds: seconds, downtimeMs: (dirtied / bandwidthBytesPerSecond) * 1000, bytes, iterations: iteration + 1, converges: true, meanThrottle: throttleSum / iteration };
+      return {
+        totalSeconds: seconds,
+        downtimeMs: (dirtied / bandwidthBytesPerSecond) * 1000,
+        bytes,
+        iterations: iteration + 1,
+        converges: true,
+        meanThrottle: throttleSum / iteration,
+      };
     }
     bytes += roundBytes;
     seconds += roundSeconds;
@@ -161,17 +167,31 @@ function precopyRounds(
     }
     roundBytes = dirtied;
   }
-  return { totalSeconds: seconds, downtimeMs: (roundBytes / bandwidthBytesPerSecond) * 1000, bytes, iterations: t.maxIterations, converges: false, meanThrottle: throttleSum / t.maxIterations };
+  return {
+    totalSeconds: seconds,
+    downtimeMs: (roundBytes / bandwidthBytesPerSecond) * 1000,
+    bytes,
+    iterations: t.maxIterations,
+    converges: false,
+    meanThrottle: throttleSum / t.maxIterations,
+  };
 }
 
 /**
  * The chooser's tunables that follow from the migration config: multifd's channel count, and its
  * compression (zstd assumed to halve the bytes until calibration learns better).
  */
-export function tunablesFromMigrationConfig(migration: { techniques: { multifd: { connections: number; compression: 'none' | 'zstd' } }; tls?: 'off' | 'preferred' | 'required' }): Partial<ChooserTunables> {
+export function tunablesFromMigrationConfig(migration: {
+  techniques: { multifd: { connections: number; compression: 'none' | 'zstd' } };
+  tls?: 'off' | 'preferred' | 'required';
+}): Partial<ChooserTunables> {
   const multifd = migration.techniques.multifd;
   // preferred is planned as encrypted: the plaintext fallback is the exception.
-  return { multifdConnections: multifd.connections, multifdCompressionRatio: multifd.compression === 'zstd' ? 0.5 : 1, tls: (migration.tls ?? 'off') !== 'off' };
+  return {
+    multifdConnections: multifd.connections,
+    multifdCompressionRatio: multifd.compression === 'zstd' ? 0.5 : 1,
+    tls: (migration.tls ?? 'off') !== 'off',
+  };
 }
 
 /** Predict one technique. */
@@ -199,14 +219,22 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
     return { ...prediction, cost };
   };
   if (input.running === false) {
-    if (technique !== 'cold') return { ...finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: false }), rejected: 'the VM is not running: only cold migration applies' };
+    if (technique !== 'cold')
+      return { ...finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: false }), rejected: 'the VM is not running: only cold migration applies' };
     // libvirt refuses NON_SHARED_DISK with OFFLINE: only the definition would move, not the disks.
-    if (diskBytes > 0) return { ...finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: false }), rejected: "the VM is shut off and has local disks: libvirt's offline migration does not copy them (start it to move it live)" };
+    if (diskBytes > 0)
+      return {
+        ...finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: false }),
+        rejected: "the VM is shut off and has local disks: libvirt's offline migration does not copy them (start it to move it live)",
+      };
     return finish({ totalSeconds: 0, downtimeMs: 0, bytes: 0, converges: true });
   }
   switch (technique) {
     case 'cold':
-      return { ...finish({ totalSeconds: M / singleBps, downtimeMs: (M / singleBps) * 1000, bytes: M, converges: true }), rejected: 'the VM is running: cold migration would stop it' };
+      return {
+        ...finish({ totalSeconds: M / singleBps, downtimeMs: (M / singleBps) * 1000, bytes: M, converges: true }),
+        rejected: 'the VM is running: cold migration would stop it',
+      };
     case 'precopy': {
       const r = precopyRounds(M, D, singleBps, T, t);
       return finish({ totalSeconds: r.totalSeconds, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges });
@@ -217,11 +245,20 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
       const wire = Math.min(networkBps, streamCeilingMiBps * MiB * t.multifdConnections) / ratio;
       const bps = ratio < 1 ? Math.min(wire, t.compressionMiBpsPerChannel * MiB * t.multifdConnections) : wire;
       const r = precopyRounds(M, D, bps, T, t);
-      return finish({ totalSeconds: r.totalSeconds + 0.02, downtimeMs: r.downtimeMs, bytes: r.bytes * ratio, iterations: r.iterations, converges: r.converges });
+      return finish({
+        totalSeconds: r.totalSeconds + 0.02,
+        downtimeMs: r.downtimeMs,
+        bytes: r.bytes * ratio,
+        iterations: r.iterations,
+        converges: r.converges,
+      });
     }
     case 'xbzrle': {
       const r = precopyRounds(M, D, singleBps, T, t, { resendRatio: t.xbzrleRatio });
-      return finish({ totalSeconds: r.totalSeconds, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges }, t.xbzrleOverheadSeconds);
+      return finish(
+        { totalSeconds: r.totalSeconds, downtimeMs: r.downtimeMs, bytes: r.bytes, iterations: r.iterations, converges: r.converges },
+        t.xbzrleOverheadSeconds,
+      );
     }
     case 'autoconverge': {
       const r = precopyRounds(M, D, singleBps, T, t, { autoConverge: true });
@@ -233,7 +270,10 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
     case 'postcopy': {
       // Switch at once: the guest runs on the target and faults every page in.
       const seconds = M / singleBps;
-      return { ...finish({ totalSeconds: seconds, downtimeMs: 0, bytes: M, converges: true }, t.postcopyRiskWeight * seconds + t.postcopyFixedPenaltySeconds), postcopySeconds: seconds };
+      return {
+        ...finish({ totalSeconds: seconds, downtimeMs: 0, bytes: M, converges: true }, t.postcopyRiskWeight * seconds + t.postcopyFixedPenaltySeconds),
+        postcopySeconds: seconds,
+      };
     }
     case 'hybrid': {
       // One full pre-copy pass, then post-copy of what that pass left dirty.
@@ -241,7 +281,10 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
       const left = Math.min(M, D * firstPass);
       const postSeconds = left / singleBps;
       return {
-        ...finish({ totalSeconds: firstPass + postSeconds, downtimeMs: 0, bytes: M + left, iterations: 1, converges: true }, t.postcopyRiskWeight * postSeconds + t.postcopyFixedPenaltySeconds),
+        ...finish(
+          { totalSeconds: firstPass + postSeconds, downtimeMs: 0, bytes: M + left, iterations: 1, converges: true },
+          t.postcopyRiskWeight * postSeconds + t.postcopyFixedPenaltySeconds,
+        ),
         postcopySeconds: postSeconds,
       };
     }
@@ -257,13 +300,17 @@ export function chooseTechnique(input: ChooserInput): Choice {
   const alternatives = allowed.map((technique) => predictTechnique(technique, input));
   for (const a of alternatives) {
     if (a.rejected) continue;
-    if (!a.converges) a.rejected = `does not converge: dirty rate ${input.dirtyRateMiBps.toFixed(1)} MiB/s against ${input.bandwidthMiBps} MiB/s leaves more than the ${input.downtimeBudgetMs} ms budget after ${a.iterations} iterations`;
-    else if (a.downtimeMs > input.downtimeBudgetMs) a.rejected = `predicted downtime ${a.downtimeMs.toFixed(0)} ms exceeds the ${input.downtimeBudgetMs} ms budget`;
+    if (!a.converges)
+      a.rejected = `does not converge: dirty rate ${input.dirtyRateMiBps.toFixed(1)} MiB/s against ${input.bandwidthMiBps} MiB/s leaves more than the ${input.downtimeBudgetMs} ms budget after ${a.iterations} iterations`;
+    else if (a.downtimeMs > input.downtimeBudgetMs)
+      a.rejected = `predicted downtime ${a.downtimeMs.toFixed(0)} ms exceeds the ${input.downtimeBudgetMs} ms budget`;
   }
   const viable = alternatives.filter((a) => !a.rejected).sort((a, b) => a.cost - b.cost || PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique));
   // Within 5 % of the cheapest, the simpler technique wins.
   const cheapest = viable[0];
-  const best = cheapest ? viable.filter((a) => a.cost <= cheapest.cost * 1.05).sort((a, b) => PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique))[0] : undefined;
+  const best = cheapest
+    ? viable.filter((a) => a.cost <= cheapest.cost * 1.05).sort((a, b) => PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique))[0]
+    : undefined;
   if (best) {
     for (const a of alternatives) if (a !== best && !a.rejected) a.rejected = `costlier (${a.cost.toFixed(2)} vs ${best.cost.toFixed(2)})`;
     return { technique: best.technique, predicted: strip(best), cost: best.cost, alternatives };

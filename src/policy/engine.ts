@@ -115,7 +115,21 @@ export async function planRequestedMove(
   if (!target) return { refused: `host ${request.to} is not in the cluster` };
   const how = howItMoves(vm, true);
   if (how.refused) return { refused: how.refused };
-  const gain = planning.projection.objective.has(source.name) && planning.projection.objective.has(target.name) ? planning.projection.objective.gain(source.name, target.name, moveDelta(vm, source, target)) : 0;
-  const built = await buildMove(planning, { vm, source, target, ...how, mustMove: true, gain, margin: 0, reason: request.reason, techniques: request.techniques, evenIfNotConverging: true });
+  const gain =
+    planning.projection.objective.has(source.name) && planning.projection.objective.has(target.name)
+      ? planning.projection.objective.gain(source.name, target.name, moveDelta(vm, source, target))
+      : 0;
+  const built = await buildMove(planning, {
+    vm,
+    source,
+    target,
+    ...how,
+    mustMove: true,
+    gain,
+    margin: 0,
+    reason: request.reason,
+    techniques: request.techniques,
+    evenIfNotConverging: true,
+  });
   return 'skip' in built ? { refused: built.skip } : built;
 }

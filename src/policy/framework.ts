@@ -28,7 +28,8 @@ class PolicyFailure extends Error {}
 const isFilterResult = (v: unknown): v is true | string => v === true || (typeof v === 'string' && v.length > 0);
 const isScore = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isCandidates = (v: unknown): v is Candidate[] =>
-  Array.isArray(v) && v.every((c) => c && typeof c === 'object' && typeof (c as Candidate).vm?.uuid === 'string' && typeof (c as Candidate).reason === 'string');
+  Array.isArray(v) &&
+  v.every((c) => c && typeof c === 'object' && typeof (c as Candidate).vm?.uuid === 'string' && typeof (c as Candidate).reason === 'string');
 const isTechniques = (v: unknown): v is readonly Technique[] | undefined =>
   v === undefined || (Array.isArray(v) && v.every((t) => (TECHNIQUES as readonly unknown[]).includes(t)));
 
@@ -84,7 +85,8 @@ export class PolicyFramework {
         const existing = candidates.get(vm.uuid);
         // A must-move wins over the rest, and relief (neither must nor pack) over a packing move.
         const rank = (x: Candidate) => (x.mustMove ? 2 : x.pack ? 0 : 1);
-        if (!existing || rank(c) > rank(existing)) candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: c.mustMove, pack: !c.mustMove && c.pack, policy: loaded.policy.name });
+        if (!existing || rank(c) > rank(existing))
+          candidates.set(vm.uuid, { vm, reason: c.reason, mustMove: c.mustMove, pack: !c.mustMove && c.pack, policy: loaded.policy.name });
       }
     }
     return [...candidates.values()];
@@ -130,7 +132,13 @@ export class PolicyFramework {
         if (!technique) continue;
         const ctx = this.contexts.get(loaded)!;
         const now = left;
-        const narrowed = await this.call(loaded, 'technique', { vm: vm.name, host: target.name }, () => technique.call(loaded.policy, vm, now, ctx), isTechniques);
+        const narrowed = await this.call(
+          loaded,
+          'technique',
+          { vm: vm.name, host: target.name },
+          () => technique.call(loaded.policy, vm, now, ctx),
+          isTechniques,
+        );
         if (narrowed) left = left.filter((t) => narrowed.includes(t));
       }
       return left;
@@ -147,7 +155,13 @@ export class PolicyFramework {
   };
 
   /** One extension-point call: errors, garbage and timeouts are reported and become PolicyFailure. */
-  private async call<T>(loaded: LoadedPolicy, point: ExtensionPoint, where: { vm?: string; host?: string }, fn: () => T | Promise<T>, valid: (value: unknown) => value is T): Promise<T> {
+  private async call<T>(
+    loaded: LoadedPolicy,
+    point: ExtensionPoint,
+    where: { vm?: string; host?: string },
+    fn: () => T | Promise<T>,
+    valid: (value: unknown) => value is T,
+  ): Promise<T> {
     const name = loaded.policy.name;
     const started = performance.now();
     const report = (message: string, timedOut: boolean): PolicyFailure => {
@@ -176,7 +190,8 @@ export class PolicyFramework {
     // time a busy machine took would make the plan depend on machine load (its time is in
     // policyTimings and the metrics). Other policies past the limit are reported and ignored.
     const elapsed = performance.now() - started;
-    if (elapsed > this.timeoutMs && loaded.source !== 'built-in') throw report(`${point} took ${elapsed.toFixed(0)} ms, over policy.policyTimeoutMs (${this.timeoutMs} ms)`, true);
+    if (elapsed > this.timeoutMs && loaded.source !== 'built-in')
+      throw report(`${point} took ${elapsed.toFixed(0)} ms, over policy.policyTimeoutMs (${this.timeoutMs} ms)`, true);
     if (!valid(value)) throw report(`${point} returned ${describe(value)}, which is not what ${point} must return`, false);
     return value;
   }

@@ -1,7 +1,15 @@
 /** The policy engine's public surface. */
 export { plan, planRequestedMove, moveInputs, newPlanMemory, spreadSettings, type PlanOptions, type PlanMemory, type SpreadSettings } from './engine.js';
 export { Objective, type ObjectiveWeights, type MoveDelta } from './objective.js';
-export { chooseTechnique, predictTechnique, DEFAULT_TUNABLES, type ChooserInput, type Choice, type TechniquePrediction, type ChooserTunables } from './chooser.js';
+export {
+  chooseTechnique,
+  predictTechnique,
+  DEFAULT_TUNABLES,
+  type ChooserInput,
+  type Choice,
+  type TechniquePrediction,
+  type ChooserTunables,
+} from './chooser.js';
 export { definePolicy, type Policy, type PolicyContext, type Candidate, type ProjectedHost } from './api.js';
 export { loadPolicies, closePolicies, defaultPolicies, PolicyLoadError, type LoadedPolicy } from './loader.js';
 export { registerBuiltinPolicy, builtinPolicies } from './registry.js';

@@ -34,7 +34,16 @@ export interface IsolatedCall {
   point: 'select' | 'filter' | 'score' | 'technique';
   args: unknown[];
   view: {
-    projected: { name: string; cpuRatio: number; cpuRatioP90: number; memoryUsedBytes: number; vcpus: number; vmUuids: string[]; forecastCpu: number; spreadSource?: string }[];
+    projected: {
+      name: string;
+      cpuRatio: number;
+      cpuRatioP90: number;
+      memoryUsedBytes: number;
+      vcpus: number;
+      vmUuids: string[];
+      forecastCpu: number;
+      spreadSource?: string;
+    }[];
     overloaded: string[];
     /** VMs whose planned place is not the host they are observed on: [uuid, host]. */
     moved: [string, string][];
@@ -123,28 +132,45 @@ export class IsolatedPolicy {
     this.ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         void this.stop(worker);
-        reject(new IsolatedPolicyLoadError(`policy module ${this.file} did not finish loading within ${this.options.importTimeoutMs} ms (a loop at import time?); it was stopped`));
+        reject(
+          new IsolatedPolicyLoadError(
+            `policy module ${this.file} did not finish loading within ${this.options.importTimeoutMs} ms (a loop at import time?); it was stopped`,
+          ),
+        );
       }, this.options.importTimeoutMs);
-      worker.on('message', (m: { type: string; name?: string; description?: string; softFilter?: boolean; points?: Point[]; message?: string; id?: number; ok?: boolean; value?: unknown }) => {
-        if (m.type === 'ready') {
-          clearTimeout(timer);
-          this.name = m.name!;
-          this.description = m.description;
-          this.softFilter = m.softFilter;
-          this.points = m.points!;
-          resolve();
-        } else if (m.type === 'load-error') {
-          clearTimeout(timer);
-          void this.stop(worker);
-          reject(new IsolatedPolicyLoadError(m.message!));
-        } else if (m.type === 'reply') {
-          const call = this.calls.get(m.id!);
-          if (!call) return;
-          this.calls.delete(m.id!);
-          if (m.ok) call.resolve(m.value);
-          else call.reject(new Error(m.message));
-        }
-      });
+      worker.on(
+        'message',
+        (m: {
+          type: string;
+          name?: string;
+          description?: string;
+          softFilter?: boolean;
+          points?: Point[];
+          message?: string;
+          id?: number;
+          ok?: boolean;
+          value?: unknown;
+        }) => {
+          if (m.type === 'ready') {
+            clearTimeout(timer);
+            this.name = m.name!;
+            this.description = m.description;
+            this.softFilter = m.softFilter;
+            this.points = m.points!;
+            resolve();
+          } else if (m.type === 'load-error') {
+            clearTimeout(timer);
+            void this.stop(worker);
+            reject(new IsolatedPolicyLoadError(m.message!));
+          } else if (m.type === 'reply') {
+            const call = this.calls.get(m.id!);
+            if (!call) return;
+            this.calls.delete(m.id!);
+            if (m.ok) call.resolve(m.value);
+            else call.reject(new Error(m.message));
+          }
+        },
+      );
       const gone = (why: string) => {
         clearTimeout(timer);
         reject(new IsolatedPolicyLoadError(`policy module ${this.file}: ${why}`));
@@ -171,7 +197,10 @@ export class IsolatedPolicy {
   /** The Policy the engine calls: the module's name and extension points, each forwarded to the worker. */
   get policy(): Policy {
     const policy: Policy = { name: this.name, description: this.description, softFilter: this.softFilter };
-    const forward = (point: Point) => (...args: unknown[]) => this.call(point, args.slice(0, -1), args[args.length - 1] as PolicyContext);
+    const forward =
+      (point: Point) =>
+      (...args: unknown[]) =>
+        this.call(point, args.slice(0, -1), args[args.length - 1] as PolicyContext);
     for (const point of this.points) (policy as unknown as Record<Point, unknown>)[point] = forward(point);
     return policy;
   }
@@ -213,7 +242,17 @@ export class IsolatedPolicy {
     const overloaded: string[] = [];
     for (const host of ctx.state.hosts) {
       const p = ctx.projected(host.name);
-      if (p) projected.push({ name: host.name, cpuRatio: p.cpuRatio, cpuRatioP90: p.cpuRatioP90, memoryUsedBytes: p.memoryUsedBytes, vcpus: p.vcpus, vmUuids: [...p.vmUuids], forecastCpu: ctx.forecastCpu(host.name), spreadSource: ctx.spreadSource(host.name) });
+      if (p)
+        projected.push({
+          name: host.name,
+          cpuRatio: p.cpuRatio,
+          cpuRatioP90: p.cpuRatioP90,
+          memoryUsedBytes: p.memoryUsedBytes,
+          vcpus: p.vcpus,
+          vmUuids: [...p.vmUuids],
+          forecastCpu: ctx.forecastCpu(host.name),
+          spreadSource: ctx.spreadSource(host.name),
+        });
       if (ctx.overloaded(host.name)) overloaded.push(host.name);
     }
     const moved: [string, string][] = [];

@@ -52,10 +52,14 @@ async function checkTrusted(path: string, what: 'file' | 'directory'): Promise<v
   const st = await stat(path);
   const uid = process.getuid?.() ?? 0;
   if (st.uid !== 0 && st.uid !== uid) {
-    throw new PolicyLoadError(`policy ${what} ${path} is owned by uid ${st.uid}, not root or the user virt-balancer runs as (uid ${uid}); its code would run with our privileges: chown root ${path}`);
+    throw new PolicyLoadError(
+      `policy ${what} ${path} is owned by uid ${st.uid}, not root or the user virt-balancer runs as (uid ${uid}); its code would run with our privileges: chown root ${path}`,
+    );
   }
   if ((st.mode & 0o022) !== 0) {
-    throw new PolicyLoadError(`policy ${what} ${path} is writable by ${st.mode & 0o020 ? 'group' : ''}${(st.mode & 0o022) === 0o022 ? ' and ' : ''}${st.mode & 0o002 ? 'others' : ''} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); anyone who can write it runs code as virt-balancer: chmod go-w ${path}`);
+    throw new PolicyLoadError(
+      `policy ${what} ${path} is writable by ${st.mode & 0o020 ? 'group' : ''}${(st.mode & 0o022) === 0o022 ? ' and ' : ''}${st.mode & 0o002 ? 'others' : ''} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); anyone who can write it runs code as virt-balancer: chmod go-w ${path}`,
+    );
   }
 }
 
@@ -64,7 +68,8 @@ async function checkDirs(config: PolicyConfig): Promise<string[]> {
   const dirs: string[] = [];
   for (const dir of config.policyDirs) {
     const absolute = resolve(dir);
-    if (!existsSync(absolute)) throw new PolicyLoadError(`policy directory ${absolute} (policy.policyDirs) does not exist; create it or remove it from the config`);
+    if (!existsSync(absolute))
+      throw new PolicyLoadError(`policy directory ${absolute} (policy.policyDirs) does not exist; create it or remove it from the config`);
     await checkTrusted(absolute, 'directory');
     dirs.push(absolute);
   }
@@ -88,9 +93,14 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
       const file = findModule(entry.name, dirs);
       if (!file && FORMER_POLICY_CORE_FILTERS.has(entry.name)) continue;
       if (!file && !builtins.has(entry.name)) {
-        const files = (await Promise.all(dirs.map((d) => readdir(d)))).flat().filter(isPolicyFile).map((f) => basename(f, extname(f)));
+        const files = (await Promise.all(dirs.map((d) => readdir(d))))
+          .flat()
+          .filter(isPolicyFile)
+          .map((f) => basename(f, extname(f)));
         const available = [...new Set([...builtins.keys(), ...files])];
-        throw new PolicyLoadError(`policy.policies[${index}].name: no policy named "${entry.name}"; available: ${available.join(', ')} (custom policies load from <name>.ts, .js or .mjs in policy.policyDirs)`);
+        throw new PolicyLoadError(
+          `policy.policies[${index}].name: no policy named "${entry.name}"; available: ${available.join(', ')} (custom policies load from <name>.ts, .js or .mjs in policy.policyDirs)`,
+        );
       }
       if (!entry.enabled) continue;
       if (!file) {
@@ -106,7 +116,10 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
       }
       const loaded: LoadedPolicy = { policy: isolated.policy, weight: entry.weight, options: entry.options, source: file, close: () => isolated.close() };
       enabled.push(loaded);
-      if (isolated.name !== entry.name) throw new PolicyLoadError(`policy module ${file} defines a policy named "${isolated.name}", not "${entry.name}"; a module is named after its policy (rename the file or the policy)`);
+      if (isolated.name !== entry.name)
+        throw new PolicyLoadError(
+          `policy module ${file} defines a policy named "${isolated.name}", not "${entry.name}"; a module is named after its policy (rename the file or the policy)`,
+        );
     }
   } catch (error) {
     await closePolicies(enabled);
@@ -123,7 +136,9 @@ export async function closePolicies(policies: readonly LoadedPolicy[]): Promise<
 /** The built-ins enabled by the default config, without touching the filesystem (trace replays call plan() thousands of times). */
 export function defaultPolicies(config: PolicyConfig): LoadedPolicy[] {
   const byName = builtinPolicies();
-  return policyEntries(config).filter((e) => e.enabled && byName.has(e.name)).map((e) => ({ policy: byName.get(e.name)!, weight: e.weight, options: e.options, source: 'built-in' }));
+  return policyEntries(config)
+    .filter((e) => e.enabled && byName.has(e.name))
+    .map((e) => ({ policy: byName.get(e.name)!, weight: e.weight, options: e.options, source: 'built-in' }));
 }
 
 /** config.policies, plus the consolidation policy when policy.goal is consolidate and the list does not name it (an entry that names it, even disabled, wins). */

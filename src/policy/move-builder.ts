@@ -51,7 +51,9 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
   const allowed = versionGate.usable;
   if (allowed.length === 0) {
     const why = versionGate.unusable.length > 0 ? `; ${versionGate.unusable.map((u) => u.reason).join('; ')}` : '';
-    return { skip: (cold ? 'shut off and cold migration is not allowed' : 'no live technique allowed (policy.allowedTechniques and technique policies)') + why };
+    return {
+      skip: (cold ? 'shut off and cold migration is not allowed' : 'no live technique allowed (policy.allowedTechniques and technique policies)') + why,
+    };
   }
   const inputs = moveInputs(vm, config, options.bandwidthLimitMiBps, options.linkBandwidthMiBps?.(r.source.name, target.name));
   const { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured } = inputs;
@@ -66,13 +68,19 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
   if (!choice.predicted.converges && !r.evenIfNotConverging) {
     // A shut-off VM's only technique is refused for a reason of its own (local disks), not convergence.
     const own = cold ? choice.alternatives.find((a) => a.technique === 'cold')?.rejected : undefined;
-    return { skip: own ?? `no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ` (measured ${r.source.name} -> ${target.name})` : ''}` };
+    return {
+      skip:
+        own ??
+        `no allowed technique (${allowed.join(', ')}) converges within the ${config.downtimeBudgetMs} ms downtime budget at ${dirtyRateMiBps.toFixed(0)} MiB/s dirty rate and ${bandwidthMiBps.toFixed(0)} MiB/s${bandwidthMeasured ? ` (measured ${r.source.name} -> ${target.name})` : ''}`,
+    };
   }
   if (!r.mustMove && !r.pack) {
     const costSeconds = choice.predicted.totalSeconds + choice.predicted.downtimeMs / 1000;
     const needed = config.minGainPerCostSecond * costSeconds + r.margin;
     if (r.gain <= needed) {
-      return { skip: `best target ${target.name} reduces the objective by ${r.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${costSeconds.toFixed(1)} s x minGainPerCostSecond${r.margin > 0 ? ` + spread margin ${r.margin}` : ''})` };
+      return {
+        skip: `best target ${target.name} reduces the objective by ${r.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${costSeconds.toFixed(1)} s x minGainPerCostSecond${r.margin > 0 ? ` + spread margin ${r.margin}` : ''})`,
+      };
     }
   }
   return {

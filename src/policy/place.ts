@@ -86,7 +86,12 @@ export async function judgeTargets(vm: VmObservation, observed: ClusterState, op
     target.vcpus += moving.vcpus;
     placement.set(moving.uuid, m.to);
   }
-  const thresholds = { cpuHigh: config.cpuHighPercent / 100, cpuLow: config.cpuLowPercent / 100, memoryHigh: config.memoryHighPercent / 100, hysteresis: config.hysteresisPercent / 100 };
+  const thresholds = {
+    cpuHigh: config.cpuHighPercent / 100,
+    cpuLow: config.cpuLowPercent / 100,
+    memoryHigh: config.memoryHighPercent / 100,
+    hysteresis: config.hysteresisPercent / 100,
+  };
   const context = (loaded: LoadedPolicy): PolicyContext => ({
     state,
     config,
@@ -97,7 +102,9 @@ export async function judgeTargets(vm: VmObservation, observed: ClusterState, op
     projected: (name) => projected.get(name),
     overloaded: (name) => {
       const p = projected.get(name);
-      return Boolean(p && p.host.up && (p.cpuRatio > thresholds.cpuHigh || (p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > thresholds.memoryHigh)));
+      return Boolean(
+        p?.host.up && (p.cpuRatio > thresholds.cpuHigh || (p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > thresholds.memoryHigh)),
+      );
     },
     spreadSource: () => undefined,
     forecastCpu: (name) => projected.get(name)?.cpuRatio ?? 0,
@@ -165,9 +172,11 @@ function hardLimit(vm: VmObservation, host: HostObservation, p: ProjectedHost, o
   }
   const pagesShort = hugepageShortfall(vm, p);
   if (pagesShort) return pagesShort;
-  if (p.vcpus + vm.vcpus > host.cpuCount * host.cpuOvercommitRatio) return `${host.name} would exceed its vCPU overcommit (${p.vcpus + vm.vcpus} vCPUs, limit ${host.cpuCount * host.cpuOvercommitRatio})`;
+  if (p.vcpus + vm.vcpus > host.cpuCount * host.cpuOvercommitRatio)
+    return `${host.name} would exceed its vCPU overcommit (${p.vcpus + vm.vcpus} vCPUs, limit ${host.cpuCount * host.cpuOvercommitRatio})`;
   for (const [key, value] of Object.entries(options.requiredLabels ?? {})) {
-    if (host.labels[key] !== value) return `${host.name} lacks label ${key}=${value}${host.labels[key] !== undefined ? ` (has ${key}=${host.labels[key]})` : ''}`;
+    if (host.labels[key] !== value)
+      return `${host.name} lacks label ${key}=${value}${host.labels[key] !== undefined ? ` (has ${key}=${host.labels[key]})` : ''}`;
   }
   if (options.cpuModel && host.cpuModel !== options.cpuModel) {
     return cpuModelProblem(options.cpuModel, host, hosts);

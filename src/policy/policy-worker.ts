@@ -28,11 +28,20 @@ try {
   const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   const exported = mod.default ?? mod.policy;
   if (!isPolicy(exported)) {
-    port.postMessage({ type: 'load-error', message: `policy module ${file} exports no policy: default-export definePolicy({ name, filter/score/select/technique })` });
+    port.postMessage({
+      type: 'load-error',
+      message: `policy module ${file} exports no policy: default-export definePolicy({ name, filter/score/select/technique })`,
+    });
     process.exit(0);
   }
   policy = exported as Policy;
-  port.postMessage({ type: 'ready', name: policy.name, description: policy.description, softFilter: policy.softFilter === true ? true : undefined, points: POINTS.filter((p) => typeof policy[p] === 'function') });
+  port.postMessage({
+    type: 'ready',
+    name: policy.name,
+    description: policy.description,
+    softFilter: policy.softFilter === true ? true : undefined,
+    points: POINTS.filter((p) => typeof policy[p] === 'function'),
+  });
 } catch (error) {
   port.postMessage({ type: 'load-error', message: `policy module ${file} failed to load: ${describeModuleLoadError(file, error)}` });
   process.exit(0);
@@ -51,7 +60,15 @@ function contextFor(call: IsolatedCall): PolicyContext {
   const moved = new Map(call.view.moved);
   for (const p of call.view.projected) {
     const host = hosts.get(p.name);
-    if (host) projected.set(p.name, { host, cpuRatio: p.cpuRatio, cpuRatioP90: p.cpuRatioP90, memoryUsedBytes: p.memoryUsedBytes, vcpus: p.vcpus, vmUuids: new Set(p.vmUuids) });
+    if (host)
+      projected.set(p.name, {
+        host,
+        cpuRatio: p.cpuRatio,
+        cpuRatioP90: p.cpuRatioP90,
+        memoryUsedBytes: p.memoryUsedBytes,
+        vcpus: p.vcpus,
+        vmUuids: new Set(p.vmUuids),
+      });
   }
   const overloaded = new Set(call.view.overloaded);
   return {

@@ -22,7 +22,12 @@ export interface Thresholds {
 }
 
 export function thresholdsOf(config: PolicyConfig): Thresholds {
-  return { cpuHigh: config.cpuHighPercent / 100, cpuLow: config.cpuLowPercent / 100, memoryHigh: config.memoryHighPercent / 100, hysteresis: config.hysteresisPercent / 100 };
+  return {
+    cpuHigh: config.cpuHighPercent / 100,
+    cpuLow: config.cpuLowPercent / 100,
+    memoryHigh: config.memoryHighPercent / 100,
+    hysteresis: config.hysteresisPercent / 100,
+  };
 }
 
 /** Lookups over one observed state, each built in one pass. */
@@ -105,7 +110,12 @@ export class Projection {
     }
     this.counted = state.hosts.filter((h) => h.up && !h.maintenance);
     this.objective = new Objective(
-      this.counted.map((h) => ({ name: h.name, cpu: h.cpuUtilization.mean, memory: h.memoryTotalBytes > 0 ? h.memoryUsedBytes / h.memoryTotalBytes : 0, cpuForecastOffset: this.forecastOffset.get(h.name) ?? 0 })),
+      this.counted.map((h) => ({
+        name: h.name,
+        cpu: h.cpuUtilization.mean,
+        memory: h.memoryTotalBytes > 0 ? h.memoryUsedBytes / h.memoryTotalBytes : 0,
+        cpuForecastOffset: this.forecastOffset.get(h.name) ?? 0,
+      })),
       { cpu: config.objective.cpuWeight, memory: config.objective.memoryWeight, hotSpot: config.objective.hotSpotWeight },
       { cpu: this.thresholds.cpuHigh, memory: this.thresholds.memoryHigh },
     );
@@ -127,8 +137,11 @@ export class Projection {
   /** Which resources of a host are above the given limits (ratios), as projected. */
   above(name: string, cpuLimit: number, memoryLimit: number): { cpu: boolean; memory: boolean } {
     const p = this.hosts.get(name);
-    if (!p || !p.host.up) return { cpu: false, memory: false };
-    return { cpu: this.forecastCpu(name) > cpuLimit + EPSILON, memory: p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > memoryLimit + EPSILON };
+    if (!p?.host.up) return { cpu: false, memory: false };
+    return {
+      cpu: this.forecastCpu(name) > cpuLimit + EPSILON,
+      memory: p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > memoryLimit + EPSILON,
+    };
   }
 
   /** CPU or memory above the high threshold. */

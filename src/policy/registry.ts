@@ -27,6 +27,9 @@ export function registerBuiltinPolicy<P extends Policy>(policy: P): P {
  * planning without the built-ins would silently plan nothing.
  */
 export function builtinPolicies(): ReadonlyMap<string, Policy> {
-  if (builtins.size === 0) throw new Error('no built-in policies are registered: import "policies/index.js" once at the entry point (cli, controller, simulator, benchmark, or the test setup)');
+  if (builtins.size === 0)
+    throw new Error(
+      'no built-in policies are registered: import "policies/index.js" once at the entry point (cli, controller, simulator, benchmark, or the test setup)',
+    );
   return builtins;
 }

@@ -79,10 +79,16 @@ export class Relief {
           const dev = objective.ratio(r, h.name)! - objective.mean(r);
           if (dev > this.spread.tolerance + EPSILON) {
             resources.push(r);
-            parts.push(`${r === 'cpu' ? 'CPU' : 'memory'} ${(objective.ratio(r, h.name)! * 100).toFixed(0)}% is ${(dev * 100).toFixed(0)} points above the cluster mean ${(objective.mean(r) * 100).toFixed(0)}%`);
+            parts.push(
+              `${r === 'cpu' ? 'CPU' : 'memory'} ${(objective.ratio(r, h.name)! * 100).toFixed(0)}% is ${(dev * 100).toFixed(0)} points above the cluster mean ${(objective.mean(r) * 100).toFixed(0)}%`,
+            );
           }
         }
-        if (resources.length > 0) this.spreadAtStart.set(h.name, { resources, reason: `spread: host ${h.name} ${parts.join(', ')} (tolerance ${(this.spread.tolerance * 100).toFixed(0)})` });
+        if (resources.length > 0)
+          this.spreadAtStart.set(h.name, {
+            resources,
+            reason: `spread: host ${h.name} ${parts.join(', ')} (tolerance ${(this.spread.tolerance * 100).toFixed(0)})`,
+          });
       }
     }
     for (const name of this.spreadAtStart.keys()) this.held.set(name, (memory?.spreadHeldTicks.get(name) ?? 0) + 1);
@@ -117,6 +123,9 @@ export class Relief {
   waiting(): { host: string; reason: string }[] {
     return [...this.spreadAtStart.keys()]
       .filter((name) => !this.spreadSource(name))
-      .map((name) => ({ host: name, reason: `${this.spreadAtStart.get(name)!.reason}; held ${this.held.get(name)} of ${this.spread.holdTicks} ticks (policy.spread.holdTicks) before spread moves start` }));
+      .map((name) => ({
+        host: name,
+        reason: `${this.spreadAtStart.get(name)!.reason}; held ${this.held.get(name)} of ${this.spread.holdTicks} ticks (policy.spread.holdTicks) before spread moves start`,
+      }));
   }
 }

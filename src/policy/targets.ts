@@ -58,7 +58,8 @@ export async function findTarget(
   }
   // Consolidating: the fullest targets first (the policies' filters keep them under the target
   // utilisation), so relief and packing fill running hosts before waking an empty one.
-  if (planning.config.goal === 'consolidate' && !mustMove) open.sort((a, b) => projection.host(b.host.name)!.cpuRatioP90 - projection.host(a.host.name)!.cpuRatioP90);
+  if (planning.config.goal === 'consolidate' && !mustMove)
+    open.sort((a, b) => projection.host(b.host.name)!.cpuRatioP90 - projection.host(a.host.name)!.cpuRatioP90);
   else open.sort((a, b) => b.gain - a.gain);
 
   // Policies judge the best-gain targets a batch at a time; the first batch with an accepted
@@ -75,7 +76,9 @@ export async function findTarget(
   if (feasible.length > 0) return { target: feasible.sort((a, b) => b.score - a.score || b.gain - a.gain)[0] };
   const margin = needed.margin > 0 ? ` + spread margin ${needed.margin}` : '';
   if (rejections.length === 0 && bestLowGain) {
-    return { skip: `best target ${bestLowGain.host.name} reduces the objective by ${bestLowGain.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${estimateSeconds(vm, planning).toFixed(1)} s x minGainPerCostSecond${margin})` };
+    return {
+      skip: `best target ${bestLowGain.host.name} reduces the objective by ${bestLowGain.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${estimateSeconds(vm, planning).toFixed(1)} s x minGainPerCostSecond${margin})`,
+    };
   }
   const shown = [...new Set(rejections)].slice(0, 3).join('; ');
   const more = rejections.length > 3 ? ` (+${rejections.length - 3} more)` : '';
@@ -118,7 +121,8 @@ export async function evaluateTargets(state: ClusterState, vm: VmObservation, op
       continue;
     }
     const verdict = await planning.framework.judge(vm, target, mustMove);
-    if ('failed' in verdict) out.push({ host: target.name, accepted: false, refusedBy: 'policy-error', reason: planning.framework.errors.at(-1)?.message ?? 'a policy failed', gain });
+    if ('failed' in verdict)
+      out.push({ host: target.name, accepted: false, refusedBy: 'policy-error', reason: planning.framework.errors.at(-1)?.message ?? 'a policy failed', gain });
     else if (verdict.accepted) out.push({ host: target.name, accepted: true, score: verdict.score, gain });
     else out.push({ host: target.name, accepted: false, refusedBy: verdict.policy, reason: verdict.reason, gain });
   }

@@ -13,7 +13,8 @@ export { isVmBoundFailure };
  * sees the VM's definition change after it (a device detached, the XML edited).
  */
 export function vmBoundReason(vm: VmObservation, state: Pick<ClusterState, 'recentFailures'>, nowMs: number): string | undefined {
-  if (vm.alsoActiveOn?.length) return `also active on ${vm.alsoActiveOn.join(', ')} with the same UUID outside a migration; find out which copy is the VM (and stop the other) before it is moved`;
+  if (vm.alsoActiveOn?.length)
+    return `also active on ${vm.alsoActiveOn.join(', ')} with the same UUID outside a migration; find out which copy is the VM (and stop the other) before it is moved`;
   if (vm.migrationBlockers?.length) return `cannot be migrated: ${vm.migrationBlockers.join('; ')}`;
   const failure = [...(state.recentFailures ?? [])].reverse().find((f) => f.vmUuid === vm.uuid && isVmBoundFailure(f.error));
   if (failure && failure.atMs > (vm.definitionChangedAtMs ?? Number.NEGATIVE_INFINITY)) {

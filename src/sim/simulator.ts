@@ -25,37 +25,41 @@ export const scenarioSchema = z.strictObject({
    * cost model says). Until it completes the VM stays on its source, as a migration in flight.
    */
   migrationTimeFactor: z.number().min(0).default(1),
-  hosts: z.array(
-    z.strictObject({
-      name: z.string().min(1),
-      cpuCount: z.number().int().positive(),
-      memoryMiB: z.number().positive(),
-      maintenance: z.boolean().default(false),
-      labels: z.record(z.string(), z.string()).default({}),
-      cpuModel: z.string().optional(),
-      cpuFeatures: z.array(z.string()).optional(),
-      /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
-      hugepages: z.array(z.strictObject({ pageSizeKiB: z.number().int().positive(), pages: z.number().int().min(0) })).optional(),
-    }),
-  ).min(1),
-  vms: z.array(
-    z.strictObject({
-      name: z.string().min(1),
-      host: z.string().min(1),
-      vcpus: z.number().int().positive().default(1),
-      memoryMiB: z.number().positive(),
-      /** CPU use as a share of its vCPUs: one value, or a series repeated over the ticks. */
-      cpu: z.union([z.number().min(0).max(1), z.array(z.number().min(0).max(1)).min(1)]),
-      dirtyRateMiBps: z.number().min(0).default(0),
-      tags: z.array(z.string()).default([]),
-      /** running (default), paused or shutoff: a shut-off VM holds no memory and uses no CPU. */
-      state: z.enum(['running', 'paused', 'shutoff']).default('running'),
-      /** Backed by hugepages of this size (KiB). */
-      hugepageSizeKiB: z.number().int().positive().optional(),
-      /** What in its definition blocks migration (as the collector reads from domain XML). */
-      migrationBlockers: z.array(z.string()).default([]),
-    }),
-  ).min(1),
+  hosts: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        cpuCount: z.number().int().positive(),
+        memoryMiB: z.number().positive(),
+        maintenance: z.boolean().default(false),
+        labels: z.record(z.string(), z.string()).default({}),
+        cpuModel: z.string().optional(),
+        cpuFeatures: z.array(z.string()).optional(),
+        /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
+        hugepages: z.array(z.strictObject({ pageSizeKiB: z.number().int().positive(), pages: z.number().int().min(0) })).optional(),
+      }),
+    )
+    .min(1),
+  vms: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        host: z.string().min(1),
+        vcpus: z.number().int().positive().default(1),
+        memoryMiB: z.number().positive(),
+        /** CPU use as a share of its vCPUs: one value, or a series repeated over the ticks. */
+        cpu: z.union([z.number().min(0).max(1), z.array(z.number().min(0).max(1)).min(1)]),
+        dirtyRateMiBps: z.number().min(0).default(0),
+        tags: z.array(z.string()).default([]),
+        /** running (default), paused or shutoff: a shut-off VM holds no memory and uses no CPU. */
+        state: z.enum(['running', 'paused', 'shutoff']).default('running'),
+        /** Backed by hugepages of this size (KiB). */
+        hugepageSizeKiB: z.number().int().positive().optional(),
+        /** What in its definition blocks migration (as the collector reads from domain XML). */
+        migrationBlockers: z.array(z.string()).default([]),
+      }),
+    )
+    .min(1),
 });
 export type Scenario = z.infer<typeof scenarioSchema>;
 
@@ -151,7 +155,9 @@ export class Simulator {
       const share = (pick: (v: VmObservation) => number) => mine.reduce((s, v) => s + pick(v) * v.vcpus, 0) / h.cpuCount;
       const holding = [...mine, ...incoming];
       const hugepages = h.hugepages?.map((pool) => {
-        const taken = holding.filter((v) => holdsMemory(v.state) && v.hugepageSizeKiB === pool.pageSizeKiB).reduce((s, v) => s + (hugepagesNeeded(v)?.pages ?? 0), 0);
+        const taken = holding
+          .filter((v) => holdsMemory(v.state) && v.hugepageSizeKiB === pool.pageSizeKiB)
+          .reduce((s, v) => s + (hugepagesNeeded(v)?.pages ?? 0), 0);
         return { pageSizeKiB: pool.pageSizeKiB, totalPages: pool.pages, freePages: Math.max(0, pool.pages - taken) };
       });
       // memoryMiB is the host's memory; its hugepage pools come out of it, as node info counts them.
@@ -165,7 +171,12 @@ export class Simulator {
         memoryTotalBytes: memory.memoryTotalBytes,
         cpuOvercommitRatio: 4,
         memoryOvercommitRatio: 1,
-        cpuUtilization: { last: share((v) => v.cpuUtilization.last), mean: share((v) => v.cpuUtilization.mean), p90: share((v) => v.cpuUtilization.p90), samples: Math.min(...mine.map((v) => v.cpuUtilization.samples), this.scenario.windowSamples) },
+        cpuUtilization: {
+          last: share((v) => v.cpuUtilization.last),
+          mean: share((v) => v.cpuUtilization.mean),
+          p90: share((v) => v.cpuUtilization.p90),
+          samples: Math.min(...mine.map((v) => v.cpuUtilization.samples), this.scenario.windowSamples),
+        },
         memoryUsedBytes: memory.memoryUsedBytes,
         hugepages,
         cpuModel: h.cpuModel,
@@ -173,7 +184,13 @@ export class Simulator {
         labels: h.labels,
       };
     });
-    const inFlight = [...this.migrating.values()].map((m) => ({ vmUuid: m.move.vmUuid, vmName: m.move.vmName, from: m.move.from, to: m.move.to, startedAtMs: m.startedAtMs }));
+    const inFlight = [...this.migrating.values()].map((m) => ({
+      vmUuid: m.move.vmUuid,
+      vmName: m.move.vmName,
+      from: m.move.from,
+      to: m.move.to,
+      startedAtMs: m.startedAtMs,
+    }));
     return { observedAtMs: nowMs, hosts, vms, inFlight, ...this.decisions.forState() };
   }
 

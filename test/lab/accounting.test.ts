@@ -20,7 +20,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { plan } from '../../src/policy/engine.js';
 import { policySchema } from '../../src/config/policy-schema.js';
 import { describeHost, livePid, prepareHost, startHost, stopHost, stopLibvirtd, type LabHost } from '../../lab/hosts.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { addressPrefix, hostAddress } from '../../lab/paths.js';
 import { run, virsh } from '../../lab/run.js';
 import { domainXml } from '../../lab/vm.js';
@@ -69,7 +69,11 @@ describe('accounting against real libvirtd', () => {
     const lab1 = lab.host('lab1');
     vms.push('acct-off', 'acct-run');
     // A 4 GiB definition that is never started (a template), and a small running guest.
-    const off = domainXml({ name: 'acct-off', host: 'lab1', vcpus: 1, memoryMiB: 4096, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 16 }, { kernel: '/nonexistent', initrd: '/nonexistent' }, '/dev/null');
+    const off = domainXml(
+      { name: 'acct-off', host: 'lab1', vcpus: 1, memoryMiB: 4096, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 16 },
+      { kernel: '/nonexistent', initrd: '/nonexistent' },
+      '/dev/null',
+    );
     const offFile = join(lab1.dir, 'acct-off.xml');
     await writeFile(offFile, off);
     await virsh(lab1.uri, ['define', offFile]);
@@ -127,10 +131,11 @@ describe('accounting against real libvirtd', () => {
 
     // A 160 MiB guest backed by 2 MiB pages: 80 pages.
     const image = { kernel: join(lab.paths.images, 'vmlinuz'), initrd: join(lab.paths.images, 'initrd.img') };
-    const xml = domainXml({ name: 'acct-hp', host: 'acct-hp', vcpus: 1, memoryMiB: 160, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 16 }, image, lab.consolePath('acct-hp')).replace(
-      '<vcpu>',
-      "<memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>\n  <vcpu>",
-    );
+    const xml = domainXml(
+      { name: 'acct-hp', host: 'acct-hp', vcpus: 1, memoryMiB: 160, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 16 },
+      image,
+      lab.consolePath('acct-hp'),
+    ).replace('<vcpu>', "<memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>\n  <vcpu>");
     const xmlFile = join(hp.dir, 'acct-hp.xml');
     await writeFile(xmlFile, xml);
     await virsh(hp.uri, ['define', xmlFile]);
@@ -158,7 +163,10 @@ describe('accounting against real libvirtd', () => {
   it('a second libvirtd with the same host UUID is reported at connect and not used; libvirt refuses migrating between them', async () => {
     const lab1 = lab.host('lab1');
     const clone = await extraHost('acct-clone', 8, { host_uuid: `"${lab1.hostUuid}"` });
-    const config = labConfig([{ name: 'lab1', uri: lab1.uri }, { name: 'acct-clone', uri: clone.uri }]);
+    const config = labConfig([
+      { name: 'lab1', uri: lab1.uri },
+      { name: 'acct-clone', uri: clone.uri },
+    ]);
     const connections = new HostConnections(config, { logger });
     await connections.start();
     try {

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { sleep } from '../../lab/run.js';
 
 const execFileAsync = promisify(execFile);
@@ -63,7 +63,15 @@ describe('controller against the lab', () => {
   it('status --json shows each VM on its host with its CPU share and memory, and a dead host as down', async () => {
     const file = writeConfig('status.yaml', {}, [{ name: 'ghost', uri: 'qemu+tcp://127.0.0.99/system' }]);
     const { stdout } = await cli(['status', '--json', '--config', file]);
-    const status = JSON.parse(stdout) as { hosts: { name: string; up: boolean; cpuUtilization: number; memoryTotalBytes: number; vms: { name: string; cpuUtilization: number; memoryBytes: number; vcpus: number; state: string; uuid: string }[] }[] };
+    const status = JSON.parse(stdout) as {
+      hosts: {
+        name: string;
+        up: boolean;
+        cpuUtilization: number;
+        memoryTotalBytes: number;
+        vms: { name: string; cpuUtilization: number; memoryBytes: number; vcpus: number; state: string; uuid: string }[];
+      }[];
+    };
     const lab2 = status.hosts.find((h) => h.name === 'lab2')!;
     expect(lab2.up).toBe(true);
     const vm = lab2.vms.find((v) => v.name === 'ctl-busy1')!;
@@ -83,13 +91,25 @@ describe('controller against the lab', () => {
   it('plan --json proposes moving load off the hot host and moves nothing', async () => {
     // Thresholds from what lab2 measures now (TCG guests get what the shared machine gives them):
     // just below lab2's load, so lab2 is hot and either VM alone fits elsewhere.
-    const status = JSON.parse((await cli(['status', '--json', '--config', inject('labConfigPath')])).stdout) as { hosts: { name: string; cpuUtilization: number }[] };
+    const status = JSON.parse((await cli(['status', '--json', '--config', inject('labConfigPath')])).stdout) as {
+      hosts: { name: string; cpuUtilization: number }[];
+    };
     const lab2Percent = status.hosts.find((h) => h.name === 'lab2')!.cpuUtilization * 100;
     expect(lab2Percent).toBeGreaterThan(5);
     const cpuHighPercent = Math.max(2, Math.floor(lab2Percent * 0.8));
     const file = writeConfig('plan.yaml', { policy: { cpuHighPercent, cpuLowPercent: 1, hysteresisPercent: 0, bandwidthMiBps: 250 } });
     const { stdout } = await cli(['plan', '--json', '--config', file]);
-    const result = JSON.parse(stdout) as { moves: { vm: string; from: string; to: string; technique: string; predicted: { totalSeconds: number; downtimeMs: number; bytes: number }; reason: string }[]; skipped: { vm: string; reason: string }[] };
+    const result = JSON.parse(stdout) as {
+      moves: {
+        vm: string;
+        from: string;
+        to: string;
+        technique: string;
+        predicted: { totalSeconds: number; downtimeMs: number; bytes: number };
+        reason: string;
+      }[];
+      skipped: { vm: string; reason: string }[];
+    };
     expect(result.moves.length).toBeGreaterThanOrEqual(1);
     const move = result.moves[0];
     expect(move.vm).toMatch(/^ctl-busy/);
@@ -132,12 +152,17 @@ describe('controller against the lab', () => {
       expect(metrics).toContain(`virt_balancer_vm_memory_bytes{host="lab2",vm="ctl-busy1"} ${balloonKiB * 1024}`);
       // CPU as virsh domstats reports it: the cpu.time delta over wall time (one vCPU). Ours is a
       // windowed mean of the same counter, so they agree closely for a steady guest, not exactly.
-      const cpuTimeNs = async () => BigInt(/cpu\.time=(\d+)/.exec((await execFileAsync('virsh', ['-c', lab.host('lab2').uri, 'domstats', '--cpu-total', 'ctl-busy1'])).stdout)![1]);
+      const cpuTimeNs = async () =>
+        BigInt(/cpu\.time=(\d+)/.exec((await execFileAsync('virsh', ['-c', lab.host('lab2').uri, 'domstats', '--cpu-total', 'ctl-busy1'])).stdout)![1]);
       const [t0, c0] = [performance.now(), await cpuTimeNs()];
       await sleep(4000);
       const [c1, t1] = [await cpuTimeNs(), performance.now()];
       const virshRatio = Number(c1 - c0) / 1e6 / (t1 - t0);
-      const ours = Number(/virt_balancer_vm_cpu_utilization_ratio\{host="lab2",vm="ctl-busy1"\} ([0-9.e-]+)/.exec(await (await fetch('http://127.0.0.1:19464/metrics')).text())![1]);
+      const ours = Number(
+        /virt_balancer_vm_cpu_utilization_ratio\{host="lab2",vm="ctl-busy1"\} ([0-9.e-]+)/.exec(
+          await (await fetch('http://127.0.0.1:19464/metrics')).text(),
+        )![1],
+      );
       console.log(`ctl-busy1 CPU: virt-balancer ${ours.toFixed(3)}, virsh domstats ${virshRatio.toFixed(3)}`);
       expect(virshRatio).toBeGreaterThan(0.05);
       expect(Math.abs(ours - virshRatio), `ours ${ours}, virsh ${virshRatio}`).toBeLessThan(0.2);
@@ -163,8 +188,15 @@ describe('controller against the lab', () => {
 
       // A real Prometheus from Debian, on loopback, scraping the controller.
       const promDir = mkdtempSync(join(tmpdir(), 'vb-prom-'));
-      writeFileSync(join(promDir, 'prometheus.yml'), stringify({ global: { scrape_interval: '1s' }, scrape_configs: [{ job_name: 'virt-balancer', static_configs: [{ targets: ['127.0.0.1:19464'] }] }] }));
-      prometheus = spawn('prometheus', [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, '--web.listen-address=127.0.0.1:19090'], { stdio: 'ignore' });
+      writeFileSync(
+        join(promDir, 'prometheus.yml'),
+        stringify({ global: { scrape_interval: '1s' }, scrape_configs: [{ job_name: 'virt-balancer', static_configs: [{ targets: ['127.0.0.1:19464'] }] }] }),
+      );
+      prometheus = spawn(
+        'prometheus',
+        [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, '--web.listen-address=127.0.0.1:19090'],
+        { stdio: 'ignore' },
+      );
       let series: { metric: { host: string }; value: [number, string] }[] = [];
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline && series.length < 3) {

@@ -54,7 +54,9 @@ describe('the demo on a machine whose cores are busy', () => {
         const report = await controller.tick();
         const busy = controller.executor.inFlight().length > 0 || report.admitted.length > 0;
         placement = Object.fromEntries(report.state.vms.filter((v) => profiles.some((p) => p.name === v.name)).map((v) => [v.name, v.host]));
-        log.push(`tick ${tick}: ${report.state.hosts.map((h) => `${h.name} CPU ${(h.cpuUtilization.mean * 100).toFixed(0)}%`).join(', ')}; moves ${report.plan.moves.map((m) => `${m.vmName}->${m.to}`).join(' ') || '-'}`);
+        log.push(
+          `tick ${tick}: ${report.state.hosts.map((h) => `${h.name} CPU ${(h.cpuUtilization.mean * 100).toFixed(0)}%`).join(', ')}; moves ${report.plan.moves.map((m) => `${m.vmName}->${m.to}`).join(' ') || '-'}`,
+        );
         if (report.plan.moves.length > 0 || busy) {
           lastMoveTick = tick;
           quiet = 0;

@@ -21,7 +21,7 @@ import { Executor, Journal, readJournal, unfinishedStarts, type MigrationResult 
 import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/catalog.js';
 import { featureMissing } from '../../src/policy/capabilities.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { labMove } from '../../lab/moves.js';
 import { run, sleep, virsh } from '../../lab/run.js';
 
@@ -34,7 +34,11 @@ const created: string[] = [];
 let lab: Lab;
 let base: Config;
 
-const domstate = (host: string, vm: string) => virsh(lab.host(host).uri, ['domstate', '--reason', vm], 15_000).then((r) => r.stdout.trim(), () => 'absent');
+const domstate = (host: string, vm: string) =>
+  virsh(lab.host(host).uri, ['domstate', '--reason', vm], 15_000).then(
+    (r) => r.stdout.trim(),
+    () => 'absent',
+  );
 
 async function waitForState(host: string, vm: string, want: RegExp, timeoutMs: number): Promise<string> {
   const until = Date.now() + timeoutMs;
@@ -181,7 +185,9 @@ describe('executor paths under failures, against real libvirt', () => {
       console.log(`[destination QEMU killed] ${result.outcome}: ${result.incident}`);
       expect(result.switchedToPostcopy).toBe(true);
       expect(result.outcome).toBe('failed');
-      expect(result.incident).toMatch(/^post-copy failed after the switch \(.+\); recovery (not attempted: .+|failed \(\d+ attempts?\)); VM is paused \(reason \d+\) on lab1 and (absent|shutoff \(reason \d+\)) on lab2$/);
+      expect(result.incident).toMatch(
+        /^post-copy failed after the switch \(.+\); recovery (not attempted: .+|failed \(\d+ attempts?\)); VM is paused \(reason \d+\) on lab1 and (absent|shutoff \(reason \d+\)) on lab2$/,
+      );
       expect((await metrics.postcopyIncidentsTotal.get()).values[0]?.value).toBe(1);
       // The guest's memory was split between the hosts and half of it died with the destination's
       // QEMU: the source keeps it paused (resuming it would run a guest with stale memory).
@@ -226,7 +232,9 @@ describe('executor paths under failures, against real libvirt', () => {
       const sourceVersions = second.connections.get('lab1')!.versions;
       if (featureMissing('postcopyResume', sourceVersions)) {
         expect(result.outcome).toBe('failed');
-        expect(result.incident).toMatch(/^post-copy failed after the switch \(found the post-copy failed .*\); recovery not attempted: libvirt \d+\.\d+\.\d+: .*; VM is paused \(reason 13\) on lab1 and (running|paused) \(reason \d+\) on lab2$/);
+        expect(result.incident).toMatch(
+          /^post-copy failed after the switch \(found the post-copy failed .*\); recovery not attempted: libvirt \d+\.\d+\.\d+: .*; VM is paused \(reason 13\) on lab1 and (running|paused) \(reason \d+\) on lab2$/,
+        );
       } else {
         expect(result.incident).toMatch(/recovery succeeded/);
         expect(result.outcome).toBe('completed');

@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { Executor, Journal, readJournal } from '../../src/executor/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Move } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { labMove } from '../../lab/moves.js';
 import { sleep, virsh } from '../../lab/run.js';
 
@@ -38,7 +38,11 @@ describe('migration executor in the lab', () => {
     created.push('ex-cli');
     await lab.createVm({ name: 'ex-cli', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 20, dirtyMiBps: 2, workloadMiB: 32 });
     const before = await lab.heartbeat('ex-cli');
-    const { stdout } = await execFileAsync('npx', ['tsx', 'src/cli/main.ts', 'migrate', 'ex-cli', '--to', 'lab3', '--json', '--config', inject('labConfigPath')], { timeout: 120_000 });
+    const { stdout } = await execFileAsync(
+      'npx',
+      ['tsx', 'src/cli/main.ts', 'migrate', 'ex-cli', '--to', 'lab3', '--json', '--config', inject('labConfigPath')],
+      { timeout: 120_000 },
+    );
     const out = JSON.parse(stdout);
     expect(out).toMatchObject({ vm: 'ex-cli', from: 'lab1', to: 'lab3', outcome: 'completed' });
     expect(['precopy', 'xbzrle', 'multifd', 'autoconverge', 'hybrid', 'postcopy']).toContain(out.technique);
@@ -50,7 +54,11 @@ describe('migration executor in the lab', () => {
   });
 
   it('migrate names an unknown VM and an unknown host in one clear line', async () => {
-    const run = (args: string[]) => execFileAsync('npx', ['tsx', 'src/cli/main.ts', 'migrate', ...args, '--config', inject('labConfigPath')]).then(() => '', (e) => String(e.stderr));
+    const run = (args: string[]) =>
+      execFileAsync('npx', ['tsx', 'src/cli/main.ts', 'migrate', ...args, '--config', inject('labConfigPath')]).then(
+        () => '',
+        (e) => String(e.stderr),
+      );
     expect(await run(['no-such-vm', '--to', 'lab2'])).toMatch(/^virt-balancer: VM "no-such-vm" was not found on any reachable host/m);
     expect(await run(['x', '--to', 'lab9'])).toMatch(/unknown host "lab9"; hosts in .*: lab1, lab2, lab3/);
   });
@@ -102,13 +110,15 @@ describe('migration executor in the lab', () => {
     await connections2.close();
   });
 
-  it('drain empties a host with the planner\'s placement; every guest intact on its new host', async () => {
+  it("drain empties a host with the planner's placement; every guest intact on its new host", async () => {
     created.push('ex-dr1', 'ex-dr2');
     await lab.createVm({ name: 'ex-dr1', host: 'lab3', vcpus: 1, memoryMiB: 160, cpuBusyPercent: 10, dirtyMiBps: 1, workloadMiB: 16 });
     await lab.createVm({ name: 'ex-dr2', host: 'lab3', vcpus: 1, memoryMiB: 160, cpuBusyPercent: 10, dirtyMiBps: 1, workloadMiB: 16 });
     const before = { dr1: await lab.heartbeat('ex-dr1'), dr2: await lab.heartbeat('ex-dr2') };
     const others = (await lab.listVms()).filter((v) => v.host === 'lab3' && !v.name.startsWith('ex-dr')).map((v) => v.name);
-    const { stdout } = await execFileAsync('npx', ['tsx', 'src/cli/main.ts', 'drain', 'lab3', '--json', '--config', inject('labConfigPath')], { timeout: 180_000 }).catch((e) => e as { stdout: string });
+    const { stdout } = await execFileAsync('npx', ['tsx', 'src/cli/main.ts', 'drain', 'lab3', '--json', '--config', inject('labConfigPath')], {
+      timeout: 180_000,
+    }).catch((e) => e as { stdout: string });
     const out = JSON.parse(stdout) as { results: { vm: string; to: string; outcome: string }[] };
     const mine = out.results.filter((r) => r.vm.startsWith('ex-dr'));
     expect(mine.map((r) => r.outcome)).toEqual(['completed', 'completed']);
@@ -132,11 +142,21 @@ describe('migration executor in the lab', () => {
     const file = `${inject('labDir')}/run-once.yaml`;
     // Threshold just below lab1's measured load (TCG guests get what the shared machine gives
     // them): lab1 is hot and either guest alone fits on an empty host.
-    const status = JSON.parse((await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', '--json', '--config', inject('labConfigPath')])).stdout) as { hosts: { name: string; cpuUtilization: number }[] };
+    const status = JSON.parse(
+      (await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', '--json', '--config', inject('labConfigPath')])).stdout,
+    ) as { hosts: { name: string; cpuUtilization: number }[] };
     const lab1Percent = status.hosts.find((h) => h.name === 'lab1')!.cpuUtilization * 100;
     expect(lab1Percent).toBeGreaterThan(5);
     const cpuHighPercent = Math.max(2, Math.floor(lab1Percent * 0.8));
-    writeFileSync(file, stringify({ ...base, stateDir: `${inject('labDir')}/state-run-once`, loop: { windowSamples: 1 }, policy: { cpuHighPercent, cpuLowPercent: 1, hysteresisPercent: 0, cooldownSeconds: 0, bandwidthMiBps: 250 } }));
+    writeFileSync(
+      file,
+      stringify({
+        ...base,
+        stateDir: `${inject('labDir')}/state-run-once`,
+        loop: { windowSamples: 1 },
+        policy: { cpuHighPercent, cpuLowPercent: 1, hysteresisPercent: 0, cooldownSeconds: 0, bandwidthMiBps: 250 },
+      }),
+    );
     await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--once', '--config', file], { timeout: 180_000 });
     const places = [await lab.whereIs('ex-hot1'), await lab.whereIs('ex-hot2')];
     expect(places.filter((p) => p !== 'lab1').length).toBeGreaterThanOrEqual(1);
@@ -146,11 +166,15 @@ describe('migration executor in the lab', () => {
     expect(entries.some((e) => e.type === 'outcome' && e.outcome === 'completed' && e.vm.startsWith('ex-hot'))).toBe(true);
   });
 
-  it("a destination libvirtd killed mid-migration leaves the VM running on the source, memory intact", async () => {
+  it('a destination libvirtd killed mid-migration leaves the VM running on the source, memory intact', async () => {
     created.push('ex-dest');
     await lab.createVm({ name: 'ex-dest', host: 'lab2', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 10, dirtyMiBps: 20, workloadMiB: 48 });
     const before = await lab.heartbeat('ex-dest');
-    const slow: Config = { ...config, policy: { ...config.policy, allowedTechniques: ['precopy'] }, migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 90, pollIntervalMs: 500 } };
+    const slow: Config = {
+      ...config,
+      policy: { ...config.policy, allowedTechniques: ['precopy'] },
+      migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 90, pollIntervalMs: 500 },
+    };
     const connections = new HostConnections(slow, { logger: silentLogger() });
     await connections.start();
     try {
@@ -170,7 +194,11 @@ describe('migration executor in the lab', () => {
       expect(result.incident).toBeUndefined();
       // Running on the source; on the destination no running copy. (libvirt 11.3, restarted, may
       // keep the failed incoming domain there paused: lab.whereIs would name that host first.)
-      const domstate = (host: string) => virsh(lab.host(host).uri, ['domstate', '--reason', 'ex-dest'], 15_000).then((r) => r.stdout.trim(), () => 'absent');
+      const domstate = (host: string) =>
+        virsh(lab.host(host).uri, ['domstate', '--reason', 'ex-dest'], 15_000).then(
+          (r) => r.stdout.trim(),
+          () => 'absent',
+        );
       const states = `lab2: ${await domstate('lab2')}; lab1: ${await domstate('lab1')}`;
       expect(states, states).toMatch(/^lab2: running/);
       expect(states, states).not.toMatch(/lab1: running/);
@@ -199,7 +227,14 @@ describe('migration executor in the lab', () => {
       ...config,
       stateDir: `${inject('labDir')}/state-spread`,
       loop: { ...config.loop, windowSamples: 2 },
-      policy: { ...config.policy, cpuHighPercent: Math.floor(lab1 * 50), hysteresisPercent: 0, cooldownSeconds: 0, bandwidthMiBps: 250, allowedTechniques: ['precopy', 'xbzrle', 'multifd', 'autoconverge', 'hybrid'] },
+      policy: {
+        ...config.policy,
+        cpuHighPercent: Math.floor(lab1 * 50),
+        hysteresisPercent: 0,
+        cooldownSeconds: 0,
+        bandwidthMiBps: 250,
+        allowedTechniques: ['precopy', 'xbzrle', 'multifd', 'autoconverge', 'hybrid'],
+      },
       migration: { ...config.migration, maxConcurrent: 1 },
     };
     const controller = new Controller(spreadConfig, { logger: silentLogger() });

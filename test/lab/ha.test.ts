@@ -27,7 +27,7 @@ import { EtcdHa } from '../../src/ha/etcd-ha.js';
 import { createLogger } from '../../src/log/logger.js';
 import { EtcdCluster, startTlsMember } from '../../lab/etcd.js';
 import { RunProcess as Controller } from '../../lab/run-process.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { addressPrefix } from '../../lab/paths.js';
 import { run, sleep } from '../../lab/run.js';
 
@@ -125,9 +125,17 @@ describe('HA: active/standby controllers on etcd', () => {
     console.log(`[ha] takeover after SIGKILL: ${takeoverMs} ms`);
     expect(takeoverMs).toBeLessThan(15_000);
     const done = await waitJournal(standby, 'the new leader to record the adopted outcome', (e) => e.some((x) => x.type === 'outcome' && x.vm === VM), 240_000);
-    expect(done.filter((x) => x.type === 'started' && x.vm === VM), 'the new leader started no second migration').toHaveLength(0);
+    expect(
+      done.filter((x) => x.type === 'started' && x.vm === VM),
+      'the new leader started no second migration',
+    ).toHaveLength(0);
     expect(done.some((x) => x.type === 'found-running-job' && x.vm === VM)).toBe(true);
-    expect(done.find((x) => x.type === 'outcome' && x.vm === VM)).toMatchObject({ outcome: 'completed', from: move.from, to: move.to, adoptedAfterRestart: true });
+    expect(done.find((x) => x.type === 'outcome' && x.vm === VM)).toMatchObject({
+      outcome: 'completed',
+      from: move.from,
+      to: move.to,
+      adoptedAfterRestart: true,
+    });
     expect((await entriesOf(leader)).filter((x) => x.type === 'started' && x.vm === VM)).toHaveLength(1);
     expect(await lab.whereIs(VM)).toBe(move.to);
     expect((await lab.waitForHeartbeat(VM, { afterSeq: before.seq + 2, timeoutMs: 30_000 })).status).toBe('OK');
@@ -152,12 +160,21 @@ describe('HA: active/standby controllers on etcd', () => {
     const refused = await leader.waitFor('fencing refused', 60_000, continuedAt);
     expect(String(refused.reason)).toMatch(/stale|not the leader/);
     await sleep(8000);
-    expect(leader.lines.some((l) => (l.msg === 'lost leadership' || l.msg === 'stepping down: leadership not confirmed by etcd within one lease TTL') && (l.time as number) >= continuedAt)).toBe(true);
+    expect(
+      leader.lines.some(
+        (l) =>
+          (l.msg === 'lost leadership' || l.msg === 'stepping down: leadership not confirmed by etcd within one lease TTL') &&
+          (l.time as number) >= continuedAt,
+      ),
+    ).toBe(true);
 
     const startsOld = (await entriesOf(leader)).filter((x) => x.type === 'started');
     expect(startsOld, 'the old leader started only the one migration, before it was frozen').toHaveLength(1);
     expect(startsOld[0].atMs).toBeLessThan(stoppedAt);
-    expect((await entriesOf(standby)).filter((x) => x.type === 'started'), 'the new leader adopted instead of starting').toHaveLength(0);
+    expect(
+      (await entriesOf(standby)).filter((x) => x.type === 'started'),
+      'the new leader adopted instead of starting',
+    ).toHaveLength(0);
     // One planner at a time: everything the old leader planned or started precedes the new term.
     const termB = elected.time as number;
     expect(actingTimes(leader).every((t) => t < termB)).toBe(true);
@@ -176,7 +193,10 @@ describe('HA: active/standby controllers on etcd', () => {
     const [leader, standby] = await pair('quorum', 'none', 'ha-quorum', [listenA, listenB]);
     await sleep(3000);
     // Both serve /healthz with their role, and the leader gauge.
-    for (const [c, role, gauge] of [[leader, 'leader', 1], [standby, 'standby', 0]] as const) {
+    for (const [c, role, gauge] of [
+      [leader, 'leader', 1],
+      [standby, 'standby', 0],
+    ] as const) {
       await c.waitFor('virt-balancer running', 60_000);
       const health = (await (await fetch(`http://${listen(c)}/healthz`)).json()) as Record<string, unknown>;
       expect(health).toMatchObject({ role, member: c.name, leader: leader.name });
@@ -236,7 +256,9 @@ describe('HA: active/standby controllers on etcd', () => {
   it('fencing: a leader whose lease expired behind its back (as in a pause) is refused by etcd, though it still believes it leads', async () => {
     await etcd.waitHealthy(etcd.names, 60_000);
     const logger = createLogger({ level: 'silent' });
-    const haOf = (memberName: string) => parseConfig({ hosts: [{ name: 'kvm1', uri: 'qemu+tcp://127.0.0.1/system' }], ha: { endpoints: etcd.endpoints, electionName: 'ha-fence', memberName } }).ha!;
+    const haOf = (memberName: string) =>
+      parseConfig({ hosts: [{ name: 'kvm1', uri: 'qemu+tcp://127.0.0.1/system' }], ha: { endpoints: etcd.endpoints, electionName: 'ha-fence', memberName } })
+        .ha!;
     const a = new EtcdHa(haOf('fa'), { logger });
     const b = new EtcdHa(haOf('fb'), { logger });
     try {
@@ -266,7 +288,11 @@ describe('HA: active/standby controllers on etcd', () => {
   it('ha.tls: leads through an etcd that requires client certificates; without the client certificate etcd refuses and it stays standby, saying why', async () => {
     const member = await startTlsMember(join(dir, 'etcd-tls'), `${addressPrefix()}210`);
     const logger = createLogger({ level: 'silent' });
-    const haOf = (tls: Record<string, string>, memberName: string) => parseConfig({ hosts: [{ name: 'kvm1', uri: 'qemu+tcp://127.0.0.1/system' }], ha: { endpoints: [member.endpoint], electionName: 'ha-tls', callTimeoutSeconds: 2, memberName, tls } }).ha!;
+    const haOf = (tls: Record<string, string>, memberName: string) =>
+      parseConfig({
+        hosts: [{ name: 'kvm1', uri: 'qemu+tcp://127.0.0.1/system' }],
+        ha: { endpoints: [member.endpoint], electionName: 'ha-tls', callTimeoutSeconds: 2, memberName, tls },
+      }).ha!;
     const withCert = new EtcdHa(haOf({ caFile: member.caFile, certFile: member.certFile, keyFile: member.keyFile }, 'with-cert'), { logger });
     const caOnly = new EtcdHa(haOf({ caFile: member.caFile }, 'ca-only'), { logger });
     try {
@@ -285,7 +311,9 @@ describe('HA: active/standby controllers on etcd', () => {
       await caOnly.stop();
       member.child.kill('SIGTERM');
     }
-    expect(() => new EtcdHa(haOf({ caFile: join(dir, 'missing-ca.pem') }, 'x'), { logger })).toThrow(`ha.tls.caFile: cannot read ${join(dir, 'missing-ca.pem')} (ENOENT)`);
+    expect(() => new EtcdHa(haOf({ caFile: join(dir, 'missing-ca.pem') }, 'x'), { logger })).toThrow(
+      `ha.tls.caFile: cannot read ${join(dir, 'missing-ca.pem')} (ENOENT)`,
+    );
   }, 120_000);
 
   it('two `run` on one state directory without ha: the second refuses and names the first', async () => {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { virsh } from '../../lab/run.js';
 
 const vms: string[] = [];
@@ -14,7 +14,9 @@ describe('lab hosts and guests', () => {
 
   it('has three hosts, each its own libvirtd with a distinct host UUID, and a config describing them', async () => {
     lab = await labFromEnv();
-    expect(lab.hosts.map((h) => h.address)).toEqual(['127.0.0.11', '127.0.0.12', '127.0.0.13'].map((a) => a.replace('127.0.0.', process.env.VB_LAB_ADDRESS_PREFIX ?? '127.0.0.')));
+    expect(lab.hosts.map((h) => h.address)).toEqual(
+      ['127.0.0.11', '127.0.0.12', '127.0.0.13'].map((a) => a.replace('127.0.0.', process.env.VB_LAB_ADDRESS_PREFIX ?? '127.0.0.')),
+    );
     const uuids = new Set<string>();
     for (const host of lab.hosts) {
       const caps = (await virsh(host.uri, ['capabilities'])).stdout;
@@ -49,7 +51,16 @@ describe('lab hosts and guests', () => {
     vms.push('mig1');
     await lab.createVm({ name: 'mig1', host: 'lab1', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 10, dirtyMiBps: 4, workloadMiB: 32 });
     const before = await lab.heartbeat('mig1');
-    await virsh(lab.host('lab1').uri, ['migrate', '--live', '--p2p', '--persistent', '--undefinesource', 'mig1', lab.host('lab2').uri, `tcp://${lab.host('lab2').address}`]);
+    await virsh(lab.host('lab1').uri, [
+      'migrate',
+      '--live',
+      '--p2p',
+      '--persistent',
+      '--undefinesource',
+      'mig1',
+      lab.host('lab2').uri,
+      `tcp://${lab.host('lab2').address}`,
+    ]);
     expect(await lab.whereIs('mig1')).toBe('lab2');
     const after = await lab.waitForHeartbeat('mig1', { afterSeq: before.seq + 2, timeoutMs: 30_000 });
     expect(after.status).toBe('OK');

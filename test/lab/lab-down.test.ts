@@ -14,11 +14,7 @@ describe('lab down', () => {
     await lab.up({ hosts: 1 }); // twice is fine
     await lab.createVm({ name: 'down1', host: 'lab1', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 0, dirtyMiBps: 0, workloadMiB: 8 });
     const host = lab.host('lab1');
-    const pids = [
-      ...(await guestPids(host)),
-      (await readPid(join(host.dir, 'libvirtd.pid')))!,
-      (await readPid(join(host.dir, 'virtlogd.pid')))!,
-    ];
+    const pids = [...(await guestPids(host)), (await readPid(join(host.dir, 'libvirtd.pid')))!, (await readPid(join(host.dir, 'virtlogd.pid')))!];
     expect(pids.length).toBe(3);
     expect(pids.every(pidAlive)).toBe(true);
     await lab.down();

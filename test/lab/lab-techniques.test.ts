@@ -19,7 +19,7 @@ import { Executor, Journal, readJournal, type MigrationResult } from '../../src/
 import { silentLogger } from '../../src/log/logger.js';
 import { predictTechnique } from '../../src/policy/chooser.js';
 import type { Move, Technique } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { labMove } from '../../lab/moves.js';
 import { virsh } from '../../lab/run.js';
 
@@ -98,7 +98,10 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
         onProgress: (p) => {
           if (p.phase === 'postcopy' && !atSwitch) {
             atSwitch = { bytes: p.dataProcessedBytes, elapsedMs: p.elapsedMs };
-            qemuParamsAtSwitch = virsh(lab.host(vm.host).uri, ['qemu-monitor-command', 'hard1', '{"execute":"query-migrate-parameters"}']).then((r) => r.stdout, (e: Error) => e.message);
+            qemuParamsAtSwitch = virsh(lab.host(vm.host).uri, ['qemu-monitor-command', 'hard1', '{"execute":"query-migrate-parameters"}']).then(
+              (r) => r.stdout,
+              (e: Error) => e.message,
+            );
           }
           // memory_bps is libvirt's recent-throughput figure; ignore the first samples.
           if (p.elapsedMs < 2000) return;
@@ -107,8 +110,12 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
         },
       });
       const postcopyPhaseMiBps =
-        atSwitch && result.bytes !== undefined && result.totalMs > atSwitch.elapsedMs + 1000 ? (result.bytes - atSwitch.bytes) / MiB / ((result.totalMs - atSwitch.elapsedMs) / 1000) : undefined;
-      const heartbeat = await lab.waitForHeartbeat('hard1', { afterSeq: before.seq + 3, timeoutMs: 60_000 }).catch((e: Error) => ({ status: `none: ${e.message}` }));
+        atSwitch && result.bytes !== undefined && result.totalMs > atSwitch.elapsedMs + 1000
+          ? (result.bytes - atSwitch.bytes) / MiB / ((result.totalMs - atSwitch.elapsedMs) / 1000)
+          : undefined;
+      const heartbeat = await lab
+        .waitForHeartbeat('hard1', { afterSeq: before.seq + 3, timeoutMs: 60_000 })
+        .catch((e: Error) => ({ status: `none: ${e.message}` }));
       rows.push({
         trial: trial.name,
         outcome: result.outcome,
@@ -149,11 +156,18 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
 
   it('a move that cannot converge is aborted at its deadline; the VM runs on the source, memory intact', async () => {
     await lab.createVm({ name: 'hard-stuck', host: 'lab2', vcpus: 1, memoryMiB: 192, cpuBusyPercent: 10, dirtyMiBps: 40, workloadMiB: 64 });
-    const stuck: Config = { ...config, stateDir: `${inject('labDir')}/state-hard-stuck`, migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 8 } };
+    const stuck: Config = {
+      ...config,
+      stateDir: `${inject('labDir')}/state-hard-stuck`,
+      migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 8 },
+    };
     const state = await new Collector(stuck, connections, { logger: silentLogger() }).collect();
     const vm = state.vms.find((v) => v.name === 'hard-stuck')!;
     const before = await lab.heartbeat('hard-stuck');
-    const move = { ...moveFor(vm, 'lab2', 'lab3', 'precopy'), inputs: { memoryBytes: vm.memoryBytes, dirtyRateMiBps: 40, bandwidthMiBps: 8, downtimeBudgetMs: 300 } };
+    const move = {
+      ...moveFor(vm, 'lab2', 'lab3', 'precopy'),
+      inputs: { memoryBytes: vm.memoryBytes, dirtyRateMiBps: 40, bandwidthMiBps: 8, downtimeBudgetMs: 300 },
+    };
     move.predicted = { ...move.predicted, converges: false };
     const journal = new Journal(stuck.stateDir);
     const result = await new Executor(stuck, { connections, logger: silentLogger(), journal }).runNow(move);

@@ -5,16 +5,9 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ConnectionClosedError,
-  DomainStatsTypes,
-  LibvirtConnection,
-  LibvirtError,
-  MigrateFlags,
-  type DomainEvent,
-} from '../../src/libvirt/index.js';
+import { ConnectionClosedError, DomainStatsTypes, LibvirtConnection, LibvirtError, MigrateFlags, type DomainEvent } from '../../src/libvirt/index.js';
 import { readPid } from '../../lab/hosts.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { sleep, virsh } from '../../lab/run.js';
 
 let lab: Lab;
@@ -50,7 +43,11 @@ describe('libvirt client: broad API on the test driver through a daemon', () => 
 
   it('lists the domains virsh lists and reads their stats as virsh domstats does', async () => {
     const ours = (await conn.connectListAllDomains()).map((d) => d.name).sort();
-    const theirs = (await virsh(lab.host('lab1').testUri, ['list', '--all', '--name'])).stdout.split('\n').map((s) => s.trim()).filter(Boolean).sort();
+    const theirs = (await virsh(lab.host('lab1').testUri, ['list', '--all', '--name'])).stdout
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .sort();
     expect(ours).toEqual(theirs);
     const stats = await conn.connectGetAllDomainStats(0, 0);
     const text = (await virsh(lab.host('lab1').testUri, ['domstats', '--raw'])).stdout;
@@ -58,7 +55,11 @@ describe('libvirt client: broad API on the test driver through a daemon', () => 
       const section = text.split(/^Domain: /m).find((s) => s.startsWith(`'${record.domain.name}'`))!;
       expect(section, `virsh domstats for ${record.domain.name}`).toBeDefined();
       const virshFields = Object.fromEntries(
-        section.split('\n').slice(1).map((l) => l.trim().split('=')).filter((kv) => kv.length === 2),
+        section
+          .split('\n')
+          .slice(1)
+          .map((l) => l.trim().split('='))
+          .filter((kv) => kv.length === 2),
       );
       expect(Object.keys(record.params).sort()).toEqual(Object.keys(virshFields).sort());
       for (const [k, v] of Object.entries(record.params)) {
@@ -96,7 +97,7 @@ describe('libvirt client: broad API on the test driver through a daemon', () => 
     const results = await Promise.all(
       Array.from({ length: 200 }, (_, i) => (i % 2 ? conn.connectGetHostname() : conn.domainLookupByName(names[i % names.length]).then((d) => d.name))),
     );
-    results.forEach((r, i) => expect(r).toBe(i % 2 ? results[1] : names[i % names.length]));
+    for (const [i, r] of results.entries()) expect(r).toBe(i % 2 ? results[1] : names[i % names.length]);
   });
 
   it('connects over the unix socket too', async () => {
@@ -115,7 +116,12 @@ describe('libvirt client: connection loss', () => {
     try {
       // Freeze the daemon first so the calls are certainly still pending when it dies.
       process.kill(pid, 'SIGSTOP');
-      const calls = Array.from({ length: 50 }, () => conn.connectGetAllDomainStats(0, 0).then(() => 'ok', (e) => e));
+      const calls = Array.from({ length: 50 }, () =>
+        conn.connectGetAllDomainStats(0, 0).then(
+          () => 'ok',
+          (e) => e,
+        ),
+      );
       await sleep(200);
       await lab.stopHost('lab3');
       const outcomes = await Promise.all(calls);
@@ -211,8 +217,16 @@ describe('libvirt client: QEMU hosts, migration and jobs', () => {
     await lab.createVm({ name: 'cl-abort', host: 'lab1', vcpus: 1, memoryMiB: 256, cpuBusyPercent: 20, dirtyMiBps: 40, workloadMiB: 96 });
     const dom = await source.domainLookupByName('cl-abort');
     const migration = source
-      .domainMigratePerform3Params(dom, lab.host('lab2').uri, { uri: `tcp://${lab.host('lab2').address}`, bandwidthMiBps: 8 }, MigrateFlags.LIVE | MigrateFlags.PEER2PEER)
-      .then(() => 'completed', (e: Error) => e);
+      .domainMigratePerform3Params(
+        dom,
+        lab.host('lab2').uri,
+        { uri: `tcp://${lab.host('lab2').address}`, bandwidthMiBps: 8 },
+        MigrateFlags.LIVE | MigrateFlags.PEER2PEER,
+      )
+      .then(
+        () => 'completed',
+        (e: Error) => e,
+      );
     await sleep(4000);
     await source.domainAbortJob(dom);
     const outcome = await migration;

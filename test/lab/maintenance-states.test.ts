@@ -57,7 +57,9 @@ describe('maintenance drains VMs in every state libvirt can move', () => {
     try {
       for (let tick = 1; tick <= 10; tick++) {
         const report = await controller.tick();
-        log.push(`tick ${tick}: moves ${report.plan.moves.map((m) => `${m.vmName}->${m.to} (${m.technique})`).join(' ') || '-'}; skipped ${report.plan.skipped.map((s) => `${s.vmName}: ${s.reason}`).join(' | ') || '-'}`);
+        log.push(
+          `tick ${tick}: moves ${report.plan.moves.map((m) => `${m.vmName}->${m.to} (${m.technique})`).join(' ') || '-'}; skipped ${report.plan.skipped.map((s) => `${s.vmName}: ${s.reason}`).join(' | ') || '-'}`,
+        );
         await controller.executor.whenIdle();
         const left = (await lab.listVms()).filter((v) => v.host === 'lab1' && Object.values(VMS).includes(v.name));
         if (left.length === 0) break;
@@ -71,7 +73,10 @@ describe('maintenance drains VMs in every state libvirt can move', () => {
     const vms = await lab.listVms();
     const at = (name: string) => vms.filter((v) => v.name === name);
     for (const name of Object.values(VMS)) {
-      expect(at(name).map((v) => v.host), `${name}\n${context}`).not.toContain('lab1');
+      expect(
+        at(name).map((v) => v.host),
+        `${name}\n${context}`,
+      ).not.toContain('lab1');
       expect(at(name), `${name}\n${context}`).toHaveLength(1);
     }
     expect(at(VMS.running)[0].state, context).toBe('running');
@@ -81,6 +86,9 @@ describe('maintenance drains VMs in every state libvirt can move', () => {
     expect(by[VMS.running]?.technique, context).toBe('precopy');
     expect(by[VMS.paused]?.technique, context).toBe('precopy');
     expect(by[VMS.shutoff]?.technique, context).toBe('cold');
-    expect(results.every((r) => r.outcome === 'completed'), context).toBe(true);
+    expect(
+      results.every((r) => r.outcome === 'completed'),
+      context,
+    ).toBe(true);
   }, 600_000);
 });

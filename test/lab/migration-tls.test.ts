@@ -17,7 +17,7 @@ import { LibvirtConnection } from '../../src/libvirt/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { countOccurrences, startCapture, type TcpFlow } from '../../lab/capture.js';
 import { migrationPkiDir } from '../../lab/hosts.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { labMove } from '../../lab/moves.js';
 import { addressPrefix, migrationHostAddress } from '../../lab/paths.js';
 import { makeMigrationPki } from '../../lab/pki.js';
@@ -49,7 +49,10 @@ interface Wire {
 async function captureMove(from: string, to: string, tlsMode: MigrationTlsMode): Promise<Wire> {
   const file = join(inject('labDir'), `migration-tls-${from}-${to}-${tlsMode}.pcap`);
   const capture = await startCapture(file, `net ${prefix}0/24 and tcp`);
-  const [source, target] = [await LibvirtConnection.open(lab.hosts.find((h) => h.name === from)!.uri), await LibvirtConnection.open(lab.hosts.find((h) => h.name === to)!.uri)];
+  const [source, target] = [
+    await LibvirtConnection.open(lab.hosts.find((h) => h.name === from)!.uri),
+    await LibvirtConnection.open(lab.hosts.find((h) => h.name === to)!.uri),
+  ];
   let result: MigrationResult;
   try {
     result = await runMigrationWithTls(labMove({ name: VM, uuid }, from, to, 'precopy'), {
@@ -78,12 +81,16 @@ async function captureMove(from: string, to: string, tlsMode: MigrationTlsMode):
     flows,
     droppedByKernel,
     streamBytes: stream.reduce((s, f) => s + f.payload.length, 0),
-    otherBytesOnControlAddresses: other.filter((f) => (controls.includes(f.src) || controls.includes(f.dst)) && f.srcPort !== 16509 && f.dstPort !== 16509).reduce((s, f) => s + f.payload.length, 0),
+    otherBytesOnControlAddresses: other
+      .filter((f) => (controls.includes(f.src) || controls.includes(f.dst)) && f.srcPort !== 16509 && f.dstPort !== 16509)
+      .reduce((s, f) => s + f.payload.length, 0),
     markerInStream: stream.reduce((s, f) => s + countOccurrences(f.payload, marker), 0),
     markerElsewhere: other.reduce((s, f) => s + countOccurrences(f.payload, marker), 0),
   };
   // The figures the issue's closing note quotes.
-  console.log(`[migration-tls] ${from}->${to} tls=${tlsMode}: ${result.outcome}${result.error ? ` (${result.error})` : ''}; stream ${(wire.streamBytes / 2 ** 20).toFixed(1)} MiB to ${mig}, marker ${wire.markerInStream}x in it, ${wire.markerElsewhere}x elsewhere; ${(wire.otherBytesOnControlAddresses / 2 ** 20).toFixed(2)} MiB off-RPC on control addresses; libvirt ${((result.bytes ?? 0) / 2 ** 20).toFixed(1)} MiB in ${(result.totalMs / 1000).toFixed(1)} s; ${droppedByKernel} dropped`);
+  console.log(
+    `[migration-tls] ${from}->${to} tls=${tlsMode}: ${result.outcome}${result.error ? ` (${result.error})` : ''}; stream ${(wire.streamBytes / 2 ** 20).toFixed(1)} MiB to ${mig}, marker ${wire.markerInStream}x in it, ${wire.markerElsewhere}x elsewhere; ${(wire.otherBytesOnControlAddresses / 2 ** 20).toFixed(2)} MiB off-RPC on control addresses; libvirt ${((result.bytes ?? 0) / 2 ** 20).toFixed(1)} MiB in ${(result.totalMs / 1000).toFixed(1)} s; ${droppedByKernel} dropped`,
+  );
   return wire;
 }
 
@@ -94,11 +101,21 @@ describe('migration TLS and migration network on the wire', () => {
     for (const host of lab.hosts.slice(0, 3)) {
       const qemuConf = await readFile(join(host.dir, 'etc', 'qemu.conf'), 'utf8');
       if (!qemuConf.includes(`migrate_tls_x509_cert_dir = "${migrationPkiDir(host)}"`)) {
-        throw new Error(`lab host ${host.name} was made before migration TLS (no migrate_tls_x509_cert_dir in its qemu.conf): run \`npm run lab -- down\` and remove ${inject('labDir')}/hosts`);
+        throw new Error(
+          `lab host ${host.name} was made before migration TLS (no migrate_tls_x509_cert_dir in its qemu.conf): run \`npm run lab -- down\` and remove ${inject('labDir')}/hosts`,
+        );
       }
     }
-    for (const host of lab.hosts) for (const f of await readdir(migrationPkiDir(host)).catch(() => [])) await rm(join(migrationPkiDir(host), f), { force: true });
-    await makeMigrationPki(join(inject('labDir'), 'migration-pki'), ['lab1', 'lab2'].map((name) => ({ name, certDir: migrationPkiDir(lab.hosts.find((h) => h.name === name)!), addresses: [controlAddress(name), migrationAddress(name)] })));
+    for (const host of lab.hosts)
+      for (const f of await readdir(migrationPkiDir(host)).catch(() => [])) await rm(join(migrationPkiDir(host), f), { force: true });
+    await makeMigrationPki(
+      join(inject('labDir'), 'migration-pki'),
+      ['lab1', 'lab2'].map((name) => ({
+        name,
+        certDir: migrationPkiDir(lab.hosts.find((h) => h.name === name)!),
+        addresses: [controlAddress(name), migrationAddress(name)],
+      })),
+    );
     await lab.destroyVm(VM);
     await lab.createVm({ name: VM, host: 'lab1', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 5, dirtyMiBps: 1, workloadMiB: 16, marker });
     uuid = (await virsh(lab.hosts[0]!.uri, ['domuuid', VM])).stdout.trim();
@@ -106,7 +123,8 @@ describe('migration TLS and migration network on the wire', () => {
   afterAll(async () => {
     await lab?.destroyVm(VM).catch(() => {});
     // Back to no certificates: other tests' moves stay as they were.
-    for (const host of lab?.hosts ?? []) for (const f of await readdir(migrationPkiDir(host)).catch(() => [])) await rm(join(migrationPkiDir(host), f), { force: true });
+    for (const host of lab?.hosts ?? [])
+      for (const f of await readdir(migrationPkiDir(host)).catch(() => [])) await rm(join(migrationPkiDir(host), f), { force: true });
   });
 
   it('plaintext: the stream goes to the target migration address and carries the marker', async () => {
@@ -138,7 +156,11 @@ describe('migration TLS and migration network on the wire', () => {
     const before = await lab.heartbeat(VM);
     const wire = await captureMove('lab1', 'lab3', 'required');
     expect(wire.result.outcome).toBe('failed');
-    expect(wire.result.error).toMatch(new RegExp(`^migration of VM ${VM} from lab1 to lab3 with TLS refused before any memory was sent: lab3 has no \\S+/lab3/migration-pki/ca-cert\\.pem\\. Fix: put ca-cert\\.pem`));
+    expect(wire.result.error).toMatch(
+      new RegExp(
+        `^migration of VM ${VM} from lab1 to lab3 with TLS refused before any memory was sent: lab3 has no \\S+/lab3/migration-pki/ca-cert\\.pem\\. Fix: put ca-cert\\.pem`,
+      ),
+    );
     expect(wire.markerInStream + wire.markerElsewhere).toBe(0);
     expect(wire.streamBytes).toBeLessThan(2 ** 20);
     expect(await lab.whereIs(VM)).toBe('lab1');

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 
 const execFileAsync = promisify(execFile);
 const VM = 'ow-vm1';
@@ -66,7 +66,17 @@ describe('operator workflow against the lab', () => {
         stateDir: join(dir, 'state'),
         metrics: { listen: '' },
         policy: { automation: 'manual', recommendationExpirySeconds: 900, bandwidthMiBps: 250 },
-        notifications: { webhooks: [{ url, secret: SECRET, events: ['migration.started', 'migration.completed', 'migration.failed', 'migration.aborted'], timeoutSeconds: 5, retries: 2 }] },
+        notifications: {
+          webhooks: [
+            {
+              url,
+              secret: SECRET,
+              events: ['migration.started', 'migration.completed', 'migration.failed', 'migration.aborted'],
+              timeoutSeconds: 5,
+              retries: 2,
+            },
+          ],
+        },
       }),
     );
     await lab.createVm({ name: VM, host: SOURCE, vcpus: 1, memoryMiB: 128, cpuBusyPercent: 10, dirtyMiBps: 1, workloadMiB: 16 });
@@ -85,7 +95,9 @@ describe('operator workflow against the lab', () => {
     expect(tick.code, tick.stderr).toBe(0);
     expect(await lab.whereIs(VM)).toBe(SOURCE);
     const listed = await cli(['recommendations', '--json']);
-    const waiting = (JSON.parse(listed.stdout) as { id: string; status: string; kind: string; vm: string; from: string; to: string }[]).filter((r) => r.vm === VM);
+    const waiting = (JSON.parse(listed.stdout) as { id: string; status: string; kind: string; vm: string; from: string; to: string }[]).filter(
+      (r) => r.vm === VM,
+    );
     expect(waiting, listed.stdout).toHaveLength(1);
     const [rec] = waiting;
     expect([rec.status, rec.kind, rec.from]).toEqual(['waiting', 'must-move', SOURCE]);
@@ -108,7 +120,14 @@ describe('operator workflow against the lab', () => {
     expect(approved.code, `${approved.stdout}\n${approved.stderr}`).toBe(0);
     expect(JSON.parse(approved.stdout)).toEqual([expect.objectContaining({ id: rec.id, decision: 'executed', outcome: 'completed', to: rec.to })]);
     expect(await lab.whereIs(VM)).toBe(rec.to);
-    const history = JSON.parse((await cli(['history', '--json', '--limit', '200'])).stdout) as { type: string; id?: string; by?: string; decision?: string; outcome?: string; vm: string }[];
+    const history = JSON.parse((await cli(['history', '--json', '--limit', '200'])).stdout) as {
+      type: string;
+      id?: string;
+      by?: string;
+      decision?: string;
+      outcome?: string;
+      vm: string;
+    }[];
     const types = history.filter((e) => e.vm === VM).map((e) => e.type);
     expect(types).toContain('recommended');
     expect(types.indexOf('recommended')).toBeLessThan(types.indexOf('started'));
@@ -116,7 +135,10 @@ describe('operator workflow against the lab', () => {
     expect(history.some((e) => e.type === 'outcome' && e.vm === VM && e.outcome === 'completed')).toBe(true);
 
     // 4. The receiver got the real migration's events, signed with the secret.
-    const events = received.map((r) => ({ ...r, json: JSON.parse(r.body) as { event: string; data: { vm: string; from: string; to: string; outcome?: string } } }));
+    const events = received.map((r) => ({
+      ...r,
+      json: JSON.parse(r.body) as { event: string; data: { vm: string; from: string; to: string; outcome?: string } },
+    }));
     expect(events.map((e) => e.json.event)).toEqual(['migration.started', 'migration.completed']);
     for (const e of events) {
       expect(e.json.data).toMatchObject({ vm: VM, from: SOURCE, to: rec.to });

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TECHNIQUES } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 
 const execFileAsync = promisify(execFile);
 const VMS = ['pl-busy1', 'pl-busy2', 'pl-busy3'];

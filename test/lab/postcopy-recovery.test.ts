@@ -21,7 +21,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createMetrics } from '../../src/metrics/catalog.js';
 import { featureMissing } from '../../src/policy/capabilities.js';
 import type { Move } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { run, sleep, virsh } from '../../lab/run.js';
 
 const VM = 'pcrec1';
@@ -41,7 +41,21 @@ async function stateWithReason(host: string): Promise<string> {
 
 /** Reset every established migration connection the target accepted; returns the sockets killed. */
 async function cutMigrationStream(targetAddress: string): Promise<string[]> {
-  const { stdout } = await run('ss', ['-K', '-H', '-tn', 'state', 'established', 'src', targetAddress, 'sport', 'ge', `:${MIGRATION_PORT_MIN}`, 'sport', 'le', `:${MIGRATION_PORT_MAX}`]);
+  const { stdout } = await run('ss', [
+    '-K',
+    '-H',
+    '-tn',
+    'state',
+    'established',
+    'src',
+    targetAddress,
+    'sport',
+    'ge',
+    `:${MIGRATION_PORT_MIN}`,
+    'sport',
+    'le',
+    `:${MIGRATION_PORT_MAX}`,
+  ]);
   return stdout.split('\n').filter((l) => l.trim() !== '');
 }
 

@@ -52,7 +52,9 @@ async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promis
     }
     await sleep(1000);
   }
-  throw new Error(`${what} within ${timeoutMs / 1000} s (last error: ${(last as Error)?.message ?? 'none'}); controller: ${controllerOutput.slice(-800)} prometheus: ${prometheusOutput.slice(-800)}`);
+  throw new Error(
+    `${what} within ${timeoutMs / 1000} s (last error: ${(last as Error)?.message ?? 'none'}); controller: ${controllerOutput.slice(-800)} prometheus: ${prometheusOutput.slice(-800)}`,
+  );
 }
 
 function stop(child: ChildProcess | undefined): Promise<void> {
@@ -137,16 +139,23 @@ describe('installed controller scraped by Prometheus with the shipped config, ru
   });
 
   it('evaluates every shipped rule without error, with HostUnreachable pending for the down host only', async () => {
-    const shippedAlerts = (parse(readFileSync(join(root, 'deploy/prometheus/rules/virt-balancer.rules.yml'), 'utf8')) as { groups: { rules: { alert: string }[] }[] }).groups.flatMap((g) => g.rules.map((r) => r.alert));
+    const shippedAlerts = (
+      parse(readFileSync(join(root, 'deploy/prometheus/rules/virt-balancer.rules.yml'), 'utf8')) as { groups: { rules: { alert: string }[] }[] }
+    ).groups.flatMap((g) => g.rules.map((r) => r.alert));
     type Rule = { name: string; health: string; lastError?: string; lastEvaluation: string; alerts: { labels: Record<string, string>; state: string }[] };
     const rules = await waitUntil('the rules were not all evaluated', 60_000, async () => {
       const body = (await (await fetch(`${PROM}/api/v1/rules?type=alert`)).json()) as { data: { groups: { rules: Rule[] }[] } };
       const all = body.data.groups.flatMap((g) => g.rules);
       // health is "unknown" until a rule's first evaluation.
-      return all.length === shippedAlerts.length && all.every((r) => r.health !== 'unknown') && all.find((r) => r.name === 'VirtBalancerHostUnreachable')!.alerts.length > 0 ? all : undefined;
+      return all.length === shippedAlerts.length &&
+        all.every((r) => r.health !== 'unknown') &&
+        all.find((r) => r.name === 'VirtBalancerHostUnreachable')!.alerts.length > 0
+        ? all
+        : undefined;
     });
     expect(rules.map((r) => r.name).sort()).toEqual([...shippedAlerts].sort());
-    for (const rule of rules) expect({ rule: rule.name, health: rule.health, error: rule.lastError ?? '' }).toEqual({ rule: rule.name, health: 'ok', error: '' });
+    for (const rule of rules)
+      expect({ rule: rule.name, health: rule.health, error: rule.lastError ?? '' }).toEqual({ rule: rule.name, health: 'ok', error: '' });
     const unreachable = rules.find((r) => r.name === 'VirtBalancerHostUnreachable')!;
     // `for: 2m` keeps it pending during this test; the point is which host it is about.
     expect(unreachable.alerts.map((a) => [a.labels.host, a.state])).toEqual([['ghost', 'pending']]);
@@ -156,12 +165,20 @@ describe('installed controller scraped by Prometheus with the shipped config, ru
   });
 
   it('accepts every Grafana dashboard query, and the per-host panels return the lab hosts', async () => {
-    const dashboard = JSON.parse(readFileSync(join(root, 'deploy/grafana/dashboards/virt-balancer.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[]; panels?: unknown[] }[] };
+    const dashboard = JSON.parse(readFileSync(join(root, 'deploy/grafana/dashboards/virt-balancer.json'), 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[]; panels?: unknown[] }[];
+    };
     const targets = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
     expect(targets.length).toBeGreaterThan(10);
     // Grafana replaces $__rate_interval before the query reaches Prometheus.
     const results = await Promise.all(targets.map(async (t) => ({ ...t, answer: await query(t.expr.replaceAll('$__rate_interval', '1m')) })));
-    for (const r of results) expect({ panel: r.panel, expr: r.expr, status: r.answer.status, error: r.answer.error ?? '' }).toEqual({ panel: r.panel, expr: r.expr, status: 'success', error: '' });
+    for (const r of results)
+      expect({ panel: r.panel, expr: r.expr, status: r.answer.status, error: r.answer.error ?? '' }).toEqual({
+        panel: r.panel,
+        expr: r.expr,
+        status: 'success',
+        error: '',
+      });
     const cpu = results.find((r) => r.expr.startsWith('virt_balancer_host_cpu_utilization_ratio'));
     expect(cpu, 'a host CPU panel').toBeDefined();
     const hosts = await waitUntil('host CPU utilisation had no samples for the lab hosts', 30_000, async () => {
@@ -171,7 +188,7 @@ describe('installed controller scraped by Prometheus with the shipped config, ru
     expect(hosts).not.toContain('ghost');
   });
 
-  it('reloads on the unit\'s ExecReload (SIGHUP): a host removed from the config leaves Prometheus and its alert', async () => {
+  it("reloads on the unit's ExecReload (SIGHUP): a host removed from the config leaves Prometheus and its alert", async () => {
     writeFileSync(
       configFile,
       stringify({ ...labConfig, stateDir: join(dir, 'state'), loop: { schedule: '*/2 * * * * *', dryRun: true }, metrics: { listen: METRICS_LISTEN } }),

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { readJournal, type JournalEntry } from '../../src/executor/index.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { run, sleep } from '../../lab/run.js';
 
 const VMS = ['rs-hot1', 'rs-hot2'];
@@ -26,7 +26,9 @@ const children: ChildProcess[] = [];
 const outputs = new Map<ChildProcess, string>();
 
 function startRun(configFile: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', configFile, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--config', configFile, '--log-level', 'info'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   outputs.set(child, '');
   const keep = (d: Buffer) => outputs.set(child, outputs.get(child) + String(d));
   child.stdout!.on('data', keep);
@@ -42,7 +44,9 @@ async function waitForJournal(file: string, what: string, predicate: (entries: J
     if (predicate(entries)) return entries;
     if (Date.now() > until) {
       const logs = [...outputs.values()].map((o) => o.split('\n').slice(-15).join('\n')).join('\n---\n');
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; journal:\n${entries.map((e) => JSON.stringify(e)).join('\n')}\ncontroller output (last lines):\n${logs}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; journal:\n${entries.map((e) => JSON.stringify(e)).join('\n')}\ncontroller output (last lines):\n${logs}`,
+      );
     }
     await sleep(500);
   }
@@ -57,7 +61,10 @@ function writeTestConfig(name: string, settings: Record<string, unknown>): { con
   return { configFile, journalFile: join(stateDir, 'journal.jsonl') };
 }
 
-const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code)),
+  );
 
 describe('run killed mid-migration and started again', () => {
   beforeAll(async () => {
@@ -73,14 +80,24 @@ describe('run killed mid-migration and started again', () => {
 
   it('adopts the running job instead of starting a second one, records its outcome, and the guest is intact', async () => {
     await sleep(3000);
-    const status = JSON.parse((await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', '--json', '--config', inject('labConfigPath')])).stdout) as { hosts: { name: string; cpuUtilization: number }[] };
+    const status = JSON.parse(
+      (await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', '--json', '--config', inject('labConfigPath')])).stdout,
+    ) as { hosts: { name: string; cpuUtilization: number }[] };
     const sourcePercent = status.hosts.find((h) => h.name === SOURCE)!.cpuUtilization * 100;
     expect(sourcePercent, 'the two busy guests should load their host').toBeGreaterThan(5);
     // A slow link (8 MiB/s for 192 MiB guests: about 25 s a move) leaves time to kill the
     // controller mid-job; one move at a time; a threshold below the hot host's measured load.
     const { configFile, journalFile } = writeTestConfig('restart', {
       loop: { schedule: '*/3 * * * * *', windowSamples: 1 },
-      policy: { cpuHighPercent: Math.max(2, Math.floor(sourcePercent * 0.8)), cpuLowPercent: 1, hysteresisPercent: 0, cooldownSeconds: 0, maxMovesPerTick: 1, minGainPerCostSecond: 0, allowedTechniques: ['precopy'] },
+      policy: {
+        cpuHighPercent: Math.max(2, Math.floor(sourcePercent * 0.8)),
+        cpuLowPercent: 1,
+        hysteresisPercent: 0,
+        cooldownSeconds: 0,
+        maxMovesPerTick: 1,
+        minGainPerCostSecond: 0,
+        allowedTechniques: ['precopy'],
+      },
       migration: { bandwidthMiBps: 8, maxConcurrent: 1, deadlineSeconds: 240 },
     });
 
@@ -95,12 +112,20 @@ describe('run killed mid-migration and started again', () => {
     expect(job.stdout, 'the job should outlive the killed controller').toMatch(/Operation:\s+Outgoing migration/);
 
     const second = startRun(configFile);
-    const entries = await waitForJournal(journalFile, 'the second run to record the adopted outcome', (es) => es.some((e) => e.type === 'outcome' && e.vmUuid === move.vmUuid), 240_000);
+    const entries = await waitForJournal(
+      journalFile,
+      'the second run to record the adopted outcome',
+      (es) => es.some((e) => e.type === 'outcome' && e.vmUuid === move.vmUuid),
+      240_000,
+    );
     second.kill('SIGTERM');
     expect(await exited(second)).toBe(0);
 
     const mine = entries.filter((e) => 'vmUuid' in e && e.vmUuid === move.vmUuid);
-    expect(mine.filter((e) => e.type === 'started'), 'exactly one migration of the VM was started').toHaveLength(1);
+    expect(
+      mine.filter((e) => e.type === 'started'),
+      'exactly one migration of the VM was started',
+    ).toHaveLength(1);
     expect(mine.some((e) => e.type === 'found-running-job')).toBe(true);
     const outcome = mine.find((e) => e.type === 'outcome') as Extract<JournalEntry, { type: 'outcome' }>;
     expect(outcome).toMatchObject({ outcome: 'completed', from: move.from, to: move.to, adoptedAfterRestart: true });
@@ -123,7 +148,11 @@ describe('run killed mid-migration and started again', () => {
       policy: { cpuHighPercent: 100, memoryHighPercent: 100, allowedTechniques: ['precopy'] },
       migration: { bandwidthMiBps: 8, deadlineSeconds, pollIntervalMs: 500 },
     });
-    const migrate = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'migrate', STUCK, '--to', 'lab1', '--technique', 'precopy', '--json', '--config', configFile], { stdio: 'ignore' });
+    const migrate = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'migrate', STUCK, '--to', 'lab1', '--technique', 'precopy', '--json', '--config', configFile],
+      { stdio: 'ignore' },
+    );
     children.push(migrate);
     const started = await waitForJournal(journalFile, 'migrate to start the job', (es) => es.some((e) => e.type === 'started' && e.vm === STUCK), 60_000);
     const startEntry = started.find((e) => e.type === 'started') as Extract<JournalEntry, { type: 'started' }>;

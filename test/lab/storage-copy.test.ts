@@ -14,8 +14,17 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { Executor, Journal } from '../../src/executor/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Move } from '../../src/policy/plan-types.js';
-import { Lab, labFromEnv } from '../../lab/lab.js';
-import { checkImage, createLocalImage, createVmWithLocalDisk, ensureImagesPool, imageExists, pathOnHost, removeImagesPool, type LocalDisk } from '../../lab/local-disk.js';
+import { type Lab, labFromEnv } from '../../lab/lab.js';
+import {
+  checkImage,
+  createLocalImage,
+  createVmWithLocalDisk,
+  ensureImagesPool,
+  imageExists,
+  pathOnHost,
+  removeImagesPool,
+  type LocalDisk,
+} from '../../lab/local-disk.js';
 import { run } from '../../lab/run.js';
 
 const execFileAsync = promisify(execFile);
@@ -61,7 +70,9 @@ describe('live migration with storage copy in the lab', () => {
     const { code, out } = await migrateCli('sc-nopool', 'lab3');
     expect(code).toBe(1);
     expect(out).toMatchObject({ vm: 'sc-nopool', from: 'lab1', to: 'lab3', outcome: 'failed' });
-    expect(out.error).toMatch(/^storage copy of VM sc-nopool to lab3 refused before any data moved: vda \(\/var\/lib\/libvirt\/images\/sc-nopool\.qcow2\) does not exist on lab3/);
+    expect(out.error).toMatch(
+      /^storage copy of VM sc-nopool to lab3 refused before any data moved: vda \(\/var\/lib\/libvirt\/images\/sc-nopool\.qcow2\) does not exist on lab3/,
+    );
     expect(out.error).toContain('virsh pool-define-as images dir --target /var/lib/libvirt/images');
     // libvirt refuses in its prepare phase: no job ran long enough to move anything.
     expect(out.totalMs as number).toBeLessThan(5000);
@@ -72,7 +83,7 @@ describe('live migration with storage copy in the lab', () => {
     expect(await imageExists(lab.host('lab3'), disk)).toBe(false);
   });
 
-  it('migrate copies a running VM\'s local qcow2 disk to a target with a storage pool: the VM runs there, heartbeat OK, its copy identical', async () => {
+  it("migrate copies a running VM's local qcow2 disk to a target with a storage pool: the VM runs there, heartbeat OK, its copy identical", async () => {
     await resetStorage();
     await ensureImagesPool(lab.host('lab2'));
     created.push('sc-copy');
@@ -92,7 +103,9 @@ describe('live migration with storage copy in the lab', () => {
     expect(out.bytes as number).toBeGreaterThan((64 + 16) * MiB);
     // The prediction included the disk: localDiskBytes came from the tag and the disk's capacity.
     expect((out.predicted as { bytes: number }).bytes).toBeGreaterThanOrEqual(64 * MiB);
-    console.log(`[storage-copy] lab1 -> lab2: ${out.technique}, job ${out.totalMs} ms (CLI wall ${wallMs} ms), downtime ${out.downtimeMs} ms, ${((out.bytes as number) / MiB).toFixed(1)} MiB moved, predicted ${((out.predicted as { bytes: number }).bytes / MiB).toFixed(1)} MiB`);
+    console.log(
+      `[storage-copy] lab1 -> lab2: ${out.technique}, job ${out.totalMs} ms (CLI wall ${wallMs} ms), downtime ${out.downtimeMs} ms, ${((out.bytes as number) / MiB).toFixed(1)} MiB moved, predicted ${((out.predicted as { bytes: number }).bytes / MiB).toFixed(1)} MiB`,
+    );
     expect(await lab.whereIs('sc-copy')).toBe('lab2');
     expect((await lab.waitForHeartbeat('sc-copy', { afterSeq: before.seq + 2, timeoutMs: 30_000 })).status).toBe('OK');
     await checkImage(lab.host('lab2'), disk);
@@ -101,7 +114,9 @@ describe('live migration with storage copy in the lab', () => {
     const { stdout } = await run('qemu-img', ['compare', pathOnHost(lab.host('lab1'), disk.path), pathOnHost(lab.host('lab2'), disk.path)]);
     expect(stdout).toMatch(/Images are identical/);
     const allocatedMiB = async (host: string) => ((await stat(pathOnHost(lab.host(host), disk.path))).blocks * 512) / MiB;
-    console.log(`[storage-copy] image allocated on disk: source ${(await allocatedMiB('lab1')).toFixed(1)} MiB, copy ${(await allocatedMiB('lab2')).toFixed(1)} MiB`);
+    console.log(
+      `[storage-copy] image allocated on disk: source ${(await allocatedMiB('lab1')).toFixed(1)} MiB, copy ${(await allocatedMiB('lab2')).toFixed(1)} MiB`,
+    );
   });
 
   it('an aborted storage copy leaves the VM running on the source with its disk intact; a retry over the leftover target file completes', async () => {
@@ -113,7 +128,11 @@ describe('live migration with storage copy in the lab', () => {
     // 48 MiB of data at 8 MiB/s takes about 6 s, so the deadline (3 s, plus the move's predicted
     // 1 s because it copies storage) falls inside the disk copy, before any memory moves (libvirt
     // copies disks first).
-    const slow: Config = { ...config, policy: { ...config.policy, allowedTechniques: ['precopy'] }, migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 3, pollIntervalMs: 250 } };
+    const slow: Config = {
+      ...config,
+      policy: { ...config.policy, allowedTechniques: ['precopy'] },
+      migration: { ...config.migration, bandwidthMiBps: 8, deadlineSeconds: 3, pollIntervalMs: 250 },
+    };
     const connections = new HostConnections(slow, { logger: silentLogger() });
     await connections.start();
     try {
@@ -145,10 +164,15 @@ describe('live migration with storage copy in the lab', () => {
       // The retry at full speed: libvirt reuses the partial file it left (or creates a new one).
       const fast: Config = { ...slow, migration: { ...slow.migration, bandwidthMiBps: 0, deadlineSeconds: 120 } };
       const beat = await lab.heartbeat('sc-abort');
-      const done = await new Executor(fast, { connections, logger: silentLogger(), journal: new Journal(fast.stateDir) }).runNow({ ...move, inputs: { ...move.inputs, bandwidthMiBps: 0 } });
+      const done = await new Executor(fast, { connections, logger: silentLogger(), journal: new Journal(fast.stateDir) }).runNow({
+        ...move,
+        inputs: { ...move.inputs, bandwidthMiBps: 0 },
+      });
       expect(done.outcome, done.error).toBe('completed');
       expect(done.diskBytes).toBe(64 * MiB);
-      console.log(`[storage-copy] abort after ${aborted.totalMs} ms (deadline 3 + 1 s at 8 MiB/s; partial image left on lab3: ${leftover}); retry lab1 -> lab3: job ${done.totalMs} ms, downtime ${done.downtimeMs} ms, ${((done.bytes ?? 0) / MiB).toFixed(1)} MiB moved of which disk ${((done.diskBytes ?? 0) / MiB).toFixed(1)} MiB`);
+      console.log(
+        `[storage-copy] abort after ${aborted.totalMs} ms (deadline 3 + 1 s at 8 MiB/s; partial image left on lab3: ${leftover}); retry lab1 -> lab3: job ${done.totalMs} ms, downtime ${done.downtimeMs} ms, ${((done.bytes ?? 0) / MiB).toFixed(1)} MiB moved of which disk ${((done.diskBytes ?? 0) / MiB).toFixed(1)} MiB`,
+      );
       expect(await lab.whereIs('sc-abort')).toBe('lab3');
       expect((await lab.waitForHeartbeat('sc-abort', { afterSeq: beat.seq + 2, timeoutMs: 30_000 })).status).toBe('OK');
       await checkImage(lab.host('lab3'), disk);

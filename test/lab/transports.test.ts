@@ -59,9 +59,19 @@ afterAll(async () => {
 /** What virsh says about the host over uri, in the shapes our client returns. */
 async function virshView(uri: string): Promise<{ hostname: string; domains: string[]; nodeinfo: Record<string, string> }> {
   const hostname = (await virsh(uri, ['hostname'], 30_000)).stdout.trim();
-  const domains = (await virsh(uri, ['list', '--all', '--name'], 30_000)).stdout.split('\n').map((s) => s.trim()).filter(Boolean).sort();
+  const domains = (await virsh(uri, ['list', '--all', '--name'], 30_000)).stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .sort();
   const text = (await virsh(uri, ['nodeinfo'], 30_000)).stdout;
-  const nodeinfo = Object.fromEntries(text.split('\n').map((l) => l.split(/:\s+/)).filter((kv) => kv.length === 2).map(([k, v]) => [k.trim(), v.trim()]));
+  const nodeinfo = Object.fromEntries(
+    text
+      .split('\n')
+      .map((l) => l.split(/:\s+/))
+      .filter((kv) => kv.length === 2)
+      .map(([k, v]) => [k.trim(), v.trim()]),
+  );
   return { hostname, domains, nodeinfo };
 }
 
@@ -137,7 +147,18 @@ describe('SSH transport: qemu+ssh:// through a private sshd', () => {
   let clientKey: string;
   let sshWrapper: string;
   // Keep the client away from /root/.ssh: no known_hosts written, no user config read.
-  const sshArgs = ['-F', '/dev/null', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'LogLevel=ERROR'];
+  const sshArgs = [
+    '-F',
+    '/dev/null',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'LogLevel=ERROR',
+  ];
   const rootSshBefore = existsSync('/root/.ssh') ? readdirSync('/root/.ssh').sort() : undefined;
 
   beforeAll(async () => {
@@ -162,8 +183,7 @@ describe('SSH transport: qemu+ssh:// through a private sshd', () => {
     }
   });
 
-  const sshUri = (extra = '') =>
-    `qemu+ssh://root@${address}:${sshd.port}/system?socket=${hostSocketPath(host)}&keyfile=${clientKey}${extra}`;
+  const sshUri = (extra = '') => `qemu+ssh://root@${address}:${sshd.port}/system?socket=${hostSocketPath(host)}&keyfile=${clientKey}${extra}`;
 
   it('reaches libvirtd through virt-ssh-helper on the far side and answers as virsh does over the same URI', async () => {
     const uri = sshUri(`&command=${sshWrapper}`);
@@ -254,10 +274,28 @@ async function makePki(dir: string): Promise<typeof pki> {
   await makeCa(ca, 'vb-transports test CA');
   await makeCa(rogueCa, 'vb-transports unknown CA');
   await copyFile(`${ca}cert.pem`, join(caDir, 'cacert.pem'));
-  await issueCertificate(ca, address, ['extendedKeyUsage=serverAuth', `subjectAltName=IP:${address}`], join(caDir, 'serverkey.pem'), join(caDir, 'servercert.pem'));
-  await issueCertificate(ca, 'elsewhere.invalid', ['extendedKeyUsage=serverAuth', 'subjectAltName=DNS:elsewhere.invalid,IP:127.0.14.99'], join(caDir, 'wrongkey.pem'), join(caDir, 'wrongcert.pem'));
+  await issueCertificate(
+    ca,
+    address,
+    ['extendedKeyUsage=serverAuth', `subjectAltName=IP:${address}`],
+    join(caDir, 'serverkey.pem'),
+    join(caDir, 'servercert.pem'),
+  );
+  await issueCertificate(
+    ca,
+    'elsewhere.invalid',
+    ['extendedKeyUsage=serverAuth', 'subjectAltName=DNS:elsewhere.invalid,IP:127.0.14.99'],
+    join(caDir, 'wrongkey.pem'),
+    join(caDir, 'wrongcert.pem'),
+  );
   await issueCertificate(ca, 'vb-transports-client', ['extendedKeyUsage=clientAuth'], join(good, 'clientkey.pem'), join(good, 'clientcert.pem'));
-  await issueCertificate(rogueCa, 'vb-transports-rogue', ['extendedKeyUsage=clientAuth'], join(rogueClient, 'clientkey.pem'), join(rogueClient, 'clientcert.pem'));
+  await issueCertificate(
+    rogueCa,
+    'vb-transports-rogue',
+    ['extendedKeyUsage=clientAuth'],
+    join(rogueClient, 'clientkey.pem'),
+    join(rogueClient, 'clientcert.pem'),
+  );
   await copyFile(`${ca}cert.pem`, join(good, 'cacert.pem'));
   await copyFile(`${ca}cert.pem`, join(rogueClient, 'cacert.pem'));
   // libvirtd reads its own copies, which the wrong-name test swaps.

@@ -59,10 +59,25 @@ export function register(program: Command): void {
         if (options.all) chosen = all.filter((r) => r.status === 'waiting');
         else {
           const found = all.find((r) => r.id === id);
-          if (!found) throw new UserError(`no recommendation "${id}" in ${store.file}; \`virt-balancer recommendations -c ${options.config}\` lists the waiting ones`);
+          if (!found)
+            throw new UserError(`no recommendation "${id}" in ${store.file}; \`virt-balancer recommendations -c ${options.config}\` lists the waiting ones`);
           if (found.status !== 'waiting') {
-            const detail = found.status === 'expired' ? `it expired at ${new Date(found.expiresAtMs).toISOString()} (policy.recommendationExpirySeconds ${config.policy.recommendationExpirySeconds}); the controller recommends the move again if it is still wanted` : `it is already ${found.status}${found.resolution?.detail ? ` (${found.resolution.detail})` : ''}`;
-            await journal.append({ type: 'approval', atMs: Date.now(), id: found.id, by, vm: found.move.vmName, vmUuid: found.move.vmUuid, from: found.move.from, to: found.move.to, decision: 'refused', detail });
+            const detail =
+              found.status === 'expired'
+                ? `it expired at ${new Date(found.expiresAtMs).toISOString()} (policy.recommendationExpirySeconds ${config.policy.recommendationExpirySeconds}); the controller recommends the move again if it is still wanted`
+                : `it is already ${found.status}${found.resolution?.detail ? ` (${found.resolution.detail})` : ''}`;
+            await journal.append({
+              type: 'approval',
+              atMs: Date.now(),
+              id: found.id,
+              by,
+              vm: found.move.vmName,
+              vmUuid: found.move.vmUuid,
+              from: found.move.from,
+              to: found.move.to,
+              decision: 'refused',
+              detail,
+            });
             journal.close();
             throw new UserError(`recommendation ${found.id} (${found.move.vmName} ${found.move.from} -> ${found.move.to}) not executed: ${detail}`);
           }
@@ -90,7 +105,18 @@ export function register(program: Command): void {
             if (changes.length > 0) {
               const detail = `stale: ${changes.join('; ')}`;
               await store.resolve(r.id, { status: 'refused', atMs: Date.now(), by, detail });
-              await journal.append({ type: 'approval', atMs: Date.now(), id: r.id, by, vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, decision: 'refused', detail });
+              await journal.append({
+                type: 'approval',
+                atMs: Date.now(),
+                id: r.id,
+                by,
+                vm: move.vmName,
+                vmUuid: move.vmUuid,
+                from: move.from,
+                to: move.to,
+                decision: 'refused',
+                detail,
+              });
               reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'refused', detail });
               if (!options.json) process.stdout.write(`${r.id}: refused, ${move.vmName} ${move.from} -> ${move.to} is ${detail}\n`);
               process.exitCode = 1;
@@ -98,9 +124,23 @@ export function register(program: Command): void {
             }
             if (!options.json) process.stderr.write(`${r.id}: ${move.vmName} ${move.from} -> ${move.to} with ${move.technique} (approved by ${by})\n`);
             const result = await executor.runNow(move);
-            const detail = result.error ? `${result.outcome}: ${result.error}` : `${result.outcome} in ${(result.totalMs / 1000).toFixed(2)} s, downtime ${result.downtimeMs ?? '?'} ms`;
+            const detail = result.error
+              ? `${result.outcome}: ${result.error}`
+              : `${result.outcome} in ${(result.totalMs / 1000).toFixed(2)} s, downtime ${result.downtimeMs ?? '?'} ms`;
             await store.resolve(r.id, { status: 'executed', atMs: Date.now(), by, detail });
-            await journal.append({ type: 'approval', atMs: Date.now(), id: r.id, by, vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, decision: 'executed', outcome: result.outcome, detail });
+            await journal.append({
+              type: 'approval',
+              atMs: Date.now(),
+              id: r.id,
+              by,
+              vm: move.vmName,
+              vmUuid: move.vmUuid,
+              from: move.from,
+              to: move.to,
+              decision: 'executed',
+              outcome: result.outcome,
+              detail,
+            });
             reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'executed', outcome: result.outcome, detail });
             if (!options.json) process.stdout.write(`${r.id}: ${detail}${result.incident ? `\n  INCIDENT: ${result.incident}` : ''}\n`);
             if (result.outcome !== 'completed') process.exitCode = 1;

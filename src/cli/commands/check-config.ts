@@ -19,7 +19,9 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy).catch((error: Error) => {
           throw new UserError(`invalid config ${options.config}:\n  - ${error.message}`, 2);
         });
-        process.stdout.write(`${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`);
+        process.stdout.write(
+          `${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,
+        );
       }),
     );
 }

@@ -125,11 +125,15 @@ export function register(program: Command): void {
           },
         });
         await controller.init();
-        const server = await startMetricsServer(options.metrics, metrics.registry, () => tickHealth(controller.lastTickEndedAtMs, controller.startedAtMs, 5)).catch((error: Error) => {
+        const server = await startMetricsServer(options.metrics, metrics.registry, () =>
+          tickHealth(controller.lastTickEndedAtMs, controller.startedAtMs, 5),
+        ).catch((error: Error) => {
           say(`   (metrics not served: ${error.message})`);
           return undefined;
         });
-        say(`== Controller running: a tick every 5 s (collect, plan, migrate) until ${DEMO_QUIET_TICKS} ticks in a row move nothing${server ? `; metrics on http://${options.metrics}/metrics` : ''}`);
+        say(
+          `== Controller running: a tick every 5 s (collect, plan, migrate) until ${DEMO_QUIET_TICKS} ticks in a row move nothing${server ? `; metrics on http://${options.metrics}/metrics` : ''}`,
+        );
         const deadline = Date.now() + Number(options.minutes) * 60_000;
         let quietTicks = 0;
         const tickCosts: { wallMs: number; cpuMs: number }[] = [];
@@ -145,10 +149,14 @@ export function register(program: Command): void {
           // "Before" is the first tick with rates (the first only primes the counters).
           if (!firstReport && report.state.hosts.some((h) => h.cpuUtilization.samples > 0)) firstReport = report;
           lastReport = report;
-          const hosts = report.state.hosts.map((h) => `${h.name} ${formatPercent(h.cpuUtilization.mean)} (${report.state.vms.filter((v) => v.host === h.name).length} VMs)`).join(', ');
+          const hosts = report.state.hosts
+            .map((h) => `${h.name} ${formatPercent(h.cpuUtilization.mean)} (${report.state.vms.filter((v) => v.host === h.name).length} VMs)`)
+            .join(', ');
           say(`-- tick ${tickNo}: ${hosts}; imbalance ${report.plan.imbalanceBefore.toFixed(3)}`);
           for (const move of report.plan.moves) {
-            say(`   plan: ${move.vmName} ${move.from} -> ${move.to} by ${move.technique} (dirty ${move.inputs.dirtyRateMiBps} MiB/s; predicted ${move.predicted.totalSeconds.toFixed(2)} s, ${move.predicted.downtimeMs.toFixed(0)} ms down) because ${move.reason}`);
+            say(
+              `   plan: ${move.vmName} ${move.from} -> ${move.to} by ${move.technique} (dirty ${move.inputs.dirtyRateMiBps} MiB/s; predicted ${move.predicted.totalSeconds.toFixed(2)} s, ${move.predicted.downtimeMs.toFixed(0)} ms down) because ${move.reason}`,
+            );
           }
           for (const r of report.rejected) say(`   waits: ${r.move.vmName}: ${r.reason}`);
           if (report.plan.moves.length === 0) for (const x of report.plan.skipped.slice(0, 3)) say(`   not moved: ${x.vmName}: ${x.reason}`);
@@ -171,7 +179,17 @@ export function register(program: Command): void {
           say(
             table(
               ['vm', 'move', 'technique', 'outcome', 'real s', 'predicted s', 'downtime ms (pred.)', 'MiB', 'guest memory after'],
-              results.map(({ result: r, heartbeat }) => [r.vm, `${r.from} -> ${r.to}`, r.technique, r.outcome, (r.totalMs / 1000).toFixed(2), r.predicted.totalSeconds.toFixed(2), `${r.downtimeMs ?? '?'} (${r.predicted.downtimeMs.toFixed(0)})`, r.bytes !== undefined ? (r.bytes / 2 ** 20).toFixed(0) : '?', heartbeat]),
+              results.map(({ result: r, heartbeat }) => [
+                r.vm,
+                `${r.from} -> ${r.to}`,
+                r.technique,
+                r.outcome,
+                (r.totalMs / 1000).toFixed(2),
+                r.predicted.totalSeconds.toFixed(2),
+                `${r.downtimeMs ?? '?'} (${r.predicted.downtimeMs.toFixed(0)})`,
+                r.bytes !== undefined ? (r.bytes / 2 ** 20).toFixed(0) : '?',
+                heartbeat,
+              ]),
             ),
           );
         if (firstReport && lastReport) {
@@ -181,14 +199,22 @@ export function register(program: Command): void {
               ['host', 'CPU before', 'CPU after', 'VMs before', 'VMs after'],
               lastReport.state.hosts.map((h) => {
                 const b = firstReport!.state.hosts.find((x) => x.name === h.name)!;
-                return [h.name, formatPercent(b.cpuUtilization.mean), formatPercent(h.cpuUtilization.mean), String(firstReport!.state.vms.filter((v) => v.host === h.name).length), String(lastReport!.state.vms.filter((v) => v.host === h.name).length)];
+                return [
+                  h.name,
+                  formatPercent(b.cpuUtilization.mean),
+                  formatPercent(h.cpuUtilization.mean),
+                  String(firstReport!.state.vms.filter((v) => v.host === h.name).length),
+                  String(lastReport!.state.vms.filter((v) => v.host === h.name).length),
+                ];
               }),
             ),
           );
           say(`imbalance (std-dev of host CPU): ${firstReport.plan.imbalanceBefore.toFixed(3)} -> ${lastReport.plan.imbalanceBefore.toFixed(3)}`);
         }
         const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-        say(`controller: ${tickCosts.length} ticks, median ${med(tickCosts.map((t) => t.wallMs)).toFixed(0)} ms wall and ${med(tickCosts.map((t) => t.cpuMs)).toFixed(0)} ms CPU per tick (collect + plan; dirty-rate measurement of candidates included), RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+        say(
+          `controller: ${tickCosts.length} ticks, median ${med(tickCosts.map((t) => t.wallMs)).toFixed(0)} ms wall and ${med(tickCosts.map((t) => t.cpuMs)).toFixed(0)} ms CPU per tick (collect + plan; dirty-rate measurement of candidates included), RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+        );
         const lost = results.filter((r) => r.result.outcome === 'completed' && !r.heartbeat.startsWith('OK'));
         if (options.keep) say(`\nThe lab is still up: VB_LAB_DIR=${lab.paths.root} npm run lab -- status | down; config: ${lab.paths.configFile}`);
         else {

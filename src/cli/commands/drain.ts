@@ -23,11 +23,13 @@ export function register(program: Command): void {
     .action(
       action(async (hostName: string, options: { config: string; dryRun?: boolean; json?: boolean }) => {
         const config = await loadConfig(options.config);
-        if (!config.hosts.some((h) => h.name === hostName)) throw new UserError(`unknown host "${hostName}"; hosts: ${config.hosts.map((h) => h.name).join(', ')}`);
+        if (!config.hosts.some((h) => h.name === hostName))
+          throw new UserError(`unknown host "${hostName}"; hosts: ${config.hosts.map((h) => h.name).join(', ')}`);
         const logger = createLogger({ level: 'warn', destination: 2 });
         const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         const policies = await loadPolicies(config.policy);
-        if (!policies.some((p) => p.policy.name === 'maintenance')) throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
+        if (!policies.some((p) => p.policy.name === 'maintenance'))
+          throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
         const journal = new Journal(config.stateDir, { logger });
         const history = new DecisionHistory(await journal.read());
         const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: history.forState() });
@@ -46,7 +48,11 @@ export function register(program: Command): void {
           let pending = result.moves;
           while (pending.length > 0) {
             const { admitted, rejected } = executor.submit(pending, drained);
-            const retry = rejected.filter((r) => /already sends|already receives|already running|migrations already running|bandwidth budget/.test(r.reason) && !admitted.some((a) => a.vmUuid === r.move.vmUuid));
+            const retry = rejected.filter(
+              (r) =>
+                /already sends|already receives|already running|migrations already running|bandwidth budget/.test(r.reason) &&
+                !admitted.some((a) => a.vmUuid === r.move.vmUuid),
+            );
             for (const r of rejected.filter((x) => !retry.includes(x))) process.stderr.write(`not moved: ${r.move.vmName}: ${r.reason}\n`);
             if (admitted.length === 0 && executor.inFlight().length === 0) break;
             await executor.whenIdle();
@@ -55,7 +61,12 @@ export function register(program: Command): void {
           const results = executor.finished();
           if (options.json) process.stdout.write(JSON.stringify({ host: hostName, results, skipped: result.skipped }, null, 2) + '\n');
           else {
-            process.stdout.write(table(['vm', 'to', 'technique', 'outcome', 'seconds', 'downtime ms'], results.map((r) => [r.vm, r.to, r.technique, r.outcome, (r.totalMs / 1000).toFixed(1), String(r.downtimeMs ?? '')])) + '\n');
+            process.stdout.write(
+              table(
+                ['vm', 'to', 'technique', 'outcome', 'seconds', 'downtime ms'],
+                results.map((r) => [r.vm, r.to, r.technique, r.outcome, (r.totalMs / 1000).toFixed(1), String(r.downtimeMs ?? '')]),
+              ) + '\n',
+            );
             for (const s of result.skipped) process.stdout.write(`not moved: ${s.vmName}: ${s.reason}\n`);
           }
           if (results.some((r) => r.outcome !== 'completed') || result.skipped.length > 0) process.exitCode = 1;

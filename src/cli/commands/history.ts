@@ -18,15 +18,48 @@ function describe(e: JournalEntry): string[] {
     case 'adapted':
       return [at, e.type, e.vm, e.action, e.detail];
     case 'outcome':
-      return [at, e.outcome, e.vm, `${e.from} -> ${e.to} ${e.technique}`, [e.totalMs !== undefined ? `${(e.totalMs / 1000).toFixed(2)} s` : '', e.downtimeMs !== undefined ? `${e.downtimeMs} ms down` : '', e.bytes !== undefined ? `${(e.bytes / 2 ** 20).toFixed(0)} MiB` : '', e.error ?? '', e.incident ? `INCIDENT: ${e.incident}` : '', e.adoptedAfterRestart ? 'seen to its end after a controller restart' : ''].filter(Boolean).join(', ')];
+      return [
+        at,
+        e.outcome,
+        e.vm,
+        `${e.from} -> ${e.to} ${e.technique}`,
+        [
+          e.totalMs !== undefined ? `${(e.totalMs / 1000).toFixed(2)} s` : '',
+          e.downtimeMs !== undefined ? `${e.downtimeMs} ms down` : '',
+          e.bytes !== undefined ? `${(e.bytes / 2 ** 20).toFixed(0)} MiB` : '',
+          e.error ?? '',
+          e.incident ? `INCIDENT: ${e.incident}` : '',
+          e.adoptedAfterRestart ? 'seen to its end after a controller restart' : '',
+        ]
+          .filter(Boolean)
+          .join(', '),
+      ];
     case 'found-running-job':
       return [at, e.type, e.vm, e.host, 'job found running on the host; watched, not restarted'];
     case 'recommended':
-      return [at, `recommended ${e.id}`, e.vm, `${e.from} -> ${e.to} ${e.technique}`, `${e.kind}, waits for approval until ${new Date(e.expiresAtMs).toISOString().replace('T', ' ').replace(/\..*/, '')}; ${e.reason}`];
+      return [
+        at,
+        `recommended ${e.id}`,
+        e.vm,
+        `${e.from} -> ${e.to} ${e.technique}`,
+        `${e.kind}, waits for approval until ${new Date(e.expiresAtMs).toISOString().replace('T', ' ').replace(/\..*/, '')}; ${e.reason}`,
+      ];
     case 'approval':
-      return [at, `approved ${e.id}`, e.vm, `${e.from} -> ${e.to}`, `by ${e.by}: ${e.decision === 'executed' ? `executed, ${e.outcome}` : 'refused'}${e.detail ? ` (${e.detail})` : ''}`];
+      return [
+        at,
+        `approved ${e.id}`,
+        e.vm,
+        `${e.from} -> ${e.to}`,
+        `by ${e.by}: ${e.decision === 'executed' ? `executed, ${e.outcome}` : 'refused'}${e.detail ? ` (${e.detail})` : ''}`,
+      ];
     case 'recommendation-ended':
-      return [at, `${e.status} ${e.id}`, e.vm, `${e.from} -> ${e.to}`, e.status === 'expired' ? 'not approved in time (policy.recommendationExpirySeconds)' : 'a later plan recommends another move of this VM'];
+      return [
+        at,
+        `${e.status} ${e.id}`,
+        e.vm,
+        `${e.from} -> ${e.to}`,
+        e.status === 'expired' ? 'not approved in time (policy.recommendationExpirySeconds)' : 'a later plan recommends another move of this VM',
+      ];
   }
 }
 

@@ -1,5 +1,5 @@
 /** `virt-balancer migrate VM --to HOST`: one live migration with the chosen (or given) technique. */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
@@ -43,7 +43,8 @@ export function register(program: Command): void {
         const config = await loadConfig(options.config);
         const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
         const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
-        if (!config.hosts.some((h) => h.name === options.to)) throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);
+        if (!config.hosts.some((h) => h.name === options.to))
+          throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);
         const journal = new Journal(config.stateDir, { logger });
         const history = new DecisionHistory(await journal.read());
         // Technique policies narrow an operator's move too, as they do the planner's.
@@ -63,19 +64,42 @@ export function register(program: Command): void {
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;
           const observed = { ...state, vms: state.vms.map((v) => (v.uuid === vm.uuid ? { ...v, dirtyRateMiBps } : v)) };
-          const reason = options.technique === 'auto' ? `requested; technique chosen by the cost model (dirty rate ${dirtyRateMiBps} MiB/s)` : 'requested with an explicit technique';
-          const planned = await planRequested(observed, { vmUuid: vm.uuid, to: options.to, reason, techniques: options.technique === 'auto' ? undefined : [options.technique as Technique] }, { config, policies, history });
-          if ('refused' in planned) throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${planned.refused} (pick another --technique or upgrade the host)`);
+          const reason =
+            options.technique === 'auto'
+              ? `requested; technique chosen by the cost model (dirty rate ${dirtyRateMiBps} MiB/s)`
+              : 'requested with an explicit technique';
+          const planned = await planRequested(
+            observed,
+            { vmUuid: vm.uuid, to: options.to, reason, techniques: options.technique === 'auto' ? undefined : [options.technique as Technique] },
+            { config, policies, history },
+          );
+          if ('refused' in planned)
+            throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${planned.refused} (pick another --technique or upgrade the host)`);
           const { move } = planned;
           if (!options.json) {
-            process.stderr.write(`${vm.name}: ${vm.host} -> ${options.to} with ${move.technique} (predicted ${move.predicted.totalSeconds.toFixed(1)} s, ${move.predicted.downtimeMs.toFixed(0)} ms downtime, ${(move.predicted.bytes / 2 ** 20).toFixed(0)} MiB at ${move.inputs.bandwidthMiBps.toFixed(0)} MiB/s${move.inputs.bandwidthMeasured ? ' as measured on recent migrations' : ''}${move.predicted.converges ? '' : '; predicted NOT to converge'})\n`);
+            process.stderr.write(
+              `${vm.name}: ${vm.host} -> ${options.to} with ${move.technique} (predicted ${move.predicted.totalSeconds.toFixed(1)} s, ${move.predicted.downtimeMs.toFixed(0)} ms downtime, ${(move.predicted.bytes / 2 ** 20).toFixed(0)} MiB at ${move.inputs.bandwidthMiBps.toFixed(0)} MiB/s${move.inputs.bandwidthMeasured ? ' as measured on recent migrations' : ''}${move.predicted.converges ? '' : '; predicted NOT to converge'})\n`,
+            );
           }
           // Its moves notify webhooks as the daemon's do.
           const executor = new Executor(config, { connections, logger, journal, ...executorNotifications(notifier) });
-          const bar = !options.json && process.stderr.isTTY ? new SingleBar({ format: ' {bar} {percentage}% | {mibps} MiB/s | iteration {iteration} | {phase} | ETA {eta_s}s', stream: process.stderr, hideCursor: true }) : undefined;
+          const bar =
+            !options.json && process.stderr.isTTY
+              ? new SingleBar({
+                  format: ' {bar} {percentage}% | {mibps} MiB/s | iteration {iteration} | {phase} | ETA {eta_s}s',
+                  stream: process.stderr,
+                  hideCursor: true,
+                })
+              : undefined;
           bar?.start(100, 0, { mibps: '0', iteration: 0, phase: 'precopy', eta_s: '?' });
           const result = await executor.runNow(move, {
-            onProgress: (p) => bar?.update(Math.round(p.percent), { mibps: p.mibps.toFixed(0), iteration: p.iteration, phase: p.phase, eta_s: p.etaSeconds === undefined ? '?' : p.etaSeconds.toFixed(0) }),
+            onProgress: (p) =>
+              bar?.update(Math.round(p.percent), {
+                mibps: p.mibps.toFixed(0),
+                iteration: p.iteration,
+                phase: p.phase,
+                eta_s: p.etaSeconds === undefined ? '?' : p.etaSeconds.toFixed(0),
+              }),
           });
           bar?.stop();
           if (options.json) process.stdout.write(JSON.stringify(resultJson(result), null, 2) + '\n');

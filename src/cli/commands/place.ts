@@ -3,7 +3,7 @@
  * policies balancing uses (src/policy/place.ts) and answers the best one, with the reason for
  * every host refused. For provisioning tools (docs/placement.md has an Ansible example).
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import type { ClusterState } from '../../cluster/model.js';
 import { loadConfig } from '../../config/index.js';
@@ -36,9 +36,15 @@ export function parseLabels(pairs: readonly string[]): Record<string, string> {
  * the VM added (its type decides); else VMs tagged `group:NAME` make it an anti-affinity tag,
  * otherwise an `affinity:NAME` tag (the affinity policy's tag conventions).
  */
-export function joinAffinityGroup(group: string, vmName: string, policy: PolicyConfig, state: Pick<ClusterState, 'vms'>): { policy: PolicyConfig; tags: string[] } {
+export function joinAffinityGroup(
+  group: string,
+  vmName: string,
+  policy: PolicyConfig,
+  state: Pick<ClusterState, 'vms'>,
+): { policy: PolicyConfig; tags: string[] } {
   const configured = policy.affinityGroups.find((g) => g.name === group);
-  if (configured) return { policy: { ...policy, affinityGroups: policy.affinityGroups.map((g) => (g === configured ? { ...g, vms: [...g.vms, vmName] } : g)) }, tags: [] };
+  if (configured)
+    return { policy: { ...policy, affinityGroups: policy.affinityGroups.map((g) => (g === configured ? { ...g, vms: [...g.vms, vmName] } : g)) }, tags: [] };
   const anti = state.vms.some((v) => v.tags.includes(`group:${group}`));
   return { policy, tags: [anti ? `group:${group}` : `affinity:${group}`] };
 }
@@ -61,7 +67,9 @@ export function placeJson(verdicts: HostVerdict[]) {
 export function register(program: Command): void {
   program
     .command('place')
-    .description('answer the best host for a new VM now, with the filters and scores balancing uses, and why every other host was refused (exit 1 when none fits)')
+    .description(
+      'answer the best host for a new VM now, with the filters and scores balancing uses, and why every other host was refused (exit 1 when none fits)',
+    )
     .requiredOption('-c, --config <file>', 'config file')
     .requiredOption('--vcpus <n>', 'vCPUs of the new VM', positiveInt('--vcpus'))
     .requiredOption('--memory-mib <n>', 'memory of the new VM, MiB', positiveInt('--memory-mib'))
@@ -73,36 +81,69 @@ export function register(program: Command): void {
     .option('--json', 'print JSON: {"host": best or null, "hosts": [...]}')
     .option('--log-level <level>', 'log level', 'warn')
     .action(
-      action(async (options: { config: string; vcpus: number; memoryMib: number; labels: string[]; affinityGroup?: string; cpuModel?: string; cpuPercent: string; name: string; json?: boolean; logLevel: string }) => {
-        const cpuPercent = Number(options.cpuPercent);
-        if (!Number.isFinite(cpuPercent) || cpuPercent < 0 || cpuPercent > 100) throw new UserError(`--cpu-percent must be 0 to 100, got "${options.cpuPercent}"`);
-        const requiredLabels = parseLabels(options.labels);
-        const config = await loadConfig(options.config);
-        const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
-        const { state, close } = await collectOnce(config, { logger, sampleIntervalMs: 200 });
-        let policies;
-        try {
-          if (state.vms.some((v) => v.name === options.name)) throw new UserError(`a VM named "${options.name}" already exists (on ${state.vms.find((v) => v.name === options.name)!.host}); give the new one its own --name`);
-          const group = options.affinityGroup ? joinAffinityGroup(options.affinityGroup, options.name, config.policy, state) : { policy: config.policy, tags: [] };
-          policies = await loadPolicies(group.policy);
-          const vm = newVmObservation({ name: options.name, vcpus: options.vcpus, memoryMiB: options.memoryMib, cpuRatio: cpuPercent / 100, cpuModel: options.cpuModel, tags: group.tags });
-          const verdicts = await judgeTargets(vm, state, { policies, config: group.policy, requiredLabels, cpuModel: options.cpuModel });
-          const best = verdicts.find((v) => v.accepted);
-          if (options.json) process.stdout.write(JSON.stringify(placeJson(verdicts), null, 2) + '\n');
-          else {
-            process.stdout.write(best ? `${best.host}\n\n` : `No host fits ${options.name} (${options.vcpus} vCPUs, ${options.memoryMib} MiB).\n\n`);
-            process.stdout.write(
-              table(
-                ['host', 'verdict', 'score', 'CPU after', 'memory after', 'reason'],
-                verdicts.map((v) => [v.host, v.accepted ? 'fits' : 'refused', v.accepted ? v.score!.toFixed(3) : '', `${(v.cpuAfterRatio * 100).toFixed(0)}%`, `${(v.memoryAfterRatio * 100).toFixed(0)}%`, v.reason ?? '']),
-              ) + '\n',
-            );
+      action(
+        async (options: {
+          config: string;
+          vcpus: number;
+          memoryMib: number;
+          labels: string[];
+          affinityGroup?: string;
+          cpuModel?: string;
+          cpuPercent: string;
+          name: string;
+          json?: boolean;
+          logLevel: string;
+        }) => {
+          const cpuPercent = Number(options.cpuPercent);
+          if (!Number.isFinite(cpuPercent) || cpuPercent < 0 || cpuPercent > 100)
+            throw new UserError(`--cpu-percent must be 0 to 100, got "${options.cpuPercent}"`);
+          const requiredLabels = parseLabels(options.labels);
+          const config = await loadConfig(options.config);
+          const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
+          const { state, close } = await collectOnce(config, { logger, sampleIntervalMs: 200 });
+          let policies;
+          try {
+            if (state.vms.some((v) => v.name === options.name))
+              throw new UserError(
+                `a VM named "${options.name}" already exists (on ${state.vms.find((v) => v.name === options.name)!.host}); give the new one its own --name`,
+              );
+            const group = options.affinityGroup
+              ? joinAffinityGroup(options.affinityGroup, options.name, config.policy, state)
+              : { policy: config.policy, tags: [] };
+            policies = await loadPolicies(group.policy);
+            const vm = newVmObservation({
+              name: options.name,
+              vcpus: options.vcpus,
+              memoryMiB: options.memoryMib,
+              cpuRatio: cpuPercent / 100,
+              cpuModel: options.cpuModel,
+              tags: group.tags,
+            });
+            const verdicts = await judgeTargets(vm, state, { policies, config: group.policy, requiredLabels, cpuModel: options.cpuModel });
+            const best = verdicts.find((v) => v.accepted);
+            if (options.json) process.stdout.write(JSON.stringify(placeJson(verdicts), null, 2) + '\n');
+            else {
+              process.stdout.write(best ? `${best.host}\n\n` : `No host fits ${options.name} (${options.vcpus} vCPUs, ${options.memoryMib} MiB).\n\n`);
+              process.stdout.write(
+                table(
+                  ['host', 'verdict', 'score', 'CPU after', 'memory after', 'reason'],
+                  verdicts.map((v) => [
+                    v.host,
+                    v.accepted ? 'fits' : 'refused',
+                    v.accepted ? v.score!.toFixed(3) : '',
+                    `${(v.cpuAfterRatio * 100).toFixed(0)}%`,
+                    `${(v.memoryAfterRatio * 100).toFixed(0)}%`,
+                    v.reason ?? '',
+                  ]),
+                ) + '\n',
+              );
+            }
+            if (!best) process.exitCode = 1;
+          } finally {
+            await close();
+            if (policies) await closePolicies(policies);
           }
-          if (!best) process.exitCode = 1;
-        } finally {
-          await close();
-          if (policies) await closePolicies(policies);
-        }
-      }),
+        },
+      ),
     );
 }

@@ -51,7 +51,15 @@ export function timeoutWarning(p: Plan): string | undefined {
 export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>): string {
   const out: string[] = [];
   const down = state ? hostStatus(state).filter((h) => !h.up) : [];
-  if (down.length > 0) out.push(`Not read (their VMs are not planned for, and they are no target):`, table(['host', 'why'], down.map((h) => [h.host, h.downReason ?? ''])), '');
+  if (down.length > 0)
+    out.push(
+      `Not read (their VMs are not planned for, and they are no target):`,
+      table(
+        ['host', 'why'],
+        down.map((h) => [h.host, h.downReason ?? '']),
+      ),
+      '',
+    );
   const warning = timeoutWarning(p);
   if (warning) out.push(warning, '');
   out.push(`imbalance ${p.imbalanceBefore.toFixed(3)} -> ${p.imbalanceAfter.toFixed(3)} (std-dev of host CPU utilisation)`, '');
@@ -60,11 +68,37 @@ export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>): string
     out.push(
       table(
         ['vm', 'from', 'to', 'technique', 'total s', 'downtime ms', 'MiB', 'link MiB/s', 'reason'],
-        p.moves.map((m) => [m.vmName, m.from, m.to, m.technique, m.predicted.totalSeconds.toFixed(1), m.predicted.downtimeMs.toFixed(0), (m.predicted.bytes / 2 ** 20).toFixed(0), `${m.inputs.bandwidthMiBps.toFixed(0)}${m.inputs.bandwidthMeasured ? ' (measured)' : ''}`, m.reason]),
+        p.moves.map((m) => [
+          m.vmName,
+          m.from,
+          m.to,
+          m.technique,
+          m.predicted.totalSeconds.toFixed(1),
+          m.predicted.downtimeMs.toFixed(0),
+          (m.predicted.bytes / 2 ** 20).toFixed(0),
+          `${m.inputs.bandwidthMiBps.toFixed(0)}${m.inputs.bandwidthMeasured ? ' (measured)' : ''}`,
+          m.reason,
+        ]),
       ),
     );
-  if (p.skipped.length > 0) out.push('', 'Considered, not moved:', table(['vm', 'why'], p.skipped.map((s) => [s.vmName, s.reason])));
-  if (p.policyErrors.length > 0) out.push('', 'Policy errors:', table(['policy', 'vm', 'host', 'problem'], p.policyErrors.map((e) => [e.policy, e.vm ?? '', e.host ?? '', e.message])));
+  if (p.skipped.length > 0)
+    out.push(
+      '',
+      'Considered, not moved:',
+      table(
+        ['vm', 'why'],
+        p.skipped.map((s) => [s.vmName, s.reason]),
+      ),
+    );
+  if (p.policyErrors.length > 0)
+    out.push(
+      '',
+      'Policy errors:',
+      table(
+        ['policy', 'vm', 'host', 'problem'],
+        p.policyErrors.map((e) => [e.policy, e.vm ?? '', e.host ?? '', e.message]),
+      ),
+    );
   return out.join('\n');
 }
 
@@ -88,7 +122,10 @@ export function register(program: Command): void {
           const { plan: result } = await planObserved(state, { config, policies, history }, options.dirtyRate ? { collector, staleAfterMs: 0 } : undefined);
           process.stdout.write((options.json ? JSON.stringify(planJson(result, state), null, 2) : renderPlan(result, state)) + '\n');
           if (!state.hosts.some((h) => h.up)) {
-            throw new UserError(`no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above); the plan is empty because nothing was observed, not because the cluster is balanced`, 1);
+            throw new UserError(
+              `no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above); the plan is empty because nothing was observed, not because the cluster is balanced`,
+              1,
+            );
           }
         } finally {
           await close();

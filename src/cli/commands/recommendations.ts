@@ -53,7 +53,11 @@ export function register(program: Command): void {
           r.move.vmName,
           `${r.move.from} -> ${r.move.to}`,
           `${r.move.technique} ~${r.move.predicted.totalSeconds.toFixed(1)} s, ${r.move.predicted.downtimeMs.toFixed(0)} ms down`,
-          r.status === 'waiting' ? when(r.expiresAtMs) : r.resolution ? `${when(r.resolution.atMs)}${r.resolution.by ? ` by ${r.resolution.by}` : ''}` : when(r.expiresAtMs),
+          r.status === 'waiting'
+            ? when(r.expiresAtMs)
+            : r.resolution
+              ? `${when(r.resolution.atMs)}${r.resolution.by ? ` by ${r.resolution.by}` : ''}`
+              : when(r.expiresAtMs),
           r.status === 'waiting' ? r.move.reason : (r.resolution?.detail ?? r.move.reason),
         ]);
         process.stdout.write(table(['id', 'status', 'kind', 'vm', 'move', 'technique, predicted', 'expires / ended (UTC)', 'reason / detail'], rows) + '\n');

@@ -74,7 +74,16 @@ export function register(program: Command): void {
             ? await startMetricsServer(config.metrics.listen, metrics.registry, () => {
                 const health = tickHealth(controller.lastTickEndedAtMs, controller.startedAtMs, schedulePeriodSeconds(config.loop.schedule));
                 if (!ha) return health;
-                return { ...health, detail: { ...health.detail, role: ha.role(), member: ha.member, leader: ha.currentLeader ?? null, ...(ha.standbyReason() ? { standbyReason: ha.standbyReason() } : {}) } };
+                return {
+                  ...health,
+                  detail: {
+                    ...health.detail,
+                    role: ha.role(),
+                    member: ha.member,
+                    leader: ha.currentLeader ?? null,
+                    ...(ha.standbyReason() ? { standbyReason: ha.standbyReason() } : {}),
+                  },
+                };
               })
             : undefined;
         } catch (error) {
@@ -82,14 +91,30 @@ export function register(program: Command): void {
           throw new UserError(`${(error as Error).message}; stopping (set metrics.listen to a free host:port, or "" to turn the endpoint off)`);
         }
         controller.start();
-        logger.info({ config: options.config, hosts: config.hosts.map((h) => h.name), schedule: config.loop.schedule, metrics: config.metrics.listen || 'off', dryRun: controller.dryRun, ha: ha ? { member: ha.member, endpoints: config.ha!.endpoints } : 'off', stateDirLock: lock.file }, 'virt-balancer running');
+        logger.info(
+          {
+            config: options.config,
+            hosts: config.hosts.map((h) => h.name),
+            schedule: config.loop.schedule,
+            metrics: config.metrics.listen || 'off',
+            dryRun: controller.dryRun,
+            ha: ha ? { member: ha.member, endpoints: config.ha!.endpoints } : 'off',
+            stateDirLock: lock.file,
+          },
+          'virt-balancer running',
+        );
         await new Promise<void>((resolve) => {
           let stopping = false;
           const stop = (signal: string) => {
             if (stopping) return;
             stopping = true;
             logger.info({ signal }, 'stopping: finishing the current tick; running migrations are left to libvirt');
-            void stopAll().then(() => void server?.close()).then(() => resolve(), () => resolve());
+            void stopAll()
+              .then(() => void server?.close())
+              .then(
+                () => resolve(),
+                () => resolve(),
+              );
           };
           process.once('SIGTERM', () => stop('SIGTERM'));
           process.once('SIGINT', () => stop('SIGINT'));

@@ -9,14 +9,23 @@ import { action, UserError } from '../errors.js';
 
 /** The ticks as `simulate --json` prints them (moves, host CPU and the policy errors of each tick). */
 export function simulationJson(ticks: readonly SimTick[]): unknown {
-  return ticks.map((t) => ({ tick: t.tick, imbalance: t.imbalance, hostCpu: t.hostCpu, inFlight: t.inFlight, moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })), policyErrors: t.policyErrors }));
+  return ticks.map((t) => ({
+    tick: t.tick,
+    imbalance: t.imbalance,
+    hostCpu: t.hostCpu,
+    inFlight: t.inFlight,
+    moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })),
+    policyErrors: t.policyErrors,
+  }));
 }
 
 /** The ticks as `simulate` prints them: one line per tick, then its moves and policy errors. */
 export function renderSimulation(ticks: readonly SimTick[]): string {
   let out = '';
   for (const t of ticks) {
-    const hosts = Object.entries(t.hostCpu).map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`).join('  ');
+    const hosts = Object.entries(t.hostCpu)
+      .map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`)
+      .join('  ');
     out += `tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}${t.inFlight.length > 0 ? `  migrating: ${t.inFlight.join(', ')}` : ''}\n`;
     for (const m of t.moves) out += `          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`;
     // Policies are tested here (docs/policies.md): their errors must show, not only a quiet plan.
@@ -38,8 +47,18 @@ export function register(program: Command): void {
         const tickCount = Number(options.ticks);
         if (!Number.isInteger(tickCount) || tickCount < 1) throw new UserError(`--ticks ${options.ticks}: give a whole number of ticks, 1 or more`, 2);
         const config = await loadConfig(options.config);
-        const parsed = scenarioSchema.safeParse(parse(await readFile(options.scenario, 'utf8').catch(() => { throw new UserError(`cannot read scenario ${options.scenario}`); })));
-        if (!parsed.success) throw new UserError(`invalid scenario ${options.scenario}:\n${parsed.error.issues.map((i) => `  - ${formatPath(i.path)}: ${i.message}`).join('\n')}`, 2);
+        const parsed = scenarioSchema.safeParse(
+          parse(
+            await readFile(options.scenario, 'utf8').catch(() => {
+              throw new UserError(`cannot read scenario ${options.scenario}`);
+            }),
+          ),
+        );
+        if (!parsed.success)
+          throw new UserError(
+            `invalid scenario ${options.scenario}:\n${parsed.error.issues.map((i) => `  - ${formatPath(i.path)}: ${i.message}`).join('\n')}`,
+            2,
+          );
         const sim = new Simulator(parsed.data);
         const policies = await loadPolicies(config.policy);
         const ticks = [];

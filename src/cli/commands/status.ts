@@ -48,7 +48,13 @@ export function register(program: Command): void {
         }
         const rows: string[][] = [];
         for (const h of state.hosts) {
-          rows.push([h.name, h.up ? 'up' : `DOWN: ${h.downReason ?? ''}`, '', h.up ? formatPercent(h.cpuUtilization.mean) : '', h.up ? `${formatBytes(h.memoryUsedBytes)} / ${formatBytes(h.memoryTotalBytes)}` : '']);
+          rows.push([
+            h.name,
+            h.up ? 'up' : `DOWN: ${h.downReason ?? ''}`,
+            '',
+            h.up ? formatPercent(h.cpuUtilization.mean) : '',
+            h.up ? `${formatBytes(h.memoryUsedBytes)} / ${formatBytes(h.memoryTotalBytes)}` : '',
+          ]);
           for (const v of state.vms.filter((x) => x.host === h.name)) {
             rows.push([`  ${v.name}`, v.state, String(v.vcpus), formatPercent(v.cpuUtilization.mean), formatBytes(v.memoryBytes)]);
           }

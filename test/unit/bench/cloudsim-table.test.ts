@@ -2,12 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { CLOUDSIM_SCENARIO, cloudsimComparison, type TraceSummaryRow } from '../../../bench/traces/index.js';
 
 function row(balancer: string, energyKWh: number, slavCloudsimAccountingPercent: number, migrations: number, scenario = CLOUDSIM_SCENARIO): TraceSummaryRow {
-  const zero = { slatahPercent: 0, pdmPercent: 0.003, slavPercent: 0, slatahCloudsimAccountingPercent: 3.5, slatahPerHostMeanPercent: 0, pdmPerVmMeanPercent: 0, meanImbalance: 0, meanImbalanceActiveHosts: 0, unservedCpuPercent: 0, meanActiveHosts: 0, decideMsMean: 0 };
+  const zero = {
+    slatahPercent: 0,
+    pdmPercent: 0.003,
+    slavPercent: 0,
+    slatahCloudsimAccountingPercent: 3.5,
+    slatahPerHostMeanPercent: 0,
+    pdmPerVmMeanPercent: 0,
+    meanImbalance: 0,
+    meanImbalanceActiveHosts: 0,
+    unservedCpuPercent: 0,
+    meanActiveHosts: 0,
+    decideMsMean: 0,
+  };
   return { scenario, balancer, description: '', days: 10, medians: { ...zero, energyKWh, slavCloudsimAccountingPercent, migrations } };
 }
 
 describe('the CloudSim 3.0.3 comparison table', () => {
-  it('prints CloudSim\'s four rows and says which of ours beat LR-MMT-1.2 on energy, SLAV and migrations at once', () => {
+  it("prints CloudSim's four rows and says which of ours beat LR-MMT-1.2 on energy, SLAV and migrations at once", () => {
     const table = cloudsimComparison([
       row('virt-balancer+consolidate', 160, 0.0002, 1500),
       row('virt-balancer+too-hungry', 162.3, 0.0002, 1500),

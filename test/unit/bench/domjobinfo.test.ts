@@ -16,6 +16,10 @@ describe('virsh domjobinfo parsing (technique benchmark, virsh arm)', () => {
     expect(parseDomJobInfo(text)).toEqual({ elapsedMs: 338, downtimeMs: 23, dataProcessedBytes: 18.5 * 1048576 });
   });
   it('falls back to memory processed and leaves absent fields undefined', () => {
-    expect(parseDomJobInfo('Job type: Cancelled\nMemory processed: 1.500 GiB\n')).toEqual({ elapsedMs: undefined, downtimeMs: undefined, dataProcessedBytes: 1.5 * 1024 ** 3 });
+    expect(parseDomJobInfo('Job type: Cancelled\nMemory processed: 1.500 GiB\n')).toEqual({
+      elapsedMs: undefined,
+      downtimeMs: undefined,
+      dataProcessedBytes: 1.5 * 1024 ** 3,
+    });
   });
 });

@@ -61,21 +61,32 @@ describe('engine adapter: ClusterState in, Plan out', () => {
     expect(seen[1].observedAtMs - first.observedAtMs).toBe(300_000);
   });
 
-  it('applies the plan\'s moves and remembers them for cooldown and anti-ping-pong', async () => {
+  it("applies the plan's moves and remembers them for cooldown and anti-ping-pong", async () => {
     const seen: ClusterState[] = [];
-    const balancer = engineBalancer((s) => {
-      seen.push(s);
-      const plan = emptyPlan(s);
-      if (seen.length === 1) {
-        const vm = s.vms[0];
-        plan.moves.push({
-          vmName: vm.name, vmUuid: vm.uuid, from: vm.host, to: 'host0001', technique: 'precopy', copyStorage: false,
-          predicted: { totalSeconds: 14, downtimeMs: 30, bytes: vm.memoryBytes, converges: true }, reason: 'test', gain: 0.1,
-          inputs: { memoryBytes: vm.memoryBytes, dirtyRateMiBps: 0, bandwidthMiBps: 59.6, downtimeBudgetMs: 300 },
-        });
-      }
-      return plan;
-    }, inputs, 'fake');
+    const balancer = engineBalancer(
+      (s) => {
+        seen.push(s);
+        const plan = emptyPlan(s);
+        if (seen.length === 1) {
+          const vm = s.vms[0];
+          plan.moves.push({
+            vmName: vm.name,
+            vmUuid: vm.uuid,
+            from: vm.host,
+            to: 'host0001',
+            technique: 'precopy',
+            copyStorage: false,
+            predicted: { totalSeconds: 14, downtimeMs: 30, bytes: vm.memoryBytes, converges: true },
+            reason: 'test',
+            gain: 0.1,
+            inputs: { memoryBytes: vm.memoryBytes, dirtyRateMiBps: 0, bandwidthMiBps: 59.6, downtimeBudgetMs: 300 },
+          });
+        }
+        return plan;
+      },
+      inputs,
+      'fake',
+    );
     const r = await replayDay({ inputs, scenario: inputs.scenarios[0], day, balancer });
     expect(r.migrations).toBe(1);
     expect(r.sla.slatah).toBeCloseTo(300 / (900 + 600), 12); // G4 overloaded in interval 0 only

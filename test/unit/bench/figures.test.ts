@@ -6,11 +6,35 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { planningAxisTitle, planningPoints, techniquePoints, tracePoints, writeFigures } from '../../../bench/figures.js';
 
 const techniques = {
-  inputs: { bandwidthMiBps: 40, profiles: [{ name: 'idle', dirtyMiBps: 0 }, { name: 'hot', dirtyMiBps: 60 }] },
+  inputs: {
+    bandwidthMiBps: 40,
+    profiles: [
+      { name: 'idle', dirtyMiBps: 0 },
+      { name: 'hot', dirtyMiBps: 60 },
+    ],
+  },
   runs: [
     { profile: 'idle', arm: 'virsh-precopy', repeat: 1, technique: 'precopy', converged: true, totalSeconds: 4.4, downtimeMs: 120 },
-    { profile: 'idle', arm: 'virt-balancer', repeat: 1, technique: 'precopy', converged: true, totalSeconds: 4.5, downtimeMs: 57, predicted: { totalSeconds: 4.05, downtimeMs: 10 } },
-    { profile: 'hot', arm: 'virt-balancer', repeat: 1, technique: 'postcopy', converged: false, totalSeconds: 30, downtimeMs: 0, predicted: { totalSeconds: 5, downtimeMs: 20 } },
+    {
+      profile: 'idle',
+      arm: 'virt-balancer',
+      repeat: 1,
+      technique: 'precopy',
+      converged: true,
+      totalSeconds: 4.5,
+      downtimeMs: 57,
+      predicted: { totalSeconds: 4.05, downtimeMs: 10 },
+    },
+    {
+      profile: 'hot',
+      arm: 'virt-balancer',
+      repeat: 1,
+      technique: 'postcopy',
+      converged: false,
+      totalSeconds: 30,
+      downtimeMs: 0,
+      predicted: { totalSeconds: 5, downtimeMs: 20 },
+    },
   ],
 };
 const traces = {
@@ -41,9 +65,33 @@ describe('figure data', () => {
   });
 
   it('planning: CPU time preferred over wall time, one series per planner when the table names them', () => {
-    expect(planningPoints({ rows: [{ hosts: 100, medianMs: 20 }, { hosts: 1000, medianMs: 102 }] })).toEqual({ field: 'medianMs', points: [{ hosts: 100, ms: 20, series: 'plan()' }, { hosts: 1000, ms: 102, series: 'plan()' }] });
-    const reworked = planningPoints({ rows: [{ hosts: 100, cpuMs: 15, medianMs: 20, planner: 'linear' }, { hosts: 100, cpuMs: 30, medianMs: 35, planner: 'batch' }] });
-    expect(reworked).toEqual({ field: 'cpuMs', points: [{ hosts: 100, ms: 15, series: 'linear' }, { hosts: 100, ms: 30, series: 'batch' }] });
+    expect(
+      planningPoints({
+        rows: [
+          { hosts: 100, medianMs: 20 },
+          { hosts: 1000, medianMs: 102 },
+        ],
+      }),
+    ).toEqual({
+      field: 'medianMs',
+      points: [
+        { hosts: 100, ms: 20, series: 'plan()' },
+        { hosts: 1000, ms: 102, series: 'plan()' },
+      ],
+    });
+    const reworked = planningPoints({
+      rows: [
+        { hosts: 100, cpuMs: 15, medianMs: 20, planner: 'linear' },
+        { hosts: 100, cpuMs: 30, medianMs: 35, planner: 'batch' },
+      ],
+    });
+    expect(reworked).toEqual({
+      field: 'cpuMs',
+      points: [
+        { hosts: 100, ms: 15, series: 'linear' },
+        { hosts: 100, ms: 30, series: 'batch' },
+      ],
+    });
     expect(planningAxisTitle('cpuMs')).toBe('CPU time per plan, ms');
     expect(planningAxisTitle('medianMs')).toBe('median wall time per plan, ms');
   });
@@ -61,8 +109,14 @@ describe('writeFigures', () => {
   it('draws from latest.json and, for a section it lacks, the newest dated result; links them from latest.md once', async () => {
     const section = (name: string, json: unknown, status = 'ok') => ({ name, title: name, status, seconds: 1, markdown: '', json });
     await writeFile(join(dir, 'latest.json'), JSON.stringify({ meta: { started: 'L' }, sections: [section('techniques', techniques)] }));
-    await writeFile(join(dir, '2026-01-01T000000Z.json'), JSON.stringify({ meta: { started: 'old' }, sections: [section('traces', { perDay: [] }), section('planning', { rows: [{ hosts: 10, medianMs: 1 }] })] }));
-    await writeFile(join(dir, '2026-02-01T000000Z.json'), JSON.stringify({ meta: { started: 'new' }, sections: [section('traces', traces), section('planning', null, 'failed')] }));
+    await writeFile(
+      join(dir, '2026-01-01T000000Z.json'),
+      JSON.stringify({ meta: { started: 'old' }, sections: [section('traces', { perDay: [] }), section('planning', { rows: [{ hosts: 10, medianMs: 1 }] })] }),
+    );
+    await writeFile(
+      join(dir, '2026-02-01T000000Z.json'),
+      JSON.stringify({ meta: { started: 'new' }, sections: [section('traces', traces), section('planning', null, 'failed')] }),
+    );
     await writeFile(join(dir, 'latest.md'), '# Benchmarks\n\nTables.\n');
     const { figures, notDrawn } = await writeFigures(dir);
     expect(figures.map((f) => [f.file, f.source.file])).toEqual([

@@ -77,7 +77,17 @@ describe('trace replay on a hand-computed cluster', () => {
       inputs: { ...inputs, vmTypes: [{ name: 'v', mips: 1000, memoryMiB: 600 }] },
       scenario,
       day,
-      balancer: { name: 'bad', description: '', decide: (v) => (v.sampleIndex === 0 ? [{ vm: 0, to: 1 }, { vm: 1, to: 1 }] : []) },
+      balancer: {
+        name: 'bad',
+        description: '',
+        decide: (v) =>
+          v.sampleIndex === 0
+            ? [
+                { vm: 0, to: 1 },
+                { vm: 1, to: 1 },
+              ]
+            : [],
+      },
     });
     expect(r.migrations).toBe(0);
     expect(r.rejectedMoves).toBe(2);
@@ -108,7 +118,7 @@ describe('trace replay on a hand-computed cluster', () => {
     expect(r.sla.slatah).toBeCloseTo(600 / 1200, 12);
   });
 
-  it('uses a scenario\'s own VM memory figures for migration time', async () => {
+  it("uses a scenario's own VM memory figures for migration time", async () => {
     const r = await replayDay({
       inputs,
       scenario: { ...scenario, vmMemoryMiB: [256] },

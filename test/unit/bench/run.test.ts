@@ -9,7 +9,10 @@ describe('bench runner', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vb-bench-run-'));
-    await writeFile(join(dir, 'good.mjs'), "export async function runProtocolBench() { return { markdown: 'virsh 10 ms, ours 1 ms', json: { oursMs: 1 } }; }\n");
+    await writeFile(
+      join(dir, 'good.mjs'),
+      "export async function runProtocolBench() { return { markdown: 'virsh 10 ms, ours 1 ms', json: { oursMs: 1 } }; }\n",
+    );
     await writeFile(join(dir, 'throws.mjs'), "export async function runPlanningBench() { throw new Error('planner exploded'); }\n");
     await writeFile(join(dir, 'wrong-export.mjs'), 'export const nothing = 1;\n');
   });

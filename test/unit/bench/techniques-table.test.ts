@@ -13,9 +13,24 @@ const inputs = {
   deadlineSeconds: 30,
   repeats: 2,
   vm: { vcpus: 1, memoryMiB: 192, workloadMiB: 96, cpuBusyPercent: 20 },
-  profiles: [{ name: 'idle', dirtyMiBps: 0 }, { name: 'light', dirtyMiBps: 12 }],
+  profiles: [
+    { name: 'idle', dirtyMiBps: 0 },
+    { name: 'light', dirtyMiBps: 12 },
+  ],
 } satisfies TechniqueInputs;
-const run = (o: Partial<MigrationRun>): MigrationRun => ({ profile: 'light', arm: 'virt-balancer', repeat: 1, technique: 'xbzrle', converged: true, totalSeconds: 4, downtimeMs: 20, bytesMoved: 96 * MiB, heartbeatIntact: true, predicted: { totalSeconds: 2, downtimeMs: 10, bytes: 1, converges: true }, ...o });
+const run = (o: Partial<MigrationRun>): MigrationRun => ({
+  profile: 'light',
+  arm: 'virt-balancer',
+  repeat: 1,
+  technique: 'xbzrle',
+  converged: true,
+  totalSeconds: 4,
+  downtimeMs: 20,
+  bytesMoved: 96 * MiB,
+  heartbeatIntact: true,
+  predicted: { totalSeconds: 2, downtimeMs: 10, bytes: 1, converges: true },
+  ...o,
+});
 
 describe('technique benchmark report', () => {
   it('takes the bound from bytes idle runs really moved, not the configured memory', () => {
@@ -32,7 +47,12 @@ describe('technique benchmark report', () => {
     expect(row).toContain('| 24.0 |'); // 96 MiB in 4 s
   });
   it('groups prediction errors by technique and shows them calibrated (leave-one-out)', () => {
-    const runs = [run({ technique: 'precopy', totalSeconds: 4 }), run({ technique: 'precopy', repeat: 2, totalSeconds: 4.4 }), run({ technique: 'precopy', repeat: 3, totalSeconds: 3.6 }), run({ technique: 'hybrid', totalSeconds: 3 })];
+    const runs = [
+      run({ technique: 'precopy', totalSeconds: 4 }),
+      run({ technique: 'precopy', repeat: 2, totalSeconds: 4.4 }),
+      run({ technique: 'precopy', repeat: 3, totalSeconds: 3.6 }),
+      run({ technique: 'hybrid', totalSeconds: 3 }),
+    ];
     const table = predictionErrorTable(runs);
     const pre = table.split('\n').find((l) => l.startsWith('| precopy'))!;
     // |4-2|/4 = 50 % as modelled; each run scaled by the others' median ratio: 0 %, 14 %, 17 %.

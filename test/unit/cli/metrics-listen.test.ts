@@ -22,7 +22,10 @@ function writeConfig(listen: string, uri = 'qemu+tcp://127.0.0.1:1/system'): str
   const file = join(dir, 'config.yaml');
   // Nothing listens on port 1: the host is down, which start-up tolerates. A test daemon's host is
   // up (its connection stays open) but answers nothing past the handshake: calls time out in 1 s.
-  writeFileSync(file, `hosts: [ { name: h1, uri: "${uri}" } ]\nlibvirt: { callTimeoutSeconds: 1 }\nmetrics: { listen: "${listen}" }\nstateDir: ${join(dir, 'state')}\nlog: { level: warn }\n`);
+  writeFileSync(
+    file,
+    `hosts: [ { name: h1, uri: "${uri}" } ]\nlibvirt: { callTimeoutSeconds: 1 }\nmetrics: { listen: "${listen}" }\nstateDir: ${join(dir, 'state')}\nlog: { level: warn }\n`,
+  );
   return file;
 }
 

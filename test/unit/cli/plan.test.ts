@@ -17,7 +17,10 @@ describe('plan reports hosts it could not read', () => {
     const text = renderPlan(emptyPlan, state);
     expect(text).toMatch(/^Not read/);
     expect(text).toContain('kvm2  connection refused by 10.0.0.12:16509');
-    expect(planJson(emptyPlan, state).hosts).toEqual([{ host: 'kvm1', up: true }, { host: 'kvm2', up: false, downReason: 'connection refused by 10.0.0.12:16509' }]);
+    expect(planJson(emptyPlan, state).hosts).toEqual([
+      { host: 'kvm1', up: true },
+      { host: 'kvm2', up: false, downReason: 'connection refused by 10.0.0.12:16509' },
+    ]);
   });
 
   it('exits non-zero when no host could be read', async () => {
@@ -40,7 +43,11 @@ describe('plan reports hosts it could not read', () => {
     const config = join(dir, 'config.yaml');
     await writeFile(config, `hosts:\n  - { name: kvm1, uri: "qemu+tcp://127.0.14.250:1/system" }\nstateDir: ${dir}\nlog: { level: silent }\n`);
     const run = promisify(execFile);
-    const result = await run(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'status', '-c', config, '--json', '--sample-seconds', '0.2'], { cwd: root }).then(
+    const result = await run(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'src/cli/main.ts'), 'status', '-c', config, '--json', '--sample-seconds', '0.2'],
+      { cwd: root },
+    ).then(
       () => ({ code: 0, stdout: '', stderr: '' }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     );

@@ -33,7 +33,17 @@ function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number;
     nodeGetMemoryStats: async () => ({ total: BigInt((256 * GiB) / 1024), free: BigInt((25 * GiB) / 1024), buffers: 0n, cached: BigInt(GiB / 1024) }),
     nodeGetFreePages: async (sizes: number[]) => sizes.map(() => BigInt(options.hugepages?.free ?? 0)),
     connectGetAllDomainStats: async () =>
-      domains.map((d) => ({ domain: { name: d.name, uuid: d.uuid, id: d.state === DomainState.RUNNING ? 1 : -1 }, params: { 'state.state': d.state, 'state.reason': 1, 'balloon.current': BigInt(d.memoryKiB), 'balloon.maximum': BigInt(d.memoryKiB), 'vcpu.current': 2, 'cpu.time': 0n } })),
+      domains.map((d) => ({
+        domain: { name: d.name, uuid: d.uuid, id: d.state === DomainState.RUNNING ? 1 : -1 },
+        params: {
+          'state.state': d.state,
+          'state.reason': 1,
+          'balloon.current': BigInt(d.memoryKiB),
+          'balloon.maximum': BigInt(d.memoryKiB),
+          'vcpu.current': 2,
+          'cpu.time': 0n,
+        },
+      })),
     domainGetXmlDesc: async (dom: { uuid: string }) => domains.find((d) => d.uuid === dom.uuid)!.xml,
     domainGetMetadata: async () => {
       throw new Error('no metadata');
@@ -44,7 +54,13 @@ function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number;
 }
 
 function collector(hosts: { name: string; capacityMiB?: number; conn: LibvirtConnection }[]) {
-  const config = parseConfig({ hosts: hosts.map((h, i) => ({ name: h.name, uri: `qemu+tcp://10.0.0.${i + 1}/system`, ...(h.capacityMiB ? { capacity: { memoryMiB: h.capacityMiB } } : {}) })) });
+  const config = parseConfig({
+    hosts: hosts.map((h, i) => ({
+      name: h.name,
+      uri: `qemu+tcp://10.0.0.${i + 1}/system`,
+      ...(h.capacityMiB ? { capacity: { memoryMiB: h.capacityMiB } } : {}),
+    })),
+  });
   const connections = {
     get: (name: string) => hosts.find((h) => h.name === name)?.conn,
     status: () => ({ up: true }),
@@ -69,7 +85,14 @@ describe('collector accounting', () => {
 
   it('with node stats: hugepage pools are outside ordinary memory; a hugepage VM carries its page size', async () => {
     const hpXml = "<domain><memoryBacking><hugepages><page size='2' unit='M'/></hugepages></memoryBacking><devices></devices></domain>";
-    const state = await collector([{ name: 'kvm1', conn: fakeHost([{ name: 'hp', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 16 * 1024 * 1024, xml: hpXml }], { hugepages: { total: 102_400, free: 94_208 } }) }]).collect();
+    const state = await collector([
+      {
+        name: 'kvm1',
+        conn: fakeHost([{ name: 'hp', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 16 * 1024 * 1024, xml: hpXml }], {
+          hugepages: { total: 102_400, free: 94_208 },
+        }),
+      },
+    ]).collect();
     const host = state.hosts[0];
     expect(host.hugepages).toEqual([{ pageSizeKiB: 2048, totalPages: 102_400, freePages: 94_208 }]);
     expect(host.memoryTotalBytes).toBe(56 * GiB);
@@ -80,21 +103,39 @@ describe('collector accounting', () => {
 
   it('reads what blocks a migration from the domain XML', async () => {
     const xml = "<domain><devices><hostdev mode='subsystem' type='pci' managed='yes'><source/></hostdev></devices></domain>";
-    const state = await collector([{ name: 'kvm1', conn: fakeHost([{ name: 'gpu', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml }]) }]).collect();
+    const state = await collector([
+      { name: 'kvm1', conn: fakeHost([{ name: 'gpu', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml }]) },
+    ]).collect();
     expect(state.vms[0].migrationBlockers).toEqual([expect.stringContaining('PCI passthrough')]);
   });
 
   it('one VM UUID running on two hosts outside a migration is marked on the VM', async () => {
     const dup = { name: 'twice', uuid: uuid(7), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml: plainXml };
-    const state = await collector([{ name: 'kvm1', conn: fakeHost([dup]) }, { name: 'kvm2', conn: fakeHost([dup]) }]).collect();
+    const state = await collector([
+      { name: 'kvm1', conn: fakeHost([dup]) },
+      { name: 'kvm2', conn: fakeHost([dup]) },
+    ]).collect();
     expect(state.vms).toHaveLength(1);
     expect(state.vms[0].alsoActiveOn).toEqual([state.vms[0].host === 'kvm1' ? 'kvm2' : 'kvm1']);
   });
 
   it('re-reads the definition of a VM with a VM-bound failure and notes when it changed', async () => {
-    const gpu = { name: 'gpu', uuid: uuid(1), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml: "<domain><devices><hostdev mode='subsystem' type='pci'><source/></hostdev></devices></domain>" };
+    const gpu = {
+      name: 'gpu',
+      uuid: uuid(1),
+      state: DomainState.RUNNING,
+      memoryKiB: 1024 * 1024,
+      xml: "<domain><devices><hostdev mode='subsystem' type='pci'><source/></hostdev></devices></domain>",
+    };
     const c = collector([{ name: 'kvm1', conn: fakeHost([gpu]) }]);
-    const failure = { vmUuid: gpu.uuid, from: 'kvm1', to: 'kvm2', atMs: 1, outcome: 'failed', error: 'Requested operation is not valid: domain has assigned non-USB host devices' };
+    const failure = {
+      vmUuid: gpu.uuid,
+      from: 'kvm1',
+      to: 'kvm2',
+      atMs: 1,
+      outcome: 'failed',
+      error: 'Requested operation is not valid: domain has assigned non-USB host devices',
+    };
     const first = await c.collect({ recentFailures: [failure] });
     expect(first.vms[0].definitionChangedAtMs).toBeUndefined();
     gpu.xml = plainXml; // the operator detached the device

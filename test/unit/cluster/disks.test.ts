@@ -42,7 +42,14 @@ describe('domain disks', () => {
   it('reads every disk with its type, source and flags', () => {
     const disks = parseDomainDisks(xml);
     expect(disks.map((d) => d.target)).toEqual(['vda', 'vdb', 'vdc', 'vdd', 'sda', 'sdb', 'vde']);
-    expect(disks[0]).toEqual({ target: 'vda', type: 'file', device: 'disk', source: '/var/lib/libvirt/images/web1-root.qcow2', readonly: false, shareable: false });
+    expect(disks[0]).toEqual({
+      target: 'vda',
+      type: 'file',
+      device: 'disk',
+      source: '/var/lib/libvirt/images/web1-root.qcow2',
+      readonly: false,
+      shareable: false,
+    });
     expect(disks[2]).toMatchObject({ type: 'network', source: 'pool/web1-logs' });
     expect(disks[4]).toMatchObject({ device: 'cdrom', source: "/var/lib/libvirt/images/install's.iso", readonly: true });
     expect(disks[5].source).toBeUndefined();

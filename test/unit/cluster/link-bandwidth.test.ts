@@ -18,19 +18,31 @@ describe('measured link bandwidth', () => {
     links.observe({ from: 'b', to: 'a', bytes: 200 * MiB, seconds: 2 });
     links.observe({ from: 'b', to: 'a', bytes: 200 * MiB, seconds: 4 });
     expect(links.estimateMiBps('b', 'a')).toBeCloseTo(75);
-    expect(links.links().map((l) => `${l.from}->${l.to}:${l.samples}`).sort()).toEqual(['a->b:5', 'b->a:2']);
+    expect(
+      links
+        .links()
+        .map((l) => `${l.from}->${l.to}:${l.samples}`)
+        .sort(),
+    ).toEqual(['a->b:5', 'b->a:2']);
   });
 
   it('steers the technique: a VM dirtying 30 MiB/s is pre-copied over an assumed 1000 MiB/s link, not over a measured 20 MiB/s one', async () => {
     const config = policySchema.parse({ cooldownSeconds: 0, maxMovesPerTick: 1, minGainPerCostSecond: 0 });
     // Host a at 100 % of 4 CPUs; only hot1 may move.
     const pinned = { tags: ['pinned'] };
-    const s = state([host('a'), host('b')], [vm('hot1', 'a', 1, { dirtyRateMiBps: 30, memoryBytes: 2048 * MiB }), vm('hot2', 'a', 1, pinned), vm('hot3', 'a', 1, pinned), vm('hot4', 'a', 1, pinned)]);
+    const s = state(
+      [host('a'), host('b')],
+      [vm('hot1', 'a', 1, { dirtyRateMiBps: 30, memoryBytes: 2048 * MiB }), vm('hot2', 'a', 1, pinned), vm('hot3', 'a', 1, pinned), vm('hot4', 'a', 1, pinned)],
+    );
     const assumed = await plan(s, { config });
     const links = new LinkBandwidth([{ from: 'a', to: 'b', bytes: 2000 * MiB, seconds: 100 }]);
     const measured = await plan(s, { config, linkBandwidthMiBps: links.estimateMiBps });
     const moveOf = (p: typeof assumed) => p.moves.find((m) => m.vmName === 'hot1') ?? p.skipped.find((x) => x.vmName === 'hot1');
-    expect(assumed.moves[0], JSON.stringify(assumed.skipped)).toMatchObject({ vmName: 'hot1', technique: 'precopy', inputs: { bandwidthMiBps: 1000, bandwidthMeasured: false } });
+    expect(assumed.moves[0], JSON.stringify(assumed.skipped)).toMatchObject({
+      vmName: 'hot1',
+      technique: 'precopy',
+      inputs: { bandwidthMiBps: 1000, bandwidthMeasured: false },
+    });
     const withMeasured = measured.moves.find((m) => m.vmName === 'hot1');
     expect(withMeasured, JSON.stringify(moveOf(measured))).toBeDefined();
     expect(withMeasured!.inputs).toMatchObject({ bandwidthMiBps: 20, bandwidthMeasured: true });

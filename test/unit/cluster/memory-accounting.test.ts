@@ -32,7 +32,10 @@ describe('host memory as operators count it', () => {
   });
 
   it('capacity: hugepage-backed VMs count against their pool, not ordinary memory', () => {
-    const vms = [{ state: 'running' as const, memoryBytes: 16 * GiB, hugepageSizeKiB: 2048 }, { state: 'running' as const, memoryBytes: 8 * GiB }];
+    const vms = [
+      { state: 'running' as const, memoryBytes: 16 * GiB, hugepageSizeKiB: 2048 },
+      { state: 'running' as const, memoryBytes: 8 * GiB },
+    ];
     expect(hostMemory({ nodeMemoryBytes: 64 * GiB, capacityMiB: 32 * 1024, vms }).memoryUsedBytes).toBe(8 * GiB);
   });
 });
@@ -43,7 +46,7 @@ describe('what the XML says', () => {
     expect(hugepageSizeKiB('<domain><memoryBacking>\n<hugepages/>\n</memoryBacking></domain>')).toBe(2048);
     expect(hugepageSizeKiB("<memoryBacking><hugepages><page size='1' unit='G'/></hugepages></memoryBacking>")).toBe(1_048_576);
     expect(hugepageSizeKiB("<memoryBacking><hugepages><page size='2048' unit='KiB' nodeset='0'/></hugepages></memoryBacking>")).toBe(2048);
-    expect(hugepageSizeKiB("<memoryBacking><nosharepages/></memoryBacking>")).toBeUndefined();
+    expect(hugepageSizeKiB('<memoryBacking><nosharepages/></memoryBacking>')).toBeUndefined();
   });
 
   it('reads the host UUID, hugepage sizes and pool totals per NUMA cell from capabilities', () => {
@@ -56,7 +59,10 @@ describe('what the XML says', () => {
     const parsed = parseHostCapabilities(caps);
     expect(parsed.uuid).toBe('4c4c4544-0000-1000-8000-000000000001');
     expect(parsed.hugepageSizesKiB).toEqual([2048, 1_048_576]);
-    expect([...parsed.hugepageTotals]).toEqual([[2048, 102_400], [1_048_576, 2]]);
+    expect([...parsed.hugepageTotals]).toEqual([
+      [2048, 102_400],
+      [1_048_576, 2],
+    ]);
     expect(parsed.cellCount).toBe(2);
   });
 });

@@ -53,11 +53,17 @@ describe('collector helpers', () => {
   it('reads tags from our metadata element and the host CPU from capabilities', () => {
     expect(parseTags('<vb:tags xmlns:vb="https://virt-balancer.dev/xmlns/1">pinned group:web</vb:tags>')).toEqual(['pinned', 'group:web']);
     expect(parseTags('<tags/>')).toEqual([]);
-    const caps = "<capabilities><host><uuid>x</uuid><cpu><arch>x86_64</arch><model>Skylake-Client-IBRS</model><feature name='ss'/><feature name='vmx'/></cpu></host><guest><cpu><model>no</model></cpu></guest></capabilities>";
+    const caps =
+      "<capabilities><host><uuid>x</uuid><cpu><arch>x86_64</arch><model>Skylake-Client-IBRS</model><feature name='ss'/><feature name='vmx'/></cpu></host><guest><cpu><model>no</model></cpu></guest></capabilities>";
     expect(parseCapabilitiesCpu(caps)).toEqual({ model: 'Skylake-Client-IBRS', features: ['ss', 'vmx'] });
   });
   it('measures imbalance over hosts that are up and not in maintenance', () => {
-    const hosts = [host('a', { cpuUtilization: win(0.8) }), host('b', { cpuUtilization: win(0.2) }), host('c', { up: false, cpuUtilization: win(0) }), host('d', { maintenance: true, cpuUtilization: win(0) })];
+    const hosts = [
+      host('a', { cpuUtilization: win(0.8) }),
+      host('b', { cpuUtilization: win(0.2) }),
+      host('c', { up: false, cpuUtilization: win(0) }),
+      host('d', { maintenance: true, cpuUtilization: win(0) }),
+    ];
     expect(clusterImbalance(hosts)).toBeCloseTo(0.3);
   });
 });

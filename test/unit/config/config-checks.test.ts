@@ -54,7 +54,10 @@ describe('a high threshold of 1 and the knock-on message', () => {
   });
   it('a plain inverted pair says how to fix it', () => {
     const [found] = problemsOf({ ...oneHost, policy: { cpuHighPercent: 50, cpuLowPercent: 60 } });
-    expect(found).toEqual({ path: 'policy.cpuLowPercent', message: expect.stringMatching(/is 60, not below cpuHighPercent \(50\).*lower cpuLowPercent or raise cpuHighPercent/) });
+    expect(found).toEqual({
+      path: 'policy.cpuLowPercent',
+      message: expect.stringMatching(/is 60, not below cpuHighPercent \(50\).*lower cpuLowPercent or raise cpuHighPercent/),
+    });
   });
 });
 
@@ -79,7 +82,13 @@ describe('one libvirt daemon listed twice (case same-libvirtd-twice)', () => {
   it('compares URIs after normalisation: default port, trailing slash, empty query, case, user', () => {
     const key = (uri: string) => libvirtDaemonKey(parseLibvirtUri(uri));
     const base = key('qemu+tcp://kvm1.example.net/system');
-    for (const same of ['qemu+tcp://kvm1.example.net:16509/system', 'qemu+tcp://kvm1.example.net/system/', 'qemu+tcp://kvm1.example.net/system?', 'QEMU+TCP://KVM1.Example.NET/system', 'qemu+tcp://admin@kvm1.example.net/system']) {
+    for (const same of [
+      'qemu+tcp://kvm1.example.net:16509/system',
+      'qemu+tcp://kvm1.example.net/system/',
+      'qemu+tcp://kvm1.example.net/system?',
+      'QEMU+TCP://KVM1.Example.NET/system',
+      'qemu+tcp://admin@kvm1.example.net/system',
+    ]) {
       expect(key(same), same).toBe(base);
     }
     expect(key('qemu+tls://h/system')).toBe(key('qemu://h:16514/system'));
@@ -90,8 +99,11 @@ describe('one libvirt daemon listed twice (case same-libvirtd-twice)', () => {
     expect(key('qemu+ssh://h/system')).not.toBe(key('qemu+ssh://h/system?socket=/other'));
   });
 
-  it('checks URIs with the client\'s own parser: what the client refuses at connect, config refuses', () => {
-    const uriProblem = (uri: string) => problemsOf({ hosts: [{ name: 'kvm1', uri }] }).map((p) => `${p.path}: ${p.message}`).join('\n');
+  it("checks URIs with the client's own parser: what the client refuses at connect, config refuses", () => {
+    const uriProblem = (uri: string) =>
+      problemsOf({ hosts: [{ name: 'kvm1', uri }] })
+        .map((p) => `${p.path}: ${p.message}`)
+        .join('\n');
     expect(uriProblem('qemu+libssh://h/system')).toMatch(/hosts\[0\]\.uri: .*transport "libssh" is not supported/);
     expect(uriProblem('qemu+unix://h/system')).toMatch(/takes no host/);
     expect(uriProblem('qemu+tcp://h:99999/system')).toMatch(/port "99999" is not a number from 1 to 65535/);
@@ -132,14 +144,19 @@ describe('error messages about values', () => {
     expect(text.length).toBeLessThan(2000);
     expect(text).toContain('(1000000 characters)');
     const uri = problemsOf({ hosts: [{ name: 'kvm1', uri: `qemu+tcp://h/system${'\u0000'.repeat(100_000)}#` }] });
-    expect(uri[0].message).toContain("(100020 characters)");
+    expect(uri[0].message).toContain('(100020 characters)');
     expect(uri[0].message.length).toBeLessThan(1000);
   });
 
   it('a YAML alias bomb is a config error (exit 2) that names the file', async () => {
     const file = join(tmpdir(), `vb-alias-bomb-${process.pid}.yaml`);
     const levels = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
-    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    for (let i = 1; i < 9; i++)
+      levels.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(',')}]`,
+      );
     await writeFile(file, `${levels.join('\n')}\nhosts: [{ name: kvm1, uri: "qemu:///system" }]\n`);
     const error = await loadConfig(file).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);

@@ -6,7 +6,8 @@ describe('hosts[].migrationAddress', () => {
     for (const a of ['10.1.0.5', 'fd00::5', '[fd00::5]', 'kvm1-mig', 'kvm1-mig.example.com', 'kvm1.example.com.']) expect(isMigrationAddress(a), a).toBe(true);
   });
   it('refuses URIs, ports, paths, spaces and malformed IPv4', () => {
-    for (const a of ['tcp://10.1.0.5', '10.1.0.5:49152', '10.1.0.5/24', 'kvm 1', '999.1.1.1', '10.1.0', '-kvm1', '', '[kvm1]']) expect(isMigrationAddress(a), a).toBe(false);
+    for (const a of ['tcp://10.1.0.5', '10.1.0.5:49152', '10.1.0.5/24', 'kvm 1', '999.1.1.1', '10.1.0', '-kvm1', '', '[kvm1]'])
+      expect(isMigrationAddress(a), a).toBe(false);
   });
   it('becomes tcp://ADDRESS (IPv6 in brackets) and a listen address without brackets', () => {
     expect(migrationUriForAddress('10.1.0.5')).toBe('tcp://10.1.0.5');
@@ -16,9 +17,16 @@ describe('hosts[].migrationAddress', () => {
     expect(listenAddressFor('[fd00::5]')).toBe('fd00::5');
   });
   it('is checked at load: malformed and duplicate addresses are named with the fix', () => {
-    const yaml = (a: string, b: string) => ({ hosts: [{ name: 'kvm1', uri: 'qemu+tcp://10.0.0.1/system', migrationAddress: a }, { name: 'kvm2', uri: 'qemu+tcp://10.0.0.2/system', migrationAddress: b }] });
+    const yaml = (a: string, b: string) => ({
+      hosts: [
+        { name: 'kvm1', uri: 'qemu+tcp://10.0.0.1/system', migrationAddress: a },
+        { name: 'kvm2', uri: 'qemu+tcp://10.0.0.2/system', migrationAddress: b },
+      ],
+    });
     expect(() => parseConfig(yaml('tcp://10.1.0.1', '10.1.0.2'), 'c.yaml')).toThrow(/hosts\[0\]\.migrationAddress.*an IPv4 or IPv6 address or a host name/s);
-    expect(() => parseConfig(yaml('KVM-MIG.example.com', 'kvm-mig.example.com.'), 'c.yaml')).toThrow(/hosts\[1\]\.migrationAddress.*also hosts\[0\] \(kvm1\)'s migration address; give each host its own/s);
+    expect(() => parseConfig(yaml('KVM-MIG.example.com', 'kvm-mig.example.com.'), 'c.yaml')).toThrow(
+      /hosts\[1\]\.migrationAddress.*also hosts\[0\] \(kvm1\)'s migration address; give each host its own/s,
+    );
     const ok = parseConfig(yaml('10.1.0.1', '10.1.0.2'), 'c.yaml');
     expect(ok.hosts.map((h) => h.migrationAddress)).toEqual(['10.1.0.1', '10.1.0.2']);
     expect(ok.migration.tls).toBe('off');

@@ -38,11 +38,23 @@ describe('Dockerfile checks', () => {
     const cmd = runtime.steps.find((s) => s.keyword === 'CMD')!.args;
     expect([...entrypoint, ...cmd].join(' ')).toBe('virt-balancer run --config /etc/virt-balancer/config.yaml');
     // No compilers in the image that runs.
-    expect(runtime.steps.filter((s) => s.keyword === 'RUN').map((s) => s.text).join('\n')).not.toMatch(/apt-get|gcc|make|tsc/);
+    expect(
+      runtime.steps
+        .filter((s) => s.keyword === 'RUN')
+        .map((s) => s.text)
+        .join('\n'),
+    ).not.toMatch(/apt-get|gcc|make|tsc/);
   });
 
   it('the checker reports a missing source, an ignored source, a root user, no health check and a single stage', () => {
-    const bad = ['FROM node:20-slim', 'COPY package.json no-such-file ./', 'COPY node_modules ./node_modules', 'COPY --from=nowhere /x /y', 'USER root', ''].join('\n');
+    const bad = [
+      'FROM node:20-slim',
+      'COPY package.json no-such-file ./',
+      'COPY node_modules ./node_modules',
+      'COPY --from=nowhere /x /y',
+      'USER root',
+      '',
+    ].join('\n');
     expect(dockerfileProblems(bad, dockerignore, repoRoot)).toEqual([
       'not multi-stage: build in one stage, copy the result into a slim runtime stage',
       'line 2: COPY source no-such-file does not exist in the build context',
@@ -106,13 +118,16 @@ describe('Dockerfile replayed without an engine', () => {
     expect(demo.stderr).not.toMatch(/\n\s+at /);
   }, 60_000);
 
-  it("the ENTRYPOINT runs the controller, and the HEALTHCHECK command passes against it (and fails when it is gone)", async () => {
+  it('the ENTRYPOINT runs the controller, and the HEALTHCHECK command passes against it (and fails when it is gone)', async () => {
     const runtime = parseDockerfile(dockerfile).at(-1)!;
     const port = await freePort();
     const config = join(runtimeRoot, 'etc/virt-balancer/test.yaml');
     mkdirSync(join(runtimeRoot, 'state'), { recursive: true });
     // Nothing listens on port 1: the host is down, the loop still ticks.
-    writeFileSync(config, `hosts: [ { name: gone, uri: "qemu+tcp://127.0.0.1:1/system" } ]\nloop: { schedule: "* * * * * *" }\nmetrics: { listen: "127.0.0.1:${port}" }\nstateDir: ${join(runtimeRoot, 'state')}\nlog: { level: warn }\n`);
+    writeFileSync(
+      config,
+      `hosts: [ { name: gone, uri: "qemu+tcp://127.0.0.1:1/system" } ]\nloop: { schedule: "* * * * * *" }\nmetrics: { listen: "127.0.0.1:${port}" }\nstateDir: ${join(runtimeRoot, 'state')}\nlog: { level: warn }\n`,
+    );
     const entrypoint = runtime.steps.find((s) => s.keyword === 'ENTRYPOINT')!.args;
     expect(entrypoint).toEqual(['virt-balancer']);
     // PATH lookup in the image: /usr/local/bin/virt-balancer, a script run by its #!/usr/bin/env node.

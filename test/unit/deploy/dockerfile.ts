@@ -81,7 +81,8 @@ export function dockerfileProblems(dockerfile: string, dockerignore: string, con
           const files = filesUnder(contextDir, clean);
           const excluded = files.filter((f) => ignored.ignores(f));
           if (excluded.length === files.length) problems.push(`line ${step.line}: COPY source ${source} is excluded by .dockerignore`);
-          else if (excluded.length > 0) problems.push(`line ${step.line}: .dockerignore drops part of COPY source ${source}: ${excluded.slice(0, 3).join(', ')}`);
+          else if (excluded.length > 0)
+            problems.push(`line ${step.line}: .dockerignore drops part of COPY source ${source}: ${excluded.slice(0, 3).join(', ')}`);
         }
       }
     }
@@ -100,7 +101,10 @@ export function dockerfileProblems(dockerfile: string, dockerignore: string, con
  * Directories are pruned when excluded and no "!" pattern reaches inside them.
  */
 export function buildContext(sourceDir: string, dockerignore: string, destination: string): string[] {
-  const lines = dockerignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = dockerignore
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const ignored = ignore().add(lines);
   const reIncluded = lines.filter((l) => l.startsWith('!')).map((l) => posix.normalize(l.slice(1)).replace(/\/$/, ''));
   const copied: string[] = [];

@@ -16,9 +16,13 @@ describe('generated reference docs', () => {
     const reference = (await generated())['docs/config-reference.md'];
     expect(reference).toContain('| `policy.cooldownSeconds` | number (>= 0, <= 2147483) | `600` | A VM that moved is left alone this long. |');
     // Same field name, different meaning per section.
-    expect(reference).toContain('| `policy.policies[].name` | string | **required** | Policy name: a built-in from policies/ or a module found in one of policyDirs. |');
-    expect(reference).toContain('| `migration.bandwidthMiBps` | number (>= 0) | `0` | Bandwidth limit per migration; 0 means unlimited (libvirt\'s default). |');
-    expect(reference).toContain('| `policy.bandwidthMiBps` | number (> 0) | `1000` | Migration bandwidth the cost model assumes when nothing better is known. |');
+    expect(reference).toContain(
+      '| `policy.policies[].name` | string | **required** | Policy name: a built-in from policies/ or a module found in one of policyDirs. |',
+    );
+    expect(reference).toContain("| `migration.bandwidthMiBps` | number (>= 0) | `0` | Bandwidth limit per migration; 0 means unlimited (libvirt's default). |");
+    expect(reference).toContain(
+      '| `policy.bandwidthMiBps` | number (> 0) | `1000` | Migration bandwidth the cost model assumes when nothing better is known. |',
+    );
     expect(reference).toContain('| `log.level` | "fatal" \\| "error" \\| "warn" \\| "info" \\| "debug" \\| "trace" \\| "silent" | `"info"` |');
   });
 
@@ -35,6 +39,7 @@ describe('generated reference docs', () => {
 
   it('cover every command', async () => {
     const cli = (await generated())['docs/cli.md'];
-    for (const command of ['run', 'status', 'plan', 'migrate', 'drain', 'history', 'simulate', 'check-config', 'demo']) expect(cli).toContain(`## virt-balancer ${command}`);
+    for (const command of ['run', 'status', 'plan', 'migrate', 'drain', 'history', 'simulate', 'check-config', 'demo'])
+      expect(cli).toContain(`## virt-balancer ${command}`);
   });
 });

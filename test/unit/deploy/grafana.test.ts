@@ -21,7 +21,12 @@ interface Panel {
   panels?: Panel[];
 }
 
-const dashboard = JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana/dashboards/virt-balancer.json'), 'utf8')) as { uid: string; title: string; panels: Panel[]; templating: { list: { name: string; type: string }[] } };
+const dashboard = JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana/dashboards/virt-balancer.json'), 'utf8')) as {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating: { list: { name: string; type: string }[] };
+};
 /** Panels at any depth (rows hold panels). */
 const panels = (function flatten(list: Panel[]): Panel[] {
   return list.flatMap((p) => [p, ...flatten(p.panels ?? [])]);
@@ -71,6 +76,7 @@ describe('Grafana dashboard', () => {
     expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
     expect(dashboard.templating.list.find((v) => v.name === 'datasource')?.type).toBe('datasource');
     for (const p of panels) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template literal
       expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
       const refIds = (p.targets ?? []).map((t) => t.refId);
       expect(new Set(refIds).size, p.title).toBe(refIds.length);
@@ -79,7 +85,11 @@ describe('Grafana dashboard', () => {
     for (const a of panels) {
       for (const b of panels) {
         if (a === b) continue;
-        const overlap = a.gridPos.x < b.gridPos.x + b.gridPos.w && b.gridPos.x < a.gridPos.x + a.gridPos.w && a.gridPos.y < b.gridPos.y + b.gridPos.h && b.gridPos.y < a.gridPos.y + a.gridPos.h;
+        const overlap =
+          a.gridPos.x < b.gridPos.x + b.gridPos.w &&
+          b.gridPos.x < a.gridPos.x + a.gridPos.w &&
+          a.gridPos.y < b.gridPos.y + b.gridPos.h &&
+          b.gridPos.y < a.gridPos.y + a.gridPos.h;
         expect(overlap, `${a.title} overlaps ${b.title}`).toBe(false);
       }
     }
@@ -88,10 +98,16 @@ describe('Grafana dashboard', () => {
 
 describe('Grafana provisioning', () => {
   it('provides a Prometheus datasource and a file provider for the dashboard folder', () => {
-    const datasources = parse(readFileSync(join(repoRoot, 'deploy/grafana/provisioning/datasources/prometheus.yaml'), 'utf8')) as { apiVersion: number; datasources: { type: string; url: string }[] };
+    const datasources = parse(readFileSync(join(repoRoot, 'deploy/grafana/provisioning/datasources/prometheus.yaml'), 'utf8')) as {
+      apiVersion: number;
+      datasources: { type: string; url: string }[];
+    };
     expect(datasources.apiVersion).toBe(1);
     expect(datasources.datasources).toEqual([expect.objectContaining({ type: 'prometheus', url: 'http://127.0.0.1:9090' })]);
-    const providers = parse(readFileSync(join(repoRoot, 'deploy/grafana/provisioning/dashboards/virt-balancer.yaml'), 'utf8')) as { apiVersion: number; providers: { type: string; options: { path: string } }[] };
+    const providers = parse(readFileSync(join(repoRoot, 'deploy/grafana/provisioning/dashboards/virt-balancer.yaml'), 'utf8')) as {
+      apiVersion: number;
+      providers: { type: string; options: { path: string } }[];
+    };
     expect(providers.apiVersion).toBe(1);
     expect(providers.providers[0]).toMatchObject({ type: 'file', options: { path: '/var/lib/grafana/dashboards/virt-balancer' } });
   });

@@ -56,14 +56,21 @@ describe('Prometheus config and alert rules', () => {
     const result = runTool(tool('promtool'), ['test', 'rules', RULE_TESTS]);
     expect(result.status, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(/SUCCESS/);
-    const tested = new Set((parse(readFileSync(RULE_TESTS, 'utf8')) as { tests: { alert_rule_test: { alertname: string }[] }[] }).tests.flatMap((t) => t.alert_rule_test.map((a) => a.alertname)));
+    const tested = new Set(
+      (parse(readFileSync(RULE_TESTS, 'utf8')) as { tests: { alert_rule_test: { alertname: string }[] }[] }).tests.flatMap((t) =>
+        t.alert_rule_test.map((a) => a.alertname),
+      ),
+    );
     expect([...tested].sort()).toEqual(rules.map((r) => r.alert).sort());
   });
 
   it('promtool test rules fails when an expectation is wrong (the tests can fail)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vb-promtest-'));
     writeFileSync(join(dir, 'virt-balancer.rules.yml'), readFileSync(RULES, 'utf8'));
-    writeFileSync(join(dir, 'wrong.test.yml'), readFileSync(RULE_TESTS, 'utf8').replace('exp_labels: { severity: warning, host: kvm1 }', 'exp_labels: { severity: warning, host: kvm2 }'));
+    writeFileSync(
+      join(dir, 'wrong.test.yml'),
+      readFileSync(RULE_TESTS, 'utf8').replace('exp_labels: { severity: warning, host: kvm1 }', 'exp_labels: { severity: warning, host: kvm2 }'),
+    );
     const result = runTool(tool('promtool'), ['test', 'rules', join(dir, 'wrong.test.yml')]);
     expect(result.status).not.toBe(0);
     expect(result.stdout + result.stderr).toMatch(/FAILED/);
@@ -72,7 +79,16 @@ describe('Prometheus config and alert rules', () => {
   it('every metric the rules use is exported, and counters are only rated', () => {
     const used = rules.flatMap((r) => metricsInExpr(r.expr));
     expect(new Set(used)).toEqual(
-      new Set(['up', 'virt_balancer_last_tick_timestamp_seconds', 'virt_balancer_host_up', 'virt_balancer_migrations_total', 'virt_balancer_postcopy_incidents_total', 'virt_balancer_cluster_imbalance', 'virt_balancer_leader', 'virt_balancer_leadership_changes_total']),
+      new Set([
+        'up',
+        'virt_balancer_last_tick_timestamp_seconds',
+        'virt_balancer_host_up',
+        'virt_balancer_migrations_total',
+        'virt_balancer_postcopy_incidents_total',
+        'virt_balancer_cluster_imbalance',
+        'virt_balancer_leader',
+        'virt_balancer_leadership_changes_total',
+      ]),
     );
     for (const rule of rules) expect({ alert: rule.alert, problems: exprProblems(rule.expr) }).toEqual({ alert: rule.alert, problems: [] });
   });

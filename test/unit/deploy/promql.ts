@@ -5,10 +5,46 @@
 import { createMetrics } from '../../../src/metrics/catalog.js';
 
 /** Aggregations (which may stand before `by (...)`) and operators. */
-const KEYWORDS = new Set(['sum', 'avg', 'min', 'max', 'count', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile', 'count_values', 'group', 'limitk', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'inf', 'nan', 'atan2']);
+const KEYWORDS = new Set([
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'count',
+  'stddev',
+  'stdvar',
+  'topk',
+  'bottomk',
+  'quantile',
+  'count_values',
+  'group',
+  'limitk',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
+  'atan2',
+]);
 
 /** Series Prometheus makes itself, usable in any query. */
-const PROMETHEUS_SERIES = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling', 'scrape_series_added', 'ALERTS', 'ALERTS_FOR_STATE']);
+const PROMETHEUS_SERIES = new Set([
+  'up',
+  'scrape_duration_seconds',
+  'scrape_samples_scraped',
+  'scrape_samples_post_metric_relabeling',
+  'scrape_series_added',
+  'ALERTS',
+  'ALERTS_FOR_STATE',
+]);
 
 /** Metric names a PromQL expression uses (not functions, keywords, labels or numbers). */
 export function metricsInExpr(expr: string): string[] {
@@ -36,7 +72,8 @@ export function exportedSeries(): Map<string, MetricType> {
   for (const metric of createMetrics(undefined, { defaultMetrics: true }).registry.getMetricsAsArray()) {
     const { name, type } = metric as unknown as { name: string; type: MetricType };
     if (type === 'histogram' || type === 'summary') {
-      for (const suffix of type === 'histogram' ? ['_bucket', '_sum', '_count'] : ['', '_sum', '_count']) series.set(name + suffix, type === 'histogram' && suffix === '_bucket' ? 'histogram' : 'counter');
+      for (const suffix of type === 'histogram' ? ['_bucket', '_sum', '_count'] : ['', '_sum', '_count'])
+        series.set(name + suffix, type === 'histogram' && suffix === '_bucket' ? 'histogram' : 'counter');
     } else series.set(name, type);
   }
   return series;

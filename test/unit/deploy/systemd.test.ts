@@ -120,7 +120,9 @@ describe('deploy/install.sh --destdir', () => {
     chmodSync(config, 0o640);
     writeFileSync(
       config,
-      `${readFileSync(config, 'utf8').replace(/^\s*policyDirs:.*$/m, `  policyDirs: [${policyDir}]`).replace(/^(\s*)# - \{ name: consolidation.*$/m, '$1- { name: keep-off-label, options: { label: gpu } }')}`,
+      `${readFileSync(config, 'utf8')
+        .replace(/^\s*policyDirs:.*$/m, `  policyDirs: [${policyDir}]`)
+        .replace(/^(\s*)# - \{ name: consolidation.*$/m, '$1- { name: keep-off-label, options: { label: gpu } }')}`,
     );
     // The unit's own command line, with its absolute paths moved under the staging root.
     const reroot = (command: string) => command.split(' ').map((arg) => (arg.startsWith('/opt/') || arg.startsWith('/etc/') ? join(dest, arg) : arg));
@@ -130,7 +132,9 @@ describe('deploy/install.sh --destdir', () => {
     expect(unit.get('WorkingDirectory')).toEqual(['/var/lib/virt-balancer']);
     const check = runTool(process.execPath, args, { cwd: mkdtempSync(join(tmpdir(), 'vb-cwd-')) });
     expect(check.stderr).toBe('');
-    expect(check.stdout).toContain(`${config}: OK (3 hosts; policies balance, maintenance, pin, affinity, cpu-compat, keep-off-label; core filters host-up, not-in-maintenance, capacity, retry-after-failure, no-ping-pong)`);
+    expect(check.stdout).toContain(
+      `${config}: OK (3 hosts; policies balance, maintenance, pin, affinity, cpu-compat, keep-off-label; core filters host-up, not-in-maintenance, capacity, retry-after-failure, no-ping-pong)`,
+    );
     // ExecStart's command is the `run` command of the same build.
     const [, ...runArgs] = reroot(unit.get('ExecStart')![0]);
     const help = runTool(process.execPath, [...runArgs, '--help'], { cwd: tmpdir() });

@@ -20,7 +20,16 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const outcome = (vmUuid: string, atMs: number): JournalEntry => ({ type: 'outcome', atMs, vm: `vm-${vmUuid}`, vmUuid, from: 'a', to: 'b', technique: 'precopy', outcome: 'completed' });
+const outcome = (vmUuid: string, atMs: number): JournalEntry => ({
+  type: 'outcome',
+  atMs,
+  vm: `vm-${vmUuid}`,
+  vmUuid,
+  from: 'a',
+  to: 'b',
+  technique: 'precopy',
+  outcome: 'completed',
+});
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n');
 /** The journal's file made to fail every write with ENOSPC, as on a full filesystem. */
 const fillDisk = (file: string) => symlinkSync('/dev/full', file);
@@ -38,7 +47,12 @@ const move: Move = {
   gain: 1,
   inputs: { memoryBytes: 1, dirtyRateMiBps: 0, bandwidthMiBps: 100, bandwidthMeasured: false, downtimeBudgetMs: 300 },
 };
-const config = parseConfig({ hosts: [{ name: 'a', uri: 'qemu+tcp://127.0.0.1:1/system' }, { name: 'b', uri: 'qemu+tcp://127.0.0.1:2/system' }] });
+const config = parseConfig({
+  hosts: [
+    { name: 'a', uri: 'qemu+tcp://127.0.0.1:1/system' },
+    { name: 'b', uri: 'qemu+tcp://127.0.0.1:2/system' },
+  ],
+});
 
 describe('journal: a torn last line and lines that are not entries', () => {
   it('never glues the next entry onto a torn last line; the torn line is skipped with its file and line number', async () => {

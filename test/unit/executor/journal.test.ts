@@ -1,8 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { linkObservations, moveHistory, unfinishedStarts, type JournalEntry } from '../../../src/history/journal.js';
 
-const started = (vmUuid: string, atMs: number, to = 'b'): JournalEntry => ({ type: 'started', atMs, vm: `vm-${vmUuid}`, vmUuid, from: 'a', to, technique: 'precopy' });
-const outcome = (vmUuid: string, atMs: number): JournalEntry => ({ type: 'outcome', atMs, vm: `vm-${vmUuid}`, vmUuid, from: 'a', to: 'b', technique: 'precopy', outcome: 'completed' });
+const started = (vmUuid: string, atMs: number, to = 'b'): JournalEntry => ({
+  type: 'started',
+  atMs,
+  vm: `vm-${vmUuid}`,
+  vmUuid,
+  from: 'a',
+  to,
+  technique: 'precopy',
+});
+const outcome = (vmUuid: string, atMs: number): JournalEntry => ({
+  type: 'outcome',
+  atMs,
+  vm: `vm-${vmUuid}`,
+  vmUuid,
+  from: 'a',
+  to: 'b',
+  technique: 'precopy',
+  outcome: 'completed',
+});
 
 describe('journal: migrations an earlier run never saw end', () => {
   it('are the starts with no later outcome for the same VM, the latest start winning', () => {
@@ -16,8 +33,29 @@ describe('journal: migrations an earlier run never saw end', () => {
 });
 
 describe('journal: history read back at start', () => {
-  const aborted: JournalEntry = { type: 'outcome', atMs: 7, vm: 'vm-2', vmUuid: '2', from: 'a', to: 'c', technique: 'precopy', outcome: 'aborted', error: 'aborted: 300 s deadline' };
-  const moved: JournalEntry = { type: 'outcome', atMs: 9, vm: 'vm-1', vmUuid: '1', from: 'a', to: 'b', technique: 'precopy', outcome: 'completed', bytes: 64 * 2 ** 20, totalMs: 2000 };
+  const aborted: JournalEntry = {
+    type: 'outcome',
+    atMs: 7,
+    vm: 'vm-2',
+    vmUuid: '2',
+    from: 'a',
+    to: 'c',
+    technique: 'precopy',
+    outcome: 'aborted',
+    error: 'aborted: 300 s deadline',
+  };
+  const moved: JournalEntry = {
+    type: 'outcome',
+    atMs: 9,
+    vm: 'vm-1',
+    vmUuid: '1',
+    from: 'a',
+    to: 'b',
+    technique: 'precopy',
+    outcome: 'completed',
+    bytes: 64 * 2 ** 20,
+    totalMs: 2000,
+  };
   it('separates completed moves (cooldown, ping-pong) from aborted or failed ones (retry delay)', () => {
     const h = moveHistory([started('1', 1), aborted, moved]);
     expect(h.lastMovedAtMs).toEqual({ '1': 9 });

@@ -17,10 +17,17 @@ describe('executor on recorded replies (one pre-copy move, libvirt 11.3 lab host
     expect(live).toMatchObject({ ok: true, outcome: 'completed' });
     expect(/^State:\s+running$/m.test(sourceRecording.virsh['dominfo-on-target'])).toBe(true);
     // The migration call names the destination's URI (another port here): matched by procedure.
-    const source = await startRecordedDaemon(sourceRecording, { delayProcedures: [Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS], maxDelayMs: 1500, matchProcedureOnly: [Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS] });
+    const source = await startRecordedDaemon(sourceRecording, {
+      delayProcedures: [Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS],
+      maxDelayMs: 1500,
+      matchProcedureOnly: [Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS],
+    });
     const target = await startRecordedDaemon(targetRecording);
     try {
-      const result = await runSingleMove({ vmName: 'rec1', from: 'lab1', to: 'lab2', technique: 'precopy' }, { fromUri: source.uri, toUri: target.uri, bandwidthMiBps: 0, deadlineSeconds: 120 });
+      const result = await runSingleMove(
+        { vmName: 'rec1', from: 'lab1', to: 'lab2', technique: 'precopy' },
+        { fromUri: source.uri, toUri: target.uri, bandwidthMiBps: 0, deadlineSeconds: 120 },
+      );
       expect(result).toMatchObject({ ok: true, outcome: 'completed', bytes: live.bytes, downtimeMs: live.downtimeMs });
       expect(source.answered).toContain(Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS);
       expect(source.answered).toContain(Proc.DOMAIN_GET_JOB_STATS);

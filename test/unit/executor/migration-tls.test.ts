@@ -14,16 +14,42 @@ vi.mock('../../../src/executor/migrate.js', () => ({
   runMigration: async (move: Move, options: RunMigrationOptions): Promise<MigrationResult> => {
     calls.push({ tls: options.tls });
     const reply = replies.shift() ?? { outcome: 'completed' };
-    return { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, technique: move.technique, outcome: 'completed', totalMs: 1000, switchedToPostcopy: false, predicted: move.predicted, startedAtMs: 0, endedAtMs: 1000, tls: options.tls, ...reply };
+    return {
+      vm: move.vmName,
+      vmUuid: move.vmUuid,
+      from: move.from,
+      to: move.to,
+      technique: move.technique,
+      outcome: 'completed',
+      totalMs: 1000,
+      switchedToPostcopy: false,
+      predicted: move.predicted,
+      startedAtMs: 0,
+      endedAtMs: 1000,
+      tls: options.tls,
+      ...reply,
+    };
   },
 }));
 const { runMigrationWithTls } = await import('../../../src/executor/migration-tls.js');
 
 const config = migrationSchema.parse({});
-const move: Move = { vmName: 'web1', vmUuid: 'u1', from: 'kvm1', to: 'kvm2', technique: 'precopy', copyStorage: false, predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 1, converges: true }, reason: 't', gain: 0, inputs: { memoryBytes: 1, dirtyRateMiBps: 0, bandwidthMiBps: 1, downtimeBudgetMs: 300 } };
+const move: Move = {
+  vmName: 'web1',
+  vmUuid: 'u1',
+  from: 'kvm1',
+  to: 'kvm2',
+  technique: 'precopy',
+  copyStorage: false,
+  predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 1, converges: true },
+  reason: 't',
+  gain: 0,
+  inputs: { memoryBytes: 1, dirtyRateMiBps: 0, bandwidthMiBps: 1, downtimeBudgetMs: 300 },
+};
 const current = { libvirtVersion: 11_003_000, hypervisorVersion: 10_000_002 };
 const conn = (versions = current) => ({ versions }) as unknown as LibvirtConnection;
-const missingCa = "internal error: unable to execute QEMU command 'object-add': Unable to access credentials /etc/pki/qemu/ca-cert.pem: No such file or directory";
+const missingCa =
+  "internal error: unable to execute QEMU command 'object-add': Unable to access credentials /etc/pki/qemu/ca-cert.pem: No such file or directory";
 
 describe('migration.tls for one move', () => {
   beforeEach(() => {
@@ -32,7 +58,17 @@ describe('migration.tls for one move', () => {
   });
   const run = (tlsMode: 'off' | 'preferred' | 'required', source = conn(), target = conn()) => {
     const adaptations: string[] = [];
-    const result = runMigrationWithTls(move, { source, target, targetUri: 'qemu+tcp://10.0.0.2/system', config, downtimeBudgetMs: 300, allowPostcopySwitch: false, logger: silentLogger(), tlsMode, onAdapt: (a, d) => adaptations.push(`${a}: ${d}`) });
+    const result = runMigrationWithTls(move, {
+      source,
+      target,
+      targetUri: 'qemu+tcp://10.0.0.2/system',
+      config,
+      downtimeBudgetMs: 300,
+      allowPostcopySwitch: false,
+      logger: silentLogger(),
+      tlsMode,
+      onAdapt: (a, d) => adaptations.push(`${a}: ${d}`),
+    });
     return { result, adaptations };
   };
 
@@ -40,11 +76,19 @@ describe('migration.tls for one move', () => {
     expect((await run('off').result).tls).toBe(false);
     expect(calls).toEqual([{ tls: false }]);
     calls.length = 0;
-    replies = [{ outcome: 'failed', totalMs: 0, error: `${explainMigrationTlsError(missingCa, { vm: 'web1', from: 'kvm1', to: 'kvm2', tls: true })} (libvirt: ${missingCa})` }];
+    replies = [
+      {
+        outcome: 'failed',
+        totalMs: 0,
+        error: `${explainMigrationTlsError(missingCa, { vm: 'web1', from: 'kvm1', to: 'kvm2', tls: true })} (libvirt: ${missingCa})`,
+      },
+    ];
     const refused = await run('required').result;
     expect(calls).toEqual([{ tls: true }]);
     expect(refused.outcome).toBe('failed');
-    expect(refused.error).toMatch(/^migration of VM web1 from kvm1 to kvm2 with TLS refused before any memory was sent: kvm2 \(or kvm1: libvirt does not say which\) has no \/etc\/pki\/qemu\/ca-cert\.pem/);
+    expect(refused.error).toMatch(
+      /^migration of VM web1 from kvm1 to kvm2 with TLS refused before any memory was sent: kvm2 \(or kvm1: libvirt does not say which\) has no \/etc\/pki\/qemu\/ca-cert\.pem/,
+    );
   });
 
   it('preferred falls back to plaintext after a TLS refusal, journaled as an adaptation', async () => {
@@ -70,7 +114,9 @@ describe('migration.tls for one move', () => {
     const r = await run('required', conn(), old).result;
     expect(calls).toEqual([]);
     expect(r).toMatchObject({ outcome: 'failed', totalMs: 0 });
-    expect(r.error).toBe('migration of VM web1 from kvm1 to kvm2 refused before starting: migration.tls is required and kvm2 runs libvirt 3.1.0 < 3.2.0, without TLS migration. Fix: upgrade libvirt and QEMU there, or set migration.tls: preferred');
+    expect(r.error).toBe(
+      'migration of VM web1 from kvm1 to kvm2 refused before starting: migration.tls is required and kvm2 runs libvirt 3.1.0 < 3.2.0, without TLS migration. Fix: upgrade libvirt and QEMU there, or set migration.tls: preferred',
+    );
     await run('preferred', old, conn()).result;
     expect(calls).toEqual([{ tls: false }]);
   });
@@ -95,19 +141,43 @@ describe('TLS in the migration recipe', () => {
 describe('libvirt TLS refusals as one line', () => {
   const ctx = { vm: 'web1', from: 'kvm1', to: 'kvm2', tls: true };
   it('names the target for a missing server certificate and the source for a missing client key (lab messages)', () => {
-    expect(explainMigrationTlsError("unable to execute QEMU command 'object-add': Unable to access credentials /etc/pki/qemu/server-cert.pem: No such file or directory", ctx)).toMatch(/: kvm2 has no \/etc\/pki\/qemu\/server-cert\.pem\. Fix: put ca-cert\.pem, .* in \/etc\/pki\/qemu on kvm2 \(qemu\.conf migrate_tls_x509_cert_dir\)/);
-    expect(explainMigrationTlsError('Unable to access credentials /etc/pki/qemu/client-key.pem: No such file or directory', ctx)).toMatch(/: kvm1 has no \/etc\/pki\/qemu\/client-key\.pem/);
+    expect(
+      explainMigrationTlsError(
+        "unable to execute QEMU command 'object-add': Unable to access credentials /etc/pki/qemu/server-cert.pem: No such file or directory",
+        ctx,
+      ),
+    ).toMatch(
+      /: kvm2 has no \/etc\/pki\/qemu\/server-cert\.pem\. Fix: put ca-cert\.pem, .* in \/etc\/pki\/qemu on kvm2 \(qemu\.conf migrate_tls_x509_cert_dir\)/,
+    );
+    expect(explainMigrationTlsError('Unable to access credentials /etc/pki/qemu/client-key.pem: No such file or directory', ctx)).toMatch(
+      /: kvm1 has no \/etc\/pki\/qemu\/client-key\.pem/,
+    );
   });
   it('names the host from a per-host directory when ca-cert.pem is missing', () => {
-    expect(explainMigrationTlsError('Unable to access credentials /var/lab/hosts/kvm1/migration-pki/ca-cert.pem: No such file or directory', ctx)).toMatch(/: kvm1 has no \/var\/lab\/hosts\/kvm1\/migration-pki\/ca-cert\.pem/);
+    expect(explainMigrationTlsError('Unable to access credentials /var/lab/hosts/kvm1/migration-pki/ca-cert.pem: No such file or directory', ctx)).toMatch(
+      /: kvm1 has no \/var\/lab\/hosts\/kvm1\/migration-pki\/ca-cert\.pem/,
+    );
   });
   it('explains a certificate without the migration address and a failed handshake', () => {
-    const wrong = "operation failed: migration failed. Message from the source host: operation failed: job 'migration out' failed: Certificate does not match the hostname 10.1.0.2. Message from the destination host: ...";
-    expect(explainMigrationTlsError(wrong, ctx)).toMatch(/kvm2's migration server certificate \(server-cert\.pem\) does not name 10\.1\.0\.2, .* subjectAltName IP:10\.1\.0\.2/);
-    expect(explainMigrationTlsError("operation failed: job 'migration out' failed: Cannot read from TLS channel: The TLS connection was non-properly terminated.", ctx)).toMatch(/TLS handshake between kvm1 and kvm2 failed\. Fix: check that kvm1 has client-cert\.pem and client-key\.pem/);
+    const wrong =
+      "operation failed: migration failed. Message from the source host: operation failed: job 'migration out' failed: Certificate does not match the hostname 10.1.0.2. Message from the destination host: ...";
+    expect(explainMigrationTlsError(wrong, ctx)).toMatch(
+      /kvm2's migration server certificate \(server-cert\.pem\) does not name 10\.1\.0\.2, .* subjectAltName IP:10\.1\.0\.2/,
+    );
+    expect(
+      explainMigrationTlsError(
+        "operation failed: job 'migration out' failed: Cannot read from TLS channel: The TLS connection was non-properly terminated.",
+        ctx,
+      ),
+    ).toMatch(/TLS handshake between kvm1 and kvm2 failed\. Fix: check that kvm1 has client-cert\.pem and client-key\.pem/);
   });
   it('explains migrate_tls_force even without TLS, and nothing else then', () => {
-    expect(explainMigrationTlsError('Requested operation is not valid: this libvirtd instance allows migration only with VIR_MIGRATE_TLS flag', { ...ctx, tls: false })).toMatch(/migrate_tls_force = 1 .* Fix: set migration\.tls: required/);
+    expect(
+      explainMigrationTlsError('Requested operation is not valid: this libvirtd instance allows migration only with VIR_MIGRATE_TLS flag', {
+        ...ctx,
+        tls: false,
+      }),
+    ).toMatch(/migrate_tls_force = 1 .* Fix: set migration\.tls: required/);
     expect(explainMigrationTlsError(missingCa, { ...ctx, tls: false })).toBeUndefined();
     expect(explainMigrationTlsError('operation failed: domain is not running', ctx)).toBeUndefined();
   });

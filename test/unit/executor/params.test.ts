@@ -46,7 +46,18 @@ describe('admission', () => {
   const s = state([host('a'), host('b'), host('c'), host('d', { up: false })], [vm('1', 'a', 0.5), vm('2', 'a', 0.5), vm('3', 'b', 0.5), vm('4', 'b', 0.5)]);
   const move = (v: string, from: string, to: string): Move => {
     const o = s.vms.find((x) => x.name === v)!;
-    return { vmName: v, vmUuid: o.uuid, from, to, technique: 'precopy', copyStorage: false, predicted: { totalSeconds: 1, downtimeMs: 1, bytes: 1, converges: true }, reason: '', gain: 0.1, inputs: { memoryBytes: 1, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300 } };
+    return {
+      vmName: v,
+      vmUuid: o.uuid,
+      from,
+      to,
+      technique: 'precopy',
+      copyStorage: false,
+      predicted: { totalSeconds: 1, downtimeMs: 1, bytes: 1, converges: true },
+      reason: '',
+      gain: 0.1,
+      inputs: { memoryBytes: 1, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300 },
+    };
   };
   it('enforces per-source, per-target and cluster-wide limits', () => {
     const r = admit([move('1', 'a', 'c'), move('2', 'a', 'c'), move('3', 'b', 'c')], [], s, config, { cooldownSeconds: 0, nowMs: 0 });
@@ -55,12 +66,28 @@ describe('admission', () => {
   });
   it('rejects moves to a down host, a second job for one VM, and VMs in cooldown', () => {
     const running = [{ vmUuid: s.vms[0].uuid, from: 'a', to: 'c', bandwidthMiBps: 0 }];
-    const r = admit([move('3', 'b', 'd'), move('1', 'a', 'b'), move('4', 'b', 'c')], running, s, migrationSchema.parse({ maxConcurrent: 5, maxPerTargetHost: 5 }), { cooldownSeconds: 60, nowMs: 100_000, lastMovedAtMs: { [s.vms[3].uuid]: 90_000 } });
+    const r = admit(
+      [move('3', 'b', 'd'), move('1', 'a', 'b'), move('4', 'b', 'c')],
+      running,
+      s,
+      migrationSchema.parse({ maxConcurrent: 5, maxPerTargetHost: 5 }),
+      { cooldownSeconds: 60, nowMs: 100_000, lastMovedAtMs: { [s.vms[3].uuid]: 90_000 } },
+    );
     expect(r.admitted).toEqual([]);
-    expect(r.rejected.map((x) => x.reason)).toEqual([expect.stringMatching(/down/), expect.stringMatching(/already running/), expect.stringMatching(/cooldown/)]);
+    expect(r.rejected.map((x) => x.reason)).toEqual([
+      expect.stringMatching(/down/),
+      expect.stringMatching(/already running/),
+      expect.stringMatching(/cooldown/),
+    ]);
   });
   it('keeps the bandwidth budget', () => {
-    const r = admit([move('1', 'a', 'c'), move('3', 'b', 'd'.replace('d', 'a'))], [], s, migrationSchema.parse({ bandwidthBudgetMiBps: 150, maxConcurrent: 5 }), { cooldownSeconds: 0, nowMs: 0 });
+    const r = admit(
+      [move('1', 'a', 'c'), move('3', 'b', 'd'.replace('d', 'a'))],
+      [],
+      s,
+      migrationSchema.parse({ bandwidthBudgetMiBps: 150, maxConcurrent: 5 }),
+      { cooldownSeconds: 0, nowMs: 0 },
+    );
     expect(r.admitted).toHaveLength(1);
     expect(r.rejected[0].reason).toMatch(/bandwidth budget/);
   });

@@ -99,7 +99,15 @@ describe('the shared watch loop', () => {
     const source = new ScriptedHost(RUNNING);
     source.job = 2;
     let polls = 0;
-    const r = await watchJob({ connectionOf: () => asConn(source), vmUuid: UUID, pollIntervalMs: 5, log: silentLogger(), until: () => polls > 4, onSample: async () => void polls++, abortReason: async () => 'deadline of 1 s reached' });
+    const r = await watchJob({
+      connectionOf: () => asConn(source),
+      vmUuid: UUID,
+      pollIntervalMs: 5,
+      log: silentLogger(),
+      until: () => polls > 4,
+      onSample: async () => void polls++,
+      abortReason: async () => 'deadline of 1 s reached',
+    });
     expect(r).toEqual({ end: 'settled', abortedWhy: 'deadline of 1 s reached' });
     expect(source.aborts).toBe(1);
   });
@@ -114,7 +122,16 @@ describe('a move whose link to the source is lost mid-move', () => {
     // Seen again through the reopened connection: libvirt carried the job on to the end.
     const sourceAgain = new ScriptedHost(undefined);
     target.vm = RUNNING;
-    const result = await runMigration(move, { source: asConn(source), target: asConn(target), targetUri: 'qemu+tcp://kvm2/system', connectionOf: (h) => asConn(h === 'kvm1' ? sourceAgain : target), config, downtimeBudgetMs: 300, allowPostcopySwitch: false, logger: silentLogger() });
+    const result = await runMigration(move, {
+      source: asConn(source),
+      target: asConn(target),
+      targetUri: 'qemu+tcp://kvm2/system',
+      connectionOf: (h) => asConn(h === 'kvm1' ? sourceAgain : target),
+      config,
+      downtimeBudgetMs: 300,
+      allowPostcopySwitch: false,
+      logger: silentLogger(),
+    });
     expect(result.outcome).toBe('completed');
     expect(result.totalMs).toBe(4200);
     expect(result.downtimeMs).toBe(42);
@@ -126,7 +143,16 @@ describe('a move whose link to the source is lost mid-move', () => {
     source.perform = () => Promise.reject(new ConnectionClosedError('connection to qemu+tcp://kvm1/system was closed by the peer'));
     const target = new ScriptedHost(undefined);
     const sourceAgain = new ScriptedHost(RUNNING);
-    const result = await runMigration(move, { source: asConn(source), target: asConn(target), targetUri: 'qemu+tcp://kvm2/system', connectionOf: (h) => asConn(h === 'kvm1' ? sourceAgain : target), config, downtimeBudgetMs: 300, allowPostcopySwitch: false, logger: silentLogger() });
+    const result = await runMigration(move, {
+      source: asConn(source),
+      target: asConn(target),
+      targetUri: 'qemu+tcp://kvm2/system',
+      connectionOf: (h) => asConn(h === 'kvm1' ? sourceAgain : target),
+      config,
+      downtimeBudgetMs: 300,
+      allowPostcopySwitch: false,
+      logger: silentLogger(),
+    });
     expect(result.outcome).toBe('failed');
     expect(result.error).toMatch(/the link to kvm1 was lost mid-move .*libvirt ended the migration without moving the VM/);
     expect(result.incident).toBeUndefined();
@@ -136,15 +162,33 @@ describe('a move whose link to the source is lost mid-move', () => {
     source.perform = () => Promise.reject(new ConnectionClosedError('closed'));
     const target = new ScriptedHost(undefined);
     const sourceAgain = new ScriptedHost({ state: 5, reason: 2 });
-    const result = await runMigration(move, { source: asConn(source), target: asConn(target), targetUri: 'qemu+tcp://kvm2/system', connectionOf: (h) => asConn(h === 'kvm1' ? sourceAgain : target), config, downtimeBudgetMs: 300, allowPostcopySwitch: false, logger: silentLogger() });
+    const result = await runMigration(move, {
+      source: asConn(source),
+      target: asConn(target),
+      targetUri: 'qemu+tcp://kvm2/system',
+      connectionOf: (h) => asConn(h === 'kvm1' ? sourceAgain : target),
+      config,
+      downtimeBudgetMs: 300,
+      allowPostcopySwitch: false,
+      logger: silentLogger(),
+    });
     expect(result.outcome).toBe('failed');
     expect(result.incident).toBe('the VM is shutoff (reason 2) on kvm1 and absent on kvm2');
   });
   it('a libvirt error (not a lost link) is still reported at once from the source', async () => {
     const source = new ScriptedHost(RUNNING);
-    source.perform = () => Promise.reject(new LibvirtError({ code: 9, domain: 10, message: 'operation failed: migration out job: unexpectedly failed', level: 2 }));
+    source.perform = () =>
+      Promise.reject(new LibvirtError({ code: 9, domain: 10, message: 'operation failed: migration out job: unexpectedly failed', level: 2 }));
     const target = new ScriptedHost(undefined);
-    const result = await runMigration(move, { source: asConn(source), target: asConn(target), targetUri: 'qemu+tcp://kvm2/system', config, downtimeBudgetMs: 300, allowPostcopySwitch: false, logger: silentLogger() });
+    const result = await runMigration(move, {
+      source: asConn(source),
+      target: asConn(target),
+      targetUri: 'qemu+tcp://kvm2/system',
+      config,
+      downtimeBudgetMs: 300,
+      allowPostcopySwitch: false,
+      logger: silentLogger(),
+    });
     expect(result).toMatchObject({ outcome: 'failed', error: 'VIR_ERR_OPERATION_FAILED: operation failed: migration out job: unexpectedly failed' });
     expect(result.incident).toBeUndefined();
   });
@@ -152,14 +196,24 @@ describe('a move whose link to the source is lost mid-move', () => {
 
 describe('a job adopted after a restart and found stuck after a failed post-copy', () => {
   const job = { vm: 'vm1', vmUuid: UUID, from: 'kvm1', to: 'kvm2', technique: 'postcopy', startedAtMs: Date.now() - 10_000, deadlineSeconds: 60 };
-  it('is reported as a post-copy incident with both hosts\' states where libvirt cannot resume (11.3)', async () => {
+  it("is reported as a post-copy incident with both hosts' states where libvirt cannot resume (11.3)", async () => {
     const source = new ScriptedHost(PAUSED_POSTCOPY_FAILED);
     source.job = 2;
     const target = new ScriptedHost(RUNNING_POSTCOPY_FAILED);
     const metrics = createMetrics(new Registry());
-    const result = await watchAdoptedJob({ job, connectionOf: (h) => asConn(h === 'kvm1' ? source : target), targetUri: 'qemu+tcp://kvm2/system', config, logger: silentLogger(), metrics, stopped: () => false });
+    const result = await watchAdoptedJob({
+      job,
+      connectionOf: (h) => asConn(h === 'kvm1' ? source : target),
+      targetUri: 'qemu+tcp://kvm2/system',
+      config,
+      logger: silentLogger(),
+      metrics,
+      stopped: () => false,
+    });
     expect(result?.outcome).toBe('failed');
-    expect(result?.incident).toMatch(/^post-copy failed after the switch \(found the post-copy failed .*\); recovery not attempted: libvirt 11\.3\.0.*; VM is paused \(reason 13\) on kvm1 and running \(reason 11\) on kvm2$/);
+    expect(result?.incident).toMatch(
+      /^post-copy failed after the switch \(found the post-copy failed .*\); recovery not attempted: libvirt 11\.3\.0.*; VM is paused \(reason 13\) on kvm1 and running \(reason 11\) on kvm2$/,
+    );
     expect(source.performed).toEqual([]);
     expect((await metrics.postcopyIncidentsTotal.get()).values[0]?.value).toBe(1);
   });
@@ -172,7 +226,14 @@ describe('a job adopted after a restart and found stuck after a failed post-copy
     source.perform = async () => {
       target.vm = RUNNING;
     };
-    const result = await watchAdoptedJob({ job, connectionOf: (h) => asConn(h === 'kvm1' ? source : target), targetUri: 'qemu+tcp://kvm2/system', config, logger: silentLogger(), stopped: () => false });
+    const result = await watchAdoptedJob({
+      job,
+      connectionOf: (h) => asConn(h === 'kvm1' ? source : target),
+      targetUri: 'qemu+tcp://kvm2/system',
+      config,
+      logger: silentLogger(),
+      stopped: () => false,
+    });
     expect(result?.outcome).toBe('completed');
     expect(result?.incident).toMatch(/recovery succeeded \(1 attempt\)/);
     // VIR_MIGRATE_POSTCOPY_RESUME is 1 << 19 (libvirt-domain.h).

@@ -8,7 +8,7 @@ const libvirtError = (code: number, message: string) => new LibvirtError({ code,
 describe('post-copy resume: is a refusal only "not yet"?', () => {
   it('retries while a QEMU has not reached postcopy-paused (libvirt 9.0 words, seen in the lab)', () => {
     expect(resumeNotReadyYet(libvirtError(55, 'Requested operation is not valid: QEMU reports migration is still running'))).toBe(true);
-    expect(resumeNotReadyYet(libvirtError(55, "Requested operation is not valid: post-copy migration of domain vm1 has not failed"))).toBe(true);
+    expect(resumeNotReadyYet(libvirtError(55, 'Requested operation is not valid: post-copy migration of domain vm1 has not failed'))).toBe(true);
   });
   it('gives up on anything else', () => {
     expect(resumeNotReadyYet(libvirtError(55, 'Requested operation is not valid: migration of domain vm1 is not in post-copy phase'))).toBe(false);

@@ -11,7 +11,10 @@ const ctx = { vm: 'web1', targetHost: 'hv2', disks: [disk('vda', '/var/lib/libvi
 describe('storage copy', () => {
   it("turns libvirt's missing-pool refusal into one line naming the VM, the disk, the target host and the fix", () => {
     // libvirt 9.0's message, as the lab's destination returned it.
-    const text = explainStorageCopyError("VIR_ERR_NO_STORAGE_POOL: Storage pool not found: no storage pool with matching target path '/var/lib/libvirt/images'", ctx)!;
+    const text = explainStorageCopyError(
+      "VIR_ERR_NO_STORAGE_POOL: Storage pool not found: no storage pool with matching target path '/var/lib/libvirt/images'",
+      ctx,
+    )!;
     expect(text).toContain('VM web1');
     expect(text).toContain('vda (/var/lib/libvirt/images/web1.qcow2) does not exist on hv2');
     expect(text).toContain('virsh pool-define-as images dir --target /var/lib/libvirt/images');

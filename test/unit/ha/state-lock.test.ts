@@ -18,7 +18,17 @@ const moduleUrl = new URL('../../../src/ha/state-lock.ts', import.meta.url).href
 describe('state directory lock', () => {
   it('refuses a second holder naming the first (pid, since), and is free once the holder is SIGKILLed', async () => {
     const stateDir = join(dir, 'state');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const m = await import(${JSON.stringify(moduleUrl)}); await m.lockStateDir(${JSON.stringify(stateDir)}); console.log('held'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(moduleUrl)}); await m.lockStateDir(${JSON.stringify(stateDir)}); console.log('held'); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         child.stdout!.on('data', (d: Buffer) => String(d).includes('held') && resolve());

@@ -10,11 +10,45 @@ const predicted = { totalSeconds: 10, downtimeMs: 50, bytes: 2 ** 30, converges:
 
 describe('DecisionHistory: the one owner of what planning remembers', () => {
   it('starts from the journal, then each outcome: a completed move sets the cooldown, a failed one the retry delay', () => {
-    const entries: JournalEntry[] = [{ type: 'outcome', atMs: 1000, vm: 'v1', vmUuid: 'u1', from: 'a', to: 'b', technique: 'precopy', outcome: 'completed', totalMs: 10_000, bytes: 2 ** 30, predicted }];
+    const entries: JournalEntry[] = [
+      {
+        type: 'outcome',
+        atMs: 1000,
+        vm: 'v1',
+        vmUuid: 'u1',
+        from: 'a',
+        to: 'b',
+        technique: 'precopy',
+        outcome: 'completed',
+        totalMs: 10_000,
+        bytes: 2 ** 30,
+        predicted,
+      },
+    ];
     const history = new DecisionHistory(entries);
     expect(history.forState()).toEqual({ lastMovedAtMs: { u1: 1000 }, recentMoves: [{ vmUuid: 'u1', from: 'a', to: 'b', atMs: 1000 }], recentFailures: [] });
-    history.observe({ vmUuid: 'u2', from: 'a', to: 'c', technique: 'precopy', outcome: 'aborted', totalMs: 5000, predicted, error: 'deadline', endedAtMs: 2000 });
-    history.observe({ vmUuid: 'u1', from: 'b', to: 'a', technique: 'postcopy', outcome: 'completed', totalMs: 8000, bytes: 2 ** 30, predicted, endedAtMs: 3000 });
+    history.observe({
+      vmUuid: 'u2',
+      from: 'a',
+      to: 'c',
+      technique: 'precopy',
+      outcome: 'aborted',
+      totalMs: 5000,
+      predicted,
+      error: 'deadline',
+      endedAtMs: 2000,
+    });
+    history.observe({
+      vmUuid: 'u1',
+      from: 'b',
+      to: 'a',
+      technique: 'postcopy',
+      outcome: 'completed',
+      totalMs: 8000,
+      bytes: 2 ** 30,
+      predicted,
+      endedAtMs: 3000,
+    });
     const s = history.forState();
     expect(s.lastMovedAtMs).toEqual({ u1: 3000 });
     expect(s.recentMoves.map((m) => m.atMs)).toEqual([1000, 3000]);
@@ -29,7 +63,16 @@ describe('DecisionHistory: the one owner of what planning remembers', () => {
   it('what it remembers is what the engine reads: a VM moved within the cooldown is skipped', async () => {
     const history = new DecisionHistory();
     const vms = [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1)];
-    history.observe({ vmUuid: vms[0].uuid, from: 'b', to: 'a', technique: 'precopy', outcome: 'completed', totalMs: 1000, predicted, endedAtMs: 1_000_000 - 60_000 });
+    history.observe({
+      vmUuid: vms[0].uuid,
+      from: 'b',
+      to: 'a',
+      technique: 'precopy',
+      outcome: 'completed',
+      totalMs: 1000,
+      predicted,
+      endedAtMs: 1_000_000 - 60_000,
+    });
     const s = state([host('a'), host('b')], vms, history.forState());
     const p = await plan(s, { config: policySchema.parse({ cooldownSeconds: 600, spread: { enabled: false } }) });
     expect(p.skipped.find((x) => x.vmName === 'v1')!.reason).toBe('moved 60 s ago; cooldown 600 s');

@@ -24,7 +24,12 @@ describe('per-call timeout and job-length procedures', () => {
     conn = await LibvirtConnection.open(daemon.uri, { callTimeoutMs: 200, keepaliveIntervalSeconds: 0 });
     expect(conn.versions).toEqual({ libvirtVersion: 11_003_000, hypervisorVersion: 10_000_002 });
     const started = Date.now();
-    const migration = conn.domainMigratePerform3Params({ name: 'vm', uuid: '6f1c4a52-5d8e-4a5b-9b0e-7d3c2a1b0f11', id: 1 }, 'qemu+tcp://127.0.0.2/system', {}, 2);
+    const migration = conn.domainMigratePerform3Params(
+      { name: 'vm', uuid: '6f1c4a52-5d8e-4a5b-9b0e-7d3c2a1b0f11', id: 1 },
+      'qemu+tcp://127.0.0.2/system',
+      {},
+      2,
+    );
     await expect(conn.connectGetHostname()).rejects.toThrow(/procedure 59 .* had no reply within 200 ms/);
     await expect(migration).resolves.toBeUndefined();
     expect(Date.now() - started).toBeGreaterThanOrEqual(750);

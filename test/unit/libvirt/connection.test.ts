@@ -19,7 +19,13 @@ async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<{ valu
   let timer: NodeJS.Timeout | undefined;
   const pending = new Promise<'still pending'>((resolve) => (timer = setTimeout(() => resolve('still pending'), ms)));
   try {
-    return await Promise.race([promise.then((value) => ({ value }), (error: Error) => ({ error })), pending]);
+    return await Promise.race([
+      promise.then(
+        (value) => ({ value }),
+        (error: Error) => ({ error }),
+      ),
+      pending,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -104,6 +110,8 @@ describe('handshake timeout', () => {
     await Promise.resolve();
     vi.advanceTimersByTime(1);
     vi.useRealTimers();
-    expect(await settledWithin(opening, 2000)).toEqual({ value: expect.stringMatching(`did not complete the handshake within ${DEFAULT_HANDSHAKE_TIMEOUT_MS} ms`) });
+    expect(await settledWithin(opening, 2000)).toEqual({
+      value: expect.stringMatching(`did not complete the handshake within ${DEFAULT_HANDSHAKE_TIMEOUT_MS} ms`),
+    });
   });
 });

@@ -65,12 +65,20 @@ export async function startFakeDaemon(options: FakeDaemonOptions = {}): Promise<
       for (const { header, payload } of decoder.push(chunk)) {
         if (options.silent) continue;
         if (header.program === KEEPALIVE_PROGRAM) {
-          if (header.procedure === KeepaliveProcedure.PING && keepalive === 'answer') socket.write(encodePacket({ ...header, procedure: KeepaliveProcedure.PONG, type: MessageType.MESSAGE }, Buffer.alloc(0)));
+          if (header.procedure === KeepaliveProcedure.PING && keepalive === 'answer')
+            socket.write(encodePacket({ ...header, procedure: KeepaliveProcedure.PONG, type: MessageType.MESSAGE }, Buffer.alloc(0)));
           continue;
         }
         if (header.program !== REMOTE_PROGRAM) continue;
         const reply = (payload: Buffer = Buffer.alloc(0), status = MessageStatus.OK) => {
-          const h: MessageHeader = { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, procedure: header.procedure, type: MessageType.REPLY, serial: header.serial, status };
+          const h: MessageHeader = {
+            program: REMOTE_PROGRAM,
+            version: REMOTE_PROTOCOL_VERSION,
+            procedure: header.procedure,
+            type: MessageType.REPLY,
+            serial: header.serial,
+            status,
+          };
           if (!socket.destroyed) socket.write(encodePacket(h, payload));
         };
         switch (header.procedure) {

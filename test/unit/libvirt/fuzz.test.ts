@@ -8,7 +8,18 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LibvirtConnection } from '../../../src/libvirt/connection.js';
 import { ConnectionClosedError, LibvirtError } from '../../../src/libvirt/errors.js';
-import { encodePacket, FramingError, HEADER_BYTES, LENGTH_WORD_BYTES, MESSAGE_MAX_BYTES, MessageStatus, MessageType, PacketDecoder, Proc, REMOTE_PROGRAM } from '../../../src/libvirt/protocol.js';
+import {
+  encodePacket,
+  FramingError,
+  HEADER_BYTES,
+  LENGTH_WORD_BYTES,
+  MESSAGE_MAX_BYTES,
+  MessageStatus,
+  MessageType,
+  PacketDecoder,
+  Proc,
+  REMOTE_PROGRAM,
+} from '../../../src/libvirt/protocol.js';
 import { readDomain, readRemoteError, readTypedParamList } from '../../../src/libvirt/wire.js';
 import { XdrError, XdrReader } from '../../../src/libvirt/xdr.js';
 import { startFakeDaemon, type FakeDaemon } from './fake-daemon.js';
@@ -26,13 +37,14 @@ function decodeOrTypedError<T>(decode: () => T, ...types: (new (...args: never[]
 /** Byte sequences: random, and valid packets with a few bytes overwritten (closer to the real failure). */
 const packetLike = fc.oneof(
   fc.uint8Array({ maxLength: 300 }),
-  fc
-    .tuple(fc.uint8Array({ maxLength: 120 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }))
-    .map(([payload, flips]) => {
-      const packet = encodePacket({ program: REMOTE_PROGRAM, version: 1, procedure: 59, type: MessageType.REPLY, serial: 1, status: MessageStatus.OK }, Buffer.from(payload));
-      for (const [at, byte] of flips) packet[at % packet.length] = byte;
-      return new Uint8Array(packet);
-    }),
+  fc.tuple(fc.uint8Array({ maxLength: 120 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 })).map(([payload, flips]) => {
+    const packet = encodePacket(
+      { program: REMOTE_PROGRAM, version: 1, procedure: 59, type: MessageType.REPLY, serial: 1, status: MessageStatus.OK },
+      Buffer.from(payload),
+    );
+    for (const [at, byte] of flips) packet[at % packet.length] = byte;
+    return new Uint8Array(packet);
+  }),
 );
 
 describe('packet decoding (property-based)', () => {

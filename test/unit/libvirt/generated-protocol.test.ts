@@ -14,7 +14,10 @@ const sourceDir = process.env.VB_LIBVIRT_SOURCE_DIR ?? LIBVIRT_SOURCE_CACHE;
 describe('generated libvirt protocol table', () => {
   it("regenerating from the installed libvirt's remote_protocol.x gives exactly the committed file", () => {
     const x = join(sourceDir, 'src/remote/remote_protocol.x');
-    expect(existsSync(x), `${x} is missing: run scripts/install-lab-packages.sh as root (it fetches libvirt's source package), or set VB_LIBVIRT_SOURCE_DIR to an unpacked libvirt source`).toBe(true);
+    expect(
+      existsSync(x),
+      `${x} is missing: run scripts/install-lab-packages.sh as root (it fetches libvirt's source package), or set VB_LIBVIRT_SOURCE_DIR to an unpacked libvirt source`,
+    ).toBe(true);
     expect(generate(sourceDir)).toBe(readFileSync(GENERATED_FILE, 'utf8'));
   });
 
@@ -29,7 +32,18 @@ describe('generated libvirt protocol table', () => {
 
   it('reads constants (decimal, hex, defined from another) and enums, skipping comments and % lines', () => {
     const defs = parseXdr(
-      ['/* const HIDDEN = 1; */', '%#include "x.h"', 'const A_MAX = 16; // sixteen', 'const PROG = 0x6b656570;', 'const B_MAX = A_MAX;', 'const C = MACRO_FROM_C;', 'enum e {', '  E_ONE = 1, /* one */', '  E_TWO = A_MAX', '};'].join('\n'),
+      [
+        '/* const HIDDEN = 1; */',
+        '%#include "x.h"',
+        'const A_MAX = 16; // sixteen',
+        'const PROG = 0x6b656570;',
+        'const B_MAX = A_MAX;',
+        'const C = MACRO_FROM_C;',
+        'enum e {',
+        '  E_ONE = 1, /* one */',
+        '  E_TWO = A_MAX',
+        '};',
+      ].join('\n'),
       'test.x',
     );
     expect([...defs.constants].map(([k, v]) => [k, v.value])).toEqual([

@@ -61,14 +61,17 @@ describe('libvirt client on recorded replies (libvirt 11.3 lab host)', () => {
   });
 
   it('connectGetAllDomainStats decodes the typed parameters of the running guest', async () => {
-    const records = await conn.connectGetAllDomainStats(DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU, GetAllDomainStatsFlags.NOWAIT);
+    const records = await conn.connectGetAllDomainStats(
+      DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU,
+      GetAllDomainStatsFlags.NOWAIT,
+    );
     const rec1 = records.find((r) => r.domain.name === 'rec1')!;
     expect(rec1.domain.uuid).toBe(recording.virsh.domuuid);
     expect(rec1.params['state.state']).toBe(DomainState.RUNNING);
     expect(rec1.params['vcpu.current']).toBe(Number(field(recording.virsh.dominfo, 'CPU\\(s\\)')));
     expect(rec1.params['balloon.maximum']).toBe(BigInt(field(recording.virsh.dominfo, 'Max memory').split(' ')[0]));
     expect(typeof rec1.params['cpu.time']).toBe('bigint');
-    expect(rec1.params['cpu.time'] as bigint > 0n).toBe(true);
+    expect((rec1.params['cpu.time'] as bigint) > 0n).toBe(true);
   });
 
   it('domainMigrateGetMaxDowntime says what virsh migrate-getmaxdowntime said', async () => {

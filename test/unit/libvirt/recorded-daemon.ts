@@ -13,7 +13,15 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { ErrorCode } from '../../../src/libvirt/errors.js';
-import { encodePacket, MessageStatus, MessageType, PacketDecoder, REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, type MessageHeader } from '../../../src/libvirt/protocol.js';
+import {
+  encodePacket,
+  MessageStatus,
+  MessageType,
+  PacketDecoder,
+  REMOTE_PROGRAM,
+  REMOTE_PROTOCOL_VERSION,
+  type MessageHeader,
+} from '../../../src/libvirt/protocol.js';
 import { XdrWriter } from '../../../src/libvirt/xdr.js';
 
 /** One call of the remote program and the daemon's reply, payloads as base64 XDR. */
@@ -93,7 +101,14 @@ export async function startRecordedDaemon(
         if (header.program !== REMOTE_PROGRAM || header.type !== MessageType.CALL) continue;
         const key = options.matchProcedureOnly?.includes(header.procedure) ? `${header.procedure}:*` : `${header.procedure}:${payload.toString('base64')}`;
         const candidates = byKey.get(key);
-        const reply: MessageHeader = { program: REMOTE_PROGRAM, version: REMOTE_PROTOCOL_VERSION, procedure: header.procedure, type: MessageType.REPLY, serial: header.serial, status: MessageStatus.OK };
+        const reply: MessageHeader = {
+          program: REMOTE_PROGRAM,
+          version: REMOTE_PROTOCOL_VERSION,
+          procedure: header.procedure,
+          type: MessageType.REPLY,
+          serial: header.serial,
+          status: MessageStatus.OK,
+        };
         if (!candidates) {
           unexpected.push(header.procedure);
           socket.write(encodePacket({ ...reply, status: MessageStatus.ERROR }, noSupportError(header.procedure)));

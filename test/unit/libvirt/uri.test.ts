@@ -5,9 +5,19 @@ import { parseLibvirtUri } from '../../../src/libvirt/uri.js';
 
 describe('libvirt URIs', () => {
   it('reads the forms virsh accepts', () => {
-    expect(parseLibvirtUri('qemu:///system')).toMatchObject({ driver: 'qemu', transport: 'unix', socketPath: '/run/libvirt/libvirt-sock', remoteName: 'qemu:///system' });
+    expect(parseLibvirtUri('qemu:///system')).toMatchObject({
+      driver: 'qemu',
+      transport: 'unix',
+      socketPath: '/run/libvirt/libvirt-sock',
+      remoteName: 'qemu:///system',
+    });
     expect(parseLibvirtUri('qemu+unix:///system?socket=/tmp/s')).toMatchObject({ transport: 'unix', socketPath: '/tmp/s', remoteName: 'qemu:///system' });
-    expect(parseLibvirtUri('qemu+tcp://127.0.0.11/system')).toMatchObject({ transport: 'tcp', host: '127.0.0.11', port: undefined, remoteName: 'qemu:///system' });
+    expect(parseLibvirtUri('qemu+tcp://127.0.0.11/system')).toMatchObject({
+      transport: 'tcp',
+      host: '127.0.0.11',
+      port: undefined,
+      remoteName: 'qemu:///system',
+    });
     expect(parseLibvirtUri('qemu+tcp://host:1234/system')).toMatchObject({ host: 'host', port: 1234 });
     expect(parseLibvirtUri('qemu+tls://host.example/system')).toMatchObject({ transport: 'tls', host: 'host.example' });
     expect(parseLibvirtUri('qemu://host.example/system')).toMatchObject({ transport: 'tls' });

@@ -6,7 +6,16 @@ import { XdrError, XdrReader, XdrWriter } from '../../../src/libvirt/xdr.js';
 describe('XDR', () => {
   it('round-trips every primitive with padding to 4 bytes', () => {
     const w = new XdrWriter(4);
-    w.int(-5).uint(0xfffffffe).hyper(-(2n ** 62n)).uhyper(2n ** 64n - 1n).double(3.25).bool(true).string('héllo').optionalString(null).optionalString('x').fixedOpaque(Buffer.from([1, 2, 3]));
+    w.int(-5)
+      .uint(0xfffffffe)
+      .hyper(-(2n ** 62n))
+      .uhyper(2n ** 64n - 1n)
+      .double(3.25)
+      .bool(true)
+      .string('héllo')
+      .optionalString(null)
+      .optionalString('x')
+      .fixedOpaque(Buffer.from([1, 2, 3]));
     const buf = w.toBuffer();
     expect(buf.length % 4).toBe(0);
     const r = new XdrReader(buf);

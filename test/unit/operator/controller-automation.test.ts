@@ -30,7 +30,14 @@ function cluster(maintenanceOnA = true): ClusterState {
 }
 
 async function controllerWith(automation: string) {
-  const config = parseConfig({ hosts: ['a', 'b', 'c', 'd'].map((name) => ({ name, uri: `qemu+tcp://${name}.example/system` })), stateDir: dir, policy: { automation, maxMovesPerTick: 10 } }, 'test.yaml');
+  const config = parseConfig(
+    {
+      hosts: ['a', 'b', 'c', 'd'].map((name) => ({ name, uri: `qemu+tcp://${name}.example/system` })),
+      stateDir: dir,
+      policy: { automation, maxMovesPerTick: 10 },
+    },
+    'test.yaml',
+  );
   const metrics = createMetrics(undefined, { defaultMetrics: false });
   const controller = new Controller(config, { logger: silentLogger(), metrics });
   // What init() loads, without connecting to hosts.

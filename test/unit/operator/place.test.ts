@@ -8,19 +8,36 @@ import { judgeTargets, newVmObservation } from '../../../src/policy/place.js';
 import { host, state, vm } from '../policy/fixtures.js';
 
 const GiB = 2 ** 30;
-const newVm = (extra: Partial<Parameters<typeof newVmObservation>[0]> = {}) => newVmObservation({ name: 'new1', vcpus: 2, memoryMiB: 2048, cpuRatio: 0.5, ...extra });
+const newVm = (extra: Partial<Parameters<typeof newVmObservation>[0]> = {}) =>
+  newVmObservation({ name: 'new1', vcpus: 2, memoryMiB: 2048, cpuRatio: 0.5, ...extra });
 
 describe('judgeTargets for a new VM', () => {
   it('picks the least loaded host (balance score) and says why every other host is refused', async () => {
     const s = state(
-      [host('busy'), host('idle'), host('maint', { maintenance: true }), host('down', { up: false, downReason: 'connection refused' }), host('small', { memoryTotalBytes: 2 * GiB })],
+      [
+        host('busy'),
+        host('idle'),
+        host('maint', { maintenance: true }),
+        host('down', { up: false, downReason: 'connection refused' }),
+        host('small', { memoryTotalBytes: 2 * GiB }),
+      ],
       [vm('b1', 'busy', 0.3, { vcpus: 4 }), vm('s1', 'small', 0.1, { memoryBytes: 1 * GiB })],
     );
     const verdicts = await judgeTargets(newVm(), s);
-    expect(verdicts.map((v) => [v.host, v.accepted])).toEqual([['idle', true], ['busy', true], ['maint', false], ['down', false], ['small', false]]);
+    expect(verdicts.map((v) => [v.host, v.accepted])).toEqual([
+      ['idle', true],
+      ['busy', true],
+      ['maint', false],
+      ['down', false],
+      ['small', false],
+    ]);
     expect(verdicts[0].score!).toBeGreaterThan(verdicts[1].score!);
     const reasons = Object.fromEntries(verdicts.filter((v) => !v.accepted).map((v) => [v.host, v.reason]));
-    expect(reasons).toEqual({ maint: 'maint is in maintenance', down: 'down is down (connection refused)', small: 'small lacks memory (1024 MiB free, new1 needs 2048 MiB)' });
+    expect(reasons).toEqual({
+      maint: 'maint is in maintenance',
+      down: 'down is down (connection refused)',
+      small: 'small lacks memory (1024 MiB free, new1 needs 2048 MiB)',
+    });
     expect(placeJson(verdicts).host).toBe('idle');
   });
 
@@ -35,13 +52,25 @@ describe('judgeTargets for a new VM', () => {
   it('required labels and CPU model', async () => {
     const features = ['sse4_2', 'avx', 'avx2'];
     const s = state(
-      [host('a', { labels: { rack: 'r1' }, cpuModel: 'Skylake', cpuFeatures: features }), host('b', { labels: { rack: 'r2' }, cpuModel: 'Icelake', cpuFeatures: [...features, 'avx512f'] }), host('c', { cpuModel: 'Haswell', cpuFeatures: ['sse4_2', 'avx'] })],
+      [
+        host('a', { labels: { rack: 'r1' }, cpuModel: 'Skylake', cpuFeatures: features }),
+        host('b', { labels: { rack: 'r2' }, cpuModel: 'Icelake', cpuFeatures: [...features, 'avx512f'] }),
+        host('c', { cpuModel: 'Haswell', cpuFeatures: ['sse4_2', 'avx'] }),
+      ],
       [],
     );
     const byLabel = await judgeTargets(newVm(), s, { requiredLabels: { rack: 'r2' } });
-    expect(byLabel.map((v) => [v.host, v.accepted, v.reason])).toEqual([['b', true, undefined], ['a', false, 'a lacks label rack=r2 (has rack=r1)'], ['c', false, 'c lacks label rack=r2']]);
+    expect(byLabel.map((v) => [v.host, v.accepted, v.reason])).toEqual([
+      ['b', true, undefined],
+      ['a', false, 'a lacks label rack=r2 (has rack=r1)'],
+      ['c', false, 'c lacks label rack=r2'],
+    ]);
     const byModel = await judgeTargets(newVm({ cpuModel: 'Skylake' }), s, { cpuModel: 'Skylake' });
-    expect(Object.fromEntries(byModel.map((v) => [v.host, v.reason ?? 'fits']))).toEqual({ a: 'fits', b: 'fits', c: 'c (Haswell) lacks CPU features of Skylake (as on a): avx2' });
+    expect(Object.fromEntries(byModel.map((v) => [v.host, v.reason ?? 'fits']))).toEqual({
+      a: 'fits',
+      b: 'fits',
+      c: 'c (Haswell) lacks CPU features of Skylake (as on a): avx2',
+    });
     const unknown = await judgeTargets(newVm({ cpuModel: 'EPYC' }), s, { cpuModel: 'EPYC' });
     expect(unknown[0].reason).toBe('a has CPU Skylake, not EPYC, and no host of model EPYC to compare features with');
   });
@@ -53,7 +82,11 @@ describe('judgeTargets for a new VM', () => {
     const joined = joinAffinityGroup('web', 'new1', base, s);
     expect(joined.policy.affinityGroups[0].vms).toEqual(['web1', 'web2', 'new1']);
     const verdicts = await judgeTargets(newVm(), s, { config: joined.policy, policies: defaultPolicies(joined.policy) });
-    expect(verdicts.map((v) => [v.host, v.accepted ? 'fits' : v.reason])).toEqual([['c', 'fits'], ['a', 'affinity: anti-affinity group web already has a member on a'], ['b', 'affinity: anti-affinity group web already has a member on b']]);
+    expect(verdicts.map((v) => [v.host, v.accepted ? 'fits' : v.reason])).toEqual([
+      ['c', 'fits'],
+      ['a', 'affinity: anti-affinity group web already has a member on a'],
+      ['b', 'affinity: anti-affinity group web already has a member on b'],
+    ]);
     // Not in config: tags follow the members' tag kind.
     const tagged = state([host('a')], [vm('db1', 'a', 0.1, { tags: ['group:db'] })]);
     expect(joinAffinityGroup('db', 'n', base, tagged).tags).toEqual(['group:db']);

@@ -14,7 +14,19 @@ const GiB = 2 ** 30;
 
 function move(name: string, from: string, to: string, mustMove = false): Move {
   const v = vm(name, from, 0.5);
-  return { vmName: name, vmUuid: v.uuid, from, to, technique: 'precopy', copyStorage: false, predicted: { totalSeconds: 2, downtimeMs: 50, bytes: GiB, converges: true }, reason: 'test', gain: 0.1, mustMove, inputs: { memoryBytes: GiB, dirtyRateMiBps: 0, bandwidthMiBps: 1000, downtimeBudgetMs: 300 } };
+  return {
+    vmName: name,
+    vmUuid: v.uuid,
+    from,
+    to,
+    technique: 'precopy',
+    copyStorage: false,
+    predicted: { totalSeconds: 2, downtimeMs: 50, bytes: GiB, converges: true },
+    reason: 'test',
+    gain: 0.1,
+    mustMove,
+    inputs: { memoryBytes: GiB, dirtyRateMiBps: 0, bandwidthMiBps: 1000, downtimeBudgetMs: 300 },
+  };
 }
 
 describe('automation levels', () => {
@@ -55,7 +67,10 @@ describe('RecommendationStore', () => {
   it('records moves with ids, keeps one id for a move planned again, expires them after the configured time', async () => {
     const store = new RecommendationStore(dir);
     const first = await store.record([move('v1', 'a', 'b'), move('v2', 'a', 'c', true)], { nowMs: 1000, expirySeconds: 60 });
-    expect(first.created.map((r) => [r.move.vmName, r.kind, r.expiresAtMs])).toEqual([['v1', 'balancing', 61_000], ['v2', 'must-move', 61_000]]);
+    expect(first.created.map((r) => [r.move.vmName, r.kind, r.expiresAtMs])).toEqual([
+      ['v1', 'balancing', 61_000],
+      ['v2', 'must-move', 61_000],
+    ]);
     expect(first.created[0].id).toMatch(/^r[0-9a-f]{8}$/);
     const again = await store.record([move('v1', 'a', 'b')], { nowMs: 30_000, expirySeconds: 60 });
     expect(again.created).toEqual([]);
@@ -64,7 +79,10 @@ describe('RecommendationStore', () => {
     expect((await store.waiting(61_000)).length).toBe(0);
     const later = await store.record([], { nowMs: 62_000, expirySeconds: 60 });
     expect(later.expired.map((r) => r.id).sort()).toEqual(first.created.map((r) => r.id).sort());
-    expect((await store.list(62_000)).map((r) => [r.status, r.resolution?.status])).toEqual([['expired', 'expired'], ['expired', 'expired']]);
+    expect((await store.list(62_000)).map((r) => [r.status, r.resolution?.status])).toEqual([
+      ['expired', 'expired'],
+      ['expired', 'expired'],
+    ]);
     // Recorded once: the tick after does not expire them again.
     expect((await store.record([], { nowMs: 63_000, expirySeconds: 60 })).expired).toEqual([]);
   });
@@ -75,7 +93,10 @@ describe('RecommendationStore', () => {
     const next = await store.record([move('v1', 'a', 'c')], { nowMs: 1000, expirySeconds: 600 });
     expect(next.superseded.map((r) => r.id)).toEqual([created[0].id]);
     const all = await store.list(2000);
-    expect(all.map((r) => [r.move.to, r.status])).toEqual([['b', 'superseded'], ['c', 'waiting']]);
+    expect(all.map((r) => [r.move.to, r.status])).toEqual([
+      ['b', 'superseded'],
+      ['c', 'waiting'],
+    ]);
   });
 
   it('compaction keeps waiting ones and those ended within the kept time, with their status, and only above the size limit', async () => {
@@ -87,7 +108,10 @@ describe('RecommendationStore', () => {
     expect(await store.compactIfLarge(10 * day)).toBe(false);
     expect(await store.compactIfLarge(10 * day, { compactAboveBytes: 0, keepEndedMs: 7 * day })).toBe(true);
     const after = await store.list(10 * day);
-    expect(after.map((r) => [r.move.vmName, r.status, r.resolution?.by])).toEqual([['v2', 'refused', 'bob'], ['v3', 'waiting', undefined]]);
+    expect(after.map((r) => [r.move.vmName, r.status, r.resolution?.by])).toEqual([
+      ['v2', 'refused', 'bob'],
+      ['v3', 'waiting', undefined],
+    ]);
     expect(after[1].id).toBe(created[2].id);
     expect((await readFile(store.file, 'utf8')).trim().split('\n')).toHaveLength(3);
   });
@@ -103,7 +127,13 @@ describe('RecommendationStore', () => {
 });
 
 describe('whatChanged (approval re-check)', () => {
-  const rec = (m: Move) => ({ id: 'r00000001', createdAtMs: 0, expiresAtMs: 1e12, move: m, kind: m.mustMove ? ('must-move' as const) : ('balancing' as const) });
+  const rec = (m: Move) => ({
+    id: 'r00000001',
+    createdAtMs: 0,
+    expiresAtMs: 1e12,
+    move: m,
+    kind: m.mustMove ? ('must-move' as const) : ('balancing' as const),
+  });
 
   it('nothing when the VM is where it was, the target still accepts it and the move still pays', async () => {
     // a at 90 % CPU, b idle: moving v1 (2 vCPUs at 90 %) relieves the hot spot.
@@ -115,16 +145,24 @@ describe('whatChanged (approval re-check)', () => {
     // The hot spot is gone: a and b both light, moving v1 only swaps their loads.
     const calm = state([host('a'), host('b')], [vm('v1', 'a', 0.5)]);
     const [change] = await whatChanged(rec(move('v1', 'a', 'b')), calm);
-    expect(change).toBe('the move no longer pays: it would reduce the objective by 0.0000, not more than its cost 0.0041 (it was 0.1000 when recommended; the load changed)');
+    expect(change).toBe(
+      'the move no longer pays: it would reduce the objective by 0.0000, not more than its cost 0.0041 (it was 0.1000 when recommended; the load changed)',
+    );
     expect(await whatChanged(rec(move('v1', 'a', 'b', true)), calm)).toEqual([]);
   });
 
   it('says the VM moved, stopped, or the target went into maintenance or down', async () => {
     const m = move('v1', 'a', 'b');
     expect(await whatChanged(rec(m), state([host('a'), host('b'), host('c')], [vm('v1', 'c', 0.5)]))).toEqual(['VM v1 is now on c, not a']);
-    expect(await whatChanged(rec(m), state([host('a'), host('b')], [vm('v1', 'a', 0.5, { state: 'shutoff' })]))).toEqual(['VM v1 is shutoff now (it was planned to move live with precopy)']);
-    expect(await whatChanged(rec(m), state([host('a'), host('b', { maintenance: true })], [vm('v1', 'a', 0.5)]))).toEqual(['target refused now: b is in maintenance']);
-    expect(await whatChanged(rec(m), state([host('a'), host('b', { up: false, downReason: 'connection refused' })], [vm('v1', 'a', 0.5)]))).toEqual(['target refused now: b is down (connection refused)']);
+    expect(await whatChanged(rec(m), state([host('a'), host('b')], [vm('v1', 'a', 0.5, { state: 'shutoff' })]))).toEqual([
+      'VM v1 is shutoff now (it was planned to move live with precopy)',
+    ]);
+    expect(await whatChanged(rec(m), state([host('a'), host('b', { maintenance: true })], [vm('v1', 'a', 0.5)]))).toEqual([
+      'target refused now: b is in maintenance',
+    ]);
+    expect(await whatChanged(rec(m), state([host('a'), host('b', { up: false, downReason: 'connection refused' })], [vm('v1', 'a', 0.5)]))).toEqual([
+      'target refused now: b is down (connection refused)',
+    ]);
     expect(await whatChanged(rec(m), state([host('a'), host('b')], []))).toEqual(['VM v1 is no longer found on any reachable host']);
   });
 

@@ -68,7 +68,10 @@ describe('webhook config', () => {
   });
 
   it('refuses a URL that is not http(s) and an unknown event, naming the field', () => {
-    const bad = configSchema.safeParse({ hosts: [{ name: 'a', uri: 'qemu:///system' }], notifications: { webhooks: [{ url: 'ftp://x/y', events: ['migration.done'] }] } });
+    const bad = configSchema.safeParse({
+      hosts: [{ name: 'a', uri: 'qemu:///system' }],
+      notifications: { webhooks: [{ url: 'ftp://x/y', events: ['migration.done'] }] },
+    });
     expect(bad.success).toBe(false);
     const paths = bad.error!.issues.map((i) => i.path.join('.'));
     expect(paths).toContain('notifications.webhooks.0.url');
@@ -86,14 +89,22 @@ describe('WebhookNotifier', () => {
     expect(r.received).toHaveLength(1);
     const [got] = r.received;
     const body = JSON.parse(got.body) as NotificationBody;
-    expect(body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), event: 'migration.completed', at: '2026-11-30T12:00:00.000Z', source: 'virt-balancer', data: { vm: 'web1', from: 'a', to: 'b' } });
+    expect(body).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      event: 'migration.completed',
+      at: '2026-11-30T12:00:00.000Z',
+      source: 'virt-balancer',
+      data: { vm: 'web1', from: 'a', to: 'b' },
+    });
     expect(got.headers['content-type']).toBe('application/json');
     expect(got.headers['x-virt-balancer-event']).toBe('migration.completed');
     expect(got.headers['x-virt-balancer-delivery']).toBe(body.id);
     const expected = `sha256=${createHmac('sha256', 's3cret').update(got.body).digest('hex')}`;
     expect(got.headers['x-virt-balancer-signature']).toBe(expected);
     expect(signature('s3cret', got.body)).toBe(expected);
-    expect((await metrics.registry.getSingleMetricAsString('virt_balancer_webhook_deliveries_total'))).toContain('virt_balancer_webhook_deliveries_total{event="migration.completed",outcome="delivered"} 1');
+    expect(await metrics.registry.getSingleMetricAsString('virt_balancer_webhook_deliveries_total')).toContain(
+      'virt_balancer_webhook_deliveries_total{event="migration.completed",outcome="delivered"} 1',
+    );
   });
 
   it('sends only subscribed events, and no signature header without a secret', async () => {
@@ -128,7 +139,9 @@ describe('WebhookNotifier', () => {
     n.notify('migration.aborted', { vm: 'x' });
     await n.idle();
     expect(refused.received).toHaveLength(1);
-    expect(await metrics.registry.getSingleMetricAsString('virt_balancer_webhook_deliveries_total')).toContain('virt_balancer_webhook_deliveries_total{event="migration.aborted",outcome="failed"} 2');
+    expect(await metrics.registry.getSingleMetricAsString('virt_balancer_webhook_deliveries_total')).toContain(
+      'virt_balancer_webhook_deliveries_total{event="migration.aborted",outcome="failed"} 2',
+    );
   });
 
   it('times out a receiver that never answers, retries it, and notify() returns before any request is made', async () => {
@@ -156,29 +169,78 @@ describe('WebhookNotifier', () => {
 });
 
 describe('events sent', () => {
-  const base = { vm: 'v', vmUuid: 'u', from: 'a', to: 'b', technique: 'postcopy' as const, totalMs: 1000, predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 1, converges: true }, startedAtMs: 0, endedAtMs: 5 };
+  const base = {
+    vm: 'v',
+    vmUuid: 'u',
+    from: 'a',
+    to: 'b',
+    technique: 'postcopy' as const,
+    totalMs: 1000,
+    predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 1, converges: true },
+    startedAtMs: 0,
+    endedAtMs: 5,
+  };
 
   it('a migration end is its outcome; a post-copy failure after the switch is also an incident', () => {
     expect(resultEvents({ ...base, outcome: 'completed', switchedToPostcopy: false }).map((e) => e.event)).toEqual(['migration.completed']);
     expect(resultEvents({ ...base, outcome: 'aborted', switchedToPostcopy: false, error: 'deadline' }).map((e) => e.event)).toEqual(['migration.aborted']);
-    expect(resultEvents({ ...base, outcome: 'failed', switchedToPostcopy: true, error: 'x', incident: 'paused on b' }).map((e) => e.event)).toEqual(['migration.failed', 'postcopy.incident']);
+    expect(resultEvents({ ...base, outcome: 'failed', switchedToPostcopy: true, error: 'x', incident: 'paused on b' }).map((e) => e.event)).toEqual([
+      'migration.failed',
+      'postcopy.incident',
+    ]);
     // Recovered after the switch: completed, and still an incident worth telling.
-    expect(resultEvents({ ...base, outcome: 'completed', switchedToPostcopy: true, error: 'recovered' }).map((e) => e.event)).toEqual(['migration.completed', 'postcopy.incident']);
+    expect(resultEvents({ ...base, outcome: 'completed', switchedToPostcopy: true, error: 'recovered' }).map((e) => e.event)).toEqual([
+      'migration.completed',
+      'postcopy.incident',
+    ]);
   });
 
   it('executor hooks (migrate, drain, approve) notify the start and the end of each move', () => {
     const sent: [string, Record<string, unknown>][] = [];
     const hooks = executorNotifications({ notify: (event, data) => void sent.push([event, data]) });
-    hooks.onStart({ vmName: 'v', vmUuid: 'u', from: 'a', to: 'b', technique: 'precopy', copyStorage: false, predicted: base.predicted, reason: 'requested', gain: 0, inputs: { memoryBytes: 1, dirtyRateMiBps: 0, bandwidthMiBps: 1, downtimeBudgetMs: 300 } });
+    hooks.onStart({
+      vmName: 'v',
+      vmUuid: 'u',
+      from: 'a',
+      to: 'b',
+      technique: 'precopy',
+      copyStorage: false,
+      predicted: base.predicted,
+      reason: 'requested',
+      gain: 0,
+      inputs: { memoryBytes: 1, dirtyRateMiBps: 0, bandwidthMiBps: 1, downtimeBudgetMs: 300 },
+    });
     hooks.onResult({ ...base, technique: 'precopy', outcome: 'failed', switchedToPostcopy: false, error: 'connection reset' });
-    expect(sent.map(([e, d]) => [e, d.vm, d.to, d.error])).toEqual([['migration.started', 'v', 'b', undefined], ['migration.failed', 'v', 'b', 'connection reset']]);
-    expect(sent[0][1]).toEqual({ vm: 'v', vmUuid: 'u', from: 'a', to: 'b', technique: 'precopy', reason: 'requested', predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 1 } });
+    expect(sent.map(([e, d]) => [e, d.vm, d.to, d.error])).toEqual([
+      ['migration.started', 'v', 'b', undefined],
+      ['migration.failed', 'v', 'b', 'connection reset'],
+    ]);
+    expect(sent[0][1]).toEqual({
+      vm: 'v',
+      vmUuid: 'u',
+      from: 'a',
+      to: 'b',
+      technique: 'precopy',
+      reason: 'requested',
+      predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 1 },
+    });
   });
 
   it('maintenance changes between ticks, nothing at the first observation', () => {
-    const hosts = [{ name: 'a', maintenance: true }, { name: 'b', maintenance: false }, { name: 'c', maintenance: false }];
+    const hosts = [
+      { name: 'a', maintenance: true },
+      { name: 'b', maintenance: false },
+      { name: 'c', maintenance: false },
+    ];
     expect(maintenanceEvents(undefined, hosts)).toEqual([]);
-    const prev = new Map([['a', false], ['b', true], ['c', false]]);
-    expect(maintenanceEvents(prev, hosts, 7).map((e) => [e.event, e.data.host, e.atMs])).toEqual([['host.maintenance.entered', 'a', 7], ['host.maintenance.left', 'b', 7]]);
+    const prev = new Map([
+      ['a', false],
+      ['b', true],
+      ['c', false],
+    ]);
+    expect(maintenanceEvents(prev, hosts, 7).map((e) => [e.event, e.data.host, e.atMs])).toEqual([
+      ['host.maintenance.entered', 'a', 7],
+      ['host.maintenance.left', 'b', 7],
+    ]);
   });
 });

@@ -3,11 +3,26 @@ import { PredictionCalibration } from '../../../src/policy/calibration.js';
 import { chooseTechnique, predictTechnique } from '../../../src/policy/chooser.js';
 import { calibrationSamples, type JournalEntry } from '../../../src/history/journal.js';
 
-const sample = (technique: string, predictedSeconds: number, actualSeconds: number, from = 'a', to = 'b') => ({ from, to, technique, predictedSeconds, actualSeconds, predictedDowntimeMs: 100, actualDowntimeMs: 150 });
+const sample = (technique: string, predictedSeconds: number, actualSeconds: number, from = 'a', to = 'b') => ({
+  from,
+  to,
+  technique,
+  predictedSeconds,
+  actualSeconds,
+  predictedDowntimeMs: 100,
+  actualDowntimeMs: 150,
+});
 
 describe('cost model calibration from completed moves', () => {
   it('scales by the median real/predicted ratio of the pair and technique, newest five kept', () => {
-    const c = new PredictionCalibration([sample('precopy', 10, 30), sample('precopy', 10, 12), sample('precopy', 10, 13), sample('precopy', 10, 14), sample('precopy', 10, 15), sample('precopy', 10, 16)]);
+    const c = new PredictionCalibration([
+      sample('precopy', 10, 30),
+      sample('precopy', 10, 12),
+      sample('precopy', 10, 13),
+      sample('precopy', 10, 14),
+      sample('precopy', 10, 15),
+      sample('precopy', 10, 16),
+    ]);
     expect(c.factors('a', 'b', 'precopy')).toEqual({ timeFactor: 1.4, downtimeFactor: 1.5, samples: 5, scope: 'pair' });
   });
   it('falls back to the technique on any pair, then to the model as is', () => {
@@ -31,12 +46,22 @@ describe('cost model calibration from completed moves', () => {
     expect(choice.technique).toBe('xbzrle');
   });
   it('reads samples from journal outcomes, not from failures or adopted jobs', () => {
-    const base = { atMs: 1, vm: 'v', vmUuid: 'u', from: 'a', to: 'b', technique: 'precopy', predicted: { totalSeconds: 10, downtimeMs: 100, bytes: 1, converges: true } };
+    const base = {
+      atMs: 1,
+      vm: 'v',
+      vmUuid: 'u',
+      from: 'a',
+      to: 'b',
+      technique: 'precopy',
+      predicted: { totalSeconds: 10, downtimeMs: 100, bytes: 1, converges: true },
+    };
     const entries: JournalEntry[] = [
       { type: 'outcome', ...base, outcome: 'completed', totalMs: 12_000, downtimeMs: 80 },
       { type: 'outcome', ...base, outcome: 'aborted', totalMs: 30_000 },
       { type: 'outcome', ...base, outcome: 'completed', totalMs: 50_000, adoptedAfterRestart: true },
     ];
-    expect(calibrationSamples(entries)).toEqual([{ from: 'a', to: 'b', technique: 'precopy', predictedSeconds: 10, actualSeconds: 12, predictedDowntimeMs: 100, actualDowntimeMs: 80 }]);
+    expect(calibrationSamples(entries)).toEqual([
+      { from: 'a', to: 'b', technique: 'precopy', predictedSeconds: 10, actualSeconds: 12, predictedDowntimeMs: 100, actualDowntimeMs: 80 },
+    ]);
   });
 });

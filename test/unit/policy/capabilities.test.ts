@@ -13,7 +13,15 @@ describe('migration features by daemon version', () => {
     expect(formatVersion(11_003_000)).toBe('11.3.0');
   });
   it('gives libvirt 11.3 / QEMU 10.0 everything but post-copy recovery (which crashes its destination daemon), 9.0 / 7.2 no zstd multifd and no preempt', () => {
-    expect([...pairFeatures(libvirt11, libvirt11)].sort()).toEqual(['migrationTls', 'multifd', 'multifdZstd', 'postcopy', 'postcopyBandwidth', 'postcopyPreempt', 'zeroCopy']);
+    expect([...pairFeatures(libvirt11, libvirt11)].sort()).toEqual([
+      'migrationTls',
+      'multifd',
+      'multifdZstd',
+      'postcopy',
+      'postcopyBandwidth',
+      'postcopyPreempt',
+      'zeroCopy',
+    ]);
     expect(featureMissing('postcopyResume', libvirt11)).toMatch(/^libvirt 11\.3\.0: post-copy recovery crashes the destination libvirtd/);
     expect(featureMissing('postcopyResume', { libvirtVersion: 11_004_000 })).toBeUndefined();
     const mixed = pairFeatures(libvirt11, libvirt9);
@@ -37,10 +45,22 @@ describe('recipes never send what the daemons lack', () => {
   const zstd = migrationSchema.parse({ bandwidthMiBps: 40, techniques: { multifd: { compression: 'zstd', zstdLevel: 3 } } });
   const has = (flags: number, f: number) => (flags & f) === f;
   it('asks for zstd multifd on libvirt >= 9.4 and plain multifd below', () => {
-    const modern = recipeFor('multifd', { config: zstd, targetLibvirtUri: uri, copyStorage: false, allowPostcopySwitch: false, features: pairFeatures(libvirt11, libvirt11) });
+    const modern = recipeFor('multifd', {
+      config: zstd,
+      targetLibvirtUri: uri,
+      copyStorage: false,
+      allowPostcopySwitch: false,
+      features: pairFeatures(libvirt11, libvirt11),
+    });
     expect(has(modern.flags, MigrateFlags.PARALLEL | MigrateFlags.COMPRESSED)).toBe(true);
     expect(modern.params).toMatchObject({ compression: ['zstd'], compressionZstdLevel: 3, parallelConnections: 2, bandwidthMiBps: 20 });
-    const old = recipeFor('multifd', { config: zstd, targetLibvirtUri: uri, copyStorage: false, allowPostcopySwitch: false, features: pairFeatures(libvirt11, libvirt9) });
+    const old = recipeFor('multifd', {
+      config: zstd,
+      targetLibvirtUri: uri,
+      copyStorage: false,
+      allowPostcopySwitch: false,
+      features: pairFeatures(libvirt11, libvirt9),
+    });
     expect(has(old.flags, MigrateFlags.COMPRESSED)).toBe(false);
     expect(old.params.compression).toBeUndefined();
     expect(old.params.compressionZstdLevel).toBeUndefined();
@@ -55,13 +75,17 @@ describe('recipes never send what the daemons lack', () => {
     expect(recipeFor('multifd', { ...base, config: zstd }).params.bandwidthPostcopyMiBps).toBeUndefined();
     const unlimited = migrationSchema.parse({});
     expect(recipeFor('hybrid', { ...base, config: unlimited }).params.bandwidthPostcopyMiBps).toBeUndefined();
-    expect(recipeFor('hybrid', { ...base, config: zstd, features: pairFeatures({ libvirtVersion: 5_000_000 }, libvirt11) }).params.bandwidthPostcopyMiBps).toBeUndefined();
+    expect(
+      recipeFor('hybrid', { ...base, config: zstd, features: pairFeatures({ libvirtVersion: 5_000_000 }, libvirt11) }).params.bandwidthPostcopyMiBps,
+    ).toBeUndefined();
   });
   it('asks for zero-copy only with plain multifd on a daemon that has it', () => {
     const zc = migrationSchema.parse({ techniques: { multifd: { zeroCopy: true } } });
     const base = { targetLibvirtUri: uri, copyStorage: false, allowPostcopySwitch: false };
     expect(has(recipeFor('multifd', { ...base, config: zc, features: pairFeatures(libvirt11, libvirt11) }).flags, MigrateFlags.ZEROCOPY)).toBe(true);
-    expect(has(recipeFor('multifd', { ...base, config: zc, features: pairFeatures(libvirt11, { libvirtVersion: 8_000_000 }) }).flags, MigrateFlags.ZEROCOPY)).toBe(false);
+    expect(
+      has(recipeFor('multifd', { ...base, config: zc, features: pairFeatures(libvirt11, { libvirtVersion: 8_000_000 }) }).flags, MigrateFlags.ZEROCOPY),
+    ).toBe(false);
     expect(has(recipeFor('precopy', { ...base, config: zc }).flags, MigrateFlags.ZEROCOPY)).toBe(false);
   });
 });
@@ -71,7 +95,10 @@ describe('multifd compression in the cost model', () => {
     const { predictTechnique, tunablesFromMigrationConfig } = await import('../../../src/policy/chooser.js');
     const input = { memoryBytes: 4 * 2 ** 30, dirtyRateMiBps: 20, bandwidthMiBps: 100, downtimeBudgetMs: 300 };
     const plain = predictTechnique('multifd', { ...input, tunables: tunablesFromMigrationConfig(migrationSchema.parse({})) });
-    const zstd = predictTechnique('multifd', { ...input, tunables: tunablesFromMigrationConfig(migrationSchema.parse({ techniques: { multifd: { compression: 'zstd' } } })) });
+    const zstd = predictTechnique('multifd', {
+      ...input,
+      tunables: tunablesFromMigrationConfig(migrationSchema.parse({ techniques: { multifd: { compression: 'zstd' } } })),
+    });
     expect(zstd.totalSeconds).toBeLessThan(plain.totalSeconds * 0.6);
     expect(zstd.bytes).toBeLessThan(plain.bytes * 0.6);
     // On a fast link compression is the bottleneck: 2 channels x 300 MiB/s, not 10 GiB/s / 0.5.

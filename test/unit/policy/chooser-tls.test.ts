@@ -19,19 +19,49 @@ describe('the cost model under migration TLS', () => {
     expect(slow(true)).toBeCloseTo(slow(false), 6);
   });
   it('plans preferred and required as encrypted, off as plaintext', () => {
-    for (const [tls, expected] of [['off', false], ['preferred', true], ['required', true]] as const) {
+    for (const [tls, expected] of [
+      ['off', false],
+      ['preferred', true],
+      ['required', true],
+    ] as const) {
       expect(tunablesFromMigrationConfig(migrationSchema.parse({ tls })).tls).toBe(expected);
     }
   });
   it('plans a TLS move with what the pair achieved under TLS, else with what it achieved at all', () => {
-    const outcome = (from: string, to: string, mibps: number, tls: boolean): JournalEntry => ({ type: 'outcome', atMs: 0, vm: 'v', vmUuid: 'u', from, to, technique: 'precopy', outcome: 'completed', totalMs: 10_000, bytes: mibps * 10 * 2 ** 20, tls });
+    const outcome = (from: string, to: string, mibps: number, tls: boolean): JournalEntry => ({
+      type: 'outcome',
+      atMs: 0,
+      vm: 'v',
+      vmUuid: 'u',
+      from,
+      to,
+      technique: 'precopy',
+      outcome: 'completed',
+      totalMs: 10_000,
+      bytes: mibps * 10 * 2 ** 20,
+      tls,
+    });
     const learned = new LearnedFromMigrations([outcome('a', 'b', 100, false), outcome('a', 'b', 60, true), outcome('a', 'c', 90, false)]);
     const tlsOn = learned.planOptions(migrationSchema.parse({ tls: 'required' })).linkBandwidthMiBps;
     const tlsOff = learned.planOptions(migrationSchema.parse({ tls: 'off' })).linkBandwidthMiBps;
     expect(tlsOn('a', 'b')).toBeCloseTo(60, 6);
     expect(tlsOn('a', 'c')).toBeCloseTo(90, 6);
     expect(tlsOff('a', 'b')).toBeCloseTo(80, 6);
-    const result: MigrationResult = { vm: 'v', vmUuid: 'u', from: 'a', to: 'c', technique: 'precopy', outcome: 'completed', totalMs: 10_000, bytes: 500 * 2 ** 20, switchedToPostcopy: false, predicted: { totalSeconds: 1, downtimeMs: 1, bytes: 1, converges: true }, startedAtMs: 0, endedAtMs: 1, tls: true };
+    const result: MigrationResult = {
+      vm: 'v',
+      vmUuid: 'u',
+      from: 'a',
+      to: 'c',
+      technique: 'precopy',
+      outcome: 'completed',
+      totalMs: 10_000,
+      bytes: 500 * 2 ** 20,
+      switchedToPostcopy: false,
+      predicted: { totalSeconds: 1, downtimeMs: 1, bytes: 1, converges: true },
+      startedAtMs: 0,
+      endedAtMs: 1,
+      tls: true,
+    };
     learned.observe(result);
     expect(tlsOn('a', 'c')).toBeCloseTo(50, 6);
   });

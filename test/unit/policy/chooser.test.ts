@@ -52,14 +52,27 @@ describe('technique chooser', () => {
     expect(c.alternatives[0].rejected).toMatch(/does not converge/);
   });
 
-  it('moves a shut-off VM cold unless it has local disks (offline migration does not copy them); adds storage copy to a live move\'s time and bytes', () => {
+  it("moves a shut-off VM cold unless it has local disks (offline migration does not copy them); adds storage copy to a live move's time and bytes", () => {
     const off = chooseTechnique({ memoryBytes: 1000 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300, running: false });
     expect(off.technique).toBe('cold');
     expect(off.predicted.converges).toBe(true);
-    const offWithDisks = chooseTechnique({ memoryBytes: 1000 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300, running: false, localDiskBytes: 500 * MiB });
+    const offWithDisks = chooseTechnique({
+      memoryBytes: 1000 * MiB,
+      dirtyRateMiBps: 0,
+      bandwidthMiBps: 100,
+      downtimeBudgetMs: 300,
+      running: false,
+      localDiskBytes: 500 * MiB,
+    });
     expect(offWithDisks.predicted.converges).toBe(false);
     expect(offWithDisks.alternatives.find((a) => a.technique === 'cold')?.rejected).toMatch(/offline migration does not copy them/);
-    const withDisk = predictTechnique('precopy', { memoryBytes: 100 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300, localDiskBytes: 1000 * MiB });
+    const withDisk = predictTechnique('precopy', {
+      memoryBytes: 100 * MiB,
+      dirtyRateMiBps: 0,
+      bandwidthMiBps: 100,
+      downtimeBudgetMs: 300,
+      localDiskBytes: 1000 * MiB,
+    });
     const without = predictTechnique('precopy', { memoryBytes: 100 * MiB, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300 });
     expect(withDisk.totalSeconds - without.totalSeconds).toBeCloseTo(10, 5);
   });

@@ -6,9 +6,20 @@ import type { HostObservation } from '../../../src/cluster/model.js';
 import { host, state, vm } from './fixtures.js';
 
 // Hosts of 4 CPUs: a 1-vCPU VM at 100 % is 25 points of its host.
-const consolidate = policySchema.parse({ goal: 'consolidate', cooldownSeconds: 600, maxMovesPerTick: 20, cpuHighPercent: 80, cpuLowPercent: 20, hysteresisPercent: 5, consolidation: { targetUtilizationPercent: 70 } });
+const consolidate = policySchema.parse({
+  goal: 'consolidate',
+  cooldownSeconds: 600,
+  maxMovesPerTick: 20,
+  cpuHighPercent: 80,
+  cpuLowPercent: 20,
+  hysteresisPercent: 5,
+  consolidation: { targetUtilizationPercent: 70 },
+});
 
-const withWindow = (h: HostObservation, w: Partial<HostObservation['cpuUtilization']>): HostObservation => ({ ...h, cpuUtilization: { ...h.cpuUtilization, ...w } });
+const withWindow = (h: HostObservation, w: Partial<HostObservation['cpuUtilization']>): HostObservation => ({
+  ...h,
+  cpuUtilization: { ...h.cpuUtilization, ...w },
+});
 
 describe('goal: consolidate', () => {
   it('runs the consolidation policy without listing it, and no spread balancing', async () => {
@@ -25,7 +36,10 @@ describe('goal: consolidate', () => {
 
   it('empties the light hosts onto the fullest running host under the target, and wakes no empty host', async () => {
     // a 45 %, b 12.5 %, c 5 %, d empty. c (lightest) then b go to a: 45 + 5 + 12.5 = 62.5 % <= 70 %.
-    const s = state([host('a'), host('b'), host('c'), host('d')], [vm('a1', 'a', 0.9), vm('a2', 'a', 0.9), vm('b1', 'b', 0.5), vm('c1', 'c', 0.1), vm('c2', 'c', 0.1)]);
+    const s = state(
+      [host('a'), host('b'), host('c'), host('d')],
+      [vm('a1', 'a', 0.9), vm('a2', 'a', 0.9), vm('b1', 'b', 0.5), vm('c1', 'c', 0.1), vm('c2', 'c', 0.1)],
+    );
     const p = await plan(s, { config: consolidate });
     expect(p.moves.map((m) => [m.vmName, m.from, m.to])).toEqual([
       ['c1', 'c', 'a'],
@@ -38,7 +52,10 @@ describe('goal: consolidate', () => {
   it('leaves a host whose VMs do not all fit under the target (no half-emptied host)', async () => {
     // a and d at 45 % each take one 5-point VM of b (50 % <= 50 %) but not a third.
     const cfg = policySchema.parse({ ...consolidate, consolidation: { targetUtilizationPercent: 50 } });
-    const s = state([host('a'), host('b'), host('d')], [vm('a1', 'a', 1), vm('a2', 'a', 0.8), vm('d1', 'd', 1), vm('d2', 'd', 0.8), vm('b1', 'b', 0.2), vm('b2', 'b', 0.2), vm('b3', 'b', 0.2)]);
+    const s = state(
+      [host('a'), host('b'), host('d')],
+      [vm('a1', 'a', 1), vm('a2', 'a', 0.8), vm('d1', 'd', 1), vm('d2', 'd', 0.8), vm('b1', 'b', 0.2), vm('b2', 'b', 0.2), vm('b3', 'b', 0.2)],
+    );
     const p = await plan(s, { config: cfg });
     expect(p.moves).toEqual([]);
   });
@@ -46,7 +63,12 @@ describe('goal: consolidate', () => {
   it('does not empty a host whose load is rising (least-squares forecast over the window)', async () => {
     const base = state([host('a'), host('b'), host('c')], [vm('a1', 'a', 0.9), vm('a2', 'a', 0.9), vm('b1', 'b', 0.4), vm('c1', 'c', 0.4)]);
     // b and c both at 10 %; b's window rises 2 points a sample: 10 + 2 x (4.5 + 1) = 21 % > 20 %.
-    const s = { ...base, hosts: base.hosts.map((h) => (h.name === 'b' ? withWindow(h, { samples: 10, slopePerSample: 0.02 }) : h.name === 'c' ? withWindow(h, { samples: 10, slopePerSample: 0 }) : h)) };
+    const s = {
+      ...base,
+      hosts: base.hosts.map((h) =>
+        h.name === 'b' ? withWindow(h, { samples: 10, slopePerSample: 0.02 }) : h.name === 'c' ? withWindow(h, { samples: 10, slopePerSample: 0 }) : h,
+      ),
+    };
     const p = await plan(s, { config: consolidate });
     expect(p.moves.map((m) => [m.vmName, m.to])).toEqual([['c1', 'a']]);
   });

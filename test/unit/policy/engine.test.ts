@@ -49,13 +49,19 @@ describe('planning engine', () => {
 
   it('never overcommits memory across all planned moves', async () => {
     const GiB = 2 ** 30;
-    const s = state([host('a', { memoryTotalBytes: 8 * GiB }), host('b', { memoryTotalBytes: 3 * GiB })], [1, 2, 3, 4].map((i) => vm(`v${i}`, 'a', 1, { memoryBytes: 2 * GiB })));
+    const s = state(
+      [host('a', { memoryTotalBytes: 8 * GiB }), host('b', { memoryTotalBytes: 3 * GiB })],
+      [1, 2, 3, 4].map((i) => vm(`v${i}`, 'a', 1, { memoryBytes: 2 * GiB })),
+    );
     const p = await plan(s, { config });
     expect(p.moves.length).toBe(1);
   });
 
   it('keeps anti-affinity members apart', async () => {
-    const s = state([host('a'), host('b'), host('c')], [vm('w1', 'a', 0.2, { tags: ['group:web'] }), vm('w2', 'a', 0.2, { tags: ['group:web'] }), vm('w3', 'b', 0.2, { tags: ['group:web'] })]);
+    const s = state(
+      [host('a'), host('b'), host('c')],
+      [vm('w1', 'a', 0.2, { tags: ['group:web'] }), vm('w2', 'a', 0.2, { tags: ['group:web'] }), vm('w3', 'b', 0.2, { tags: ['group:web'] })],
+    );
     const p = await plan(s, { config });
     expect(p.moves).toHaveLength(1);
     expect(p.moves[0].to).toBe('c');
@@ -64,7 +70,12 @@ describe('planning engine', () => {
   it('reports a policy that throws, times out or returns garbage, and makes no move that depends on it', async () => {
     const s = state([host('a'), host('b')], [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1)]);
     const base = defaultPolicies(config);
-    const throwing = definePolicy({ name: 'thrower', filter: () => { throw new Error('boom'); } });
+    const throwing = definePolicy({
+      name: 'thrower',
+      filter: () => {
+        throw new Error('boom');
+      },
+    });
     const slow = definePolicy({ name: 'sleeper', score: () => new Promise<number>((r) => setTimeout(() => r(1), 500)) });
     const garbage = definePolicy({ name: 'garbage', score: () => Number.NaN });
     for (const bad of [throwing, slow, garbage]) {
@@ -89,7 +100,10 @@ describe('planning engine', () => {
     // vCPUs reserved on the target: c (idle, the best target by load) has room for one vCPU, and the
     // light v1 on its way there takes it, so the move goes to b.
     const light = [vm('v1', 'a', 0.1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1), vm('v5', 'b', 0.8)];
-    const tight = await plan(state([host('a'), host('b', { cpuOvercommitRatio: 0.5 }), host('c', { cpuOvercommitRatio: 0.25 })], light, { inFlight: [moving] }), { config: { ...hotOnly, cpuHighPercent: 70 } });
+    const tight = await plan(
+      state([host('a'), host('b', { cpuOvercommitRatio: 0.5 }), host('c', { cpuOvercommitRatio: 0.25 })], light, { inFlight: [moving] }),
+      { config: { ...hotOnly, cpuHighPercent: 70 } },
+    );
     expect(tight.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
   });
 
@@ -106,14 +120,20 @@ describe('planning engine', () => {
   it('relieves a hot host until it is hysteresisPercent below the threshold, not just under it', async () => {
     // a at 86 % of 10 CPUs: one move (8.6 %) leaves 77.4 %, under 80 % but not under 80 - 5.
     const hosts = [host('a', { cpuCount: 10 }), host('b', { cpuCount: 10 }), host('c', { cpuCount: 10 })];
-    const s = state(hosts, Array.from({ length: 10 }, (_, i) => vm(`v${i}`, 'a', 0.86)));
+    const s = state(
+      hosts,
+      Array.from({ length: 10 }, (_, i) => vm(`v${i}`, 'a', 0.86)),
+    );
     const withHysteresis = await plan(s, { config: { ...hotOnly, hysteresisPercent: 5 } });
     expect(withHysteresis.moves.map((m) => m.from)).toEqual(['a', 'a']);
     expect(withHysteresis.skipped.every((x) => /no longer above the thresholds/.test(x.reason))).toBe(true);
     const without = await plan(s, { config: { ...hotOnly, hysteresisPercent: 0 } });
     expect(without.moves.map((m) => m.from)).toEqual(['a']);
     // A host between the threshold less hysteresis and the threshold is not hot to begin with.
-    const warm = state(hosts, Array.from({ length: 10 }, (_, i) => vm(`v${i}`, 'a', 0.78)));
+    const warm = state(
+      hosts,
+      Array.from({ length: 10 }, (_, i) => vm(`v${i}`, 'a', 0.78)),
+    );
     expect((await plan(warm, { config: { ...hotOnly, hysteresisPercent: 5 } })).moves).toEqual([]);
   });
 
@@ -122,10 +142,16 @@ describe('planning engine', () => {
   });
 
   it('loads the example policy from a policy directory and applies its filter', async () => {
-    const cfg = policySchema.parse({ policyDirs: ['policies/examples'], policies: [{ name: 'balance' }, { name: 'keep-off-label', options: { label: 'gpu' } }] });
+    const cfg = policySchema.parse({
+      policyDirs: ['policies/examples'],
+      policies: [{ name: 'balance' }, { name: 'keep-off-label', options: { label: 'gpu' } }],
+    });
     const loaded = await loadPolicies(cfg);
     expect(loaded.map((l) => l.policy.name)).toEqual(['balance', 'keep-off-label']);
-    const s = state([host('a'), host('b', { labels: { gpu: 'true' } }), host('c')], [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1), vm('v5', 'c', 0.8)]);
+    const s = state(
+      [host('a'), host('b', { labels: { gpu: 'true' } }), host('c')],
+      [vm('v1', 'a', 1), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1), vm('v5', 'c', 0.8)],
+    );
     const p = await plan(s, { config: cfg, policies: loaded });
     expect(p.moves.every((m) => m.to !== 'b')).toBe(true);
     expect(p.skipped.some((x) => /keep-off-label/.test(x.reason)) || p.moves.length > 0).toBe(true);
@@ -136,7 +162,11 @@ describe('cpu-compat policy', () => {
   it('lets a VM go only to hosts with every CPU feature of its source', async () => {
     const flags = ['sse4_2', 'avx', 'avx2'];
     const s = state(
-      [host('a', { cpuModel: 'Skylake', cpuFeatures: flags }), host('old', { cpuModel: 'Nehalem', cpuFeatures: ['sse4_2'] }), host('same', { cpuModel: 'Skylake', cpuFeatures: flags })],
+      [
+        host('a', { cpuModel: 'Skylake', cpuFeatures: flags }),
+        host('old', { cpuModel: 'Nehalem', cpuFeatures: ['sse4_2'] }),
+        host('same', { cpuModel: 'Skylake', cpuFeatures: flags }),
+      ],
       [vm('v1', 'a', 1, { cpuModel: 'qemu64' }), vm('v2', 'a', 1), vm('v3', 'a', 1), vm('v4', 'a', 1)],
     );
     const p = await plan(s, { config });

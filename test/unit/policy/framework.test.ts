@@ -27,10 +27,15 @@ describe('rules live in one place', () => {
     const loaded = await loadPolicies(withCapacity);
     expect(loaded.map((l) => l.policy.name)).toEqual(['maintenance']);
     // Every VM must leave a (maintenance); b has room for one of them.
-    const s = state([host('a', { memoryTotalBytes: 8 * GiB, maintenance: true }), host('b', { memoryTotalBytes: 3 * GiB })], [1, 2, 3, 4].map((i) => vm(`v${i}`, 'a', 0.1, { memoryBytes: 2 * GiB })));
+    const s = state(
+      [host('a', { memoryTotalBytes: 8 * GiB, maintenance: true }), host('b', { memoryTotalBytes: 3 * GiB })],
+      [1, 2, 3, 4].map((i) => vm(`v${i}`, 'a', 0.1, { memoryBytes: 2 * GiB })),
+    );
     const p = await plan(s, { config: withCapacity, policies: loaded });
     expect(p.moves.map((m) => [m.vmName, m.to])).toEqual([['v1', 'b']]);
-    expect(p.skipped.find((x) => x.vmName === 'v2')!.reason).toBe('no eligible target within the hard limits: b lacks memory (1024 MiB free, v2 needs 2048 MiB)');
+    expect(p.skipped.find((x) => x.vmName === 'v2')!.reason).toBe(
+      'no eligible target within the hard limits: b lacks memory (1024 MiB free, v2 needs 2048 MiB)',
+    );
   });
 
   it('core filters are named and in their order', () => {
@@ -49,7 +54,9 @@ describe('policy timeouts make an incomplete plan, said so', () => {
     const slowSelect = definePolicy({ name: 'slow-select', select: () => new Promise((r) => setTimeout(() => r([]), 400)) });
     const quick = { ...config, policyTimeoutMs: 50 };
     const p = await plan(s, { config: quick, policies: [...defaultPolicies(quick), { policy: slowSelect, weight: 1, options: {}, source: 'test' }] });
-    expect(p.timeouts).toEqual([{ policy: 'slow-select', point: 'select', timeoutMs: 50, message: 'select threw: timed out after 50 ms (policy.policyTimeoutMs)' }]);
+    expect(p.timeouts).toEqual([
+      { policy: 'slow-select', point: 'select', timeoutMs: 50, message: 'select threw: timed out after 50 ms (policy.policyTimeoutMs)' },
+    ]);
     // The built-in balance policy still planned its moves.
     expect(p.moves.length).toBeGreaterThan(0);
     expect(renderPlan(p).split('\n')[0]).toBe(

@@ -44,22 +44,29 @@ describe('a custom policy stuck in a loop', () => {
   ] as const) {
     it(`in ${point}: is stopped after policy.policyTimeoutMs, reported with its name, once per plan, while the event loop keeps running`, async () => {
       policyFile('looper', `export default { name: 'looper', ${code} };`);
-      const config = policySchema.parse({ policyDirs: [dir], policyTimeoutMs: 300, maxMovesPerTick: 3, policies: [{ name: 'balance' }, { name: 'capacity' }, { name: 'looper' }] });
+      const config = policySchema.parse({
+        policyDirs: [dir],
+        policyTimeoutMs: 300,
+        maxMovesPerTick: 3,
+        policies: [{ name: 'balance' }, { name: 'capacity' }, { name: 'looper' }],
+      });
       loaded = await loadPolicies(config);
       let timerTicks = 0;
       const interval = setInterval(() => timerTicks++, 20);
       const started = performance.now();
       const result = await plan(hot(), { config, policies: loaded }).finally(() => clearInterval(interval));
       const elapsedMs = performance.now() - started;
-      expect(result.policyErrors[0]).toMatchObject({ policy: 'looper', message: `${point} threw: did not return within 300 ms (policy.policyTimeoutMs); its worker thread was stopped` });
+      expect(result.policyErrors[0]).toMatchObject({
+        policy: 'looper',
+        message: `${point} threw: did not return within 300 ms (policy.policyTimeoutMs); its worker thread was stopped`,
+      });
       // Later calls in the same plan fail at once instead of costing another timeout each.
       expect(result.policyErrors.slice(1).every((e) => e.policy === 'looper' && /not called: .* earlier in this plan/.test(e.message))).toBe(true);
       // Without a failed select the others' candidates still move; no move depends on a failed filter or score.
       if (point === 'select') {
         expect(result.moves.length).toBeGreaterThan(0);
         expect(result.moves.every((m) => m.from === 'a')).toBe(true);
-      }
-      else expect(result.moves).toEqual([]);
+      } else expect(result.moves).toEqual([]);
       // The controller's thread was free: timers fired throughout (a loop in-process allows none).
       expect(timerTicks).toBeGreaterThanOrEqual(5);
       expect(elapsedMs).toBeLessThan(300 * 4 + 3000);
@@ -95,14 +102,33 @@ describe('a custom policy stuck in a loop', () => {
   it('at import: loading stops it after the import timeout and names the module', async () => {
     const file = policyFile('import-loop', `for (;;) {}\nexport default { name: 'import-loop', score: () => 1 };`);
     const config = policySchema.parse({ policyDirs: [dir], policies: [{ name: 'import-loop' }] });
-    await expect(loadPolicies(config, { importTimeoutMs: 1000 })).rejects.toThrow(`policy module ${file} did not finish loading within 1000 ms (a loop at import time?); it was stopped`);
+    await expect(loadPolicies(config, { importTimeoutMs: 1000 })).rejects.toThrow(
+      `policy module ${file} did not finish loading within 1000 ms (a loop at import time?); it was stopped`,
+    );
   });
 
   it('simulate finishes its ticks and names the policy (the CLI hung for ever)', async () => {
     policyFile('looper', `export default { name: 'looper', score() { for (;;) {} } };`);
     const config = join(dir, 'config.yaml');
-    writeFileSync(config, `hosts: [ { name: kvm1, uri: "qemu:///system" } ]\npolicy:\n  policyDirs: [ ${dir} ]\n  policyTimeoutMs: 200\n  policies: [ { name: balance }, { name: looper } ]\n`);
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/virt-balancer.js'), 'simulate', '--config', config, '--scenario', join(repoRoot, 'deploy/scenarios/hot-host.yaml'), '--ticks', '3', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    writeFileSync(
+      config,
+      `hosts: [ { name: kvm1, uri: "qemu:///system" } ]\npolicy:\n  policyDirs: [ ${dir} ]\n  policyTimeoutMs: 200\n  policies: [ { name: balance }, { name: looper } ]\n`,
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        join(repoRoot, 'bin/virt-balancer.js'),
+        'simulate',
+        '--config',
+        config,
+        '--scenario',
+        join(repoRoot, 'deploy/scenarios/hot-host.yaml'),
+        '--ticks',
+        '3',
+        '--json',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -134,7 +160,10 @@ describe('the context a custom policy sees in its worker', () => {
 describe('which policy modules load', () => {
   it('only the modules config names: another file in the directory is never imported', async () => {
     const marker = join(dir, 'imported');
-    policyFile('unnamed', `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(marker)}, 'x'); export default { name: 'unnamed', score: () => 1 };`);
+    policyFile(
+      'unnamed',
+      `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(marker)}, 'x'); export default { name: 'unnamed', score: () => 1 };`,
+    );
     policyFile('named', `export default { name: 'named', score: () => 1 };`);
     const config = policySchema.parse({ policyDirs: [dir], policies: [{ name: 'balance' }, { name: 'named' }] });
     loaded = await loadPolicies(config);
@@ -148,13 +177,17 @@ describe('which policy modules load', () => {
   it('a module is named after its policy', async () => {
     const file = policyFile('alpha', `export default { name: 'beta', score: () => 1 };`);
     const config = policySchema.parse({ policyDirs: [dir], policies: [{ name: 'alpha' }] });
-    await expect(loadPolicies(config)).rejects.toThrow(`policy module ${file} defines a policy named "beta", not "alpha"; a module is named after its policy (rename the file or the policy)`);
+    await expect(loadPolicies(config)).rejects.toThrow(
+      `policy module ${file} defines a policy named "beta", not "alpha"; a module is named after its policy (rename the file or the policy)`,
+    );
   });
 
   it('lists the policies it could load when a name is unknown, without importing them', async () => {
     policyFile('mine', `throw new Error('imported');`);
     const config = policySchema.parse({ policyDirs: [dir], policies: [{ name: 'nope' }] });
-    await expect(loadPolicies(config)).rejects.toThrow(/no policy named "nope"; available: balance, .*consolidation, mine \(custom policies load from <name>\.ts, \.js or \.mjs in policy\.policyDirs\)/);
+    await expect(loadPolicies(config)).rejects.toThrow(
+      /no policy named "nope"; available: balance, .*consolidation, mine \(custom policies load from <name>\.ts, \.js or \.mjs in policy\.policyDirs\)/,
+    );
   });
 });
 
@@ -164,7 +197,9 @@ describe('untrusted policy files and directories', () => {
   it('refuses a directory writable by group', async () => {
     policyFile('named', `export default { name: 'named', score: () => 1 };`);
     chmodSync(dir, 0o775);
-    await expect(loadPolicies(config())).rejects.toThrow(`policy directory ${dir} is writable by group (mode 0775); anyone who can write it runs code as virt-balancer: chmod go-w ${dir}`);
+    await expect(loadPolicies(config())).rejects.toThrow(
+      `policy directory ${dir} is writable by group (mode 0775); anyone who can write it runs code as virt-balancer: chmod go-w ${dir}`,
+    );
   });
 
   it('refuses a file writable by others', async () => {
@@ -176,7 +211,9 @@ describe('untrusted policy files and directories', () => {
   it('refuses a file owned by another user', async () => {
     const file = policyFile('named', `export default { name: 'named', score: () => 1 };`);
     chownSync(file, 65534, 65534);
-    await expect(loadPolicies(config())).rejects.toThrow(`policy file ${file} is owned by uid 65534, not root or the user virt-balancer runs as (uid ${process.getuid!()}); its code would run with our privileges: chown root ${file}`);
+    await expect(loadPolicies(config())).rejects.toThrow(
+      `policy file ${file} is owned by uid 65534, not root or the user virt-balancer runs as (uid ${process.getuid!()}); its code would run with our privileges: chown root ${file}`,
+    );
   });
 
   it('loads a file owned by root in a directory only root may write', async () => {

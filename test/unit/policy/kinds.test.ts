@@ -13,7 +13,11 @@ const GiB = 2 ** 30;
 const config = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 10 });
 
 describe('spread balancing', () => {
-  const sixOnOne = () => state([host('a'), host('b'), host('c')], Array.from({ length: 6 }, (_, i) => vm(`v${i}`, 'a', 0.1)));
+  const sixOnOne = () =>
+    state(
+      [host('a'), host('b'), host('c')],
+      Array.from({ length: 6 }, (_, i) => vm(`v${i}`, 'a', 0.1)),
+    );
 
   it('spreads six light VMs off one host though no threshold is crossed, and says why', async () => {
     // a: 15 % CPU, 37.5 % memory; b and c empty. Nothing is hot. Each 1 GiB move gains about
@@ -60,7 +64,12 @@ describe('spread balancing', () => {
         vms: [192, 192, 256, 192, 256, 128].map((memoryMiB, i) => ({ name: `g${i}`, host: 'lab1', memoryMiB, cpu: jitter(i) })),
       }),
     );
-    const demo = policySchema.parse({ cooldownSeconds: 120, maxMovesPerTick: 2, bandwidthMiBps: 250, spread: { tolerancePercent: 8, holdTicks: 2, minGain: 0.002 } });
+    const demo = policySchema.parse({
+      cooldownSeconds: 120,
+      maxMovesPerTick: 2,
+      bandwidthMiBps: 250,
+      spread: { tolerancePercent: 8, holdTicks: 2, minGain: 0.002 },
+    });
     const movesPerTick: number[] = [];
     for (let i = 0; i < 60; i++) movesPerTick.push((await sim.tick({ config: demo })).moves.length);
     const lastMoveTick = movesPerTick.reduce((last, n, i) => (n > 0 ? i : last), -1);
@@ -74,7 +83,12 @@ describe('spread balancing', () => {
 describe('memory in the objective', () => {
   it('relieves a memory-hot host with even CPU, taking the VM whose move costs least per gain', async () => {
     const hosts = [host('a', { memoryTotalBytes: 64 * GiB, cpuCount: 16 }), host('b', { memoryTotalBytes: 64 * GiB, cpuCount: 16 })];
-    const vms = [vm('big', 'a', 0.5, { memoryBytes: 30 * GiB, vcpus: 4 }), vm('mid', 'a', 0.5, { memoryBytes: 20 * GiB, vcpus: 4 }), vm('small', 'a', 0, { memoryBytes: 10 * GiB }), vm('b1', 'b', 0.5, { memoryBytes: 8 * GiB, vcpus: 8 })];
+    const vms = [
+      vm('big', 'a', 0.5, { memoryBytes: 30 * GiB, vcpus: 4 }),
+      vm('mid', 'a', 0.5, { memoryBytes: 20 * GiB, vcpus: 4 }),
+      vm('small', 'a', 0, { memoryBytes: 10 * GiB }),
+      vm('b1', 'b', 0.5, { memoryBytes: 8 * GiB, vcpus: 8 }),
+    ];
     // a at 94 % memory; CPU 25 % on both.
     const p = await plan(state(hosts, vms), { config: policySchema.parse({ spread: { enabled: false } }) });
     expect(p.moves.map((m) => [m.vmName, m.to])).toEqual([['small', 'b']]);
@@ -97,10 +111,14 @@ describe('must-moves respect hard limits only', () => {
     const huge = [vm('huge', 'a', 0.1, { memoryBytes: 20 * GiB })];
     const q = await plan(state(hosts, huge), { config });
     expect(q.moves).toEqual([]);
-    expect(q.skipped.find((s) => s.vmName === 'huge')?.reason).toMatch(/no eligible target within the hard limits: b lacks memory \(16384 MiB free, huge needs 20480 MiB\); c lacks memory/);
+    expect(q.skipped.find((s) => s.vmName === 'huge')?.reason).toMatch(
+      /no eligible target within the hard limits: b lacks memory \(16384 MiB free, huge needs 20480 MiB\); c lacks memory/,
+    );
     // The vCPU overcommit is a hard limit too.
     const wide = [vm('wide', 'a', 0.1, { vcpus: 20 })];
-    expect((await plan(state(hosts, wide), { config })).skipped.find((s) => s.vmName === 'wide')?.reason).toMatch(/b would exceed its vCPU overcommit \(20 vCPUs, limit 16\)/);
+    expect((await plan(state(hosts, wide), { config })).skipped.find((s) => s.vmName === 'wide')?.reason).toMatch(
+      /b would exceed its vCPU overcommit \(20 vCPUs, limit 16\)/,
+    );
   });
 });
 
@@ -124,7 +142,11 @@ describe('rules are repaired, not only kept', () => {
   });
 
   it('a label rule (keep-off-label): a VM on a host its labels forbid leaves it', async () => {
-    const cfg = policySchema.parse({ ...config, policyDirs: ['policies/examples'], policies: [{ name: 'balance' }, { name: 'capacity' }, { name: 'keep-off-label', options: { label: 'gpu' } }] });
+    const cfg = policySchema.parse({
+      ...config,
+      policyDirs: ['policies/examples'],
+      policies: [{ name: 'balance' }, { name: 'capacity' }, { name: 'keep-off-label', options: { label: 'gpu' } }],
+    });
     const vms = [vm('plain', 'g', 0.1), vm('ok', 'g', 0.1, { tags: ['gpu-ok'] })];
     const p = await plan(state([host('g', { labels: { gpu: 'true' } }), host('b')], vms), { config: cfg, policies: await loadPolicies(cfg) });
     expect(p.moves.map((m) => [m.vmName, m.to])).toEqual([['plain', 'b']]);
@@ -160,7 +182,9 @@ describe('VM states', () => {
     expect(p.skipped.find((s) => s.vmName === 'crash')?.reason).toMatch(/crashed: libvirt cannot migrate a crashed domain; destroy it/);
     expect(p.skipped.find((s) => s.vmName === 'pm')?.reason).toMatch(/dompmwakeup/);
     // A paused VM allowed only post-copy cannot move.
-    const onlyPost = await plan(state(hosts(), [vm('pause', 'a', 0, { state: 'paused' })]), { config: policySchema.parse({ allowedTechniques: ['postcopy'] }) });
+    const onlyPost = await plan(state(hosts(), [vm('pause', 'a', 0, { state: 'paused' })]), {
+      config: policySchema.parse({ allowedTechniques: ['postcopy'] }),
+    });
     expect(onlyPost.skipped[0].reason).toMatch(/no live technique allowed/);
   });
 
@@ -179,7 +203,14 @@ describe('forecast trigger', () => {
   it('relieves a host whose CPU is rising toward the threshold when on, not when off', async () => {
     // a: window mean 70 %, last 78 % over 3 samples: +8 points a tick, 102 % forecast 3 ticks ahead.
     const rising = { last: 0.78, mean: 0.7, p90: 0.78, samples: 3 };
-    const vms = [vm('r1', 'a', 0.7, { cpuUtilization: rising }), vm('r2', 'a', 0.7, { cpuUtilization: rising }), vm('r3', 'a', 0.7, { cpuUtilization: rising }), vm('r4', 'a', 0.7, { cpuUtilization: rising }), vm('b1', 'b', 0.6), vm('c1', 'c', 0.5)];
+    const vms = [
+      vm('r1', 'a', 0.7, { cpuUtilization: rising }),
+      vm('r2', 'a', 0.7, { cpuUtilization: rising }),
+      vm('r3', 'a', 0.7, { cpuUtilization: rising }),
+      vm('r4', 'a', 0.7, { cpuUtilization: rising }),
+      vm('b1', 'b', 0.6),
+      vm('c1', 'c', 0.5),
+    ];
     const s = state([host('a'), host('b'), host('c')], vms);
     s.hosts[0].cpuUtilization = rising;
     const off = await plan(s, { config: policySchema.parse({ spread: { enabled: false } }) });

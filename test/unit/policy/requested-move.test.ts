@@ -19,13 +19,23 @@ describe("migrate's move is the engine's move", () => {
     // A guest dirtying 2000 MiB/s at 1000 MiB/s: the cost model picks post-copy unless a policy forbids it.
     expect(['postcopy', 'hybrid']).toContain(open.move.technique);
     expect(['postcopy', 'hybrid']).not.toContain(narrowed.move.technique);
-    expect(narrowed.move).toMatchObject({ vmName: 'v1', from: 'a', to: 'b', reason: 'requested', inputs: { dirtyRateMiBps: 2000, bandwidthMiBps: 1000, bandwidthMeasured: false } });
+    expect(narrowed.move).toMatchObject({
+      vmName: 'v1',
+      from: 'a',
+      to: 'b',
+      reason: 'requested',
+      inputs: { dirtyRateMiBps: 2000, bandwidthMiBps: 1000, bandwidthMeasured: false },
+    });
   });
 
   it('uses the measured link bandwidth, and an explicit technique replaces policy.allowedTechniques', async () => {
     const s = state([host('a'), host('b')], [vm('v1', 'a', 0.5)]);
     const onlyPrecopy = { ...config, allowedTechniques: ['precopy' as const] };
-    const r = await planRequestedMove(s, { vmUuid: s.vms[0].uuid, to: 'b', reason: 'requested', techniques: ['multifd'] }, { config: onlyPrecopy, linkBandwidthMiBps: () => 250 });
+    const r = await planRequestedMove(
+      s,
+      { vmUuid: s.vms[0].uuid, to: 'b', reason: 'requested', techniques: ['multifd'] },
+      { config: onlyPrecopy, linkBandwidthMiBps: () => 250 },
+    );
     if (!('move' in r)) throw new Error(r.refused);
     expect(r.move.technique).toBe('multifd');
     expect(r.move.inputs).toMatchObject({ bandwidthMiBps: 250, bandwidthMeasured: true });

@@ -48,12 +48,12 @@ describe('VM-bound failures (issue 14, case 6)', () => {
     expect(p.skipped.find((s) => s.vmName === 'gpu')?.reason).toMatch(/^cannot be migrated: host device <hostdev mode='subsystem' type='pci'>/);
   });
 
-  it('classifies libvirt errors: the VM\'s own (host devices, QEMU blockers) vs the pair\'s', () => {
+  it("classifies libvirt errors: the VM's own (host devices, QEMU blockers) vs the pair's", () => {
     expect(isVmBoundFailure(hostdevError)).toBe(true);
     expect(isVmBoundFailure("operation failed: cannot migrate a domain with <hostdev mode='subsystem' type='mdev'>")).toBe(true);
     expect(isVmBoundFailure("internal error: unable to execute QEMU command 'migrate': State blocked by non-migratable device '0000:00:05.0/vfio'")).toBe(true);
     expect(isVmBoundFailure("Storage pool not found: no storage pool with matching name 'images'")).toBe(false);
-    expect(isVmBoundFailure('operation failed: guest CPU doesn\'t match specification: missing features: avx512f')).toBe(false);
+    expect(isVmBoundFailure("operation failed: guest CPU doesn't match specification: missing features: avx512f")).toBe(false);
     expect(isVmBoundFailure(undefined)).toBe(false);
   });
 
@@ -62,7 +62,9 @@ describe('VM-bound failures (issue 14, case 6)', () => {
     const failure = { vmUuid: vms[0].uuid, from: 'a', to: 'b', atMs: 1_000_000 - 60_000, outcome: 'failed', error: hostdevError };
     const marked = await plan(state(hosts(), vms, { recentFailures: [failure] }), { config });
     expect(marked.moves.map((m) => m.vmName)).not.toContain('gpu');
-    expect(marked.skipped.find((s) => s.vmName === 'gpu')?.reason).toMatch(/its move to b failed 60 s ago for a reason of the VM, not the target .*not tried on other hosts until its definition changes/);
+    expect(marked.skipped.find((s) => s.vmName === 'gpu')?.reason).toMatch(
+      /its move to b failed 60 s ago for a reason of the VM, not the target .*not tried on other hosts until its definition changes/,
+    );
     // Well past retryAfterFailureSeconds (900 s): still marked.
     const later = await plan(state(hosts(), vms, { recentFailures: [failure], observedAtMs: 1_000_000 + 7_200_000 }), { config });
     expect(later.moves.map((m) => m.vmName)).not.toContain('gpu');
@@ -75,7 +77,14 @@ describe('VM-bound failures (issue 14, case 6)', () => {
 
   it('a failure of the pair only rules out that target', async () => {
     const vms = hot();
-    const failure = { vmUuid: vms[0].uuid, from: 'a', to: 'b', atMs: 1_000_000 - 60_000, outcome: 'failed', error: "Storage pool not found: no storage pool with matching name 'images'" };
+    const failure = {
+      vmUuid: vms[0].uuid,
+      from: 'a',
+      to: 'b',
+      atMs: 1_000_000 - 60_000,
+      outcome: 'failed',
+      error: "Storage pool not found: no storage pool with matching name 'images'",
+    };
     const p = await plan(state(hosts(), vms, { recentFailures: [failure] }), { config });
     const gpu = p.moves.find((m) => m.vmName === 'gpu');
     expect(gpu).toBeDefined();
@@ -88,7 +97,15 @@ describe('one VM UUID active on two hosts', () => {
     const a = vm('dup', 'a', 1);
     const b = { ...a, host: 'b' };
     expect(findDuplicateVms([a, b], [])).toEqual([{ uuid: a.uuid, name: 'dup', hosts: ['a', 'b'] }]);
-    expect(findDuplicateVms([{ ...a, jobRunning: true }, { ...b, state: 'paused' }], [])).toEqual([]);
+    expect(
+      findDuplicateVms(
+        [
+          { ...a, jobRunning: true },
+          { ...b, state: 'paused' },
+        ],
+        [],
+      ),
+    ).toEqual([]);
     expect(findDuplicateVms([a, b], [{ vmUuid: a.uuid, vmName: 'dup', from: 'a', to: 'b', startedAtMs: 0 }])).toEqual([]);
     expect(findDuplicateVms([a, { ...b, state: 'shutoff' }], [])).toEqual([]);
     const p = await plan(state([host('a'), host('b'), host('c')], [{ ...a, vcpus: 4, alsoActiveOn: ['b'] }, vm('x', 'a', 0.5)]), { config });

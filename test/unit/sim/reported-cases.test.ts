@@ -50,7 +50,17 @@ describe('the ratio-thresholds scenario with the thresholds the operator meant',
 
 describe('simulate shows policy errors', () => {
   it('in text and in --json', async () => {
-    const broken: LoadedPolicy = { policy: definePolicy({ name: 'broken', filter: () => { throw new Error('options.rack is not set'); } }), weight: 1, options: {}, source: 'test' };
+    const broken: LoadedPolicy = {
+      policy: definePolicy({
+        name: 'broken',
+        filter: () => {
+          throw new Error('options.rack is not set');
+        },
+      }),
+      weight: 1,
+      options: {},
+      source: 'test',
+    };
     const config = policySchema.parse({});
     const sim = new Simulator(await scenarioFile('pinned-by-config.scenario.yaml'));
     const policies = [...(await loadPolicies(config)), broken];
@@ -79,7 +89,9 @@ describe('hugepage pools (issue 14, case 4)', () => {
     ],
     vms: [
       ...[1, 2, 3, 4, 5, 6].map((i) => ({ name: `hp-${i}`, host: 'kvm1', vcpus: 8, memoryMiB: 16 * GiBinMiB, cpu: 0.6133, hugepageSizeKiB: 2048 })),
-      ...[2, 3].flatMap((h) => [1, 2, 3, 4].map((i) => ({ name: `hp-${h}${i}`, host: `kvm${h}`, vcpus: 8, memoryMiB: 16 * GiBinMiB, cpu: 0.3, hugepageSizeKiB: 2048 }))),
+      ...[2, 3].flatMap((h) =>
+        [1, 2, 3, 4].map((i) => ({ name: `hp-${h}${i}`, host: `kvm${h}`, vcpus: 8, memoryMiB: 16 * GiBinMiB, cpu: 0.3, hugepageSizeKiB: 2048 })),
+      ),
       { name: 'plain-1', host: 'kvm1', vcpus: 1, memoryMiB: 16 * GiBinMiB, cpu: 0 },
       { name: 'idle-4', host: 'kvm4', vcpus: 1, memoryMiB: 1024, cpu: 0.05 },
     ],
@@ -106,21 +118,23 @@ describe('hugepage pools (issue 14, case 4)', () => {
 
 describe('shut-off domains hold no memory (issue 14, case 5)', () => {
   it('kvm2 sheds its 12 GiB VM to kvm1, whose 80 GiB of shut-off definitions do not count', async () => {
-    const sim = new Simulator(scenarioSchema.parse({
-      tickSeconds: 30,
-      windowSamples: 3,
-      hosts: [
-        { name: 'kvm1', cpuCount: 16, memoryMiB: 128 * GiBinMiB },
-        { name: 'kvm2', cpuCount: 16, memoryMiB: 128 * GiBinMiB },
-      ],
-      vms: [
-        { name: 'web-1', host: 'kvm1', vcpus: 4, memoryMiB: 20 * GiBinMiB, cpu: 0.2 },
-        { name: 'web-2', host: 'kvm1', vcpus: 4, memoryMiB: 20 * GiBinMiB, cpu: 0.2 },
-        ...[1, 2, 3, 4].map((i) => ({ name: `template-${i}`, host: 'kvm1', vcpus: 4, memoryMiB: 20 * GiBinMiB, cpu: 0, state: 'shutoff' })),
-        { name: 'hot-1', host: 'kvm2', vcpus: 8, memoryMiB: 12 * GiBinMiB, cpu: 1.0 },
-        { name: 'big-2', host: 'kvm2', vcpus: 8, memoryMiB: 100 * GiBinMiB, cpu: 0.7 },
-      ],
-    }));
+    const sim = new Simulator(
+      scenarioSchema.parse({
+        tickSeconds: 30,
+        windowSamples: 3,
+        hosts: [
+          { name: 'kvm1', cpuCount: 16, memoryMiB: 128 * GiBinMiB },
+          { name: 'kvm2', cpuCount: 16, memoryMiB: 128 * GiBinMiB },
+        ],
+        vms: [
+          { name: 'web-1', host: 'kvm1', vcpus: 4, memoryMiB: 20 * GiBinMiB, cpu: 0.2 },
+          { name: 'web-2', host: 'kvm1', vcpus: 4, memoryMiB: 20 * GiBinMiB, cpu: 0.2 },
+          ...[1, 2, 3, 4].map((i) => ({ name: `template-${i}`, host: 'kvm1', vcpus: 4, memoryMiB: 20 * GiBinMiB, cpu: 0, state: 'shutoff' })),
+          { name: 'hot-1', host: 'kvm2', vcpus: 8, memoryMiB: 12 * GiBinMiB, cpu: 1.0 },
+          { name: 'big-2', host: 'kvm2', vcpus: 8, memoryMiB: 100 * GiBinMiB, cpu: 0.7 },
+        ],
+      }),
+    );
     const kvm1 = sim.state().hosts.find((h) => h.name === 'kvm1')!;
     expect(kvm1.memoryUsedBytes).toBe(40 * 2 ** 30);
     const tick = await sim.tick({ config: policySchema.parse({}) });

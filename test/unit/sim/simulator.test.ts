@@ -4,7 +4,14 @@ import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
 
 const config = policySchema.parse({ cooldownSeconds: 300, maxMovesPerTick: 2 });
 
-function scenario(vms: unknown[], hosts: unknown[] = [{ name: 'a', cpuCount: 4, memoryMiB: 16384 }, { name: 'b', cpuCount: 4, memoryMiB: 16384 }, { name: 'c', cpuCount: 4, memoryMiB: 16384 }]) {
+function scenario(
+  vms: unknown[],
+  hosts: unknown[] = [
+    { name: 'a', cpuCount: 4, memoryMiB: 16384 },
+    { name: 'b', cpuCount: 4, memoryMiB: 16384 },
+    { name: 'c', cpuCount: 4, memoryMiB: 16384 },
+  ],
+) {
   return scenarioSchema.parse({ tickSeconds: 30, windowSamples: 3, hosts, vms });
 }
 
@@ -26,11 +33,19 @@ describe('simulator with the real engine', () => {
   });
 
   it('does not oscillate when two hosts take turns being busy within the window', async () => {
-    const sim = new Simulator(scenario([
-      { name: 'x1', host: 'a', vcpus: 2, memoryMiB: 1024, cpu: [0.95, 0.95, 0.4] },
-      { name: 'x2', host: 'a', vcpus: 2, memoryMiB: 1024, cpu: [0.4, 0.95, 0.95] },
-      { name: 'y1', host: 'b', vcpus: 2, memoryMiB: 1024, cpu: 0.5 },
-    ], [{ name: 'a', cpuCount: 4, memoryMiB: 16384 }, { name: 'b', cpuCount: 4, memoryMiB: 16384 }]));
+    const sim = new Simulator(
+      scenario(
+        [
+          { name: 'x1', host: 'a', vcpus: 2, memoryMiB: 1024, cpu: [0.95, 0.95, 0.4] },
+          { name: 'x2', host: 'a', vcpus: 2, memoryMiB: 1024, cpu: [0.4, 0.95, 0.95] },
+          { name: 'y1', host: 'b', vcpus: 2, memoryMiB: 1024, cpu: 0.5 },
+        ],
+        [
+          { name: 'a', cpuCount: 4, memoryMiB: 16384 },
+          { name: 'b', cpuCount: 4, memoryMiB: 16384 },
+        ],
+      ),
+    );
     const moves: { vm: string; to: string }[] = [];
     for (let i = 0; i < 50; i++) moves.push(...(await sim.tick({ config })).moves.map((m) => ({ vm: m.vmName, to: m.to })));
     for (const vm of ['x1', 'x2', 'y1']) {
@@ -41,15 +56,22 @@ describe('simulator with the real engine', () => {
   });
 
   it('empties a maintenance host and never co-locates anti-affinity members, within memory', async () => {
-    const sim = new Simulator(scenario(
-      [
-        { name: 'w1', host: 'a', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
-        { name: 'w2', host: 'b', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
-        { name: 'w3', host: 'c', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
-        { name: 'big', host: 'a', memoryMiB: 4000, cpu: 0.1 },
-      ],
-      [{ name: 'a', cpuCount: 4, memoryMiB: 16384, maintenance: true }, { name: 'b', cpuCount: 4, memoryMiB: 16384 }, { name: 'c', cpuCount: 4, memoryMiB: 16384 }, { name: 'd', cpuCount: 4, memoryMiB: 16384 }],
-    ));
+    const sim = new Simulator(
+      scenario(
+        [
+          { name: 'w1', host: 'a', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
+          { name: 'w2', host: 'b', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
+          { name: 'w3', host: 'c', memoryMiB: 6000, cpu: 0.1, tags: ['group:web'] },
+          { name: 'big', host: 'a', memoryMiB: 4000, cpu: 0.1 },
+        ],
+        [
+          { name: 'a', cpuCount: 4, memoryMiB: 16384, maintenance: true },
+          { name: 'b', cpuCount: 4, memoryMiB: 16384 },
+          { name: 'c', cpuCount: 4, memoryMiB: 16384 },
+          { name: 'd', cpuCount: 4, memoryMiB: 16384 },
+        ],
+      ),
+    );
     for (let i = 0; i < 5; i++) await sim.tick({ config });
     expect(sim.where('w1')).toBe('d');
     expect(['b', 'c', 'd']).toContain(sim.where('big'));
@@ -85,6 +107,8 @@ describe('simulator with the real engine', () => {
   });
 
   it('names a VM whose host is not in the scenario', () => {
-    expect(() => new Simulator(scenario([{ name: 'lost', host: 'zz', memoryMiB: 10, cpu: 0 }]))).toThrow(/vms\[0\] \(lost\): host "zz" is not among hosts a, b, c/);
+    expect(() => new Simulator(scenario([{ name: 'lost', host: 'zz', memoryMiB: 10, cpu: 0 }]))).toThrow(
+      /vms\[0\] \(lost\): host "zz" is not among hosts a, b, c/,
+    );
   });
 });
