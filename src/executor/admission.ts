@@ -1,7 +1,8 @@
 /**
  * Admission: which planned moves may start now. Limits cluster-wide, per source and per target
- * host, a bandwidth budget, per-VM cooldown, one job per VM, hosts that are up and not in
- * maintenance. Pure, so it is unit-tested.
+ * host, a bandwidth budget, one job per VM, hosts that are up and not in maintenance. Pure, so it
+ * is unit-tested. Cooldown is not checked here: it is a planning rule (policy/candidates.ts) over
+ * the one history that keeps last-moved times (history/decision-history.ts).
  */
 import type { ClusterState } from '../cluster/model.js';
 import type { MigrationConfig } from '../config/migration-schema.js';
@@ -19,18 +20,11 @@ export interface AdmissionResult {
   rejected: { move: Move; reason: string }[];
 }
 
-export function admit(
-  moves: readonly Move[],
-  running: readonly RunningMove[],
-  state: ClusterState,
-  config: MigrationConfig,
-  options: { cooldownSeconds: number; nowMs: number; lastMovedAtMs?: Record<string, number> },
-): AdmissionResult {
+export function admit(moves: readonly Move[], running: readonly RunningMove[], state: ClusterState, config: MigrationConfig): AdmissionResult {
   const active = [...running];
   const admitted: Move[] = [];
   const rejected: { move: Move; reason: string }[] = [];
   const hosts = new Map(state.hosts.map((h) => [h.name, h]));
-  const lastMoved = { ...state.lastMovedAtMs, ...options.lastMovedAtMs };
   for (const move of moves) {
     const reject = (reason: string) => rejected.push({ move, reason });
     const from = hosts.get(move.from);
@@ -49,11 +43,6 @@ export function admit(
     }
     if (active.some((r) => r.vmUuid === move.vmUuid) || state.inFlight.some((m) => m.vmUuid === move.vmUuid)) {
       reject('a migration of this VM is already running');
-      continue;
-    }
-    const movedAt = lastMoved[move.vmUuid];
-    if (movedAt !== undefined && options.nowMs - movedAt < options.cooldownSeconds * 1000 && !to.maintenance && !from.maintenance) {
-      reject(`in cooldown (moved ${((options.nowMs - movedAt) / 1000).toFixed(0)} s ago)`);
       continue;
     }
     if (active.length + state.inFlight.filter((m) => !active.some((a) => a.vmUuid === m.vmUuid)).length >= config.maxConcurrent) {

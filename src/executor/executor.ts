@@ -35,7 +35,6 @@ interface Running extends RunningMove {
 export class Executor {
   private readonly running = new Map<string, Running>();
   private readonly results: MigrationResult[] = [];
-  private readonly movedAtMs: Record<string, number> = {};
   /** Migrations an earlier run journaled as started and never saw end, by VM UUID. */
   private readonly unfinished = new Map<string, UnfinishedStart>();
   private detached = false;
@@ -77,10 +76,6 @@ export class Executor {
 
   finished(): readonly MigrationResult[] {
     return this.results;
-  }
-
-  lastMovedAtMs(): Record<string, number> {
-    return { ...this.movedAtMs };
   }
 
   /** What the journal says an earlier run started and never saw end (call before the first reconcile). */
@@ -177,11 +172,7 @@ export class Executor {
       for (const move of moves) this.deps.logger.warn({ vm: move.vmName, from: move.from, to: move.to, reason }, 'move not admitted');
       return { admitted: [], rejected: moves.map((move) => ({ move, reason })) };
     }
-    const result = admit(moves, [...this.running.values()], state, this.config.migration, {
-      cooldownSeconds: this.config.policy.cooldownSeconds,
-      nowMs: Date.now(),
-      lastMovedAtMs: this.movedAtMs,
-    });
+    const result = admit(moves, [...this.running.values()], state, this.config.migration);
     for (const { move, reason } of result.rejected) {
       this.deps.logger.info({ vm: move.vmName, from: move.from, to: move.to, reason }, 'move not admitted');
       void this.deps.journal.append({ type: 'rejected', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, reason });
@@ -292,10 +283,9 @@ export class Executor {
     return entry;
   }
 
-  /** Record an outcome: metrics, cooldown, journal; the VM may be moved again. */
+  /** Record an outcome: metrics, journal, then onResult (the caller's history starts the VM's cooldown there). */
   private async finish(result: MigrationResult): Promise<MigrationResult> {
     recordResult(this.deps.metrics, result);
-    if (result.outcome === 'completed') this.movedAtMs[result.vmUuid] = result.endedAtMs;
     this.results.push(result);
     await this.deps.journal.append({
       type: 'outcome',
