@@ -82,7 +82,7 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
   {
     name: 'host-up',
     description: 'a host that cannot be reached is never a target',
-    filter: ({ target }) => (target.up ? true : `${target.name} is down`),
+    filter: ({ target }) => (target.up ? true : `${target.name} is down${target.downReason ? ` (${target.downReason})` : ''}`),
   },
   {
     name: 'not-in-maintenance',
