@@ -9,10 +9,10 @@ import { Collector } from '../cluster/collector.js';
 import { HostConnections } from '../cluster/connections.js';
 import type { ClusterState } from '../cluster/model.js';
 import type { Config } from '../config/index.js';
-import { Executor, type MigrationProgress, type MigrationResult } from '../executor/index.js';
+import { Executor, outcomeEntry, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import { DecisionHistory, Journal, unfinishedStarts } from '../history/index.js';
 import { mergeSharedOutcomes } from '../ha/shared-history.js';
-import type { LeaderGate, OutcomeEntry, SharedDecisionStore } from '../ha/types.js';
+import type { LeaderGate, SharedDecisionStore } from '../ha/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
@@ -370,24 +370,3 @@ export class Controller {
 }
 
 /** The journal 'outcome' entry of a result (what the shared history keeps). */
-function outcomeEntry(r: MigrationResult): OutcomeEntry {
-  return {
-    type: 'outcome',
-    atMs: r.endedAtMs,
-    vm: r.vm,
-    vmUuid: r.vmUuid,
-    from: r.from,
-    to: r.to,
-    technique: r.technique,
-    outcome: r.outcome,
-    totalMs: r.totalMs,
-    downtimeMs: r.downtimeMs,
-    bytes: r.bytes,
-    iterations: r.iterations,
-    jobDirtyRateMiBps: r.jobDirtyRateMiBps,
-    predicted: r.predicted,
-    inputs: r.inputs,
-    error: r.error,
-    adoptedAfterRestart: r.adoptedAfterRestart,
-  };
-}

@@ -14,7 +14,7 @@ import { adoptedBase, watchAdoptedJob } from './adopt.js';
 import type { Journal, UnfinishedStart } from '../history/journal.js';
 import { deadlineSecondsFor, recordResult, type MigrationProgress, type MigrationResult } from './migrate.js';
 import { runMigrationWithTls } from './migration-tls.js';
-import { failedResult, resultBase } from './result.js';
+import { failedResult, outcomeEntry, resultBase } from './result.js';
 
 export interface ConnectionSource {
   get(host: string): LibvirtConnection | undefined;
@@ -287,27 +287,7 @@ export class Executor {
   private async finish(result: MigrationResult): Promise<MigrationResult> {
     recordResult(this.deps.metrics, result);
     this.results.push(result);
-    await this.deps.journal.append({
-      type: 'outcome',
-      atMs: result.endedAtMs,
-      vm: result.vm,
-      vmUuid: result.vmUuid,
-      from: result.from,
-      to: result.to,
-      technique: result.technique,
-      outcome: result.outcome,
-      totalMs: result.totalMs,
-      downtimeMs: result.downtimeMs,
-      bytes: result.bytes,
-      iterations: result.iterations,
-      jobDirtyRateMiBps: result.jobDirtyRateMiBps,
-      predicted: result.predicted,
-      inputs: result.inputs,
-      error: result.error,
-      incident: result.incident,
-      adoptedAfterRestart: result.adoptedAfterRestart,
-      tls: result.tls,
-    });
+    await this.deps.journal.append(outcomeEntry(result));
     this.running.delete(result.vmUuid);
     this.deps.onResult?.(result);
     return result;

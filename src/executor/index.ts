@@ -14,6 +14,7 @@ export {
 } from '../history/journal.js';
 export { watchAdoptedJob } from './adopt.js';
 export { runMigration, recordResult, type MigrationResult, type MigrationProgress, type Outcome } from './migrate.js';
+export { outcomeEntry } from './result.js';
 export { recipeFor, migrationUriFor, type MigrationRecipe } from './technique-params.js';
 export { runSingleMove } from './single-move.js';
 export { LearnedFromMigrations } from '../history/learned.js';

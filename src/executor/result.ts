@@ -1,4 +1,5 @@
 /** What one move ended as: the shapes every executor phase returns, and the one constructor for failures. */
+import type { JournalEntry } from '../history/journal.js';
 import type { Move, Prediction, Technique } from '../policy/plan-types.js';
 
 export type Outcome = 'completed' | 'aborted' | 'failed';
@@ -91,5 +92,33 @@ export function failedResult(
     error: fields.error,
     incident: fields.incident,
     endedAtMs,
+  };
+}
+
+/**
+ * The journal's record of a result (history/journal.ts 'outcome'): what the local journal appends
+ * and what the HA shared history stores, one shape for both.
+ */
+export function outcomeEntry(r: MigrationResult): Extract<JournalEntry, { type: 'outcome' }> {
+  return {
+    type: 'outcome',
+    atMs: r.endedAtMs,
+    vm: r.vm,
+    vmUuid: r.vmUuid,
+    from: r.from,
+    to: r.to,
+    technique: r.technique,
+    outcome: r.outcome,
+    totalMs: r.totalMs,
+    downtimeMs: r.downtimeMs,
+    bytes: r.bytes,
+    iterations: r.iterations,
+    jobDirtyRateMiBps: r.jobDirtyRateMiBps,
+    predicted: r.predicted,
+    inputs: r.inputs,
+    error: r.error,
+    incident: r.incident,
+    adoptedAfterRestart: r.adoptedAfterRestart,
+    tls: r.tls,
   };
 }
