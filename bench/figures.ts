@@ -27,18 +27,16 @@ export interface SectionSource {
 }
 
 /**
- * The newest data for each wanted section: latest.json first, then dated files newest first
- * (names are ISO timestamps, so they sort by time). Sections never run ok are absent.
+ * The newest data for each wanted section: latest.json first, then full runs' dated files newest
+ * first (names are ISO timestamps, so they sort by time). A file named with a suffix after its
+ * timestamp is a partial run (a subset of days or scenarios, e.g. `...Z-consolidation-days1-5`)
+ * and is drawn from only when no full run has the section. Sections never run ok are absent.
  */
 export async function findSections(resultsDir: string, wanted: readonly string[]): Promise<Map<string, SectionSource>> {
-  const names = (await readdir(resultsDir)).filter((f) => f.endsWith('.json'));
-  const ordered = [
-    'latest.json',
-    ...names
-      .filter((f) => f !== 'latest.json')
-      .sort()
-      .reverse(),
-  ];
+  const names = (await readdir(resultsDir)).filter((f) => f.endsWith('.json') && f !== 'latest.json');
+  const full = /^\d{4}-\d{2}-\d{2}T\d{6}Z\.json$/;
+  const newestFirst = (list: string[]) => list.sort().reverse();
+  const ordered = ['latest.json', ...newestFirst(names.filter((f) => full.test(f))), ...newestFirst(names.filter((f) => !full.test(f)))];
   const found = new Map<string, SectionSource>();
   for (const file of ordered) {
     if (found.size === wanted.length) break;
