@@ -49,6 +49,8 @@ export default registerBuiltinPolicy(
   definePolicy({
     name: 'consolidation',
     description: 'Pack VMs onto fewer hosts up to a target utilisation so emptied hosts can be powered down',
+    // The packing target is a preference: a must-move (maintenance, a broken rule) goes past it.
+    softFilter: true,
     select(ctx) {
       const target = ctx.config.consolidation.targetUtilizationPercent / 100;
       const hosts = ctx.state.hosts.filter((h) => active(ctx, h));

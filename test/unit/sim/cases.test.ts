@@ -37,4 +37,16 @@ describe('reported cases', () => {
       expect(Math.round(cpu * 100), name).toBeLessThanOrEqual(79);
     }
   });
+
+  it('maintenance-busy-targets under goal consolidate: the drain still empties kvm3 (the packing target is soft; must-moves ask only hard limits)', async () => {
+    const sim = new Simulator(load('maintenance-busy-targets.scenario.yaml'));
+    const consolidate = policySchema.parse({ goal: 'consolidate', consolidation: { targetUtilizationPercent: 70 } });
+    for (let i = 0; i < 10; i++) await sim.tick({ config: consolidate });
+    expect(
+      sim
+        .state()
+        .vms.filter((v) => v.host === 'kvm3')
+        .map((v) => v.name),
+    ).toEqual([]);
+  });
 });
