@@ -30,7 +30,8 @@ interface ApprovalReport {
   vm: string;
   from: string;
   to: string;
-  decision: 'executed' | 'refused';
+  /** not-checked: a host did not answer, the recommendation stays waiting. */
+  decision: 'executed' | 'refused' | 'not-checked';
   outcome?: string;
   detail?: string;
 }
@@ -101,6 +102,16 @@ export function register(program: Command): void {
             // Each approval is checked against what the hosts show now: the moves before it changed them.
             if (index > 0) state = await collector.collect();
             const move = r.move;
+            // A host that does not answer says nothing about the move: it stays waiting, to retry.
+            const unreachable = [move.from, move.to].map((name) => state.hosts.find((h) => h.name === name)).find((h) => !h?.up);
+            if (unreachable !== undefined || !state.hosts.some((h) => h.name === move.from)) {
+              const name = unreachable?.name ?? move.from;
+              const why = `${name} did not answer${unreachable?.downReason ? ` (${unreachable.downReason})` : ''}; ${r.id} stays waiting: approve it again once ${name} answers`;
+              reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'not-checked', detail: why });
+              if (!options.json) process.stdout.write(`${r.id}: not checked, ${why}\n`);
+              process.exitCode = 1;
+              continue;
+            }
             const changes = await whatChanged(r, state, { policies, config: config.policy });
             if (changes.length > 0) {
               const detail = `stale: ${changes.join('; ')}`;
