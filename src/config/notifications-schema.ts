@@ -1,4 +1,4 @@
-/** The `notifications:` section of the config: webhooks and the events each one receives (docs/notifications.md). */
+/** The `notifications:` section of the config: webhooks and the events each one receives (docs/operator-workflow.md, "Notifications: webhooks"). */
 import { z } from 'zod';
 import { seconds } from './durations.js';
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { seconds } from './durations.js';
+import { parseLibvirtUri } from '../libvirt/uri.js';
 import { isMigrationAddress, normalizeMigrationAddress } from './migration-address.js';
 import { haSchema } from './ha-schema.js';
 import { migrationSchema } from './migration-schema.js';
@@ -128,8 +129,10 @@ export const configSchema = z
     policy: policySchema.default(policySchema.parse({})).describe('What moves, where and how: thresholds, policies, technique choice (docs/policies.md).'),
     /** How moves run: limits, deadlines, technique tunables. */
     migration: migrationSchema.default(migrationSchema.parse({})).describe('How moves run: limits, deadlines, technique tunables.'),
-    /** Webhooks for migration and maintenance events (docs/notifications.md). */
-    notifications: notificationsSchema.default({ webhooks: [] }).describe('Webhooks for migration and maintenance events (docs/notifications.md).'),
+    /** Webhooks for migration and maintenance events (docs/operator-workflow.md, "Notifications: webhooks"). */
+    notifications: notificationsSchema
+      .default({ webhooks: [] })
+      .describe('Webhooks for migration and maintenance events (docs/operator-workflow.md, "Notifications: webhooks").'),
     /** Active/standby controllers on etcd (docs/ha.md); absent: one controller per state directory. */
     ha: haSchema
       .optional()
@@ -150,19 +153,32 @@ export const configSchema = z
       } else seenNames.set(host.name, index);
       // URIs are compared after parsing (load.ts): spellings of one daemon differ.
     });
+    // Where each host receives migration streams: its migrationAddress, else the host part of its
+    // URI (what the executor falls back to). Two targets on one address receive each other's streams.
+    const streamAddress = (host: (typeof config.hosts)[number]): { key: string; explicit: boolean } | undefined => {
+      if (host.migrationAddress !== undefined) return { key: normalizeMigrationAddress(host.migrationAddress), explicit: true };
+      try {
+        const h = parseLibvirtUri(host.uri).host;
+        return h ? { key: normalizeMigrationAddress(h), explicit: false } : undefined;
+      } catch {
+        return undefined; // the URI's own error is reported where it is checked
+      }
+    };
     const seenMigrationAddresses = new Map<string, number>();
     config.hosts.forEach((host, index) => {
-      if (host.migrationAddress === undefined) return;
-      const key = normalizeMigrationAddress(host.migrationAddress);
-      const at = seenMigrationAddresses.get(key);
-      // Two targets listening on one address would receive each other's streams.
-      if (at !== undefined) {
+      const address = streamAddress(host);
+      if (!address) return;
+      const at = seenMigrationAddresses.get(address.key);
+      const other = at === undefined ? undefined : config.hosts[at]!;
+      // Only where an operator wrote a migration address: hosts sharing a URI host are checked as daemons.
+      if (other && (address.explicit || other.migrationAddress !== undefined)) {
+        const whose = other.migrationAddress !== undefined ? 'migration address' : 'address (from its uri; it has no migrationAddress)';
         ctx.addIssue({
           code: 'custom',
-          path: ['hosts', index, 'migrationAddress'],
-          message: `"${host.migrationAddress}" is also hosts[${at}] (${config.hosts[at]!.name})'s migration address; give each host its own`,
+          path: ['hosts', index, address.explicit ? 'migrationAddress' : 'uri'],
+          message: `"${address.explicit ? host.migrationAddress : host.uri}" receives migration streams at ${address.key}, which is also hosts[${at}] (${other.name})'s ${whose}; give each host its own migrationAddress`,
         });
-      } else seenMigrationAddresses.set(key, index);
+      } else if (at === undefined) seenMigrationAddresses.set(address.key, index);
     });
     if (config.migration.maxPerSourceHost > config.migration.maxConcurrent) {
       ctx.addIssue({

@@ -1,7 +1,7 @@
 /**
  * What the controller tells webhooks (src/notifications/webhooks.ts), as plain data: a started
  * move, a migration's end (with a post-copy incident as its own event), and hosts entering or
- * leaving maintenance between two observations. The fields are documented in docs/notifications.md.
+ * leaving maintenance between two observations. The fields are documented in docs/operator-workflow.md, "Notifications: webhooks".
  */
 import type { HostObservation } from '../cluster/model.js';
 import type { NotificationEvent } from '../config/notifications-schema.js';

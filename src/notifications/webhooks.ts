@@ -1,6 +1,6 @@
 /**
  * Webhook notifications: a JSON POST per event to each configured URL that asked for it
- * (`notifications.webhooks` in config; body and headers documented in docs/notifications.md).
+ * (`notifications.webhooks` in config; body and headers documented in docs/operator-workflow.md, "Notifications: webhooks").
  *
  * Delivery never blocks the caller: `notify` queues and returns at once; each delivery runs in the
  * background with its own timeout and retries with exponential backoff (a 2xx answer is delivered;
@@ -23,7 +23,7 @@ export interface NotificationBody {
   /** When the event happened, ISO 8601 UTC. */
   at: string;
   source: 'virt-balancer';
-  /** Event-specific fields (docs/notifications.md). */
+  /** Event-specific fields (docs/operator-workflow.md, "Notifications: webhooks"). */
   data: Record<string, unknown>;
 }
 

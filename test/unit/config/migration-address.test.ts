@@ -25,8 +25,30 @@ describe('hosts[].migrationAddress', () => {
     });
     expect(() => parseConfig(yaml('tcp://10.1.0.1', '10.1.0.2'), 'c.yaml')).toThrow(/hosts\[0\]\.migrationAddress.*an IPv4 or IPv6 address or a host name/s);
     expect(() => parseConfig(yaml('KVM-MIG.example.com', 'kvm-mig.example.com.'), 'c.yaml')).toThrow(
-      /hosts\[1\]\.migrationAddress.*also hosts\[0\] \(kvm1\)'s migration address; give each host its own/s,
+      /hosts\[1\]\.migrationAddress.*also hosts\[0\] \(kvm1\)'s migration address; give each host its own migrationAddress/s,
     );
+    // A written migration address equal to another host's default one (the host part of its uri).
+    const onDefault = {
+      hosts: [
+        { name: 'kvm1', uri: 'qemu+tcp://10.0.0.1/system' },
+        { name: 'kvm2', uri: 'qemu+tcp://10.0.0.2/system', migrationAddress: '10.0.0.1' },
+      ],
+    };
+    expect(() => parseConfig(onDefault, 'c.yaml')).toThrow(
+      /hosts\[1\]\.migrationAddress.*at 10\.0\.0\.1, which is also hosts\[0\] \(kvm1\)'s address \(from its uri; it has no migrationAddress\)/s,
+    );
+    // Without any migrationAddress nothing changes: hosts are told apart by their daemons.
+    expect(
+      parseConfig(
+        {
+          hosts: [
+            { name: 'kvm1', uri: 'qemu+tcp://10.0.0.1/system' },
+            { name: 'kvm2', uri: 'qemu+tcp://10.0.0.2/system' },
+          ],
+        },
+        'c.yaml',
+      ).hosts,
+    ).toHaveLength(2);
     const ok = parseConfig(yaml('10.1.0.1', '10.1.0.2'), 'c.yaml');
     expect(ok.hosts.map((h) => h.migrationAddress)).toEqual(['10.1.0.1', '10.1.0.2']);
     expect(ok.migration.tls).toBe('off');
