@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/index.js';
 import { readJournal, type JournalEntry } from '../../executor/index.js';
-import { action } from '../errors.js';
+import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 
 function describe(e: JournalEntry): string[] {
@@ -73,7 +73,10 @@ export function register(program: Command): void {
     .action(
       action(async (options: { config: string; json?: boolean; limit: string }) => {
         const config = await loadConfig(options.config);
-        const entries = (await readJournal(join(config.stateDir, 'journal.jsonl'))).slice(-Number(options.limit));
+        const limit = Number(options.limit);
+        if (!Number.isInteger(limit) || limit < 1)
+          throw new UserError(`--limit is ${JSON.stringify(options.limit)}; give a whole number of entries, 1 or more (default 50)`);
+        const entries = (await readJournal(join(config.stateDir, 'journal.jsonl'))).slice(-limit);
         if (options.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
         else if (entries.length === 0) process.stdout.write(`No journal entries yet in ${join(config.stateDir, 'journal.jsonl')}.\n`);
         else process.stdout.write(table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describe)) + '\n');
