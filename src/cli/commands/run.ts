@@ -63,7 +63,17 @@ export function register(program: Command): void {
           const report = await controller.tick();
           await controller.executor.whenIdle();
           await stopAll();
-          logger.info({ moves: report.plan.moves.length, results: controller.executor.finished().map((r) => `${r.vm}:${r.outcome}`) }, 'one tick done');
+          logger.info(
+            { moves: report.plan.moves.length, results: controller.executor.finished().map((r) => `${r.vm}:${r.outcome}`), role: report.role },
+            'one tick done',
+          );
+          // A tick that saw no host, or did not plan, did not do what --once asks: say so in the exit status.
+          const down = report.state.hosts.filter((h) => !h.up);
+          if (report.state.hosts.length > 0 && down.length === report.state.hosts.length) {
+            throw new UserError(`no host could be read (${down.map((h) => `${h.name}: ${h.downReason ?? 'down'}`).join('; ')}); nothing was planned`);
+          }
+          if (report.role === 'standby')
+            throw new UserError('this controller was standby (another leads, or etcd did not confirm its leadership): it only collected; nothing was planned');
           return;
         }
         // The controller holds connections open: if it cannot serve metrics, it must stop them and
