@@ -7,7 +7,7 @@ import { loadPolicies } from '../../policy/index.js';
 import { scenarioSchema, Simulator, type SimTick } from '../../sim/simulator.js';
 import { action, UserError } from '../errors.js';
 
-/** The ticks as `simulate --json` prints them (moves, host CPU and the policy errors of each tick). */
+/** The ticks as `simulate --json` prints them (moves, host CPU, VMs considered and not moved with why, and the policy errors of each tick). */
 export function simulationJson(ticks: readonly SimTick[]): unknown {
   return ticks.map((t) => ({
     tick: t.tick,
@@ -15,19 +15,28 @@ export function simulationJson(ticks: readonly SimTick[]): unknown {
     hostCpu: t.hostCpu,
     inFlight: t.inFlight,
     moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })),
+    skipped: t.skipped.map((x) => ({ vm: x.vmName, reason: x.reason })),
     policyErrors: t.policyErrors,
   }));
 }
 
-/** The ticks as `simulate` prints them: one line per tick, then its moves and policy errors. */
+/**
+ * The ticks as `simulate` prints them: one line per tick, then its moves, the VMs a policy
+ * nominated that stay (with why; a reason repeated from the tick before is not printed again) and
+ * policy errors.
+ */
 export function renderSimulation(ticks: readonly SimTick[]): string {
   let out = '';
+  let skippedBefore = new Set<string>();
   for (const t of ticks) {
     const hosts = Object.entries(t.hostCpu)
       .map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`)
       .join('  ');
     out += `tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}${t.inFlight.length > 0 ? `  migrating: ${t.inFlight.join(', ')}` : ''}\n`;
     for (const m of t.moves) out += `          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`;
+    const skipped = new Set(t.skipped.map((x) => `${x.vmName}: ${x.reason}`));
+    for (const line of skipped) if (!skippedBefore.has(line)) out += `          stays ${line}\n`;
+    skippedBefore = skipped;
     // Policies are tested here (docs/policies.md): their errors must show, not only a quiet plan.
     for (const e of t.policyErrors) out += `          policy error: ${e.policy}${e.vm ? ` (vm ${e.vm}${e.host ? ` -> ${e.host}` : ''})` : ''}: ${e.message}\n`;
   }
