@@ -6,6 +6,14 @@ import { listenProblem } from '../../metrics/server.js';
 import { CORE_FILTERS, loadPolicies } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 
+/** The default policies whose absence changes what an operator relies on, and what stops happening. */
+const DEFAULT_POLICY_DUTIES: [string, string][] = [
+  ['maintenance', 'hosts in maintenance are not drained'],
+  ['pin', 'policy.pinnedVms may be moved'],
+  ['affinity', 'policy.affinityGroups are neither kept nor repaired'],
+  ['cpu-compat', 'targets whose CPU lacks the source CPU features are not avoided'],
+];
+
 export function register(program: Command): void {
   program
     .command('check-config')
@@ -22,6 +30,14 @@ export function register(program: Command): void {
         process.stdout.write(
           `${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,
         );
+        // policy.policies replaces the default list: naming one policy to change its weight drops the others.
+        const loaded = new Set(policies.map((p) => p.policy.name));
+        for (const [name, what] of DEFAULT_POLICY_DUTIES) {
+          if (!loaded.has(name))
+            process.stdout.write(
+              `note: policy ${name} is not enabled in policy.policies, so ${what}; list it to keep it (the list replaces the default one)\n`,
+            );
+        }
       }),
     );
 }
