@@ -21,9 +21,9 @@ export interface HostVerdict {
   reason?: string;
   /** Weighted policy score 0..1 (accepted hosts only); higher is better. */
   score?: number;
-  /** Host CPU ratio (0..1+) and memory ratio (of memory offered to guests) with the VM placed there. */
-  cpuAfterRatio: number;
-  memoryAfterRatio: number;
+  /** Host CPU ratio (0..1+) and memory ratio (of memory offered to guests) with the VM placed there; undefined for a host not observed (down). */
+  cpuAfterRatio?: number;
+  memoryAfterRatio?: number;
 }
 
 export interface JudgeOptions {
@@ -61,8 +61,8 @@ export async function judgeTargets(vm: VmObservation, observed: ClusterState, op
   const verdicts: HostVerdict[] = [];
   for (const e of evaluations) {
     const host = hostsByName.get(e.host)!;
-    const cpuAfterRatio = host.cpuUtilization.mean + (host.cpuCount > 0 ? (vm.cpuUtilization.mean * vm.vcpus) / host.cpuCount : 0);
-    const memoryAfterRatio = host.memoryTotalBytes > 0 ? (host.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes : Infinity;
+    const cpuAfterRatio = host.up && host.cpuCount > 0 ? host.cpuUtilization.mean + (vm.cpuUtilization.mean * vm.vcpus) / host.cpuCount : undefined;
+    const memoryAfterRatio = host.up && host.memoryTotalBytes > 0 ? (host.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes : undefined;
     const byCore = !e.accepted && CORE_FILTERS.has(e.refusedBy ?? '');
     // The order the engine's limits come in: core filters, then what a new VM asks, then policies.
     const newVmRefusal = byCore ? undefined : newVmLimit(host, options, state.hosts);
@@ -77,7 +77,7 @@ export async function judgeTargets(vm: VmObservation, observed: ClusterState, op
     });
   }
   const { cpuWeight, memoryWeight } = config.objective;
-  const load = (v: HostVerdict) => cpuWeight * v.cpuAfterRatio + memoryWeight * v.memoryAfterRatio;
+  const load = (v: HostVerdict) => cpuWeight * (v.cpuAfterRatio ?? 0) + memoryWeight * (v.memoryAfterRatio ?? 0);
   const accepted = verdicts.filter((v) => v.accepted).sort((a, b) => b.score! - a.score! || load(a) - load(b) || a.host.localeCompare(b.host));
   return [...accepted, ...verdicts.filter((v) => !v.accepted)];
 }

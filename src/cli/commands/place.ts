@@ -58,8 +58,8 @@ export function placeJson(verdicts: HostVerdict[]) {
       host: v.host,
       accepted: v.accepted,
       ...(v.accepted ? { score: Number(v.score!.toFixed(4)) } : { reason: v.reason }),
-      cpuAfterPercent: Number((v.cpuAfterRatio * 100).toFixed(1)),
-      memoryAfterPercent: Number((v.memoryAfterRatio * 100).toFixed(1)),
+      cpuAfterPercent: v.cpuAfterRatio === undefined ? null : Number((v.cpuAfterRatio * 100).toFixed(1)),
+      memoryAfterPercent: v.memoryAfterRatio === undefined ? null : Number((v.memoryAfterRatio * 100).toFixed(1)),
     })),
   };
 }
@@ -123,7 +123,14 @@ export function register(program: Command): void {
             const best = verdicts.find((v) => v.accepted);
             if (options.json) process.stdout.write(JSON.stringify(placeJson(verdicts), null, 2) + '\n');
             else {
-              process.stdout.write(best ? `${best.host}\n\n` : `No host fits ${options.name} (${options.vcpus} vCPUs, ${options.memoryMib} MiB).\n\n`);
+              const unread = state.hosts.every((h) => !h.up);
+              process.stdout.write(
+                best
+                  ? `${best.host}\n\n`
+                  : unread
+                    ? `No host could be read, so none was judged for ${options.name}: see the reasons below.\n\n`
+                    : `No host fits ${options.name} (${options.vcpus} vCPUs, ${options.memoryMib} MiB).\n\n`,
+              );
               process.stdout.write(
                 table(
                   ['host', 'verdict', 'score', 'CPU after', 'memory after', 'reason'],
@@ -131,8 +138,8 @@ export function register(program: Command): void {
                     v.host,
                     v.accepted ? 'fits' : 'refused',
                     v.accepted ? v.score!.toFixed(3) : '',
-                    `${(v.cpuAfterRatio * 100).toFixed(0)}%`,
-                    `${(v.memoryAfterRatio * 100).toFixed(0)}%`,
+                    v.cpuAfterRatio === undefined ? '-' : `${(v.cpuAfterRatio * 100).toFixed(0)}%`,
+                    v.memoryAfterRatio === undefined ? '-' : `${(v.memoryAfterRatio * 100).toFixed(0)}%`,
                     v.reason ?? '',
                   ]),
                 ) + '\n',
