@@ -197,7 +197,8 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
     }
     log.warn({ err: message }, watched.abortedWhy ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');
     return failedResult(base, {
-      error: watched.abortedWhy ? `aborted: ${watched.abortedWhy} (${message})` : message,
+      // The journal's and history's wording since wave 1: 'aborted: N s deadline (libvirt's words)'.
+      error: watched.abortedWhy ? `aborted: ${watched.abortedWhy === 'cancelled' ? 'cancelled' : `${deadlineSeconds} s deadline`} (${message})` : message,
       outcome: watched.abortedWhy ? 'aborted' : 'failed',
       iterations: adapter.lastIteration || undefined,
     });

@@ -241,3 +241,30 @@ describe('a job adopted after a restart and found stuck after a failed post-copy
     expect(source.performed[0]! & (1 << 19)).toBe(1 << 19);
   });
 });
+
+describe('a move aborted at its deadline', () => {
+  it("says 'aborted: N s deadline' with libvirt's words, as the journal and history have since wave 1", async () => {
+    const source = new ScriptedHost(RUNNING);
+    source.job = 2;
+    let rejectPerform: (e: Error) => void = () => {};
+    source.perform = () => new Promise((_, reject) => (rejectPerform = reject));
+    source.domainAbortJob = async () => {
+      source.aborts++;
+      rejectPerform(new LibvirtError({ code: 78, domain: 10, message: 'operation aborted: migration out job: canceled by client', level: 2 }));
+    };
+    const target = new ScriptedHost(undefined);
+    const stuck = { ...move, predicted: { ...move.predicted, converges: false } };
+    const result = await runMigration(stuck, {
+      source: asConn(source),
+      target: asConn(target),
+      targetUri: 'qemu+tcp://kvm2/system',
+      config: { ...config, deadlineSeconds: 1 },
+      downtimeBudgetMs: 300,
+      allowPostcopySwitch: false,
+      logger: silentLogger(),
+    });
+    expect(source.aborts).toBe(1);
+    expect(result.outcome).toBe('aborted');
+    expect(result.error).toBe('aborted: 1 s deadline (VIR_ERR_OPERATION_ABORTED: operation aborted: migration out job: canceled by client)');
+  });
+});
