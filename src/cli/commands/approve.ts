@@ -97,6 +97,25 @@ export function register(program: Command): void {
           notifierIdle = () => notifier.idle();
           // Approved moves notify as the controller's own do: started, and how each ended.
           const executor = new Executor(config, { connections, logger, journal, ...executorNotifications(notifier) });
+          // One decision: resolved in the store, journaled (who, when, what), and reported.
+          const decide = async (r: (typeof chosen)[number], decision: 'refused' | 'executed', detail: string, outcome?: string) => {
+            const move = r.move;
+            await store.resolve(r.id, { status: decision, atMs: Date.now(), by, detail });
+            await journal.append({
+              type: 'approval',
+              atMs: Date.now(),
+              id: r.id,
+              by,
+              vm: move.vmName,
+              vmUuid: move.vmUuid,
+              from: move.from,
+              to: move.to,
+              decision,
+              outcome,
+              detail,
+            });
+            reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision, outcome, detail });
+          };
           let state = first;
           for (const [index, r] of chosen.entries()) {
             // Each approval is checked against what the hosts show now: the moves before it changed them.
@@ -115,20 +134,7 @@ export function register(program: Command): void {
             const changes = await whatChanged(r, state, { policies, config: config.policy });
             if (changes.length > 0) {
               const detail = `stale: ${changes.join('; ')}`;
-              await store.resolve(r.id, { status: 'refused', atMs: Date.now(), by, detail });
-              await journal.append({
-                type: 'approval',
-                atMs: Date.now(),
-                id: r.id,
-                by,
-                vm: move.vmName,
-                vmUuid: move.vmUuid,
-                from: move.from,
-                to: move.to,
-                decision: 'refused',
-                detail,
-              });
-              reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'refused', detail });
+              await decide(r, 'refused', detail);
               if (!options.json) process.stdout.write(`${r.id}: refused, ${move.vmName} ${move.from} -> ${move.to} is ${detail}\n`);
               process.exitCode = 1;
               continue;
@@ -138,21 +144,7 @@ export function register(program: Command): void {
             const detail = result.error
               ? `${result.outcome}: ${result.error}`
               : `${result.outcome} in ${(result.totalMs / 1000).toFixed(2)} s, downtime ${result.downtimeMs ?? '?'} ms`;
-            await store.resolve(r.id, { status: 'executed', atMs: Date.now(), by, detail });
-            await journal.append({
-              type: 'approval',
-              atMs: Date.now(),
-              id: r.id,
-              by,
-              vm: move.vmName,
-              vmUuid: move.vmUuid,
-              from: move.from,
-              to: move.to,
-              decision: 'executed',
-              outcome: result.outcome,
-              detail,
-            });
-            reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'executed', outcome: result.outcome, detail });
+            await decide(r, 'executed', detail, result.outcome);
             if (!options.json) process.stdout.write(`${r.id}: ${detail}${result.incident ? `\n  INCIDENT: ${result.incident}` : ''}\n`);
             if (result.outcome !== 'completed') process.exitCode = 1;
           }
