@@ -159,16 +159,7 @@ export class Projection {
   applyInFlight(vm: VmObservation, source: HostObservation, target: HostObservation): void {
     const d = moveDelta(vm, source, target);
     this.objective.apply(source.name, target.name, { ...d, fromMemory: 0, toMemory: 0 });
-    const ps = this.hosts.get(source.name)!;
-    const pt = this.hosts.get(target.name)!;
-    ps.cpuRatio -= d.fromCpu;
-    ps.cpuRatioP90 -= d.fromCpu;
-    ps.vmUuids.delete(vm.uuid);
-    pt.cpuRatio += d.toCpu;
-    pt.cpuRatioP90 += d.toCpu;
-    pt.vcpus += vm.vcpus;
-    pt.vmUuids.add(vm.uuid);
-    this.moved.set(vm.uuid, target.name);
+    this.moveCpuAndPlacement(vm, source, target, d);
   }
 
   /** A planned move: CPU, memory (or hugepages), vCPUs, the objective and placement all move. */
@@ -176,11 +167,17 @@ export class Projection {
     const d = moveDelta(vm, source, target);
     this.objective.apply(source.name, target.name, d);
     const ps = this.hosts.get(source.name)!;
+    projectMemoryMove(vm, ps, this.hosts.get(target.name)!);
+    ps.vcpus -= vm.vcpus;
+    this.moveCpuAndPlacement(vm, source, target, d);
+  }
+
+  /** What a planned and an in-flight move both change: CPU on both hosts, the target's vCPUs, and where the VM is. */
+  private moveCpuAndPlacement(vm: VmObservation, source: HostObservation, target: HostObservation, d: MoveDelta): void {
+    const ps = this.hosts.get(source.name)!;
     const pt = this.hosts.get(target.name)!;
     ps.cpuRatio -= d.fromCpu;
     ps.cpuRatioP90 -= d.fromCpu;
-    projectMemoryMove(vm, ps, pt);
-    ps.vcpus -= vm.vcpus;
     ps.vmUuids.delete(vm.uuid);
     pt.cpuRatio += d.toCpu;
     pt.cpuRatioP90 += d.toCpu;
