@@ -10,7 +10,8 @@
  * members on one host, the one that stays is the one dearest to move (docs/policies.md "VM
  * states"): one libvirt state keeps from moving (crashed, pmsuspended) before a running one, a
  * running one before a paused one (a paused guest copies once, with no service to disturb), a
- * paused one before a shut-off one (a cold move carries only its definition).
+ * paused one before a shut-off one (a cold move carries only its definition), unless the shut-off
+ * one has local disks, which a cold move cannot carry.
  */
 import { definePolicy, type PolicyContext, type VmObservation } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
@@ -58,7 +59,8 @@ function groups(ctx: PolicyContext): { groups: Group[]; byVm: Map<string, Group[
 function stayRank(vm: VmObservation): number {
   switch (vm.state) {
     case 'shutoff':
-      return 0;
+      // With local disks a shut-off VM cannot move cold (libvirt's offline migration leaves them; chooser.ts).
+      return vm.localDiskBytes > 0 ? 3 : 0;
     case 'paused':
       return 1;
     case 'running':

@@ -201,6 +201,8 @@ describe('VM states', () => {
     expect(await moved(two({ state: 'shutoff' }, {}))).toEqual([['m1', 'cold']]);
     expect(await moved(two({ state: 'paused' }, {}))).toEqual([['m1', 'precopy']]);
     expect(await moved(two({ state: 'shutoff' }, { state: 'paused' }))).toEqual([['m1', 'cold']]);
+    // Shut off with a local disk, it cannot move cold: the running one leaves instead.
+    expect(await moved(two({ state: 'shutoff', localDiskBytes: 2 ** 30 }, {}))).toEqual([['m2', 'precopy']]);
     // A crashed member cannot move: the running one leaves instead.
     expect((await moved(two({}, { state: 'crashed' }))).map(([name]) => name)).toEqual(['m1']);
     // Both crashed: one is selected and plan says what to do.
