@@ -13,11 +13,20 @@ import { run } from './run.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const workloadSource = join(here, 'guest', 'workload.c');
 
-// busybox mounts what the workload needs, then the workload becomes the guest's only job.
+/**
+ * Kernel modules of the pvpanic driver (the ISA/ACPI device libvirt's <panic model='isa'/> adds),
+ * so a guest's kernel panic reaches QEMU as GUEST_PANICKED and libvirt can keep the domain in its
+ * crashed state (<on_crash>preserve</on_crash>). Debian builds them as modules (CONFIG_PVPANIC_MMIO=m).
+ */
+const PVPANIC_MODULES = ['pvpanic.ko', 'pvpanic-mmio.ko'];
+
+// busybox mounts what the workload needs and loads pvpanic (harmless without the device), then the
+// workload becomes the guest's only job.
 const initScript = `#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sys /sys
 /bin/busybox mount -t devtmpfs dev /dev 2>/dev/null
+${PVPANIC_MODULES.map((m) => `/bin/busybox insmod /lib/modules/${m} 2>/dev/null`).join('\n')}
 exec /bin/workload </dev/console >/dev/console 2>&1
 `;
 
@@ -31,17 +40,22 @@ export async function buildGuestImage(imagesDir: string, log: (m: string) => voi
   const kernel = join(imagesDir, 'vmlinuz');
   const initrd = join(imagesDir, 'initrd.img');
   const stampFile = join(imagesDir, 'initrd.stamp');
-  if (!existsSync(kernel)) await fetchKernel(imagesDir, kernel, log);
+  const modules = PVPANIC_MODULES.map((m) => join(imagesDir, m));
+  // The modules must come from the kernel's own package: fetch both again when an older lab has no modules.
+  if (!existsSync(kernel) || !modules.every((m) => existsSync(m))) await fetchKernel(imagesDir, kernel, log);
 
   const source = await readFile(workloadSource, 'utf8');
-  const stamp = createHash('sha256').update(source).update(initScript).digest('hex');
+  const hash = createHash('sha256').update(source).update(initScript);
+  for (const m of modules) hash.update(await readFile(m));
+  const stamp = hash.digest('hex');
   const current = existsSync(stampFile) ? (await readFile(stampFile, 'utf8')).trim() : '';
   if (current === stamp && existsSync(initrd)) return { kernel, initrd };
 
   log('building the guest initramfs (busybox + static workload)');
   const work = await mkdtemp(join(tmpdir(), 'vb-initrd-'));
   try {
-    for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp']) await mkdir(join(work, d), { recursive: true });
+    for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp', 'lib/modules']) await mkdir(join(work, d), { recursive: true });
+    for (const m of PVPANIC_MODULES) await copyFile(join(imagesDir, m), join(work, 'lib', 'modules', m));
     await run('gcc', ['-O2', '-static', '-o', join(work, 'bin', 'workload'), workloadSource]);
     await copyFile('/bin/busybox', join(work, 'bin', 'busybox'));
     await writeFile(join(work, 'init'), initScript);
@@ -54,8 +68,8 @@ export async function buildGuestImage(imagesDir: string, log: (m: string) => voi
   return { kernel, initrd };
 }
 
-/** Newest Debian 6.1 kernel image package, downloaded with apt-get and unpacked (no install). */
-async function fetchKernel(_imagesDir: string, kernel: string, log: (m: string) => void): Promise<void> {
+/** Newest Debian 6.1 kernel image package, downloaded with apt-get and unpacked (no install): the kernel and the pvpanic modules. */
+async function fetchKernel(imagesDir: string, kernel: string, log: (m: string) => void): Promise<void> {
   log('downloading the guest kernel (Debian linux-image package)');
   const { stdout } = await run('apt-cache', ['search', '--names-only', '^linux-image-6\\.1\\.0-[0-9]+-amd64$']);
   let names = stdout
@@ -78,11 +92,17 @@ async function fetchKernel(_imagesDir: string, kernel: string, log: (m: string) 
     await run('sh', ['-c', `cd "${work}" && apt-get download -q ${pkg}`], { timeoutMs: 600_000 });
     const deb = (await readdir(work)).find((f) => f.endsWith('.deb'));
     if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb`);
-    await run('sh', ['-c', `cd "${work}" && dpkg-deb --fsys-tarfile "${deb}" | tar -x ./boot`]);
+    await run('sh', ['-c', `cd "${work}" && dpkg-deb --fsys-tarfile "${deb}" | tar -x --wildcards ./boot './lib/modules/*/kernel/drivers/misc/pvpanic/*'`]);
     const vmlinuz = (await readdir(join(work, 'boot'))).find((f) => f.startsWith('vmlinuz-'));
     if (!vmlinuz) throw new Error(`${pkg} holds no /boot/vmlinuz-*`);
     await copyFile(join(work, 'boot', vmlinuz), kernel);
     if ((await stat(kernel)).size < 1_000_000) throw new Error(`${kernel} is too small to be a kernel`);
+    const { stdout: found } = await run('find', [join(work, 'lib', 'modules'), '-path', '*/drivers/misc/pvpanic/*.ko']);
+    for (const m of PVPANIC_MODULES) {
+      const path = found.split('\n').find((p) => p.endsWith(`/${m}`));
+      if (!path) throw new Error(`${pkg} holds no ${m} (drivers/misc/pvpanic): the lab's crashed-state guests need it`);
+      await copyFile(path, join(imagesDir, m));
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -124,6 +124,13 @@ export class Lab {
 
   /** Define and start a VM, and wait for its first heartbeat (boot to workload). */
   async createVm(profile: VmProfile): Promise<Heartbeat> {
+    const host = await this.defineVm(profile);
+    await virsh(host.uri, ['start', profile.name]);
+    return this.waitForHeartbeat(profile.name, { afterSeq: 0, timeoutMs: 120_000 });
+  }
+
+  /** Define a VM on its host without starting it (a shut-off guest, with no boot to wait for). */
+  async defineVm(profile: VmProfile): Promise<LabHost> {
     if (!this.image) await this.attach();
     const host = this.host(profile.host);
     const existing = await this.whereIs(profile.name);
@@ -133,8 +140,7 @@ export class Lab {
     const xmlFile = join(host.dir, `${profile.name}.xml`);
     await writeFile(xmlFile, domainXml(profile, this.image!, this.consolePath(profile.name)));
     await virsh(host.uri, ['define', xmlFile]);
-    await virsh(host.uri, ['start', profile.name]);
-    return this.waitForHeartbeat(profile.name, { afterSeq: 0, timeoutMs: 120_000 });
+    return host;
   }
 
   /** Destroy and undefine a VM wherever it is. */

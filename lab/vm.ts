@@ -22,6 +22,18 @@ export interface VmProfile {
    * it is in memory appears on the wire only in the migration stream.
    */
   marker?: string;
+  /**
+   * Test only: the guest kernel crashes (sysrq 'c') after this many heartbeats. The domain gets a
+   * pvpanic device and <on_crash>preserve</on_crash>, so libvirt keeps it in its crashed state
+   * (QEMU's GUEST_PANICKED event; libvirt src/qemu/qemu_driver.c processGuestPanicEvent).
+   */
+  crashAfterBeats?: number;
+  /**
+   * Test only: the guest suspends itself to RAM (ACPI S3) after this many heartbeats, so libvirt
+   * shows it pmsuspended (QEMU's SUSPEND event; qemu_process.c qemuProcessHandlePMSuspend) until
+   * `virsh dompmwakeup`. The domain gets <pm><suspend-to-mem enabled='yes'/></pm>.
+   */
+  pmSuspendAfterBeats?: number;
 }
 
 export function checkProfile(p: VmProfile): void {
@@ -31,6 +43,12 @@ export function checkProfile(p: VmProfile): void {
   if (!Number.isInteger(p.memoryMiB) || p.memoryMiB < 96) problems.push(`memoryMiB ${p.memoryMiB}: use at least 96 (the kernel needs it)`);
   if (!(p.cpuBusyPercent >= 0 && p.cpuBusyPercent <= 100)) problems.push(`cpuBusyPercent ${p.cpuBusyPercent}: use 0..100`);
   if (p.marker !== undefined && !/^[A-Za-z0-9_&-]{8,64}$/.test(p.marker)) problems.push(`marker "${p.marker}": use 8-64 letters, digits, '_', '-' or '&'`);
+  for (const [key, value] of [
+    ['crashAfterBeats', p.crashAfterBeats],
+    ['pmSuspendAfterBeats', p.pmSuspendAfterBeats],
+  ] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) problems.push(`${key} ${value}: use a whole number of heartbeats, 1 or more`);
+  }
   if (!(p.dirtyMiBps >= 0)) problems.push(`dirtyMiBps ${p.dirtyMiBps}: use 0 or more`);
   const workload = workloadMiB(p);
   if (workload > p.memoryMiB - 64) problems.push(`workloadMiB ${workload}: leave at least 64 MiB of the ${p.memoryMiB} MiB guest to its kernel`);
@@ -61,7 +79,10 @@ export function domainXml(p: VmProfile, image: GuestImage, consolePath: string):
     `vb.dirty=${p.dirtyMiBps}`,
     ...(p.selfTestCorruptAfter !== undefined ? [`vb.selftest_corrupt_after=${p.selfTestCorruptAfter}`] : []),
     ...(p.marker !== undefined ? [`vb.marker=${p.marker}`] : []),
+    ...(p.crashAfterBeats !== undefined ? [`vb.crash_after=${p.crashAfterBeats}`] : []),
+    ...(p.pmSuspendAfterBeats !== undefined ? [`vb.pmsuspend_after=${p.pmSuspendAfterBeats}`] : []),
   ].join(' ');
+  const crashes = p.crashAfterBeats !== undefined;
   return `<domain type='qemu'>
   <name>${escapeXml(p.name)}</name>
   <memory unit='MiB'>${p.memoryMiB}</memory>
@@ -77,14 +98,14 @@ export function domainXml(p: VmProfile, image: GuestImage, consolePath: string):
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
-  <on_crash>destroy</on_crash>
+  <on_crash>${crashes ? 'preserve' : 'destroy'}</on_crash>${p.pmSuspendAfterBeats !== undefined ? "\n  <pm><suspend-to-mem enabled='yes'/></pm>" : ''}
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <serial type='file'>
       <source path='${escapeXml(consolePath)}' append='on'/>
       <target port='0'/>
     </serial>
-    <memballoon model='none'/>
+    <memballoon model='none'/>${crashes ? "\n    <panic model='isa'/>" : ''}
   </devices>
 </domain>
 `;

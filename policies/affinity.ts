@@ -4,6 +4,14 @@
  * and by selecting current violations as must-moves (an anti-affinity pair on one host: all but one
  * leave; an affinity group split over hosts: the members away from its home host go there). The
  * home of an affinity group is the host with most of its members (ties: the first by name).
+ *
+ * Members count in every libvirt state, where they are defined: a shut-off member starts on its
+ * host (`virsh start`), so it would share that host with the others. Of an anti-affinity group's
+ * members on one host, the one that stays is the one dearest to move (docs/policies.md "VM
+ * states"): one libvirt state keeps from moving (crashed, pmsuspended) before a running one, a
+ * running one before a paused one (a paused guest copies once, with no service to disturb), a
+ * paused one before a shut-off one (a cold move carries only its definition), unless the shut-off
+ * one has local disks, which a cold move cannot carry.
  */
 import { definePolicy, type PolicyContext, type VmObservation } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
@@ -47,6 +55,22 @@ function groups(ctx: PolicyContext): { groups: Group[]; byVm: Map<string, Group[
   return built;
 }
 
+/** How strongly a member of an anti-affinity group sharing a host should be the one that stays (higher stays). */
+function stayRank(vm: VmObservation): number {
+  switch (vm.state) {
+    case 'shutoff':
+      // With local disks a shut-off VM cannot move cold (libvirt's offline migration leaves them; chooser.ts).
+      return vm.localDiskBytes > 0 ? 3 : 0;
+    case 'paused':
+      return 1;
+    case 'running':
+    case 'blocked':
+      return 2;
+    default:
+      return 3; // crashed, pmsuspended, other: the engine does not move them (candidates.ts howItMoves)
+  }
+}
+
 /** Projected placement: a member planned to move (or migrating now) counts on its new host. */
 function placeOf(ctx: PolicyContext, vm: VmObservation): string {
   return ctx.placeOf(vm.uuid) ?? vm.host;
@@ -78,12 +102,17 @@ export default registerBuiltinPolicy(
       const candidates = [];
       for (const group of groups(ctx).groups) {
         if (group.type === 'anti-affinity') {
-          const seen = new Map<string, VmObservation>();
+          // The member that stays on each shared host: dearest to move, then first in the group.
+          const stays = new Map<string, VmObservation>();
           for (const vm of group.members) {
             const place = placeOf(ctx, vm);
-            if (seen.has(place))
-              candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${place} with ${seen.get(place)!.name}`, mustMove: true });
-            else seen.set(place, vm);
+            const current = stays.get(place);
+            if (!current || stayRank(vm) > stayRank(current)) stays.set(place, vm);
+          }
+          for (const vm of group.members) {
+            const stayer = stays.get(placeOf(ctx, vm))!;
+            if (stayer !== vm)
+              candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${placeOf(ctx, vm)} with ${stayer.name}`, mustMove: true });
           }
         } else {
           const counts = hostCounts(ctx, group);

@@ -5,6 +5,9 @@
  *   vb.cpu=PERCENT    CPU busy share of one vCPU (0..100)
  *   vb.mem=MIB        memory footprint filled with a checkable pattern
  *   vb.dirty=MIBPS    pages rewritten per second, in MiB/s
+ *   vb.crash_after=N  after heartbeat N, crash the kernel (sysrq 'c'), for the lab's crashed state
+ *   vb.pmsuspend_after=N  after heartbeat N, suspend the guest to RAM (ACPI S3, "mem" to
+ *                     /sys/power/state), for the lab's pmsuspended state; heartbeats go on after a wakeup
  *
  * Every 4 KiB page holds a generation number and words derived from (page index, generation).
  * A separate table keeps the generation each page must have, so a page that went back to an older
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 #define PAGE_BYTES 4096u
 #define WORDS_PER_PAGE (PAGE_BYTES / sizeof(uint64_t))
@@ -58,6 +62,15 @@ static long cmdline_value(const char *cmdline, const char *key, long fallback) {
   return strtol(p + strlen(key), NULL, 10);
 }
 
+/* Write a string to a kernel control file (/proc/sysrq-trigger, /sys/power/state); say on the console when it fails. */
+static void write_control(const char *path, const char *value) {
+  int fd = open(path, O_WRONLY);
+  if (fd < 0 || write(fd, value, strlen(value)) < 0) printf("VB-CONTROL %s failed\n", path);
+  else printf("VB-CONTROL %s done\n", path);
+  if (fd >= 0) close(fd);
+  fflush(stdout);
+}
+
 static void sleep_until(uint64_t deadline_ns) {
   uint64_t t = now_ns();
   if (deadline_ns <= t) return;
@@ -82,6 +95,8 @@ int main(int argc, char **argv) {
   long dirty_mibps = cmdline_value(cmdline, "vb.dirty=", 0);
   long max_heartbeats = cmdline_value(cmdline, "vb.beats=", -1); /* self-test only */
   long corrupt_after = cmdline_value(cmdline, "vb.selftest_corrupt_after=", -1);
+  long crash_after = cmdline_value(cmdline, "vb.crash_after=", -1);
+  long pmsuspend_after = cmdline_value(cmdline, "vb.pmsuspend_after=", -1);
   if (cpu_percent < 0) cpu_percent = 0;
   if (cpu_percent > 100) cpu_percent = 100;
   if (mem_mib < 1) mem_mib = 1;
@@ -140,6 +155,9 @@ int main(int argc, char **argv) {
       fflush(stdout);
       if (max_heartbeats > 0 && (long)seq >= max_heartbeats) return corrupt ? 1 : 0;
       if (corrupt_after >= 0 && (long)seq == corrupt_after) memory[WORDS_PER_PAGE * (pages / 2) + 3] ^= 1;
+      if (crash_after >= 0 && (long)seq == crash_after) write_control("/proc/sysrq-trigger", "c");
+      /* Returns after the wakeup; the slice clock below then skips the time spent asleep. */
+      if (pmsuspend_after >= 0 && (long)seq == pmsuspend_after) write_control("/sys/power/state", "mem");
     }
 
     while (now_ns() < busy_until) { /* spin: the CPU share the profile asked for */ }

@@ -1,7 +1,7 @@
 /**
  * How much memory a host has and uses for guests, as operators count it:
- * - only domains that hold memory count (running, blocked, paused, pmsuspended: their QEMU process
- *   exists); a shut-off definition holds none, though libvirt reports its configured balloon size;
+ * - only domains that hold memory count (running, blocked, paused, pmsuspended, crashed: their QEMU
+ *   process exists); a shut-off definition holds none, though libvirt reports its configured balloon size;
  * - hugepage pools are memory set aside for hugepage-backed guests: the kernel counts the whole
  *   pool as used (MemFree excludes it, free pages or not), so node stats would show a host with
  *   200 GiB of mostly free hugepages as 90 % used. The pools are taken out of both total and used;

@@ -26,9 +26,13 @@ export interface WindowedValue {
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'pmsuspended' | 'blocked' | 'other';
 
-/** States in which a domain's QEMU process exists and holds its memory. */
+/**
+ * States in which a domain's QEMU process exists and holds its memory. Crashed counts: libvirt
+ * shows a domain crashed only while its QEMU process is kept for inspection (<on_crash>preserve</on_crash>;
+ * the other actions stop or restart it: libvirt src/qemu/qemu_driver.c processGuestPanicEvent).
+ */
 export function holdsMemory(state: VmState): boolean {
-  return state === 'running' || state === 'blocked' || state === 'paused' || state === 'pmsuspended';
+  return state === 'running' || state === 'blocked' || state === 'paused' || state === 'pmsuspended' || state === 'crashed';
 }
 
 export interface VmObservation {

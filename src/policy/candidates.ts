@@ -50,14 +50,19 @@ export function orderCandidates(candidates: readonly SelectedCandidate[], planni
   return [...must, ...others.map((o) => o.c), ...packs];
 }
 
-/** Why a VM in a state other than running is not moved (libvirt's domain states). */
+/**
+ * Why a VM in a state other than running is not moved (libvirt's domain states). libvirt 11.3 and
+ * QEMU 10.0 would migrate a crashed or a pmsuspended domain, but the target then reports both as
+ * running (the lab showed it: a panicked guest's vCPUs resume in its panic loop; a guest asleep in
+ * S3 stays asleep while libvirt says "running (migrated)"), so the engine leaves them to the operator.
+ */
 function stateReason(vm: VmObservation, mustMove: boolean): string {
   if (!mustMove) return `not running (${vm.state}); only running VMs move to balance load`;
   switch (vm.state) {
     case 'crashed':
-      return 'crashed: libvirt cannot migrate a crashed domain; destroy it (virsh destroy) so it is shut off and moves cold, or start it again so it moves live';
+      return 'crashed: moving it would hide the crash (the target would report it running); destroy it (virsh destroy) so it is shut off and moves cold, or start it again so it moves live';
     case 'pmsuspended':
-      return 'suspended by its guest (pmsuspended): libvirt cannot migrate it; wake it (virsh dompmwakeup) and it moves live';
+      return 'suspended by its guest (pmsuspended): moved, it would show running on the target while it sleeps; wake it (virsh dompmwakeup) and it moves live';
     default:
       return `in state ${vm.state}, which libvirt cannot migrate; it stays`;
   }
@@ -84,5 +89,9 @@ export function candidateRefusal(c: SelectedCandidate, planning: Planning, plann
   if (planning.inFlightVms.has(vm.uuid) || vm.jobRunning) return 'a migration or other job is already running for it';
   const cooling = mustMove ? undefined : planning.history.cooldown(vm);
   if (cooling) return cooling;
-  return vmBoundReason(vm, planning.state, planning.nowMs) ?? howItMoves(vm, mustMove).refused;
+  const bound = vmBoundReason(vm, planning.state, planning.nowMs);
+  if (bound) return bound;
+  const refused = howItMoves(vm, mustMove).refused;
+  // A must-move its state holds back says why it should move (maintenance, which rule) and what to do.
+  return refused && mustMove ? `${c.reason}; ${refused}` : refused;
 }

@@ -20,7 +20,7 @@ describe('host memory as operators count it', () => {
     expect(withPools).toEqual({ memoryTotalBytes: 56 * GiB, memoryUsedBytes: 30 * GiB });
   });
 
-  it('capacity: shut-off definitions hold no memory (two 20 GiB VMs running, 80 GiB shut off: 40 GiB used)', () => {
+  it('capacity: shut-off definitions hold no memory, paused and crashed ones do (two 20 GiB VMs running, 80 GiB shut off, 4 GiB paused, 4 GiB crashed: 48 GiB used)', () => {
     const vms = [
       { state: 'running' as const, memoryBytes: 20 * GiB },
       { state: 'running' as const, memoryBytes: 20 * GiB },
@@ -28,7 +28,7 @@ describe('host memory as operators count it', () => {
       { state: 'paused' as const, memoryBytes: 4 * GiB },
       { state: 'crashed' as const, memoryBytes: 4 * GiB },
     ];
-    expect(hostMemory({ nodeMemoryBytes: 256 * GiB, capacityMiB: 128 * 1024, vms })).toEqual({ memoryTotalBytes: 128 * GiB, memoryUsedBytes: 44 * GiB });
+    expect(hostMemory({ nodeMemoryBytes: 256 * GiB, capacityMiB: 128 * 1024, vms })).toEqual({ memoryTotalBytes: 128 * GiB, memoryUsedBytes: 48 * GiB });
   });
 
   it('capacity: hugepage-backed VMs count against their pool, not ordinary memory', () => {

@@ -7,6 +7,7 @@ import { policySchema } from '../../../src/config/policy-schema.js';
 import { newPlanMemory, plan, spreadSettings } from '../../../src/policy/engine.js';
 import { loadPolicies } from '../../../src/policy/loader.js';
 import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
+import type { VmObservation } from '../../../src/cluster/model.js';
 import { host, state, vm } from './fixtures.js';
 
 const GiB = 2 ** 30;
@@ -179,13 +180,39 @@ describe('VM states', () => {
     expect(by.off).toBe('cold');
     expect(by.crash).toBeUndefined();
     expect(by.pm).toBeUndefined();
-    expect(p.skipped.find((s) => s.vmName === 'crash')?.reason).toMatch(/crashed: libvirt cannot migrate a crashed domain; destroy it/);
-    expect(p.skipped.find((s) => s.vmName === 'pm')?.reason).toMatch(/dompmwakeup/);
+    expect(p.skipped.find((s) => s.vmName === 'crash')?.reason).toMatch(
+      /crashed: moving it would hide the crash .*; destroy it \(virsh destroy\) so it is shut off and moves cold/,
+    );
+    expect(p.skipped.find((s) => s.vmName === 'pm')?.reason).toMatch(/pmsuspended.*wake it \(virsh dompmwakeup\) and it moves live/);
     // A paused VM allowed only post-copy cannot move.
     const onlyPost = await plan(state(hosts(), [vm('pause', 'a', 0, { state: 'paused' })]), {
       config: policySchema.parse({ allowedTechniques: ['postcopy'] }),
     });
     expect(onlyPost.skipped[0].reason).toMatch(/no live technique allowed/);
+  });
+
+  it('anti-affinity on one host: the member cheapest to move leaves (shut off cold, then paused live), a crashed one stays', async () => {
+    const two = (a: Partial<VmObservation>, b: Partial<VmObservation>) => [
+      vm('m1', 'a', 0.1, { tags: ['group:db'], ...a }),
+      vm('m2', 'a', 0.1, { tags: ['group:db'], ...b }),
+    ];
+    const moved = async (vms: VmObservation[]) => (await plan(state([host('a'), host('b')], vms), { config })).moves.map((m) => [m.vmName, m.technique]);
+    // Listed first, so with both running it would stay; shut off, it leaves cold and m2 keeps running on a.
+    expect(await moved(two({ state: 'shutoff' }, {}))).toEqual([['m1', 'cold']]);
+    expect(await moved(two({ state: 'paused' }, {}))).toEqual([['m1', 'precopy']]);
+    expect(await moved(two({ state: 'shutoff' }, { state: 'paused' }))).toEqual([['m1', 'cold']]);
+    // Shut off with a local disk, it cannot move cold: the running one leaves instead.
+    expect(await moved(two({ state: 'shutoff', localDiskBytes: 2 ** 30 }, {}))).toEqual([['m2', 'precopy']]);
+    // A crashed member cannot move: the running one leaves instead.
+    expect((await moved(two({}, { state: 'crashed' }))).map(([name]) => name)).toEqual(['m1']);
+    // Both crashed: one is selected and plan says what to do.
+    const stuck = await plan(state([host('a'), host('b')], two({ state: 'crashed' }, { state: 'crashed' })), { config });
+    expect(stuck.moves).toEqual([]);
+    expect(stuck.skipped.map((s) => [s.vmName, s.reason])).toEqual([
+      ['m2', expect.stringMatching(/^anti-affinity group db: shares a with m1.*crashed: .*destroy it/)],
+    ]);
+    // With both running, the first listed stays as before.
+    expect((await moved(two({}, {}))).map(([name]) => name)).toEqual(['m2']);
   });
 
   it('rules treat states as maintenance does; balance moves only running VMs', async () => {
