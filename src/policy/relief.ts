@@ -48,9 +48,8 @@ const SPREAD_PRESETS: Record<number, SpreadPreset> = {
   1: { tolerancePercent: 100, memoryTolerancePercent: 100, minCpuPercent: 100, holdTicks: 1, minGain: 0, memoryMinGain: 0 },
   // 3 (the default) was chosen on the PlanetLab replay (docs/benchmarks.md, five of the ten days):
   // below 50 % CPU a spread move bought next to no less overload on the 800-host cluster, only
-  // migrations. Memory in use
-  // does not jitter as sampled CPU does, so its tolerance and margin are tighter: six small VMs on
-  // one of three hosts spread whatever CPU they get.
+  // migrations. Memory in use does not jitter as sampled CPU does, so its tolerance and margin are
+  // tighter: six small VMs on one of three hosts spread whatever CPU they get.
   2: { tolerancePercent: 30, memoryTolerancePercent: 15, minCpuPercent: 60, holdTicks: 6, minGain: 0.15, memoryMinGain: 0.01 },
   3: { tolerancePercent: 20, memoryTolerancePercent: 10, minCpuPercent: 50, holdTicks: 3, minGain: 0.08, memoryMinGain: 0.004 },
   4: { tolerancePercent: 12, memoryTolerancePercent: 6, minCpuPercent: 30, holdTicks: 2, minGain: 0.02, memoryMinGain: 0.002 },
@@ -143,7 +142,8 @@ export class Relief {
 
   /**
    * The margin a spread move off this host must buy: the smallest minGain among the resources that
-   * made it a spread source (a host over the memory tolerance only needs the memory margin).
+   * made it a spread source (a host over the memory tolerance needs only the memory margin, also for
+   * a move that mostly evens CPU; cooldown and the no-return rule still hold against ping-pong).
    */
   spreadMargin(name: string): number {
     const s = this.spreadAtStart.get(name);
