@@ -53,6 +53,7 @@ export const traceBenchInputsSchema = z.object({
     why: z.string().optional(),
   }),
   windowSamples: z.number().int().positive(),
+  windowSamplesWhy: z.string().optional(),
   baselines: z.object({
     cpuThresholdRatio: z.number().gt(0),
     /** 0 = no limit. */

@@ -109,12 +109,22 @@ export const policySchema = z
           .max(5)
           .default(3)
           .describe(
-            '1 (only hot spots and must-moves, no spread moves) to 5 (chase small differences); sets the defaults of tolerancePercent, holdTicks and minGain (docs/policies.md lists them).',
+            '1 (only hot spots and must-moves, no spread moves) to 5 (chase small differences); sets the defaults of the knobs below that are not set (docs/policies.md lists them).',
           ),
         tolerancePercent: percent
           .optional()
           .describe(
-            'A host whose CPU or memory use is more than this many points above the cluster mean is a spread source (default from aggressiveness: 30/20/12/6 points for 2/3/4/5).',
+            'A host whose CPU use is more than this many points above the cluster mean is a spread source; also the memory tolerance unless memoryTolerancePercent is set (default from aggressiveness: 30/20/12/6 points for 2/3/4/5).',
+          ),
+        memoryTolerancePercent: percent
+          .optional()
+          .describe(
+            'A host whose memory use is more than this many points above the cluster mean is a spread source (default: tolerancePercent when set, else from aggressiveness: 15/10/6/3 points for 2/3/4/5; memory in use does not jitter as CPU does, so its default is tighter).',
+          ),
+        minCpuPercent: percent
+          .optional()
+          .describe(
+            "A host is a CPU spread source only when its CPU use is also above this (default from aggressiveness: 60/50/30/0 for 2/3/4/5): below it the host's VMs get the CPU they ask for, and evening it out buys them nothing.",
           ),
         holdTicks: z
           .number()
@@ -127,7 +137,14 @@ export const policySchema = z
           .min(0)
           .optional()
           .describe(
-            'Objective reduction a spread move must buy on top of paying for its migration (minGainPerCostSecond x seconds); default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.',
+            'Objective reduction a spread move off a CPU spread source must buy on top of paying for its migration (minGainPerCostSecond x seconds); also the memory margin unless memoryMinGain is set; default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.',
+          ),
+        memoryMinGain: z
+          .number()
+          .min(0)
+          .optional()
+          .describe(
+            'The same margin for a move off a host that is a memory spread source only (default: minGain when set, else from aggressiveness: 0.01/0.004/0.002/0.0005 for 2/3/4/5; 0.004 is what evening out two hosts 9 points apart gains).',
           ),
       })
       .default({ enabled: true, aggressiveness: 3 })

@@ -58,7 +58,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       continue;
     }
     // A spread move (the source is not hot) must also buy the margin.
-    const margin = mustMove || pack || hotRelief ? 0 : relief.spread.minGain;
+    const margin = mustMove || pack || hotRelief ? 0 : relief.spreadMargin(source.name);
     const neededGain = mustMove || pack ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm, planning) + margin;
     const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin });
     if ('skip' in found) {

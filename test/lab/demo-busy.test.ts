@@ -1,5 +1,5 @@
 /**
- * The demo's scenario on a busy machine (issue 13): six VMs on lab1, the demo's own config, the
+ * The demo's scenario on a busy machine (issue 13): six VMs on lab1, the demo's config (default balancing settings), the
  * real controller, while two other processes keep both cores busy (so the guests get little CPU,
  * as on the machine where the demo used to move nothing). The VMs must end spread over the three
  * hosts within a few ticks and then stay still for DEMO_QUIET_TICKS ticks.
@@ -18,7 +18,7 @@ import { labFromEnv, type Lab } from '../../lab/lab.js';
 import { sleep } from '../../lab/run.js';
 import { demoProfiles } from '../../lab/vm.js';
 
-/** Ticks by which the VMs must be spread (the spread hold is 2 ticks, then two moves a tick, one migration at a time). */
+/** Ticks by which the VMs must be spread (the default spread hold is 3 ticks, then two moves a tick, one migration at a time). */
 const SPREAD_WITHIN_TICKS = 14;
 
 let lab: Lab;

@@ -111,7 +111,14 @@ describe('hugepage pools (issue 14, case 4)', () => {
     for (let i = 0; i < 10; i++) ticks.push(await sim.tick({ config }));
     const moves = ticks.flatMap((t) => t.moves);
     expect(moves.length).toBeGreaterThan(0);
-    expect(moves.every((m) => m.from === 'kvm1' && m.vmName.startsWith('hp-') && ['kvm2', 'kvm3'].includes(m.to))).toBe(true);
+    const hugepageMoves = moves.filter((m) => m.vmName.startsWith('hp-'));
+    expect(hugepageMoves.length).toBeGreaterThan(0);
+    expect(hugepageMoves.every((m) => m.from === 'kvm1' && ['kvm2', 'kvm3'].includes(m.to))).toBe(true);
+    // plain-1 (ordinary memory, 16 of kvm1's 56 GiB outside the pool) may leave as a memory spread
+    // move; only it: no other VM moves.
+    expect(moves.filter((m) => !m.vmName.startsWith('hp-')).map((m) => [m.vmName, /spread: host kvm1 .*memory 29% is 21 points above/.test(m.reason)])).toEqual(
+      moves.some((m) => m.vmName === 'plain-1') ? [['plain-1', true]] : [],
+    );
     expect(ticks.at(-1)!.hostCpu.kvm1).toBeLessThan(0.8);
   });
 });
