@@ -146,6 +146,22 @@ export class HostConnections {
     return entry.connecting;
   }
 
+  /**
+   * A host expected back soon (a power-on was requested): its reconnect backoff starts again from
+   * libvirt.reconnectInitialDelaySeconds, so it is a target soon after it answers, not up to
+   * reconnectMaxDelaySeconds later.
+   */
+  retrySoon(name: string): void {
+    const entry = this.entries.get(name);
+    if (!entry || this.closed || this.get(name)) return;
+    entry.retryDelayMs = this.config.libvirt.reconnectInitialDelaySeconds * 1000;
+    if (entry.retryTimer) {
+      clearTimeout(entry.retryTimer);
+      entry.retryTimer = undefined;
+    }
+    if (!entry.connecting) this.scheduleReconnect(entry);
+  }
+
   private scheduleReconnect(entry: HostEntry): void {
     if (this.closed || entry.retryTimer) return;
     const maxMs = this.config.libvirt.reconnectMaxDelaySeconds * 1000;
