@@ -16,10 +16,10 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Plan, PlanOptions } from '../policy/index.js';
 import { expandCommand, powerTarget, runCommand, type CommandRunner } from './command.js';
-import { choosePowerOffs, markPowerStates, powerOffHolds, powerTransitions, type PowerDecision } from './decide.js';
+import { markPowerStates, powerTransitions, type PowerDecision } from './decide.js';
 import { suspendHost, type SuspendableHost } from './node-suspend.js';
 import { PowerStates } from './states.js';
-import { chooseWake } from './wake.js';
+import { planPower, powerMode, type PowerDecisions } from './plan-power.js';
 
 /** A power action of this tick and what became of it. */
 export interface PlannedPowerAction extends PowerDecision {
@@ -126,26 +126,16 @@ export class PowerManager {
   }
 
   /** This tick's power actions (nothing run yet), with the holds `plan` shows. */
-  async decide(state: ClusterState, plan: Plan, options: PlanOptions): Promise<{ decisions: PowerDecision[]; held: { host: string; reason: string }[] }> {
-    const nowMs = this.now();
-    const decisions = choosePowerOffs(state, plan, this.states, this.config, nowMs);
-    const wake = await chooseWake(state, plan, this.states, this.config, options, nowMs);
-    if (wake.wake) decisions.push(wake.wake);
-    const held = [...powerOffHolds(state, this.states, this.config, nowMs), ...(wake.held ? [wake.held] : [])];
-    return { decisions, held };
+  decide(state: ClusterState, plan: Plan, options: PlanOptions): Promise<PowerDecisions> {
+    return planPower(state, plan, this.states, this.config, options, this.now());
   }
 
-  /**
-   * Run or recommend the actions: a dry run and policy.automation manual only recommend;
-   * partial runs wakes (capacity the plan needs) and recommends power-offs; full runs both.
-   */
+  /** Run or recommend the actions (plan-power.ts powerMode: policy.automation and the dry run). */
   carryOut(decisions: PowerDecision[], dryRun: boolean): PlannedPowerAction[] {
-    const automation = this.config.policy.automation;
     const out: PlannedPowerAction[] = [];
     const recommendedNow = new Set<string>();
     for (const d of decisions) {
-      const runs = !dryRun && (automation === 'full' || (automation === 'partial' && d.action === 'power-on'));
-      if (!runs) {
+      if (powerMode(d, this.config.policy.automation, dryRun) === 'recommended') {
         const key = `${d.host}:${d.action}`;
         recommendedNow.add(key);
         if (!this.recommended.has(key)) this.record({ host: d.host, action: d.action, event: 'recommended', reason: d.reason, dryRun: dryRun || undefined });
