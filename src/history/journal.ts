@@ -438,6 +438,13 @@ const ENTRY_TYPES = new Set(['planned', 'rejected', 'started', 'adapted', 'outco
 function isEntry(value: unknown): value is JournalEntry {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const e = value as Record<string, unknown>;
+  if (e.type === 'power')
+    return (
+      typeof e.atMs === 'number' &&
+      typeof e.host === 'string' &&
+      (e.action === 'power-off' || e.action === 'power-on') &&
+      ['recommended', 'requested', 'done', 'failed'].includes(e.event as string)
+    );
   if (!ENTRY_TYPES.has(e.type as string) || typeof e.atMs !== 'number' || typeof e.vm !== 'string' || typeof e.vmUuid !== 'string') return false;
   if (e.type === 'adapted' || e.type === 'found-running-job') return true;
   return typeof e.from === 'string' && typeof e.to === 'string';

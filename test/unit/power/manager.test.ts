@@ -134,3 +134,35 @@ describe('power manager', () => {
     expect(again.report([], []).hosts).toEqual([{ host: 'kvm2', state: 'standby', sinceMs: 1_000_000 }]);
   });
 });
+
+describe('power entries in the journal file', () => {
+  it('are read back after a restart (a standby host stays standby), and a malformed one is skipped with a warning', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { appendFileSync } = await import('node:fs');
+    const { Journal, readJournal } = await import('../../../src/history/index.js');
+    const dir = await mkdtemp(join(tmpdir(), 'vb-power-journal-'));
+    const journal = new Journal(dir);
+    const t = setup(config());
+    const manager = new PowerManager(config(), {
+      journal,
+      logger: createLogger({ level: 'silent' }),
+      connection: () => undefined,
+      runCommand: async () => ({ ok: true, exitCode: 0, stderr: '', durationMs: 1 }),
+    });
+    manager.carryOut([off], false);
+    await manager.idle();
+    manager.observe(state([host('kvm1'), host('kvm2')], []));
+    manager.observe(state([host('kvm1'), host('kvm2', { up: false })], []));
+    await journal.read();
+    appendFileSync(join(dir, 'journal.jsonl'), '{"type":"power","atMs":5,"host":"kvm2","action":"reboot","event":"done"}\n');
+    const warnings: string[] = [];
+    const entries = await readJournal(join(dir, 'journal.jsonl'), { warn: (m) => warnings.push(m) });
+    expect(entries.map((e) => (e.type === 'power' ? `${e.host} ${e.action} ${e.event}` : e.type))).toEqual(['kvm2 power-off requested', 'kvm2 power-off done']);
+    expect(warnings).toHaveLength(1);
+    t.manager.restore(entries);
+    expect(t.manager.states.of('kvm2').state).toBe('standby');
+    journal.close();
+  });
+});
