@@ -150,11 +150,14 @@ describe('power actions: an emptied host powered down, then woken when load need
 
       // 2. lab2 made hot: thresholds from what it measures with the busy VM; only lab1 can take load.
       await lab.createVm({ name: VMS.hot, host: 'lab2', vcpus: 1, memoryMiB: 128, cpuBusyPercent: 60, dirtyMiBps: 0, workloadMiB: 16 });
-      let measured = await tickUntil('measure', (r) => (r.state.hosts.find((h) => h.name === 'lab2')?.cpuUtilization.mean ?? 0) > 0.2, 10);
-      for (let i = 0; i < 3; i++) measured = await tickUntil('settle', () => true, 1);
+      // The window fills over a few ticks; then the load the thresholds are set from (at least 20 %).
+      await tickUntil('measure', (r) => (r.state.hosts.find((h) => h.name === 'lab2')?.cpuUtilization.mean ?? 0) > 0.2, 10);
+      for (let i = 0; i < 2; i++) await tickUntil('settle', () => true, 1);
+      const measured = await tickUntil('measure', (r) => (r.state.hosts.find((h) => h.name === 'lab2')?.cpuUtilization.mean ?? 0) > 0.2, 10);
       const lab2Percent = measured.state.hosts.find((h) => h.name === 'lab2')!.cpuUtilization.mean * 100;
-      // Moving either lab2 VM cures it: pw-steady is about a third of its load, pw-hot two thirds.
-      const high = Math.max(20, Math.floor(lab2Percent * 0.8));
+      // Moving either lab2 VM cures it: pw-steady is about a third of its load, pw-hot two thirds;
+      // 0.75 leaves a margin for the tick-to-tick noise of TCG guests on a busy machine.
+      const high = Math.max(16, Math.floor(lab2Percent * 0.75));
       await controller.reload({ ...config, policy: policy(high) });
       log.push(`lab2 at ${lab2Percent.toFixed(0)} %: cpuHighPercent ${high}`);
       const woken = await tickUntil('wake', () => results.some((x) => x.to === 'lab1' && x.outcome === 'completed'), 40);
