@@ -54,7 +54,7 @@ describe('power actions: an emptied host powered down, then woken when load need
     chmodSync(script, 0o755);
     const base = await loadConfig(lab.paths.configFile);
     const hosts = base.hosts.filter((h) => h.name === 'lab1' || h.name === 'lab2').map((h) => ({ ...h, capacity: { cpuCount: 2, memoryMiB: 4096 } }));
-    const policy = (cpuHighPercent: number): Config['policy'] => ({
+    const policy = (cpuHighPercent: number, maxMovesPerTick = 1): Config['policy'] => ({
       ...base.policy,
       goal: 'consolidate',
       cpuHighPercent,
@@ -62,7 +62,7 @@ describe('power actions: an emptied host powered down, then woken when load need
       hysteresisPercent: 0,
       consolidation: { ...base.policy.consolidation, targetUtilizationPercent: cpuHighPercent - 5, forecastAheadTicks: 0 },
       cooldownSeconds: 600,
-      maxMovesPerTick: 1,
+      maxMovesPerTick,
       allowedTechniques: ['precopy'],
     });
     const config: Config = {
@@ -70,7 +70,8 @@ describe('power actions: an emptied host powered down, then woken when load need
       hosts,
       stateDir: join(dir, 'state'),
       metrics: { listen: '' },
-      policy: policy(90),
+      // No move until the windows hold a few samples, so lab1 (idle) is measured lighter than lab2.
+      policy: policy(90, 0),
       migration: { ...base.migration, maxConcurrent: 1 },
       power: {
         ...base.power,
@@ -128,6 +129,8 @@ describe('power actions: an emptied host powered down, then woken when load need
     try {
       // 1. Packed, powered down, standby.
       const seqBefore = (await lab.heartbeat(VMS.idle)).seq;
+      for (let i = 0; i < 3; i++) await tickUntil('warm-up', () => true, 1);
+      await controller.reload({ ...config, policy: policy(90) });
       const standby = await tickUntil('pack', (r) => r.state.hosts.find((h) => h.name === 'lab1')?.power === 'standby', 20);
       expect(
         results.map((r) => `${r.vm} ${r.from}->${r.to} ${r.outcome}`),
