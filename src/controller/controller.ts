@@ -184,6 +184,7 @@ export class Controller {
     }
     // Power actions under way end (done / failed) by what this collection saw; hosts not awake are marked (never targets).
     state = this.power.observe(state);
+    this.connections.setExpectedDown(new Set(this.power.states.notAwake().keys()));
     this.executor.reconcile(state);
     this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
     this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
@@ -230,6 +231,7 @@ export class Controller {
     const admission = this.dryRun ? { admitted: [], rejected: [] } : this.executor.submit(run, state);
     const powerDecided = await this.power.decide(state, result, planOptionsFor({ config: this.config, policies: this.policies, history: this.history }));
     const power = this.power.report(this.power.carryOut(powerDecided.decisions, this.dryRun), powerDecided.held);
+    this.connections.setExpectedDown(new Set(this.power.states.notAwake().keys()));
     const durationMs = performance.now() - started;
     metrics?.tickDurationSeconds.observe(durationMs / 1000);
     metrics?.ticksTotal.inc({ outcome: 'ok' });
