@@ -82,7 +82,12 @@ export const powerSchema = z
       .describe(
         'Anti-flapping: a host is not woken within this long after it went standby (or after a failed wake), unless a must-move (maintenance, a rule) has no other target.',
       ),
-    minAwakeSeconds: seconds().min(0).default(1800).describe('Anti-flapping: a host woken (or back from standby) is not powered down again within this long.'),
+    minAwakeSeconds: seconds()
+      .min(0)
+      .default(1800)
+      .describe(
+        'Anti-flapping: a host woken (or back from standby) is not powered down again within this long, nor a host whose power-off failed tried again.',
+      ),
     minAwakeHosts: z.number().int().min(1).default(1).describe('Hosts (up, not in maintenance) that stay awake whatever consolidation empties.'),
   })
   .superRefine((p, ctx) => {

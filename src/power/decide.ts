@@ -96,10 +96,7 @@ export function choosePowerOffs(state: ClusterState, plan: Plan, states: PowerSt
   const holding = new Set(state.vms.filter((v) => holdsMemory(v.state)).map((v) => v.host));
   const candidates = awake
     .filter((h) => !holding.has(h.name) && !busy.has(h.name))
-    .filter((h) => {
-      const wokenAt = states.of(h.name).awakeSinceMs;
-      return wokenAt === undefined || nowMs - wokenAt >= config.power.minAwakeSeconds * 1000;
-    })
+    .filter((h) => powerOffHold(states, h.name, config, nowMs) === undefined)
     .sort((a, b) => a.cpuCount - b.cpuCount || a.name.localeCompare(b.name));
   const host = candidates[0];
   if (!host) return [];
@@ -119,12 +116,19 @@ export function powerOffHolds(state: ClusterState, states: PowerStates, config: 
   const out: { host: string; reason: string }[] = [];
   for (const h of state.hosts) {
     if (!h.up || h.power || holding.has(h.name)) continue;
-    const wokenAt = states.of(h.name).awakeSinceMs;
-    if (wokenAt !== undefined && nowMs - wokenAt < config.power.minAwakeSeconds * 1000)
-      out.push({
-        host: h.name,
-        reason: `empty, but woken ${((nowMs - wokenAt) / 1000).toFixed(0)} s ago; not powered down before power.minAwakeSeconds (${config.power.minAwakeSeconds} s)`,
-      });
+    const reason = powerOffHold(states, h.name, config, nowMs);
+    if (reason) out.push({ host: h.name, reason });
   }
   return out;
+}
+
+/** Why a host is not powered down now (anti-flapping): woken, or a power-off of it failed, within power.minAwakeSeconds. */
+function powerOffHold(states: PowerStates, host: string, config: Config, nowMs: number): string | undefined {
+  const p = states.of(host);
+  const limitMs = config.power.minAwakeSeconds * 1000;
+  if (p.powerOffFailedAtMs !== undefined && nowMs - p.powerOffFailedAtMs < limitMs)
+    return `empty, but a power-off of it failed ${((nowMs - p.powerOffFailedAtMs) / 1000).toFixed(0)} s ago; not tried again before power.minAwakeSeconds (${config.power.minAwakeSeconds} s)`;
+  if (p.awakeSinceMs !== undefined && nowMs - p.awakeSinceMs < limitMs)
+    return `empty, but woken ${((nowMs - p.awakeSinceMs) / 1000).toFixed(0)} s ago; not powered down before power.minAwakeSeconds (${config.power.minAwakeSeconds} s)`;
+  return undefined;
 }

@@ -19,6 +19,8 @@ export interface HostPower {
   awakeSinceMs?: number;
   /** When it last went standby, or a wake of it last failed, ms (minStandbySeconds counts from here). */
   standbySinceMs?: number;
+  /** When a power-off of it last failed, ms (not tried again within minAwakeSeconds). */
+  powerOffFailedAtMs?: number;
   /** What it offered when powered down: the collector cannot read a host in standby. */
   capacity?: { cpuCount: number; memoryTotalBytes: number };
   method?: PowerJournalEntry['method'];
@@ -42,7 +44,7 @@ export class PowerStates {
     if (e.action === 'power-off') {
       if (e.event === 'requested') Object.assign(next, { state: 'powering-off', sinceMs: e.atMs, requestedAtMs: e.atMs });
       else if (e.event === 'done') Object.assign(next, { state: 'standby', sinceMs: e.atMs, standbySinceMs: e.atMs, capacity: e.capacity ?? was.capacity });
-      else Object.assign(next, { state: 'awake', sinceMs: e.atMs, requestedAtMs: undefined });
+      else Object.assign(next, { state: 'awake', sinceMs: e.atMs, requestedAtMs: undefined, powerOffFailedAtMs: e.atMs });
     } else {
       if (e.event === 'requested') Object.assign(next, { state: 'waking', sinceMs: e.atMs, requestedAtMs: e.atMs });
       else if (e.event === 'done') Object.assign(next, { state: 'awake', sinceMs: e.atMs, awakeSinceMs: e.atMs, requestedAtMs: undefined });

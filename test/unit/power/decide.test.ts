@@ -137,6 +137,17 @@ describe('choosing hosts to power down', () => {
     ]);
     expect(choosePowerOffs(s, empty(s), states, config({ minAwakeSeconds: 900 }), NOW).map((d) => d.host)).toEqual(['b']);
   });
+
+  it('anti-flapping: a host whose power-off failed is not tried again within minAwakeSeconds', () => {
+    const s = state([host('a'), host('b')], [vm('a1', 'a', 0.5)]);
+    const states = new PowerStates([entry('b', 'power-off', 'requested', NOW - 61_000), entry('b', 'power-off', 'failed', NOW - 60_000)]);
+    expect(states.of('b').state).toBe('awake');
+    expect(choosePowerOffs(s, empty(s), states, config({ minAwakeSeconds: 1800 }), NOW)).toEqual([]);
+    expect(powerOffHolds(s, states, config({ minAwakeSeconds: 1800 }), NOW)).toEqual([
+      { host: 'b', reason: 'empty, but a power-off of it failed 60 s ago; not tried again before power.minAwakeSeconds (1800 s)' },
+    ]);
+    expect(choosePowerOffs(s, empty(s), states, config({ minAwakeSeconds: 59 }), NOW).map((d) => d.host)).toEqual(['b']);
+  });
 });
 
 describe('choosing a host to wake', () => {
