@@ -65,6 +65,7 @@ export const USED_PROCEDURES = [
   'DOMAIN_MIGRATE_START_POST_COPY',
   'DOMAIN_MIGRATE_GET_MAX_DOWNTIME',
   'DOMAIN_START_DIRTY_RATE_CALC',
+  'NODE_SUSPEND_FOR_DURATION',
 ] as const;
 
 /** Constants the client checks, by their names in the .x files. */

@@ -9,7 +9,16 @@ export interface HostCapabilities {
   hugepageTotals: Map<number, number>;
   /** NUMA cells (`<cells num=...>`), 1 when the host reports none. */
   cellCount: number;
+  /**
+   * Node suspend targets the host supports (`<power_management>`: `<suspend_mem/>`,
+   * `<suspend_disk/>`, `<suspend_hybrid/>`); empty when it lists none (the element is empty when
+   * the host cannot suspend, e.g. no pm-utils or systemd-sleep support).
+   */
+  suspendTargets: SuspendTarget[];
 }
+
+/** A virNodeSuspendTarget by its capabilities name. */
+export type SuspendTarget = 'mem' | 'disk' | 'hybrid';
 
 export function parseHostCapabilities(xml: string): HostCapabilities {
   const host = /<host>([\s\S]*?)<\/host>/.exec(xml)?.[1] ?? '';
@@ -26,5 +35,7 @@ export function parseHostCapabilities(xml: string): HostCapabilities {
       if (hugepageTotals.has(size)) hugepageTotals.set(size, hugepageTotals.get(size)! + Number(m[2]));
     }
   }
-  return { uuid, hugepageSizesKiB, hugepageTotals, cellCount: Math.max(1, cells.length) };
+  const pm = /<power_management>([\s\S]*?)<\/power_management>/.exec(host)?.[1] ?? '';
+  const suspendTargets = [...pm.matchAll(/<suspend_(mem|disk|hybrid)\s*\/>/g)].map((m) => m[1] as SuspendTarget);
+  return { uuid, hugepageSizesKiB, hugepageTotals, cellCount: Math.max(1, cells.length), suspendTargets };
 }

@@ -28,6 +28,8 @@ export interface HostStatus {
 export class HostConnections {
   private readonly entries = new Map<string, HostEntry>();
   private closed = false;
+  /** Hosts a power action has down on purpose (standby...): their failed reconnects log at debug, not warn. */
+  private expectedDown: ReadonlySet<string> = new Set();
 
   constructor(
     private config: Config,
@@ -127,14 +129,17 @@ export class HostConnections {
           entry.downReason = `connection lost: ${reason?.message ?? 'closed'}`;
           metrics?.hostUp.set({ host: host.name }, 0);
           if (!this.closed) {
-            logger.warn({ host: host.name, reason: entry.downReason }, 'libvirt host connection lost; reconnecting');
+            logger[this.expectedDown.has(host.name) ? 'info' : 'warn'](
+              { host: host.name, reason: entry.downReason },
+              'libvirt host connection lost; reconnecting',
+            );
             this.scheduleReconnect(entry);
           }
         });
       } catch (error) {
         entry.downReason = this.recordError(host.name, error);
         metrics?.hostUp.set({ host: host.name }, 0);
-        logger.warn(
+        logger[this.expectedDown.has(host.name) ? 'debug' : 'warn'](
           { host: host.name, uri: host.uri, reason: entry.downReason, retryInSeconds: entry.retryDelayMs / 1000 },
           'libvirt host unreachable; marked down',
         );
@@ -144,6 +149,27 @@ export class HostConnections {
       }
     })();
     return entry.connecting;
+  }
+
+  /** The hosts a power action has down on purpose (src/power/): their unreachability is not worth a warning. */
+  setExpectedDown(hosts: ReadonlySet<string>): void {
+    this.expectedDown = hosts;
+  }
+
+  /**
+   * A host expected back soon (a power-on was requested): its reconnect backoff starts again from
+   * libvirt.reconnectInitialDelaySeconds, so it is a target soon after it answers, not up to
+   * reconnectMaxDelaySeconds later.
+   */
+  retrySoon(name: string): void {
+    const entry = this.entries.get(name);
+    if (!entry || this.closed || this.get(name)) return;
+    entry.retryDelayMs = this.config.libvirt.reconnectInitialDelaySeconds * 1000;
+    if (entry.retryTimer) {
+      clearTimeout(entry.retryTimer);
+      entry.retryTimer = undefined;
+    }
+    if (!entry.connecting) this.scheduleReconnect(entry);
   }
 
   private scheduleReconnect(entry: HostEntry): void {

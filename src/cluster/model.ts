@@ -137,7 +137,16 @@ export interface HostObservation {
   hypervisorVersion?: number;
   /** Labels from config (e.g. "rack:a"); policies may use them. */
   labels: Record<string, string>;
+  /**
+   * Where a power action (config power:, src/power/) has this host: being powered down, standby
+   * (powered down or suspended on purpose: its unreachability is expected), or woken and not yet
+   * answering. Undefined for an awake host. Such a host is never a target.
+   */
+  power?: HostPowerState;
 }
+
+/** A host's power state other than awake (src/power/states.ts derives it from the journal). */
+export type HostPowerState = 'powering-off' | 'standby' | 'waking';
 
 export interface ClusterState {
   /** When this state was observed (ms since epoch). */

@@ -10,6 +10,7 @@ import { haSchema } from './ha-schema.js';
 import { migrationSchema } from './migration-schema.js';
 import { notificationsSchema } from './notifications-schema.js';
 import { policySchema } from './policy-schema.js';
+import { powerSchema } from './power-schema.js';
 
 const hostNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -51,6 +52,14 @@ export const hostSchema = z.strictObject({
   cpuOvercommitRatio: z.number().positive().default(4).describe('vCPUs placed per host CPU at most.'),
   /** Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1). */
   memoryOvercommitRatio: z.number().positive().default(1).describe('Guest memory placed per byte of host memory at most (memory is a hard limit: keep 1).'),
+  /** The `{address}` of the host's power commands (power.powerOffCommand / powerOnCommand). */
+  powerAddress: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "What `{address}` stands for in this host's power commands (power.powerOffCommand / powerOnCommand): its BMC's address for IPMI, its MAC address for Wake-on-LAN... Default: the host part of uri.",
+    ),
   /** A host in maintenance is drained and never a target. */
   maintenance: z.boolean().default(false).describe('A host in maintenance is drained and never a target.'),
   /** Free-form labels (e.g. rack: a) that policies may use. */
@@ -133,6 +142,12 @@ export const configSchema = z
     notifications: notificationsSchema
       .default({ webhooks: [] })
       .describe('Webhooks for migration and maintenance events (docs/operator-workflow.md, "Notifications: webhooks").'),
+    /** What is done to hosts consolidation emptied: nothing, a command, or node suspend (docs/policies.md). */
+    power: powerSchema
+      .default(powerSchema.parse({}))
+      .describe(
+        'What is done to a host consolidation (policy.goal consolidate) emptied: nothing, a power command (IPMI, Wake-on-LAN...) or libvirt node suspend; such a host is standby (not a target, not an alarm) until woken (docs/policies.md, "Power actions and standby").',
+      ),
     /** Active/standby controllers on etcd (docs/ha.md); absent: one controller per state directory. */
     ha: haSchema
       .optional()
@@ -180,6 +195,20 @@ export const configSchema = z
         });
       } else if (at === undefined) seenMigrationAddresses.set(address.key, index);
     });
+    if (config.power.action !== 'none' && config.policy.goal !== 'consolidate') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['power', 'action'],
+        message: `is ${config.power.action}, but policy.goal is ${config.policy.goal}: hosts are powered down only when consolidation empties them; set policy.goal: consolidate, or power.action: none`,
+      });
+    }
+    if (config.power.action !== 'none' && config.power.minAwakeHosts >= config.hosts.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['power', 'minAwakeHosts'],
+        message: `is ${config.power.minAwakeHosts} with ${config.hosts.length} host(s): no host could ever be powered down; lower it below the number of hosts, or set power.action: none`,
+      });
+    }
     if (config.migration.maxPerSourceHost > config.migration.maxConcurrent) {
       ctx.addIssue({
         code: 'custom',

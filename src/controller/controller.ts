@@ -19,7 +19,9 @@ import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Mov
 import { RecommendationStore, splitByAutomation, type Recommendation } from '../executor/recommendations.js';
 import { WebhookNotifier } from '../notifications/webhooks.js';
 import { maintenanceEvents, resultEvents, startedEvent, type EventToSend } from './notify-events.js';
-import { planObserved } from './pipeline.js';
+import { planObserved, planOptionsFor } from './pipeline.js';
+import { PowerManager, type PowerPlan } from '../power/manager.js';
+import { markPowerStates } from '../power/decide.js';
 import { validateSchedule } from './schedule.js';
 
 export interface TickReport {
@@ -33,6 +35,8 @@ export interface TickReport {
   dryRun: boolean;
   /** With ha: 'standby' ticks only collect (no reconcile, no plan, no migration). */
   role: 'leader' | 'standby';
+  /** Power actions planned this tick (config power:) and the hosts not awake; absent on an HA standby's tick. */
+  power?: PowerPlan;
 }
 
 export interface ControllerOptions {
@@ -54,6 +58,8 @@ export class Controller {
   readonly journal: Journal;
   readonly recommendations: RecommendationStore;
   readonly notifier: WebhookNotifier;
+  /** Power actions on hosts consolidation emptied, and each host's power state (src/power/). */
+  readonly power: PowerManager;
   /** Each host's maintenance flag at the last tick, to notify when it changes. */
   private maintenanceSeen?: Map<string, boolean>;
   /** Recommendations whose end (approved elsewhere, expired...) the metrics have counted. */
@@ -80,6 +86,13 @@ export class Controller {
     this.journal = new Journal(config.stateDir, deps);
     this.recommendations = new RecommendationStore(config.stateDir);
     this.notifier = new WebhookNotifier(config.notifications.webhooks, deps);
+    this.power = new PowerManager(config, {
+      journal: this.journal,
+      logger: options.logger,
+      metrics: options.metrics,
+      connection: (host) => this.connections.get(host),
+      onWakeRequested: (host) => this.connections.retrySoon(host),
+    });
     this.executor = new Executor(config, {
       connections: this.connections,
       logger: options.logger,
@@ -119,6 +132,7 @@ export class Controller {
     this.policies = await loadPolicies(this.config.policy);
     const entries = await this.journal.read();
     this.history = new DecisionHistory(entries);
+    this.power.restore(entries);
     for (const l of this.history.learned.links.links()) this.exportLink(l.from, l.to);
     // Ends recorded before this run are history, not events of this run's metrics.
     for (const r of await this.recommendations.list()) if (r.resolution) this.recommendationsCounted.add(r.id);
@@ -168,6 +182,9 @@ export class Controller {
         this.sharedHistoryTerm = term;
       }
     }
+    // Power actions under way end (done / failed) by what this collection saw; hosts not awake are marked (never targets).
+    state = this.power.observe(state);
+    this.connections.setExpectedDown(new Set(this.power.states.notAwake().keys()));
     this.executor.reconcile(state);
     this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
     this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
@@ -212,6 +229,9 @@ export class Controller {
     const { run, wait } = splitByAutomation(result.moves, this.config.policy.automation);
     const recommended = this.dryRun || this.config.policy.automation === 'full' ? [] : await this.recommend(wait);
     const admission = this.dryRun ? { admitted: [], rejected: [] } : this.executor.submit(run, state);
+    const powerDecided = await this.power.decide(state, result, planOptionsFor({ config: this.config, policies: this.policies, history: this.history }));
+    const power = this.power.report(this.power.carryOut(powerDecided.decisions, this.dryRun), powerDecided.held);
+    this.connections.setExpectedDown(new Set(this.power.states.notAwake().keys()));
     const durationMs = performance.now() - started;
     metrics?.tickDurationSeconds.observe(durationMs / 1000);
     metrics?.ticksTotal.inc({ outcome: 'ok' });
@@ -230,6 +250,7 @@ export class Controller {
       durationMs,
       dryRun: this.dryRun,
       role: 'leader',
+      power,
     };
     this.options.onTick?.(report);
     return report;
@@ -303,7 +324,9 @@ export class Controller {
   }
 
   /** A standby's tick: observed and exported, nothing planned (the leader plans and migrates). */
-  private standbyTick(state: ClusterState, started: number): TickReport {
+  private standbyTick(observed: ClusterState, started: number): TickReport {
+    // The leader journals power actions; a standby shows its own journal's view of them.
+    const state = markPowerStates(observed, this.power.states);
     const durationMs = performance.now() - started;
     this.options.metrics?.ticksTotal.inc({ outcome: 'standby' });
     this.lastTickEndedAtMs = Date.now();
@@ -325,6 +348,8 @@ export class Controller {
     const local = await this.journal.read();
     const entries = mergeSharedOutcomes(local, shared.outcomes);
     this.history = new DecisionHistory(entries);
+    // Power states come from this controller's own journal only (the shared history holds migration outcomes): docs/ha.md.
+    this.power.restore(local);
     for (const l of this.history.learned.links.links()) this.exportLink(l.from, l.to);
     this.executor.restoreUnfinished(shared.unfinished);
     this.options.logger.info(
@@ -344,6 +369,7 @@ export class Controller {
     void (this.current ?? Promise.resolve()).then(() => closePolicies(replaced));
     this.collector.setConfig(config);
     this.executor.setConfig(config);
+    this.power.reload(config);
     this.notifier.setWebhooks(config.notifications.webhooks);
     await this.connections.reload(config);
     if (scheduleChanged && this.task) {
@@ -359,6 +385,8 @@ export class Controller {
     const running = this.executor.inFlight();
     if (running.length > 0) this.options.logger.info({ migrations: running.map((m) => m.vmName) }, 'leaving running migrations to libvirt');
     this.executor.detach();
+    // A power command under way is waited for (bounded by power.commandTimeoutSeconds) so its end is journaled.
+    await this.power.idle();
     await this.connections.close();
     await closePolicies(this.policies);
     // Notifications still being delivered get a while (their own timeouts and retries bound them).

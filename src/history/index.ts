@@ -8,6 +8,7 @@ export {
   readJournal,
   unfinishedStarts,
   type JournalEntry,
+  type PowerJournalEntry,
   type MoveHistory,
   type UnfinishedStart,
 } from './journal.js';

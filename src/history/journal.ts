@@ -86,7 +86,34 @@ export type JournalEntry =
       detail?: string;
     }
   /** A recommendation nobody approved in time (policy.recommendationExpirySeconds), or replaced by a later plan's. */
-  | { type: 'recommendation-ended'; atMs: number; id: string; vm: string; vmUuid: string; from: string; to: string; status: 'expired' | 'superseded' };
+  | { type: 'recommendation-ended'; atMs: number; id: string; vm: string; vmUuid: string; from: string; to: string; status: 'expired' | 'superseded' }
+  /** A power action on a host consolidation emptied (config power:, src/power/): its decision and each step of its course. */
+  | PowerJournalEntry;
+
+/**
+ * One step of a power action. `recommended`: planned, not done (policy.automation, or a dry run);
+ * `requested`: the command or libvirt call is running; `done`: the host stopped answering
+ * (power-off) or answers again (power-on); `failed`: the action or the wait for it failed.
+ */
+export interface PowerJournalEntry {
+  type: 'power';
+  atMs: number;
+  host: string;
+  action: 'power-off' | 'power-on';
+  event: 'recommended' | 'requested' | 'done' | 'failed';
+  method: 'command' | 'node-suspend' | 'none';
+  reason?: string;
+  /** Why it failed, or what else happened (e.g. woken by its alarm). */
+  detail?: string;
+  /** The command's exit status and the end of its stderr. */
+  exitCode?: number | null;
+  stderr?: string;
+  /** Seconds from the request to done / failed. */
+  seconds?: number;
+  dryRun?: boolean;
+  /** What the host offered when it was powered down (a restarted controller cannot read a host in standby). */
+  capacity?: { cpuCount: number; memoryTotalBytes: number };
+}
 
 /** The filesystem operations the journal uses (injected in tests to simulate a full disk). */
 export interface JournalFs {
@@ -411,6 +438,13 @@ const ENTRY_TYPES = new Set(['planned', 'rejected', 'started', 'adapted', 'outco
 function isEntry(value: unknown): value is JournalEntry {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const e = value as Record<string, unknown>;
+  if (e.type === 'power')
+    return (
+      typeof e.atMs === 'number' &&
+      typeof e.host === 'string' &&
+      (e.action === 'power-off' || e.action === 'power-on') &&
+      ['recommended', 'requested', 'done', 'failed'].includes(e.event as string)
+    );
   if (!ENTRY_TYPES.has(e.type as string) || typeof e.atMs !== 'number' || typeof e.vm !== 'string' || typeof e.vmUuid !== 'string') return false;
   if (e.type === 'adapted' || e.type === 'found-running-job') return true;
   return typeof e.from === 'string' && typeof e.to === 'string';

@@ -218,6 +218,18 @@ export class LibvirtConnection extends RemoteSession {
     );
   }
 
+  /**
+   * Suspend the whole host (virNodeSuspendForDuration, REMOTE_PROC_NODE_SUSPEND_FOR_DURATION = 250
+   * in remote_protocol.x: args `unsigned int target; unsigned hyper duration; unsigned int flags`,
+   * no reply body). `target` is a NodeSuspendTarget; the host's RTC alarm wakes it after
+   * `durationSeconds` (libvirt requires at least 60), nothing earlier does unless something else
+   * (Wake-on-LAN, IPMI) powers it on. libvirt refuses a target the host's capabilities
+   * `<power_management>` does not list, and a host with running guests may refuse too.
+   */
+  nodeSuspendForDuration(target: number, durationSeconds: number, flags = 0): Promise<void> {
+    return this.call(Proc.NODE_SUSPEND_FOR_DURATION, (w) => w.uint(target).uhyper(BigInt(durationSeconds)).uint(flags));
+  }
+
   // ---- domains ----
 
   connectListAllDomains(flags = 0): Promise<DomainRef[]> {

@@ -118,3 +118,10 @@ export const DriverFeature = { TYPED_PARAM_STRING: 9, PROGRAM_KEEPALIVE: 10 } as
 
 /** virTypedParameterType. */
 export const TypedParamType = { INT: 1, UINT: 2, LLONG: 3, ULLONG: 4, DOUBLE: 5, BOOLEAN: 6, STRING: 7 } as const;
+
+/**
+ * virNodeSuspendTarget (include/libvirt/libvirt-host.h): suspend to RAM, to disk, or both. The
+ * capabilities' `<host><power_management>` lists what a host supports as `<suspend_mem/>`,
+ * `<suspend_disk/>`, `<suspend_hybrid/>`.
+ */
+export const NodeSuspendTarget = { MEM: 0, DISK: 1, HYBRID: 2 } as const;

@@ -81,6 +81,23 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       labelNames: ['event'],
       registers: r,
     }),
+    powerActionsTotal: new Counter({
+      name: 'virt_balancer_power_actions_total',
+      help: 'Power actions on hosts consolidation emptied (config power:), by action (power-off, power-on) and outcome (recommended, requested, done, failed)',
+      labelNames: ['action', 'outcome'],
+      registers: r,
+    }),
+    hostsStandby: new Gauge({
+      name: 'virt_balancer_hosts_standby',
+      help: 'Hosts in standby (powered down or suspended by a power action; not targets, not alarms)',
+      registers: r,
+    }),
+    hostStandby: new Gauge({
+      name: 'virt_balancer_host_standby',
+      help: '1 while a power action has the host down on purpose (being powered down, standby, being woken): its host_up 0 is expected, not an alarm',
+      labelNames: ['host'],
+      registers: r,
+    }),
     policyErrorsTotal: new Counter({
       name: 'virt_balancer_policy_errors_total',
       help: 'Policy calls that threw, timed out or returned garbage',

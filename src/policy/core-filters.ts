@@ -85,6 +85,11 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
     filter: ({ target }) => (target.up ? true : `${target.name} is down${target.downReason ? ` (${target.downReason})` : ''}`),
   },
   {
+    name: 'not-in-standby',
+    description: 'a host being powered down, in standby or being woken (power:) is never a target; it is woken first',
+    filter: ({ target }) => (target.power ? `${target.name} is ${target.power === 'powering-off' ? 'being powered down' : target.power}` : true),
+  },
+  {
     name: 'not-in-maintenance',
     description: 'a host in maintenance is never a target (the maintenance policy evacuates it)',
     filter: ({ target }) => (target.maintenance ? `${target.name} is in maintenance` : true),

@@ -60,6 +60,22 @@ function describe(e: JournalEntry): string[] {
         `${e.from} -> ${e.to}`,
         e.status === 'expired' ? 'not approved in time (policy.recommendationExpirySeconds)' : 'a later plan recommends another move of this VM',
       ];
+    case 'power':
+      return [
+        at,
+        `${e.action} ${e.event}${e.dryRun ? ' (dry-run)' : ''}`,
+        '',
+        `${e.host} (${e.method})`,
+        [
+          e.seconds !== undefined ? `${e.seconds.toFixed(1)} s` : '',
+          e.exitCode !== undefined ? `exit ${e.exitCode}` : '',
+          e.detail ?? '',
+          e.stderr ? `stderr: ${e.stderr}` : '',
+          e.reason ?? '',
+        ]
+          .filter(Boolean)
+          .join(', '),
+      ];
   }
 }
 

@@ -6,19 +6,32 @@ import { DecisionHistory, Journal } from '../../history/index.js';
 import { createLogger } from '../../log/logger.js';
 import type { ClusterState } from '../../cluster/model.js';
 import { loadPolicies, type Plan } from '../../policy/index.js';
-import { planObserved } from '../../controller/pipeline.js';
+import { planObserved, planOptionsFor } from '../../controller/pipeline.js';
+import { markPowerStates } from '../../power/decide.js';
+import type { PowerPlan } from '../../power/manager.js';
+import { planPower, powerMode } from '../../power/plan-power.js';
+import { PowerStates } from '../../power/states.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 
-/** Each host's reachability as a plan reports it: a script must not read "no moves" as "balanced" when hosts were not read. */
-export function hostStatus(state: Pick<ClusterState, 'hosts'>): { host: string; up: boolean; downReason?: string }[] {
-  return state.hosts.map((h) => (h.up ? { host: h.name, up: true } : { host: h.name, up: false, downReason: h.downReason ?? 'unreachable' }));
+/**
+ * Each host's reachability as a plan reports it: a script must not read "no moves" as "balanced"
+ * when hosts were not read. `power` is set for a host a power action has down on purpose (standby...).
+ */
+export function hostStatus(state: Pick<ClusterState, 'hosts'>): { host: string; up: boolean; downReason?: string; power?: string }[] {
+  return state.hosts.map((h) => ({
+    host: h.name,
+    up: h.up,
+    ...(h.up ? {} : { downReason: h.downReason ?? 'unreachable' }),
+    ...(h.power ? { power: h.power } : {}),
+  }));
 }
 
-/** The plan as `plan --json` prints it; `state` adds each host's status. */
-export function planJson(p: Plan, state?: Pick<ClusterState, 'hosts'>) {
+/** The plan as `plan --json` prints it; `state` adds each host's status, `power` the planned power actions. */
+export function planJson(p: Plan, state?: Pick<ClusterState, 'hosts'>, power?: PowerPlan) {
   return {
     ...(state ? { hosts: hostStatus(state) } : {}),
+    ...(power ? { power: { actions: power.actions, held: power.held } } : {}),
     moves: p.moves.map((m) => ({
       vm: m.vmName,
       from: m.from,
@@ -47,10 +60,21 @@ export function timeoutWarning(p: Plan): string | undefined {
   return `INCOMPLETE PLAN: ${timeouts.length} policy call${timeouts.length > 1 ? 's' : ''} ran past policy.policyTimeoutMs (${timeouts[0].timeoutMs} ms): ${calls.join(', ')}. What they would have nominated or allowed is missing from the moves below; make the policy faster or raise policy.policyTimeoutMs.`;
 }
 
-/** The plan as `plan` prints it; `state` adds the hosts that could not be read, first. */
-export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>): string {
+/** The plan as `plan` prints it; `state` adds the hosts that could not be read, first; `power` the planned power actions, last. */
+export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>, power?: PowerPlan): string {
   const out: string[] = [];
-  const down = state ? hostStatus(state).filter((h) => !h.up) : [];
+  const statuses = state ? hostStatus(state) : [];
+  const standby = statuses.filter((h) => h.power && !h.up);
+  if (standby.length > 0)
+    out.push(
+      'Standby (down on purpose by a power action; no target until woken, not an alarm):',
+      table(
+        ['host', 'state'],
+        standby.map((h) => [h.host, h.downReason ?? h.power!]),
+      ),
+      '',
+    );
+  const down = statuses.filter((h) => !h.up && !h.power);
   if (down.length > 0)
     out.push(
       `Not read (their VMs are not planned for, and they are no target):`,
@@ -99,6 +123,17 @@ export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>): string
         p.policyErrors.map((e) => [e.policy, e.vm ?? '', e.host ?? '', e.message]),
       ),
     );
+  if (power && (power.actions.length > 0 || power.held.length > 0)) {
+    out.push('', 'Power actions:');
+    if (power.actions.length > 0)
+      out.push(
+        table(
+          ['host', 'action', 'would be', 'reason'],
+          power.actions.map((a) => [a.host, a.action, a.mode === 'run' ? 'run' : 'recommended (policy.automation)', a.reason]),
+        ),
+      );
+    for (const h of power.held) out.push(`held: ${h.host}: ${h.reason}`);
+  }
   return out.join('\n');
 }
 
@@ -115,13 +150,25 @@ export function register(program: Command): void {
         const logger = createLogger({ level: 'warn', destination: 2 });
         const policies = await loadPolicies(config.policy);
         // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
-        const history = new DecisionHistory(await new Journal(config.stateDir).read());
-        const { state, collector, close } = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: history.forState() });
+        const entries = await new Journal(config.stateDir).read();
+        const history = new DecisionHistory(entries);
+        // Power states as the controller journaled them: standby hosts are shown so and never targets.
+        const powerStates = new PowerStates(entries);
+        const collected = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: history.forState() });
+        const { collector, close } = collected;
+        const state = markPowerStates(collected.state, powerStates);
         try {
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
-          const { plan: result } = await planObserved(state, { config, policies, history }, options.dirtyRate ? { collector, staleAfterMs: 0 } : undefined);
-          process.stdout.write((options.json ? JSON.stringify(planJson(result, state), null, 2) : renderPlan(result, state)) + '\n');
-          if (!state.hosts.some((h) => h.up)) {
+          const inputs = { config, policies, history };
+          const { plan: result } = await planObserved(state, inputs, options.dirtyRate ? { collector, staleAfterMs: 0 } : undefined);
+          const decided = await planPower(state, result, powerStates, config, planOptionsFor(inputs), Date.now());
+          const power: PowerPlan = {
+            actions: decided.decisions.map((d) => ({ ...d, mode: powerMode(d, config.policy.automation, config.loop.dryRun) })),
+            held: decided.held,
+            hosts: [...powerStates.notAwake()].map(([host, p]) => ({ host, state: p.state, sinceMs: p.sinceMs })),
+          };
+          process.stdout.write((options.json ? JSON.stringify(planJson(result, state, power), null, 2) : renderPlan(result, state, power)) + '\n');
+          if (!state.hosts.some((h) => h.up) && !state.hosts.every((h) => h.power)) {
             throw new UserError(
               `no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above); the plan is empty because nothing was observed, not because the cluster is balanced`,
               1,

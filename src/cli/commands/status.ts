@@ -3,6 +3,9 @@ import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import type { ClusterState } from '../../cluster/model.js';
 import { loadConfig } from '../../config/index.js';
+import { Journal } from '../../history/index.js';
+import { markPowerStates } from '../../power/decide.js';
+import { PowerStates } from '../../power/states.js';
 import { createLogger } from '../../log/logger.js';
 import { action, UserError } from '../errors.js';
 import { formatBytes, formatPercent, table } from '../format.js';
@@ -14,6 +17,8 @@ export function statusJson(state: ClusterState) {
       uri: h.uri,
       up: h.up,
       ...(h.up ? {} : { downReason: h.downReason }),
+      // Down on purpose (config power:): being powered down, standby or being woken; not an alarm.
+      ...(h.power ? { power: h.power } : {}),
       cpuUtilization: h.cpuUtilization.mean,
       memoryUsedBytes: h.memoryUsedBytes,
       memoryTotalBytes: h.memoryTotalBytes,
@@ -35,11 +40,14 @@ export function register(program: Command): void {
       action(async (options: { config: string; json?: boolean; sampleSeconds: string }) => {
         const config = await loadConfig(options.config);
         const logger = createLogger({ level: 'warn', destination: 2 });
-        const { state, close } = await collectOnce(config, { logger, sampleIntervalMs: Number(options.sampleSeconds) * 1000 });
-        await close();
+        const collected = await collectOnce(config, { logger, sampleIntervalMs: Number(options.sampleSeconds) * 1000 });
+        await collected.close();
+        // Power states as the controller journaled them (a missing state directory: none).
+        const state = markPowerStates(collected.state, new PowerStates(await new Journal(config.stateDir).read().catch(() => [])));
         // Scripts read exit 0 as "the cluster answered": say so only when some host did.
         const noneRead = () => {
-          if (!state.hosts.some((h) => h.up)) throw new UserError(`no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above)`, 1);
+          if (!state.hosts.some((h) => h.up) && !state.hosts.every((h) => h.power))
+            throw new UserError(`no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above)`, 1);
         };
         if (options.json) {
           process.stdout.write(JSON.stringify(statusJson(state), null, 2) + '\n');
@@ -50,7 +58,7 @@ export function register(program: Command): void {
         for (const h of state.hosts) {
           rows.push([
             h.name,
-            h.up ? 'up' : `DOWN: ${h.downReason ?? ''}`,
+            h.up ? (h.power ? `up, ${h.power}` : 'up') : h.power ? (h.downReason ?? h.power) : `DOWN: ${h.downReason ?? ''}`,
             '',
             h.up ? formatPercent(h.cpuUtilization.mean) : '',
             h.up ? `${formatBytes(h.memoryUsedBytes)} / ${formatBytes(h.memoryTotalBytes)}` : '',

@@ -23,6 +23,36 @@ describe('plan reports hosts it could not read', () => {
     ]);
   });
 
+  it('shows standby hosts apart from unreachable ones, and the planned power actions with their reason (text and --json)', () => {
+    const state = {
+      hosts: [
+        host('kvm1'),
+        host('kvm2', { up: false, power: 'standby' as const, downReason: 'standby since 2026-11-30T20:00:00.000Z (power action; not an alarm)' }),
+        host('kvm3'),
+      ],
+    };
+    const power = {
+      actions: [{ host: 'kvm3', action: 'power-off' as const, reason: 'consolidate: kvm3 holds no VM', mode: 'recommended' as const }],
+      held: [{ host: 'kvm2', reason: 'held: standby for 60 s' }],
+      hosts: [{ host: 'kvm2', state: 'standby', sinceMs: 0 }],
+    };
+    const text = renderPlan(emptyPlan, state, power);
+    expect(text).toMatch(/^Standby \(down on purpose by a power action; no target until woken, not an alarm\):/);
+    expect(text).not.toContain('Not read');
+    expect(text).toContain('kvm2  standby since 2026-11-30T20:00:00.000Z (power action; not an alarm)');
+    expect(text).toMatch(
+      /Power actions:\n.*\n.*\nkvm3 {2}power-off {2}recommended \(policy.automation\) {2}consolidate: kvm3 holds no VM\nheld: kvm2: held: standby for 60 s$/,
+    );
+    expect(planJson(emptyPlan, state, power)).toMatchObject({
+      hosts: [
+        { host: 'kvm1', up: true },
+        { host: 'kvm2', up: false, power: 'standby' },
+        { host: 'kvm3', up: true },
+      ],
+      power: { actions: [{ host: 'kvm3', action: 'power-off', mode: 'recommended', reason: 'consolidate: kvm3 holds no VM' }], held: power.held },
+    });
+  });
+
   it('exits non-zero when no host could be read', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vb-plan-'));
     const config = join(dir, 'config.yaml');

@@ -83,6 +83,7 @@ describe('Prometheus config and alert rules', () => {
         'up',
         'virt_balancer_last_tick_timestamp_seconds',
         'virt_balancer_host_up',
+        'virt_balancer_host_standby',
         'virt_balancer_migrations_total',
         'virt_balancer_postcopy_incidents_total',
         'virt_balancer_cluster_imbalance',

@@ -50,7 +50,7 @@ describe('shared decision history', () => {
 
   it('merges shared outcomes into the local journal once, oldest first', () => {
     const merged = mergeSharedOutcomes(local, [...shared, local[0] as OutcomeEntry]);
-    expect(merged.map((e) => e.vm)).toEqual(['v4', 'moved']);
+    expect(merged.map((e) => ('vm' in e ? e.vm : e.host))).toEqual(['v4', 'moved']);
     expect(moveHistory(merged).lastMovedAtMs).toEqual({ [vms[3].uuid]: NOW_MS - 3_600_000, [vms[0].uuid]: NOW_MS - 60_000 });
     expect(new LearnedFromMigrations(merged).links.estimateMiBps('c', 'a')).toBeCloseTo(50, 5);
   });

@@ -39,7 +39,7 @@ describe('rules live in one place', () => {
   });
 
   it('core filters are named and in their order', () => {
-    expect(CORE_FILTERS.map((f) => f.name)).toEqual(['host-up', 'not-in-maintenance', 'capacity', 'retry-after-failure', 'no-ping-pong']);
+    expect(CORE_FILTERS.map((f) => f.name)).toEqual(['host-up', 'not-in-standby', 'not-in-maintenance', 'capacity', 'retry-after-failure', 'no-ping-pong']);
   });
 
   it('built-ins registered themselves; a second built-in with a taken name is refused', () => {
