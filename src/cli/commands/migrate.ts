@@ -6,11 +6,11 @@ import { loadConfig } from '../../config/index.js';
 import { planRequested } from '../../controller/pipeline.js';
 import { Executor, type MigrationResult } from '../../executor/index.js';
 import { DecisionHistory, Journal } from '../../history/index.js';
-import { createLogger } from '../../log/logger.js';
 import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { closePolicies, loadPolicies, TECHNIQUES, type Technique } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 
 export function resultJson(r: MigrationResult) {
   return {
@@ -37,11 +37,11 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file')
     .addOption(new Option('--technique <name>', 'technique').choices(['auto', ...TECHNIQUES.filter((t) => t !== 'cold')]).default('auto'))
     .option('--json', 'print the outcome as JSON')
-    .option('--log-level <level>', 'log level', 'warn')
+    .addOption(logLevelOption())
     .action(
       action(async (vmName: string, options: { to: string; config: string; technique: string; json?: boolean; logLevel: string }) => {
         const config = await loadConfig(options.config);
-        const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
+        const logger = commandLogger(options.logLevel);
         const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         if (!config.hosts.some((h) => h.name === options.to))
           throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);

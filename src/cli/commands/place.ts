@@ -8,10 +8,10 @@ import { collectOnce } from '../../cluster/collector.js';
 import type { ClusterState } from '../../cluster/model.js';
 import { loadConfig } from '../../config/index.js';
 import type { PolicyConfig } from '../../config/policy-schema.js';
-import { createLogger } from '../../log/logger.js';
 import { judgeTargets, newVmObservation, type HostVerdict } from '../../policy/place.js';
 import { closePolicies, loadPolicies } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
 
 const positiveInt = (what: string) => (value: string) => {
@@ -79,7 +79,7 @@ export function register(program: Command): void {
     .option('--cpu-percent <p>', 'expected CPU use of the new VM, percent of its vCPUs (a new VM has no history)', '50')
     .option('--name <name>', 'name of the new VM (as policies see it)', 'new-vm')
     .option('--json', 'print JSON: {"host": best or null, "hosts": [...]}')
-    .option('--log-level <level>', 'log level', 'warn')
+    .addOption(logLevelOption())
     .action(
       action(
         async (options: {
@@ -99,7 +99,7 @@ export function register(program: Command): void {
             throw new UserError(`--cpu-percent must be 0 to 100, got "${options.cpuPercent}"`);
           const requiredLabels = parseLabels(options.labels);
           const config = await loadConfig(options.config);
-          const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
+          const logger = commandLogger(options.logLevel);
           const { state, close } = await collectOnce(config, { logger, sampleIntervalMs: 200 });
           let policies;
           try {

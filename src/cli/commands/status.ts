@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import type { ClusterState } from '../../cluster/model.js';
 import { loadConfig } from '../../config/index.js';
-import { createLogger } from '../../log/logger.js';
 import { action, UserError } from '../errors.js';
 import { formatBytes, formatPercent, table } from '../format.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 
 export function statusJson(state: ClusterState) {
   return {
@@ -31,10 +31,11 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file')
     .option('--json', 'print JSON')
     .option('--sample-seconds <s>', 'seconds between the two samples rates are computed from', '2')
+    .addOption(logLevelOption())
     .action(
-      action(async (options: { config: string; json?: boolean; sampleSeconds: string }) => {
+      action(async (options: { config: string; json?: boolean; sampleSeconds: string; logLevel: string }) => {
         const config = await loadConfig(options.config);
-        const logger = createLogger({ level: 'warn', destination: 2 });
+        const logger = commandLogger(options.logLevel);
         const { state, close } = await collectOnce(config, { logger, sampleIntervalMs: Number(options.sampleSeconds) * 1000 });
         await close();
         // Scripts read exit 0 as "the cluster answered": say so only when some host did.
