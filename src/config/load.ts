@@ -15,12 +15,14 @@ export interface ConfigProblem {
   message: string;
 }
 
+/** Every problem of one input file (a config or, with `kind` 'scenario', a simulate scenario), one line each with its field path. */
 export class ConfigError extends Error {
   constructor(
     readonly file: string,
     readonly problems: ConfigProblem[],
+    readonly kind: 'config' | 'scenario' = 'config',
   ) {
-    super(`invalid config ${file}:\n${problems.map((p) => `  - ${p.path || '(file)'}: ${p.message}`).join('\n')}`);
+    super(`invalid ${kind} ${file}:\n${problems.map((p) => `  - ${p.path || '(file)'}: ${p.message}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -31,10 +33,11 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** One zod issue in words: what was wrong and what is expected; `reference` is the doc listing the fields. */
+export function describeIssue(issue: z.core.$ZodIssue, reference = 'docs/config-reference.md'): string {
   switch (issue.code) {
     case 'unrecognized_keys':
-      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; see docs/config-reference.md)`;
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; see ${reference})`;
     case 'invalid_type':
       return `expected ${issue.expected}${issue.input === undefined ? ' (missing)' : `, got ${describeValue(issue.input)}`}`;
     case 'invalid_value':
@@ -235,27 +238,38 @@ export async function loadConfig(file: string): Promise<Config> {
 }
 
 /** Read and parse a YAML config file, unvalidated; throws ConfigError when it cannot be read or is not YAML. */
-export async function readConfigFile(file: string): Promise<unknown> {
+export function readConfigFile(file: string): Promise<unknown> {
+  return readYamlFile(file, 'config', '--config', 'examples in deploy/config/');
+}
+
+/**
+ * Read and parse a YAML (or JSON) input file, unvalidated; throws ConfigError of `kind` naming
+ * the file when it is missing, unreadable, binary or not YAML. `option` and `examples` go into the fix.
+ */
+export async function readYamlFile(file: string, kind: 'config' | 'scenario', option: string, examples: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [
-      {
-        path: '',
-        message:
-          code === 'ENOENT'
-            ? 'file not found; pass --config with the path of your config (examples in deploy/config/)'
-            : `cannot read: ${(e as Error).message}`,
-      },
-    ]);
+    throw new ConfigError(
+      file,
+      [
+        {
+          path: '',
+          message: code === 'ENOENT' ? `file not found; pass ${option} with the path of your ${kind} (${examples})` : `cannot read: ${(e as Error).message}`,
+        },
+      ],
+      kind,
+    );
   }
   // Binary data (a wrong file, a disk image) would echo megabytes of YAML errors: say what it is.
   if (text.includes('\u0000') || (text.match(/\uFFFD/g)?.length ?? 0) > 8) {
-    throw new ConfigError(file, [
-      { path: '', message: `is not a YAML text file (binary data, ${text.length} characters); pass --config with the path of your config` },
-    ]);
+    throw new ConfigError(
+      file,
+      [{ path: '', message: `is not a YAML text file (binary data, ${text.length} characters); pass ${option} with the path of your ${kind}` }],
+      kind,
+    );
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -263,19 +277,23 @@ export async function readConfigFile(file: string): Promise<unknown> {
       .slice(0, YAML_ERRORS_SHOWN)
       .map((e) => ({ path: '', message: `YAML syntax error at line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0].slice(0, 160)}` }));
     if (doc.errors.length > YAML_ERRORS_SHOWN) shown.push({ path: '', message: `... and ${doc.errors.length - YAML_ERRORS_SHOWN} more YAML errors` });
-    throw new ConfigError(file, shown);
+    throw new ConfigError(file, shown, kind);
   }
   let raw: unknown;
   try {
     // yaml refuses documents whose aliases expand past its limit (a "billion laughs" bomb).
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new ConfigError(file, [
-      {
-        path: '',
-        message: `YAML cannot be read: ${(error as Error).message.split('\n')[0].slice(0, 200)}; write the values out instead of expanding aliases (&anchor / *alias) this much`,
-      },
-    ]);
+    throw new ConfigError(
+      file,
+      [
+        {
+          path: '',
+          message: `YAML cannot be read: ${(error as Error).message.split('\n')[0].slice(0, 200)}; write the values out instead of expanding aliases (&anchor / *alias) this much`,
+        },
+      ],
+      kind,
+    );
   }
   return raw;
 }
