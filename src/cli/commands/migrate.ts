@@ -29,13 +29,31 @@ export function resultJson(r: MigrationResult) {
   };
 }
 
+/**
+ * An explicit --technique that cannot move a VM in its state: cold moves only a shut-off VM (its
+ * definition, VIR_MIGRATE_PERSIST_DEST without VIR_MIGRATE_LIVE), and a shut-off VM has no memory
+ * for a live technique to copy. Undefined when they fit (or with auto, which picks by state).
+ */
+export function techniqueStateProblem(vm: { name: string; state: string }, technique: string): string | undefined {
+  if (technique === 'auto') return undefined;
+  if (technique === 'cold' && vm.state !== 'shutoff')
+    return `VM "${vm.name}" is ${vm.state}: --technique cold moves only a shut-off VM; shut it off first, or use a live technique (or auto)`;
+  if (technique !== 'cold' && vm.state === 'shutoff')
+    return `VM "${vm.name}" is shut off: it has no memory for ${technique} to copy, so it moves only cold; use --technique cold (or auto)`;
+  return undefined;
+}
+
 export function register(program: Command): void {
   program
     .command('migrate <vm>')
     .description('live-migrate one VM to a host, with the technique the cost model picks (or the one given)')
     .requiredOption('--to <host>', 'target host (name from the config)')
     .requiredOption('-c, --config <file>', 'config file')
-    .addOption(new Option('--technique <name>', 'technique').choices(['auto', ...TECHNIQUES.filter((t) => t !== 'cold')]).default('auto'))
+    .addOption(
+      new Option('--technique <name>', 'technique (cold: a shut-off VM, its definition moved; auto picks it for a shut-off VM)')
+        .choices(['auto', ...TECHNIQUES])
+        .default('auto'),
+    )
     .option('--json', 'print the outcome as JSON')
     .addOption(logLevelOption())
     .action(
@@ -60,6 +78,8 @@ export function register(program: Command): void {
           const target = state.hosts.find((h) => h.name === options.to)!;
           if (!target.up) throw new UserError(`target host ${options.to} is down: ${target.downReason}`);
           if (vm.jobRunning) throw new UserError(`VM "${vmName}" already has a job running on ${vm.host}`);
+          const mismatch = techniqueStateProblem(vm, options.technique);
+          if (mismatch) throw new UserError(mismatch);
           const running = vm.state === 'running';
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;
