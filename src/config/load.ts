@@ -168,7 +168,7 @@ function ignoredSettingProblems(raw: unknown, config: Config): ConfigProblem[] {
     });
   }
   if (config.policy.goal === 'balance') {
-    const at = config.policy.policies?.findIndex((p) => p.name === 'consolidation') ?? -1;
+    const at = config.policy.policies?.findIndex((p) => p.name === 'consolidation' && p.enabled) ?? -1;
     if (at >= 0) {
       problems.push({
         path: `policy.policies[${at}]`,

@@ -117,6 +117,8 @@ describe('settings accepted and then ignored are refused, naming the field and t
     expect(problemsOf({ ...oneHost, policy: { policies: [{ name: 'balance' }, { name: 'consolidation', weight: 0.5 }] } })).toEqual([
       { path: 'policy.policies[1]', message: expect.stringContaining('set policy.goal: consolidate (it runs the consolidation policy without listing it)') },
     ]);
+    // Listed but switched off, it does not run: nothing to refuse.
+    expect(problemsOf({ ...oneHost, policy: { policies: [{ name: 'balance' }, { name: 'consolidation', enabled: false }] } })).toEqual([]);
     expect(problemsOf({ ...oneHost, policy: { consolidation: { targetUtilizationPercent: 60 } } })).toEqual([
       { path: 'policy.consolidation', message: 'is read only with policy.goal: consolidate; set policy.goal: consolidate, or remove policy.consolidation' },
     ]);
