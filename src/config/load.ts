@@ -3,9 +3,10 @@
  * lists every problem with the file, the field path, what was wrong and what is expected.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { libvirtDaemonKey, parseLibvirtUri, quoteUri, type ParsedLibvirtUri } from '../libvirt/uri.js';
+import { CLIENT_PARAM_NAMES, libvirtDaemonKey, parseLibvirtUri, quoteUri, UNIMPLEMENTED_CLIENT_PARAMS, type ParsedLibvirtUri } from '../libvirt/uri.js';
 import { configSchema, type Config } from './schema.js';
 
 export interface ConfigProblem {
@@ -14,12 +15,14 @@ export interface ConfigProblem {
   message: string;
 }
 
+/** Every problem of one input file (a config or, with `kind` 'scenario', a simulate scenario), one line each with its field path. */
 export class ConfigError extends Error {
   constructor(
     readonly file: string,
     readonly problems: ConfigProblem[],
+    readonly kind: 'config' | 'scenario' = 'config',
   ) {
-    super(`invalid config ${file}:\n${problems.map((p) => `  - ${p.path || '(file)'}: ${p.message}`).join('\n')}`);
+    super(`invalid ${kind} ${file}:\n${problems.map((p) => `  - ${p.path || '(file)'}: ${p.message}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -30,10 +33,11 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** One zod issue in words: what was wrong and what is expected; `reference` is the doc listing the fields. */
+export function describeIssue(issue: z.core.$ZodIssue, reference = 'docs/config-reference.md'): string {
   switch (issue.code) {
     case 'unrecognized_keys':
-      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; see docs/config-reference.md)`;
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; see ${reference})`;
     case 'invalid_type':
       return `expected ${issue.expected}${issue.input === undefined ? ' (missing)' : `, got ${describeValue(issue.input)}`}`;
     case 'invalid_value':
@@ -61,85 +65,211 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
+/** A host entry as far as the URI checks need it: taken from the raw YAML, so they run even when other fields are wrong. */
+interface HostUri {
+  index: number;
+  name: string;
+  uri: string;
+}
+
 /**
  * Each host's URI through the client's own parser (so config accepts only what the client can
- * connect with), then virt-balancer's own limits (qemu driver, a path), then duplicates: two
- * entries whose URIs reach one daemon would show every VM twice and plan moves from a host to
- * itself, which libvirt refuses ("Attempt to migrate guest to the same host").
+ * connect with), then virt-balancer's own limits (qemu driver, a path, query parameters the client
+ * reads), then duplicates: two entries whose URIs reach one daemon would show every VM twice and
+ * plan moves from a host to itself, which libvirt refuses ("Attempt to migrate guest to the same host").
  */
-function hostUriProblems(config: Config): ConfigProblem[] {
+function hostUriProblems(hosts: HostUri[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const byKey = new Map<string, number>();
-  config.hosts.forEach((host, index) => {
-    const path = `hosts[${index}].uri`;
+  const byKey = new Map<string, HostUri>();
+  for (const host of hosts) {
+    const path = `hosts[${host.index}].uri`;
     let parsed: ParsedLibvirtUri;
     try {
       parsed = parseLibvirtUri(host.uri);
     } catch (error) {
       problems.push({ path, message: (error as Error).message });
-      return;
+      continue;
     }
     if (!['qemu', 'test'].includes(parsed.driver)) {
       problems.push({
         path,
         message: `driver "${parsed.driver}" is not supported; virt-balancer balances qemu hosts (qemu:///system, qemu+tcp://host/system, ...)`,
       });
-      return;
+      continue;
     }
     if (parsed.path === '/' && !parsed.params.name) {
       problems.push({ path, message: `${quoteUri(host.uri)} has no path; add /system (e.g. ${host.uri.replace(/\/?(\?.*)?$/, '/system$1')})` });
-      return;
+      continue;
+    }
+    const paramProblems = Object.keys(parsed.params).flatMap((param) => uriParamProblem(host, param));
+    if (paramProblems.length > 0) {
+      problems.push(...paramProblems.map((message) => ({ path, message })));
+      continue;
     }
     const key = libvirtDaemonKey(parsed);
     const first = byKey.get(key);
     if (first !== undefined) {
-      const other = config.hosts[first];
       problems.push({
         path,
-        message: `host "${host.name}" (${quoteUri(host.uri)}) is the same libvirt daemon as hosts[${first}] "${other.name}" (${quoteUri(other.uri)}): the URIs differ only in spelling (both are ${key}); list each libvirt host once: remove "${host.name}"`,
+        message: `host "${host.name}" (${quoteUri(host.uri)}) is the same libvirt daemon as hosts[${first.index}] "${first.name}" (${quoteUri(first.uri)}): the URIs differ only in spelling (both are ${key}); list each libvirt host once: remove "${host.name}"`,
       });
-    } else byKey.set(key, index);
-  });
+    } else byKey.set(key, host);
+  }
   return problems;
 }
 
-/** Validate an already-parsed object; `file` names the source in errors. */
+/**
+ * A query parameter the client does not read would be accepted and do nothing (a typo of
+ * pkipath leaves the default certificates in use): refused, naming the host and the parameter.
+ */
+function uriParamProblem(host: HostUri, param: string): string[] {
+  const unimplemented = UNIMPLEMENTED_CLIENT_PARAMS[param];
+  if (unimplemented) return [`host "${host.name}": URI parameter "${param}" is not supported by virt-balancer's libvirt client (${unimplemented}); remove it`];
+  if (CLIENT_PARAM_NAMES.includes(param)) return [];
+  const near = CLIENT_PARAM_NAMES.find((known) => editDistance(known, param.toLowerCase()) <= 2);
+  return [
+    `host "${host.name}": unknown URI parameter "${param}"${near ? ` (did you mean "${near}"?)` : ''}; the parameters virt-balancer reads are ${CLIENT_PARAM_NAMES.join(', ')}: remove it or fix its spelling`,
+  ];
+}
+
+/** Levenshtein distance, for "did you mean" on short names. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** Host entries of the raw YAML whose name and uri are strings, for checks that do not need the whole config valid. */
+function rawHostUris(raw: unknown): HostUri[] {
+  const hosts = (raw as { hosts?: unknown } | null)?.hosts;
+  if (!Array.isArray(hosts)) return [];
+  return hosts.flatMap((h: unknown, index) => {
+    const { name, uri } = (h ?? {}) as { name?: unknown; uri?: unknown };
+    return typeof uri === 'string' && uri !== '' ? [{ index, name: typeof name === 'string' ? name : `hosts[${index}]`, uri }] : [];
+  });
+}
+
+/**
+ * Settings the schema accepts that the chosen goal would never read, or that work against it:
+ * refused, so what is written is what runs. `raw` is the YAML as written (defaults not applied).
+ */
+function ignoredSettingProblems(raw: unknown, config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const policy = ((raw as { policy?: unknown } | null)?.policy ?? {}) as { spread?: Record<string, unknown>; consolidation?: unknown };
+  if (config.policy.goal === 'consolidate' && policy.spread && Object.entries(policy.spread).some(([k, v]) => !(k === 'enabled' && v === false))) {
+    problems.push({
+      path: 'policy.spread',
+      message:
+        'is not used with policy.goal: consolidate (consolidating packs hosts; spread balancing is off); remove policy.spread, or set policy.goal: balance to spread the load',
+    });
+  }
+  if (config.policy.goal === 'balance') {
+    const at = config.policy.policies?.findIndex((p) => p.name === 'consolidation' && p.enabled) ?? -1;
+    if (at >= 0) {
+      problems.push({
+        path: `policy.policies[${at}]`,
+        message:
+          "the consolidation policy packs VMs onto fewer hosts while policy.goal: balance spreads them, so the two undo each other's moves; set policy.goal: consolidate (it runs the consolidation policy without listing it) or remove it from policy.policies",
+      });
+    } else if (policy.consolidation !== undefined) {
+      problems.push({
+        path: 'policy.consolidation',
+        message: 'is read only with policy.goal: consolidate; set policy.goal: consolidate, or remove policy.consolidation',
+      });
+    }
+  }
+  return problems;
+}
+
+/** Validate an already-parsed object; `file` names the source in errors. Every independent problem is listed at once. */
 export function parseConfig(raw: unknown, file = '(config)'): Config {
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
   const problems: ConfigProblem[] = [];
   if (!result.success) {
     for (const issue of result.error.issues) problems.push({ path: formatPath(issue.path), message: describeIssue(issue) });
+    // The URIs are checked on what was written, so a bad host name does not hide a bad URI.
+    const reported = new Set(problems.map((p) => p.path));
+    problems.push(...hostUriProblems(rawHostUris(raw)).filter((p) => !reported.has(p.path)));
   } else {
-    problems.push(...hostUriProblems(result.data));
+    problems.push(...hostUriProblems(result.data.hosts.map((h, index) => ({ index, name: h.name, uri: h.uri }))));
+    problems.push(...ignoredSettingProblems(raw, result.data));
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return result.data!;
+}
+
+/**
+ * Relative paths in the config are taken from the config file's directory (not from wherever the
+ * command was started), so `virt-balancer plan -c /etc/x/config.yaml` and `run` under systemd read
+ * the same files: stateDir, the TLS files and policy.policyDirs.
+ */
+export function resolveConfigPaths(config: Config, file: string): Config {
+  const dir = dirname(resolve(file));
+  const at = (p: string) => resolve(dir, p);
+  const at2 = (p: string | undefined) => (p === undefined ? undefined : at(p));
+  const tls = config.libvirt.tls;
+  return {
+    ...config,
+    stateDir: at(config.stateDir),
+    libvirt: tls ? { ...config.libvirt, tls: { caFile: at2(tls.caFile), certFile: at2(tls.certFile), keyFile: at2(tls.keyFile) } } : config.libvirt,
+    policy: { ...config.policy, policyDirs: config.policy.policyDirs.map(at) },
+    ...(config.ha
+      ? {
+          ha: {
+            ...config.ha,
+            ...(config.ha.tls
+              ? { tls: { ...config.ha.tls, caFile: at(config.ha.tls.caFile), certFile: at2(config.ha.tls.certFile), keyFile: at2(config.ha.tls.keyFile) } }
+              : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 const YAML_ERRORS_SHOWN = 10;
 
 /** Read, parse and validate a YAML config file; throws ConfigError naming the file and each problem. */
 export async function loadConfig(file: string): Promise<Config> {
+  return resolveConfigPaths(parseConfig(await readConfigFile(file), file), file);
+}
+
+/** Read and parse a YAML config file, unvalidated; throws ConfigError when it cannot be read or is not YAML. */
+export function readConfigFile(file: string): Promise<unknown> {
+  return readYamlFile(file, 'config', '--config', 'examples in deploy/config/');
+}
+
+/**
+ * Read and parse a YAML (or JSON) input file, unvalidated; throws ConfigError of `kind` naming
+ * the file when it is missing, unreadable, binary or not YAML. `option` and `examples` go into the fix.
+ */
+export async function readYamlFile(file: string, kind: 'config' | 'scenario', option: string, examples: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [
-      {
-        path: '',
-        message:
-          code === 'ENOENT'
-            ? 'file not found; pass --config with the path of your config (examples in deploy/config/)'
-            : `cannot read: ${(e as Error).message}`,
-      },
-    ]);
+    throw new ConfigError(
+      file,
+      [
+        {
+          path: '',
+          message: code === 'ENOENT' ? `file not found; pass ${option} with the path of your ${kind} (${examples})` : `cannot read: ${(e as Error).message}`,
+        },
+      ],
+      kind,
+    );
   }
   // Binary data (a wrong file, a disk image) would echo megabytes of YAML errors: say what it is.
   if (text.includes('\u0000') || (text.match(/\uFFFD/g)?.length ?? 0) > 8) {
-    throw new ConfigError(file, [
-      { path: '', message: `is not a YAML text file (binary data, ${text.length} characters); pass --config with the path of your config` },
-    ]);
+    throw new ConfigError(
+      file,
+      [{ path: '', message: `is not a YAML text file (binary data, ${text.length} characters); pass ${option} with the path of your ${kind}` }],
+      kind,
+    );
   }
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -147,19 +277,23 @@ export async function loadConfig(file: string): Promise<Config> {
       .slice(0, YAML_ERRORS_SHOWN)
       .map((e) => ({ path: '', message: `YAML syntax error at line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0].slice(0, 160)}` }));
     if (doc.errors.length > YAML_ERRORS_SHOWN) shown.push({ path: '', message: `... and ${doc.errors.length - YAML_ERRORS_SHOWN} more YAML errors` });
-    throw new ConfigError(file, shown);
+    throw new ConfigError(file, shown, kind);
   }
   let raw: unknown;
   try {
     // yaml refuses documents whose aliases expand past its limit (a "billion laughs" bomb).
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new ConfigError(file, [
-      {
-        path: '',
-        message: `YAML cannot be read: ${(error as Error).message.split('\n')[0].slice(0, 200)}; write the values out instead of expanding aliases (&anchor / *alias) this much`,
-      },
-    ]);
+    throw new ConfigError(
+      file,
+      [
+        {
+          path: '',
+          message: `YAML cannot be read: ${(error as Error).message.split('\n')[0].slice(0, 200)}; write the values out instead of expanding aliases (&anchor / *alias) this much`,
+        },
+      ],
+      kind,
+    );
   }
-  return parseConfig(raw, file);
+  return raw;
 }

@@ -2,6 +2,7 @@
  * The whole config file, validated with zod. Unknown keys are errors (a typo in a threshold must
  * not silently fall back to a default). Defaults make a config with only `hosts:` usable.
  */
+import cron from 'node-cron';
 import { z } from 'zod';
 import { seconds } from './durations.js';
 import { parseLibvirtUri } from '../libvirt/uri.js';
@@ -75,8 +76,17 @@ export const configSchema = z
     /** The control loop. */
     loop: z
       .strictObject({
-        /** node-cron expression (six fields: with seconds). */
-        schedule: z.string().default('*/30 * * * * *').describe('node-cron expression (six fields: with seconds).'),
+        /** node-cron expression: six fields (second minute hour day month weekday) or five (from minute: at most once a minute). */
+        schedule: z
+          .string()
+          .refine(
+            (expression) => cron.validate(expression),
+            'is not a cron expression node-cron accepts: six fields with seconds first ("*/30 * * * * *": every 30 s) or five from minutes ("*/5 * * * *": every 5 min)',
+          )
+          .default('*/30 * * * * *')
+          .describe(
+            'When ticks run: a node-cron expression of six fields, seconds first (`*/30 * * * * *`: every 30 s), or five fields from minutes (`*/5 * * * *`: every 5 minutes). /healthz allows three of its longest gaps between ticks.',
+          ),
         /** Ticks the smoothing window holds. */
         windowSamples: z.number().int().min(1).max(1000).default(10).describe('Ticks the smoothing window holds.'),
         /** Plan and log only, never migrate. */
@@ -92,8 +102,12 @@ export const configSchema = z
       })
       .default({ listen: '127.0.0.1:9464' })
       .describe('Prometheus endpoint.'),
-    /** Journal and state directory. */
-    stateDir: z.string().min(1).default('/var/lib/virt-balancer').describe('Journal and state directory.'),
+    /** Journal and state directory; a relative path is taken from the config file's directory. */
+    stateDir: z
+      .string()
+      .min(1)
+      .default('/var/lib/virt-balancer')
+      .describe("Journal and state directory. A relative path is taken from the config file's directory (as are the TLS files and policy.policyDirs)."),
     /** Log level: fatal, error, warn, info, debug, trace or silent (`--log-level` overrides). */
     log: z
       .strictObject({ level: z.enum(logLevels).default('info').describe('Least severe level written to the log.') })

@@ -1,17 +1,28 @@
-/** The period of a node-cron schedule, for health checks: measured from its next two run times. */
+/** The loop's node-cron schedule: checked, and its period for health checks. */
 import cron from 'node-cron';
 
 export function validateSchedule(expression: string): string | undefined {
   return cron.validate(expression)
     ? undefined
-    : `loop.schedule "${expression}" is not a valid cron expression (six fields with seconds, e.g. "*/30 * * * * *")`;
+    : `loop.schedule "${expression}" is not a valid cron expression (six fields with seconds first, e.g. "*/30 * * * * *", or five from minutes, e.g. "*/5 * * * *")`;
 }
 
+/** Next run times looked at: enough to see the longest gap of an uneven schedule (*\/7 seconds wraps at the minute). */
+const RUNS_LOOKED_AT = 12;
+
+/**
+ * The longest gap between ticks of a schedule, seconds, from its next run times as node-cron
+ * computes them: five fields (minutes) and six (seconds) alike, so /healthz never calls a
+ * `*\/5 * * * *` schedule late after 60 s.
+ */
 export function schedulePeriodSeconds(expression: string): number {
-  const m = /^\*\/(\d+) \* \* \* \* \*$/.exec(expression.trim());
-  if (m) return Number(m[1]);
-  const fields = expression.trim().split(/\s+/);
-  // Five fields: minutes are the finest unit.
-  if (fields.length === 5) return 60;
-  return 60;
+  const task = cron.createTask(expression, () => {});
+  try {
+    const runs = task.getNextRuns(RUNS_LOOKED_AT).map((d) => d.getTime());
+    let longestMs = 0;
+    for (let i = 1; i < runs.length; i++) longestMs = Math.max(longestMs, runs[i] - runs[i - 1]);
+    return longestMs / 1000;
+  } finally {
+    task.destroy();
+  }
 }

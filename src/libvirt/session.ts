@@ -50,6 +50,22 @@ export interface ConnectOptions extends TransportOptions {
   readOnly?: boolean;
 }
 
+/** REMOTE_PROC_<NAME> by number, as remote_protocol.x names the procedures. */
+const PROCEDURE_NAMES = new Map<number, string>(Object.entries(Proc).map(([name, number]) => [number, `REMOTE_PROC_${name}`]));
+/** The calls of the handshake (open() makes them before any other): a close during one means libvirtd was never reached or refused us. */
+const HANDSHAKE_PROCEDURES = new Set<number>([Proc.AUTH_LIST, Proc.AUTH_POLKIT, Proc.CONNECT_OPEN, Proc.CONNECT_SUPPORTS_FEATURE]);
+
+/**
+ * Why a call in flight failed with the connection, in words a person can act on: the procedure's
+ * name from remote_protocol.x (not its number) and what to check.
+ */
+export function inFlightNote(procedure: number): string {
+  const name = PROCEDURE_NAMES.get(procedure) ?? `procedure ${procedure}`;
+  if (HANDSHAKE_PROCEDURES.has(procedure))
+    return `while connecting: the handshake call ${name} got no reply, so no libvirt call ran; check the transport's own error (ssh login and host key, the daemon's socket, a listening libvirtd) with virsh -c on this URI`;
+  return `${name} was waiting for its reply; whether it took effect on the host is unknown until the host is read again`;
+}
+
 interface PendingCall {
   procedure: number;
   /** Decode the reply and resolve the call; throws (without settling) when the reply does not decode. */
@@ -221,7 +237,11 @@ export class RemoteSession extends EventEmitter {
       if (this.options.callTimeoutMs && !JOB_LENGTH_PROCEDURES.has(procedure)) {
         pending.timer = setTimeout(() => {
           this.pending.delete(serial);
-          reject(new Error(`procedure ${procedure} on ${this.uri.original} had no reply within ${this.options.callTimeoutMs} ms`));
+          reject(
+            new Error(
+              `${PROCEDURE_NAMES.get(procedure) ?? `procedure ${procedure}`} on ${this.uri.original} had no reply within ${this.options.callTimeoutMs} ms`,
+            ),
+          );
         }, this.options.callTimeoutMs);
       }
       this.pending.set(serial, pending);
@@ -283,7 +303,7 @@ export class RemoteSession extends EventEmitter {
         // then let onData close the connection (what follows on the stream cannot be trusted).
         const what = header.status === MessageStatus.OK ? 'reply' : 'error reply';
         const error = new ConnectionClosedError(
-          `protocol error from ${this.uri.original}: cannot decode the ${what} to procedure ${pending.procedure}: ${(e as Error).message}`,
+          `protocol error from ${this.uri.original}: cannot decode the ${what} to ${PROCEDURE_NAMES.get(pending.procedure) ?? `procedure ${pending.procedure}`}: ${(e as Error).message}`,
           this.uri.original,
         );
         pending.reject(error);
@@ -303,7 +323,7 @@ export class RemoteSession extends EventEmitter {
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
     for (const [serial, pending] of this.pending) {
       if (pending.timer) clearTimeout(pending.timer);
-      pending.reject(new ConnectionClosedError(`${reason.message} (procedure ${pending.procedure} was in flight)`, this.uri.original));
+      pending.reject(new ConnectionClosedError(`${reason.message} (${inFlightNote(pending.procedure)})`, this.uri.original));
       this.pending.delete(serial);
     }
     this.stream.destroy();

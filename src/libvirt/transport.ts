@@ -46,6 +46,7 @@ function connected(
   uri: ParsedLibvirtUri,
   options: TransportOptions,
   readyEvent = 'connect',
+  hint: (e: NodeJS.ErrnoException) => string = () => '',
 ): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -59,7 +60,7 @@ function connected(
     });
     socket.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new Error(`cannot connect to ${uri.original}: ${describeSocketError(e, uri)}`));
+      reject(new Error(`cannot connect to ${uri.original}: ${describeSocketError(e, uri)}${hint(e)}`));
     });
   });
 }
@@ -75,33 +76,70 @@ function describeSocketError(e: NodeJS.ErrnoException, uri: ParsedLibvirtUri): s
   return e.message;
 }
 
-function readPem(file: string, what: string): Buffer {
+/** One TLS client file a qemu+tls:// connection reads, and where that choice came from (for errors that name the setting). */
+export interface TlsClientFile {
+  file: string;
+  /** `option`: given in TransportOptions.tls (the config's libvirt.tls.*); `pkipath`: the URI's ?pkipath=; `default`: libvirt's path. */
+  source: 'option' | 'pkipath' | 'default';
+}
+
+/** The CA, certificate and key a qemu+tls:// URI uses, chosen as libvirt's client chooses them (options, then ?pkipath=, then /etc/pki). */
+export function tlsClientFiles(uri: ParsedLibvirtUri, tls: TlsFiles | undefined): Record<keyof TlsFiles, TlsClientFile> {
+  const pki = uri.params.pkipath;
+  const pick = (key: keyof TlsFiles, inPki: string): TlsClientFile =>
+    tls?.[key] ? { file: tls[key], source: 'option' } : pki ? { file: `${pki}/${inPki}`, source: 'pkipath' } : { file: DEFAULT_TLS[key], source: 'default' };
+  return { caFile: pick('caFile', 'cacert.pem'), certFile: pick('certFile', 'clientcert.pem'), keyFile: pick('keyFile', 'clientkey.pem') };
+}
+
+/** What to change for a TLS file, in the config's words (libvirt.tls.caFile is the config field that reaches TransportOptions.tls.caFile). */
+export function tlsFileFix(key: keyof TlsFiles, { file, source }: TlsClientFile): string {
+  if (source === 'option') return `fix libvirt.tls.${key} in the config`;
+  if (source === 'pkipath') return `put it in the URI's ?pkipath= directory, or set libvirt.tls.${key} in the config`;
+  return `${file} is libvirt's default path: put it there, or set libvirt.tls.${key} in the config (or ?pkipath=DIR in the URI)`;
+}
+
+function readPem(key: keyof TlsFiles, chosen: TlsClientFile, what: string): Buffer {
   try {
-    return readFileSync(file);
+    return readFileSync(chosen.file);
   } catch (e) {
-    throw new LibvirtUriError(
-      `cannot read the TLS ${what} ${file}: ${(e as Error).message} (set it in the connection options or put it at libvirt's default path)`,
-    );
+    throw new LibvirtUriError(`cannot read the TLS ${what} ${chosen.file}: ${(e as Error).message}; ${tlsFileFix(key, chosen)}`);
   }
 }
 
 function openTls(uri: ParsedLibvirtUri, options: TransportOptions): Promise<Duplex> {
-  const pki = uri.params.pkipath;
-  const files = {
-    caFile: options.tls?.caFile ?? (pki ? `${pki}/cacert.pem` : DEFAULT_TLS.caFile),
-    certFile: options.tls?.certFile ?? (pki ? `${pki}/clientcert.pem` : DEFAULT_TLS.certFile),
-    keyFile: options.tls?.keyFile ?? (pki ? `${pki}/clientkey.pem` : DEFAULT_TLS.keyFile),
-  };
+  const files = tlsClientFiles(uri, options.tls);
   const socket = tlsConnect({
     host: uri.host!,
     port: uri.port ?? DEFAULT_PORTS.tls,
-    ca: readPem(files.caFile, 'CA certificate'),
-    cert: readPem(files.certFile, 'client certificate'),
-    key: readPem(files.keyFile, 'client key'),
+    ca: readPem('caFile', files.caFile, 'CA certificate'),
+    cert: readPem('certFile', files.certFile, 'client certificate'),
+    key: readPem('keyFile', files.keyFile, 'client key'),
     servername: /^[\d.:]+$/.test(uri.host!) ? undefined : uri.host,
     rejectUnauthorized: uri.params.no_verify !== '1',
   });
-  return connected(socket, uri, options, 'secureConnect').then((s) => awaitServerConfirmation(s as TLSSocket, uri, options));
+  return connected(socket, uri, options, 'secureConnect', (e) => serverCertificateHint(e, files.caFile)).then((s) =>
+    awaitServerConfirmation(s as TLSSocket, uri, options),
+  );
+}
+
+/** OpenSSL's verification failures of the server's certificate (Node's error codes), by what the operator checks. */
+const UNTRUSTED_SERVER_CERT = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+]);
+
+/** Why we refused the server's certificate, naming the CA file and the setting that chose it. */
+export function serverCertificateHint(e: NodeJS.ErrnoException, ca: TlsClientFile): string {
+  if (e.code && UNTRUSTED_SERVER_CERT.has(e.code))
+    return ` (the server's certificate is not signed by the CA in ${ca.file}; ${tlsFileFix('caFile', ca)} to the CA that signed libvirtd's servercert.pem)`;
+  if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return " (the server's certificate does not name the host of the URI; connect with the name or address its certificate was issued for)";
+  if (e.code === 'CERT_HAS_EXPIRED' || e.code === 'CERT_NOT_YET_VALID') return " (check the server's certificate dates and this machine's clock)";
+  return '';
 }
 
 /**

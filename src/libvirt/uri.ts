@@ -42,6 +42,21 @@ const CLIENT_PARAMS = new Set([
   'tls_priority',
 ]);
 
+/**
+ * libvirt client parameters this client does not implement: written in a URI they would be
+ * accepted and then do nothing (libvirt's docs/uri.rst lists them). `no_tty` is not here: ssh
+ * runs with BatchMode=yes, so it never prompts.
+ */
+export const UNIMPLEMENTED_CLIENT_PARAMS: Record<string, string> = {
+  sshauth: "it chooses the auth methods of libvirt's libssh transports; ours runs the ssh command (use ?keyfile= or ~/.ssh/config)",
+  mode: 'it picks a monolithic or modular daemon socket; give the socket with ?socket= instead',
+  known_hosts_verify: "it belongs to libvirt's libssh transports; ours runs the ssh command, which checks ?known_hosts= or ~/.ssh/known_hosts",
+  tls_priority: "Node's TLS (OpenSSL) takes no GnuTLS priority string",
+};
+
+/** Every query parameter of a URI this client reads (the rest of libvirt's would go to the daemon, whose qemu driver ignores them). */
+export const CLIENT_PARAM_NAMES: readonly string[] = [...CLIENT_PARAMS].filter((p) => !(p in UNIMPLEMENTED_CLIENT_PARAMS));
+
 export const DEFAULT_PORTS: Record<'tcp' | 'tls', number> = { tcp: 16509, tls: 16514 };
 
 /** A URI as quoted in an error: at most 120 characters, so a garbage value is not echoed back whole. */

@@ -16,51 +16,94 @@ import { DecisionHistory } from '../history/index.js';
 
 const MiB = 2 ** 20;
 
-export const scenarioSchema = z.strictObject({
-  /** Seconds between ticks (cooldowns are counted in simulated time). */
-  tickSeconds: z.number().positive().default(30),
-  windowSamples: z.number().int().min(1).default(5),
-  /**
-   * A move takes its predicted total time times this factor (what-if: migrations slower than the
-   * cost model says). Until it completes the VM stays on its source, as a migration in flight.
-   */
-  migrationTimeFactor: z.number().min(0).default(1),
-  hosts: z
-    .array(
-      z.strictObject({
-        name: z.string().min(1),
-        cpuCount: z.number().int().positive(),
-        memoryMiB: z.number().positive(),
-        maintenance: z.boolean().default(false),
-        labels: z.record(z.string(), z.string()).default({}),
-        cpuModel: z.string().optional(),
-        cpuFeatures: z.array(z.string()).optional(),
-        /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
-        hugepages: z.array(z.strictObject({ pageSizeKiB: z.number().int().positive(), pages: z.number().int().min(0) })).optional(),
-      }),
-    )
-    .min(1),
-  vms: z
-    .array(
-      z.strictObject({
-        name: z.string().min(1),
-        host: z.string().min(1),
-        vcpus: z.number().int().positive().default(1),
-        memoryMiB: z.number().positive(),
-        /** CPU use as a share of its vCPUs: one value, or a series repeated over the ticks. */
-        cpu: z.union([z.number().min(0).max(1), z.array(z.number().min(0).max(1)).min(1)]),
-        dirtyRateMiBps: z.number().min(0).default(0),
-        tags: z.array(z.string()).default([]),
-        /** running (default), paused or shutoff: a shut-off VM holds no memory and uses no CPU. */
-        state: z.enum(['running', 'paused', 'shutoff']).default('running'),
-        /** Backed by hugepages of this size (KiB). */
-        hugepageSizeKiB: z.number().int().positive().optional(),
-        /** What in its definition blocks migration (as the collector reads from domain XML). */
-        migrationBlockers: z.array(z.string()).default([]),
-      }),
-    )
-    .min(1),
-});
+/** A `simulate` scenario (docs/scenario-reference.md is generated from these descriptions). */
+export const scenarioSchema = z
+  .strictObject({
+    /** Seconds between ticks (cooldowns are counted in simulated time). */
+    tickSeconds: z.number().positive().default(30).describe('Simulated seconds between ticks (cooldowns and migration times count in this time).'),
+    windowSamples: z.number().int().min(1).default(5).describe("Ticks the smoothing window holds (the collector's loop.windowSamples)."),
+    /**
+     * A move takes its predicted total time times this factor (what-if: migrations slower than the
+     * cost model says). Until it completes the VM stays on its source, as a migration in flight.
+     */
+    migrationTimeFactor: z
+      .number()
+      .min(0)
+      .default(1)
+      .describe(
+        'A move takes its predicted time times this factor (what-if: migrations slower than the cost model says); until it completes the VM stays on its source, in flight. 0: moves complete at once.',
+      ),
+    hosts: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1).describe('Host name (vms[].host refers to it).'),
+          cpuCount: z.number().int().positive().describe('Logical CPUs.'),
+          memoryMiB: z.number().positive().describe('Memory offered to guests, MiB.'),
+          maintenance: z.boolean().default(false).describe('In maintenance: drained, never a target.'),
+          labels: z.record(z.string(), z.string()).default({}).describe('Labels, as hosts[].labels in the config.'),
+          cpuModel: z.string().optional().describe('CPU model name (the cpu-compat policy compares models and features).'),
+          cpuFeatures: z.array(z.string()).optional().describe('CPU feature names of the host.'),
+          /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
+          hugepages: z
+            .array(
+              z.strictObject({
+                pageSizeKiB: z.number().int().positive().describe('Page size, KiB (2048 or 1048576 on x86).'),
+                pages: z.number().int().min(0).describe('Pages reserved in the pool.'),
+              }),
+            )
+            .optional()
+            .describe('Hugepage pools: pages reserved per page size; free pages are what its VMs leave.'),
+        }),
+      )
+      .min(1)
+      .describe('The simulated hosts.'),
+    vms: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1).describe('VM name (unique).'),
+          host: z.string().min(1).describe('The host it starts on: one of hosts[].name.'),
+          vcpus: z.number().int().positive().default(1).describe('vCPUs.'),
+          memoryMiB: z.number().positive().describe('Memory, MiB.'),
+          /** CPU use as a share of its vCPUs: one value, or a series repeated over the ticks. */
+          cpu: z
+            .union([z.number().min(0).max(1), z.array(z.number().min(0).max(1)).min(1)])
+            .describe('CPU use as a share of its vCPUs, 0 to 1: one value, or a list used one per tick and repeated.'),
+          dirtyRateMiBps: z.number().min(0).default(0).describe('Guest memory written per second, MiB/s (the technique chooser reads it).'),
+          tags: z.array(z.string()).default([]).describe('Tags, as the metadata tags policies read (group:NAME, affinity:NAME, ...).'),
+          /** running (default), paused or shutoff: a shut-off VM holds no memory and uses no CPU. */
+          state: z.enum(['running', 'paused', 'shutoff']).default('running').describe('A shut-off VM holds no memory and uses no CPU.'),
+          /** Backed by hugepages of this size (KiB). */
+          hugepageSizeKiB: z.number().int().positive().optional().describe("Backed by hugepages of this size, KiB (from its host's hugepages pool)."),
+          /** What in its definition blocks migration (as the collector reads from domain XML). */
+          migrationBlockers: z
+            .array(z.string())
+            .default([])
+            .describe('What in its definition blocks migration, as the collector reads from domain XML (e.g. a host device); such a VM is not moved.'),
+        }),
+      )
+      .min(1)
+      .describe('The simulated VMs and their load.'),
+  })
+  .superRefine((scenario, ctx) => {
+    const hostNames = new Set<string>();
+    scenario.hosts.forEach((h, i) => {
+      if (hostNames.has(h.name))
+        ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name "${h.name}"; give each host its own name` });
+      hostNames.add(h.name);
+    });
+    const vmNames = new Set<string>();
+    scenario.vms.forEach((vm, i) => {
+      if (vmNames.has(vm.name))
+        ctx.addIssue({ code: 'custom', path: ['vms', i, 'name'], message: `duplicate VM name "${vm.name}"; give each VM its own name` });
+      vmNames.add(vm.name);
+      if (!hostNames.has(vm.host))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['vms', i, 'host'],
+          message: `"${vm.host}" (VM ${vm.name}) is not among hosts ${[...hostNames].join(', ')}; use one of them`,
+        });
+    });
+  });
 export type Scenario = z.infer<typeof scenarioSchema>;
 
 export interface SimTick {

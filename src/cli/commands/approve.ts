@@ -9,11 +9,11 @@ import { loadConfig } from '../../config/index.js';
 import { whatChanged } from '../../executor/approval.js';
 import { Executor, Journal } from '../../executor/index.js';
 import { RecommendationStore, type RecommendationView } from '../../executor/recommendations.js';
-import { createLogger } from '../../log/logger.js';
 import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { closePolicies, loadPolicies } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 
 /** Who approves, for the journal: the user behind sudo when there is one. */
 export function approverName(): string {
@@ -44,13 +44,13 @@ export function register(program: Command): void {
     .option('--all', 'approve every waiting recommendation, oldest first')
     .option('--by <name>', 'who approves, for the journal (default: the user running it, SUDO_USER under sudo)')
     .option('--json', 'print the results as JSON')
-    .option('--log-level <level>', 'log level', 'warn')
+    .addOption(logLevelOption())
     .action(
       action(async (id: string | undefined, options: { config: string; all?: boolean; by?: string; json?: boolean; logLevel: string }) => {
         if (!id && !options.all) throw new UserError('say which recommendation to approve (an id from `virt-balancer recommendations`) or --all');
         if (id && options.all) throw new UserError('give either an id or --all, not both');
         const config = await loadConfig(options.config);
-        const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
+        const logger = commandLogger(options.logLevel);
         const by = options.by ?? approverName();
         const store = new RecommendationStore(config.stateDir);
         const journal = new Journal(config.stateDir, { logger });

@@ -1,10 +1,10 @@
-/** `virt-balancer check-config`: validate the config and load its policies; lists every problem. */
+/** `virt-balancer check-config`: validate the config and load its policies; lists every problem at once. */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/index.js';
-import { validateSchedule } from '../../controller/schedule.js';
+import { ConfigError, type ConfigProblem, parseConfig, rawTlsFileInput, readConfigFile, resolveConfigPaths, tlsFileProblems } from '../../config/index.js';
+import type { Config } from '../../config/index.js';
 import { listenProblem } from '../../metrics/server.js';
 import { CORE_FILTERS, loadPolicies } from '../../policy/index.js';
-import { action, UserError } from '../errors.js';
+import { action } from '../errors.js';
 
 /** The default policies whose absence changes what an operator relies on, and what stops happening. */
 const DEFAULT_POLICY_DUTIES: [string, string][] = [
@@ -14,18 +14,40 @@ const DEFAULT_POLICY_DUTIES: [string, string][] = [
   ['cpu-compat', 'targets whose CPU lacks the source CPU features are not avoided'],
 ];
 
+/**
+ * Every problem of a config file that can be found without connecting: the schema and URI checks
+ * (all of them, not only the first stage), metrics.listen, and the TLS files it names. Policies are
+ * loaded only when the rest is valid (they read the validated config).
+ */
+export async function checkConfigFile(file: string): Promise<{ config?: Config; problems: ConfigProblem[] }> {
+  const raw = await readConfigFile(file);
+  const problems: ConfigProblem[] = [];
+  let config: Config | undefined;
+  try {
+    config = resolveConfigPaths(parseConfig(raw, file), file);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  const reported = new Set(problems.map((p) => p.path));
+  const listen = (raw as { metrics?: { listen?: unknown } } | null)?.metrics?.listen;
+  const badListen = typeof listen === 'string' && !reported.has('metrics.listen') ? listenProblem(listen) : undefined;
+  if (badListen) problems.push({ path: 'metrics.listen', message: badListen.replace(/^metrics\.listen /, '') });
+  problems.push(...(await tlsFileProblems(config ?? rawTlsFileInput(raw, file))).filter((p) => !reported.has(p.path)));
+  return { config: problems.length === 0 ? config : undefined, problems };
+}
+
 export function register(program: Command): void {
   program
     .command('check-config')
-    .description('validate a config file and load the policies it names (exit 2 when invalid)')
+    .description('validate a config file and load the policies it names; lists every problem (exit 2 when invalid)')
     .requiredOption('-c, --config <file>', 'config file')
     .action(
       action(async (options: { config: string }) => {
-        const config = await loadConfig(options.config);
-        const problems = [validateSchedule(config.loop.schedule), listenProblem(config.metrics.listen)].filter((p): p is string => p !== undefined);
-        if (problems.length > 0) throw new UserError(`invalid config ${options.config}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, 2);
+        const { config, problems } = await checkConfigFile(options.config);
+        if (!config) throw new ConfigError(options.config, problems);
         const policies = await loadPolicies(config.policy).catch((error: Error) => {
-          throw new UserError(`invalid config ${options.config}:\n  - ${error.message}`, 2);
+          throw new ConfigError(options.config, [{ path: 'policy', message: error.message }]);
         });
         process.stdout.write(
           `${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,

@@ -8,10 +8,10 @@ import type { Command } from 'commander';
 import { loadConfig, parseConfig, type Config } from '../../config/index.js';
 import { Controller, type TickReport } from '../../controller/controller.js';
 import type { MigrationResult } from '../../executor/index.js';
-import { createLogger } from '../../log/logger.js';
 import { createMetrics } from '../../metrics/catalog.js';
 import { startMetricsServer, tickHealth } from '../../metrics/server.js';
 import { action, UserError } from '../errors.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 import { formatPercent, table } from '../format.js';
 
 type LabModule = typeof import('../../../lab/lab.js');
@@ -55,8 +55,9 @@ export function register(program: Command): void {
     .option('--minutes <n>', 'stop after this long at most', '5')
     .option('--keep', 'leave the lab running afterwards (take it down with: npm run lab -- down, with the same VB_LAB_DIR)')
     .option('--metrics <listen>', 'serve /metrics here while the demo runs', '127.0.0.1:9464')
+    .addOption(logLevelOption())
     .action(
-      action(async (options: { hosts: string; minutes: string; keep?: boolean; metrics: string }) => {
+      action(async (options: { hosts: string; minutes: string; keep?: boolean; metrics: string; logLevel: string }) => {
         process.env.VB_LAB_DIR ??= '/var/tmp/virt-balancer-demo';
         process.env.VB_LAB_ADDRESS_PREFIX ??= '127.0.3.';
         let labModule: LabModule;
@@ -85,7 +86,7 @@ export function register(program: Command): void {
         }
 
         const config = demoConfig(await loadConfig(lab.paths.configFile), options.metrics, lab.paths.root);
-        const logger = createLogger({ level: 'warn' });
+        const logger = commandLogger(options.logLevel);
         const metrics = createMetrics();
         const results: { result: MigrationResult; heartbeat: string }[] = [];
         let firstReport: TickReport | undefined;

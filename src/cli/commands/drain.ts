@@ -4,12 +4,12 @@ import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { Executor } from '../../executor/index.js';
 import { DecisionHistory, Journal } from '../../history/index.js';
-import { createLogger } from '../../log/logger.js';
 import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { loadPolicies } from '../../policy/index.js';
 import { planObserved } from '../../controller/pipeline.js';
 import { action, UserError } from '../errors.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
 import { renderPlan } from './plan.js';
 
@@ -20,12 +20,13 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file')
     .option('--dry-run', 'show the plan only')
     .option('--json', 'print JSON')
+    .addOption(logLevelOption())
     .action(
-      action(async (hostName: string, options: { config: string; dryRun?: boolean; json?: boolean }) => {
+      action(async (hostName: string, options: { config: string; dryRun?: boolean; json?: boolean; logLevel: string }) => {
         const config = await loadConfig(options.config);
         if (!config.hosts.some((h) => h.name === hostName))
           throw new UserError(`unknown host "${hostName}"; hosts: ${config.hosts.map((h) => h.name).join(', ')}`);
-        const logger = createLogger({ level: 'warn', destination: 2 });
+        const logger = commandLogger(options.logLevel);
         const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         const policies = await loadPolicies(config.policy);
         if (!policies.some((p) => p.policy.name === 'maintenance'))

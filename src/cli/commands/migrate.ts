@@ -6,11 +6,11 @@ import { loadConfig } from '../../config/index.js';
 import { planRequested } from '../../controller/pipeline.js';
 import { Executor, type MigrationResult } from '../../executor/index.js';
 import { DecisionHistory, Journal } from '../../history/index.js';
-import { createLogger } from '../../log/logger.js';
 import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { closePolicies, loadPolicies, TECHNIQUES, type Technique } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 
 export function resultJson(r: MigrationResult) {
   return {
@@ -29,19 +29,37 @@ export function resultJson(r: MigrationResult) {
   };
 }
 
+/**
+ * An explicit --technique that cannot move a VM in its state: cold moves only a shut-off VM (its
+ * definition, VIR_MIGRATE_PERSIST_DEST without VIR_MIGRATE_LIVE), and a shut-off VM has no memory
+ * for a live technique to copy. Undefined when they fit (or with auto, which picks by state).
+ */
+export function techniqueStateProblem(vm: { name: string; state: string }, technique: string): string | undefined {
+  if (technique === 'auto') return undefined;
+  if (technique === 'cold' && vm.state !== 'shutoff')
+    return `VM "${vm.name}" is ${vm.state}: --technique cold moves only a shut-off VM; shut it off first, or use a live technique (or auto)`;
+  if (technique !== 'cold' && vm.state === 'shutoff')
+    return `VM "${vm.name}" is shut off: it has no memory for ${technique} to copy, so it moves only cold; use --technique cold (or auto)`;
+  return undefined;
+}
+
 export function register(program: Command): void {
   program
     .command('migrate <vm>')
     .description('live-migrate one VM to a host, with the technique the cost model picks (or the one given)')
     .requiredOption('--to <host>', 'target host (name from the config)')
     .requiredOption('-c, --config <file>', 'config file')
-    .addOption(new Option('--technique <name>', 'technique').choices(['auto', ...TECHNIQUES.filter((t) => t !== 'cold')]).default('auto'))
+    .addOption(
+      new Option('--technique <name>', 'technique (cold: a shut-off VM, its definition moved; auto picks it for a shut-off VM)')
+        .choices(['auto', ...TECHNIQUES])
+        .default('auto'),
+    )
     .option('--json', 'print the outcome as JSON')
-    .option('--log-level <level>', 'log level', 'warn')
+    .addOption(logLevelOption())
     .action(
       action(async (vmName: string, options: { to: string; config: string; technique: string; json?: boolean; logLevel: string }) => {
         const config = await loadConfig(options.config);
-        const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
+        const logger = commandLogger(options.logLevel);
         const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         if (!config.hosts.some((h) => h.name === options.to))
           throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);
@@ -60,6 +78,8 @@ export function register(program: Command): void {
           const target = state.hosts.find((h) => h.name === options.to)!;
           if (!target.up) throw new UserError(`target host ${options.to} is down: ${target.downReason}`);
           if (vm.jobRunning) throw new UserError(`VM "${vmName}" already has a job running on ${vm.host}`);
+          const mismatch = techniqueStateProblem(vm, options.technique);
+          if (mismatch) throw new UserError(mismatch);
           const running = vm.state === 'running';
           const measured = running ? await collector.measureDirtyRates([vm.uuid], config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
           const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;

@@ -8,10 +8,10 @@ import { collectOnce } from '../../cluster/collector.js';
 import type { ClusterState } from '../../cluster/model.js';
 import { loadConfig } from '../../config/index.js';
 import type { PolicyConfig } from '../../config/policy-schema.js';
-import { createLogger } from '../../log/logger.js';
 import { judgeTargets, newVmObservation, type HostVerdict } from '../../policy/place.js';
 import { closePolicies, loadPolicies } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
 
 const positiveInt = (what: string) => (value: string) => {
@@ -49,6 +49,27 @@ export function joinAffinityGroup(
   return { policy, tags: [anti ? `group:${group}` : `affinity:${group}`] };
 }
 
+/** `place`'s exit statuses beyond 0 (a host fits), 1 (an error) and 2 (an invalid config), so a provisioning tool can tell them apart. */
+export const PLACE_EXIT = { noHostFits: 3, noHostRead: 4 } as const;
+
+/**
+ * The first line of `place`'s text answer when no host fits, and the exit status: every host
+ * unreachable is not a capacity problem and is said so; hosts that could not be read are named
+ * beside the ones that refused.
+ */
+export function noPlacement(state: Pick<ClusterState, 'hosts'>, vm: { name: string; vcpus: number; memoryMib: number }): { line: string; exitCode: number } {
+  const down = state.hosts.filter((h) => !h.up).map((h) => h.name);
+  if (down.length === state.hosts.length)
+    return {
+      line: `No host could be read (${down.join(', ')} unreachable), so none was judged for ${vm.name}: the reasons are below; this is not a capacity answer.`,
+      exitCode: PLACE_EXIT.noHostRead,
+    };
+  return {
+    line: `No host fits ${vm.name} (${vm.vcpus} vCPUs, ${vm.memoryMib} MiB)${down.length > 0 ? `; ${down.join(', ')} could not be read and ${down.length === 1 ? 'was' : 'were'} not judged` : ''}.`,
+    exitCode: PLACE_EXIT.noHostFits,
+  };
+}
+
 /** The answer as `place --json` prints it. */
 export function placeJson(verdicts: HostVerdict[]) {
   const best = verdicts.find((v) => v.accepted);
@@ -68,7 +89,7 @@ export function register(program: Command): void {
   program
     .command('place')
     .description(
-      'answer the best host for a new VM now, with the filters and scores balancing uses, and why every other host was refused (exit 1 when none fits)',
+      `answer the best host for a new VM now, with the filters and scores balancing uses, and why every other host was refused (exit ${PLACE_EXIT.noHostFits} when none fits, ${PLACE_EXIT.noHostRead} when no host could be read)`,
     )
     .requiredOption('-c, --config <file>', 'config file')
     .requiredOption('--vcpus <n>', 'vCPUs of the new VM', positiveInt('--vcpus'))
@@ -79,7 +100,7 @@ export function register(program: Command): void {
     .option('--cpu-percent <p>', 'expected CPU use of the new VM, percent of its vCPUs (a new VM has no history)', '50')
     .option('--name <name>', 'name of the new VM (as policies see it)', 'new-vm')
     .option('--json', 'print JSON: {"host": best or null, "hosts": [...]}')
-    .option('--log-level <level>', 'log level', 'warn')
+    .addOption(logLevelOption())
     .action(
       action(
         async (options: {
@@ -99,7 +120,7 @@ export function register(program: Command): void {
             throw new UserError(`--cpu-percent must be 0 to 100, got "${options.cpuPercent}"`);
           const requiredLabels = parseLabels(options.labels);
           const config = await loadConfig(options.config);
-          const logger = createLogger({ level: options.logLevel as 'warn', destination: 2 });
+          const logger = commandLogger(options.logLevel);
           const { state, close } = await collectOnce(config, { logger, sampleIntervalMs: 200 });
           let policies;
           try {
@@ -121,16 +142,10 @@ export function register(program: Command): void {
             });
             const verdicts = await judgeTargets(vm, state, { policies, config: group.policy, requiredLabels, cpuModel: options.cpuModel });
             const best = verdicts.find((v) => v.accepted);
+            const none = best ? undefined : noPlacement(state, options);
             if (options.json) process.stdout.write(JSON.stringify(placeJson(verdicts), null, 2) + '\n');
             else {
-              const unread = state.hosts.every((h) => !h.up);
-              process.stdout.write(
-                best
-                  ? `${best.host}\n\n`
-                  : unread
-                    ? `No host could be read, so none was judged for ${options.name}: see the reasons below.\n\n`
-                    : `No host fits ${options.name} (${options.vcpus} vCPUs, ${options.memoryMib} MiB).\n\n`,
-              );
+              process.stdout.write(best ? `${best.host}\n\n` : `${none!.line}\n\n`);
               process.stdout.write(
                 table(
                   ['host', 'verdict', 'score', 'CPU after', 'memory after', 'reason'],
@@ -145,7 +160,7 @@ export function register(program: Command): void {
                 ) + '\n',
               );
             }
-            if (!best) process.exitCode = 1;
+            if (none) process.exitCode = none.exitCode;
           } finally {
             await close();
             if (policies) await closePolicies(policies);

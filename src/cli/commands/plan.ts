@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { collectOnce } from '../../cluster/collector.js';
 import { loadConfig } from '../../config/index.js';
 import { DecisionHistory, Journal } from '../../history/index.js';
-import { createLogger } from '../../log/logger.js';
 import type { ClusterState } from '../../cluster/model.js';
 import { loadPolicies, type Plan } from '../../policy/index.js';
 import { planObserved, planOptionsFor } from '../../controller/pipeline.js';
@@ -12,6 +11,7 @@ import type { PowerPlan } from '../../power/manager.js';
 import { planPower, powerMode } from '../../power/plan-power.js';
 import { PowerStates } from '../../power/states.js';
 import { action, UserError } from '../errors.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
 
 /**
@@ -144,10 +144,11 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file')
     .option('--json', 'print JSON')
     .option('--no-dirty-rate', "do not measure candidates' dirty rates (faster; techniques assume an idle guest)")
+    .addOption(logLevelOption())
     .action(
-      action(async (options: { config: string; json?: boolean; dirtyRate: boolean }) => {
+      action(async (options: { config: string; json?: boolean; dirtyRate: boolean; logLevel: string }) => {
         const config = await loadConfig(options.config);
-        const logger = createLogger({ level: 'warn', destination: 2 });
+        const logger = commandLogger(options.logLevel);
         const policies = await loadPolicies(config.policy);
         // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
         const entries = await new Journal(config.stateDir).read();

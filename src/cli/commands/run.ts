@@ -9,13 +9,14 @@ import { createLogger } from '../../log/logger.js';
 import { createMetrics } from '../../metrics/catalog.js';
 import { listenProblem, startMetricsServer, tickHealth } from '../../metrics/server.js';
 import { action, UserError } from '../errors.js';
+import { logLevelOption } from '../logging.js';
 
 export function register(program: Command): void {
   program
     .command('run')
     .description('run the controller: collect, plan and migrate on the schedule, until SIGTERM')
     .requiredOption('-c, --config <file>', 'config file')
-    .option('--log-level <level>', 'log level (overrides log.level)')
+    .addOption(logLevelOption(null))
     .option('--dry-run', 'plan and log only, never migrate (overrides loop.dryRun)')
     .option('--once', 'run one tick, wait for its migrations, and exit')
     .action(

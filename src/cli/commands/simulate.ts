@@ -1,10 +1,9 @@
 /** `virt-balancer simulate`: run the engine tick by tick on a simulated cluster (what-if; policy testing). */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parse } from 'yaml';
-import { formatPath, loadConfig } from '../../config/index.js';
+import { loadConfig } from '../../config/index.js';
 import { loadPolicies } from '../../policy/index.js';
-import { scenarioSchema, Simulator, type SimTick } from '../../sim/simulator.js';
+import { loadScenario } from '../../sim/scenario-file.js';
+import { Simulator, type SimTick } from '../../sim/simulator.js';
 import { action, UserError } from '../errors.js';
 
 /** The ticks as `simulate --json` prints them (moves, host CPU, VMs considered and not moved with why, and the policy errors of each tick). */
@@ -48,7 +47,7 @@ export function register(program: Command): void {
     .command('simulate')
     .description("run the planner tick by tick on a simulated cluster (the config's policy section, a scenario of hosts and VM loads)")
     .requiredOption('-c, --config <file>', 'config file (its policy section is used; hosts come from the scenario)')
-    .requiredOption('--scenario <file>', 'scenario YAML/JSON (see deploy/scenarios/)')
+    .requiredOption('--scenario <file>', 'scenario YAML/JSON: hosts and VM loads (fields in docs/scenario-reference.md; examples in deploy/scenarios/)')
     .option('--ticks <n>', 'ticks to simulate', '20')
     .option('--json', 'print JSON')
     .action(
@@ -56,19 +55,8 @@ export function register(program: Command): void {
         const tickCount = Number(options.ticks);
         if (!Number.isInteger(tickCount) || tickCount < 1) throw new UserError(`--ticks ${options.ticks}: give a whole number of ticks, 1 or more`, 2);
         const config = await loadConfig(options.config);
-        const parsed = scenarioSchema.safeParse(
-          parse(
-            await readFile(options.scenario, 'utf8').catch(() => {
-              throw new UserError(`cannot read scenario ${options.scenario}`);
-            }),
-          ),
-        );
-        if (!parsed.success)
-          throw new UserError(
-            `invalid scenario ${options.scenario}:\n${parsed.error.issues.map((i) => `  - ${formatPath(i.path)}: ${i.message}`).join('\n')}`,
-            2,
-          );
-        const sim = new Simulator(parsed.data);
+        const scenario = await loadScenario(options.scenario);
+        const sim = new Simulator(scenario);
         const policies = await loadPolicies(config.policy);
         const ticks = [];
         for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies }));

@@ -6,9 +6,9 @@ import { loadConfig } from '../../config/index.js';
 import { Journal } from '../../history/index.js';
 import { markPowerStates } from '../../power/decide.js';
 import { PowerStates } from '../../power/states.js';
-import { createLogger } from '../../log/logger.js';
 import { action, UserError } from '../errors.js';
 import { formatBytes, formatPercent, table } from '../format.js';
+import { commandLogger, logLevelOption } from '../logging.js';
 
 export function statusJson(state: ClusterState) {
   return {
@@ -36,10 +36,11 @@ export function register(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file')
     .option('--json', 'print JSON')
     .option('--sample-seconds <s>', 'seconds between the two samples rates are computed from', '2')
+    .addOption(logLevelOption())
     .action(
-      action(async (options: { config: string; json?: boolean; sampleSeconds: string }) => {
+      action(async (options: { config: string; json?: boolean; sampleSeconds: string; logLevel: string }) => {
         const config = await loadConfig(options.config);
-        const logger = createLogger({ level: 'warn', destination: 2 });
+        const logger = commandLogger(options.logLevel);
         const collected = await collectOnce(config, { logger, sampleIntervalMs: Number(options.sampleSeconds) * 1000 });
         await collected.close();
         // Power states as the controller journaled them (a missing state directory: none).

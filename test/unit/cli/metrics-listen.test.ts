@@ -60,7 +60,7 @@ describe('metrics.listen', () => {
   it('check-config refuses a listen address without a port (exit 2)', async () => {
     const result = await cli(['check-config', '--config', writeConfig('0.0.0.0')], 30_000);
     expect(result).not.toBe('still running');
-    expect(result).toMatchObject({ code: 2, output: expect.stringContaining('metrics.listen "0.0.0.0" is not host:port') });
+    expect(result).toMatchObject({ code: 2, output: expect.stringContaining('  - metrics.listen: "0.0.0.0" is not host:port') });
   }, 40_000);
 
   it('run exits non-zero, saying why, when the metrics port is in use, with a host connected', async () => {

@@ -8,7 +8,7 @@ import { repoRoot } from './tools.js';
 describe('generated reference docs', () => {
   it('are up to date with the schema, the metric catalogue and the commands (run `npm run docs`)', async () => {
     const files = await generated();
-    expect(Object.keys(files)).toEqual(['docs/config-reference.md', 'docs/metrics.md', 'docs/cli.md']);
+    expect(Object.keys(files)).toEqual(['docs/config-reference.md', 'docs/scenario-reference.md', 'docs/metrics.md', 'docs/cli.md']);
     for (const [file, text] of Object.entries(files)) expect(readFileSync(join(repoRoot, file), 'utf8'), `${file} is stale: run npm run docs`).toBe(text);
   });
 
@@ -28,7 +28,7 @@ describe('generated reference docs', () => {
 
   it('refuse a config field without a description, naming it', () => {
     const schema = z.strictObject({ hosts: z.array(z.strictObject({ name: z.string().describe('Name.'), weight: z.number().default(1) })).describe('Hosts.') });
-    expect(() => configReference(schema)).toThrow("config fields without a description: hosts[].weight; add .describe('...') to them in src/config/");
+    expect(() => configReference(schema)).toThrow("fields without a description: hosts[].weight; add .describe('...') to them in src/config/");
   });
 
   it('list every metric with its type and labels', async () => {

@@ -118,11 +118,15 @@ describe('deploy/install.sh --destdir', () => {
     writeFileSync(join(policyDir, 'keep-off-label.ts'), example.replace(/from '[^']*policy\/api\.js'/, "from 'virt-balancer/policy'"));
     const config = join(dest, 'etc/virt-balancer/config.yaml');
     chmodSync(config, 0o640);
+    // check-config reads the TLS files of the example's qemu+tls:// hosts: give it some.
+    const pem = join(dest, 'etc/virt-balancer/test.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
     writeFileSync(
       config,
       `${readFileSync(config, 'utf8')
         .replace(/^\s*policyDirs:.*$/m, `  policyDirs: [${policyDir}]`)
-        .replace(/^(\s*)# - \{ name: consolidation.*$/m, '$1- { name: keep-off-label, options: { label: gpu } }')}`,
+        .replace(/^(\s*)# tls: .*$/m, `$1tls: { caFile: ${pem}, certFile: ${pem}, keyFile: ${pem} }`)
+        .replace(/^(\s*)# - \{ name: my-policy.*$/m, '$1- { name: keep-off-label, options: { label: gpu } }')}`,
     );
     // The unit's own command line, with its absolute paths moved under the staging root.
     const reroot = (command: string) => command.split(' ').map((arg) => (arg.startsWith('/opt/') || arg.startsWith('/etc/') ? join(dest, arg) : arg));

@@ -107,8 +107,9 @@ describe('simulator with the real engine', () => {
   });
 
   it('names a VM whose host is not in the scenario', () => {
-    expect(() => new Simulator(scenario([{ name: 'lost', host: 'zz', memoryMiB: 10, cpu: 0 }]))).toThrow(
-      /vms\[0\] \(lost\): host "zz" is not among hosts a, b, c/,
-    );
+    expect(() => scenario([{ name: 'lost', host: 'zz', memoryMiB: 10, cpu: 0 }])).toThrow(/zz\\?" \(VM lost\) is not among hosts a, b, c; use one of them/);
+    // A scenario built without the schema is still refused by the simulator.
+    const valid = scenario([{ name: 'lost', host: 'a', memoryMiB: 10, cpu: 0 }]);
+    expect(() => new Simulator({ ...valid, vms: [{ ...valid.vms[0], host: 'zz' }] })).toThrow(/vms\[0\] \(lost\): host "zz" is not among hosts a, b, c/);
   });
 });
