@@ -2,8 +2,9 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig } from '../../../src/config/index.js';
+import { ConfigError, loadConfig, } from '../../../src/config/index.js';
 import { libvirtDaemonKey, parseLibvirtUri } from '../../../src/libvirt/uri.js';
+import { oneHost, problemsOf } from './problems.js';
 
 const cases = join(import.meta.dirname, '../../cases');
 
@@ -16,18 +17,6 @@ async function problems(file: string): Promise<{ path: string; message: string }
   }
   throw new Error(`${file} was accepted`);
 }
-
-function problemsOf(raw: unknown): { path: string; message: string }[] {
-  try {
-    parseConfig(raw);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
-
-const oneHost = { hosts: [{ name: 'kvm1', uri: 'qemu+tcp://10.0.0.11/system' }] };
 
 describe('thresholds written as ratios (case ratio-thresholds)', () => {
   it('refuses each *Percent threshold between 0 and 1, naming the field and "did you mean 80?"', async () => {

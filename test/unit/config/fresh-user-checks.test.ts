@@ -7,20 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkConfigFile } from '../../../src/cli/commands/check-config.js';
-import { ConfigError, loadConfig, parseConfig } from '../../../src/config/index.js';
+import { loadConfig, parseConfig } from '../../../src/config/index.js';
 import { schedulePeriodSeconds } from '../../../src/controller/schedule.js';
-
-function problemsOf(raw: unknown): { path: string; message: string }[] {
-  try {
-    parseConfig(raw);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
-
-const oneHost = { hosts: [{ name: 'kvm1', uri: 'qemu+tcp://10.0.0.11/system' }] };
+import { oneHost, problemsOf } from './problems.js';
 
 async function configFile(text: string): Promise<{ dir: string; file: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'vb-fresh-'));

@@ -1,18 +1,7 @@
 /** The `ha:` config section: off by default, defaults, and errors that name the field and the fix. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../../src/config/index.js';
-
-const oneHost = { hosts: [{ name: 'kvm1', uri: 'qemu+tcp://10.0.0.11/system' }] };
-
-function problemsOf(raw: unknown): { path: string; message: string }[] {
-  try {
-    parseConfig(raw);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+import { parseConfig } from '../../../src/config/index.js';
+import { oneHost, problemsOf } from '../config/problems.js';
 
 describe('ha config', () => {
   it('is off unless given, and fills defaults when given', () => {
