@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, } from '../../../src/config/index.js';
+import { ConfigError, loadConfig } from '../../../src/config/index.js';
 import { libvirtDaemonKey, parseLibvirtUri } from '../../../src/libvirt/uri.js';
 import { oneHost, problemsOf } from './problems.js';
 
