@@ -393,7 +393,7 @@ export class Controller {
     const waitMs = 30_000;
     const delivered = await Promise.race([this.notifier.idle().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), waitMs).unref())]);
     if (!delivered) this.options.logger.warn({ waitedMs: waitMs }, 'stopping with webhook notifications still undelivered');
-    this.journal.close();
+    await this.journal.close();
   }
 }
 

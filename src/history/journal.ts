@@ -274,8 +274,13 @@ export class Journal {
     });
   }
 
-  /** Stop the background retry (entries still unwritten are logged as lost). */
-  close(): void {
+  /**
+   * Wait for the write under way (one attempt when writes are failing), then stop the background
+   * retry; entries still unwritten after that are logged as lost. Not waiting made every
+   * short-lived command that journals log a false loss while its last write was in progress.
+   */
+  async close(): Promise<void> {
+    await this.flushing;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (this.backlog.length > 0)

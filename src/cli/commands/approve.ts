@@ -79,14 +79,14 @@ export function register(program: Command): void {
               decision: 'refused',
               detail,
             });
-            journal.close();
+            await journal.close();
             throw new UserError(`recommendation ${found.id} (${found.move.vmName} ${found.move.from} -> ${found.move.to}) not executed: ${detail}`);
           }
           chosen = [found];
         }
         if (chosen.length === 0) {
           process.stdout.write(options.json ? '[]\n' : `No recommendations waiting in ${store.file}.\n`);
-          journal.close();
+          await journal.close();
           return;
         }
         const policies = await loadPolicies(config.policy);
@@ -153,7 +153,7 @@ export function register(program: Command): void {
           await close();
           await closePolicies(policies);
           await notifierIdle();
-          journal.close();
+          await journal.close();
         }
       }),
     );

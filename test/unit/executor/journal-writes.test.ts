@@ -10,7 +10,7 @@ import { parseConfig } from '../../../src/config/index.js';
 import { Controller } from '../../../src/controller/controller.js';
 import { Executor } from '../../../src/executor/executor.js';
 import { Journal, JournalError, moveHistory, readJournal, type JournalEntry } from '../../../src/history/journal.js';
-import { silentLogger } from '../../../src/log/logger.js';
+import { createLogger, silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 import type { Move } from '../../../src/policy/plan-types.js';
 
@@ -116,6 +116,18 @@ describe('journal: writes', () => {
     expect(journal.writable).toBe(true);
   });
 
+  it('close waits for the write under way: a command that journals and exits loses nothing and reports no loss', async () => {
+    const errors: unknown[] = [];
+    const logger = createLogger({ level: 'silent' });
+    logger.error = ((...args: unknown[]) => errors.push(args)) as typeof logger.error;
+    const journal = new Journal(dir, { logger });
+    void journal.append(outcome('1', 1));
+    void journal.append(outcome('2', 2));
+    await journal.close();
+    expect(errors).toEqual([]);
+    expect((await readJournal(journal.file)).map((e) => ('vmUuid' in e ? e.vmUuid : ''))).toEqual(['1', '2']);
+  });
+
   it('writes what it could not in the background once there is space', async () => {
     const journal = new Journal(dir, { retryDelaysMs: [], backgroundRetryMs: 20 });
     fillDisk(journal.file);
@@ -124,7 +136,7 @@ describe('journal: writes', () => {
     freeDisk(journal.file);
     await vi.waitFor(() => expect(journal.writable).toBe(true), { timeout: 2000, interval: 10 });
     expect((await journal.read()).map((e) => ('vmUuid' in e ? e.vmUuid : e.host))).toEqual(['1']);
-    journal.close();
+    await journal.close();
   });
 
   it('keeps at most maxUnwritten entries in memory while it cannot write, dropping the oldest', async () => {
