@@ -212,15 +212,24 @@ export const policySchema = z
     // host overloaded and every target full. Refused unless the operator says it is meant.
     let ratioSeen = false;
     if (!p.percentBelowOneIntended) {
-      for (const field of PERCENT_THRESHOLDS) {
-        const value = p[field];
+      const percents: [path: string[], value: number | undefined][] = [
+        ...PERCENT_THRESHOLDS.map((field): [string[], number] => [[field], p[field]]),
+        ...(['tolerancePercent', 'memoryTolerancePercent', 'minCpuPercent'] as const).map((field): [string[], number | undefined] => [
+          ['spread', field],
+          p.spread[field],
+        ]),
+        [['consolidation', 'targetUtilizationPercent'], p.consolidation?.targetUtilizationPercent],
+      ];
+      for (const [path, value] of percents) {
+        if (value === undefined) continue;
+        const field = path[path.length - 1];
         // 1 is a ratio of 100 % for a high threshold (1 % would make every host overloaded).
         const ratio = (value > 0 && value < 1) || (value === 1 && (field === 'cpuHighPercent' || field === 'memoryHighPercent'));
         if (ratio) {
           ratioSeen = true;
           ctx.addIssue({
             code: 'custom',
-            path: [field],
+            path,
             message: `is ${value}, which reads as ${value} % (a ratio?); thresholds are percentages from 0 to 100: did you mean ${+(value * 100).toFixed(4)}? (if ${value} % is meant, set policy.percentBelowOneIntended: true)`,
           });
         }

@@ -35,6 +35,17 @@ describe('thresholds written as ratios (case ratio-thresholds)', () => {
   });
 });
 
+describe('every *Percent setting, not only the thresholds, is checked for ratios', () => {
+  it('refuses spread and consolidation percentages between 0 and 1 with "did you mean"', () => {
+    const spread = problemsOf({ ...oneHost, policy: { spread: { tolerancePercent: 0.2, memoryTolerancePercent: 0.1, minCpuPercent: 0.5 } } });
+    expect(spread.map((p) => p.path)).toEqual(['policy.spread.tolerancePercent', 'policy.spread.memoryTolerancePercent', 'policy.spread.minCpuPercent']);
+    expect(spread.map((p) => /did you mean (\d+)\?/.exec(p.message)?.[1])).toEqual(['20', '10', '50']);
+    const packing = problemsOf({ ...oneHost, policy: { goal: 'consolidate', consolidation: { targetUtilizationPercent: 0.7 } } });
+    expect(packing.map((p) => p.path)).toContain('policy.consolidation.targetUtilizationPercent');
+    expect(problemsOf({ ...oneHost, policy: { spread: { tolerancePercent: 20, minCpuPercent: 0 } } })).toEqual([]);
+  });
+});
+
 describe('a high threshold of 1 and the knock-on message', () => {
   it('refuses memoryHighPercent: 1.0 and cpuHighPercent: 1 as ratios ("did you mean 100?"), and says nothing more about cpuLowPercent', () => {
     const found = problemsOf({ ...oneHost, policy: { cpuHighPercent: 1, memoryHighPercent: 1.0, cpuLowPercent: 30 } });
