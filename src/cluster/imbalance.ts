@@ -15,3 +15,13 @@ export function stdDev(values: readonly number[]): number {
 export function clusterImbalance(hosts: readonly HostObservation[]): number {
   return stdDev(hosts.filter((h) => h.up && !h.maintenance).map((h) => h.cpuUtilization.mean));
 }
+
+/** A host's memory in use as a ratio of its total (0 when the total is unknown). */
+export function hostMemoryRatio(h: HostObservation): number {
+  return h.memoryTotalBytes > 0 ? h.memoryUsedBytes / h.memoryTotalBytes : 0;
+}
+
+/** The same spread for memory: standard deviation of memory-use ratios over the same hosts. */
+export function memoryImbalance(hosts: readonly HostObservation[]): number {
+  return stdDev(hosts.filter((h) => h.up && !h.maintenance).map(hostMemoryRatio));
+}

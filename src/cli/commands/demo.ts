@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { loadConfig, parseConfig, type Config } from '../../config/index.js';
 import { Controller, type TickReport } from '../../controller/controller.js';
 import type { MigrationResult } from '../../executor/index.js';
+import { hostMemoryRatio as memoryRatio, memoryImbalance } from '../../cluster/imbalance.js';
 import { createMetrics } from '../../metrics/catalog.js';
 import { startMetricsServer, tickHealth } from '../../metrics/server.js';
 import { action, UserError } from '../errors.js';
@@ -143,9 +144,12 @@ export function register(program: Command): void {
           if (!firstReport && report.state.hosts.some((h) => h.cpuUtilization.samples > 0)) firstReport = report;
           lastReport = report;
           const hosts = report.state.hosts
-            .map((h) => `${h.name} ${formatPercent(h.cpuUtilization.mean)} (${report.state.vms.filter((v) => v.host === h.name).length} VMs)`)
+            .map(
+              (h) =>
+                `${h.name} CPU ${formatPercent(h.cpuUtilization.mean)} memory ${formatPercent(memoryRatio(h))} (${report.state.vms.filter((v) => v.host === h.name).length} VMs)`,
+            )
             .join(', ');
-          say(`-- tick ${tickNo}: ${hosts}; imbalance ${report.plan.imbalanceBefore.toFixed(3)}`);
+          say(`-- tick ${tickNo}: ${hosts}; imbalance CPU ${report.plan.imbalanceBefore.toFixed(3)}, memory ${memoryImbalance(report.state.hosts).toFixed(3)}`);
           for (const move of report.plan.moves) {
             say(
               `   plan: ${move.vmName} ${move.from} -> ${move.to} by ${move.technique} (dirty ${move.inputs.dirtyRateMiBps} MiB/s; predicted ${move.predicted.totalSeconds.toFixed(2)} s, ${move.predicted.downtimeMs.toFixed(0)} ms down) because ${move.reason}`,
@@ -189,20 +193,25 @@ export function register(program: Command): void {
           say('');
           say(
             table(
-              ['host', 'CPU before', 'CPU after', 'VMs before', 'VMs after'],
+              ['host', 'CPU before', 'CPU after', 'memory before', 'memory after', 'VMs before', 'VMs after'],
               lastReport.state.hosts.map((h) => {
                 const b = firstReport!.state.hosts.find((x) => x.name === h.name)!;
                 return [
                   h.name,
                   formatPercent(b.cpuUtilization.mean),
                   formatPercent(h.cpuUtilization.mean),
+                  formatPercent(memoryRatio(b)),
+                  formatPercent(memoryRatio(h)),
                   String(firstReport!.state.vms.filter((v) => v.host === h.name).length),
                   String(lastReport!.state.vms.filter((v) => v.host === h.name).length),
                 ];
               }),
             ),
           );
-          say(`imbalance (std-dev of host CPU): ${firstReport.plan.imbalanceBefore.toFixed(3)} -> ${lastReport.plan.imbalanceBefore.toFixed(3)}`);
+          // The spread acts on memory as well as CPU (docs/policies.md): show both, or a memory-driven move looks unmotivated.
+          say(
+            `imbalance (std-dev over hosts): CPU ${firstReport.plan.imbalanceBefore.toFixed(3)} -> ${lastReport.plan.imbalanceBefore.toFixed(3)}, memory ${memoryImbalance(firstReport.state.hosts).toFixed(3)} -> ${memoryImbalance(lastReport.state.hosts).toFixed(3)}`,
+          );
         }
         const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
         say(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dedupeMigrating, parseCapabilitiesCpu, parseTags } from '../../../src/cluster/collector.js';
-import { clusterImbalance } from '../../../src/cluster/imbalance.js';
+import { clusterImbalance, hostMemoryRatio, memoryImbalance } from '../../../src/cluster/imbalance.js';
 import { rateRatio, SampleWindow, windowedValue } from '../../../src/cluster/window.js';
 import { host, vm, win } from '../policy/fixtures.js';
 
@@ -65,5 +65,16 @@ describe('collector helpers', () => {
       host('d', { maintenance: true, cpuUtilization: win(0) }),
     ];
     expect(clusterImbalance(hosts)).toBeCloseTo(0.3);
+  });
+  it('measures memory imbalance the same way (what the demo shows beside CPU, since spread moves act on memory too)', () => {
+    const GiB = 2 ** 30;
+    const hosts = [
+      host('a', { memoryTotalBytes: 4 * GiB, memoryUsedBytes: 1.2 * GiB }),
+      host('b', { memoryTotalBytes: 4 * GiB, memoryUsedBytes: 0 }),
+      host('c', { memoryTotalBytes: 4 * GiB, memoryUsedBytes: 0 }),
+      host('d', { up: false, memoryTotalBytes: 4 * GiB, memoryUsedBytes: 4 * GiB }),
+    ];
+    expect(hostMemoryRatio(hosts[0])).toBeCloseTo(0.3);
+    expect(memoryImbalance(hosts)).toBeCloseTo(Math.sqrt((0.2 ** 2 + 0.1 ** 2 + 0.1 ** 2) / 3));
   });
 });
