@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { migrationSchema } from '../../../src/config/migration-schema.js';
+import { Adapter } from '../../../src/executor/adapt.js';
 import { watchAdoptedJob } from '../../../src/executor/adopt.js';
 import { runMigration } from '../../../src/executor/migrate.js';
 import { watchJob } from '../../../src/executor/watch.js';
@@ -54,7 +55,10 @@ class ScriptedHost extends EventEmitter {
   async domainGetXmlDesc() {
     return '<domain/>';
   }
-  async domainMigrateStartPostCopy() {}
+  switches = 0;
+  async domainMigrateStartPostCopy() {
+    this.switches++;
+  }
   async domainMigratePerform3Params(_d: unknown, _u: string, _p: unknown, flags: number) {
     this.performed.push(flags);
     return this.perform();
@@ -229,6 +233,23 @@ describe('a paused VM, with post-copy allowed (the default policy)', () => {
       totalMs: 0,
       error: 'VM vm1 is paused: it moves only by a pre-copy-family technique (precopy, xbzrle, autoconverge, multifd), not postcopy; the move was not started',
     });
+  });
+
+  it('a pre-copy whose guest was paused mid-move is not switched to post-copy when stuck; a running one is', async () => {
+    const stuck = { memory_iteration: 0, data_remaining: 2 ** 30 };
+    const run = async (host: ScriptedHost) => {
+      const recipe = { flags: 0, params: {}, postcopy: { mode: 'whenStuck' as const } };
+      const adapter = new Adapter({ recipe, config, downtimeBudgetMs: 300, startedAtMs: Date.now(), log: silentLogger() });
+      const dom = await host.domainLookupByUuid(UUID);
+      for (let i = 1; i <= 6; i++) await adapter.onSample({ ...stuck, memory_iteration: i }, asConn(host), dom);
+      return adapter.switchedToPostcopy;
+    };
+    const paused = new ScriptedHost(PAUSED);
+    expect(await run(paused)).toBe(false);
+    expect(paused.switches).toBe(0);
+    const running = new ScriptedHost(RUNNING);
+    expect(await run(running)).toBe(true);
+    expect(running.switches).toBe(1);
   });
 
   it("a failed move says the VM is still paused on the source, not 'running'", async () => {
