@@ -4,10 +4,10 @@
  * One Adapter per move; it reads each job sample the watch hands it.
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
-import type { DomainRef, LibvirtConnection, TypedParams } from '../libvirt/index.js';
+import { domainStateName, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { MigrationProgress } from './result.js';
-import type { MigrationRecipe } from './technique-params.js';
+import { postcopyPossibleFor, type MigrationRecipe } from './technique-params.js';
 import { num } from './vm-on-host.js';
 
 export interface AdapterOptions {
@@ -24,15 +24,28 @@ export class Adapter {
   switchedToPostcopy = false;
   lastIteration = 0;
   private switchRefusals = 0;
+  private notRunningSeen = 0;
   private raisedDowntime = false;
   private minRemaining = Number.POSITIVE_INFINITY;
   private stalledIterations = 0;
 
   constructor(private readonly o: AdapterOptions) {}
 
-  /** Ask libvirt to switch to post-copy; a refusal is logged once and retried by the caller's next sample. */
+  /**
+   * Ask libvirt to switch to post-copy; a refusal is logged once and retried by the caller's next sample.
+   * Not while the guest is not running (paused by an operator mid-move): post-copy would resume it on the target.
+   */
   async switchToPostcopy(conn: LibvirtConnection, dom: DomainRef, why: string): Promise<void> {
     if (this.switchedToPostcopy) return;
+    const state = await conn.domainGetState(dom).then(
+      (s) => s.state,
+      () => undefined,
+    );
+    if (!postcopyPossibleFor(state)) {
+      if (this.notRunningSeen++ === 0)
+        this.o.log.warn({ why, state: state === undefined ? undefined : domainStateName(state) }, 'no switch to post-copy: the VM is not running');
+      return;
+    }
     try {
       await conn.domainMigrateStartPostCopy(dom, 0);
       this.switchedToPostcopy = true;

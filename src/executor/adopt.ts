@@ -83,6 +83,8 @@ export async function watchAdoptedJob(options: AdoptedJobOptions): Promise<Migra
     const target = connectionOf(job.to);
     // libvirt wants the migration's own flags back for a resume; rebuilt from the journaled technique.
     const recipe = recipeFor(base.technique, {
+      // It was running when it switched to post-copy (libvirt allows the switch only then).
+      sourceState: undefined,
       config,
       targetLibvirtUri: options.targetUri ?? '',
       copyStorage: false,

@@ -20,7 +20,7 @@ import { prepareMove, startCall, type PreparedMove, type StartedCall } from './s
 import { explainStorageCopyError } from './storage-copy.js';
 import { explainMigrationTlsError } from './tls-errors.js';
 import { heldBySource, outcomeFromPlacement, placedOnTarget, viewOn } from './verify.js';
-import { completedJobFigures, completedJobParams, isActiveState, num, sleep } from './vm-on-host.js';
+import { completedJobFigures, completedJobParams, isActiveState, num, sleep, stillOnSourceWording } from './vm-on-host.js';
 import { watchJob } from './watch.js';
 
 export type { MigrationProgress, MigrationResult, Outcome } from './result.js';
@@ -195,7 +195,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
         iterations: adapter.lastIteration || undefined,
       });
     }
-    log.warn({ err: message }, watched.abortedWhy ? 'migration aborted; VM still running on the source' : 'migration failed; VM still running on the source');
+    log.warn({ err: message }, stillOnSourceWording(Boolean(watched.abortedWhy), sourceView.state));
     return failedResult(base, {
       // The journal's and history's wording since wave 1: 'aborted: N s deadline (libvirt's words)'.
       error: watched.abortedWhy ? `aborted: ${watched.abortedWhy === 'cancelled' ? 'cancelled' : `${deadlineSeconds} s deadline`} (${message})` : message,

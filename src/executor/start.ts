@@ -10,7 +10,7 @@ import { disksToCopy, type DomainDisk } from '../cluster/disks.js';
 import { pairFeatures } from '../policy/capabilities.js';
 import type { Move } from '../policy/plan-types.js';
 import { coldMoveWithLocalDisks } from './storage-copy.js';
-import { recipeFor, type MigrationRecipe } from './technique-params.js';
+import { postcopyRefusal, recipeFor, type MigrationRecipe } from './technique-params.js';
 
 export interface PreparedMove {
   dom: DomainRef;
@@ -21,7 +21,11 @@ export interface PreparedMove {
   recipe: MigrationRecipe;
 }
 
-/** Everything the call needs; `refused` instead when the move cannot work (a cold move with local disks). */
+/**
+ * Everything the call needs; `refused` instead when the move cannot work (a cold move with local
+ * disks, a post-copy or hybrid move of a VM that is not running). The VM's state is read from
+ * libvirt here, right before the call, as the plan's view of it may be minutes old.
+ */
 export async function prepareMove(
   move: Move,
   o: {
@@ -37,9 +41,12 @@ export async function prepareMove(
 ): Promise<PreparedMove | { refused: string }> {
   const dom = await o.source.domainLookupByUuid(move.vmUuid);
   const stateBefore = (await o.source.domainGetState(dom)).state;
+  const notLive = postcopyRefusal(move.technique, move.vmName, stateBefore);
+  if (notLive) return { refused: notLive };
   const disks = move.copyStorage ? disksToCopy(await o.source.domainGetXmlDesc(dom)) : [];
   if (move.technique === 'cold' && disks.length > 0) return { refused: coldMoveWithLocalDisks({ vm: move.vmName, targetHost: move.to, disks }) };
   const recipe = recipeFor(move.technique, {
+    sourceState: stateBefore,
     config: o.config,
     targetLibvirtUri: o.targetUri,
     copyStorage: move.copyStorage,

@@ -4,9 +4,9 @@
  */
 import { listenAddressFor, migrationUriForAddress } from '../config/migration-address.js';
 import type { MigrationConfig } from '../config/migration-schema.js';
-import { MigrateFlags, type MigrationParams } from '../libvirt/index.js';
+import { DomainState, domainStateName, MigrateFlags, type MigrationParams } from '../libvirt/index.js';
 import type { MigrationFeature } from '../policy/capabilities.js';
-import type { Technique } from '../policy/plan-types.js';
+import { PRECOPY_FAMILY, type Technique } from '../policy/plan-types.js';
 
 export interface MigrationRecipe {
   flags: number;
@@ -21,9 +21,35 @@ export function migrationUriFor(targetLibvirtUri: string): string | undefined {
   return match?.[1] ? `tcp://${match[1]}` : undefined;
 }
 
+/**
+ * Can the VM's move have a post-copy phase? Only a running guest (RUNNING, or BLOCKED: running but
+ * waiting on I/O): post-copy resumes the guest on the target, and libvirt refuses VIR_MIGRATE_POSTCOPY
+ * for a paused domain. `undefined` (state not known: a job adopted after a restart) is taken as running.
+ */
+export function postcopyPossibleFor(sourceState: number | undefined): boolean {
+  return sourceState === undefined || sourceState === DomainState.RUNNING || sourceState === DomainState.BLOCKED;
+}
+
+/** Why a post-copy or hybrid move of a VM in `sourceState` cannot start, or undefined when it can. */
+export function postcopyRefusal(technique: Technique, vmName: string, sourceState: number | undefined): string | undefined {
+  if (technique !== 'postcopy' && technique !== 'hybrid') return undefined;
+  if (postcopyPossibleFor(sourceState)) return undefined;
+  const state = sourceState === undefined ? 'not running' : (domainStateName(sourceState) ?? `in state ${sourceState}`);
+  return `VM ${vmName} is ${state}: it moves only by a pre-copy-family technique (${PRECOPY_FAMILY.join(', ')}), not ${technique}; the move was not started`;
+}
+
+/**
+ * libvirt's migrate flags, typed parameters and post-copy plan for `technique`.
+ * Throws when asked for post-copy or hybrid for a VM that is not running (callers refuse it first: postcopyRefusal).
+ */
 export function recipeFor(
   technique: Technique,
   options: {
+    /**
+     * DomainState of the VM on the source, read right before the call (start.ts prepareMove);
+     * absent: not known, taken as running. A VM that is not running never gets VIR_MIGRATE_POSTCOPY.
+     */
+    sourceState?: number;
     config: MigrationConfig;
     targetLibvirtUri: string;
     copyStorage: boolean;
@@ -40,6 +66,11 @@ export function recipeFor(
   },
 ): MigrationRecipe {
   const { config } = options;
+  // A caller that skipped postcopyRefusal must not reach libvirt with a flag it refuses.
+  if ((technique === 'postcopy' || technique === 'hybrid') && !postcopyPossibleFor(options.sourceState))
+    throw new Error(
+      `no ${technique} recipe for a VM that is not running (state ${domainStateName(options.sourceState!) ?? options.sourceState}): refuse the move first`,
+    );
   const can = (f: MigrationFeature) => !options.features || options.features.has(f);
   let flags = MigrateFlags.PEER2PEER;
   if (technique !== 'cold') flags |= MigrateFlags.LIVE | MigrateFlags.ABORT_ON_ERROR;
@@ -107,8 +138,16 @@ export function recipeFor(
       postcopy = { mode: 'afterIterations', iterations: config.techniques.hybrid.switchAfterIterations };
       break;
   }
-  // Multifd cannot be combined with post-copy in QEMU 7.2; the others may fall back to it when stuck.
-  if (postcopy.mode === 'never' && technique !== 'multifd' && technique !== 'cold' && options.allowPostcopySwitch && config.switchToPostcopyWhenStuck) {
+  // Multifd cannot be combined with post-copy in QEMU 7.2; the others may fall back to it when stuck,
+  // if the guest runs: a paused one stays paused and libvirt refuses the flag for it.
+  if (
+    postcopy.mode === 'never' &&
+    technique !== 'multifd' &&
+    technique !== 'cold' &&
+    options.allowPostcopySwitch &&
+    config.switchToPostcopyWhenStuck &&
+    postcopyPossibleFor(options.sourceState)
+  ) {
     flags |= MigrateFlags.POSTCOPY;
     postcopy = { mode: 'whenStuck' };
   }

@@ -58,6 +58,16 @@ export async function stateOn(conn: LibvirtConnection, uuid: string): Promise<nu
   }
 }
 
+/**
+ * The log line of a move that failed (or was aborted) with the VM still on the source, in the
+ * state libvirt reports there now: 'migration failed; VM still paused on the source'.
+ */
+export function stillOnSourceWording(aborted: boolean, sourceState: number | undefined): string {
+  const name = sourceState === undefined ? undefined : domainStateName(sourceState);
+  const state = name === undefined ? 'defined' : name === 'shutoff' ? 'shut off' : name;
+  return `migration ${aborted ? 'aborted' : 'failed'}; VM still ${state} on the source`;
+}
+
 /** Holds the guest's memory: running, blocked or paused (a shut-off definition does not). */
 export const isActiveState = (state: number | undefined): boolean =>
   state === DomainState.RUNNING || state === DomainState.BLOCKED || state === DomainState.PAUSED;

@@ -9,7 +9,7 @@ import type { HostObservation, VmObservation } from '../cluster/model.js';
 import { techniquesFor } from './capabilities.js';
 import { chooseTechnique } from './chooser.js';
 import { moveInputs } from './move-inputs.js';
-import type { Move, Technique } from './plan-types.js';
+import { isPrecopyFamily, PRECOPY_FAMILY, type Move, type Technique } from './plan-types.js';
 import type { Planning } from './planning.js';
 
 export interface MoveRequest {
@@ -41,9 +41,12 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
   // A paused guest moves live but never by post-copy (post-copy needs the guest running on the
   // target to pull its pages); a shut-off one only cold.
   const wanted = r.techniques ?? config.allowedTechniques;
-  const byState: readonly Technique[] = cold
-    ? wanted.filter((t) => t === 'cold')
-    : wanted.filter((t) => t !== 'cold' && (r.running || (t !== 'postcopy' && t !== 'hybrid')));
+  const byState: readonly Technique[] = cold ? wanted.filter((t) => t === 'cold') : wanted.filter((t) => t !== 'cold' && (r.running || isPrecopyFamily(t)));
+  // A paused VM whose allowed techniques are all post-copy ones: say what would move it.
+  if (!cold && !r.running && byState.length === 0) {
+    const where = r.techniques ? 'choose one' : 'add one to policy.allowedTechniques';
+    return { skip: `paused: moves only by a pre-copy-family technique (${PRECOPY_FAMILY.join(', ')}); ${where}` };
+  }
   const narrowed = await planning.framework.techniques(vm, byState, target);
   if (!narrowed) return { skip: 'a policy failed while choosing its technique (see policy errors)' };
   // Only what both daemons' versions support (an old libvirt refuses an unknown flag outright).

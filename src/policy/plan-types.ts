@@ -10,6 +10,20 @@ import { TECHNIQUE_NAMES } from '../config/policy-schema.js';
 export const TECHNIQUES = TECHNIQUE_NAMES;
 export type Technique = (typeof TECHNIQUES)[number];
 
+/**
+ * The techniques that never hand the guest's execution to the target before its memory is all
+ * there (no post-copy phase): the only ones a paused VM can move by. A post-copy target runs the
+ * guest and pulls its pages, and libvirt refuses VIR_MIGRATE_POSTCOPY for a paused domain
+ * (libvirt 11.3 qemu_migration.c: peer-to-peer adds VIR_MIGRATE_PAUSED for a paused domain, then
+ * "post-copy migration is not supported with non-live or paused migration").
+ */
+export const PRECOPY_FAMILY = ['precopy', 'xbzrle', 'autoconverge', 'multifd'] as const satisfies readonly Technique[];
+
+/** Moves without a post-copy phase (PRECOPY_FAMILY). */
+export function isPrecopyFamily(technique: Technique): boolean {
+  return (PRECOPY_FAMILY as readonly Technique[]).includes(technique);
+}
+
 export interface Prediction {
   /** Predicted wall time from start to the VM running on the target, seconds. */
   totalSeconds: number;

@@ -10,6 +10,8 @@
  * - an anti-affinity group of three on lab1 (running, paused, shut off): the running member stays,
  *   the paused one leaves live and the shut-off one cold, to two different hosts.
  * Every guest that moved live proves its memory intact with a heartbeat after the move.
+ * Both run with the default policy.allowedTechniques (post-copy allowed): a paused VM must still move
+ * by a pre-copy-family technique and without VIR_MIGRATE_POSTCOPY, which libvirt refuses for it.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -21,7 +23,7 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { Controller } from '../../src/controller/controller.js';
 import type { MigrationResult } from '../../src/executor/index.js';
 import { createLogger } from '../../src/log/logger.js';
-import type { Plan } from '../../src/policy/plan-types.js';
+import { isPrecopyFamily, type Plan } from '../../src/policy/plan-types.js';
 import { labFromEnv, type Lab, type VmProfile } from '../../lab/lab.js';
 import { sleep } from '../../lab/run.js';
 
@@ -117,7 +119,8 @@ describe('VMs in every libvirt state, in maintenance and in a broken rule', () =
 
     const { controller, results } = await controllerWith((base) => ({
       hosts: base.hosts.map((h) => (h.name === 'lab1' ? { ...h, maintenance: true } : h)),
-      policy: { ...base.policy, cooldownSeconds: 0, maxMovesPerTick: 5, allowedTechniques: ['precopy', 'cold'] },
+      // allowedTechniques stays at its default (every technique): the lab config does not set it.
+      policy: { ...base.policy, cooldownSeconds: 0, maxMovesPerTick: 5 },
     }));
     const beats = { [VMS.running]: (await lab.heartbeat(VMS.running)).seq, [VMS.paused]: (await lab.heartbeat(VMS.paused)).seq };
     let first: { plans: Plan[]; log: string[] };
@@ -171,11 +174,13 @@ describe('VMs in every libvirt state, in maintenance and in a broken rule', () =
     expect(at(VMS.crashed)[0].state, context).toBe('shut off');
     expect(at(VMS.pmsuspended)[0].state, context).toBe('running');
     const by = Object.fromEntries(results.map((r) => [r.vm, r]));
-    expect(by[VMS.running]?.technique, context).toBe('precopy');
-    expect(by[VMS.paused]?.technique, context).toBe('precopy');
+    // Live moves by whatever the chooser picks from the defaults; the paused one by a pre-copy-family one, never post-copy.
+    expect(by[VMS.running]?.technique, context).not.toBe('cold');
+    expect(isPrecopyFamily(by[VMS.paused]!.technique), context).toBe(true);
+    expect(by[VMS.paused]?.switchedToPostcopy, context).toBe(false);
     expect(by[VMS.shutoff]?.technique, context).toBe('cold');
     expect(by[VMS.crashed]?.technique, context).toBe('cold');
-    expect(by[VMS.pmsuspended]?.technique, context).toBe('precopy');
+    expect(by[VMS.pmsuspended]?.technique, context).not.toBe('cold');
     expect(
       results.map((r) => r.outcome),
       context,
@@ -206,7 +211,6 @@ describe('VMs in every libvirt state, in maintenance and in a broken rule', () =
         ...base.policy,
         cooldownSeconds: 0,
         maxMovesPerTick: 3,
-        allowedTechniques: ['precopy', 'cold'],
         affinityGroups: [{ name: 'ms-aa', type: 'anti-affinity', vms: Object.values(GROUP) }],
       },
     }));
@@ -237,10 +241,10 @@ describe('VMs in every libvirt state, in maintenance and in a broken rule', () =
     expect(new Set(hosts).size, context).toBe(2);
     expect(hosts, context).not.toContain('lab1');
     expect(run.plans[0].moves.map((m) => m.reason).join(' | '), context).toMatch(/anti-affinity group ms-aa: shares lab1 with ms-aa-run/);
-    expect(Object.fromEntries(results.map((r) => [r.vm, `${r.technique} ${r.outcome}`])), context).toEqual({
-      [GROUP.paused]: 'precopy completed',
-      [GROUP.shutoff]: 'cold completed',
-    });
+    expect(Object.fromEntries(results.map((r) => [r.vm, r.outcome])), context).toEqual({ [GROUP.paused]: 'completed', [GROUP.shutoff]: 'completed' });
+    const paused = results.find((r) => r.vm === GROUP.paused)!;
+    expect([isPrecopyFamily(paused.technique), paused.switchedToPostcopy], context).toEqual([true, false]);
+    expect(results.find((r) => r.vm === GROUP.shutoff)?.technique, context).toBe('cold');
     await virsh(lab.host(hosts[0]).uri, ['resume', GROUP.paused]);
     expect((await lab.waitForHeartbeat(GROUP.paused, { afterSeq: beat, timeoutMs: 60_000 })).status, context).toBe('OK');
     console.log(`maintenance-states (anti-affinity): ${Date.now() - started} ms; ${context}`);

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { migrationSchema } from '../../../src/config/migration-schema.js';
 import { admit } from '../../../src/executor/admission.js';
-import { migrationUriFor, recipeFor } from '../../../src/executor/technique-params.js';
-import { MigrateFlags } from '../../../src/libvirt/index.js';
-import type { Move } from '../../../src/policy/plan-types.js';
+import { migrationUriFor, postcopyRefusal, recipeFor } from '../../../src/executor/technique-params.js';
+import { stillOnSourceWording } from '../../../src/executor/vm-on-host.js';
+import { DomainState, MigrateFlags } from '../../../src/libvirt/index.js';
+import { PRECOPY_FAMILY, type Move } from '../../../src/policy/plan-types.js';
 import { host, state, vm } from '../policy/fixtures.js';
 
 const config = migrationSchema.parse({});
@@ -39,6 +40,53 @@ describe('technique recipes', () => {
     expect(recipeFor('precopy', allow).postcopy).toEqual({ mode: 'whenStuck' });
     expect(has(recipeFor('precopy', allow).flags, MigrateFlags.POSTCOPY)).toBe(true);
     expect(recipeFor('multifd', allow).postcopy).toEqual({ mode: 'never' });
+  });
+});
+
+describe('a paused VM never asks libvirt for post-copy (libvirt 11.3 refuses VIR_MIGRATE_POSTCOPY for it)', () => {
+  // The defaults a fresh user runs with: every technique allowed, so pre-copy falls back to post-copy when stuck.
+  const allow = { config, targetLibvirtUri: uri, copyStorage: false, allowPostcopySwitch: true };
+
+  it("VIR_MIGRATE_POSTCOPY is libvirt's 1 << 15 (libvirt-domain.h)", () => {
+    expect(MigrateFlags.POSTCOPY).toBe(32768);
+  });
+
+  it('a running VM keeps the post-copy fallback: flags 36891, as in the report', () => {
+    expect(recipeFor('precopy', { ...allow, sourceState: DomainState.RUNNING }).flags).toBe(36891);
+    expect(recipeFor('precopy', { ...allow, sourceState: DomainState.BLOCKED }).postcopy).toEqual({ mode: 'whenStuck' });
+  });
+
+  it('a paused VM moves by pre-copy with flags 4123: LIVE|PEER2PEER|PERSIST_DEST|UNDEFINE_SOURCE|ABORT_ON_ERROR, no post-copy', () => {
+    const pre = recipeFor('precopy', { ...allow, sourceState: DomainState.PAUSED });
+    expect(pre.flags).toBe(4123);
+    expect(pre.postcopy).toEqual({ mode: 'never' });
+    expect(pre.params.bandwidthPostcopyMiBps).toBeUndefined();
+  });
+
+  it.each(PRECOPY_FAMILY)('%s of a paused VM has no VIR_MIGRATE_POSTCOPY bit and no switch planned', (technique) => {
+    const r = recipeFor(technique, { ...allow, sourceState: DomainState.PAUSED });
+    expect(r.flags & MigrateFlags.POSTCOPY).toBe(0);
+    expect(r.flags & MigrateFlags.LIVE).toBe(MigrateFlags.LIVE);
+    expect(r.postcopy.mode).toBe('never');
+  });
+
+  it('post-copy and hybrid of a VM that is not running are refused with its state, and recipeFor throws rather than send them', () => {
+    expect(postcopyRefusal('postcopy', 'v3', DomainState.PAUSED)).toBe(
+      'VM v3 is paused: it moves only by a pre-copy-family technique (precopy, xbzrle, autoconverge, multifd), not postcopy; the move was not started',
+    );
+    expect(postcopyRefusal('hybrid', 'v3', DomainState.PAUSED)).toMatch(/^VM v3 is paused: .*not hybrid;/);
+    expect(postcopyRefusal('hybrid', 'v3', DomainState.RUNNING)).toBeUndefined();
+    expect(postcopyRefusal('precopy', 'v3', DomainState.PAUSED)).toBeUndefined();
+    expect(() => recipeFor('postcopy', { ...allow, sourceState: DomainState.PAUSED })).toThrow(
+      'no postcopy recipe for a VM that is not running (state paused): refuse the move first',
+    );
+    expect(() => recipeFor('hybrid', { ...allow, sourceState: DomainState.SHUTOFF })).toThrow(/no hybrid recipe .*\(state shutoff\)/);
+  });
+
+  it("a failed move's log line names the VM's real state on the source", () => {
+    expect(stillOnSourceWording(false, DomainState.PAUSED)).toBe('migration failed; VM still paused on the source');
+    expect(stillOnSourceWording(true, DomainState.RUNNING)).toBe('migration aborted; VM still running on the source');
+    expect(stillOnSourceWording(false, DomainState.SHUTOFF)).toBe('migration failed; VM still shut off on the source');
   });
 });
 

@@ -5,13 +5,15 @@
  * (test/lab/executor-paths.test.ts); these pin the executor's decisions on each answer.
  */
 import { EventEmitter } from 'node:events';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { migrationSchema } from '../../../src/config/migration-schema.js';
+import { Adapter } from '../../../src/executor/adapt.js';
 import { watchAdoptedJob } from '../../../src/executor/adopt.js';
 import { runMigration } from '../../../src/executor/migrate.js';
 import { watchJob } from '../../../src/executor/watch.js';
-import { ConnectionClosedError, LibvirtError, type LibvirtConnection } from '../../../src/libvirt/index.js';
+import { ConnectionClosedError, LibvirtError, MigrateFlags, type LibvirtConnection } from '../../../src/libvirt/index.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 import type { Move } from '../../../src/policy/plan-types.js';
@@ -53,7 +55,10 @@ class ScriptedHost extends EventEmitter {
   async domainGetXmlDesc() {
     return '<domain/>';
   }
-  async domainMigrateStartPostCopy() {}
+  switches = 0;
+  async domainMigrateStartPostCopy() {
+    this.switches++;
+  }
   async domainMigratePerform3Params(_d: unknown, _u: string, _p: unknown, flags: number) {
     this.performed.push(flags);
     return this.perform();
@@ -191,6 +196,71 @@ describe('a move whose link to the source is lost mid-move', () => {
     });
     expect(result).toMatchObject({ outcome: 'failed', error: 'VIR_ERR_OPERATION_FAILED: operation failed: migration out job: unexpectedly failed' });
     expect(result.incident).toBeUndefined();
+  });
+});
+
+describe('a paused VM, with post-copy allowed (the default policy)', () => {
+  const PAUSED = { state: 3, reason: 1 };
+  const options = (source: ScriptedHost, logger = silentLogger()) => ({
+    source: asConn(source),
+    target: asConn(new ScriptedHost(undefined)),
+    targetUri: 'qemu+tcp://kvm2/system',
+    config,
+    downtimeBudgetMs: 300,
+    allowPostcopySwitch: true,
+    logger,
+  });
+
+  it('moves by pre-copy without VIR_MIGRATE_POSTCOPY: the state is read from libvirt right before the call', async () => {
+    const source = new ScriptedHost(PAUSED);
+    source.perform = () => Promise.reject(new LibvirtError({ code: 9, domain: 10, message: 'operation failed: test stops here', level: 2 }));
+    await runMigration(move, options(source));
+    expect(source.performed).toHaveLength(1);
+    expect(source.performed[0] & MigrateFlags.POSTCOPY).toBe(0);
+    // The same move of a running VM has the post-copy fallback: the state, not the plan, decides.
+    const running = new ScriptedHost(RUNNING);
+    running.perform = source.perform;
+    await runMigration(move, options(running));
+    expect(running.performed[0] & MigrateFlags.POSTCOPY).toBe(MigrateFlags.POSTCOPY);
+  });
+
+  it('a post-copy move of it is refused before libvirt is asked, naming its state', async () => {
+    const source = new ScriptedHost(PAUSED);
+    const result = await runMigration({ ...move, technique: 'postcopy' }, options(source));
+    expect(source.performed).toEqual([]);
+    expect(result).toMatchObject({
+      outcome: 'failed',
+      totalMs: 0,
+      error: 'VM vm1 is paused: it moves only by a pre-copy-family technique (precopy, xbzrle, autoconverge, multifd), not postcopy; the move was not started',
+    });
+  });
+
+  it('a pre-copy whose guest was paused mid-move is not switched to post-copy when stuck; a running one is', async () => {
+    const stuck = { memory_iteration: 0, data_remaining: 2 ** 30 };
+    const run = async (host: ScriptedHost) => {
+      const recipe = { flags: 0, params: {}, postcopy: { mode: 'whenStuck' as const } };
+      const adapter = new Adapter({ recipe, config, downtimeBudgetMs: 300, startedAtMs: Date.now(), log: silentLogger() });
+      const dom = await host.domainLookupByUuid(UUID);
+      for (let i = 1; i <= 6; i++) await adapter.onSample({ ...stuck, memory_iteration: i }, asConn(host), dom);
+      return adapter.switchedToPostcopy;
+    };
+    const paused = new ScriptedHost(PAUSED);
+    expect(await run(paused)).toBe(false);
+    expect(paused.switches).toBe(0);
+    const running = new ScriptedHost(RUNNING);
+    expect(await run(running)).toBe(true);
+    expect(running.switches).toBe(1);
+  });
+
+  it("a failed move says the VM is still paused on the source, not 'running'", async () => {
+    const source = new ScriptedHost(PAUSED);
+    source.perform = () =>
+      Promise.reject(new LibvirtError({ code: 9, domain: 10, message: 'operation failed: migration out job: unexpectedly failed', level: 2 }));
+    const lines: string[] = [];
+    const result = await runMigration(move, options(source, pino({ level: 'warn' }, { write: (line: string) => lines.push(line) })));
+    expect(result.outcome).toBe('failed');
+    expect(lines.map((l) => JSON.parse(l).msg)).toContain('migration failed; VM still paused on the source');
+    expect(lines.join('\n')).not.toMatch(/still running/);
   });
 });
 

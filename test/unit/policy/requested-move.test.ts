@@ -44,6 +44,6 @@ describe("migrate's move is the engine's move", () => {
   it('a paused VM never moves by post-copy (it could not pull its pages)', async () => {
     const s = state([host('a'), host('b')], [vm('p1', 'a', 0, { state: 'paused' })]);
     const r = await planRequestedMove(s, { vmUuid: s.vms[0].uuid, to: 'b', reason: 'requested', techniques: ['postcopy'] }, { config });
-    expect(r).toEqual({ refused: 'no live technique allowed (policy.allowedTechniques and technique policies)' });
+    expect(r).toEqual({ refused: 'paused: moves only by a pre-copy-family technique (precopy, xbzrle, autoconverge, multifd); choose one' });
   });
 });
