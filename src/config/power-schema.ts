@@ -14,7 +14,8 @@ const argv = z
   .min(1, 'at least the program, e.g. ["ipmitool", "-H", "{address}", "chassis", "power", "soft"]')
   .superRefine((args, ctx) => {
     args.forEach((arg, i) => {
-      for (const m of arg.matchAll(/\{[^}]*\}/g)) {
+      // Only `{identifier}` is a placeholder: other braces (a Redfish JSON body) are literal text.
+      for (const m of arg.matchAll(/\{([A-Za-z_]\w*)\}/g)) {
         if (!(POWER_PLACEHOLDERS as readonly string[]).includes(m[0]))
           ctx.addIssue({
             code: 'custom',
