@@ -193,7 +193,8 @@ export class PowerManager {
     if (!argv) return { detail: `no power.${d.action === 'power-off' ? 'powerOffCommand' : 'powerOnCommand'} configured` };
     const result = await (this.deps.runCommand ?? runCommand)(expandCommand(argv, powerTarget(host)), power.commandTimeoutSeconds * 1000);
     if (result.ok) return undefined;
-    return { detail: result.error, exitCode: result.exitCode, stderr: result.stderr || undefined };
+    // exitCode null means it never ran (spawn error) or was killed: the detail says which.
+    return { detail: result.error, exitCode: result.exitCode ?? undefined, stderr: result.stderr || undefined };
   }
 
   /** What each host offered when last read, journaled with its power-off done (a host in standby cannot be read). */

@@ -57,7 +57,7 @@ describe('power config', () => {
     ]);
     expect(issues({ action: 'command', powerOffCommand: ['off', '{host}'], powerOnCommand: [] })).toEqual([
       'power.powerOffCommand.1: unknown placeholder {host} in "{host}"; the placeholders are {name}, {address}, {uri}',
-      'power.powerOnCommand: at least the program, e.g. ["ipmitool", "-H", "{address}", "chassis", "power", "soft"]',
+      'power.powerOnCommand: is an empty list; give at least the program, e.g. ["ipmitool", "-H", "{address}", "chassis", "power", "on"]',
     ]);
     expect(issues({ action: 'command', powerOffCommand: ['off'], powerOnCommand: ['on'] }, { policy: { goal: 'balance' } })).toEqual([
       'power.action: is command, but policy.goal is balance: hosts are powered down only when consolidation empties them; set policy.goal: consolidate, or power.action: none',
