@@ -82,7 +82,7 @@ export class PowerManager {
   private record(e: Omit<PowerJournalEntry, 'type' | 'atMs' | 'method'> & { method?: PowerJournalEntry['method'] }): void {
     const entry: PowerJournalEntry = { type: 'power', atMs: this.now(), method: this.states.of(e.host).method ?? this.method(), ...e };
     this.states.apply(entry);
-    void this.deps.journal.append(entry);
+    this.track(this.deps.journal.append(entry));
     this.deps.metrics?.powerActionsTotal.inc({ action: e.action, outcome: e.event });
     const level = e.event === 'failed' ? 'error' : 'info';
     this.deps.logger[level](
@@ -168,12 +168,31 @@ export class PowerManager {
     this.record({ host: d.host, action: d.action, event: 'requested', reason: d.reason, method: this.method() });
     if (d.action === 'power-on') this.deps.onWakeRequested?.(d.host);
     const started = this.now();
-    const job = this.execute(d, host)
-      .then((failure) => {
-        if (failure) this.record({ host: d.host, action: d.action, event: 'failed', seconds: (this.now() - started) / 1000, ...failure });
-      })
-      .finally(() => this.running.delete(job));
-    this.running.add(job);
+    const job = this.execute(d, host).then((failure) => {
+      const seconds = (this.now() - started) / 1000;
+      if (failure) this.record({ host: d.host, action: d.action, event: 'failed', seconds, ...failure });
+      else this.record({ host: d.host, action: d.action, event: 'ran', seconds, detail: this.awaiting(d.action) });
+    });
+    this.track(job);
+  }
+
+  /** What a successful action still waits for (journaled with `ran`). */
+  private awaiting(action: PowerDecision['action']): string {
+    const p = this.config.power;
+    const how = p.action === 'node-suspend' && action === 'power-off' ? 'libvirt accepted the suspend' : 'the command exited 0';
+    return action === 'power-off'
+      ? `${how}; standby once a controller sees the host stop answering libvirt (within power.powerOffTimeoutSeconds ${p.powerOffTimeoutSeconds} s)`
+      : `${how}; awake once a controller sees the host answer libvirt (within power.wakeTimeoutSeconds ${p.wakeTimeoutSeconds} s)`;
+  }
+
+  /** Keep a background promise (an action, a journal write) until it settles, for idle(). */
+  private track(promise: Promise<unknown>): void {
+    const p: Promise<void> = promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
   }
 
   /** The command or libvirt call; a failure's journal fields, or undefined when it succeeded. */
@@ -200,7 +219,12 @@ export class PowerManager {
   /** What each host offered when last read, journaled with its power-off done (a host in standby cannot be read). */
   private readonly capacities = new Map<string, { cpuCount: number; memoryTotalBytes: number }>();
 
-  /** Wait for the actions running in the background (stop, tests). */
+  /** How many actions or journal writes are still running. */
+  get busy(): number {
+    return this.running.size;
+  }
+
+  /** Wait for the actions running in the background and their journal entries (stop, run --once, tests). */
   async idle(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
