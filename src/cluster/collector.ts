@@ -502,9 +502,11 @@ export class Collector {
 /** Open connections, take two samples a short interval apart (so rates exist) and return the state. */
 export async function collectOnce(
   config: Config,
-  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number; history?: CollectOptions },
+  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number; history?: CollectOptions; expectedDown?: ReadonlySet<string> },
 ): Promise<{ state: ClusterState; collector: Collector; connections: HostConnections; close(): Promise<void> }> {
   const connections = new HostConnections(config, deps);
+  // Hosts a power action has down on purpose (from the journal): unreachable without a warning.
+  if (deps.expectedDown) connections.setExpectedDown(deps.expectedDown);
   await connections.start();
   const collector = new Collector(config, connections, deps);
   await collector.collect(deps.history);

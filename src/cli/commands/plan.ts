@@ -155,7 +155,13 @@ export function register(program: Command): void {
         const history = new DecisionHistory(entries);
         // Power states as the controller journaled them: standby hosts are shown so and never targets.
         const powerStates = new PowerStates(entries);
-        const collected = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: history.forState() });
+        const collected = await collectOnce(config, {
+          logger,
+          sampleIntervalMs: 2000,
+          history: history.forState(),
+          // Down on purpose: unreachable without a warning.
+          expectedDown: new Set(powerStates.notAwake().keys()),
+        });
         const { collector, close } = collected;
         const state = markPowerStates(collected.state, powerStates);
         try {
