@@ -106,6 +106,8 @@ export interface PowerJournalEntry {
   reason?: string;
   /** Why it failed, or what else happened (e.g. woken by its alarm). */
   detail?: string;
+  /** `recommended`: the command the operator would run (expanded, shell-quoted). */
+  command?: string;
   /** The command's exit status and the end of its stderr. */
   exitCode?: number | null;
   stderr?: string;

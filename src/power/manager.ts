@@ -15,7 +15,7 @@ import type { Journal, JournalEntry, PowerJournalEntry } from '../history/index.
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Plan, PlanOptions } from '../policy/index.js';
-import { expandCommand, powerTarget, runCommand, type CommandRunner } from './command.js';
+import { expandCommand, operatorCommand, powerTarget, runCommand, type CommandRunner } from './command.js';
 import { markPowerStates, powerTransitions, type PowerDecision } from './decide.js';
 import { suspendHost, type SuspendableHost } from './node-suspend.js';
 import { PowerStates } from './states.js';
@@ -25,6 +25,8 @@ import { planPower, powerMode, type PowerDecisions } from './plan-power.js';
 export interface PlannedPowerAction extends PowerDecision {
   /** `run`: started now; `recommended`: wanted, not done (policy.automation, or a dry run). */
   mode: 'run' | 'recommended';
+  /** What the operator would run to carry it out (expanded, shell-quoted; command.ts operatorCommand). */
+  command?: string;
 }
 
 /** What `plan` and the tick report show about power. */
@@ -95,6 +97,7 @@ export class PowerManager {
         seconds: e.seconds,
         exitCode: e.exitCode,
         stderr: e.stderr,
+        command: e.command,
         dryRun: e.dryRun,
       },
       `${e.action} ${e.event}`,
@@ -138,8 +141,11 @@ export class PowerManager {
       if (powerMode(d, this.config.policy.automation, dryRun) === 'recommended') {
         const key = `${d.host}:${d.action}`;
         recommendedNow.add(key);
-        if (!this.recommended.has(key)) this.record({ host: d.host, action: d.action, event: 'recommended', reason: d.reason, dryRun: dryRun || undefined });
-        out.push({ ...d, mode: 'recommended' });
+        const host = this.hostConfig(d.host);
+        const command = host ? operatorCommand(d.action, host, this.config.power) : undefined;
+        if (!this.recommended.has(key))
+          this.record({ host: d.host, action: d.action, event: 'recommended', reason: d.reason, command, dryRun: dryRun || undefined });
+        out.push({ ...d, mode: 'recommended', ...(command ? { command } : {}) });
         continue;
       }
       this.start(d);

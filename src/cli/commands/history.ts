@@ -74,6 +74,7 @@ export function describeEntry(e: JournalEntry): string[] {
           e.detail ?? '',
           e.stderr ? `stderr: ${e.stderr}` : '',
           e.reason ?? '',
+          e.command ? `to run by hand: ${e.command}` : '',
         ]
           .filter(Boolean)
           .join(', '),

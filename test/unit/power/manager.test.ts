@@ -6,6 +6,7 @@ import { createLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 import type { CommandResult } from '../../../src/power/command.js';
 import type { PowerDecision } from '../../../src/power/decide.js';
+import { describeEntry } from '../../../src/cli/commands/history.js';
 import { PowerManager } from '../../../src/power/manager.js';
 import { host, state } from '../policy/fixtures.js';
 
@@ -120,13 +121,17 @@ describe('power manager', () => {
 
   it('automation manual recommends and runs nothing, journaling a recommendation once while it stays wanted', async () => {
     const t = setup(config({ automation: 'manual' }));
-    expect(t.manager.carryOut([off], false)).toEqual([{ ...off, mode: 'recommended' }]);
+    // The expanded command the operator would run, in the plan and on the journal entry (history).
+    const command = 'ipmitool -H 52:54:00:aa:bb:02 chassis power soft --host=kvm2';
+    expect(t.manager.carryOut([off], false)).toEqual([{ ...off, mode: 'recommended', command }]);
     t.manager.carryOut([off], false);
     t.manager.carryOut([], false);
     t.manager.carryOut([off], false);
     await t.manager.idle();
     expect(t.runs).toEqual([]);
     expect(events(t.journal)).toEqual(['kvm2 power-off recommended', 'kvm2 power-off recommended']);
+    expect(t.journal[0]).toMatchObject({ command });
+    expect(describeEntry(t.journal[0]).at(-1)).toBe(`emptied, to run by hand: ${command}`);
     expect(t.manager.states.of('kvm2').state).toBe('awake');
   });
 
@@ -139,7 +144,7 @@ describe('power manager', () => {
     await t.manager.idle();
     expect(t.runs).toEqual([['wakeonlan', '10.0.0.1']]);
     const d = setup(config());
-    expect(d.manager.carryOut([off], true)).toEqual([{ ...off, mode: 'recommended' }]);
+    expect(d.manager.carryOut([off], true)).toEqual([{ ...off, mode: 'recommended', command: 'ipmitool -H 52:54:00:aa:bb:02 chassis power soft --host=kvm2' }]);
     expect(events(d.journal)).toEqual(['kvm2 power-off recommended dry-run']);
     expect(d.runs).toEqual([]);
   });
