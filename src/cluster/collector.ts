@@ -21,7 +21,7 @@ import {
 import type { Config, HostConfig } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import { parseHostCapabilities } from './capabilities.js';
+import { parseHostCapabilities, type SuspendTarget } from './capabilities.js';
 import { withConfigTags } from './config-tags.js';
 import { HostConnections } from './connections.js';
 import { disksToCopy } from './disks.js';
@@ -66,6 +66,7 @@ interface HostMemo {
   nodeMemoryBytes?: number;
   cpuModel?: string;
   cpuFeatures?: string[];
+  suspendTargets?: SuspendTarget[];
   libvirtVersion?: number;
   hostUuid?: string;
   hugepageSizesKiB?: number[];
@@ -259,6 +260,7 @@ export class Collector {
       memo.hugepageSizesKiB = hostCaps.hugepageSizesKiB;
       memo.hugepageTotals = hostCaps.hugepageTotals;
       memo.cellCount = hostCaps.cellCount;
+      memo.suspendTargets = hostCaps.suspendTargets;
     }
     // Node CPU/memory stats are optional: some drivers (libvirt's test driver) lack them.
     const [cpuStats, memStats, records] = await Promise.all([
@@ -324,6 +326,7 @@ export class Collector {
         hostUuid: memo.hostUuid,
         cpuModel: memo.cpuModel,
         cpuFeatures: memo.cpuFeatures,
+        suspendTargets: memo.suspendTargets,
         libvirtVersion: conn.versions.libvirtVersion,
         hypervisorVersion: conn.versions.hypervisorVersion,
         labels: host.labels,
