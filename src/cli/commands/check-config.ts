@@ -36,8 +36,10 @@ export async function checkConfigFile(file: string): Promise<{ config?: Config; 
   const badListen = typeof listen === 'string' && !reported.has('metrics.listen') ? listenProblem(listen) : undefined;
   if (badListen) problems.push({ path: 'metrics.listen', message: badListen.replace(/^metrics\.listen /, '') });
   problems.push(...(await tlsFileProblems(config ?? rawTlsFileInput(raw, file))).filter((p) => !reported.has(p.path)));
-  const power = config ? config.power : (raw as { power?: unknown } | null)?.power;
-  if (!config || config.power.action !== 'none') problems.push(...(await powerProgramProblems(power)).filter((p) => !reported.has(p.path)));
+  // The programs only matter when an action runs them (action none with commands is refused above).
+  const power: { action?: unknown } | undefined = config ? config.power : (raw as { power?: { action?: unknown } } | null)?.power;
+  if (power?.action === 'command' || power?.action === 'node-suspend')
+    problems.push(...(await powerProgramProblems(power)).filter((p) => !reported.has(p.path)));
   return { config: problems.length === 0 ? config : undefined, problems };
 }
 
