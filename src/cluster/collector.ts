@@ -21,7 +21,7 @@ import {
 import type { Config, HostConfig } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import { parseHostCapabilities } from './capabilities.js';
+import { parseHostCapabilities, type SuspendTarget } from './capabilities.js';
 import { withConfigTags } from './config-tags.js';
 import { HostConnections } from './connections.js';
 import { disksToCopy } from './disks.js';
@@ -66,6 +66,7 @@ interface HostMemo {
   nodeMemoryBytes?: number;
   cpuModel?: string;
   cpuFeatures?: string[];
+  suspendTargets?: SuspendTarget[];
   libvirtVersion?: number;
   hostUuid?: string;
   hugepageSizesKiB?: number[];
@@ -259,6 +260,7 @@ export class Collector {
       memo.hugepageSizesKiB = hostCaps.hugepageSizesKiB;
       memo.hugepageTotals = hostCaps.hugepageTotals;
       memo.cellCount = hostCaps.cellCount;
+      memo.suspendTargets = hostCaps.suspendTargets;
     }
     // Node CPU/memory stats are optional: some drivers (libvirt's test driver) lack them.
     const [cpuStats, memStats, records] = await Promise.all([
@@ -324,6 +326,7 @@ export class Collector {
         hostUuid: memo.hostUuid,
         cpuModel: memo.cpuModel,
         cpuFeatures: memo.cpuFeatures,
+        suspendTargets: memo.suspendTargets,
         libvirtVersion: conn.versions.libvirtVersion,
         hypervisorVersion: conn.versions.hypervisorVersion,
         labels: host.labels,
@@ -502,9 +505,11 @@ export class Collector {
 /** Open connections, take two samples a short interval apart (so rates exist) and return the state. */
 export async function collectOnce(
   config: Config,
-  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number; history?: CollectOptions },
+  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number; history?: CollectOptions; expectedDown?: ReadonlySet<string> },
 ): Promise<{ state: ClusterState; collector: Collector; connections: HostConnections; close(): Promise<void> }> {
   const connections = new HostConnections(config, deps);
+  // Hosts a power action has down on purpose (from the journal): unreachable without a warning.
+  if (deps.expectedDown) connections.setExpectedDown(deps.expectedDown);
   await connections.start();
   const collector = new Collector(config, connections, deps);
   await collector.collect(deps.history);

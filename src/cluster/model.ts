@@ -6,6 +6,7 @@
  * Units are in the names. Ratios are 0..1 (CPU ratios are of the host's or VM's own capacity,
  * so a VM using 2 of its 4 vCPUs has cpuUtilizationRatio 0.5).
  */
+import type { SuspendTarget } from './capabilities.js';
 
 /** Bytes in a KiB and a MiB: libvirt reports memory in KiB, config and figures use MiB. */
 export const KiB = 1024;
@@ -131,6 +132,8 @@ export interface HostObservation {
   cpuModel?: string;
   /** CPU feature names the host supports, when known. */
   cpuFeatures?: string[];
+  /** Node suspend targets its capabilities list under `<power_management>` (power.action node-suspend); undefined when unknown. */
+  suspendTargets?: SuspendTarget[];
   /** libvirt version as major*1e6 + minor*1e3 + micro (read at connect). */
   libvirtVersion?: number;
   /** Hypervisor (QEMU) version, same encoding (virConnectGetVersion, read at connect). */

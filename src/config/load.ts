@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { CLIENT_PARAM_NAMES, libvirtDaemonKey, parseLibvirtUri, quoteUri, UNIMPLEMENTED_CLIENT_PARAMS, type ParsedLibvirtUri } from '../libvirt/uri.js';
 import { configSchema, type Config } from './schema.js';
+import { ignoredPowerSettingProblems } from './power-schema.js';
 
 export interface ConfigProblem {
   /** Field path as written in YAML, e.g. `hosts[1].uri`; empty for the whole file. */
@@ -167,6 +168,7 @@ function ignoredSettingProblems(raw: unknown, config: Config): ConfigProblem[] {
         'is not used with policy.goal: consolidate (consolidating packs hosts; spread balancing is off); remove policy.spread, or set policy.goal: balance to spread the load',
     });
   }
+  problems.push(...ignoredPowerSettingProblems((raw as { power?: unknown } | null)?.power, config.power));
   if (config.policy.goal === 'balance') {
     const at = config.policy.policies?.findIndex((p) => p.name === 'consolidation' && p.enabled) ?? -1;
     if (at >= 0) {

@@ -3,18 +3,37 @@
  * (`none`), an operator's command (IPMI, Wake-on-LAN, a BMC's API...), or libvirt's node suspend.
  * docs/policies.md ("Power actions and standby") says what each costs.
  */
+import { basename, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { seconds } from './durations.js';
 
 /** Placeholders a power command's arguments may hold, replaced per host (src/power/command.ts). */
 export const POWER_PLACEHOLDERS = ['{name}', '{address}', '{uri}'] as const;
 
-const argv = z
-  .array(z.string().min(1, 'an empty argument; remove it'))
-  .min(1, 'at least the program, e.g. ["ipmitool", "-H", "{address}", "chassis", "power", "soft"]')
-  .superRefine((args, ctx) => {
+const OFF_EXAMPLE = '["ipmitool", "-H", "{address}", "chassis", "power", "soft"]';
+const ON_EXAMPLE = '["ipmitool", "-H", "{address}", "chassis", "power", "on"]';
+
+/**
+ * A power command's argv; `example` is shown in its errors. The program must be an absolute path
+ * or a bare name looked up on PATH: a relative path would be taken from the service's working
+ * directory, not the config's (check-config checks that the program exists: powerProgramProblems).
+ */
+const argv = (example: string) =>
+  z.array(z.string().min(1, 'an empty argument; remove it')).superRefine((args, ctx) => {
+    if (args.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `is an empty list; give at least the program, e.g. ${example}` });
+      return;
+    }
+    const program = args[0]!;
+    if (program.includes('/') && !isAbsolute(program))
+      ctx.addIssue({
+        code: 'custom',
+        path: [0],
+        message: `is a relative path (${program}): it would be taken from the service's working directory, not the config's; give an absolute path (e.g. ${join('/usr/local/bin', basename(program))}), or a bare name found on PATH`,
+      });
     args.forEach((arg, i) => {
-      for (const m of arg.matchAll(/\{[^}]*\}/g)) {
+      // Only `{identifier}` is a placeholder: other braces (a Redfish JSON body) are literal text.
+      for (const m of arg.matchAll(/\{([A-Za-z_]\w*)\}/g)) {
         if (!(POWER_PLACEHOLDERS as readonly string[]).includes(m[0]))
           ctx.addIssue({
             code: 'custom',
@@ -33,12 +52,12 @@ export const powerSchema = z
       .describe(
         'What is done to a host consolidation emptied (policy.goal consolidate). `none` (default): it stays up, idle, a target like any other. `command`: run powerOffCommand, then the host is standby until powerOnCommand wakes it. `node-suspend`: libvirt suspends the host (virNodeSuspendForDuration, suspend.target); its RTC alarm wakes it after suspend.durationSeconds, earlier only through powerOnCommand (e.g. Wake-on-LAN).',
       ),
-    powerOffCommand: argv
+    powerOffCommand: argv(OFF_EXAMPLE)
       .optional()
       .describe(
         'action command: the program and its arguments that power a host down, run without a shell (execFile); `{name}`, `{address}` (the host\'s powerAddress, default the host part of its uri) and `{uri}` are replaced, e.g. ["ipmitool", "-I", "lanplus", "-H", "{address}", "-U", "admin", "-f", "/etc/virt-balancer/ipmi-pass", "chassis", "power", "soft"]. Exit status 0 is success.',
       ),
-    powerOnCommand: argv
+    powerOnCommand: argv(ON_EXAMPLE)
       .optional()
       .describe(
         'The program and its arguments that power a standby host up (action command; with node-suspend the only way to wake it before its alarm), placeholders as powerOffCommand, e.g. ["wakeonlan", "{address}"] with powerAddress the MAC address.',
@@ -97,9 +116,17 @@ export const powerSchema = z
           ctx.addIssue({
             code: 'custom',
             path: [field],
-            message: `is required with action command: the program and arguments that power a host ${field === 'powerOffCommand' ? 'down' : 'up'}, e.g. ${field === 'powerOffCommand' ? '["ipmitool", "-H", "{address}", "chassis", "power", "soft"]' : '["ipmitool", "-H", "{address}", "chassis", "power", "on"]'}`,
+            message: `is required with action command: the program and arguments that power a host ${field === 'powerOffCommand' ? 'down' : 'up'}, e.g. ${field === 'powerOffCommand' ? OFF_EXAMPLE : ON_EXAMPLE}`,
           });
     }
+    if (p.action === 'none')
+      for (const field of ['powerOffCommand', 'powerOnCommand'] as const)
+        if (p[field])
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'is not used with action none (no host is powered down or woken); remove it, or set action: command (or node-suspend) to use it',
+          });
     if (p.action === 'node-suspend' && p.powerOffCommand)
       ctx.addIssue({
         code: 'custom',
@@ -115,3 +142,15 @@ export const powerSchema = z
   });
 
 export type PowerConfig = z.infer<typeof powerSchema>;
+
+/**
+ * What the schema cannot see once its defaults are applied: a `suspend:` section written with an
+ * action other than node-suspend would be silently ignored. `raw` is the `power:` mapping as written.
+ */
+export function ignoredPowerSettingProblems(raw: unknown, power: PowerConfig): { path: string; message: string }[] {
+  const written = raw && typeof raw === 'object' ? (raw as { suspend?: unknown }) : {};
+  if (written.suspend === undefined || power.action === 'node-suspend') return [];
+  return [
+    { path: 'power.suspend', message: `is read only with action node-suspend (action is ${power.action}); remove it, or set power.action: node-suspend` },
+  ];
+}

@@ -92,7 +92,8 @@ export type JournalEntry =
 
 /**
  * One step of a power action. `recommended`: planned, not done (policy.automation, or a dry run);
- * `requested`: the command or libvirt call is running; `done`: the host stopped answering
+ * `requested`: the command or libvirt call is running; `ran`: it succeeded (exit 0), the host's
+ * answer (or not) is still awaited; `done`: the host stopped answering
  * (power-off) or answers again (power-on); `failed`: the action or the wait for it failed.
  */
 export interface PowerJournalEntry {
@@ -100,11 +101,13 @@ export interface PowerJournalEntry {
   atMs: number;
   host: string;
   action: 'power-off' | 'power-on';
-  event: 'recommended' | 'requested' | 'done' | 'failed';
+  event: 'recommended' | 'requested' | 'ran' | 'done' | 'failed';
   method: 'command' | 'node-suspend' | 'none';
   reason?: string;
   /** Why it failed, or what else happened (e.g. woken by its alarm). */
   detail?: string;
+  /** `recommended`: the command the operator would run (expanded, shell-quoted). */
+  command?: string;
   /** The command's exit status and the end of its stderr. */
   exitCode?: number | null;
   stderr?: string;
@@ -448,7 +451,7 @@ function isEntry(value: unknown): value is JournalEntry {
       typeof e.atMs === 'number' &&
       typeof e.host === 'string' &&
       (e.action === 'power-off' || e.action === 'power-on') &&
-      ['recommended', 'requested', 'done', 'failed'].includes(e.event as string)
+      ['recommended', 'requested', 'ran', 'done', 'failed'].includes(e.event as string)
     );
   if (!ENTRY_TYPES.has(e.type as string) || typeof e.atMs !== 'number' || typeof e.vm !== 'string' || typeof e.vmUuid !== 'string') return false;
   if (e.type === 'adapted' || e.type === 'found-running-job') return true;

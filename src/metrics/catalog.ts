@@ -83,7 +83,7 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     }),
     powerActionsTotal: new Counter({
       name: 'virt_balancer_power_actions_total',
-      help: 'Power actions on hosts consolidation emptied (config power:), by action (power-off, power-on) and outcome (recommended, requested, done, failed)',
+      help: 'Power actions on hosts consolidation emptied (config power:), by action (power-off, power-on) and outcome (recommended, requested, ran, done, failed)',
       labelNames: ['action', 'outcome'],
       registers: r,
     }),

@@ -82,7 +82,13 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
   {
     name: 'host-up',
     description: 'a host that cannot be reached is never a target',
-    filter: ({ target }) => (target.up ? true : `${target.name} is down${target.downReason ? ` (${target.downReason})` : ''}`),
+    // A host down on purpose (power:) says so ("is standby since ... (power action ...)"), not "is down".
+    filter: ({ target }) =>
+      target.up
+        ? true
+        : target.power && target.downReason
+          ? `${target.name} is ${target.downReason}`
+          : `${target.name} is down${target.downReason ? ` (${target.downReason})` : ''}`,
   },
   {
     name: 'not-in-standby',

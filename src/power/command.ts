@@ -4,6 +4,8 @@
  * is one argument whatever it holds), bounded by a timeout, exit status and stderr kept.
  */
 import { execFile } from 'node:child_process';
+import type { HostConfig } from '../config/index.js';
+import type { PowerConfig } from '../config/power-schema.js';
 import { parseLibvirtUri } from '../libvirt/uri.js';
 
 /** What `{name}`, `{address}` and `{uri}` stand for (config: the host's name, powerAddress or its URI's host, uri). */
@@ -29,6 +31,28 @@ export function powerTarget(host: { name: string; uri: string; powerAddress?: st
 /** The argv with every placeholder replaced (each element stays one argument). */
 export function expandCommand(argv: readonly string[], target: PowerTarget): string[] {
   return argv.map((a) => a.replaceAll('{name}', target.name).replaceAll('{address}', target.address).replaceAll('{uri}', target.uri));
+}
+
+/** One argument as a POSIX shell reads it back unchanged: bare when plainly safe, else single-quoted. */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The command an operator would run for a recommended action (policy.automation manual / partial),
+ * expanded for the host and shell-quoted: the configured powerOffCommand / powerOnCommand, or for
+ * node-suspend's power-off the virsh equivalent of virNodeSuspendForDuration (`virsh nodesuspend
+ * TARGET DURATION`). Undefined when no command is configured for it.
+ */
+export function operatorCommand(
+  action: 'power-off' | 'power-on',
+  host: Pick<HostConfig, 'name' | 'uri' | 'powerAddress'>,
+  power: PowerConfig,
+): string | undefined {
+  if (action === 'power-off' && power.action === 'node-suspend')
+    return ['virsh', '-c', host.uri, 'nodesuspend', power.suspend.target, String(power.suspend.durationSeconds)].map(shellQuote).join(' ');
+  const argv = action === 'power-off' ? power.powerOffCommand : power.powerOnCommand;
+  return argv ? expandCommand(argv, powerTarget(host)).map(shellQuote).join(' ') : undefined;
 }
 
 export interface CommandResult {

@@ -96,7 +96,7 @@ export function choosePowerOffs(state: ClusterState, plan: Plan, states: PowerSt
   const holding = new Set(state.vms.filter((v) => holdsMemory(v.state)).map((v) => v.host));
   const candidates = awake
     .filter((h) => !holding.has(h.name) && !busy.has(h.name))
-    .filter((h) => powerOffHold(states, h.name, config, nowMs) === undefined)
+    .filter((h) => powerOffHold(states, h, config, nowMs) === undefined)
     .sort((a, b) => a.cpuCount - b.cpuCount || a.name.localeCompare(b.name));
   const host = candidates[0];
   if (!host) return [];
@@ -116,15 +116,22 @@ export function powerOffHolds(state: ClusterState, states: PowerStates, config: 
   const out: { host: string; reason: string }[] = [];
   for (const h of state.hosts) {
     if (!h.up || h.power || holding.has(h.name)) continue;
-    const reason = powerOffHold(states, h.name, config, nowMs);
+    const reason = powerOffHold(states, h, config, nowMs);
     if (reason) out.push({ host: h.name, reason });
   }
   return out;
 }
 
-/** Why a host is not powered down now (anti-flapping): woken, or a power-off of it failed, within power.minAwakeSeconds. */
-function powerOffHold(states: PowerStates, host: string, config: Config, nowMs: number): string | undefined {
-  const p = states.of(host);
+/**
+ * Why a host is not powered down now: with node-suspend, its capabilities do not list the target
+ * (so plan shows it, rather than the suspend failing when carried out); anti-flapping: woken, or a
+ * power-off of it failed, within power.minAwakeSeconds.
+ */
+function powerOffHold(states: PowerStates, h: HostObservation, config: Config, nowMs: number): string | undefined {
+  const target = config.power.suspend.target;
+  if (config.power.action === 'node-suspend' && h.suspendTargets && !h.suspendTargets.includes(target))
+    return `empty, but its capabilities' <power_management> lists ${h.suspendTargets.length ? h.suspendTargets.map((t) => `suspend_${t}`).join(', ') : 'nothing'}, not suspend_${target}; set power.suspend.target to one it lists, or use power.action: command`;
+  const p = states.of(h.name);
   const limitMs = config.power.minAwakeSeconds * 1000;
   if (p.powerOffFailedAtMs !== undefined && nowMs - p.powerOffFailedAtMs < limitMs)
     return `empty, but a power-off of it failed ${((nowMs - p.powerOffFailedAtMs) / 1000).toFixed(0)} s ago; not tried again before power.minAwakeSeconds (${config.power.minAwakeSeconds} s)`;

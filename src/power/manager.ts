@@ -15,7 +15,7 @@ import type { Journal, JournalEntry, PowerJournalEntry } from '../history/index.
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Plan, PlanOptions } from '../policy/index.js';
-import { expandCommand, powerTarget, runCommand, type CommandRunner } from './command.js';
+import { expandCommand, operatorCommand, powerTarget, runCommand, type CommandRunner } from './command.js';
 import { markPowerStates, powerTransitions, type PowerDecision } from './decide.js';
 import { suspendHost, type SuspendableHost } from './node-suspend.js';
 import { PowerStates } from './states.js';
@@ -25,6 +25,8 @@ import { planPower, powerMode, type PowerDecisions } from './plan-power.js';
 export interface PlannedPowerAction extends PowerDecision {
   /** `run`: started now; `recommended`: wanted, not done (policy.automation, or a dry run). */
   mode: 'run' | 'recommended';
+  /** What the operator would run to carry it out (expanded, shell-quoted; command.ts operatorCommand). */
+  command?: string;
 }
 
 /** What `plan` and the tick report show about power. */
@@ -82,7 +84,7 @@ export class PowerManager {
   private record(e: Omit<PowerJournalEntry, 'type' | 'atMs' | 'method'> & { method?: PowerJournalEntry['method'] }): void {
     const entry: PowerJournalEntry = { type: 'power', atMs: this.now(), method: this.states.of(e.host).method ?? this.method(), ...e };
     this.states.apply(entry);
-    void this.deps.journal.append(entry);
+    this.track(this.deps.journal.append(entry));
     this.deps.metrics?.powerActionsTotal.inc({ action: e.action, outcome: e.event });
     const level = e.event === 'failed' ? 'error' : 'info';
     this.deps.logger[level](
@@ -95,6 +97,7 @@ export class PowerManager {
         seconds: e.seconds,
         exitCode: e.exitCode,
         stderr: e.stderr,
+        command: e.command,
         dryRun: e.dryRun,
       },
       `${e.action} ${e.event}`,
@@ -138,8 +141,11 @@ export class PowerManager {
       if (powerMode(d, this.config.policy.automation, dryRun) === 'recommended') {
         const key = `${d.host}:${d.action}`;
         recommendedNow.add(key);
-        if (!this.recommended.has(key)) this.record({ host: d.host, action: d.action, event: 'recommended', reason: d.reason, dryRun: dryRun || undefined });
-        out.push({ ...d, mode: 'recommended' });
+        const host = this.hostConfig(d.host);
+        const command = host ? operatorCommand(d.action, host, this.config.power) : undefined;
+        if (!this.recommended.has(key))
+          this.record({ host: d.host, action: d.action, event: 'recommended', reason: d.reason, command, dryRun: dryRun || undefined });
+        out.push({ ...d, mode: 'recommended', ...(command ? { command } : {}) });
         continue;
       }
       this.start(d);
@@ -168,12 +174,31 @@ export class PowerManager {
     this.record({ host: d.host, action: d.action, event: 'requested', reason: d.reason, method: this.method() });
     if (d.action === 'power-on') this.deps.onWakeRequested?.(d.host);
     const started = this.now();
-    const job = this.execute(d, host)
-      .then((failure) => {
-        if (failure) this.record({ host: d.host, action: d.action, event: 'failed', seconds: (this.now() - started) / 1000, ...failure });
-      })
-      .finally(() => this.running.delete(job));
-    this.running.add(job);
+    const job = this.execute(d, host).then((failure) => {
+      const seconds = (this.now() - started) / 1000;
+      if (failure) this.record({ host: d.host, action: d.action, event: 'failed', seconds, ...failure });
+      else this.record({ host: d.host, action: d.action, event: 'ran', seconds, detail: this.awaiting(d.action) });
+    });
+    this.track(job);
+  }
+
+  /** What a successful action still waits for (journaled with `ran`). */
+  private awaiting(action: PowerDecision['action']): string {
+    const p = this.config.power;
+    const how = p.action === 'node-suspend' && action === 'power-off' ? 'libvirt accepted the suspend' : 'the command exited 0';
+    return action === 'power-off'
+      ? `${how}; standby once a controller sees the host stop answering libvirt (within power.powerOffTimeoutSeconds ${p.powerOffTimeoutSeconds} s)`
+      : `${how}; awake once a controller sees the host answer libvirt (within power.wakeTimeoutSeconds ${p.wakeTimeoutSeconds} s)`;
+  }
+
+  /** Keep a background promise (an action, a journal write) until it settles, for idle(). */
+  private track(promise: Promise<unknown>): void {
+    const p: Promise<void> = promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
   }
 
   /** The command or libvirt call; a failure's journal fields, or undefined when it succeeded. */
@@ -193,13 +218,19 @@ export class PowerManager {
     if (!argv) return { detail: `no power.${d.action === 'power-off' ? 'powerOffCommand' : 'powerOnCommand'} configured` };
     const result = await (this.deps.runCommand ?? runCommand)(expandCommand(argv, powerTarget(host)), power.commandTimeoutSeconds * 1000);
     if (result.ok) return undefined;
-    return { detail: result.error, exitCode: result.exitCode, stderr: result.stderr || undefined };
+    // exitCode null means it never ran (spawn error) or was killed: the detail says which.
+    return { detail: result.error, exitCode: result.exitCode ?? undefined, stderr: result.stderr || undefined };
   }
 
   /** What each host offered when last read, journaled with its power-off done (a host in standby cannot be read). */
   private readonly capacities = new Map<string, { cpuCount: number; memoryTotalBytes: number }>();
 
-  /** Wait for the actions running in the background (stop, tests). */
+  /** How many actions or journal writes are still running. */
+  get busy(): number {
+    return this.running.size;
+  }
+
+  /** Wait for the actions running in the background and their journal entries (stop, run --once, tests). */
   async idle(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }

@@ -36,9 +36,9 @@ export class PowerStates {
     for (const e of entries) if (e.type === 'power') this.apply(e);
   }
 
-  /** A new power entry; `recommended` and dry-run entries change nothing. */
+  /** A new power entry; `recommended`, `ran` (the state changes when the host answers or not) and dry-run entries change nothing. */
   apply(e: PowerJournalEntry): void {
-    if (e.event === 'recommended' || e.dryRun) return;
+    if (e.event === 'recommended' || e.event === 'ran' || e.dryRun) return;
     const was = this.hosts.get(e.host) ?? { ...AWAKE };
     const next: HostPower = { ...was, method: e.method };
     if (e.action === 'power-off') {

@@ -4,6 +4,7 @@ import { ConfigError, type ConfigProblem, parseConfig, rawTlsFileInput, readConf
 import type { Config } from '../../config/index.js';
 import { listenProblem } from '../../metrics/server.js';
 import { CORE_FILTERS, loadPolicies } from '../../policy/index.js';
+import { powerProgramProblems } from '../../power/program.js';
 import { action } from '../errors.js';
 
 /** The default policies whose absence changes what an operator relies on, and what stops happening. */
@@ -16,7 +17,8 @@ const DEFAULT_POLICY_DUTIES: [string, string][] = [
 
 /**
  * Every problem of a config file that can be found without connecting: the schema and URI checks
- * (all of them, not only the first stage), metrics.listen, and the TLS files it names. Policies are
+ * (all of them, not only the first stage), metrics.listen, the TLS files it names and the power
+ * commands' programs. Policies are
  * loaded only when the rest is valid (they read the validated config).
  */
 export async function checkConfigFile(file: string): Promise<{ config?: Config; problems: ConfigProblem[] }> {
@@ -34,6 +36,10 @@ export async function checkConfigFile(file: string): Promise<{ config?: Config; 
   const badListen = typeof listen === 'string' && !reported.has('metrics.listen') ? listenProblem(listen) : undefined;
   if (badListen) problems.push({ path: 'metrics.listen', message: badListen.replace(/^metrics\.listen /, '') });
   problems.push(...(await tlsFileProblems(config ?? rawTlsFileInput(raw, file))).filter((p) => !reported.has(p.path)));
+  // The programs only matter when an action runs them (action none with commands is refused above).
+  const power: { action?: unknown } | undefined = config ? config.power : (raw as { power?: { action?: unknown } } | null)?.power;
+  if (power?.action === 'command' || power?.action === 'node-suspend')
+    problems.push(...(await powerProgramProblems(power)).filter((p) => !reported.has(p.path)));
   return { config: problems.length === 0 ? config : undefined, problems };
 }
 

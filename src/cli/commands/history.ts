@@ -6,7 +6,8 @@ import { readJournal, type JournalEntry } from '../../executor/index.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 
-function describe(e: JournalEntry): string[] {
+/** One journal entry as a history row: time, event, VM, hosts, details. */
+export function describeEntry(e: JournalEntry): string[] {
   const at = new Date(e.atMs).toISOString().replace('T', ' ').replace(/\..*/, '');
   switch (e.type) {
     case 'planned':
@@ -68,10 +69,12 @@ function describe(e: JournalEntry): string[] {
         `${e.host} (${e.method})`,
         [
           e.seconds !== undefined ? `${e.seconds.toFixed(1)} s` : '',
-          e.exitCode !== undefined ? `exit ${e.exitCode}` : '',
+          // No status when it never ran or was killed: the detail says why (ENOENT, killed by SIGKILL).
+          typeof e.exitCode === 'number' ? `exit ${e.exitCode}` : '',
           e.detail ?? '',
           e.stderr ? `stderr: ${e.stderr}` : '',
           e.reason ?? '',
+          e.command ? `to run by hand: ${e.command}` : '',
         ]
           .filter(Boolean)
           .join(', '),
@@ -95,7 +98,7 @@ export function register(program: Command): void {
         const entries = (await readJournal(join(config.stateDir, 'journal.jsonl'))).slice(-limit);
         if (options.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
         else if (entries.length === 0) process.stdout.write(`No journal entries yet in ${join(config.stateDir, 'journal.jsonl')}.\n`);
-        else process.stdout.write(table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describe)) + '\n');
+        else process.stdout.write(table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describeEntry)) + '\n');
       }),
     );
 }

@@ -8,6 +8,7 @@ import { loadPolicies, type Plan } from '../../policy/index.js';
 import { planObserved, planOptionsFor } from '../../controller/pipeline.js';
 import { markPowerStates } from '../../power/decide.js';
 import type { PowerPlan } from '../../power/manager.js';
+import { operatorCommand } from '../../power/command.js';
 import { planPower, powerMode } from '../../power/plan-power.js';
 import { PowerStates } from '../../power/states.js';
 import { action, UserError } from '../errors.js';
@@ -132,6 +133,7 @@ export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>, power?:
           power.actions.map((a) => [a.host, a.action, a.mode === 'run' ? 'run' : 'recommended (policy.automation)', a.reason]),
         ),
       );
+    for (const a of power.actions) if (a.mode === 'recommended' && a.command) out.push(`to ${a.action} ${a.host} by hand: ${a.command}`);
     for (const h of power.held) out.push(`held: ${h.host}: ${h.reason}`);
   }
   return out.join('\n');
@@ -155,7 +157,13 @@ export function register(program: Command): void {
         const history = new DecisionHistory(entries);
         // Power states as the controller journaled them: standby hosts are shown so and never targets.
         const powerStates = new PowerStates(entries);
-        const collected = await collectOnce(config, { logger, sampleIntervalMs: 2000, history: history.forState() });
+        const collected = await collectOnce(config, {
+          logger,
+          sampleIntervalMs: 2000,
+          history: history.forState(),
+          // Down on purpose: unreachable without a warning.
+          expectedDown: new Set(powerStates.notAwake().keys()),
+        });
         const { collector, close } = collected;
         const state = markPowerStates(collected.state, powerStates);
         try {
@@ -164,7 +172,12 @@ export function register(program: Command): void {
           const { plan: result } = await planObserved(state, inputs, options.dirtyRate ? { collector, staleAfterMs: 0 } : undefined);
           const decided = await planPower(state, result, powerStates, config, planOptionsFor(inputs), Date.now());
           const power: PowerPlan = {
-            actions: decided.decisions.map((d) => ({ ...d, mode: powerMode(d, config.policy.automation, config.loop.dryRun) })),
+            actions: decided.decisions.map((d) => {
+              const mode = powerMode(d, config.policy.automation, config.loop.dryRun);
+              const host = config.hosts.find((h) => h.name === d.host);
+              const command = mode === 'recommended' && host ? operatorCommand(d.action, host, config.power) : undefined;
+              return { ...d, mode, ...(command ? { command } : {}) };
+            }),
             held: decided.held,
             hosts: [...powerStates.notAwake()].map(([host, p]) => ({ host, state: p.state, sinceMs: p.sinceMs })),
           };

@@ -63,9 +63,17 @@ export function register(program: Command): void {
           if (ha) await ha.step();
           const report = await controller.tick();
           await controller.executor.whenIdle();
+          // A power command this tick started is waited for (bounded by power.commandTimeoutSeconds) and its result journaled.
+          if (controller.power.busy > 0) logger.info({ timeoutSeconds: config.power.commandTimeoutSeconds }, 'waiting for the power actions this tick started');
+          await controller.power.idle();
           await stopAll();
           logger.info(
-            { moves: report.plan.moves.length, results: controller.executor.finished().map((r) => `${r.vm}:${r.outcome}`), role: report.role },
+            {
+              moves: report.plan.moves.length,
+              results: controller.executor.finished().map((r) => `${r.vm}:${r.outcome}`),
+              power: report.power?.actions.map((a) => `${a.host}:${a.action}:${a.mode}`),
+              role: report.role,
+            },
             'one tick done',
           );
           // A tick that saw no host, or did not plan, did not do what --once asks: say so in the exit status.

@@ -1,6 +1,7 @@
 /** `virt-balancer simulate`: run the engine tick by tick on a simulated cluster (what-if; policy testing). */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/index.js';
+import { ConfigError, type Config, describeIssue, formatPath, parseConfig, readConfigFile, resolveConfigPaths } from '../../config/index.js';
+import { powerSchema } from '../../config/power-schema.js';
 import { loadPolicies } from '../../policy/index.js';
 import { loadScenario } from '../../sim/scenario-file.js';
 import { Simulator, type SimTick } from '../../sim/simulator.js';
@@ -42,6 +43,28 @@ export function renderSimulation(ticks: readonly SimTick[]): string {
   return out;
 }
 
+/**
+ * The config as `simulate` reads it: the hosts come from the scenario and power actions are not
+ * simulated, so the power section is checked on its own, not against the config's hosts (with one
+ * host entry, power.minAwakeHosts would refuse a config whose scenario has many). Throws ConfigError.
+ */
+export async function loadSimulationConfig(file: string): Promise<Config> {
+  const raw = await readConfigFile(file);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return resolveConfigPaths(parseConfig(raw, file), file);
+  const { power, ...rest } = raw as Record<string, unknown>;
+  const checked = powerSchema.safeParse(power ?? {}, { reportInput: true });
+  let config: Config | undefined;
+  const problems = checked.success ? [] : checked.error.issues.map((issue) => ({ path: formatPath(['power', ...issue.path]), message: describeIssue(issue) }));
+  try {
+    config = resolveConfigPaths(parseConfig(rest, file), file);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.unshift(...error.problems);
+  }
+  if (problems.length > 0 || !config || !checked.success) throw new ConfigError(file, problems);
+  return { ...config, power: checked.data };
+}
+
 export function register(program: Command): void {
   program
     .command('simulate')
@@ -54,7 +77,7 @@ export function register(program: Command): void {
       action(async (options: { config: string; scenario: string; ticks: string; json?: boolean }) => {
         const tickCount = Number(options.ticks);
         if (!Number.isInteger(tickCount) || tickCount < 1) throw new UserError(`--ticks ${options.ticks}: give a whole number of ticks, 1 or more`, 2);
-        const config = await loadConfig(options.config);
+        const config = await loadSimulationConfig(options.config);
         const scenario = await loadScenario(options.scenario);
         const sim = new Simulator(scenario);
         const policies = await loadPolicies(config.policy);

@@ -41,10 +41,16 @@ export function register(program: Command): void {
       action(async (options: { config: string; json?: boolean; sampleSeconds: string; logLevel: string }) => {
         const config = await loadConfig(options.config);
         const logger = commandLogger(options.logLevel);
-        const collected = await collectOnce(config, { logger, sampleIntervalMs: Number(options.sampleSeconds) * 1000 });
+        // Power states as the controller journaled them (a missing state directory: none), read
+        // first so a standby host's unreachability is logged at debug, not as a warning.
+        const powerStates = new PowerStates(await new Journal(config.stateDir).read().catch(() => []));
+        const collected = await collectOnce(config, {
+          logger,
+          sampleIntervalMs: Number(options.sampleSeconds) * 1000,
+          expectedDown: new Set(powerStates.notAwake().keys()),
+        });
         await collected.close();
-        // Power states as the controller journaled them (a missing state directory: none).
-        const state = markPowerStates(collected.state, new PowerStates(await new Journal(config.stateDir).read().catch(() => [])));
+        const state = markPowerStates(collected.state, powerStates);
         // Scripts read exit 0 as "the cluster answered": say so only when some host did.
         const noneRead = () => {
           if (!state.hosts.some((h) => h.up) && !state.hosts.every((h) => h.power))

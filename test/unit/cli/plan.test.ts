@@ -23,6 +23,24 @@ describe('plan reports hosts it could not read', () => {
     ]);
   });
 
+  it('shows the command an operator would run for a recommended power action', () => {
+    const power = {
+      actions: [
+        {
+          host: 'kvm3',
+          action: 'power-off' as const,
+          reason: 'consolidate: kvm3 holds no VM',
+          mode: 'recommended' as const,
+          command: 'ipmitool -H 10.9.0.13 chassis power soft',
+        },
+      ],
+      held: [],
+      hosts: [],
+    };
+    expect(renderPlan(emptyPlan, { hosts: [host('kvm3')] }, power)).toContain('to power-off kvm3 by hand: ipmitool -H 10.9.0.13 chassis power soft');
+    expect(planJson(emptyPlan, undefined, power).power?.actions[0]).toMatchObject({ command: 'ipmitool -H 10.9.0.13 chassis power soft' });
+  });
+
   it('shows standby hosts apart from unreachable ones, and the planned power actions with their reason (text and --json)', () => {
     const state = {
       hosts: [

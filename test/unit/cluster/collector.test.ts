@@ -24,6 +24,7 @@ interface FakeDomain {
 function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number; free: number } } = {}) {
   const caps = `<capabilities><host><uuid>${uuid(9000 + domains.length)}</uuid><cpu><model>Haswell</model>
     <pages unit='KiB' size='4'/>${options.hugepages ? "<pages unit='KiB' size='2048'/>" : ''}</cpu>
+    <power_management><suspend_mem/><suspend_disk/></power_management>
     <topology><cells num='1'><cell id='0'><pages unit='KiB' size='4'>1000</pages>${options.hugepages ? `<pages unit='KiB' size='2048'>${options.hugepages.total}</pages>` : ''}</cell></cells></topology></host></capabilities>`;
   const conn = {
     nodeGetInfo: async () => ({ model: 'x86_64', memoryKiB: BigInt((256 * GiB) / 1024), cpus: 32, mhz: 2000, nodes: 1, sockets: 1, cores: 32, threads: 1 }),
@@ -81,6 +82,8 @@ describe('collector accounting', () => {
     const state = await collector([{ name: 'kvm1', capacityMiB: 128 * 1024, conn: fakeHost(domains) }]).collect();
     expect(state.hosts[0].memoryUsedBytes).toBe(40 * GiB);
     expect(state.hosts[0].memoryTotalBytes).toBe(128 * GiB);
+    // Read with the capabilities, for power.action node-suspend's decision.
+    expect(state.hosts[0].suspendTargets).toEqual(['mem', 'disk']);
   });
 
   it('with node stats: hugepage pools are outside ordinary memory; a hugepage VM carries its page size', async () => {

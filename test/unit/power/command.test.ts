@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../../src/config/schema.js';
-import { expandCommand, powerTarget, runCommand } from '../../../src/power/command.js';
+import { expandCommand, operatorCommand, powerTarget, runCommand, shellQuote } from '../../../src/power/command.js';
 
 const node = process.execPath;
 
@@ -17,6 +17,31 @@ describe('power commands', () => {
     ]);
     expect(powerTarget({ name: 'k', uri: 'qemu:///system', powerAddress: 'aa:bb' }).address).toBe('aa:bb');
     expect(powerTarget({ name: 'k', uri: 'qemu:///system' }).address).toBe('k');
+  });
+
+  it('shows a recommended action as the shell-quoted command an operator would run', () => {
+    expect(shellQuote('10.9.0.11')).toBe('10.9.0.11');
+    expect(shellQuote('{"ResetType": "On"}')).toBe(`'{"ResetType": "On"}'`);
+    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+    const power = configSchema.parse({
+      hosts: [
+        { name: 'a', uri: 'qemu+tcp://10.0.0.1/system' },
+        { name: 'b', uri: 'qemu+tcp://10.0.0.2/system' },
+      ],
+      policy: { goal: 'consolidate' },
+      power: {
+        action: 'command',
+        powerOffCommand: ['curl', '-d', '{"ResetType": "GracefulShutdown"}', 'https://{address}/reset'],
+        powerOnCommand: ['wakeonlan', '{address}'],
+      },
+    }).power;
+    const kvm = { name: 'kvm 2', uri: 'qemu+ssh://root@10.1.0.7/system', powerAddress: '10.9.0.12' };
+    expect(operatorCommand('power-off', kvm, power)).toBe(`curl -d '{"ResetType": "GracefulShutdown"}' https://10.9.0.12/reset`);
+    expect(operatorCommand('power-on', kvm, power)).toBe('wakeonlan 10.9.0.12');
+    // node-suspend: virsh's equivalent of virNodeSuspendForDuration.
+    expect(operatorCommand('power-off', kvm, { ...power, action: 'node-suspend', powerOffCommand: undefined })).toBe(
+      'virsh -c qemu+ssh://root@10.1.0.7/system nodesuspend mem 3600',
+    );
   });
 
   it('runs without a shell and captures the exit status and stderr', async () => {
@@ -57,7 +82,7 @@ describe('power config', () => {
     ]);
     expect(issues({ action: 'command', powerOffCommand: ['off', '{host}'], powerOnCommand: [] })).toEqual([
       'power.powerOffCommand.1: unknown placeholder {host} in "{host}"; the placeholders are {name}, {address}, {uri}',
-      'power.powerOnCommand: at least the program, e.g. ["ipmitool", "-H", "{address}", "chassis", "power", "soft"]',
+      'power.powerOnCommand: is an empty list; give at least the program, e.g. ["ipmitool", "-H", "{address}", "chassis", "power", "on"]',
     ]);
     expect(issues({ action: 'command', powerOffCommand: ['off'], powerOnCommand: ['on'] }, { policy: { goal: 'balance' } })).toEqual([
       'power.action: is command, but policy.goal is balance: hosts are powered down only when consolidation empties them; set policy.goal: consolidate, or power.action: none',

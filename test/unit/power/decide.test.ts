@@ -138,6 +138,29 @@ describe('choosing hosts to power down', () => {
     expect(choosePowerOffs(s, empty(s), states, config({ minAwakeSeconds: 900 }), NOW).map((d) => d.host)).toEqual(['b']);
   });
 
+  it('node-suspend: a host whose capabilities do not list the target is held with the reason, not chosen (plan shows it)', () => {
+    const suspend = config({ action: 'node-suspend', powerOffCommand: undefined, suspend: { target: 'mem' } });
+    const s = state([host('a'), host('b', { suspendTargets: ['disk'] }), host('c', { suspendTargets: [] })], [vm('a1', 'a', 0.5)]);
+    expect(choosePowerOffs(s, empty(s), new PowerStates(), suspend, NOW)).toEqual([]);
+    expect(powerOffHolds(s, new PowerStates(), suspend, NOW)).toEqual([
+      {
+        host: 'b',
+        reason:
+          "empty, but its capabilities' <power_management> lists suspend_disk, not suspend_mem; set power.suspend.target to one it lists, or use power.action: command",
+      },
+      {
+        host: 'c',
+        reason:
+          "empty, but its capabilities' <power_management> lists nothing, not suspend_mem; set power.suspend.target to one it lists, or use power.action: command",
+      },
+    ]);
+    // Listing it, or unknown (not read yet): chosen as before.
+    const ok = state([host('a'), host('b', { suspendTargets: ['mem', 'disk'] })], [vm('a1', 'a', 0.5)]);
+    expect(choosePowerOffs(ok, empty(ok), new PowerStates(), suspend, NOW).map((d) => d.host)).toEqual(['b']);
+    // action command does not look at them.
+    expect(choosePowerOffs(s, empty(s), new PowerStates(), config(), NOW).map((d) => d.host)).toEqual(['b']);
+  });
+
   it('anti-flapping: a host whose power-off failed is not tried again within minAwakeSeconds', () => {
     const s = state([host('a'), host('b')], [vm('a1', 'a', 0.5)]);
     const states = new PowerStates([entry('b', 'power-off', 'requested', NOW - 61_000), entry('b', 'power-off', 'failed', NOW - 60_000)]);

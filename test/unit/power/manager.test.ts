@@ -6,6 +6,7 @@ import { createLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 import type { CommandResult } from '../../../src/power/command.js';
 import type { PowerDecision } from '../../../src/power/decide.js';
+import { describeEntry } from '../../../src/cli/commands/history.js';
 import { PowerManager } from '../../../src/power/manager.js';
 import { host, state } from '../policy/fixtures.js';
 
@@ -64,9 +65,9 @@ describe('power manager', () => {
     t.manager.observe(s); // still answers: capacity remembered, nothing ends yet
     const marked = t.manager.observe({ ...s, hosts: [s.hosts[0], { ...s.hosts[1], up: false, downReason: 'connection refused' }] });
     expect(marked.hosts[1].power).toBe('standby');
-    expect(events(t.journal)).toEqual(['kvm2 power-off requested', 'kvm2 power-off done']);
-    expect(t.journal[1]).toMatchObject({ seconds: 12, method: 'command', capacity: { cpuCount: 4, memoryTotalBytes: 16 * 2 ** 30 } });
-    expect(await counter(t.metrics)).toEqual(['power-off done 1', 'power-off requested 1']);
+    expect(events(t.journal)).toEqual(['kvm2 power-off requested', 'kvm2 power-off ran', 'kvm2 power-off done']);
+    expect(t.journal[2]).toMatchObject({ seconds: 12, method: 'command', capacity: { cpuCount: 4, memoryTotalBytes: 16 * 2 ** 30 } });
+    expect(await counter(t.metrics)).toEqual(['power-off done 1', 'power-off ran 1', 'power-off requested 1']);
     expect((await t.metrics.hostsStandby.get()).values[0].value).toBe(1);
     expect((await t.metrics.hostStandby.get()).values.map((v) => [v.labels.host, v.value])).toEqual([
       ['kvm1', 0],
@@ -79,8 +80,33 @@ describe('power manager', () => {
     expect(t.woken).toEqual(['kvm2']);
     t.advance(30_000);
     expect(t.manager.observe(s).hosts[1].power).toBeUndefined();
-    expect(events(t.journal).slice(2)).toEqual(['kvm2 power-on requested', 'kvm2 power-on done']);
+    expect(events(t.journal).slice(3)).toEqual(['kvm2 power-on requested', 'kvm2 power-on ran', 'kvm2 power-on done']);
     expect(t.journal.at(-1)).toMatchObject({ seconds: 30 });
+  });
+
+  it('idle() (run --once, stop) waits for a started command and journals its success as ran, the host still powering-off until it stops answering', async () => {
+    const journal: JournalEntry[] = [];
+    let finish: () => void = () => {};
+    const manager = new PowerManager(config(), {
+      // A slow disk: the entry is on the journal only when append resolves.
+      journal: { append: (e: JournalEntry) => new Promise<void>((r) => setTimeout(() => r(void journal.push(e)), 20)) },
+      logger: createLogger({ level: 'silent' }),
+      connection: () => undefined,
+      runCommand: () => new Promise((r) => (finish = () => r({ ok: true, exitCode: 0, stderr: '', durationMs: 40 }))),
+      now: () => 5_000,
+    });
+    manager.carryOut([off], false);
+    expect(manager.busy).toBeGreaterThan(0);
+    const idle = manager.idle();
+    setTimeout(() => finish(), 30);
+    await idle;
+    expect(manager.busy).toBe(0);
+    expect(events(journal)).toEqual(['kvm2 power-off requested', 'kvm2 power-off ran']);
+    expect(journal[1]).toMatchObject({
+      seconds: 0,
+      detail: 'the command exited 0; standby once a controller sees the host stop answering libvirt (within power.powerOffTimeoutSeconds 300 s)',
+    });
+    expect(manager.states.of('kvm2').state).toBe('powering-off');
   });
 
   it('a failing command is journaled failed with its exit status and stderr, and the host is awake again', async () => {
@@ -95,13 +121,17 @@ describe('power manager', () => {
 
   it('automation manual recommends and runs nothing, journaling a recommendation once while it stays wanted', async () => {
     const t = setup(config({ automation: 'manual' }));
-    expect(t.manager.carryOut([off], false)).toEqual([{ ...off, mode: 'recommended' }]);
+    // The expanded command the operator would run, in the plan and on the journal entry (history).
+    const command = 'ipmitool -H 52:54:00:aa:bb:02 chassis power soft --host=kvm2';
+    expect(t.manager.carryOut([off], false)).toEqual([{ ...off, mode: 'recommended', command }]);
     t.manager.carryOut([off], false);
     t.manager.carryOut([], false);
     t.manager.carryOut([off], false);
     await t.manager.idle();
     expect(t.runs).toEqual([]);
     expect(events(t.journal)).toEqual(['kvm2 power-off recommended', 'kvm2 power-off recommended']);
+    expect(t.journal[0]).toMatchObject({ command });
+    expect(describeEntry(t.journal[0]).at(-1)).toBe(`emptied, to run by hand: ${command}`);
     expect(t.manager.states.of('kvm2').state).toBe('awake');
   });
 
@@ -114,7 +144,7 @@ describe('power manager', () => {
     await t.manager.idle();
     expect(t.runs).toEqual([['wakeonlan', '10.0.0.1']]);
     const d = setup(config());
-    expect(d.manager.carryOut([off], true)).toEqual([{ ...off, mode: 'recommended' }]);
+    expect(d.manager.carryOut([off], true)).toEqual([{ ...off, mode: 'recommended', command: 'ipmitool -H 52:54:00:aa:bb:02 chassis power soft --host=kvm2' }]);
     expect(events(d.journal)).toEqual(['kvm2 power-off recommended dry-run']);
     expect(d.runs).toEqual([]);
   });
@@ -159,7 +189,11 @@ describe('power entries in the journal file', () => {
     appendFileSync(join(dir, 'journal.jsonl'), '{"type":"power","atMs":5,"host":"kvm2","action":"reboot","event":"done"}\n');
     const warnings: string[] = [];
     const entries = await readJournal(join(dir, 'journal.jsonl'), { warn: (m) => warnings.push(m) });
-    expect(entries.map((e) => (e.type === 'power' ? `${e.host} ${e.action} ${e.event}` : e.type))).toEqual(['kvm2 power-off requested', 'kvm2 power-off done']);
+    expect(entries.map((e) => (e.type === 'power' ? `${e.host} ${e.action} ${e.event}` : e.type))).toEqual([
+      'kvm2 power-off requested',
+      'kvm2 power-off ran',
+      'kvm2 power-off done',
+    ]);
     expect(warnings).toHaveLength(1);
     t.manager.restore(entries);
     expect(t.manager.states.of('kvm2').state).toBe('standby');
