@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { runCli as cli } from './run-cli.js';
 import * as approve from '../../../src/cli/commands/approve.js';
 import * as demo from '../../../src/cli/commands/demo.js';
 import * as drain from '../../../src/cli/commands/drain.js';
@@ -13,18 +12,6 @@ import * as place from '../../../src/cli/commands/place.js';
 import * as plan from '../../../src/cli/commands/plan.js';
 import * as run from '../../../src/cli/commands/run.js';
 import * as status from '../../../src/cli/commands/status.js';
-
-const root = join(import.meta.dirname, '../../..');
-
-async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { cwd: root });
-    return { stdout, stderr, code: 0 };
-  } catch (error) {
-    const e = error as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
 
 describe('--log-level and the log lines of interactive commands', () => {
   it('status with an unreachable host: its warning is one readable line on stderr (no pino JSON), once; --log-level error hides it', async () => {

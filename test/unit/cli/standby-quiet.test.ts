@@ -1,24 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runCli as cli } from './run-cli.js';
 import type { CoreFilterInput } from '../../../src/policy/core-filters.js';
 import { CORE_FILTERS } from '../../../src/policy/core-filters.js';
 import { host } from '../policy/fixtures.js';
-
-const root = join(import.meta.dirname, '../../..');
-
-async function cli(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { cwd: root });
-    return { stdout, stderr, code: 0 };
-  } catch (error) {
-    const e = error as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
-}
 
 describe('a standby host in status and plan', () => {
   it('status: its unreachability is not a warning (the journal says standby), another down host still warns', async () => {
