@@ -15,7 +15,7 @@ import { mergeSharedOutcomes } from '../ha/shared-history.js';
 import type { LeaderGate, SharedDecisionStore } from '../ha/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import { closePolicies, loadPolicies, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { closePolicies, loadPolicies, moveIdentity, newPlanMemory, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
 import { RecommendationStore, splitByAutomation, type Recommendation } from '../executor/recommendations.js';
 import { WebhookNotifier } from '../notifications/webhooks.js';
 import { maintenanceEvents, resultEvents, startedEvent, type EventToSend } from './notify-events.js';
@@ -216,10 +216,7 @@ export class Controller {
       void this.journal.append({
         type: 'planned',
         atMs: Date.now(),
-        vm: move.vmName,
-        vmUuid: move.vmUuid,
-        from: move.from,
-        to: move.to,
+        ...moveIdentity(move),
         technique: move.technique,
         reason: move.reason,
         predicted: move.predicted,
@@ -279,10 +276,7 @@ export class Controller {
           type: 'recommended',
           atMs: nowMs,
           id: r.id,
-          vm: r.move.vmName,
-          vmUuid: r.move.vmUuid,
-          from: r.move.from,
-          to: r.move.to,
+          ...moveIdentity(r.move),
           technique: r.move.technique,
           kind: r.kind,
           reason: r.move.reason,
@@ -298,10 +292,7 @@ export class Controller {
             type: 'recommendation-ended',
             atMs: nowMs,
             id: r.id,
-            vm: r.move.vmName,
-            vmUuid: r.move.vmUuid,
-            from: r.move.from,
-            to: r.move.to,
+            ...moveIdentity(r.move),
             status,
           });
       }

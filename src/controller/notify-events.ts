@@ -6,7 +6,7 @@
 import type { HostObservation } from '../cluster/model.js';
 import type { NotificationEvent } from '../config/notifications-schema.js';
 import type { MigrationResult } from '../executor/index.js';
-import type { Move } from '../policy/plan-types.js';
+import { moveIdentity, type Move } from '../policy/plan-types.js';
 
 export interface EventToSend {
   event: NotificationEvent;
@@ -19,10 +19,7 @@ export function startedEvent(move: Move, atMs = Date.now()): EventToSend {
     event: 'migration.started',
     atMs,
     data: {
-      vm: move.vmName,
-      vmUuid: move.vmUuid,
-      from: move.from,
-      to: move.to,
+      ...moveIdentity(move),
       technique: move.technique,
       reason: move.reason,
       predicted: { totalSeconds: move.predicted.totalSeconds, downtimeMs: move.predicted.downtimeMs, bytes: move.predicted.bytes },

@@ -8,7 +8,7 @@ import type { Config } from '../config/index.js';
 import type { LibvirtConnection } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
-import type { Move } from '../policy/plan-types.js';
+import { moveIdentity, type Move } from '../policy/plan-types.js';
 import { admit, type AdmissionResult, type RunningMove } from './admission.js';
 import { adoptedBase, watchAdoptedJob } from './adopt.js';
 import type { Journal, UnfinishedStart } from '../history/journal.js';
@@ -207,10 +207,7 @@ export class Executor {
       const startedAtMs = Date.now();
       const deadlineSeconds = deadlineSecondsFor(move, this.config.migration);
       const refusal = await this.deps.commitStart?.({
-        vm: move.vmName,
-        vmUuid: move.vmUuid,
-        from: move.from,
-        to: move.to,
+        ...moveIdentity(move),
         technique: move.technique,
         startedAtMs,
         predicted: move.predicted,
@@ -227,10 +224,7 @@ export class Executor {
         await journal.appendDurably({
           type: 'started',
           atMs: startedAtMs,
-          vm: move.vmName,
-          vmUuid: move.vmUuid,
-          from: move.from,
-          to: move.to,
+          ...moveIdentity(move),
           technique: move.technique,
           predicted: move.predicted,
           deadlineSeconds,

@@ -1,6 +1,6 @@
 /** What one move ended as: the shapes every executor phase returns, and the one constructor for failures. */
 import type { JournalEntry } from '../history/journal.js';
-import type { Move, Prediction, Technique } from '../policy/plan-types.js';
+import { moveIdentity, type Move, type Prediction, type Technique } from '../policy/plan-types.js';
 
 export type Outcome = 'completed' | 'aborted' | 'failed';
 
@@ -55,10 +55,7 @@ export interface MigrationResult extends ResultBase {
 /** The fields a move's result starts from. */
 export function resultBase(move: Pick<Move, 'vmName' | 'vmUuid' | 'from' | 'to' | 'technique' | 'predicted' | 'inputs'>, startedAtMs: number): ResultBase {
   return {
-    vm: move.vmName,
-    vmUuid: move.vmUuid,
-    from: move.from,
-    to: move.to,
+    ...moveIdentity(move),
     technique: move.technique,
     predicted: move.predicted,
     inputs: move.inputs,

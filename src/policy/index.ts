@@ -15,4 +15,4 @@ export { loadPolicies, closePolicies, defaultPolicies, PolicyLoadError, type Loa
 export { registerBuiltinPolicy, builtinPolicies } from './registry.js';
 export { CORE_FILTERS, type CoreFilter } from './core-filters.js';
 export { evaluateTargets, type TargetEvaluation } from './targets.js';
-export { TECHNIQUES, type Technique, type Move, type Plan, type Prediction, type SkippedVm } from './plan-types.js';
+export { moveIdentity, TECHNIQUES, type Technique, type Move, type Plan, type Prediction, type SkippedVm } from './plan-types.js';

@@ -37,6 +37,15 @@ export interface Prediction {
   converges: boolean;
 }
 
+/**
+ * How every record names a move (journal entries, webhook bodies, results, fencing requests):
+ * `{ vm, vmUuid, from, to }` from a Move's `vmName`, `vmUuid`, `from`, `to`. One mapping, so the
+ * records cannot drift apart in what they call the VM and its hosts.
+ */
+export function moveIdentity(move: Pick<Move, 'vmName' | 'vmUuid' | 'from' | 'to'>): { vm: string; vmUuid: string; from: string; to: string } {
+  return { vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to };
+}
+
 export interface Move {
   vmName: string;
   vmUuid: string;

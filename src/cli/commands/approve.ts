@@ -11,7 +11,7 @@ import { Executor, Journal } from '../../executor/index.js';
 import { RecommendationStore, type RecommendationView } from '../../executor/recommendations.js';
 import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
-import { closePolicies, loadPolicies } from '../../policy/index.js';
+import { closePolicies, loadPolicies, moveIdentity } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 
@@ -72,10 +72,7 @@ export function register(program: Command): void {
               atMs: Date.now(),
               id: found.id,
               by,
-              vm: found.move.vmName,
-              vmUuid: found.move.vmUuid,
-              from: found.move.from,
-              to: found.move.to,
+              ...moveIdentity(found.move),
               decision: 'refused',
               detail,
             });
@@ -106,10 +103,7 @@ export function register(program: Command): void {
               atMs: Date.now(),
               id: r.id,
               by,
-              vm: move.vmName,
-              vmUuid: move.vmUuid,
-              from: move.from,
-              to: move.to,
+              ...moveIdentity(move),
               decision,
               outcome,
               detail,
