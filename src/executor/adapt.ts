@@ -7,7 +7,7 @@
 import type { MigrationConfig } from '../config/migration-schema.js';
 import { domainStateName, MigrateMaxSpeedFlags, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
-import { CapGovernor } from './cap-governor.js';
+import { CapGovernor, MAX_SWITCH_HOLD_SECONDS } from './cap-governor.js';
 import type { MigrationProgress } from './result.js';
 import { postcopyPossibleFor, type MigrationRecipe } from './technique-params.js';
 import { num } from './vm-on-host.js';
@@ -33,6 +33,8 @@ export class Adapter {
   /** Present when the move may run post-copy under a cap: holds that cap over the whole move. */
   private readonly capGovernor?: CapGovernor;
   private capLimitRefusals = 0;
+  /** A hybrid switch is due (its pre-copy passes are done) but waits for room in the cap's budget. */
+  private switchDue?: { why: string; sinceMs: number; held: boolean };
 
   constructor(private readonly o: AdapterOptions) {
     const { params, postcopy } = o.recipe;
@@ -98,6 +100,32 @@ export class Adapter {
     }
   }
 
+  /**
+   * A due hybrid switch: switch once the cap's budget can take the bytes left (cap-governor.ts
+   * switchFits); until then run pre-copy at a lower max-bandwidth to make that room, for at most
+   * MAX_SWITCH_HOLD_SECONDS. Without a cap, switch at once.
+   */
+  private async switchWhenRoom(p: TypedParams, conn: LibvirtConnection, dom: DomainRef): Promise<void> {
+    const due = this.switchDue!;
+    const bytes = num(p, 'data_processed');
+    const remainingBytes = num(p, 'data_remaining');
+    const elapsedMs = num(p, 'time_elapsed') ?? Date.now() - this.o.startedAtMs;
+    const heldSeconds = (Date.now() - due.sinceMs) / 1000;
+    const fits = !this.capGovernor || bytes === undefined || remainingBytes === undefined || this.capGovernor.switchFits({ elapsedMs, bytes, remainingBytes });
+    if (fits || heldSeconds >= MAX_SWITCH_HOLD_SECONDS) {
+      if (!fits) this.o.log.warn({ heldSeconds, remainingBytes }, 'post-copy switch without room for the bytes left: the cap may be exceeded');
+      await this.switchToPostcopy(conn, dom, due.why);
+      return;
+    }
+    if (due.held) return;
+    due.held = true;
+    const limit = this.capGovernor!.holdPrecopyLimitMiBps();
+    await conn.domainMigrateSetMaxSpeed(dom, limit, 0).then(
+      () => this.o.log.info({ limitMiBps: limit, remainingBytes }, 'post-copy switch waits for room under the cap: pre-copy slowed'),
+      (e) => this.o.log.warn({ err: (e as Error).message }, 'pre-copy bandwidth limit refused'),
+    );
+  }
+
   /** One sample of the active job: report progress, then switch or raise downtime as the recipe says. */
   async onSample(p: TypedParams, conn: LibvirtConnection, dom: DomainRef): Promise<void> {
     const { recipe } = this.o;
@@ -123,6 +151,7 @@ export class Adapter {
       elapsedMs: Date.now() - this.o.startedAtMs,
       postcopyLimitMiBps,
     });
+    if (this.switchDue && !this.switchedToPostcopy) await this.switchWhenRoom(p, conn, dom);
     if (iteration <= this.lastIteration) return;
     this.lastIteration = iteration;
     // A pass that did not bring data remaining below the best seen so far is a stall.
@@ -131,8 +160,11 @@ export class Adapter {
       else this.stalledIterations++;
     }
     this.minRemaining = Math.min(this.minRemaining, remaining);
-    if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations)
-      await this.switchToPostcopy(conn, dom, `hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`);
+    if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations && !this.switchDue) {
+      // Later samples retry through the check at the top until the switch is made.
+      this.switchDue = { why: `hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`, sinceMs: Date.now(), held: false };
+      await this.switchWhenRoom(p, conn, dom);
+    }
     if (this.switchedToPostcopy || this.stalledIterations < this.o.config.stuckAfterIterations - 1) return;
     if (recipe.postcopy.mode === 'whenStuck') {
       await this.switchToPostcopy(conn, dom, `pre-copy not converging: data remaining ${Math.round(remaining / 2 ** 20)} MiB after ${iteration} iterations`);

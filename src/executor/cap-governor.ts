@@ -24,8 +24,16 @@
  * the last interval (the measured rate above the limit then in force). Pure, so it is unit-tested;
  * adapt.ts applies its answers.
  *
+ * A switch after pre-copy (hybrid) needs more: the pages left at the switch are mostly the ones the
+ * guest is writing, so they come as urgent pages within a second or so whatever the limit (hybrid
+ * moves ran at 1.13x a 16 MiB/s cap over the whole move in the lab). `switchFits` tells whether the
+ * budget can take all the bytes left now; until it can, the adapter runs pre-copy at
+ * HOLD_PRECOPY_FRACTION of the cap (virDomainMigrateSetMaxSpeed without flags: QEMU's max-bandwidth)
+ * to build that room, for at most MAX_SWITCH_HOLD_SECONDS.
+ *
  * Its cost: the post-copy phase runs at what the cap leaves after the urgent pages, so it lasts
- * longer than under QEMU's limit alone (about (bytes / cap) instead of (bytes / (cap + urgent))).
+ * longer than under QEMU's limit alone (about (bytes / cap) instead of (bytes / (cap + urgent)));
+ * a hybrid switch waits until the move has room for the bytes left.
  */
 
 /**
@@ -70,6 +78,11 @@ export interface CapDecision {
   capRatio: number;
 }
 
+/** The pre-copy rate, as a fraction of the cap, while a planned switch waits for room in the budget. */
+export const HOLD_PRECOPY_FRACTION = 0.5;
+/** The longest a planned switch waits for room; then it switches anyway (and the cap may be exceeded). */
+export const MAX_SWITCH_HOLD_SECONDS = 10;
+
 const MiB = 2 ** 20;
 
 export class CapGovernor {
@@ -85,6 +98,20 @@ export class CapGovernor {
     this.targetRatio = o.targetRatio ?? CAP_TARGET_RATIO;
     this.horizonSeconds = o.horizonSeconds ?? CAP_HORIZON_SECONDS;
     this.limitMiBps = o.initialLimitMiBps > 0 ? o.initialLimitMiBps : o.capMiBps;
+  }
+
+  /**
+   * Before a planned switch: can the budget take every byte left (libvirt's data_remaining) even if
+   * they all came at once? Always true when the budget counts from the switch.
+   */
+  switchFits(sample: CapSample & { remainingBytes: number }): boolean {
+    if (this.o.budgetFrom === 'switch') return true;
+    return sample.bytes + sample.remainingBytes <= this.targetRatio * this.o.capMiBps * MiB * (sample.elapsedMs / 1000);
+  }
+
+  /** The pre-copy limit (whole MiB/s, at least 1) while a planned switch waits for room. */
+  holdPrecopyLimitMiBps(): number {
+    return Math.max(MIN_POSTCOPY_LIMIT_MIBPS, Math.floor(this.o.capMiBps * HOLD_PRECOPY_FRACTION));
   }
 
   /**

@@ -92,6 +92,15 @@ describe('the cap governor holds bytes / (time x cap) <= 1.1 over the whole move
     expect(d.capRatio).toBeLessThan(1);
   });
 
+  it('switchFits: room for the bytes left under target x cap x elapsed', () => {
+    const governor = new CapGovernor({ capMiBps: 16, initialLimitMiBps: 16, budgetFrom: 'start' });
+    expect(governor.switchFits({ elapsedMs: 10_000, bytes: 100 * MiB, remainingBytes: 50 * MiB })).toBe(true);
+    expect(governor.switchFits({ elapsedMs: 10_000, bytes: 150 * MiB, remainingBytes: 50 * MiB })).toBe(false);
+    expect(governor.holdPrecopyLimitMiBps()).toBe(8);
+    const fromSwitch = new CapGovernor({ capMiBps: 16, initialLimitMiBps: 16, budgetFrom: 'switch' });
+    expect(fromSwitch.switchFits({ elapsedMs: 1000, bytes: 900 * MiB, remainingBytes: 50 * MiB })).toBe(true);
+  });
+
   it('rejects a cap of 0 with a message naming the field', () => {
     expect(() => new CapGovernor({ capMiBps: 0, initialLimitMiBps: 0, budgetFrom: 'start' })).toThrow(/capMiBps must be > 0/);
   });
@@ -125,6 +134,46 @@ describe('the adapter applies the governor after the switch through virDomainMig
     expect(limits.at(-1)).toBe(calls.at(-1)!.bandwidth);
   });
 
+  it('hybrid: a due switch waits, pre-copy slowed to half the cap, until the budget can take the bytes left', async () => {
+    const calls: { bandwidth: number; flags: number }[] = [];
+    let switches = 0;
+    const conn = {
+      domainGetState: async () => ({ state: 1, reason: 1 }),
+      domainMigrateStartPostCopy: async () => void switches++,
+      domainMigrateSetMaxSpeed: async (_dom: unknown, bandwidth: number, flags: number) => void calls.push({ bandwidth, flags }),
+    } as unknown as LibvirtConnection;
+    const recipe = { flags: 0, params: { bandwidthMiBps: 16, bandwidthPostcopyMiBps: 16 }, postcopy: { mode: 'afterIterations' as const, iterations: 2 } };
+    const adapter = new Adapter({ recipe, config: migrationSchema.parse({}), downtimeBudgetMs: 300, startedAtMs: Date.now(), log: silentLogger() });
+    const dom = { name: 'vm1', uuid: 'u', id: 1 };
+    // Pre-copy at the cap; 3rd pass begins at 10 s with 30 MiB left: 160 + 30 > 0.97 x 16 x 10.
+    await adapter.onSample({ time_elapsed: 5000, data_processed: 80 * MiB, data_remaining: 100 * MiB, memory_iteration: 2 }, conn, dom);
+    await adapter.onSample({ time_elapsed: 10_000, data_processed: 160 * MiB, data_remaining: 30 * MiB, memory_iteration: 3 }, conn, dom);
+    expect(switches).toBe(0);
+    expect(calls).toEqual([{ bandwidth: 8, flags: 0 }]);
+    // At 8 MiB/s for 3 s not yet (184 + 30 > 0.97 x 16 x 13); for 5 s it has room (200 + 30 <= 0.97 x 16 x 15).
+    await adapter.onSample({ time_elapsed: 13_000, data_processed: 184 * MiB, data_remaining: 30 * MiB, memory_iteration: 3 }, conn, dom);
+    expect(switches).toBe(0);
+    await adapter.onSample({ time_elapsed: 15_000, data_processed: 200 * MiB, data_remaining: 30 * MiB, memory_iteration: 3 }, conn, dom);
+    expect(switches).toBe(1);
+    expect(adapter.switchedToPostcopy).toBe(true);
+  });
+
+  it('hybrid without a cap switches after its passes at once', async () => {
+    let switches = 0;
+    const conn = {
+      domainGetState: async () => ({ state: 1, reason: 1 }),
+      domainMigrateStartPostCopy: async () => void switches++,
+    } as unknown as LibvirtConnection;
+    const recipe = { flags: 0, params: {}, postcopy: { mode: 'afterIterations' as const, iterations: 2 } };
+    const adapter = new Adapter({ recipe, config: migrationSchema.parse({}), downtimeBudgetMs: 300, startedAtMs: Date.now(), log: silentLogger() });
+    await adapter.onSample({ time_elapsed: 10_000, data_processed: 900 * MiB, data_remaining: 300 * MiB, memory_iteration: 3 }, conn, {
+      name: 'vm1',
+      uuid: 'u',
+      id: 1,
+    });
+    expect(switches).toBe(1);
+  });
+
   it('a pre-copy-only recipe never touches the post-copy limit', async () => {
     let set = 0;
     const conn = { domainMigrateSetMaxSpeed: async () => void set++ } as unknown as LibvirtConnection;
@@ -135,7 +184,8 @@ describe('the adapter applies the governor after the switch through virDomainMig
       startedAtMs: Date.now(),
       log: silentLogger(),
     });
-    for (let s = 1; s <= 3; s++) await adapter.onSample({ time_elapsed: s * 1000, data_processed: 40 * s * MiB, memory_iteration: s }, conn, { name: 'vm1', uuid: 'u', id: 1 });
+    for (let s = 1; s <= 3; s++)
+      await adapter.onSample({ time_elapsed: s * 1000, data_processed: 40 * s * MiB, memory_iteration: s }, conn, { name: 'vm1', uuid: 'u', id: 1 });
     expect(set).toBe(0);
   });
 });
