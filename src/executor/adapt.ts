@@ -1,11 +1,13 @@
 /**
  * Adapting a running pre-copy: switching to post-copy (at once, after N passes, or when pre-copy
- * stalls) and raising the max downtime within the budget when pre-copy cannot converge otherwise.
+ * stalls) and raising the max downtime within the budget when pre-copy cannot converge otherwise;
+ * after the switch, holding the bandwidth cap over the whole move (cap-governor.ts).
  * One Adapter per move; it reads each job sample the watch hands it.
  */
 import type { MigrationConfig } from '../config/migration-schema.js';
-import { domainStateName, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
+import { domainStateName, MigrateMaxSpeedFlags, type DomainRef, type LibvirtConnection, type TypedParams } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
+import { CapGovernor, MAX_SWITCH_HOLD_SECONDS } from './cap-governor.js';
 import type { MigrationProgress } from './result.js';
 import { postcopyPossibleFor, type MigrationRecipe } from './technique-params.js';
 import { num } from './vm-on-host.js';
@@ -28,8 +30,48 @@ export class Adapter {
   private raisedDowntime = false;
   private minRemaining = Number.POSITIVE_INFINITY;
   private stalledIterations = 0;
+  /** Present when the move may run post-copy under a cap: holds that cap over the whole move. */
+  private readonly capGovernor?: CapGovernor;
+  private capLimitRefusals = 0;
+  /** A hybrid switch is due (its pre-copy passes are done) but waits for room in the cap's budget. */
+  private switchDue?: { why: string; sinceMs: number; held: boolean };
 
-  constructor(private readonly o: AdapterOptions) {}
+  constructor(private readonly o: AdapterOptions) {
+    const { params, postcopy } = o.recipe;
+    const postcopyCap = params.bandwidthPostcopyMiBps ?? 0;
+    if (postcopy.mode !== 'never' && postcopyCap > 0)
+      this.capGovernor = new CapGovernor({
+        capMiBps: postcopyCap,
+        initialLimitMiBps: postcopyCap,
+        // Pre-copy ran under the same cap (a single stream: multifd has no post-copy): the budget is the whole move's.
+        budgetFrom: params.bandwidthMiBps === postcopyCap ? 'start' : 'switch',
+      });
+  }
+
+  /**
+   * After the switch: feed the job's figures to the cap governor and set the post-copy limit it
+   * answers. A refusal is logged once; the next sample tries again. Returns the limit in force.
+   */
+  private async holdCap(p: TypedParams, conn: LibvirtConnection, dom: DomainRef): Promise<number | undefined> {
+    if (!this.capGovernor || !this.switchedToPostcopy) return undefined;
+    const bytes = num(p, 'data_processed');
+    if (bytes === undefined) return undefined;
+    // libvirt's time_elapsed is what the move's result is reported with (completedJobFigures).
+    const elapsedMs = num(p, 'time_elapsed') ?? Date.now() - this.o.startedAtMs;
+    const decision = this.capGovernor.observe({ elapsedMs, bytes });
+    if (decision.setLimitMiBps !== undefined) {
+      try {
+        await conn.domainMigrateSetMaxSpeed(dom, decision.setLimitMiBps, MigrateMaxSpeedFlags.POSTCOPY);
+        this.o.log.debug(
+          { limitMiBps: decision.setLimitMiBps, urgentMiBps: +decision.urgentMiBps.toFixed(1), capRatio: +decision.capRatio.toFixed(3) },
+          'post-copy bandwidth limit set to hold the cap',
+        );
+      } catch (error) {
+        if (this.capLimitRefusals++ === 0) this.o.log.warn({ err: (error as Error).message }, 'post-copy bandwidth limit refused; the cap may be exceeded');
+      }
+    }
+    return decision.limitMiBps;
+  }
 
   /**
    * Ask libvirt to switch to post-copy; a refusal is logged once and retried by the caller's next sample.
@@ -58,6 +100,32 @@ export class Adapter {
     }
   }
 
+  /**
+   * A due hybrid switch: switch once the cap's budget can take the bytes left (cap-governor.ts
+   * switchFits); until then run pre-copy at a lower max-bandwidth to make that room, for at most
+   * MAX_SWITCH_HOLD_SECONDS. Without a cap, switch at once.
+   */
+  private async switchWhenRoom(p: TypedParams, conn: LibvirtConnection, dom: DomainRef): Promise<void> {
+    const due = this.switchDue!;
+    const bytes = num(p, 'data_processed');
+    const remainingBytes = num(p, 'data_remaining');
+    const elapsedMs = num(p, 'time_elapsed') ?? Date.now() - this.o.startedAtMs;
+    const heldSeconds = (Date.now() - due.sinceMs) / 1000;
+    const fits = !this.capGovernor || bytes === undefined || remainingBytes === undefined || this.capGovernor.switchFits({ elapsedMs, bytes, remainingBytes });
+    if (fits || heldSeconds >= MAX_SWITCH_HOLD_SECONDS) {
+      if (!fits) this.o.log.warn({ heldSeconds, remainingBytes }, 'post-copy switch without room for the bytes left: the cap may be exceeded');
+      await this.switchToPostcopy(conn, dom, due.why);
+      return;
+    }
+    if (due.held) return;
+    due.held = true;
+    const limit = this.capGovernor!.holdPrecopyLimitMiBps();
+    await conn.domainMigrateSetMaxSpeed(dom, limit, 0).then(
+      () => this.o.log.info({ limitMiBps: limit, remainingBytes }, 'post-copy switch waits for room under the cap: pre-copy slowed'),
+      (e) => this.o.log.warn({ err: (e as Error).message }, 'pre-copy bandwidth limit refused'),
+    );
+  }
+
   /** One sample of the active job: report progress, then switch or raise downtime as the recipe says. */
   async onSample(p: TypedParams, conn: LibvirtConnection, dom: DomainRef): Promise<void> {
     const { recipe } = this.o;
@@ -69,6 +137,7 @@ export class Adapter {
     const bps = num(p, 'memory_bps') ?? 0;
     const pageSize = num(p, 'memory_page_size') ?? 4096;
     const dirtyBps = (num(p, 'memory_dirty_rate') ?? 0) * pageSize;
+    const postcopyLimitMiBps = await this.holdCap(p, conn, dom);
     this.o.onProgress?.({
       phase: this.switchedToPostcopy ? 'postcopy' : 'precopy',
       iteration,
@@ -80,7 +149,9 @@ export class Adapter {
       dirtyRateMiBps: dirtyBps / 2 ** 20,
       etaSeconds: bps > dirtyBps && bps > 0 ? remaining / (bps - dirtyBps) : undefined,
       elapsedMs: Date.now() - this.o.startedAtMs,
+      postcopyLimitMiBps,
     });
+    if (this.switchDue && !this.switchedToPostcopy) await this.switchWhenRoom(p, conn, dom);
     if (iteration <= this.lastIteration) return;
     this.lastIteration = iteration;
     // A pass that did not bring data remaining below the best seen so far is a stall.
@@ -89,8 +160,11 @@ export class Adapter {
       else this.stalledIterations++;
     }
     this.minRemaining = Math.min(this.minRemaining, remaining);
-    if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations)
-      await this.switchToPostcopy(conn, dom, `hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`);
+    if (recipe.postcopy.mode === 'afterIterations' && iteration > recipe.postcopy.iterations && !this.switchDue) {
+      // Later samples retry through the check at the top until the switch is made.
+      this.switchDue = { why: `hybrid: after ${recipe.postcopy.iterations} pre-copy pass(es)`, sinceMs: Date.now(), held: false };
+      await this.switchWhenRoom(p, conn, dom);
+    }
     if (this.switchedToPostcopy || this.stalledIterations < this.o.config.stuckAfterIterations - 1) return;
     if (recipe.postcopy.mode === 'whenStuck') {
       await this.switchToPostcopy(conn, dom, `pre-copy not converging: data remaining ${Math.round(remaining / 2 ** 20)} MiB after ${iteration} iterations`);

@@ -16,6 +16,8 @@ export interface MigrationProgress {
   dirtyRateMiBps: number;
   etaSeconds?: number;
   elapsedMs: number;
+  /** During post-copy under a cap: the background-page limit the cap governor has in force (cap-governor.ts), MiB/s. */
+  postcopyLimitMiBps?: number;
 }
 
 /** Who moved where, with what, and what was predicted: known before the move starts. */

@@ -38,6 +38,11 @@ export const DomainStatsTypes = {
   VM: 1024,
 } as const;
 
+/** virDomainMigrateMaxSpeedFlags (libvirt-domain.h): POSTCOPY sets or reads max-postcopy-bandwidth instead of max-bandwidth. */
+export const MigrateMaxSpeedFlags = {
+  POSTCOPY: 1,
+} as const;
+
 /** virConnectGetAllDomainStatsFlags (the filters and behaviour bits; libvirt-domain.h). */
 export const GetAllDomainStatsFlags = {
   ACTIVE: 1,

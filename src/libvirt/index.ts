@@ -14,6 +14,7 @@ export type { DomainRef, TypedParams, TypedParamValue, TypedParam } from './wire
 export { typedParamNumber, typedParamBigInt } from './wire.js';
 export {
   MigrateFlags,
+  MigrateMaxSpeedFlags,
   NodeSuspendTarget,
   DomainStatsTypes,
   GetAllDomainStatsFlags,
