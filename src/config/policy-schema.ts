@@ -79,6 +79,13 @@ export const policySchema = z
     affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
     /** VMs (by name) that never move. */
     pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.'),
+    /** Scheduling priority by VM name (higher first within must-moves and within balancing moves); as the `priority:N` metadata tag. */
+    vmPriorities: z
+      .record(z.string(), z.number().int())
+      .default({})
+      .describe(
+        'Scheduling priority by VM name: among moves waiting for a slot, higher goes first (must-moves always before balancing). Same as the metadata tag priority:N; the config wins. Default 0.',
+      ),
     objective: z
       .strictObject({
         cpuWeight: z.number().min(0).default(1).describe('Weight of CPU in the objective (spread and hot spots of host CPU utilisation); 0 leaves CPU out.'),

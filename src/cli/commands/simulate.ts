@@ -82,7 +82,7 @@ export function register(program: Command): void {
         const sim = new Simulator(scenario);
         const policies = await loadPolicies(config.policy);
         const ticks = [];
-        for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies }));
+        for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies, migration: config.migration }));
         process.stdout.write(options.json ? JSON.stringify(simulationJson(ticks), null, 2) + '\n' : renderSimulation(ticks));
       }),
     );
