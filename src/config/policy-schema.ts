@@ -51,7 +51,25 @@ export const policySchema = z
     /** A policy call that takes longer than this is reported and its verdict ignored. */
     policyTimeoutMs: milliseconds().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
     /** A VM that moved is left alone this long. */
-    cooldownSeconds: seconds().min(0).default(600).describe('A VM that moved is left alone this long.'),
+    cooldownSeconds: seconds().min(0).default(600).describe('A VM that moved is left alone this long (longer after repeated moves: cooldownGrowth).'),
+    /** Storm control: a VM's cooldown grows with its moves in a recent window (docs/scheduling.md). */
+    cooldownGrowth: z
+      .strictObject({
+        factor: z
+          .number()
+          .min(1)
+          .default(2)
+          .describe(
+            'Each earlier move of the VM within windowSeconds multiplies its cooldown by this (1: no growth). After n moves in the window: cooldownSeconds x factor^(n-1).',
+          ),
+        windowSeconds: seconds()
+          .positive()
+          .default(3600)
+          .describe('Moves older than this no longer count: a VM left alone this long is back to cooldownSeconds.'),
+        maxSeconds: seconds().positive().default(14_400).describe('The longest a grown cooldown gets.'),
+      })
+      .default({ factor: 2, windowSeconds: 3600, maxSeconds: 14_400 })
+      .describe('Storm control: a VM that keeps moving waits longer each time; the count resets when it has not moved for windowSeconds.'),
     retryAfterFailureSeconds: seconds()
       .min(0)
       .default(900)

@@ -9,7 +9,7 @@ import type { LibvirtConnection } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { moveIdentity, type Move } from '../policy/plan-types.js';
-import { admit, MoveQueue, type AdmissionResult, type NotAdmitted, type RunningMove } from '../policy/scheduling.js';
+import { admit, MoveQueue, type AdmissionResult, type AdmitOptions, type NotAdmitted, type RunningMove } from '../policy/scheduling.js';
 import { adoptedBase, watchAdoptedJob } from './adopt.js';
 import type { Journal, UnfinishedStart } from '../history/journal.js';
 import { deadlineSecondsFor, recordResult, type MigrationProgress, type MigrationResult } from './migrate.js';
@@ -187,9 +187,10 @@ export class Executor {
    * Admit what may start now (policy/scheduling.ts: budgets, priorities) and start it; returns at
    * once (moves run in the background). Moves over a budget replace the queue: each starts as soon
    * as a running migration ends and frees its slot, not at the next submit (no waves). `rejected`
-   * holds both: `waits` true for the queued ones.
+   * holds both: `waits` true for the queued ones. `options.tickSeconds` paces balancing moves by
+   * measured durations (the controller passes its tick).
    */
-  submit(moves: readonly Move[], state: ClusterState): AdmissionResult {
+  submit(moves: readonly Move[], state: ClusterState, options: AdmitOptions = {}): AdmissionResult {
     const { journal } = this.deps;
     if (!journal.writable) {
       // A decision the journal cannot record is a decision not taken.
@@ -198,7 +199,7 @@ export class Executor {
       this.queue.clear();
       return { admitted: [], rejected: moves.map((move) => ({ move, reason, waits: false })) };
     }
-    const result = admit(moves, [...this.running.values()], state, this.config.migration);
+    const result = admit(moves, [...this.running.values()], state, this.config.migration, options);
     this.queue.replace(result.rejected.filter((r) => r.waits).map((r) => r.move));
     this.queuedState = state;
     for (const { move, reason, waits } of result.rejected) {

@@ -18,12 +18,14 @@ export { evaluateTargets, type TargetEvaluation } from './targets.js';
 export { moveIdentity, TECHNIQUES, type Technique, type Move, type Plan, type Prediction, type SkippedVm } from './plan-types.js';
 export {
   admit,
+  balancingPace,
   byPriority,
   moveCost,
   networkBudget,
   vmPriority,
   MoveQueue,
   type AdmissionResult,
+  type AdmitOptions,
   type MoveCost,
   type NotAdmitted,
   type RunningMove,

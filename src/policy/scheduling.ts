@@ -7,7 +7,8 @@
  *
  * The cost model (docs/scheduling.md). Each move costs against the resources it uses, and a move
  * starts only while every one of them stays within its budget; otherwise it waits in the queue
- * (never fails):
+ * (never fails). What runs is the caller's running moves, `state.inFlight`, and any job libvirt
+ * shows for a VM (`jobRunning`) that neither names:
  * - the cluster: `migration.maxConcurrent` moves at once;
  * - its source host's sending budget (`migration.maxPerSourceHost`, or `hostBudgets[host].send`)
  *   and its target's receiving budget (`maxPerTargetHost`, or `hostBudgets[host].receive`): a live
@@ -54,6 +55,14 @@ export interface RunningMove {
   copyStorage?: boolean;
   /** The VM's disks are on shared storage (its move costs against the shared datastore). */
   disksShared?: boolean;
+}
+
+export interface AdmitOptions {
+  /**
+   * Seconds between plans (the controller's tick, the simulator's tickSeconds): with it, balancing
+   * moves are paced by their hosts' measured durations (`balancingPace`); without it, not.
+   */
+  tickSeconds?: number;
 }
 
 /** A move admission did not start now, and why. */
@@ -132,6 +141,44 @@ export function byPriority(moves: readonly Move[], state: Pick<ClusterState, 'vm
     .map((x) => x.move);
 }
 
+/** Recent timed moves a pace is computed from (per source host, else cluster-wide). */
+export const PACE_SAMPLES = 10;
+
+/**
+ * Pacing (storm control): how many balancing moves may start from `host` in one tick, from how
+ * long its recent moves really took — as many as its sending budget can finish within the tick at
+ * that mean duration, at least 1 (DRS's adaptive MaxMovesPerHost: moves per host per invocation
+ * from the average migration time; frankdenneman.nl, "DRS 4.1 adaptive MaxMovesPerHost").
+ * Undefined (no pacing) before any move has been timed. Must-moves are never paced.
+ */
+export function balancingPace(
+  host: string,
+  durationsMs: { byHost: ReadonlyMap<string, number[]>; all: readonly number[] },
+  config: MigrationConfig,
+  tickSeconds: number,
+): { moves: number; meanSeconds: number } | undefined {
+  const own = durationsMs.byHost.get(host) ?? [];
+  const sample = (own.length > 0 ? own : durationsMs.all).slice(-PACE_SAMPLES);
+  if (sample.length === 0) return undefined;
+  const meanSeconds = sample.reduce((a, b) => a + b, 0) / sample.length / 1000;
+  const budget = config.hostBudgets[host]?.send ?? config.maxPerSourceHost;
+  return { moves: Math.max(1, Math.floor((budget * tickSeconds) / meanSeconds)), meanSeconds };
+}
+
+/** The measured durations of `recentMoves` (oldest first), by source host and all together. */
+export function measuredDurations(recentMoves: ClusterState['recentMoves']): { byHost: Map<string, number[]>; all: number[] } {
+  const byHost = new Map<string, number[]>();
+  const all: number[] = [];
+  for (const m of recentMoves) {
+    if (m.durationMs === undefined || m.durationMs <= 0) continue;
+    all.push(m.durationMs);
+    const list = byHost.get(m.from);
+    if (list) list.push(m.durationMs);
+    else byHost.set(m.from, [m.durationMs]);
+  }
+  return { byHost, all };
+}
+
 /** Usage of every budgeted resource by the running moves, kept as moves are admitted. */
 class Usage {
   readonly send = new Map<string, number>();
@@ -167,7 +214,13 @@ function over(used: number, cost: number, budget: number): boolean {
  * moves that cannot start as things are with `waits: false`. `state.inFlight` entries not among
  * `running` count as running live moves (the simulator and a collector that saw them).
  */
-export function admit(moves: readonly Move[], running: readonly RunningMove[], state: ClusterState, config: MigrationConfig): AdmissionResult {
+export function admit(
+  moves: readonly Move[],
+  running: readonly RunningMove[],
+  state: ClusterState,
+  config: MigrationConfig,
+  options: AdmitOptions = {},
+): AdmissionResult {
   const usage = new Usage();
   const busy = new Set<string>();
   for (const r of running) {
@@ -179,12 +232,33 @@ export function admit(moves: readonly Move[], running: readonly RunningMove[], s
     usage.add({ vmUuid: m.vmUuid, from: m.from, to: m.to, bandwidthMiBps: 0 }, config);
     busy.add(m.vmUuid);
   }
+  // A job libvirt shows that no one here accounts for (another controller's move, an operator's
+  // virsh migrate) uses its host too: it counts as a move leaving that host, target unknown.
+  for (const v of state.vms) {
+    if (!v.jobRunning || busy.has(v.uuid)) continue;
+    usage.add({ vmUuid: v.uuid, from: v.host, to: '', bandwidthMiBps: 0, disksShared: v.disksShared }, config);
+    busy.add(v.uuid);
+  }
   const admitted: Move[] = [];
   const rejected: NotAdmitted[] = [];
   const hosts = new Map(state.hosts.map((h) => [h.name, h]));
   const vms = new Map(state.vms.map((v) => [v.uuid, v]));
+  const durations = options.tickSeconds !== undefined ? measuredDurations(state.recentMoves) : undefined;
+  const pace = new Map<string, { moves: number; meanSeconds: number } | undefined>();
+  const balancingFrom = new Map<string, number>();
   for (const move of byPriority(moves, state)) {
     const refuse = (reason: string) => rejected.push({ move, reason, waits: false });
+    if (durations && !move.mustMove) {
+      if (!pace.has(move.from)) pace.set(move.from, balancingPace(move.from, durations, config, options.tickSeconds!));
+      const p = pace.get(move.from);
+      const n = balancingFrom.get(move.from) ?? 0;
+      if (p && n >= p.moves) {
+        refuse(
+          `paced: ${p.moves} balancing move(s) from ${move.from} per ${options.tickSeconds} s tick at its measured ${p.meanSeconds.toFixed(1)} s per move; planned again next tick`,
+        );
+        continue;
+      }
+    }
     const wait = (reason: string) => rejected.push({ move, reason, waits: true });
     const from = hosts.get(move.from);
     const to = hosts.get(move.to);
@@ -204,6 +278,8 @@ export function admit(moves: readonly Move[], running: readonly RunningMove[], s
       refuse('a migration of this VM is already running');
       continue;
     }
+    // Paced per tick: the ones admitted now and the ones queued behind them alike.
+    if (!move.mustMove) balancingFrom.set(move.from, (balancingFrom.get(move.from) ?? 0) + 1);
     const disksShared = vms.get(move.vmUuid)?.disksShared;
     const candidate: RunningMove = {
       vmUuid: move.vmUuid,
@@ -284,7 +360,9 @@ export class MoveQueue {
    */
   next(running: readonly RunningMove[], state: ClusterState, config: MigrationConfig): AdmissionResult {
     if (this.waiting.length === 0) return { admitted: [], rejected: [] };
-    const result = admit(this.waiting, running, { ...state, inFlight: [] }, config);
+    // `running` is the truth now; what `state` saw running then may have ended since.
+    const then = { ...state, inFlight: [], vms: state.vms.map((v) => (v.jobRunning ? { ...v, jobRunning: false } : v)) };
+    const result = admit(this.waiting, running, then, config);
     this.waiting = result.rejected.filter((r) => r.waits).map((r) => r.move);
     return { admitted: result.admitted, rejected: result.rejected.filter((r) => !r.waits) };
   }

@@ -164,3 +164,30 @@ describe('the queue', () => {
     expect(queue.size).toBe(0);
   });
 });
+
+describe('pacing by measured durations (storm control)', () => {
+  const config = migrationSchema.parse({ maxConcurrent: 10, hostBudgets: { a: { send: 2 } }, maxPerTargetHost: 4 });
+  const timed = (ms: number, from = 'a') => ({ vmUuid: uuid('5'), from, to: 'b', atMs: 0, durationMs: ms });
+  const slow = { ...s, recentMoves: [timed(50_000), timed(70_000), timed(5_000, 'c')] };
+  const moves = [move('1', 'a', 'b'), move('2', 'a', 'c'), move('3', 'a', 'd', { mustMove: true })];
+
+  it('a host whose moves take 60 s gets 1 balancing move per 30 s tick (2 slots x 30 s / 60 s); must-moves are not paced', () => {
+    const r = admit(moves, [], slow, config, { tickSeconds: 30 });
+    expect(names(r.admitted)).toEqual(['3', '1']);
+    expect(r.rejected).toEqual([
+      {
+        move: expect.objectContaining({ vmName: '2' }),
+        waits: false,
+        reason: 'paced: 1 balancing move(s) from a per 30 s tick at its measured 60.0 s per move; planned again next tick',
+      },
+    ]);
+  });
+
+  it('fast moves or no tick given: no pacing; nothing timed yet: no pacing', () => {
+    const fast = { ...s, recentMoves: [timed(10_000)] };
+    expect(names(admit(moves, [], fast, config, { tickSeconds: 30 }).admitted)).toEqual(['3', '1']);
+    expect(admit(moves, [], fast, config, { tickSeconds: 30 }).rejected.map((r) => r.waits)).toEqual([true]);
+    expect(admit(moves, [], slow, config).rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/already sends 2 of its budget 2/)]);
+    expect(admit(moves, [], s, config, { tickSeconds: 30 }).rejected.map((r) => r.waits)).toEqual([true]);
+  });
+});
