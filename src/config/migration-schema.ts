@@ -40,7 +40,9 @@ export const migrationSchema = z.strictObject({
       }),
     )
     .default({})
-    .describe('Per-host migration budgets, by host name (hosts[].name), overriding the cluster-wide ones. Moves over a budget wait in a queue.'),
+    .describe(
+      'Per-host migration budgets, by host name (hosts[].name): `{ send, receive, network }`, each optional, overriding maxPerSourceHost, maxPerTargetHost and networkBudget for that host (cost units: a live move costs 1). Moves over a budget wait in a queue.',
+    ),
   /** Moves one host's migration network carries at once; unset: derived from the measured link bandwidth (vSphere: 4 on 1 GbE, 8 on 10 GbE). */
   networkBudget: z
     .number()

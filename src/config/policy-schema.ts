@@ -51,7 +51,7 @@ export const policySchema = z
     /** A policy call that takes longer than this is reported and its verdict ignored. */
     policyTimeoutMs: milliseconds().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
     /** A VM that moved is left alone this long. */
-    cooldownSeconds: seconds().min(0).default(600).describe('A VM that moved is left alone this long (longer after repeated moves: cooldownGrowth).'),
+    cooldownSeconds: seconds().min(0).default(600).describe('A VM that moved is left alone this long.'),
     /** Storm control: a VM's cooldown grows with its moves in a recent window (docs/scheduling.md). */
     cooldownGrowth: z
       .strictObject({

@@ -3,6 +3,8 @@
  * the simulator both admit by.
  */
 import { describe, expect, it } from 'vitest';
+import { withConfigTags } from '../../../src/cluster/config-tags.js';
+import { parseConfig } from '../../../src/config/index.js';
 import { migrationSchema } from '../../../src/config/migration-schema.js';
 import type { Move } from '../../../src/policy/plan-types.js';
 import { admit, byPriority, moveCost, MoveQueue, networkBudget, TEN_GBE_MIBPS, vmPriority } from '../../../src/policy/scheduling.js';
@@ -189,5 +191,18 @@ describe('pacing by measured durations (storm control)', () => {
     expect(admit(moves, [], fast, config, { tickSeconds: 30 }).rejected.map((r) => r.waits)).toEqual([true]);
     expect(admit(moves, [], slow, config).rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/already sends 2 of its budget 2/)]);
     expect(admit(moves, [], s, config, { tickSeconds: 30 }).rejected.map((r) => r.waits)).toEqual([true]);
+  });
+});
+
+describe('config', () => {
+  it('refuses migration.hostBudgets for a host the config does not have, naming it and the hosts', () => {
+    expect(() =>
+      parseConfig({ hosts: [{ name: 'kvm1', uri: 'qemu+tcp://10.0.0.1/system' }], migration: { hostBudgets: { kvm9: { send: 2 } } } }, 'c.yaml'),
+    ).toThrow(/migration\.hostBudgets\.kvm9.*"kvm9" is not among hosts \(kvm1\); name a host from hosts\[\]\.name/s);
+  });
+
+  it('policy.vmPriorities gives a VM the priority:N tag, replacing one from metadata', () => {
+    expect(withConfigTags('db', ['priority:1', 'group:x'], { pinnedVms: [], vmPriorities: { db: 7 } })).toEqual(['group:x', 'priority:7']);
+    expect(withConfigTags('web', ['priority:1'], { pinnedVms: [], vmPriorities: { db: 7 } })).toEqual(['priority:1']);
   });
 });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { migrationSchema } from '../../../src/config/migration-schema.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
+import { renderSimulation, simulationJson } from '../../../src/cli/commands/simulate.js';
 import { scenarioSchema, Simulator, type SimMigrationSpan } from '../../../src/sim/simulator.js';
 
 const config = policySchema.parse({});
@@ -56,5 +57,17 @@ describe('case sim-ignores-admission-limits', () => {
     const migration = migrationSchema.parse({ maxPerSourceHost: 2, maxConcurrent: 4 });
     for (let i = 0; i < 30; i++) await sim.tick({ config, migration });
     expect(mostAtOnce(sim.migrations())).toBe(2);
+  });
+});
+
+describe('simulate output shows the queue', () => {
+  it('in text and in --json', async () => {
+    const sim = new Simulator(load('sim-ignores-admission-limits.scenario.yaml'));
+    const ticks = [await sim.tick({ config })];
+    expect(ticks[0].moves).toHaveLength(1);
+    // policy.maxMovesPerTick (2) plans two; one leaves kvm1 now, the other waits for it.
+    expect(ticks[0].queued).toHaveLength(1);
+    expect(renderSimulation(ticks)).toMatch(new RegExp(`^ {10}queued for a slot: ${ticks[0].queued[0]}$`, 'm'));
+    expect((simulationJson(ticks) as { queued: string[] }[])[0].queued).toEqual(ticks[0].queued);
   });
 });
