@@ -197,11 +197,13 @@ export class Executor {
       const reason = `the journal ${journal.file} cannot be written (${journal.lastError?.message ?? 'entries waiting'}); no migration starts until it can`;
       for (const move of moves) this.deps.logger.warn({ vm: move.vmName, from: move.from, to: move.to, reason }, 'move not admitted');
       this.queue.clear();
+      this.deps.metrics?.migrationsQueued.set(0);
       return { admitted: [], rejected: moves.map((move) => ({ move, reason, waits: false })) };
     }
     const result = admit(moves, [...this.running.values()], state, this.config.migration, options);
     this.queue.replace(result.rejected.filter((r) => r.waits).map((r) => r.move));
     this.queuedState = state;
+    this.deps.metrics?.migrationsQueued.set(this.queue.size);
     for (const { move, reason, waits } of result.rejected) {
       this.deps.logger.info({ vm: move.vmName, from: move.from, to: move.to, reason }, waits ? 'move queued: starts when a slot frees' : 'move not admitted');
       void this.deps.journal.append({ type: 'rejected', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, reason });
@@ -214,6 +216,7 @@ export class Executor {
   private startQueued(): void {
     if (this.detached || this.queue.size === 0 || !this.queuedState || !this.deps.journal.writable) return;
     const { admitted, rejected } = this.queue.next([...this.running.values()], this.queuedState, this.config.migration);
+    this.deps.metrics?.migrationsQueued.set(this.queue.size);
     for (const r of rejected) {
       this.droppedFromQueue.push(r);
       this.deps.logger.info({ vm: r.move.vmName, from: r.move.from, to: r.move.to, reason: r.reason }, 'queued move not started');

@@ -1,7 +1,8 @@
 /**
  * `virt-balancer drain` under per-host budgets (policy/scheduling.ts, docs/scheduling.md) against
  * real libvirt + QEMU: four VMs of mixed sizes leave lab1, which may send 2 at once
- * (migration.hostBudgets.lab1.send) while each target receives 1 (maxPerTargetHost). The big VM
+ * (migration.hostBudgets.lab1.send; the default is 1), each target receiving up to 2, 2 in the
+ * cluster (migration.maxConcurrent). The big VM
  * has the highest priority (policy.vmPriorities), so it starts first and runs longest.
  *
  * While the drain runs, every host's libvirt job list (virDomainGetJobInfo of each active domain,
@@ -108,7 +109,9 @@ describe('drain under per-host budgets: a queue, no waves', () => {
           maxConcurrent: 2,
           maxPerSourceHost: 1,
           maxPerTargetHost: 1,
-          hostBudgets: { lab1: { send: 2 } },
+          // Targets may take 2 each, so which target the planner picks for a small VM does not
+          // decide whether it can run beside the big one: lab1's sending budget and the cluster's do.
+          hostBudgets: { lab1: { send: 2 }, lab2: { receive: 2 }, lab3: { receive: 2 } },
           bandwidthMiBps: 16,
           pollIntervalMs: POLL_MS,
         },
@@ -130,15 +133,15 @@ describe('drain under per-host budgets: a queue, no waves', () => {
     expect(out.results.map((r) => [r.vm, r.outcome]).sort()).toEqual(ALL.map((n) => [n, 'completed']).sort());
     for (const name of ALL) expect(await lab.whereIs(name), name).not.toBe('lab1');
 
-    // Budgets, from libvirt: at most 2 leaving lab1, at most 1 arriving per target, 2 in the cluster.
+    // Budgets, from libvirt: at most 2 leaving lab1, at most 2 arriving per target, 2 in the cluster.
     const withJobs = samples.filter((s) => s.jobs.size > 0);
     expect(withJobs.length).toBeGreaterThan(5);
     for (const s of withJobs) {
       const leaving = [...s.jobs].filter(([, hosts]) => hosts.includes('lab1')).length;
       const arriving = (host: string) => [...s.jobs].filter(([, hosts]) => hosts.includes(host)).length;
       expect(leaving, `sample at +${s.atMs - started} ms: ${JSON.stringify([...s.jobs])}`).toBeLessThanOrEqual(2);
-      expect(arriving('lab2')).toBeLessThanOrEqual(1);
-      expect(arriving('lab3')).toBeLessThanOrEqual(1);
+      expect(arriving('lab2')).toBeLessThanOrEqual(2);
+      expect(arriving('lab3')).toBeLessThanOrEqual(2);
       expect(s.jobs.size).toBeLessThanOrEqual(2);
     }
 

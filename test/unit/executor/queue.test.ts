@@ -11,6 +11,7 @@ import { parseConfig } from '../../../src/config/index.js';
 import { Executor } from '../../../src/executor/executor.js';
 import { Journal, readJournal } from '../../../src/history/journal.js';
 import { silentLogger } from '../../../src/log/logger.js';
+import { createMetrics } from '../../../src/metrics/catalog.js';
 import type { Move } from '../../../src/policy/plan-types.js';
 import { host, state, vm } from '../policy/fixtures.js';
 
@@ -48,7 +49,9 @@ const config = parseConfig({
 describe('executor queue', () => {
   it('starts each queued move when a slot frees, in priority order, without another submit', async () => {
     const journal = new Journal(dir);
-    const executor = new Executor(config, { connections: { get: () => undefined, hostConfig: () => undefined }, logger: silentLogger(), journal });
+    const metrics = createMetrics(undefined, { defaultMetrics: false });
+    const queuedGauge = async () => (await metrics.migrationsQueued.get()).values[0]?.value;
+    const executor = new Executor(config, { connections: { get: () => undefined, hostConfig: () => undefined }, logger: silentLogger(), journal, metrics });
     const { admitted, rejected } = executor.submit([move('v1', 'b', 30), move('v2', 'c', 5), move('v3', 'b', 60, true), move('v4', 'c', 1)], s);
     // One leaves a at a time (migration.maxPerSourceHost 1): the must-move first, the rest by predicted time.
     expect(admitted.map((m) => m.vmName)).toEqual(['v3']);
@@ -58,7 +61,9 @@ describe('executor queue', () => {
       ['v1', true],
     ]);
     expect(executor.queued().map((m) => m.vmName)).toEqual(['v4', 'v2', 'v1']);
+    expect(await queuedGauge()).toBe(3);
     await executor.whenIdle();
+    expect(await queuedGauge()).toBe(0);
     expect(executor.finished().map((r) => r.vm)).toEqual(['v3', 'v4', 'v2', 'v1']);
     expect(executor.queued()).toEqual([]);
     const started = (await readJournal(journal.file)).filter((e) => e.type === 'started').map((e) => ('vm' in e ? e.vm : ''));
