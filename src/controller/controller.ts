@@ -318,6 +318,8 @@ export class Controller {
 
   /** A standby's tick: observed and exported, nothing planned (the leader plans and migrates). */
   private standbyTick(observed: ClusterState, started: number): TickReport {
+    // A standby starts nothing: moves a lost term left queued must not start when a slot frees.
+    this.executor.clearQueue();
     // The leader journals power actions; a standby shows its own journal's view of them.
     const state = markPowerStates(observed, this.power.states);
     const durationMs = performance.now() - started;

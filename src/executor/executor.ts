@@ -89,6 +89,12 @@ export class Executor {
     return this.queue.moves;
   }
 
+  /** Forget the queued moves (this controller is no longer the one that starts moves). */
+  clearQueue(): void {
+    this.queue.clear();
+    this.deps.metrics?.migrationsQueued.set(0);
+  }
+
   /** Queued moves that could not start when a slot freed (their host went down, ...), with why. */
   dropped(): readonly NotAdmitted[] {
     return this.droppedFromQueue;

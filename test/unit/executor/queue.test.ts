@@ -82,4 +82,14 @@ describe('executor queue', () => {
     expect(executor.finished().map((r) => r.vm)).toEqual(['v1', 'v3', 'v4']);
     await journal.close();
   });
+
+  it('clearQueue (a controller that lost its leadership) keeps queued moves from starting', async () => {
+    const journal = new Journal(dir);
+    const executor = new Executor(config, { connections: { get: () => undefined, hostConfig: () => undefined }, logger: silentLogger(), journal });
+    executor.submit([move('v1', 'b', 1), move('v2', 'c', 1), move('v3', 'b', 1)], s);
+    executor.clearQueue();
+    await executor.whenIdle();
+    expect(executor.finished().map((r) => r.vm)).toEqual(['v1']);
+    await journal.close();
+  });
 });
