@@ -33,6 +33,9 @@
  * before balancing; within a class, higher VM priority first (`priority:N` tag, from libvirt
  * metadata or `policy.vmPriorities`), then the shorter predicted move first (shortest-job-first:
  * short moves free their slots sooner, so more VMs are on their way in the same time).
+ *
+ * Pacing (storm control, with `AdmitOptions.tickSeconds`): balancing moves leaving a host are
+ * limited per tick by how long its recent moves really took (`balancingPace`); must-moves never.
  */
 import type { ClusterState, VmObservation } from '../cluster/model.js';
 import type { MigrationConfig } from '../config/migration-schema.js';
