@@ -161,8 +161,8 @@ export interface ClusterState {
   inFlight: InFlightMigration[];
   /** When each VM last moved (uuid -> ms since epoch), for cooldown and anti-ping-pong. */
   lastMovedAtMs: Record<string, number>;
-  /** Recent moves (newest last), for anti-ping-pong. */
-  recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[];
+  /** Recent moves (newest last), for anti-ping-pong, cooldown growth and pacing (`durationMs`: how long it took, when known). */
+  recentMoves: { vmUuid: string; from: string; to: string; atMs: number; durationMs?: number }[];
   /** Moves that ended aborted or failed: the same VM is not sent to the same target again for a while. */
   recentFailures?: { vmUuid: string; from: string; to: string; atMs: number; outcome: string; error?: string }[];
 }

@@ -8,8 +8,80 @@ import { milliseconds, seconds } from './durations.js';
 export const migrationSchema = z.strictObject({
   /** Migrations running at once across the cluster. */
   maxConcurrent: z.number().int().min(1).default(2).describe('Migrations running at once across the cluster.'),
-  maxPerSourceHost: z.number().int().min(1).default(1).describe('Migrations leaving one host at once.'),
-  maxPerTargetHost: z.number().int().min(1).default(1).describe('Migrations arriving at one host at once.'),
+  maxPerSourceHost: z
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe("Each host's sending budget, in cost units (a live move costs 1, a storage copy costs.storageCopyHost): migrations leaving one host at once."),
+  maxPerTargetHost: z
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe("Each host's receiving budget, in cost units (a live move costs 1): migrations arriving at one host at once."),
+  /**
+   * Per-host budgets (docs/scheduling.md): a live move costs 1 against its source's `send`, its
+   * target's `receive` and each end's `network` budget. Unset fields take maxPerSourceHost,
+   * maxPerTargetHost and networkBudget.
+   */
+  hostBudgets: z
+    .record(
+      z.string(),
+      z.strictObject({
+        send: z.number().int().min(1).optional().describe('Cost units this host may send at once (a live move costs 1); default maxPerSourceHost.'),
+        receive: z.number().int().min(1).optional().describe('Cost units this host may receive at once; default maxPerTargetHost.'),
+        network: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe("Moves its migration network carries at once (either end); default networkBudget, else from the link's measured bandwidth."),
+      }),
+    )
+    .default({})
+    .describe(
+      'Per-host migration budgets, by host name (hosts[].name): `{ send, receive, network }`, each optional, overriding maxPerSourceHost, maxPerTargetHost and networkBudget for that host (cost units: a live move costs 1). Moves over a budget wait in a queue.',
+    ),
+  /** Moves one host's migration network carries at once; unset: derived from the measured link bandwidth (vSphere: 4 on 1 GbE, 8 on 10 GbE). */
+  networkBudget: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      "Moves one host's migration network carries at once (as source or target). Unset: from the link's measured bandwidth, as vSphere sizes it: 4 below 10 GbE (and while not measured), 8 at 10 GbE and above.",
+    ),
+  /** Cost units one datastore carries at once (vSphere's datastore budget, 128). */
+  datastoreBudget: z
+    .number()
+    .int()
+    .min(1)
+    .default(128)
+    .describe(
+      "Cost units one datastore carries at once (vSphere's 128): a live move of a VM on shared storage costs costs.liveDatastore against it, a storage copy costs.storageCopyDatastore against each end's local storage.",
+    ),
+  /** What a move costs against the budgets (vSphere's figures as the default). */
+  costs: z
+    .strictObject({
+      storageCopyHost: z
+        .number()
+        .int()
+        .min(1)
+        .default(4)
+        .describe(
+          "What a move that copies local disks costs against its source's and target's host budgets (a live move costs 1; vSphere charges a Storage vMotion 4).",
+        ),
+      liveDatastore: z.number().int().min(0).default(1).describe('What a live move of a VM on shared storage costs against that datastore (vSphere: 1).'),
+      storageCopyDatastore: z
+        .number()
+        .int()
+        .min(1)
+        .default(16)
+        .describe("What a storage copy costs against each end's local datastore (vSphere: 16 for a Storage vMotion)."),
+    })
+    .default({ storageCopyHost: 4, liveDatastore: 1, storageCopyDatastore: 16 })
+    .describe('What one move costs against the budgets; a move costing more than a whole budget runs alone on that resource.'),
   /** Sum of bandwidth limits of running migrations; 0 means no budget. */
   bandwidthBudgetMiBps: z.number().min(0).default(0).describe('Sum of bandwidth limits of running migrations; 0 means no budget.'),
   /** Bandwidth limit per migration; 0 means unlimited (libvirt's default). */

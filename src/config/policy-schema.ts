@@ -52,6 +52,24 @@ export const policySchema = z
     policyTimeoutMs: milliseconds().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
     /** A VM that moved is left alone this long. */
     cooldownSeconds: seconds().min(0).default(600).describe('A VM that moved is left alone this long.'),
+    /** Storm control: a VM's cooldown grows with its moves in a recent window (docs/scheduling.md). */
+    cooldownGrowth: z
+      .strictObject({
+        factor: z
+          .number()
+          .min(1)
+          .default(2)
+          .describe(
+            'Each earlier move of the VM within windowSeconds multiplies its cooldown by this (1: no growth). After n moves in the window: cooldownSeconds x factor^(n-1).',
+          ),
+        windowSeconds: seconds()
+          .positive()
+          .default(3600)
+          .describe('Moves older than this no longer count: a VM left alone this long is back to cooldownSeconds.'),
+        maxSeconds: seconds().positive().default(14_400).describe('The longest a grown cooldown gets.'),
+      })
+      .default({ factor: 2, windowSeconds: 3600, maxSeconds: 14_400 })
+      .describe('Storm control: a VM that keeps moving waits longer each time; the count resets when it has not moved for windowSeconds.'),
     retryAfterFailureSeconds: seconds()
       .min(0)
       .default(900)
@@ -79,6 +97,13 @@ export const policySchema = z
     affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
     /** VMs (by name) that never move. */
     pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.'),
+    /** Scheduling priority by VM name (higher first within must-moves and within balancing moves); as the `priority:N` metadata tag. */
+    vmPriorities: z
+      .record(z.string(), z.number().int())
+      .default({})
+      .describe(
+        'Scheduling priority by VM name: among moves waiting for a slot, higher goes first (must-moves always before balancing). Same as the metadata tag priority:N; the config wins. Default 0.',
+      ),
     objective: z
       .strictObject({
         cpuWeight: z.number().min(0).default(1).describe('Weight of CPU in the objective (spread and hot spots of host CPU utilisation); 0 leaves CPU out.'),

@@ -182,6 +182,13 @@ export const configSchema = z
       } else seenNames.set(host.name, index);
       // URIs are compared after parsing (load.ts): spellings of one daemon differ.
     });
+    for (const name of Object.keys(config.migration.hostBudgets))
+      if (!seenNames.has(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['migration', 'hostBudgets', name],
+          message: `"${name}" is not among hosts (${[...seenNames.keys()].join(', ')}); name a host from hosts[].name`,
+        });
     // Where each host receives migration streams: its migrationAddress, else the host part of its
     // URI (what the executor falls back to). Two targets on one address receive each other's streams.
     const streamAddress = (host: (typeof config.hosts)[number]): { key: string; explicit: boolean } | undefined => {

@@ -22,7 +22,7 @@ import { maintenanceEvents, resultEvents, startedEvent, type EventToSend } from 
 import { planObserved, planOptionsFor } from './pipeline.js';
 import { PowerManager, type PowerPlan } from '../power/manager.js';
 import { markPowerStates } from '../power/decide.js';
-import { validateSchedule } from './schedule.js';
+import { schedulePeriodSeconds, validateSchedule } from './schedule.js';
 
 export interface TickReport {
   state: ClusterState;
@@ -225,7 +225,9 @@ export class Controller {
     }
     const { run, wait } = splitByAutomation(result.moves, this.config.policy.automation);
     const recommended = this.dryRun || this.config.policy.automation === 'full' ? [] : await this.recommend(wait);
-    const admission = this.dryRun ? { admitted: [], rejected: [] } : this.executor.submit(run, state);
+    const admission = this.dryRun
+      ? { admitted: [], rejected: [] }
+      : this.executor.submit(run, state, { tickSeconds: schedulePeriodSeconds(this.config.loop.schedule) });
     const powerDecided = await this.power.decide(state, result, planOptionsFor({ config: this.config, policies: this.policies, history: this.history }));
     const power = this.power.report(this.power.carryOut(powerDecided.decisions, this.dryRun), powerDecided.held);
     this.connections.setExpectedDown(new Set(this.power.states.notAwake().keys()));
@@ -316,6 +318,8 @@ export class Controller {
 
   /** A standby's tick: observed and exported, nothing planned (the leader plans and migrates). */
   private standbyTick(observed: ClusterState, started: number): TickReport {
+    // A standby starts nothing: moves a lost term left queued must not start when a slot frees.
+    this.executor.clearQueue();
     // The leader journals power actions; a standby shows its own journal's view of them.
     const state = markPowerStates(observed, this.power.states);
     const durationMs = performance.now() - started;

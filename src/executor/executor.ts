@@ -9,7 +9,7 @@ import type { LibvirtConnection } from '../libvirt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import { moveIdentity, type Move } from '../policy/plan-types.js';
-import { admit, type AdmissionResult, type RunningMove } from './admission.js';
+import { admit, MoveQueue, type AdmissionResult, type AdmitOptions, type NotAdmitted, type RunningMove } from '../policy/scheduling.js';
 import { adoptedBase, watchAdoptedJob } from './adopt.js';
 import type { Journal, UnfinishedStart } from '../history/journal.js';
 import { deadlineSecondsFor, recordResult, type MigrationProgress, type MigrationResult } from './migrate.js';
@@ -37,6 +37,12 @@ export class Executor {
   private readonly results: MigrationResult[] = [];
   /** Migrations an earlier run journaled as started and never saw end, by VM UUID. */
   private readonly unfinished = new Map<string, UnfinishedStart>();
+  /** Moves over a budget, waiting for a slot (policy/scheduling.ts); the latest submit's. */
+  private readonly queue = new MoveQueue();
+  /** The state the queued moves were admitted against (inFlight is this executor's running). */
+  private queuedState?: ClusterState;
+  /** Queued moves that could not start when their turn came (a host went down, ...). */
+  private readonly droppedFromQueue: NotAdmitted[] = [];
   private detached = false;
 
   constructor(
@@ -76,6 +82,22 @@ export class Executor {
 
   finished(): readonly MigrationResult[] {
     return this.results;
+  }
+
+  /** Moves waiting in the queue for a slot, in the order they will get one. */
+  queued(): readonly Move[] {
+    return this.queue.moves;
+  }
+
+  /** Forget the queued moves (this controller is no longer the one that starts moves). */
+  clearQueue(): void {
+    this.queue.clear();
+    this.deps.metrics?.migrationsQueued.set(0);
+  }
+
+  /** Queued moves that could not start when a slot freed (their host went down, ...), with why. */
+  dropped(): readonly NotAdmitted[] {
+    return this.droppedFromQueue;
   }
 
   /** What the journal says an earlier run started and never saw end (call before the first reconcile). */
@@ -118,7 +140,10 @@ export class Executor {
       if (!r.adopted || r.done) continue;
       const vm = state.vms.find((v) => v.uuid === uuid);
       const hostUp = state.hosts.find((h) => h.name === r.from)?.up ?? false;
-      if (hostUp && !vm?.jobRunning) this.running.delete(uuid);
+      if (hostUp && !vm?.jobRunning) {
+        this.running.delete(uuid);
+        this.startQueued();
+      }
     }
   }
 
@@ -157,28 +182,56 @@ export class Executor {
         if (stillRunning) this.deps.metrics?.migrationsInFlight.dec();
         if (!result) {
           this.running.delete(job.vmUuid);
+          this.startQueued();
           return undefined;
         }
         return this.finish(result);
       });
   }
 
-  /** Admit what may start now and start it; returns at once (moves run in the background). */
-  submit(moves: readonly Move[], state: ClusterState): AdmissionResult {
+  /**
+   * Admit what may start now (policy/scheduling.ts: budgets, priorities) and start it; returns at
+   * once (moves run in the background). Moves over a budget replace the queue: each starts as soon
+   * as a running migration ends and frees its slot, not at the next submit (no waves). `rejected`
+   * holds both: `waits` true for the queued ones. `options.tickSeconds` paces balancing moves by
+   * measured durations (the controller passes its tick).
+   */
+  submit(moves: readonly Move[], state: ClusterState, options: AdmitOptions = {}): AdmissionResult {
     const { journal } = this.deps;
     if (!journal.writable) {
       // A decision the journal cannot record is a decision not taken.
       const reason = `the journal ${journal.file} cannot be written (${journal.lastError?.message ?? 'entries waiting'}); no migration starts until it can`;
       for (const move of moves) this.deps.logger.warn({ vm: move.vmName, from: move.from, to: move.to, reason }, 'move not admitted');
-      return { admitted: [], rejected: moves.map((move) => ({ move, reason })) };
+      this.queue.clear();
+      this.deps.metrics?.migrationsQueued.set(0);
+      return { admitted: [], rejected: moves.map((move) => ({ move, reason, waits: false })) };
     }
-    const result = admit(moves, [...this.running.values()], state, this.config.migration);
-    for (const { move, reason } of result.rejected) {
-      this.deps.logger.info({ vm: move.vmName, from: move.from, to: move.to, reason }, 'move not admitted');
+    const result = admit(moves, [...this.running.values()], state, this.config.migration, options);
+    this.queue.replace(result.rejected.filter((r) => r.waits).map((r) => r.move));
+    this.queuedState = state;
+    this.deps.metrics?.migrationsQueued.set(this.queue.size);
+    for (const { move, reason, waits } of result.rejected) {
+      this.deps.logger.info({ vm: move.vmName, from: move.from, to: move.to, reason }, waits ? 'move queued: starts when a slot frees' : 'move not admitted');
       void this.deps.journal.append({ type: 'rejected', atMs: Date.now(), vm: move.vmName, vmUuid: move.vmUuid, from: move.from, to: move.to, reason });
     }
     for (const move of result.admitted) this.start(move);
     return result;
+  }
+
+  /** A slot freed: start the queued moves that fit now, in priority order. */
+  private startQueued(): void {
+    if (this.detached || this.queue.size === 0 || !this.queuedState || !this.deps.journal.writable) return;
+    const { admitted, rejected } = this.queue.next([...this.running.values()], this.queuedState, this.config.migration);
+    this.deps.metrics?.migrationsQueued.set(this.queue.size);
+    for (const r of rejected) {
+      this.droppedFromQueue.push(r);
+      this.deps.logger.info({ vm: r.move.vmName, from: r.move.from, to: r.move.to, reason: r.reason }, 'queued move not started');
+      void this.deps.journal.append({ type: 'rejected', atMs: Date.now(), ...moveIdentity(r.move), reason: r.reason });
+    }
+    for (const move of admitted) {
+      this.deps.logger.info({ vm: move.vmName, from: move.from, to: move.to }, 'queued move starts: a slot freed');
+      this.start(move);
+    }
   }
 
   /** Run one move now, bypassing admission limits (the `migrate` command), and wait for it. */
@@ -197,7 +250,8 @@ export class Executor {
       vmName: move.vmName,
       from: move.from,
       to: move.to,
-      bandwidthMiBps: move.inputs.bandwidthMiBps,
+      bandwidthMiBps: this.config.migration.bandwidthMiBps > 0 ? this.config.migration.bandwidthMiBps : move.inputs.bandwidthMiBps,
+      copyStorage: move.copyStorage,
       move,
       startedAtMs: Date.now(),
       adopted: false,
@@ -217,6 +271,7 @@ export class Executor {
         entry.notStartedReason = refusal;
         logger.warn({ vm: move.vmName, from: move.from, to: move.to, reason: refusal }, 'migration not started: this controller may not start migrations now');
         this.running.delete(move.vmUuid);
+        this.startQueued();
         return undefined;
       }
       try {
@@ -233,6 +288,7 @@ export class Executor {
         entry.notStartedReason = (error as Error).message;
         logger.error({ vm: move.vmName, from: move.from, to: move.to, err: entry.notStartedReason }, 'migration not started: its start cannot be journaled');
         this.running.delete(move.vmUuid);
+        this.startQueued();
         return undefined;
       }
       this.deps.onStart?.(move);
@@ -283,13 +339,23 @@ export class Executor {
     this.results.push(result);
     await this.deps.journal.append(outcomeEntry(result));
     this.running.delete(result.vmUuid);
+    // The freed slot goes to the next queued move now, before anyone awaits this result.
+    this.startQueued();
     this.deps.onResult?.(result);
     return result;
   }
 
-  /** Resolves when every migration this executor started or adopted from the journal has ended. */
+  /**
+   * Resolves when every migration this executor started or adopted from the journal has ended and
+   * its queue is empty (queued moves start as slots free, so this is the end of a drain).
+   */
   async whenIdle(): Promise<void> {
     const watched = () => [...this.running.values()].filter((r) => r.done);
-    while (watched().length > 0) await Promise.all(watched().map((r) => r.done));
+    for (;;) {
+      if (watched().length === 0) this.startQueued();
+      if (watched().length === 0) return;
+      // Any one ending may start queued moves: wait for the first, then look again.
+      await Promise.race(watched().map((r) => r.done));
+    }
   }
 }

@@ -1,6 +1,6 @@
 /** The executor's public surface. */
 export { Executor, type ConnectionSource } from './executor.js';
-export { admit, type AdmissionResult } from './admission.js';
+export { admit, MoveQueue, type AdmissionResult } from '../policy/scheduling.js';
 export {
   Journal,
   calibrationSamples,

@@ -52,7 +52,7 @@ export class DecisionHistory {
     this.learned.observe(r);
     if (r.outcome === 'completed') {
       this.lastMovedAtMs[r.vmUuid] = r.endedAtMs;
-      this.recentMoves.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs });
+      this.recentMoves.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs, durationMs: r.totalMs });
       if (this.recentMoves.length > KEPT) this.recentMoves = this.recentMoves.slice(-KEPT);
     } else {
       this.recentFailures.push({ vmUuid: r.vmUuid, from: r.from, to: r.to, atMs: r.endedAtMs, outcome: r.outcome, error: r.error });

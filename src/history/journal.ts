@@ -349,7 +349,7 @@ export class Journal {
 
 export type MoveHistory = {
   lastMovedAtMs: Record<string, number>;
-  recentMoves: { vmUuid: string; from: string; to: string; atMs: number }[];
+  recentMoves: { vmUuid: string; from: string; to: string; atMs: number; durationMs?: number }[];
   recentFailures: RecentFailure[];
 };
 
@@ -365,7 +365,7 @@ export function moveHistory(entries: readonly JournalEntry[]): MoveHistory {
       continue;
     }
     lastMovedAtMs[e.vmUuid] = e.atMs;
-    recentMoves.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs });
+    recentMoves.push({ vmUuid: e.vmUuid, from: e.from, to: e.to, atMs: e.atMs, durationMs: e.totalMs });
   }
   return { lastMovedAtMs, recentMoves: recentMoves.slice(-500), recentFailures: recentFailures.slice(-500) };
 }

@@ -144,6 +144,11 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       registers: r,
     }),
     migrationsInFlight: new Gauge({ name: 'virt_balancer_migrations_in_flight', help: 'Migrations running now', registers: r }),
+    migrationsQueued: new Gauge({
+      name: 'virt_balancer_migrations_queued',
+      help: 'Planned moves waiting for a slot (over a migration budget: docs/scheduling.md); each starts when a running migration ends',
+      registers: r,
+    }),
     linkBandwidthBytesPerSecond: new Gauge({
       name: 'virt_balancer_link_bandwidth_bytes_per_second',
       help: 'Median throughput of recent completed migrations from one host to another (what the cost model assumes for that pair)',

@@ -37,11 +37,37 @@ export class HistoryIndex {
     }
   }
 
-  /** Why the VM is still in its cooldown (policy.cooldownSeconds), or undefined. */
+  /**
+   * Why the VM is still in its cooldown, or undefined. Storm control: the cooldown is
+   * policy.cooldownSeconds x cooldownGrowth.factor^(n-1) for n moves of the VM within
+   * cooldownGrowth.windowSeconds (at most maxSeconds), so a VM that keeps being moved waits longer
+   * each time, and one left alone for the window is back to cooldownSeconds (the OpenShift
+   * descheduler's history-based cooldown, cluster-kube-descheduler-operator#1881).
+   */
   cooldown(vm: VmObservation): string | undefined {
     const movedAt = this.state.lastMovedAtMs[vm.uuid];
-    if (movedAt === undefined || this.nowMs - movedAt >= this.config.cooldownSeconds * 1000) return undefined;
-    return `moved ${((this.nowMs - movedAt) / 1000).toFixed(0)} s ago; cooldown ${this.config.cooldownSeconds} s`;
+    if (movedAt === undefined) return undefined;
+    const seconds = this.cooldownSecondsOf(vm, movedAt);
+    if (this.nowMs - movedAt >= seconds * 1000) return undefined;
+    const base = this.config.cooldownSeconds;
+    const grown =
+      seconds > base ? ` (grown from ${base} s: moved ${this.movesInWindow(vm, movedAt)} times within ${this.config.cooldownGrowth.windowSeconds} s)` : '';
+    return `moved ${((this.nowMs - movedAt) / 1000).toFixed(0)} s ago; cooldown ${Math.round(seconds)} s${grown}`;
+  }
+
+  /** The VM's moves within the growth window before its last one, counting that one (at least 1). */
+  private movesInWindow(vm: VmObservation, movedAt: number): number {
+    const since = movedAt - this.config.cooldownGrowth.windowSeconds * 1000;
+    const recent = (this.movesByVm.get(vm.uuid) ?? []).filter((m) => m.atMs > since && m.atMs <= movedAt).length;
+    return Math.max(1, recent);
+  }
+
+  /** The cooldown after the VM's last move, seconds (cooldownSeconds grown by its recent moves). */
+  cooldownSecondsOf(vm: VmObservation, movedAt: number): number {
+    const { factor, maxSeconds } = this.config.cooldownGrowth;
+    const base = this.config.cooldownSeconds;
+    if (factor === 1 || base === 0) return base;
+    return Math.min(Math.max(base, maxSeconds), base * factor ** (this.movesInWindow(vm, movedAt) - 1));
   }
 
   /** This VM's recent failures (newest per target) and the hosts it left lately, by host name. */

@@ -16,3 +16,17 @@ export { registerBuiltinPolicy, builtinPolicies } from './registry.js';
 export { CORE_FILTERS, type CoreFilter } from './core-filters.js';
 export { evaluateTargets, type TargetEvaluation } from './targets.js';
 export { moveIdentity, TECHNIQUES, type Technique, type Move, type Plan, type Prediction, type SkippedVm } from './plan-types.js';
+export {
+  admit,
+  balancingPace,
+  byPriority,
+  moveCost,
+  networkBudget,
+  vmPriority,
+  MoveQueue,
+  type AdmissionResult,
+  type AdmitOptions,
+  type MoveCost,
+  type NotAdmitted,
+  type RunningMove,
+} from './scheduling.js';

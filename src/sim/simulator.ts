@@ -9,8 +9,10 @@ import { withConfigTags } from '../cluster/config-tags.js';
 import { holdsMemory, hostMemory } from '../cluster/memory-accounting.js';
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import { windowedValue } from '../cluster/window.js';
+import { migrationSchema, type MigrationConfig } from '../config/migration-schema.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { newPlanMemory, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { admit, MoveQueue, type RunningMove } from '../policy/scheduling.js';
 import { hugepagesNeeded } from '../policy/memory-fit.js';
 import { DecisionHistory } from '../history/index.js';
 
@@ -109,8 +111,13 @@ export type Scenario = z.infer<typeof scenarioSchema>;
 export interface SimTick {
   tick: number;
   imbalance: number;
-  /** Moves planned this tick (they complete after their modelled migration time). */
+  /**
+   * Moves started this tick, planned now or queued earlier (they complete after their modelled
+   * migration time). Admission (policy/scheduling.ts, the config's migration section) decides when.
+   */
   moves: Move[];
+  /** VMs whose planned move waits for a slot (over a migration budget) at the end of this tick. */
+  queued: string[];
   hostCpu: Record<string, number>;
   /** VMs migrating at the end of this tick. */
   inFlight: string[];
@@ -126,6 +133,15 @@ interface SimMigration {
   doneAtMs: number;
 }
 
+/** One simulated migration, from its start to the VM running on its target (simulated ms). */
+export interface SimMigrationSpan {
+  vmName: string;
+  from: string;
+  to: string;
+  startedAtMs: number;
+  doneAtMs: number;
+}
+
 export class Simulator {
   private readonly placement = new Map<string, string>();
   private readonly history = new Map<string, number[]>();
@@ -134,6 +150,12 @@ export class Simulator {
   private readonly migrating = new Map<string, SimMigration>();
   /** What the engine carries between ticks (spread hold), as the controller keeps it. */
   private readonly planMemory = newPlanMemory();
+  /** Planned moves over a migration budget; each starts when a slot frees (as the executor's queue). */
+  private readonly queue = new MoveQueue();
+  /** The state the queued moves were planned on (hosts, VM tags and storage do not change mid-tick). */
+  private queuedState?: ClusterState;
+  private readonly spans: SimMigrationSpan[] = [];
+  private startedThisTick: Move[] = [];
   private tickNo = 0;
 
   constructor(private readonly scenario: Scenario) {
@@ -241,42 +263,79 @@ export class Simulator {
     return this.tickNo * this.scenario.tickSeconds * 1000;
   }
 
-  /** Migrations whose modelled time has passed land on their target. */
-  private completeMigrations(nowMs: number): void {
-    for (const [name, m] of this.migrating) {
-      if (m.doneAtMs > nowMs) continue;
+  /** What admission counts as running: the migrations in flight. */
+  private running(): RunningMove[] {
+    return [...this.migrating.values()].map(({ move }) => ({
+      vmUuid: move.vmUuid,
+      from: move.from,
+      to: move.to,
+      bandwidthMiBps: move.inputs.bandwidthMiBps,
+      copyStorage: move.copyStorage,
+    }));
+  }
+
+  private startMove(move: Move, atMs: number): void {
+    const seconds = move.predicted.totalSeconds * this.scenario.migrationTimeFactor;
+    const doneAtMs = atMs + seconds * 1000;
+    this.migrating.set(move.vmName, { move, startedAtMs: atMs, doneAtMs });
+    this.spans.push({ vmName: move.vmName, from: move.from, to: move.to, startedAtMs: atMs, doneAtMs });
+    this.startedThisTick.push(move);
+  }
+
+  /**
+   * Migrations whose modelled time has passed by `untilMs` land on their target, earliest first;
+   * each one's end frees its slot, and the queued moves that fit start at that moment (no waves).
+   */
+  private completeMigrations(untilMs: number, migration: MigrationConfig): void {
+    for (;;) {
+      let next: [string, SimMigration] | undefined;
+      for (const entry of this.migrating) if (entry[1].doneAtMs <= untilMs && (!next || entry[1].doneAtMs < next[1].doneAtMs)) next = entry;
+      if (!next) return;
+      const [name, m] = next;
       this.migrating.delete(name);
       this.placement.set(name, m.move.to);
       this.history.delete(name);
       const { vmUuid, from, to, technique, predicted } = m.move;
       this.decisions.observe({ vmUuid, from, to, technique, predicted, outcome: 'completed', totalMs: m.doneAtMs - m.startedAtMs, endedAtMs: m.doneAtMs });
+      if (this.queuedState) for (const move of this.queue.next(this.running(), this.queuedState, migration).admitted) this.startMove(move, m.doneAtMs);
     }
   }
 
   /**
-   * One tick: moves whose migration time has passed complete, then observe, plan with the real
-   * engine and start its moves. A move shorter than a tick has landed by the next one.
+   * One tick: moves whose migration time has passed complete (starting queued moves as slots
+   * free), then observe, plan with the real engine and admit its moves under the migration
+   * budgets `run` applies (`migration`, default: the config's defaults); the rest wait in the
+   * queue. A move shorter than a tick has landed by the next one.
    */
-  async tick(options: { config: PolicyConfig; policies?: LoadedPolicy[] }): Promise<SimTick> {
-    this.completeMigrations(this.nowMs());
+  async tick(options: { config: PolicyConfig; policies?: LoadedPolicy[]; migration?: MigrationConfig }): Promise<SimTick> {
+    const migration = options.migration ?? migrationSchema.parse({});
+    this.startedThisTick = [];
+    this.completeMigrations(this.nowMs(), migration);
     const state = this.state(options.config);
     const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory });
-    for (const move of result.moves) {
-      const seconds = move.predicted.totalSeconds * this.scenario.migrationTimeFactor;
-      this.migrating.set(move.vmName, { move, startedAtMs: state.observedAtMs, doneAtMs: state.observedAtMs + seconds * 1000 });
-    }
+    const admission = admit(result.moves, this.running(), state, migration, { tickSeconds: this.scenario.tickSeconds });
+    // A newer plan supersedes the queue, as the executor's submit does.
+    this.queue.replace(admission.rejected.filter((r) => r.waits).map((r) => r.move));
+    this.queuedState = state;
+    for (const move of admission.admitted) this.startMove(move, state.observedAtMs);
     this.tickNo++;
     // Moves that finish before the next tick are shown as done (the state a caller reads next).
-    this.completeMigrations(this.nowMs());
+    this.completeMigrations(this.nowMs(), migration);
     return {
       tick: this.tickNo,
       imbalance: result.imbalanceBefore,
-      moves: result.moves,
+      moves: this.startedThisTick,
+      queued: this.queue.moves.map((m) => m.vmName),
       hostCpu: Object.fromEntries(state.hosts.map((h) => [h.name, h.cpuUtilization.mean])),
       inFlight: [...this.migrating.keys()],
       skipped: result.skipped,
       policyErrors: result.policyErrors,
     };
+  }
+
+  /** Every migration started so far, with its simulated start and end. */
+  migrations(): readonly SimMigrationSpan[] {
+    return this.spans;
   }
 
   where(vm: string): string | undefined {

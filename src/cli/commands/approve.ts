@@ -11,7 +11,9 @@ import { Executor, Journal } from '../../executor/index.js';
 import { RecommendationStore, type RecommendationView } from '../../executor/recommendations.js';
 import { executorNotifications } from '../../controller/notify-events.js';
 import { WebhookNotifier } from '../../notifications/webhooks.js';
-import { closePolicies, loadPolicies, moveIdentity } from '../../policy/index.js';
+import type { ClusterState } from '../../cluster/model.js';
+import type { MigrationConfig } from '../../config/migration-schema.js';
+import { admit, closePolicies, loadPolicies, moveIdentity, type Move } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 
@@ -22,6 +24,31 @@ export function approverName(): string {
     return userInfo().username;
   } catch {
     return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
+/**
+ * Wait until admission (policy/scheduling.ts, the budgets `run` applies) lets `move` start beside
+ * the jobs the hosts show, collecting again every poll: over a budget it waits, never fails.
+ * Returns the state it was admitted on, or why it cannot start (a host down, a job of the VM).
+ */
+export async function whenAdmitted(
+  move: Move,
+  first: ClusterState,
+  collect: () => Promise<ClusterState>,
+  config: MigrationConfig,
+  onWait: (reason: string) => void,
+): Promise<{ state: ClusterState; refusal?: string }> {
+  let state = first;
+  let said = '';
+  for (;;) {
+    const { admitted, rejected } = admit([move], [], state, config);
+    if (admitted.length > 0) return { state };
+    if (!rejected[0].waits) return { state, refusal: rejected[0].reason };
+    if (rejected[0].reason !== said) onWait(rejected[0].reason);
+    said = rejected[0].reason;
+    await new Promise((r) => setTimeout(r, config.pollIntervalMs));
+    state = await collect();
   }
 }
 
@@ -130,6 +157,24 @@ export function register(program: Command): void {
               const detail = `stale: ${changes.join('; ')}`;
               await decide(r, 'refused', detail);
               if (!options.json) process.stdout.write(`${r.id}: refused, ${move.vmName} ${move.from} -> ${move.to} is ${detail}\n`);
+              process.exitCode = 1;
+              continue;
+            }
+            // Within the budgets run applies: migrations running now (the controller's, anyone's) hold their slots.
+            const slot = await whenAdmitted(
+              move,
+              state,
+              () => collector.collect(),
+              config.migration,
+              (reason) => {
+                if (!options.json) process.stderr.write(`${r.id}: waiting for a slot: ${reason}\n`);
+              },
+            );
+            state = slot.state;
+            if (slot.refusal !== undefined) {
+              const why = `${slot.refusal}; ${r.id} stays waiting: approve it again once it can start`;
+              reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'not-checked', detail: why });
+              if (!options.json) process.stdout.write(`${r.id}: not started, ${why}\n`);
               process.exitCode = 1;
               continue;
             }

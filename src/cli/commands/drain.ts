@@ -45,20 +45,14 @@ export function register(program: Command): void {
           }
           // Its moves notify webhooks as the daemon's do.
           const executor = new Executor(config, { connections, logger, journal, ...executorNotifications(notifier) });
-          // Run in waves within the admission limits until every planned move has had its turn.
-          let pending = result.moves;
-          while (pending.length > 0) {
-            const { admitted, rejected } = executor.submit(pending, drained);
-            const retry = rejected.filter(
-              (r) =>
-                /already sends|already receives|already running|migrations already running|bandwidth budget/.test(r.reason) &&
-                !admitted.some((a) => a.vmUuid === r.move.vmUuid),
-            );
-            for (const r of rejected.filter((x) => !retry.includes(x))) process.stderr.write(`not moved: ${r.move.vmName}: ${r.reason}\n`);
-            if (admitted.length === 0 && executor.inFlight().length === 0) break;
-            await executor.whenIdle();
-            pending = retry.map((r) => r.move);
-          }
+          // Within the budgets (policy/scheduling.ts): what is over one waits in the executor's queue
+          // and starts the moment a running migration frees its slot — no waves.
+          const { rejected } = executor.submit(result.moves, drained);
+          for (const r of rejected.filter((x) => !x.waits)) process.stderr.write(`not moved: ${r.move.vmName}: ${r.reason}\n`);
+          await executor.whenIdle();
+          for (const r of executor.dropped()) process.stderr.write(`not moved: ${r.move.vmName}: ${r.reason}\n`);
+          for (const m of executor.queued())
+            process.stderr.write(`not moved: ${m.vmName}: still waiting for a slot (a migration this run did not start holds it)\n`);
           const results = executor.finished();
           if (options.json) process.stdout.write(JSON.stringify({ host: hostName, results, skipped: result.skipped }, null, 2) + '\n');
           else {
@@ -70,7 +64,7 @@ export function register(program: Command): void {
             );
             for (const s of result.skipped) process.stdout.write(`not moved: ${s.vmName}: ${s.reason}\n`);
           }
-          if (results.some((r) => r.outcome !== 'completed') || result.skipped.length > 0) process.exitCode = 1;
+          if (results.some((r) => r.outcome !== 'completed') || result.skipped.length > 0 || results.length < result.moves.length) process.exitCode = 1;
         } finally {
           await close();
           await notifier.idle();

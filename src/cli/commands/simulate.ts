@@ -7,7 +7,7 @@ import { loadScenario } from '../../sim/scenario-file.js';
 import { Simulator, type SimTick } from '../../sim/simulator.js';
 import { action, UserError } from '../errors.js';
 
-/** The ticks as `simulate --json` prints them (moves, host CPU, VMs considered and not moved with why, and the policy errors of each tick). */
+/** The ticks as `simulate --json` prints them (moves started, moves queued for a slot, host CPU, VMs considered and not moved with why, and the policy errors of each tick). */
 export function simulationJson(ticks: readonly SimTick[]): unknown {
   return ticks.map((t) => ({
     tick: t.tick,
@@ -15,6 +15,7 @@ export function simulationJson(ticks: readonly SimTick[]): unknown {
     hostCpu: t.hostCpu,
     inFlight: t.inFlight,
     moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })),
+    queued: t.queued,
     skipped: t.skipped.map((x) => ({ vm: x.vmName, reason: x.reason })),
     policyErrors: t.policyErrors,
   }));
@@ -34,6 +35,8 @@ export function renderSimulation(ticks: readonly SimTick[]): string {
       .join('  ');
     out += `tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}${t.inFlight.length > 0 ? `  migrating: ${t.inFlight.join(', ')}` : ''}\n`;
     for (const m of t.moves) out += `          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`;
+    // Over a migration budget (docs/scheduling.md): each starts when a running move ends.
+    if (t.queued.length > 0) out += `          queued for a slot: ${t.queued.join(', ')}\n`;
     const skipped = new Set(t.skipped.map((x) => `${x.vmName}: ${x.reason}`));
     for (const line of skipped) if (!skippedBefore.has(line)) out += `          stays ${line}\n`;
     skippedBefore = skipped;
@@ -82,7 +85,7 @@ export function register(program: Command): void {
         const sim = new Simulator(scenario);
         const policies = await loadPolicies(config.policy);
         const ticks = [];
-        for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies }));
+        for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies, migration: config.migration }));
         process.stdout.write(options.json ? JSON.stringify(simulationJson(ticks), null, 2) + '\n' : renderSimulation(ticks));
       }),
     );

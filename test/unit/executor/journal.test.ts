@@ -59,7 +59,8 @@ describe('journal: history read back at start', () => {
   it('separates completed moves (cooldown, ping-pong) from aborted or failed ones (retry delay)', () => {
     const h = moveHistory([started('1', 1), aborted, moved]);
     expect(h.lastMovedAtMs).toEqual({ '1': 9 });
-    expect(h.recentMoves).toEqual([{ vmUuid: '1', from: 'a', to: 'b', atMs: 9 }]);
+    // With how long it took: pacing (policy/scheduling.ts) reads it after a restart too.
+    expect(h.recentMoves).toEqual([{ vmUuid: '1', from: 'a', to: 'b', atMs: 9, durationMs: 2000 }]);
     expect(h.recentFailures).toEqual([{ vmUuid: '2', from: 'a', to: 'c', atMs: 7, outcome: 'aborted', error: 'aborted: 300 s deadline' }]);
   });
   it('gives link observations only for completed moves with their bytes and time', () => {

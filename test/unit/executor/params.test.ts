@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { migrationSchema } from '../../../src/config/migration-schema.js';
-import { admit } from '../../../src/executor/admission.js';
+import { admit } from '../../../src/policy/scheduling.js';
 import { migrationUriFor, postcopyRefusal, recipeFor } from '../../../src/executor/technique-params.js';
 import { stillOnSourceWording } from '../../../src/executor/vm-on-host.js';
 import { DomainState, MigrateFlags } from '../../../src/libvirt/index.js';

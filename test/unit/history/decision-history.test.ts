@@ -26,7 +26,12 @@ describe('DecisionHistory: the one owner of what planning remembers', () => {
       },
     ];
     const history = new DecisionHistory(entries);
-    expect(history.forState()).toEqual({ lastMovedAtMs: { u1: 1000 }, recentMoves: [{ vmUuid: 'u1', from: 'a', to: 'b', atMs: 1000 }], recentFailures: [] });
+    // Each recent move keeps how long it took (pacing reads it: policy/scheduling.ts).
+    expect(history.forState()).toEqual({
+      lastMovedAtMs: { u1: 1000 },
+      recentMoves: [{ vmUuid: 'u1', from: 'a', to: 'b', atMs: 1000, durationMs: 10_000 }],
+      recentFailures: [],
+    });
     history.observe({
       vmUuid: 'u2',
       from: 'a',
@@ -51,7 +56,10 @@ describe('DecisionHistory: the one owner of what planning remembers', () => {
     });
     const s = history.forState();
     expect(s.lastMovedAtMs).toEqual({ u1: 3000 });
-    expect(s.recentMoves.map((m) => m.atMs)).toEqual([1000, 3000]);
+    expect(s.recentMoves.map((m) => [m.atMs, m.durationMs])).toEqual([
+      [1000, 10_000],
+      [3000, 8000],
+    ]);
     expect(s.recentFailures).toEqual([{ vmUuid: 'u2', from: 'a', to: 'c', atMs: 2000, outcome: 'aborted', error: 'deadline' }]);
     // The link a -> b was learned from the journal's completed move: 1 GiB in 10 s.
     expect(history.planOptions(migrationSchema.parse({})).linkBandwidthMiBps('a', 'b')).toBeCloseTo(102.4, 1);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { migrationSchema } from '../../../src/config/migration-schema.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
 import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
 
@@ -83,9 +84,11 @@ describe('simulator with the real engine', () => {
   it('models migration time: a slow move stays in flight over several ticks and the source is not relieved twice meanwhile', async () => {
     // 1 GiB at 10 MiB/s: about 102 s, so a move started at one tick lands four ticks (of 30 s) later.
     const slow = { ...config, bandwidthMiBps: 10 };
+    // Two may leave a at once (the simulator applies run's admission; its default is 1 per source).
+    const migration = migrationSchema.parse({ maxPerSourceHost: 2 });
     const sim = new Simulator(scenario([1, 2, 3, 4, 5].map((i) => ({ name: `v${i}`, host: 'a', memoryMiB: 1024, cpu: 0.8 }))));
     const ticks = [];
-    for (let i = 0; i < 12; i++) ticks.push(await sim.tick({ config: slow }));
+    for (let i = 0; i < 12; i++) ticks.push(await sim.tick({ config: slow, migration }));
     // a at 100 % needs two 20 % VMs moved to get under 80 % less 5 % hysteresis: both at the
     // first tick, and none in the ticks while they migrate (a still shows 100 % then).
     const moves = ticks[0].moves;
@@ -99,7 +102,7 @@ describe('simulator with the real engine', () => {
     for (const m of moves) expect(sim.where(m.vmName)).toBe(m.to);
     // While they migrate the VMs run on a (their load is still there) and their memory is held on the targets too.
     const during = new Simulator(scenario([1, 2, 3, 4, 5].map((i) => ({ name: `v${i}`, host: 'a', memoryMiB: 1024, cpu: 0.8 }))));
-    await during.tick({ config: slow });
+    await during.tick({ config: slow, migration });
     const state = during.state();
     expect(state.inFlight.map((m) => m.vmName)).toEqual(moved);
     expect(state.vms.filter((v) => moved.includes(v.name)).map((v) => v.host)).toEqual(['a', 'a']);
