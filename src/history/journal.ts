@@ -15,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { CalibrationSample } from '../policy/calibration.js';
 import type { Move, Prediction } from '../policy/plan-types.js';
+import { DurableAppender, ShortWriteError } from './durable-append.js';
 
 export type JournalEntry =
   | {
@@ -120,41 +121,27 @@ export interface PowerJournalEntry {
 
 /** The filesystem operations the journal uses (injected in tests to simulate a full disk). */
 export interface JournalFs {
-  /** Append `data` to `file` (creating it and its directory, file mode 0600) and fsync it. */
+  /**
+   * Append `data` whole to `file` (creating it and its directory, file mode 0600) and fsync it.
+   * A short write must reject (ShortWriteError) with the partial bytes removed, never resolve.
+   */
   appendDurably(file: string, data: string): Promise<void>;
   /** The file's last byte, or undefined when it is empty or missing. */
   lastByte(file: string): Promise<number | undefined>;
+  /** Close what is kept open for `file` (before it is renamed away, and at close). */
+  release?(file: string): Promise<void>;
 }
 
-export const nodeJournalFs: JournalFs = {
-  async appendDurably(file, data) {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    const handle = await open(file, 'a', 0o600);
-    try {
-      await handle.write(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
-  async lastByte(file) {
-    let handle;
-    try {
-      handle = await open(file, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
-    try {
-      const { size } = await handle.stat();
-      if (size === 0) return undefined;
-      const { buffer } = await handle.read(Buffer.alloc(1), 0, 1, size - 1);
-      return buffer[0];
-    } finally {
-      await handle.close();
-    }
-  },
-};
+/** The journal's and the recommendations store's file operations on the real filesystem (see durable-append.ts). */
+export function createJournalFs(appender = new DurableAppender()): JournalFs {
+  return {
+    appendDurably: (file, data) => appender.append(file, data),
+    lastByte: (file) => appender.lastByte(file),
+    release: (file) => appender.forget(file),
+  };
+}
+
+export const nodeJournalFs: JournalFs = createJournalFs();
 
 /** The journal cannot be written: the state directory is missing, read-only or full. */
 export class JournalError extends Error {
@@ -286,6 +273,7 @@ export class Journal {
     await this.flushing;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    await this.fs.release?.(this.file);
     if (this.backlog.length > 0)
       this.options.logger?.error({ file: this.file, entries: this.backlog.length }, 'journal entries could not be written before exit');
   }
@@ -319,6 +307,7 @@ export class Journal {
       } catch (e) {
         this.checkTail = true;
         this.options.metrics?.journalWriteFailuresTotal.inc();
+        if (e instanceof ShortWriteError) this.options.metrics?.journalShortWritesTotal.inc();
         const retryInMs = attempt < delays.length ? delays[attempt] : undefined;
         this.options.logger?.warn({ file: this.file, err: (e as Error).message, entry: this.backlog[0].entry.type, retryInMs }, 'journal write failed');
         if (retryInMs === undefined) {

@@ -162,6 +162,11 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       help: 'Journal writes that failed (full or read-only filesystem, permissions); each attempt counts',
       registers: r,
     }),
+    journalShortWritesTotal: new Counter({
+      name: 'virt_balancer_journal_short_writes_total',
+      help: 'Journal writes that put only part of an entry on disk (full filesystem); the part is removed and the entry retried; also counted in journal_write_failures_total',
+      registers: r,
+    }),
     journalWritable: new Gauge({
       name: 'virt_balancer_journal_writable',
       help: '1 while every journal entry is on disk, 0 while some cannot be written (no migration starts then)',
