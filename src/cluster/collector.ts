@@ -119,15 +119,48 @@ export function dedupeMigrating(vms: VmObservation[]): VmObservation[] {
   return [...byUuid.values()];
 }
 
+/**
+ * Default bound on one host's reads in one tick, ms (capped by libvirt.callTimeoutSeconds). A host
+ * whose libvirt driver hangs while its keepalive still answers (issue 27 R7) would otherwise hold
+ * every tick for the call timeout; past this bound the tick goes on without it.
+ */
+export const HOST_READ_BOUND_MS = 15_000;
+
+/** A host's reads did not finish within the per-host bound. */
+export class HostSlowError extends Error {
+  constructor(
+    readonly host: string,
+    readonly boundMs: number,
+  ) {
+    super(`slow: libvirt on ${host} did not answer within ${boundMs / 1000} s (driver busy or hung; the connection itself answers); left out of this tick`);
+    this.name = 'HostSlowError';
+  }
+}
+
+/** `work`, or HostSlowError after `boundMs`; the work itself goes on (its late result is dropped). */
+export async function withinHostBound<T>(host: string, boundMs: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HostSlowError(host, boundMs)), boundMs);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class Collector {
   private readonly vms = new Map<string, VmMemo>();
   private readonly hosts = new Map<string, HostMemo>();
   private lastState?: ClusterState;
+  /** Hosts whose reads outlived their bound and have not returned yet: not asked again meanwhile. */
+  private readonly stillReading = new Map<string, number>();
 
   constructor(
     private config: Config,
     readonly connections: HostConnections,
-    private readonly deps: { logger: Logger; metrics?: Metrics },
+    private readonly deps: { logger: Logger; metrics?: Metrics; hostReadBoundMs?: number },
   ) {}
 
   setConfig(config: Config): void {
@@ -229,12 +262,31 @@ export class Collector {
     };
   }
 
+  /** The per-host bound on one tick's reads (and each dirty-rate step), ms. */
+  private hostBoundMs(): number {
+    return this.deps.hostReadBoundMs ?? Math.min(HOST_READ_BOUND_MS, this.config.libvirt.callTimeoutSeconds * 1000);
+  }
+
   private async collectHost(host: HostConfig, nowMs: number, watch: ReadonlySet<string>): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const conn = this.connections.get(host.name);
     if (!conn) return this.downHost(host, this.connections.status(host.name).downReason ?? 'not connected');
+    const since = this.stillReading.get(host.name);
+    if (since !== undefined)
+      return this.downHost(
+        host,
+        `slow: libvirt on ${host.name} has not answered an earlier tick's reads for ${Math.round((nowMs - since) / 1000)} s; left out of this tick`,
+      );
+    const read = this.readHost(host, conn, nowMs, watch);
     try {
-      return await this.readHost(host, conn, nowMs, watch);
+      return await withinHostBound(host.name, this.hostBoundMs(), read);
     } catch (error) {
+      if (error instanceof HostSlowError) {
+        this.stillReading.set(host.name, nowMs);
+        void read.catch(() => {}).finally(() => this.stillReading.delete(host.name));
+        this.deps.metrics?.hostSlowTicksTotal.inc({ host: host.name });
+        this.deps.logger.warn({ host: host.name, boundSeconds: error.boundMs / 1000 }, error.message);
+        return this.downHost(host, error.message);
+      }
       const reason = this.connections.recordError(host.name, error);
       this.deps.logger.warn({ host: host.name, reason }, 'reading the host failed; treated as down this tick');
       return this.downHost(host, reason);
@@ -462,26 +514,41 @@ export class Collector {
   async measureDirtyRates(vmUuids: readonly string[], seconds: number): Promise<Map<string, number>> {
     const measured = new Map<string, number>();
     const byHost = new Map<string, DomainRef[]>();
+    const wanted = new Map<string, string[]>();
     for (const uuid of vmUuids) {
       const memo = this.vms.get(uuid);
-      const conn = memo && this.connections.get(memo.host);
-      if (!memo || !conn) continue;
-      try {
-        const dom = await conn.domainLookupByUuid(uuid);
-        await conn.domainStartDirtyRateCalc(dom, seconds, 0);
-        byHost.set(memo.host, [...(byHost.get(memo.host) ?? []), dom]);
-      } catch (error) {
-        this.deps.logger.warn({ vm: uuid, host: memo.host, reason: this.connections.recordError(memo.host, error) }, 'dirty-rate calculation could not start');
-      }
+      if (memo && this.connections.get(memo.host)) wanted.set(memo.host, [...(wanted.get(memo.host) ?? []), uuid]);
     }
+    // Hosts in parallel, each within the per-host bound: one hung driver delays only its own VMs.
+    await Promise.all(
+      [...wanted].map(async ([host, uuids]) => {
+        const conn = this.connections.get(host);
+        if (!conn) return;
+        for (const uuid of uuids) {
+          try {
+            const dom = await withinHostBound(host, this.hostBoundMs(), conn.domainLookupByUuid(uuid));
+            await withinHostBound(host, this.hostBoundMs(), conn.domainStartDirtyRateCalc(dom, seconds, 0));
+            byHost.set(host, [...(byHost.get(host) ?? []), dom]);
+          } catch (error) {
+            this.deps.logger.warn({ vm: uuid, host, reason: this.connections.recordError(host, error) }, 'dirty-rate calculation could not start');
+            if (error instanceof HostSlowError) return;
+          }
+        }
+      }),
+    );
     if (byHost.size === 0) return measured;
     const deadline = Date.now() + seconds * 1000 + 5000;
     await new Promise((r) => setTimeout(r, seconds * 1000 + 200));
     while (Date.now() < deadline && measured.size < [...byHost.values()].flat().length) {
-      for (const [host, doms] of byHost) {
-        const conn = this.connections.get(host);
-        if (!conn) continue;
-        const records = await conn.connectGetAllDomainStats(DomainStatsTypes.DIRTYRATE, GetAllDomainStatsFlags.NOWAIT).catch(() => []);
+      const answers = await Promise.all(
+        [...byHost].map(async ([host, doms]) => {
+          const conn = this.connections.get(host);
+          if (!conn) return { doms, records: [] };
+          const stats = conn.connectGetAllDomainStats(DomainStatsTypes.DIRTYRATE, GetAllDomainStatsFlags.NOWAIT);
+          return { doms, records: await withinHostBound(host, this.hostBoundMs(), stats).catch(() => []) };
+        }),
+      );
+      for (const { doms, records } of answers) {
         for (const record of records) {
           if (!doms.some((d) => d.uuid === record.domain.uuid) || measured.has(record.domain.uuid)) continue;
           // calc_status 2 = measured (virDomainDirtyRateStatus).

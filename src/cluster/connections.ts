@@ -20,6 +20,9 @@ interface HostEntry {
   hostUuid?: string;
 }
 
+/** How long start() waits for the hosts' handshakes before carrying on without the slow ones, ms. */
+export const START_WAIT_MS = 5_000;
+
 export interface HostStatus {
   up: boolean;
   downReason?: string;
@@ -33,7 +36,7 @@ export class HostConnections {
 
   constructor(
     private config: Config,
-    private readonly deps: { logger: Logger; metrics?: Metrics },
+    private readonly deps: { logger: Logger; metrics?: Metrics; startWaitMs?: number },
   ) {
     for (const host of config.hosts) this.entries.set(host.name, this.newEntry(host));
   }
@@ -42,9 +45,28 @@ export class HostConnections {
     return { config: host, retryDelayMs: this.config.libvirt.reconnectInitialDelaySeconds * 1000, downReason: 'not connected yet' };
   }
 
-  /** Connect to every host once; never throws for a host that is down. */
-  async start(): Promise<void> {
-    await Promise.all([...this.entries.values()].filter((e) => !e.connection || e.connection.closed).map((entry) => this.connect(entry)));
+  /**
+   * Connect to every host once; never throws for a host that is down. Waits at most
+   * `waitMs` (default START_WAIT_MS): a host still in its handshake then (one that answers a byte a
+   * second holds it for the whole handshake bound) goes on connecting in the background, is down
+   * meanwhile ("still connecting"), and does not hold start-up, the first tick or /healthz.
+   */
+  async start(waitMs = this.deps.startWaitMs ?? START_WAIT_MS): Promise<void> {
+    const pending = [...this.entries.values()].filter((e) => !e.connection || e.connection.closed);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), waitMs);
+      timer.unref();
+    });
+    const result = await Promise.race([Promise.all(pending.map((entry) => this.connect(entry))), waited]);
+    clearTimeout(timer);
+    if (result !== 'late') return;
+    for (const entry of pending) {
+      if (!entry.connecting) continue;
+      entry.downReason = `still connecting: no complete answer to the handshake within ${waitMs / 1000} s; carrying on without it until it answers`;
+      this.deps.metrics?.hostUp.set({ host: entry.config.name }, 0);
+      this.deps.logger.warn({ host: entry.config.name, uri: entry.config.uri, waitedSeconds: waitMs / 1000 }, entry.downReason);
+    }
   }
 
   hostNames(): string[] {
@@ -89,14 +111,21 @@ export class HostConnections {
           await connection.close();
           return;
         }
+        let capabilitiesError: Error | undefined;
         const hostUuid = await connection
           .connectGetCapabilities()
           .then((caps) => parseHostCapabilities(caps).uuid)
-          .catch(() => undefined);
+          .catch((e: Error) => {
+            capabilitiesError = e;
+            return undefined;
+          });
         if (this.closed || this.entries.get(host.name) !== entry) {
           await connection.close();
           return;
         }
+        // Lost during the first call (issue 27 R3): not connected, and its close event is gone by now,
+        // so this attempt fails here and the backoff reconnects it.
+        if (connection.closed) throw new Error(`connection lost during the first capabilities call: ${capabilitiesError?.message ?? 'closed by the peer'}`);
         // Two entries that reach one libvirt host (URIs the config check cannot tell apart, e.g. an
         // address and a name, or cloned hosts sharing a UUID): the later entry in config is not used.
         const clash = hostUuid
@@ -214,7 +243,8 @@ export class HostConnections {
     await Promise.all(
       [...this.entries.values()].map(async (entry) => {
         clearTimeout(entry.retryTimer);
-        await entry.connecting?.catch(() => {});
+        // Not waiting for a connect under way: a host in a slow handshake would hold shutdown for the
+        // whole handshake bound; that connect sees `closed` when it ends and closes its connection.
         await entry.connection?.close().catch(() => {});
         entry.connection = undefined;
       }),

@@ -130,7 +130,7 @@ export class Controller {
     if (scheduleProblem) throw new Error(scheduleProblem);
     await this.journal.checkWritable();
     this.policies = await loadPolicies(this.config.policy);
-    const entries = await this.journal.read();
+    const entries = await this.journal.readForPlanning();
     this.history = new DecisionHistory(entries);
     this.power.restore(entries);
     for (const l of this.history.learned.links.links()) this.exportLink(l.from, l.to);
@@ -340,7 +340,7 @@ export class Controller {
    */
   private async takeOverSharedHistory(): Promise<void> {
     const shared = await this.options.ha!.store.load();
-    const local = await this.journal.read();
+    const local = await this.journal.readForPlanning();
     const entries = mergeSharedOutcomes(local, shared.outcomes);
     this.history = new DecisionHistory(entries);
     // Power states come from this controller's own journal only (the shared history holds migration outcomes): docs/ha.md.

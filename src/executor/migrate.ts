@@ -29,6 +29,12 @@ export { resumeNotReadyYet } from './recover.js';
 /** How long a post-copy-from-the-start move retries its switch at a short interval (the target's prepare phase). */
 const IMMEDIATE_SWITCH_FAST_RETRY_MS = 10_000;
 const IMMEDIATE_SWITCH_RETRY_INTERVAL_MS = 50;
+/**
+ * After an abort (deadline, cancel), how long the migration call may take to return before the
+ * move is ended with what libvirt says of the VM (issue 27 R8: a call that never returned held the
+ * move, and `migrate`, for ever). libvirt ends an aborted job within seconds.
+ */
+export const ABORT_CALL_GRACE_MS = 60_000;
 /** After our link to the source is lost, how long past the deadline we wait for the source to answer again. */
 const LINK_LOST_WAIT_MS = 5 * 60_000;
 
@@ -58,6 +64,8 @@ export interface RunMigrationOptions {
   tls?: boolean;
   /** The target's hosts[].migrationAddress: the stream goes there instead of the host part of targetUri. */
   targetMigrationAddress?: string;
+  /** ABORT_CALL_GRACE_MS unless given (tests), ms. */
+  abortGraceMs?: number;
 }
 
 /** Run `move` to its end; resolves with its outcome (never rejects for a migration that failed; rejects if the source cannot be asked about the VM at all). */
@@ -115,7 +123,10 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
       onSample: (p, c, d) => adapter.onSample(p, c, d),
       abortReason,
       onAbort,
+      abortGraceMs: options.abortGraceMs ?? ABORT_CALL_GRACE_MS,
     });
+    if (watched.end === 'callUnanswered')
+      return await unansweredAfterAbort(move, prepared, { ...options, connectionOf }, base, adapter, watched.abortedWhy!, log);
     const result = await call.settled;
     if (result.ok) return await verifyCompleted(move, prepared, call, { ...options, connectionOf }, base, adapter, log);
 
@@ -221,6 +232,38 @@ async function switchAtOnce(adapter: Adapter, call: StartedCall, prepared: Prepa
     if (job && job.type !== 0) await adapter.switchToPostcopy(source, prepared.dom, 'technique is post-copy');
     if (!adapter.switchedToPostcopy) await Promise.race([call.settled, sleep(IMMEDIATE_SWITCH_RETRY_INTERVAL_MS)]);
   }
+}
+
+/**
+ * The abort was sent and the migration call has not returned within the grace: the move ends now
+ * with what libvirt says of the VM on both hosts (its outcome from where the VM is); the call's
+ * late answer, if one ever comes, is dropped.
+ */
+async function unansweredAfterAbort(
+  move: Move,
+  prepared: PreparedMove,
+  options: RunMigrationOptions & { connectionOf: (host: string) => LibvirtConnection | undefined },
+  base: ReturnType<typeof resultBase>,
+  adapter: Adapter,
+  abortedWhy: string,
+  log: Logger,
+): Promise<MigrationResult> {
+  const graceSeconds = (options.abortGraceMs ?? ABORT_CALL_GRACE_MS) / 1000;
+  const [onSource, onTarget] = [await viewOn(options.connectionOf(move.from), move.vmUuid), await viewOn(options.connectionOf(move.to), move.vmUuid)];
+  const said = `the migration call did not return within ${graceSeconds} s of the abort; libvirt says the VM is ${onSource.description} on ${move.from} and ${onTarget.description} on ${move.to}`;
+  log.error({ abortedWhy, said }, 'migration call unanswered after the abort; ending the move with what libvirt says of the VM');
+  options.onAdapt?.('call-unanswered', said);
+  const result = await outcomeFromPlacement({
+    base,
+    connectionOf: options.connectionOf,
+    stateBefore: prepared.stateBefore,
+    switchedToPostcopy: adapter.switchedToPostcopy,
+    iterations: adapter.lastIteration || undefined,
+    abortedWhy,
+    unseenWhy: said,
+    log,
+  });
+  return result.error && !result.error.includes(said) ? { ...result, error: `${result.error}; ${said}` } : result;
 }
 
 /** The call returned success: read libvirt's real figures and check the VM is where the move leaves it. */

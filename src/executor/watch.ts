@@ -17,9 +17,11 @@ import { isNoDomain, sleep } from './vm-on-host.js';
  * - `gone`: the VM is no longer defined on the source;
  * - `postcopyFailed`: the job is stuck after a failed post-copy (libvirt keeps it, paused, until a resume);
  * - `unreachable`: the source did not answer until `giveUpAtMs`;
- * - `stopped`: the controller is shutting down.
+ * - `stopped`: the controller is shutting down;
+ * - `callUnanswered`: an abort was sent and `until()` stayed false for `abortGraceMs` after it (the
+ *   migration call never returned: issue 27 R8); the caller reads where the VM is instead.
  */
-export type WatchEnd = 'settled' | 'ended' | 'gone' | 'postcopyFailed' | 'unreachable' | 'stopped';
+export type WatchEnd = 'settled' | 'ended' | 'gone' | 'postcopyFailed' | 'unreachable' | 'stopped' | 'callUnanswered';
 
 export interface WatchOptions {
   /** The source host's current connection, or undefined while it is down. */
@@ -48,6 +50,8 @@ export interface WatchOptions {
   /** A reason to abort the job now (deadline, cancel), or undefined; asked at each poll until an abort was sent. */
   abortReason?: (conn: LibvirtConnection, dom: DomainRef) => Promise<string | undefined>;
   onAbort?: (why: string) => void;
+  /** With `until`: after an abort, how long `until()` may stay false before the watch ends `callUnanswered`, ms. */
+  abortGraceMs?: number;
 }
 
 export interface WatchResult {
@@ -70,9 +74,21 @@ export async function watchJob(o: WatchOptions): Promise<WatchResult> {
   let lastAnswerMs = Date.now();
   // Looked up again only on a new connection (the host manager reopened it).
   let domOn: { conn: LibvirtConnection; dom: DomainRef } | undefined = o.known;
+  let abortedAtMs: number | undefined;
+  const abort = async (conn: LibvirtConnection, dom: DomainRef): Promise<void> => {
+    if (abortedWhy || !o.abortReason) return;
+    const why = await o.abortReason(conn, dom);
+    if (!why) return;
+    abortedWhy = why;
+    abortedAtMs = Date.now();
+    o.log.warn({ why }, 'aborting migration');
+    o.onAbort?.(why);
+    await conn.domainAbortJob(dom).catch((e) => o.log.warn({ err: (e as Error).message }, 'abort refused'));
+  };
   for (;;) {
     if (o.stopped?.()) return { end: 'stopped', abortedWhy };
     if (o.until?.()) return { end: 'settled', abortedWhy };
+    if (abortedAtMs !== undefined && o.abortGraceMs !== undefined && Date.now() - abortedAtMs >= o.abortGraceMs) return { end: 'callUnanswered', abortedWhy };
     const conn = o.connectionOf();
     if (conn && !conn.closed) {
       try {
@@ -82,20 +98,14 @@ export async function watchJob(o: WatchOptions): Promise<WatchResult> {
         lastAnswerMs = Date.now();
         if (stats.type === 0) {
           if (!o.untilOnly) return { end: 'ended', abortedWhy };
+          // No job to see, the call still out: the deadline holds all the same (an abort with no job is refused, harmlessly).
+          await abort(conn, dom);
           await Promise.race([o.wake ?? new Promise(() => {}), sleep(o.pollIntervalMs)]);
           continue;
         }
         if (o.detectPostcopyFailure && isPostcopyFailedState(await conn.domainGetState(dom))) return { end: 'postcopyFailed', abortedWhy };
         await o.onSample?.(stats.params, conn, dom);
-        if (!abortedWhy && o.abortReason) {
-          const why = await o.abortReason(conn, dom);
-          if (why) {
-            abortedWhy = why;
-            o.log.warn({ why }, 'aborting migration');
-            o.onAbort?.(why);
-            await conn.domainAbortJob(dom).catch((e) => o.log.warn({ err: (e as Error).message }, 'abort refused'));
-          }
-        }
+        await abort(conn, dom);
       } catch (error) {
         if (isNoDomain(error) && !o.untilOnly) return { end: 'gone', abortedWhy };
         o.log.debug({ err: (error as Error).message }, 'migration watch: source not answering; still watching');

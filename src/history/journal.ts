@@ -7,14 +7,17 @@
  * written later; from such a failure until a write succeeds the journal is not `writable` and the
  * executor starts no migration (a decision it cannot record is a decision it must not take).
  */
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile } from 'node:fs/promises';
+import { createReadStream, constants as fsConstants } from 'node:fs';
+import { access, link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import type { LinkObservation } from '../cluster/link-bandwidth.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { CalibrationSample } from '../policy/calibration.js';
 import type { Move, Prediction } from '../policy/plan-types.js';
+import { DurableAppender, ShortWriteError } from './durable-append.js';
+import { PlanningSetBuilder } from './planning-set.js';
 
 export type JournalEntry =
   | {
@@ -120,41 +123,27 @@ export interface PowerJournalEntry {
 
 /** The filesystem operations the journal uses (injected in tests to simulate a full disk). */
 export interface JournalFs {
-  /** Append `data` to `file` (creating it and its directory, file mode 0600) and fsync it. */
+  /**
+   * Append `data` whole to `file` (creating it and its directory, file mode 0600) and fsync it.
+   * A short write must reject (ShortWriteError) with the partial bytes removed, never resolve.
+   */
   appendDurably(file: string, data: string): Promise<void>;
   /** The file's last byte, or undefined when it is empty or missing. */
   lastByte(file: string): Promise<number | undefined>;
+  /** Close what is kept open for `file` (before it is renamed away, and at close). */
+  release?(file: string): Promise<void>;
 }
 
-export const nodeJournalFs: JournalFs = {
-  async appendDurably(file, data) {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    const handle = await open(file, 'a', 0o600);
-    try {
-      await handle.write(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
-  async lastByte(file) {
-    let handle;
-    try {
-      handle = await open(file, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
-    try {
-      const { size } = await handle.stat();
-      if (size === 0) return undefined;
-      const { buffer } = await handle.read(Buffer.alloc(1), 0, 1, size - 1);
-      return buffer[0];
-    } finally {
-      await handle.close();
-    }
-  },
-};
+/** The journal's and the recommendations store's file operations on the real filesystem (see durable-append.ts). */
+export function createJournalFs(appender = new DurableAppender()): JournalFs {
+  return {
+    appendDurably: (file, data) => appender.append(file, data),
+    lastByte: (file) => appender.lastByte(file),
+    release: (file) => appender.forget(file),
+  };
+}
+
+export const nodeJournalFs: JournalFs = createJournalFs();
 
 /** The journal cannot be written: the state directory is missing, read-only or full. */
 export class JournalError extends Error {
@@ -174,7 +163,16 @@ export interface JournalOptions {
   backgroundRetryMs?: number;
   /** Unwritten entries kept in memory at most; beyond it the oldest are dropped (logged). Default 10000. */
   maxUnwritten?: number;
+  /**
+   * Size bound of journal.jsonl, bytes. A write that takes it past this rotates it: the file is
+   * kept as journal.1.jsonl (replacing the one before) and journal.jsonl starts again with the
+   * entries planning needs (planning-set.ts). On disk: about twice this at most. Default 32 MiB.
+   */
+  maxBytes?: number;
 }
+
+/** Default size bound of journal.jsonl (JournalOptions.maxBytes). */
+export const JOURNAL_MAX_BYTES = 32 * 2 ** 20;
 
 const NEWLINE = 0x0a;
 
@@ -189,13 +187,21 @@ export class Journal {
   private checkTail = true;
   private failure?: Error;
   private retryTimer?: NodeJS.Timeout;
+  /** journal.jsonl's size as this process last knew it (undefined: not looked at yet), bytes. */
+  private sizeBytes?: number;
+  /** Rotate when the file passes this (moved on after a rotation that failed, so it is not tried on every write). */
+  private rotateAtBytes: number;
+  /** The previous journal, kept at rotation. */
+  readonly archiveFile: string;
 
   constructor(
     stateDir: string,
     private readonly options: JournalOptions = {},
   ) {
     this.file = join(stateDir, 'journal.jsonl');
+    this.archiveFile = join(stateDir, 'journal.1.jsonl');
     this.fs = options.fs ?? nodeJournalFs;
+    this.rotateAtBytes = options.maxBytes ?? JOURNAL_MAX_BYTES;
     options.metrics?.journalWritable.set(1);
   }
 
@@ -270,12 +276,26 @@ export class Journal {
     throw new JournalError(`cannot write the journal ${this.file}: ${this.failure?.message ?? 'unknown error'}`);
   }
 
+  /** Every entry of journal.jsonl (for `history` and tests); planning wants `readForPlanning`. */
   async read(): Promise<JournalEntry[]> {
     await this.flushing;
-    return readJournal(this.file, {
-      warn: (message) => (this.options.logger ? this.options.logger.warn(message) : process.emitWarning(message, 'JournalWarning')),
-    });
+    return readJournal(this.file, { warn: this.warn });
   }
+
+  /**
+   * The entries planning needs (planning-set.ts: recent and per-VM outcomes, unfinished starts,
+   * power states), read as a stream: what start-up, `plan`, `drain` and `migrate` read, in time and
+   * memory bounded by the windows, not by the journal's length.
+   */
+  async readForPlanning(): Promise<JournalEntry[]> {
+    await this.flushing;
+    return readPlanningSet(this.file, { warn: this.warn });
+  }
+
+  private readonly warn = (message: string): void => {
+    if (this.options.logger) this.options.logger.warn(message);
+    else process.emitWarning(message, 'JournalWarning');
+  };
 
   /**
    * Wait for the write under way (one attempt when writes are failing), then stop the background
@@ -286,6 +306,7 @@ export class Journal {
     await this.flushing;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    await this.fs.release?.(this.file);
     if (this.backlog.length > 0)
       this.options.logger?.error({ file: this.file, entries: this.backlog.length }, 'journal entries could not be written before exit');
   }
@@ -308,6 +329,7 @@ export class Journal {
         }
         const item = this.backlog[0];
         await this.fs.appendDurably(this.file, item.line);
+        await this.afterWrite(Buffer.byteLength(item.line));
         // By identity: append() may have dropped old entries (maxUnwritten) during the write.
         const at = this.backlog.indexOf(item);
         if (at >= 0) this.backlog.splice(at, 1);
@@ -319,6 +341,7 @@ export class Journal {
       } catch (e) {
         this.checkTail = true;
         this.options.metrics?.journalWriteFailuresTotal.inc();
+        if (e instanceof ShortWriteError) this.options.metrics?.journalShortWritesTotal.inc();
         const retryInMs = attempt < delays.length ? delays[attempt] : undefined;
         this.options.logger?.warn({ file: this.file, err: (e as Error).message, entry: this.backlog[0].entry.type, retryInMs }, 'journal write failed');
         if (retryInMs === undefined) {
@@ -335,6 +358,53 @@ export class Journal {
         await new Promise((r) => setTimeout(r, retryInMs));
       }
     }
+  }
+
+  /** Track the file's size and rotate it past the bound; a rotation that fails is logged, never a failed write. */
+  private async afterWrite(bytes: number): Promise<void> {
+    if (this.sizeBytes === undefined) this.sizeBytes = (await stat(this.file).catch(() => undefined))?.size ?? bytes;
+    else this.sizeBytes += bytes;
+    if (this.sizeBytes <= this.rotateAtBytes) return;
+    const maxBytes = this.options.maxBytes ?? JOURNAL_MAX_BYTES;
+    try {
+      await this.rotate();
+      this.rotateAtBytes = Math.max(maxBytes, 2 * (this.sizeBytes ?? 0));
+    } catch (e) {
+      this.rotateAtBytes = this.sizeBytes + Math.ceil(maxBytes / 4);
+      this.options.logger?.warn(
+        { file: this.file, err: (e as Error).message, retryAtBytes: this.rotateAtBytes },
+        'journal rotation failed; the journal keeps growing until it succeeds',
+      );
+    }
+  }
+
+  /**
+   * journal.jsonl -> journal.1.jsonl, and a new journal.jsonl with the planning set, swapped in by
+   * rename (a crash at any point leaves a whole journal.jsonl: the old one or the new one).
+   */
+  private async rotate(): Promise<void> {
+    const before = this.sizeBytes;
+    const kept = await readPlanningSet(this.file, { warn: this.warn });
+    const next = `${this.file}.next`;
+    const handle = await open(next, 'w', 0o600);
+    try {
+      await handle.writeFile(kept.map((e) => `${JSON.stringify(e)}\n`).join(''));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await this.fs.release?.(this.file);
+    await rm(this.archiveFile, { force: true });
+    await link(this.file, this.archiveFile);
+    await rename(next, this.file);
+    const dir = await open(dirname(this.file), 'r');
+    await dir.sync().finally(() => dir.close());
+    this.sizeBytes = (await stat(this.file)).size;
+    this.options.metrics?.journalRotationsTotal.inc();
+    this.options.logger?.info(
+      { file: this.file, archive: this.archiveFile, bytesBefore: before, bytesAfter: this.sizeBytes, entriesKept: kept.length },
+      'journal rotated: the entries planning needs carried over, the rest kept in the archive',
+    );
   }
 
   private scheduleRetry(): void {
@@ -441,6 +511,42 @@ export function unfinishedStarts(entries: readonly JournalEntry[]): Map<string, 
 }
 
 const ENTRY_TYPES = new Set(['planned', 'rejected', 'started', 'adapted', 'outcome', 'found-running-job', 'recommended', 'approval', 'recommendation-ended']);
+
+/**
+ * The planning set (planning-set.ts) of a journal file, read line by line: lines of entry types
+ * planning never uses are recognised by their start (`{"type":"planned"`, as JSON.stringify writes
+ * an entry) and not parsed. Unreadable lines are skipped and reported as by readJournal.
+ */
+export async function readPlanningSet(file: string, options: { warn?: (message: string) => void } = {}): Promise<JournalEntry[]> {
+  const warn = options.warn ?? ((message: string) => process.emitWarning(message, 'JournalWarning'));
+  const builder = new PlanningSetBuilder();
+  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  const opened = new Promise<boolean>((resolve, reject) => {
+    stream.once('open', () => resolve(true));
+    stream.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? resolve(false) : reject(e)));
+  });
+  if (!(await opened)) return [];
+  let lineNumber = 0;
+  for await (const line of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
+    lineNumber++;
+    if (line.startsWith(TYPE_PREFIX)) {
+      const end = line.indexOf('"', TYPE_PREFIX.length);
+      if (end > 0 && !PlanningSetBuilder.wants(line.slice(TYPE_PREFIX.length, end))) continue;
+    }
+    if (!line.trim()) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      value = undefined;
+    }
+    if (isEntry(value)) builder.add(value);
+    else warn(`${file}:${lineNumber}: skipped an unreadable journal line (${line.length > 60 ? `${line.slice(0, 60)}...` : line})`);
+  }
+  return builder.entries();
+}
+
+const TYPE_PREFIX = '{"type":"';
 
 /** What a line must have for the readers of the journal to use it safely. */
 function isEntry(value: unknown): value is JournalEntry {

@@ -9,7 +9,13 @@
  *   await conn.close();
  */
 import { DomainEventId, TypedParamType } from './constants.js';
-import { REMOTE_NODE_CPU_STATS_MAX, REMOTE_NODE_MEMORY_STATS_MAX } from './generated/protocol.js';
+import {
+  REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX,
+  REMOTE_DOMAIN_JOB_STATS_MAX,
+  REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX,
+  REMOTE_NODE_CPU_STATS_MAX,
+  REMOTE_NODE_MEMORY_STATS_MAX,
+} from './generated/protocol.js';
 import { DOMAIN_LIST_MAX, MIGRATE_COOKIE_MAX_BYTES, NODE_MAX_CELLS, Proc, STRING_MAX_BYTES } from './protocol.js';
 import { RemoteSession, type ConnectOptions } from './session.js';
 import { openTransport } from './transport.js';
@@ -210,7 +216,7 @@ export class LibvirtConnection extends RemoteSession {
       Proc.NODE_GET_FREE_PAGES,
       (w) =>
         w
-          .array(pageSizesKiB, (x, size) => x.uint(size))
+          .array(pageSizesKiB, NODE_MAX_CELLS, (x, size) => x.uint(size))
           .int(startCell)
           .uint(cellCount)
           .uint(0),
@@ -249,7 +255,7 @@ export class LibvirtConnection extends RemoteSession {
     return this.call(
       Proc.CONNECT_GET_ALL_DOMAIN_STATS,
       (w) => w.uint(0).uint(stats).uint(flags),
-      (r) => r.array(DOMAIN_LIST_MAX, () => ({ domain: readDomain(r), params: readTypedParams(r) })),
+      (r) => r.array(DOMAIN_LIST_MAX, () => ({ domain: readDomain(r), params: readTypedParams(r, REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX) })),
     );
   }
 
@@ -336,8 +342,8 @@ export class LibvirtConnection extends RemoteSession {
       (w) => {
         writeDomain(w, dom);
         w.optionalString(destUri);
-        writeTypedParams(w, typed);
-        w.opaque(Buffer.alloc(0));
+        writeTypedParams(w, typed, REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX);
+        w.opaque(Buffer.alloc(0), MIGRATE_COOKIE_MAX_BYTES);
         w.uint(flags);
       },
       (r) => void r.opaque(MIGRATE_COOKIE_MAX_BYTES),
@@ -370,7 +376,7 @@ export class LibvirtConnection extends RemoteSession {
     return this.call(
       Proc.DOMAIN_GET_JOB_STATS,
       (w) => (writeDomain(w, dom), w.uint(flags)),
-      (r) => ({ type: r.int(), params: readTypedParams(r) }),
+      (r) => ({ type: r.int(), params: readTypedParams(r, REMOTE_DOMAIN_JOB_STATS_MAX) }),
     );
   }
 
@@ -441,7 +447,7 @@ export class LibvirtConnection extends RemoteSession {
       event = { kind: 'migrationIteration', domain: readDomain(r), iteration: r.int() };
     } else if (procedure === Proc.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED) {
       r.int();
-      event = { kind: 'jobCompleted', domain: readDomain(r), params: readTypedParams(r) };
+      event = { kind: 'jobCompleted', domain: readDomain(r), params: readTypedParams(r, REMOTE_DOMAIN_JOB_STATS_MAX) };
     }
     if (event) this.emit('domainEvent', event);
   }

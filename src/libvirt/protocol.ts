@@ -33,8 +33,6 @@ export const LENGTH_WORD_BYTES = VIR_NET_MESSAGE_LEN_MAX;
 export const HEADER_BYTES = VIR_NET_MESSAGE_HEADER_MAX;
 /** Longest string the remote program sends (REMOTE_STRING_MAX). */
 export const STRING_MAX_BYTES = REMOTE_STRING_MAX;
-/** Our bound on a typed-parameter list in a reply (libvirt's per-procedure limits are all below it). */
-export const TYPED_PARAMS_MAX = 16 * 1024 * 64;
 export const DOMAIN_LIST_MAX = REMOTE_DOMAIN_LIST_MAX;
 export const MIGRATE_COOKIE_MAX_BYTES = REMOTE_MIGRATE_COOKIE_MAX;
 /** REMOTE_NODE_MAX_CELLS: longest page-size list and count list of the free-pages call. */

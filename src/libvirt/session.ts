@@ -226,7 +226,13 @@ export class RemoteSession extends EventEmitter {
     const serial = this.nextSerial;
     this.nextSerial = (this.nextSerial + 1) >>> 0 || 1;
     const w = new XdrWriter();
-    writeArgs?.(w);
+    try {
+      writeArgs?.(w);
+    } catch (e) {
+      // Arguments over a .x bound: the caller's error, as a rejection like every other failure of a call.
+      const name = PROCEDURE_NAMES.get(procedure) ?? `procedure ${procedure}`;
+      return Promise.reject(new RangeError(`${name} on ${this.uri.original}: ${(e as Error).message}`));
+    }
     return new Promise<T>((resolve, reject) => {
       const pending: PendingCall = {
         procedure,

@@ -1,7 +1,7 @@
 /** Encoders and decoders for the remote program's shared structures. */
 import { TypedParamType } from './constants.js';
 import { LibvirtError } from './errors.js';
-import { STRING_MAX_BYTES, TYPED_PARAMS_MAX } from './protocol.js';
+import { STRING_MAX_BYTES } from './protocol.js';
 import { XdrError, type XdrReader, type XdrWriter } from './xdr.js';
 
 export interface DomainRef {
@@ -45,8 +45,13 @@ export function readDomain(r: XdrReader): DomainRef {
   return { name, uuid, id };
 }
 
-export function writeTypedParams(w: XdrWriter, params: readonly TypedParam[]): void {
-  w.array(params, (_, p) => {
+/**
+ * `remote_typed_param params<maxItems>`; `maxItems` is the bound the procedure's struct gives in
+ * remote_protocol.x (e.g. REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX).
+ * @throws RangeError when there are more parameters than that.
+ */
+export function writeTypedParams(w: XdrWriter, params: readonly TypedParam[], maxItems: number): void {
+  w.array(params, maxItems, (_, p) => {
     w.string(p.field).int(p.type);
     switch (p.type) {
       case TypedParamType.INT:
@@ -76,8 +81,13 @@ export function writeTypedParams(w: XdrWriter, params: readonly TypedParam[]): v
   });
 }
 
-export function readTypedParamList(r: XdrReader): TypedParam[] {
-  return r.array(TYPED_PARAMS_MAX, () => {
+/**
+ * `remote_typed_param params<maxItems>`, with the bound the reply's struct gives in
+ * remote_protocol.x (REMOTE_DOMAIN_JOB_STATS_MAX for job stats, REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX
+ * per stats record, ...): a peer sending more is refused with an XdrError, never read.
+ */
+export function readTypedParamList(r: XdrReader, maxItems: number): TypedParam[] {
+  return r.array(maxItems, () => {
     const field = r.string(STRING_MAX_BYTES);
     const type = r.int();
     let value: TypedParamValue;
@@ -125,9 +135,10 @@ export function typedParamBigInt(params: TypedParams, key: string): bigint | und
   return typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(Math.round(v)) : undefined;
 }
 
-export function readTypedParams(r: XdrReader): TypedParams {
+/** readTypedParamList as a record by field name; `maxItems` as there. */
+export function readTypedParams(r: XdrReader, maxItems: number): TypedParams {
   const out: TypedParams = {};
-  for (const p of readTypedParamList(r)) out[p.field] = p.value;
+  for (const p of readTypedParamList(r, maxItems)) out[p.field] = p.value;
   return out;
 }
 

@@ -4,11 +4,18 @@
  * never a huge allocation.
  */
 
+import { REMOTE_STRING_MAX } from './generated/protocol.js';
+
 export class XdrError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'XdrError';
   }
+}
+
+/** `length` rounded up to a multiple of 4 (XDR's unit), exact for every length up to 2^53. */
+export function paddedLength(length: number): number {
+  return Math.ceil(length / 4) * 4;
 }
 
 export class XdrWriter {
@@ -67,15 +74,21 @@ export class XdrWriter {
     return this.int(value ? 1 : 0);
   }
 
-  /** Variable-length opaque: length, bytes, zero padding to 4. */
-  opaque(bytes: Uint8Array): this {
+  /**
+   * Variable-length opaque `opaque x<maxBytes>`: length, bytes, zero padding to 4.
+   * @throws RangeError when longer than `maxBytes` (the bound the .x file gives the field): the
+   * peer would refuse the whole message, better to say which field here.
+   */
+  opaque(bytes: Uint8Array, maxBytes: number): this {
+    if (bytes.length > maxBytes) throw new RangeError(`opaque of ${bytes.length} bytes exceeds its limit of ${maxBytes}`);
     this.uint(bytes.length);
     return this.fixedOpaque(bytes);
   }
 
   /** Fixed-length opaque (e.g. a 16-byte UUID): bytes and padding, no length. */
   fixedOpaque(bytes: Uint8Array): this {
-    const padded = (bytes.length + 3) & ~3;
+    // Arithmetic, not `& ~3`: the bitwise form wraps to a negative size from 2^31 bytes on.
+    const padded = paddedLength(bytes.length);
     this.ensure(padded);
     this.buffer.set(bytes, this.offset);
     this.buffer.fill(0, this.offset + bytes.length, this.offset + padded);
@@ -83,17 +96,23 @@ export class XdrWriter {
     return this;
   }
 
-  string(value: string): this {
-    return this.opaque(Buffer.from(value, 'utf8'));
+  /** `string x<maxBytes>`; libvirt's strings are all `remote_nonnull_string`, bounded by REMOTE_STRING_MAX (the default). */
+  string(value: string, maxBytes: number = REMOTE_STRING_MAX): this {
+    return this.opaque(Buffer.from(value, 'utf8'), maxBytes);
   }
 
   /** A pointer (`*`) to a string: present flag then the string. */
-  optionalString(value: string | null | undefined): this {
+  optionalString(value: string | null | undefined, maxBytes: number = REMOTE_STRING_MAX): this {
     if (value === null || value === undefined) return this.bool(false);
-    return this.bool(true).string(value);
+    return this.bool(true).string(value, maxBytes);
   }
 
-  array<T>(items: readonly T[], writeItem: (w: this, item: T) => void): this {
+  /**
+   * Variable-length array `T x<maxItems>`: count, then the items.
+   * @throws RangeError when there are more than `maxItems` (the bound the .x file gives the field).
+   */
+  array<T>(items: readonly T[], maxItems: number, writeItem: (w: this, item: T) => void): this {
+    if (items.length > maxItems) throw new RangeError(`array of ${items.length} items exceeds its limit of ${maxItems}`);
     this.uint(items.length);
     for (const item of items) writeItem(this, item);
     return this;
@@ -124,7 +143,8 @@ export class XdrReader {
   }
 
   private need(bytes: number, what: string): void {
-    if (bytes < 0 || this.offset + bytes > this.end) {
+    // Not `bytes < 0`-only: NaN or a fraction from a caller's arithmetic must fail too, not pass every comparison.
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.remaining) {
       throw new XdrError(`truncated data: ${what} needs ${bytes} bytes at offset ${this.offset}, ${this.remaining} left`);
     }
   }
@@ -170,8 +190,14 @@ export class XdrReader {
     return v === 1;
   }
 
+  /**
+   * Fixed-length opaque `opaque x[length]`: `length` bytes and padding to 4.
+   * @throws XdrError when `length` is not a non-negative integer or the bytes are not there; the
+   * padded size is computed in arithmetic (never `& ~3`, which wraps to 0 or below near 2^32).
+   */
   fixedOpaque(length: number): Buffer {
-    const padded = (length + 3) & ~3;
+    if (!Number.isSafeInteger(length) || length < 0) throw new XdrError(`bad opaque length ${length} at offset ${this.offset}`);
+    const padded = paddedLength(length);
     this.need(padded, `opaque[${length}]`);
     const v = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += padded;
@@ -192,6 +218,11 @@ export class XdrReader {
     return this.bool() ? this.string(maxBytes) : null;
   }
 
+  /**
+   * Variable-length array `T x<maxItems>`; pass the bound the .x file gives this very field (never
+   * a larger one of our own: libvirt never sends more, so more is a hostile or garbled peer).
+   * @throws XdrError when the count exceeds `maxItems` or cannot fit in what is left.
+   */
   array<T>(maxItems: number, readItem: (r: this) => T): T[] {
     const count = this.uint();
     if (count > maxItems) throw new XdrError(`array of ${count} items exceeds its limit of ${maxItems}`);

@@ -167,6 +167,22 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       help: 'Journal writes that failed (full or read-only filesystem, permissions); each attempt counts',
       registers: r,
     }),
+    hostSlowTicksTotal: new Counter({
+      name: 'virt_balancer_host_slow_ticks_total',
+      help: 'Ticks that went on without a host whose libvirt reads did not finish within the per-host bound (driver busy or hung while the connection answers)',
+      labelNames: ['host'],
+      registers: r,
+    }),
+    journalShortWritesTotal: new Counter({
+      name: 'virt_balancer_journal_short_writes_total',
+      help: 'Journal writes that put only part of an entry on disk (full filesystem); the part is removed and the entry retried; also counted in journal_write_failures_total',
+      registers: r,
+    }),
+    journalRotationsTotal: new Counter({
+      name: 'virt_balancer_journal_rotations_total',
+      help: 'Times journal.jsonl passed its size bound and was rotated to journal.1.jsonl, carrying over what planning needs',
+      registers: r,
+    }),
     journalWritable: new Gauge({
       name: 'virt_balancer_journal_writable',
       help: '1 while every journal entry is on disk, 0 while some cannot be written (no migration starts then)',

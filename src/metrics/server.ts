@@ -1,5 +1,6 @@
 /** The HTTP endpoint: /metrics for Prometheus, /healthz for systemd, Docker and load balancers. */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 
 export interface Health {
@@ -30,11 +31,72 @@ export function listenProblem(listen: string): string | undefined {
   }
 }
 
-export async function startMetricsServer(listen: string, registry: Registry, health: () => Health): Promise<Server> {
+/** Limits on the endpoint's clients (defaults: METRICS_SERVER_LIMITS). */
+export interface MetricsServerLimits {
+  /**
+   * Open connections at most. At the cap a new connection closes the longest-idle one (no request
+   * in flight), or is closed itself when none is idle, so idle clients cannot lock /healthz out.
+   * Well under any file-descriptor limit, so clients never starve the journal and the libvirt
+   * connections of descriptors (EMFILE).
+   */
+  maxConnections: number;
+  /** A connection with no request in flight is closed after this long, ms. */
+  idleTimeoutMs: number;
+  /** A request whose headers (or whole request) have not arrived within this is answered 408 and closed, ms. */
+  requestTimeoutMs: number;
+}
+
+export const METRICS_SERVER_LIMITS: MetricsServerLimits = { maxConnections: 64, idleTimeoutMs: 10_000, requestTimeoutMs: 5_000 };
+
+/**
+ * Serve /metrics and /healthz on `listen` (metrics.listen) within `limits`.
+ * @throws Error naming metrics.listen when it cannot listen there.
+ */
+export async function startMetricsServer(listen: string, registry: Registry, health: () => Health, limits: Partial<MetricsServerLimits> = {}): Promise<Server> {
   const { host, port } = parseListen(listen);
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+  const { maxConnections, idleTimeoutMs, requestTimeoutMs } = { ...METRICS_SERVER_LIMITS, ...limits };
+  const server = createServer(
+    {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      keepAliveTimeout: idleTimeoutMs,
+      // Node checks the two timeouts above only this often (30 s by default): a slow client would outlive them.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, requestTimeoutMs / 2)),
+    },
+    (req, res) => {
+      const socket = req.socket;
+      busy.add(socket);
+      res.once('close', () => {
+        busy.delete(socket);
+        // Most recently active last: eviction takes the first idle one.
+        if (open.delete(socket)) open.add(socket);
+      });
+      respond(req.method, req.url, res);
+    },
+  );
+  // A connection with no traffic for this long is closed (idle keep-alive, or one that never sends a request).
+  server.setTimeout(idleTimeoutMs);
+  // Open connections, least recently active first, and those with a request in flight.
+  const open = new Set<Socket>();
+  const busy = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= maxConnections) {
+      const oldestIdle = [...open].find((s) => !busy.has(s));
+      if (oldestIdle) oldestIdle.destroy();
+      else {
+        socket.destroy();
+        return;
+      }
+    }
+    open.add(socket);
+    socket.once('close', () => {
+      open.delete(socket);
+      busy.delete(socket);
+    });
+  });
+  const respond = (method: string | undefined, url: string | undefined, res: ServerResponse): void => {
+    const path = (url ?? '/').split('?')[0];
+    if (method !== 'GET' && method !== 'HEAD') {
       res.writeHead(405).end();
       return;
     }
@@ -49,7 +111,7 @@ export async function startMetricsServer(listen: string, registry: Registry, hea
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('virt-balancer: /metrics and /healthz\n');
     }
-  });
+  };
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(new Error(`cannot listen on ${listen} (metrics.listen): ${e.code === 'EADDRINUSE' ? 'address in use' : e.message}`)),

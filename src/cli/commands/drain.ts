@@ -32,7 +32,7 @@ export function register(program: Command): void {
         if (!policies.some((p) => p.policy.name === 'maintenance'))
           throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
         const journal = new Journal(config.stateDir, { logger });
-        const history = new DecisionHistory(await journal.read());
+        const history = new DecisionHistory(await journal.readForPlanning());
         const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: history.forState() });
         try {
           const host = state.hosts.find((h) => h.name === hostName)!;

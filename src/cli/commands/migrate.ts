@@ -64,7 +64,7 @@ export function register(program: Command): void {
         if (!config.hosts.some((h) => h.name === options.to))
           throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);
         const journal = new Journal(config.stateDir, { logger });
-        const history = new DecisionHistory(await journal.read());
+        const history = new DecisionHistory(await journal.readForPlanning());
         // Technique policies narrow an operator's move too, as they do the planner's.
         const policies = await loadPolicies(config.policy);
         const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 200, history: history.forState() });

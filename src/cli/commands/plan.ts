@@ -153,7 +153,7 @@ export function register(program: Command): void {
         const logger = commandLogger(options.logLevel);
         const policies = await loadPolicies(config.policy);
         // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
-        const entries = await new Journal(config.stateDir).read();
+        const entries = await new Journal(config.stateDir).readForPlanning();
         const history = new DecisionHistory(entries);
         // Power states as the controller journaled them: standby hosts are shown so and never targets.
         const powerStates = new PowerStates(entries);

@@ -43,7 +43,7 @@ export function register(program: Command): void {
         const logger = commandLogger(options.logLevel);
         // Power states as the controller journaled them (a missing state directory: none), read
         // first so a standby host's unreachability is logged at debug, not as a warning.
-        const powerStates = new PowerStates(await new Journal(config.stateDir).read().catch(() => []));
+        const powerStates = new PowerStates(await new Journal(config.stateDir).readForPlanning().catch(() => []));
         const collected = await collectOnce(config, {
           logger,
           sampleIntervalMs: Number(options.sampleSeconds) * 1000,

@@ -47,6 +47,8 @@ export interface FakeDaemonOptions {
   keepalive?: 'unsupported' | 'answer' | 'ignore';
   /** Answer nothing at all, not even the handshake. */
   silent?: boolean;
+  /** Send every reply one byte per this many ms (a peer that trickles its answers). */
+  dripMs?: number;
   /** Called once per connection when the handshake (through CONNECT_GET_VERSION) is answered. */
   onOpen?: (socket: Socket) => void;
 }
@@ -61,6 +63,22 @@ export async function startFakeDaemon(options: FakeDaemonOptions = {}): Promise<
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     const decoder = new PacketDecoder();
+    const dripQueue: number[] = [];
+    let dripTimer: NodeJS.Timeout | undefined;
+    socket.on('close', () => clearInterval(dripTimer));
+    const send = (bytes: Buffer) => {
+      if (!options.dripMs) return void socket.write(bytes);
+      dripQueue.push(...bytes);
+      dripTimer ??= setInterval(() => {
+        const next = dripQueue.shift();
+        if (next === undefined || socket.destroyed) {
+          clearInterval(dripTimer);
+          dripTimer = undefined;
+          return;
+        }
+        socket.write(Buffer.from([next]));
+      }, options.dripMs);
+    };
     socket.on('data', (chunk) => {
       for (const { header, payload } of decoder.push(chunk)) {
         if (options.silent) continue;
@@ -79,7 +97,7 @@ export async function startFakeDaemon(options: FakeDaemonOptions = {}): Promise<
             serial: header.serial,
             status,
           };
-          if (!socket.destroyed) socket.write(encodePacket(h, payload));
+          if (!socket.destroyed) send(encodePacket(h, payload));
         };
         switch (header.procedure) {
           case Proc.AUTH_LIST:

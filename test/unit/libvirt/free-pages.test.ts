@@ -22,7 +22,7 @@ describe('virNodeGetFreePages on the wire', () => {
         const r = new XdrReader(call.payload);
         args = { pages: r.array(1024, () => r.uint()), startCell: r.int(), cellCount: r.uint(), flags: r.uint() };
         // Two cells x two sizes: cell 0 (2 MiB, 1 GiB), then cell 1.
-        call.reply(new XdrWriter().array([51_200n, 0n, 40_000n, 2n], (w, v) => w.uhyper(v)).toBuffer());
+        call.reply(new XdrWriter().array([51_200n, 0n, 40_000n, 2n], 1024, (w, v) => w.uhyper(v)).toBuffer());
       },
     });
     conn = await LibvirtConnection.open(daemon.uri, { keepaliveIntervalSeconds: 0 });

@@ -51,8 +51,8 @@ describe('XDR', () => {
       { field: 's', type: TypedParamType.STRING, value: 'xbzrle' },
     ];
     const w = new XdrWriter();
-    writeTypedParams(w, params);
-    expect(readTypedParamList(new XdrReader(w.toBuffer()))).toEqual(params);
+    writeTypedParams(w, params, 64);
+    expect(readTypedParamList(new XdrReader(w.toBuffer()), 64)).toEqual(params);
   });
 
   it('round-trips a domain reference with its UUID in canonical form', () => {
