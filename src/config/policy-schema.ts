@@ -57,14 +57,20 @@ export const policySchema = z
       .default(900)
       .describe('After a move of a VM to a host aborted or failed, that VM is not sent to that host again for this long (other hosts may be tried).'),
     maxMovesPerTick: z.number().int().min(0).default(2).describe('Moves planned per tick at most; 0 plans none.'),
-    /** A move must reduce the objective (policy.objective) by at least this much per predicted migration second. */
-    minGainPerCostSecond: z
+    /**
+     * A move must reduce the objective by more than this times its cost in host copies (its
+     * predicted time as a share of copying its source host's whole memory): gain and cost in one
+     * unit, so the decision does not depend on host size (docs/policies.md "Objective and units").
+     */
+    minGainPerHostCopy: z
       .number()
       .min(0)
-      .default(0.002)
+      .default(0.12)
       .describe(
-        'A move that is not a must-move must reduce the objective (policy.objective: weighted spread and hot-spot excess of CPU and memory) by at least this much per predicted migration second.',
+        "A move that is not a must-move must reduce the objective (policy.objective) by more than this times its cost in host copies: its predicted migration time as a share of the time copying its source host's whole memory takes at bandwidthMiBps (an idle VM: about its share of the host's memory). Scale-free: the same cluster with every memory size x16 makes the same moves. For a memory spread move of a VM holding a share s of both hosts, it moves when the hosts are more than s + minGainPerHostCopy/2 apart (plus the spread margin).",
       ),
+    /** Replaced by minGainPerHostCopy (issue 24); refused with the fix. */
+    minGainPerCostSecond: z.unknown().optional().describe('Replaced by minGainPerHostCopy; refused (remove it).'),
     /** Longest pause of the guest the chooser may plan for. */
     downtimeBudgetMs: milliseconds().positive().default(300).describe('Longest pause of the guest the chooser may plan for.'),
     /** Migration bandwidth the cost model assumes when nothing better is known. */
@@ -208,6 +214,13 @@ export const policySchema = z
       ),
   })
   .superRefine((p, ctx) => {
+    if (p.minGainPerCostSecond !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minGainPerCostSecond'],
+        message:
+          'was replaced by policy.minGainPerHostCopy: a cost per migration second weighed seconds against a ratio, so the decision changed with host size (docs/policies.md "Objective and units"); remove it, and set minGainPerHostCopy instead (default 0.12; 0 charges nothing, as minGainPerCostSecond: 0 did)',
+      });
     // Several other balancers take ratios (0.8 = 80 %); here 0.8 means 0.8 %, which makes every
     // host overloaded and every target full. Refused unless the operator says it is meant.
     let ratioSeen = false;

@@ -11,7 +11,7 @@
  * cooldown, capacity and anti-ping-pong; policies own candidates, constraints and preferences.
  */
 import type { ClusterState } from '../cluster/model.js';
-import { candidateRefusal, howItMoves, estimateSeconds, orderCandidates } from './candidates.js';
+import { candidateRefusal, estimateCost, howItMoves, orderCandidates } from './candidates.js';
 import { buildMove } from './move-builder.js';
 import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { Planning, type PlanOptions } from './planning.js';
@@ -25,7 +25,7 @@ export type { PlanOptions } from './planning.js';
 /**
  * Plan this tick's moves (touches no network). Steps: project host load (migrations in flight
  * count as done); collect candidates from the policies' select (must-moves first, the others by
- * estimated objective gain per second of migration, best first); for each, find the targets hard
+ * estimated objective gain per unit of cost, best first); for each, find the targets hard
  * limits allow (plus soft filters unless it is a must-move), take the best-scoring of the best-gain
  * targets, choose the technique, and keep the move when it is a must-move or its gain beats its
  * predicted cost. Policy failures become plan.policyErrors (timeouts also plan.timeouts), never
@@ -59,7 +59,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     }
     // A spread move (the source is not hot) must also buy the margin.
     const margin = mustMove || pack || hotRelief ? 0 : relief.spreadMargin(source.name);
-    const neededGain = mustMove || pack ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm, planning) + margin;
+    const neededGain = mustMove || pack ? -Infinity : estimateCost(vm, source, planning).cost + margin;
     const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin });
     if ('skip' in found) {
       skip(found.skip);

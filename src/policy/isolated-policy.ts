@@ -38,6 +38,7 @@ export interface IsolatedCall {
       name: string;
       cpuRatio: number;
       cpuRatioP90: number;
+      cpuSeries?: number[];
       memoryUsedBytes: number;
       vcpus: number;
       vmUuids: string[];
@@ -247,6 +248,7 @@ export class IsolatedPolicy {
           name: host.name,
           cpuRatio: p.cpuRatio,
           cpuRatioP90: p.cpuRatioP90,
+          cpuSeries: p.cpuSeries,
           memoryUsedBytes: p.memoryUsedBytes,
           vcpus: p.vcpus,
           vmUuids: [...p.vmUuids],

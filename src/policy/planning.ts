@@ -89,6 +89,7 @@ export class Planning {
       vmsOn: (name) => index.vmsOn(name),
       placeOf: (uuid) => projection.placeOf(uuid),
       cpuShare,
+      cpuP90With: (vm, name) => projection.cpuP90With(vm, name),
       nowMs: this.nowMs,
     };
   }

@@ -13,6 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { HostObservation, Policy, PolicyContext, ProjectedHost, VmObservation } from './api.js';
 import type { IsolatedCall, IsolatedContext, WorkerReply } from './isolated-policy.js';
 import { describeModuleLoadError } from './load-error.js';
+import { p90WithWindow } from '../cluster/window.js';
 
 const POINTS = ['select', 'filter', 'score', 'technique'] as const;
 
@@ -65,6 +66,7 @@ function contextFor(call: IsolatedCall): PolicyContext {
         host,
         cpuRatio: p.cpuRatio,
         cpuRatioP90: p.cpuRatioP90,
+        cpuSeries: p.cpuSeries,
         memoryUsedBytes: p.memoryUsedBytes,
         vcpus: p.vcpus,
         vmUuids: new Set(p.vmUuids),
@@ -87,6 +89,16 @@ function contextFor(call: IsolatedCall): PolicyContext {
     placeOf: (uuid) => moved.get(uuid) ?? vms.get(uuid)?.host,
     // Same share as the engine's (src/policy/engine.ts): the VM's mean CPU demand over the host's CPUs.
     cpuShare: (vm, host) => (host.cpuCount > 0 ? (vm.cpuUtilization.mean * vm.vcpus) / host.cpuCount : 0),
+    // Same as the engine's (projection.ts cpuP90With): per-instant sum of the windows, then the p90.
+    cpuP90With: (vm, name) => {
+      const p = projected.get(name);
+      if (!p) return 0;
+      const weight = p.host.cpuCount > 0 ? vm.vcpus / p.host.cpuCount : 0;
+      return Math.max(
+        p90WithWindow({ series: p.cpuSeries, p90: p.cpuRatioP90 }, { window: vm.cpuUtilization, weight }),
+        p.cpuRatio + vm.cpuUtilization.mean * weight,
+      );
+    },
   };
 }
 

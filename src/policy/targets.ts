@@ -5,7 +5,8 @@
  * each is accepted or refused (for `place` and for explaining a plan).
  */
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
-import { estimateSeconds } from './candidates.js';
+import { estimateCost } from './candidates.js';
+import { describeCost } from './move-cost.js';
 import { coreRefusal, type VmHistory } from './core-filters.js';
 import { Planning, type PlanOptions } from './planning.js';
 import { moveDelta } from './projection.js';
@@ -74,10 +75,9 @@ export async function findTarget(
     }
   }
   if (feasible.length > 0) return { target: feasible.sort((a, b) => b.score - a.score || b.gain - a.gain)[0] };
-  const margin = needed.margin > 0 ? ` + spread margin ${needed.margin}` : '';
   if (rejections.length === 0 && bestLowGain) {
     return {
-      skip: `best target ${bestLowGain.host.name} reduces the objective by ${bestLowGain.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${estimateSeconds(vm, planning).toFixed(1)} s x minGainPerCostSecond${margin})`,
+      skip: `best target ${bestLowGain.host.name} reduces the objective by ${bestLowGain.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${describeCost(estimateCost(vm, source, planning), source.name, planning.config, needed.margin)})`,
     };
   }
   const shown = [...new Set(rejections)].slice(0, 3).join('; ');
