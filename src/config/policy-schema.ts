@@ -65,7 +65,7 @@ export const policySchema = z
     minGainPerHostCopy: z
       .number()
       .min(0)
-      .default(0.12)
+      .default(0.28)
       .describe(
         "A move that is not a must-move must reduce the objective (policy.objective) by more than this times its cost in host copies: its predicted migration time as a share of the time copying its source host's whole memory takes at bandwidthMiBps (an idle VM: about its share of the host's memory). Scale-free: the same cluster with every memory size x16 makes the same moves. For a memory spread move of a VM holding a share s of both hosts, it moves when the hosts are more than s + minGainPerHostCopy/2 apart (plus the spread margin).",
       ),
@@ -219,7 +219,7 @@ export const policySchema = z
         code: 'custom',
         path: ['minGainPerCostSecond'],
         message:
-          'was replaced by policy.minGainPerHostCopy: a cost per migration second weighed seconds against a ratio, so the decision changed with host size (docs/policies.md "Objective and units"); remove it, and set minGainPerHostCopy instead (default 0.12; 0 charges nothing, as minGainPerCostSecond: 0 did)',
+          'was replaced by policy.minGainPerHostCopy: a cost per migration second weighed seconds against a ratio, so the decision changed with host size (docs/policies.md "Objective and units"); remove it, and set minGainPerHostCopy instead (default 0.28; 0 charges nothing, as minGainPerCostSecond: 0 did)',
       });
     // Several other balancers take ratios (0.8 = 80 %); here 0.8 means 0.8 %, which makes every
     // host overloaded and every target full. Refused unless the operator says it is meant.

@@ -69,6 +69,11 @@ export interface PolicyContext {
    * the VM's p90. A policy judging a target by its peak asks this.
    */
   cpuP90With(vm: VmObservation, hostName: string): number;
+  /**
+   * Say once in this plan that a rule cannot be met as asked and what is done instead (Plan.notices;
+   * the same message twice is kept once). For what an operator must see, not for every refusal.
+   */
+  notice(message: string): void;
   nowMs: number;
 }
 

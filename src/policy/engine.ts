@@ -60,7 +60,11 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     // A spread move (the source is not hot) must also buy the margin.
     const margin = mustMove || pack || hotRelief ? 0 : relief.spreadMargin(source.name);
     const neededGain = mustMove || pack ? -Infinity : estimateCost(vm, source, planning).cost + margin;
-    const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin });
+    // A spread move is judged on the resources its source is out of tolerance in: spread in a
+    // resource within its tolerance or under its floor (CPU below spread.minCpuPercent) buys no
+    // move (issue 24: a host 12 points above the memory mean at 30 % CPU is not a CPU source).
+    const only = mustMove || pack || hotRelief ? undefined : relief.spreadResources(source.name);
+    const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin, only });
     if ('skip' in found) {
       skip(found.skip);
       continue;
@@ -78,6 +82,15 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     moves.push(built.move);
   }
   for (const w of relief.waiting()) skipped.push({ vmName: `(host ${w.host})`, reason: w.reason });
+  // VMs that must leave their hosts with no host left to take them: said once, not only per VM.
+  if (projection.counted.length === 0) {
+    const leaving = state.hosts.filter((h) => h.up && (h.maintenance || h.power) && index.vmsOn(h.name).length > 0);
+    if (leaving.length > 0)
+      framework.notice(
+        'engine',
+        `every host is in maintenance, down or in standby: the VMs on ${leaving.map((h) => `${h.name} (${index.vmsOn(h.name).length})`).join(', ')} have no host to go to; take a host out of maintenance (hosts[].maintenance) or add one`,
+      );
+  }
 
   return {
     basedOnObservedAtMs: state.observedAtMs,
@@ -87,6 +100,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     imbalanceAfter: projection.objective.cpuStdDev(),
     objectiveBefore: planning.objectiveBefore,
     objectiveAfter: projection.objective.value(),
+    notices: framework.notices,
     policyErrors: framework.errors,
     timeouts: framework.timeouts,
     policyTimings: framework.policyTimings(),

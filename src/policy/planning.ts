@@ -90,6 +90,7 @@ export class Planning {
       placeOf: (uuid) => projection.placeOf(uuid),
       cpuShare,
       cpuP90With: (vm, name) => projection.cpuP90With(vm, name),
+      notice: (message) => this.framework.notice(loaded.policy.name, message),
       nowMs: this.nowMs,
     };
   }

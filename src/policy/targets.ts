@@ -9,6 +9,7 @@ import { estimateCost } from './candidates.js';
 import { describeCost } from './move-cost.js';
 import { coreRefusal, type VmHistory } from './core-filters.js';
 import { Planning, type PlanOptions } from './planning.js';
+import type { Resource } from './objective.js';
 import { moveDelta } from './projection.js';
 
 /** Targets whose filters and scores are asked at once, best objective gain first (see findTarget). */
@@ -36,7 +37,7 @@ export async function findTarget(
   vm: VmObservation,
   source: HostObservation,
   mustMove: boolean,
-  needed: { gain: number; margin: number },
+  needed: { gain: number; margin: number; only?: readonly Resource[] },
 ): Promise<{ target: TargetChoice } | { skip: string }> {
   const { projection, framework } = planning;
   const history = planning.history.of(vm);
@@ -50,7 +51,7 @@ export async function findTarget(
       rejections.push(refused.reason);
       continue;
     }
-    const gain = projection.objective.gain(source.name, target.name, moveDelta(vm, source, target));
+    const gain = projection.objective.gain(source.name, target.name, moveDelta(vm, source, target), needed.only);
     if (gain <= needed.gain) {
       if (!bestLowGain || gain > bestLowGain.gain) bestLowGain = { host: target, gain };
       continue;

@@ -118,6 +118,8 @@ export interface SimTick {
   skipped: Plan['skipped'];
   /** Policies that threw, timed out or returned garbage this tick. */
   policyErrors: Plan['policyErrors'];
+  /** Rules that cannot be met as asked this tick (Plan.notices). */
+  notices: NonNullable<Plan['notices']>;
 }
 
 interface SimMigration {
@@ -276,6 +278,7 @@ export class Simulator {
       inFlight: [...this.migrating.keys()],
       skipped: result.skipped,
       policyErrors: result.policyErrors,
+      notices: result.notices ?? [],
     };
   }
 

@@ -17,6 +17,7 @@ export function simulationJson(ticks: readonly SimTick[]): unknown {
     moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })),
     skipped: t.skipped.map((x) => ({ vm: x.vmName, reason: x.reason })),
     policyErrors: t.policyErrors,
+    notices: t.notices,
   }));
 }
 
@@ -37,6 +38,7 @@ export function renderSimulation(ticks: readonly SimTick[]): string {
     const skipped = new Set(t.skipped.map((x) => `${x.vmName}: ${x.reason}`));
     for (const line of skipped) if (!skippedBefore.has(line)) out += `          stays ${line}\n`;
     skippedBefore = skipped;
+    for (const n of t.notices ?? []) out += `          notice (${n.source}): ${n.message}\n`;
     // Policies are tested here (docs/policies.md): their errors must show, not only a quiet plan.
     for (const e of t.policyErrors) out += `          policy error: ${e.policy}${e.vm ? ` (vm ${e.vm}${e.host ? ` -> ${e.host}` : ''})` : ''}: ${e.message}\n`;
   }
