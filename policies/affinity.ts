@@ -20,8 +20,7 @@
  * first), and every member goes there, in this plan or the next ones. A group that no single
  * host can hold is said once in the plan (a notice naming the group, its size and the hosts'
  * room) and moved as a best effort: each member to the host that already holds most of the group
- * and has room for it. A split group whose home cannot take the others is said once too, and left
- * as it is rather than nominated every tick to a move that cannot happen.
+ * and has room for it.
  */
 import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
@@ -210,13 +209,8 @@ export default registerBuiltinPolicy(
           }
           if (counts.size < 2) continue;
           const split = [...counts.keys()].sort().join(', ');
+          // A home without room for them: each is still nominated, and plan names the limit per VM.
           const away = group.members.filter((vm) => placeOf(ctx, vm) !== target);
-          if (!fits(ctx, ctx.host(target)!, away)) {
-            ctx.notice(
-              `affinity group ${group.name} is split over ${split} and its home ${target} has no room for the other ${away.length} (${gib(away.reduce((s, v) => s + ordinaryMemoryBytes(v), 0))}); it stays split until ${target} has room`,
-            );
-            continue;
-          }
           for (const vm of away)
             candidates.push({ vm, reason: `affinity group ${group.name}: split over ${split}; rejoins the others on ${target}`, mustMove: true });
         }

@@ -58,19 +58,19 @@ export const policySchema = z
       .describe('After a move of a VM to a host aborted or failed, that VM is not sent to that host again for this long (other hosts may be tried).'),
     maxMovesPerTick: z.number().int().min(0).default(2).describe('Moves planned per tick at most; 0 plans none.'),
     /**
-     * A move must reduce the objective by more than this times its cost in host copies (its
-     * predicted time as a share of copying its source host's whole memory): gain and cost in one
+     * A move must reduce the objective by more than this times the square of its size in host
+     * copies (the bytes it sends as a share of its source host's memory): gain and cost in one
      * unit, so the decision does not depend on host size (docs/policies.md "Objective and units").
      */
-    minGainPerHostCopy: z
+    moveCostWeight: z
       .number()
       .min(0)
-      .default(0.28)
+      .default(3)
       .describe(
-        "A move that is not a must-move must reduce the objective (policy.objective) by more than this times its cost in host copies: its predicted migration time as a share of the time copying its source host's whole memory takes at bandwidthMiBps (an idle VM: about its share of the host's memory). Scale-free: the same cluster with every memory size x16 makes the same moves. For a memory spread move of a VM holding a share s of both hosts, it moves when the hosts are more than s + minGainPerHostCopy/2 apart (plus the spread margin).",
+        "A move that is not a must-move must reduce the objective (policy.objective, squared ratios) by more than this times the square of its size in host copies: the bytes it sends as a share of its source host's memory (an idle VM: its share of the host's memory). Scale-free: the same cluster with every memory size x16 or /16 makes the same moves. For a memory spread move of a VM holding a share s of two hosts, it moves when they are more than (1 + moveCostWeight/2) x s apart (plus the spread margin); 0 charges nothing.",
       ),
-    /** Replaced by minGainPerHostCopy (issue 24); refused with the fix. */
-    minGainPerCostSecond: z.unknown().optional().describe('Replaced by minGainPerHostCopy; refused (remove it).'),
+    /** Replaced by moveCostWeight (issue 24); refused with the fix. */
+    minGainPerCostSecond: z.unknown().optional().describe('Replaced by moveCostWeight; refused (remove it).'),
     /** Longest pause of the guest the chooser may plan for. */
     downtimeBudgetMs: milliseconds().positive().default(300).describe('Longest pause of the guest the chooser may plan for.'),
     /** Migration bandwidth the cost model assumes when nothing better is known. */
@@ -219,7 +219,7 @@ export const policySchema = z
         code: 'custom',
         path: ['minGainPerCostSecond'],
         message:
-          'was replaced by policy.minGainPerHostCopy: a cost per migration second weighed seconds against a ratio, so the decision changed with host size (docs/policies.md "Objective and units"); remove it, and set minGainPerHostCopy instead (default 0.28; 0 charges nothing, as minGainPerCostSecond: 0 did)',
+          'was replaced by policy.moveCostWeight: a cost per migration second weighed seconds against a ratio, so the decision changed with host size (docs/policies.md "Objective and units"); remove it, and set moveCostWeight instead (default 3; 0 charges nothing, as minGainPerCostSecond: 0 did)',
       });
     // Several other balancers take ratios (0.8 = 80 %); here 0.8 means 0.8 %, which makes every
     // host overloaded and every target full. Refused unless the operator says it is meant.

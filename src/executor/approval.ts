@@ -19,7 +19,7 @@ import type { Recommendation } from './recommendations.js';
  * needs, without a job; the target is up, not in maintenance, and passes the engine's hard limits
  * and every policy filter (soft filters skipped for a must-move, as when it was planned); a
  * balancing move must still reduce the engine's objective by more than its predicted cost
- * (policy.minGainPerHostCopy x the bytes it sends as a share of the source host's memory,
+ * (policy.moveCostWeight x the bytes it sends as a share of the source host's memory,
  * src/policy/move-cost.ts), as when it was planned.
  */
 export async function whatChanged(

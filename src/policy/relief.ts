@@ -52,7 +52,7 @@ const SPREAD_PRESETS: Record<number, SpreadPreset> = {
   // tighter: six small VMs on one of three hosts spread whatever CPU they get.
   2: { tolerancePercent: 30, memoryTolerancePercent: 15, minCpuPercent: 60, holdTicks: 6, minGain: 0.15, memoryMinGain: 0.01 },
   // From 3 up a memory spread move buys no margin on top of its cost: the cost is already in the
-  // objective's unit (move-cost.ts, policy.minGainPerHostCopy), and an absolute margin would stop
+  // objective's unit (move-cost.ts, policy.moveCostWeight), and an absolute margin would stop
   // small VMs on big hosts from spreading (issue 24), which the cost in host copies does not.
   3: { tolerancePercent: 20, memoryTolerancePercent: 10, minCpuPercent: 50, holdTicks: 3, minGain: 0.08, memoryMinGain: 0 },
   4: { tolerancePercent: 12, memoryTolerancePercent: 6, minCpuPercent: 30, holdTicks: 2, minGain: 0.02, memoryMinGain: 0 },

@@ -76,14 +76,13 @@ export async function findTarget(
     }
   }
   if (feasible.length > 0) return { target: feasible.sort((a, b) => b.score - a.score || b.gain - a.gain)[0] };
-  if (rejections.length === 0 && bestLowGain) {
-    return {
-      skip: `best target ${bestLowGain.host.name} reduces the objective by ${bestLowGain.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${describeCost(estimateCost(vm, source, planning), source.name, planning.config, needed.margin)})`,
-    };
-  }
+  // Gain against cost, both in the objective's unit (move-cost.ts), wherever a target gains too little.
+  const gainVsCost = (b: { host: HostObservation; gain: number }) =>
+    `${b.host.name} reduces the objective by ${b.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${describeCost(estimateCost(vm, source, planning), source.name, planning.config, needed.margin)})`;
+  if (rejections.length === 0 && bestLowGain) return { skip: `best target ${gainVsCost(bestLowGain)}` };
   const shown = [...new Set(rejections)].slice(0, 3).join('; ');
   const more = rejections.length > 3 ? ` (+${rejections.length - 3} more)` : '';
-  const lowGain = bestLowGain ? `; the other targets gain too little (best ${bestLowGain.host.name}: ${bestLowGain.gain.toFixed(4)})` : '';
+  const lowGain = bestLowGain ? `; the other targets gain too little (best ${gainVsCost(bestLowGain)})` : '';
   return { skip: `no eligible target${mustMove ? ' within the hard limits' : ''}: ${shown || 'no other host'}${more}${lowGain}` };
 }
 
