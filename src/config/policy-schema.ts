@@ -143,14 +143,14 @@ export const policySchema = z
           .min(0)
           .optional()
           .describe(
-            'Objective reduction a spread move off a CPU spread source must buy on top of paying for its migration (minGainPerCostSecond x seconds); also the memory margin unless memoryMinGain is set; default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.',
+            'Objective reduction a spread move off a CPU spread source must buy on top of paying for its migration (moveCostWeight x its share of the host squared, docs/policies.md "Objective and units"); also the memory margin unless memoryMinGain is set; default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.',
           ),
         memoryMinGain: z
           .number()
           .min(0)
           .optional()
           .describe(
-            'The same margin for a move off a host that is a memory spread source only (default: minGain when set, else from aggressiveness: 0.01/0.004/0.002/0.0005 for 2/3/4/5; 0.004 is what evening out two hosts 9 points apart gains).',
+            'The same margin for a move off a host that is a memory spread source only (default: minGain when set, else from aggressiveness: 0.01/0/0/0 for 2/3/4/5: from 3 up the cost, which scales with the VM, carries it).',
           ),
       })
       .default({ enabled: true, aggressiveness: 3 })
