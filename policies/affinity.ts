@@ -12,8 +12,17 @@
  * running one before a paused one (a paused guest copies once, with no service to disturb), a
  * paused one before a shut-off one (a cold move carries only its definition), unless the shut-off
  * one has local disks, which a cold move cannot carry.
+ *
+ * A keep-together group is re-homed as one unit (issue 24). Its home is only ever a host it may
+ * stay on (up, not in maintenance, not in a power action): when every member is on a host it must
+ * leave (maintenance, `drain`, power-off), the group's new home is the host that can hold all of
+ * its members (memory and vCPUs within the overcommit ratios, as planned so far; most memory left
+ * first), and every member goes there, in this plan or the next ones. A group that no single
+ * host can hold is said once in the plan (a notice naming the group, its size and the hosts'
+ * room) and moved as a best effort: each member to the host that already holds most of the group
+ * and has room for it.
  */
-import { definePolicy, type PolicyContext, type VmObservation } from '../src/policy/api.js';
+import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
 interface Group {
@@ -87,11 +96,85 @@ function hostCounts(ctx: PolicyContext, group: Group, except?: VmObservation): M
   return counts;
 }
 
-/** The host with most members (ties: first by name). */
-function home(counts: Map<string, number>): string | undefined {
+/** A host a group may live on: up, not in maintenance, not in a power action. */
+function mayStay(ctx: PolicyContext, name: string): boolean {
+  const h = ctx.host(name);
+  return Boolean(h?.up && !h.maintenance && !h.power);
+}
+
+/** The host with most members among those the group may stay on (ties: the first by name). */
+function home(ctx: PolicyContext, counts: Map<string, number>): string | undefined {
   let best: string | undefined;
-  for (const [host, n] of counts) if (best === undefined || n > counts.get(best)! || (n === counts.get(best)! && host < best)) best = host;
+  for (const [host, n] of counts) {
+    if (!mayStay(ctx, host)) continue;
+    if (best === undefined || n > counts.get(best)! || (n === counts.get(best)! && host < best)) best = host;
+  }
   return best;
+}
+
+/** Memory (bytes) and vCPUs `vms` need on `host` beyond what it can take (overcommit ratios), as planned so far; both 0 when they fit. */
+function shortfall(ctx: PolicyContext, host: HostObservation, vms: readonly VmObservation[]): { memoryBytes: number; vcpus: number } {
+  const p = ctx.projected(host.name);
+  if (!p) return { memoryBytes: Infinity, vcpus: Infinity };
+  const arriving = vms.filter((v) => !p.vmUuids.has(v.uuid));
+  const memory = arriving.reduce((s, v) => s + ordinaryMemoryBytes(v), 0);
+  const vcpus = arriving.reduce((s, v) => s + v.vcpus, 0);
+  return {
+    memoryBytes: Math.max(0, p.memoryUsedBytes + memory - host.memoryTotalBytes * host.memoryOvercommitRatio),
+    vcpus: Math.max(0, p.vcpus + vcpus - host.cpuCount * host.cpuOvercommitRatio),
+  };
+}
+
+function fits(ctx: PolicyContext, host: HostObservation, vms: readonly VmObservation[]): boolean {
+  const s = shortfall(ctx, host, vms);
+  return s.memoryBytes === 0 && s.vcpus === 0;
+}
+
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
+/** Memory the host has left (overcommit ratio included), as planned so far. */
+const memoryLeft = (ctx: PolicyContext, h: HostObservation) => h.memoryTotalBytes * h.memoryOvercommitRatio - ctx.projected(h.name)!.memoryUsedBytes;
+
+/**
+ * Where an affinity group goes, as planned so far: its home (a host it may stay on holding most
+ * of it); else, when every member is on a host it must leave, the host that can hold all of them
+ * (most memory left, then first by name); else none (`bestEffort`): no single host can hold the
+ * group, which is said once in the plan.
+ */
+function groupHome(ctx: PolicyContext, group: Group): { host?: string; bestEffort: boolean } {
+  const counts = hostCounts(ctx, group);
+  const existing = home(ctx, counts);
+  if (existing) return { host: existing, bestEffort: false };
+  const members = group.members;
+  const hosts = ctx.state.hosts.filter((h) => mayStay(ctx, h.name));
+  const fitting = hosts.filter((h) => fits(ctx, h, members));
+  if (fitting.length > 0) {
+    fitting.sort((a, b) => memoryLeft(ctx, b) - memoryLeft(ctx, a) || (a.name < b.name ? -1 : 1));
+    return { host: fitting[0].name, bestEffort: false };
+  }
+  const memory = members.reduce((s, v) => s + ordinaryMemoryBytes(v), 0);
+  const vcpus = members.reduce((s, v) => s + v.vcpus, 0);
+  const room =
+    hosts.length > 0
+      ? hosts
+          .map((h) => {
+            const s = shortfall(ctx, h, members);
+            return `${h.name} short of ${[s.memoryBytes > 0 ? gib(s.memoryBytes) : '', s.vcpus > 0 ? `${s.vcpus} vCPUs` : ''].filter(Boolean).join(' and ')}`;
+          })
+          .join(', ')
+      : 'no host is up and out of maintenance';
+  ctx.notice(
+    `affinity group ${group.name} (${members.length} VMs, ${gib(memory)}, ${vcpus} vCPUs) must leave ${[...counts.keys()].sort().join(', ')} and fits on no single host (${room}): its members move as a best effort, each to the host holding most of the group that has room for it, and the group stays split until one host has room`,
+  );
+  return { bestEffort: true };
+}
+
+/** Best effort for a member of a group no host can hold: the host with most of the group (then most memory left) that has room for it. */
+function bestEffortTarget(ctx: PolicyContext, group: Group, vm: VmObservation): string | undefined {
+  const counts = hostCounts(ctx, group, vm);
+  const open = ctx.state.hosts.filter((h) => h.name !== placeOf(ctx, vm) && mayStay(ctx, h.name) && fits(ctx, h, [vm]));
+  open.sort((a, b) => (counts.get(b.name) ?? 0) - (counts.get(a.name) ?? 0) || memoryLeft(ctx, b) - memoryLeft(ctx, a) || (a.name < b.name ? -1 : 1));
+  return open[0]?.name;
 }
 
 export default registerBuiltinPolicy(
@@ -116,13 +199,20 @@ export default registerBuiltinPolicy(
           }
         } else {
           const counts = hostCounts(ctx, group);
-          if (counts.size < 2) continue;
-          const target = home(counts)!;
-          const split = [...counts.keys()].sort().join(', ');
-          for (const vm of group.members) {
-            if (placeOf(ctx, vm) !== target)
-              candidates.push({ vm, reason: `affinity group ${group.name}: split over ${split}; rejoins the others on ${target}`, mustMove: true });
+          const target = home(ctx, counts);
+          if (!target) {
+            // Every member on a host it must leave: re-homed as one unit (the must-moves come from
+            // maintenance or a drain; the filter sends each to the group's new home). Said once
+            // when no host can hold it.
+            groupHome(ctx, group);
+            continue;
           }
+          if (counts.size < 2) continue;
+          const split = [...counts.keys()].sort().join(', ');
+          // A home without room for them: each is still nominated, and plan names the limit per VM.
+          const away = group.members.filter((vm) => placeOf(ctx, vm) !== target);
+          for (const vm of away)
+            candidates.push({ vm, reason: `affinity group ${group.name}: split over ${split}; rejoins the others on ${target}`, mustMove: true });
         }
       }
       return candidates;
@@ -131,9 +221,24 @@ export default registerBuiltinPolicy(
       for (const group of groups(ctx).byVm.get(vm.uuid) ?? []) {
         const others = hostCounts(ctx, group, vm);
         if (group.type === 'anti-affinity' && others.has(host.name)) return `anti-affinity group ${group.name} already has a member on ${host.name}`;
-        if (group.type === 'affinity' && others.size > 0) {
-          const target = home(others)!;
-          if (host.name !== target) return `affinity group ${group.name} lives on ${target}`;
+        if (group.type === 'affinity') {
+          const target = home(ctx, others);
+          if (target) {
+            if (host.name === target) continue;
+            // A member that must leave its host (maintenance, drain, power-off) and whose group's
+            // home has no room for it goes where most of the group is and it fits: best effort.
+            if (mayStay(ctx, placeOf(ctx, vm)) || fits(ctx, ctx.host(target)!, [vm])) return `affinity group ${group.name} lives on ${target}`;
+            const to = bestEffortTarget(ctx, group, vm);
+            if (to && host.name !== to) return `affinity group ${group.name}: its home ${target} has no room for ${vm.name}; best effort: ${to}`;
+            continue;
+          }
+          // No member on a host the group may stay on: it goes where all of it fits, or as a best effort.
+          const where = groupHome(ctx, group);
+          const to = where.host ?? bestEffortTarget(ctx, group, vm);
+          if (to && host.name !== to)
+            return where.bestEffort
+              ? `affinity group ${group.name} fits on no single host; best effort: ${to} holds most of it and has room`
+              : `affinity group ${group.name} moves as one to ${to}, the host with room for all of it`;
         }
       }
       return true;

@@ -45,7 +45,9 @@ export default registerBuiltinPolicy(
     },
     filter(vm, host, ctx) {
       const p = ctx.projected(host.name)!;
-      const cpuAfter = p.cpuRatioP90 + ctx.cpuShare(vm, host);
+      // The p90 of the per-instant sum of the target's and the VM's windows: summing p90s would
+      // find every target full when many small VMs each peak at a different instant (issue 24).
+      const cpuAfter = ctx.cpuP90With(vm, host.name);
       const limit = ctx.thresholds.cpuHigh - ctx.thresholds.hysteresis;
       if (cpuAfter > limit) return `${host.name} would reach CPU ${(cpuAfter * 100).toFixed(0)}% (limit ${(limit * 100).toFixed(0)}% with hysteresis)`;
       const memAfter = (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes;

@@ -21,9 +21,16 @@ import { registerBuiltinPolicy } from '../src/policy/registry.js';
 /** Hosts being emptied in one plan (keyed by the plan's state object, so plans never mix). */
 const emptying = new WeakMap<object, Set<string>>();
 
-/** A VM's CPU as a share of a host's capacity, from the window's p90 (the cautious view). */
+/**
+ * A VM's CPU as a share of a host's capacity at its peak over the window (the cautious view). The
+ * trial adds several VMs to a host's load: p90(H) + max(V1) + max(V2) + ... is a sound upper bound
+ * of the p90 of their per-instant sum (a quantile is monotone), where adding their p90s is not
+ * (issue 24). With the window's samples unknown, its p90 (the maximum of under ten samples).
+ */
 function vmPeakShare(vm: VmObservation, host: HostObservation): number {
-  return host.cpuCount > 0 ? (Math.max(vm.cpuUtilization.p90, vm.cpuUtilization.mean) * vm.vcpus) / host.cpuCount : 0;
+  const w = vm.cpuUtilization;
+  const peak = w.series && w.series.length > 0 ? Math.max(...w.series) : Math.max(w.p90, w.mean);
+  return host.cpuCount > 0 ? (peak * vm.vcpus) / host.cpuCount : 0;
 }
 
 /** The host's load as planned so far, raised by its rising trend (LR over the window) `aheadTicks` ahead. */

@@ -31,7 +31,7 @@ import { hostMemory } from './memory-accounting.js';
 import { isVmBoundFailure } from './vm-bound-errors.js';
 import { clusterImbalance } from './imbalance.js';
 import { MiB, type ClusterState, type HostObservation, type HugepagePool, type InFlightMigration, type VmObservation, type VmState } from './model.js';
-import { SampleWindow, rateRatio } from './window.js';
+import { SampleWindow, rateRatio, summedWindow } from './window.js';
 
 export const TAG_NAMESPACE_URI = 'https://virt-balancer.dev/xmlns/1';
 
@@ -332,16 +332,14 @@ export class Collector {
     let cpuUtilization;
     if (host.capacity?.cpuCount !== undefined || !cpuStats) {
       // From the host's own VMs against the configured capacity, summed from their windows, so a
-      // VM that just arrived or left counts at once.
+      // VM that just arrived or left counts at once. Per instant, then the statistics: the host's
+      // p90 is the p90 of the summed samples, never the sum of its VMs' p90s (issue 24).
       const running = vms.filter((vm) => vm.state === 'running');
-      const sum = (pick: (w: VmObservation['cpuUtilization']) => number) =>
-        Math.min(1.5, running.reduce((s, vm) => s + pick(vm.cpuUtilization) * vm.vcpus, 0) / cpuCount);
-      cpuUtilization = {
-        last: sum((w) => w.last),
-        mean: sum((w) => w.mean),
-        p90: sum((w) => w.p90),
-        samples: running.length === 0 ? this.config.loop.windowSamples : Math.min(...running.map((vm) => vm.cpuUtilization.samples)),
-      };
+      cpuUtilization = summedWindow(
+        running.map((vm) => ({ window: vm.cpuUtilization, weight: cpuCount > 0 ? vm.vcpus / cpuCount : 0 })),
+        this.config.loop.windowSamples,
+        { cap: 1.5, emptySamples: this.config.loop.windowSamples },
+      );
     } else {
       const idle = cpuStats.idle ?? 0n;
       const busy = (cpuStats.kernel ?? 0n) + (cpuStats.user ?? 0n) + (cpuStats.iowait ?? 0n);

@@ -23,6 +23,13 @@ export interface WindowedValue {
   samples: number;
   /** Least-squares slope over the window, per sample (undefined with fewer than 2 samples or when not computed). */
   slopePerSample?: number;
+  /**
+   * The window's samples, oldest first. A host's statistics over several VMs come from the
+   * per-instant sum of these (cluster/window.ts sumWindows), never from a sum of the VMs' p90s
+   * (issue 24: ten VMs each at their p90 at different instants are not a host at the sum).
+   * Undefined where only the summary is known.
+   */
+  series?: readonly number[];
 }
 
 export type VmState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'pmsuspended' | 'blocked' | 'other';

@@ -16,11 +16,16 @@ export class SampleWindow {
   }
 }
 
+/** Nearest-rank 90th percentile of samples (0 for none): with few samples it is the highest one, so a single spike shows in p90 but not in mean. */
+export function p90Of(samples: readonly number[]): number {
+  if (samples.length === 0) return 0;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)];
+}
+
 export function windowedValue(samples: readonly number[]): WindowedValue {
   if (samples.length === 0) return { last: 0, mean: 0, p90: 0, samples: 0 };
-  const sorted = [...samples].sort((a, b) => a - b);
-  // Nearest-rank percentile: with few samples it is the highest one, so a single spike shows in p90 but not in mean.
-  const p90 = sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)];
+  const p90 = p90Of(samples);
   const n = samples.length;
   const mean = samples.reduce((a, b) => a + b, 0) / n;
   // Least-squares slope against the sample index (x centred on (n-1)/2): the trend a local
@@ -32,7 +37,69 @@ export function windowedValue(samples: readonly number[]): WindowedValue {
     sxy += x * (samples[i] - mean);
     sxx += x * x;
   }
-  return { last: samples[n - 1], mean, p90, samples: n, ...(n >= 2 ? { slopePerSample: sxy / sxx } : {}) };
+  return { last: samples[n - 1], mean, p90, samples: n, series: [...samples], ...(n >= 2 ? { slopePerSample: sxy / sxx } : {}) };
+}
+
+/** One window in a per-instant sum, scaled (a VM's CPU ratio x its vCPUs / the host's CPUs). */
+export interface WeightedWindow {
+  window: WindowedValue;
+  weight: number;
+}
+
+/**
+ * The per-instant sum of several windows, oldest first, `length` instants long (aligned at the
+ * newest sample: every window is sampled at the same ticks). An instant a window has no sample
+ * for (a VM observed for fewer ticks) counts at that window's mean. A window with no series (only
+ * its summary known) counts at its mean everywhere. This is what a host's window statistics come
+ * from when they are built from its VMs: its p90 is the p90 of this sum, never the sum of the
+ * VMs' p90s, which is too high whenever the VMs do not peak together.
+ */
+export function sumWindows(parts: readonly WeightedWindow[], length: number): number[] {
+  const out = new Array<number>(Math.max(0, length)).fill(0);
+  for (const { window: w, weight } of parts) {
+    if (weight === 0) continue;
+    const series = w.series ?? [];
+    for (let k = 0; k < out.length; k++) {
+      // k counts back from the newest instant.
+      const i = series.length - 1 - k;
+      out[out.length - 1 - k] += (i >= 0 ? series[i] : w.mean) * weight;
+    }
+  }
+  return out;
+}
+
+/**
+ * A window built from the per-instant sum of several (sumWindows), as long as the longest of
+ * them (at most `maxSamples`), each instant capped at `cap`; an empty list gives `emptySamples`
+ * samples of 0. `samples` is the shortest part's count, as before: a host's trend needs every VM
+ * observed over it.
+ */
+export function summedWindow(parts: readonly WeightedWindow[], maxSamples: number, options: { cap?: number; emptySamples?: number } = {}): WindowedValue {
+  if (parts.length === 0) {
+    const n = options.emptySamples ?? 0;
+    return { ...windowedValue(new Array<number>(n).fill(0)), samples: n };
+  }
+  const length = Math.min(maxSamples, Math.max(...parts.map((p) => p.window.series?.length ?? p.window.samples), 1));
+  const cap = options.cap ?? Infinity;
+  const sum = sumWindows(parts, length).map((v) => Math.min(cap, v));
+  return { ...windowedValue(sum), samples: Math.min(length, ...parts.map((p) => p.window.samples)) };
+}
+
+/**
+ * p90 of a host's window with one VM's window added per instant (`sign` -1: taken out), both as
+ * ratios of the host (the VM's already scaled by `weight`). Exact when both carry their series;
+ * otherwise the sound bound p90(H + V) <= p90(H) + max(V) (a quantile is monotone), with max(V)
+ * the VM's p90 when only that is known (nearest-rank p90 of under ten samples is the maximum).
+ */
+export function p90WithWindow(host: { series?: readonly number[]; p90: number }, vm: WeightedWindow, sign: 1 | -1 = 1): number {
+  const vs = vm.window.series;
+  if (host.series && host.series.length > 0 && vs) {
+    const added = sumWindows([{ window: vm.window, weight: vm.weight * sign }], host.series.length);
+    return p90Of(host.series.map((h, i) => h + added[i]));
+  }
+  const peak = (vs && vs.length > 0 ? Math.max(...vs) : Math.max(vm.window.p90, vm.window.mean)) * vm.weight;
+  const low = (vs && vs.length > 0 ? Math.min(...vs) : vm.window.mean) * vm.weight;
+  return sign === 1 ? host.p90 + peak : host.p90 - low;
 }
 
 /**

@@ -75,14 +75,20 @@ export const policySchema = z
       .default(900)
       .describe('After a move of a VM to a host aborted or failed, that VM is not sent to that host again for this long (other hosts may be tried).'),
     maxMovesPerTick: z.number().int().min(0).default(2).describe('Moves planned per tick at most; 0 plans none.'),
-    /** A move must reduce the objective (policy.objective) by at least this much per predicted migration second. */
-    minGainPerCostSecond: z
+    /**
+     * A move must reduce the objective by more than this times the square of its size in host
+     * copies (the bytes it sends as a share of its source host's memory): gain and cost in one
+     * unit, so the decision does not depend on host size (docs/policies.md "Objective and units").
+     */
+    moveCostWeight: z
       .number()
       .min(0)
-      .default(0.002)
+      .default(3)
       .describe(
-        'A move that is not a must-move must reduce the objective (policy.objective: weighted spread and hot-spot excess of CPU and memory) by at least this much per predicted migration second.',
+        "A move that is not a must-move must reduce the objective (policy.objective, squared ratios) by more than this times the square of its size in host copies: the bytes it sends as a share of its source host's memory (an idle VM: its share of the host's memory). Scale-free: the same cluster with every memory size x16 or /16 makes the same moves. For a memory spread move of a VM holding a share s of two hosts, it moves when they are more than (1 + moveCostWeight/2) x s apart (plus the spread margin); 0 charges nothing.",
       ),
+    /** Replaced by moveCostWeight (issue 24); refused with the fix. */
+    minGainPerCostSecond: z.unknown().optional().describe('Replaced by moveCostWeight; refused (remove it).'),
     /** Longest pause of the guest the chooser may plan for. */
     downtimeBudgetMs: milliseconds().positive().default(300).describe('Longest pause of the guest the chooser may plan for.'),
     /** Migration bandwidth the cost model assumes when nothing better is known. */
@@ -162,14 +168,14 @@ export const policySchema = z
           .min(0)
           .optional()
           .describe(
-            'Objective reduction a spread move off a CPU spread source must buy on top of paying for its migration (minGainPerCostSecond x seconds); also the memory margin unless memoryMinGain is set; default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.',
+            'Objective reduction a spread move off a CPU spread source must buy on top of paying for its migration (moveCostWeight x its share of the host squared, docs/policies.md "Objective and units"); also the memory margin unless memoryMinGain is set; default from aggressiveness: 0.15/0.08/0.02/0.002 for 2/3/4/5; 0.08 is what evening out two hosts 40 points apart by 20 points each gains.',
           ),
         memoryMinGain: z
           .number()
           .min(0)
           .optional()
           .describe(
-            'The same margin for a move off a host that is a memory spread source only (default: minGain when set, else from aggressiveness: 0.01/0.004/0.002/0.0005 for 2/3/4/5; 0.004 is what evening out two hosts 9 points apart gains).',
+            'The same margin for a move off a host that is a memory spread source only (default: minGain when set, else from aggressiveness: 0.01/0/0/0 for 2/3/4/5: from 3 up the cost, which scales with the VM, carries it).',
           ),
       })
       .default({ enabled: true, aggressiveness: 3 })
@@ -233,6 +239,13 @@ export const policySchema = z
       ),
   })
   .superRefine((p, ctx) => {
+    if (p.minGainPerCostSecond !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minGainPerCostSecond'],
+        message:
+          'was replaced by policy.moveCostWeight: a cost per migration second weighed seconds against a ratio, so the decision changed with host size (docs/policies.md "Objective and units"); remove it, and set moveCostWeight instead (default 3; 0 charges nothing, as minGainPerCostSecond: 0 did)',
+      });
     // Several other balancers take ratios (0.8 = 80 %); here 0.8 means 0.8 %, which makes every
     // host overloaded and every target full. Refused unless the operator says it is meant.
     let ratioSeen = false;

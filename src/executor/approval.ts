@@ -8,6 +8,7 @@ import type { ClusterState, HostObservation, VmObservation } from '../cluster/mo
 import { policySchema, type PolicyConfig } from '../config/policy-schema.js';
 import type { LoadedPolicy } from '../policy/loader.js';
 import { ordinaryMemoryBytes } from '../policy/memory-fit.js';
+import { moveCost } from '../policy/move-cost.js';
 import { Objective } from '../policy/objective.js';
 import { judgeTargets } from '../policy/place.js';
 import type { Recommendation } from './recommendations.js';
@@ -18,7 +19,8 @@ import type { Recommendation } from './recommendations.js';
  * needs, without a job; the target is up, not in maintenance, and passes the engine's hard limits
  * and every policy filter (soft filters skipped for a must-move, as when it was planned); a
  * balancing move must still reduce the engine's objective by more than its predicted cost
- * (policy.minGainPerCostSecond x predicted seconds), as when it was planned.
+ * (policy.moveCostWeight x the bytes it sends as a share of the source host's memory,
+ * src/policy/move-cost.ts), as when it was planned.
  */
 export async function whatChanged(
   recommendation: Recommendation,
@@ -45,8 +47,9 @@ export async function whatChanged(
   if (verdict && !verdict.accepted) changes.push(`target refused now: ${verdict.reason}`);
   if (changes.length === 0 && recommendation.kind === 'balancing') {
     const config = options.config ?? policySchema.parse({});
-    const gain = gainNow(vm, state.hosts.find((h) => h.name === move.from)!, target, state, config);
-    const cost = config.minGainPerCostSecond * (move.predicted.totalSeconds + move.predicted.downtimeMs / 1000);
+    const source = state.hosts.find((h) => h.name === move.from)!;
+    const gain = gainNow(vm, source, target, state, config);
+    const cost = moveCost(move.predicted.bytes, source, config).cost;
     if (gain <= cost)
       changes.push(
         `the move no longer pays: it would reduce the objective by ${gain.toFixed(4)}, not more than its cost ${cost.toFixed(4)} (it was ${move.gain.toFixed(4)} when recommended; the load changed)`,

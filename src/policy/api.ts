@@ -22,8 +22,14 @@ export interface ProjectedHost {
   host: HostObservation;
   /** CPU demand over capacity (0..1+), from the smoothed mean. */
   cpuRatio: number;
-  /** CPU demand over capacity from the window's p90 (the cautious view for targets). */
+  /** CPU demand over capacity from the window's p90 (the cautious view for targets): the p90 of `cpuSeries` as planned so far. */
   cpuRatioP90: number;
+  /**
+   * The host's CPU window as planned so far, oldest first: its own samples (or its VMs' summed per
+   * instant), with each planned move's VM window added or taken out per instant. Undefined when
+   * the observation carried only a summary.
+   */
+  cpuSeries?: number[];
   /** Ordinary (non-hugepage) memory in use, bytes, as planned so far. */
   memoryUsedBytes: number;
   /** Free hugepages by page size (KiB) as planned so far; undefined when the host's are unknown. */
@@ -57,6 +63,17 @@ export interface PolicyContext {
   placeOf(vmUuid: string): string | undefined;
   /** A VM's CPU demand as a share of a host's capacity. */
   cpuShare(vm: VmObservation, host: HostObservation): number;
+  /**
+   * The host's CPU p90 (ratio) as planned so far with the VM added: the p90 of the per-instant sum
+   * of the host's and the VM's windows (cluster/window.ts p90WithWindow), never the host's p90 plus
+   * the VM's p90. A policy judging a target by its peak asks this.
+   */
+  cpuP90With(vm: VmObservation, hostName: string): number;
+  /**
+   * Say once in this plan that a rule cannot be met as asked and what is done instead (Plan.notices;
+   * the same message twice is kept once). For what an operator must see, not for every refusal.
+   */
+  notice(message: string): void;
   nowMs: number;
 }
 

@@ -1,28 +1,28 @@
 /**
  * Candidates between select and the search for a target: their order (must-moves as nominated,
- * the others by estimated objective gain per second of migration, best first) and the engine's
+ * the others by estimated objective gain per unit of cost, best first) and the engine's
  * reasons a candidate is not considered at all (move budget, config, a job running, cooldown,
  * VM-bound reasons, a libvirt state that cannot move).
  */
 import type { HostObservation, VmObservation } from '../cluster/model.js';
 import type { SelectedCandidate } from './framework.js';
+import { moveCost, type MoveCost } from './move-cost.js';
 import { moveInputs } from './move-inputs.js';
 import type { Planning } from './planning.js';
 import { moveDelta } from './projection.js';
 import { vmBoundReason } from './vm-bound.js';
 
-const MiB = 2 ** 20;
 /** Targets tried when estimating a candidate's best gain per cost, to order candidates. */
 const ESTIMATE_TARGETS = 8;
 
-/** Seconds the cheapest estimate says moving the VM takes (memory and local disks at the assumed bandwidth). */
-export function estimateSeconds(vm: VmObservation, planning: Planning): number {
+/** The cheapest estimate of moving the VM off `source` (memory and local disks sent once), in the objective's unit (move-cost.ts). */
+export function estimateCost(vm: VmObservation, source: HostObservation, planning: Planning): MoveCost {
   const inputs = moveInputs(vm, planning.config, planning.options.bandwidthLimitMiBps);
-  return Math.max(0.1, (inputs.memoryBytes + inputs.localDiskBytes) / (inputs.bandwidthMiBps * MiB));
+  return moveCost(inputs.memoryBytes + inputs.localDiskBytes, source, planning.config);
 }
 
 /**
- * Must-moves as nominated; the others by estimated gain per second of migration against the few
+ * Must-moves as nominated; the others by estimated gain per host copy (move-cost.ts) against the few
  * least-loaded hosts (cheap: no policy is asked), so the cheapest relief goes first.
  */
 export function orderCandidates(candidates: readonly SelectedCandidate[], planning: Planning): SelectedCandidate[] {
@@ -40,7 +40,8 @@ export function orderCandidates(candidates: readonly SelectedCandidate[], planni
       best = Math.max(best, objective.gain(source.name, target.name, moveDelta(vm, source, target)));
       if (++tried >= ESTIMATE_TARGETS) break;
     }
-    return best / estimateSeconds(vm, planning);
+    // Gain per unit of cost, both in the objective's unit: the same order at any host size.
+    return best / Math.max(estimateCost(vm, source, planning).hostCopies, 1e-9);
   };
   const must = candidates.filter((c) => c.mustMove);
   const others = candidates.filter((c) => !c.mustMove && !c.pack).map((c) => ({ c, e: estimate(c.vm) }));

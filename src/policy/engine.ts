@@ -11,7 +11,7 @@
  * cooldown, capacity and anti-ping-pong; policies own candidates, constraints and preferences.
  */
 import type { ClusterState } from '../cluster/model.js';
-import { candidateRefusal, howItMoves, estimateSeconds, orderCandidates } from './candidates.js';
+import { candidateRefusal, estimateCost, howItMoves, orderCandidates } from './candidates.js';
 import { buildMove } from './move-builder.js';
 import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { Planning, type PlanOptions } from './planning.js';
@@ -25,7 +25,7 @@ export type { PlanOptions } from './planning.js';
 /**
  * Plan this tick's moves (touches no network). Steps: project host load (migrations in flight
  * count as done); collect candidates from the policies' select (must-moves first, the others by
- * estimated objective gain per second of migration, best first); for each, find the targets hard
+ * estimated objective gain per unit of cost, best first); for each, find the targets hard
  * limits allow (plus soft filters unless it is a must-move), take the best-scoring of the best-gain
  * targets, choose the technique, and keep the move when it is a must-move or its gain beats its
  * predicted cost. Policy failures become plan.policyErrors (timeouts also plan.timeouts), never
@@ -59,8 +59,12 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     }
     // A spread move (the source is not hot) must also buy the margin.
     const margin = mustMove || pack || hotRelief ? 0 : relief.spreadMargin(source.name);
-    const neededGain = mustMove || pack ? -Infinity : config.minGainPerCostSecond * estimateSeconds(vm, planning) + margin;
-    const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin });
+    const neededGain = mustMove || pack ? -Infinity : estimateCost(vm, source, planning).cost + margin;
+    // A spread move is judged on the resources its source is out of tolerance in: spread in a
+    // resource within its tolerance or under its floor (CPU below spread.minCpuPercent) buys no
+    // move (issue 24: a host 12 points above the memory mean at 30 % CPU is not a CPU source).
+    const only = mustMove || pack || hotRelief ? undefined : relief.spreadResources(source.name);
+    const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin, only });
     if ('skip' in found) {
       skip(found.skip);
       continue;
@@ -78,6 +82,15 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     moves.push(built.move);
   }
   for (const w of relief.waiting()) skipped.push({ vmName: `(host ${w.host})`, reason: w.reason });
+  // VMs that must leave their hosts with no host left to take them: said once, not only per VM.
+  if (projection.counted.length === 0) {
+    const leaving = state.hosts.filter((h) => h.up && (h.maintenance || h.power) && index.vmsOn(h.name).length > 0);
+    if (leaving.length > 0)
+      framework.notice(
+        'engine',
+        `every host is in maintenance, down or in standby: the VMs on ${leaving.map((h) => `${h.name} (${index.vmsOn(h.name).length})`).join(', ')} have no host to go to; take a host out of maintenance (hosts[].maintenance) or add one`,
+      );
+  }
 
   return {
     basedOnObservedAtMs: state.observedAtMs,
@@ -87,6 +100,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     imbalanceAfter: projection.objective.cpuStdDev(),
     objectiveBefore: planning.objectiveBefore,
     objectiveAfter: projection.objective.value(),
+    notices: framework.notices,
     policyErrors: framework.errors,
     timeouts: framework.timeouts,
     policyTimings: framework.policyTimings(),

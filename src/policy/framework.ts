@@ -46,6 +46,13 @@ export class PolicyFramework {
   readonly errors: PolicyError[] = [];
   /** Calls that ran past policy.policyTimeoutMs (Plan.timeouts): also in errors. */
   readonly timeouts: PolicyTimeout[] = [];
+  /** What a policy said cannot be done as its rule asks (Plan.notices), each message once. */
+  readonly notices: { source: string; message: string }[] = [];
+
+  /** Record a notice once (PolicyContext.notice, and the engine's own as source "engine"). */
+  notice(source: string, message: string): void {
+    if (!this.notices.some((n) => n.source === source && n.message === message)) this.notices.push({ source, message });
+  }
   private readonly timings = new Map<string, PolicyTiming>();
   private readonly contexts: Map<LoadedPolicy, PolicyContext>;
 

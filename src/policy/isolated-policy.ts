@@ -38,6 +38,7 @@ export interface IsolatedCall {
       name: string;
       cpuRatio: number;
       cpuRatioP90: number;
+      cpuSeries?: number[];
       memoryUsedBytes: number;
       vcpus: number;
       vmUuids: string[];
@@ -50,7 +51,9 @@ export interface IsolatedCall {
   };
 }
 
-export type WorkerReply = { type: 'reply'; id: number; ok: true; value: unknown } | { type: 'reply'; id: number; ok: false; message: string };
+export type WorkerReply =
+  | { type: 'reply'; id: number; ok: true; value: unknown; notices?: string[] }
+  | { type: 'reply'; id: number; ok: false; message: string };
 
 type Point = IsolatedCall['point'];
 
@@ -92,7 +95,7 @@ export class IsolatedPolicy {
   private worker?: Worker;
   private ready?: Promise<void>;
   private nextId = 1;
-  private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; ctx: PolicyContext }>();
   /** The context of the plan the worker has (sent once per plan). */
   private sentContext?: PolicyContext;
   /** The plan during which the policy ran past its time: its later calls in that plan fail at once. */
@@ -150,6 +153,7 @@ export class IsolatedPolicy {
           id?: number;
           ok?: boolean;
           value?: unknown;
+          notices?: string[];
         }) => {
           if (m.type === 'ready') {
             clearTimeout(timer);
@@ -166,6 +170,8 @@ export class IsolatedPolicy {
             const call = this.calls.get(m.id!);
             if (!call) return;
             this.calls.delete(m.id!);
+            // Notices the policy made in the worker reach the plan as an in-process policy's do.
+            for (const n of m.notices ?? []) call.ctx.notice(n);
             if (m.ok) call.resolve(m.value);
             else call.reject(new Error(m.message));
           }
@@ -219,7 +225,7 @@ export class IsolatedPolicy {
         if (this.worker) void this.stop(this.worker);
         reject(new PolicyTimeoutError(`did not return within ${timeoutMs} ms (policy.policyTimeoutMs); its worker thread was stopped`));
       }, timeoutMs);
-      const settle = { resolve: (v: unknown) => (clearTimeout(timer), resolve(v)), reject: (e: Error) => (clearTimeout(timer), reject(e)) };
+      const settle = { resolve: (v: unknown) => (clearTimeout(timer), resolve(v)), reject: (e: Error) => (clearTimeout(timer), reject(e)), ctx };
       this.send(id, point, args, ctx).then(
         () => this.calls.set(id, settle),
         (e: Error) => settle.reject(e),
@@ -247,6 +253,7 @@ export class IsolatedPolicy {
           name: host.name,
           cpuRatio: p.cpuRatio,
           cpuRatioP90: p.cpuRatioP90,
+          cpuSeries: p.cpuSeries,
           memoryUsedBytes: p.memoryUsedBytes,
           vcpus: p.vcpus,
           vmUuids: [...p.vmUuids],

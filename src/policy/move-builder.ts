@@ -8,6 +8,7 @@
 import type { HostObservation, VmObservation } from '../cluster/model.js';
 import { techniquesFor } from './capabilities.js';
 import { chooseTechnique } from './chooser.js';
+import { describeCost, moveCost } from './move-cost.js';
 import { moveInputs } from './move-inputs.js';
 import { isPrecopyFamily, PRECOPY_FAMILY, type Move, type Technique } from './plan-types.js';
 import type { Planning } from './planning.js';
@@ -78,11 +79,12 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
     };
   }
   if (!r.mustMove && !r.pack) {
-    const costSeconds = choice.predicted.totalSeconds + choice.predicted.downtimeMs / 1000;
-    const needed = config.minGainPerCostSecond * costSeconds + r.margin;
+    // Gain and cost in one unit (move-cost.ts): the bytes sent as a share of the source host's memory.
+    const cost = moveCost(choice.predicted.bytes, r.source, config);
+    const needed = cost.cost + r.margin;
     if (r.gain <= needed) {
       return {
-        skip: `best target ${target.name} reduces the objective by ${r.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${costSeconds.toFixed(1)} s x minGainPerCostSecond${r.margin > 0 ? ` + spread margin ${r.margin}` : ''})`,
+        skip: `best target ${target.name} reduces the objective by ${r.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${describeCost(cost, r.source.name, config, r.margin)})`,
       };
     }
   }

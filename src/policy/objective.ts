@@ -104,11 +104,11 @@ export class Objective {
     return e > 0 ? e * e : 0;
   }
 
-  private valueOf(totals: Record<Resource, Totals>): number {
+  private valueOf(totals: Record<Resource, Totals>, only: readonly Resource[] = RESOURCES): number {
     const n = this.size;
     if (n === 0) return 0;
     let j = 0;
-    for (const r of RESOURCES) {
+    for (const r of only) {
       const w = this.weights[r];
       if (w === 0) continue;
       const t = totals[r];
@@ -152,9 +152,12 @@ export class Objective {
     return this.valueOf(this.shifted(from, to, d));
   }
 
-  /** J now minus J after the move: positive when the move helps. */
-  gain(from: string, to: string, d: MoveDelta): number {
-    return this.value() - this.after(from, to, d);
+  /**
+   * J now minus J after the move: positive when the move helps. `only` restricts J to some
+   * resources (a spread move is judged on the resources its source is a spread source in).
+   */
+  gain(from: string, to: string, d: MoveDelta, only: readonly Resource[] = RESOURCES): number {
+    return this.valueOf(this.totals, only) - this.valueOf(this.shifted(from, to, d), only);
   }
 
   /** Commit a move to the projection. */

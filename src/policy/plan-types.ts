@@ -92,6 +92,12 @@ export interface Plan {
   /** The engine's objective (src/policy/objective.ts) before and after the planned moves. */
   objectiveBefore?: number;
   objectiveAfter?: number;
+  /**
+   * What cannot be done as the rules ask, each said once: a rule no host can meet (an affinity
+   * group no single host can hold, moved as a best effort), VMs that must leave with nowhere to go
+   * (every host in maintenance). `source` is the policy that said it, or "engine".
+   */
+  notices?: { source: string; message: string }[];
   /** Problems with policies this tick (threw, timed out, returned garbage), by name. */
   policyErrors: { policy: string; vm?: string; host?: string; message: string }[];
   /**

@@ -89,6 +89,8 @@ export class Planning {
       vmsOn: (name) => index.vmsOn(name),
       placeOf: (uuid) => projection.placeOf(uuid),
       cpuShare,
+      cpuP90With: (vm, name) => projection.cpuP90With(vm, name),
+      notice: (message) => this.framework.notice(loaded.policy.name, message),
       nowMs: this.nowMs,
     };
   }

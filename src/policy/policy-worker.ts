@@ -13,6 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { HostObservation, Policy, PolicyContext, ProjectedHost, VmObservation } from './api.js';
 import type { IsolatedCall, IsolatedContext, WorkerReply } from './isolated-policy.js';
 import { describeModuleLoadError } from './load-error.js';
+import { p90WithWindow } from '../cluster/window.js';
 
 const POINTS = ['select', 'filter', 'score', 'technique'] as const;
 
@@ -48,6 +49,8 @@ try {
 }
 
 let context: IsolatedContext | undefined;
+/** Notices the current call made (PolicyContext.notice), sent back with its reply. */
+let notices: string[] = [];
 let hosts = new Map<string, HostObservation>();
 let vms = new Map<string, VmObservation>();
 let vmsByHost = new Map<string, VmObservation[]>();
@@ -65,6 +68,7 @@ function contextFor(call: IsolatedCall): PolicyContext {
         host,
         cpuRatio: p.cpuRatio,
         cpuRatioP90: p.cpuRatioP90,
+        cpuSeries: p.cpuSeries,
         memoryUsedBytes: p.memoryUsedBytes,
         vcpus: p.vcpus,
         vmUuids: new Set(p.vmUuids),
@@ -87,6 +91,19 @@ function contextFor(call: IsolatedCall): PolicyContext {
     placeOf: (uuid) => moved.get(uuid) ?? vms.get(uuid)?.host,
     // Same share as the engine's (src/policy/engine.ts): the VM's mean CPU demand over the host's CPUs.
     cpuShare: (vm, host) => (host.cpuCount > 0 ? (vm.cpuUtilization.mean * vm.vcpus) / host.cpuCount : 0),
+    notice: (message) => {
+      notices.push(String(message));
+    },
+    // Same as the engine's (projection.ts cpuP90With): per-instant sum of the windows, then the p90.
+    cpuP90With: (vm, name) => {
+      const p = projected.get(name);
+      if (!p) return 0;
+      const weight = p.host.cpuCount > 0 ? vm.vcpus / p.host.cpuCount : 0;
+      return Math.max(
+        p90WithWindow({ series: p.cpuSeries, p90: p.cpuRatioP90 }, { window: vm.cpuUtilization, weight }),
+        p.cpuRatio + vm.cpuUtilization.mean * weight,
+      );
+    },
   };
 }
 
@@ -104,11 +121,12 @@ port.on('message', async (message: { type: 'context'; context: IsolatedContext }
     return;
   }
   let reply: WorkerReply;
+  notices = [];
   try {
     const ctx = contextFor(message);
     const fn = policy[message.point] as (...args: unknown[]) => unknown;
     const value = await fn.call(policy, ...message.args, ctx);
-    reply = { type: 'reply', id: message.id, ok: true, value };
+    reply = { type: 'reply', id: message.id, ok: true, value, ...(notices.length > 0 ? { notices } : {}) };
   } catch (error) {
     reply = { type: 'reply', id: message.id, ok: false, message: String((error as Error)?.message ?? error) };
   }

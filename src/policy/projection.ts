@@ -9,6 +9,7 @@ import type { PolicyConfig } from '../config/policy-schema.js';
 import type { ProjectedHost } from './api.js';
 import { freeHugepagesOf, ordinaryMemoryBytes, projectMemoryMove } from './memory-fit.js';
 import { Objective, type MoveDelta } from './objective.js';
+import { p90Of, p90WithWindow, sumWindows } from '../cluster/window.js';
 
 /** Above by more than float noise: loads summed from VM shares (0.8 x 5 / 4 = 1.0000000000000002) must not read as above a threshold they sit on. */
 export const EPSILON = 1e-9;
@@ -74,6 +75,8 @@ export class Projection {
   /** Where VMs go that moves planned or under way take elsewhere (the others are where observed). */
   private readonly moved = new Map<string, string>();
   private readonly forecastOffset = new Map<string, number>();
+  /** Memory of VMs migrating off a host now, bytes (applyInFlight). */
+  private readonly leavingBytes = new Map<string, number>();
 
   constructor(
     readonly index: ClusterIndex,
@@ -89,6 +92,7 @@ export class Projection {
         host,
         cpuRatio: host.cpuUtilization.mean,
         cpuRatioP90: Math.max(host.cpuUtilization.p90, host.cpuUtilization.mean),
+        cpuSeries: host.cpuUtilization.series && host.cpuUtilization.series.length > 0 ? [...host.cpuUtilization.series] : undefined,
         memoryUsedBytes: host.memoryUsedBytes,
         freeHugepages: freeHugepagesOf(host),
         vcpus,
@@ -129,6 +133,14 @@ export class Projection {
     return this.moved.get(vmUuid) ?? this.index.vmsByUuid.get(vmUuid)?.host;
   }
 
+  /** The host's projected CPU p90 with the VM added (per-instant sum of the windows; see p90WithWindow). */
+  cpuP90With(vm: VmObservation, name: string): number {
+    const p = this.hosts.get(name);
+    if (!p) return 0;
+    const weight = p.host.cpuCount > 0 ? vm.vcpus / p.host.cpuCount : 0;
+    return Math.max(p90WithWindow({ series: p.cpuSeries, p90: p.cpuRatioP90 }, { window: vm.cpuUtilization, weight }), p.cpuRatio + cpuShare(vm, p.host));
+  }
+
   /** The host's CPU ratio forecast policy.forecast.aheadTicks ahead (the projected mean when forecasting is off). */
   forecastCpu(name: string): number {
     return (this.hosts.get(name)?.cpuRatio ?? 0) + (this.forecastOffset.get(name) ?? 0);
@@ -140,7 +152,7 @@ export class Projection {
     if (!p?.host.up) return { cpu: false, memory: false };
     return {
       cpu: this.forecastCpu(name) > cpuLimit + EPSILON,
-      memory: p.host.memoryTotalBytes > 0 && p.memoryUsedBytes / p.host.memoryTotalBytes > memoryLimit + EPSILON,
+      memory: p.host.memoryTotalBytes > 0 && (p.memoryUsedBytes - (this.leavingBytes.get(name) ?? 0)) / p.host.memoryTotalBytes > memoryLimit + EPSILON,
     };
   }
 
@@ -153,12 +165,17 @@ export class Projection {
   /**
    * A migration under way counts as done: its CPU is the target's, not the source's, so the source
    * is not relieved twice and the target not filled twice. vCPUs are reserved on the target and
-   * kept on the source until the VM leaves it; memory needs nothing (the incoming domain already
-   * exists on the target and the collector counts it there).
+   * kept on the source until the VM leaves it. Its memory is counted on both hosts while it moves
+   * (the incoming domain already holds it on the target): the target keeps it, and the source's
+   * share counts as gone for the objective and for whether the source is still hot, or a move
+   * longer than a tick would have the source relieved again each tick (issue 24: 128 GiB VMs piled
+   * on a 4 TiB host overshot to 16 % against a 25 % mean). The source's memory in use stays as
+   * observed for capacity: it is not free until the VM has left.
    */
   applyInFlight(vm: VmObservation, source: HostObservation, target: HostObservation): void {
     const d = moveDelta(vm, source, target);
-    this.objective.apply(source.name, target.name, { ...d, fromMemory: 0, toMemory: 0 });
+    this.objective.apply(source.name, target.name, { ...d, toMemory: 0 });
+    this.leavingBytes.set(source.name, (this.leavingBytes.get(source.name) ?? 0) + ordinaryMemoryBytes(vm));
     this.moveCpuAndPlacement(vm, source, target, d);
   }
 
@@ -177,12 +194,27 @@ export class Projection {
     const ps = this.hosts.get(source.name)!;
     const pt = this.hosts.get(target.name)!;
     ps.cpuRatio -= d.fromCpu;
-    ps.cpuRatioP90 -= d.fromCpu;
     ps.vmUuids.delete(vm.uuid);
     pt.cpuRatio += d.toCpu;
-    pt.cpuRatioP90 += d.toCpu;
+    // The p90s follow the per-instant sums (never p90 plus or minus the VM's mean or p90).
+    shiftCpuWindow(ps, vm, -1);
+    shiftCpuWindow(pt, vm, 1);
     pt.vcpus += vm.vcpus;
     pt.vmUuids.add(vm.uuid);
     this.moved.set(vm.uuid, target.name);
+  }
+}
+
+/** Add (sign 1) or take out (-1) a VM's CPU window on a projected host, per instant, and recompute its p90. */
+function shiftCpuWindow(p: ProjectedHost, vm: VmObservation, sign: 1 | -1): void {
+  const weight = p.host.cpuCount > 0 ? vm.vcpus / p.host.cpuCount : 0;
+  const window = { window: vm.cpuUtilization, weight };
+  if (p.cpuSeries && vm.cpuUtilization.series) {
+    const added = sumWindows([{ window: vm.cpuUtilization, weight: weight * sign }], p.cpuSeries.length);
+    p.cpuSeries = p.cpuSeries.map((v, i) => Math.max(0, v + added[i]));
+    p.cpuRatioP90 = Math.max(p90Of(p.cpuSeries), p.cpuRatio);
+  } else {
+    p.cpuSeries = undefined;
+    p.cpuRatioP90 = Math.max(p90WithWindow({ p90: p.cpuRatioP90 }, window, sign), p.cpuRatio);
   }
 }

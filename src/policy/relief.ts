@@ -51,9 +51,12 @@ const SPREAD_PRESETS: Record<number, SpreadPreset> = {
   // migrations. Memory in use does not jitter as sampled CPU does, so its tolerance and margin are
   // tighter: six small VMs on one of three hosts spread whatever CPU they get.
   2: { tolerancePercent: 30, memoryTolerancePercent: 15, minCpuPercent: 60, holdTicks: 6, minGain: 0.15, memoryMinGain: 0.01 },
-  3: { tolerancePercent: 20, memoryTolerancePercent: 10, minCpuPercent: 50, holdTicks: 3, minGain: 0.08, memoryMinGain: 0.004 },
-  4: { tolerancePercent: 12, memoryTolerancePercent: 6, minCpuPercent: 30, holdTicks: 2, minGain: 0.02, memoryMinGain: 0.002 },
-  5: { tolerancePercent: 6, memoryTolerancePercent: 3, minCpuPercent: 0, holdTicks: 1, minGain: 0.002, memoryMinGain: 0.0005 },
+  // From 3 up a memory spread move buys no margin on top of its cost: the cost is already in the
+  // objective's unit (move-cost.ts, policy.moveCostWeight), and an absolute margin would stop
+  // small VMs on big hosts from spreading (issue 24), which the cost in host copies does not.
+  3: { tolerancePercent: 20, memoryTolerancePercent: 10, minCpuPercent: 50, holdTicks: 3, minGain: 0.08, memoryMinGain: 0 },
+  4: { tolerancePercent: 12, memoryTolerancePercent: 6, minCpuPercent: 30, holdTicks: 2, minGain: 0.02, memoryMinGain: 0 },
+  5: { tolerancePercent: 6, memoryTolerancePercent: 3, minCpuPercent: 0, holdTicks: 1, minGain: 0.002, memoryMinGain: 0 },
 };
 
 export function spreadSettings(config: PolicyConfig): SpreadSettings {
@@ -149,6 +152,11 @@ export class Relief {
     const s = this.spreadAtStart.get(name);
     if (!s) return 0;
     return Math.min(...s.resources.map((r) => this.spread.minGain[r]));
+  }
+
+  /** The resources that made the host a spread source (empty when it is not one). */
+  spreadResources(name: string): readonly Resource[] {
+    return this.spreadAtStart.get(name)?.resources ?? [];
   }
 
   /** Spread sources still waiting for their hold, with why (shown in the plan). */

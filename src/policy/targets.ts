@@ -5,9 +5,11 @@
  * each is accepted or refused (for `place` and for explaining a plan).
  */
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
-import { estimateSeconds } from './candidates.js';
+import { estimateCost } from './candidates.js';
+import { describeCost } from './move-cost.js';
 import { coreRefusal, type VmHistory } from './core-filters.js';
 import { Planning, type PlanOptions } from './planning.js';
+import type { Resource } from './objective.js';
 import { moveDelta } from './projection.js';
 
 /** Targets whose filters and scores are asked at once, best objective gain first (see findTarget). */
@@ -35,7 +37,7 @@ export async function findTarget(
   vm: VmObservation,
   source: HostObservation,
   mustMove: boolean,
-  needed: { gain: number; margin: number },
+  needed: { gain: number; margin: number; only?: readonly Resource[] },
 ): Promise<{ target: TargetChoice } | { skip: string }> {
   const { projection, framework } = planning;
   const history = planning.history.of(vm);
@@ -49,7 +51,7 @@ export async function findTarget(
       rejections.push(refused.reason);
       continue;
     }
-    const gain = projection.objective.gain(source.name, target.name, moveDelta(vm, source, target));
+    const gain = projection.objective.gain(source.name, target.name, moveDelta(vm, source, target), needed.only);
     if (gain <= needed.gain) {
       if (!bestLowGain || gain > bestLowGain.gain) bestLowGain = { host: target, gain };
       continue;
@@ -74,15 +76,13 @@ export async function findTarget(
     }
   }
   if (feasible.length > 0) return { target: feasible.sort((a, b) => b.score - a.score || b.gain - a.gain)[0] };
-  const margin = needed.margin > 0 ? ` + spread margin ${needed.margin}` : '';
-  if (rejections.length === 0 && bestLowGain) {
-    return {
-      skip: `best target ${bestLowGain.host.name} reduces the objective by ${bestLowGain.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${estimateSeconds(vm, planning).toFixed(1)} s x minGainPerCostSecond${margin})`,
-    };
-  }
+  // Gain against cost, both in the objective's unit (move-cost.ts), wherever a target gains too little.
+  const gainVsCost = (b: { host: HostObservation; gain: number }) =>
+    `${b.host.name} reduces the objective by ${b.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${describeCost(estimateCost(vm, source, planning), source.name, planning.config, needed.margin)})`;
+  if (rejections.length === 0 && bestLowGain) return { skip: `best target ${gainVsCost(bestLowGain)}` };
   const shown = [...new Set(rejections)].slice(0, 3).join('; ');
   const more = rejections.length > 3 ? ` (+${rejections.length - 3} more)` : '';
-  const lowGain = bestLowGain ? `; the other targets gain too little (best ${bestLowGain.host.name}: ${bestLowGain.gain.toFixed(4)})` : '';
+  const lowGain = bestLowGain ? `; the other targets gain too little (best ${gainVsCost(bestLowGain)})` : '';
   return { skip: `no eligible target${mustMove ? ' within the hard limits' : ''}: ${shown || 'no other host'}${more}${lowGain}` };
 }
 

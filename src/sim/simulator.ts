@@ -8,7 +8,7 @@ import '../../policies/index.js';
 import { withConfigTags } from '../cluster/config-tags.js';
 import { holdsMemory, hostMemory } from '../cluster/memory-accounting.js';
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
-import { windowedValue } from '../cluster/window.js';
+import { summedWindow, windowedValue } from '../cluster/window.js';
 import { migrationSchema, type MigrationConfig } from '../config/migration-schema.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { newPlanMemory, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
@@ -125,6 +125,8 @@ export interface SimTick {
   skipped: Plan['skipped'];
   /** Policies that threw, timed out or returned garbage this tick. */
   policyErrors: Plan['policyErrors'];
+  /** Rules that cannot be met as asked this tick (Plan.notices). */
+  notices: NonNullable<Plan['notices']>;
 }
 
 interface SimMigration {
@@ -217,7 +219,6 @@ export class Simulator {
     const hosts: HostObservation[] = this.scenario.hosts.map((h) => {
       const mine = onHost.get(h.name) ?? [];
       const incoming = incomingTo.get(h.name) ?? [];
-      const share = (pick: (v: VmObservation) => number) => mine.reduce((s, v) => s + pick(v) * v.vcpus, 0) / h.cpuCount;
       const holding = [...mine, ...incoming];
       const hugepages = h.hugepages?.map((pool) => {
         const taken = holding
@@ -236,12 +237,13 @@ export class Simulator {
         memoryTotalBytes: memory.memoryTotalBytes,
         cpuOvercommitRatio: 4,
         memoryOvercommitRatio: 1,
-        cpuUtilization: {
-          last: share((v) => v.cpuUtilization.last),
-          mean: share((v) => v.cpuUtilization.mean),
-          p90: share((v) => v.cpuUtilization.p90),
-          samples: Math.min(...mine.map((v) => v.cpuUtilization.samples), this.scenario.windowSamples),
-        },
+        // The host's window is the per-instant sum of its VMs' (as the collector builds a
+        // capacity host's): its p90 is that sum's, never the sum of the VMs' p90s.
+        cpuUtilization: summedWindow(
+          mine.map((v) => ({ window: v.cpuUtilization, weight: v.vcpus / h.cpuCount })),
+          this.scenario.windowSamples,
+          { emptySamples: this.scenario.windowSamples },
+        ),
         memoryUsedBytes: memory.memoryUsedBytes,
         hugepages,
         cpuModel: h.cpuModel,
@@ -330,6 +332,7 @@ export class Simulator {
       inFlight: [...this.migrating.keys()],
       skipped: result.skipped,
       policyErrors: result.policyErrors,
+      notices: result.notices ?? [],
     };
   }
 

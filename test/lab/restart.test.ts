@@ -95,7 +95,7 @@ describe('run killed mid-migration and started again', () => {
         hysteresisPercent: 0,
         cooldownSeconds: 0,
         maxMovesPerTick: 1,
-        minGainPerCostSecond: 0,
+        moveCostWeight: 0,
         allowedTechniques: ['precopy'],
       },
       migration: { bandwidthMiBps: 8, maxConcurrent: 1, deadlineSeconds: 240 },

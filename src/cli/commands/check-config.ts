@@ -43,6 +43,27 @@ export async function checkConfigFile(file: string): Promise<{ config?: Config; 
   return { config: problems.length === 0 ? config : undefined, problems };
 }
 
+/**
+ * Rules the config asks for that no placement can meet, found from the config alone (issue 24:
+ * these said "OK"): every host in maintenance (nothing can be drained anywhere), and an
+ * anti-affinity group with more VMs than hosts out of maintenance. Warnings: the config is valid.
+ */
+export function unmeetableRules(config: Config): string[] {
+  const out: string[] = [];
+  const open = config.hosts.filter((h) => !h.maintenance);
+  if (config.hosts.length > 0 && open.length === 0)
+    out.push(
+      `every host is in maintenance (hosts[].maintenance: ${config.hosts.map((h) => h.name).join(', ')}): their VMs have no host to go to and nothing is drained; take a host out of maintenance`,
+    );
+  for (const g of config.policy.affinityGroups) {
+    if (g.type === 'anti-affinity' && g.vms.length > open.length)
+      out.push(
+        `anti-affinity group ${g.name} has ${g.vms.length} VMs but only ${open.length} host(s) out of maintenance: at least ${g.vms.length - open.length} of them will always share a host; add hosts or shrink the group`,
+      );
+  }
+  return out;
+}
+
 export function register(program: Command): void {
   program
     .command('check-config')
@@ -55,9 +76,11 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy).catch((error: Error) => {
           throw new ConfigError(options.config, [{ path: 'policy', message: error.message }]);
         });
+        const unmeetable = unmeetableRules(config);
         process.stdout.write(
-          `${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,
+          `${options.config}: ${unmeetable.length > 0 ? 'valid, but a rule cannot be met' : 'OK'} (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,
         );
+        for (const w of unmeetable) process.stdout.write(`warning: ${w}\n`);
         // policy.policies replaces the default list: naming one policy to change its weight drops the others.
         const loaded = new Set(policies.map((p) => p.policy.name));
         for (const [name, what] of DEFAULT_POLICY_DUTIES) {

@@ -54,7 +54,8 @@ export function register(program: Command): void {
           for (const m of executor.queued())
             process.stderr.write(`not moved: ${m.vmName}: still waiting for a slot (a migration this run did not start holds it)\n`);
           const results = executor.finished();
-          if (options.json) process.stdout.write(JSON.stringify({ host: hostName, results, skipped: result.skipped }, null, 2) + '\n');
+          if (options.json)
+            process.stdout.write(JSON.stringify({ host: hostName, results, skipped: result.skipped, notices: result.notices ?? [] }, null, 2) + '\n');
           else {
             process.stdout.write(
               table(
@@ -63,6 +64,8 @@ export function register(program: Command): void {
               ) + '\n',
             );
             for (const s of result.skipped) process.stdout.write(`not moved: ${s.vmName}: ${s.reason}\n`);
+            // A rule the drain could not keep (an affinity group no single host holds, moved as a best effort).
+            for (const n of result.notices ?? []) process.stdout.write(`NOTICE (${n.source}): ${n.message}\n`);
           }
           if (results.some((r) => r.outcome !== 'completed') || result.skipped.length > 0 || results.length < result.moves.length) process.exitCode = 1;
         } finally {

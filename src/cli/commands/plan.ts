@@ -44,6 +44,7 @@ export function planJson(p: Plan, state?: Pick<ClusterState, 'hosts'>, power?: P
       reason: m.reason,
     })),
     skipped: p.skipped.map((s) => ({ vm: s.vmName, reason: s.reason })),
+    notices: p.notices ?? [],
     imbalanceBefore: p.imbalanceBefore,
     imbalanceAfter: p.imbalanceAfter,
     policyErrors: p.policyErrors,
@@ -87,6 +88,9 @@ export function renderPlan(p: Plan, state?: Pick<ClusterState, 'hosts'>, power?:
     );
   const warning = timeoutWarning(p);
   if (warning) out.push(warning, '');
+  // Rules that cannot be met come first: "No moves" must not read as "all is well".
+  for (const n of p.notices ?? []) out.push(`NOTICE (${n.source}): ${n.message}`);
+  if ((p.notices ?? []).length > 0) out.push('');
   out.push(`imbalance ${p.imbalanceBefore.toFixed(3)} -> ${p.imbalanceAfter.toFixed(3)} (std-dev of host CPU utilisation)`, '');
   if (p.moves.length === 0) out.push('No moves.');
   else

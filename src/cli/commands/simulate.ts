@@ -18,6 +18,7 @@ export function simulationJson(ticks: readonly SimTick[]): unknown {
     queued: t.queued,
     skipped: t.skipped.map((x) => ({ vm: x.vmName, reason: x.reason })),
     policyErrors: t.policyErrors,
+    notices: t.notices,
   }));
 }
 
@@ -29,6 +30,7 @@ export function simulationJson(ticks: readonly SimTick[]): unknown {
 export function renderSimulation(ticks: readonly SimTick[]): string {
   let out = '';
   let skippedBefore = new Set<string>();
+  let noticesBefore = new Set<string>();
   for (const t of ticks) {
     const hosts = Object.entries(t.hostCpu)
       .map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`)
@@ -40,6 +42,10 @@ export function renderSimulation(ticks: readonly SimTick[]): string {
     const skipped = new Set(t.skipped.map((x) => `${x.vmName}: ${x.reason}`));
     for (const line of skipped) if (!skippedBefore.has(line)) out += `          stays ${line}\n`;
     skippedBefore = skipped;
+    // A notice repeated from the tick before is not printed again, as with the VMs that stay.
+    const notices = new Set((t.notices ?? []).map((n) => `notice (${n.source}): ${n.message}`));
+    for (const line of notices) if (!noticesBefore.has(line)) out += `          ${line}\n`;
+    noticesBefore = notices;
     // Policies are tested here (docs/policies.md): their errors must show, not only a quiet plan.
     for (const e of t.policyErrors) out += `          policy error: ${e.policy}${e.vm ? ` (vm ${e.vm}${e.host ? ` -> ${e.host}` : ''})` : ''}: ${e.message}\n`;
   }

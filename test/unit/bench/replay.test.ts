@@ -135,6 +135,7 @@ describe('windowed values for the engine', () => {
     const w = windowed([0.1, 0.5, 0.2, 0.9], 3, 3);
     expect(w).toMatchObject({ last: 0.9, mean: (0.5 + 0.2 + 0.9) / 3, p90: 0.9, samples: 3 });
     expect(w.slopePerSample).toBeCloseTo(0.2, 12);
-    expect(windowed([0.4], 0, 3)).toEqual({ last: 0.4, mean: 0.4, p90: 0.4, samples: 1 });
+    // The window carries its samples: a host's statistics over VMs are taken from their per-instant sum.
+    expect(windowed([0.4], 0, 3)).toEqual({ last: 0.4, mean: 0.4, p90: 0.4, samples: 1, series: [0.4] });
   });
 });

@@ -27,7 +27,7 @@ describe('measured link bandwidth', () => {
   });
 
   it('steers the technique: a VM dirtying 30 MiB/s is pre-copied over an assumed 1000 MiB/s link, not over a measured 20 MiB/s one', async () => {
-    const config = policySchema.parse({ cooldownSeconds: 0, maxMovesPerTick: 1, minGainPerCostSecond: 0 });
+    const config = policySchema.parse({ cooldownSeconds: 0, maxMovesPerTick: 1, moveCostWeight: 0 });
     // Host a at 100 % of 4 CPUs; only hot1 may move.
     const pinned = { tags: ['pinned'] };
     const s = state(

@@ -142,11 +142,12 @@ describe('whatChanged (approval re-check)', () => {
   });
 
   it('a balancing move refused when the load changed so it no longer pays; a must-move is not judged on gain', async () => {
-    // The hot spot is gone: a and b both light, moving v1 only swaps their loads.
+    // The hot spot is gone: a and b both light, moving v1 only swaps their loads. Its cost: 1 GiB
+    // sent off a's 16 GiB, squared, x moveCostWeight 3 (src/policy/move-cost.ts).
     const calm = state([host('a'), host('b')], [vm('v1', 'a', 0.5)]);
     const [change] = await whatChanged(rec(move('v1', 'a', 'b')), calm);
     expect(change).toBe(
-      'the move no longer pays: it would reduce the objective by 0.0000, not more than its cost 0.0041 (it was 0.1000 when recommended; the load changed)',
+      'the move no longer pays: it would reduce the objective by 0.0000, not more than its cost 0.0117 (it was 0.1000 when recommended; the load changed)',
     );
     expect(await whatChanged(rec(move('v1', 'a', 'b', true)), calm)).toEqual([]);
   });

@@ -90,15 +90,24 @@ describe('simulator with the real engine', () => {
     const ticks = [];
     for (let i = 0; i < 12; i++) ticks.push(await sim.tick({ config: slow, migration }));
     // a at 100 % needs two 20 % VMs moved to get under 80 % less 5 % hysteresis: both at the
-    // first tick, and none in the ticks while they migrate (a still shows 100 % then).
+    // first tick, and none in the ticks while they migrate (a still shows 100 % then). Once they
+    // have landed a is a spread source (60 % CPU against 20 %, 3 of 5 GiB): a slow link no longer
+    // prices that move out (the cost is the share of the host it sends, docs/policies.md
+    // "Objective and units"), so a spread move may follow; it is not a second relief.
     const moves = ticks[0].moves;
     expect(moves.map((m) => m.from)).toEqual(['a', 'a']);
-    expect(ticks.slice(1).flatMap((t) => t.moves)).toEqual([]);
+    expect(ticks.slice(1, 3).flatMap((t) => t.moves)).toEqual([]);
+    expect(
+      ticks
+        .slice(3)
+        .flatMap((t) => t.moves)
+        .every((m) => /spread: host a/.test(m.reason)),
+    ).toBe(true);
     expect(ticks[1].hostCpu.a).toBeCloseTo(1, 6);
     expect(moves[0].predicted.totalSeconds).toBeGreaterThan(100);
     const moved = moves.map((m) => m.vmName);
     expect(ticks.slice(0, 3).map((t) => t.inFlight)).toEqual([moved, moved, moved]);
-    expect(ticks[3].inFlight).toEqual([]);
+    expect(ticks[3].inFlight.filter((v) => moved.includes(v))).toEqual([]);
     for (const m of moves) expect(sim.where(m.vmName)).toBe(m.to);
     // While they migrate the VMs run on a (their load is still there) and their memory is held on the targets too.
     const during = new Simulator(scenario([1, 2, 3, 4, 5].map((i) => ({ name: `v${i}`, host: 'a', memoryMiB: 1024, cpu: 0.8 }))));
