@@ -57,6 +57,9 @@ export const hostSchema = z.strictObject({
   powerAddress: z
     .string()
     .min(1)
+    .refine((v) => !v.startsWith('-'), {
+      message: 'starts with "-": as `{address}` in a power command it would be read as an option (e.g. ssh -oProxyCommand=...); give the address itself',
+    })
     .optional()
     .describe(
       "What `{address}` stands for in this host's power commands (power.powerOffCommand / powerOnCommand): its BMC's address for IPMI, its MAC address for Wake-on-LAN... Default: the host part of uri.",

@@ -216,7 +216,13 @@ export class PowerManager {
       }
     }
     if (!argv) return { detail: `no power.${d.action === 'power-off' ? 'powerOffCommand' : 'powerOnCommand'} configured` };
-    const result = await (this.deps.runCommand ?? runCommand)(expandCommand(argv, powerTarget(host)), power.commandTimeoutSeconds * 1000);
+    let expanded: string[];
+    try {
+      expanded = expandCommand(argv, powerTarget(host));
+    } catch (error) {
+      return { detail: (error as Error).message };
+    }
+    const result = await (this.deps.runCommand ?? runCommand)(expanded, power.commandTimeoutSeconds * 1000);
     if (result.ok) return undefined;
     // exitCode null means it never ran (spawn error) or was killed: the detail says which.
     return { detail: result.error, exitCode: result.exitCode ?? undefined, stderr: result.stderr || undefined };
