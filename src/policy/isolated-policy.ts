@@ -61,6 +61,13 @@ export interface IsolatedPolicyOptions {
   importTimeoutMs: number;
   /** Heap limit of the worker, MiB (a runaway policy fails alone instead of exhausting the controller). */
   maxHeapMiB?: number;
+  /**
+   * Run before every start of a worker — the first and each fresh one after a timeout or crash —
+   * so the module is imported only after it passed the check (the loader's ownership and mode
+   * check: a file made writable by others after the first load must not run then). A throw
+   * fails the load or the call with its message.
+   */
+  beforeStart?: () => Promise<void>;
 }
 
 /** The module did not load in its worker: import error, no policy exported, or a loop at import. */
@@ -119,7 +126,22 @@ export class IsolatedPolicy {
     return isolated;
   }
 
+  /** One start at a time: two calls that find no worker share the same fresh one. */
+  private starting?: Promise<void>;
+
   private start(): Promise<void> {
+    this.starting ??= (async () => {
+      try {
+        await this.options.beforeStart?.();
+        await this.spawn();
+      } finally {
+        this.starting = undefined;
+      }
+    })();
+    return this.starting;
+  }
+
+  private spawn(): Promise<void> {
     const worker = new Worker(BOOTSTRAP, {
       eval: true,
       workerData: { file: this.file, entry: WORKER_ENTRY, tsx: TSX_APIS },
