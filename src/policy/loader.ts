@@ -115,7 +115,10 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
       };
       let isolated: IsolatedPolicy;
       try {
-        isolated = await IsolatedPolicy.load(file, { callTimeoutMs: config.policyTimeoutMs, importTimeoutMs: options.importTimeoutMs ?? 10_000, beforeStart });
+        isolated = await IsolatedPolicy.load(file, { callTimeoutMs: config.policyTimeoutMs, importTimeoutMs: options.importTimeoutMs ?? 10_000,
+          maxMemoryMiB: config.policyMemoryMiB,
+          beforeStart,
+        });
       } catch (error) {
         throw new PolicyLoadError((error as Error).message);
       }
