@@ -115,7 +115,9 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
       };
       let isolated: IsolatedPolicy;
       try {
-        isolated = await IsolatedPolicy.load(file, { callTimeoutMs: config.policyTimeoutMs, importTimeoutMs: options.importTimeoutMs ?? 10_000,
+        isolated = await IsolatedPolicy.load(file, {
+          callTimeoutMs: config.policyTimeoutMs,
+          importTimeoutMs: options.importTimeoutMs ?? 10_000,
           maxMemoryMiB: config.policyMemoryMiB,
           beforeStart,
         });

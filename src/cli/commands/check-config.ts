@@ -6,6 +6,7 @@ import { listenProblem } from '../../metrics/server.js';
 import { CORE_FILTERS, loadPolicies } from '../../policy/index.js';
 import { powerProgramProblems } from '../../power/program.js';
 import { action } from '../errors.js';
+import { out } from '../output.js';
 
 /** The default policies whose absence changes what an operator relies on, and what stops happening. */
 const DEFAULT_POLICY_DUTIES: [string, string][] = [
@@ -55,16 +56,14 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy).catch((error: Error) => {
           throw new ConfigError(options.config, [{ path: 'policy', message: error.message }]);
         });
-        process.stdout.write(
+        out(
           `${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,
         );
         // policy.policies replaces the default list: naming one policy to change its weight drops the others.
         const loaded = new Set(policies.map((p) => p.policy.name));
         for (const [name, what] of DEFAULT_POLICY_DUTIES) {
           if (!loaded.has(name))
-            process.stdout.write(
-              `note: policy ${name} is not enabled in policy.policies, so ${what}; list it to keep it (the list replaces the default one)\n`,
-            );
+            out(`note: policy ${name} is not enabled in policy.policies, so ${what}; list it to keep it (the list replaces the default one)\n`);
         }
       }),
     );

@@ -12,6 +12,8 @@ import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
 import { renderPlan } from './plan.js';
+import { out, err, outJson } from '../output.js';
+import { printableJson } from '../../log/printable.js';
 
 export function register(program: Command): void {
   program
@@ -40,7 +42,7 @@ export function register(program: Command): void {
           const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
           const { plan: result } = await planObserved(drained, { config, policies, history, maxMoves: 10_000 }, { collector, staleAfterMs: 0 });
           if (options.dryRun) {
-            process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');
+            out((options.json ? printableJson(result, 2) : renderPlan(result)) + '\n');
             return;
           }
           // Its moves notify webhooks as the daemon's do.
@@ -54,21 +56,21 @@ export function register(program: Command): void {
                 /already sends|already receives|already running|migrations already running|bandwidth budget/.test(r.reason) &&
                 !admitted.some((a) => a.vmUuid === r.move.vmUuid),
             );
-            for (const r of rejected.filter((x) => !retry.includes(x))) process.stderr.write(`not moved: ${r.move.vmName}: ${r.reason}\n`);
+            for (const r of rejected.filter((x) => !retry.includes(x))) err(`not moved: ${r.move.vmName}: ${r.reason}\n`);
             if (admitted.length === 0 && executor.inFlight().length === 0) break;
             await executor.whenIdle();
             pending = retry.map((r) => r.move);
           }
           const results = executor.finished();
-          if (options.json) process.stdout.write(JSON.stringify({ host: hostName, results, skipped: result.skipped }, null, 2) + '\n');
+          if (options.json) outJson({ host: hostName, results, skipped: result.skipped });
           else {
-            process.stdout.write(
+            out(
               table(
                 ['vm', 'to', 'technique', 'outcome', 'seconds', 'downtime ms'],
                 results.map((r) => [r.vm, r.to, r.technique, r.outcome, (r.totalMs / 1000).toFixed(1), String(r.downtimeMs ?? '')]),
               ) + '\n',
             );
-            for (const s of result.skipped) process.stdout.write(`not moved: ${s.vmName}: ${s.reason}\n`);
+            for (const s of result.skipped) out(`not moved: ${s.vmName}: ${s.reason}\n`);
           }
           if (results.some((r) => r.outcome !== 'completed') || result.skipped.length > 0) process.exitCode = 1;
         } finally {

@@ -14,6 +14,8 @@ import { PowerStates } from '../../power/states.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
+import { out } from '../output.js';
+import { printableJson } from '../../log/printable.js';
 
 /**
  * Each host's reachability as a plan reports it: a script must not read "no moves" as "balanced"
@@ -181,7 +183,7 @@ export function register(program: Command): void {
             held: decided.held,
             hosts: [...powerStates.notAwake()].map(([host, p]) => ({ host, state: p.state, sinceMs: p.sinceMs })),
           };
-          process.stdout.write((options.json ? JSON.stringify(planJson(result, state, power), null, 2) : renderPlan(result, state, power)) + '\n');
+          out((options.json ? printableJson(planJson(result, state, power), 2) : renderPlan(result, state, power)) + '\n');
           if (!state.hosts.some((h) => h.up) && !state.hosts.every((h) => h.power)) {
             throw new UserError(
               `no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above); the plan is empty because nothing was observed, not because the cluster is balanced`,

@@ -40,7 +40,10 @@ describe('values that reach an argv (R14)', () => {
     const args = sshArguments(uri);
     expect(args.slice(-3, -1)).toEqual(['--', 'h']);
     // What the remote shell makes of it: sh, -c, one line; that line's words, the values whole.
-    const words = (line: string) => execFileSync('sh', ['-c', `set -- ${line}; printf '%s\\0' "$@"`], { encoding: 'utf8' }).split('\0').slice(0, -1);
+    const words = (line: string) =>
+      execFileSync('sh', ['-c', `set -- ${line}; printf '%s\\0' "$@"`], { encoding: 'utf8' })
+        .split('\0')
+        .slice(0, -1);
     const [sh, c, inner] = words(sshRemoteCommand(uri));
     expect([sh, c]).toEqual(['sh', '-c']);
     expect(words(inner!)).toEqual(['exec', "nc'x", '-U', '/s;touch /tmp/pwned']);

@@ -39,7 +39,9 @@ export default { name: 'hog', score() {
     loaded = await loadPolicies(config);
     const result = await plan(hot(), { config, policies: loaded });
     expect(result.policyErrors[0]?.policy).toBe('hog');
-    expect(result.policyErrors[0]?.message).toMatch(/^score threw: used more than policy\.policyMemoryMiB \(128 MiB: heap, Buffers and ArrayBuffers; the process grew by \d+ MiB\) and its worker thread was stopped$/);
+    expect(result.policyErrors[0]?.message).toMatch(
+      /^score threw: used more than policy\.policyMemoryMiB \(128 MiB: heap, Buffers and ArrayBuffers; the process grew by \d+ MiB\) and its worker thread was stopped$/,
+    );
     // The rest of that plan does not start it again.
     expect(result.policyErrors.slice(1).every((e) => e.policy === 'hog' && /not called: .*policyMemoryMiB/.test(e.message))).toBe(true);
   }, 60_000);
