@@ -92,6 +92,8 @@ export class Controller {
       metrics: options.metrics,
       connection: (host) => this.connections.get(host),
       onWakeRequested: (host) => this.connections.retrySoon(host),
+      // Fenced like migration starts: a partitioned leader keeps isLeader() up to one TTL.
+      commitAction: options.ha ? (d) => options.ha!.gate.commitPowerAction({ host: d.host, action: d.action, reason: d.reason }) : undefined,
     });
     this.executor = new Executor(config, {
       connections: this.connections,
