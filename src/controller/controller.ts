@@ -22,7 +22,7 @@ import { maintenanceEvents, resultEvents, startedEvent, type EventToSend } from 
 import { planObserved, planOptionsFor } from './pipeline.js';
 import { PowerManager, type PowerPlan } from '../power/manager.js';
 import { markPowerStates } from '../power/decide.js';
-import { validateSchedule } from './schedule.js';
+import { cronTimezone, validateSchedule } from './schedule.js';
 
 export interface TickReport {
   state: ClusterState;
@@ -147,7 +147,7 @@ export class Controller {
 
   /** Start ticking on the schedule. */
   start(): void {
-    this.task = cron.schedule(this.config.loop.schedule, () => void this.tickGuarded());
+    this.task = cron.schedule(this.config.loop.schedule, () => void this.tickGuarded(), { timezone: cronTimezone(this.config.loop.timezone) });
   }
 
   private async tickGuarded(): Promise<TickReport | undefined> {
@@ -354,7 +354,7 @@ export class Controller {
   /** Apply a new, already validated config (SIGHUP): connections that did not change stay open. */
   async reload(config: Config): Promise<void> {
     const policies = await loadPolicies(config.policy);
-    const scheduleChanged = config.loop.schedule !== this.config.loop.schedule;
+    const scheduleChanged = config.loop.schedule !== this.config.loop.schedule || config.loop.timezone !== this.config.loop.timezone;
     this.config = config;
     const replaced = this.policies;
     this.policies = policies;

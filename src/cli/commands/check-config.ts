@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigError, type ConfigProblem, parseConfig, rawTlsFileInput, readConfigFile, resolveConfigPaths, tlsFileProblems } from '../../config/index.js';
 import type { Config } from '../../config/index.js';
+import { nextRuns } from '../../controller/schedule.js';
 import { listenProblem } from '../../metrics/server.js';
 import { CORE_FILTERS, loadPolicies } from '../../policy/index.js';
 import { powerProgramProblems } from '../../power/program.js';
@@ -44,6 +45,29 @@ export async function checkConfigFile(file: string): Promise<{ config?: Config; 
   return { config: problems.length === 0 ? config : undefined, problems };
 }
 
+/** `2026-12-07 14:00:30 Europe/Berlin (13:00:30 UTC)`: a run time in the schedule's zone, and in UTC unless that is it. */
+export function formatRun(at: Date, timezone: string): string {
+  const zone = timezone === 'local' ? undefined : timezone;
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    })
+      .formatToParts(at)
+      .map((p) => [p.type, p.value]),
+  );
+  const local = `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+  const utc = at.toISOString().slice(11, 19);
+  const name = zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return name === 'UTC' ? `${local} UTC` : `${local} ${name} (${utc} UTC)`;
+}
+
 export function register(program: Command): void {
   program
     .command('check-config')
@@ -59,6 +83,10 @@ export function register(program: Command): void {
         out(
           `${options.config}: OK (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,
         );
+        // When ticks run, in loop.timezone and UTC: a schedule's hours mean nothing without its zone.
+        const runs = nextRuns(config.loop.schedule, config.loop.timezone, 3);
+        const zone = config.loop.timezone === 'local' ? `local (${Intl.DateTimeFormat().resolvedOptions().timeZone})` : config.loop.timezone;
+        out(`schedule: "${config.loop.schedule}" in ${zone}; next runs: ${runs.map((d) => formatRun(d, config.loop.timezone)).join(', ')}\n`);
         // policy.policies replaces the default list: naming one policy to change its weight drops the others.
         const loaded = new Set(policies.map((p) => p.policy.name));
         for (const [name, what] of DEFAULT_POLICY_DUTIES) {

@@ -193,7 +193,7 @@ async function startAndServe(options: { config: string; logLevel?: string; dryRu
   try {
     server = config.metrics.listen
       ? await startMetricsServer(config.metrics.listen, metrics.registry, () => {
-          const health = tickHealth(controller.lastTickEndedAtMs, controller.startedAtMs, schedulePeriodSeconds(config.loop.schedule));
+          const health = tickHealth(controller.lastTickEndedAtMs, controller.startedAtMs, schedulePeriodSeconds(config.loop.schedule, config.loop.timezone));
           if (!ha) return health;
           return {
             ...health,
