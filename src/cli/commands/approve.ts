@@ -14,6 +14,7 @@ import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { closePolicies, loadPolicies, moveIdentity } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
+import { checkedStateDir } from '../state-dir.js';
 import { out, err, outJson } from '../output.js';
 
 /** Who approves, for the journal: the user behind sudo when there is one. */
@@ -53,6 +54,7 @@ export function register(program: Command): void {
         const config = await loadConfig(options.config);
         const logger = commandLogger(options.logLevel);
         const by = options.by ?? approverName();
+        await checkedStateDir(config.stateDir, { create: true });
         const store = new RecommendationStore(config.stateDir);
         const journal = new Journal(config.stateDir, { logger });
         const all = await store.list();

@@ -12,6 +12,7 @@ import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
 import { renderPlan } from './plan.js';
+import { checkedStateDir } from '../state-dir.js';
 import { out, err, outJson } from '../output.js';
 import { printableJson } from '../../log/printable.js';
 
@@ -33,6 +34,7 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy);
         if (!policies.some((p) => p.policy.name === 'maintenance'))
           throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
+        await checkedStateDir(config.stateDir, { create: true });
         const journal = new Journal(config.stateDir, { logger });
         const history = new DecisionHistory(await journal.read());
         const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: history.forState() });

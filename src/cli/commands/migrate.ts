@@ -11,6 +11,7 @@ import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { closePolicies, loadPolicies, TECHNIQUES, type Technique } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
+import { checkedStateDir } from '../state-dir.js';
 import { out, err, outJson } from '../output.js';
 
 export function resultJson(r: MigrationResult) {
@@ -64,6 +65,7 @@ export function register(program: Command): void {
         const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         if (!config.hosts.some((h) => h.name === options.to))
           throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);
+        await checkedStateDir(config.stateDir, { create: true });
         const journal = new Journal(config.stateDir, { logger });
         const history = new DecisionHistory(await journal.read());
         // Technique policies narrow an operator's move too, as they do the planner's.

@@ -14,6 +14,7 @@ import { PowerStates } from '../../power/states.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
+import { checkedStateDir } from '../state-dir.js';
 import { out } from '../output.js';
 import { printableJson } from '../../log/printable.js';
 
@@ -155,6 +156,7 @@ export function register(program: Command): void {
         const logger = commandLogger(options.logLevel);
         const policies = await loadPolicies(config.policy);
         // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
+        await checkedStateDir(config.stateDir, { create: false });
         const entries = await new Journal(config.stateDir).read();
         const history = new DecisionHistory(entries);
         // Power states as the controller journaled them: standby hosts are shown so and never targets.

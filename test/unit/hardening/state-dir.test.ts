@@ -174,6 +174,21 @@ describe('the state directory is trusted like a policy file (R12)', () => {
   });
 });
 
+describe('the commands besides run that write or plan from the state directory check it too', () => {
+  it('approve with a world-writable stateDir: exit 1 naming stateDir before reading or writing it', async () => {
+    const stateDir = join(dir, 'approve-world');
+    mkdirSync(stateDir);
+    chmodSync(stateDir, 0o777);
+    const config = join(dir, 'approve.yaml');
+    writeFileSync(config, `hosts:\n  - { name: kvm1, uri: "qemu+tcp://127.0.53.250:1/system" }\nstateDir: ${stateDir}\n`);
+    const result = await runCli(['approve', '--all', '-c', config]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toMatch(
+      new RegExp(`^virt-balancer: stateDir ${stateDir} cannot be used: ${stateDir} is writable by group and others \\(mode 0777\\)`),
+    );
+  }, 60_000);
+});
+
 describe('run with an unusable stateDir (R17)', () => {
   for (const [stateDir, reason] of [
     [
