@@ -29,7 +29,7 @@ export function register(program: Command): void {
         // (SIGHUP: rc 129, which systemd's Restart=on-failure takes for a clean stop; SIGUSR2) or
         // open a debugger on 127.0.0.1:9229 (SIGUSR1). Until start-up ends, SIGHUP is queued and
         // SIGTERM/SIGINT stop the daemon once it can stop cleanly (a second one stops it at once).
-        const signals = new DaemonSignals();
+        const signals = new DaemonSignals(options.once === true);
         try {
           await startAndServe(options, signals);
         } finally {
@@ -47,6 +47,8 @@ type Phase = 'starting' | 'running' | 'stopping';
  */
 class DaemonSignals {
   phase: Phase = 'starting';
+  /** run --once: no reload to queue. */
+  once = false;
   private logger?: Logger;
   /** A SIGHUP arrived during start-up: reload once running. */
   hupPending = false;
@@ -59,13 +61,15 @@ class DaemonSignals {
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   private readonly early: { signal: string; phase: Phase; message: string }[] = [];
 
-  constructor() {
+  constructor(once: boolean) {
+    this.once = once;
     const on = (signal: NodeJS.Signals, handler: () => void) => {
       this.handlers.set(signal, handler);
       process.on(signal, handler);
     };
     on('SIGHUP', () => {
       if (this.phase === 'running' && this.onReload) return this.onReload();
+      if (this.once) return this.note('SIGHUP', 'SIGHUP during run --once: ignored (it reads the config once)');
       if (this.phase === 'starting') {
         this.hupPending = true;
         this.note('SIGHUP', 'SIGHUP during start-up: the config will be reloaded once start-up ends');
