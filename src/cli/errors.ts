@@ -1,6 +1,7 @@
 /** Turning failures into one clear line for the person at the terminal (no stack traces for user errors). */
 import { ConfigError } from '../config/index.js';
 import { LibvirtError } from '../libvirt/index.js';
+import { err } from './output.js';
 
 /** An error whose message is already meant for the user. */
 export class UserError extends Error {
@@ -28,7 +29,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
       await fn(...args);
     } catch (error) {
       const { message, exitCode } = describeError(error);
-      process.stderr.write(`virt-balancer: ${message}\n`);
+      err(`virt-balancer: ${message}\n`);
       process.exitCode = exitCode;
     }
   };

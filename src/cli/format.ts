@@ -1,5 +1,9 @@
 /** Plain-text tables and units for terminal output. */
+import { printable } from '../log/printable.js';
+
+/** A table; each cell on one line, control characters escaped (a VM name's newline cannot add a row). */
 export function table(header: string[], rows: string[][]): string {
+  rows = rows.map((r) => r.map((c) => printable(c ?? '', { oneLine: true })));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells

@@ -50,6 +50,15 @@ export const policySchema = z
     policyDirs: z.array(z.string()).default([]).describe('Extra directories to load policy modules from (besides the built-in policies/).'),
     /** A policy call that takes longer than this is reported and its verdict ignored. */
     policyTimeoutMs: milliseconds().int().positive().default(1000).describe('A policy call that takes longer than this is reported and its verdict ignored.'),
+    /** A custom policy's worker thread may use this much memory in all (JS heap, Buffers, ArrayBuffers), MiB. */
+    policyMemoryMiB: z
+      .number()
+      .int()
+      .min(64)
+      .default(512)
+      .describe(
+        "A custom policy's worker thread is stopped, and its calls fail naming it, when the process's resident memory grew by more than this since the worker started (MiB: its JS heap, capped at half of this, plus Buffers and ArrayBuffers, which V8's heap limit does not cover).",
+      ),
     /** A VM that moved is left alone this long. */
     cooldownSeconds: seconds().min(0).default(600).describe('A VM that moved is left alone this long.'),
     /** Storm control: a VM's cooldown grows with its moves in a recent window (docs/scheduling.md). */

@@ -13,6 +13,16 @@ import { notificationsSchema } from './notifications-schema.js';
 import { policySchema } from './policy-schema.js';
 import { powerSchema } from './power-schema.js';
 
+/** True when `zone` is a time zone this Node knows (IANA names, as Intl resolves them). */
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const hostNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export const hostSchema = z.strictObject({
@@ -57,6 +67,9 @@ export const hostSchema = z.strictObject({
   powerAddress: z
     .string()
     .min(1)
+    .refine((v) => !v.startsWith('-'), {
+      message: 'starts with "-": as `{address}` in a power command it would be read as an option (e.g. ssh -oProxyCommand=...); give the address itself',
+    })
     .optional()
     .describe(
       "What `{address}` stands for in this host's power commands (power.powerOffCommand / powerOnCommand): its BMC's address for IPMI, its MAC address for Wake-on-LAN... Default: the host part of uri.",
@@ -87,12 +100,23 @@ export const configSchema = z
           .describe(
             'When ticks run: a node-cron expression of six fields, seconds first (`*/30 * * * * *`: every 30 s), or five fields from minutes (`*/5 * * * *`: every 5 minutes). /healthz allows three of its longest gaps between ticks.',
           ),
+        /** The time zone loop.schedule's hours and days are read in: an IANA name (Europe/Berlin), UTC (default), or local (the system's). */
+        timezone: z
+          .string()
+          .refine(
+            (zone) => zone === 'local' || isTimeZone(zone),
+            "is not a time zone: give an IANA name such as UTC or Europe/Berlin (see timedatectl list-timezones), or local for the system's",
+          )
+          .default('UTC')
+          .describe(
+            "The time zone loop.schedule's hours, days and weekdays are read in: an IANA name such as `Europe/Berlin`, `UTC` (default: the same on every controller of an HA group and across daylight-saving changes), or `local` for the system's zone (TZ, /etc/localtime). `check-config` shows the next run times.",
+          ),
         /** Ticks the smoothing window holds. */
         windowSamples: z.number().int().min(1).max(1000).default(10).describe('Ticks the smoothing window holds.'),
         /** Plan and log only, never migrate. */
         dryRun: z.boolean().default(false).describe('Plan and log only, never migrate.'),
       })
-      .default({ schedule: '*/30 * * * * *', windowSamples: 10, dryRun: false })
+      .default({ schedule: '*/30 * * * * *', timezone: 'UTC', windowSamples: 10, dryRun: false })
       .describe('The control loop.'),
     /** Prometheus endpoint. */
     metrics: z

@@ -22,7 +22,7 @@ import { maintenanceEvents, resultEvents, startedEvent, type EventToSend } from 
 import { planObserved, planOptionsFor } from './pipeline.js';
 import { PowerManager, type PowerPlan } from '../power/manager.js';
 import { markPowerStates } from '../power/decide.js';
-import { schedulePeriodSeconds, validateSchedule } from './schedule.js';
+import { cronTimezone, schedulePeriodSeconds, validateSchedule } from './schedule.js';
 
 export interface TickReport {
   state: ClusterState;
@@ -92,6 +92,8 @@ export class Controller {
       metrics: options.metrics,
       connection: (host) => this.connections.get(host),
       onWakeRequested: (host) => this.connections.retrySoon(host),
+      // Fenced like migration starts: a partitioned leader keeps isLeader() up to one TTL.
+      commitAction: options.ha ? (d) => options.ha!.gate.commitPowerAction({ host: d.host, action: d.action, reason: d.reason }) : undefined,
     });
     this.executor = new Executor(config, {
       connections: this.connections,
@@ -145,7 +147,7 @@ export class Controller {
 
   /** Start ticking on the schedule. */
   start(): void {
-    this.task = cron.schedule(this.config.loop.schedule, () => void this.tickGuarded());
+    this.task = cron.schedule(this.config.loop.schedule, () => void this.tickGuarded(), { timezone: cronTimezone(this.config.loop.timezone) });
   }
 
   private async tickGuarded(): Promise<TickReport | undefined> {
@@ -357,7 +359,7 @@ export class Controller {
   /** Apply a new, already validated config (SIGHUP): connections that did not change stay open. */
   async reload(config: Config): Promise<void> {
     const policies = await loadPolicies(config.policy);
-    const scheduleChanged = config.loop.schedule !== this.config.loop.schedule;
+    const scheduleChanged = config.loop.schedule !== this.config.loop.schedule || config.loop.timezone !== this.config.loop.timezone;
     this.config = config;
     const replaced = this.policies;
     this.policies = policies;

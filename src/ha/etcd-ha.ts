@@ -62,7 +62,7 @@ export type Role = 'leader' | 'standby';
 export class EtcdHa implements LeaderGate, SharedDecisionStore {
   readonly member: string;
   private readonly client: Etcd3;
-  private readonly keys: { leader: string; history: string; inflight: string };
+  private readonly keys: { leader: string; history: string; inflight: string; power: string };
   private lease?: Lease;
   private leaseId?: string;
   /** Create revision of our `leader` key: the fencing token of our current term. */
@@ -84,7 +84,7 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
     this.member = config.memberName ?? `${hostname()}:${process.pid}`;
     this.client = deps.client ?? etcdClient(config);
     const p = config.electionName;
-    this.keys = { leader: `${p}/leader`, history: `${p}/history`, inflight: `${p}/inflight/` };
+    this.keys = { leader: `${p}/leader`, history: `${p}/history`, inflight: `${p}/inflight/`, power: `${p}/power/` };
     deps.metrics?.leader.set(0);
   }
 
@@ -233,6 +233,11 @@ export class EtcdHa implements LeaderGate, SharedDecisionStore {
 
   async commitStart(start: UnfinishedStart): Promise<string | undefined> {
     return this.fenced('migration start', start.vm, [this.client.put(this.keys.inflight + start.vmUuid).value(JSON.stringify(start))]);
+  }
+
+  async commitPowerAction(action: { host: string; action: 'power-off' | 'power-on'; reason: string }): Promise<string | undefined> {
+    const record = { ...action, member: this.member, fencingToken: this.token, atMs: Date.now() };
+    return this.fenced(`power ${action.action}`, action.host, [this.client.put(this.keys.power + action.host).value(JSON.stringify(record))]);
   }
 
   async load(): Promise<{ outcomes: OutcomeEntry[]; unfinished: Map<string, UnfinishedStart> }> {

@@ -1,19 +1,24 @@
 /**
- * One `run` per state directory on one machine: an exclusive flock(2) on `<stateDir>/run.lock`,
- * held for the life of the process.
+ * One `run` per state directory on one machine: an exclusive flock(2) on the state directory
+ * itself, held on a descriptor this process opened and keeps for its life.
  *
- * Node has no flock binding and native addons (fs-ext) need an install script that npm now
- * blocks by default, so the lock is taken by util-linux's `flock(1)` in a child process that
- * keeps the locked descriptor open while it reads our stdin. When this process ends in any way
- * (exit, crash, SIGKILL) the kernel closes the pipe, the child reads EOF and exits, and the
- * kernel drops the lock with the child's descriptor: no pid file a crash could leave behind.
- * The lock file also carries the holder's pid and start time so a refused `run` can name it
- * (the content is informational; the flock is the lock).
+ * Node has no flock binding (native addons such as fs-ext need an install script, which npm now
+ * blocks by default), so the flock(2) call is made by util-linux's `flock(1)` in a short-lived
+ * child that is handed our descriptor as its fd 3 (`flock -n 3`). A flock belongs to the open file
+ * description, which the child's fd 3 shares with ours: when the child exits, the lock stays, held
+ * by our descriptor alone, until this process closes it or ends in any way (exit, crash, SIGKILL).
+ * So nothing else holds it: no helper process that could be killed to drop it, no lock file that
+ * could be deleted to dodge it (the directory is locked, not a file in it; a new file of the same
+ * name is another inode), and stateDir is not reloadable (run.ts refuses a SIGHUP that changes it).
+ * Our descriptors are close-on-exec, so commands the daemon runs do not inherit the lock.
+ * `<stateDir>/run.lock` only carries the holder's pid and start time so a refused `run` can name it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { checkStateDir } from './state-dir.js';
 
 /** Exit status flock(1) uses when the lock is held by someone else (`-E`). */
 const HELD_EXIT = 75;
@@ -42,7 +47,10 @@ export class StateDirLockedError extends Error {
 
 /** A held lock; release() lets it go before the process ends (tests, clean shutdown). */
 export interface StateDirLock {
+  /** run.lock, the file that names the holder. */
   readonly file: string;
+  /** The locked directory. */
+  readonly dir: string;
   release(): Promise<void>;
 }
 
@@ -59,48 +67,54 @@ async function readHolder(file: string): Promise<LockHolder> {
   }
 }
 
-/**
- * Take the state directory's lock without waiting.
- * @throws StateDirLockedError naming the holder when another process holds it.
- * @throws Error when flock(1) (util-linux) cannot be run or the directory cannot be created.
- */
-export async function lockStateDir(stateDir: string): Promise<StateDirLock> {
-  await mkdir(stateDir, { recursive: true });
-  const file = join(stateDir, 'run.lock');
-  // -n: fail at once; -E: a status of our own for "held"; cat holds the fd until our stdin closes.
-  const child: ChildProcess = spawn('flock', ['-n', '-E', String(HELD_EXIT), file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const outcome = await new Promise<'locked' | { code: number | null; stderr: string } | Error>((resolve) => {
+/** flock(LOCK_EX | LOCK_NB) on `fd` through flock(1): 'locked', 'held' by another, or an Error. */
+function flockFd(fd: number, what: string): Promise<'locked' | 'held' | Error> {
+  return new Promise((resolve) => {
+    const child = spawn('flock', ['-n', '-E', String(HELD_EXIT), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout!.once('data', () => resolve('locked'));
-    child.once('error', (e) => resolve(new Error(`cannot run flock(1) to lock ${file} (install util-linux): ${e.message}`)));
-    child.once('exit', (code) => resolve({ code, stderr: stderr.trim() }));
+    child.once('error', (e) => resolve(new Error(`cannot run flock(1) to lock ${what} (install util-linux): ${e.message}`)));
+    child.once('close', (code) => {
+      if (code === 0) resolve('locked');
+      else if (code === HELD_EXIT) resolve('held');
+      else resolve(new Error(`cannot lock ${what}: flock exited with ${code}${stderr.trim() ? `: ${stderr.trim()}` : ''}`));
+    });
   });
-  if (outcome instanceof Error) throw outcome;
+}
+
+/**
+ * Check the state directory (owner, mode, no symlink, a real filesystem: state-dir.ts), create
+ * it if missing, and take its lock without waiting.
+ * @throws StateDirError when stateDir cannot be used (names it, the reason and the fix).
+ * @throws StateDirLockedError naming the holder when another process holds it.
+ * @throws Error when flock(1) (util-linux) cannot be run.
+ */
+export async function lockStateDir(stateDir: string): Promise<StateDirLock> {
+  await checkStateDir(stateDir, { create: true });
+  const file = join(stateDir, 'run.lock');
+  // O_NOFOLLOW: the directory checked above, not whatever a link put in its place since.
+  const fd = openSync(stateDir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  const outcome = await flockFd(fd, stateDir);
   if (outcome !== 'locked') {
-    if (outcome.code === HELD_EXIT) throw new StateDirLockedError(file, await readHolder(file));
-    throw new Error(`cannot lock ${file}: flock exited with ${outcome.code}${outcome.stderr ? `: ${outcome.stderr}` : ''}`);
+    closeSync(fd);
+    if (outcome === 'held') throw new StateDirLockedError(file, await readHolder(file));
+    throw outcome;
   }
-  // The child must not keep our event loop alive, nor we its.
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void }).unref?.();
-  (child.stderr as unknown as { unref?: () => void }).unref?.();
-  (child.stdin as unknown as { unref?: () => void }).unref?.();
-  await writeFile(file, `${JSON.stringify({ pid: process.pid, sinceMs: Date.now(), host: hostname() })}\n`);
+  // Informational; O_NOFOLLOW so a link planted as run.lock is not written through.
+  const info = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  try {
+    await info.writeFile(`${JSON.stringify({ pid: process.pid, sinceMs: Date.now(), host: hostname() })}\n`);
+  } finally {
+    await info.close();
+  }
   let released = false;
   return {
     file,
+    dir: stateDir,
     async release() {
       if (released) return;
       released = true;
-      // Referenced again while we wait, or a process with nothing else to do exits before the
-      // helper does (Node's exit code 13, an unsettled await).
-      child.ref();
-      const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-      child.stdin!.end();
-      await exited;
+      closeSync(fd);
     },
   };
 }

@@ -24,6 +24,13 @@ export interface LeaderGate {
    * leader any more, key taken over, etcd unreachable or without quorum): then nothing may start.
    */
   commitStart(start: UnfinishedStart): Promise<string | undefined>;
+  /**
+   * Commit the decision to power a host off or on, fenced like commitStart (the same token, in one
+   * transaction that records the action for the next leader): a leader cut off from etcd keeps
+   * isLeader() for up to one lease TTL and must not power a host off meanwhile. Resolves with
+   * undefined when committed, or with why not: then the action is not carried out.
+   */
+  commitPowerAction(action: { host: string; action: 'power-off' | 'power-on'; reason: string }): Promise<string | undefined>;
 }
 
 /** The decision history a new leader needs so it does not undo what the last one did. */

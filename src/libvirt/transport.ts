@@ -203,7 +203,9 @@ export function sshRemoteCommand(uri: ParsedLibvirtUri): string {
   const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const netcat = uri.params.netcat ?? 'nc';
   const helper = `exec virt-ssh-helper ${quoted(uri.remoteName)}`;
-  const nc = `exec ${netcat} -U ${uri.socketPath}`;
+  // Both quoted: the remote shell reads this line, and a ?socket= or ?netcat= value is one word.
+  const word = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : quoted(s));
+  const nc = `exec ${word(netcat)} -U ${word(uri.socketPath!)}`;
   const proxy = uri.params.proxy ?? (uri.params.netcat !== undefined ? 'netcat' : 'auto');
   if (proxy === 'netcat') return `sh -c ${quoted(nc)}`;
   if (proxy === 'native') return `sh -c ${quoted(helper)}`;

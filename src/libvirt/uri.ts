@@ -105,6 +105,12 @@ export function parseLibvirtUri(uri: string): ParsedLibvirtUri {
     } else host = hostPort;
   }
   if (host === '') host = undefined;
+  // A host is handed to ssh and to power commands as one argument: one starting with "-" would be
+  // read as an option there (ssh -oProxyCommand=...), and no DNS name or address starts so.
+  if (host?.startsWith('-'))
+    throw new LibvirtUriError(
+      `${quoteUri(uri)}: host "${host.slice(0, 40)}" starts with "-"; no host name or address does (it would be read as a command option)`,
+    );
   const params: Record<string, string> = {};
   if (m[5]) {
     for (const pair of m[5].split('&')) {

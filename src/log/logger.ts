@@ -4,6 +4,7 @@
  * record on stderr for the interactive commands, so a warning reads like the command's own output.
  */
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { printable, printableValue } from './printable.js';
 
 export type { Logger };
 
@@ -38,7 +39,8 @@ export function formatLogLine(record: Record<string, unknown>): string {
             : JSON.stringify(value);
       return `${key}: ${text}`;
     });
-  return `virt-balancer: ${word}: ${String(record.msg ?? '')}${details.length > 0 ? ` (${details.join('; ')})` : ''}`;
+  // One line whatever the values hold: a host name or libvirt error from outside cannot drive the terminal.
+  return printable(`virt-balancer: ${word}: ${String(record.msg ?? '')}${details.length > 0 ? ` (${details.join('; ')})` : ''}`, { oneLine: true });
 }
 
 /**
@@ -79,9 +81,17 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     );
   }
   if (format === 'json') return pino({ level, base: { service: 'virt-balancer' } }, pino.destination({ fd: destination, sync: true }));
+  // A person's terminal: pino-pretty prints strings as they are, so they are escaped before
+  // (a VM name or libvirt error from outside cannot drive the terminal; JSON logs escape them already).
   return pino({
     level,
     base: undefined,
+    formatters: { log: (object) => printableValue(object) as Record<string, unknown> },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? printable(a, { oneLine: true }) : a)) as Parameters<typeof method>);
+      },
+    },
     transport: { target: 'pino-pretty', options: { destination, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
   });
 }

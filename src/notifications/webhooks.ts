@@ -7,6 +7,12 @@
  * a 4xx other than 408 and 429 is a permanent refusal, not retried). HTTP is Node's own fetch
  * (undici). With a secret, the body is signed with HMAC-SHA256 in `X-Virt-Balancer-Signature:
  * sha256=<hex>` (the scheme GitHub webhooks use), so a receiver can check it came from us.
+ *
+ * A receiver is not trusted further than the URL the operator gave: redirects are never followed
+ * (a 3xx is a failed delivery naming the Location; the signed body and its signature would
+ * otherwise go to another host or port), and the response body is never kept: at most
+ * RESPONSE_BODY_MAX_BYTES of it are read (so a short body frees the connection for reuse) and the
+ * rest is cancelled with the connection, so a receiver answering with an endless body costs nothing.
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { NOTIFICATION_EVENTS, type NotificationEvent, type WebhookConfig } from '../config/notifications-schema.js';
@@ -39,6 +45,27 @@ export interface WebhookNotifierOptions {
   fetch?: typeof fetch;
   /** Deliveries queued or running per webhook at most; beyond it new events for that webhook are dropped (logged, counted). Default 1000. */
   maxPending?: number;
+}
+
+/** How much of a receiver's response body is read (and thrown away) before the rest is cancelled. */
+export const RESPONSE_BODY_MAX_BYTES = 64 * 1024;
+
+/** Read and discard at most `maxBytes` of a response body, then cancel the rest (closing the connection). Never throws. */
+async function discardBody(response: Response, maxBytes: number): Promise<void> {
+  const body = response.body;
+  if (!body) return;
+  const reader = body.getReader();
+  try {
+    let read = 0;
+    while (read <= maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    await reader.cancel().catch(() => undefined);
+  }
 }
 
 /** HTTP statuses that say "try again later" among the 4xx; every other 4xx will not change on retry. */
@@ -106,9 +133,22 @@ export class WebhookNotifier {
     for (let attempt = 0; attempt <= hook.retries; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, hook.retryDelaySeconds * 1000 * 2 ** (attempt - 1)).unref?.());
       try {
-        const response = await this.fetch(hook.url, { method: 'POST', headers, body: text, signal: AbortSignal.timeout(hook.timeoutSeconds * 1000) });
-        // The body is not used; reading it frees the connection for reuse.
-        await response.arrayBuffer().catch(() => undefined);
+        const response = await this.fetch(hook.url, {
+          method: 'POST',
+          headers,
+          body: text,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(hook.timeoutSeconds * 1000),
+        });
+        // The body is not used: a little is read (a short one frees the connection for reuse), never kept.
+        await discardBody(response, RESPONSE_BODY_MAX_BYTES);
+        if (response.status >= 300 && response.status < 400) {
+          // Not followed, not retried: the answer will not change, and the URL to fix is the operator's.
+          const location = response.headers.get('location');
+          const to = location ? ` to ${URL.canParse(location, hook.url) ? redact(new URL(location, hook.url).href) : '(invalid Location)'}` : '';
+          lastProblem = `HTTP ${response.status} redirect${to} not followed (redirects are never followed: give the final URL in notifications.webhooks[].url)`;
+          break;
+        }
         if (response.ok) {
           metrics?.webhookDeliveriesTotal.inc({ event: body.event, outcome: 'delivered' });
           logger.debug({ url: redact(hook.url), event: body.event, status: response.status, attempt: attempt + 1 }, 'webhook delivered');

@@ -5,6 +5,7 @@
  * policy takes. A policy only implements its extension points (api.ts); the engine asks the
  * framework one question per step and never loops over policies itself.
  */
+import { inspect } from 'node:util';
 import type { HostObservation, VmObservation } from '../cluster/model.js';
 import type { Candidate, PolicyContext } from './api.js';
 import type { LoadedPolicy } from './loader.js';
@@ -34,11 +35,9 @@ const isTechniques = (v: unknown): v is readonly Technique[] | undefined =>
   v === undefined || (Array.isArray(v) && v.every((t) => (TECHNIQUES as readonly unknown[]).includes(t)));
 
 function describe(value: unknown): string {
-  try {
-    return JSON.stringify(value)?.slice(0, 80) ?? String(value);
-  } catch {
-    return String(value);
-  }
+  // inspect, not JSON: JSON says null for NaN and Infinity (a policy returning NaN was reported as
+  // "returned null"), and inspect escapes control characters in strings.
+  return inspect(value, { depth: 2, breakLength: Number.POSITIVE_INFINITY, maxArrayLength: 10, maxStringLength: 60 }).slice(0, 80);
 }
 
 export class PolicyFramework {

@@ -62,8 +62,20 @@ export interface IsolatedPolicyOptions {
   callTimeoutMs: number;
   /** Importing the module must finish within this long. */
   importTimeoutMs: number;
-  /** Heap limit of the worker, MiB (a runaway policy fails alone instead of exhausting the controller). */
-  maxHeapMiB?: number;
+  /**
+   * The worker's memory in all, MiB (policy.policyMemoryMiB; default 512): its V8 heap is limited
+   * to half of it (resourceLimits), and the process's resident memory may grow by at most this
+   * much while the worker lives — Buffers and ArrayBuffers live outside the V8 heap, which
+   * resourceLimits alone does not bound. Past it the worker is stopped and its calls fail naming it.
+   */
+  maxMemoryMiB?: number;
+  /**
+   * Run before every start of a worker — the first and each fresh one after a timeout or crash —
+   * so the module is imported only after it passed the check (the loader's ownership and mode
+   * check: a file made writable by others after the first load must not run then). A throw
+   * fails the load or the call with its message.
+   */
+  beforeStart?: () => Promise<void>;
 }
 
 /** The module did not load in its worker: import error, no policy exported, or a loop at import. */
@@ -122,16 +134,65 @@ export class IsolatedPolicy {
     return isolated;
   }
 
+  /** One start at a time: two calls that find no worker share the same fresh one. */
+  private starting?: Promise<void>;
+
   private start(): Promise<void> {
+    this.starting ??= (async () => {
+      try {
+        await this.options.beforeStart?.();
+        await this.spawn();
+      } finally {
+        this.starting = undefined;
+      }
+    })();
+    return this.starting;
+  }
+
+  private get maxMemoryMiB(): number {
+    return this.options.maxMemoryMiB ?? 512;
+  }
+
+  /**
+   * Stop `worker` when the process's resident memory grew by more than maxMemoryMiB since it
+   * started. V8 offers no per-worker measure of memory outside the heap, so growth of the whole
+   * process is charged to the worker (the controller's own is small next to the limit); sampled
+   * every 100 ms from this thread, which a policy's synchronous loop does not block.
+   */
+  private watchMemory(worker: Worker, baselineBytes: number): void {
+    const limitBytes = this.maxMemoryMiB * 1024 * 1024;
+    const timer = setInterval(() => {
+      const grownBytes = process.memoryUsage.rss() - baselineBytes;
+      if (grownBytes <= limitBytes) return;
+      clearInterval(timer);
+      const why = `used more than policy.policyMemoryMiB (${this.maxMemoryMiB} MiB: heap, Buffers and ArrayBuffers; the process grew by ${Math.round(grownBytes / 1048576)} MiB) and its worker thread was stopped`;
+      this.stoppedReason = why;
+      this.memoryProblem = why;
+      // The rest of this plan does not start it again (each start would grow to the limit anew).
+      this.stoppedIn = this.sentContext;
+      if (this.worker === worker) void this.stop(worker);
+      else void worker.terminate();
+    }, 100);
+    timer.unref();
+    worker.once('exit', () => clearInterval(timer));
+  }
+
+  /** Why the last worker was stopped for its memory (reported instead of its bare exit). */
+  private memoryProblem?: string;
+
+  private spawn(): Promise<void> {
+    this.memoryProblem = undefined;
+    const baselineBytes = process.memoryUsage.rss();
     const worker = new Worker(BOOTSTRAP, {
       eval: true,
       workerData: { file: this.file, entry: WORKER_ENTRY, tsx: TSX_APIS },
-      resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMiB ?? 256 },
+      resourceLimits: { maxOldGenerationSizeMb: Math.floor(this.maxMemoryMiB / 2) },
       stdout: false,
       stderr: false,
     });
     this.worker = worker;
     this.sentContext = undefined;
+    this.watchMemory(worker, baselineBytes);
     this.ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         void this.stop(worker);
@@ -177,7 +238,8 @@ export class IsolatedPolicy {
           }
         },
       );
-      const gone = (why: string) => {
+      const gone = (bare: string) => {
+        const why = this.memoryProblem ?? bare;
         clearTimeout(timer);
         reject(new IsolatedPolicyLoadError(`policy module ${this.file}: ${why}`));
         if (this.worker === worker) this.worker = undefined;

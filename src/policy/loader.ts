@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import type { Policy } from './api.js';
 import { FORMER_POLICY_CORE_FILTERS } from './core-filters.js';
@@ -107,10 +107,20 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
         enabled.push({ policy: builtins.get(entry.name)!, weight: entry.weight, options: entry.options, source: 'built-in' });
         continue;
       }
-      await checkTrusted(file, 'file');
+      // Checked before every import of the module, the first and each restart after a timeout or
+      // a crash: the file and its directory may have changed since the start.
+      const beforeStart = async () => {
+        await checkTrusted(dirname(file), 'directory');
+        await checkTrusted(file, 'file');
+      };
       let isolated: IsolatedPolicy;
       try {
-        isolated = await IsolatedPolicy.load(file, { callTimeoutMs: config.policyTimeoutMs, importTimeoutMs: options.importTimeoutMs ?? 10_000 });
+        isolated = await IsolatedPolicy.load(file, {
+          callTimeoutMs: config.policyTimeoutMs,
+          importTimeoutMs: options.importTimeoutMs ?? 10_000,
+          maxMemoryMiB: config.policyMemoryMiB,
+          beforeStart,
+        });
       } catch (error) {
         throw new PolicyLoadError((error as Error).message);
       }

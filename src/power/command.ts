@@ -28,9 +28,21 @@ export function powerTarget(host: { name: string; uri: string; powerAddress?: st
   return { name: host.name, address: address ?? host.name, uri: host.uri };
 }
 
-/** The argv with every placeholder replaced (each element stays one argument). */
+/**
+ * The argv with every placeholder replaced (each element stays one argument).
+ * @throws Error when an argument that starts with a placeholder would start with "-": the program
+ *   would read the value as an option (`ssh {address}` with `-oProxyCommand=...` runs a command).
+ *   Config refuses such values (powerAddress, host names, URI hosts); this holds whatever the source.
+ */
 export function expandCommand(argv: readonly string[], target: PowerTarget): string[] {
-  return argv.map((a) => a.replaceAll('{name}', target.name).replaceAll('{address}', target.address).replaceAll('{uri}', target.uri));
+  return argv.map((a, i) => {
+    const expanded = a.replaceAll('{name}', target.name).replaceAll('{address}', target.address).replaceAll('{uri}', target.uri);
+    if (i > 0 && expanded.startsWith('-') && !a.startsWith('-'))
+      throw new Error(
+        `power command argument ${i} ("${a}") would be "${expanded.slice(0, 60)}" for host ${target.name}, which starts with "-" and would be read as an option; fix the host's powerAddress or uri`,
+      );
+    return expanded;
+  });
 }
 
 /** One argument as a POSIX shell reads it back unchanged: bare when plainly safe, else single-quoted. */
@@ -52,7 +64,12 @@ export function operatorCommand(
   if (action === 'power-off' && power.action === 'node-suspend')
     return ['virsh', '-c', host.uri, 'nodesuspend', power.suspend.target, String(power.suspend.durationSeconds)].map(shellQuote).join(' ');
   const argv = action === 'power-off' ? power.powerOffCommand : power.powerOnCommand;
-  return argv ? expandCommand(argv, powerTarget(host)).map(shellQuote).join(' ') : undefined;
+  if (!argv) return undefined;
+  try {
+    return expandCommand(argv, powerTarget(host)).map(shellQuote).join(' ');
+  } catch (error) {
+    return `(not runnable: ${(error as Error).message})`;
+  }
 }
 
 export interface CommandResult {

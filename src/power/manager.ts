@@ -48,6 +48,12 @@ export interface PowerManagerDeps {
   onWakeRequested?: (host: string) => void;
   runCommand?: CommandRunner;
   now?: () => number;
+  /**
+   * With ha: commit the action under the leader's fencing token before it is carried out
+   * (LeaderGate.commitPowerAction); a refusal (why) means it is not carried out and is journaled
+   * as failed with the reason.
+   */
+  commitAction?: (d: PowerDecision) => Promise<string | undefined>;
 }
 
 export class PowerManager {
@@ -205,6 +211,15 @@ export class PowerManager {
   private async execute(d: PowerDecision, host: HostConfig): Promise<Pick<PowerJournalEntry, 'detail' | 'exitCode' | 'stderr'> | undefined> {
     const power = this.config.power;
     const argv = d.action === 'power-off' ? power.powerOffCommand : power.powerOnCommand;
+    if (this.deps.commitAction) {
+      let refused: string | undefined;
+      try {
+        refused = await this.deps.commitAction(d);
+      } catch (error) {
+        refused = (error as Error).message;
+      }
+      if (refused !== undefined) return { detail: `not carried out: this controller's leadership was not confirmed (fencing: ${refused})` };
+    }
     if (d.action === 'power-off' && power.action === 'node-suspend') {
       const conn = this.deps.connection(d.host);
       if (!conn) return { detail: `host ${d.host} has no libvirt connection to suspend it through` };
@@ -216,7 +231,13 @@ export class PowerManager {
       }
     }
     if (!argv) return { detail: `no power.${d.action === 'power-off' ? 'powerOffCommand' : 'powerOnCommand'} configured` };
-    const result = await (this.deps.runCommand ?? runCommand)(expandCommand(argv, powerTarget(host)), power.commandTimeoutSeconds * 1000);
+    let expanded: string[];
+    try {
+      expanded = expandCommand(argv, powerTarget(host));
+    } catch (error) {
+      return { detail: (error as Error).message };
+    }
+    const result = await (this.deps.runCommand ?? runCommand)(expanded, power.commandTimeoutSeconds * 1000);
     if (result.ok) return undefined;
     // exitCode null means it never ran (spawn error) or was killed: the detail says which.
     return { detail: result.error, exitCode: result.exitCode ?? undefined, stderr: result.stderr || undefined };

@@ -16,6 +16,8 @@ import type { MigrationConfig } from '../../config/migration-schema.js';
 import { admit, closePolicies, loadPolicies, moveIdentity, type Move } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
+import { checkedStateDir } from '../state-dir.js';
+import { out, err, outJson } from '../output.js';
 
 /** Who approves, for the journal: the user behind sudo when there is one. */
 export function approverName(): string {
@@ -79,6 +81,7 @@ export function register(program: Command): void {
         const config = await loadConfig(options.config);
         const logger = commandLogger(options.logLevel);
         const by = options.by ?? approverName();
+        await checkedStateDir(config.stateDir, { create: true });
         const store = new RecommendationStore(config.stateDir);
         const journal = new Journal(config.stateDir, { logger });
         const all = await store.list();
@@ -109,7 +112,7 @@ export function register(program: Command): void {
           chosen = [found];
         }
         if (chosen.length === 0) {
-          process.stdout.write(options.json ? '[]\n' : `No recommendations waiting in ${store.file}.\n`);
+          out(options.json ? '[]\n' : `No recommendations waiting in ${store.file}.\n`);
           await journal.close();
           return;
         }
@@ -148,7 +151,7 @@ export function register(program: Command): void {
               const name = unreachable?.name ?? move.from;
               const why = `${name} did not answer${unreachable?.downReason ? ` (${unreachable.downReason})` : ''}; ${r.id} stays waiting: approve it again once ${name} answers`;
               reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'not-checked', detail: why });
-              if (!options.json) process.stdout.write(`${r.id}: not checked, ${why}\n`);
+              if (!options.json) out(`${r.id}: not checked, ${why}\n`);
               process.exitCode = 1;
               continue;
             }
@@ -156,7 +159,7 @@ export function register(program: Command): void {
             if (changes.length > 0) {
               const detail = `stale: ${changes.join('; ')}`;
               await decide(r, 'refused', detail);
-              if (!options.json) process.stdout.write(`${r.id}: refused, ${move.vmName} ${move.from} -> ${move.to} is ${detail}\n`);
+              if (!options.json) out(`${r.id}: refused, ${move.vmName} ${move.from} -> ${move.to} is ${detail}\n`);
               process.exitCode = 1;
               continue;
             }
@@ -167,27 +170,27 @@ export function register(program: Command): void {
               () => collector.collect(),
               config.migration,
               (reason) => {
-                if (!options.json) process.stderr.write(`${r.id}: waiting for a slot: ${reason}\n`);
+                if (!options.json) err(`${r.id}: waiting for a slot: ${reason}\n`);
               },
             );
             state = slot.state;
             if (slot.refusal !== undefined) {
               const why = `${slot.refusal}; ${r.id} stays waiting: approve it again once it can start`;
               reports.push({ id: r.id, vm: move.vmName, from: move.from, to: move.to, decision: 'not-checked', detail: why });
-              if (!options.json) process.stdout.write(`${r.id}: not started, ${why}\n`);
+              if (!options.json) out(`${r.id}: not started, ${why}\n`);
               process.exitCode = 1;
               continue;
             }
-            if (!options.json) process.stderr.write(`${r.id}: ${move.vmName} ${move.from} -> ${move.to} with ${move.technique} (approved by ${by})\n`);
+            if (!options.json) err(`${r.id}: ${move.vmName} ${move.from} -> ${move.to} with ${move.technique} (approved by ${by})\n`);
             const result = await executor.runNow(move);
             const detail = result.error
               ? `${result.outcome}: ${result.error}`
               : `${result.outcome} in ${(result.totalMs / 1000).toFixed(2)} s, downtime ${result.downtimeMs ?? '?'} ms`;
             await decide(r, 'executed', detail, result.outcome);
-            if (!options.json) process.stdout.write(`${r.id}: ${detail}${result.incident ? `\n  INCIDENT: ${result.incident}` : ''}\n`);
+            if (!options.json) out(`${r.id}: ${detail}${result.incident ? `\n  INCIDENT: ${result.incident}` : ''}\n`);
             if (result.outcome !== 'completed') process.exitCode = 1;
           }
-          if (options.json) process.stdout.write(JSON.stringify(reports, null, 2) + '\n');
+          if (options.json) outJson(reports);
         } finally {
           await close();
           await closePolicies(policies);

@@ -2,10 +2,12 @@
 import type { Command } from 'commander';
 import { ConfigError, type ConfigProblem, parseConfig, rawTlsFileInput, readConfigFile, resolveConfigPaths, tlsFileProblems } from '../../config/index.js';
 import type { Config } from '../../config/index.js';
+import { nextRuns } from '../../controller/schedule.js';
 import { listenProblem } from '../../metrics/server.js';
 import { CORE_FILTERS, loadPolicies } from '../../policy/index.js';
 import { powerProgramProblems } from '../../power/program.js';
 import { action } from '../errors.js';
+import { out } from '../output.js';
 
 /** The default policies whose absence changes what an operator relies on, and what stops happening. */
 const DEFAULT_POLICY_DUTIES: [string, string][] = [
@@ -49,19 +51,42 @@ export async function checkConfigFile(file: string): Promise<{ config?: Config; 
  * anti-affinity group with more VMs than hosts out of maintenance. Warnings: the config is valid.
  */
 export function unmeetableRules(config: Config): string[] {
-  const out: string[] = [];
+  const found: string[] = [];
   const open = config.hosts.filter((h) => !h.maintenance);
   if (config.hosts.length > 0 && open.length === 0)
-    out.push(
+    found.push(
       `every host is in maintenance (hosts[].maintenance: ${config.hosts.map((h) => h.name).join(', ')}): their VMs have no host to go to and nothing is drained; take a host out of maintenance`,
     );
   for (const g of config.policy.affinityGroups) {
     if (g.type === 'anti-affinity' && g.vms.length > open.length)
-      out.push(
+      found.push(
         `anti-affinity group ${g.name} has ${g.vms.length} VMs but only ${open.length} host(s) out of maintenance: at least ${g.vms.length - open.length} of them will always share a host; add hosts or shrink the group`,
       );
   }
-  return out;
+  return found;
+}
+
+/** `2026-12-07 14:00:30 Europe/Berlin (13:00:30 UTC)`: a run time in the schedule's zone, and in UTC unless that is it. */
+export function formatRun(at: Date, timezone: string): string {
+  const zone = timezone === 'local' ? undefined : timezone;
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    })
+      .formatToParts(at)
+      .map((p) => [p.type, p.value]),
+  );
+  const local = `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+  const utc = at.toISOString().slice(11, 19);
+  const name = zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return name === 'UTC' ? `${local} UTC` : `${local} ${name} (${utc} UTC)`;
 }
 
 export function register(program: Command): void {
@@ -77,17 +102,19 @@ export function register(program: Command): void {
           throw new ConfigError(options.config, [{ path: 'policy', message: error.message }]);
         });
         const unmeetable = unmeetableRules(config);
-        process.stdout.write(
+        out(
           `${options.config}: ${unmeetable.length > 0 ? 'valid, but a rule cannot be met' : 'OK'} (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,
         );
-        for (const w of unmeetable) process.stdout.write(`warning: ${w}\n`);
+        for (const w of unmeetable) out(`warning: ${w}\n`);
+        // When ticks run, in loop.timezone and UTC: a schedule's hours mean nothing without its zone.
+        const runs = nextRuns(config.loop.schedule, config.loop.timezone, 3);
+        const zone = config.loop.timezone === 'local' ? `local (${Intl.DateTimeFormat().resolvedOptions().timeZone})` : config.loop.timezone;
+        out(`schedule: "${config.loop.schedule}" in ${zone}; next runs: ${runs.map((d) => formatRun(d, config.loop.timezone)).join(', ')}\n`);
         // policy.policies replaces the default list: naming one policy to change its weight drops the others.
         const loaded = new Set(policies.map((p) => p.policy.name));
         for (const [name, what] of DEFAULT_POLICY_DUTIES) {
           if (!loaded.has(name))
-            process.stdout.write(
-              `note: policy ${name} is not enabled in policy.policies, so ${what}; list it to keep it (the list replaces the default one)\n`,
-            );
+            out(`note: policy ${name} is not enabled in policy.policies, so ${what}; list it to keep it (the list replaces the default one)\n`);
         }
       }),
     );

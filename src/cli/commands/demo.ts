@@ -14,6 +14,7 @@ import { startMetricsServer, tickHealth } from '../../metrics/server.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 import { formatPercent, table } from '../format.js';
+import { out } from '../output.js';
 
 type LabModule = typeof import('../../../lab/lab.js');
 type VmModule = typeof import('../../../lab/vm.js');
@@ -74,7 +75,7 @@ export function register(program: Command): void {
             'virt-balancer demo is not available in this installation (the container image or a system install): it brings up libvirtd and QEMU lab hosts on this machine and needs the lab code in lab/ of a clone of the repository. Run it there as root: npm run demo',
           );
         }
-        const say = (line: string) => process.stdout.write(line + '\n');
+        const say = (line: string) => out(line + '\n');
         const lab = new labModule.Lab();
         say(`== Bringing up ${options.hosts} lab hosts (libvirtd + QEMU/TCG) in ${lab.paths.root}`);
         await lab.up({ hosts: Number(options.hosts), log: (m) => say(`   ${m}`) });

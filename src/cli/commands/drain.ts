@@ -12,6 +12,9 @@ import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
 import { renderPlan } from './plan.js';
+import { checkedStateDir } from '../state-dir.js';
+import { out, err, outJson } from '../output.js';
+import { printableJson } from '../../log/printable.js';
 
 export function register(program: Command): void {
   program
@@ -31,6 +34,7 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy);
         if (!policies.some((p) => p.policy.name === 'maintenance'))
           throw new UserError('the maintenance policy is disabled in policy.policies; drain needs it');
+        await checkedStateDir(config.stateDir, { create: true });
         const journal = new Journal(config.stateDir, { logger });
         const history = new DecisionHistory(await journal.readForPlanning());
         const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: history.forState() });
@@ -40,7 +44,7 @@ export function register(program: Command): void {
           const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
           const { plan: result } = await planObserved(drained, { config, policies, history, maxMoves: 10_000 }, { collector, staleAfterMs: 0 });
           if (options.dryRun) {
-            process.stdout.write((options.json ? JSON.stringify(result, null, 2) : renderPlan(result)) + '\n');
+            out((options.json ? printableJson(result, 2) : renderPlan(result)) + '\n');
             return;
           }
           // Its moves notify webhooks as the daemon's do.
@@ -48,24 +52,22 @@ export function register(program: Command): void {
           // Within the budgets (policy/scheduling.ts): what is over one waits in the executor's queue
           // and starts the moment a running migration frees its slot — no waves.
           const { rejected } = executor.submit(result.moves, drained);
-          for (const r of rejected.filter((x) => !x.waits)) process.stderr.write(`not moved: ${r.move.vmName}: ${r.reason}\n`);
+          for (const r of rejected.filter((x) => !x.waits)) err(`not moved: ${r.move.vmName}: ${r.reason}\n`);
           await executor.whenIdle();
-          for (const r of executor.dropped()) process.stderr.write(`not moved: ${r.move.vmName}: ${r.reason}\n`);
-          for (const m of executor.queued())
-            process.stderr.write(`not moved: ${m.vmName}: still waiting for a slot (a migration this run did not start holds it)\n`);
+          for (const r of executor.dropped()) err(`not moved: ${r.move.vmName}: ${r.reason}\n`);
+          for (const m of executor.queued()) err(`not moved: ${m.vmName}: still waiting for a slot (a migration this run did not start holds it)\n`);
           const results = executor.finished();
-          if (options.json)
-            process.stdout.write(JSON.stringify({ host: hostName, results, skipped: result.skipped, notices: result.notices ?? [] }, null, 2) + '\n');
+          if (options.json) outJson({ host: hostName, results, skipped: result.skipped, notices: result.notices ?? [] });
           else {
-            process.stdout.write(
+            out(
               table(
                 ['vm', 'to', 'technique', 'outcome', 'seconds', 'downtime ms'],
                 results.map((r) => [r.vm, r.to, r.technique, r.outcome, (r.totalMs / 1000).toFixed(1), String(r.downtimeMs ?? '')]),
               ) + '\n',
             );
-            for (const s of result.skipped) process.stdout.write(`not moved: ${s.vmName}: ${s.reason}\n`);
+            for (const s of result.skipped) out(`not moved: ${s.vmName}: ${s.reason}\n`);
             // A rule the drain could not keep (an affinity group no single host holds, moved as a best effort).
-            for (const n of result.notices ?? []) process.stdout.write(`NOTICE (${n.source}): ${n.message}\n`);
+            for (const n of result.notices ?? []) out(`NOTICE (${n.source}): ${n.message}\n`);
           }
           if (results.some((r) => r.outcome !== 'completed') || result.skipped.length > 0 || results.length < result.moves.length) process.exitCode = 1;
         } finally {

@@ -5,6 +5,7 @@ import { loadConfig } from '../../config/index.js';
 import { readJournal, type JournalEntry } from '../../executor/index.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
+import { out, outJson } from '../output.js';
 
 /** One journal entry as a history row: time, event, VM, hosts, details. */
 export function describeEntry(e: JournalEntry): string[] {
@@ -96,9 +97,9 @@ export function register(program: Command): void {
         if (!Number.isInteger(limit) || limit < 1)
           throw new UserError(`--limit is ${JSON.stringify(options.limit)}; give a whole number of entries, 1 or more (default 50)`);
         const entries = (await readJournal(join(config.stateDir, 'journal.jsonl'))).slice(-limit);
-        if (options.json) process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
-        else if (entries.length === 0) process.stdout.write(`No journal entries yet in ${join(config.stateDir, 'journal.jsonl')}.\n`);
-        else process.stdout.write(table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describeEntry)) + '\n');
+        if (options.json) outJson(entries);
+        else if (entries.length === 0) out(`No journal entries yet in ${join(config.stateDir, 'journal.jsonl')}.\n`);
+        else out(table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describeEntry)) + '\n');
       }),
     );
 }

@@ -11,6 +11,8 @@ import { WebhookNotifier } from '../../notifications/webhooks.js';
 import { closePolicies, loadPolicies, TECHNIQUES, type Technique } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
+import { checkedStateDir } from '../state-dir.js';
+import { out, err, outJson } from '../output.js';
 
 export function resultJson(r: MigrationResult) {
   return {
@@ -63,6 +65,7 @@ export function register(program: Command): void {
         const notifier = new WebhookNotifier(config.notifications.webhooks, { logger });
         if (!config.hosts.some((h) => h.name === options.to))
           throw new UserError(`unknown host "${options.to}"; hosts in ${options.config}: ${config.hosts.map((h) => h.name).join(', ')}`);
+        await checkedStateDir(config.stateDir, { create: true });
         const journal = new Journal(config.stateDir, { logger });
         const history = new DecisionHistory(await journal.readForPlanning());
         // Technique policies narrow an operator's move too, as they do the planner's.
@@ -97,7 +100,7 @@ export function register(program: Command): void {
             throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${planned.refused} (pick another --technique or upgrade the host)`);
           const { move } = planned;
           if (!options.json) {
-            process.stderr.write(
+            err(
               `${vm.name}: ${vm.host} -> ${options.to} with ${move.technique} (predicted ${move.predicted.totalSeconds.toFixed(1)} s, ${move.predicted.downtimeMs.toFixed(0)} ms downtime, ${(move.predicted.bytes / 2 ** 20).toFixed(0)} MiB at ${move.inputs.bandwidthMiBps.toFixed(0)} MiB/s${move.inputs.bandwidthMeasured ? ' as measured on recent migrations' : ''}${move.predicted.converges ? '' : '; predicted NOT to converge'})\n`,
             );
           }
@@ -122,9 +125,9 @@ export function register(program: Command): void {
               }),
           });
           bar?.stop();
-          if (options.json) process.stdout.write(JSON.stringify(resultJson(result), null, 2) + '\n');
+          if (options.json) outJson(resultJson(result));
           else {
-            process.stdout.write(
+            out(
               `${result.outcome}: ${result.vm} ${result.from} -> ${result.to} (${result.technique}) in ${(result.totalMs / 1000).toFixed(2)} s, downtime ${result.downtimeMs ?? '?'} ms, ${result.bytes !== undefined ? (result.bytes / 2 ** 20).toFixed(0) : '?'} MiB` +
                 `${result.error ? `\n  ${result.error}` : ''}${result.incident ? `\n  INCIDENT: ${result.incident}` : ''}\n`,
             );

@@ -13,6 +13,7 @@ import { closePolicies, loadPolicies } from '../../policy/index.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
+import { out, outJson } from '../output.js';
 
 const positiveInt = (what: string) => (value: string) => {
   const n = Number(value);
@@ -143,10 +144,10 @@ export function register(program: Command): void {
             const verdicts = await judgeTargets(vm, state, { policies, config: group.policy, requiredLabels, cpuModel: options.cpuModel });
             const best = verdicts.find((v) => v.accepted);
             const none = best ? undefined : noPlacement(state, options);
-            if (options.json) process.stdout.write(JSON.stringify(placeJson(verdicts), null, 2) + '\n');
+            if (options.json) outJson(placeJson(verdicts));
             else {
-              process.stdout.write(best ? `${best.host}\n\n` : `${none!.line}\n\n`);
-              process.stdout.write(
+              out(best ? `${best.host}\n\n` : `${none!.line}\n\n`);
+              out(
                 table(
                   ['host', 'verdict', 'score', 'CPU after', 'memory after', 'reason'],
                   verdicts.map((v) => [

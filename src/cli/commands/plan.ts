@@ -14,6 +14,9 @@ import { PowerStates } from '../../power/states.js';
 import { action, UserError } from '../errors.js';
 import { commandLogger, logLevelOption } from '../logging.js';
 import { table } from '../format.js';
+import { checkedStateDir } from '../state-dir.js';
+import { out } from '../output.js';
+import { printableJson } from '../../log/printable.js';
 
 /**
  * Each host's reachability as a plan reports it: a script must not read "no moves" as "balanced"
@@ -157,6 +160,7 @@ export function register(program: Command): void {
         const logger = commandLogger(options.logLevel);
         const policies = await loadPolicies(config.policy);
         // The journal's history (cooldowns, recent moves and failures), so the plan is what run would do.
+        await checkedStateDir(config.stateDir, { create: false });
         const entries = await new Journal(config.stateDir).readForPlanning();
         const history = new DecisionHistory(entries);
         // Power states as the controller journaled them: standby hosts are shown so and never targets.
@@ -185,7 +189,7 @@ export function register(program: Command): void {
             held: decided.held,
             hosts: [...powerStates.notAwake()].map(([host, p]) => ({ host, state: p.state, sinceMs: p.sinceMs })),
           };
-          process.stdout.write((options.json ? JSON.stringify(planJson(result, state, power), null, 2) : renderPlan(result, state, power)) + '\n');
+          out((options.json ? printableJson(planJson(result, state, power), 2) : renderPlan(result, state, power)) + '\n');
           if (!state.hosts.some((h) => h.up) && !state.hosts.every((h) => h.power)) {
             throw new UserError(
               `no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above); the plan is empty because nothing was observed, not because the cluster is balanced`,

@@ -4,6 +4,7 @@ import { loadConfig } from '../../config/index.js';
 import { RecommendationStore, type RecommendationView } from '../../executor/recommendations.js';
 import { action } from '../errors.js';
 import { table } from '../format.js';
+import { out, outJson } from '../output.js';
 
 const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\..*/, '');
 
@@ -38,12 +39,12 @@ export function register(program: Command): void {
         const store = new RecommendationStore(config.stateDir);
         const list = (await store.list()).filter((r) => options.all || r.status === 'waiting');
         if (options.json) {
-          process.stdout.write(JSON.stringify(list.map(recommendationJson), null, 2) + '\n');
+          outJson(list.map(recommendationJson));
           return;
         }
         if (list.length === 0) {
           const level = config.policy.automation === 'full' ? ' (policy.automation is full: moves run without approval)' : '';
-          process.stdout.write(`No recommendations ${options.all ? '' : 'waiting '}in ${store.file}${level}.\n`);
+          out(`No recommendations ${options.all ? '' : 'waiting '}in ${store.file}${level}.\n`);
           return;
         }
         const rows = list.map((r) => [
@@ -60,8 +61,8 @@ export function register(program: Command): void {
               : when(r.expiresAtMs),
           r.status === 'waiting' ? r.move.reason : (r.resolution?.detail ?? r.move.reason),
         ]);
-        process.stdout.write(table(['id', 'status', 'kind', 'vm', 'move', 'technique, predicted', 'expires / ended (UTC)', 'reason / detail'], rows) + '\n');
-        if (!options.all) process.stdout.write(`\nApprove one with: virt-balancer approve ID -c ${options.config}   (or --all)\n`);
+        out(table(['id', 'status', 'kind', 'vm', 'move', 'technique, predicted', 'expires / ended (UTC)', 'reason / detail'], rows) + '\n');
+        if (!options.all) out(`\nApprove one with: virt-balancer approve ID -c ${options.config}   (or --all)\n`);
       }),
     );
 }

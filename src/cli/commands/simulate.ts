@@ -6,6 +6,8 @@ import { loadPolicies } from '../../policy/index.js';
 import { loadScenario } from '../../sim/scenario-file.js';
 import { Simulator, type SimTick } from '../../sim/simulator.js';
 import { action, UserError } from '../errors.js';
+import { out } from '../output.js';
+import { printableJson } from '../../log/printable.js';
 
 /** The ticks as `simulate --json` prints them (moves started, moves queued for a slot, host CPU, VMs considered and not moved with why, and the policy errors of each tick). */
 export function simulationJson(ticks: readonly SimTick[]): unknown {
@@ -92,7 +94,7 @@ export function register(program: Command): void {
         const policies = await loadPolicies(config.policy);
         const ticks = [];
         for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies, migration: config.migration }));
-        process.stdout.write(options.json ? JSON.stringify(simulationJson(ticks), null, 2) + '\n' : renderSimulation(ticks));
+        out(options.json ? printableJson(simulationJson(ticks), 2) + '\n' : renderSimulation(ticks));
       }),
     );
 }

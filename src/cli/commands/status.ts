@@ -9,6 +9,7 @@ import { PowerStates } from '../../power/states.js';
 import { action, UserError } from '../errors.js';
 import { formatBytes, formatPercent, table } from '../format.js';
 import { commandLogger, logLevelOption } from '../logging.js';
+import { out, outJson } from '../output.js';
 
 export function statusJson(state: ClusterState) {
   return {
@@ -57,7 +58,7 @@ export function register(program: Command): void {
             throw new UserError(`no host could be read (${state.hosts.map((h) => h.name).join(', ')}: reasons above)`, 1);
         };
         if (options.json) {
-          process.stdout.write(JSON.stringify(statusJson(state), null, 2) + '\n');
+          outJson(statusJson(state));
           noneRead();
           return;
         }
@@ -74,7 +75,7 @@ export function register(program: Command): void {
             rows.push([`  ${v.name}`, v.state, String(v.vcpus), formatPercent(v.cpuUtilization.mean), formatBytes(v.memoryBytes)]);
           }
         }
-        process.stdout.write(table(['host / vm', 'state', 'vCPUs', 'CPU', 'memory'], rows) + '\n');
+        out(table(['host / vm', 'state', 'vCPUs', 'CPU', 'memory'], rows) + '\n');
         noneRead();
       }),
     );
