@@ -29,4 +29,5 @@ export {
   LifecycleEvent,
   DriverFeature,
   TypedParamType,
+  ConnectBaselineCpuFlags,
 } from './constants.js';

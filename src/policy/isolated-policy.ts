@@ -39,6 +39,7 @@ export interface IsolatedCall {
       cpuRatio: number;
       cpuRatioP90: number;
       memoryUsedBytes: number;
+      placedMemoryBytes: number;
       vcpus: number;
       vmUuids: string[];
       forecastCpu: number;
@@ -248,6 +249,7 @@ export class IsolatedPolicy {
           cpuRatio: p.cpuRatio,
           cpuRatioP90: p.cpuRatioP90,
           memoryUsedBytes: p.memoryUsedBytes,
+          placedMemoryBytes: p.placedMemoryBytes,
           vcpus: p.vcpus,
           vmUuids: [...p.vmUuids],
           forecastCpu: ctx.forecastCpu(host.name),

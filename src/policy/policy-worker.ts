@@ -66,6 +66,7 @@ function contextFor(call: IsolatedCall): PolicyContext {
         cpuRatio: p.cpuRatio,
         cpuRatioP90: p.cpuRatioP90,
         memoryUsedBytes: p.memoryUsedBytes,
+        placedMemoryBytes: p.placedMemoryBytes,
         vcpus: p.vcpus,
         vmUuids: new Set(p.vmUuids),
       });

@@ -84,12 +84,17 @@ export class Projection {
     for (const host of state.hosts) {
       const vms = index.vmsOn(host.name);
       let vcpus = 0;
-      for (const v of vms) vcpus += v.vcpus;
+      let placedMemoryBytes = 0;
+      for (const v of vms) {
+        vcpus += v.vcpus;
+        placedMemoryBytes += ordinaryMemoryBytes(v);
+      }
       this.hosts.set(host.name, {
         host,
         cpuRatio: host.cpuUtilization.mean,
         cpuRatioP90: Math.max(host.cpuUtilization.p90, host.cpuUtilization.mean),
         memoryUsedBytes: host.memoryUsedBytes,
+        placedMemoryBytes,
         freeHugepages: freeHugepagesOf(host),
         vcpus,
         vmUuids: new Set(vms.map((v) => v.uuid)),
@@ -153,12 +158,15 @@ export class Projection {
   /**
    * A migration under way counts as done: its CPU is the target's, not the source's, so the source
    * is not relieved twice and the target not filled twice. vCPUs are reserved on the target and
-   * kept on the source until the VM leaves it; memory needs nothing (the incoming domain already
-   * exists on the target and the collector counts it there).
+   * kept on the source until the VM leaves it; used memory needs nothing (the incoming domain already
+   * exists on the target and the collector counts it there), but its configured memory is placed on
+   * the target as well (and stays placed on the source until it leaves), so the placed-memory limit
+   * does not let a second VM into the same room.
    */
   applyInFlight(vm: VmObservation, source: HostObservation, target: HostObservation): void {
     const d = moveDelta(vm, source, target);
     this.objective.apply(source.name, target.name, { ...d, fromMemory: 0, toMemory: 0 });
+    this.hosts.get(target.name)!.placedMemoryBytes += ordinaryMemoryBytes(vm);
     this.moveCpuAndPlacement(vm, source, target, d);
   }
 
@@ -167,7 +175,10 @@ export class Projection {
     const d = moveDelta(vm, source, target);
     this.objective.apply(source.name, target.name, d);
     const ps = this.hosts.get(source.name)!;
-    projectMemoryMove(vm, ps, this.hosts.get(target.name)!);
+    const pt = this.hosts.get(target.name)!;
+    projectMemoryMove(vm, ps, pt);
+    ps.placedMemoryBytes -= ordinaryMemoryBytes(vm);
+    pt.placedMemoryBytes += ordinaryMemoryBytes(vm);
     ps.vcpus -= vm.vcpus;
     this.moveCpuAndPlacement(vm, source, target, d);
   }
