@@ -70,7 +70,7 @@ interface HostMemo {
   nodeMemoryBytes?: number;
   cpuModel?: string;
   cpuFeatures?: string[];
-  cpuModels?: string[];
+  cpuModelBlockers?: Record<string, string[]>;
   cpuByDomainType?: Record<string, HostGuestCpu>;
   cells?: { id: number; cpuIds: number[] }[];
   suspendTargets?: SuspendTarget[];
@@ -287,7 +287,7 @@ export class Collector {
       if (own) {
         memo.cpuModel = own.model ?? memo.cpuModel;
         memo.cpuFeatures = own.features;
-        memo.cpuModels = own.usableModels;
+        memo.cpuModelBlockers = own.modelBlockers;
       } else {
         this.deps.logger.warn(
           { host: host.name, failures: guestCpus.failures },
@@ -359,7 +359,7 @@ export class Collector {
         hostUuid: memo.hostUuid,
         cpuModel: memo.cpuModel,
         cpuFeatures: memo.cpuFeatures,
-        cpuModels: memo.cpuModels,
+        cpuModelBlockers: memo.cpuModelBlockers,
         cpuByDomainType: memo.cpuByDomainType,
         topology: memo.cells && memo.cells.length > 0 ? { cells: memo.cells } : undefined,
         suspendTargets: memo.suspendTargets,
@@ -482,6 +482,7 @@ export class Collector {
       cpuMode: memo.guestCpu?.mode,
       domainType: memo.guestCpu?.domainType,
       cpuRequiredFeatures: memo.guestCpu?.requiredFeatures,
+      cpuDisabledFeatures: memo.guestCpu?.disabledFeatures,
       pinnedHostCpus: memo.placement?.pinnedHostCpus,
       numaNodeset: memo.placement?.numaNodeset,
       tags,

@@ -19,6 +19,8 @@ export interface GuestCpu {
   model?: string;
   /** `<feature policy='require'|'force' name>`. */
   requiredFeatures: string[];
+  /** `<feature policy='disable'|'forbid' name>`: features of its model the guest does without. */
+  disabledFeatures: string[];
 }
 
 function attr(tag: string, name: string): string | undefined {
@@ -51,15 +53,16 @@ export function parseGuestCpu(domainXml: string): GuestCpu {
   const domainType = attr(domainTag, 'type');
   // The domain's own <cpu> (a direct child of <domain>): its <cpu ...> opening tag is not <cpus>, <cputune>.
   const cpu = /<cpu(\s[^>]*)?(?:\/>|>([\s\S]*?)<\/cpu>)/.exec(domainXml);
-  if (!cpu) return { domainType, mode: 'none', requiredFeatures: [] };
+  if (!cpu) return { domainType, mode: 'none', requiredFeatures: [], disabledFeatures: [] };
   const mode = (attr(cpu[0], 'mode') as GuestCpuMode | undefined) ?? 'custom';
   const body = cpu[2] ?? '';
   const model = /<model[^>]*>([^<]+)<\/model>/.exec(body)?.[1]?.trim();
-  const requiredFeatures = [...body.matchAll(/<feature\s[^>]*>/g)]
-    .filter((m) => ['require', 'force'].includes(attr(m[0], 'policy') ?? 'require'))
-    .map((m) => attr(m[0], 'name'))
-    .filter((n): n is string => Boolean(n));
-  return { domainType, mode, model, requiredFeatures };
+  const features = (policies: string[]) =>
+    [...body.matchAll(/<feature\s[^>]*>/g)]
+      .filter((m) => policies.includes(attr(m[0], 'policy') ?? 'require'))
+      .map((m) => attr(m[0], 'name'))
+      .filter((n): n is string => Boolean(n));
+  return { domainType, mode, model, requiredFeatures: features(['require', 'force']), disabledFeatures: features(['disable', 'forbid']) };
 }
 
 /**
@@ -95,8 +98,17 @@ export interface DomainCapabilitiesCpu {
   domainType?: string;
   /** The host-model CPU's model, when host-model is supported. */
   hostModel?: string;
-  /** The `<mode name='custom'>` models marked usable='yes'. */
-  usableModels: string[];
+  /**
+   * The host-model CPU as a `<cpu>` definition virConnectBaselineHypervisorCPU takes (libvirt takes
+   * `<cpu>` elements only; virsh makes the same element from domain capabilities by itself).
+   */
+  hostModelCpuXml?: string;
+  /**
+   * Every `<mode name='custom'>` model with what keeps it from running here: [] for usable='yes',
+   * the `<blockers model>` features for usable='no' (a guest that disables them all still runs);
+   * models of usable='unknown' are left out.
+   */
+  modelBlockers: Record<string, string[]>;
 }
 
 /** The CPU part of virConnectGetDomainCapabilities' XML. */
@@ -104,21 +116,27 @@ export function parseDomainCapabilitiesCpu(xml: string): DomainCapabilitiesCpu {
   const domainType = /<domain>([^<]+)<\/domain>/.exec(xml)?.[1]?.trim();
   const hostModelMode = /<mode\s+name=['"]host-model['"]\s+supported=['"]yes['"]>([\s\S]*?)<\/mode>/.exec(xml)?.[1];
   const hostModel = hostModelMode ? /<model[^>]*>([^<]+)<\/model>/.exec(hostModelMode)?.[1]?.trim() : undefined;
+  const hostModelCpuXml = hostModelMode && hostModel ? `<cpu mode='custom' match='exact'>${hostModelMode}</cpu>` : undefined;
   const custom = /<mode\s+name=['"]custom['"][^>]*>([\s\S]*?)<\/mode>/.exec(xml)?.[1] ?? '';
-  const usableModels = [...custom.matchAll(/<model\s[^>]*>([^<]+)<\/model>/g)].filter((m) => attr(m[0], 'usable') === 'yes').map((m) => m[1].trim());
-  return { domainType, hostModel, usableModels };
+  const modelBlockers: Record<string, string[]> = {};
+  for (const m of custom.matchAll(/<model\s[^>]*>([^<]+)<\/model>/g)) {
+    const usable = attr(m[0], 'usable');
+    if (usable === 'yes') modelBlockers[m[1].trim()] = [];
+    // libvirt lists the blockers right after the model; a usable='no' model without them blocks on something unnamed.
+    else if (usable === 'no') modelBlockers[m[1].trim()] = ['(unnamed)'];
+  }
+  for (const b of custom.matchAll(/<blockers\s+model=['"]([^'"]+)['"]>([\s\S]*?)<\/blockers>/g)) {
+    modelBlockers[b[1]] = [...b[2].matchAll(/<feature\s+name=['"]([^'"]+)['"]/g)].map((f) => f[1]);
+  }
+  return { domainType, hostModel, hostModelCpuXml, modelBlockers };
 }
 
 /**
  * A CPU definition as virConnectBaselineHypervisorCPU returns it with
- * VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES: its model and every feature it requires (the model's
- * own included), disabled ones left out.
+ * VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES: its model, every feature it requires (the model's own
+ * included) and the model's features it disables.
  */
-export function parseExpandedCpu(xml: string): { model?: string; features: string[] } {
-  const model = /<model[^>]*>([^<]+)<\/model>/.exec(xml)?.[1]?.trim();
-  const features = [...xml.matchAll(/<feature\s[^>]*>/g)]
-    .filter((m) => ['require', 'force'].includes(attr(m[0], 'policy') ?? 'require'))
-    .map((m) => attr(m[0], 'name'))
-    .filter((n): n is string => Boolean(n));
-  return { model, features: [...new Set(features)].sort() };
+export function parseExpandedCpu(xml: string): { model?: string; features: string[]; disabledFeatures: string[] } {
+  const cpu = parseGuestCpu(xml);
+  return { model: cpu.model, features: [...new Set(cpu.requiredFeatures)].sort(), disabledFeatures: [...new Set(cpu.disabledFeatures)].sort() };
 }

@@ -16,8 +16,8 @@ export interface HostGuestCpu {
   model?: string;
   /** Every feature of the host-model CPU (its model's included). */
   features: string[];
-  /** Named models usable for a guest of this type. */
-  usableModels: string[];
+  /** Named models for a guest of this type, each with the features that block it here ([] when usable). */
+  modelBlockers: Record<string, string[]>;
 }
 
 /**
@@ -34,12 +34,12 @@ export async function readHostGuestCpus(
     try {
       const caps = await conn.connectGetDomainCapabilities(type);
       const parsed = parseDomainCapabilitiesCpu(caps);
-      if (!parsed.hostModel) {
+      if (!parsed.hostModelCpuXml) {
         failures.push(`${type}: domain capabilities offer no host-model CPU`);
         continue;
       }
-      const expanded = parseExpandedCpu(await conn.connectBaselineHypervisorCpu([caps], ConnectBaselineCpuFlags.EXPAND_FEATURES, type));
-      byDomainType[type] = { model: expanded.model ?? parsed.hostModel, features: expanded.features, usableModels: parsed.usableModels };
+      const expanded = parseExpandedCpu(await conn.connectBaselineHypervisorCpu([parsed.hostModelCpuXml], ConnectBaselineCpuFlags.EXPAND_FEATURES, type));
+      byDomainType[type] = { model: expanded.model ?? parsed.hostModel, features: expanded.features, modelBlockers: parsed.modelBlockers };
     } catch (error) {
       failures.push(`${type}: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -75,6 +75,8 @@ export interface VmObservation {
   domainType?: string;
   /** CPU features the domain XML requires (`<cpu><feature policy='require'|'force'>`), libvirt's names. */
   cpuRequiredFeatures?: string[];
+  /** Features of its model the domain XML disables (`policy='disable'|'forbid'`): a target may lack them. */
+  cpuDisabledFeatures?: string[];
   /**
    * Host CPU ids the VM is pinned to: the union of `<vcpu cpuset>`, `<cputune>` `<vcpupin cpuset>`,
    * `<emulatorpin cpuset>` and `<iothreadpin cpuset>`; undefined when not pinned.
@@ -152,14 +154,17 @@ export interface HostObservation {
    * VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES), so a feature its model implies is listed too.
    */
   cpuFeatures?: string[];
-  /** Guest CPU models the host can run (domain capabilities, `<mode name='custom'>` models usable='yes'); undefined when unknown. */
-  cpuModels?: string[];
+  /**
+   * Guest CPU models the host's domain capabilities list (`<mode name='custom'>`), each with the
+   * features that keep it from running here (`<blockers>`; [] when usable='yes'); undefined when unknown.
+   */
+  cpuModelBlockers?: Record<string, string[]>;
   /**
    * The same per domain type (`kvm`, `qemu` for TCG), each from the domain capabilities of that
    * virt type: a guest is compared with the view of its own `<domain type>` (TCG emulates another
-   * CPU than KVM exposes). cpuModel/cpuFeatures/cpuModels are libvirt's default type's.
+   * CPU than KVM exposes). cpuModel/cpuFeatures/cpuModelBlockers are libvirt's default type's.
    */
-  cpuByDomainType?: Record<string, { model?: string; features: string[]; usableModels: string[] }>;
+  cpuByDomainType?: Record<string, { model?: string; features: string[]; modelBlockers: Record<string, string[]> }>;
   /** NUMA cells and their logical CPU ids (capabilities `<host><topology><cells>`); undefined when unknown (then CPUs 0..cpuCount-1 in one cell). */
   topology?: { cells: { id: number; cpuIds: number[] }[] };
   /** Node suspend targets its capabilities list under `<power_management>` (power.action node-suspend); undefined when unknown. */

@@ -85,8 +85,9 @@ export function topologyRefusal(vm: VmObservation, target: HostObservation): str
  * CPU compatibility by features, never by model name alone. What the guest CPU needs:
  *
  * - a named model (`<cpu mode='custom'><model>`; a running host-model guest's live XML names its
- *   expanded model too) must be usable on the target: libvirt's domain capabilities list each model
- *   usable='yes' or 'no' per host (`cpuModels`). Where those are unknown (the simulator), the model's
+ *   expanded model too) must run on the target: libvirt's domain capabilities list each model
+ *   usable='yes', or 'no' with the features that block it (`cpuModelBlockers`), and a guest that
+ *   disables every blocker still runs. Where those are unknown (the simulator), the model's
  *   features are those of a host of that model (the source when it is one), else the source's.
  * - host-passthrough, or no model where the host CPU is what the guest gets: every feature of the
  *   source's CPU.
@@ -106,20 +107,25 @@ export function cpuRefusal(
   const target = cpuView(observedTarget, vm);
   source = source && cpuView(source, vm);
   if (!target.cpuFeatures) return undefined;
-  const needs = new Set(vm.cpuRequiredFeatures ?? []);
+  const disabled = new Set(vm.cpuDisabledFeatures ?? []);
+  const needs = new Set((vm.cpuRequiredFeatures ?? []).filter((f) => !disabled.has(f)));
   const model = vm.cpuMode !== 'host-passthrough' && vm.cpuMode !== 'none' ? vm.cpuModel : undefined;
   let what: string;
   if (model) {
     what = `CPU model ${model}`;
-    if (target.cpuModels) {
-      if (!target.cpuModels.includes(model))
-        return `${target.name} cannot run ${vm.name}'s CPU model ${model}: its domain capabilities do not list it usable (host CPU ${target.cpuModel ?? 'unknown'})`;
+    if (target.cpuModelBlockers) {
+      const blockers = target.cpuModelBlockers[model];
+      if (!blockers)
+        return `${target.name} cannot run ${vm.name}'s CPU model ${model}: its domain capabilities do not list it (host CPU ${target.cpuModel ?? 'unknown'})`;
+      const blocking = blockers.filter((f) => !disabled.has(f));
+      if (blocking.length > 0)
+        return `${target.name} cannot run ${vm.name}'s CPU model ${model}: it lacks ${blocking.slice(0, 6).join(', ')}${blocking.length > 6 ? `, ... (${blocking.length} in all)` : ''} (its domain capabilities' blockers), which the guest does not disable (host CPU ${target.cpuModel ?? 'unknown'})`;
     } else {
       const reference =
         source?.cpuModel === model && source.cpuFeatures ? source : hosts.find((h) => h.cpuModel === model && h.cpuFeatures && h.name !== target.name);
       // No host of that model to learn its features from: the source's CPU, as for host-model.
       const features = reference ?? source;
-      for (const f of features?.cpuFeatures ?? []) needs.add(f);
+      for (const f of features?.cpuFeatures ?? []) if (!disabled.has(f)) needs.add(f);
       if (features) what += ` (its features as on ${features.name})`;
     }
   } else if (vm.cpuMode === 'none') {
@@ -139,7 +145,7 @@ export function cpuRefusal(
 /** A host's CPU as a guest of the VM's domain type sees it (HostObservation.cpuByDomainType), else its default view. */
 function cpuView(host: HostObservation, vm: VmObservation): HostObservation {
   const view = vm.domainType ? host.cpuByDomainType?.[vm.domainType] : undefined;
-  return view ? { ...host, cpuModel: view.model, cpuFeatures: view.features, cpuModels: view.usableModels } : host;
+  return view ? { ...host, cpuModel: view.model, cpuFeatures: view.features, cpuModelBlockers: view.modelBlockers } : host;
 }
 
 /** Every hard limit for one target, in order; the first refusal, or undefined when the target can run the VM. */
