@@ -107,7 +107,7 @@ export async function planRequestedMove(
   state: ClusterState,
   request: { vmUuid: string; to: string; reason: string; techniques?: readonly Technique[] },
   options: PlanOptions = {},
-): Promise<{ move: Move } | { refused: string }> {
+): Promise<{ move: Move } | { refused: string; hardLimit?: boolean }> {
   // No plan memory: one requested move must not advance the spread hold of the next plan.
   const planning = new Planning(state, { ...options, memory: undefined });
   const vm = planning.index.vmsByUuid.get(request.vmUuid);
@@ -119,7 +119,7 @@ export async function planRequestedMove(
   if (how.refused) return { refused: how.refused };
   // The operator chose the target, but not past what the host can run at all (hard-limits.ts).
   const hard = hardLimitRefusal(vm, source, target, state.hosts) ?? placedMemoryRefusal(vm, target, planning.projection.host(target.name)!);
-  if (hard) return { refused: typeof hard === 'string' ? hard : hard.reason };
+  if (hard) return { refused: typeof hard === 'string' ? hard : hard.reason, hardLimit: true };
   const gain =
     planning.projection.objective.has(source.name) && planning.projection.objective.has(target.name)
       ? planning.projection.objective.gain(source.name, target.name, moveDelta(vm, source, target))
