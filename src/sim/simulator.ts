@@ -41,7 +41,10 @@ export const scenarioSchema = z
           memoryMiB: z.number().positive().describe('Memory offered to guests, MiB.'),
           maintenance: z.boolean().default(false).describe('In maintenance: drained, never a target.'),
           labels: z.record(z.string(), z.string()).default({}).describe('Labels, as hosts[].labels in the config.'),
-          cpuModel: z.string().optional().describe('CPU model name (the cpu-compat core filter compares features; a VM of this model needs those of a host of it).'),
+          cpuModel: z
+            .string()
+            .optional()
+            .describe('CPU model name (the cpu-compat core filter compares features; a VM of this model needs those of a host of it).'),
           cpuFeatures: z.array(z.string()).optional().describe('CPU feature names of the host.'),
           /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
           hugepages: z
