@@ -53,6 +53,7 @@ describe('handed case vcpus-exceed-target-cpus-alone (ProxLB#340)', () => {
     const db = s.vms.find((v) => v.name === 'db-1')!;
     expect(await planRequestedMove(s, { vmUuid: db.uuid, to: 'witness', reason: 'operator' })).toEqual({
       refused: "db-1 has 16 vCPUs, more than the 4 logical CPUs of witness (limit: a VM's vCPUs <= the target's CPUs)",
+      hardLimit: true,
     });
     expect('move' in (await planRequestedMove(s, { vmUuid: db.uuid, to: 'kvm2', reason: 'operator' }))).toBe(true);
   });
@@ -136,5 +137,53 @@ describe('guest memory placed is limited by memoryTotal x memoryOvercommitRatio 
     const q = await plan(inFlight, { config });
     expect(q.moves.map((m) => m.vmName)).toEqual(['m2']);
     expect(q.skipped.find((x) => x.vmName === 'm3')?.reason).toContain(`t would hold ${(24 * GiB) / MiB} MiB of guest memory with m3`);
+  });
+});
+
+describe('the simulator asks the same hard limits (scenario fields from domain XML and capabilities)', () => {
+  it('a drain sends the pinned, NUMA-bound and CPU-model VMs only where they can run', async () => {
+    const scenario = scenarioSchema.parse({
+      tickSeconds: 30,
+      windowSamples: 3,
+      hosts: [
+        { name: 'old', cpuCount: 16, memoryMiB: 65536, maintenance: true, cpuModel: 'Skylake', cpuFeatures: ['sse4_2', 'avx', 'avx2'] },
+        // The idlest host: one NUMA node, CPUs 0-7, the same Skylake (no avx512f).
+        { name: 'small', cpuCount: 8, memoryMiB: 65536, cpuModel: 'Skylake', cpuFeatures: ['sse4_2', 'avx', 'avx2'] },
+        { name: 'big', cpuCount: 16, numaNodes: 2, memoryMiB: 65536, cpuModel: 'Icelake', cpuFeatures: ['sse4_2', 'avx', 'avx2', 'avx512f', 'vaes'] },
+        { name: 'busy', cpuCount: 16, numaNodes: 2, memoryMiB: 65536, cpuModel: 'Skylake', cpuFeatures: ['sse4_2', 'avx', 'avx2'] },
+      ],
+      vms: [
+        { name: 'pinned', host: 'old', vcpus: 2, memoryMiB: 4096, cpu: 0.2, cpuset: '12-13' },
+        { name: 'numa', host: 'old', vcpus: 2, memoryMiB: 4096, cpu: 0.2, numaNodeset: '1' },
+        { name: 'avx512', host: 'old', vcpus: 2, memoryMiB: 4096, cpu: 0.2, cpuModel: 'Skylake', cpuFeatures: ['avx512f'] },
+        { name: 'plain', host: 'old', vcpus: 2, memoryMiB: 4096, cpu: 0.2 },
+        { name: 'b1', host: 'big', vcpus: 8, memoryMiB: 4096, cpu: 0.5 },
+        { name: 'u1', host: 'busy', vcpus: 16, memoryMiB: 4096, cpu: 0.9 },
+      ],
+    });
+    const sim = new Simulator(scenario);
+    const first = await sim.tick({ config: policySchema.parse({ maxMovesPerTick: 10 }) });
+    expect(Object.fromEntries(first.moves.map((m) => [m.vmName, m.to]))).toEqual({ pinned: 'big', numa: 'big', avx512: 'big', plain: 'small' });
+    const bad = scenarioSchema.safeParse({ ...scenario, vms: [{ ...scenario.vms[0], cpuset: '1-x' }] });
+    expect(bad.success ? [] : bad.error.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['vms.0.cpuset', 'VM pinned: malformed cpuset "1-x" (at "1-x"): expected ids and ranges such as 0-3,8,^2'],
+    ]);
+  });
+
+  it("hosts' memoryOvercommitRatio limits guest memory placed in the simulator too", async () => {
+    const scenario = scenarioSchema.parse({
+      tickSeconds: 30,
+      windowSamples: 3,
+      hosts: [
+        { name: 'old', cpuCount: 16, memoryMiB: 65536, maintenance: true },
+        { name: 'half', cpuCount: 16, memoryMiB: 16384, memoryOvercommitRatio: 1.5 },
+      ],
+      vms: Array.from({ length: 8 }, (_, i) => ({ name: `m${i}`, host: 'old', vcpus: 1, memoryMiB: 4096, cpu: 0.1 })),
+    });
+    const sim = new Simulator(scenario);
+    const moves = [];
+    for (let i = 0; i < 5; i++) moves.push(...(await sim.tick({ config: policySchema.parse({ maxMovesPerTick: 10 }) })).moves);
+    // 16 GiB x 1.5 = 24 GiB: six 4 GiB guests.
+    expect(moves).toHaveLength(6);
   });
 });
