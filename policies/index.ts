@@ -7,5 +7,4 @@ import './balance.js';
 import './maintenance.js';
 import './pin.js';
 import './affinity.js';
-import './cpu-compat.js';
 import './consolidation.js';

@@ -1,15 +1,15 @@
 /**
  * Records real libvirt replies for the unit tests' fake daemon (test/unit/libvirt/recorded-daemon.ts).
  *
- *   VB_LAB_DIR=/var/tmp/vb-lab-N VB_LAB_ADDRESS_PREFIX=127.0.N. npx tsx scripts/record-libvirt-replies.ts [--keep]
+ *   VB_LAB_DIR=/var/tmp/vb-lab-N VB_LAB_ADDRESS_PREFIX=127.0.N. npx tsx scripts/record-libvirt-replies.ts [--keep] [--observe-only]
  *
  * Brings up a two-host lab (root; lab/), starts one small guest on lab1, and puts a recording
  * proxy in front of each host's libvirtd. Through the proxies it runs what the unit tests replay:
  *  - lab1-observe: the client's procedures one by one, then two collections of the collector;
  *  - migrate-lab1 / migrate-lab2: one pre-copy move lab1 -> lab2 by the executor (runSingleMove).
  * Each recording also keeps virsh's view of the same daemon (the tests' expected values) and, for
- * the move, the executor's live result. Writes test/unit/libvirt/recorded/*.json; the lab is taken
- * down afterwards unless --keep.
+ * the move, the executor's live result. Writes test/unit/libvirt/recorded/*.json (only
+ * lab1-observe.json with --observe-only); the lab is taken down afterwards unless --keep.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -19,7 +19,8 @@ import { Lab } from '../lab/lab.js';
 import { collectOnce } from '../src/cluster/collector.js';
 import { parseConfig } from '../src/config/index.js';
 import { runSingleMove } from '../src/executor/index.js';
-import { DomainStatsTypes, GetAllDomainStatsFlags, JobStatsFlags, LibvirtConnection } from '../src/libvirt/index.js';
+import { parseDomainCapabilitiesCpu } from '../src/cluster/guest-cpu.js';
+import { ConnectBaselineCpuFlags, DomainStatsTypes, GetAllDomainStatsFlags, JobStatsFlags, LibvirtConnection } from '../src/libvirt/index.js';
 import { silentLogger } from '../src/log/logger.js';
 import { MessageType, PacketDecoder, REMOTE_PROGRAM } from '../src/libvirt/protocol.js';
 import type { Recording, RecordedExchange } from '../test/unit/libvirt/recorded-daemon.js';
@@ -91,6 +92,7 @@ function save(name: string, recording: Recording): void {
 
 async function main(): Promise<void> {
   const keep = process.argv.includes('--keep');
+  const observeOnly = process.argv.includes('--observe-only');
   const lab = new Lab();
   await lab.up({ hosts: 2, log: (m) => process.stdout.write(`lab: ${m}\n`) });
   const [lab1, lab2] = [lab.host('lab1'), lab.host('lab2')];
@@ -116,6 +118,9 @@ async function main(): Promise<void> {
     );
     await conn.domainGetJobStats(dom, JobStatsFlags.COMPLETED).catch(() => {});
     await conn.domainMigrateGetMaxDowntime(dom);
+    const domcaps = await conn.connectGetDomainCapabilities('qemu');
+    const hostModel = parseDomainCapabilitiesCpu(domcaps).hostModelCpuXml;
+    if (hostModel) await conn.connectBaselineHypervisorCpu([hostModel], ConnectBaselineCpuFlags.EXPAND_FEATURES, 'qemu');
     await conn.close();
     const config = parseConfig({ hosts: [{ name: 'lab1', uri: observe.uri }], stateDir: '/tmp/vb-record' });
     const collected = await collectOnce(config, { logger: silentLogger(), sampleIntervalMs: 1000 });
@@ -132,8 +137,10 @@ async function main(): Promise<void> {
         dominfo: await virsh(lab1.uri, ['dominfo', 'rec1']),
         domuuid: await virsh(lab1.uri, ['domuuid', 'rec1']),
         'migrate-getmaxdowntime': await virsh(lab1.uri, ['migrate-getmaxdowntime', 'rec1']),
+        'domcapabilities-qemu': await virsh(lab1.uri, ['domcapabilities', '--virttype', 'qemu']),
       },
     });
+    if (observeOnly) return;
 
     // migrate-lab1 / migrate-lab2: one pre-copy move by the executor.
     const source = await recordingProxy(lab1.address);

@@ -9,6 +9,8 @@ export interface HostCapabilities {
   hugepageTotals: Map<number, number>;
   /** NUMA cells (`<cells num=...>`), 1 when the host reports none. */
   cellCount: number;
+  /** Each NUMA cell's id and logical CPU ids (`<cell id><cpus><cpu id>`); empty when the host reports no cells. */
+  cells: { id: number; cpuIds: number[] }[];
   /**
    * Node suspend targets the host supports (`<power_management>`: `<suspend_mem/>`,
    * `<suspend_disk/>`, `<suspend_hybrid/>`); empty when it lists none (the element is empty when
@@ -37,5 +39,6 @@ export function parseHostCapabilities(xml: string): HostCapabilities {
   }
   const pm = /<power_management>([\s\S]*?)<\/power_management>/.exec(host)?.[1] ?? '';
   const suspendTargets = [...pm.matchAll(/<suspend_(mem|disk|hybrid)\s*\/>/g)].map((m) => m[1] as SuspendTarget);
-  return { uuid, hugepageSizesKiB, hugepageTotals, cellCount: Math.max(1, cells.length), suspendTargets };
+  const cellCpus = cells.map((c) => ({ id: Number(c[1]), cpuIds: [...c[2].matchAll(/<cpu\s[^>]*\bid=['"](\d+)['"]/g)].map((m) => Number(m[1])) }));
+  return { uuid, hugepageSizesKiB, hugepageTotals, cellCount: Math.max(1, cells.length), cells: cellCpus, suspendTargets };
 }

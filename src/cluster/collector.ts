@@ -26,6 +26,8 @@ import { withConfigTags } from './config-tags.js';
 import { HostConnections } from './connections.js';
 import { disksToCopy } from './disks.js';
 import { definitionFingerprint, hugepageSizeKiB, migrationBlockers } from './domain-xml.js';
+import { parseGuestCpu, parsePlacement, type GuestCpu } from './guest-cpu.js';
+import { readHostGuestCpus, type HostGuestCpu } from './host-cpu.js';
 import { findDuplicateVms } from './identity.js';
 import { hostMemory } from './memory-accounting.js';
 import { isVmBoundFailure } from './vm-bound-errors.js';
@@ -48,6 +50,8 @@ interface VmMemo {
   window: SampleWindow;
   tags?: string[];
   cpuModel?: string;
+  guestCpu?: GuestCpu;
+  placement?: { pinnedHostCpus?: number[]; numaNodeset?: number[] };
   /** Target devs of the disks a storage copy would move (see disks.ts). */
   copyTargets?: string[];
   dirtyRateMiBps?: number;
@@ -66,6 +70,9 @@ interface HostMemo {
   nodeMemoryBytes?: number;
   cpuModel?: string;
   cpuFeatures?: string[];
+  cpuModelBlockers?: Record<string, string[]>;
+  cpuByDomainType?: Record<string, HostGuestCpu>;
+  cells?: { id: number; cpuIds: number[] }[];
   suspendTargets?: SuspendTarget[];
   libvirtVersion?: number;
   hostUuid?: string;
@@ -97,6 +104,16 @@ export function parseCapabilitiesCpu(xml: string): { model?: string; features: s
     model: /<model[^>]*>([^<]+)<\/model>/.exec(hostCpu)?.[1],
     features: [...hostCpu.matchAll(/<feature name='([^']+)'/g)].map((m) => m[1]),
   };
+}
+
+/** The domain's pinning and NUMA binding; a cpuset libvirt would not write is logged and the VM taken as unbound. */
+function safePlacement(xml: string, vmName: string, logger: Logger): { pinnedHostCpus?: number[]; numaNodeset?: number[] } {
+  try {
+    return parsePlacement(xml);
+  } catch (error) {
+    logger.warn({ vm: vmName, err: error }, 'pinning in the domain XML could not be read; the VM is taken as not pinned');
+    return {};
+  }
 }
 
 /**
@@ -312,7 +329,23 @@ export class Collector {
       memo.hugepageSizesKiB = hostCaps.hugepageSizesKiB;
       memo.hugepageTotals = hostCaps.hugepageTotals;
       memo.cellCount = hostCaps.cellCount;
+      memo.cells = hostCaps.cells;
       memo.suspendTargets = hostCaps.suspendTargets;
+      // CPU compatibility compares every feature (the host-model CPU expanded), per domain type;
+      // libvirt's default type (kvm where the host has it) is the host's own view.
+      const guestCpus = await readHostGuestCpus(conn);
+      memo.cpuByDomainType = guestCpus.byDomainType;
+      const own = guestCpus.byDomainType.kvm ?? guestCpus.byDomainType.qemu;
+      if (own) {
+        memo.cpuModel = own.model ?? memo.cpuModel;
+        memo.cpuFeatures = own.features;
+        memo.cpuModelBlockers = own.modelBlockers;
+      } else {
+        this.deps.logger.warn(
+          { host: host.name, failures: guestCpus.failures },
+          'host CPU features could not be expanded (domain capabilities / baseline); CPU compatibility uses the capabilities feature list',
+        );
+      }
     }
     // Node CPU/memory stats are optional: some drivers (libvirt's test driver) lack them.
     const [cpuStats, memStats, records] = await Promise.all([
@@ -376,6 +409,9 @@ export class Collector {
         hostUuid: memo.hostUuid,
         cpuModel: memo.cpuModel,
         cpuFeatures: memo.cpuFeatures,
+        cpuModelBlockers: memo.cpuModelBlockers,
+        cpuByDomainType: memo.cpuByDomainType,
+        topology: memo.cells && memo.cells.length > 0 ? { cells: memo.cells } : undefined,
         suspendTargets: memo.suspendTargets,
         libvirtVersion: conn.versions.libvirtVersion,
         hypervisorVersion: conn.versions.hypervisorVersion,
@@ -445,7 +481,11 @@ export class Collector {
     // model, the disks a storage copy would move, its hugepages and what blocks migrating it.
     if (memo.copyTargets === undefined || watch.has(domain.uuid)) {
       const xml = await conn.domainGetXmlDesc(domain).catch(() => '');
-      memo.cpuModel = /<cpu[^>]*>[\s\S]*?<model[^>]*>([^<]+)<\/model>/.exec(xml)?.[1];
+      if (xml) {
+        memo.guestCpu = parseGuestCpu(xml);
+        memo.cpuModel = memo.guestCpu.model;
+        memo.placement = safePlacement(xml, domain.name, this.deps.logger);
+      }
       memo.copyTargets = disksToCopy(xml).map((d) => d.target);
       memo.hugepageSizeKiB = hugepageSizeKiB(xml);
       memo.migrationBlockers = migrationBlockers(xml, localDisks);
@@ -489,6 +529,12 @@ export class Collector {
       disksShared,
       localDiskBytes: disksShared ? 0 : diskBytes,
       cpuModel: memo.cpuModel,
+      cpuMode: memo.guestCpu?.mode,
+      domainType: memo.guestCpu?.domainType,
+      cpuRequiredFeatures: memo.guestCpu?.requiredFeatures,
+      cpuDisabledFeatures: memo.guestCpu?.disabledFeatures,
+      pinnedHostCpus: memo.placement?.pinnedHostCpus,
+      numaNodeset: memo.placement?.numaNodeset,
       tags,
       hugepageSizeKiB: memo.hugepageSizeKiB,
       migrationBlockers: memo.migrationBlockers,

@@ -73,6 +73,24 @@ export interface VmObservation {
   localDiskBytes: number;
   /** Guest CPU model name from the domain XML, when it names one (for CPU compatibility). */
   cpuModel?: string;
+  /**
+   * The guest CPU's `<cpu mode>` in the domain XML ('none' when there is no `<cpu>` element: the
+   * hypervisor's default model); undefined when unknown (then the source's CPU is what it needs).
+   */
+  cpuMode?: 'custom' | 'host-model' | 'host-passthrough' | 'maximum' | 'none';
+  /** `<domain type>` ('kvm', 'qemu'), when read: the domain capabilities its CPU is compared with. */
+  domainType?: string;
+  /** CPU features the domain XML requires (`<cpu><feature policy='require'|'force'>`), libvirt's names. */
+  cpuRequiredFeatures?: string[];
+  /** Features of its model the domain XML disables (`policy='disable'|'forbid'`): a target may lack them. */
+  cpuDisabledFeatures?: string[];
+  /**
+   * Host CPU ids the VM is pinned to: the union of `<vcpu cpuset>`, `<cputune>` `<vcpupin cpuset>`,
+   * `<emulatorpin cpuset>` and `<iothreadpin cpuset>`; undefined when not pinned.
+   */
+  pinnedHostCpus?: number[];
+  /** Host NUMA nodes its memory is bound to (`<numatune><memory nodeset>`, `<memnode nodeset>`); undefined when not bound. */
+  numaNodeset?: number[];
   /** Tags from libvirt metadata (virt-balancer namespace) and config: e.g. "pinned", "group:web". */
   tags: string[];
   /**
@@ -137,8 +155,25 @@ export interface HostObservation {
   hostUuid?: string;
   /** Host CPU model name from capabilities, for CPU compatibility filtering. */
   cpuModel?: string;
-  /** CPU feature names the host supports, when known. */
+  /**
+   * Every CPU feature the host offers guests, libvirt's names, when known: its host-model CPU
+   * (domain capabilities) expanded to all features (virConnectBaselineHypervisorCPU with
+   * VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES), so a feature its model implies is listed too.
+   */
   cpuFeatures?: string[];
+  /**
+   * Guest CPU models the host's domain capabilities list (`<mode name='custom'>`), each with the
+   * features that keep it from running here (`<blockers>`; [] when usable='yes'); undefined when unknown.
+   */
+  cpuModelBlockers?: Record<string, string[]>;
+  /**
+   * The same per domain type (`kvm`, `qemu` for TCG), each from the domain capabilities of that
+   * virt type: a guest is compared with the view of its own `<domain type>` (TCG emulates another
+   * CPU than KVM exposes). cpuModel/cpuFeatures/cpuModelBlockers are libvirt's default type's.
+   */
+  cpuByDomainType?: Record<string, { model?: string; features: string[]; modelBlockers: Record<string, string[]> }>;
+  /** NUMA cells and their logical CPU ids (capabilities `<host><topology><cells>`); undefined when unknown (then CPUs 0..cpuCount-1 in one cell). */
+  topology?: { cells: { id: number; cpuIds: number[] }[] };
   /** Node suspend targets its capabilities list under `<power_management>` (power.action node-suspend); undefined when unknown. */
   suspendTargets?: SuspendTarget[];
   /** libvirt version as major*1e6 + minor*1e3 + micro (read at connect). */

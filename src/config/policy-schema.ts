@@ -43,7 +43,6 @@ export const policySchema = z
         { name: 'maintenance', enabled: true, weight: 1, options: {} },
         { name: 'pin', enabled: true, weight: 1, options: {} },
         { name: 'affinity', enabled: true, weight: 1, options: {} },
-        { name: 'cpu-compat', enabled: true, weight: 1, options: {} },
       ])
       .describe('Policies to run, in order, with weights.'),
     /** Extra directories to load policy modules from (besides the built-in policies/). */

@@ -55,6 +55,6 @@ export async function planRequested(
   state: ClusterState,
   request: { vmUuid: string; to: string; reason: string; techniques?: readonly Technique[] },
   inputs: PlanningInputs,
-): Promise<{ move: Move } | { refused: string }> {
+): Promise<{ move: Move } | { refused: string; hardLimit?: boolean }> {
   return planRequestedMove(state, request, planOptionsFor(inputs));
 }

@@ -16,7 +16,7 @@ import {
   REMOTE_NODE_CPU_STATS_MAX,
   REMOTE_NODE_MEMORY_STATS_MAX,
 } from './generated/protocol.js';
-import { DOMAIN_LIST_MAX, MIGRATE_COOKIE_MAX_BYTES, NODE_MAX_CELLS, Proc, STRING_MAX_BYTES } from './protocol.js';
+import { CPU_BASELINE_MAX, DOMAIN_LIST_MAX, MIGRATE_COOKIE_MAX_BYTES, NODE_MAX_CELLS, Proc, STRING_MAX_BYTES } from './protocol.js';
 import { RemoteSession, type ConnectOptions } from './session.js';
 import { openTransport } from './transport.js';
 import { parseLibvirtUri } from './uri.js';
@@ -145,6 +145,41 @@ export class LibvirtConnection extends RemoteSession {
 
   connectGetCapabilities(): Promise<string> {
     return this.call(Proc.CONNECT_GET_CAPABILITIES, undefined, (r) => r.string(STRING_MAX_BYTES));
+  }
+
+  /**
+   * virConnectGetDomainCapabilities: what a guest of `virttype` ('kvm', 'qemu'; undefined for
+   * libvirt's default) can use on this host, with the default emulator, arch and machine. Its
+   * `<cpu>` lists the host-model CPU and each custom model's usability.
+   */
+  connectGetDomainCapabilities(virttype?: string): Promise<string> {
+    return this.call(
+      Proc.CONNECT_GET_DOMAIN_CAPABILITIES,
+      (w) => w.optionalString(undefined).optionalString(undefined).optionalString(undefined).optionalString(virttype).uint(0),
+      (r) => r.string(STRING_MAX_BYTES),
+    );
+  }
+
+  /**
+   * virConnectBaselineHypervisorCPU: the CPU every given CPU definition (`<cpu>` XML, or domain
+   * capabilities XML, whose host-model CPU is taken) can run, for a guest of `virttype`. With
+   * ConnectBaselineCpuFlags.EXPAND_FEATURES every feature of its model is listed too.
+   */
+  connectBaselineHypervisorCpu(xmlCpus: readonly string[], flags = 0, virttype?: string): Promise<string> {
+    if (xmlCpus.length === 0 || xmlCpus.length > CPU_BASELINE_MAX)
+      throw new RangeError(`connectBaselineHypervisorCpu takes 1 to ${CPU_BASELINE_MAX} CPU definitions, not ${xmlCpus.length}`);
+    return this.call(
+      Proc.CONNECT_BASELINE_HYPERVISOR_CPU,
+      (w) =>
+        w
+          .optionalString(undefined)
+          .optionalString(undefined)
+          .optionalString(undefined)
+          .optionalString(virttype)
+          .array(xmlCpus, CPU_BASELINE_MAX, (x, cpu) => x.string(cpu))
+          .uint(flags),
+      (r) => r.string(STRING_MAX_BYTES),
+    );
   }
 
   // ---- node ----

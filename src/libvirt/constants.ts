@@ -130,3 +130,10 @@ export const TypedParamType = { INT: 1, UINT: 2, LLONG: 3, ULLONG: 4, DOUBLE: 5,
  * `<suspend_disk/>`, `<suspend_hybrid/>`.
  */
 export const NodeSuspendTarget = { MEM: 0, DISK: 1, HYBRID: 2 } as const;
+
+/**
+ * virConnectBaselineCPUFlags (include/libvirt/libvirt-host.h): EXPAND_FEATURES lists every feature
+ * of the baseline's model, not only those beyond it; MIGRATABLE leaves out features that block
+ * migration.
+ */
+export const ConnectBaselineCpuFlags = { EXPAND_FEATURES: 1, MIGRATABLE: 2 } as const;

@@ -30,4 +30,5 @@ export {
   LifecycleEvent,
   DriverFeature,
   TypedParamType,
+  ConnectBaselineCpuFlags,
 } from './constants.js';

@@ -5,6 +5,7 @@
 
 import {
   MessageStatus,
+  REMOTE_CPU_BASELINE_MAX,
   MessageType,
   REMOTE_DOMAIN_LIST_MAX,
   REMOTE_MIGRATE_COOKIE_MAX,
@@ -37,6 +38,8 @@ export const DOMAIN_LIST_MAX = REMOTE_DOMAIN_LIST_MAX;
 export const MIGRATE_COOKIE_MAX_BYTES = REMOTE_MIGRATE_COOKIE_MAX;
 /** REMOTE_NODE_MAX_CELLS: longest page-size list and count list of the free-pages call. */
 export const NODE_MAX_CELLS = REMOTE_NODE_MAX_CELLS;
+/** REMOTE_CPU_BASELINE_MAX: most CPU definitions one baseline call takes. */
+export const CPU_BASELINE_MAX = REMOTE_CPU_BASELINE_MAX;
 
 export interface MessageHeader {
   program: number;

@@ -32,6 +32,12 @@ export interface ProjectedHost {
   cpuSeries?: number[];
   /** Ordinary (non-hugepage) memory in use, bytes, as planned so far. */
   memoryUsedBytes: number;
+  /**
+   * Configured memory of the guests placed on the host as planned so far, bytes: every VM there that
+   * holds ordinary memory (not hugepage-backed), moves planned this tick and migrations arriving
+   * included. The hard limit memoryTotal x memoryOvercommitRatio applies to it.
+   */
+  placedMemoryBytes: number;
   /** Free hugepages by page size (KiB) as planned so far; undefined when the host's are unknown. */
   freeHugepages?: Map<number, number>;
   vcpus: number;

@@ -1,12 +1,15 @@
 /**
  * The engine's own filters: limits no configuration may switch off, asked before any policy for
  * every target (cheap: lookups in the projection and the VM's history). Each rule lives here or in
- * a policy, never both: a down or maintenance host is never a target and memory, hugepages and
- * vCPUs are never overcommitted beyond the host's ratios, whatever policies config enables.
+ * a policy, never both: a down or maintenance host is never a target; a host that cannot run the
+ * VM at all (too few CPUs, pinning or NUMA nodes it lacks, CPU features it lacks: hard-limits.ts) is
+ * never one; and memory placed, hugepages and vCPUs are never overcommitted beyond the host's
+ * ratios, whatever policies config enables.
  */
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import type { ProjectedHost } from './api.js';
+import { cpuRefusal, placedMemoryRefusal, topologyRefusal, vcpusRefusal } from './hard-limits.js';
 import { hugepageShortfall, ordinaryMemoryBytes } from './memory-fit.js';
 
 const MiB = 2 ** 20;
@@ -89,7 +92,11 @@ export interface VmHistory {
 
 export interface CoreFilterInput {
   vm: VmObservation;
+  /** The host the VM is on; undefined for a VM not yet placed (`place`). */
+  source: HostObservation | undefined;
   target: HostObservation;
+  /** Every host of the state (a host of a guest's CPU model stands in for it where models are unknown). */
+  hosts: readonly HostObservation[];
   projected: ProjectedHost;
   mustMove: boolean;
   history: VmHistory;
@@ -127,13 +134,33 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
     filter: ({ target }) => (target.maintenance ? `${target.name} is in maintenance` : true),
   },
   {
+    name: 'vcpus',
+    description: "a VM's vCPUs never exceed the target's logical CPUs",
+    filter: ({ vm, target }) => vcpusRefusal(vm, target) ?? true,
+  },
+  {
+    name: 'cpu-topology',
+    description: 'a VM pinned to host CPUs (<cputune>, <vcpu cpuset>) or NUMA nodes (<numatune>) goes only where those exist',
+    filter: ({ vm, target }) => topologyRefusal(vm, target) ?? true,
+  },
+  {
+    name: 'cpu-compat',
+    description:
+      "the target offers every CPU feature the VM's guest CPU needs and can run its CPU model (libvirt's domain capabilities), never judged by model name alone",
+    filter: ({ vm, source, target, hosts }) => cpuRefusal(vm, source, target, hosts) ?? true,
+  },
+  {
     name: 'capacity',
-    description: 'memory up to memoryTotal x memoryOvercommitRatio (hugepage-backed VMs: free pages of their size), vCPUs up to cpuCount x cpuOvercommitRatio',
+    description:
+      'guest memory placed (the configured memory of the VMs there, planned moves included) and memory in use each up to memoryTotal x memoryOvercommitRatio (hugepage-backed VMs: free pages of their size), vCPUs up to cpuCount x cpuOvercommitRatio',
     filter: ({ vm, target, projected: p }) => {
       const memoryLimit = target.memoryTotalBytes * target.memoryOvercommitRatio;
       if (p.memoryUsedBytes + ordinaryMemoryBytes(vm) > memoryLimit) {
         return `${target.name} lacks memory (${Math.max(0, (memoryLimit - p.memoryUsedBytes) / MiB).toFixed(0)} MiB free, ${vm.name} needs ${(ordinaryMemoryBytes(vm) / MiB).toFixed(0)} MiB)`;
       }
+      // Node statistics count what guests use now; the limit is on what they were given.
+      const placed = placedMemoryRefusal(vm, target, p);
+      if (placed) return placed;
       const pagesShort = hugepageShortfall(vm, p);
       if (pagesShort) return pagesShort;
       if (p.vcpus + vm.vcpus > target.cpuCount * target.cpuOvercommitRatio) {
@@ -162,10 +189,11 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
 ];
 
 /**
- * Names config may still list under policy.policies from when the rule was a policy (`capacity`):
+ * Names config may still list under policy.policies from when the rule was a policy (`capacity`,
+ * `cpu-compat`):
  * accepted and skipped by the loader, since the core filter always applies.
  */
-export const FORMER_POLICY_CORE_FILTERS: ReadonlySet<string> = new Set(['capacity']);
+export const FORMER_POLICY_CORE_FILTERS: ReadonlySet<string> = new Set(['capacity', 'cpu-compat']);
 
 /** The first core filter that refuses the target: its name and reason; undefined when all pass. */
 export function coreRefusal(input: CoreFilterInput): { filter: string; reason: string } | undefined {

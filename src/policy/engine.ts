@@ -12,6 +12,7 @@
  */
 import type { ClusterState } from '../cluster/model.js';
 import { candidateRefusal, estimateCost, howItMoves, orderCandidates } from './candidates.js';
+import { hardLimitRefusal, placedMemoryRefusal } from './hard-limits.js';
 import { buildMove } from './move-builder.js';
 import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { Planning, type PlanOptions } from './planning.js';
@@ -110,8 +111,9 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
 /**
  * The engine's move for one VM an operator sends to a named host (`migrate`): the same technique
  * step as plan() (techniques its libvirt state allows, technique policies, both daemons' versions,
- * the cost model with measured link bandwidth and calibration), without the gain check or filters
- * (the operator chose the target), kept even when predicted not to converge (Move.predicted says
+ * the cost model with measured link bandwidth and calibration), without the gain check or the
+ * policies' filters (the operator chose the target) but within the hard limits (hard-limits.ts: a
+ * target that cannot run the VM or hold its memory is refused), kept even when predicted not to converge (Move.predicted says
  * so). `techniques` replaces policy.allowedTechniques (an explicit
  * --technique). Returns the move, or why there is none.
  */
@@ -119,7 +121,7 @@ export async function planRequestedMove(
   state: ClusterState,
   request: { vmUuid: string; to: string; reason: string; techniques?: readonly Technique[] },
   options: PlanOptions = {},
-): Promise<{ move: Move } | { refused: string }> {
+): Promise<{ move: Move } | { refused: string; hardLimit?: boolean }> {
   // No plan memory: one requested move must not advance the spread hold of the next plan.
   const planning = new Planning(state, { ...options, memory: undefined });
   const vm = planning.index.vmsByUuid.get(request.vmUuid);
@@ -129,6 +131,9 @@ export async function planRequestedMove(
   if (!target) return { refused: `host ${request.to} is not in the cluster` };
   const how = howItMoves(vm, true);
   if (how.refused) return { refused: how.refused };
+  // The operator chose the target, but not past what the host can run at all (hard-limits.ts).
+  const hard = hardLimitRefusal(vm, source, target, state.hosts) ?? placedMemoryRefusal(vm, target, planning.projection.host(target.name)!);
+  if (hard) return { refused: typeof hard === 'string' ? hard : hard.reason, hardLimit: true };
   const gain =
     planning.projection.objective.has(source.name) && planning.projection.objective.has(target.name)
       ? planning.projection.objective.gain(source.name, target.name, moveDelta(vm, source, target))

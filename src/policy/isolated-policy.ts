@@ -40,6 +40,7 @@ export interface IsolatedCall {
       cpuRatioP90: number;
       cpuSeries?: number[];
       memoryUsedBytes: number;
+      placedMemoryBytes: number;
       vcpus: number;
       vmUuids: string[];
       forecastCpu: number;
@@ -317,6 +318,7 @@ export class IsolatedPolicy {
           cpuRatioP90: p.cpuRatioP90,
           cpuSeries: p.cpuSeries,
           memoryUsedBytes: p.memoryUsedBytes,
+          placedMemoryBytes: p.placedMemoryBytes,
           vcpus: p.vcpus,
           vmUuids: [...p.vmUuids],
           forecastCpu: ctx.forecastCpu(host.name),

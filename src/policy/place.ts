@@ -34,9 +34,9 @@ export interface JudgeOptions {
   /** Host labels the VM requires (every key=value must be on the host's `labels`). */
   requiredLabels?: Record<string, string>;
   /**
-   * Guest CPU model of a VM not yet running (`place --cpu-model`): a host of that model passes;
-   * another passes when its CPU has every feature of a host of that model (the cpu-compat
-   * policy's rule, with such a host standing in for the source).
+   * Guest CPU model of a VM not yet running (`place --cpu-model`): a host passes when it offers
+   * every feature of a host of that model (the cpu-compat core filter, hard-limits.ts) or lists
+   * the model usable; without a host of that model to compare with, hosts of other models are refused.
    */
   cpuModel?: string;
   nowMs?: number;
@@ -95,14 +95,16 @@ function newVmLimit(host: HostObservation, options: JudgeOptions, hosts: readonl
   return undefined;
 }
 
-/** Why a host whose CPU model differs from the wanted one is refused, or undefined when its features cover a host of that model. */
+/**
+ * Why a host whose CPU model differs from the wanted one cannot be judged: no host of that model to
+ * learn its features from, or the host's own features unknown. Undefined otherwise.
+ */
 function cpuModelProblem(model: string, host: HostObservation, hosts: readonly HostObservation[] = []): string | undefined {
   const reference = hosts.find((h) => h.cpuModel === model && h.cpuFeatures);
   if (!reference) return `${host.name} has CPU ${host.cpuModel ?? 'unknown'}, not ${model}, and no host of model ${model} to compare features with`;
   if (!host.cpuFeatures) return `${host.name}'s CPU features are unknown (model ${host.cpuModel ?? 'unknown'}, not ${model})`;
-  const missing = reference.cpuFeatures!.filter((f) => !host.cpuFeatures!.includes(f));
-  if (missing.length === 0) return undefined;
-  return `${host.name} (${host.cpuModel ?? 'unknown CPU'}) lacks CPU features of ${model} (as on ${reference.name}): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`;
+  // The features themselves are compared by the cpu-compat core filter (hard-limits.ts), as for every move.
+  return undefined;
 }
 
 /** Options of `newVmObservation`: the VM `place` is asked about. */

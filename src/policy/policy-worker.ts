@@ -70,6 +70,7 @@ function contextFor(call: IsolatedCall): PolicyContext {
         cpuRatioP90: p.cpuRatioP90,
         cpuSeries: p.cpuSeries,
         memoryUsedBytes: p.memoryUsedBytes,
+        placedMemoryBytes: p.placedMemoryBytes,
         vcpus: p.vcpus,
         vmUuids: new Set(p.vmUuids),
       });

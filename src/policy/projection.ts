@@ -87,13 +87,18 @@ export class Projection {
     for (const host of state.hosts) {
       const vms = index.vmsOn(host.name);
       let vcpus = 0;
-      for (const v of vms) vcpus += v.vcpus;
+      let placedMemoryBytes = 0;
+      for (const v of vms) {
+        vcpus += v.vcpus;
+        placedMemoryBytes += ordinaryMemoryBytes(v);
+      }
       this.hosts.set(host.name, {
         host,
         cpuRatio: host.cpuUtilization.mean,
         cpuRatioP90: Math.max(host.cpuUtilization.p90, host.cpuUtilization.mean),
         cpuSeries: host.cpuUtilization.series && host.cpuUtilization.series.length > 0 ? [...host.cpuUtilization.series] : undefined,
         memoryUsedBytes: host.memoryUsedBytes,
+        placedMemoryBytes,
         freeHugepages: freeHugepagesOf(host),
         vcpus,
         vmUuids: new Set(vms.map((v) => v.uuid)),
@@ -170,12 +175,15 @@ export class Projection {
    * share counts as gone for the objective and for whether the source is still hot, or a move
    * longer than a tick would have the source relieved again each tick (issue 24: 128 GiB VMs piled
    * on a 4 TiB host overshot to 16 % against a 25 % mean). The source's memory in use stays as
-   * observed for capacity: it is not free until the VM has left.
+   * observed for capacity: it is not free until the VM has left. Its configured memory is placed on
+   * the target as well (and stays placed on the source until it leaves), so the placed-memory limit
+   * does not let a second VM into the same room.
    */
   applyInFlight(vm: VmObservation, source: HostObservation, target: HostObservation): void {
     const d = moveDelta(vm, source, target);
     this.objective.apply(source.name, target.name, { ...d, toMemory: 0 });
     this.leavingBytes.set(source.name, (this.leavingBytes.get(source.name) ?? 0) + ordinaryMemoryBytes(vm));
+    this.hosts.get(target.name)!.placedMemoryBytes += ordinaryMemoryBytes(vm);
     this.moveCpuAndPlacement(vm, source, target, d);
   }
 
@@ -184,7 +192,10 @@ export class Projection {
     const d = moveDelta(vm, source, target);
     this.objective.apply(source.name, target.name, d);
     const ps = this.hosts.get(source.name)!;
-    projectMemoryMove(vm, ps, this.hosts.get(target.name)!);
+    const pt = this.hosts.get(target.name)!;
+    projectMemoryMove(vm, ps, pt);
+    ps.placedMemoryBytes -= ordinaryMemoryBytes(vm);
+    pt.placedMemoryBytes += ordinaryMemoryBytes(vm);
     ps.vcpus -= vm.vcpus;
     this.moveCpuAndPlacement(vm, source, target, d);
   }

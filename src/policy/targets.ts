@@ -24,7 +24,17 @@ export interface TargetChoice {
 }
 
 function coreInput(planning: Planning, vm: VmObservation, target: HostObservation, mustMove: boolean, history: VmHistory) {
-  return { vm, target, projected: planning.projection.host(target.name)!, mustMove, history, config: planning.config, nowMs: planning.nowMs };
+  return {
+    vm,
+    source: planning.index.hostsByName.get(vm.host),
+    target,
+    hosts: planning.state.hosts,
+    projected: planning.projection.host(target.name)!,
+    mustMove,
+    history,
+    config: planning.config,
+    nowMs: planning.nowMs,
+  };
 }
 
 /**

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import '../../policies/index.js';
 import { withConfigTags } from '../cluster/config-tags.js';
+import { parseCpuSet } from '../cluster/guest-cpu.js';
 import { holdsMemory, hostMemory } from '../cluster/memory-accounting.js';
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import { summedWindow, windowedValue } from '../cluster/window.js';
@@ -43,8 +44,23 @@ export const scenarioSchema = z
           memoryMiB: z.number().positive().describe('Memory offered to guests, MiB.'),
           maintenance: z.boolean().default(false).describe('In maintenance: drained, never a target.'),
           labels: z.record(z.string(), z.string()).default({}).describe('Labels, as hosts[].labels in the config.'),
-          cpuModel: z.string().optional().describe('CPU model name (the cpu-compat policy compares models and features).'),
+          cpuModel: z
+            .string()
+            .optional()
+            .describe('CPU model name (the cpu-compat core filter compares features; a VM of this model needs those of a host of it).'),
           cpuFeatures: z.array(z.string()).optional().describe('CPU feature names of the host.'),
+          numaNodes: z
+            .number()
+            .int()
+            .positive()
+            .default(1)
+            .describe('NUMA nodes; its CPUs are split evenly over them in order (a VM pinned to CPUs or nodes it lacks is no target).'),
+          cpuOvercommitRatio: z.number().positive().default(4).describe('vCPUs placed per host CPU at most, as hosts[].cpuOvercommitRatio in the config.'),
+          memoryOvercommitRatio: z
+            .number()
+            .positive()
+            .default(1)
+            .describe('Guest memory placed per byte of host memory at most, as hosts[].memoryOvercommitRatio in the config.'),
           /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
           hugepages: z
             .array(
@@ -76,6 +92,10 @@ export const scenarioSchema = z
           state: z.enum(['running', 'paused', 'shutoff']).default('running').describe('A shut-off VM holds no memory and uses no CPU.'),
           /** Backed by hugepages of this size (KiB). */
           hugepageSizeKiB: z.number().int().positive().optional().describe("Backed by hugepages of this size, KiB (from its host's hugepages pool)."),
+          cpuModel: z.string().optional().describe('Guest CPU model (<cpu><model>): a target needs the features of a host of this model.'),
+          cpuFeatures: z.array(z.string()).optional().describe("CPU features the guest requires (<feature policy='require'>)."),
+          cpuset: z.string().optional().describe('Host CPUs its vCPUs are pinned to, a libvirt cpuset such as "0-3,8" (<cputune><vcpupin cpuset>).'),
+          numaNodeset: z.string().optional().describe('NUMA nodes its memory is bound to, e.g. "1" (<numatune><memory nodeset>).'),
           /** What in its definition blocks migration (as the collector reads from domain XML). */
           migrationBlockers: z
             .array(z.string())
@@ -98,6 +118,15 @@ export const scenarioSchema = z
       if (vmNames.has(vm.name))
         ctx.addIssue({ code: 'custom', path: ['vms', i, 'name'], message: `duplicate VM name "${vm.name}"; give each VM its own name` });
       vmNames.add(vm.name);
+      for (const field of ['cpuset', 'numaNodeset'] as const) {
+        const set = vm[field];
+        if (set === undefined) continue;
+        try {
+          parseCpuSet(set);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', path: ['vms', i, field], message: `VM ${vm.name}: ${(error as Error).message}` });
+        }
+      }
       if (!hostNames.has(vm.host))
         ctx.addIssue({
           code: 'custom',
@@ -107,6 +136,12 @@ export const scenarioSchema = z
     });
   });
 export type Scenario = z.infer<typeof scenarioSchema>;
+
+/** A simulated host's NUMA cells: its CPUs 0..cpuCount-1 split evenly, in order, over `nodes`. */
+function cellsOf(cpuCount: number, nodes: number): { id: number; cpuIds: number[] }[] {
+  const per = Math.ceil(cpuCount / nodes);
+  return Array.from({ length: nodes }, (_, id) => ({ id, cpuIds: Array.from({ length: cpuCount }, (_, c) => c).filter((c) => Math.floor(c / per) === id) }));
+}
 
 export interface SimTick {
   tick: number;
@@ -200,6 +235,10 @@ export class Simulator {
         tags: withConfigTags(vm.name, vm.tags, policy),
         hugepageSizeKiB: vm.hugepageSizeKiB,
         migrationBlockers: vm.migrationBlockers,
+        cpuModel: vm.cpuModel,
+        cpuRequiredFeatures: vm.cpuFeatures,
+        pinnedHostCpus: vm.cpuset === undefined ? undefined : parseCpuSet(vm.cpuset),
+        numaNodeset: vm.numaNodeset === undefined ? undefined : parseCpuSet(vm.numaNodeset),
       };
     });
     // Grouped once: per-host filters over every VM made a tick grow with hosts x VMs.
@@ -235,8 +274,9 @@ export class Simulator {
         maintenance: h.maintenance,
         cpuCount: h.cpuCount,
         memoryTotalBytes: memory.memoryTotalBytes,
-        cpuOvercommitRatio: 4,
-        memoryOvercommitRatio: 1,
+        cpuOvercommitRatio: h.cpuOvercommitRatio,
+        memoryOvercommitRatio: h.memoryOvercommitRatio,
+        topology: { cells: cellsOf(h.cpuCount, h.numaNodes) },
         // The host's window is the per-instant sum of its VMs' (as the collector builds a
         // capacity host's): its p90 is that sum's, never the sum of the VMs' p90s.
         cpuUtilization: summedWindow(

@@ -14,7 +14,6 @@ const DEFAULT_POLICY_DUTIES: [string, string][] = [
   ['maintenance', 'hosts in maintenance are not drained'],
   ['pin', 'policy.pinnedVms may be moved'],
   ['affinity', 'policy.affinityGroups are neither kept nor repaired'],
-  ['cpu-compat', 'targets whose CPU lacks the source CPU features are not avoided'],
 ];
 
 /**

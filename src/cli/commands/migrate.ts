@@ -97,7 +97,9 @@ export function register(program: Command): void {
             { config, policies, history },
           );
           if ('refused' in planned)
-            throw new UserError(`cannot move ${vm.name} ${vm.host} -> ${options.to}: ${planned.refused} (pick another --technique or upgrade the host)`);
+            throw new UserError(
+              `cannot move ${vm.name} ${vm.host} -> ${options.to}: ${planned.refused} (${planned.hardLimit ? 'a hard limit: choose another target' : 'pick another --technique or upgrade the host'})`,
+            );
           const { move } = planned;
           if (!options.json) {
             err(

@@ -4,7 +4,8 @@
  * said about the same daemon at the same time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DomainState, DomainStatsTypes, GetAllDomainStatsFlags, LibvirtConnection } from '../../../src/libvirt/index.js';
+import { parseDomainCapabilitiesCpu, parseExpandedCpu } from '../../../src/cluster/guest-cpu.js';
+import { ConnectBaselineCpuFlags, DomainState, DomainStatsTypes, GetAllDomainStatsFlags, LibvirtConnection } from '../../../src/libvirt/index.js';
 import { loadRecording, startRecordedDaemon, type RecordedDaemon } from './recorded-daemon.js';
 
 const recording = loadRecording('lab1-observe');
@@ -25,6 +26,18 @@ describe('libvirt client on recorded replies (libvirt 11.3 lab host)', () => {
   afterAll(async () => {
     await conn?.close();
     await daemon?.close();
+  });
+
+  it('connectGetDomainCapabilities and connectBaselineHypervisorCpu: the host-model CPU virsh domcapabilities showed, expanded to its model features', async () => {
+    const caps = await conn.connectGetDomainCapabilities('qemu');
+    expect(caps.trim()).toBe(recording.virsh['domcapabilities-qemu'].trim());
+    const hostModel = parseDomainCapabilitiesCpu(caps);
+    expect(hostModel.domainType).toBe('qemu');
+    const expanded = parseExpandedCpu(await conn.connectBaselineHypervisorCpu([hostModel.hostModelCpuXml!], ConnectBaselineCpuFlags.EXPAND_FEATURES, 'qemu'));
+    expect(expanded.model).toBe(hostModel.hostModel);
+    // Expanded: the model's own features (sse2 is in every x86-64 model) beside the host-model extras.
+    expect(expanded.features).toContain('sse2');
+    expect(expanded.features).toContain('hypervisor');
   });
 
   it('opens with the recorded handshake and reads the daemon versions', () => {

@@ -69,7 +69,7 @@ describe('judgeTargets for a new VM', () => {
     expect(Object.fromEntries(byModel.map((v) => [v.host, v.reason ?? 'fits']))).toEqual({
       a: 'fits',
       b: 'fits',
-      c: 'c (Haswell) lacks CPU features of Skylake (as on a): avx2',
+      c: "c (Haswell) lacks 1 of the 3 CPU features new1's CPU model Skylake (its features as on a) needs: avx2",
     });
     const unknown = await judgeTargets(newVm({ cpuModel: 'EPYC' }), s, { cpuModel: 'EPYC' });
     expect(unknown[0].reason).toBe('a has CPU Skylake, not EPYC, and no host of model EPYC to compare features with');

@@ -39,11 +39,21 @@ describe('rules live in one place', () => {
   });
 
   it('core filters are named and in their order', () => {
-    expect(CORE_FILTERS.map((f) => f.name)).toEqual(['host-up', 'not-in-standby', 'not-in-maintenance', 'capacity', 'retry-after-failure', 'no-ping-pong']);
+    expect(CORE_FILTERS.map((f) => f.name)).toEqual([
+      'host-up',
+      'not-in-standby',
+      'not-in-maintenance',
+      'vcpus',
+      'cpu-topology',
+      'cpu-compat',
+      'capacity',
+      'retry-after-failure',
+      'no-ping-pong',
+    ]);
   });
 
   it('built-ins registered themselves; a second built-in with a taken name is refused', () => {
-    expect([...builtinPolicies().keys()]).toEqual(['balance', 'maintenance', 'pin', 'affinity', 'cpu-compat', 'consolidation']);
+    expect([...builtinPolicies().keys()]).toEqual(['balance', 'maintenance', 'pin', 'affinity', 'consolidation']);
     expect(() => registerBuiltinPolicy(definePolicy({ name: 'balance' }))).toThrow('two built-in policies named "balance"; rename one');
   });
 });

@@ -143,10 +143,15 @@ describe('must-moves respect hard limits only', () => {
     expect(q.skipped.find((s) => s.vmName === 'huge')?.reason).toMatch(
       /no eligible target within the hard limits: b lacks memory \(16384 MiB free, huge needs 20480 MiB\); c lacks memory/,
     );
-    // The vCPU overcommit is a hard limit too.
+    // A VM wider than the target's CPUs is refused whatever the overcommit (20 vCPUs, 4 CPUs, limit 16)...
     const wide = [vm('wide', 'a', 0.1, { vcpus: 20 })];
     expect((await plan(state(hosts, wide), { config })).skipped.find((s) => s.vmName === 'wide')?.reason).toMatch(
-      /b would exceed its vCPU overcommit \(20 vCPUs, limit 16\)/,
+      /wide has 20 vCPUs, more than the 4 logical CPUs of b \(limit: a VM's vCPUs <= the target's CPUs\)/,
+    );
+    // ... and the vCPU overcommit is a hard limit too (4 + 13 placed > 4 CPUs x 4).
+    const crowded = [vm('narrow', 'a', 0.1, { vcpus: 4 }), vm('b-wide', 'b', 0.1, { vcpus: 13 }), vm('c-wide', 'c', 0.1, { vcpus: 13 })];
+    expect((await plan(state(hosts, crowded), { config })).skipped.find((s) => s.vmName === 'narrow')?.reason).toMatch(
+      /b would exceed its vCPU overcommit \(17 vCPUs, limit 16\)/,
     );
   });
 });
