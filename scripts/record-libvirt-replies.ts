@@ -1,7 +1,7 @@
 /**
  * Records real libvirt replies for the unit tests' fake daemon (test/unit/libvirt/recorded-daemon.ts).
  *
- *   VB_LAB_DIR=/var/tmp/vb-lab-N VB_LAB_ADDRESS_PREFIX=127.0.N. npx tsx scripts/record-libvirt-replies.ts [--keep]
+ *   VB_LAB_DIR=/var/tmp/vb-lab-N VB_LAB_ADDRESS_PREFIX=127.0.N. npx tsx scripts/record-libvirt-replies.ts [--keep] [--observe-only]
  *
  * Brings up a two-host lab (root; lab/), starts one small guest on lab1, and puts a recording
  * proxy in front of each host's libvirtd. Through the proxies it runs what the unit tests replay:
@@ -9,7 +9,7 @@
  *  - migrate-lab1 / migrate-lab2: one pre-copy move lab1 -> lab2 by the executor (runSingleMove).
  * Each recording also keeps virsh's view of the same daemon (the tests' expected values) and, for
  * the move, the executor's live result. Writes test/unit/libvirt/recorded/*.json; the lab is taken
- * down afterwards unless --keep.
+ * down afterwards unless --keep. --observe-only records lab1-observe alone (the collector changed, the move did not).
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -135,6 +135,7 @@ async function main(): Promise<void> {
       },
     });
 
+    if (process.argv.includes('--observe-only')) return;
     // migrate-lab1 / migrate-lab2: one pre-copy move by the executor.
     const source = await recordingProxy(lab1.address);
     const target = await recordingProxy(lab2.address);
