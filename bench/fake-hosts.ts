@@ -156,3 +156,5 @@ process.on('message', (m: unknown) => {
     process.exit(0);
   }
 });
+// The bench ended without saying so (killed, crashed): do not outlive it.
+process.on('disconnect', () => process.exit(0));
