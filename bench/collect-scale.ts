@@ -55,7 +55,7 @@ async function measureSize(hosts: number, vmsPerHost: number, ticks: number, log
   const PER_CHILD = 4000;
   const children = Array.from({ length: Math.ceil(hosts / PER_CHILD) }, (_, i) => {
     const mine = Math.min(PER_CHILD, hosts - i * PER_CHILD);
-    const child = fork(join(import.meta.dirname, 'fake-hosts.ts'), [recording, String(vmsPerHost), '0.1', String(mine)], {
+    const child = fork(join(import.meta.dirname, 'fake-hosts.ts'), [recording, String(vmsPerHost), '0.1', String(mine), String(i * PER_CHILD)], {
       execArgv: ['--import', 'tsx'],
       stdio: 'inherit',
     });

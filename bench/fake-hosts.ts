@@ -4,10 +4,11 @@
  * collector's scale rows (bench/collect-scale.ts). Run as a child process, so its CPU is not the
  * controller's:
  *
- *   fork('bench/fake-hosts.ts', [recordingPath, vmsPerHost, hotShare, listeners]) -> message { ports }
+ *   fork('bench/fake-hosts.ts', [recordingPath, vmsPerHost, hotShare, listeners, firstHost]) -> message { ports }
  *
  * It listens on `listeners` loopback ports (the controller's config refuses two hosts with one
- * address and port), and each accepted connection is one host. Every call is answered with the recorded reply of the same
+ * address and port), and each accepted connection is one host, numbered from `firstHost` (its
+ * VMs' and its own UUIDs derive from that number, so several children never share one). Every call is answered with the recorded reply of the same
  * procedure (same arguments when recorded, else the procedure's first reply), except:
  *  - connectGetCapabilities: the recorded XML with a host UUID of its own (the controller refuses
  *    two entries reaching one host);
@@ -42,7 +43,7 @@ interface Exchange {
   reply: string;
 }
 
-const [recordingPath, vmsArg, hotArg, listenersArg] = process.argv.slice(2);
+const [recordingPath, vmsArg, hotArg, listenersArg, firstHostArg] = process.argv.slice(2);
 const listeners = Number(listenersArg ?? 1);
 const vmsPerHost = Number(vmsArg ?? 30);
 const hotShare = Number(hotArg ?? 0.1);
@@ -105,7 +106,7 @@ function capabilitiesReply(host: number): Buffer {
   return new XdrWriter(xml.length + 16).string(xml).toBuffer();
 }
 
-let hosts = 0;
+let hosts = Number(firstHostArg ?? 0);
 const sockets = new Set<Socket>();
 const onConnection = (socket: Socket) => {
   const host = hosts++;
@@ -115,7 +116,15 @@ const onConnection = (socket: Socket) => {
   socket.on('error', () => {});
   const decoder = new PacketDecoder();
   socket.on('data', (chunk) => {
-    for (const { header, payload } of decoder.push(chunk)) {
+    let packets: ReturnType<PacketDecoder['push']>;
+    try {
+      packets = decoder.push(chunk);
+    } catch {
+      // Not libvirt's framing (something else on loopback probing ports): drop that peer only.
+      socket.destroy();
+      return;
+    }
+    for (const { header, payload } of packets) {
       if (header.program === KEEPALIVE_PROGRAM) {
         if (header.procedure === 1)
           socket.write(encodePacket({ ...header, version: KEEPALIVE_PROTOCOL_VERSION, procedure: 2, type: MessageType.MESSAGE, serial: 0 }, Buffer.alloc(0)));
