@@ -12,6 +12,8 @@ import { z } from 'zod';
 import '../policies/index.js';
 import type { ClusterState, HostObservation, VmObservation } from '../src/cluster/model.js';
 import { plan } from '../src/policy/index.js';
+import { policySchema } from '../src/config/policy-schema.js';
+import { growthExponent } from './growth.js';
 import { median } from './protocol.js';
 
 const inputsSchema = z.strictObject({
@@ -31,6 +33,23 @@ const inputsSchema = z.strictObject({
       targetCpuMs: z.number().positive().optional(),
     }),
   ),
+  /**
+   * Plans of many moves (issue 25): `maintenanceHosts` hosts in maintenance, so about 1,000 VMs
+   * must move in one plan (maxMoves `maxMoves`), planned with the indexed target search and with the
+   * exhaustive one (the search before the index) on the same state.
+   */
+  drains: z
+    .strictObject({
+      maintenanceHosts: z.number().int().positive(),
+      maxMoves: z.number().int().positive(),
+      repeats: z.number().int().min(1),
+      sizes: z.array(
+        z.strictObject({ hosts: z.number().int().positive(), vmsPerHost: z.number().int().positive(), targetCpuMs: z.number().positive().optional() }),
+      ),
+      /** Largest growth exponent of the indexed plan's CPU over hosts (log-log least squares). */
+      targetExponent: z.number().positive(),
+    })
+    .optional(),
 });
 
 const GiB = 2 ** 30;
@@ -153,6 +172,7 @@ export async function runPlanningBench(options: { inputsPath?: string; log?: (li
       `planning: ${row.hosts} hosts x ${row.vms} VMs: median CPU ${row.medianCpuMs.toFixed(0)} ms, wall ${row.medianWallMs.toFixed(0)} ms${row.timeouts ? `, ${row.timeouts} policy timeouts` : ''}`,
     );
   }
+  const drains = inputs.drains ? await runDrains(inputs, inputs.drains, log) : undefined;
   const markdown = [
     `CPU time per plan() with the default policies (user + system of the process), median of ${inputs.repeats} runs per cluster unless the row says fewer (inputs: \`bench/inputs/planning.json\`; ${(inputs.hotHostShare * 100).toFixed(0)} % of hosts near 95 % CPU, VM dirty rates 0-200 MiB/s so the chooser has work; every VM has its own UUID${rows.every((r) => r.distinctIds) ? '' : ' — CHECK FAILED: some ids repeat'}). Growth with hosts should be about linear at a fixed number of VMs a host.`,
     '',
@@ -162,6 +182,57 @@ export async function runPlanningBench(options: { inputsPath?: string; log?: (li
       (r) =>
         `| ${r.hosts} | ${r.vms / r.hosts} | ${r.vms} | ${r.hotHosts} | ${r.runs} | ${r.medianCpuMs.toFixed(0)} | ${r.medianWallMs.toFixed(0)} | ${r.targetCpuMs ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} | ${r.moves} | ${r.skipped} | ${r.policyErrors} | ${r.timeouts} | ${r.heapMiB.toFixed(0)} |`,
     ),
+    ...(drains ? ['', drains.markdown] : []),
   ].join('\n');
-  return { title: 'Planning time at scale', markdown, json: { inputs, rows } };
+  return { title: 'Planning time at scale', markdown, json: { inputs, rows, drains: drains?.json } };
+}
+
+type DrainInputs = NonNullable<z.infer<typeof inputsSchema>['drains']>;
+
+/** Plans of ~1,000 moves: the indexed and the exhaustive target search on the same drained clusters. */
+async function runDrains(inputs: z.infer<typeof inputsSchema>, drains: DrainInputs, log: (line: string) => void) {
+  const rows: { hosts: number; vms: number; moves: number; samePlan: boolean; indexedCpuMs: number; exhaustiveCpuMs: number; targetCpuMs?: number }[] = [];
+  const config = policySchema.parse({ maxMovesPerTick: drains.maxMoves });
+  for (const size of drains.sizes) {
+    const state = syntheticCluster(size.hosts, size.vmsPerHost, inputs);
+    for (let i = 0; i < drains.maintenanceHosts; i++) state.hosts[Math.floor((i * size.hosts) / drains.maintenanceHosts)].maintenance = true;
+    const cpu: Record<'indexed' | 'exhaustive', number[]> = { indexed: [], exhaustive: [] };
+    const plans: Record<string, string> = {};
+    let moves = 0;
+    for (let r = 0; r < drains.repeats; r++) {
+      for (const targetSearch of ['exhaustive', 'indexed'] as const) {
+        const before = cpuMs();
+        const p = await plan(state, { config, maxMoves: drains.maxMoves, targetSearch });
+        cpu[targetSearch].push(cpuMs() - before);
+        plans[targetSearch] = JSON.stringify(p.moves.map((m) => [m.vmUuid, m.to, m.technique]));
+        moves = p.moves.length;
+      }
+    }
+    const row = {
+      hosts: size.hosts,
+      vms: state.vms.length,
+      moves,
+      samePlan: plans.indexed === plans.exhaustive,
+      indexedCpuMs: median(cpu.indexed),
+      exhaustiveCpuMs: median(cpu.exhaustive),
+      targetCpuMs: size.targetCpuMs,
+    };
+    rows.push(row);
+    log(
+      `planning: drain ${row.hosts} hosts, ${row.moves} moves: indexed ${row.indexedCpuMs.toFixed(0)} ms, exhaustive ${row.exhaustiveCpuMs.toFixed(0)} ms CPU, same plan ${row.samePlan}`,
+    );
+  }
+  const exponent = growthExponent(rows.map((r) => ({ x: r.hosts, y: r.indexedCpuMs })));
+  const exhaustiveExponent = growthExponent(rows.map((r) => ({ x: r.hosts, y: r.exhaustiveCpuMs })));
+  const markdown = [
+    `Plans of many moves: ${drains.maintenanceHosts} hosts in maintenance (about ${drains.maintenanceHosts * (drains.sizes[0]?.vmsPerHost ?? 0)} VMs must move), up to ${drains.maxMoves} moves in one plan, median of ${drains.repeats} runs, the indexed target search (src/policy/target-index.ts) against the exhaustive one (every host scored and sorted per move, the search before the index) on the same state. Growth exponent over hosts (log-log least squares): indexed ${exponent.toFixed(2)} (target <= ${drains.targetExponent}${exponent <= drains.targetExponent ? ', met' : ', **not met**'}), exhaustive ${exhaustiveExponent.toFixed(2)}.`,
+    '',
+    '| hosts | VMs | moves | same plan | indexed CPU ms | exhaustive CPU ms | target CPU ms | met |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.hosts} | ${r.vms} | ${r.moves} | ${r.samePlan ? 'yes' : '**no**'} | ${r.indexedCpuMs.toFixed(0)} | ${r.exhaustiveCpuMs.toFixed(0)} | ${r.targetCpuMs ?? ''} | ${r.targetCpuMs === undefined ? '' : r.indexedCpuMs < r.targetCpuMs ? 'yes' : '**no**'} |`,
+    ),
+  ].join('\n');
+  return { markdown, json: { rows, exponent, exhaustiveExponent } };
 }

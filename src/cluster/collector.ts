@@ -1,7 +1,8 @@
 /**
  * One tick of observation: libvirt counters from every host become a ClusterState with rates and
  * smoothed windows. One bulk get-all-domain-stats call per host; per-VM calls only for what bulk
- * stats lack (job status, and once per VM its metadata tags and XML).
+ * stats lack: once per VM its metadata tags and XML, and job status only for VMs a migration may
+ * hold (job-watch.ts: domain events, the bulk state/reason, the executor's moves).
  */
 import {
   DomainJobType,
@@ -30,6 +31,7 @@ import { parseGuestCpu, parsePlacement, type GuestCpu } from './guest-cpu.js';
 import { readHostGuestCpus, type HostGuestCpu } from './host-cpu.js';
 import { findDuplicateVms } from './identity.js';
 import { hostMemory } from './memory-accounting.js';
+import { HostJobWatch } from './job-watch.js';
 import { isVmBoundFailure } from './vm-bound-errors.js';
 import { clusterImbalance } from './imbalance.js';
 import { MiB, type ClusterState, type HostObservation, type HugepagePool, type InFlightMigration, type VmObservation, type VmState } from './model.js';
@@ -79,6 +81,8 @@ interface HostMemo {
   hugepageSizesKiB?: number[];
   hugepageTotals?: Map<number, number>;
   cellCount?: number;
+  /** Which VMs need a job-info call (domain events on this host's connection). */
+  jobs: HostJobWatch;
 }
 
 export interface CollectOptions {
@@ -193,7 +197,8 @@ export class Collector {
     // VMs whose move failed for a reason of their own: their definition is read again each tick,
     // so a fix (a device detached) is noticed and the VM becomes movable again.
     const watch = new Set((options.recentFailures ?? []).filter((f) => isVmBoundFailure(f.error)).map((f) => f.vmUuid));
-    const results = await Promise.all(this.config.hosts.map((host) => this.collectHost(host, observedAtMs, watch)));
+    const migrating = new Set((options.inFlight ?? []).map((m) => m.vmUuid));
+    const results = await Promise.all(this.config.hosts.map((host) => this.collectHost(host, observedAtMs, watch, migrating)));
     const hosts = results.map((r) => r.host);
     const everyCopy = results.flatMap((r) => r.vms);
     const duplicates = findDuplicateVms(everyCopy, options.inFlight ?? []);
@@ -252,7 +257,7 @@ export class Collector {
   private hostMemo(name: string): HostMemo {
     let memo = this.hosts.get(name);
     if (!memo) {
-      memo = { window: new SampleWindow(this.config.loop.windowSamples) };
+      memo = { window: new SampleWindow(this.config.loop.windowSamples), jobs: new HostJobWatch() };
       this.hosts.set(name, memo);
     }
     return memo;
@@ -284,7 +289,12 @@ export class Collector {
     return this.deps.hostReadBoundMs ?? Math.min(HOST_READ_BOUND_MS, this.config.libvirt.callTimeoutSeconds * 1000);
   }
 
-  private async collectHost(host: HostConfig, nowMs: number, watch: ReadonlySet<string>): Promise<{ host: HostObservation; vms: VmObservation[] }> {
+  private async collectHost(
+    host: HostConfig,
+    nowMs: number,
+    watch: ReadonlySet<string>,
+    migrating: ReadonlySet<string>,
+  ): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const conn = this.connections.get(host.name);
     if (!conn) return this.downHost(host, this.connections.status(host.name).downReason ?? 'not connected');
     const since = this.stillReading.get(host.name);
@@ -293,7 +303,7 @@ export class Collector {
         host,
         `slow: libvirt on ${host.name} has not answered an earlier tick's reads for ${Math.round((nowMs - since) / 1000)} s; left out of this tick`,
       );
-    const read = this.readHost(host, conn, nowMs, watch);
+    const read = this.readHost(host, conn, nowMs, watch, migrating);
     try {
       return await withinHostBound(host.name, this.hostBoundMs(), read);
     } catch (error) {
@@ -315,8 +325,11 @@ export class Collector {
     conn: LibvirtConnection,
     nowMs: number,
     watch: ReadonlySet<string>,
+    migrating: ReadonlySet<string>,
   ): Promise<{ host: HostObservation; vms: VmObservation[] }> {
     const memo = this.hostMemo(host.name);
+    // Subscribed before the stats are read, so a migration starting meanwhile is not missed.
+    await memo.jobs.attach(conn);
     if (memo.nodeCpus === undefined) {
       const [info, caps] = await Promise.all([conn.nodeGetInfo(), conn.connectGetCapabilities()]);
       memo.nodeCpus = info.cpus;
@@ -358,7 +371,8 @@ export class Collector {
         GetAllDomainStatsFlags.NOWAIT,
       ),
     ]);
-    const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs, watch)));
+    const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs, watch, memo.jobs, migrating)));
+    memo.jobs.endTick();
     const hugepages = await this.readHugepages(host, conn, memo);
 
     const cpuCount = host.capacity?.cpuCount ?? memo.nodeCpus!;
@@ -452,6 +466,8 @@ export class Collector {
     params: TypedParams,
     nowMs: number,
     watch: ReadonlySet<string>,
+    jobs: HostJobWatch,
+    migrating: ReadonlySet<string>,
   ): Promise<VmObservation> {
     const stateCode = num(params, 'state.state') ?? DomainState.NOSTATE;
     const state = vmState(stateCode);
@@ -494,9 +510,10 @@ export class Collector {
       if (fingerprint !== undefined) memo.definition = fingerprint;
     }
     let jobRunning = false;
-    if (state === 'running' || state === 'paused') {
+    if (jobs.needsJobInfo(domain.uuid, stateCode, num(params, 'state.reason'), migrating.has(domain.uuid))) {
       const job = await conn.domainGetJobInfo(domain).catch(() => undefined);
       jobRunning = job !== undefined && (job.type === DomainJobType.BOUNDED || job.type === DomainJobType.UNBOUNDED);
+      jobs.record(domain.uuid, jobRunning);
     }
     const tags = withConfigTags(domain.name, memo.tags, this.config.policy);
     const blockCount = num(params, 'block.count') ?? 0;

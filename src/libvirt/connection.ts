@@ -21,7 +21,7 @@ import { RemoteSession, type ConnectOptions } from './session.js';
 import { openTransport } from './transport.js';
 import { parseLibvirtUri } from './uri.js';
 import { readDomain, readTypedParams, uuidToBytes, writeDomain, writeTypedParams, type DomainRef, type TypedParam, type TypedParams } from './wire.js';
-import type { XdrReader } from './xdr.js';
+import type { XdrReader, XdrWriter } from './xdr.js';
 
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS, JOB_LENGTH_PROCEDURES, type ConnectOptions } from './session.js';
 
@@ -195,8 +195,34 @@ export class LibvirtConnection extends RemoteSession {
     });
   }
 
+  /** nparams of NODE_GET_CPU_STATS / NODE_GET_MEMORY_STATS per CPU or cell, learned on this connection. */
+  private readonly nodeStatsCounts = new Map<string, number>();
+
+  private nodeStatsWithCount(procedure: number, args: (w: XdrWriter, count: number) => unknown, count: number, max: number): Promise<Record<string, bigint>> {
+    return this.call(
+      procedure,
+      (w) => args(w, count),
+      (r) => {
+        const out: Record<string, bigint> = {};
+        for (const [field, value] of r.array(max, () => [r.string(STRING_MAX_BYTES), r.uhyper()] as const)) out[field] = value;
+        r.int();
+        return out;
+      },
+    );
+  }
+
   /** Host CPU time counters (kernel, user, idle, iowait; nanoseconds) for one CPU or all (-1). */
   async nodeGetCpuStats(cpuNum = -1): Promise<Record<string, bigint>> {
+    // libvirt answers nparams 0 with the count, then wants exactly that many (a host constant): asked once per connection.
+    const known = this.nodeStatsCounts.get(`cpu:${cpuNum}`);
+    if (known !== undefined) {
+      try {
+        return await this.nodeStatsWithCount(Proc.NODE_GET_CPU_STATS, (w, count) => w.int(cpuNum).int(count).uint(0), known, REMOTE_NODE_CPU_STATS_MAX);
+      } catch (error) {
+        this.nodeStatsCounts.delete(`cpu:${cpuNum}`);
+        throw error;
+      }
+    }
     const count = await this.call(
       Proc.NODE_GET_CPU_STATS,
       (w) => w.int(cpuNum).int(0).uint(0),
@@ -205,6 +231,7 @@ export class LibvirtConnection extends RemoteSession {
         return r.int();
       },
     );
+    this.nodeStatsCounts.set(`cpu:${cpuNum}`, count);
     return this.call(
       Proc.NODE_GET_CPU_STATS,
       (w) => w.int(cpuNum).int(count).uint(0),
@@ -219,6 +246,16 @@ export class LibvirtConnection extends RemoteSession {
 
   /** Host memory counters (total, free, buffers, cached; KiB) for one NUMA cell or all (-1). */
   async nodeGetMemoryStats(cellNum = -1): Promise<Record<string, bigint>> {
+    // libvirt answers nparams 0 with the count, then wants exactly that many (a host constant): asked once per connection.
+    const known = this.nodeStatsCounts.get(`memory:${cellNum}`);
+    if (known !== undefined) {
+      try {
+        return await this.nodeStatsWithCount(Proc.NODE_GET_MEMORY_STATS, (w, count) => w.int(count).int(cellNum).uint(0), known, REMOTE_NODE_MEMORY_STATS_MAX);
+      } catch (error) {
+        this.nodeStatsCounts.delete(`memory:${cellNum}`);
+        throw error;
+      }
+    }
     const count = await this.call(
       Proc.NODE_GET_MEMORY_STATS,
       (w) => w.int(0).int(cellNum).uint(0),
@@ -227,6 +264,7 @@ export class LibvirtConnection extends RemoteSession {
         return r.int();
       },
     );
+    this.nodeStatsCounts.set(`memory:${cellNum}`, count);
     return this.call(
       Proc.NODE_GET_MEMORY_STATS,
       (w) => w.int(count).int(cellNum).uint(0),

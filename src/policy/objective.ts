@@ -152,6 +152,58 @@ export class Objective {
     return this.valueOf(this.shifted(from, to, d));
   }
 
+  /** The CPU forecast offset of a counted host (added in the hot-spot term only); undefined for a host that does not count. */
+  cpuOffset(name: string): number | undefined {
+    const i = this.index.get(name);
+    return i === undefined ? undefined : this.offset[i];
+  }
+
+  /**
+   * For a move off `from` with the shares `d` (toCpu, toMemory >= 0) on the target: a function
+   * giving the lowest J after that move onto any counted host whose ratios are at least the ones
+   * passed (CPU, CPU plus its forecast offset, memory). J after grows with each of those ratios (the
+   * spread term by 2·u·d + d², the hot-spot term by the growth of a convex excess), so
+   * `value() - bound(...)` bounds the gain of every such host from above (target-index.ts prunes
+   * with it). Float rounding aside: callers add a slack (see magnitude()).
+   */
+  afterAtLeast(from: string, d: MoveDelta): (cpu: number, cpuHot: number, memory: number) => number {
+    const base = this.shifted(from, '', { ...d, toCpu: 0, toMemory: 0 });
+    const n = this.size;
+    const { cpu: wCpu, memory: wMemory, hotSpot } = this.weights;
+    const thetaCpu = this.thresholds.cpu;
+    const thetaMemory = this.thresholds.memory;
+    const addCpu = d.toCpu;
+    const addMemory = d.toMemory;
+    const sumCpu = base.cpu.sum + addCpu;
+    const sumMemory = base.memory.sum + addMemory;
+    const over = (x: number, theta: number) => (x > theta ? (x - theta) * (x - theta) : 0);
+    return (cpu, cpuHot, memory) => {
+      if (n === 0) return 0;
+      let j = 0;
+      if (wCpu !== 0) {
+        const sumSq = base.cpu.sumSq + (cpu + addCpu) * (cpu + addCpu) - cpu * cpu;
+        const hot = base.cpu.hot + over(cpuHot + addCpu, thetaCpu) - over(cpuHot, thetaCpu);
+        j += wCpu * (Math.max(0, sumSq - (sumCpu * sumCpu) / n) + hotSpot * hot);
+      }
+      if (wMemory !== 0) {
+        const sumSq = base.memory.sumSq + (memory + addMemory) * (memory + addMemory) - memory * memory;
+        const hot = base.memory.hot + over(memory + addMemory, thetaMemory) - over(memory, thetaMemory);
+        j += wMemory * (Math.max(0, sumSq - (sumMemory * sumMemory) / n) + hotSpot * hot);
+      }
+      return j;
+    };
+  }
+
+  /** A scale of J's terms (for float slack: rounding errors grow with the sums J is computed from). */
+  magnitude(): number {
+    let m = Math.abs(this.value());
+    for (const r of RESOURCES)
+      m +=
+        Math.abs(this.weights[r]) *
+        (Math.abs(this.totals[r].sumSq) + this.totals[r].sum ** 2 / Math.max(1, this.size) + Math.abs(this.weights.hotSpot * this.totals[r].hot));
+    return m;
+  }
+
   /**
    * J now minus J after the move: positive when the move helps. `only` restricts J to some
    * resources (a spread move is judged on the resources its source is a spread source in).

@@ -14,6 +14,7 @@ import { defaultPolicies, type LoadedPolicy } from './loader.js';
 import type { Technique } from './plan-types.js';
 import { ClusterIndex, cpuShare, Projection } from './projection.js';
 import { Relief, type PlanMemory } from './relief.js';
+import { TargetIndex } from './target-index.js';
 
 export interface PlanOptions {
   policies?: LoadedPolicy[];
@@ -31,6 +32,12 @@ export interface PlanOptions {
   maxMoves?: number;
   /** Kept by a caller that plans every tick, for policy.spread.holdTicks (see PlanMemory). */
   memory?: PlanMemory;
+  /**
+   * How targets are searched: `indexed` (default: target-index.ts, the same targets in the same
+   * order without scoring every host for every move) or `exhaustive` (every host scored and sorted
+   * per move: the reference the index is tested against, and the bench's "before").
+   */
+  targetSearch?: 'indexed' | 'exhaustive';
 }
 
 export const DEFAULT_CONFIG: PolicyConfig = policySchema.parse({});
@@ -70,6 +77,14 @@ export class Planning {
     this.relief = new Relief(this.projection, this.config, options.memory);
     this.history = new HistoryIndex(state, this.config, this.nowMs);
     this.framework = new PolicyFramework(options.policies ?? defaultPolicies(this.config), (loaded) => this.contextFor(loaded), this.config.policyTimeoutMs);
+  }
+
+  private targetIndexBuilt: TargetIndex | undefined;
+
+  /** The hosts indexed for the target search, built at first use and kept current by the projection. */
+  get targetIndex(): TargetIndex {
+    this.targetIndexBuilt ??= new TargetIndex(this.projection);
+    return this.targetIndexBuilt;
   }
 
   /** What one policy sees: the state, its options and the indexed, projected views. */

@@ -77,6 +77,8 @@ export class Projection {
   private readonly forecastOffset = new Map<string, number>();
   /** Memory of VMs migrating off a host now, bytes (applyInFlight). */
   private readonly leavingBytes = new Map<string, number>();
+  /** Told the names of the two hosts whenever a move (planned or in flight) changes their loads (target-index.ts). */
+  private readonly listeners: ((host: string) => void)[] = [];
 
   constructor(
     readonly index: ClusterIndex,
@@ -128,6 +130,11 @@ export class Projection {
       { cpu: config.objective.cpuWeight, memory: config.objective.memoryWeight, hotSpot: config.objective.hotSpotWeight },
       { cpu: this.thresholds.cpuHigh, memory: this.thresholds.memoryHigh },
     );
+  }
+
+  /** Calls `listener` with each host's name whose projected load a later apply() or applyInFlight() changes. */
+  onHostChange(listener: (host: string) => void): void {
+    this.listeners.push(listener);
   }
 
   host(name: string): ProjectedHost | undefined {
@@ -213,6 +220,10 @@ export class Projection {
     pt.vcpus += vm.vcpus;
     pt.vmUuids.add(vm.uuid);
     this.moved.set(vm.uuid, target.name);
+    for (const listener of this.listeners) {
+      listener(source.name);
+      listener(target.name);
+    }
   }
 }
 

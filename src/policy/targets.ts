@@ -11,6 +11,7 @@ import { coreRefusal, type VmHistory } from './core-filters.js';
 import { Planning, type PlanOptions } from './planning.js';
 import type { Resource } from './objective.js';
 import { moveDelta } from './projection.js';
+import { UnorderableTarget } from './target-index.js';
 
 /** Targets whose filters and scores are asked at once, best objective gain first (see findTarget). */
 const TARGET_BATCH = 16;
@@ -49,6 +50,76 @@ export async function findTarget(
   mustMove: boolean,
   needed: { gain: number; margin: number; only?: readonly Resource[] },
 ): Promise<{ target: TargetChoice } | { skip: string }> {
+  // The index orders by the gain over every resource; a move judged on some resources only (a
+  // spread move, h24b) is searched exhaustively.
+  if (planning.options.targetSearch !== 'exhaustive' && needed.only === undefined) {
+    const found = await findTargetIndexed(planning, vm, source, mustMove, needed.gain);
+    if (found) return found;
+  }
+  return findTargetExhaustive(planning, vm, source, mustMove, needed);
+}
+
+/**
+ * The indexed search: hosts in the exhaustive search's order (target-index.ts), each through the
+ * core filters and the gain bar, judged by the policies in the same batches, so the same batch
+ * decides and the same target wins. Undefined when it finds none (or the index cannot order this
+ * VM): the exhaustive search then runs, for the same answer and its reasons, which name refusals
+ * from every host.
+ */
+async function findTargetIndexed(
+  planning: Planning,
+  vm: VmObservation,
+  source: HostObservation,
+  mustMove: boolean,
+  neededGain: number,
+): Promise<{ target: TargetChoice } | { skip: string } | undefined> {
+  const order = planning.config.goal === 'consolidate' && !mustMove ? 'fullest' : 'gain';
+  const hosts = planning.targetIndex.ordered(vm, source, order);
+  if (!hosts) return undefined;
+  const history = planning.history.of(vm);
+  let batch: { host: HostObservation; gain: number }[] = [];
+  const judge = async (): Promise<{ target: TargetChoice } | { skip: string } | undefined> => {
+    const feasible: TargetChoice[] = [];
+    for (const { host, gain } of batch) {
+      const verdict = await planning.framework.judge(vm, host, mustMove);
+      if ('failed' in verdict) return { skip: POLICY_FAILED };
+      if (verdict.accepted) feasible.push({ host, score: verdict.score, gain });
+    }
+    batch = [];
+    return feasible.length > 0 ? { target: feasible.sort((a, b) => b.score - a.score || b.gain - a.gain)[0] } : undefined;
+  };
+  try {
+    for (const open of hosts) {
+      if (open.host.name === source.name) continue;
+      // By gain, every later host gains no more: none of them can pass the bar.
+      if (open.gain <= neededGain) {
+        if (order === 'gain') break;
+        continue;
+      }
+      if (coreRefusal(coreInput(planning, vm, open.host, mustMove, history))) continue;
+      batch.push(open);
+      if (batch.length === TARGET_BATCH) {
+        const found = await judge();
+        if (found) return found;
+      }
+    }
+  } catch (error) {
+    if (error instanceof UnorderableTarget) return undefined;
+    throw error;
+  }
+  return batch.length > 0 ? judge() : undefined;
+}
+
+const POLICY_FAILED = 'a policy failed while judging it (see policy errors); no move depends on a failed policy';
+
+/** Every host scored, sorted and judged: the reference search, and the one that explains a skip. */
+async function findTargetExhaustive(
+  planning: Planning,
+  vm: VmObservation,
+  source: HostObservation,
+  mustMove: boolean,
+  needed: { gain: number; margin: number; only?: readonly Resource[] },
+): Promise<{ target: TargetChoice } | { skip: string }> {
   const { projection, framework } = planning;
   const history = planning.history.of(vm);
   const rejections: string[] = [];
@@ -80,7 +151,7 @@ export async function findTarget(
   for (let at = 0; at < open.length && feasible.length === 0; at += TARGET_BATCH) {
     for (const { host, gain } of open.slice(at, at + TARGET_BATCH)) {
       const verdict = await framework.judge(vm, host, mustMove);
-      if ('failed' in verdict) return { skip: 'a policy failed while judging it (see policy errors); no move depends on a failed policy' };
+      if ('failed' in verdict) return { skip: POLICY_FAILED };
       if (verdict.accepted) feasible.push({ host, score: verdict.score, gain });
       else rejections.push(verdict.reason);
     }

@@ -3,6 +3,7 @@
  * test/lab/accounting.test.ts): shut-off definitions, hugepages, duplicate VMs, definitions that
  * change after a VM-bound failure.
  */
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { Collector } from '../../../src/cluster/collector.js';
 import type { HostConnections } from '../../../src/cluster/connections.js';
@@ -19,6 +20,8 @@ interface FakeDomain {
   state: number;
   memoryKiB: number;
   xml: string;
+  /** state.reason in the bulk stats (default 1). */
+  reason?: number;
 }
 
 function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number; free: number } } = {}) {
@@ -26,7 +29,15 @@ function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number;
     <pages unit='KiB' size='4'/>${options.hugepages ? "<pages unit='KiB' size='2048'/>" : ''}</cpu>
     <power_management><suspend_mem/><suspend_disk/></power_management>
     <topology><cells num='1'><cell id='0'><pages unit='KiB' size='4'>1000</pages>${options.hugepages ? `<pages unit='KiB' size='2048'>${options.hugepages.total}</pages>` : ''}</cell></cells></topology></host></capabilities>`;
-  const conn = {
+  const calls: string[] = [];
+  const jobs = new Map<string, number>();
+  const conn = Object.assign(new EventEmitter(), {
+    calls,
+    /** Job type per VM UUID that domainGetJobInfo answers (default 0: none). */
+    jobs,
+    subscribeDomainEvents: async () => {
+      calls.push('subscribeDomainEvents');
+    },
     nodeGetInfo: async () => ({ model: 'x86_64', memoryKiB: BigInt((256 * GiB) / 1024), cpus: 32, mhz: 2000, nodes: 1, sockets: 1, cores: 32, threads: 1 }),
     connectGetCapabilities: async () => caps,
     versions: { libvirtVersion: 11_003_000, hypervisorVersion: 10_000_000 },
@@ -38,7 +49,7 @@ function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number;
         domain: { name: d.name, uuid: d.uuid, id: d.state === DomainState.RUNNING ? 1 : -1 },
         params: {
           'state.state': d.state,
-          'state.reason': 1,
+          'state.reason': d.reason ?? 1,
           'balloon.current': BigInt(d.memoryKiB),
           'balloon.maximum': BigInt(d.memoryKiB),
           'vcpu.current': 2,
@@ -49,9 +60,12 @@ function fakeHost(domains: FakeDomain[], options: { hugepages?: { total: number;
     domainGetMetadata: async () => {
       throw new Error('no metadata');
     },
-    domainGetJobInfo: async () => ({ type: 0 }),
-  };
-  return conn as unknown as LibvirtConnection;
+    domainGetJobInfo: async (dom: { uuid: string }) => {
+      calls.push(`domainGetJobInfo ${dom.uuid}`);
+      return { type: jobs.get(dom.uuid) ?? 0 };
+    },
+  });
+  return conn as unknown as LibvirtConnection & { calls: string[]; jobs: Map<string, number> };
 }
 
 function collector(hosts: { name: string; capacityMiB?: number; conn: LibvirtConnection }[]) {
@@ -71,6 +85,90 @@ function collector(hosts: { name: string; capacityMiB?: number; conn: LibvirtCon
 }
 
 const plainXml = '<domain type="kvm"><devices></devices></domain>';
+
+describe('collector job status', () => {
+  const jobInfoCalls = (conn: { calls: string[] }) => conn.calls.filter((c) => c.startsWith('domainGetJobInfo')).map((c) => c.split(' ')[1]);
+
+  it('asks job info of every VM on a new connection only; then of the VMs a migration event, the bulk state or the executor names, until they have no job', async () => {
+    const domains = Array.from({ length: 30 }, (_, i) => ({
+      name: `vm${i}`,
+      uuid: uuid(i + 1),
+      // vm29: the paused destination copy of an incoming migration (reason VIR_DOMAIN_PAUSED_MIGRATION).
+      state: i === 29 ? DomainState.PAUSED : DomainState.RUNNING,
+      reason: i === 29 ? 2 : 1,
+      memoryKiB: 1024 * 1024,
+      xml: plainXml,
+    }));
+    const conn = fakeHost(domains);
+    const c = collector([{ name: 'kvm1', conn }]);
+    await c.collect();
+    expect(conn.calls[0]).toBe('subscribeDomainEvents');
+    expect(jobInfoCalls(conn)).toHaveLength(30);
+
+    conn.calls.length = 0;
+    await c.collect();
+    expect(jobInfoCalls(conn)).toEqual([uuid(30)]);
+
+    // An outgoing pre-copy on vm3: libvirt's migration-iteration event, and job info says UNBOUNDED.
+    conn.jobs.set(uuid(4), 2);
+    conn.emit('domainEvent', { kind: 'migrationIteration', domain: { name: 'vm3', uuid: uuid(4), id: 1 }, iteration: 1 });
+    conn.calls.length = 0;
+    let state = await c.collect({ inFlight: [{ vmUuid: uuid(8), vmName: 'vm7', from: 'kvm1', to: 'kvm2', startedAtMs: 0 }] });
+    expect(jobInfoCalls(conn).sort()).toEqual([uuid(4), uuid(8), uuid(30)]);
+    expect(state.vms.find((v) => v.name === 'vm3')!.jobRunning).toBe(true);
+
+    // Still asked while the job runs; once job info says none (the job-completed event may be lost), no more.
+    conn.calls.length = 0;
+    await c.collect();
+    expect(jobInfoCalls(conn).sort()).toEqual([uuid(30), uuid(4)].sort());
+    conn.jobs.delete(uuid(4));
+    conn.calls.length = 0;
+    state = await c.collect();
+    expect(state.vms.find((v) => v.name === 'vm3')!.jobRunning).toBe(false);
+    conn.calls.length = 0;
+    await c.collect();
+    expect(jobInfoCalls(conn)).toEqual([uuid(30)]);
+
+    // The job-completed event ends the watch without a job-info call.
+    conn.emit('domainEvent', { kind: 'migrationIteration', domain: { name: 'vm5', uuid: uuid(6), id: 1 }, iteration: 1 });
+    conn.emit('domainEvent', { kind: 'jobCompleted', domain: { name: 'vm5', uuid: uuid(6), id: 1 }, params: {} });
+    conn.calls.length = 0;
+    await c.collect();
+    expect(jobInfoCalls(conn)).toEqual([uuid(30)]);
+  });
+
+  it('asks every VM again after a reconnect (events sent meanwhile are lost), and every tick when the daemon refuses events', async () => {
+    const domains = Array.from({ length: 4 }, (_, i) => ({
+      name: `vm${i}`,
+      uuid: uuid(i + 1),
+      state: DomainState.RUNNING,
+      memoryKiB: 1024 * 1024,
+      xml: plainXml,
+    }));
+    const first = fakeHost(domains);
+    const second = fakeHost(domains);
+    let current = first;
+    const config = parseConfig({ hosts: [{ name: 'kvm1', uri: 'qemu+tcp://10.0.0.1/system' }] });
+    const connections = { get: () => current, status: () => ({ up: true }), recordError: (_: string, e: unknown) => String(e) } as unknown as HostConnections;
+    const c = new Collector(config, connections, { logger: createLogger({ level: 'silent' }) });
+    await c.collect();
+    await c.collect();
+    expect(jobInfoCalls(first)).toHaveLength(4);
+    current = second;
+    await c.collect();
+    await c.collect();
+    expect(jobInfoCalls(second)).toHaveLength(4);
+
+    const refusing = fakeHost(domains);
+    (refusing as unknown as { subscribeDomainEvents: () => Promise<void> }).subscribeDomainEvents = async () => {
+      throw new Error('no events');
+    };
+    current = refusing;
+    await c.collect();
+    await c.collect();
+    expect(jobInfoCalls(refusing)).toHaveLength(8);
+  });
+});
 
 describe('collector accounting', () => {
   it('with capacity: counts running domains only (two 20 GiB running, 80 GiB shut off: 40 GiB used)', async () => {

@@ -7,6 +7,7 @@
  *   "connected") and reconnected with backoff.
  * - A host that answers its handshake one byte at a time does not hold start-up.
  */
+import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Collector } from '../../../src/cluster/collector.js';
 import { HostConnections } from '../../../src/cluster/connections.js';
@@ -47,7 +48,9 @@ function fakeHost(n: number, hang: Set<string>, calls: string[] = []) {
       calls.push(name);
       return hang.has(name) ? never() : value();
     };
-  return {
+  // An event emitter like LibvirtConnection: the collector's job watch subscribes to domain events.
+  return Object.assign(new EventEmitter(), {
+    subscribeDomainEvents: answer('subscribeDomainEvents', () => undefined),
     closed: false,
     versions: { libvirtVersion: 11_003_000, hypervisorVersion: 10_000_000 },
     nodeGetInfo: answer('nodeGetInfo', () => ({
@@ -97,7 +100,7 @@ function fakeHost(n: number, hang: Set<string>, calls: string[] = []) {
       return hang.has('domainLookupByUuid') ? never() : { name: `vm${n}`, uuid: u, id: 1 };
     },
     domainStartDirtyRateCalc: answer('domainStartDirtyRateCalc', () => undefined),
-  } as unknown as LibvirtConnection;
+  }) as unknown as LibvirtConnection;
 }
 
 function collector(hosts: Record<string, LibvirtConnection>, hostReadBoundMs?: number) {
