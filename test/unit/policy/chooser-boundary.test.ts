@@ -18,6 +18,12 @@ describe('technique choice near a dirty rate equal to the bandwidth', () => {
     expect(c.alternatives.find((a) => a.technique === 'xbzrle')!.rejected).toMatch(/does not converge safely.*XBZRLE at ratio 1/);
   });
 
+  it('does not pick XBZRLE at a measured ratio of 0.75 either: the techniques bench of 2026-11-30 saw 36 MiB/s under a 48 MiB/s cap, picked it, and it ran to its 40 s deadline', () => {
+    const c = chooseTechnique({ memoryBytes: 192 * MiB, dirtyRateMiBps: 36, bandwidthMiBps: 48, downtimeBudgetMs: 300, allowed: LIVE });
+    expect(c.technique).not.toBe('xbzrle');
+    expect(c.predicted.converges).toBe(true);
+  });
+
   it('picks neither pre-copy, XBZRLE nor multifd from ratio 0.8 up (a measured rate 30 % low would leave them unconverged), and always one that converges', () => {
     for (const ratio of [0.8, 0.9, 0.95, 1, 1.04, 1.2, 1.5, 2, 3]) {
       for (const memoryMiB of [64, 96, 128, 256, 1024]) {
