@@ -194,7 +194,13 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
     await new Promise((r) => setTimeout(r, inputs.settleSeconds * 1000));
   };
   let where = inputs.hosts[0];
-  await create(where);
+  try {
+    await create(where);
+  } catch (error) {
+    // A guest that never booted (too little memory for its working set, say) is not left behind.
+    await lab.destroyVm(vmName).catch(() => {});
+    throw error;
+  }
   const first = await observe(hostByName(where).uri, vmName);
   const firstInput = chooserInput(cell, first, inputs);
   const choice = chooseTechnique(firstInput);

@@ -57,10 +57,12 @@ export class LearnedFromMigrations {
     calibration: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
     tunables: Partial<ChooserTunables>;
   } {
+    // A pair never measured is planned with what the cluster's other pairs achieved, not the configured guess.
     const linkBandwidthMiBps =
       migration.tls === 'off'
-        ? this.links.estimateMiBps
-        : (from: string, to: string) => this.tlsLinks.estimateMiBps(from, to) ?? this.links.estimateMiBps(from, to);
+        ? this.links.estimateOrClusterMiBps
+        : (from: string, to: string) =>
+            this.tlsLinks.estimateMiBps(from, to) ?? this.links.estimateMiBps(from, to) ?? this.tlsLinks.clusterMiBps() ?? this.links.clusterMiBps();
     return { linkBandwidthMiBps, calibration: this.calibration.factors, tunables: tunablesFromMigrationConfig(migration) };
   }
 }
