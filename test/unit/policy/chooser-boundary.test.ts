@@ -52,14 +52,15 @@ describe('technique choice near a dirty rate equal to the bandwidth', () => {
     expect(shown.totalSeconds).toBeCloseTo(unknown.totalSeconds, 6);
   });
 
-  it('predicts the time at the measured rate but reports the time at the margin, and rejects a technique that would run past a wall-clock deadline', () => {
+  it('predicts the time at the measured rate but reports the time at the margin, and rejects a technique predicted to run past a wall-clock deadline', () => {
     // r = 0.5 at 24 MiB/s, 192 MiB: pre-copy converges at 12 and at 15.6 MiB/s, the latter slower.
     const input = { memoryBytes: 192 * MiB, dirtyRateMiBps: 12, bandwidthMiBps: 24, downtimeBudgetMs: 300, allowed: ['precopy', 'postcopy'] as Technique[] };
     const p = predictTechnique('precopy', input);
     expect(p.converges).toBe(true);
     expect(p.worstCaseSeconds!).toBeGreaterThan(p.totalSeconds);
     expect(chooseTechnique(input).technique).toBe('precopy');
-    const tight = chooseTechnique({ ...input, deadlineSeconds: p.worstCaseSeconds! - 0.1 });
+    expect(chooseTechnique({ ...input, deadlineSeconds: p.totalSeconds + 0.1 }).technique).toBe('precopy');
+    const tight = chooseTechnique({ ...input, deadlineSeconds: p.totalSeconds - 0.1 });
     expect(tight.technique).toBe('postcopy');
     expect(tight.alternatives.find((a) => a.technique === 'precopy')!.rejected).toMatch(/runs past the .* s deadline/);
   });
