@@ -43,9 +43,10 @@ export class LearnedFromMigrations {
         from: r.from,
         to: r.to,
         technique: r.technique,
-        predictedSeconds: r.predicted.totalSeconds,
+        // The model's own figures when calibration had scaled them (Prediction.model).
+        predictedSeconds: (r.predicted.model ?? r.predicted).totalSeconds,
         actualSeconds: r.totalMs / 1000,
-        predictedDowntimeMs: r.predicted.downtimeMs,
+        predictedDowntimeMs: (r.predicted.model ?? r.predicted).downtimeMs,
         actualDowntimeMs: r.downtimeMs,
       });
     }

@@ -264,9 +264,19 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
     };
   };
   const finish = (p: Omit<TechniquePrediction, 'cost' | 'technique'>, extraCost = 0): TechniquePrediction => {
-    const totalSeconds = (p.totalSeconds + t.setupSeconds + diskSeconds) * factors.timeFactor;
-    const downtimeMs = (p.downtimeMs + (technique === 'cold' ? 0 : switchover)) * factors.downtimeFactor;
-    const prediction = { ...p, technique, totalSeconds, downtimeMs, bytes: p.bytes + diskBytes };
+    const modelSeconds = p.totalSeconds + t.setupSeconds + diskSeconds;
+    const modelDowntimeMs = p.downtimeMs + (technique === 'cold' ? 0 : switchover);
+    const totalSeconds = modelSeconds * factors.timeFactor;
+    const downtimeMs = modelDowntimeMs * factors.downtimeFactor;
+    const scaled = factors.timeFactor !== 1 || factors.downtimeFactor !== 1;
+    const prediction = {
+      ...p,
+      technique,
+      totalSeconds,
+      downtimeMs,
+      bytes: p.bytes + diskBytes,
+      ...(scaled ? { model: { totalSeconds: modelSeconds, downtimeMs: modelDowntimeMs } } : {}),
+    };
     const cost = totalSeconds + t.downtimeWeight * (downtimeMs / 1000) + extraCost;
     return { ...prediction, cost };
   };
@@ -394,5 +404,12 @@ export function chooseTechnique(input: ChooserInput): Choice {
 }
 
 function strip(p: TechniquePrediction): Prediction {
-  return { totalSeconds: p.totalSeconds, downtimeMs: p.downtimeMs, bytes: p.bytes, iterations: p.iterations, converges: p.converges };
+  return {
+    totalSeconds: p.totalSeconds,
+    downtimeMs: p.downtimeMs,
+    bytes: p.bytes,
+    iterations: p.iterations,
+    converges: p.converges,
+    ...(p.model ? { model: p.model } : {}),
+  };
 }
