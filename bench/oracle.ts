@@ -539,7 +539,33 @@ export async function runOracleBench(
   return { title, markdown, json };
 }
 
+/**
+ * The chooser of this checkout scored on an earlier grid run's measured runs: each cell's pick from
+ * the chooserInput that run recorded, its regret against that run's real figures. For comparing a
+ * changed chooser without a new 25-minute run (in-sample when the change was made from that run:
+ * say so).
+ */
+export function rescore(json: { cells: OracleCellResult[] }): { cells: OracleCellResult[]; summary: ReturnType<typeof oracleSummary> } {
+  const cells = json.cells.map((c) => {
+    const pick = chooseTechnique(c.chooserInput).technique;
+    return { ...c, pick, ...scoreCell(c.runs, pick) };
+  });
+  return { cells, summary: oracleSummary(cells) };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = await import('node:util').then((u) => u.parseArgs({ options: { inputs: { type: 'string' }, out: { type: 'string' } } }));
-  await runOracleBench({ inputsPath: values.inputs, outDir: values.out, log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`) });
+  const { values } = await import('node:util').then((u) =>
+    u.parseArgs({ options: { inputs: { type: 'string' }, out: { type: 'string' }, rescore: { type: 'string' } } }),
+  );
+  if (values.rescore) {
+    const json = JSON.parse(await readFile(values.rescore, 'utf8'), (_k, v) => (v === 'Infinity' ? Number.POSITIVE_INFINITY : v));
+    const { cells, summary } = rescore(json);
+    for (const c of cells) process.stdout.write(`cell ${c.cell}: pick ${c.pick}, oracle ${c.best ?? 'none'}, regret ${pct(c.regret)}\n`);
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } else
+    await runOracleBench({
+      inputsPath: values.inputs,
+      outDir: values.out,
+      log: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
+    });
 }

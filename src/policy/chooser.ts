@@ -67,7 +67,9 @@ export interface ChooserTunables {
    * collector's figure is a 1 s sample (libvirt's dirty-rate calculation), and pre-copy near the
    * bandwidth turns a small error into no convergence at all (rounds shrink by D/B each). A
    * pre-copy-family technique counts as converging only if it converges at D x (1 + margin); its
-   * time and downtime are still predicted at D.
+   * time and downtime are still predicted at D. 0.5: on the oracle grid (bench/oracle.ts) libvirt's
+   * figure was 26 % below the rate the guest really dirtied (16 MiB/s measured, 21.6 set) and 58 %
+   * above it (19 measured, 12 set); with 0.3 one pick in 12 did not converge.
    */
   dirtyRateMargin: number;
   autoConvergeInitialPercent: number;
@@ -116,7 +118,7 @@ export const DEFAULT_TUNABLES: ChooserTunables = {
   // Our lab workload rewrites whole pages (ratio near 1); typical guests change a few bytes per page.
   xbzrleRatio: 0.7,
   xbzrleRatioWorstCase: 1,
-  dirtyRateMargin: 0.3,
+  dirtyRateMargin: 0.5,
   autoConvergeInitialPercent: 20,
   autoConvergeIncrementPercent: 10,
   setupSeconds: 0.05,
@@ -383,10 +385,10 @@ export function chooseTechnique(input: ChooserInput): Choice {
       a.rejected = `does not converge: dirty rate ${input.dirtyRateMiBps.toFixed(1)} MiB/s against ${input.bandwidthMiBps} MiB/s leaves more than the ${input.downtimeBudgetMs} ms budget after ${a.iterations} iterations`;
     else if (a.downtimeMs > input.downtimeBudgetMs)
       a.rejected = `predicted downtime ${a.downtimeMs.toFixed(0)} ms exceeds the ${input.downtimeBudgetMs} ms budget`;
-    // The expected time, not the time at the margin: the margin already decides convergence, and
-    // the lab's mid-ratio XBZRLE moves finished well inside a deadline their margin time overran.
-    else if (input.deadlineSeconds !== undefined && a.totalSeconds > input.deadlineSeconds)
-      a.rejected = `predicted ${a.totalSeconds.toFixed(1)} s runs past the ${input.deadlineSeconds} s deadline`;
+    // The time at the margin: the oracle grid's XBZRLE pick at a measured 0.67 (really 0.9) was
+    // predicted just inside its 20 s deadline at the measured rate and ran past it.
+    else if (input.deadlineSeconds !== undefined && Math.max(a.totalSeconds, a.worstCaseSeconds ?? 0) > input.deadlineSeconds)
+      a.rejected = `predicted ${Math.max(a.totalSeconds, a.worstCaseSeconds ?? 0).toFixed(1)} s${(a.worstCaseSeconds ?? 0) > a.totalSeconds ? ' (at the dirty-rate margin)' : ''} runs past the ${input.deadlineSeconds} s deadline`;
   }
   const viable = alternatives.filter((a) => !a.rejected).sort((a, b) => a.cost - b.cost || PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique));
   // Within 5 % of the cheapest, the simpler technique wins.

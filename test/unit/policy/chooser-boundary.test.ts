@@ -24,6 +24,12 @@ describe('technique choice near a dirty rate equal to the bandwidth', () => {
     expect(c.predicted.converges).toBe(true);
   });
 
+  it("does not pick XBZRLE at a measured 0.67 under a 20 s deadline: the oracle grid's cell 3 (192 MiB guest, 24 MiB/s cap) really dirtied 0.9x and ran past it", () => {
+    const c = chooseTechnique({ memoryBytes: 192 * MiB, dirtyRateMiBps: 16, bandwidthMiBps: 24, downtimeBudgetMs: 300, deadlineSeconds: 20, allowed: LIVE });
+    expect(['postcopy', 'hybrid']).toContain(c.technique);
+    expect(c.alternatives.find((a) => a.technique === 'xbzrle')!.rejected).toMatch(/does not converge safely|deadline/);
+  });
+
   it('picks neither pre-copy, XBZRLE nor multifd from ratio 0.8 up (a measured rate 30 % low would leave them unconverged), and always one that converges', () => {
     for (const ratio of [0.8, 0.9, 0.95, 1, 1.04, 1.2, 1.5, 2, 3]) {
       for (const memoryMiB of [64, 96, 128, 256, 1024]) {
@@ -52,15 +58,15 @@ describe('technique choice near a dirty rate equal to the bandwidth', () => {
     expect(shown.totalSeconds).toBeCloseTo(unknown.totalSeconds, 6);
   });
 
-  it('predicts the time at the measured rate but reports the time at the margin, and rejects a technique predicted to run past a wall-clock deadline', () => {
+  it('predicts the time at the measured rate but reports the time at the margin, and rejects a technique that would run past a wall-clock deadline at the margin', () => {
     // r = 0.5 at 24 MiB/s, 192 MiB: pre-copy converges at 12 and at 15.6 MiB/s, the latter slower.
     const input = { memoryBytes: 192 * MiB, dirtyRateMiBps: 12, bandwidthMiBps: 24, downtimeBudgetMs: 300, allowed: ['precopy', 'postcopy'] as Technique[] };
     const p = predictTechnique('precopy', input);
     expect(p.converges).toBe(true);
     expect(p.worstCaseSeconds!).toBeGreaterThan(p.totalSeconds);
     expect(chooseTechnique(input).technique).toBe('precopy');
-    expect(chooseTechnique({ ...input, deadlineSeconds: p.totalSeconds + 0.1 }).technique).toBe('precopy');
-    const tight = chooseTechnique({ ...input, deadlineSeconds: p.totalSeconds - 0.1 });
+    expect(chooseTechnique({ ...input, deadlineSeconds: p.worstCaseSeconds! + 0.1 }).technique).toBe('precopy');
+    const tight = chooseTechnique({ ...input, deadlineSeconds: p.worstCaseSeconds! - 0.1 });
     expect(tight.technique).toBe('postcopy');
     expect(tight.alternatives.find((a) => a.technique === 'precopy')!.rejected).toMatch(/runs past the .* s deadline/);
   });
