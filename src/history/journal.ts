@@ -459,9 +459,10 @@ export function calibrationSamples(entries: readonly JournalEntry[]): Calibratio
       from: e.from,
       to: e.to,
       technique: e.technique,
-      predictedSeconds: e.predicted.totalSeconds,
+      // The model's own figures when calibration had scaled them (Prediction.model).
+      predictedSeconds: (e.predicted.model ?? e.predicted).totalSeconds,
       actualSeconds: e.totalMs / 1000,
-      predictedDowntimeMs: e.predicted.downtimeMs,
+      predictedDowntimeMs: (e.predicted.model ?? e.predicted).downtimeMs,
       actualDowntimeMs: e.downtimeMs,
     });
   }

@@ -43,9 +43,10 @@ export class LearnedFromMigrations {
         from: r.from,
         to: r.to,
         technique: r.technique,
-        predictedSeconds: r.predicted.totalSeconds,
+        // The model's own figures when calibration had scaled them (Prediction.model).
+        predictedSeconds: (r.predicted.model ?? r.predicted).totalSeconds,
         actualSeconds: r.totalMs / 1000,
-        predictedDowntimeMs: r.predicted.downtimeMs,
+        predictedDowntimeMs: (r.predicted.model ?? r.predicted).downtimeMs,
         actualDowntimeMs: r.downtimeMs,
       });
     }
@@ -57,10 +58,12 @@ export class LearnedFromMigrations {
     calibration: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
     tunables: Partial<ChooserTunables>;
   } {
+    // A pair never measured is planned with what the cluster's other pairs achieved, not the configured guess.
     const linkBandwidthMiBps =
       migration.tls === 'off'
-        ? this.links.estimateMiBps
-        : (from: string, to: string) => this.tlsLinks.estimateMiBps(from, to) ?? this.links.estimateMiBps(from, to);
+        ? this.links.estimateOrClusterMiBps
+        : (from: string, to: string) =>
+            this.tlsLinks.estimateMiBps(from, to) ?? this.links.estimateMiBps(from, to) ?? this.tlsLinks.clusterMiBps() ?? this.links.clusterMiBps();
     return { linkBandwidthMiBps, calibration: this.calibration.factors, tunables: tunablesFromMigrationConfig(migration) };
   }
 }

@@ -35,6 +35,12 @@ export interface Prediction {
   iterations?: number;
   /** False when the model says the technique will not converge within the downtime budget. */
   converges: boolean;
+  /**
+   * The cost model's time and downtime before calibration scaled them, when it did. Calibration
+   * learns real / model from these: learning from the scaled figures would pull every factor back
+   * towards 1 (a pair running 1.5x slow, predicted right once scaled, would teach 1.0 next).
+   */
+  model?: { totalSeconds: number; downtimeMs: number };
 }
 
 /**

@@ -176,7 +176,20 @@ export function register(program: Command): void {
         else
           say(
             table(
-              ['vm', 'move', 'technique', 'outcome', 'real s', 'predicted s', 'downtime ms (pred.)', 'MiB', 'guest memory after'],
+              [
+                'vm',
+                'move',
+                'technique',
+                'outcome',
+                'real s',
+                'predicted s',
+                'time error',
+                'real downtime ms',
+                'predicted downtime ms',
+                'downtime real/pred.',
+                'MiB',
+                'guest memory after',
+              ],
               results.map(({ result: r, heartbeat }) => [
                 r.vm,
                 `${r.from} -> ${r.to}`,
@@ -184,7 +197,13 @@ export function register(program: Command): void {
                 r.outcome,
                 (r.totalMs / 1000).toFixed(2),
                 r.predicted.totalSeconds.toFixed(2),
-                `${r.downtimeMs ?? '?'} (${r.predicted.downtimeMs.toFixed(0)})`,
+                // Signed, against the real figure: +40 % means predicted 40 % longer than it took.
+                r.totalMs > 0
+                  ? `${r.predicted.totalSeconds >= r.totalMs / 1000 ? '+' : ''}${((r.predicted.totalSeconds / (r.totalMs / 1000) - 1) * 100).toFixed(0)}%`
+                  : '?',
+                r.downtimeMs !== undefined ? String(r.downtimeMs) : '?',
+                r.predicted.downtimeMs.toFixed(0),
+                r.downtimeMs !== undefined && r.predicted.downtimeMs > 0 ? (r.downtimeMs / r.predicted.downtimeMs).toFixed(2) : '?',
                 r.bytes !== undefined ? (r.bytes / 2 ** 20).toFixed(0) : '?',
                 heartbeat,
               ]),

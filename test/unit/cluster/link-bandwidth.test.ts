@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LinkBandwidth } from '../../../src/cluster/link-bandwidth.js';
+import { migrationSchema } from '../../../src/config/migration-schema.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
+import { LearnedFromMigrations } from '../../../src/history/learned.js';
 import { plan } from '../../../src/policy/engine.js';
 import { host, state, vm } from '../policy/fixtures.js';
 
@@ -48,5 +50,29 @@ describe('measured link bandwidth', () => {
     expect(withMeasured!.inputs).toMatchObject({ bandwidthMiBps: 20, bandwidthMeasured: true });
     expect(withMeasured!.technique).not.toBe('precopy');
     expect(withMeasured!.predicted.totalSeconds).toBeGreaterThan(assumed.moves[0].predicted.totalSeconds * 10);
+  });
+
+  it('plans a pair never measured with the median of the pairs measured (issue 31: 1000 MiB/s assumed where the lab measures 60-85), and with nothing before any move', () => {
+    const links = new LinkBandwidth([
+      { from: 'a', to: 'b', bytes: 600 * MiB, seconds: 10 },
+      { from: 'b', to: 'a', bytes: 700 * MiB, seconds: 10 },
+      { from: 'a', to: 'c', bytes: 850 * MiB, seconds: 10 },
+    ]);
+    expect(links.clusterMiBps()).toBeCloseTo(70, 6);
+    expect(links.estimateOrClusterMiBps('a', 'b')).toBeCloseTo(60, 6);
+    expect(links.estimateOrClusterMiBps('c', 'b')).toBeCloseTo(70, 6);
+    expect(new LinkBandwidth().estimateOrClusterMiBps('a', 'b')).toBeUndefined();
+    // What planning is handed after one completed move in the journal's shape.
+    const learned = new LearnedFromMigrations();
+    learned.observe({
+      outcome: 'completed',
+      from: 'a',
+      to: 'b',
+      bytes: 650 * MiB,
+      totalMs: 10_000,
+      technique: 'precopy',
+      predicted: { totalSeconds: 1, downtimeMs: 10, bytes: 0, converges: true },
+    } as Parameters<LearnedFromMigrations['observe']>[0]);
+    expect(learned.planOptions(migrationSchema.parse({})).linkBandwidthMiBps('c', 'a')).toBeCloseTo(65, 6);
   });
 });

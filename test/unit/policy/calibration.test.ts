@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { PredictionCalibration } from '../../../src/policy/calibration.js';
 import { chooseTechnique, predictTechnique } from '../../../src/policy/chooser.js';
+import { migrationSchema } from '../../../src/config/migration-schema.js';
 import { calibrationSamples, type JournalEntry } from '../../../src/history/journal.js';
+import { LearnedFromMigrations } from '../../../src/history/learned.js';
+import type { Prediction } from '../../../src/policy/plan-types.js';
 
 const sample = (technique: string, predictedSeconds: number, actualSeconds: number, from = 'a', to = 'b') => ({
   from,
@@ -63,5 +66,45 @@ describe('cost model calibration from completed moves', () => {
     expect(calibrationSamples(entries)).toEqual([
       { from: 'a', to: 'b', technique: 'precopy', predictedSeconds: 10, actualSeconds: 12, predictedDowntimeMs: 100, actualDowntimeMs: 80 },
     ]);
+  });
+
+  it("learns from the model's figures, not the calibrated ones: a pair 1.5x slow keeps its factor once its predictions are right (issue 31)", () => {
+    const input = { memoryBytes: 1000 * 2 ** 20, dirtyRateMiBps: 0, bandwidthMiBps: 100, downtimeBudgetMs: 300, allowed: ['precopy' as const] };
+    const model = predictTechnique('precopy', input);
+    const learned = new LearnedFromMigrations();
+    const result = (predicted: Prediction, actualSeconds: number, actualDowntimeMs: number) =>
+      ({
+        outcome: 'completed',
+        from: 'a',
+        to: 'b',
+        technique: 'precopy',
+        predicted,
+        totalMs: actualSeconds * 1000,
+        downtimeMs: actualDowntimeMs,
+      }) as Parameters<LearnedFromMigrations['observe']>[0];
+    // Each move takes 1.5x the model's time and 2x its downtime.
+    learned.observe(result(chooseTechnique(input).predicted, model.totalSeconds * 1.5, model.downtimeMs * 2));
+    for (let move = 0; move < 4; move++) {
+      const options = learned.planOptions(migrationSchema.parse({}));
+      const calibrated = chooseTechnique({ ...input, calibration: (t) => options.calibration('a', 'b', t) }).predicted;
+      expect(calibrated.totalSeconds).toBeCloseTo(model.totalSeconds * 1.5, 6);
+      expect(calibrated.downtimeMs).toBeCloseTo(model.downtimeMs * 2, 6);
+      expect(calibrated.model).toEqual({ totalSeconds: model.totalSeconds, downtimeMs: model.downtimeMs });
+      learned.observe(result(calibrated, model.totalSeconds * 1.5, model.downtimeMs * 2));
+    }
+    // The journal's outcome entries teach the same after a restart.
+    const entries = [
+      {
+        type: 'outcome',
+        outcome: 'completed',
+        from: 'a',
+        to: 'b',
+        technique: 'precopy',
+        totalMs: 15_000,
+        downtimeMs: 100,
+        predicted: { totalSeconds: 15, downtimeMs: 100, bytes: 0, converges: true, model: { totalSeconds: 10, downtimeMs: 50 } },
+      },
+    ] as unknown as JournalEntry[];
+    expect(calibrationSamples(entries)[0]).toMatchObject({ predictedSeconds: 10, actualSeconds: 15, predictedDowntimeMs: 50, actualDowntimeMs: 100 });
   });
 });

@@ -7,22 +7,23 @@ describe('technique chooser', () => {
   it('predicts pre-copy rounds as the geometric series of the design guide', () => {
     // M = 1000 MiB, B = 100 MiB/s, D = 50 MiB/s (r = 0.5), budget 300 ms.
     const p = predictTechnique('precopy', { memoryBytes: 1000 * MiB, dirtyRateMiBps: 50, bandwidthMiBps: 100, downtimeBudgetMs: 300 });
-    // Rounds: 10 s, 5, 2.5, 1.25, 0.625, 0.3125 (> 0.3 s, so one more), then 0.156 s of stop-and-copy.
+    // Rounds: 10 s, 5, 2.5, 1.25, 0.625, 0.3125 (> 0.25 s: the budget less the 50 ms switch-over, so
+    // one more), then 0.156 s of stop-and-copy plus the switch-over.
     expect(p.converges).toBe(true);
-    expect(p.downtimeMs).toBeCloseTo(156.25 + 10, 1);
+    expect(p.downtimeMs).toBeCloseTo(156.25 + 50, 1);
     expect(p.totalSeconds).toBeCloseTo(10 + 5 + 2.5 + 1.25 + 0.625 + 0.3125 + 0.15625 + 0.05, 3);
     expect(p.bytes / MiB).toBeCloseTo(1000 + 500 + 250 + 125 + 62.5 + 31.25 + 15.625, 1);
   });
 
   it('goes one more pre-copy round when the stop-and-copy plus the switch-over would overrun the budget', () => {
-    // M = 100 MiB, B = 100 MiB/s, D = 29.5 MiB/s: round 1 (1 s) leaves 29.5 MiB = 295 ms, which with
-    // the 10 ms switch-over is 305 ms > 300. QEMU keeps iterating: round 2 (0.295 s) leaves 8.7 MiB.
-    const input = { memoryBytes: 100 * MiB, dirtyRateMiBps: 29.5, bandwidthMiBps: 100, downtimeBudgetMs: 300 };
+    // M = 100 MiB, B = 100 MiB/s, D = 25.5 MiB/s: round 1 (1 s) leaves 25.5 MiB = 255 ms, which with
+    // the 50 ms switch-over is 305 ms > 300. QEMU keeps iterating: round 2 (0.255 s) leaves 6.5 MiB.
+    const input = { memoryBytes: 100 * MiB, dirtyRateMiBps: 25.5, bandwidthMiBps: 100, downtimeBudgetMs: 300 };
     const p = predictTechnique('precopy', input);
     expect(p.converges).toBe(true);
     expect(p.iterations).toBe(3);
-    expect(p.downtimeMs).toBeCloseTo(29.5 * 0.295 * 10 + 10, 1);
-    expect(p.totalSeconds).toBeCloseTo(1 + 0.295 + 0.087025 + 0.05, 4);
+    expect(p.downtimeMs).toBeCloseTo(25.5 * 0.255 * 10 + 50, 1);
+    expect(p.totalSeconds).toBeCloseTo(1 + 0.255 + 0.065025 + 0.05, 4);
     // Within the budget and the cheapest, so the simplest technique is the choice.
     const c = chooseTechnique(input);
     expect(c.technique).toBe('precopy');
