@@ -18,6 +18,13 @@ import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { Planning, type PlanOptions } from './planning.js';
 import { findTarget } from './targets.js';
 import { moveDelta } from './projection.js';
+import type { HostObservation, VmObservation } from '../cluster/model.js';
+
+/** The VM's share of its source host per resource (the spread margin scales with it). */
+function shareOfSource(vm: VmObservation, source: HostObservation): { cpu: number; memory: number } {
+  const d = moveDelta(vm, source, source);
+  return { cpu: d.fromCpu, memory: d.fromMemory };
+}
 
 export { moveInputs } from './move-inputs.js';
 export { newPlanMemory, spreadSettings, type PlanMemory, type SpreadSettings } from './relief.js';
@@ -59,7 +66,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
       continue;
     }
     // A spread move (the source is not hot) must also buy the margin.
-    const margin = mustMove || pack || hotRelief ? 0 : relief.spreadMargin(source.name);
+    const margin = mustMove || pack || hotRelief ? 0 : relief.spreadMargin(source.name, shareOfSource(vm, source));
     const neededGain = mustMove || pack ? -Infinity : estimateCost(vm, source, planning).cost + margin;
     // A spread move is judged on the resources its source is out of tolerance in: spread in a
     // resource within its tolerance or under its floor (CPU below spread.minCpuPercent) buys no

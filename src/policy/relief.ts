@@ -14,6 +14,9 @@ import { EPSILON, type Projection } from './projection.js';
  * source, for policy.spread.holdTicks. A one-shot plan (the `plan` command) has none and treats the
  * hold as met, so it shows the moves `run` makes once the hold is over.
  */
+/** The VM share of its source host for which spread.minGain is stated (see Relief.spreadMargin). */
+export const SPREAD_REFERENCE_SHARE = 0.2;
+
 export interface PlanMemory {
   /** Host name -> consecutive plans above the spread tolerance. */
   spreadHeldTicks: Map<string, number>;
@@ -144,14 +147,25 @@ export class Relief {
   }
 
   /**
-   * The margin a spread move off this host must buy: the smallest minGain among the resources that
-   * made it a spread source (a host over the memory tolerance needs only the memory margin, also for
-   * a move that mostly evens CPU; cooldown and the no-return rule still hold against ping-pong).
+   * The margin a spread move off this host must buy: the smallest among the resources that made it
+   * a spread source (a host over the memory tolerance needs only the memory margin, also for a move
+   * that mostly evens CPU; cooldown and the no-return rule still hold against ping-pong). The CPU
+   * margin is spread.minGain times the VM's CPU share of the host over SPREAD_REFERENCE_SHARE, at
+   * most 1 (memory's stays as set: its default is 0 from aggressiveness 3, the cost carries it). minGain is what a VM holding 20 % of two hosts 40 points apart gains by evening them; a VM
+   * holding less can only gain in proportion, so an absolute margin would let a load carried by
+   * many small VMs never spread (24 VMs at 90 % CPU stopped at 75 % against a 30 % mean) while the
+   * same load in six VMs spread. Scaled, a VM of share s moves when the two hosts are more than
+   * about 20 points + s apart, whatever the VMs' size.
+   * `share`: the VM's share of its source host per resource (moveDelta's fromCpu / fromMemory).
    */
-  spreadMargin(name: string): number {
+  spreadMargin(name: string, share: Record<Resource, number>): number {
     const s = this.spreadAtStart.get(name);
     if (!s) return 0;
-    return Math.min(...s.resources.map((r) => this.spread.minGain[r]));
+    return Math.min(
+      ...s.resources.map((r) =>
+        r === 'cpu' ? this.spread.minGain.cpu * Math.min(1, Math.max(0, share.cpu) / SPREAD_REFERENCE_SHARE) : this.spread.minGain[r],
+      ),
+    );
   }
 
   /** The resources that made the host a spread source (empty when it is not one). */

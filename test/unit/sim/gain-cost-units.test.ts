@@ -132,3 +132,33 @@ describe('the decision does not depend on host size (property)', () => {
     );
   });
 });
+
+describe('the decision does not depend on how many VMs carry a load (fresh-user find)', () => {
+  /** kvm1 at 90 % CPU from `count` VMs of 1 vCPU each on 16 CPUs (memory 9 %), kvm2 and kvm3 idle. */
+  const cpuOnly = (count: number): Scenario =>
+    scenarioSchema.parse({
+      tickSeconds: 30,
+      windowSamples: 5,
+      hosts: ['kvm1', 'kvm2', 'kvm3'].map((name) => ({ name, cpuCount: 16, memoryMiB: 65536 })),
+      vms: Array.from({ length: count }, (_, i) => {
+        // Each VM carries 1/count of 14.4 CPUs' worth of load: on as many vCPUs as that needs.
+        const load = (0.9 * 16) / count;
+        const vcpus = Math.ceil(load);
+        return { name: `busy-${i + 1}`, host: 'kvm1', vcpus, memoryMiB: 6144 / count, cpu: load / vcpus };
+      }),
+    });
+  const kvm1Cpu = (sim: Simulator) => sim.state().hosts.find((h) => h.name === 'kvm1')!.cpuUtilization.mean;
+
+  it('90 % CPU carried by 6, 12 or 24 VMs ends at the same CPU on kvm1, at or below the CPU spread floor (50 %)', async () => {
+    // An absolute spread margin per move (0.08) stopped 24 small VMs at 75 % and 12 at 67.5 %,
+    // while six large ones spread to 45 %: no single small VM could gain that much.
+    const ends: number[] = [];
+    for (const count of [6, 12, 24]) {
+      const { sim } = await run(cpuOnly(count), 40);
+      ends.push(kvm1Cpu(sim));
+    }
+    for (const end of ends) expect(end).toBeLessThanOrEqual(0.5);
+    expect(ends[1]).toBeCloseTo(ends[0], 9);
+    expect(ends[2]).toBeCloseTo(ends[0], 9);
+  });
+});
