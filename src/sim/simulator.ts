@@ -92,7 +92,12 @@ export const scenarioSchema = z
           state: z.enum(['running', 'paused', 'shutoff']).default('running').describe('A shut-off VM holds no memory and uses no CPU.'),
           /** Backed by hugepages of this size (KiB). */
           hugepageSizeKiB: z.number().int().positive().optional().describe("Backed by hugepages of this size, KiB (from its host's hugepages pool)."),
-          cpuModel: z.string().optional().describe('Guest CPU model (<cpu><model>): a target needs the features of a host of this model.'),
+          cpuModel: z
+            .string()
+            .optional()
+            .describe(
+              "Guest CPU model (<cpu mode='custom'><model>): a target needs the features of a host of this model (the source's when no host has it). Omitted: the hypervisor's default CPU, which every host runs.",
+            ),
           cpuFeatures: z.array(z.string()).optional().describe("CPU features the guest requires (<feature policy='require'>)."),
           cpuset: z.string().optional().describe('Host CPUs its vCPUs are pinned to, a libvirt cpuset such as "0-3,8" (<cputune><vcpupin cpuset>).'),
           numaNodeset: z.string().optional().describe('NUMA nodes its memory is bound to, e.g. "1" (<numatune><memory nodeset>).'),
@@ -236,6 +241,9 @@ export class Simulator {
         hugepageSizeKiB: vm.hugepageSizeKiB,
         migrationBlockers: vm.migrationBlockers,
         cpuModel: vm.cpuModel,
+        // A named model is <cpu mode='custom'>; without one the guest runs the hypervisor's default
+        // CPU (no <cpu>, or only required features), which needs nothing of its host beyond those.
+        cpuMode: vm.cpuModel ? 'custom' : 'none',
         cpuRequiredFeatures: vm.cpuFeatures,
         pinnedHostCpus: vm.cpuset === undefined ? undefined : parseCpuSet(vm.cpuset),
         numaNodeset: vm.numaNodeset === undefined ? undefined : parseCpuSet(vm.numaNodeset),
