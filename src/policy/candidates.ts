@@ -4,6 +4,7 @@
  * reasons a candidate is not considered at all (move budget, config, a job running, cooldown,
  * VM-bound reasons, a libvirt state that cannot move).
  */
+import { vmPriority } from './scheduling.js';
 import type { HostObservation, VmObservation } from '../cluster/model.js';
 import type { SelectedCandidate } from './framework.js';
 import { moveCost, type MoveCost } from './move-cost.js';
@@ -43,7 +44,13 @@ export function orderCandidates(candidates: readonly SelectedCandidate[], planni
     // Gain per unit of cost, both in the objective's unit: the same order at any host size.
     return best / Math.max(estimateCost(vm, source, planning).hostCopies, 1e-9);
   };
-  const must = candidates.filter((c) => c.mustMove);
+  // Must-moves by VM priority (the scheduler's order, scheduling.ts), so the per-tick move budget
+  // keeps the VMs the operator ranked first; otherwise in the policies' order.
+  const must = candidates
+    .filter((c) => c.mustMove)
+    .map((c, i) => ({ c, i, p: vmPriority(c.vm) }))
+    .sort((a, b) => b.p - a.p || a.i - b.i)
+    .map((x) => x.c);
   const others = candidates.filter((c) => !c.mustMove && !c.pack).map((c) => ({ c, e: estimate(c.vm) }));
   others.sort((a, b) => b.e - a.e);
   // Packing moves last, in the order their policy nominated them (host by host), after relief.

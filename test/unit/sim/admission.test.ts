@@ -71,3 +71,23 @@ describe('simulate output shows the queue', () => {
     expect((simulationJson(ticks) as { queued: string[] }[])[0].queued).toEqual(ticks[0].queued);
   });
 });
+
+describe('VM priority under the per-tick move budget (fresh-user find)', () => {
+  it('a drain of six equal VMs starts the one with policy.vmPriorities 10 first, at the default maxMovesPerTick', async () => {
+    const scenario = scenarioSchema.parse({
+      migrationTimeFactor: 3,
+      hosts: [
+        { name: 'kvm1', cpuCount: 32, memoryMiB: 524288, maintenance: true },
+        { name: 'kvm2', cpuCount: 32, memoryMiB: 524288 },
+        { name: 'kvm3', cpuCount: 32, memoryMiB: 524288 },
+      ],
+      vms: [1, 2, 3, 4, 5, 6].map((i) => ({ name: `v${i}`, host: 'kvm1', vcpus: 4, memoryMiB: 32768, cpu: 0.2 })),
+    });
+    const policy = policySchema.parse({ vmPriorities: { v6: 10 } });
+    expect(policy.maxMovesPerTick).toBe(2);
+    const sim = new Simulator(scenario);
+    // The engine's cut to two moves a tick kept v1 and v2 (the list's order): v6 started at tick 7.
+    const first = await sim.tick({ config: policy, migration: migrationSchema.parse({}) });
+    expect(first.moves.map((m) => m.vmName)[0]).toBe('v6');
+  });
+});
