@@ -46,8 +46,9 @@ export async function checkConfigFile(file: string): Promise<{ config?: Config; 
 
 /**
  * Rules the config asks for that no placement can meet, found from the config alone (issue 24:
- * these said "OK"): every host in maintenance (nothing can be drained anywhere), and an
- * anti-affinity group with more VMs than hosts out of maintenance. Warnings: the config is valid.
+ * these said "OK"): every host in maintenance (nothing can be drained anywhere), an anti-affinity
+ * group with more VMs than hosts out of maintenance, and VMs both kept together and kept apart.
+ * Warnings: the config is valid.
  */
 export function unmeetableRules(config: Config): string[] {
   const found: string[] = [];
@@ -61,6 +62,18 @@ export function unmeetableRules(config: Config): string[] {
       found.push(
         `anti-affinity group ${g.name} has ${g.vms.length} VMs but only ${open.length} host(s) out of maintenance: at least ${g.vms.length - open.length} of them will always share a host; add hosts or shrink the group`,
       );
+  }
+  // A pair in a keep-together group and in a keep-apart group: whatever host they share or not,
+  // one rule is broken.
+  const together = config.policy.affinityGroups.filter((g) => g.type === 'affinity');
+  for (const apart of config.policy.affinityGroups.filter((g) => g.type === 'anti-affinity')) {
+    for (const g of together) {
+      const both = [...new Set(g.vms.filter((vm) => apart.vms.includes(vm)))];
+      if (both.length >= 2)
+        found.push(
+          `${both.join(', ')} are in affinity group ${g.name} (keep together) and in anti-affinity group ${apart.name} (keep apart): both cannot hold; take them out of one of the two`,
+        );
+    }
   }
   return found;
 }

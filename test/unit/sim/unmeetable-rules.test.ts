@@ -13,6 +13,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderPlan } from '../../../src/cli/commands/plan.js';
+import { unmeetableRules } from '../../../src/cli/commands/check-config.js';
+import { parseConfig } from '../../../src/config/index.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
 import { plan } from '../../../src/policy/engine.js';
 import { scenarioSchema, Simulator, type Scenario, type SimTick } from '../../../src/sim/simulator.js';
@@ -136,4 +138,25 @@ describe('every host in maintenance', () => {
     expect(stdout).toContain('warning: every host is in maintenance (hosts[].maintenance: kvm1, kvm2)');
     expect(stdout).toContain('warning: anti-affinity group spread has 3 VMs but only 0 host(s) out of maintenance');
   }, 60_000);
+});
+
+describe('rules that contradict each other (fresh-user find)', () => {
+  it('check-config warns when VMs are both kept together and kept apart, naming both groups', () => {
+    const config = parseConfig({
+      hosts: [
+        { name: 'kvm1', uri: 'qemu+tcp://127.0.52.250:1/system' },
+        { name: 'kvm2', uri: 'qemu+tcp://127.0.52.251:1/system' },
+      ],
+      policy: {
+        affinityGroups: [
+          { name: 'together', type: 'affinity', vms: ['e1', 'e2', 'e3'] },
+          { name: 'apart', type: 'anti-affinity', vms: ['e1', 'e2'] },
+          { name: 'elsewhere', type: 'anti-affinity', vms: ['e3', 'x9'] },
+        ],
+      },
+    });
+    expect(unmeetableRules(config)).toEqual([
+      'e1, e2 are in affinity group together (keep together) and in anti-affinity group apart (keep apart): both cannot hold; take them out of one of the two',
+    ]);
+  });
 });
