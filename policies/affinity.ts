@@ -152,17 +152,16 @@ function groupHome(ctx: PolicyContext, group: Group): { host?: string; bestEffor
     fitting.sort((a, b) => memoryLeft(ctx, b) - memoryLeft(ctx, a) || (a.name < b.name ? -1 : 1));
     return { host: fitting[0].name, bestEffort: false };
   }
+  // No host at all to go to: the engine says so for every VM at once; a best effort would move nothing.
+  if (hosts.length === 0) return { bestEffort: true };
   const memory = members.reduce((s, v) => s + ordinaryMemoryBytes(v), 0);
   const vcpus = members.reduce((s, v) => s + v.vcpus, 0);
-  const room =
-    hosts.length > 0
-      ? hosts
-          .map((h) => {
-            const s = shortfall(ctx, h, members);
-            return `${h.name} short of ${[s.memoryBytes > 0 ? gib(s.memoryBytes) : '', s.vcpus > 0 ? `${s.vcpus} vCPUs` : ''].filter(Boolean).join(' and ')}`;
-          })
-          .join(', ')
-      : 'no host is up and out of maintenance';
+  const room = hosts
+    .map((h) => {
+      const s = shortfall(ctx, h, members);
+      return `${h.name} short of ${[s.memoryBytes > 0 ? gib(s.memoryBytes) : '', s.vcpus > 0 ? `${s.vcpus} vCPUs` : ''].filter(Boolean).join(' and ')}`;
+    })
+    .join(', ');
   ctx.notice(
     `affinity group ${group.name} (${members.length} VMs, ${gib(memory)}, ${vcpus} vCPUs) must leave ${[...counts.keys()].sort().join(', ')} and fits on no single host (${room}): its members move as a best effort, each to the host holding most of the group that has room for it, and the group stays split until one host has room`,
   );

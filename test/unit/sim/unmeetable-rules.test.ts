@@ -113,6 +113,9 @@ describe('every host in maintenance', () => {
     expect((result.notices ?? []).map((n) => n.message)).toContainEqual(
       expect.stringMatching(/^every host is in maintenance, down or in standby: the VMs on kvm1 \(1\), kvm2 \(1\), kvm3 \(3\) have no host to go to/),
     );
+    // Only the engine's notice: the affinity group's 'moves as a best effort' would contradict it
+    // (nothing can move) and came back every tick (fresh-user find).
+    expect((result.notices ?? []).map((n) => n.source)).toEqual(['engine']);
   });
 
   it('check-config says so instead of OK', async () => {
