@@ -1,10 +1,3 @@
-/**
- * The executor's phases against scripted connections: the shared watch loop's ends, a move whose
- * link to the source is lost (the outcome is read from libvirt again, not assumed), and a job
- * found stuck after a failed post-copy. What libvirt itself does is proven in the lab
- * (test/lab/executor-paths.test.ts); these pin the executor's decisions on each answer.
- */
-import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -13,59 +6,12 @@ import { Adapter } from '../../../src/executor/adapt.js';
 import { watchAdoptedJob } from '../../../src/executor/adopt.js';
 import { runMigration } from '../../../src/executor/migrate.js';
 import { watchJob } from '../../../src/executor/watch.js';
-import { ConnectionClosedError, LibvirtError, MigrateFlags, type LibvirtConnection } from '../../../src/libvirt/index.js';
+import { ConnectionClosedError, LibvirtError, MigrateFlags } from '../../../src/libvirt/index.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 import type { Move } from '../../../src/policy/plan-types.js';
+import { asConn, RUNNING, ScriptedHost, UUID } from './scripted-host.js';
 
-const UUID = '11111111-2222-3333-4444-555555555555';
-const noDomain = () => new LibvirtError({ code: 42, domain: 10, message: `Domain not found: no domain with matching uuid '${UUID}'`, level: 2 });
-// libvirt 11.3 / QEMU 10.0 (post-copy recovery known broken there), and 10.0 where it works.
-const V11_3 = { libvirtVersion: 11_003_000, hypervisorVersion: 10_000_002 };
-
-/** A connection that answers from a script: `vm` is the VM's state there (undefined: not defined), `job` its job type. */
-class ScriptedHost extends EventEmitter {
-  vm: { state: number; reason: number } | undefined;
-  job = 0;
-  closed = false;
-  versions = V11_3;
-  aborts = 0;
-  performed: number[] = [];
-  perform: () => Promise<void> = async () => {};
-  constructor(vm?: { state: number; reason: number }) {
-    super();
-    this.vm = vm;
-  }
-  async domainLookupByUuid(uuid: string) {
-    if (!this.vm) throw noDomain();
-    return { name: 'vm1', uuid, id: 1 };
-  }
-  async domainGetState() {
-    if (!this.vm) throw noDomain();
-    return this.vm;
-  }
-  async domainGetJobStats(_dom: unknown, flags = 0) {
-    return { type: flags ? 3 : this.job, params: flags ? { time_elapsed: 4200, downtime: 42 } : { memory_iteration: 2 } };
-  }
-  async domainAbortJob() {
-    this.aborts++;
-  }
-  async subscribeDomainEvents() {}
-  async domainMigrateSetMaxDowntime() {}
-  async domainGetXmlDesc() {
-    return '<domain/>';
-  }
-  switches = 0;
-  async domainMigrateStartPostCopy() {
-    this.switches++;
-  }
-  async domainMigratePerform3Params(_d: unknown, _u: string, _p: unknown, flags: number) {
-    this.performed.push(flags);
-    return this.perform();
-  }
-}
-const asConn = (h: ScriptedHost) => h as unknown as LibvirtConnection;
-const RUNNING = { state: 1, reason: 1 };
 const PAUSED_POSTCOPY_FAILED = { state: 3, reason: 13 };
 const RUNNING_POSTCOPY_FAILED = { state: 1, reason: 11 };
 const config = { ...migrationSchema.parse({ deadlineSeconds: 60 }), pollIntervalMs: 10 };
