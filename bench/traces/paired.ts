@@ -173,11 +173,13 @@ export function pairedMarkdown(comparisons: readonly PairedComparison[]): string
       ? `tuned on ${c.tuningDays.join(', ')}; the other days are held out`
       : 'no tuning days recorded: every day counts as held out';
     const summary = (label: string, t: PairedTally) =>
-      `${label}: wins on ${t.wins} of ${t.days} days (${Object.entries(t.met)
-        .map(([k, n]) => `${k} ${n}/${t.days}`)
-        .join(
-          ', ',
-        )}); energy ${fmt(t.oursEnergyKWh, 1)} vs ${fmt(t.theirsEnergyKWh, 1)} kWh (${pct(t.oursEnergyKWh, t.theirsEnergyKWh)}), migrations ${t.oursMigrations.toLocaleString('en-US')} vs ${t.theirsMigrations.toLocaleString('en-US')}.`;
+      t.days === 0
+        ? `${label}: none among the days run.`
+        : `${label}: wins on ${t.wins} of ${t.days} days (${Object.entries(t.met)
+            .map(([k, n]) => `${k} ${n}/${t.days}`)
+            .join(
+              ', ',
+            )}); energy ${fmt(t.oursEnergyKWh, 1)} vs ${fmt(t.theirsEnergyKWh, 1)} kWh (${pct(t.oursEnergyKWh, t.theirsEnergyKWh)}), migrations ${t.oursMigrations.toLocaleString('en-US')} vs ${t.theirsMigrations.toLocaleString('en-US')}.`;
     if (c.kind === 'against-lr-mmt') {
       parts.push(
         `**${c.balancer} against CloudSim 3.0.3 LR-MMT-1.2, day by day** (scenario ${c.scenario}; ours in CloudSim's accounting; a win is energy ≤ and SLAV and migrations < LR-MMT's; ${tuned}):`,

@@ -1,4 +1,8 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { mergeTraceReports } from '../../../bench/traces/paired-merge.js';
 import { pairedComparisons, pairedMarkdown, parseReferenceCsv } from '../../../bench/traces/paired.js';
 import type { ReplayResult } from '../../../bench/traces/replay.js';
 
@@ -116,5 +120,24 @@ describe('paired per-day comparison', () => {
     ]);
     expect(cmp.heldOut.days).toBe(2);
     expect(pairedMarkdown([cmp])).toMatch(/no tuning days recorded/);
+  });
+
+  it('merges the days of several trace reports of one commit, and refuses another commit or a day twice', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vb-paired-'));
+    const report = async (name: string, commit: string, days: string[]) => {
+      const path = join(dir, name);
+      const perDay = days.map((d) => result('cloudsim-800-as-cloudsim', 'vb', d, { kWh: 100, migrations: 1 }));
+      await writeFile(path, JSON.stringify({ meta: { commit }, sections: [{ name: 'traces', status: 'ok', json: { inputs: { engine: {} }, perDay } }] }));
+      return path;
+    };
+    const a = await report('a.json', 'abc1234', ['20110303']);
+    const b = await report('b.json', 'abc1234', ['20110306', '20110309']);
+    const merged = await mergeTraceReports([a, b]);
+    expect(merged.perDay.map((r) => r.day)).toEqual(['20110303', '20110306', '20110309']);
+    expect(merged.commit).toBe('abc1234');
+    await expect(mergeTraceReports([a, await report('c.json', 'def5678', ['20110412'])])).rejects.toThrow(
+      /c\.json: commit def5678, the first report's is abc1234/,
+    );
+    await expect(mergeTraceReports([a, a])).rejects.toThrow(/a\.json: day 20110303 of vb in cloudsim-800-as-cloudsim is already in an earlier report/);
   });
 });
