@@ -1,12 +1,15 @@
 /**
  * `npm run bench`: runs every benchmark section side by side and writes one Markdown report and
- * one JSON file under bench/results/ (latest.* plus a dated copy). A section whose module is
- * missing or throws is reported as such; the others still run.
+ * one JSON file under bench/results/. A full run (every section, every day, no filter) writes
+ * latest.* plus a dated copy and moves older dated reports to bench/results/history/ with one row
+ * in its README; any other run is partial and goes to bench/results/partial/ only (issue 26: one
+ * report per full run). A section whose module is missing or throws is reported as such; the
+ * others still run.
  *
  *   npm run bench -- --only traces,techniques,oracle,protocol,planning,collect --days quick
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -146,6 +149,59 @@ export function renderReport(outcomes: readonly SectionOutcome[], meta: Record<s
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Whether a run is a full one (issue 26: one report per full run): every section, every trace day,
+ * no trace filter from the environment and nothing carried over. Only a full run writes latest.*
+ * and a dated report at the top of the results folder; any other run is partial and goes to
+ * `partial/` there. Returns the reasons a run is partial (empty when full).
+ */
+export function partialReasons(options: Pick<RunOptions, 'only' | 'days' | 'keepPrevious'>, env: NodeJS.ProcessEnv = process.env): string[] {
+  const reasons: string[] = [];
+  const missing = SECTION_NAMES.filter((n) => !options.only.includes(n));
+  if (missing.length > 0) reasons.push(`sections ${missing.join(', ')} not run`);
+  if (options.days !== 'all') reasons.push(`days ${Array.isArray(options.days) ? options.days.join(',') : options.days}, not all`);
+  for (const name of ['VB_TRACE_SCENARIOS', 'VB_TRACE_BALANCERS'] as const) if (env[name]) reasons.push(`${name}=${env[name]}`);
+  if (options.keepPrevious) reasons.push('sections carried over from an earlier run');
+  return reasons;
+}
+
+/** File names of dated reports at the top of a results folder (moved to history/ by the next full run). */
+const DATED_REPORT = /^\d{4}-\d{2}-\d{2}.*\.(md|json)$|^oracle-.*\.(md|json|svg)$/;
+
+/**
+ * After a full run: every older dated result at the top of `outDir` moves to `history/`, and one
+ * row (date, commit, machine, section statuses) is added to `history/README.md`, the short history
+ * of full runs. The run's own dated files (`keep`) stay.
+ */
+export async function archiveOlderResults(outDir: string, keep: readonly string[], row: string): Promise<string[]> {
+  const historyDir = join(outDir, 'history');
+  await mkdir(historyDir, { recursive: true });
+  const moved: string[] = [];
+  for (const f of await readdir(outDir)) {
+    if (!DATED_REPORT.test(f) || keep.includes(f)) continue;
+    await rename(join(outDir, f), join(historyDir, f));
+    moved.push(f);
+  }
+  const index = join(historyDir, 'README.md');
+  let text: string;
+  try {
+    text = await readFile(index, 'utf8');
+  } catch {
+    text = `${HISTORY_HEADER}\n`;
+  }
+  await writeFile(index, `${text.trimEnd()}\n${row}\n`);
+  return moved;
+}
+
+export const HISTORY_HEADER = [
+  '# Benchmark history',
+  '',
+  'Older reports of `npm run bench`, moved here by the next full run; one row per full run (the newest full report is `../latest.md`).',
+  '',
+  '| started | commit | machine | sections (status, seconds) |',
+  '|---|---|---|---|',
+].join('\n');
+
 export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath: string; outcomes: SectionOutcome[] }> {
   const startedAt = new Date();
   // The code under test is the code at the start (sections import it as they go).
@@ -182,17 +238,28 @@ export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath
       /* no previous report */
     }
   }
+  const partial = partialReasons(options);
+  if (partial.length > 0) (meta as Record<string, string>).partial = `yes (${partial.join('; ')}): not a full report, written under partial/`;
   const markdown = renderReport(outcomes, meta);
   const json = JSON.stringify({ meta, sections: outcomes }, jsonReplacer, 2);
-  await mkdir(options.outDir, { recursive: true });
   const stamp = startedAt.toISOString().replace(/[:]/g, '').replace(/\..*$/, 'Z');
+  if (partial.length > 0) {
+    // A partial run never replaces latest.*: that is only ever a full report.
+    const dir = join(options.outDir, 'partial');
+    await mkdir(dir, { recursive: true });
+    const markdownPath = join(dir, `${stamp}-${options.only.join('-')}.md`);
+    await writeFile(markdownPath, markdown);
+    await writeFile(markdownPath.replace(/\.md$/, '.json'), json);
+    return { markdownPath, outcomes };
+  }
+  await mkdir(options.outDir, { recursive: true });
   const markdownPath = join(options.outDir, 'latest.md');
   await writeFile(markdownPath, markdown);
   await writeFile(join(options.outDir, 'latest.json'), json);
-  if (options.dated) {
-    await writeFile(join(options.outDir, `${stamp}.md`), markdown);
-    await writeFile(join(options.outDir, `${stamp}.json`), json);
-  }
+  const dated = options.dated ? [`${stamp}.md`, `${stamp}.json`] : [];
+  for (const f of dated) await writeFile(join(options.outDir, f), f.endsWith('.md') ? markdown : json);
+  const statuses = outcomes.map((o) => `${o.name} ${o.status} ${o.seconds.toFixed(0)}`).join(', ');
+  await archiveOlderResults(options.outDir, dated, `| ${meta.started} | ${meta.commit} | ${meta.machine} | ${statuses} |`);
   return { markdownPath, outcomes };
 }
 
@@ -235,6 +302,8 @@ async function main(): Promise<void> {
   for (const s of outcomes) process.stderr.write(`  ${s.name}: ${s.status} (${s.seconds.toFixed(1)} s)\n`);
   // Figures from the results just written (and older ones for sections not run now); a figure
   // that cannot be drawn is reported, never a failed bench.
+  // Figures belong to the full report (latest.md); a partial run draws none.
+  if (!markdownPath.endsWith('latest.md')) return;
   try {
     const { writeFigures } = await import('./figures.js');
     const { figures, notDrawn } = await writeFigures(o.out);

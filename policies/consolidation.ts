@@ -15,6 +15,7 @@
  * - score: the fullest target after the move first; among empty hosts (woken for relief), the
  *   largest first.
  */
+import { p90Of, sumWindows } from '../src/cluster/window.js';
 import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
@@ -43,6 +44,52 @@ export function forecastLoad(ctx: PolicyContext, hostName: string): number {
   return Math.max(p.cpuRatioP90, p.cpuRatio + rise);
 }
 
+/**
+ * consolidation.packing summed-window: the load a host window (CPU ratio per sample, oldest first)
+ * stands for, `aheadTicks` ahead: its p90, or its least-squares line extended `aheadTicks` past the
+ * newest sample when that is higher (a rising trend; a falling one is not trusted). The same form
+ * as forecastLoad, applied to a window with VMs added. 0 for an empty window.
+ */
+export function windowForecast(series: readonly number[], aheadTicks: number): number {
+  const n = series.length;
+  if (n === 0) return 0;
+  const mean = series.reduce((a, b) => a + b, 0) / n;
+  let rise = 0;
+  if (n >= 2) {
+    let sxy = 0;
+    let sxx = 0;
+    for (let i = 0; i < n; i++) {
+      const x = i - (n - 1) / 2;
+      sxy += x * (series[i] - mean);
+      sxx += x * x;
+    }
+    rise = Math.max(0, (sxy / sxx) * ((n - 1) / 2 + aheadTicks));
+  }
+  return Math.max(p90Of(series), mean + rise);
+}
+
+/** `series` with the VM's window added per instant at its share of `host` (aligned at the newest sample). */
+function withVm(series: readonly number[], vm: VmObservation, host: HostObservation): number[] {
+  const weight = host.cpuCount > 0 ? vm.vcpus / host.cpuCount : 0;
+  const added = sumWindows([{ window: vm.cpuUtilization, weight }], series.length);
+  return series.map((v, i) => v + added[i]);
+}
+
+/**
+ * The host's judged load with `vm` added (plus what `planned` already adds), per
+ * consolidation.packing: `vm-peaks` adds the VM's window peak to forecastLoad; `summed-window`
+ * judges the per-instant sum of the windows (windowForecast), falling back to `vm-peaks` when the
+ * host's window carries no series.
+ */
+export function loadWith(ctx: PolicyContext, host: HostObservation, vm: VmObservation, planned?: { peaks: number; series?: number[] }): number {
+  const p = ctx.projected(host.name);
+  if (ctx.config.consolidation.packing === 'summed-window' && p?.cpuSeries && p.cpuSeries.length > 0) {
+    const base = planned?.series ?? p.cpuSeries;
+    return windowForecast(withVm(base, vm, host), ctx.config.consolidation.forecastAheadTicks);
+  }
+  return forecastLoad(ctx, host.name) + (planned?.peaks ?? 0) + vmPeakShare(vm, host);
+}
+
 function movableNow(vm: VmObservation, ctx: PolicyContext): boolean {
   if (vm.state !== 'running' && vm.state !== 'blocked') return false;
   if (vm.jobRunning || ctx.config.pinnedVms.includes(vm.name) || ctx.config.ignoredVms.includes(vm.name)) return false;
@@ -69,6 +116,9 @@ export default registerBuiltinPolicy(
       const memory = new Map(hosts.map((h) => [h.name, ctx.projected(h.name)!.memoryUsedBytes]));
       const vcpus = new Map(hosts.map((h) => [h.name, ctx.projected(h.name)!.vcpus]));
       const receiving = new Set<string>();
+      // consolidation.packing summed-window: each running host's window as the trial fills it.
+      const summed = ctx.config.consolidation.packing === 'summed-window';
+      const series = new Map<string, number[] | undefined>(hosts.map((h) => [h.name, summed ? ctx.projected(h.name)!.cpuSeries : undefined]));
       const light = hosts
         .filter((h) => load.get(h.name)! < ctx.thresholds.cpuLow)
         // Smallest hosts first, then the lightest: big hosts keep the load (on the PlanetLab replay
@@ -91,25 +141,31 @@ export default registerBuiltinPolicy(
         // Trial: biggest VM first onto the fullest host that keeps it under the target.
         const trial: { vm: VmObservation; to: HostObservation }[] = [];
         const order = [...vms].sort((a, b) => vmPeakShare(b, source) - vmPeakShare(a, source));
-        const added = new Map<string, { cpu: number; memory: number; vcpus: number }>();
+        const added = new Map<string, { cpu: number; memory: number; vcpus: number; series?: number[] }>();
         let ok = true;
         for (const vm of order) {
           const left = leftBy.get(vm.uuid);
+          let judged = 0;
           const to = byLoad.find((h) => {
             if (h.name === source.name || out.has(h.name) || left?.has(h.name)) return false;
-            const a = added.get(h.name) ?? { cpu: 0, memory: 0, vcpus: 0 };
-            return (
-              load.get(h.name)! + a.cpu + vmPeakShare(vm, h) <= target &&
-              memory.get(h.name)! + a.memory + ordinaryMemoryBytes(vm) <= h.memoryTotalBytes * h.memoryOvercommitRatio &&
-              vcpus.get(h.name)! + a.vcpus + vm.vcpus <= h.cpuCount * h.cpuOvercommitRatio
-            );
+            const a = added.get(h.name) ?? { cpu: 0, memory: 0, vcpus: 0, series: series.get(h.name) };
+            if (memory.get(h.name)! + a.memory + ordinaryMemoryBytes(vm) > h.memoryTotalBytes * h.memoryOvercommitRatio) return false;
+            if (vcpus.get(h.name)! + a.vcpus + vm.vcpus > h.cpuCount * h.cpuOvercommitRatio) return false;
+            judged = summed ? loadWith(ctx, h, vm, { peaks: a.cpu, series: a.series }) : load.get(h.name)! + a.cpu + vmPeakShare(vm, h);
+            return judged <= target;
           });
           if (!to) {
             ok = false;
             break;
           }
-          const a = added.get(to.name) ?? { cpu: 0, memory: 0, vcpus: 0 };
-          added.set(to.name, { cpu: a.cpu + vmPeakShare(vm, to), memory: a.memory + ordinaryMemoryBytes(vm), vcpus: a.vcpus + vm.vcpus });
+          const a = added.get(to.name) ?? { cpu: 0, memory: 0, vcpus: 0, series: series.get(to.name) };
+          const grown = summed && a.series ? withVm(a.series, vm, to) : undefined;
+          added.set(to.name, {
+            cpu: summed ? judged - load.get(to.name)! : a.cpu + vmPeakShare(vm, to),
+            memory: a.memory + ordinaryMemoryBytes(vm),
+            vcpus: a.vcpus + vm.vcpus,
+            series: grown,
+          });
           trial.push({ vm, to });
         }
         if (!ok) continue;
@@ -117,6 +173,7 @@ export default registerBuiltinPolicy(
           load.set(name, load.get(name)! + a.cpu);
           memory.set(name, memory.get(name)! + a.memory);
           vcpus.set(name, vcpus.get(name)! + a.vcpus);
+          if (a.series) series.set(name, a.series);
           receiving.add(name);
         }
         out.add(source.name);
@@ -133,7 +190,7 @@ export default registerBuiltinPolicy(
       const source = ctx.placeOf(vm.uuid);
       const packing = source !== undefined && out?.has(source);
       if (packing && p.vmUuids.size === 0) return `${host.name} runs no VM (packing does not wake a host)`;
-      const after = forecastLoad(ctx, host.name) + vmPeakShare(vm, host);
+      const after = loadWith(ctx, host, vm);
       return after <= target
         ? true
         : `${host.name} would reach CPU ${(after * 100).toFixed(0)}% (forecast), over the consolidation target ${(target * 100).toFixed(0)}%`;
@@ -142,7 +199,7 @@ export default registerBuiltinPolicy(
       const p = ctx.projected(host.name)!;
       const biggest = Math.max(...ctx.state.hosts.map((h) => h.cpuCount), 1);
       if (p.vmUuids.size === 0) return 0.1 * (host.cpuCount / biggest);
-      return 0.1 + 0.9 * Math.min(1, forecastLoad(ctx, host.name) + vmPeakShare(vm, host));
+      return 0.1 + 0.9 * Math.min(1, loadWith(ctx, host, vm));
     },
   }),
 );

@@ -3,12 +3,13 @@
  * in each scenario with every balancer (virt-balancer's engine and the operator baselines) and
  * reports medians across days.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { neverMigrate, thresholdBiggest, thresholdRandom } from './baselines.js';
 import { loadEngineBalancer } from './engine-balancer.js';
 import { loadTraceBenchInputs, type TraceBenchInputs } from './inputs.js';
 import { loadTraceDay } from './loader.js';
 import { median } from './metrics.js';
+import { loadReferenceCsv, pairedComparisons, pairedMarkdown, type PairedComparison } from './paired.js';
 import { replayDay, type Balancer, type ReplayResult } from './replay.js';
 
 export interface TraceBenchOptions {
@@ -57,11 +58,15 @@ export interface TraceBenchResult {
     engine: { available: boolean; note: string };
     perDay: ReplayResult[];
     summary: TraceSummaryRow[];
+    /** Each balancer beside its comparator day by day (issue 26): LR-MMT-1.2 in the CloudSim scenario, the best threshold script elsewhere. */
+    paired: PairedComparison[];
     wallSeconds: number;
   };
 }
 
 export const DEFAULT_TRACE_INPUTS = join(import.meta.dirname, '..', 'inputs', 'traces.json');
+/** CloudSim 3.0.3's LR-MMT-1.2 per day (our own run of the `cloudsim-3.0.3` tag; see docs/benchmarks.md). */
+export const LR_MMT_PER_DAY = join(import.meta.dirname, '..', 'inputs', 'cloudsim-3.0.3-lr-mmt-1.2-per-day.csv');
 
 export function summarize(results: readonly ReplayResult[], descriptions: Record<string, string>): TraceSummaryRow[] {
   const groups = new Map<string, ReplayResult[]>();
@@ -235,6 +240,15 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
     }
   }
   const summary = summarize(perDay, descriptions);
+  const tuningDays: Record<string, string[]> = { 'virt-balancer': inputs.engine.tuningDays ?? [] };
+  for (const v of inputs.engine.variants ?? []) tuningDays[`virt-balancer+${v.name}`] = v.tuningDays ?? [];
+  const paired = pairedComparisons(perDay, {
+    reference: await loadReferenceCsv(LR_MMT_PER_DAY),
+    cloudsimScenario: CLOUDSIM_SCENARIO,
+    thresholdBaselines: ['threshold-biggest', 'threshold-random'],
+    tuningDays,
+    consolidating: (inputs.engine.variants ?? []).filter((v) => v.policyConfig.goal === 'consolidate').map((v) => `virt-balancer+${v.name}`),
+  });
   const wallSeconds = (performance.now() - started) / 1000;
 
   const scenarioLines = scenarios.map((s) => `- **${s.name}**: ${s.hostCount} hosts${s.hostMemoryMiB ? `, ${s.hostMemoryMiB} MiB each` : ''}. ${s.why ?? ''}`);
@@ -242,7 +256,7 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
     .filter((r) => r.errors.length > 0 || r.rejectedMoves > 0)
     .map((r) => `- ${r.scenario} ${r.day} ${r.balancer}: ${r.rejectedMoves} rejected move(s) ${r.rejectedExamples.join('; ')} ${r.errors.join('; ')}`);
   const markdown = [
-    `Days: ${days.join(', ')} (medians across ${days.length} day(s)); traces from \`${tracesDir}\`; inputs \`bench/inputs/traces.json\` (seed ${inputs.seed}).`,
+    `Days: ${days.join(', ')} (medians across ${days.length} day(s)); traces from the folder \`${basename(tracesDir)}\` (inputs.tracesDir or VB_TRACES_DIR; the report names no machine path); inputs \`bench/inputs/traces.json\` (seed ${inputs.seed}).`,
     `Hosts alternate ${inputs.hostTypes.map((t) => `${t.name} (${t.cores} x ${t.coreMips} MIPS)`).join(' / ')}; VM i gets type i mod ${inputs.vmTypes.length} (${inputs.vmTypes.map((t) => `${t.mips} MIPS / ${t.memoryMiB} MiB`).join(', ')}); migration time = VM memory / (${inputs.networkMbps} Mbit/s x ${inputs.migrationBandwidthShare}); a migrating VM loses ${inputs.migrationDegradationRatio * 100}% of its CPU demand meanwhile. Start: ${inputs.initialPlacement.method}.`,
     '',
     ...scenarioLines,
@@ -252,6 +266,7 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
     summaryTable(summary),
     '',
     ...(cloudsimComparison(summary) ? [cloudsimComparison(summary), ''] : []),
+    ...(paired.length ? ['### Day by day', '', pairedMarkdown(paired)] : []),
     "SLATAH and PDM are CloudSim's ratio-of-sums forms (the paper's per-host / per-VM means are in the JSON as slatahPerHostMean / pdmPerVmMean). SLAV = SLATAH x PDM. Imbalance is the standard deviation of host CPU utilisation (demand / capacity), averaged over the 288 intervals.",
     '',
     PUBLISHED_FIGURES_NOTE,
@@ -262,6 +277,15 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
   return {
     title: 'Balance quality on PlanetLab traces',
     markdown,
-    json: { inputs, tracesDir, days, engine: { available: Boolean(engine.makeBalancer), note: engine.note }, perDay, summary, wallSeconds },
+    json: {
+      inputs: { ...inputs, tracesDir: basename(inputs.tracesDir) },
+      tracesDir: basename(tracesDir),
+      days,
+      engine: { available: Boolean(engine.makeBalancer), note: engine.note },
+      perDay,
+      summary,
+      paired,
+      wallSeconds,
+    },
   };
 }

@@ -65,6 +65,8 @@ export const traceBenchInputsSchema = z.object({
     /** Overrides merged over the engine's default policy config. */
     policyConfig: z.record(z.string(), z.unknown()),
     policyConfigWhy: z.string().optional(),
+    /** Days the default policy's settings were chosen on (the paired comparison reports the others as held out). */
+    tuningDays: z.array(z.string().regex(/^\d{8}$/)).optional(),
     /** The engine again with these settings merged over policyConfig, as balancer `virt-balancer+NAME` (e.g. the forecast trigger on). */
     variants: z
       .array(
@@ -76,6 +78,8 @@ export const traceBenchInputsSchema = z.object({
           windowSamples: z.number().int().positive().optional(),
           /** Scenarios this variant runs in (default: all). */
           scenarios: z.array(z.string()).optional(),
+          /** Days its settings were chosen on (the paired comparison reports the others as held out). */
+          tuningDays: z.array(z.string().regex(/^\d{8}$/)).optional(),
         }),
       )
       .optional(),

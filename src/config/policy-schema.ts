@@ -222,8 +222,14 @@ export const policySchema = z
           .describe(
             "goal consolidate: a host is judged on its CPU forecast this many ticks ahead (least-squares line over its window, as CloudSim's LR policy does); a host whose load is rising is not emptied and a target whose load is rising takes less.",
           ),
+        packing: z
+          .enum(['vm-peaks', 'summed-window'])
+          .default('vm-peaks')
+          .describe(
+            "goal consolidate: how a target's load with the VMs packed onto it is judged against targetUtilizationPercent. `vm-peaks` (default, the most cautious): the host's forecast plus each VM's peak over the window, as if every VM peaked at once. `summed-window`: the per-instant sum of the host's and the VMs' windows, judged by its p90 and its least-squares forecast consolidation.forecastAheadTicks ahead (what the window shows the host would have carried; VMs that never peaked together pack tighter). On the PlanetLab replay it uses less energy for more overloaded host-time (docs/benchmarks.md).",
+          ),
       })
-      .default({ targetUtilizationPercent: 70, forecastAheadTicks: 1 })
+      .default({ targetUtilizationPercent: 70, forecastAheadTicks: 1, packing: 'vm-peaks' })
       .describe('Settings of goal: consolidate (power saving).'),
     /** VMs (by name) the balancer neither moves nor counts as movable. */
     ignoredVms: z.array(z.string()).default([]).describe('VMs (by name) the balancer neither moves nor counts as movable.'),

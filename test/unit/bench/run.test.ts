@@ -1,9 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { normalizeSectionResult, parseOnly, runBenchmarks } from '../../../bench/run.js';
+import { SECTION_NAMES, normalizeSectionResult, parseOnly, partialReasons, runBenchmarks } from '../../../bench/run.js';
 
 describe('bench runner', () => {
   let dir: string;
@@ -22,7 +22,7 @@ describe('bench runner', () => {
 
   it('reports a missing, a throwing and a misnamed section and still runs the good one', async () => {
     const url = (f: string) => pathToFileURL(join(dir, f)).href;
-    const { outcomes } = await runBenchmarks({
+    const { outcomes, markdownPath } = await runBenchmarks({
       only: ['protocol', 'planning', 'collect', 'techniques'],
       days: 'quick',
       outDir: join(dir, 'out'),
@@ -41,13 +41,54 @@ describe('bench runner', () => {
       ['collect', 'missing'],
       ['techniques', 'missing'],
     ]);
-    const md = await readFile(join(dir, 'out', 'latest.md'), 'utf8');
+    // Four sections of six on the quick days: a partial run, kept out of latest.* (issue 26).
+    expect(markdownPath).toMatch(/out\/partial\/\d{4}-\d{2}-\d{2}T\d{6}Z-protocol-planning-collect-techniques\.md$/);
+    await expect(readFile(join(dir, 'out', 'latest.md'), 'utf8')).rejects.toThrow(/ENOENT/);
+    const md = await readFile(markdownPath, 'utf8');
+    expect(md).toMatch(/- partial: yes \(sections traces, oracle not run; days quick, not all\)/);
     expect(md).toContain('virsh 10 ms, ours 1 ms');
     expect(md).toContain('Failed: planner exploded');
     expect(md).toContain('Not run: wrong-export.mjs exports no runCollectBench()');
     expect(md).toMatch(/Not run: absent.mjs could not be loaded/);
-    const json = JSON.parse(await readFile(join(dir, 'out', 'latest.json'), 'utf8'));
+    const json = JSON.parse(await readFile(markdownPath.replace(/\.md$/, '.json'), 'utf8'));
     expect(json.sections[0].json).toEqual({ oursMs: 1 });
+  });
+
+  it('a full run writes latest.* and its dated report, and moves older dated reports to history/ with a row', async () => {
+    const out = join(dir, 'full');
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, '2026-11-30T193851Z-consolidation-days1-5.md'), 'old');
+    await writeFile(join(out, 'oracle-2026-12-07T133705Z.svg'), 'old');
+    await writeFile(join(out, 'journal-startup.md'), 'not a dated report');
+    const url = pathToFileURL(join(dir, 'good.mjs')).href;
+    const good = (title: string) => ({ title, module: url, exportName: 'runProtocolBench', owner: 'good.mjs' });
+    const { markdownPath } = await runBenchmarks({
+      only: [...SECTION_NAMES],
+      days: 'all',
+      outDir: out,
+      dated: true,
+      log: () => {},
+      sectionOverrides: Object.fromEntries(SECTION_NAMES.map((n) => [n, good(n)])),
+    });
+    expect(markdownPath).toBe(join(out, 'latest.md'));
+    expect(await readFile(markdownPath, 'utf8')).not.toMatch(/partial/);
+    const top = await readdir(out);
+    expect(top.filter((f) => /^\d{4}-/.test(f))).toHaveLength(2);
+    expect(top).toContain('journal-startup.md');
+    expect((await readdir(join(out, 'history'))).sort()).toEqual(['2026-11-30T193851Z-consolidation-days1-5.md', 'README.md', 'oracle-2026-12-07T133705Z.svg']);
+    const history = await readFile(join(out, 'history', 'README.md'), 'utf8');
+    expect(history.split('\n').filter((l) => l.startsWith('| 20'))).toHaveLength(1);
+    expect(history).toMatch(/traces ok \d+, techniques ok \d+, oracle ok \d+/);
+  });
+
+  it('names why a run is partial (a trace filter from the environment counts)', () => {
+    expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, {})).toEqual([]);
+    expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, { VB_TRACE_BALANCERS: 'never' })).toEqual(['VB_TRACE_BALANCERS=never']);
+    expect(partialReasons({ only: ['traces'], days: ['20110303'], keepPrevious: true }, {})).toEqual([
+      'sections techniques, oracle, protocol, planning, collect not run',
+      'days 20110303, not all',
+      'sections carried over from an earlier run',
+    ]);
   });
 
   it('wraps results without Markdown as JSON, bigints included', () => {

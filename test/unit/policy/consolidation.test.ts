@@ -3,6 +3,8 @@ import { policySchema } from '../../../src/config/policy-schema.js';
 import { plan } from '../../../src/policy/engine.js';
 import { defaultPolicies } from '../../../src/policy/loader.js';
 import type { HostObservation } from '../../../src/cluster/model.js';
+import { windowedValue } from '../../../src/cluster/window.js';
+import { windowForecast } from '../../../policies/consolidation.js';
 import { host, state, vm } from './fixtures.js';
 
 // Hosts of 4 CPUs: a 1-vCPU VM at 100 % is 25 points of its host.
@@ -87,6 +89,57 @@ describe('goal: consolidate', () => {
     });
     const p = await plan(s, { config: consolidate });
     expect(p.moves.map((m) => [m.vmName, m.from, m.to])).toEqual([['c1', 'c', 'b']]);
+  });
+
+  describe('consolidation.packing', () => {
+    // 10-sample windows. a: a1 busy at even samples (1 vCPU at 100 %), a2 steady at 80 %: a is at
+    // 45 % at even samples, 20 % at odd ones. b: b1 (0.6 at some samples) alone, 7.5-15 % on average: light.
+    const alternating = (even: number, odd: number) => Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? even : odd));
+    const sum = (...xs: number[][]) => xs[0].map((_, i) => xs.reduce((a, x) => a + x[i], 0));
+    const scenario = (b1Series: number[]) => {
+      const a1 = vm('a1', 'a', 0, { cpuUtilization: windowedValue(alternating(1, 0)) });
+      const a2 = vm('a2', 'a', 0, { cpuUtilization: windowedValue(alternating(0.8, 0.8)) });
+      const b1 = vm('b1', 'b', 0, { cpuUtilization: windowedValue(b1Series) });
+      const hostWindow = (...vs: (typeof a1)[]) => windowedValue(sum(...vs.map((v) => v.cpuUtilization.series!.map((x) => x / 4))));
+      return {
+        observedAtMs: 1_000_000,
+        hosts: [
+          host('a', { cpuUtilization: hostWindow(a1, a2), memoryUsedBytes: 2 * 2 ** 30 }),
+          host('b', { cpuUtilization: hostWindow(b1), memoryUsedBytes: 2 ** 30 }),
+        ],
+        vms: [a1, a2, b1],
+        inFlight: [],
+        lastMovedAtMs: {},
+        recentMoves: [],
+      };
+    };
+    // Target 55 %: a's p90 45 % plus b1's peak 15 % is 60 %.
+    const cfg = (packing: 'vm-peaks' | 'summed-window') => policySchema.parse({ ...consolidate, consolidation: { targetUtilizationPercent: 55, packing } });
+
+    it('vm-peaks (the default) adds the VM peak to the host forecast, as if both peaked at once', async () => {
+      expect(consolidate.consolidation.packing).toBe('vm-peaks');
+      const p = await plan(scenario(alternating(0, 0.6)), { config: cfg('vm-peaks') });
+      expect(p.moves).toEqual([]);
+    });
+
+    it('summed-window packs a VM whose peaks fall where the target is quiet (p90 of the per-instant sum)', async () => {
+      // b1 busy at odd samples: a + b1 is 45 % / 35 %, p90 45 % <= 55 %.
+      const p = await plan(scenario(alternating(0, 0.6)), { config: cfg('summed-window') });
+      expect(p.moves.map((m) => [m.vmName, m.from, m.to])).toEqual([['b1', 'b', 'a']]);
+    });
+
+    it('summed-window still refuses a VM that peaks with the target (60 % at the same samples)', async () => {
+      const p = await plan(scenario(alternating(0.6, 0)), { config: cfg('summed-window') });
+      expect(p.moves).toEqual([]);
+    });
+
+    it('windowForecast: the p90, or the least-squares line extended ahead when the load rises', () => {
+      // mean 0.3, slope 0.1 a sample: 0.3 + 0.1 x (2 + 1) = 0.6 one sample past the newest.
+      expect(windowForecast([0.1, 0.2, 0.3, 0.4, 0.5], 1)).toBeCloseTo(0.6, 10);
+      // falling: the trend is not trusted, the p90 (nearest rank: the highest of five) stands.
+      expect(windowForecast([0.5, 0.4, 0.3, 0.2, 0.1], 1)).toBeCloseTo(0.5, 10);
+      expect(windowForecast([], 1)).toBe(0);
+    });
   });
 
   it('refuses a target utilisation that packed hosts would count as overloaded', () => {
