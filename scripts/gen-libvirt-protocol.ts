@@ -1,19 +1,24 @@
 /**
- * Generates src/libvirt/generated/protocol.ts from libvirt's RPC protocol definitions (the XDR
- * language files src/remote/remote_protocol.x, src/rpc/virnetprotocol.x and
- * src/rpc/virkeepaliveprotocol.x of libvirt's source), so procedure numbers, limits and enum
- * values are read from libvirt instead of copied by hand.
+ * Generates src/libvirt/generated/protocol.ts and src/libvirt/generated/codecs.ts from libvirt's
+ * RPC protocol definitions (the XDR language files src/remote/remote_protocol.x,
+ * src/rpc/virnetprotocol.x and src/rpc/virkeepaliveprotocol.x of libvirt's source), so procedure
+ * numbers, limits, enum values and the wire layout of every argument and reply are read from
+ * libvirt instead of copied by hand.
  *
- *   npx tsx scripts/gen-libvirt-protocol.ts [LIBVIRT_SOURCE_DIR]   # writes the file
- *   npx tsx scripts/gen-libvirt-protocol.ts --check [DIR]            # exit 1 if it differs
+ *   npx tsx scripts/gen-libvirt-protocol.ts [LIBVIRT_SOURCE_DIR]   # writes both files
+ *   npx tsx scripts/gen-libvirt-protocol.ts --check [DIR]            # exit 1 if either differs
  *
  * LIBVIRT_SOURCE_DIR defaults to $VB_LIBVIRT_SOURCE_DIR, then to the unpacked source that
  * scripts/install-lab-packages.sh fetches from Debian's source package (LIBVIRT_SOURCE_CACHE).
  *
- * What is generated: the procedure numbers this client calls or receives (named as libvirt names
- * them, REMOTE_PROC_ without the prefix), the array and string limits it checks, and the enums of
- * the framing and authentication. Struct codecs stay hand-written in connection.ts: each is a few
- * lines, and the recorded replies of a real daemon (test/unit/libvirt/recorded) test them.
+ * protocol.ts: the procedure numbers this client calls or receives (named as libvirt names them,
+ * REMOTE_PROC_ without the prefix), the limits it checks, and the enums of the framing and
+ * authentication. codecs.ts: for each of those procedures, TypeScript types and XDR encoders and
+ * decoders of its remote_<name>_args, _ret and _msg structs and of every struct and union they
+ * reach (typedefs inlined; optional `*` pointers as `T | null`; fixed and variable arrays, strings
+ * and opaque held to the bound the .x declaration gives, errors naming struct.field), plus
+ * virNetMessageError, the body of every error reply, and a `Procedures` table joining each number
+ * to its codecs. The hand-written layer (src/libvirt/connection.ts, wire.ts) only names things.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -14,6 +14,7 @@ import {
   encodeRemoteTypedParam,
   type RemoteNonnullDomain,
   type RemoteTypedParam,
+  type RemoteTypedParamValue,
   type VirNetMessageError,
 } from './generated/codecs.js';
 import type { XdrReader, XdrWriter } from './xdr.js';
@@ -92,16 +93,35 @@ export function typedParamToWire(p: TypedParam): RemoteTypedParam {
   }
 }
 
-/** A remote_typed_param as a TypedParam: int/uint/double -> number, llong/ullong -> bigint, boolean (any non-zero int) -> true. */
-export function typedParamFromWire({ field, value: v }: RemoteTypedParam): TypedParam {
-  const value = v.type === 1 ? v.i : v.type === 2 ? v.ui : v.type === 3 ? v.l : v.type === 4 ? v.ul : v.type === 5 ? v.d : v.type === 6 ? v.b !== 0 : v.s;
-  return { field, type: v.type, value };
+/** The value of a remote_typed_param_value: int/uint/double -> number, llong/ullong -> bigint, boolean (any non-zero int) -> true. */
+function typedParamValue(v: RemoteTypedParamValue): TypedParamValue {
+  switch (v.type) {
+    case 1:
+      return v.i;
+    case 2:
+      return v.ui;
+    case 3:
+      return v.l;
+    case 4:
+      return v.ul;
+    case 5:
+      return v.d;
+    case 6:
+      return v.b !== 0;
+    case 7:
+      return v.s;
+  }
+}
+
+/** A remote_typed_param as a TypedParam (values as typedParamValue gives them). */
+export function typedParamFromWire({ field, value }: RemoteTypedParam): TypedParam {
+  return { field, type: value.type, value: typedParamValue(value) };
 }
 
 /** remote_typed_param lists as a record by field name (the last of a repeated name wins). */
 export function typedParamsRecord(params: readonly RemoteTypedParam[]): TypedParams {
   const out: TypedParams = {};
-  for (const p of params) out[p.field] = typedParamFromWire(p).value;
+  for (const p of params) out[p.field] = typedParamValue(p.value);
   return out;
 }
 
