@@ -16,6 +16,7 @@ import {
   decodeRemoteDomainEventCallbackLifecycleMsg,
   decodeRemoteDomainEventCallbackMigrationIterationMsg,
   Procedures,
+  type RemoteDomainGetJobInfoRet,
 } from './generated/codecs.js';
 import { CPU_BASELINE_MAX, Proc } from './protocol.js';
 import { RemoteSession, type ConnectOptions } from './session.js';
@@ -45,20 +46,11 @@ export interface DomainInfo {
   cpuTimeNs: bigint;
 }
 
-export interface JobInfo {
-  type: number;
-  timeElapsedMs: bigint;
-  timeRemainingMs: bigint;
-  dataTotal: bigint;
-  dataProcessed: bigint;
-  dataRemaining: bigint;
-  memTotal: bigint;
-  memProcessed: bigint;
-  memRemaining: bigint;
-  fileTotal: bigint;
-  fileProcessed: bigint;
-  fileRemaining: bigint;
-}
+/**
+ * virDomainGetJobInfo: remote_domain_get_job_info_ret with the two times named in their unit
+ * (milliseconds); the data, memory and file counters are bytes.
+ */
+export type JobInfo = Omit<RemoteDomainGetJobInfoRet, 'timeElapsed' | 'timeRemaining'> & { timeElapsedMs: bigint; timeRemainingMs: bigint };
 
 export interface DomainStatsRecord {
   domain: DomainRef;
