@@ -1,8 +1,10 @@
 /**
  * LibvirtConnection: the typed procedures of libvirt's remote program over a RemoteSession
  * (session.ts), each named as libvirt names it (REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS ->
- * connectGetAllDomainStats), and the domain events it subscribes to. Argument and reply layouts
- * follow the procedure's remote_*_args / remote_*_ret structs in remote_protocol.x.
+ * connectGetAllDomainStats), and the domain events it subscribes to. The wire forms (remote_*_args,
+ * remote_*_ret, remote_*_msg of remote_protocol.x) are encoded and decoded by the codecs generated
+ * from the .x files (generated/codecs.ts); this layer only names things our way (DomainRef, units
+ * in names, typed parameters as records) and fills the arguments libvirt wants constant.
  *
  *   const conn = await LibvirtConnection.open('qemu+tcp://10.0.0.5/system');
  *   const info = await conn.nodeGetInfo();
@@ -10,18 +12,18 @@
  */
 import { DomainEventId, TypedParamType } from './constants.js';
 import {
-  REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX,
-  REMOTE_DOMAIN_JOB_STATS_MAX,
-  REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX,
-  REMOTE_NODE_CPU_STATS_MAX,
-  REMOTE_NODE_MEMORY_STATS_MAX,
-} from './generated/protocol.js';
-import { CPU_BASELINE_MAX, DOMAIN_LIST_MAX, MIGRATE_COOKIE_MAX_BYTES, NODE_MAX_CELLS, Proc, STRING_MAX_BYTES } from './protocol.js';
+  decodeRemoteDomainEventCallbackJobCompletedMsg,
+  decodeRemoteDomainEventCallbackLifecycleMsg,
+  decodeRemoteDomainEventCallbackMigrationIterationMsg,
+  Procedures,
+  type RemoteDomainGetJobInfoRet,
+} from './generated/codecs.js';
+import { CPU_BASELINE_MAX, Proc } from './protocol.js';
 import { RemoteSession, type ConnectOptions } from './session.js';
 import { openTransport } from './transport.js';
 import { parseLibvirtUri } from './uri.js';
-import { readDomain, readTypedParams, uuidToBytes, writeDomain, writeTypedParams, type DomainRef, type TypedParam, type TypedParams } from './wire.js';
-import type { XdrReader, XdrWriter } from './xdr.js';
+import { domainFromWire, domainToWire, typedParamsRecord, typedParamToWire, uuidToBytes, type DomainRef, type TypedParam, type TypedParams } from './wire.js';
+import type { XdrReader } from './xdr.js';
 
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS, JOB_LENGTH_PROCEDURES, type ConnectOptions } from './session.js';
 
@@ -44,20 +46,11 @@ export interface DomainInfo {
   cpuTimeNs: bigint;
 }
 
-export interface JobInfo {
-  type: number;
-  timeElapsedMs: bigint;
-  timeRemainingMs: bigint;
-  dataTotal: bigint;
-  dataProcessed: bigint;
-  dataRemaining: bigint;
-  memTotal: bigint;
-  memProcessed: bigint;
-  memRemaining: bigint;
-  fileTotal: bigint;
-  fileProcessed: bigint;
-  fileRemaining: bigint;
-}
+/**
+ * virDomainGetJobInfo: remote_domain_get_job_info_ret with the two times named in their unit
+ * (milliseconds); the data, memory and file counters are bytes.
+ */
+export type JobInfo = Omit<RemoteDomainGetJobInfoRet, 'timeElapsed' | 'timeRemaining'> & { timeElapsedMs: bigint; timeRemainingMs: bigint };
 
 export interface DomainStatsRecord {
   domain: DomainRef;
@@ -139,12 +132,12 @@ export class LibvirtConnection extends RemoteSession {
 
   // ---- connection ----
 
-  connectGetHostname(): Promise<string> {
-    return this.call(Proc.CONNECT_GET_HOSTNAME, undefined, (r) => r.string(STRING_MAX_BYTES));
+  async connectGetHostname(): Promise<string> {
+    return (await this.invoke(Procedures.CONNECT_GET_HOSTNAME)).hostname;
   }
 
-  connectGetCapabilities(): Promise<string> {
-    return this.call(Proc.CONNECT_GET_CAPABILITIES, undefined, (r) => r.string(STRING_MAX_BYTES));
+  async connectGetCapabilities(): Promise<string> {
+    return (await this.invoke(Procedures.CONNECT_GET_CAPABILITIES)).capabilities;
   }
 
   /**
@@ -152,12 +145,9 @@ export class LibvirtConnection extends RemoteSession {
    * libvirt's default) can use on this host, with the default emulator, arch and machine. Its
    * `<cpu>` lists the host-model CPU and each custom model's usability.
    */
-  connectGetDomainCapabilities(virttype?: string): Promise<string> {
-    return this.call(
-      Proc.CONNECT_GET_DOMAIN_CAPABILITIES,
-      (w) => w.optionalString(undefined).optionalString(undefined).optionalString(undefined).optionalString(virttype).uint(0),
-      (r) => r.string(STRING_MAX_BYTES),
-    );
+  async connectGetDomainCapabilities(virttype?: string): Promise<string> {
+    const args = { emulatorbin: null, arch: null, machine: null, virttype: virttype ?? null, flags: 0 };
+    return (await this.invoke(Procedures.CONNECT_GET_DOMAIN_CAPABILITIES, args)).capabilities;
   }
 
   /**
@@ -168,238 +158,131 @@ export class LibvirtConnection extends RemoteSession {
   connectBaselineHypervisorCpu(xmlCpus: readonly string[], flags = 0, virttype?: string): Promise<string> {
     if (xmlCpus.length === 0 || xmlCpus.length > CPU_BASELINE_MAX)
       throw new RangeError(`connectBaselineHypervisorCpu takes 1 to ${CPU_BASELINE_MAX} CPU definitions, not ${xmlCpus.length}`);
-    return this.call(
-      Proc.CONNECT_BASELINE_HYPERVISOR_CPU,
-      (w) =>
-        w
-          .optionalString(undefined)
-          .optionalString(undefined)
-          .optionalString(undefined)
-          .optionalString(virttype)
-          .array(xmlCpus, CPU_BASELINE_MAX, (x, cpu) => x.string(cpu))
-          .uint(flags),
-      (r) => r.string(STRING_MAX_BYTES),
-    );
+    const args = { emulator: null, arch: null, machine: null, virttype: virttype ?? null, xmlCPUs: [...xmlCpus], flags };
+    return this.invoke(Procedures.CONNECT_BASELINE_HYPERVISOR_CPU, args).then((ret) => ret.cpu);
   }
 
   // ---- node ----
 
-  nodeGetInfo(): Promise<NodeInfo> {
-    return this.call(Proc.NODE_GET_INFO, undefined, (r) => {
-      // char model[32]: XDR sends each char as a 4-byte int.
-      const chars: number[] = [];
-      for (let i = 0; i < 32; i++) chars.push(r.int() & 0xff);
-      const end = chars.indexOf(0);
-      const model = Buffer.from(end >= 0 ? chars.slice(0, end) : chars).toString('latin1');
-      return { model, memoryKiB: r.uhyper(), cpus: r.int(), mhz: r.int(), nodes: r.int(), sockets: r.int(), cores: r.int(), threads: r.int() };
-    });
+  async nodeGetInfo(): Promise<NodeInfo> {
+    const ret = await this.invoke(Procedures.NODE_GET_INFO);
+    // char model[32]: each char a 4-byte int on the wire, NUL-terminated when shorter.
+    const chars = ret.model.map((c) => c & 0xff);
+    const end = chars.indexOf(0);
+    const model = Buffer.from(end >= 0 ? chars.slice(0, end) : chars).toString('latin1');
+    const { memory, cpus, mhz, nodes, sockets, cores, threads } = ret;
+    return { model, memoryKiB: memory, cpus, mhz, nodes, sockets, cores, threads };
   }
 
   /** nparams of NODE_GET_CPU_STATS / NODE_GET_MEMORY_STATS per CPU or cell, learned on this connection. */
   private readonly nodeStatsCounts = new Map<string, number>();
 
-  private nodeStatsWithCount(procedure: number, args: (w: XdrWriter, count: number) => unknown, count: number, max: number): Promise<Record<string, bigint>> {
-    return this.call(
-      procedure,
-      (w) => args(w, count),
-      (r) => {
-        const out: Record<string, bigint> = {};
-        for (const [field, value] of r.array(max, () => [r.string(STRING_MAX_BYTES), r.uhyper()] as const)) out[field] = value;
-        r.int();
-        return out;
-      },
-    );
+  /**
+   * libvirt answers nparams 0 with the count, then wants exactly that many (a host constant):
+   * asked once per connection under `key`, forgotten when a call with it fails.
+   */
+  private async nodeStats(key: string, fetch: (nparams: number) => Promise<{ params: { field: string; value: bigint }[]; nparams: number }>) {
+    let count = this.nodeStatsCounts.get(key);
+    try {
+      if (count === undefined) {
+        count = (await fetch(0)).nparams;
+        this.nodeStatsCounts.set(key, count);
+      }
+      const out: Record<string, bigint> = {};
+      for (const { field, value } of (await fetch(count)).params) out[field] = value;
+      return out;
+    } catch (error) {
+      this.nodeStatsCounts.delete(key);
+      throw error;
+    }
   }
 
   /** Host CPU time counters (kernel, user, idle, iowait; nanoseconds) for one CPU or all (-1). */
-  async nodeGetCpuStats(cpuNum = -1): Promise<Record<string, bigint>> {
-    // libvirt answers nparams 0 with the count, then wants exactly that many (a host constant): asked once per connection.
-    const known = this.nodeStatsCounts.get(`cpu:${cpuNum}`);
-    if (known !== undefined) {
-      try {
-        return await this.nodeStatsWithCount(Proc.NODE_GET_CPU_STATS, (w, count) => w.int(cpuNum).int(count).uint(0), known, REMOTE_NODE_CPU_STATS_MAX);
-      } catch (error) {
-        this.nodeStatsCounts.delete(`cpu:${cpuNum}`);
-        throw error;
-      }
-    }
-    const count = await this.call(
-      Proc.NODE_GET_CPU_STATS,
-      (w) => w.int(cpuNum).int(0).uint(0),
-      (r) => {
-        r.array(REMOTE_NODE_CPU_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()]);
-        return r.int();
-      },
-    );
-    this.nodeStatsCounts.set(`cpu:${cpuNum}`, count);
-    return this.call(
-      Proc.NODE_GET_CPU_STATS,
-      (w) => w.int(cpuNum).int(count).uint(0),
-      (r) => {
-        const out: Record<string, bigint> = {};
-        for (const [field, value] of r.array(REMOTE_NODE_CPU_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()] as const)) out[field] = value;
-        r.int();
-        return out;
-      },
-    );
+  nodeGetCpuStats(cpuNum = -1): Promise<Record<string, bigint>> {
+    return this.nodeStats(`cpu:${cpuNum}`, (nparams) => this.invoke(Procedures.NODE_GET_CPU_STATS, { cpuNum, nparams, flags: 0 }));
   }
 
   /** Host memory counters (total, free, buffers, cached; KiB) for one NUMA cell or all (-1). */
-  async nodeGetMemoryStats(cellNum = -1): Promise<Record<string, bigint>> {
-    // libvirt answers nparams 0 with the count, then wants exactly that many (a host constant): asked once per connection.
-    const known = this.nodeStatsCounts.get(`memory:${cellNum}`);
-    if (known !== undefined) {
-      try {
-        return await this.nodeStatsWithCount(Proc.NODE_GET_MEMORY_STATS, (w, count) => w.int(count).int(cellNum).uint(0), known, REMOTE_NODE_MEMORY_STATS_MAX);
-      } catch (error) {
-        this.nodeStatsCounts.delete(`memory:${cellNum}`);
-        throw error;
-      }
-    }
-    const count = await this.call(
-      Proc.NODE_GET_MEMORY_STATS,
-      (w) => w.int(0).int(cellNum).uint(0),
-      (r) => {
-        r.array(REMOTE_NODE_MEMORY_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()]);
-        return r.int();
-      },
-    );
-    this.nodeStatsCounts.set(`memory:${cellNum}`, count);
-    return this.call(
-      Proc.NODE_GET_MEMORY_STATS,
-      (w) => w.int(count).int(cellNum).uint(0),
-      (r) => {
-        const out: Record<string, bigint> = {};
-        for (const [field, value] of r.array(REMOTE_NODE_MEMORY_STATS_MAX, () => [r.string(STRING_MAX_BYTES), r.uhyper()] as const)) out[field] = value;
-        r.int();
-        return out;
-      },
-    );
+  nodeGetMemoryStats(cellNum = -1): Promise<Record<string, bigint>> {
+    return this.nodeStats(`memory:${cellNum}`, (nparams) => this.invoke(Procedures.NODE_GET_MEMORY_STATS, { nparams, cellNum, flags: 0 }));
   }
 
   /**
    * Free pages of each size on NUMA cells startCell .. startCell + cellCount - 1
-   * (virNodeGetFreePages, REMOTE_PROC_NODE_GET_FREE_PAGES = 340 in remote_protocol.x: args
-   * `unsigned int pages<>; int startCell; unsigned int cellCount; unsigned int flags`, reply
-   * `unsigned hyper counts<>`). Page sizes are in KiB; the reply is cell-major: counts[cell *
-   * pageSizes.length + i]. A host without NUMA answers for cell 0 with the whole host.
+   * (virNodeGetFreePages, REMOTE_PROC_NODE_GET_FREE_PAGES). Page sizes are in KiB; the reply is
+   * cell-major: counts[cell * pageSizes.length + i]. A host without NUMA answers for cell 0 with
+   * the whole host.
    */
-  nodeGetFreePages(pageSizesKiB: readonly number[], startCell: number, cellCount: number): Promise<bigint[]> {
-    return this.call(
-      Proc.NODE_GET_FREE_PAGES,
-      (w) =>
-        w
-          .array(pageSizesKiB, NODE_MAX_CELLS, (x, size) => x.uint(size))
-          .int(startCell)
-          .uint(cellCount)
-          .uint(0),
-      (r) => r.array(NODE_MAX_CELLS, () => r.uhyper()),
-    );
+  async nodeGetFreePages(pageSizesKiB: readonly number[], startCell: number, cellCount: number): Promise<bigint[]> {
+    return (await this.invoke(Procedures.NODE_GET_FREE_PAGES, { pages: [...pageSizesKiB], startCell, cellCount, flags: 0 })).counts;
   }
 
   /**
-   * Suspend the whole host (virNodeSuspendForDuration, REMOTE_PROC_NODE_SUSPEND_FOR_DURATION = 250
-   * in remote_protocol.x: args `unsigned int target; unsigned hyper duration; unsigned int flags`,
-   * no reply body). `target` is a NodeSuspendTarget; the host's RTC alarm wakes it after
+   * Suspend the whole host (virNodeSuspendForDuration, REMOTE_PROC_NODE_SUSPEND_FOR_DURATION, no
+   * reply body). `target` is a NodeSuspendTarget; the host's RTC alarm wakes it after
    * `durationSeconds` (libvirt requires at least 60), nothing earlier does unless something else
    * (Wake-on-LAN, IPMI) powers it on. libvirt refuses a target the host's capabilities
    * `<power_management>` does not list, and a host with running guests may refuse too.
    */
-  nodeSuspendForDuration(target: number, durationSeconds: number, flags = 0): Promise<void> {
-    return this.call(Proc.NODE_SUSPEND_FOR_DURATION, (w) => w.uint(target).uhyper(BigInt(durationSeconds)).uint(flags));
+  async nodeSuspendForDuration(target: number, durationSeconds: number, flags = 0): Promise<void> {
+    return this.invoke(Procedures.NODE_SUSPEND_FOR_DURATION, { target, duration: BigInt(durationSeconds), flags });
   }
 
   // ---- domains ----
 
-  connectListAllDomains(flags = 0): Promise<DomainRef[]> {
-    return this.call(
-      Proc.CONNECT_LIST_ALL_DOMAINS,
-      (w) => w.int(1).uint(flags),
-      (r) => {
-        const domains = r.array(DOMAIN_LIST_MAX, () => readDomain(r));
-        r.uint();
-        return domains;
-      },
-    );
+  async connectListAllDomains(flags = 0): Promise<DomainRef[]> {
+    return (await this.invoke(Procedures.CONNECT_LIST_ALL_DOMAINS, { need_results: 1, flags })).domains.map(domainFromWire);
   }
 
   /** Stats of every domain in one call; stats is a DomainStatsTypes bitmask (0 = all groups). */
-  connectGetAllDomainStats(stats = 0, flags = 0): Promise<DomainStatsRecord[]> {
-    return this.call(
-      Proc.CONNECT_GET_ALL_DOMAIN_STATS,
-      (w) => w.uint(0).uint(stats).uint(flags),
-      (r) => r.array(DOMAIN_LIST_MAX, () => ({ domain: readDomain(r), params: readTypedParams(r, REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX) })),
-    );
+  async connectGetAllDomainStats(stats = 0, flags = 0): Promise<DomainStatsRecord[]> {
+    const { retStats } = await this.invoke(Procedures.CONNECT_GET_ALL_DOMAIN_STATS, { doms: [], stats, flags });
+    return retStats.map((s) => ({ domain: domainFromWire(s.dom), params: typedParamsRecord(s.params) }));
   }
 
-  domainLookupByName(name: string): Promise<DomainRef> {
-    return this.call(Proc.DOMAIN_LOOKUP_BY_NAME, (w) => w.string(name), readDomain);
+  async domainLookupByName(name: string): Promise<DomainRef> {
+    return domainFromWire((await this.invoke(Procedures.DOMAIN_LOOKUP_BY_NAME, { name })).dom);
   }
 
-  domainLookupByUuid(uuid: string): Promise<DomainRef> {
-    const bytes = uuidToBytes(uuid);
-    return this.call(Proc.DOMAIN_LOOKUP_BY_UUID, (w) => w.fixedOpaque(bytes), readDomain);
+  async domainLookupByUuid(uuid: string): Promise<DomainRef> {
+    return domainFromWire((await this.invoke(Procedures.DOMAIN_LOOKUP_BY_UUID, { uuid: uuidToBytes(uuid) })).dom);
   }
 
-  domainGetInfo(dom: DomainRef): Promise<DomainInfo> {
-    return this.call(
-      Proc.DOMAIN_GET_INFO,
-      (w) => writeDomain(w, dom),
-      (r) => ({
-        state: r.uint(),
-        maxMemKiB: r.uhyper(),
-        memoryKiB: r.uhyper(),
-        nrVirtCpu: r.uint(),
-        cpuTimeNs: r.uhyper(),
-      }),
-    );
+  async domainGetInfo(dom: DomainRef): Promise<DomainInfo> {
+    const ret = await this.invoke(Procedures.DOMAIN_GET_INFO, { dom: domainToWire(dom) });
+    return { state: ret.state, maxMemKiB: ret.maxMem, memoryKiB: ret.memory, nrVirtCpu: ret.nrVirtCpu, cpuTimeNs: ret.cpuTime };
   }
 
-  domainGetState(dom: DomainRef, flags = 0): Promise<{ state: number; reason: number }> {
-    return this.call(
-      Proc.DOMAIN_GET_STATE,
-      (w) => (writeDomain(w, dom), w.uint(flags)),
-      (r) => ({ state: r.int(), reason: r.int() }),
-    );
+  async domainGetState(dom: DomainRef, flags = 0): Promise<{ state: number; reason: number }> {
+    return this.invoke(Procedures.DOMAIN_GET_STATE, { dom: domainToWire(dom), flags });
   }
 
-  domainGetXmlDesc(dom: DomainRef, flags = 0): Promise<string> {
-    return this.call(
-      Proc.DOMAIN_GET_XML_DESC,
-      (w) => (writeDomain(w, dom), w.uint(flags)),
-      (r) => r.string(STRING_MAX_BYTES),
-    );
+  async domainGetXmlDesc(dom: DomainRef, flags = 0): Promise<string> {
+    return (await this.invoke(Procedures.DOMAIN_GET_XML_DESC, { dom: domainToWire(dom), flags })).xml;
   }
 
-  domainDefineXml(xml: string): Promise<DomainRef> {
-    return this.call(Proc.DOMAIN_DEFINE_XML, (w) => w.string(xml), readDomain);
+  async domainDefineXml(xml: string): Promise<DomainRef> {
+    return domainFromWire((await this.invoke(Procedures.DOMAIN_DEFINE_XML, { xml })).dom);
   }
 
-  domainCreate(dom: DomainRef): Promise<void> {
-    return this.call(Proc.DOMAIN_CREATE, (w) => writeDomain(w, dom));
+  async domainCreate(dom: DomainRef): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_CREATE, { dom: domainToWire(dom) });
   }
 
-  domainDestroy(dom: DomainRef): Promise<void> {
-    return this.call(Proc.DOMAIN_DESTROY, (w) => writeDomain(w, dom));
+  async domainDestroy(dom: DomainRef): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_DESTROY, { dom: domainToWire(dom) });
   }
 
-  domainUndefineFlags(dom: DomainRef, flags = 0): Promise<void> {
-    return this.call(Proc.DOMAIN_UNDEFINE_FLAGS, (w) => (writeDomain(w, dom), w.uint(flags)));
+  async domainUndefineFlags(dom: DomainRef, flags = 0): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_UNDEFINE_FLAGS, { dom: domainToWire(dom), flags });
   }
 
-  domainGetMetadata(dom: DomainRef, type: number, uri: string | null, flags = 0): Promise<string> {
-    return this.call(
-      Proc.DOMAIN_GET_METADATA,
-      (w) => (writeDomain(w, dom), w.int(type).optionalString(uri).uint(flags)),
-      (r) => r.string(STRING_MAX_BYTES),
-    );
+  async domainGetMetadata(dom: DomainRef, type: number, uri: string | null, flags = 0): Promise<string> {
+    return (await this.invoke(Procedures.DOMAIN_GET_METADATA, { dom: domainToWire(dom), type, uri, flags })).metadata;
   }
 
-  domainSetMetadata(dom: DomainRef, type: number, metadata: string | null, key: string | null, uri: string | null, flags = 0): Promise<void> {
-    return this.call(
-      Proc.DOMAIN_SET_METADATA,
-      (w) => (writeDomain(w, dom), w.int(type).optionalString(metadata).optionalString(key).optionalString(uri).uint(flags)),
-    );
+  async domainSetMetadata(dom: DomainRef, type: number, metadata: string | null, key: string | null, uri: string | null, flags = 0): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_SET_METADATA, { dom: domainToWire(dom), type, metadata, key, uri, flags });
   }
 
   // ---- migration and jobs ----
@@ -408,86 +291,49 @@ export class LibvirtConnection extends RemoteSession {
    * Peer-to-peer migration driven by this (source) daemon: resolves when the VM runs on the
    * destination, rejects with LibvirtError when it failed or was aborted.
    */
-  domainMigratePerform3Params(dom: DomainRef, destUri: string, params: MigrationParams, flags: number): Promise<void> {
-    const typed = migrationTypedParams(params);
-    return this.call(
-      Proc.DOMAIN_MIGRATE_PERFORM3_PARAMS,
-      (w) => {
-        writeDomain(w, dom);
-        w.optionalString(destUri);
-        writeTypedParams(w, typed, REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX);
-        w.opaque(Buffer.alloc(0), MIGRATE_COOKIE_MAX_BYTES);
-        w.uint(flags);
-      },
-      (r) => void r.opaque(MIGRATE_COOKIE_MAX_BYTES),
-    );
+  async domainMigratePerform3Params(dom: DomainRef, destUri: string, params: MigrationParams, flags: number): Promise<void> {
+    const args = { dom: domainToWire(dom), dconnuri: destUri, params: migrationTypedParams(params).map(typedParamToWire), cookie_in: Buffer.alloc(0), flags };
+    await this.invoke(Procedures.DOMAIN_MIGRATE_PERFORM3_PARAMS, args);
   }
 
-  domainGetJobInfo(dom: DomainRef): Promise<JobInfo> {
-    return this.call(
-      Proc.DOMAIN_GET_JOB_INFO,
-      (w) => writeDomain(w, dom),
-      (r) => ({
-        type: r.int(),
-        timeElapsedMs: r.uhyper(),
-        timeRemainingMs: r.uhyper(),
-        dataTotal: r.uhyper(),
-        dataProcessed: r.uhyper(),
-        dataRemaining: r.uhyper(),
-        memTotal: r.uhyper(),
-        memProcessed: r.uhyper(),
-        memRemaining: r.uhyper(),
-        fileTotal: r.uhyper(),
-        fileProcessed: r.uhyper(),
-        fileRemaining: r.uhyper(),
-      }),
-    );
+  async domainGetJobInfo(dom: DomainRef): Promise<JobInfo> {
+    const { timeElapsed, timeRemaining, ...counters } = await this.invoke(Procedures.DOMAIN_GET_JOB_INFO, { dom: domainToWire(dom) });
+    return { ...counters, timeElapsedMs: timeElapsed, timeRemainingMs: timeRemaining };
   }
 
   /** Job statistics; flags JobStatsFlags.COMPLETED asks for the last completed job. */
-  domainGetJobStats(dom: DomainRef, flags = 0): Promise<{ type: number; params: TypedParams }> {
-    return this.call(
-      Proc.DOMAIN_GET_JOB_STATS,
-      (w) => (writeDomain(w, dom), w.uint(flags)),
-      (r) => ({ type: r.int(), params: readTypedParams(r, REMOTE_DOMAIN_JOB_STATS_MAX) }),
-    );
+  async domainGetJobStats(dom: DomainRef, flags = 0): Promise<{ type: number; params: TypedParams }> {
+    const ret = await this.invoke(Procedures.DOMAIN_GET_JOB_STATS, { dom: domainToWire(dom), flags });
+    return { type: ret.type, params: typedParamsRecord(ret.params) };
   }
 
-  domainAbortJob(dom: DomainRef): Promise<void> {
-    return this.call(Proc.DOMAIN_ABORT_JOB, (w) => writeDomain(w, dom));
+  async domainAbortJob(dom: DomainRef): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_ABORT_JOB, { dom: domainToWire(dom) });
   }
 
-  domainMigrateStartPostCopy(dom: DomainRef, flags = 0): Promise<void> {
-    return this.call(Proc.DOMAIN_MIGRATE_START_POST_COPY, (w) => (writeDomain(w, dom), w.uint(flags)));
+  async domainMigrateStartPostCopy(dom: DomainRef, flags = 0): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_MIGRATE_START_POST_COPY, { dom: domainToWire(dom), flags });
   }
 
-  domainMigrateSetMaxDowntime(dom: DomainRef, downtimeMs: number, flags = 0): Promise<void> {
-    return this.call(Proc.DOMAIN_MIGRATE_SET_MAX_DOWNTIME, (w) => (writeDomain(w, dom), w.uhyper(BigInt(Math.round(downtimeMs))).uint(flags)));
+  async domainMigrateSetMaxDowntime(dom: DomainRef, downtimeMs: number, flags = 0): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_MIGRATE_SET_MAX_DOWNTIME, { dom: domainToWire(dom), downtime: BigInt(Math.round(downtimeMs)), flags });
   }
 
-  domainMigrateGetMaxDowntime(dom: DomainRef, flags = 0): Promise<number> {
-    return this.call(
-      Proc.DOMAIN_MIGRATE_GET_MAX_DOWNTIME,
-      (w) => (writeDomain(w, dom), w.uint(flags)),
-      (r) => Number(r.uhyper()),
-    );
+  async domainMigrateGetMaxDowntime(dom: DomainRef, flags = 0): Promise<number> {
+    return Number((await this.invoke(Procedures.DOMAIN_MIGRATE_GET_MAX_DOWNTIME, { dom: domainToWire(dom), flags })).downtime);
   }
 
-  domainMigrateSetMaxSpeed(dom: DomainRef, bandwidthMiBps: number, flags = 0): Promise<void> {
-    return this.call(Proc.DOMAIN_MIGRATE_SET_MAX_SPEED, (w) => (writeDomain(w, dom), w.uhyper(BigInt(Math.round(bandwidthMiBps))).uint(flags)));
+  async domainMigrateSetMaxSpeed(dom: DomainRef, bandwidthMiBps: number, flags = 0): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_MIGRATE_SET_MAX_SPEED, { dom: domainToWire(dom), bandwidth: BigInt(Math.round(bandwidthMiBps)), flags });
   }
 
-  domainMigrateGetMaxSpeed(dom: DomainRef, flags = 0): Promise<number> {
-    return this.call(
-      Proc.DOMAIN_MIGRATE_GET_MAX_SPEED,
-      (w) => (writeDomain(w, dom), w.uint(flags)),
-      (r) => Number(r.uhyper()),
-    );
+  async domainMigrateGetMaxSpeed(dom: DomainRef, flags = 0): Promise<number> {
+    return Number((await this.invoke(Procedures.DOMAIN_MIGRATE_GET_MAX_SPEED, { dom: domainToWire(dom), flags })).bandwidth);
   }
 
   /** Start libvirt's dirty-rate calculation; read it later with the DIRTYRATE stats group. */
-  domainStartDirtyRateCalc(dom: DomainRef, seconds: number, flags = 0): Promise<void> {
-    return this.call(Proc.DOMAIN_START_DIRTY_RATE_CALC, (w) => (writeDomain(w, dom), w.int(seconds).uint(flags)));
+  async domainStartDirtyRateCalc(dom: DomainRef, seconds: number, flags = 0): Promise<void> {
+    return this.invoke(Procedures.DOMAIN_START_DIRTY_RATE_CALC, { dom: domainToWire(dom), seconds, flags });
   }
 
   // ---- events ----
@@ -501,26 +347,22 @@ export class LibvirtConnection extends RemoteSession {
   }
 
   /** Register for one event type (DomainEventId) of all domains; returns the callback id. */
-  connectDomainEventCallbackRegisterAny(eventId: number): Promise<number> {
-    return this.call(
-      Proc.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
-      (w) => w.int(eventId).bool(false),
-      (r) => r.int(),
-    );
+  async connectDomainEventCallbackRegisterAny(eventId: number): Promise<number> {
+    return (await this.invoke(Procedures.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, { eventID: eventId, dom: null })).callbackID;
   }
 
-  /** Decodes the events subscribed to (each message starts with the callback id) and emits 'domainEvent'. */
+  /** Decodes the events subscribed to (remote_domain_event_callback_*_msg) and emits 'domainEvent'. */
   protected override onMessage(procedure: number, r: XdrReader): void {
     let event: DomainEvent | undefined;
     if (procedure === Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE) {
-      r.int();
-      event = { kind: 'lifecycle', domain: readDomain(r), event: r.int(), detail: r.int() };
+      const { msg } = decodeRemoteDomainEventCallbackLifecycleMsg(r);
+      event = { kind: 'lifecycle', domain: domainFromWire(msg.dom), event: msg.event, detail: msg.detail };
     } else if (procedure === Proc.DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION) {
-      r.int();
-      event = { kind: 'migrationIteration', domain: readDomain(r), iteration: r.int() };
+      const msg = decodeRemoteDomainEventCallbackMigrationIterationMsg(r);
+      event = { kind: 'migrationIteration', domain: domainFromWire(msg.dom), iteration: msg.iteration };
     } else if (procedure === Proc.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED) {
-      r.int();
-      event = { kind: 'jobCompleted', domain: readDomain(r), params: readTypedParams(r, REMOTE_DOMAIN_JOB_STATS_MAX) };
+      const msg = decodeRemoteDomainEventCallbackJobCompletedMsg(r);
+      event = { kind: 'jobCompleted', domain: domainFromWire(msg.dom), params: typedParamsRecord(msg.params) };
     }
     if (event) this.emit('domainEvent', event);
   }

@@ -7,9 +7,6 @@ import {
   MessageStatus,
   REMOTE_CPU_BASELINE_MAX,
   MessageType,
-  REMOTE_DOMAIN_LIST_MAX,
-  REMOTE_MIGRATE_COOKIE_MAX,
-  REMOTE_NODE_MAX_CELLS,
   REMOTE_STRING_MAX,
   VIR_NET_MESSAGE_HEADER_MAX,
   VIR_NET_MESSAGE_LEN_MAX,
@@ -34,10 +31,6 @@ export const LENGTH_WORD_BYTES = VIR_NET_MESSAGE_LEN_MAX;
 export const HEADER_BYTES = VIR_NET_MESSAGE_HEADER_MAX;
 /** Longest string the remote program sends (REMOTE_STRING_MAX). */
 export const STRING_MAX_BYTES = REMOTE_STRING_MAX;
-export const DOMAIN_LIST_MAX = REMOTE_DOMAIN_LIST_MAX;
-export const MIGRATE_COOKIE_MAX_BYTES = REMOTE_MIGRATE_COOKIE_MAX;
-/** REMOTE_NODE_MAX_CELLS: longest page-size list and count list of the free-pages call. */
-export const NODE_MAX_CELLS = REMOTE_NODE_MAX_CELLS;
 /** REMOTE_CPU_BASELINE_MAX: most CPU definitions one baseline call takes. */
 export const CPU_BASELINE_MAX = REMOTE_CPU_BASELINE_MAX;
 

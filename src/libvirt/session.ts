@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { DriverFeature } from './constants.js';
 import { ConnectionClosedError, LibvirtAuthError } from './errors.js';
-import { REMOTE_AUTH_TYPE_LIST_MAX } from './generated/protocol.js';
+import { Procedures, type ProcedureCodec } from './generated/codecs.js';
 import {
   encodePacket,
   FramingError,
@@ -136,7 +136,7 @@ export class RemoteSession extends EventEmitter {
     try {
       await this.authenticate();
       if (await this.connectSupportsFeature(DriverFeature.PROGRAM_KEEPALIVE)) this.startKeepalive();
-      await this.call(Proc.CONNECT_OPEN, (w) => w.optionalString(uri.remoteName).uint(this.options.readOnly ? 1 : 0));
+      await this.invoke(Procedures.CONNECT_OPEN, { name: uri.remoteName, flags: this.options.readOnly ? 1 : 0 });
       // What the daemon can do: callers gate flags and typed parameters on these versions.
       const [libvirtVersion, hypervisorVersion] = await Promise.all([
         this.connectGetLibVersion().catch(() => undefined),
@@ -152,22 +152,18 @@ export class RemoteSession extends EventEmitter {
   }
 
   /** The daemon's libvirt version (major * 1e6 + minor * 1e3 + micro). */
-  connectGetLibVersion(): Promise<number> {
-    return this.call(Proc.CONNECT_GET_LIB_VERSION, undefined, (r) => Number(r.uhyper()));
+  async connectGetLibVersion(): Promise<number> {
+    return Number((await this.invoke(Procedures.CONNECT_GET_LIB_VERSION)).lib_ver);
   }
 
   /** The hypervisor's version (QEMU for the qemu driver), same encoding as connectGetLibVersion. */
-  connectGetVersion(): Promise<number> {
-    return this.call(Proc.CONNECT_GET_VERSION, undefined, (r) => Number(r.uhyper()));
+  async connectGetVersion(): Promise<number> {
+    return Number((await this.invoke(Procedures.CONNECT_GET_VERSION)).hv_ver);
   }
 
   /** Whether the daemon's driver supports a virDrvFeature (DriverFeature). */
-  connectSupportsFeature(feature: number): Promise<boolean> {
-    return this.call(
-      Proc.CONNECT_SUPPORTS_FEATURE,
-      (w) => w.int(feature),
-      (r) => r.int() !== 0,
-    );
+  async connectSupportsFeature(feature: number): Promise<boolean> {
+    return (await this.invoke(Procedures.CONNECT_SUPPORTS_FEATURE, { feature })).supported !== 0;
   }
 
   get closed(): boolean {
@@ -180,10 +176,10 @@ export class RemoteSession extends EventEmitter {
   }
 
   private async authenticate(): Promise<void> {
-    const types = await this.call(Proc.AUTH_LIST, undefined, (r) => r.array(REMOTE_AUTH_TYPE_LIST_MAX, () => r.int()));
+    const { types } = await this.invoke(Procedures.AUTH_LIST);
     if (types.length === 0 || types.includes(RemoteAuthType.NONE)) return;
     if (types.includes(RemoteAuthType.POLKIT)) {
-      const complete = await this.call(Proc.AUTH_POLKIT, undefined, (r) => r.int());
+      const { complete } = await this.invoke(Procedures.AUTH_POLKIT);
       if (complete !== 1) throw new LibvirtAuthError(`${this.uri.original}: polkit authentication did not complete`);
       return;
     }
@@ -220,7 +216,18 @@ export class RemoteSession extends EventEmitter {
     this.stream.write(encodePacket({ program, version, procedure, type, serial, status: MessageStatus.OK }, payload));
   }
 
-  /** Send one call of the remote program and decode its reply. */
+  /**
+   * Call a procedure through its generated codecs (generated/codecs.ts, from remote_protocol.x):
+   * `args` is its remote_*_args struct, the result its remote_*_ret struct.
+   */
+  invoke<Args, Ret>(codec: ProcedureCodec<Args, Ret>, args: Args): Promise<Ret>;
+  invoke<Ret>(codec: ProcedureCodec<void, Ret>): Promise<Ret>;
+  invoke<Args, Ret>(codec: ProcedureCodec<Args, Ret>, args?: Args): Promise<Ret> {
+    const { encodeArgs } = codec;
+    return this.call(codec.procedure, encodeArgs && ((w) => encodeArgs(w, args as Args)), codec.decodeRet);
+  }
+
+  /** Send one call of the remote program and decode its reply (with hand-written codecs; invoke uses the generated ones). */
   call<T = void>(procedure: number, writeArgs?: (w: XdrWriter) => void, readReply?: (r: XdrReader) => T): Promise<T> {
     if (this.closedReason) return Promise.reject(new ConnectionClosedError(this.closedReason.message, this.uri.original));
     const serial = this.nextSerial;
@@ -340,7 +347,7 @@ export class RemoteSession extends EventEmitter {
   async close(): Promise<void> {
     if (this.closedReason) return;
     try {
-      await Promise.race([this.call(Proc.CONNECT_CLOSE), new Promise((r) => setTimeout(r, 2000).unref())]);
+      await Promise.race([this.invoke(Procedures.CONNECT_CLOSE), new Promise((r) => setTimeout(r, 2000).unref())]);
     } catch {
       /* closing anyway */
     }

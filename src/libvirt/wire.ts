@@ -1,8 +1,23 @@
-/** Encoders and decoders for the remote program's shared structures. */
+/**
+ * Our names for the remote program's shared structures and the conversions to and from their wire
+ * forms (the codecs are generated from remote_protocol.x into generated/codecs.ts): DomainRef with
+ * a text UUID for remote_nonnull_domain, TypedParam / TypedParams for remote_typed_param lists,
+ * LibvirtError for remote_error.
+ */
 import { TypedParamType } from './constants.js';
 import { LibvirtError } from './errors.js';
-import { STRING_MAX_BYTES } from './protocol.js';
-import { XdrError, type XdrReader, type XdrWriter } from './xdr.js';
+import {
+  decodeRemoteNonnullDomain,
+  decodeRemoteTypedParam,
+  decodeVirNetMessageError,
+  encodeRemoteNonnullDomain,
+  encodeRemoteTypedParam,
+  type RemoteNonnullDomain,
+  type RemoteTypedParam,
+  type RemoteTypedParamValue,
+  type VirNetMessageError,
+} from './generated/codecs.js';
+import type { XdrReader, XdrWriter } from './xdr.js';
 
 export interface DomainRef {
   name: string;
@@ -34,90 +49,98 @@ export function bytesToUuid(bytes: Buffer): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** A domain as the wire carries it (remote_nonnull_domain), from our DomainRef. */
+export function domainToWire(d: DomainRef): RemoteNonnullDomain {
+  return { name: d.name, uuid: uuidToBytes(d.uuid), id: d.id };
+}
+
+/** A remote_nonnull_domain as a DomainRef (the UUID in its canonical text form). */
+export function domainFromWire(d: RemoteNonnullDomain): DomainRef {
+  return { name: d.name, uuid: bytesToUuid(d.uuid), id: d.id };
+}
+
 export function writeDomain(w: XdrWriter, d: DomainRef): void {
-  w.string(d.name).fixedOpaque(uuidToBytes(d.uuid)).int(d.id);
+  encodeRemoteNonnullDomain(w, domainToWire(d));
 }
 
 export function readDomain(r: XdrReader): DomainRef {
-  const name = r.string(STRING_MAX_BYTES);
-  const uuid = bytesToUuid(r.fixedOpaque(16));
-  const id = r.int();
-  return { name, uuid, id };
+  return domainFromWire(decodeRemoteNonnullDomain(r));
+}
+
+/**
+ * A TypedParam as remote_typed_param: the value converted to the arm its type selects (BOOLEAN
+ * travels as an int, 0 or 1).
+ * @throws TypeError for a type that is not a virTypedParameterType.
+ */
+export function typedParamToWire(p: TypedParam): RemoteTypedParam {
+  switch (p.type) {
+    case TypedParamType.INT:
+      return { field: p.field, value: { type: p.type, i: Number(p.value) } };
+    case TypedParamType.UINT:
+      return { field: p.field, value: { type: p.type, ui: Number(p.value) } };
+    case TypedParamType.LLONG:
+      return { field: p.field, value: { type: p.type, l: BigInt(p.value as number | bigint) } };
+    case TypedParamType.ULLONG:
+      return { field: p.field, value: { type: p.type, ul: BigInt(p.value as number | bigint) } };
+    case TypedParamType.DOUBLE:
+      return { field: p.field, value: { type: p.type, d: Number(p.value) } };
+    case TypedParamType.BOOLEAN:
+      return { field: p.field, value: { type: p.type, b: p.value ? 1 : 0 } };
+    case TypedParamType.STRING:
+      return { field: p.field, value: { type: p.type, s: String(p.value) } };
+    default:
+      throw new TypeError(`typed parameter ${p.field}: unknown type ${p.type as number}`);
+  }
+}
+
+/** The value of a remote_typed_param_value: int/uint/double -> number, llong/ullong -> bigint, boolean (any non-zero int) -> true. */
+function typedParamValue(v: RemoteTypedParamValue): TypedParamValue {
+  switch (v.type) {
+    case 1:
+      return v.i;
+    case 2:
+      return v.ui;
+    case 3:
+      return v.l;
+    case 4:
+      return v.ul;
+    case 5:
+      return v.d;
+    case 6:
+      return v.b !== 0;
+    case 7:
+      return v.s;
+  }
+}
+
+/** A remote_typed_param as a TypedParam (values as typedParamValue gives them). */
+export function typedParamFromWire({ field, value }: RemoteTypedParam): TypedParam {
+  return { field, type: value.type, value: typedParamValue(value) };
+}
+
+/** remote_typed_param lists as a record by field name (the last of a repeated name wins). */
+export function typedParamsRecord(params: readonly RemoteTypedParam[]): TypedParams {
+  const out: TypedParams = {};
+  for (const p of params) out[p.field] = typedParamValue(p.value);
+  return out;
 }
 
 /**
  * `remote_typed_param params<maxItems>`; `maxItems` is the bound the procedure's struct gives in
- * remote_protocol.x (e.g. REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX).
+ * remote_protocol.x (e.g. REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX). For fakes and tests: the
+ * procedures' own codecs (generated/codecs.ts) write their lists.
  * @throws RangeError when there are more parameters than that.
  */
 export function writeTypedParams(w: XdrWriter, params: readonly TypedParam[], maxItems: number): void {
-  w.array(params, maxItems, (_, p) => {
-    w.string(p.field).int(p.type);
-    switch (p.type) {
-      case TypedParamType.INT:
-        w.int(Number(p.value));
-        break;
-      case TypedParamType.UINT:
-        w.uint(Number(p.value));
-        break;
-      case TypedParamType.LLONG:
-        w.hyper(BigInt(p.value as number | bigint));
-        break;
-      case TypedParamType.ULLONG:
-        w.uhyper(BigInt(p.value as number | bigint));
-        break;
-      case TypedParamType.DOUBLE:
-        w.double(Number(p.value));
-        break;
-      case TypedParamType.BOOLEAN:
-        w.int(p.value ? 1 : 0);
-        break;
-      case TypedParamType.STRING:
-        w.string(String(p.value));
-        break;
-      default:
-        throw new TypeError(`typed parameter ${p.field}: unknown type ${p.type as number}`);
-    }
-  });
+  w.array(params, maxItems, (_, p) => encodeRemoteTypedParam(w, typedParamToWire(p)));
 }
 
 /**
  * `remote_typed_param params<maxItems>`, with the bound the reply's struct gives in
- * remote_protocol.x (REMOTE_DOMAIN_JOB_STATS_MAX for job stats, REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX
- * per stats record, ...): a peer sending more is refused with an XdrError, never read.
+ * remote_protocol.x: a peer sending more is refused with an XdrError, never read.
  */
 export function readTypedParamList(r: XdrReader, maxItems: number): TypedParam[] {
-  return r.array(maxItems, () => {
-    const field = r.string(STRING_MAX_BYTES);
-    const type = r.int();
-    let value: TypedParamValue;
-    switch (type) {
-      case TypedParamType.INT:
-        value = r.int();
-        break;
-      case TypedParamType.UINT:
-        value = r.uint();
-        break;
-      case TypedParamType.LLONG:
-        value = r.hyper();
-        break;
-      case TypedParamType.ULLONG:
-        value = r.uhyper();
-        break;
-      case TypedParamType.DOUBLE:
-        value = r.double();
-        break;
-      case TypedParamType.BOOLEAN:
-        value = r.int() !== 0;
-        break;
-      case TypedParamType.STRING:
-        value = r.string(STRING_MAX_BYTES);
-        break;
-      default:
-        throw new XdrError(`typed parameter ${field}: unknown type ${type}`);
-    }
-    return { field, type: type as TypedParam['type'], value };
-  });
+  return r.array(maxItems, () => typedParamFromWire(decodeRemoteTypedParam(r)));
 }
 
 /**
@@ -142,21 +165,12 @@ export function readTypedParams(r: XdrReader, maxItems: number): TypedParams {
   return out;
 }
 
+/** The LibvirtError a remote_error (virNetMessageError) body describes. */
+export function errorFromWire(e: VirNetMessageError): LibvirtError {
+  return new LibvirtError({ code: e.code, domain: e.domain, message: e.message ?? '', level: e.level });
+}
+
 /** remote_error: code, domain, message, level, dom, str1..3, int1, int2, net. */
 export function readRemoteError(r: XdrReader): LibvirtError {
-  const code = r.int();
-  const domain = r.int();
-  const message = r.optionalString(STRING_MAX_BYTES) ?? '';
-  const level = r.int();
-  if (r.bool()) readDomain(r);
-  r.optionalString(STRING_MAX_BYTES);
-  r.optionalString(STRING_MAX_BYTES);
-  r.optionalString(STRING_MAX_BYTES);
-  r.int();
-  r.int();
-  if (r.bool()) {
-    r.string(STRING_MAX_BYTES);
-    r.fixedOpaque(16);
-  }
-  return new LibvirtError({ code, domain, message, level });
+  return errorFromWire(decodeVirNetMessageError(r));
 }

@@ -13,6 +13,11 @@ export class XdrError extends Error {
   }
 }
 
+/** "struct.field: " for messages about a field the generated codecs name (remote_protocol.x's names). */
+function where(field: string | undefined): string {
+  return field ? `${field}: ` : '';
+}
+
 /** `length` rounded up to a multiple of 4 (XDR's unit), exact for every length up to 2^53. */
 export function paddedLength(length: number): number {
   return Math.ceil(length / 4) * 4;
@@ -79,14 +84,18 @@ export class XdrWriter {
    * @throws RangeError when longer than `maxBytes` (the bound the .x file gives the field): the
    * peer would refuse the whole message, better to say which field here.
    */
-  opaque(bytes: Uint8Array, maxBytes: number): this {
-    if (bytes.length > maxBytes) throw new RangeError(`opaque of ${bytes.length} bytes exceeds its limit of ${maxBytes}`);
+  opaque(bytes: Uint8Array, maxBytes: number, field?: string): this {
+    if (bytes.length > maxBytes) throw new RangeError(`${where(field)}opaque of ${bytes.length} bytes exceeds its limit of ${maxBytes}`);
     this.uint(bytes.length);
     return this.fixedOpaque(bytes);
   }
 
-  /** Fixed-length opaque (e.g. a 16-byte UUID): bytes and padding, no length. */
-  fixedOpaque(bytes: Uint8Array): this {
+  /**
+   * Fixed-length opaque (e.g. a 16-byte UUID): bytes and padding, no length.
+   * @throws RangeError when `length` is given and the bytes are not exactly that long.
+   */
+  fixedOpaque(bytes: Uint8Array, length?: number, field?: string): this {
+    if (length !== undefined && bytes.length !== length) throw new RangeError(`${where(field)}opaque[${length}] given ${bytes.length} bytes`);
     // Arithmetic, not `& ~3`: the bitwise form wraps to a negative size from 2^31 bytes on.
     const padded = paddedLength(bytes.length);
     this.ensure(padded);
@@ -97,8 +106,8 @@ export class XdrWriter {
   }
 
   /** `string x<maxBytes>`; libvirt's strings are all `remote_nonnull_string`, bounded by REMOTE_STRING_MAX (the default). */
-  string(value: string, maxBytes: number = REMOTE_STRING_MAX): this {
-    return this.opaque(Buffer.from(value, 'utf8'), maxBytes);
+  string(value: string, maxBytes: number = REMOTE_STRING_MAX, field?: string): this {
+    return this.opaque(Buffer.from(value, 'utf8'), maxBytes, field);
   }
 
   /** A pointer (`*`) to a string: present flag then the string. */
@@ -111,8 +120,8 @@ export class XdrWriter {
    * Variable-length array `T x<maxItems>`: count, then the items.
    * @throws RangeError when there are more than `maxItems` (the bound the .x file gives the field).
    */
-  array<T>(items: readonly T[], maxItems: number, writeItem: (w: this, item: T) => void): this {
-    if (items.length > maxItems) throw new RangeError(`array of ${items.length} items exceeds its limit of ${maxItems}`);
+  array<T>(items: readonly T[], maxItems: number, writeItem: (w: this, item: T) => void, field?: string): this {
+    if (items.length > maxItems) throw new RangeError(`${where(field)}array of ${items.length} items exceeds its limit of ${maxItems}`);
     this.uint(items.length);
     for (const item of items) writeItem(this, item);
     return this;
@@ -204,14 +213,14 @@ export class XdrReader {
     return v;
   }
 
-  opaque(maxBytes: number): Buffer {
+  opaque(maxBytes: number, field?: string): Buffer {
     const length = this.uint();
-    if (length > maxBytes) throw new XdrError(`opaque of ${length} bytes exceeds its limit of ${maxBytes}`);
+    if (length > maxBytes) throw new XdrError(`${where(field)}opaque of ${length} bytes exceeds its limit of ${maxBytes}`);
     return this.fixedOpaque(length);
   }
 
-  string(maxBytes: number): string {
-    return this.opaque(maxBytes).toString('utf8');
+  string(maxBytes: number, field?: string): string {
+    return this.opaque(maxBytes, field).toString('utf8');
   }
 
   optionalString(maxBytes: number): string | null {
@@ -223,11 +232,11 @@ export class XdrReader {
    * a larger one of our own: libvirt never sends more, so more is a hostile or garbled peer).
    * @throws XdrError when the count exceeds `maxItems` or cannot fit in what is left.
    */
-  array<T>(maxItems: number, readItem: (r: this) => T): T[] {
+  array<T>(maxItems: number, readItem: (r: this) => T, field?: string): T[] {
     const count = this.uint();
-    if (count > maxItems) throw new XdrError(`array of ${count} items exceeds its limit of ${maxItems}`);
+    if (count > maxItems) throw new XdrError(`${where(field)}array of ${count} items exceeds its limit of ${maxItems}`);
     // Every item takes at least 4 bytes: a count beyond that is garbage, not a reason to allocate.
-    if (count * 4 > this.remaining) throw new XdrError(`array of ${count} items cannot fit in the ${this.remaining} bytes left`);
+    if (count * 4 > this.remaining) throw new XdrError(`${where(field)}array of ${count} items cannot fit in the ${this.remaining} bytes left`);
     const items: T[] = [];
     for (let i = 0; i < count; i++) items.push(readItem(this));
     return items;

@@ -48,6 +48,22 @@ describe('typed-parameter lists are held to their remote_protocol.x bound', () =
     await expect(conn.domainGetJobStats(dom)).rejects.toThrow(/array of 65 items exceeds its limit of 64/);
   });
 
+  it('the refusal names the procedure and the field of remote_protocol.x it broke, and the connection closes', async () => {
+    daemon = await startFakeDaemon({
+      onCall: (call) => {
+        if (call.procedure !== Proc.DOMAIN_GET_JOB_STATS) return;
+        const w = new XdrWriter().int(2);
+        rawTypedParams(w, REMOTE_DOMAIN_JOB_STATS_MAX + 1);
+        call.reply(w.toBuffer());
+      },
+    });
+    conn = await LibvirtConnection.open(daemon.uri, { callTimeoutMs: 5000 });
+    await expect(conn.domainGetJobStats(dom)).rejects.toThrow(
+      'cannot decode the reply to REMOTE_PROC_DOMAIN_GET_JOB_STATS: remote_domain_get_job_stats_ret.params: array of 65 items exceeds its limit of 64',
+    );
+    expect(conn.closed).toBe(true);
+  });
+
   it('job stats at exactly the bound are read', async () => {
     daemon = await startFakeDaemon({
       onCall: (call) => {
