@@ -13,6 +13,13 @@ export interface MigrationRecipe {
   params: MigrationParams;
   /** When to start post-copy ourselves: never, right away, or after this many pre-copy passes. */
   postcopy: { mode: 'never' } | { mode: 'immediately' } | { mode: 'afterIterations'; iterations: number } | { mode: 'whenStuck' };
+  /**
+   * A multifd move under a cap: the whole move's cap, MiB/s. It starts with the cap split over its
+   * channels (params.bandwidthMiBps) and adapt.ts raises that limit while the move's bytes stay
+   * within the cap (cap-governor.ts): the split alone held multifd to 0.6-0.8 of the cap, and a
+   * guest dirtying half the cap did not converge (the oracle grid, issue 31).
+   */
+  multifdCapMiBps?: number;
 }
 
 /** The address migration data should go to: the host part of the target's libvirt URI. */
@@ -97,7 +104,8 @@ export function recipeFor(
   }
   const bandwidth = options.bandwidthMiBps ?? config.bandwidthMiBps;
   // QEMU 10.0's max-bandwidth held each multifd channel, not their sum: in the lab a 2-channel move
-  // under a 16 MiB/s cap peaked at 30 MiB/s (20.2 MiB/s over the whole move). Split the cap.
+  // under a 16 MiB/s cap peaked at 30 MiB/s (20.2 MiB/s over the whole move). Split the cap to
+  // start with; adapt.ts raises it while the whole move stays within the cap (multifdCapMiBps).
   const perStream = technique === 'multifd' ? config.techniques.multifd.connections : 1;
   if (bandwidth > 0) params.bandwidthMiBps = Math.max(1, Math.floor(bandwidth / perStream));
   let postcopy: MigrationRecipe['postcopy'] = { mode: 'never' };
@@ -157,5 +165,5 @@ export function recipeFor(
     const postcopyCap = config.techniques.postcopy.postcopyBandwidthMiBps > 0 ? config.techniques.postcopy.postcopyBandwidthMiBps : bandwidth;
     if (postcopyCap > 0) params.bandwidthPostcopyMiBps = postcopyCap;
   }
-  return { flags, params, postcopy };
+  return { flags, params, postcopy, ...(technique === 'multifd' && perStream > 1 && bandwidth > 0 ? { multifdCapMiBps: bandwidth } : {}) };
 }
