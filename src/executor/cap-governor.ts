@@ -37,7 +37,8 @@
  * converged (issue 31's oracle grid). The governor starts from the split limit and raises it while
  * the move's bytes stay within the cap; what goes past the limit in force is read as the channels'
  * excess, as urgent pages are after a switch. In the lab (load 25 on 2 cores) a 192 MiB guest
- * dirtying 12 MiB/s then moved by multifd under 24 MiB/s in 15.9 and 18.0 s at 0.96-0.98 of the cap.
+ * dirtying 12 MiB/s then moved by multifd under 24 MiB/s in 15.9 and 18.0 s at 0.96-0.98 of the cap
+ * (a third try ran to its 20 s deadline: pre-copy of that cell took 16.7 s).
  *
  * Its cost: the post-copy phase runs at what the cap leaves after the urgent pages, so it lasts
  * longer than under QEMU's limit alone (about (bytes / cap) instead of (bytes / (cap + urgent)));
