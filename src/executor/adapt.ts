@@ -41,11 +41,12 @@ export class Adapter {
 
   constructor(private readonly o: AdapterOptions) {
     const { params, postcopy } = o.recipe;
-    const postcopyCap = params.bandwidthPostcopyMiBps ?? 0;
+    // A post-copy from the start begins below its cap (technique-params.ts POSTCOPY_START_FRACTION).
+    const postcopyCap = o.recipe.postcopyCapMiBps ?? params.bandwidthPostcopyMiBps ?? 0;
     if (postcopy.mode !== 'never' && postcopyCap > 0)
       this.capGovernor = new CapGovernor({
         capMiBps: postcopyCap,
-        initialLimitMiBps: postcopyCap,
+        initialLimitMiBps: params.bandwidthPostcopyMiBps ?? postcopyCap,
         // Pre-copy ran under the same cap (a single stream: multifd has no post-copy): the budget is the whole move's.
         budgetFrom: params.bandwidthMiBps === postcopyCap ? 'start' : 'switch',
       });

@@ -135,6 +135,23 @@ describe('the adapter applies the governor after the switch through virDomainMig
     expect(limits.at(-1)).toBe(calls.at(-1)!.bandwidth);
   });
 
+  it('a post-copy from the start begins at half the cap and is raised toward it while the move has room', async () => {
+    const calls: { bandwidth: number; flags: number }[] = [];
+    const conn = {
+      domainGetState: async () => ({ state: 1, reason: 1 }),
+      domainMigrateStartPostCopy: async () => {},
+      domainMigrateSetMaxSpeed: async (_dom: unknown, bandwidth: number, flags: number) => void calls.push({ bandwidth, flags }),
+    } as unknown as LibvirtConnection;
+    const recipe = { flags: 0, params: { bandwidthMiBps: 24, bandwidthPostcopyMiBps: 12 }, postcopy: { mode: 'immediately' as const }, postcopyCapMiBps: 24 };
+    const adapter = new Adapter({ recipe, config: migrationSchema.parse({}), downtimeBudgetMs: 300, startedAtMs: Date.now(), log: silentLogger() });
+    const dom = { name: 'vm1', uuid: 'u', id: 1 };
+    // 1 s of setup with nothing sent, then 12 MiB/s (the limit, no urgent pages): room to raise it.
+    await adapter.onSample({ time_elapsed: 1000, data_processed: 0 }, conn, dom);
+    await adapter.onSample({ time_elapsed: 2000, data_processed: 12 * MiB }, conn, dom);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.at(-1)).toEqual({ bandwidth: 24, flags: MigrateMaxSpeedFlags.POSTCOPY });
+  });
+
   it('hybrid: a due switch waits, pre-copy slowed to half the cap, until the budget can take the bytes left', async () => {
     const calls: { bandwidth: number; flags: number }[] = [];
     let switches = 0;
