@@ -20,7 +20,8 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { TopLevelSpec } from 'vega-lite';
 import { z } from 'zod';
@@ -32,6 +33,7 @@ import type { Technique } from '../src/policy/plan-types.js';
 import { median } from './traces/metrics.js';
 
 const execFileAsync = promisify(execFile);
+const ORACLE_TITLE = 'Technique choice against an oracle';
 export const DEFAULT_ORACLE_INPUTS = join(import.meta.dirname, 'inputs', 'oracle.json');
 const MiB = 1048576;
 
@@ -437,6 +439,40 @@ function predictionTable(rows: readonly PredictionErrorRow[]): string {
   ].join('\n');
 }
 
+export interface CapRatioRow {
+  technique: string;
+  runs: number;
+  medianCapRatio: number;
+  maxCapRatio: number;
+}
+
+/**
+ * Issue 31's cap check per technique: bytes / (total time x cap) over the whole move, for every
+ * run libvirt reported bytes for (a move's bytes counted once, its time from libvirt's
+ * time_elapsed). 1.1 is the slack lab-techniques.test.ts allows.
+ */
+export function capRatios(cells: readonly OracleCellResult[]): CapRatioRow[] {
+  const per = new Map<string, number[]>();
+  for (const c of cells)
+    for (const r of c.runs) {
+      if (r.bytes === undefined || !(r.totalSeconds > 0)) continue;
+      const ratio = r.bytes / MiB / (r.totalSeconds * c.spec.capMiBps);
+      per.set(r.technique, [...(per.get(r.technique) ?? []), ratio]);
+    }
+  return [...per.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([technique, xs]) => ({ technique, runs: xs.length, medianCapRatio: median(xs), maxCapRatio: Math.max(...xs) }));
+}
+
+function capTable(rows: readonly CapRatioRow[]): string {
+  if (rows.length === 0) return 'No run reported its bytes.';
+  return [
+    '| technique | runs | median bytes / (time x cap) | max |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.technique} | ${r.runs} | ${fmt(r.medianCapRatio, 2)} | ${fmt(r.maxCapRatio, 2)} |`),
+  ].join('\n');
+}
+
 /** Vega-Lite bar chart: regret per cell (capped at 100 % for the axis; a miss is drawn at the cap). */
 export function regretSpec(cells: readonly OracleCellResult[]): TopLevelSpec {
   const values = cells.map((c) => ({
@@ -482,8 +518,9 @@ export async function runOracleBench(
   // A helper's or CI's own lab wins over the inputs' default, so two benches never share one.
   const labDir = process.env.VB_ORACLE_LAB_DIR ?? inputs.labDir;
   const prefix = process.env.VB_ORACLE_LAB_ADDRESS_PREFIX ?? inputs.labAddressPrefix;
-  const title = 'Technique choice against an oracle';
+  const title = ORACLE_TITLE;
   const started = new Date();
+  const loadAtStart = loadavg();
   const lab = new Lab(labDir, prefix);
   try {
     await lab.up({ hosts: 2, log: (m) => log(`oracle: lab: ${m}`) });
@@ -504,11 +541,48 @@ export async function runOracleBench(
     if (inputs.labDownAfter) await lab.down().catch((error) => log(`oracle: lab down failed: ${(error as Error).message}`));
   }
   const seconds = (Date.now() - started.getTime()) / 1000;
-  const summary = oracleSummary(cells);
-  const errors = predictionErrors(cells.flatMap((c) => c.runs));
-  const stamp = started.toISOString().replace(/[:]/g, '').replace(/\..*$/, 'Z');
-  const markdown = [
-    `Lab ${labDir} (${prefix}x), ${inputs.hosts.join(' <-> ')}; one guest per cell moved back and forth once per technique by the executor under the cell's cap; downtime budget ${inputs.downtimeBudgetMs} ms, deadline ${inputs.deadlineSeconds} s; inputs \`bench/inputs/oracle.json\`. Grid run took ${(seconds / 60).toFixed(1)} min.`,
+  const json: OracleReportJson = {
+    inputs: { ...inputs, labDir, labAddressPrefix: prefix, inputsFile: relative(join(import.meta.dirname, '..'), options.inputsPath ?? DEFAULT_ORACLE_INPUTS) },
+    started: started.toISOString(),
+    seconds,
+    summary: oracleSummary(cells),
+    predictionErrors: predictionErrors(cells.flatMap((c) => c.runs)),
+    capRatios: capRatios(cells),
+    load: { start: loadAtStart, end: loadavg() },
+    cells,
+  };
+  const markdown = renderOracleMarkdown(json);
+  return writeOracleReport(json, title, markdown, options.outDir, log);
+}
+
+/** What an oracle run writes as JSON (and `--render` reads back). */
+export interface OracleReportJson {
+  inputs: OracleInputs & { labDir: string; labAddressPrefix: string; inputsFile?: string };
+  started: string;
+  seconds: number;
+  summary: ReturnType<typeof oracleSummary>;
+  predictionErrors: PredictionErrorRow[];
+  capRatios: CapRatioRow[];
+  /** Machine load while the grid ran (os.loadavg() at the start and the end), when recorded. */
+  load?: { start: number[]; end: number[] };
+  cells: OracleCellResult[];
+}
+
+function stampOf(started: string): string {
+  return started.replace(/[:]/g, '').replace(/\..*$/, 'Z');
+}
+
+/** The report's Markdown from a run's JSON (the same for a fresh run and `--render`). */
+export function renderOracleMarkdown(json: OracleReportJson): string {
+  const { inputs, summary, cells } = json;
+  const labDir = inputs.labDir;
+  const prefix = inputs.labAddressPrefix;
+  const seconds = json.seconds;
+  const errors = json.predictionErrors;
+  const stamp = stampOf(json.started);
+  const load = json.load ? ` Load average (1 min) ${json.load.start[0].toFixed(1)} at the start, ${json.load.end[0].toFixed(1)} at the end (2 cores).` : '';
+  return [
+    `Lab ${labDir} (${prefix}x), ${inputs.hosts.join(' <-> ')}; one guest per cell moved back and forth once per technique by the executor under the cell's cap; downtime budget ${inputs.downtimeBudgetMs} ms, deadline ${inputs.deadlineSeconds} s; inputs \`${inputs.inputsFile ?? 'bench/inputs/oracle.json'}\`. Grid run took ${(seconds / 60).toFixed(1)} min.${load}`,
     '',
     `**${summary.cells} cells: ${summary.nonConvergingPicks} non-converging picks; regret ≤ 10 % in ${summary.regretWithin10Percent}/${summary.cells} (${pct(summary.shareWithin10Percent)}); ${summary.lostGuests} of ${summary.runs} runs lost the guest.**`,
     '',
@@ -520,10 +594,24 @@ export async function runOracleBench(
     '',
     predictionTable(errors),
     '',
+    '**Bandwidth cap held, per technique (issue 31: ≤ 1.1):**',
+    '',
+    capTable(json.capRatios ?? capRatios(cells)),
+    '',
     `![regret per cell](oracle-${stamp}.svg)`,
   ].join('\n');
-  const json = { inputs: { ...inputs, labDir, labAddressPrefix: prefix }, started: started.toISOString(), seconds, summary, predictionErrors: errors, cells };
-  const outDir = options.outDir ?? join(import.meta.dirname, 'results');
+}
+
+async function writeOracleReport(
+  json: OracleReportJson,
+  title: string,
+  markdown: string,
+  outDirOption: string | undefined,
+  log: (line: string) => void,
+): Promise<{ title: string; markdown: string; json: unknown }> {
+  const stamp = stampOf(json.started);
+  const cells = json.cells;
+  const outDir = outDirOption ?? join(import.meta.dirname, 'results');
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, `oracle-${stamp}.md`), `# ${title}\n\n${markdown}\n`);
   await writeFile(
@@ -555,9 +643,16 @@ export function rescore(json: { cells: OracleCellResult[] }): { cells: OracleCel
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = await import('node:util').then((u) =>
-    u.parseArgs({ options: { inputs: { type: 'string' }, out: { type: 'string' }, rescore: { type: 'string' } } }),
+    u.parseArgs({ options: { inputs: { type: 'string' }, out: { type: 'string' }, rescore: { type: 'string' }, render: { type: 'string' } } }),
   );
-  if (values.rescore) {
+  if (values.render) {
+    // A saved run's report written again with this checkout's tables (its figures are as recorded).
+    const json = JSON.parse(await readFile(values.render, 'utf8'), (_k, v) => (v === 'Infinity' ? Number.POSITIVE_INFINITY : v)) as OracleReportJson;
+    json.summary = oracleSummary(json.cells);
+    json.predictionErrors = predictionErrors(json.cells.flatMap((c) => c.runs));
+    json.capRatios = capRatios(json.cells);
+    await writeOracleReport(json, ORACLE_TITLE, renderOracleMarkdown(json), values.out ?? dirname(values.render), (l) => process.stderr.write(`${l}\n`));
+  } else if (values.rescore) {
     const json = JSON.parse(await readFile(values.rescore, 'utf8'), (_k, v) => (v === 'Infinity' ? Number.POSITIVE_INFINITY : v));
     const { cells, summary } = rescore(json);
     for (const c of cells) process.stdout.write(`cell ${c.cell}: pick ${c.pick}, oracle ${c.best ?? 'none'}, regret ${pct(c.regret)}\n`);

@@ -33,19 +33,48 @@ export class Adapter {
   /** Present when the move may run post-copy under a cap: holds that cap over the whole move. */
   private readonly capGovernor?: CapGovernor;
   private capLimitRefusals = 0;
+  /** Present for a multifd move under a cap: raises the split per-channel limit while the whole move stays within the cap. */
+  private readonly multifdGovernor?: CapGovernor;
+  private multifdLimitRefusals = 0;
   /** A hybrid switch is due (its pre-copy passes are done) but waits for room in the cap's budget. */
   private switchDue?: { why: string; sinceMs: number; held: boolean };
 
   constructor(private readonly o: AdapterOptions) {
     const { params, postcopy } = o.recipe;
-    const postcopyCap = params.bandwidthPostcopyMiBps ?? 0;
+    // A post-copy from the start begins below its cap (technique-params.ts POSTCOPY_START_FRACTION).
+    const postcopyCap = o.recipe.postcopyCapMiBps ?? params.bandwidthPostcopyMiBps ?? 0;
     if (postcopy.mode !== 'never' && postcopyCap > 0)
       this.capGovernor = new CapGovernor({
         capMiBps: postcopyCap,
-        initialLimitMiBps: postcopyCap,
+        initialLimitMiBps: params.bandwidthPostcopyMiBps ?? postcopyCap,
         // Pre-copy ran under the same cap (a single stream: multifd has no post-copy): the budget is the whole move's.
         budgetFrom: params.bandwidthMiBps === postcopyCap ? 'start' : 'switch',
       });
+    // QEMU's max-bandwidth with multifd (libvirt's, through virDomainMigrateSetMaxSpeed without flags)
+    // is what the governor sets; it reads what went past the limit in force as the channels' excess.
+    if (o.recipe.multifdCapMiBps !== undefined && o.recipe.multifdCapMiBps > 0)
+      this.multifdGovernor = new CapGovernor({
+        capMiBps: o.recipe.multifdCapMiBps,
+        initialLimitMiBps: params.bandwidthMiBps ?? o.recipe.multifdCapMiBps,
+        budgetFrom: 'start',
+      });
+  }
+
+  /** A multifd move under a cap: feed the job's figures to its governor and set QEMU's max-bandwidth it answers. */
+  private async holdMultifdCap(p: TypedParams, conn: LibvirtConnection, dom: DomainRef): Promise<void> {
+    if (!this.multifdGovernor) return;
+    const bytes = num(p, 'data_processed');
+    if (bytes === undefined) return;
+    const elapsedMs = num(p, 'time_elapsed') ?? Date.now() - this.o.startedAtMs;
+    const decision = this.multifdGovernor.observe({ elapsedMs, bytes });
+    if (decision.setLimitMiBps === undefined) return;
+    try {
+      await conn.domainMigrateSetMaxSpeed(dom, decision.setLimitMiBps, 0);
+      this.o.log.debug({ limitMiBps: decision.setLimitMiBps, capRatio: +decision.capRatio.toFixed(3) }, 'multifd bandwidth limit set to hold the cap');
+    } catch (error) {
+      if (this.multifdLimitRefusals++ === 0)
+        this.o.log.warn({ err: (error as Error).message }, 'multifd bandwidth limit refused; the move keeps the split limit');
+    }
   }
 
   /**
@@ -138,6 +167,7 @@ export class Adapter {
     const pageSize = num(p, 'memory_page_size') ?? 4096;
     const dirtyBps = (num(p, 'memory_dirty_rate') ?? 0) * pageSize;
     const postcopyLimitMiBps = await this.holdCap(p, conn, dom);
+    await this.holdMultifdCap(p, conn, dom);
     this.o.onProgress?.({
       phase: this.switchedToPostcopy ? 'postcopy' : 'precopy',
       iteration,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type OracleCellResult, type OracleRun, oracleSummary, predictionErrors, realCost, regretSpec, scoreCell } from '../../../bench/oracle.js';
+import { capRatios, type OracleCellResult, type OracleRun, oracleSummary, predictionErrors, realCost, regretSpec, scoreCell } from '../../../bench/oracle.js';
 import { renderSvg } from '../../../bench/figures.js';
 import type { Technique } from '../../../src/policy/plan-types.js';
 
@@ -70,5 +70,20 @@ describe('oracle benchmark scoring', () => {
     const svg = await renderSvg(regretSpec([cell]));
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('128M/32M 0.1x@24');
+  });
+  it('measures the cap held per technique as bytes / (time x cap) over the whole move; runs without bytes do not count', () => {
+    const MiB = 1048576;
+    const cell = (capMiBps: number, runs: OracleRun[]) =>
+      ({ cell: 1, spec: { memoryMiB: 128, workloadMiB: 32, dirtyRatio: 0.1, capMiBps }, runs }) as unknown as OracleCellResult;
+    const rows = capRatios([
+      // 120 MiB in 5 s under 24 MiB/s: exactly the cap; 132 MiB: 10 % over.
+      cell(24, [run('postcopy', 5, { bytes: 120 * MiB }), run('precopy', 5, { bytes: 96 * MiB }), run('xbzrle', 20, { converged: false })]),
+      cell(48, [run('postcopy', 2, { bytes: 105.6 * MiB })]),
+    ]);
+    expect(rows.map((r) => r.technique)).toEqual(['postcopy', 'precopy']);
+    expect(rows[0].runs).toBe(2);
+    expect(rows[0].maxCapRatio).toBeCloseTo(1.1, 6);
+    expect(rows[0].medianCapRatio).toBeCloseTo(1.05, 6);
+    expect(rows[1].medianCapRatio).toBeCloseTo(0.8, 6);
   });
 });
