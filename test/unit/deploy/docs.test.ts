@@ -8,7 +8,7 @@ import { repoRoot } from './tools.js';
 describe('generated reference docs', () => {
   it('are up to date with the schema, the metric catalogue and the commands (run `npm run docs`)', async () => {
     const files = await generated();
-    expect(Object.keys(files)).toEqual(['docs/config-reference.md', 'docs/scenario-reference.md', 'docs/metrics.md', 'docs/cli.md']);
+    expect(Object.keys(files)).toEqual(['docs/config-reference.md', 'docs/scenario-reference.md', 'docs/metrics.md', 'docs/cli.md', 'docs/policy-api.md']);
     for (const [file, text] of Object.entries(files)) expect(readFileSync(join(repoRoot, file), 'utf8'), `${file} is stale: run npm run docs`).toBe(text);
   });
 
@@ -37,9 +37,20 @@ describe('generated reference docs', () => {
     expect(metrics).toContain('| `virt_balancer_migration_downtime_seconds` | histogram | `technique`, `tls` |');
   });
 
+  it('document what a policy sees, each field with its type and unit, VM tags beside host labels', async () => {
+    const api = (await generated())['docs/policy-api.md'];
+    for (const section of ['Policy', 'Candidate', 'PolicyContext', 'ProjectedHost', 'VmObservation', 'HostObservation', 'WindowedValue', 'ClusterState'])
+      expect(api).toContain(`## ${section}\n`);
+    expect(api).toContain('| `memoryTotalBytes` | `number` | bytes | Memory the host offers to guests, bytes');
+    expect(api).toContain('| `dirtyRateMiBps` (optional) | `number` | MiB/s |');
+    expect(api).toContain('| `tags` | `string[]` |  | Tags from libvirt metadata');
+    expect(api).toContain('| `labels` | `Record<string, string>` |  | Labels from config');
+    expect(api).toContain('| `definePolicy(policy: P)` |');
+  });
+
   it('cover every command', async () => {
     const cli = (await generated())['docs/cli.md'];
-    for (const command of ['run', 'status', 'plan', 'migrate', 'drain', 'history', 'simulate', 'check-config', 'demo'])
+    for (const command of ['run', 'status', 'plan', 'migrate', 'drain', 'history', 'simulate', 'check-config'])
       expect(cli).toContain(`## virt-balancer ${command}`);
   });
 });
