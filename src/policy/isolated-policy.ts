@@ -99,7 +99,7 @@ const WORKER_ENTRY = pathToFileURL(here.slice(0, -extname(here).length).replace(
 const TSX_PACKAGE = createRequire(import.meta.url).resolve('tsx/package.json');
 const TSX_EXPORTS = (JSON.parse(readFileSync(TSX_PACKAGE, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
 const TSX_APIS = ['./esm/api', './cjs/api'].map((api) => pathToFileURL(join(dirname(TSX_PACKAGE), TSX_EXPORTS[api].import.default)).href);
-// \`virt-balancer/policy\` in a policy module is this program's own policy API, wherever the module
+// `virt-balancer/policy` in a policy module is this program's own policy API, wherever the module
 // is and whether or not dist/ was built: a clone runs src/policy/api.ts, an install
 // dist/src/policy/api.js. Without this the name resolved only through a node_modules link
 // (install.sh's /etc/virt-balancer/node_modules) or the clone's package.json exports (dist/, so a
