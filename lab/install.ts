@@ -64,6 +64,14 @@ async function installedStackTooOld(): Promise<string | undefined> {
   return `libvirt ${libvirt?.join('.') ?? '?'} / QEMU ${qemu?.join('.') ?? '?'} is older than the lab's ${LAB_MIN_LIBVIRT.join('.')} / ${LAB_MIN_QEMU.join('.')}`;
 }
 
+/**
+ * The Debian packages `scope` needs, each with a file that shows it is installed: 'lab' is what the
+ * lab itself and the demo need, 'tests' adds the test suite's tools.
+ */
+export function labPackageNeeds(scope: 'lab' | 'tests'): readonly { file: string; pkg: string }[] {
+  return scope === 'lab' ? LAB_NEEDS : [...LAB_NEEDS, ...TEST_NEEDS];
+}
+
 const INSTALL_SCRIPT = fileURLToPath(new URL('../scripts/install-lab-packages.sh', import.meta.url));
 
 /**
@@ -74,8 +82,13 @@ const INSTALL_SCRIPT = fileURLToPath(new URL('../scripts/install-lab-packages.sh
  * too old. Throws when not root, or when the install fails.
  */
 export async function ensureLabPackages(log: (m: string) => void, scope: 'lab' | 'tests' = 'lab'): Promise<void> {
-  const needed = scope === 'lab' ? LAB_NEEDS : [...LAB_NEEDS, ...TEST_NEEDS];
-  const missing = [...new Set(needed.filter((n) => !existsSync(n.file)).map((n) => n.pkg))];
+  const missing = [
+    ...new Set(
+      labPackageNeeds(scope)
+        .filter((n) => !existsSync(n.file))
+        .map((n) => n.pkg),
+    ),
+  ];
   const tooOld = await installedStackTooOld();
   if (missing.length === 0 && !tooOld) return;
   if (process.getuid?.() !== 0) {

@@ -31,6 +31,9 @@ TEST_PACKAGES=(
   etcd-server etcd-client
 )
 $lab_only || BASE_PACKAGES+=("${TEST_PACKAGES[@]}")
+# The virtualisation stack; on Debian 12 these come from bookworm-backports.
+STACK_PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils)
+
 [ "$(id -u)" = 0 ] || { echo "install-lab-packages: run as root (apt-get installs packages)" >&2; exit 1; }
 
 codename=""
