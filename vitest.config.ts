@@ -3,9 +3,10 @@ import { defineConfig } from 'vitest/config';
 /**
  * Unit test files that run the program rather than a function: they start the CLI, a daemon or a
  * tool (promtool) as a process, run custom policies in worker threads, or replay the Dockerfile's
- * build; or they run for seconds on purpose (the soak). Each takes 2-30 s where a logic test takes
- * milliseconds, so they are the `integration` project: out of the quick `unit` run a developer
- * repeats, and run by `npm test` (every project), which is what CI and the README run.
+ * build or deploy/install.sh; or they run for seconds on purpose (the soak). Each takes 2-80 s
+ * where a logic test takes milliseconds, so they are the `integration` project: out of the quick
+ * `unit` run a developer repeats, and run by `npm test` (every project), which is what CI and the
+ * README run.
  * They keep their place under test/unit/ (next to the logic they prove).
  */
 export const INTEGRATION_FILES = [
@@ -21,6 +22,7 @@ export const INTEGRATION_FILES = [
   'test/unit/cli/standby-quiet.test.ts',
   'test/unit/deploy/dockerfile.test.ts',
   'test/unit/deploy/prometheus.test.ts',
+  'test/unit/deploy/systemd.test.ts',
   'test/unit/hardening/daemon-signals.test.ts',
   'test/unit/hardening/policy-memory.test.ts',
   'test/unit/hardening/policy-nan.test.ts',
