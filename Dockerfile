@@ -10,10 +10,6 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY policies ./policies
-# The lab (lab/) compiles with src because `demo` imports it with types; the runtime stage does
-# not ship it: the demo brings up libvirtd and QEMU hosts as root, which this image has no part
-# in, so `virt-balancer demo` here says it is not available and where to run it.
-COPY lab ./lab
 RUN npx tsc -p tsconfig.json
 
 FROM node:20-bookworm-slim AS runtime

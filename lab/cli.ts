@@ -20,7 +20,7 @@ program
   .command('install')
   .description('install the Debian packages the lab and the tests need, when missing (root)')
   .action(async () => {
-    await ensureLabPackages(log);
+    await ensureLabPackages(log, 'tests');
     log('everything the lab and the tests need is installed');
   });
 

@@ -1,9 +1,13 @@
-/** Install what the lab needs when it is missing (as root), or say what to run. */
+/**
+ * Install what the lab (and, for `npm test`, the test suite) needs when it is missing (as root), or
+ * say what to run. The demo and `npm run lab -- up` need the lab's part only.
+ */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { run } from './run.js';
 
-const NEEDED: { file: string; pkg: string }[] = [
+/** What the lab itself needs: the stack, the guest image's tools, the hosts' namespaces. */
+const LAB_NEEDS: { file: string; pkg: string }[] = [
   { file: '/usr/sbin/libvirtd', pkg: 'libvirt-daemon-system' },
   { file: '/usr/bin/virsh', pkg: 'libvirt-clients' },
   { file: '/usr/bin/qemu-system-x86_64', pkg: 'qemu-system-x86' },
@@ -13,7 +17,11 @@ const NEEDED: { file: string; pkg: string }[] = [
   { file: '/usr/bin/gcc', pkg: 'gcc' },
   { file: '/usr/bin/unshare', pkg: 'util-linux' },
   { file: '/usr/bin/nsenter', pkg: 'util-linux' },
-  // Not the lab's own needs, but the test suite's: promtool and a real Prometheus, systemd-analyze.
+];
+
+/** What the test suite needs beyond the lab. */
+const TEST_NEEDS: { file: string; pkg: string }[] = [
+  // promtool and a real Prometheus, systemd-analyze.
   { file: '/usr/bin/prometheus', pkg: 'prometheus' },
   { file: '/usr/bin/promtool', pkg: 'prometheus' },
   // The HA tests' etcd cluster (test/lab/etcd.ts).
@@ -56,24 +64,41 @@ async function installedStackTooOld(): Promise<string | undefined> {
   return `libvirt ${libvirt?.join('.') ?? '?'} / QEMU ${qemu?.join('.') ?? '?'} is older than the lab's ${LAB_MIN_LIBVIRT.join('.')} / ${LAB_MIN_QEMU.join('.')}`;
 }
 
+/**
+ * The Debian packages `scope` needs, each with a file that shows it is installed: 'lab' is what the
+ * lab itself and the demo need, 'tests' adds the test suite's tools.
+ */
+export function labPackageNeeds(scope: 'lab' | 'tests'): readonly { file: string; pkg: string }[] {
+  return scope === 'lab' ? LAB_NEEDS : [...LAB_NEEDS, ...TEST_NEEDS];
+}
+
 const INSTALL_SCRIPT = fileURLToPath(new URL('../scripts/install-lab-packages.sh', import.meta.url));
 
 /**
- * Makes sure the Debian packages the lab and the tests need are installed, with libvirt >= 11.0 and
- * QEMU >= 10.0 (bookworm-backports on Debian 12), by running scripts/install-lab-packages.sh when
- * something is missing or too old. Throws when not root, or when the install fails.
+ * Makes sure the Debian packages the lab needs (`scope` 'lab': the demo, `npm run lab -- up`) or
+ * the lab and the whole test suite need ('tests': `npm run lab -- install`, run before `npm test`)
+ * are installed, with libvirt >= 11.0 and QEMU >= 10.0 (bookworm-backports on Debian 12), by
+ * running scripts/install-lab-packages.sh (with --lab-only for 'lab') when something is missing or
+ * too old. Throws when not root, or when the install fails.
  */
-export async function ensureLabPackages(log: (m: string) => void): Promise<void> {
-  const missing = [...new Set(NEEDED.filter((n) => !existsSync(n.file)).map((n) => n.pkg))];
+export async function ensureLabPackages(log: (m: string) => void, scope: 'lab' | 'tests' = 'lab'): Promise<void> {
+  const missing = [
+    ...new Set(
+      labPackageNeeds(scope)
+        .filter((n) => !existsSync(n.file))
+        .map((n) => n.pkg),
+    ),
+  ];
   const tooOld = await installedStackTooOld();
   if (missing.length === 0 && !tooOld) return;
   if (process.getuid?.() !== 0) {
     throw new Error(
       'the lab starts libvirtd in private mount namespaces and needs root: run it as root (e.g. `sudo npm run lab -- up`)' +
-        `, after \`sudo bash scripts/install-lab-packages.sh\` (${tooOld ?? `missing: ${missing.join(' ')}`})`,
+        `, after \`sudo bash scripts/install-lab-packages.sh${scope === 'lab' ? ' --lab-only' : ''}\` (${tooOld ?? `missing: ${missing.join(' ')}`})`,
     );
   }
-  log(`installing with scripts/install-lab-packages.sh (${tooOld ?? `missing: ${missing.join(', ')}`})`);
-  await run('bash', [INSTALL_SCRIPT], { timeoutMs: 1_800_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const args = scope === 'lab' ? ['--lab-only'] : [];
+  log(`installing with scripts/install-lab-packages.sh ${args.join(' ')}(${tooOld ?? `missing: ${missing.join(', ')}`})`);
+  await run('bash', [INSTALL_SCRIPT, ...args], { timeoutMs: 1_800_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   // The package's own service start is pointless here (no systemd) and would hold the default socket.
 }

@@ -1,7 +1,8 @@
 /**
  * Generates the reference docs from the code, so they cannot drift: docs/config-reference.md from
  * the zod config schema (each field's .describe() text; a field without one is an error), docs/metrics.md from
- * the metric catalogue, docs/cli.md from the commands' own help. `npm run docs` rewrites them; a
+ * the metric catalogue, docs/cli.md from the commands' own help, docs/policy-api.md from the types
+ * a policy sees (policy-api-doc.ts). `npm run docs` rewrites them; a
  * unit test fails when the committed files differ from what this produces.
  */
 import { writeFileSync } from 'node:fs';
@@ -11,9 +12,9 @@ import { z } from 'zod';
 import { configSchema } from '../src/config/schema.js';
 import { createMetrics } from '../src/metrics/catalog.js';
 import { scenarioSchema } from '../src/sim/simulator.js';
+import { policyApiReference } from './policy-api-doc.js';
 import * as approve from '../src/cli/commands/approve.js';
 import * as checkConfig from '../src/cli/commands/check-config.js';
-import * as demo from '../src/cli/commands/demo.js';
 import * as drain from '../src/cli/commands/drain.js';
 import * as history from '../src/cli/commands/history.js';
 import * as migrate from '../src/cli/commands/migrate.js';
@@ -158,7 +159,7 @@ const CLI_LOGS = [
   '',
   'Every command that talks to hosts takes `--log-level` (fatal, error, warn, info, debug, trace, silent).',
   '',
-  '- Interactive commands (`status`, `plan`, `migrate`, `drain`, `place`, `approve`, `demo`) default to `warn` and write each',
+  '- Interactive commands (`status`, `plan`, `migrate`, `drain`, `place`, `approve`) default to `warn` and write each',
   '  record as one line on stderr, e.g. `virt-balancer: warning: libvirt host unreachable; marked down (host: kvm1; reason: ...)`;',
   "  a line already written is not repeated (an unreachable host is retried every few seconds). stdout stays the command's output.",
   '- `run` (the service) writes pino JSON lines to stdout at `log.level` (default `info`; `--log-level` overrides), which',
@@ -172,7 +173,7 @@ const CLI_EXIT_STATUS = [
   '',
   'Every command: **0** done; **1** an error, one line on stderr saying what and the fix (a wrong option or argument,',
   'a host or VM not found, a failure while running); **2** an invalid config (each problem on its own line with its',
-  'field) or, for `simulate`, an invalid scenario or `--ticks`. Beyond that:',
+  'field; a policy that does not load is one) or, for `simulate`, an invalid scenario or `--ticks`. Beyond that:',
   '',
   '| command | exit status |',
   '|---|---|',
@@ -184,7 +185,6 @@ const CLI_EXIT_STATUS = [
   '| `approve` | 1 when a recommendation was refused as stale, could not be checked (a host did not answer: it stays waiting), or its move did not complete |',
   `| \`place\` | ${PLACE_EXIT.noHostFits} when no host fits (every host that could be read refused it); ${PLACE_EXIT.noHostRead} when no host could be read (not a capacity answer) |`,
   '| `check-config` | 2 when the config is invalid or a policy it names does not load |',
-  '| `demo` | 1 when a guest lost memory or a move did not complete |',
   '| `history`, `recommendations`, `simulate` | only the statuses every command has |',
 ];
 
@@ -193,7 +193,7 @@ export async function cliReference(): Promise<string> {
   program.exitOverride();
   // Fixed width: the output must not depend on the terminal it is generated in.
   program.configureHelp({ helpWidth: 100 });
-  for (const mod of [run, status, plan, migrate, drain, history, recommendations, approve, place, simulate, checkConfig, demo]) mod.register(program);
+  for (const mod of [run, status, plan, migrate, drain, history, recommendations, approve, place, simulate, checkConfig]) mod.register(program);
   const parts = [
     '# CLI reference',
     '',
@@ -216,6 +216,7 @@ export async function generated(): Promise<Record<string, string>> {
     'docs/scenario-reference.md': scenarioReference(),
     'docs/metrics.md': metricsReference(),
     'docs/cli.md': await cliReference(),
+    'docs/policy-api.md': policyApiReference(),
   };
 }
 

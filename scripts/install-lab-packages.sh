@@ -6,16 +6,31 @@
 #  - the rest from the release itself.
 # Why the newer stack: QEMU 7.2's TCG corrupts guests in multi-round pre-copy (docs/lab-guest-crash.md),
 # and users run libvirt 10-11 / QEMU 8-10 today.
-# Used by .ci/run and by `npm run lab -- install` (and so by `npm test` and `npm run demo`).
+#
+#   bash scripts/install-lab-packages.sh            # the lab and the whole test suite (.ci/run, `npm test`)
+#   bash scripts/install-lab-packages.sh --lab-only # the lab alone: the stack and the guest image's tools
+#                                                   # (what `npm run demo` and `npm run lab -- up` install)
+# The test suite adds Prometheus (promtool), etcd, sshd/openssl, tcpdump, iproute2's ss and
+# libvirt's protocol definitions from its source package; the demo needs none of them.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-BASE_PACKAGES=(
-  busybox-static cpio gcc libc6-dev util-linux iproute2
-  prometheus systemd openssh-client openssh-server openssl netcat-openbsd ca-certificates
+lab_only=false
+case "${1:-}" in
+  "") ;;
+  --lab-only) lab_only=true ;;
+  *) echo "install-lab-packages: unknown argument $1 (use --lab-only, or nothing for the whole test suite)" >&2; exit 2 ;;
+esac
+
+# The guest image (busybox, cpio, a gcc-built workload) and the hosts' namespaces (util-linux).
+BASE_PACKAGES=(busybox-static cpio gcc libc6-dev util-linux ca-certificates)
+# The test suite's own tools beyond the lab.
+TEST_PACKAGES=(
+  iproute2 prometheus systemd openssh-client openssh-server openssl netcat-openbsd
   tcpdump
   etcd-server etcd-client
 )
+$lab_only || BASE_PACKAGES+=("${TEST_PACKAGES[@]}")
 # The virtualisation stack; on Debian 12 these come from bookworm-backports.
 STACK_PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils)
 
@@ -49,6 +64,11 @@ fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${BASE_PACKAGES[@]}"
 apt-get install -y -q --no-install-recommends "${target[@]}" "${STACK_PACKAGES[@]}"
+
+if $lab_only; then
+  echo "install-lab-packages: $(libvirtd --version), $(qemu-system-x86_64 --version | head -n1) (the lab only)"
+  exit 0
+fi
 
 # The installed libvirt's RPC protocol definitions (.x files) from Debian's source package:
 # src/libvirt/generated/protocol.ts is generated from them (scripts/gen-libvirt-protocol.ts), and a

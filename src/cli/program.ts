@@ -7,7 +7,6 @@ import { Command } from 'commander';
 import '../../policies/index.js';
 import * as approve from './commands/approve.js';
 import * as checkConfig from './commands/check-config.js';
-import * as demo from './commands/demo.js';
 import * as drain from './commands/drain.js';
 import * as history from './commands/history.js';
 import * as migrate from './commands/migrate.js';
@@ -32,7 +31,6 @@ recommendations.register(program);
 approve.register(program);
 place.register(program);
 simulate.register(program);
-demo.register(program);
 checkConfig.register(program);
 
 await program.parseAsync(process.argv);

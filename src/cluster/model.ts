@@ -16,6 +16,7 @@ export const MiB = 1024 * KiB;
 export interface WindowedValue {
   /** Most recent sample. */
   last: number;
+  /** Mean over the window (what hot-spot and spread judgements use). */
   mean: number;
   /** 90th percentile over the window. */
   p90: number;
@@ -44,11 +45,15 @@ export function holdsMemory(state: VmState): boolean {
 }
 
 export interface VmObservation {
+  /** libvirt's domain name. */
   name: string;
+  /** libvirt's domain UUID: what identifies the VM across hosts, moves and the journal. */
   uuid: string;
   /** Name of the host (as in config) the VM runs on. */
   host: string;
+  /** libvirt's domain state; only running VMs are balancing candidates. */
   state: VmState;
+  /** vCPUs the domain has now. */
   vcpus: number;
   /** CPU use as a share of the VM's own vCPUs (cpu.time delta / (wall delta x vcpus)). */
   cpuUtilization: WindowedValue;
@@ -58,8 +63,9 @@ export interface VmObservation {
   maxMemoryBytes: number;
   /** Resident set of the QEMU process when libvirt reports it (balloon.rss), bytes. */
   rssBytes?: number;
-  /** Guest-reported usable/unused memory when a balloon driver reports them, bytes. */
+  /** Guest-reported usable memory when a balloon driver reports it (balloon.usable), bytes. */
   balloonUsableBytes?: number;
+  /** Guest-reported unused memory when a balloon driver reports it (balloon.unused), bytes. */
   balloonUnusedBytes?: number;
   /** Page-dirtying rate measured by libvirt's dirty-rate calculation or the last migration job, MiB/s. */
   dirtyRateMiBps?: number;
@@ -123,6 +129,7 @@ export interface HugepagePool {
 export interface HostObservation {
   /** Name as in config. */
   name: string;
+  /** libvirt connection URI from config (e.g. qemu+tls://kvm1.example.net/system). */
   uri: string;
   /** Reachable right now; a host that is down is never a source or target. */
   up: boolean;
@@ -134,8 +141,9 @@ export interface HostObservation {
   cpuCount: number;
   /** Memory the host offers to guests, bytes (node info, or the config override). */
   memoryTotalBytes: number;
-  /** Overcommit ratios from config (1 = none). */
+  /** vCPU overcommit from config (1 = none): guests' vCPUs may reach cpuCount x this. */
   cpuOvercommitRatio: number;
+  /** Memory overcommit from config (1 = none): guests' configured memory may reach memoryTotalBytes x this. */
   memoryOvercommitRatio: number;
   /**
    * Host CPU utilisation. When the host has a configured capacity it is computed from the VMs on
@@ -196,6 +204,7 @@ export type HostPowerState = 'powering-off' | 'standby' | 'waking';
 export interface ClusterState {
   /** When this state was observed (ms since epoch). */
   observedAtMs: number;
+  /** Every host in config, up or down. */
   hosts: HostObservation[];
   /** Every VM on every host that is up. */
   vms: VmObservation[];
@@ -210,9 +219,14 @@ export interface ClusterState {
 }
 
 export interface InFlightMigration {
+  /** The migrating VM's UUID. */
   vmUuid: string;
+  /** The migrating VM's name. */
   vmName: string;
+  /** Source host (name as in config). */
   from: string;
+  /** Target host (name as in config). */
   to: string;
+  /** When the migration started (ms since epoch). */
   startedAtMs: number;
 }

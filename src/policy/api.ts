@@ -19,6 +19,7 @@ export { hugepageShortfall, hugepagesNeeded, ordinaryMemoryBytes } from './memor
 
 /** Host load as planned so far this tick (measured load plus/minus moves already planned). */
 export interface ProjectedHost {
+  /** The host as observed this tick (before any planned move). */
   host: HostObservation;
   /** CPU demand over capacity (0..1+), from the smoothed mean. */
   cpuRatio: number;
@@ -40,19 +41,26 @@ export interface ProjectedHost {
   placedMemoryBytes: number;
   /** Free hugepages by page size (KiB) as planned so far; undefined when the host's are unknown. */
   freeHugepages?: Map<number, number>;
+  /** vCPUs of the VMs placed on the host as planned so far (the capacity filter compares them with cpuCount x cpuOvercommitRatio). */
   vcpus: number;
+  /** UUIDs of the VMs placed on the host as planned so far. */
   vmUuids: Set<string>;
 }
 
 export interface PolicyContext {
+  /** Everything observed this tick (hosts, VMs, migrations in flight, recent moves); not changed by planned moves (see `projected`, `placeOf`). */
   state: ClusterState;
+  /** The `policy:` section of the config, defaults filled in (docs/config-reference.md). */
   config: PolicyConfig;
   /** This policy's options from config (`policy.policies[].options`). */
   options: Record<string, unknown>;
   /** Thresholds as ratios (0..1). */
   thresholds: { cpuHigh: number; cpuLow: number; memoryHigh: number; hysteresis: number };
+  /** The observed host of this name (as in config), or undefined. */
   host(name: string): HostObservation | undefined;
+  /** The observed VM of this UUID, or undefined. */
   vm(uuid: string): VmObservation | undefined;
+  /** The host as planned so far this tick (load, memory, vCPUs and VMs with the moves planned before this one), or undefined for an unknown host. */
   projected(hostName: string): ProjectedHost | undefined;
   /** CPU or memory above the high threshold (projected; CPU forecast ahead when policy.forecast is on). */
   overloaded(hostName: string): boolean;
@@ -80,10 +88,12 @@ export interface PolicyContext {
    * the same message twice is kept once). For what an operator must see, not for every refusal.
    */
   notice(message: string): void;
+  /** The time this plan is made at, ms since the epoch (the simulator's clock in `simulate`): use it, not Date.now(). */
   nowMs: number;
 }
 
 export interface Candidate {
+  /** The VM that should move (from `ctx.state.vms`). */
   vm: VmObservation;
   /** Shown in plan output and logs. */
   reason: string;
@@ -104,16 +114,22 @@ export interface Candidate {
 type MaybePromise<T> = T | Promise<T>;
 
 export interface Policy {
+  /** The name config lists it by (`policy.policies[].name`), shown in plan output when it refuses a target. */
   name: string;
+  /** One line for humans (check-config, logs). */
   description?: string;
   /**
    * The filter states a preference (a soft limit such as a threshold), not a hard limit: it is
    * skipped for must-moves, which take the least bad target that hard limits allow.
    */
   softFilter?: boolean;
+  /** Which VMs should move this tick, and why (a must-move from any policy wins over the same VM named without one). */
   select?(ctx: PolicyContext): MaybePromise<Candidate[]>;
+  /** May `vm` go to `host`? `true`, or the reason it may not (shown in `plan` and `place`). Asked only of hosts the core filters let through. */
   filter?(vm: VmObservation, host: HostObservation, ctx: PolicyContext): MaybePromise<true | string>;
+  /** How good `host` is for `vm`, 0..1 (higher is better), weighted by `policy.policies[].weight`. */
   score?(vm: VmObservation, host: HostObservation, ctx: PolicyContext): MaybePromise<number>;
+  /** Narrow the live-migration techniques allowed for `vm` (return a subset of `allowed`, or undefined to leave them). */
   technique?(vm: VmObservation, allowed: readonly Technique[], ctx: PolicyContext): MaybePromise<readonly Technique[] | undefined>;
 }
 

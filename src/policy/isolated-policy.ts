@@ -87,6 +87,9 @@ export class IsolatedPolicyLoadError extends Error {
   }
 }
 
+/** The module name a custom policy imports its API from (docs/policies.md). */
+export const POLICY_API_NAME = 'virt-balancer/policy';
+
 // The worker runs the TypeScript sources when we do (tsx registered in it), else the compiled file.
 const here = fileURLToPath(import.meta.url);
 const WORKER_ENTRY = pathToFileURL(here.slice(0, -extname(here).length).replace(/isolated-policy$/, 'policy-worker') + extname(here)).href;
@@ -96,10 +99,26 @@ const WORKER_ENTRY = pathToFileURL(here.slice(0, -extname(here).length).replace(
 const TSX_PACKAGE = createRequire(import.meta.url).resolve('tsx/package.json');
 const TSX_EXPORTS = (JSON.parse(readFileSync(TSX_PACKAGE, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
 const TSX_APIS = ['./esm/api', './cjs/api'].map((api) => pathToFileURL(join(dirname(TSX_PACKAGE), TSX_EXPORTS[api].import.default)).href);
+// `virt-balancer/policy` in a policy module is this program's own policy API, wherever the module
+// is and whether or not dist/ was built: a clone runs src/policy/api.ts, an install
+// dist/src/policy/api.js. Without this the name resolved only through a node_modules link
+// (install.sh's /etc/virt-balancer/node_modules) or the clone's package.json exports (dist/, so a
+// clone needed a build first). ESM imports through a resolve hook, CommonJS requires (a directory
+// without a package.json is CommonJS scope for tsx) through Module._resolveFilename.
+const POLICY_API_FILE = here.slice(0, -extname(here).length).replace(/isolated-policy$/, 'api') + extname(here);
+const POLICY_API_HOOK = `data:text/javascript,${encodeURIComponent(
+  `export async function resolve(specifier, context, next) { return next(specifier === ${JSON.stringify(POLICY_API_NAME)} ? ${JSON.stringify(pathToFileURL(POLICY_API_FILE).href)} : specifier, context); }`,
+)}`;
 const BOOTSTRAP = `
 const { workerData, parentPort } = require('node:worker_threads');
 (async () => {
   for (const api of workerData.tsx) (await import(api)).register();
+  const nodeModule = require('node:module');
+  nodeModule.register(workerData.apiHook);
+  const resolveFilename = nodeModule.Module._resolveFilename;
+  nodeModule.Module._resolveFilename = function (request, ...rest) {
+    return resolveFilename.call(this, request === workerData.apiName ? workerData.apiFile : request, ...rest);
+  };
   await import(workerData.entry);
 })().catch((e) => parentPort.postMessage({ type: 'load-error', message: 'policy worker failed to start: ' + String(e && e.message || e) }));
 `;
@@ -186,7 +205,7 @@ export class IsolatedPolicy {
     const baselineBytes = process.memoryUsage.rss();
     const worker = new Worker(BOOTSTRAP, {
       eval: true,
-      workerData: { file: this.file, entry: WORKER_ENTRY, tsx: TSX_APIS },
+      workerData: { file: this.file, entry: WORKER_ENTRY, tsx: TSX_APIS, apiHook: POLICY_API_HOOK, apiName: POLICY_API_NAME, apiFile: POLICY_API_FILE },
       resourceLimits: { maxOldGenerationSizeMb: Math.floor(this.maxMemoryMiB / 2) },
       stdout: false,
       stderr: false,

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_QUIET_TICKS, demoConfig } from '../../src/cli/commands/demo.js';
+import { DEMO_QUIET_TICKS, demoConfig } from '../../lab/demo-config.js';
 import { loadConfig } from '../../src/config/index.js';
 import { Controller } from '../../src/controller/controller.js';
 import type { MigrationResult } from '../../src/executor/index.js';

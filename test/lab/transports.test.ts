@@ -30,7 +30,7 @@ let unixUri: string;
 let pki: { caDir: string; good: string; rogueClient: string; serverCert: string; serverKey: string; wrongNameCert: string; wrongNameKey: string };
 
 beforeAll(async () => {
-  await ensureLabPackages(() => {});
+  await ensureLabPackages(() => {}, 'tests');
   await removeLeftovers();
   root = mkdtempSync(join(TMP, ROOT_PREFIX));
   pki = await makePki(join(root, 'pki'));

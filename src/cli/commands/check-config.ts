@@ -4,8 +4,9 @@ import { ConfigError, type ConfigProblem, parseConfig, rawTlsFileInput, readConf
 import type { Config } from '../../config/index.js';
 import { nextRuns } from '../../controller/schedule.js';
 import { listenProblem } from '../../metrics/server.js';
-import { CORE_FILTERS, loadPolicies } from '../../policy/index.js';
+import { CORE_FILTERS } from '../../policy/index.js';
 import { powerProgramProblems } from '../../power/program.js';
+import { loadConfiguredPolicies } from '../load-policies.js';
 import { action } from '../errors.js';
 import { out } from '../output.js';
 
@@ -110,9 +111,7 @@ export function register(program: Command): void {
       action(async (options: { config: string }) => {
         const { config, problems } = await checkConfigFile(options.config);
         if (!config) throw new ConfigError(options.config, problems);
-        const policies = await loadPolicies(config.policy).catch((error: Error) => {
-          throw new ConfigError(options.config, [{ path: 'policy', message: error.message }]);
-        });
+        const policies = await loadConfiguredPolicies(config, options.config);
         const unmeetable = unmeetableRules(config);
         out(
           `${options.config}: ${unmeetable.length > 0 ? 'valid, but a rule cannot be met' : 'OK'} (${config.hosts.length} hosts; policies ${policies.map((p) => p.policy.name).join(', ')}; core filters ${CORE_FILTERS.map((f) => f.name).join(', ')})\n`,

@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { ConfigError, type Config, describeIssue, formatPath, parseConfig, readConfigFile, resolveConfigPaths } from '../../config/index.js';
 import { powerSchema } from '../../config/power-schema.js';
-import { loadPolicies } from '../../policy/index.js';
 import { loadScenario } from '../../sim/scenario-file.js';
 import { Simulator, type SimTick } from '../../sim/simulator.js';
 import { action, UserError } from '../errors.js';
+import { loadConfiguredPolicies } from '../load-policies.js';
 import { out } from '../output.js';
 import { printableJson } from '../../log/printable.js';
 
@@ -57,12 +57,19 @@ export function renderSimulation(ticks: readonly SimTick[]): string {
 /**
  * The config as `simulate` reads it: the hosts come from the scenario and power actions are not
  * simulated, so the power section is checked on its own, not against the config's hosts (with one
- * host entry, power.minAwakeHosts would refuse a config whose scenario has many). Throws ConfigError.
+ * host entry, power.minAwakeHosts would refuse a config whose scenario has many). A config without
+ * `hosts:` (a policy section alone, as docs/policies.md shows) is read with the scenario's hosts,
+ * `scenarioHosts`, in their place: they are the cluster `simulate` plans for, and the checks that
+ * name hosts (policy.maintenanceHosts...) are made against them. Throws ConfigError.
  */
-export async function loadSimulationConfig(file: string): Promise<Config> {
+export async function loadSimulationConfig(file: string, scenarioHosts: readonly { name: string }[] = []): Promise<Config> {
   const raw = await readConfigFile(file);
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return resolveConfigPaths(parseConfig(raw, file), file);
   const { power, ...rest } = raw as Record<string, unknown>;
+  // Never connected to (simulate builds its cluster from the scenario); one daemon each, as the
+  // config checks ask, under the reserved .invalid domain.
+  if (rest.hosts === undefined && scenarioHosts.length > 0)
+    rest.hosts = scenarioHosts.map((h, i) => ({ name: h.name, uri: `qemu+tcp://scenario-host-${i + 1}.invalid/system` }));
   const checked = powerSchema.safeParse(power ?? {}, { reportInput: true });
   let config: Config | undefined;
   const problems = checked.success ? [] : checked.error.issues.map((issue) => ({ path: formatPath(['power', ...issue.path]), message: describeIssue(issue) }));
@@ -80,7 +87,7 @@ export function register(program: Command): void {
   program
     .command('simulate')
     .description("run the planner tick by tick on a simulated cluster (the config's policy section, a scenario of hosts and VM loads)")
-    .requiredOption('-c, --config <file>', 'config file (its policy section is used; hosts come from the scenario)')
+    .requiredOption('-c, --config <file>', 'config file (its policy and migration sections are used; hosts come from the scenario, so hosts: may be left out)')
     .requiredOption('--scenario <file>', 'scenario YAML/JSON: hosts and VM loads (fields in docs/scenario-reference.md; examples in deploy/scenarios/)')
     .option('--ticks <n>', 'ticks to simulate', '20')
     .option('--json', 'print JSON')
@@ -88,10 +95,10 @@ export function register(program: Command): void {
       action(async (options: { config: string; scenario: string; ticks: string; json?: boolean }) => {
         const tickCount = Number(options.ticks);
         if (!Number.isInteger(tickCount) || tickCount < 1) throw new UserError(`--ticks ${options.ticks}: give a whole number of ticks, 1 or more`, 2);
-        const config = await loadSimulationConfig(options.config);
         const scenario = await loadScenario(options.scenario);
+        const config = await loadSimulationConfig(options.config, scenario.hosts);
         const sim = new Simulator(scenario);
-        const policies = await loadPolicies(config.policy);
+        const policies = await loadConfiguredPolicies(config, options.config);
         const ticks = [];
         for (let i = 0; i < tickCount; i++) ticks.push(await sim.tick({ config: config.policy, policies, migration: config.migration }));
         out(options.json ? printableJson(simulationJson(ticks), 2) + '\n' : renderSimulation(ticks));

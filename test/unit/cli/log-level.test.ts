@@ -5,7 +5,6 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { runCli as cli } from './run-cli.js';
 import * as approve from '../../../src/cli/commands/approve.js';
-import * as demo from '../../../src/cli/commands/demo.js';
 import * as drain from '../../../src/cli/commands/drain.js';
 import * as migrate from '../../../src/cli/commands/migrate.js';
 import * as place from '../../../src/cli/commands/place.js';
@@ -30,13 +29,13 @@ describe('--log-level and the log lines of interactive commands', () => {
 
   it('every command that logs takes --log-level with the same choices (interactive ones default to warn; run to log.level)', async () => {
     const program = new Command();
-    for (const m of [run, status, plan, drain, migrate, approve, place, demo]) m.register(program);
+    for (const m of [run, status, plan, drain, migrate, approve, place]) m.register(program);
     for (const command of program.commands) {
       const option = command.options.find((o) => o.long === '--log-level');
       expect(option?.argChoices, command.name()).toEqual(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
       expect(option?.defaultValue, command.name()).toBe(command.name() === 'run' ? undefined : 'warn');
     }
-    expect(program.commands).toHaveLength(8);
+    expect(program.commands).toHaveLength(7);
     const bad = await cli(['plan', '-c', 'x.yaml', '--log-level', 'loud']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("argument 'loud' is invalid. Allowed choices are fatal, error, warn, info, debug, trace, silent");

@@ -70,7 +70,7 @@ describe('docs/cli.md', () => {
     const { cliReference } = await import('../../../scripts/gen-docs.js');
     const text = await cliReference();
     const section = text.slice(text.indexOf('## Exit status'), text.indexOf('## virt-balancer run'));
-    for (const command of ['run', 'status', 'plan', 'migrate', 'drain', 'approve', 'place', 'check-config', 'demo', 'history', 'recommendations', 'simulate'])
+    for (const command of ['run', 'status', 'plan', 'migrate', 'drain', 'approve', 'place', 'check-config', 'history', 'recommendations', 'simulate'])
       expect(section, command).toContain(`\`${command}\``);
     expect(section).toContain('| `place` | 3 when no host fits (every host that could be read refused it); 4 when no host could be read');
   });

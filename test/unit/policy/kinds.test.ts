@@ -76,7 +76,7 @@ describe('spread balancing', () => {
     expect(memory.spreadHeldTicks.size).toBe(0);
   });
 
-  // The demo's situation (src/cli/commands/demo.ts, lab/vm.ts demoProfiles): six small VMs on one of
+  // The demo's situation (lab/demo.ts, lab/vm.ts demoProfiles): six small VMs on one of
   // three 4-CPU / 4 GiB hosts, 5 s ticks, every policy setting at its default. Whatever CPU the
   // guests get (next to none on a busy machine, or up to 30 % each, jittering) they end on all
   // three hosts within a few ticks and then stay still.
