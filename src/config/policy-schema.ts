@@ -109,6 +109,12 @@ export const policySchema = z
     /** Seconds of libvirt's dirty-rate calculation for a candidate VM. */
     dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1).describe("Seconds of libvirt's dirty-rate calculation for a candidate VM."),
     affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
+    versionMonotonic: z
+      .enum(['maintenance', 'always'])
+      .default('maintenance')
+      .describe(
+        'When a VM may not move to a host with an older libvirt or QEMU than the host it runs on (versions the daemons report at connect). `maintenance` (default): when it leaves a host in maintenance or being drained, so a rolling upgrade never sends a VM back to a host not yet upgraded. `always`: on every move (balancing, consolidation, relief, `migrate`). It cannot be switched off during maintenance. A held move shows in `plan` as a refusal naming the VM, both hosts and both versions.',
+      ),
     /** VMs (by name) that never move. */
     pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.'),
     /** Scheduling priority by VM name (higher first within must-moves and within balancing moves); as the `priority:N` metadata tag. */

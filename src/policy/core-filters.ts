@@ -9,7 +9,7 @@
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import type { ProjectedHost } from './api.js';
-import { cpuRefusal, placedMemoryRefusal, topologyRefusal, vcpusRefusal } from './hard-limits.js';
+import { cpuRefusal, placedMemoryRefusal, topologyRefusal, vcpusRefusal, versionRefusal, versionRuleApplies } from './hard-limits.js';
 import { hugepageShortfall, ordinaryMemoryBytes } from './memory-fit.js';
 
 const MiB = 2 ** 20;
@@ -148,6 +148,13 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
     description:
       "the target offers every CPU feature the VM's guest CPU needs and can run its CPU model (libvirt's domain capabilities), never judged by model name alone",
     filter: ({ vm, source, target, hosts }) => cpuRefusal(vm, source, target, hosts) ?? true,
+  },
+  {
+    name: 'version-monotonic',
+    description:
+      'a VM never moves to a host with an older libvirt or QEMU than its own host: always when its host is in maintenance (drain, rolling upgrade), on every move with policy.versionMonotonic always',
+    filter: ({ vm, source, target, config }) =>
+      source && versionRuleApplies(source, config.versionMonotonic) ? (versionRefusal(vm, source, target) ?? true) : true,
   },
   {
     name: 'capacity',

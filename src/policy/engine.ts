@@ -139,7 +139,9 @@ export async function planRequestedMove(
   const how = howItMoves(vm, true);
   if (how.refused) return { refused: how.refused };
   // The operator chose the target, but not past what the host can run at all (hard-limits.ts).
-  const hard = hardLimitRefusal(vm, source, target, state.hosts) ?? placedMemoryRefusal(vm, target, planning.projection.host(target.name)!);
+  const hard =
+    hardLimitRefusal(vm, source, target, state.hosts, planning.config.versionMonotonic) ??
+    placedMemoryRefusal(vm, target, planning.projection.host(target.name)!);
   if (hard) return { refused: typeof hard === 'string' ? hard : hard.reason, hardLimit: true };
   const gain =
     planning.projection.objective.has(source.name) && planning.projection.objective.has(target.name)

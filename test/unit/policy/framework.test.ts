@@ -46,6 +46,7 @@ describe('rules live in one place', () => {
       'vcpus',
       'cpu-topology',
       'cpu-compat',
+      'version-monotonic',
       'capacity',
       'retry-after-failure',
       'no-ping-pong',
