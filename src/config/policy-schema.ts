@@ -124,6 +124,33 @@ export const policySchema = z
       .describe(
         'Scheduling priority by VM name: among moves waiting for a slot, higher goes first (must-moves always before balancing). Same as the metadata tag priority:N; the config wins. Default 0.',
       ),
+    vmOverrides: z
+      .record(
+        z.string(),
+        z.strictObject({
+          automation: z
+            .enum(['manual', 'partial', 'full'])
+            .optional()
+            .describe(
+              "policy.automation for this VM's moves only: `manual` never moves it without approval, `partial` runs its must-moves (maintenance drains, rule repairs) and waits for approval of the others, `full` runs them all.",
+            ),
+          evacuation: z
+            .enum(['live', 'cold', 'shutdown', 'never'])
+            .optional()
+            .describe(
+              'How it leaves a host in maintenance: `live` (default; shut off: cold), `cold` (never moved live; it moves once shut off), `shutdown` (shut down and left on its host, never moved), `never` (stays: the host cannot be emptied while it runs there).',
+            ),
+          techniques: z
+            .array(z.enum(TECHNIQUE_NAMES))
+            .min(1)
+            .optional()
+            .describe('Techniques the chooser may pick for this VM, replacing policy.allowedTechniques (`migrate --technique` still wins).'),
+        }),
+      )
+      .default({})
+      .describe(
+        'Per-VM overrides by VM name, as the metadata tags automation:LEVEL, evacuation:MODE and techniques:A+B (the config wins over a tag of the same key); docs/policies.md "Per-VM overrides". Priority is policy.vmPriorities.',
+      ),
     objective: z
       .strictObject({
         cpuWeight: z.number().min(0).default(1).describe('Weight of CPU in the objective (spread and hot spots of host CPU utilisation); 0 leaves CPU out.'),

@@ -227,7 +227,7 @@ export class Controller {
       });
     }
     const { run, wait } = splitByAutomation(result.moves, this.config.policy.automation);
-    const recommended = this.dryRun || this.config.policy.automation === 'full' ? [] : await this.recommend(wait);
+    const recommended = this.dryRun || (this.config.policy.automation === 'full' && wait.length === 0) ? [] : await this.recommend(wait);
     const admission = this.dryRun
       ? { admitted: [], rejected: [] }
       : this.executor.submit(run, state, { tickSeconds: schedulePeriodSeconds(this.config.loop.schedule) });

@@ -70,6 +70,11 @@ export interface Move {
    * select marked it mustMove). With policy.automation `partial` these run without approval.
    */
   mustMove?: boolean;
+  /**
+   * The VM's own automation level (a per-VM override: metadata tag automation:LEVEL or
+   * policy.vmOverrides), which replaces policy.automation for this move; absent when it has none.
+   */
+  automation?: 'manual' | 'partial' | 'full';
   /** Inputs the technique choice used, so outcomes can be compared with them. */
   inputs: {
     memoryBytes: number;
