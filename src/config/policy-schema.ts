@@ -109,6 +109,19 @@ export const policySchema = z
     /** Seconds of libvirt's dirty-rate calculation for a candidate VM. */
     dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1).describe("Seconds of libvirt's dirty-rate calculation for a candidate VM."),
     affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
+    headroom: z
+      .strictObject({
+        hostFailures: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe(
+            'Host failures the cluster must be able to absorb: with 1, the VMs of any one host must fit on the remaining hosts within their memory and vCPU limits; with N, those of the N hosts holding the most guest memory. Balancing and consolidation moves, power-off and `place` that would break it are refused; a cluster already below it is said in `plan` and by virt_balancer_headroom_shortfall. 0 (default): no headroom kept.',
+          ),
+      })
+      .default({ hostFailures: 0 })
+      .describe('Failover headroom (N+1): room kept to restart the VMs of failed hosts on the others (docs/policies.md "Failover headroom").'),
     versionMonotonic: z
       .enum(['maintenance', 'always'])
       .default('maintenance')

@@ -102,6 +102,8 @@ export interface CoreFilterInput {
   history: VmHistory;
   config: PolicyConfig;
   nowMs: number;
+  /** Why this move breaks the failover headroom (policy.headroom; Planning.headroomRefusal), asked only when it is kept. */
+  headroom?: () => string | undefined;
 }
 
 export interface CoreFilter {
@@ -175,6 +177,12 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
       }
       return true;
     },
+  },
+  {
+    name: 'headroom',
+    description:
+      'with policy.headroom, a move or placement after which the VMs of a host (any one, or the N holding most) no longer fit on the rest is refused; must-moves (drains, rule repairs) are not held by it',
+    filter: ({ mustMove, config, headroom }) => (mustMove || config.headroom.hostFailures <= 0 || !headroom ? true : (headroom() ?? true)),
   },
   {
     name: 'retry-after-failure',

@@ -112,6 +112,10 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     built.move.reason = `${candidate.policy}: ${candidate.reason}; to ${target.name} (score ${score.toFixed(2)}, objective ${objectiveWas.toFixed(4)} -> ${projection.objective.value().toFixed(4)}, CPU imbalance ${planning.imbalanceBefore.toFixed(3)} -> ${projection.objective.cpuStdDev().toFixed(3)})${overrideNotes(vm, built.move, config.automation)}`;
     moves.push(built.move);
   }
+  // A cluster already below its failover headroom: said, since no move is refused for it then.
+  const hostFailures = config.headroom.hostFailures;
+  const headroomShort = hostFailures > 0 ? planning.headroomBefore : undefined;
+  if (headroomShort) framework.notice('engine', `the cluster is below its failover headroom (policy.headroom.hostFailures ${hostFailures}): ${headroomShort}`);
   // Override tags with a value the engine does not know: said once per plan, never silently dropped.
   for (const vm of state.vms) if (vm.tags.length > 0) for (const problem of vmOverrides(vm).invalid) framework.notice('engine', problem);
   for (const w of relief.waiting()) skipped.push({ vmName: `(host ${w.host})`, reason: w.reason });
@@ -134,6 +138,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     objectiveBefore: planning.objectiveBefore,
     objectiveAfter: projection.objective.value(),
     notices: framework.notices,
+    headroom: hostFailures > 0 ? { hostFailures, shortfall: headroomShort } : undefined,
     policyErrors: framework.errors,
     timeouts: framework.timeouts,
     policyTimings: framework.policyTimings(),

@@ -109,6 +109,11 @@ export interface Plan {
    * (every host in maintenance). `source` is the policy that said it, or "engine".
    */
   notices?: { source: string; message: string }[];
+  /**
+   * Failover headroom (policy.headroom) before the planned moves: `shortfall` says why the cluster
+   * lacks it, undefined when it has it. Absent when no headroom is configured.
+   */
+  headroom?: { hostFailures: number; shortfall?: string };
   /** Problems with policies this tick (threw, timed out, returned garbage), by name. */
   policyErrors: { policy: string; vm?: string; host?: string; message: string }[];
   /**

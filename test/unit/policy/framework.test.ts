@@ -48,6 +48,7 @@ describe('rules live in one place', () => {
       'cpu-compat',
       'version-monotonic',
       'capacity',
+      'headroom',
       'retry-after-failure',
       'no-ping-pong',
     ]);
