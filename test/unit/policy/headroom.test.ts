@@ -19,7 +19,7 @@ const GiB = 2 ** 30;
 const headroom = (n: number, extra: Record<string, unknown> = {}) => policySchema.parse({ headroom: { hostFailures: n }, ...extra });
 
 /** The state after a plan's moves: for checking what the plan leaves. */
-function after(s: ClusterState, moves: readonly { vmUuid: string; to: string }[]) {
+function planned(s: ClusterState, moves: readonly { vmUuid: string; to: string }[]) {
   return headroomHostsOf(s, moves);
 }
 
@@ -78,14 +78,14 @@ describe('headroomShortfall', () => {
 describe('balancing keeps the headroom', () => {
   it('without headroom a goes to h2; with hostFailures 1 that move is refused by name and the plan leaves the headroom intact', async () => {
     const s = fragile();
-    expect(headroomShortfall(after(s, []), 1)).toBeUndefined();
+    expect(headroomShortfall(planned(s, []), 1)).toBeUndefined();
     const free = await plan(s, { config: policySchema.parse({}) });
     expect(free.moves.map((m) => [m.vmName, m.to])).toEqual([['a', 'h2']]);
-    expect(headroomShortfall(after(s, free.moves), 1)).toMatch(/^if h3 failed, d \(10240 MiB/);
+    expect(headroomShortfall(planned(s, free.moves), 1)).toMatch(/^if h3 failed, d \(10240 MiB/);
 
     const kept = await plan(s, { config: headroom(1) });
     expect(kept.moves.map((m) => [m.vmName, m.to])).not.toContainEqual(['a', 'h2']);
-    expect(headroomShortfall(after(s, kept.moves), 1)).toBeUndefined();
+    expect(headroomShortfall(planned(s, kept.moves), 1)).toBeUndefined();
     expect(kept.headroom).toEqual({ hostFailures: 1, shortfall: undefined });
     const verdicts = await judgeTargets(s.vms[0], s, { config: headroom(1) });
     expect(verdicts.find((v) => v.host === 'h2')?.reason).toBe(
