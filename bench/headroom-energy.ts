@@ -8,7 +8,9 @@
  *
  *   npx tsx bench/headroom-energy.ts [day] [hosts] [vms] [scenario: cloudsim-800 | cloudsim-800-as-cloudsim]
  *
- * Prints energy, migrations and SLATAH of both arms.
+ * Prints energy, migrations and SLATAH of both arms. With VB_EMPTY_STANDBY=1 the planner sees hosts
+ * that hold no VM as in standby (powered down, as the replay's energy counts them; waking is not
+ * modelled), so headroom weighs what power-off would take; otherwise empty hosts stay awake room.
  */
 import { policySchema } from '../src/config/policy-schema.js';
 import { plan } from '../src/policy/engine.js';
@@ -28,10 +30,20 @@ const day = await loadTraceDay(process.env.VB_TRACES_DIR ?? inputs.tracesDir, da
 const windowed = { ...inputs, windowSamples: variant.windowSamples ?? inputs.windowSamples };
 for (const hostFailures of [0, 1]) {
   const config = policySchema.parse({ ...inputs.engine.policyConfig, ...variant.policyConfig, headroom: { hostFailures } });
-  const balancer = engineBalancer((state, memory) => plan(state, { config, memory }), windowed, `consolidate, headroom ${hostFailures}`);
+  const standby = process.env.VB_EMPTY_STANDBY === '1';
+  const balancer = engineBalancer(
+    (state, memory) => {
+      if (!standby) return plan(state, { config, memory });
+      const holding = new Set(state.vms.map((v) => v.host));
+      const hosts = state.hosts.map((h) => (holding.has(h.name) ? h : { ...h, power: 'standby' as const }));
+      return plan({ ...state, hosts }, { config, memory });
+    },
+    windowed,
+    `consolidate, headroom ${hostFailures}`,
+  );
   const t0 = performance.now();
   const r = await replayDay({ inputs: windowed, scenario, day, balancer });
   console.log(
-    `${dayName} ${scenario.name} (${r.vmCount} VMs) consolidate headroom.hostFailures ${hostFailures}: energy ${r.energyKWh.toFixed(2)} kWh, mean active hosts ${r.meanActiveHosts.toFixed(1)}, ${r.migrations} migrations, SLATAH ${(r.sla.slatah * 100).toFixed(3)} %, errors ${r.errors.length} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+    `${process.env.VB_EMPTY_STANDBY === '1' ? '[empty hosts in standby] ' : ''}${dayName} ${scenario.name} (${r.vmCount} VMs) consolidate headroom.hostFailures ${hostFailures}: energy ${r.energyKWh.toFixed(2)} kWh, mean active hosts ${r.meanActiveHosts.toFixed(1)}, ${r.migrations} migrations, SLATAH ${(r.sla.slatah * 100).toFixed(3)} %, errors ${r.errors.length} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
   );
 }

@@ -19,12 +19,24 @@ export const policyEntrySchema = z.strictObject({
   options: z.record(z.string(), z.unknown()).default({}).describe('Free-form options handed to the policy.'),
 });
 
-export const affinityGroupSchema = z.strictObject({
-  name: z.string().min(1).describe('Group name, shown in plan reasons.'),
-  /** `affinity`: keep together on one host; `anti-affinity`: never two on one host. */
-  type: z.enum(['affinity', 'anti-affinity']).describe('`affinity`: keep together on one host; `anti-affinity`: never two on one host.'),
-  vms: z.array(z.string().min(1)).min(2).describe('VM names in the group (at least two).'),
-});
+export const affinityGroupSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Group name, shown in plan reasons.'),
+    /** `affinity`: keep together on one host; `anti-affinity`: never two on one host. */
+    type: z.enum(['affinity', 'anti-affinity']).describe('`affinity`: keep together on one host; `anti-affinity`: never two on one host.'),
+    vms: z.array(z.string().min(1)).min(2).describe('VM names in the group (at least two).'),
+    scope: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'anti-affinity only: a host label (hosts[].labels, e.g. `rack`, `psu`, `zone`) whose value is a failure domain; no two members in one domain (hosts that share the value), instead of no two on one host. A host without the label is a domain of its own.',
+      ),
+  })
+  .refine((g) => g.scope === undefined || g.type === 'anti-affinity', {
+    path: ['scope'],
+    message: 'applies to anti-affinity groups only (an affinity group keeps its members on one host); remove it or set type: anti-affinity',
+  });
 
 export const policySchema = z
   .strictObject({

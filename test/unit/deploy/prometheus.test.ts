@@ -80,7 +80,15 @@ describe('Prometheus config and alert rules', () => {
   it("every alert has a runbook_url into docs/troubleshooting.md as installed, at a heading that exists (GitHub's anchors)", () => {
     const doc = readFileSync(join(repoRoot, 'docs/troubleshooting.md'), 'utf8');
     // GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.
-    const anchors = new Set([...doc.matchAll(/^#{1,6} (.+)$/gm)].map((m) => m[1].trim().toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-')));
+    const anchors = new Set(
+      [...doc.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+        m[1]
+          .trim()
+          .toLowerCase()
+          .replace(/[^a-z0-9 _-]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
     for (const rule of rules) {
       const url = rule.annotations.runbook_url ?? '';
       expect({ alert: rule.alert, prefix: url.split('#')[0] }).toEqual({ alert: rule.alert, prefix: 'file:/opt/virt-balancer/docs/troubleshooting.md' });
