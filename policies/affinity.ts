@@ -1,6 +1,8 @@
 /**
  * Affinity and anti-affinity groups from config (policy.affinityGroups) and from VM tags
- * `group:NAME` (anti-affinity) / `affinity:NAME`. Enforced both ways: as a filter on every move,
+ * `group:NAME` (anti-affinity) / `affinity:NAME`. A config anti-affinity group with `scope: LABEL`
+ * keeps its members apart over a failure domain (hosts sharing the label's value: a rack, a power
+ * supply, a zone) instead of over hosts (Ganeti's location tags). Enforced both ways: as a filter on every move,
  * and by selecting current violations as must-moves (an anti-affinity pair on one host: all but one
  * leave; an affinity group split over hosts: the members away from its home host go there). The
  * home of an affinity group is the host with most of its members (ties: the first by name).
@@ -29,19 +31,40 @@ interface Group {
   name: string;
   type: 'affinity' | 'anti-affinity';
   members: VmObservation[];
+  /** Anti-affinity over a host label (failure domain: `rack`, `psu`, `zone`) instead of over hosts. */
+  scope?: string;
 }
 
-const cache = new WeakMap<object, { groups: Group[]; byVm: Map<string, Group[]> }>();
+/**
+ * The failure domain of a host for a group: the value of the group's label on it (`rack a`), or
+ * the host itself without a scope. A host without the label is a domain of its own: it shares a
+ * rack with nothing config says.
+ */
+function domainOf(ctx: PolicyContext, host: string, scope: string | undefined): string {
+  if (!scope) return host;
+  const value = ctx.host(host)?.labels[scope];
+  return value === undefined ? `host ${host} (no ${scope} label)` : `${scope} ${value}`;
+}
 
-/** Groups with their members, built once per plan (the state object is the plan's). */
+const cache = new WeakMap<object, { config: object; groups: Group[]; byVm: Map<string, Group[]> }>();
+
+/**
+ * Groups with their members, built once per plan (the state object is the plan's; the config's
+ * too: one observed state may be planned or judged under several configs, as `place` and tests do).
+ */
 function groups(ctx: PolicyContext): { groups: Group[]; byVm: Map<string, Group[]> } {
   const cached = cache.get(ctx.state);
-  if (cached) return cached;
+  if (cached && cached.config === ctx.config) return cached;
   const out: Group[] = [];
   // Only when config names groups: a map of every VM by name costs at 100,000s of VMs.
   const byName = ctx.config.affinityGroups.length > 0 ? new Map(ctx.state.vms.map((v) => [v.name, v])) : new Map<string, VmObservation>();
   for (const g of ctx.config.affinityGroups) {
-    out.push({ name: g.name, type: g.type, members: g.vms.map((n) => byName.get(n)).filter((v): v is VmObservation => v !== undefined) });
+    out.push({
+      name: g.name,
+      type: g.type,
+      scope: g.scope,
+      members: g.vms.map((n) => byName.get(n)).filter((v): v is VmObservation => v !== undefined),
+    });
   }
   const tagged = new Map<string, Group>();
   for (const vm of ctx.state.vms) {
@@ -59,7 +82,7 @@ function groups(ctx: PolicyContext): { groups: Group[]; byVm: Map<string, Group[
   }
   const byVm = new Map<string, Group[]>();
   for (const group of out) for (const vm of group.members) byVm.set(vm.uuid, [...(byVm.get(vm.uuid) ?? []), group]);
-  const built = { groups: out, byVm };
+  const built = { config: ctx.config, groups: out, byVm };
   cache.set(ctx.state, built);
   return built;
 }
@@ -185,16 +208,24 @@ export default registerBuiltinPolicy(
       for (const group of groups(ctx).groups) {
         if (group.type === 'anti-affinity') {
           // The member that stays on each shared host: dearest to move, then first in the group.
+          // Per failure domain (the host, or the group's label's value on it).
           const stays = new Map<string, VmObservation>();
           for (const vm of group.members) {
-            const place = placeOf(ctx, vm);
-            const current = stays.get(place);
-            if (!current || stayRank(vm) > stayRank(current)) stays.set(place, vm);
+            const domain = domainOf(ctx, placeOf(ctx, vm), group.scope);
+            const current = stays.get(domain);
+            if (!current || stayRank(vm) > stayRank(current)) stays.set(domain, vm);
           }
           for (const vm of group.members) {
-            const stayer = stays.get(placeOf(ctx, vm))!;
+            const domain = domainOf(ctx, placeOf(ctx, vm), group.scope);
+            const stayer = stays.get(domain)!;
             if (stayer !== vm)
-              candidates.push({ vm, reason: `anti-affinity group ${group.name}: shares ${placeOf(ctx, vm)} with ${stayer.name}`, mustMove: true });
+              candidates.push({
+                vm,
+                reason: group.scope
+                  ? `anti-affinity group ${group.name} over ${group.scope}: shares ${domain} with ${stayer.name} (on ${placeOf(ctx, stayer)})`
+                  : `anti-affinity group ${group.name}: shares ${placeOf(ctx, vm)} with ${stayer.name}`,
+                mustMove: true,
+              });
           }
         } else {
           const counts = hostCounts(ctx, group);
@@ -219,7 +250,17 @@ export default registerBuiltinPolicy(
     filter(vm, host, ctx) {
       for (const group of groups(ctx).byVm.get(vm.uuid) ?? []) {
         const others = hostCounts(ctx, group, vm);
-        if (group.type === 'anti-affinity' && others.has(host.name)) return `anti-affinity group ${group.name} already has a member on ${host.name}`;
+        if (group.type === 'anti-affinity') {
+          if (!group.scope) {
+            if (others.has(host.name)) return `anti-affinity group ${group.name} already has a member on ${host.name}`;
+            continue;
+          }
+          const domain = domainOf(ctx, host.name, group.scope);
+          const sharing = group.members.find((m) => m.uuid !== vm.uuid && domainOf(ctx, placeOf(ctx, m), group.scope) === domain);
+          if (sharing)
+            return `anti-affinity group ${group.name} over ${group.scope} already has a member in ${domain} (${sharing.name} on ${placeOf(ctx, sharing)})`;
+          continue;
+        }
         if (group.type === 'affinity') {
           const target = home(ctx, others);
           if (target) {

@@ -17,6 +17,7 @@
  */
 import { p90Of, sumWindows } from '../src/cluster/window.js';
 import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation } from '../src/policy/api.js';
+import { type HeadroomHost, headroomShortfall } from '../src/policy/headroom.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
 /** Hosts being emptied in one plan (keyed by the plan's state object, so plans never mix). */
@@ -97,6 +98,41 @@ function movableNow(vm: VmObservation, ctx: PolicyContext): boolean {
   return movedAt === undefined || ctx.nowMs - movedAt >= ctx.config.cooldownSeconds * 1000;
 }
 
+/**
+ * Why the hosts would lack the failover headroom with `emptied` gone and the VMs packed so far
+ * (`moved`) and in this trial where they go; undefined when they keep it or none is configured.
+ */
+function headroomAfterEmptying(
+  ctx: PolicyContext,
+  emptied: readonly string[],
+  trial: readonly { vm: VmObservation; to: HostObservation }[],
+  moved: ReadonlyMap<string, string>,
+): string | undefined {
+  const k = ctx.config.headroom.hostFailures;
+  if (k <= 0) return undefined;
+  const goes = new Map(moved);
+  for (const { vm, to } of trial) goes.set(vm.uuid, to.name);
+  const gone = new Set(emptied);
+  const byHost = new Map<string, VmObservation[]>();
+  for (const h of ctx.state.hosts)
+    for (const vm of ctx.vmsOn(h.name)) {
+      const at = goes.get(vm.uuid) ?? ctx.placeOf(vm.uuid) ?? vm.host;
+      const list = byHost.get(at);
+      if (list) list.push(vm);
+      else byHost.set(at, [vm]);
+    }
+  const hosts: HeadroomHost[] = ctx.state.hosts.map((h) => {
+    const vms = byHost.get(h.name) ?? [];
+    return {
+      host: gone.has(h.name) ? { ...h, up: false } : h,
+      placedMemoryBytes: vms.reduce((sum, v) => sum + ordinaryMemoryBytes(v), 0),
+      vcpus: vms.reduce((sum, v) => sum + v.vcpus, 0),
+      vms: () => vms,
+    };
+  });
+  return headroomShortfall(hosts, k);
+}
+
 const active = (ctx: PolicyContext, h: HostObservation) => h.up && !h.maintenance && (ctx.projected(h.name)?.vmUuids.size ?? 0) > 0;
 
 export default registerBuiltinPolicy(
@@ -134,6 +170,8 @@ export default registerBuiltinPolicy(
         leftBy.set(m.vmUuid, (leftBy.get(m.vmUuid) ?? new Set()).add(m.from));
       }
       const candidates = [];
+      // VMs this select has packed so far: uuid -> the host they go to.
+      const moved = new Map<string, string>();
       for (const source of light) {
         if (receiving.has(source.name)) continue;
         const vms = ctx.vmsOn(source.name).filter((v) => ctx.placeOf(v.uuid) === source.name);
@@ -169,6 +207,14 @@ export default registerBuiltinPolicy(
           trial.push({ vm, to });
         }
         if (!ok) continue;
+        // Failover headroom (policy.headroom): an emptied host is powered down, so the hosts left
+        // must still take a failed host's VMs; past that point no further host is emptied.
+        const short = headroomAfterEmptying(ctx, [...out, source.name], trial, moved);
+        if (short) {
+          ctx.notice(`not emptying ${source.name} or any further host: without it ${short}`);
+          break;
+        }
+        for (const { vm, to } of trial) moved.set(vm.uuid, to.name);
         for (const [name, a] of added) {
           load.set(name, load.get(name)! + a.cpu);
           memory.set(name, memory.get(name)! + a.memory);

@@ -5,9 +5,31 @@
  * libvirt state: running (and blocked) VMs move live, paused ones live and stay paused on the target, shut-off ones cold (their definition
  * moves); crashed and guest-suspended (pmsuspended) ones cannot be migrated and are reported in the
  * plan with what to do. Smallest first, so the most VMs are out soonest.
+ *
+ * A VM's evacuation override (tag evacuation:MODE or policy.vmOverrides, src/policy/vm-overrides.ts)
+ * changes how it leaves: `cold` is not moved while it runs (once shut off it moves cold),
+ * `shutdown` is shut down and stays (never moved), `never` stays. Each VM held so is said in a
+ * plan notice, with what empties the host.
  */
 import { definePolicy } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
+import { vmOverrides } from '../src/policy/vm-overrides.js';
+
+/** Why a VM on a host in maintenance is not nominated, by its evacuation mode and state; undefined when it leaves. */
+function heldBy(mode: string | undefined, running: boolean, shutOff: boolean): string | undefined {
+  switch (mode) {
+    case 'never':
+      return 'stays (evacuation never): the host is not empty while it is there; shut it down and undefine it, or change its evacuation';
+    case 'shutdown':
+      return shutOff
+        ? 'stays shut off on its host (evacuation shutdown)'
+        : 'is to be shut down, not moved (evacuation shutdown): shut it down (virsh shutdown) before the host goes down';
+    case 'cold':
+      return running ? 'moves only cold (evacuation cold): shut it down and it moves' : undefined;
+    default:
+      return undefined;
+  }
+}
 
 export default registerBuiltinPolicy(
   definePolicy({
@@ -17,6 +39,11 @@ export default registerBuiltinPolicy(
       const drained = ctx.state.hosts.filter((h) => h.up && h.maintenance);
       return drained
         .flatMap((h) => ctx.vmsOn(h.name))
+        .filter((vm) => {
+          const held = heldBy(vmOverrides(vm).evacuation, vm.state !== 'shutoff', vm.state === 'shutoff');
+          if (held) ctx.notice(`${vm.name} on ${vm.host} (in maintenance) ${held}`);
+          return !held;
+        })
         .sort((a, b) => a.memoryBytes - b.memoryBytes)
         .map((vm) => ({ vm, reason: `host ${vm.host} is in maintenance`, mustMove: true }));
     },

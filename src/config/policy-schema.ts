@@ -19,12 +19,24 @@ export const policyEntrySchema = z.strictObject({
   options: z.record(z.string(), z.unknown()).default({}).describe('Free-form options handed to the policy.'),
 });
 
-export const affinityGroupSchema = z.strictObject({
-  name: z.string().min(1).describe('Group name, shown in plan reasons.'),
-  /** `affinity`: keep together on one host; `anti-affinity`: never two on one host. */
-  type: z.enum(['affinity', 'anti-affinity']).describe('`affinity`: keep together on one host; `anti-affinity`: never two on one host.'),
-  vms: z.array(z.string().min(1)).min(2).describe('VM names in the group (at least two).'),
-});
+export const affinityGroupSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Group name, shown in plan reasons.'),
+    /** `affinity`: keep together on one host; `anti-affinity`: never two on one host. */
+    type: z.enum(['affinity', 'anti-affinity']).describe('`affinity`: keep together on one host; `anti-affinity`: never two on one host.'),
+    vms: z.array(z.string().min(1)).min(2).describe('VM names in the group (at least two).'),
+    scope: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'anti-affinity only: a host label (hosts[].labels, e.g. `rack`, `psu`, `zone`) whose value is a failure domain; no two members in one domain (hosts that share the value), instead of no two on one host. A host without the label is a domain of its own.',
+      ),
+  })
+  .refine((g) => g.scope === undefined || g.type === 'anti-affinity', {
+    path: ['scope'],
+    message: 'applies to anti-affinity groups only (an affinity group keeps its members on one host); remove it or set type: anti-affinity',
+  });
 
 export const policySchema = z
   .strictObject({
@@ -109,6 +121,25 @@ export const policySchema = z
     /** Seconds of libvirt's dirty-rate calculation for a candidate VM. */
     dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1).describe("Seconds of libvirt's dirty-rate calculation for a candidate VM."),
     affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
+    headroom: z
+      .strictObject({
+        hostFailures: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe(
+            'Host failures the cluster must be able to absorb: with 1, the VMs of any one host must fit on the remaining hosts within their memory and vCPU limits; with N, those of the N hosts holding the most guest memory. Balancing and consolidation moves, power-off and `place` that would break it are refused; a cluster already below it is said in `plan` and by virt_balancer_headroom_shortfall. 0 (default): no headroom kept.',
+          ),
+      })
+      .default({ hostFailures: 0 })
+      .describe('Failover headroom (N+1): room kept to restart the VMs of failed hosts on the others (docs/policies.md "Failover headroom").'),
+    versionMonotonic: z
+      .enum(['maintenance', 'always'])
+      .default('maintenance')
+      .describe(
+        'When a VM may not move to a host with an older libvirt or QEMU than the host it runs on (versions the daemons report at connect). `maintenance` (default): when it leaves a host in maintenance or being drained, so a rolling upgrade never sends a VM back to a host not yet upgraded. `always`: on every move (balancing, consolidation, relief, `migrate`). It cannot be switched off during maintenance. A held move shows in `plan` as a refusal naming the VM, both hosts and both versions.',
+      ),
     /** VMs (by name) that never move. */
     pinnedVms: z.array(z.string()).default([]).describe('VMs (by name) that never move.'),
     /** Scheduling priority by VM name (higher first within must-moves and within balancing moves); as the `priority:N` metadata tag. */
@@ -117,6 +148,33 @@ export const policySchema = z
       .default({})
       .describe(
         'Scheduling priority by VM name: among moves waiting for a slot, higher goes first (must-moves always before balancing). Same as the metadata tag priority:N; the config wins. Default 0.',
+      ),
+    vmOverrides: z
+      .record(
+        z.string(),
+        z.strictObject({
+          automation: z
+            .enum(['manual', 'partial', 'full'])
+            .optional()
+            .describe(
+              "policy.automation for this VM's moves only: `manual` never moves it without approval, `partial` runs its must-moves (maintenance drains, rule repairs) and waits for approval of the others, `full` runs them all.",
+            ),
+          evacuation: z
+            .enum(['live', 'cold', 'shutdown', 'never'])
+            .optional()
+            .describe(
+              'How it leaves a host in maintenance: `live` (default; shut off: cold), `cold` (never moved live; it moves once shut off), `shutdown` (shut down and left on its host, never moved), `never` (stays: the host cannot be emptied while it runs there).',
+            ),
+          techniques: z
+            .array(z.enum(TECHNIQUE_NAMES))
+            .min(1)
+            .optional()
+            .describe('Techniques the chooser may pick for this VM, replacing policy.allowedTechniques (`migrate --technique` still wins).'),
+        }),
+      )
+      .default({})
+      .describe(
+        'Per-VM overrides by VM name, as the metadata tags automation:LEVEL, evacuation:MODE and techniques:A+B (the config wins over a tag of the same key); docs/policies.md "Per-VM overrides". Priority is policy.vmPriorities.',
       ),
     objective: z
       .strictObject({

@@ -203,6 +203,7 @@ export class Controller {
       logger.error({ policy: e.policy, vm: e.vm, host: e.host, err: e.message }, 'policy failed; no move depends on it this tick');
     }
     for (const n of result.notices ?? []) logger.warn({ source: n.source }, n.message);
+    metrics?.headroomShortfall.set(result.headroom?.shortfall ? 1 : 0);
     for (const t of result.timeouts ?? []) metrics?.policyTimeoutsTotal.inc({ policy: t.policy, point: t.point });
     if ((result.timeouts ?? []).length > 0)
       logger.warn(
@@ -227,7 +228,7 @@ export class Controller {
       });
     }
     const { run, wait } = splitByAutomation(result.moves, this.config.policy.automation);
-    const recommended = this.dryRun || this.config.policy.automation === 'full' ? [] : await this.recommend(wait);
+    const recommended = this.dryRun || (this.config.policy.automation === 'full' && wait.length === 0) ? [] : await this.recommend(wait);
     const admission = this.dryRun
       ? { admitted: [], rejected: [] }
       : this.executor.submit(run, state, { tickSeconds: schedulePeriodSeconds(this.config.loop.schedule) });

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Move } from '../policy/plan-types.js';
+import { waitsForApproval } from '../policy/vm-overrides.js';
 import { nodeJournalFs, type JournalFs } from '../history/journal.js';
 
 /** How a recommendation ended. */
@@ -198,10 +199,10 @@ export function newRecommendationId(): string {
 
 /**
  * Which of a tick's moves run now and which wait for approval, by automation level: `full` runs
- * all, `manual` none, `partial` the must-moves (maintenance drains, rule repairs).
+ * all, `manual` none, `partial` the must-moves (maintenance drains, rule repairs). A move's own
+ * level (Move.automation: the VM's override) replaces `automation` for it.
  */
 export function splitByAutomation(moves: readonly Move[], automation: 'manual' | 'partial' | 'full'): { run: Move[]; wait: Move[] } {
-  if (automation === 'full') return { run: [...moves], wait: [] };
-  if (automation === 'manual') return { run: [], wait: [...moves] };
-  return { run: moves.filter((m) => m.mustMove), wait: moves.filter((m) => !m.mustMove) };
+  const waits = (m: Move) => waitsForApproval(m.automation ?? automation, Boolean(m.mustMove));
+  return { run: moves.filter((m) => !waits(m)), wait: moves.filter(waits) };
 }

@@ -4,6 +4,7 @@
  * (`_seconds`, `_bytes`, `_ratio`), `_total` for counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { buildInfo } from './build-info.js';
 
 const DURATION_BUCKETS_SECONDS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
 const DOWNTIME_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5];
@@ -11,6 +12,10 @@ const TICK_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 const ERROR_RATIO_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5];
 
 export function createMetrics(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
+  return withBuildInfo(createMetricsUnset(registry, options));
+}
+
+function createMetricsUnset(registry: Registry, options: { defaultMetrics?: boolean }) {
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'virt_balancer_' });
   const r = [registry];
   return {
@@ -43,6 +48,17 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       registers: r,
     }),
     vmMemoryBytes: new Gauge({ name: 'virt_balancer_vm_memory_bytes', help: 'VM current memory', labelNames: ['host', 'vm'], registers: r }),
+    headroomShortfall: new Gauge({
+      name: 'virt_balancer_headroom_shortfall',
+      help: '1 while the cluster lacks the failover headroom policy.headroom asks (the VMs of a failed host would not fit on the rest), 0 while it has it or when policy.headroom.hostFailures is 0',
+      registers: r,
+    }),
+    buildInfo: new Gauge({
+      name: 'virt_balancer_build_info',
+      help: 'Always 1; the labels say which build runs: package version, commit (VIRT_BALANCER_COMMIT, else unknown) and Node.js version',
+      labelNames: ['version', 'commit', 'node_version'],
+      registers: r,
+    }),
     clusterImbalance: new Gauge({
       name: 'virt_balancer_cluster_imbalance',
       help: 'Standard deviation of host CPU utilisation ratios (0 = perfectly balanced)',
@@ -220,6 +236,13 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The metrics with the build's identity set (virt_balancer_build_info 1). */
+function withBuildInfo(metrics: ReturnType<typeof createMetricsUnset>): ReturnType<typeof createMetricsUnset> {
+  const b = buildInfo();
+  metrics.buildInfo.set({ version: b.version, commit: b.commit, node_version: b.nodeVersion }, 1);
+  return metrics;
+}
 
 /** Names of all virt-balancer metrics (without the default process metrics). */
 export function metricNames(metrics: Metrics): string[] {

@@ -9,7 +9,7 @@
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import type { ProjectedHost } from './api.js';
-import { cpuRefusal, placedMemoryRefusal, topologyRefusal, vcpusRefusal } from './hard-limits.js';
+import { cpuRefusal, placedMemoryRefusal, topologyRefusal, vcpusRefusal, versionRefusal, versionRuleApplies } from './hard-limits.js';
 import { hugepageShortfall, ordinaryMemoryBytes } from './memory-fit.js';
 
 const MiB = 2 ** 20;
@@ -102,6 +102,8 @@ export interface CoreFilterInput {
   history: VmHistory;
   config: PolicyConfig;
   nowMs: number;
+  /** Why this move breaks the failover headroom (policy.headroom; Planning.headroomRefusal), asked only when it is kept. */
+  headroom?: () => string | undefined;
 }
 
 export interface CoreFilter {
@@ -150,6 +152,13 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
     filter: ({ vm, source, target, hosts }) => cpuRefusal(vm, source, target, hosts) ?? true,
   },
   {
+    name: 'version-monotonic',
+    description:
+      'a VM never moves to a host with an older libvirt or QEMU than its own host: always when its host is in maintenance (drain, rolling upgrade), on every move with policy.versionMonotonic always',
+    filter: ({ vm, source, target, config }) =>
+      source && versionRuleApplies(source, config.versionMonotonic) ? (versionRefusal(vm, source, target) ?? true) : true,
+  },
+  {
     name: 'capacity',
     description:
       'guest memory placed (the configured memory of the VMs there, planned moves included) and memory in use each up to memoryTotal x memoryOvercommitRatio (hugepage-backed VMs: free pages of their size), vCPUs up to cpuCount x cpuOvercommitRatio',
@@ -168,6 +177,12 @@ export const CORE_FILTERS: readonly CoreFilter[] = [
       }
       return true;
     },
+  },
+  {
+    name: 'headroom',
+    description:
+      'with policy.headroom, a move or placement after which the VMs of a host (any one, or the N holding most) no longer fit on the rest is refused; must-moves (drains, rule repairs) are not held by it',
+    filter: ({ mustMove, config, headroom }) => (mustMove || config.headroom.hostFailures <= 0 || !headroom ? true : (headroom() ?? true)),
   },
   {
     name: 'retry-after-failure',

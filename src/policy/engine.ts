@@ -19,6 +19,7 @@ import { Planning, type PlanOptions } from './planning.js';
 import { findTarget } from './targets.js';
 import { moveDelta } from './projection.js';
 import type { HostObservation, VmObservation } from '../cluster/model.js';
+import { type AutomationLevel, vmOverrides, waitsForApproval } from './vm-overrides.js';
 
 /** The VM's share of its source host per resource (the spread margin scales with it). */
 function shareOfSource(vm: VmObservation, source: HostObservation): { cpu: number; memory: number } {
@@ -29,6 +30,28 @@ function shareOfSource(vm: VmObservation, source: HostObservation): { cpu: numbe
 export { moveInputs } from './move-inputs.js';
 export { newPlanMemory, spreadSettings, type PlanMemory, type SpreadSettings } from './relief.js';
 export type { PlanOptions } from './planning.js';
+
+/**
+ * Sets the move's own automation level from the VM's override and says, in its reason, each
+ * override that changed a decision: approval asked or not asked where policy.automation would have
+ * done the other, and the techniques the chooser was limited to.
+ */
+function overrideNotes(vm: VmObservation, move: Move, automation: AutomationLevel): string {
+  const own = vmOverrides(vm);
+  const notes: string[] = [];
+  if (own.automation) {
+    move.automation = own.automation;
+    const waits = waitsForApproval(own.automation, Boolean(move.mustMove));
+    if (waits !== waitsForApproval(automation, Boolean(move.mustMove)))
+      notes.push(
+        waits
+          ? `waits for approval: ${vm.name}'s automation is ${own.automation} (policy.automation ${automation})`
+          : `runs without approval: ${vm.name}'s automation is ${own.automation} (policy.automation ${automation})`,
+      );
+  }
+  if (own.techniques) notes.push(`technique chosen from ${vm.name}'s override ${own.techniques.join('+')}`);
+  return notes.length > 0 ? `; ${notes.join('; ')}` : '';
+}
 
 /**
  * Plan this tick's moves (touches no network). Steps: project host load (migrations in flight
@@ -86,9 +109,15 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     // Commit to the projection so later candidates see this move.
     const objectiveWas = projection.objective.value();
     projection.apply(vm, source, target);
-    built.move.reason = `${candidate.policy}: ${candidate.reason}; to ${target.name} (score ${score.toFixed(2)}, objective ${objectiveWas.toFixed(4)} -> ${projection.objective.value().toFixed(4)}, CPU imbalance ${planning.imbalanceBefore.toFixed(3)} -> ${projection.objective.cpuStdDev().toFixed(3)})`;
+    built.move.reason = `${candidate.policy}: ${candidate.reason}; to ${target.name} (score ${score.toFixed(2)}, objective ${objectiveWas.toFixed(4)} -> ${projection.objective.value().toFixed(4)}, CPU imbalance ${planning.imbalanceBefore.toFixed(3)} -> ${projection.objective.cpuStdDev().toFixed(3)})${overrideNotes(vm, built.move, config.automation)}`;
     moves.push(built.move);
   }
+  // A cluster already below its failover headroom: said, since no move is refused for it then.
+  const hostFailures = config.headroom.hostFailures;
+  const headroomShort = hostFailures > 0 ? planning.headroomBefore : undefined;
+  if (headroomShort) framework.notice('engine', `the cluster is below its failover headroom (policy.headroom.hostFailures ${hostFailures}): ${headroomShort}`);
+  // Override tags with a value the engine does not know: said once per plan, never silently dropped.
+  for (const vm of state.vms) if (vm.tags.length > 0) for (const problem of vmOverrides(vm).invalid) framework.notice('engine', problem);
   for (const w of relief.waiting()) skipped.push({ vmName: `(host ${w.host})`, reason: w.reason });
   // VMs that must leave their hosts with no host left to take them: said once, not only per VM.
   if (projection.counted.length === 0) {
@@ -109,6 +138,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     objectiveBefore: planning.objectiveBefore,
     objectiveAfter: projection.objective.value(),
     notices: framework.notices,
+    headroom: hostFailures > 0 ? { hostFailures, shortfall: headroomShort } : undefined,
     policyErrors: framework.errors,
     timeouts: framework.timeouts,
     policyTimings: framework.policyTimings(),
@@ -139,7 +169,9 @@ export async function planRequestedMove(
   const how = howItMoves(vm, true);
   if (how.refused) return { refused: how.refused };
   // The operator chose the target, but not past what the host can run at all (hard-limits.ts).
-  const hard = hardLimitRefusal(vm, source, target, state.hosts) ?? placedMemoryRefusal(vm, target, planning.projection.host(target.name)!);
+  const hard =
+    hardLimitRefusal(vm, source, target, state.hosts, planning.config.versionMonotonic) ??
+    placedMemoryRefusal(vm, target, planning.projection.host(target.name)!);
   if (hard) return { refused: typeof hard === 'string' ? hard : hard.reason, hardLimit: true };
   const gain =
     planning.projection.objective.has(source.name) && planning.projection.objective.has(target.name)

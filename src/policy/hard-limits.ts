@@ -14,6 +14,7 @@
  */
 import type { HostObservation, VmObservation } from '../cluster/model.js';
 import type { ProjectedHost } from './api.js';
+import { formatVersion } from './capabilities.js';
 import { ordinaryMemoryBytes } from './memory-fit.js';
 
 const MiB = 2 ** 20;
@@ -148,18 +149,50 @@ function cpuView(host: HostObservation, vm: VmObservation): HostObservation {
   return view ? { ...host, cpuModel: view.model, cpuFeatures: view.features, cpuModelBlockers: view.modelBlockers } : host;
 }
 
-/** Every hard limit for one target, in order; the first refusal, or undefined when the target can run the VM. */
+/**
+ * When the version rule applies to a move (policy.versionMonotonic): `always`, or `maintenance`
+ * (default) when the VM leaves a host in maintenance (a drain, a rolling upgrade), where a VM sent
+ * to a host not yet upgraded would have to move again, and may not run there at all: QEMU refuses
+ * an incoming stream from a newer machine type or device state it does not know (oVirt and Ganeti
+ * never move a VM to an older hypervisor during an upgrade).
+ */
+export function versionRuleApplies(source: HostObservation | undefined, mode: 'maintenance' | 'always'): boolean {
+  return source !== undefined && (mode === 'always' || source.maintenance);
+}
+
+/**
+ * A VM never moves to a host whose libvirt or QEMU is older than its source's (versions as the
+ * daemons report them at connect: virConnectGetLibVersion, virConnectGetVersion). An unknown
+ * version on either end passes (the simulator has none; a live daemon reports both).
+ */
+export function versionRefusal(vm: VmObservation, source: HostObservation, target: HostObservation): string | undefined {
+  const older = (what: string, from: number | undefined, to: number | undefined) =>
+    from !== undefined && to !== undefined && to < from
+      ? `${target.name} runs ${what} ${formatVersion(to)}, older than ${source.name}'s ${what} ${formatVersion(from)} where ${vm.name} runs (version-monotonic moves${source.maintenance ? ': always during maintenance' : ': policy.versionMonotonic always'})`
+      : undefined;
+  return older('libvirt', source.libvirtVersion, target.libvirtVersion) ?? older('QEMU', source.hypervisorVersion, target.hypervisorVersion);
+}
+
+/**
+ * Every hard limit for one target, in order; the first refusal, or undefined when the target can
+ * run the VM. `versionMonotonic` (policy.versionMonotonic) adds the version rule where it applies.
+ */
 export function hardLimitRefusal(
   vm: VmObservation,
   source: HostObservation | undefined,
   target: HostObservation,
   hosts: readonly HostObservation[],
-): { limit: 'vcpus' | 'cpu-topology' | 'cpu-compat'; reason: string } | undefined {
+  versionMonotonic?: 'maintenance' | 'always',
+): { limit: 'vcpus' | 'cpu-topology' | 'cpu-compat' | 'version-monotonic'; reason: string } | undefined {
   const vcpus = vcpusRefusal(vm, target);
   if (vcpus) return { limit: 'vcpus', reason: vcpus };
   const topology = topologyRefusal(vm, target);
   if (topology) return { limit: 'cpu-topology', reason: topology };
   const cpu = cpuRefusal(vm, source, target, hosts);
   if (cpu) return { limit: 'cpu-compat', reason: cpu };
+  if (versionMonotonic && source && versionRuleApplies(source, versionMonotonic)) {
+    const version = versionRefusal(vm, source, target);
+    if (version) return { limit: 'version-monotonic', reason: version };
+  }
   return undefined;
 }

@@ -12,6 +12,7 @@ import { describeCost, moveCost } from './move-cost.js';
 import { moveInputs } from './move-inputs.js';
 import { isPrecopyFamily, PRECOPY_FAMILY, type Move, type Technique } from './plan-types.js';
 import type { Planning } from './planning.js';
+import { vmOverrides } from './vm-overrides.js';
 
 export interface MoveRequest {
   vm: VmObservation;
@@ -41,11 +42,14 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
   const { vm, target, cold } = r;
   // A paused guest moves live but never by post-copy (post-copy needs the guest running on the
   // target to pull its pages); a shut-off one only cold.
-  const wanted = r.techniques ?? config.allowedTechniques;
+  // The VM's own techniques (a per-VM override) replace the config's; an operator's explicit choice wins.
+  const own = r.techniques ? undefined : vmOverrides(vm).techniques;
+  const wanted = r.techniques ?? own ?? config.allowedTechniques;
+  const source = own ? `the VM's techniques override (${own.join('+')})` : 'policy.allowedTechniques';
   const byState: readonly Technique[] = cold ? wanted.filter((t) => t === 'cold') : wanted.filter((t) => t !== 'cold' && (r.running || isPrecopyFamily(t)));
   // A paused VM whose allowed techniques are all post-copy ones: say what would move it.
   if (!cold && !r.running && byState.length === 0) {
-    const where = r.techniques ? 'choose one' : 'add one to policy.allowedTechniques';
+    const where = r.techniques ? 'choose one' : `add one to ${source}`;
     return { skip: `paused: moves only by a pre-copy-family technique (${PRECOPY_FAMILY.join(', ')}); ${where}` };
   }
   const narrowed = await planning.framework.techniques(vm, byState, target);
@@ -56,7 +60,7 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
   if (allowed.length === 0) {
     const why = versionGate.unusable.length > 0 ? `; ${versionGate.unusable.map((u) => u.reason).join('; ')}` : '';
     return {
-      skip: (cold ? 'shut off and cold migration is not allowed' : 'no live technique allowed (policy.allowedTechniques and technique policies)') + why,
+      skip: (cold ? `shut off and cold migration is not allowed (${source})` : `no live technique allowed (${source} and technique policies)`) + why,
     };
   }
   const inputs = moveInputs(vm, config, options.bandwidthLimitMiBps, options.linkBandwidthMiBps?.(r.source.name, target.name));

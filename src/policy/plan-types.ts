@@ -70,6 +70,11 @@ export interface Move {
    * select marked it mustMove). With policy.automation `partial` these run without approval.
    */
   mustMove?: boolean;
+  /**
+   * The VM's own automation level (a per-VM override: metadata tag automation:LEVEL or
+   * policy.vmOverrides), which replaces policy.automation for this move; absent when it has none.
+   */
+  automation?: 'manual' | 'partial' | 'full';
   /** Inputs the technique choice used, so outcomes can be compared with them. */
   inputs: {
     memoryBytes: number;
@@ -104,6 +109,11 @@ export interface Plan {
    * (every host in maintenance). `source` is the policy that said it, or "engine".
    */
   notices?: { source: string; message: string }[];
+  /**
+   * Failover headroom (policy.headroom) before the planned moves: `shortfall` says why the cluster
+   * lacks it, undefined when it has it. Absent when no headroom is configured.
+   */
+  headroom?: { hostFailures: number; shortfall?: string };
   /** Problems with policies this tick (threw, timed out, returned garbage), by name. */
   policyErrors: { policy: string; vm?: string; host?: string; message: string }[];
   /**

@@ -4,11 +4,13 @@
  * (relief.ts), the VMs' decision history (core-filters.ts) and the policy framework with the
  * context each policy sees. plan() (engine.ts) and evaluateTargets (targets.ts) both start here.
  */
-import type { ClusterState } from '../cluster/model.js';
+import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
+import { ordinaryMemoryBytes } from './memory-fit.js';
 import { policySchema, type PolicyConfig } from '../config/policy-schema.js';
 import type { PolicyContext } from './api.js';
 import type { ChooserTunables } from './chooser.js';
 import { HistoryIndex } from './core-filters.js';
+import { type HeadroomHost, headroomShortfall } from './headroom.js';
 import { PolicyFramework } from './framework.js';
 import { defaultPolicies, type LoadedPolicy } from './loader.js';
 import type { Technique } from './plan-types.js';
@@ -77,6 +79,53 @@ export class Planning {
     this.relief = new Relief(this.projection, this.config, options.memory);
     this.history = new HistoryIndex(state, this.config, this.nowMs);
     this.framework = new PolicyFramework(options.policies ?? defaultPolicies(this.config), (loaded) => this.contextFor(loaded), this.config.policyTimeoutMs);
+  }
+
+  private headroomBeforeMemo: { shortfall: string | undefined } | undefined;
+
+  /** Why the cluster lacks its failover headroom (policy.headroom) before this plan's moves; undefined when it has it. */
+  get headroomBefore(): string | undefined {
+    this.headroomBeforeMemo ??= { shortfall: headroomShortfall(this.headroomHosts(), this.config.headroom.hostFailures) };
+    return this.headroomBeforeMemo.shortfall;
+  }
+
+  /**
+   * The hosts as headroom sees them with the moves planned so far, and `vm` moved from `source`
+   * (undefined: a new VM, `place`) to `target` when given.
+   */
+  headroomHosts(change?: { vm: VmObservation; source: HostObservation | undefined; target: HostObservation }): HeadroomHost[] {
+    const { projection, index } = this;
+    return this.state.hosts.map((host) => {
+      const p = projection.host(host.name)!;
+      let placedMemoryBytes = p.placedMemoryBytes;
+      let vcpus = p.vcpus;
+      const here = () => [...p.vmUuids].map((u) => index.vmsByUuid.get(u)).filter((v): v is VmObservation => v !== undefined && v.uuid !== change?.vm.uuid);
+      let vms: () => readonly VmObservation[] = here;
+      if (change?.source?.name === host.name) {
+        placedMemoryBytes -= ordinaryMemoryBytes(change.vm);
+        vcpus -= change.vm.vcpus;
+      }
+      if (change?.target.name === host.name) {
+        placedMemoryBytes += ordinaryMemoryBytes(change.vm);
+        vcpus += change.vm.vcpus;
+        vms = () => [...here(), change.vm];
+      }
+      return { host, placedMemoryBytes, vcpus, vms };
+    });
+  }
+
+  /**
+   * Why moving `vm` to `target` (from `source`; undefined: a new VM, `place`) breaks the failover
+   * headroom the cluster has, or undefined. Every host's failure is checked again with the move:
+   * a move takes from its target room another host's failure may need, and a VM larger than any
+   * room left fits nowhere even when the sums would. A cluster already below its headroom refuses
+   * nothing for it (the plan says so instead), so relief is never held back by it.
+   */
+  headroomRefusal(vm: VmObservation, source: HostObservation | undefined, target: HostObservation): string | undefined {
+    const k = this.config.headroom.hostFailures;
+    if (k <= 0 || this.headroomBefore) return undefined;
+    const after = headroomShortfall(this.headroomHosts({ vm, source, target }), k);
+    return after ? `${vm.name} on ${target.name} would break the failover headroom: ${after}` : undefined;
   }
 
   private targetIndexBuilt: TargetIndex | undefined;

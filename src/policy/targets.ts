@@ -35,6 +35,7 @@ function coreInput(planning: Planning, vm: VmObservation, target: HostObservatio
     history,
     config: planning.config,
     nowMs: planning.nowMs,
+    headroom: () => planning.headroomRefusal(vm, planning.index.hostsByName.get(vm.host), target),
   };
 }
 

@@ -12,6 +12,7 @@ import { holdsMemory, type ClusterState, type HostObservation } from '../cluster
 import type { Config } from '../config/index.js';
 import type { PowerJournalEntry } from '../history/index.js';
 import type { Plan } from '../policy/index.js';
+import { headroomHostsOf, headroomShortfall } from '../policy/headroom.js';
 import type { PowerStates } from './states.js';
 
 /** A power action the planner wants, with its reason. */
@@ -98,7 +99,8 @@ export function choosePowerOffs(state: ClusterState, plan: Plan, states: PowerSt
     .filter((h) => !holding.has(h.name) && !busy.has(h.name))
     .filter((h) => powerOffHold(states, h, config, nowMs) === undefined)
     .sort((a, b) => a.cpuCount - b.cpuCount || a.name.localeCompare(b.name));
-  const host = candidates[0];
+  // Failover headroom (policy.headroom): an empty awake host is room for a failed host's VMs.
+  const host = candidates.find((h) => headroomWithout(state, plan.moves, h, config) === undefined);
   if (!host) return [];
   return [
     {
@@ -109,14 +111,24 @@ export function choosePowerOffs(state: ClusterState, plan: Plan, states: PowerSt
   ];
 }
 
-/** Why each awake, empty host is not powered down now (for `plan`): anti-flapping holds. */
+/** Why powering `host` down would break the failover headroom the cluster has now (policy.headroom), or undefined. */
+function headroomWithout(state: ClusterState, moves: Plan['moves'], host: HostObservation, config: Config): string | undefined {
+  const k = config.policy.headroom.hostFailures;
+  if (k <= 0) return undefined;
+  const after = headroomShortfall(headroomHostsOf(state, moves, host.name), k);
+  if (!after) return undefined;
+  // Also when the cluster is already below it: a powered-down host is room a failure cannot use.
+  return `powering ${host.name} down would leave the cluster without its failover headroom (policy.headroom.hostFailures ${k}): ${after}`;
+}
+
+/** Why each awake, empty host is not powered down now (for `plan`): anti-flapping holds, failover headroom. */
 export function powerOffHolds(state: ClusterState, states: PowerStates, config: Config, nowMs: number): { host: string; reason: string }[] {
   if (config.power.action === 'none' || config.policy.goal !== 'consolidate') return [];
   const holding = new Set(state.vms.filter((v) => holdsMemory(v.state)).map((v) => v.host));
   const out: { host: string; reason: string }[] = [];
   for (const h of state.hosts) {
     if (!h.up || h.power || holding.has(h.name)) continue;
-    const reason = powerOffHold(states, h, config, nowMs);
+    const reason = powerOffHold(states, h, config, nowMs) ?? (h.maintenance || h.power ? undefined : headroomWithout(state, [], h, config));
     if (reason) out.push({ host: h.name, reason });
   }
   return out;

@@ -19,7 +19,7 @@ interface Rule {
   expr: string;
   for?: string;
   labels: { severity: string };
-  annotations: { summary: string; description: string };
+  annotations: { summary: string; description: string; runbook_url?: string };
 }
 const rules = (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
 
@@ -32,11 +32,12 @@ describe('Prometheus config and alert rules', () => {
     expect(config.scrape_configs.find((c) => c.job_name === 'virt-balancer')?.static_configs[0].targets).toEqual(['127.0.0.1:9464']);
   });
 
-  it('promtool check rules passes for the eight alerts', () => {
+  it('promtool check rules passes for the nine alerts', () => {
     const result = runTool(tool('promtool'), ['check', 'rules', RULES]);
     expect(result.status, result.stdout + result.stderr).toBe(0);
-    expect(result.stdout).toContain('SUCCESS: 8 rules found');
+    expect(result.stdout).toContain('SUCCESS: 9 rules found');
     expect(rules.map((r) => r.alert).sort()).toEqual([
+      'VirtBalancerBelowHeadroom',
       'VirtBalancerDown',
       'VirtBalancerHostUnreachable',
       'VirtBalancerImbalancePersisting',
@@ -76,6 +77,27 @@ describe('Prometheus config and alert rules', () => {
     expect(result.stdout + result.stderr).toMatch(/FAILED/);
   });
 
+  it("every alert has a runbook_url into docs/troubleshooting.md as installed, at a heading that exists (GitHub's anchors)", () => {
+    const doc = readFileSync(join(repoRoot, 'docs/troubleshooting.md'), 'utf8');
+    // GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens.
+    const anchors = new Set(
+      [...doc.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+        m[1]
+          .trim()
+          .toLowerCase()
+          .replace(/[^a-z0-9 _-]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    for (const rule of rules) {
+      const url = rule.annotations.runbook_url ?? '';
+      expect({ alert: rule.alert, prefix: url.split('#')[0] }).toEqual({ alert: rule.alert, prefix: 'file:/opt/virt-balancer/docs/troubleshooting.md' });
+      expect({ alert: rule.alert, anchorExists: anchors.has(url.split('#')[1] ?? '') }).toEqual({ alert: rule.alert, anchorExists: true });
+    }
+    // The docs are installed where the URLs point.
+    expect(readFileSync(join(repoRoot, 'deploy/install.sh'), 'utf8')).toMatch(/cp [^\n]*docs\/troubleshooting\.md[^\n]*"\$opt\/docs\/"/);
+  });
+
   it('every metric the rules use is exported, and counters are only rated', () => {
     const used = rules.flatMap((r) => metricsInExpr(r.expr));
     expect(new Set(used)).toEqual(
@@ -89,6 +111,7 @@ describe('Prometheus config and alert rules', () => {
         'virt_balancer_cluster_imbalance',
         'virt_balancer_leader',
         'virt_balancer_leadership_changes_total',
+        'virt_balancer_headroom_shortfall',
       ]),
     );
     for (const rule of rules) expect({ alert: rule.alert, problems: exprProblems(rule.expr) }).toEqual({ alert: rule.alert, problems: [] });

@@ -137,7 +137,7 @@ describe('deploy/install.sh --destdir', () => {
     const check = runTool(process.execPath, args, { cwd: mkdtempSync(join(tmpdir(), 'vb-cwd-')) });
     expect(check.stderr).toBe('');
     expect(check.stdout).toContain(
-      `${config}: OK (3 hosts; policies balance, maintenance, pin, affinity, keep-off-label; core filters host-up, not-in-standby, not-in-maintenance, vcpus, cpu-topology, cpu-compat, capacity, retry-after-failure, no-ping-pong)`,
+      `${config}: OK (3 hosts; policies balance, maintenance, pin, affinity, keep-off-label; core filters host-up, not-in-standby, not-in-maintenance, vcpus, cpu-topology, cpu-compat, version-monotonic, capacity, headroom, retry-after-failure, no-ping-pong)`,
     );
     // ExecStart's command is the `run` command of the same build.
     const [, ...runArgs] = reroot(unit.get('ExecStart')![0]);

@@ -46,7 +46,9 @@ describe('rules live in one place', () => {
       'vcpus',
       'cpu-topology',
       'cpu-compat',
+      'version-monotonic',
       'capacity',
+      'headroom',
       'retry-after-failure',
       'no-ping-pong',
     ]);
