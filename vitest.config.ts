@@ -12,6 +12,7 @@ import { defineConfig } from 'vitest/config';
 export const INTEGRATION_FILES = [
   'test/unit/cli/approve.test.ts',
   'test/unit/cli/check-config-notes.test.ts',
+  'test/unit/cli/closed-pipe.test.ts',
   'test/unit/cli/history.test.ts',
   'test/unit/cli/log-level.test.ts',
   'test/unit/cli/metrics-listen.test.ts',
