@@ -1,0 +1,32 @@
+/**
+ * Why an operator's request (drain, migrate, approve) is refused before anything moves, as a code
+ * a caller can branch on (the CLI's exit status, the control socket's answer) and a sentence for
+ * the person: the code is the contract, the message is never parsed.
+ */
+
+/** Every code a workflow refuses a request with; `state-dir` when the state directory fails its trust check. */
+export type RefusalCode =
+  | 'state-dir'
+  | 'unknown-host'
+  | 'host-down'
+  | 'maintenance-policy-disabled'
+  | 'vm-not-found'
+  | 'already-on-target'
+  | 'target-down'
+  | 'job-running'
+  | 'technique-state'
+  | 'engine-refused'
+  | 'recommendation-not-found'
+  | 'recommendation-not-waiting'
+  | 'vm-name-taken';
+
+/** A request refused before it changed anything: `code` says which rule, `message` says what to do. */
+export class RequestRefused extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RequestRefused';
+  }
+}
