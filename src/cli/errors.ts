@@ -1,6 +1,6 @@
 /** Turning failures into one clear line for the person at the terminal (no stack traces for user errors). */
 import { ConfigError } from '../config/index.js';
-import { RequestRefused } from '../controller/errors.js';
+import { DaemonError, RequestRefused } from '../controller/errors.js';
 import { LibvirtError } from '../libvirt/index.js';
 import { err } from './output.js';
 
@@ -19,6 +19,7 @@ export function describeError(error: unknown): { message: string; exitCode: numb
   if (error instanceof ConfigError) return { message: error.message, exitCode: 2 };
   if (error instanceof UserError) return { message: error.message, exitCode: error.exitCode };
   if (error instanceof RequestRefused) return { message: error.message, exitCode: 1 };
+  if (error instanceof DaemonError) return { message: error.message, exitCode: error.exitCode };
   if (error instanceof LibvirtError) return { message: `libvirt error ${error.codeName} (${error.domainName}): ${error.message}`, exitCode: 1 };
   const e = error as Error;
   return { message: `${e?.message ?? String(error)}${process.env.VB_DEBUG ? `\n${e?.stack}` : ' (set VB_DEBUG=1 for a stack trace)'}`, exitCode: 1 };

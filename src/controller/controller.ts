@@ -168,14 +168,25 @@ export class Controller {
     }
   }
 
-  /** One tick, now (also used by `run --once` and the demo). */
+  /** One tick, now (also used by `run --once` and the demo): observe, decide, act. */
   async tick(): Promise<TickReport> {
     const started = performance.now();
-    const { logger, metrics } = this.options;
-    let state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+    const observed = await this.observe();
+    if (observed.role === 'standby') return this.standbyTick(observed.state, started);
+    const decided = await this.decide(observed.state);
+    return this.act(decided.state, decided.plan, started);
+  }
+
+  /**
+   * Collect what the hosts show (with the history and the migrations in flight); as leader, take
+   * over the last leader's shared history on a new term, end power actions by what was seen,
+   * adopt running jobs (reconcile) and notify maintenance changes. A standby only collects.
+   */
+  private async observe(): Promise<{ state: ClusterState; role: 'leader' | 'standby' }> {
+    const state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
     if (this.options.ha) {
       const { gate } = this.options.ha;
-      if (!gate.isLeader()) return this.standbyTick(state, started);
+      if (!gate.isLeader()) return { state, role: 'standby' };
       // A new term: what the last leader decided and started, before anything is planned (a
       // failed load fails this tick, and the next one tries again).
       const term = gate.term();
@@ -185,19 +196,29 @@ export class Controller {
       }
     }
     // Power actions under way end (done / failed) by what this collection saw; hosts not awake are marked (never targets).
-    state = this.power.observe(state);
+    const marked = this.power.observe(state);
     this.connections.setExpectedDown(new Set(this.power.states.notAwake().keys()));
-    this.executor.reconcile(state);
-    this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
-    this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
-    // Rates older than a cooldown (at least a minute) are measured again.
+    this.executor.reconcile(marked);
+    this.send(maintenanceEvents(this.maintenanceSeen, marked.hosts));
+    this.maintenanceSeen = new Map(marked.hosts.map((h) => [h.name, h.maintenance]));
+    return { state: marked, role: 'leader' };
+  }
+
+  /** Plan on the observed state (dirty rates older than a cooldown, at least a minute, measured again); log, count and journal it. */
+  private async decide(observed: ClusterState): Promise<{ state: ClusterState; plan: Plan }> {
     const planned = await planObserved(
-      state,
+      observed,
       { config: this.config, policies: this.policies, history: this.history, memory: this.planMemory },
       { collector: this.collector, staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000) },
     );
-    state = planned.state;
-    const result = planned.plan;
+    this.reportPlanProblems(planned.plan);
+    this.recordPlanned(planned.plan.moves);
+    return planned;
+  }
+
+  /** Policy errors, notices, timeouts and timings of a plan: logged and counted. */
+  private reportPlanProblems(result: Plan): void {
+    const { logger, metrics } = this.options;
     for (const e of result.policyErrors) {
       metrics?.policyErrorsTotal.inc({ policy: e.policy });
       logger.error({ policy: e.policy, vm: e.vm, host: e.host, err: e.message }, 'policy failed; no move depends on it this tick');
@@ -210,7 +231,12 @@ export class Controller {
         'incomplete plan: policy calls timed out; their candidates and verdicts are missing this tick',
       );
     for (const t of result.policyTimings ?? []) metrics?.policySecondsTotal.inc({ policy: t.policy, point: t.point }, t.ms / 1000);
-    for (const move of result.moves) {
+  }
+
+  /** Each planned move: counted, logged and journaled (dry run or not). */
+  private recordPlanned(moves: readonly Move[]): void {
+    const { logger, metrics } = this.options;
+    for (const move of moves) {
       metrics?.plannedMovesTotal.inc({ technique: move.technique });
       logger.info(
         { vm: move.vmName, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, reason: move.reason, dryRun: this.dryRun },
@@ -226,6 +252,15 @@ export class Controller {
         dryRun: this.dryRun,
       });
     }
+  }
+
+  /**
+   * Carry the plan out: moves split by policy.automation (run now, or recorded as
+   * recommendations), submitted to the executor within the budgets, power actions decided and
+   * run; the tick counted and reported.
+   */
+  private async act(state: ClusterState, result: Plan, started: number): Promise<TickReport> {
+    const { logger, metrics } = this.options;
     const { run, wait } = splitByAutomation(result.moves, this.config.policy.automation);
     const recommended = this.dryRun || this.config.policy.automation === 'full' ? [] : await this.recommend(wait);
     const admission = this.dryRun

@@ -30,3 +30,15 @@ export class RequestRefused extends Error {
     this.name = 'RequestRefused';
   }
 }
+
+/** The daemon cannot start or must stop (a held state directory, a bad listen address...): the message says why and what to do. */
+export class DaemonError extends Error {
+  constructor(
+    message: string,
+    /** The process's exit status: 2 for an invalid config, 1 otherwise. */
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'DaemonError';
+  }
+}
