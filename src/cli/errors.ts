@@ -1,5 +1,6 @@
 /** Turning failures into one clear line for the person at the terminal (no stack traces for user errors). */
 import { ConfigError } from '../config/index.js';
+import { ControlError } from '../controller/control-client.js';
 import { DaemonError, RequestRefused } from '../controller/errors.js';
 import { LibvirtError } from '../libvirt/index.js';
 import { err } from './output.js';
@@ -19,6 +20,7 @@ export function describeError(error: unknown): { message: string; exitCode: numb
   if (error instanceof ConfigError) return { message: error.message, exitCode: 2 };
   if (error instanceof UserError) return { message: error.message, exitCode: error.exitCode };
   if (error instanceof RequestRefused) return { message: error.message, exitCode: 1 };
+  if (error instanceof ControlError) return { message: error.message, exitCode: 1 };
   if (error instanceof DaemonError) return { message: error.message, exitCode: error.exitCode };
   if (error instanceof LibvirtError) return { message: `libvirt error ${error.codeName} (${error.domainName}): ${error.message}`, exitCode: 1 };
   const e = error as Error;

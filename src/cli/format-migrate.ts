@@ -1,10 +1,12 @@
 /** How `migrate` and `drain` print moves: the prediction before, a progress bar during, the result after. */
 import { SingleBar } from 'cli-progress';
 import type { VmObservation } from '../cluster/model.js';
+import type { ControlEvent } from '../controller/control-protocol.js';
 import type { DrainOutcome } from '../controller/workflows/drain.js';
 import type { MigrationProgress, MigrationResult } from '../executor/index.js';
 import type { Move } from '../policy/index.js';
 import { table } from './format.js';
+import { err } from './output.js';
 
 /** One result as `migrate --json` prints it. */
 export function resultJson(r: MigrationResult) {
@@ -70,4 +72,25 @@ export function renderDrain(outcome: DrainOutcome): string {
     ...(outcome.plan.notices ?? []).map((n) => `NOTICE (${n.source}): ${n.message}`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The daemon's progress on a migrate request, shown as the command's own would be: the planned
+ * move's line, then the progress bar. True when the event was shown here.
+ */
+export function daemonProgress(
+  event: Extract<ControlEvent, { type: 'progress' }>,
+  json: boolean | undefined,
+  bar: ((p: MigrationProgress | undefined) => void) | undefined,
+): boolean {
+  if (event.kind === 'planned') {
+    const { vm, move } = event.data as { vm: Pick<VmObservation, 'name' | 'host'>; move: Move };
+    if (!json) err(describePlannedMove(vm, move));
+    return true;
+  }
+  if (event.kind === 'migration') {
+    bar?.(event.data as MigrationProgress);
+    return true;
+  }
+  return false;
 }

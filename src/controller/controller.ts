@@ -23,6 +23,7 @@ import { planObserved, planOptionsFor } from './pipeline.js';
 import { PowerManager, type PowerPlan } from '../power/manager.js';
 import { markPowerStates } from '../power/decide.js';
 import { cronTimezone, schedulePeriodSeconds, validateSchedule } from './schedule.js';
+import type { WorkflowContext } from './workflows/context.js';
 
 export interface TickReport {
   state: ClusterState;
@@ -72,6 +73,8 @@ export class Controller {
   /** Moves, failures, link bandwidths and calibration: journal history, then every outcome. */
   history = new DecisionHistory();
   lastTickEndedAtMs?: number;
+  /** Hosts an operator's drain (handed over the control socket) is emptying: the ticks plan them as in maintenance. */
+  readonly draining = new Set<string>();
   /** With ha: the leadership term whose shared history this controller has loaded. */
   private sharedHistoryTerm?: string;
   readonly startedAtMs = Date.now();
@@ -126,6 +129,32 @@ export class Controller {
     return this.options.dryRun ?? this.config.loop.dryRun;
   }
 
+  /** Whether this controller may start migrations now (always without ha:; the leader with it). */
+  isLeader(): boolean {
+    return this.options.ha ? this.options.ha.gate.isLeader() : true;
+  }
+
+  /**
+   * The daemon's own parts for an operator's workflow (controller/workflows/): its policies,
+   * history, journal, collector and executor, so its cooldowns, metrics and webhooks see the move.
+   * `observe` collects afresh after the tick under way, with the history and what is in flight.
+   */
+  workflowContext(): WorkflowContext {
+    return {
+      config: this.config,
+      logger: this.options.logger,
+      policies: this.policies,
+      history: this.history,
+      journal: this.journal,
+      collector: this.collector,
+      executor: this.executor,
+      observe: async () => {
+        await this.current;
+        return this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+      },
+    };
+  }
+
   /** Load policies and history and connect; throws on bad policies or schedule (clear messages). */
   async init(): Promise<void> {
     const scheduleProblem = validateSchedule(this.config.loop.schedule);
@@ -173,7 +202,12 @@ export class Controller {
     const started = performance.now();
     const observed = await this.observe();
     if (observed.role === 'standby') return this.standbyTick(observed.state, started);
-    const decided = await this.decide(observed.state);
+    // A host an operator's drain is emptying is planned as in maintenance: nothing moves onto it.
+    const state =
+      this.draining.size === 0
+        ? observed.state
+        : { ...observed.state, hosts: observed.state.hosts.map((h) => (this.draining.has(h.name) ? { ...h, maintenance: true } : h)) };
+    const decided = await this.decide(state);
     return this.act(decided.state, decided.plan, started);
   }
 

@@ -18,7 +18,9 @@ export type RefusalCode =
   | 'engine-refused'
   | 'recommendation-not-found'
   | 'recommendation-not-waiting'
-  | 'vm-name-taken';
+  | 'vm-name-taken'
+  | 'not-leader'
+  | 'daemon-not-answering';
 
 /** A request refused before it changed anything: `code` says which rule, `message` says what to do. */
 export class RequestRefused extends Error {

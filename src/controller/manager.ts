@@ -12,6 +12,9 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { createMetrics, type Metrics } from '../metrics/catalog.js';
 import { listenProblem, startMetricsServer, tickHealth } from '../metrics/server.js';
 import { Controller } from './controller.js';
+import { controlSocketPath } from './control-protocol.js';
+import { type ControlServer, startControlServer } from './control-server.js';
+import { operatorRequestHandler } from './operator-requests.js';
 import type { DaemonSignals } from './daemon-signals.js';
 import { DaemonError } from './errors.js';
 import { schedulePeriodSeconds } from './schedule.js';
@@ -33,6 +36,8 @@ export class Manager {
   private ha?: EtcdHa;
   private controller!: Controller;
   private server?: MetricsServer;
+  /** migrate, drain and approve hand their requests to this daemon here (control-protocol.ts). */
+  private control?: ControlServer;
 
   private constructor(
     private config: Config,
@@ -95,6 +100,8 @@ export class Manager {
   }
 
   private async stopAll(): Promise<void> {
+    // No new operator requests; those being served end with the controller (their migrations are left to libvirt).
+    await this.control?.close();
     await this.controller.stop();
     await this.ha?.stop();
     await this.lock.release();
@@ -157,6 +164,13 @@ export class Manager {
       await this.stopAll();
       throw new DaemonError(`${(error as Error).message}; stopping (set metrics.listen to a free host:port, or "" to turn the endpoint off)`);
     }
+    try {
+      this.control = await startControlServer(controlSocketPath(config.stateDir), operatorRequestHandler(controller), logger);
+    } catch (error) {
+      await this.stopAll();
+      await this.server?.close();
+      throw new DaemonError(`cannot open the control socket: ${(error as Error).message}`);
+    }
     controller.start();
     logger.info(
       {
@@ -167,6 +181,7 @@ export class Manager {
         dryRun: controller.dryRun,
         ha: ha ? { member: ha.member, endpoints: config.ha!.endpoints } : 'off',
         stateDirLock: this.lock.file,
+        controlSocket: this.control.path,
       },
       'virt-balancer running',
     );

@@ -13,10 +13,13 @@ import type { PolicyConfig } from '../config/policy-schema.js';
 import { Executor } from '../executor/executor.js';
 import { RecommendationStore } from '../executor/recommendations.js';
 import { checkStateDir, StateDirError } from '../ha/state-dir.js';
+import { lockStateDir, StateDirLockedError } from '../ha/state-lock.js';
 import { DecisionHistory, Journal, type JournalEntry } from '../history/index.js';
 import type { Logger } from '../log/logger.js';
 import { WebhookNotifier } from '../notifications/webhooks.js';
 import { closePolicies, loadPolicies, type LoadedPolicy } from '../policy/index.js';
+import { requestDaemon } from './control-client.js';
+import type { ControlEvent, ControlRequest } from './control-protocol.js';
 import { RequestRefused } from './errors.js';
 import { executorNotifications } from './notify-events.js';
 import type { WorkflowContext } from './workflows/context.js';
@@ -50,6 +53,37 @@ export class Session {
     try {
       await checkStateDir(this.config.stateDir, options);
     } catch (error) {
+      if (error instanceof StateDirError) throw new RequestRefused('state-dir', error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * One executor per cluster: hand `request` to the daemon serving this state directory (its
+   * control socket) and relay its events. Resolves with the daemon's result, or `undefined` when
+   * no daemon listens; then take the lock (lock()) and run the request here.
+   * @throws RequestRefused (the daemon refused: its code), ControlError (the exchange failed).
+   */
+  async handToDaemon(request: ControlRequest, onEvent: (event: ControlEvent) => void): Promise<{ result: unknown } | undefined> {
+    const result = await requestDaemon(this.config.stateDir, request, onEvent);
+    return result === undefined ? undefined : { result };
+  }
+
+  /**
+   * Hold the state directory's lock (the one `run` holds) until close(): no daemon starts while
+   * this command moves VMs itself. @throws RequestRefused 'daemon-not-answering' when a daemon
+   * holds it without answering on its control socket (starting, or stopping).
+   */
+  async lock(): Promise<void> {
+    try {
+      const lock = await lockStateDir(this.config.stateDir);
+      this.closers.push(() => lock.release());
+    } catch (error) {
+      if (error instanceof StateDirLockedError)
+        throw new RequestRefused(
+          'daemon-not-answering',
+          `a daemon holds the state directory ${this.config.stateDir} and did not answer on its control socket (it is starting or stopping); try again in a moment. ${error.message}`,
+        );
       if (error instanceof StateDirError) throw new RequestRefused('state-dir', error.message);
       throw error;
     }

@@ -4,12 +4,13 @@
  */
 import type { Command } from 'commander';
 import { Session } from '../../controller/session.js';
-import { approveRecommendations, chooseRecommendations, type ApproveRequest } from '../../controller/workflows/approve.js';
+import { type ApprovalReport, approveRecommendations, chooseRecommendations, type ApproveRequest } from '../../controller/workflows/approve.js';
+import { relayDaemonEvents } from '../daemon-events.js';
 import { approverName } from '../approver.js';
 import { action, UserError } from '../errors.js';
-import { approvalJson, describeApproval } from '../format-approve.js';
+import { approvalHooks, approvalJson, describeApproval } from '../format-approve.js';
 import { commandLogger, logLevelOption } from '../logging.js';
-import { err, out, outJson } from '../output.js';
+import { out, outJson } from '../output.js';
 
 export { approverName } from '../approver.js';
 export { whenAdmitted } from '../../controller/workflows/approve.js';
@@ -34,17 +35,20 @@ export function register(program: Command): void {
         const session = await Session.open(options.config, commandLogger(options.logLevel));
         try {
           await session.checkStateDir({ create: true });
-          const store = session.recommendations();
-          const chosen = await chooseRecommendations(store, session.journal(), request, session.config, options.config);
-          if (chosen.length === 0) return out(options.json ? '[]\n' : `No recommendations waiting in ${store.file}.\n`);
-          await session.policies();
-          const first = await session.collect({ sampleIntervalMs: 200, withHistory: true });
           const text = !options.json;
-          const reports = await approveRecommendations(await session.workflowContext(), store, chosen, by, first, {
-            onWait: (rid, reason) => text && err(`${rid}: waiting for a slot: ${reason}\n`),
-            onStart: (r) => text && err(`${r.id}: ${r.move.vmName} ${r.move.from} -> ${r.move.to} with ${r.move.technique} (approved by ${by})\n`),
-            onReport: (r) => text && out(describeApproval(r)),
-          });
+          const shown = (e: { kind: string; data?: unknown }) => e.kind === 'approval' && (text && out(describeApproval(e.data as ApprovalReport)), true);
+          // One executor per cluster: a running daemon judges and runs them (its history and metrics see every move).
+          const handed = await session.handToDaemon({ op: 'approve', ...request, configFile: options.config }, relayDaemonEvents(!text, shown));
+          let reports = handed?.result as ApprovalReport[] | undefined;
+          if (!reports) {
+            await session.lock();
+            const store = session.recommendations();
+            const chosen = await chooseRecommendations(store, session.journal(), request, session.config, options.config);
+            if (chosen.length === 0) return out(options.json ? '[]\n' : `No recommendations waiting in ${store.file}.\n`);
+            await session.policies();
+            const first = await session.collect({ sampleIntervalMs: 200, withHistory: true });
+            reports = await approveRecommendations(await session.workflowContext(), store, chosen, by, first, approvalHooks(text, by));
+          } else if (reports.length === 0) return out(options.json ? '[]\n' : 'No recommendations waiting.\n');
           if (options.json) outJson(approvalJson(reports));
           if (reports.some((r) => r.code !== 'executed' || r.outcome !== 'completed')) process.exitCode = 1;
         } finally {

@@ -1,8 +1,9 @@
-/** `virt-balancer drain HOST`: evacuate a host with the planner's placement and techniques. */
+/** `virt-balancer drain HOST`: evacuate a host with the planner's placement and techniques (by the daemon when one runs). */
 import type { Command } from 'commander';
 import { Session } from '../../controller/session.js';
-import { checkDrainHost, checkDrainPolicies, planDrain, runDrain } from '../../controller/workflows/drain.js';
+import { checkDrainHost, checkDrainPolicies, type DrainOutcome, planDrain, runDrain } from '../../controller/workflows/drain.js';
 import { printableJson } from '../../log/printable.js';
+import { relayDaemonEvents } from '../daemon-events.js';
 import { action } from '../errors.js';
 import { renderDrain } from '../format-migrate.js';
 import { renderPlan } from '../format-plan.js';
@@ -12,7 +13,7 @@ import { err, out, outJson } from '../output.js';
 export function register(program: Command): void {
   program
     .command('drain <host>')
-    .description('move every VM off a host (as if it were in maintenance), within the migration limits')
+    .description('move every VM off a host (as if it were in maintenance), within the migration limits; a running daemon does it')
     .requiredOption('-c, --config <file>', 'config file')
     .option('--dry-run', 'show the plan only')
     .option('--json', 'print JSON')
@@ -24,14 +25,20 @@ export function register(program: Command): void {
           checkDrainHost(session.config, host);
           checkDrainPolicies(await session.policies());
           await session.checkStateDir({ create: true });
-          const state = await session.collect({ sampleIntervalMs: 1000, withHistory: true });
-          const ctx = await session.workflowContext();
-          const planned = await planDrain(ctx, state, host);
-          if (options.dryRun) return out(`${options.json ? printableJson(planned.plan, 2) : renderPlan(planned.plan)}\n`);
-          const outcome = await runDrain(ctx, planned);
+          // One executor per cluster: a running daemon drains (its history and metrics see every move).
+          const handed = options.dryRun ? undefined : await session.handToDaemon({ op: 'drain', host }, relayDaemonEvents(options.json === true));
+          let outcome = handed?.result as DrainOutcome | undefined;
+          if (!outcome) {
+            if (!options.dryRun) await session.lock();
+            const state = await session.collect({ sampleIntervalMs: 1000, withHistory: true });
+            const ctx = await session.workflowContext();
+            const planned = await planDrain(ctx, state, host);
+            if (options.dryRun) return out(`${options.json ? printableJson(planned.plan, 2) : renderPlan(planned.plan)}\n`);
+            outcome = await runDrain(ctx, planned);
+          }
           for (const n of outcome.notMoved) err(`not moved: ${n.vm}: ${n.reason}\n`);
           const { plan, results } = outcome;
-          if (options.json) outJson({ host, results, skipped: plan.skipped, notices: plan.notices ?? [] });
+          if (options.json) outJson({ host, results, skipped: plan.skipped, notices: plan.notices ?? [], ...(handed ? { servedBy: 'daemon' } : {}) });
           else out(renderDrain(outcome));
           if (!outcome.ok) process.exitCode = 1;
         } finally {

@@ -6,9 +6,10 @@
 import type { ClusterState } from '../../cluster/model.js';
 import type { Config } from '../../config/index.js';
 import type { MigrationResult } from '../../executor/index.js';
-import type { LoadedPolicy, Plan } from '../../policy/index.js';
+import type { LoadedPolicy, Move, Plan } from '../../policy/index.js';
 import { RequestRefused } from '../errors.js';
 import { planObserved } from '../pipeline.js';
+import { whenAdmitted } from './approve.js';
 import type { WorkflowContext } from './context.js';
 
 /** @throws RequestRefused 'unknown-host' when `host` is not in the config. */
@@ -84,6 +85,54 @@ export async function runDrain(ctx: WorkflowContext, planned: DrainPlan): Promis
     .finished()
     .slice(before)
     .filter((r) => mine.has(r.vmUuid));
+  const { plan } = planned;
+  const ok = !results.some((r) => r.outcome !== 'completed') && plan.skipped.length === 0 && results.length >= plan.moves.length;
+  return { host: planned.host, plan, results, notMoved, ok };
+}
+
+/**
+ * Run a drain's moves beside the daemon's ticks: each move starts once admission (the budgets,
+ * with every migration running now holding its slot) lets it, on a fresh observation, and runs
+ * through the daemon's executor (runNow: the daemon's queue is its ticks' own). Resolves when all
+ * ended. `onStart` and `onResult` tell each move as it goes.
+ */
+export async function runDrainBesideTicks(
+  ctx: WorkflowContext,
+  planned: DrainPlan,
+  hooks: { onWait?: (vm: string, reason: string) => void; onStart?: (move: Move) => void; onResult?: (r: MigrationResult) => void } = {},
+): Promise<DrainOutcome> {
+  const notMoved: DrainOutcome['notMoved'] = [];
+  const running: Promise<MigrationResult | undefined>[] = [];
+  let state = planned.drained;
+  for (const move of planned.plan.moves) {
+    const slot = await whenAdmitted(
+      move,
+      state,
+      () => ctx.observe(),
+      ctx.config.migration,
+      (reason) => hooks.onWait?.(move.vmName, reason),
+    );
+    state = slot.state;
+    if (slot.refusal !== undefined) {
+      notMoved.push({ vm: move.vmName, code: 'refused', reason: slot.refusal });
+      continue;
+    }
+    hooks.onStart?.(move);
+    const started = ctx.executor.runNow(move).then(
+      (r) => {
+        hooks.onResult?.(r);
+        return r;
+      },
+      (error: Error) => {
+        notMoved.push({ vm: move.vmName, code: 'dropped', reason: error.message });
+        return undefined;
+      },
+    );
+    running.push(started);
+    // The next admission counts this one's slot: the executor holds it from now.
+    state = { ...state, inFlight: ctx.executor.inFlight() };
+  }
+  const results = (await Promise.all(running)).filter((r): r is MigrationResult => r !== undefined);
   const { plan } = planned;
   const ok = !results.some((r) => r.outcome !== 'completed') && plan.skipped.length === 0 && results.length >= plan.moves.length;
   return { host: planned.host, plan, results, notMoved, ok };

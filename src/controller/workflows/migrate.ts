@@ -9,6 +9,7 @@ import type { MigrationProgress, MigrationResult } from '../../executor/index.js
 import type { Move, Technique } from '../../policy/index.js';
 import { RequestRefused } from '../errors.js';
 import { planRequested } from '../pipeline.js';
+import type { Session } from '../session.js';
 import type { WorkflowContext } from './context.js';
 
 /** What the operator asked: `technique` 'auto' lets the cost model pick. */
@@ -82,4 +83,23 @@ export async function planMigration(ctx: WorkflowContext, state: ClusterState, r
 /** Run the move now through the context's executor (journaled, notified, counted). */
 export function carryOutMove(ctx: WorkflowContext, move: Move, onProgress?: (p: MigrationProgress) => void): Promise<MigrationResult> {
   return ctx.executor.runNow(move, { onProgress });
+}
+
+/**
+ * The move run by a one-shot command itself (no daemon): the state-directory lock held, the
+ * policies loaded, the hosts collected with the history, planned and carried out.
+ */
+export async function migrateHere(
+  session: Session,
+  request: MigrateRequest,
+  hooks: { onPlanned?: (vm: VmObservation, move: Move) => void; onProgress?: (p: MigrationProgress) => void } = {},
+): Promise<MigrationResult> {
+  await session.lock();
+  // Technique policies narrow an operator's move too, as they do the planner's.
+  await session.policies();
+  const state = await session.collect({ sampleIntervalMs: 200, withHistory: true });
+  const ctx = await session.workflowContext();
+  const planned = await planMigration(ctx, state, request);
+  hooks.onPlanned?.(planned.vm, planned.move);
+  return carryOutMove(ctx, planned.move, hooks.onProgress);
 }
