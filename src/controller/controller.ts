@@ -202,7 +202,8 @@ export class Controller {
     const started = performance.now();
     const observed = await this.observe();
     if (observed.role === 'standby') return this.standbyTick(observed.state, started);
-    // A host an operator's drain is emptying is planned as in maintenance: nothing moves onto it.
+    // A host an operator's drain is emptying is planned as in maintenance: nothing moves onto it
+    // (and the moves off it are left to the drain: decide()).
     const state =
       this.draining.size === 0
         ? observed.state
@@ -245,9 +246,11 @@ export class Controller {
       { config: this.config, policies: this.policies, history: this.history, memory: this.planMemory },
       { collector: this.collector, staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000) },
     );
-    this.reportPlanProblems(planned.plan);
-    this.recordPlanned(planned.plan.moves);
-    return planned;
+    // The moves off a host an operator's drain is emptying are that drain's to run, not the tick's.
+    const plan = this.draining.size === 0 ? planned.plan : { ...planned.plan, moves: planned.plan.moves.filter((m) => !this.draining.has(m.from)) };
+    this.reportPlanProblems(plan);
+    this.recordPlanned(plan.moves);
+    return { state: planned.state, plan };
   }
 
   /** Policy errors, notices, timeouts and timings of a plan: logged and counted. */
