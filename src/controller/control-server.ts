@@ -49,13 +49,12 @@ export async function startControlServer(path: string, handler: ControlHandler, 
   server.on('error', (error) => logger.error({ err: error.message, path }, 'control socket error'));
   return {
     path,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // A request being served would keep close() waiting for its end (a drain: minutes).
-        for (const socket of sockets) socket.destroy();
-        void unlink(path).catch(() => {});
-      }),
+    close: async () => {
+      // A request being served would keep close() waiting for its end (a drain: minutes).
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await unlink(path).catch(() => {});
+    },
   };
 }
 

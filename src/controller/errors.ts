@@ -33,14 +33,18 @@ export class RequestRefused extends Error {
   }
 }
 
-/** The daemon cannot start or must stop (a held state directory, a bad listen address...): the message says why and what to do. */
-export class DaemonError extends Error {
+/**
+ * An error whose message is already meant for the person at the terminal (the daemon cannot start:
+ * a held state directory, a bad listen address; the CLI's UserError is one too): printed as one
+ * line, no stack, and the process exits with `exitCode`.
+ */
+export class UserFacingError extends Error {
   constructor(
     message: string,
     /** The process's exit status: 2 for an invalid config, 1 otherwise. */
     readonly exitCode = 1,
   ) {
     super(message);
-    this.name = 'DaemonError';
+    this.name = new.target.name;
   }
 }

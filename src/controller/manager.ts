@@ -16,7 +16,7 @@ import { controlSocketPath } from './control-protocol.js';
 import { type ControlServer, startControlServer } from './control-server.js';
 import { operatorRequestHandler } from './operator-requests.js';
 import type { DaemonSignals } from './daemon-signals.js';
-import { DaemonError } from './errors.js';
+import { UserFacingError } from './errors.js';
 import { schedulePeriodSeconds } from './schedule.js';
 
 /** What `run` was asked: the config file, --log-level (overrides log.level), --dry-run, --once. */
@@ -47,12 +47,12 @@ export class Manager {
 
   /**
    * Run the daemon until stopped (or one tick with --once).
-   * @throws DaemonError when it cannot start (the state directory held, a bad config) or --once did not plan.
+   * @throws UserFacingError when it cannot start (the state directory held, a bad config) or --once did not plan.
    */
   static async run(options: ManagerOptions, signals: DaemonSignals): Promise<void> {
     const config = await loadConfig(options.config);
     const badListen = options.once ? undefined : listenProblem(config.metrics.listen);
-    if (badListen) throw new DaemonError(`invalid config ${options.config}:\n  - ${badListen}`, 2);
+    if (badListen) throw new UserFacingError(`invalid config ${options.config}:\n  - ${badListen}`, 2);
     const manager = new Manager(config, options, signals);
     if (!(await manager.start())) return;
     if (options.once) return manager.runOnce();
@@ -68,7 +68,7 @@ export class Manager {
     try {
       this.lock = await lockStateDir(config.stateDir);
     } catch (error) {
-      if (error instanceof StateDirLockedError || error instanceof StateDirError) throw new DaemonError(`cannot start: ${error.message}`);
+      if (error instanceof StateDirLockedError || error instanceof StateDirError) throw new UserFacingError(`cannot start: ${error.message}`);
       throw error;
     }
     try {
@@ -76,7 +76,7 @@ export class Manager {
       this.ha = config.ha ? new (await import('../ha/etcd-ha.js')).EtcdHa(config.ha, { logger: this.logger, metrics: this.metrics }) : undefined;
     } catch (error) {
       await this.lock.release();
-      throw new DaemonError(`invalid config ${options.config}:\n  - ${(error as Error).message}`, 2);
+      throw new UserFacingError(`invalid config ${options.config}:\n  - ${(error as Error).message}`, 2);
     }
     if (!this.ha) this.metrics.leader.set(1);
     const ha = this.ha ? { gate: this.ha, store: this.ha } : undefined;
@@ -132,9 +132,9 @@ export class Manager {
     // A tick that saw no host, or did not plan, did not do what --once asks: say so in the exit status.
     const down = report.state.hosts.filter((h) => !h.up);
     if (report.state.hosts.length > 0 && down.length === report.state.hosts.length)
-      throw new DaemonError(`no host could be read (${down.map((h) => `${h.name}: ${h.downReason ?? 'down'}`).join('; ')}); nothing was planned`);
+      throw new UserFacingError(`no host could be read (${down.map((h) => `${h.name}: ${h.downReason ?? 'down'}`).join('; ')}); nothing was planned`);
     if (report.role === 'standby')
-      throw new DaemonError('this controller was standby (another leads, or etcd did not confirm its leadership): it only collected; nothing was planned');
+      throw new UserFacingError('this controller was standby (another leads, or etcd did not confirm its leadership): it only collected; nothing was planned');
   }
 
   /** /healthz: the last tick's age against the schedule, and with ha: this member's role. */
@@ -162,14 +162,14 @@ export class Manager {
       this.server = config.metrics.listen ? await startMetricsServer(config.metrics.listen, this.metrics.registry, () => this.health()) : undefined;
     } catch (error) {
       await this.stopAll();
-      throw new DaemonError(`${(error as Error).message}; stopping (set metrics.listen to a free host:port, or "" to turn the endpoint off)`);
+      throw new UserFacingError(`${(error as Error).message}; stopping (set metrics.listen to a free host:port, or "" to turn the endpoint off)`);
     }
     try {
       this.control = await startControlServer(controlSocketPath(config.stateDir), operatorRequestHandler(controller), logger);
     } catch (error) {
       await this.stopAll();
       await this.server?.close();
-      throw new DaemonError(`cannot open the control socket: ${(error as Error).message}`);
+      throw new UserFacingError(`cannot open the control socket: ${(error as Error).message}`);
     }
     controller.start();
     logger.info(
