@@ -23,6 +23,7 @@ import { planObserved, planOptionsFor } from './pipeline.js';
 import { PowerManager, type PowerPlan } from '../power/manager.js';
 import { markPowerStates } from '../power/decide.js';
 import { cronTimezone, schedulePeriodSeconds, validateSchedule } from './schedule.js';
+import type { WorkflowContext } from './workflows/context.js';
 
 export interface TickReport {
   state: ClusterState;
@@ -72,6 +73,8 @@ export class Controller {
   /** Moves, failures, link bandwidths and calibration: journal history, then every outcome. */
   history = new DecisionHistory();
   lastTickEndedAtMs?: number;
+  /** Hosts an operator's drain (handed over the control socket) is emptying: the ticks plan them as in maintenance. */
+  readonly draining = new Set<string>();
   /** With ha: the leadership term whose shared history this controller has loaded. */
   private sharedHistoryTerm?: string;
   readonly startedAtMs = Date.now();
@@ -126,6 +129,32 @@ export class Controller {
     return this.options.dryRun ?? this.config.loop.dryRun;
   }
 
+  /** Whether this controller may start migrations now (always without ha:; the leader with it). */
+  isLeader(): boolean {
+    return this.options.ha ? this.options.ha.gate.isLeader() : true;
+  }
+
+  /**
+   * The daemon's own parts for an operator's workflow (controller/workflows/): its policies,
+   * history, journal, collector and executor, so its cooldowns, metrics and webhooks see the move.
+   * `observe` collects afresh after the tick under way, with the history and what is in flight.
+   */
+  workflowContext(): WorkflowContext {
+    return {
+      config: this.config,
+      logger: this.options.logger,
+      policies: this.policies,
+      history: this.history,
+      journal: this.journal,
+      collector: this.collector,
+      executor: this.executor,
+      observe: async () => {
+        await this.current;
+        return this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+      },
+    };
+  }
+
   /** Load policies and history and connect; throws on bad policies or schedule (clear messages). */
   async init(): Promise<void> {
     const scheduleProblem = validateSchedule(this.config.loop.schedule);
@@ -168,14 +197,31 @@ export class Controller {
     }
   }
 
-  /** One tick, now (also used by `run --once` and the demo). */
+  /** One tick, now (also used by `run --once` and the demo): observe, decide, act. */
   async tick(): Promise<TickReport> {
     const started = performance.now();
-    const { logger, metrics } = this.options;
-    let state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+    const observed = await this.observe();
+    if (observed.role === 'standby') return this.standbyTick(observed.state, started);
+    // A host an operator's drain is emptying is planned as in maintenance: nothing moves onto it
+    // (and the moves off it are left to the drain: decide()).
+    const state =
+      this.draining.size === 0
+        ? observed.state
+        : { ...observed.state, hosts: observed.state.hosts.map((h) => (this.draining.has(h.name) ? { ...h, maintenance: true } : h)) };
+    const decided = await this.decide(state);
+    return this.act(decided.state, decided.plan, started);
+  }
+
+  /**
+   * Collect what the hosts show (with the history and the migrations in flight); as leader, take
+   * over the last leader's shared history on a new term, end power actions by what was seen,
+   * adopt running jobs (reconcile) and notify maintenance changes. A standby only collects.
+   */
+  private async observe(): Promise<{ state: ClusterState; role: 'leader' | 'standby' }> {
+    const state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
     if (this.options.ha) {
       const { gate } = this.options.ha;
-      if (!gate.isLeader()) return this.standbyTick(state, started);
+      if (!gate.isLeader()) return { state, role: 'standby' };
       // A new term: what the last leader decided and started, before anything is planned (a
       // failed load fails this tick, and the next one tries again).
       const term = gate.term();
@@ -185,19 +231,31 @@ export class Controller {
       }
     }
     // Power actions under way end (done / failed) by what this collection saw; hosts not awake are marked (never targets).
-    state = this.power.observe(state);
+    const marked = this.power.observe(state);
     this.connections.setExpectedDown(new Set(this.power.states.notAwake().keys()));
-    this.executor.reconcile(state);
-    this.send(maintenanceEvents(this.maintenanceSeen, state.hosts));
-    this.maintenanceSeen = new Map(state.hosts.map((h) => [h.name, h.maintenance]));
-    // Rates older than a cooldown (at least a minute) are measured again.
+    this.executor.reconcile(marked);
+    this.send(maintenanceEvents(this.maintenanceSeen, marked.hosts));
+    this.maintenanceSeen = new Map(marked.hosts.map((h) => [h.name, h.maintenance]));
+    return { state: marked, role: 'leader' };
+  }
+
+  /** Plan on the observed state (dirty rates older than a cooldown, at least a minute, measured again); log, count and journal it. */
+  private async decide(observed: ClusterState): Promise<{ state: ClusterState; plan: Plan }> {
     const planned = await planObserved(
-      state,
+      observed,
       { config: this.config, policies: this.policies, history: this.history, memory: this.planMemory },
       { collector: this.collector, staleAfterMs: Math.max(60_000, this.config.policy.cooldownSeconds * 1000) },
     );
-    state = planned.state;
-    const result = planned.plan;
+    // The moves off a host an operator's drain is emptying are that drain's to run, not the tick's.
+    const plan = this.draining.size === 0 ? planned.plan : { ...planned.plan, moves: planned.plan.moves.filter((m) => !this.draining.has(m.from)) };
+    this.reportPlanProblems(plan);
+    this.recordPlanned(plan.moves);
+    return { state: planned.state, plan };
+  }
+
+  /** Policy errors, notices, timeouts and timings of a plan: logged and counted. */
+  private reportPlanProblems(result: Plan): void {
+    const { logger, metrics } = this.options;
     for (const e of result.policyErrors) {
       metrics?.policyErrorsTotal.inc({ policy: e.policy });
       logger.error({ policy: e.policy, vm: e.vm, host: e.host, err: e.message }, 'policy failed; no move depends on it this tick');
@@ -211,7 +269,12 @@ export class Controller {
         'incomplete plan: policy calls timed out; their candidates and verdicts are missing this tick',
       );
     for (const t of result.policyTimings ?? []) metrics?.policySecondsTotal.inc({ policy: t.policy, point: t.point }, t.ms / 1000);
-    for (const move of result.moves) {
+  }
+
+  /** Each planned move: counted, logged and journaled (dry run or not). */
+  private recordPlanned(moves: readonly Move[]): void {
+    const { logger, metrics } = this.options;
+    for (const move of moves) {
       metrics?.plannedMovesTotal.inc({ technique: move.technique });
       logger.info(
         { vm: move.vmName, from: move.from, to: move.to, technique: move.technique, predicted: move.predicted, reason: move.reason, dryRun: this.dryRun },
@@ -227,6 +290,15 @@ export class Controller {
         dryRun: this.dryRun,
       });
     }
+  }
+
+  /**
+   * Carry the plan out: moves split by policy.automation (run now, or recorded as
+   * recommendations), submitted to the executor within the budgets, power actions decided and
+   * run; the tick counted and reported.
+   */
+  private async act(state: ClusterState, result: Plan, started: number): Promise<TickReport> {
+    const { logger, metrics } = this.options;
     const { run, wait } = splitByAutomation(result.moves, this.config.policy.automation);
     const recommended = this.dryRun || (this.config.policy.automation === 'full' && wait.length === 0) ? [] : await this.recommend(wait);
     const admission = this.dryRun

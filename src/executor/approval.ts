@@ -7,6 +7,7 @@
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import { policySchema, type PolicyConfig } from '../config/policy-schema.js';
 import type { LoadedPolicy } from '../policy/loader.js';
+import { HistoryIndex } from '../policy/core-filters.js';
 import { ordinaryMemoryBytes } from '../policy/memory-fit.js';
 import { moveCost } from '../policy/move-cost.js';
 import { Objective } from '../policy/objective.js';
@@ -15,7 +16,8 @@ import type { Recommendation } from './recommendations.js';
 
 /**
  * What changed since the recommendation was made that makes it unsafe or pointless to carry out;
- * empty when it still holds. Checks: the VM is still on the source, in a state the technique
+ * empty when it still holds; `state` should carry the decision history (DecisionHistory.forState),
+ * as the planner's does. Checks: the VM is still on the source, in a state the technique
  * needs, without a job; the target is up, not in maintenance, and passes the engine's hard limits
  * and every policy filter (soft filters skipped for a must-move, as when it was planned); a
  * balancing move must still reduce the engine's objective by more than its predicted cost
@@ -47,6 +49,10 @@ export async function whatChanged(
   if (verdict && !verdict.accepted) changes.push(`target refused now: ${verdict.reason}`);
   if (changes.length === 0 && recommendation.kind === 'balancing') {
     const config = options.config ?? policySchema.parse({});
+    // The planner does not nominate a VM in its cooldown: one that moved since it was recommended
+    // (the state's history says when) waits as it would for the planner. A must-move ignores it, as there.
+    const cooling = new HistoryIndex(state, config, state.observedAtMs).cooldown(vm);
+    if (cooling) return [`VM ${vm.name} is in its cooldown (${cooling})`];
     const source = state.hosts.find((h) => h.name === move.from)!;
     const gain = gainNow(vm, source, target, state, config);
     const cost = moveCost(move.predicted.bytes, source, config).cost;

@@ -1,87 +1,13 @@
 /** `virt-balancer history`: the journal of decisions and outcomes, newest last. */
 import type { Command } from 'commander';
-import { join } from 'node:path';
-import { loadConfig } from '../../config/index.js';
-import { readJournal, type JournalEntry } from '../../executor/index.js';
+import { Session } from '../../controller/session.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
+import { describeEntry } from '../format-history.js';
+import { commandLogger } from '../logging.js';
 import { out, outJson } from '../output.js';
 
-/** One journal entry as a history row: time, event, VM, hosts, details. */
-export function describeEntry(e: JournalEntry): string[] {
-  const at = new Date(e.atMs).toISOString().replace('T', ' ').replace(/\..*/, '');
-  switch (e.type) {
-    case 'planned':
-      return [at, e.type, e.vm, `${e.from} -> ${e.to} ${e.technique}${e.dryRun ? ' (dry-run)' : ''}`, e.reason];
-    case 'rejected':
-      return [at, e.type, e.vm, `${e.from} -> ${e.to}`, e.reason];
-    case 'started':
-      return [at, e.type, e.vm, `${e.from} -> ${e.to} ${e.technique}`, ''];
-    case 'adapted':
-      return [at, e.type, e.vm, e.action, e.detail];
-    case 'outcome':
-      return [
-        at,
-        e.outcome,
-        e.vm,
-        `${e.from} -> ${e.to} ${e.technique}`,
-        [
-          e.totalMs !== undefined ? `${(e.totalMs / 1000).toFixed(2)} s` : '',
-          e.downtimeMs !== undefined ? `${e.downtimeMs} ms down` : '',
-          e.bytes !== undefined ? `${(e.bytes / 2 ** 20).toFixed(0)} MiB` : '',
-          e.error ?? '',
-          e.incident ? `INCIDENT: ${e.incident}` : '',
-          e.adoptedAfterRestart ? 'seen to its end after a controller restart' : '',
-        ]
-          .filter(Boolean)
-          .join(', '),
-      ];
-    case 'found-running-job':
-      return [at, e.type, e.vm, e.host, 'job found running on the host; watched, not restarted'];
-    case 'recommended':
-      return [
-        at,
-        `recommended ${e.id}`,
-        e.vm,
-        `${e.from} -> ${e.to} ${e.technique}`,
-        `${e.kind}, waits for approval until ${new Date(e.expiresAtMs).toISOString().replace('T', ' ').replace(/\..*/, '')}; ${e.reason}`,
-      ];
-    case 'approval':
-      return [
-        at,
-        `approved ${e.id}`,
-        e.vm,
-        `${e.from} -> ${e.to}`,
-        `by ${e.by}: ${e.decision === 'executed' ? `executed, ${e.outcome}` : 'refused'}${e.detail ? ` (${e.detail})` : ''}`,
-      ];
-    case 'recommendation-ended':
-      return [
-        at,
-        `${e.status} ${e.id}`,
-        e.vm,
-        `${e.from} -> ${e.to}`,
-        e.status === 'expired' ? 'not approved in time (policy.recommendationExpirySeconds)' : 'a later plan recommends another move of this VM',
-      ];
-    case 'power':
-      return [
-        at,
-        `${e.action} ${e.event}${e.dryRun ? ' (dry-run)' : ''}`,
-        '',
-        `${e.host} (${e.method})`,
-        [
-          e.seconds !== undefined ? `${e.seconds.toFixed(1)} s` : '',
-          // No status when it never ran or was killed: the detail says why (ENOENT, killed by SIGKILL).
-          typeof e.exitCode === 'number' ? `exit ${e.exitCode}` : '',
-          e.detail ?? '',
-          e.stderr ? `stderr: ${e.stderr}` : '',
-          e.reason ?? '',
-          e.command ? `to run by hand: ${e.command}` : '',
-        ]
-          .filter(Boolean)
-          .join(', '),
-      ];
-  }
-}
+export { describeEntry } from '../format-history.js';
 
 export function register(program: Command): void {
   program
@@ -92,14 +18,19 @@ export function register(program: Command): void {
     .option('--limit <n>', 'last N entries', '50')
     .action(
       action(async (options: { config: string; json?: boolean; limit: string }) => {
-        const config = await loadConfig(options.config);
+        const session = await Session.open(options.config, commandLogger('warn'));
         const limit = Number(options.limit);
         if (!Number.isInteger(limit) || limit < 1)
           throw new UserError(`--limit is ${JSON.stringify(options.limit)}; give a whole number of entries, 1 or more (default 50)`);
-        const entries = (await readJournal(join(config.stateDir, 'journal.jsonl'))).slice(-limit);
-        if (options.json) outJson(entries);
-        else if (entries.length === 0) out(`No journal entries yet in ${join(config.stateDir, 'journal.jsonl')}.\n`);
-        else out(table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describeEntry)) + '\n');
+        try {
+          const journal = session.journal();
+          const entries = (await journal.read()).slice(-limit);
+          if (options.json) outJson(entries);
+          else if (entries.length === 0) out(`No journal entries yet in ${journal.file}.\n`);
+          else out(`${table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describeEntry))}\n`);
+        } finally {
+          await session.close();
+        }
       }),
     );
 }
