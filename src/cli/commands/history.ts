@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/index.js';
-import { readJournal, type JournalEntry } from '../../executor/index.js';
+import { readJournalHistory, type JournalEntry } from '../../executor/index.js';
 import { action, UserError } from '../errors.js';
 import { table } from '../format.js';
 import { out, outJson } from '../output.js';
@@ -96,7 +96,7 @@ export function register(program: Command): void {
         const limit = Number(options.limit);
         if (!Number.isInteger(limit) || limit < 1)
           throw new UserError(`--limit is ${JSON.stringify(options.limit)}; give a whole number of entries, 1 or more (default 50)`);
-        const entries = (await readJournal(join(config.stateDir, 'journal.jsonl'))).slice(-limit);
+        const entries = (await readJournalHistory(join(config.stateDir, 'journal.jsonl'))).slice(-limit);
         if (options.json) outJson(entries);
         else if (entries.length === 0) out(`No journal entries yet in ${join(config.stateDir, 'journal.jsonl')}.\n`);
         else out(table(['time (UTC)', 'event', 'vm', 'move', 'detail'], entries.map(describeEntry)) + '\n');
