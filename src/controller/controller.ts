@@ -142,7 +142,7 @@ export class Controller {
     this.executor.restoreUnfinished(unfinishedStarts(entries));
     await this.connections.start();
     // Prime the counters so the first tick already has rates.
-    await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+    await this.collector.collect({ recentFailures: this.history.forState().recentFailures, inFlight: this.executor.inFlight() });
   }
 
   /** Start ticking on the schedule. */
@@ -172,7 +172,7 @@ export class Controller {
   async tick(): Promise<TickReport> {
     const started = performance.now();
     const { logger, metrics } = this.options;
-    let state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+    let state = await this.collector.collect({ recentFailures: this.history.forState().recentFailures, inFlight: this.executor.inFlight() });
     if (this.options.ha) {
       const { gate } = this.options.ha;
       if (!gate.isLeader()) return this.standbyTick(state, started);

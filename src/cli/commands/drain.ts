@@ -37,7 +37,7 @@ export function register(program: Command): void {
         await checkedStateDir(config.stateDir, { create: true });
         const journal = new Journal(config.stateDir, { logger });
         const history = new DecisionHistory(await journal.readForPlanning());
-        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000, history: history.forState() });
+        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 1000 });
         try {
           const host = state.hosts.find((h) => h.name === hostName)!;
           if (!host.up) throw new UserError(`host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);

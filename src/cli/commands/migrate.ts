@@ -70,7 +70,7 @@ export function register(program: Command): void {
         const history = new DecisionHistory(await journal.readForPlanning());
         // Technique policies narrow an operator's move too, as they do the planner's.
         const policies = await loadPolicies(config.policy);
-        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 200, history: history.forState() });
+        const { state, collector, connections, close } = await collectOnce(config, { logger, sampleIntervalMs: 200 });
         try {
           const vm = state.vms.find((v) => v.name === vmName);
           if (!vm) {

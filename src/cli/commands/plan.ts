@@ -168,7 +168,6 @@ export function register(program: Command): void {
         const collected = await collectOnce(config, {
           logger,
           sampleIntervalMs: 2000,
-          history: history.forState(),
           // Down on purpose: unreachable without a warning.
           expectedDown: new Set(powerStates.notAwake().keys()),
         });
@@ -177,8 +176,8 @@ export function register(program: Command): void {
         try {
           // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
           const inputs = { config, policies, history };
-          const { plan: result } = await planObserved(state, inputs, options.dirtyRate ? { collector, staleAfterMs: 0 } : undefined);
-          const decided = await planPower(state, result, powerStates, config, planOptionsFor(inputs), Date.now());
+          const { plan: result, state: planned } = await planObserved(state, inputs, options.dirtyRate ? { collector, staleAfterMs: 0 } : undefined);
+          const decided = await planPower(planned, result, powerStates, config, planOptionsFor(inputs), Date.now());
           const power: PowerPlan = {
             actions: decided.decisions.map((d) => {
               const mode = powerMode(d, config.policy.automation, config.loop.dryRun);
