@@ -51,18 +51,30 @@ export function calibrationSamples(entries: readonly JournalEntry[]): Calibratio
   const samples: CalibrationSample[] = [];
   for (const e of entries) {
     if (e.type !== 'outcome' || e.outcome !== 'completed' || e.totalMs === undefined || !e.predicted || e.adoptedAfterRestart) continue;
-    samples.push({
-      from: e.from,
-      to: e.to,
-      technique: e.technique,
-      // The model's own figures when calibration had scaled them (Prediction.model).
-      predictedSeconds: (e.predicted.model ?? e.predicted).totalSeconds,
-      actualSeconds: e.totalMs / 1000,
-      predictedDowntimeMs: (e.predicted.model ?? e.predicted).downtimeMs,
-      actualDowntimeMs: e.downtimeMs,
-    });
+    samples.push(calibrationSampleOf({ ...e, totalMs: e.totalMs, predicted: e.predicted }));
   }
   return samples;
+}
+
+/** A completed move's calibration sample: predicted against real time and downtime (journal entries and live outcomes alike). */
+export function calibrationSampleOf(r: {
+  from: string;
+  to: string;
+  technique: string;
+  predicted: Prediction;
+  totalMs: number;
+  downtimeMs?: number;
+}): CalibrationSample {
+  return {
+    from: r.from,
+    to: r.to,
+    technique: r.technique,
+    // The model's own figures when calibration had scaled them (Prediction.model).
+    predictedSeconds: (r.predicted.model ?? r.predicted).totalSeconds,
+    actualSeconds: r.totalMs / 1000,
+    predictedDowntimeMs: (r.predicted.model ?? r.predicted).downtimeMs,
+    actualDowntimeMs: r.downtimeMs,
+  };
 }
 
 export interface RecentFailure {
@@ -128,20 +140,27 @@ export async function readPlanningSet(file: string, options: { warn?: (message: 
       const end = line.indexOf('"', TYPE_PREFIX.length);
       if (end > 0 && !PlanningSetBuilder.wants(line.slice(TYPE_PREFIX.length, end))) continue;
     }
-    if (!line.trim()) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      value = undefined;
-    }
-    if (isEntry(value)) builder.add(value);
-    else warn(`${file}:${lineNumber}: skipped an unreadable journal line (${line.length > 60 ? `${line.slice(0, 60)}...` : line})`);
+    const entry = parseLine(line, `${file}:${lineNumber}`, warn);
+    if (entry) builder.add(entry);
   }
   return builder.entries();
 }
 
 const TYPE_PREFIX = '{"type":"';
+
+/** One line as an entry; undefined for a blank line, and for one that is not JSON or not an entry (reported through `warn` with `where`, file:line). */
+function parseLine(line: string, where: string, warn: (message: string) => void): JournalEntry | undefined {
+  if (!line.trim()) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    value = undefined;
+  }
+  if (isEntry(value)) return value;
+  warn(`${where}: skipped an unreadable journal line (${line.length > 60 ? `${line.slice(0, 60)}...` : line})`);
+  return undefined;
+}
 
 /**
  * Entries of a journal file, oldest first. A line that is not JSON or not an entry (a torn line
@@ -159,15 +178,8 @@ export async function readJournal(file: string, options: { warn?: (message: stri
   const warn = options.warn ?? ((message: string) => process.emitWarning(message, 'JournalWarning'));
   const entries: JournalEntry[] = [];
   text.split('\n').forEach((line, index) => {
-    if (!line.trim()) return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      value = undefined;
-    }
-    if (isEntry(value)) entries.push(value);
-    else warn(`${file}:${index + 1}: skipped an unreadable journal line (${line.length > 60 ? `${line.slice(0, 60)}...` : line})`);
+    const entry = parseLine(line, `${file}:${index + 1}`, warn);
+    if (entry) entries.push(entry);
   });
   return entries;
 }
