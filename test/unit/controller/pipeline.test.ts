@@ -47,7 +47,11 @@ describe('planning pipeline: history through one door', () => {
 
   it("an operator's request is planned through the same view (the learned link bandwidth)", async () => {
     const history = new DecisionHistory([movedIn]);
-    const planned = await planRequested(observed, { vmUuid: vms[1].uuid, to: 'c', reason: 'test' }, { config, policies: await loadPolicies(config.policy), history });
+    const planned = await planRequested(
+      observed,
+      { vmUuid: vms[1].uuid, to: 'c', reason: 'test' },
+      { config, policies: await loadPolicies(config.policy), history },
+    );
     expect('move' in planned && planned.move.inputs.bandwidthMiBps).toBe(1024);
   });
 });
