@@ -85,9 +85,13 @@ interface HostMemo {
   jobs: HostJobWatch;
 }
 
+/**
+ * What the collector is told beside what it reads from libvirt. It observes libvirt only: the
+ * states it returns carry no history (empty lastMovedAtMs, recentMoves, recentFailures); planning
+ * applies the decision history (controller/pipeline.ts).
+ */
 export interface CollectOptions {
-  lastMovedAtMs?: Record<string, number>;
-  recentMoves?: ClusterState['recentMoves'];
+  /** Failed moves: the VMs of VM-bound ones have their definition read again (never copied into the state). */
   recentFailures?: ClusterState['recentFailures'];
   /** Migrations the executor runs (merged with jobs found on the hosts). */
   inFlight?: InFlightMigration[];
@@ -225,9 +229,9 @@ export class Collector {
       hosts,
       vms,
       inFlight,
-      lastMovedAtMs: options.lastMovedAtMs ?? {},
-      recentMoves: options.recentMoves ?? [],
-      recentFailures: options.recentFailures ?? [],
+      lastMovedAtMs: {},
+      recentMoves: [],
+      recentFailures: [],
     };
     this.publish(state);
     this.lastState = state;
@@ -633,15 +637,15 @@ export class Collector {
 /** Open connections, take two samples a short interval apart (so rates exist) and return the state. */
 export async function collectOnce(
   config: Config,
-  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number; history?: CollectOptions; expectedDown?: ReadonlySet<string> },
+  deps: { logger: Logger; metrics?: Metrics; sampleIntervalMs?: number; expectedDown?: ReadonlySet<string> },
 ): Promise<{ state: ClusterState; collector: Collector; connections: HostConnections; close(): Promise<void> }> {
   const connections = new HostConnections(config, deps);
   // Hosts a power action has down on purpose (from the journal): unreachable without a warning.
   if (deps.expectedDown) connections.setExpectedDown(deps.expectedDown);
   await connections.start();
   const collector = new Collector(config, connections, deps);
-  await collector.collect(deps.history);
+  await collector.collect();
   await new Promise((r) => setTimeout(r, deps.sampleIntervalMs ?? 1000));
-  const state = await collector.collect(deps.history);
+  const state = await collector.collect();
   return { state, collector, connections, close: () => connections.close() };
 }

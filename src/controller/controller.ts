@@ -150,7 +150,8 @@ export class Controller {
       executor: this.executor,
       observe: async () => {
         await this.current;
-        return this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+        const state = await this.collector.collect({ recentFailures: this.history.forState().recentFailures, inFlight: this.executor.inFlight() });
+        return { ...state, ...this.history.forState() };
       },
     };
   }
@@ -171,7 +172,7 @@ export class Controller {
     this.executor.restoreUnfinished(unfinishedStarts(entries));
     await this.connections.start();
     // Prime the counters so the first tick already has rates.
-    await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+    await this.collector.collect({ recentFailures: this.history.forState().recentFailures, inFlight: this.executor.inFlight() });
   }
 
   /** Start ticking on the schedule. */
@@ -218,7 +219,7 @@ export class Controller {
    * adopt running jobs (reconcile) and notify maintenance changes. A standby only collects.
    */
   private async observe(): Promise<{ state: ClusterState; role: 'leader' | 'standby' }> {
-    const state = await this.collector.collect({ ...this.history.forState(), inFlight: this.executor.inFlight() });
+    const state = await this.collector.collect({ recentFailures: this.history.forState().recentFailures, inFlight: this.executor.inFlight() });
     if (this.options.ha) {
       const { gate } = this.options.ha;
       if (!gate.isLeader()) return { state, role: 'standby' };

@@ -1,7 +1,10 @@
 /**
- * The one planning pipeline: observed state + decision history (journal) + link bandwidths and
- * calibration -> plan. `run` (the controller), `plan`, `drain` and `migrate` all plan through
- * here, so they see the same cooldowns, retry delays and measured links.
+ * The one planning pipeline: observed state + decision history -> plan. History enters here and
+ * only here, as one view (DecisionHistory.view: cooldowns, recent moves and failures, link
+ * bandwidths, calibration); the collector's states carry none. `run` (the controller), `plan`,
+ * `drain` and `migrate` all plan through here, so they see the same cooldowns, retry delays and
+ * measured links; the states returned carry the history they were planned with (admission paces
+ * by its measured durations).
  */
 import type { Collector } from '../cluster/collector.js';
 import type { ClusterState } from '../cluster/model.js';
@@ -20,8 +23,8 @@ export interface PlanningInputs {
   maxMoves?: number;
 }
 
-/** plan()'s options from the config, the policies and what history learned. */
-export function planOptionsFor(inputs: PlanningInputs): PlanOptions {
+/** plan()'s options from the config and the policies (the history's come with its view). */
+function configuredOptions(inputs: PlanningInputs): PlanOptions {
   const { config } = inputs;
   return {
     policies: inputs.policies,
@@ -29,20 +32,31 @@ export function planOptionsFor(inputs: PlanningInputs): PlanOptions {
     bandwidthLimitMiBps: config.migration.bandwidthMiBps,
     maxMoves: inputs.maxMoves,
     memory: inputs.memory,
-    ...inputs.history.planOptions(config.migration),
   };
+}
+
+/** The door: `state` with the history's part, and plan()'s options with what history learned. */
+export function planningView(state: ClusterState, inputs: PlanningInputs): { state: ClusterState; options: PlanOptions } {
+  const view = inputs.history.view(state, inputs.config.migration);
+  return { state: view.state, options: { ...configuredOptions(inputs), ...view.options } };
+}
+
+/** plan()'s options alone, for what-if plans (power decisions) on a state planningView returned. */
+export function planOptionsFor(inputs: PlanningInputs): PlanOptions {
+  return { ...configuredOptions(inputs), ...inputs.history.planOptions(inputs.config.migration) };
 }
 
 /**
  * Plan on an observed state. With a collector, the dirty rates of the VMs about to move are
- * measured when older than `staleAfterMs` (0: always) and the plan made again on them.
+ * measured when older than `staleAfterMs` (0: always) and the plan made again on them. The state
+ * returned is the one planned on: with the history applied (and the measured rates).
  */
 export async function planObserved(
-  state: ClusterState,
+  observed: ClusterState,
   inputs: PlanningInputs,
   measure?: { collector: Collector; staleAfterMs: number },
 ): Promise<{ state: ClusterState; plan: Plan }> {
-  const options = planOptionsFor(inputs);
+  const { state, options } = planningView(observed, inputs);
   if (!measure) return { state, plan: await plan(state, options) };
   return planMeasuringCandidates(state, measure.collector, options, {
     measureSeconds: inputs.config.policy.dirtyRateMeasureSeconds,
@@ -50,11 +64,12 @@ export async function planObserved(
   });
 }
 
-/** The engine's move for an operator's request (policy/engine.ts planRequestedMove), with the same learned options. */
+/** The engine's move for an operator's request (policy/engine.ts planRequestedMove), through the same door. */
 export async function planRequested(
-  state: ClusterState,
+  observed: ClusterState,
   request: { vmUuid: string; to: string; reason: string; techniques?: readonly Technique[] },
   inputs: PlanningInputs,
 ): Promise<{ move: Move } | { refused: string; hardLimit?: boolean }> {
-  return planRequestedMove(state, request, planOptionsFor(inputs));
+  const { state, options } = planningView(observed, inputs);
+  return planRequestedMove(state, request, options);
 }

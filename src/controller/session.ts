@@ -138,12 +138,12 @@ export class Session {
     const { state, collector, connections, close } = await collectOnce(this.config, {
       logger: this.logger,
       sampleIntervalMs: options.sampleIntervalMs,
-      history,
       expectedDown: options.expectedDown,
     });
     this.collected = { collector, connections };
     this.closers.push(close);
-    return state;
+    // The collector observes libvirt only; the history is laid on here (as DecisionHistory.view does for planning).
+    return history ? { ...state, ...history } : state;
   }
 
   /** The collector of collect(). */
@@ -186,7 +186,7 @@ export class Session {
       journal: this.journal(),
       collector,
       executor: this.executor(),
-      observe: () => collector.collect(history.forState()),
+      observe: async () => ({ ...(await collector.collect({ recentFailures: history.forState().recentFailures })), ...history.forState() }),
     };
   }
 

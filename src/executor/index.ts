@@ -7,6 +7,7 @@ export {
   linkObservations,
   moveHistory,
   readJournal,
+  readJournalHistory,
   unfinishedStarts,
   type JournalEntry,
   type MoveHistory,

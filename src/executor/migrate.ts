@@ -14,12 +14,12 @@ import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/catalog.js';
 import type { Move } from '../policy/plan-types.js';
 import { Adapter } from './adapt.js';
-import { recoverPostcopy } from './recover.js';
-import { failedResult, resultBase, type MigrationProgress, type MigrationResult } from './result.js';
+import { type Ending, type EndingContext, endMove } from './ending.js';
+import { resultBase, type MigrationProgress, type MigrationResult } from './result.js';
 import { prepareMove, startCall, type PreparedMove, type StartedCall } from './start.js';
 import { explainStorageCopyError } from './storage-copy.js';
 import { explainMigrationTlsError } from './tls-errors.js';
-import { heldBySource, outcomeFromPlacement, placedOnTarget, viewOn } from './verify.js';
+import { heldBySource, placedOnTarget, viewOn } from './verify.js';
 import { completedJobFigures, completedJobParams, isActiveState, num, sleep, stillOnSourceWording } from './vm-on-host.js';
 import { watchJob } from './watch.js';
 
@@ -68,155 +68,89 @@ export interface RunMigrationOptions {
   abortGraceMs?: number;
 }
 
+/** A started move, as its phases see it: one context instead of each phase's list of parameters. */
+interface MoveRun extends EndingContext {
+  move: Move;
+  options: RunMigrationOptions;
+  prepared: PreparedMove;
+  call: StartedCall;
+  adapter: Adapter;
+  deadlineSeconds: number;
+  deadlineMs: number;
+  /** Why to abort now (cancel, deadline), or undefined; never after a post-copy switch (the guest's memory is split between hosts). */
+  abortReason: () => Promise<string | undefined>;
+  onAbort: (why: string) => void;
+}
+
 /** Run `move` to its end; resolves with its outcome (never rejects for a migration that failed; rejects if the source cannot be asked about the VM at all). */
 export async function runMigration(move: Move, options: RunMigrationOptions): Promise<MigrationResult> {
-  const { source, target, config } = options;
-  const log = options.logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique });
-  const base = { ...resultBase(move, Date.now()), tls: options.tls === true };
-  const connectionOf = options.connectionOf ?? ((host: string) => (host === move.from ? source : host === move.to ? target : undefined));
-
-  const prepared = await prepareMove(move, {
-    source,
-    target,
+  const { source, target } = options;
+  const ending: EndingContext = {
+    base: { ...resultBase(move, Date.now()), tls: options.tls === true },
+    connectionOf: options.connectionOf ?? ((host: string) => (host === move.from ? source : host === move.to ? target : undefined)),
     targetUri: options.targetUri,
-    config,
-    allowPostcopySwitch: options.allowPostcopySwitch,
-    bandwidthMiBps: options.bandwidthMiBps,
-    tls: options.tls,
-    targetMigrationAddress: options.targetMigrationAddress,
-  });
+    log: options.logger.child({ vm: move.vmName, from: move.from, to: move.to, technique: move.technique }),
+    metrics: options.metrics,
+  };
+  const prepared = await prepareMove(move, options);
   if ('refused' in prepared) {
-    log.warn({ err: prepared.refused }, 'move refused');
-    return failedResult(base, { error: prepared.refused, notStarted: true });
+    ending.log.warn({ err: prepared.refused }, 'move refused');
+    return await endMove(ending, { failed: { error: prepared.refused, notStarted: true } });
   }
-  const call = await startCall(move, prepared, { source, targetUri: options.targetUri, config, log });
+  const call = await startCall(move, prepared, { source, targetUri: options.targetUri, config: options.config, log: ending.log });
   options.metrics?.migrationsInFlight.inc();
   try {
-    const adapter = new Adapter({
-      recipe: prepared.recipe,
-      config,
-      downtimeBudgetMs: options.downtimeBudgetMs,
-      startedAtMs: base.startedAtMs,
-      log,
-      onProgress: options.onProgress,
-      onAdapt: options.onAdapt,
-    });
-    const deadlineSeconds = deadlineSecondsFor(move, config);
-    const deadlineMs = base.startedAtMs + deadlineSeconds * 1000;
-    let cancelled = false;
-    void options.cancel?.then(() => (cancelled = true));
-    // After a post-copy switch the guest's memory is split between hosts: never abort then.
-    const abortReason = async () =>
-      adapter.switchedToPostcopy ? undefined : cancelled ? 'cancelled' : Date.now() >= deadlineMs ? `deadline of ${deadlineSeconds} s reached` : undefined;
-    const onAbort = (why: string) => options.onAdapt?.('abort', why);
-
-    if (prepared.recipe.postcopy.mode === 'immediately') await switchAtOnce(adapter, call, prepared, source);
-    const watched = await watchJob({
-      connectionOf: () => source,
-      vmUuid: move.vmUuid,
-      known: { conn: source, dom: prepared.dom },
-      pollIntervalMs: config.pollIntervalMs,
-      log,
-      until: call.finished,
-      wake: call.settled,
-      untilOnly: true,
-      onSample: (p, c, d) => adapter.onSample(p, c, d),
-      abortReason,
-      onAbort,
-      abortGraceMs: options.abortGraceMs ?? ABORT_CALL_GRACE_MS,
-    });
-    if (watched.end === 'callUnanswered')
-      return await unansweredAfterAbort(move, prepared, { ...options, connectionOf }, base, adapter, watched.abortedWhy!, log);
-    const result = await call.settled;
-    if (result.ok) return await verifyCompleted(move, prepared, call, { ...options, connectionOf }, base, adapter, log);
-
-    const error = result.error;
-    const raw = error instanceof LibvirtError ? `${error.codeName}: ${error.message}` : ((error as Error)?.message ?? String(error));
-    if (error instanceof ConnectionClosedError) {
-      // Our link to the source is gone, not necessarily the migration: ask libvirt again.
-      const why = `the link to ${move.from} was lost mid-move (${raw})`;
-      log.warn({ why }, 'lost the link to the source; watching the job through a new connection');
-      options.onAdapt?.('link-lost', why);
-      const again = await watchJob({
-        connectionOf: () => connectionOf(move.from),
-        vmUuid: move.vmUuid,
-        known: { conn: source, dom: prepared.dom },
-        pollIntervalMs: config.pollIntervalMs,
-        log,
-        detectPostcopyFailure: true,
-        giveUpAtMs: Math.max(deadlineMs, Date.now()) + LINK_LOST_WAIT_MS,
-        stopped: options.stopped,
-        onSample: (p, c, d) => adapter.onSample(p, c, d),
-        abortReason: watched.abortedWhy ? undefined : abortReason,
-        onAbort,
-      });
-      const abortedWhy = watched.abortedWhy ?? again.abortedWhy;
-      if (again.end === 'stopped')
-        return failedResult(base, { error: `${why}; the controller stopped before the outcome was known`, switchedToPostcopy: adapter.switchedToPostcopy });
-      if (again.end === 'postcopyFailed')
-        return await recoverPostcopy({
-          base,
-          connectionOf,
-          targetUri: options.targetUri,
-          recipe: prepared.recipe,
-          failure: `${why}; the post-copy then failed`,
-          log,
-          metrics: options.metrics,
-        });
-      if (again.end === 'unreachable') {
-        const incident = `outcome unknown: ${move.from} has not answered since ${why}; the VM is ${(await viewOn(connectionOf(move.to), move.vmUuid)).description} on ${move.to}`;
-        log.error({ incident }, 'migration outcome unknown');
-        return failedResult(base, { error: why, incident, switchedToPostcopy: adapter.switchedToPostcopy, iterations: adapter.lastIteration || undefined });
-      }
-      return await outcomeFromPlacement({
-        base,
-        connectionOf,
-        stateBefore: prepared.stateBefore,
-        switchedToPostcopy: adapter.switchedToPostcopy,
-        iterations: adapter.lastIteration || undefined,
-        abortedWhy,
-        unseenWhy: `${why}; libvirt ended the migration without moving the VM`,
-        log,
-      });
-    }
-    // libvirt's own words stay at the end: they are what its docs and bug trackers are searched by.
-    const storage = { vm: move.vmName, targetHost: move.to, disks: prepared.disks };
-    const explained =
-      (prepared.disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined) ??
-      explainMigrationTlsError(raw, { vm: move.vmName, from: move.from, to: move.to, tls: options.tls === true });
-    const message = explained ? `${explained} (libvirt: ${raw})` : raw;
-    if (adapter.switchedToPostcopy)
-      return await recoverPostcopy({
-        base,
-        connectionOf,
-        targetUri: options.targetUri,
-        recipe: prepared.recipe,
-        failure: message,
-        log,
-        metrics: options.metrics,
-      });
-    const sourceView = await viewOn(source, move.vmUuid);
-    if (!heldBySource(prepared.stateBefore, sourceView)) {
-      const incident = `the VM is ${sourceView.description} on ${move.from} and ${(await viewOn(target, move.vmUuid)).description} on ${move.to}`;
-      log.error({ incident }, 'VM not running on the source after a failed migration');
-      return failedResult(base, {
-        error: message,
-        incident,
-        outcome: watched.abortedWhy ? 'aborted' : 'failed',
-        iterations: adapter.lastIteration || undefined,
-      });
-    }
-    log.warn({ err: message }, stillOnSourceWording(Boolean(watched.abortedWhy), sourceView.state));
-    return failedResult(base, {
-      // The journal's and history's wording since wave 1: 'aborted: N s deadline (libvirt's words)'.
-      error: watched.abortedWhy ? `aborted: ${watched.abortedWhy === 'cancelled' ? 'cancelled' : `${deadlineSeconds} s deadline`} (${message})` : message,
-      outcome: watched.abortedWhy ? 'aborted' : 'failed',
-      iterations: adapter.lastIteration || undefined,
-    });
+    const run = running(move, options, ending, prepared, call);
+    return await endMove(run, await watchToEnd(run));
   } finally {
     options.metrics?.migrationsInFlight.dec();
     call.release();
   }
+}
+
+/** The started move's context: its adapter, its deadline and when to abort. */
+function running(move: Move, options: RunMigrationOptions, ending: EndingContext, prepared: PreparedMove, call: StartedCall): MoveRun {
+  const { config, onProgress, onAdapt, downtimeBudgetMs } = options;
+  const { recipe } = prepared;
+  const startedAtMs = ending.base.startedAtMs;
+  const adapter = new Adapter({ recipe, config, downtimeBudgetMs, startedAtMs, log: ending.log, onProgress, onAdapt });
+  const deadlineSeconds = deadlineSecondsFor(move, config);
+  const deadlineMs = startedAtMs + deadlineSeconds * 1000;
+  let cancelled = false;
+  void options.cancel?.then(() => (cancelled = true));
+  const abortReason = async () =>
+    adapter.switchedToPostcopy ? undefined : cancelled ? 'cancelled' : Date.now() >= deadlineMs ? `deadline of ${deadlineSeconds} s reached` : undefined;
+  const onAbort = (why: string) => options.onAdapt?.('abort', why);
+  return { ...ending, move, options, prepared, call, recipe, stateBefore: prepared.stateBefore, adapter, deadlineSeconds, deadlineMs, abortReason, onAbort };
+}
+
+/** Watch the call to its end, then hand over to the phase that reads how it ended. */
+async function watchToEnd(run: MoveRun): Promise<Ending> {
+  const { move, options, prepared, call, adapter, log } = run;
+  const { source } = options;
+  if (prepared.recipe.postcopy.mode === 'immediately') await switchAtOnce(run);
+  const watched = await watchJob({
+    connectionOf: () => source,
+    vmUuid: move.vmUuid,
+    known: { conn: source, dom: prepared.dom },
+    pollIntervalMs: options.config.pollIntervalMs,
+    log,
+    until: call.finished,
+    wake: call.settled,
+    untilOnly: true,
+    onSample: (p, c, d) => adapter.onSample(p, c, d),
+    abortReason: run.abortReason,
+    onAbort: run.onAbort,
+    abortGraceMs: options.abortGraceMs ?? ABORT_CALL_GRACE_MS,
+  });
+  if (watched.end === 'callUnanswered') return await unansweredAfterAbort(run, watched.abortedWhy!);
+  const result = await call.settled;
+  if (result.ok) return await verifyCompleted(run);
+  const error = result.error;
+  const raw = error instanceof LibvirtError ? `${error.codeName}: ${error.message}` : ((error as Error)?.message ?? String(error));
+  // Our link to the source is gone, not necessarily the migration: ask libvirt again.
+  if (error instanceof ConnectionClosedError) return await afterLinkLost(run, raw, watched.abortedWhy);
+  return await afterFailedCall(run, raw, watched.abortedWhy);
 }
 
 /**
@@ -225,7 +159,7 @@ export async function runMigration(move: Move, options: RunMigrationOptions): Pr
  * started QEMU's migration with the post-copy capability: retry at a short interval for a while,
  * then the adapter retries at every poll of the watch.
  */
-async function switchAtOnce(adapter: Adapter, call: StartedCall, prepared: PreparedMove, source: LibvirtConnection): Promise<void> {
+async function switchAtOnce({ adapter, call, prepared, options: { source } }: MoveRun): Promise<void> {
   const until = Date.now() + IMMEDIATE_SWITCH_FAST_RETRY_MS;
   while (!call.finished() && !adapter.switchedToPostcopy && Date.now() < until) {
     const job = await source.domainGetJobStats(prepared.dom, 0).catch(() => undefined);
@@ -239,44 +173,18 @@ async function switchAtOnce(adapter: Adapter, call: StartedCall, prepared: Prepa
  * with what libvirt says of the VM on both hosts (its outcome from where the VM is); the call's
  * late answer, if one ever comes, is dropped.
  */
-async function unansweredAfterAbort(
-  move: Move,
-  prepared: PreparedMove,
-  options: RunMigrationOptions & { connectionOf: (host: string) => LibvirtConnection | undefined },
-  base: ReturnType<typeof resultBase>,
-  adapter: Adapter,
-  abortedWhy: string,
-  log: Logger,
-): Promise<MigrationResult> {
-  const graceSeconds = (options.abortGraceMs ?? ABORT_CALL_GRACE_MS) / 1000;
-  const [onSource, onTarget] = [await viewOn(options.connectionOf(move.from), move.vmUuid), await viewOn(options.connectionOf(move.to), move.vmUuid)];
+async function unansweredAfterAbort(run: MoveRun, abortedWhy: string): Promise<Ending> {
+  const { move, connectionOf } = run;
+  const graceSeconds = (run.options.abortGraceMs ?? ABORT_CALL_GRACE_MS) / 1000;
+  const [onSource, onTarget] = [await viewOn(connectionOf(move.from), move.vmUuid), await viewOn(connectionOf(move.to), move.vmUuid)];
   const said = `the migration call did not return within ${graceSeconds} s of the abort; libvirt says the VM is ${onSource.description} on ${move.from} and ${onTarget.description} on ${move.to}`;
-  log.error({ abortedWhy, said }, 'migration call unanswered after the abort; ending the move with what libvirt says of the VM');
-  options.onAdapt?.('call-unanswered', said);
-  const result = await outcomeFromPlacement({
-    base,
-    connectionOf: options.connectionOf,
-    stateBefore: prepared.stateBefore,
-    switchedToPostcopy: adapter.switchedToPostcopy,
-    iterations: adapter.lastIteration || undefined,
-    abortedWhy,
-    unseenWhy: said,
-    log,
-  });
-  return result.error && !result.error.includes(said) ? { ...result, error: `${result.error}; ${said}` } : result;
+  run.log.error({ abortedWhy, said }, 'migration call unanswered after the abort; ending the move with what libvirt says of the VM');
+  run.options.onAdapt?.('call-unanswered', said);
+  return { placement: { abortedWhy, unseenWhy: said, alsoSay: said } };
 }
 
 /** The call returned success: read libvirt's real figures and check the VM is where the move leaves it. */
-async function verifyCompleted(
-  move: Move,
-  prepared: PreparedMove,
-  call: StartedCall,
-  options: RunMigrationOptions,
-  base: ReturnType<typeof resultBase>,
-  adapter: Adapter,
-  log: Logger,
-): Promise<MigrationResult> {
-  const { source, target } = options;
+async function verifyCompleted({ move, options: { source, target }, prepared, call, base, log }: MoveRun): Promise<Ending> {
   const endedAtMs = Date.now();
   // Real figures: the job-completed event, else the destination's completed-job stats.
   for (let i = 0; i < 20 && !call.completedParams(); i++) await sleep(50);
@@ -286,10 +194,64 @@ async function verifyCompleted(
   if (!placedOnTarget(move.technique, prepared.stateBefore, targetView) || isActiveState(sourceView.state)) {
     const incident = `after completion the VM is ${targetView.description} on ${move.to} and ${sourceView.description} on ${move.from}`;
     log.error({ incident }, 'migration reported success but verification failed');
-    return { ...base, ...figures, outcome: 'failed', switchedToPostcopy: adapter.switchedToPostcopy, error: 'verification failed', incident, endedAtMs };
+    return { completed: figures, endedAtMs, incident };
   }
   log.info({ ...figures }, 'migration completed');
-  return { ...base, ...figures, outcome: 'completed', switchedToPostcopy: adapter.switchedToPostcopy, endedAtMs };
+  return { completed: figures, endedAtMs };
+}
+
+/** The call failed because our link to the source was lost: watch the job through a new connection and read how it ended. */
+async function afterLinkLost(run: MoveRun, raw: string, abortedBefore: string | undefined): Promise<Ending> {
+  const { move, options, prepared, adapter, log } = run;
+  const why = `the link to ${move.from} was lost mid-move (${raw})`;
+  log.warn({ why }, 'lost the link to the source; watching the job through a new connection');
+  options.onAdapt?.('link-lost', why);
+  const again = await watchJob({
+    connectionOf: () => run.connectionOf(move.from),
+    vmUuid: move.vmUuid,
+    known: { conn: options.source, dom: prepared.dom },
+    pollIntervalMs: options.config.pollIntervalMs,
+    log,
+    detectPostcopyFailure: true,
+    giveUpAtMs: Math.max(run.deadlineMs, Date.now()) + LINK_LOST_WAIT_MS,
+    stopped: options.stopped,
+    onSample: (p, c, d) => adapter.onSample(p, c, d),
+    abortReason: abortedBefore ? undefined : run.abortReason,
+    onAbort: run.onAbort,
+  });
+  const { switchedToPostcopy } = adapter;
+  if (again.end === 'stopped') return { failed: { error: `${why}; the controller stopped before the outcome was known`, switchedToPostcopy } };
+  if (again.end === 'postcopyFailed') return { postcopyFailed: `${why}; the post-copy then failed` };
+  if (again.end === 'unreachable') {
+    const incident = `outcome unknown: ${move.from} has not answered since ${why}; the VM is ${(await viewOn(run.connectionOf(move.to), move.vmUuid)).description} on ${move.to}`;
+    log.error({ incident }, 'migration outcome unknown');
+    return { failed: { error: why, incident, switchedToPostcopy, iterations: adapter.lastIteration || undefined } };
+  }
+  return { placement: { abortedWhy: abortedBefore ?? again.abortedWhy, unseenWhy: `${why}; libvirt ended the migration without moving the VM` } };
+}
+
+/** libvirt's call failed: recover a post-copy, else check the VM is still held by the source. */
+async function afterFailedCall(run: MoveRun, raw: string, abortedWhy: string | undefined): Promise<Ending> {
+  const { move, options, prepared, adapter, log } = run;
+  // libvirt's own words stay at the end: they are what its docs and bug trackers are searched by.
+  const storage = { vm: move.vmName, targetHost: move.to, disks: prepared.disks };
+  const explained =
+    (prepared.disks.length > 0 ? explainStorageCopyError(raw, storage) : undefined) ??
+    explainMigrationTlsError(raw, { vm: move.vmName, from: move.from, to: move.to, tls: options.tls === true });
+  const message = explained ? `${explained} (libvirt: ${raw})` : raw;
+  if (adapter.switchedToPostcopy) return { postcopyFailed: message };
+  const outcome = abortedWhy ? 'aborted' : 'failed';
+  const iterations = adapter.lastIteration || undefined;
+  const sourceView = await viewOn(options.source, move.vmUuid);
+  if (!heldBySource(prepared.stateBefore, sourceView)) {
+    const incident = `the VM is ${sourceView.description} on ${move.from} and ${(await viewOn(options.target, move.vmUuid)).description} on ${move.to}`;
+    log.error({ incident }, 'VM not running on the source after a failed migration');
+    return { failed: { error: message, incident, outcome, iterations } };
+  }
+  log.warn({ err: message }, stillOnSourceWording(Boolean(abortedWhy), sourceView.state));
+  // The journal's and history's wording since wave 1: 'aborted: N s deadline (libvirt's words)'.
+  const deadline = `${run.deadlineSeconds} s deadline`;
+  return { failed: { error: abortedWhy ? `aborted: ${abortedWhy === 'cancelled' ? 'cancelled' : deadline} (${message})` : message, outcome, iterations } };
 }
 
 /**

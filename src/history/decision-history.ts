@@ -1,9 +1,11 @@
 /**
  * Decision history: the one owner of what planning remembers about past moves. Built from the
- * journal at start, updated with every outcome; it gives the collector the per-VM history the
- * engine's cooldown, anti-ping-pong and retry rules read (ClusterState.lastMovedAtMs, recentMoves,
- * recentFailures: the rules themselves are the engine's, src/policy/core-filters.ts) and the plan
- * options learned from past migrations (link bandwidths, the cost model's calibration).
+ * journal at start, updated with every outcome. Planning reads it through one view (`view`,
+ * taken by controller/pipeline.ts and the simulator): the per-VM history the engine's cooldown,
+ * anti-ping-pong and retry rules read (ClusterState.lastMovedAtMs, recentMoves, recentFailures:
+ * the rules themselves are the engine's, src/policy/core-filters.ts) and the plan options learned
+ * from past migrations (link bandwidths, the cost model's calibration). The collector observes
+ * libvirt only: its states carry no history until planning applies it.
  */
 import type { ClusterState } from '../cluster/model.js';
 import type { MigrationConfig } from '../config/migration-schema.js';
@@ -63,6 +65,15 @@ export class DecisionHistory {
   /** The history part of a ClusterState (copies: a state is a snapshot). */
   forState(): Pick<ClusterState, 'lastMovedAtMs' | 'recentMoves'> & { recentFailures: NonNullable<ClusterState['recentFailures']> } {
     return { lastMovedAtMs: { ...this.lastMovedAtMs }, recentMoves: [...this.recentMoves], recentFailures: [...this.recentFailures] };
+  }
+
+  /**
+   * What planning reads of history, in one view: `state` with its history part (cooldowns, recent
+   * moves and failures) replaced by this history's, and the plan() options learned from past
+   * migrations (link bandwidths, calibration, the cost model's tunables from `migration`).
+   */
+  view(state: ClusterState, migration: MigrationConfig): { state: ClusterState; options: ReturnType<LearnedFromMigrations['planOptions']> } {
+    return { state: { ...state, ...this.forState() }, options: this.planOptions(migration) };
   }
 
   /** The plan() options learned from past migrations, with the cost model's tunables from the migration config. */

@@ -6,6 +6,7 @@ export {
   linkObservations,
   moveHistory,
   readJournal,
+  readJournalHistory,
   unfinishedStarts,
   type JournalEntry,
   type PowerJournalEntry,

@@ -9,7 +9,7 @@ import type { MigrationConfig } from '../config/migration-schema.js';
 import { PredictionCalibration } from '../policy/calibration.js';
 import { tunablesFromMigrationConfig, type ChooserTunables } from '../policy/chooser.js';
 import type { Technique } from '../policy/plan-types.js';
-import { calibrationSamples, linkObservations, type JournalEntry } from './journal.js';
+import { calibrationSampleOf, calibrationSamples, linkObservations, type JournalEntry } from './journal.js';
 import type { MoveOutcome } from './decision-history.js';
 
 export class LearnedFromMigrations {
@@ -39,16 +39,7 @@ export class LearnedFromMigrations {
       if (o.tls) this.tlsLinks.observe(o);
     }
     if (!r.adoptedAfterRestart) {
-      this.calibration.observe({
-        from: r.from,
-        to: r.to,
-        technique: r.technique,
-        // The model's own figures when calibration had scaled them (Prediction.model).
-        predictedSeconds: (r.predicted.model ?? r.predicted).totalSeconds,
-        actualSeconds: r.totalMs / 1000,
-        predictedDowntimeMs: (r.predicted.model ?? r.predicted).downtimeMs,
-        actualDowntimeMs: r.downtimeMs,
-      });
+      this.calibration.observe(calibrationSampleOf(r));
     }
   }
 

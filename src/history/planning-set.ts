@@ -16,7 +16,7 @@
  * Every other entry (planned, rejected, adapted, recommendations...) is history for `history`, not
  * for planning.
  */
-import type { JournalEntry, PowerJournalEntry } from './journal.js';
+import type { JournalEntry, PowerJournalEntry } from './journal-entries.js';
 
 /** Recent moves and failures planning keeps (decision-history.ts KEPT). */
 const KEPT_MOVES = 500;

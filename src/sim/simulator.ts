@@ -306,7 +306,7 @@ export class Simulator {
       to: m.move.to,
       startedAtMs: m.startedAtMs,
     }));
-    return { observedAtMs: nowMs, hosts, vms, inFlight, ...this.decisions.forState() };
+    return { observedAtMs: nowMs, hosts, vms, inFlight, lastMovedAtMs: {}, recentMoves: [], recentFailures: [] };
   }
 
   private nowMs(): number {
@@ -361,7 +361,9 @@ export class Simulator {
     const migration = options.migration ?? migrationSchema.parse({});
     this.startedThisTick = [];
     this.completeMigrations(this.nowMs(), migration);
-    const state = this.state(options.config);
+    // History through planning's one door (DecisionHistory.view), as controller/pipeline.ts takes it; the
+    // learned options stay out: a simulated move's time is the model's, so calibrating on it would be circular.
+    const { state } = this.decisions.view(this.state(options.config), migration);
     const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory });
     const admission = admit(result.moves, this.running(), state, migration, { tickSeconds: this.scenario.tickSeconds });
     // A newer plan supersedes the queue, as the executor's submit does.

@@ -28,8 +28,8 @@ export async function planNow(session: Session, options: { measureDirtyRates: bo
   const state = markPowerStates(collected, powerStates);
   // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
   const inputs = { config, policies, history };
-  const { plan } = await planObserved(state, inputs, options.measureDirtyRates ? { collector: session.collector(), staleAfterMs: 0 } : undefined);
-  const decided = await planPower(state, plan, powerStates, config, planOptionsFor(inputs), Date.now());
+  const { plan, state: planned } = await planObserved(state, inputs, options.measureDirtyRates ? { collector: session.collector(), staleAfterMs: 0 } : undefined);
+  const decided = await planPower(planned, plan, powerStates, config, planOptionsFor(inputs), Date.now());
   const power: PowerPlan = {
     actions: decided.decisions.map((d) => {
       const mode = powerMode(d, config.policy.automation, config.loop.dryRun);

@@ -239,6 +239,8 @@ describe('collector accounting', () => {
     };
     const first = await c.collect({ recentFailures: [failure] });
     expect(first.vms[0].definitionChangedAtMs).toBeUndefined();
+    // The collector observes libvirt only: the failure steers what it reads, it is not copied into the state (issue 30).
+    expect(first.recentFailures).toEqual([]);
     gpu.xml = plainXml; // the operator detached the device
     const second = await c.collect({ recentFailures: [failure] });
     expect(second.vms[0].definitionChangedAtMs).toBe(second.observedAtMs);

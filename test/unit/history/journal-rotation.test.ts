@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DecisionHistory } from '../../../src/history/decision-history.js';
-import { Journal, readJournal, unfinishedStarts, type JournalEntry, type PowerJournalEntry } from '../../../src/history/journal.js';
+import { Journal, readJournal, readJournalHistory, unfinishedStarts, type JournalEntry, type PowerJournalEntry } from '../../../src/history/journal.js';
 import { planningSet } from '../../../src/history/planning-set.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 import { PowerStates } from '../../../src/power/states.js';
@@ -198,6 +198,28 @@ describe('journal rotation', () => {
     await readJournal(journal.file, { warn: (m) => warnings.push(m) });
     await readJournal(journal.archiveFile, { warn: (m) => warnings.push(m) });
     expect(warnings).toEqual([]);
+    await journal.close();
+  });
+
+  it('history reads across the last rotation: journal.1.jsonl then journal.jsonl, every entry once, in order', async () => {
+    const metrics = createMetrics(undefined, { defaultMetrics: false });
+    const journal = new Journal(dir, { maxBytes: 48 * 1024, metrics });
+    const all: JournalEntry[] = [];
+    const rotations = async () => (await metrics.journalRotationsTotal.get()).values[0]?.value ?? 0;
+    for (let i = 0; (await rotations()) === 0; i++) {
+      const e = i % 5 === 0 ? done(i) : planned(i);
+      all.push(e);
+      await journal.append(e);
+    }
+    for (let i = 10_000; i < 10_020; i++) {
+      all.push(planned(i));
+      await journal.append(planned(i));
+    }
+    expect(await rotations()).toBe(1);
+    // journal.jsonl alone starts again with the planning set: the planned entries before the rotation are in the archive only.
+    expect((await readJournal(journal.file)).length).toBeLessThan(all.length / 2);
+    expect(await journal.read()).toEqual(all);
+    expect(await readJournalHistory(journal.file)).toEqual(all);
     await journal.close();
   });
 

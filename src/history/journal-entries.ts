@@ -1,0 +1,126 @@
+/**
+ * What the journal holds: its entry types (one JSON object a line in <stateDir>/journal.jsonl) and
+ * what a line must have to be read as one. Written by journal-writer.ts, read and replayed by
+ * journal-reader.ts.
+ */
+import type { Move, Prediction } from '../policy/plan-types.js';
+
+export type JournalEntry =
+  | {
+      type: 'planned';
+      atMs: number;
+      vm: string;
+      vmUuid: string;
+      from: string;
+      to: string;
+      technique: string;
+      reason: string;
+      predicted: unknown;
+      dryRun: boolean;
+    }
+  | { type: 'rejected'; atMs: number; vm: string; vmUuid: string; from: string; to: string; reason: string }
+  | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; predicted?: Prediction; deadlineSeconds?: number }
+  | { type: 'adapted'; atMs: number; vm: string; vmUuid: string; action: string; detail: string }
+  | {
+      type: 'outcome';
+      atMs: number;
+      vm: string;
+      vmUuid: string;
+      from: string;
+      to: string;
+      technique: string;
+      outcome: string;
+      /** libvirt's figures for the job (completed-job stats): elapsed, downtime, bytes, pre-copy passes, dirty rate seen. */
+      totalMs?: number;
+      downtimeMs?: number;
+      bytes?: number;
+      iterations?: number;
+      jobDirtyRateMiBps?: number;
+      predicted?: Prediction;
+      /** What the prediction assumed: memory, dirty rate, bandwidth, downtime budget. */
+      inputs?: Move['inputs'];
+      error?: string;
+      incident?: string;
+      adoptedAfterRestart?: boolean;
+      /** The stream was encrypted (VIR_MIGRATE_TLS); absent in journals written before migration.tls. */
+      tls?: boolean;
+    }
+  | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string }
+  /** A planned move recorded to wait for approval (policy.automation manual or partial). */
+  | {
+      type: 'recommended';
+      atMs: number;
+      id: string;
+      vm: string;
+      vmUuid: string;
+      from: string;
+      to: string;
+      technique: string;
+      kind: 'must-move' | 'balancing';
+      reason: string;
+      expiresAtMs: number;
+    }
+  /** An operator's approval of a recommendation: `executed` with the migration's outcome, or `refused` with what changed. */
+  | {
+      type: 'approval';
+      atMs: number;
+      id: string;
+      by: string;
+      vm: string;
+      vmUuid: string;
+      from: string;
+      to: string;
+      decision: 'executed' | 'refused';
+      outcome?: string;
+      detail?: string;
+    }
+  /** A recommendation nobody approved in time (policy.recommendationExpirySeconds), or replaced by a later plan's. */
+  | { type: 'recommendation-ended'; atMs: number; id: string; vm: string; vmUuid: string; from: string; to: string; status: 'expired' | 'superseded' }
+  /** A power action on a host consolidation emptied (config power:, src/power/): its decision and each step of its course. */
+  | PowerJournalEntry;
+
+/**
+ * One step of a power action. `recommended`: planned, not done (policy.automation, or a dry run);
+ * `requested`: the command or libvirt call is running; `ran`: it succeeded (exit 0), the host's
+ * answer (or not) is still awaited; `done`: the host stopped answering
+ * (power-off) or answers again (power-on); `failed`: the action or the wait for it failed.
+ */
+export interface PowerJournalEntry {
+  type: 'power';
+  atMs: number;
+  host: string;
+  action: 'power-off' | 'power-on';
+  event: 'recommended' | 'requested' | 'ran' | 'done' | 'failed';
+  method: 'command' | 'node-suspend' | 'none';
+  reason?: string;
+  /** Why it failed, or what else happened (e.g. woken by its alarm). */
+  detail?: string;
+  /** `recommended`: the command the operator would run (expanded, shell-quoted). */
+  command?: string;
+  /** The command's exit status and the end of its stderr. */
+  exitCode?: number | null;
+  stderr?: string;
+  /** Seconds from the request to done / failed. */
+  seconds?: number;
+  dryRun?: boolean;
+  /** What the host offered when it was powered down (a restarted controller cannot read a host in standby). */
+  capacity?: { cpuCount: number; memoryTotalBytes: number };
+}
+
+const ENTRY_TYPES = new Set(['planned', 'rejected', 'started', 'adapted', 'outcome', 'found-running-job', 'recommended', 'approval', 'recommendation-ended']);
+
+/** What a line must have for the readers of the journal to use it safely. */
+export function isEntry(value: unknown): value is JournalEntry {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const e = value as Record<string, unknown>;
+  if (e.type === 'power')
+    return (
+      typeof e.atMs === 'number' &&
+      typeof e.host === 'string' &&
+      (e.action === 'power-off' || e.action === 'power-on') &&
+      ['recommended', 'requested', 'ran', 'done', 'failed'].includes(e.event as string)
+    );
+  if (!ENTRY_TYPES.has(e.type as string) || typeof e.atMs !== 'number' || typeof e.vm !== 'string' || typeof e.vmUuid !== 'string') return false;
+  if (e.type === 'adapted' || e.type === 'found-running-job') return true;
+  return typeof e.from === 'string' && typeof e.to === 'string';
+}
