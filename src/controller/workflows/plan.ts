@@ -28,7 +28,11 @@ export async function planNow(session: Session, options: { measureDirtyRates: bo
   const state = markPowerStates(collected, powerStates);
   // Measured now, whatever was measured before: a dry run shows the choice on fresh rates.
   const inputs = { config, policies, history };
-  const { plan, state: planned } = await planObserved(state, inputs, options.measureDirtyRates ? { collector: session.collector(), staleAfterMs: 0 } : undefined);
+  const { plan, state: planned } = await planObserved(
+    state,
+    inputs,
+    options.measureDirtyRates ? { collector: session.collector(), staleAfterMs: 0 } : undefined,
+  );
   const decided = await planPower(planned, plan, powerStates, config, planOptionsFor(inputs), Date.now());
   const power: PowerPlan = {
     actions: decided.decisions.map((d) => {
