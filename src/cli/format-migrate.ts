@@ -3,27 +3,14 @@ import { SingleBar } from 'cli-progress';
 import type { VmObservation } from '../cluster/model.js';
 import type { ControlEvent } from '../controller/control-protocol.js';
 import type { DrainOutcome } from '../controller/workflows/drain.js';
-import type { MigrationProgress, MigrationResult } from '../executor/index.js';
+import { resultSummary, type MigrationProgress, type MigrationResult } from '../executor/index.js';
 import type { Move } from '../policy/index.js';
 import { table } from './format.js';
 import { err } from './output.js';
 
 /** One result as `migrate --json` prints it. */
 export function resultJson(r: MigrationResult) {
-  return {
-    vm: r.vm,
-    from: r.from,
-    to: r.to,
-    technique: r.technique,
-    outcome: r.outcome,
-    totalMs: r.totalMs,
-    downtimeMs: r.downtimeMs ?? null,
-    bytes: r.bytes ?? null,
-    ...(r.diskBytes !== undefined ? { diskBytes: r.diskBytes } : {}),
-    predicted: { totalSeconds: r.predicted.totalSeconds, downtimeMs: r.predicted.downtimeMs, bytes: r.predicted.bytes },
-    ...(r.error ? { error: r.error } : {}),
-    ...(r.incident ? { incident: r.incident } : {}),
-  };
+  return { ...resultSummary(r), ...(r.diskBytes !== undefined ? { diskBytes: r.diskBytes } : {}) };
 }
 
 /** The line `migrate` says before it starts: technique and what it predicts, on what link. */

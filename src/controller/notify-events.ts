@@ -5,7 +5,7 @@
  */
 import type { HostObservation } from '../cluster/model.js';
 import type { NotificationEvent } from '../config/notifications-schema.js';
-import type { MigrationResult } from '../executor/index.js';
+import { resultSummary, type MigrationResult } from '../executor/index.js';
 import { moveIdentity, type Move } from '../policy/plan-types.js';
 
 export interface EventToSend {
@@ -34,19 +34,9 @@ export function startedEvent(move: Move, atMs = Date.now()): EventToSend {
  */
 export function resultEvents(r: MigrationResult): EventToSend[] {
   const data = {
-    vm: r.vm,
+    ...resultSummary(r),
     vmUuid: r.vmUuid,
-    from: r.from,
-    to: r.to,
-    technique: r.technique,
-    outcome: r.outcome,
-    totalMs: r.totalMs,
-    downtimeMs: r.downtimeMs ?? null,
-    bytes: r.bytes ?? null,
     switchedToPostcopy: r.switchedToPostcopy,
-    predicted: { totalSeconds: r.predicted.totalSeconds, downtimeMs: r.predicted.downtimeMs, bytes: r.predicted.bytes },
-    ...(r.error ? { error: r.error } : {}),
-    ...(r.incident ? { incident: r.incident } : {}),
     ...(r.adoptedAfterRestart ? { adoptedAfterRestart: true } : {}),
   };
   const events: EventToSend[] = [{ event: `migration.${r.outcome}`, atMs: r.endedAtMs, data }];

@@ -95,6 +95,27 @@ export function failedResult(
 }
 
 /**
+ * What every report of a result to a person or a program shows (`migrate --json`, webhook events):
+ * who moved where and how, its time (ms), downtime (ms) and bytes (null where libvirt gave none),
+ * what was predicted, and the error or incident when there is one.
+ */
+export function resultSummary(r: MigrationResult) {
+  return {
+    vm: r.vm,
+    from: r.from,
+    to: r.to,
+    technique: r.technique,
+    outcome: r.outcome,
+    totalMs: r.totalMs,
+    downtimeMs: r.downtimeMs ?? null,
+    bytes: r.bytes ?? null,
+    predicted: { totalSeconds: r.predicted.totalSeconds, downtimeMs: r.predicted.downtimeMs, bytes: r.predicted.bytes },
+    ...(r.error ? { error: r.error } : {}),
+    ...(r.incident ? { incident: r.incident } : {}),
+  };
+}
+
+/**
  * The journal's record of a result (history/journal.ts 'outcome'): what the local journal appends
  * and what the HA shared history stores, one shape for both.
  */

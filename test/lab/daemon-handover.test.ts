@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { type Lab, labFromEnv } from '../../lab/lab.js';
-import { readJournal } from '../../src/executor/index.js';
+import { readJournal } from '../../src/history/index.js';
 
 const execFileAsync = promisify(execFile);
 const VMS = ['hand-a', 'hand-b'];

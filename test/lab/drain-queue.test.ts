@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { readJournal } from '../../src/executor/index.js';
+import { readJournal } from '../../src/history/index.js';
 import { LibvirtConnection } from '../../src/libvirt/index.js';
 import { labFromEnv, type Lab, type VmProfile } from '../../lab/lab.js';
 

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { readJournal, type JournalEntry } from '../../src/executor/index.js';
+import { readJournal, type JournalEntry } from '../../src/history/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { EtcdHa } from '../../src/ha/etcd-ha.js';
 import { createLogger } from '../../src/log/logger.js';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { readJournal, type JournalEntry } from '../../src/executor/index.js';
+import { readJournal, type JournalEntry } from '../../src/history/index.js';
 import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { run, sleep } from '../../lab/run.js';
 

@@ -17,16 +17,16 @@ import type { WorkflowContext } from './context.js';
 
 /**
  * Wait until admission (policy/scheduling.ts, the budgets `run` applies) lets `move` start beside
- * the jobs the hosts show, collecting again every poll: over a budget it waits, never fails.
+ * the jobs the hosts show, observing again (`ctx.observe`) every poll: over a budget it waits, never fails.
  * Returns the state it was admitted on, or why it cannot start (a host down, a job of the VM).
  */
 export async function whenAdmitted(
   move: Move,
   first: ClusterState,
-  collect: () => Promise<ClusterState>,
-  config: MigrationConfig,
+  ctx: { observe(): Promise<ClusterState>; config: { migration: MigrationConfig } },
   onWait: (reason: string) => void,
 ): Promise<{ state: ClusterState; refusal?: string }> {
+  const config = ctx.config.migration;
   let state = first;
   let said = '';
   for (;;) {
@@ -36,7 +36,7 @@ export async function whenAdmitted(
     if (rejected[0].reason !== said) onWait(rejected[0].reason);
     said = rejected[0].reason;
     await new Promise((r) => setTimeout(r, config.pollIntervalMs));
-    state = await collect();
+    state = await ctx.observe();
   }
 }
 
@@ -150,13 +150,7 @@ export async function approveRecommendations(
       continue;
     }
     // Within the budgets run applies: migrations running now (the controller's, anyone's) hold their slots.
-    const slot = await whenAdmitted(
-      r.move,
-      state,
-      () => ctx.observe(),
-      ctx.config.migration,
-      (reason) => hooks.onWait?.(r.id, reason),
-    );
+    const slot = await whenAdmitted(r.move, state, ctx, (reason) => hooks.onWait?.(r.id, reason));
     state = slot.state;
     if (slot.refusal !== undefined) {
       report(r, 'cannot-start', { detail: `${slot.refusal}; ${r.id} stays waiting: approve it again once it can start` });

@@ -105,13 +105,7 @@ export async function runDrainBesideTicks(
   const running: Promise<MigrationResult | undefined>[] = [];
   let state = planned.drained;
   for (const move of planned.plan.moves) {
-    const slot = await whenAdmitted(
-      move,
-      state,
-      () => ctx.observe(),
-      ctx.config.migration,
-      (reason) => hooks.onWait?.(move.vmName, reason),
-    );
+    const slot = await whenAdmitted(move, state, ctx, (reason) => hooks.onWait?.(move.vmName, reason));
     state = slot.state;
     if (slot.refusal !== undefined) {
       notMoved.push({ vm: move.vmName, code: 'refused', reason: slot.refusal });

@@ -25,13 +25,7 @@ describe('approve waits for a slot', () => {
   it('a job libvirt shows leaving the source holds its slot; the move starts once it has ended', async () => {
     const seen = [busy, busy, free];
     const waits: string[] = [];
-    const r = await whenAdmitted(
-      move,
-      seen.shift()!,
-      async () => seen.shift()!,
-      config,
-      (why) => waits.push(why),
-    );
+    const r = await whenAdmitted(move, seen.shift()!, { observe: async () => seen.shift()!, config: { migration: config } }, (why) => waits.push(why));
     expect(r.refusal).toBeUndefined();
     expect(r.state).toBe(free);
     expect(waits).toEqual(['source a already sends 1 of its budget 1 (migration.maxPerSourceHost); this move costs 1']);
@@ -39,13 +33,7 @@ describe('approve waits for a slot', () => {
 
   it('a VM that has a job of its own is refused, not queued', async () => {
     const own = state([host('a'), host('b')], [vm('1', 'a', 0.1, { jobRunning: true })]);
-    const r = await whenAdmitted(
-      move,
-      own,
-      async () => own,
-      config,
-      () => {},
-    );
+    const r = await whenAdmitted(move, own, { observe: async () => own, config: { migration: config } }, () => {});
     expect(r.refusal).toBe('a migration of this VM is already running');
   });
 });
