@@ -1,106 +1,13 @@
 /** `virt-balancer check-config`: validate the config and load its policies; lists every problem at once. */
 import type { Command } from 'commander';
-import { ConfigError, type ConfigProblem, parseConfig, rawTlsFileInput, readConfigFile, resolveConfigPaths, tlsFileProblems } from '../../config/index.js';
-import type { Config } from '../../config/index.js';
+import { ConfigError } from '../../config/index.js';
 import { nextRuns } from '../../controller/schedule.js';
-import { listenProblem } from '../../metrics/server.js';
+import { checkConfigFile, DEFAULT_POLICY_DUTIES, unmeetableRules } from '../../controller/workflows/check-config.js';
 import { CORE_FILTERS } from '../../policy/index.js';
-import { powerProgramProblems } from '../../power/program.js';
 import { loadConfiguredPolicies } from '../load-policies.js';
 import { action } from '../errors.js';
+import { formatRun } from '../format-check-config.js';
 import { out } from '../output.js';
-
-/** The default policies whose absence changes what an operator relies on, and what stops happening. */
-const DEFAULT_POLICY_DUTIES: [string, string][] = [
-  ['maintenance', 'hosts in maintenance are not drained'],
-  ['pin', 'policy.pinnedVms may be moved'],
-  ['affinity', 'policy.affinityGroups are neither kept nor repaired'],
-];
-
-/**
- * Every problem of a config file that can be found without connecting: the schema and URI checks
- * (all of them, not only the first stage), metrics.listen, the TLS files it names and the power
- * commands' programs. Policies are
- * loaded only when the rest is valid (they read the validated config).
- */
-export async function checkConfigFile(file: string): Promise<{ config?: Config; problems: ConfigProblem[] }> {
-  const raw = await readConfigFile(file);
-  const problems: ConfigProblem[] = [];
-  let config: Config | undefined;
-  try {
-    config = resolveConfigPaths(parseConfig(raw, file), file);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-  }
-  const reported = new Set(problems.map((p) => p.path));
-  const listen = (raw as { metrics?: { listen?: unknown } } | null)?.metrics?.listen;
-  const badListen = typeof listen === 'string' && !reported.has('metrics.listen') ? listenProblem(listen) : undefined;
-  if (badListen) problems.push({ path: 'metrics.listen', message: badListen.replace(/^metrics\.listen /, '') });
-  problems.push(...(await tlsFileProblems(config ?? rawTlsFileInput(raw, file))).filter((p) => !reported.has(p.path)));
-  // The programs only matter when an action runs them (action none with commands is refused above).
-  const power: { action?: unknown } | undefined = config ? config.power : (raw as { power?: { action?: unknown } } | null)?.power;
-  if (power?.action === 'command' || power?.action === 'node-suspend')
-    problems.push(...(await powerProgramProblems(power)).filter((p) => !reported.has(p.path)));
-  return { config: problems.length === 0 ? config : undefined, problems };
-}
-
-/**
- * Rules the config asks for that no placement can meet, found from the config alone (issue 24:
- * these said "OK"): every host in maintenance (nothing can be drained anywhere), an anti-affinity
- * group with more VMs than hosts out of maintenance, and VMs both kept together and kept apart.
- * Warnings: the config is valid.
- */
-export function unmeetableRules(config: Config): string[] {
-  const found: string[] = [];
-  const open = config.hosts.filter((h) => !h.maintenance);
-  if (config.hosts.length > 0 && open.length === 0)
-    found.push(
-      `every host is in maintenance (hosts[].maintenance: ${config.hosts.map((h) => h.name).join(', ')}): their VMs have no host to go to and nothing is drained; take a host out of maintenance`,
-    );
-  for (const g of config.policy.affinityGroups) {
-    if (g.type === 'anti-affinity' && g.vms.length > open.length)
-      found.push(
-        `anti-affinity group ${g.name} has ${g.vms.length} VMs but only ${open.length} host(s) out of maintenance: at least ${g.vms.length - open.length} of them will always share a host; add hosts or shrink the group`,
-      );
-  }
-  // A pair in a keep-together group and in a keep-apart group: whatever host they share or not,
-  // one rule is broken.
-  const together = config.policy.affinityGroups.filter((g) => g.type === 'affinity');
-  for (const apart of config.policy.affinityGroups.filter((g) => g.type === 'anti-affinity')) {
-    for (const g of together) {
-      const both = [...new Set(g.vms.filter((vm) => apart.vms.includes(vm)))];
-      if (both.length >= 2)
-        found.push(
-          `${both.join(', ')} are in affinity group ${g.name} (keep together) and in anti-affinity group ${apart.name} (keep apart): both cannot hold; take them out of one of the two`,
-        );
-    }
-  }
-  return found;
-}
-
-/** `2026-12-07 14:00:30 Europe/Berlin (13:00:30 UTC)`: a run time in the schedule's zone, and in UTC unless that is it. */
-export function formatRun(at: Date, timezone: string): string {
-  const zone = timezone === 'local' ? undefined : timezone;
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-CA', {
-      timeZone: zone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    })
-      .formatToParts(at)
-      .map((p) => [p.type, p.value]),
-  );
-  const local = `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
-  const utc = at.toISOString().slice(11, 19);
-  const name = zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return name === 'UTC' ? `${local} UTC` : `${local} ${name} (${utc} UTC)`;
-}
 
 export function register(program: Command): void {
   program

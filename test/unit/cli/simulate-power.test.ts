@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadSimulationConfig } from '../../../src/cli/commands/simulate.js';
+import { loadSimulationConfig } from '../../../src/sim/simulation-config.js';
 import { ConfigError } from '../../../src/config/index.js';
 
 const oneHostConsolidating = `hosts:\n  - { name: x, uri: "qemu+tcp://127.0.25.11/system" }\npolicy: { goal: consolidate }\n`;

@@ -6,7 +6,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkConfigFile } from '../../../src/cli/commands/check-config.js';
+import { checkConfigFile } from '../../../src/controller/workflows/check-config.js';
 import { loadConfig, parseConfig } from '../../../src/config/index.js';
 import { schedulePeriodSeconds } from '../../../src/controller/schedule.js';
 import { oneHost, problemsOf } from './problems.js';

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatRun } from '../../../src/cli/commands/check-config.js';
+import { formatRun } from '../../../src/cli/format-check-config.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { nextRuns, schedulePeriodSeconds } from '../../../src/controller/schedule.js';
 import { runCli } from '../cli/run-cli.js';

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkConfigFile } from '../../../src/cli/commands/check-config.js';
+import { checkConfigFile } from '../../../src/controller/workflows/check-config.js';
 import { describeEntry } from '../../../src/cli/commands/history.js';
 import { PowerManager } from '../../../src/power/manager.js';
 import { createLogger } from '../../../src/log/logger.js';

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { migrationSchema } from '../../../src/config/migration-schema.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
-import { renderSimulation, simulationJson } from '../../../src/cli/commands/simulate.js';
+import { renderSimulation, simulationJson } from '../../../src/cli/format-simulate.js';
 import { scenarioSchema, Simulator, type SimMigrationSpan } from '../../../src/sim/simulator.js';
 
 const config = policySchema.parse({});

@@ -12,7 +12,7 @@ import { definePolicy } from '../../../src/policy/api.js';
 import { loadPolicies } from '../../../src/policy/index.js';
 import type { LoadedPolicy } from '../../../src/policy/loader.js';
 import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
-import { renderSimulation, simulationJson } from '../../../src/cli/commands/simulate.js';
+import { renderSimulation, simulationJson } from '../../../src/cli/format-simulate.js';
 
 const cases = join(import.meta.dirname, '../../cases');
 const GiBinMiB = 1024;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { renderSimulation, simulationJson } from '../../../src/cli/commands/simulate.js';
+import { renderSimulation, simulationJson } from '../../../src/cli/format-simulate.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
 import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
 

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderPlan } from '../../../src/cli/commands/plan.js';
-import { unmeetableRules } from '../../../src/cli/commands/check-config.js';
+import { unmeetableRules } from '../../../src/controller/workflows/check-config.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
 import { plan } from '../../../src/policy/engine.js';

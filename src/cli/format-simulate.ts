@@ -1,0 +1,47 @@
+/** How `simulate` prints its ticks: a line per tick for a person, or JSON. */
+import type { SimTick } from '../sim/simulator.js';
+
+/** The ticks as `simulate --json` prints them (moves started, moves queued for a slot, host CPU, VMs considered and not moved with why, and the policy errors of each tick). */
+export function simulationJson(ticks: readonly SimTick[]): unknown {
+  return ticks.map((t) => ({
+    tick: t.tick,
+    imbalance: t.imbalance,
+    hostCpu: t.hostCpu,
+    inFlight: t.inFlight,
+    moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })),
+    queued: t.queued,
+    skipped: t.skipped.map((x) => ({ vm: x.vmName, reason: x.reason })),
+    policyErrors: t.policyErrors,
+    notices: t.notices,
+  }));
+}
+
+/**
+ * The ticks as `simulate` prints them: one line per tick, then its moves, the VMs a policy
+ * nominated that stay (with why; a reason repeated from the tick before is not printed again) and
+ * policy errors.
+ */
+export function renderSimulation(ticks: readonly SimTick[]): string {
+  let out = '';
+  let skippedBefore = new Set<string>();
+  let noticesBefore = new Set<string>();
+  for (const t of ticks) {
+    const hosts = Object.entries(t.hostCpu)
+      .map(([h, c]) => `${h} ${(c * 100).toFixed(0)}%`)
+      .join('  ');
+    out += `tick ${String(t.tick).padStart(3)}  imbalance ${t.imbalance.toFixed(3)}  ${hosts}${t.inFlight.length > 0 ? `  migrating: ${t.inFlight.join(', ')}` : ''}\n`;
+    for (const m of t.moves) out += `          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`;
+    // Over a migration budget (docs/scheduling.md): each starts when a running move ends.
+    if (t.queued.length > 0) out += `          queued for a slot: ${t.queued.join(', ')}\n`;
+    const skipped = new Set(t.skipped.map((x) => `${x.vmName}: ${x.reason}`));
+    for (const line of skipped) if (!skippedBefore.has(line)) out += `          stays ${line}\n`;
+    skippedBefore = skipped;
+    // A notice repeated from the tick before is not printed again, as with the VMs that stay.
+    const notices = new Set((t.notices ?? []).map((n) => `notice (${n.source}): ${n.message}`));
+    for (const line of notices) if (!noticesBefore.has(line)) out += `          ${line}\n`;
+    noticesBefore = notices;
+    // Policies are tested here (docs/policies.md): their errors must show, not only a quiet plan.
+    for (const e of t.policyErrors) out += `          policy error: ${e.policy}${e.vm ? ` (vm ${e.vm}${e.host ? ` -> ${e.host}` : ''})` : ''}: ${e.message}\n`;
+  }
+  return out;
+}
