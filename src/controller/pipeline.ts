@@ -28,6 +28,8 @@ export function planOptionsFor(inputs: PlanningInputs): PlanOptions {
     config: config.policy,
     bandwidthLimitMiBps: config.migration.bandwidthMiBps,
     maxMoves: inputs.maxMoves,
+    // A move that would wait for a budget does not take a maxMovesPerTick slot (engine.ts).
+    admission: config.migration,
     memory: inputs.memory,
     ...inputs.history.planOptions(config.migration),
   };

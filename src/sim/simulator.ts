@@ -362,7 +362,7 @@ export class Simulator {
     this.startedThisTick = [];
     this.completeMigrations(this.nowMs(), migration);
     const state = this.state(options.config);
-    const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory });
+    const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory, admission: migration });
     const admission = admit(result.moves, this.running(), state, migration, { tickSeconds: this.scenario.tickSeconds });
     // A newer plan supersedes the queue, as the executor's submit does.
     this.queue.replace(admission.rejected.filter((r) => r.waits).map((r) => r.move));
