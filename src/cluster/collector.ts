@@ -180,12 +180,38 @@ export async function withinHostBound<T>(host: string, boundMs: number, work: Pr
   }
 }
 
+/** Hosts whose first tick (capabilities, every VM's definition) is read at once, at most. */
+export const FIRST_READS_AT_ONCE = 64;
+
+/** A counting semaphore: `acquire` waits for one of `size` slots, `release` frees one (first come, first served). */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.used < this.size) {
+      this.used++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.used--;
+  }
+}
+
 export class Collector {
   private readonly vms = new Map<string, VmMemo>();
   private readonly hosts = new Map<string, HostMemo>();
   private lastState?: ClusterState;
   /** Hosts whose reads outlived their bound and have not returned yet: not asked again meanwhile. */
   private readonly stillReading = new Map<string, number>();
+  /** Hosts reading their first tick now (see collectHost). */
+  private readonly firstReads = new Slots(FIRST_READS_AT_ONCE);
   /** Host CPU names and lists kept once for every host (intern.ts: not slices of each host's XML). */
   private readonly interned = new Interner();
 
@@ -325,7 +351,14 @@ export class Collector {
         host,
         `slow: libvirt on ${host.name} has not answered an earlier tick's reads for ${Math.round((nowMs - since) / 1000)} s; left out of this tick`,
       );
+    // A host's first tick reads its capabilities (hundreds of KB of XML) and every VM's
+    // definition: at most FIRST_READS_AT_ONCE hosts at a time, so a controller starting on
+    // thousands of hosts does not hold all their replies at once (10,000 hosts ran out of a 4 GB
+    // heap). The host's read bound starts once its turn comes.
+    const first = this.hosts.get(host.name)?.nodeCpus === undefined;
+    if (first) await this.firstReads.acquire();
     const read = this.readHost(host, conn, nowMs, watch, migrating);
+    if (first) void read.catch(() => {}).finally(() => this.firstReads.release());
     try {
       return await withinHostBound(host.name, this.hostBoundMs(), read);
     } catch (error) {
