@@ -5,8 +5,8 @@
  * Why: a string a regular expression cut out of a libvirt XML reply is, in V8, a slice that keeps
  * the whole reply alive. Measured with the scale bench (bench/collect-scale.ts, 300 hosts): the
  * host CPU data kept each host's two domain-capabilities replies (213 KB a host) and its
- * capabilities reply (25 KB) alive, plus ~130 copies of each feature name per host — 10,000 hosts
- * held ~2.5 GB of old heap, which every full garbage collection marks. Interned, the strings are
+ * capabilities reply (25 KB) alive, plus ~130 copies of each feature name per host — at that rate
+ * 10,000 hosts would hold ~2.4 GB of old heap, which every full garbage collection marks. Interned, the strings are
  * flat copies shared by every host, and equal feature lists are one array.
  */
 
