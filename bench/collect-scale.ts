@@ -7,12 +7,15 @@
  * tick (counted by the fake daemons), the controller's CPU (user + system) per tick, median, and
  * the growth exponent (least-squares slope of log CPU over log hosts).
  *
- *   npx tsx bench/collect-scale.ts [--hosts 100,300,1000,3000,10000] [--ticks 5] [--out bench/results/<date>-scale]
+ *   npm run bench -- --only scale      (VB_SCALE_HOSTS=100,1000 VB_SCALE_RUNS=1 to narrow it)
+ *
+ * VB_PROFILE_TICKS=<path prefix> writes the measured ticks' CPU profile per size (warm-up left
+ * out); VB_HEAP_SNAPSHOT=<path prefix> a heap snapshot after them.
  */
 import { fork } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import '../policies/index.js';
 import { Collector } from '../src/cluster/collector.js';
 import { HostConnections } from '../src/cluster/connections.js';
@@ -41,6 +44,22 @@ export interface ScaleRow {
   medianWallMsPerTick: number;
   moves: number;
   rssMiB: number;
+}
+
+/** The measured ticks' CPU profile (VB_PROFILE_TICKS=<path prefix>), warm-up left out: where a tick's time goes. */
+async function startProfile() {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(path: string) {
+      const { profile } = await session.post('Profiler.stop');
+      await writeFile(path, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 const cpuNow = () => {
@@ -81,12 +100,23 @@ async function measureSize(hosts: number, vmsPerHost: number, ticks: number, log
     hosts: ports.map((port, h) => ({ name: `host${h}`, uri: `qemu+tcp://127.0.0.1:${port}/system`, capacity: { cpuCount: 64, memoryMiB: 512 * 1024 } })),
     stateDir: '/tmp/vb-bench-scale',
     // Keepalive probes every 5 s would be counted as silence on a tick that takes longer at 10,000 hosts.
-    libvirt: { callTimeoutSeconds: 600 },
+    libvirt: { callTimeoutSeconds: 600, reconnectInitialDelaySeconds: 1, reconnectMaxDelaySeconds: 5 },
   });
-  const connections = new HostConnections(config, { logger: silentLogger() });
+  // Thousands of handshakes on a loaded machine outlast the controller's 5 s start wait.
+  const connections = new HostConnections(config, { logger: silentLogger(), startWaitMs: 600_000 });
   try {
     await connections.start();
-    const collector = new Collector(config, connections, { logger: silentLogger() });
+    // Thousands of connects on a loaded machine: some miss their connect bound and come back
+    // through the reconnect backoff. Measure once every host is connected.
+    for (const deadline = Date.now() + 20 * 60_000; ; await new Promise((r) => setTimeout(r, 1000))) {
+      const missing = config.hosts.filter((h) => !connections.status(h.name).up);
+      if (missing.length === 0) break;
+      if (Date.now() > deadline)
+        throw new Error(`${missing.length} of ${hosts} fake hosts never connected (${missing[0].name}: ${connections.status(missing[0].name).downReason})`);
+    }
+    // The per-host read bound (15 s) guards against a hung driver; here the fake daemons share a
+    // loaded machine with the controller, and a warm-up tick of thousands of hosts outlasts it.
+    const collector = new Collector(config, connections, { logger: silentLogger(), hostReadBoundMs: 600_000 });
     await counts();
     let state = await collector.collect();
     const warm = await counts();
@@ -98,6 +128,7 @@ async function measureSize(hosts: number, vmsPerHost: number, ticks: number, log
     const total: number[] = [];
     const wall: number[] = [];
     let moves = 0;
+    const profiler = process.env.VB_PROFILE_TICKS ? await startProfile() : undefined;
     for (let t = 0; t < ticks; t++) {
       const c0 = cpuNow();
       const w0 = performance.now();
@@ -112,6 +143,8 @@ async function measureSize(hosts: number, vmsPerHost: number, ticks: number, log
       moves = p.moves.length;
       if (state.vms.length !== hosts * vmsPerHost) throw new Error(`collected ${state.vms.length} VMs, expected ${hosts * vmsPerHost}`);
     }
+    if (profiler) await profiler.stop(`${process.env.VB_PROFILE_TICKS}-${hosts}.cpuprofile`);
+    if (process.env.VB_HEAP_SNAPSHOT) (await import('node:v8')).writeHeapSnapshot(`${process.env.VB_HEAP_SNAPSHOT}-${hosts}.heapsnapshot`);
     const measured = await counts();
     const rpcs = Object.values(measured.counts).reduce((s, n) => s + n, 0);
     const row: ScaleRow = {
@@ -141,44 +174,84 @@ async function measureSize(hosts: number, vmsPerHost: number, ticks: number, log
   }
 }
 
-export async function runCollectScaleBench(options: { hosts?: number[]; vmsPerHost?: number; ticks?: number; log?: (line: string) => void } = {}) {
+/** One size over several runs (each a fresh set of daemons and connections). */
+export interface ScaleSummary {
+  hosts: number;
+  vms: number;
+  runs: ScaleRow[];
+  /** Medians over the runs of each run's median per tick. */
+  medianCpuMsPerTick: number;
+  medianCollectCpuMs: number;
+  medianPlanCpuMs: number;
+  medianWallMsPerTick: number;
+  /** The 1-minute load average when each run started (the machine is shared). */
+  loadAverages: number[];
+}
+
+/**
+ * The scale rows (the `scale` section of `npm run bench`): for each host count, `runs` runs of
+ * one warm-up tick and `ticks` measured ticks; the medians over the runs, with each run's 1-minute
+ * load average, and the growth exponent over the sizes. `quick`: 100 ... 1,000 hosts, one run.
+ * VB_SCALE_HOSTS (comma-separated) and VB_SCALE_RUNS override the sizes and runs.
+ */
+export async function runCollectScaleBench(
+  options: { hosts?: number[]; vmsPerHost?: number; ticks?: number; runs?: number; quick?: boolean; log?: (line: string) => void } = {},
+) {
   const log = options.log ?? (() => {});
-  const sizes = options.hosts ?? [100, 300, 1000, 3000, 10000];
+  const fromEnv = process.env.VB_SCALE_HOSTS?.split(',').map(Number);
+  const sizes = options.hosts ?? fromEnv ?? (options.quick ? [100, 300, 1000] : [100, 300, 1000, 3000, 10000]);
+  const runs = options.runs ?? (process.env.VB_SCALE_RUNS ? Number(process.env.VB_SCALE_RUNS) : options.quick ? 1 : 3);
+  for (const n of [...sizes, runs])
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`scale bench: host counts and runs must be whole numbers >= 1 (VB_SCALE_HOSTS, VB_SCALE_RUNS), got ${n}`);
   const vmsPerHost = options.vmsPerHost ?? 30;
-  const ticks = options.ticks ?? 5;
-  const rows: ScaleRow[] = [];
-  for (const hosts of sizes) rows.push(await measureSize(hosts, vmsPerHost, ticks, log));
-  const exponent = growthExponent(rows.map((r) => ({ x: r.hosts, y: r.medianCpuMsPerTick })));
-  const collectExponent = growthExponent(rows.map((r) => ({ x: r.hosts, y: r.medianCollectCpuMs })));
+  const ticks = options.ticks ?? 3;
+  const summaries: ScaleSummary[] = [];
+  for (const hosts of sizes) {
+    const rows: ScaleRow[] = [];
+    const loadAverages: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      loadAverages.push(loadavg()[0]);
+      rows.push(await measureSize(hosts, vmsPerHost, ticks, log));
+    }
+    summaries.push({
+      hosts,
+      vms: hosts * vmsPerHost,
+      runs: rows,
+      medianCpuMsPerTick: median(rows.map((r) => r.medianCpuMsPerTick)),
+      medianCollectCpuMs: median(rows.map((r) => r.medianCollectCpuMs)),
+      medianPlanCpuMs: median(rows.map((r) => r.medianPlanCpuMs)),
+      medianWallMsPerTick: median(rows.map((r) => r.medianWallMsPerTick)),
+      loadAverages,
+    });
+  }
+  const exponent = growthExponent(summaries.map((r) => ({ x: r.hosts, y: r.medianCpuMsPerTick })));
+  const collectExponent = growthExponent(summaries.map((r) => ({ x: r.hosts, y: r.medianCollectCpuMs })));
+  const top = summaries.find((r) => r.hosts === 10000);
+  const range = (xs: number[], digits = 0) =>
+    xs.length === 1 ? xs[0].toFixed(digits) : `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
+  const last = (r: ScaleSummary) => r.runs[r.runs.length - 1];
   const markdown = [
-    `Fake daemons in a child process answer from replies recorded from libvirt 11.3.0 / QEMU 10.0.2 (\`test/unit/libvirt/recorded/lab1-observe.json\`): every host's VMs are copies of the recorded guest's stats record with their own names, UUIDs and CPU time (10 % of hosts near 95 % CPU). One warm-up tick, then ${ticks} ticks of collect() + plan() per size; CPU is the controller process's user + system. Growth exponent (log-log least squares over the rows): collect + plan ${exponent.toFixed(2)}, collect ${collectExponent.toFixed(2)}. Target (issue 25): <= 4 RPCs per host per tick at 30 VMs; collect + plan at 10,000 hosts x 30 VMs <= 10 s CPU per tick.`,
+    `Fake daemons in child processes answer from replies recorded from libvirt 11.3.0 / QEMU 10.0.2 (\`test/unit/libvirt/recorded/lab1-observe.json\`): every host's VMs are copies of the recorded guest's stats record with their own names, UUIDs and CPU time (10 % of hosts near 95 % CPU). Per size, ${runs} run(s), each with fresh daemons and connections: one warm-up tick, then ${ticks} ticks of collect() + plan(); CPU is the controller process's user + system (the daemons' CPU is not counted). Figures are the median over the runs of each run's median tick; "range" is the runs' spread. The machine is shared: its 1-minute load average at the start of each run is given (${cpus().length} cores). Growth exponent (log-log least squares over the sizes): collect + plan ${exponent.toFixed(2)}, collect ${collectExponent.toFixed(2)}. Target (issue 25): <= 4 RPCs per host per tick at 30 VMs; collect + plan at 10,000 hosts x 30 VMs <= 10,000 ms CPU per tick${top ? ` (${top.medianCpuMsPerTick <= 10_000 ? 'met' : 'not met'}: ${top.medianCpuMsPerTick.toFixed(0)} ms)` : ' (10,000 hosts not run)'}.`,
     '',
-    '| hosts | VMs | ticks | RPCs per host per tick | of them job info | warm-up RPCs per host | median CPU ms per tick (collect + plan) | collect | plan | median wall ms per tick | moves | RSS MiB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map(
+    '| hosts | VMs | runs | RPCs per host per tick | of them job info | warm-up RPCs per host | median CPU ms per tick (collect + plan) | range over runs | collect | plan | median wall ms per tick | load average at start | moves | RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...summaries.map(
       (r) =>
-        `| ${r.hosts} | ${r.vms} | ${r.ticks} | ${r.rpcsPerHostPerTick.toFixed(2)} | ${r.jobInfoPerHostPerTick.toFixed(2)} | ${r.warmupRpcsPerHost.toFixed(1)} | ${r.medianCpuMsPerTick.toFixed(0)} | ${r.medianCollectCpuMs.toFixed(0)} | ${r.medianPlanCpuMs.toFixed(0)} | ${r.medianWallMsPerTick.toFixed(0)} | ${r.moves} | ${r.rssMiB.toFixed(0)} |`,
+        `| ${r.hosts} | ${r.vms} | ${r.runs.length} | ${last(r).rpcsPerHostPerTick.toFixed(2)} | ${last(r).jobInfoPerHostPerTick.toFixed(2)} | ${last(r).warmupRpcsPerHost.toFixed(1)} | ${r.medianCpuMsPerTick.toFixed(0)} | ${range(r.runs.map((x) => x.medianCpuMsPerTick))} | ${r.medianCollectCpuMs.toFixed(0)} | ${r.medianPlanCpuMs.toFixed(0)} | ${r.medianWallMsPerTick.toFixed(0)} | ${range(r.loadAverages, 1)} | ${last(r).moves} | ${Math.max(...r.runs.map((x) => x.rssMiB)).toFixed(0)} |`,
     ),
   ].join('\n');
-  return { title: 'Collection and planning at scale (fake daemons from recorded libvirt 11.3 replies)', markdown, json: { rows, exponent, collectExponent } };
+  return {
+    title: 'Collection and planning at scale (fake daemons from recorded libvirt 11.3 replies)',
+    markdown,
+    json: { sizes: summaries, exponent, collectExponent, ticks, runs },
+  };
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  const program = new Command()
-    .option('--hosts <list>', 'host counts', '100,300,1000,3000,10000')
-    .option('--ticks <n>', 'measured ticks per size', '5')
-    .option('--out <path>', 'write <path>.md and <path>.json');
-  program.parse();
-  const o = program.opts<{ hosts: string; ticks: string; out?: string }>();
-  const result = await runCollectScaleBench({
-    hosts: o.hosts.split(',').map(Number),
-    ticks: Number(o.ticks),
-    log: (line) => process.stdout.write(`${line}\n`),
-  });
+  process.stderr.write(
+    'bench/collect-scale.ts is the `scale` section of the bench: npm run bench -- --only scale (VB_SCALE_HOSTS=100,1000 VB_SCALE_RUNS=1 to narrow it)\n',
+  );
+  const result = await runCollectScaleBench({ log: (line) => process.stdout.write(`${line}\n`) });
   process.stdout.write(`${result.markdown}\n`);
-  if (o.out) {
-    await mkdir(join(o.out, '..'), { recursive: true });
-    await writeFile(`${o.out}.md`, `# ${result.title}\n\n${result.markdown}\n`);
-    await writeFile(`${o.out}.json`, `${JSON.stringify(result.json, null, 2)}\n`);
-  }
 }

@@ -6,7 +6,7 @@
  * report per full run). A section whose module is missing or throws is reported as such; the
  * others still run.
  *
- *   npm run bench -- --only traces,techniques,oracle,protocol,planning,collect --days quick
+ *   npm run bench -- --only traces,techniques,oracle,protocol,planning,collect,scale --days quick
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 
-export const SECTION_NAMES = ['traces', 'techniques', 'oracle', 'protocol', 'planning', 'collect'] as const;
+export const SECTION_NAMES = ['traces', 'techniques', 'oracle', 'protocol', 'planning', 'collect', 'scale'] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 export interface SectionSpec {
@@ -37,6 +37,12 @@ const SECTIONS: Record<SectionName, SectionSpec> = {
   protocol: { title: 'Protocol speed: libvirt client vs virsh', module: './protocol.js', exportName: 'runProtocolBench', owner: 'bench/protocol.ts' },
   planning: { title: 'Planning time at scale', module: './planning.js', exportName: 'runPlanningBench', owner: 'bench/planning.ts' },
   collect: { title: 'Collector CPU per tick', module: './collect.js', exportName: 'runCollectBench', owner: 'bench/collect.ts' },
+  scale: {
+    title: 'Collection and planning at scale (fake daemons from recorded libvirt 11.3 replies)',
+    module: './collect-scale.js',
+    exportName: 'runCollectScaleBench',
+    owner: 'bench/collect-scale.ts',
+  },
 };
 
 export interface SectionOutcome {

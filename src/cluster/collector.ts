@@ -30,6 +30,7 @@ import { definitionFingerprint, hugepageSizeKiB, migrationBlockers } from './dom
 import { parseGuestCpu, parsePlacement, type GuestCpu } from './guest-cpu.js';
 import { readHostGuestCpus, type HostGuestCpu } from './host-cpu.js';
 import { findDuplicateVms } from './identity.js';
+import { Interner } from './intern.js';
 import { hostMemory } from './memory-accounting.js';
 import { HostJobWatch } from './job-watch.js';
 import { isVmBoundFailure } from './vm-bound-errors.js';
@@ -63,6 +64,8 @@ interface VmMemo {
   /** definitionFingerprint of the XML last read, and when it was seen to change. */
   definition?: string;
   definitionChangedAtMs?: number;
+  /** The tags with the config's, and what they were made from (vmTags). */
+  withConfig?: { tags: string[] | undefined; policy: Config['policy']; name: string; result: string[] };
 }
 
 interface HostMemo {
@@ -99,6 +102,12 @@ export interface CollectOptions {
 
 const num = typedParamNumber;
 const big = typedParamBigInt;
+
+/** A KiB typed parameter in bytes, or undefined when absent. */
+function kibBytes(params: TypedParams, key: string): number | undefined {
+  const v = num(params, key);
+  return v === undefined ? undefined : v * 1024;
+}
 
 /** `<tags>pinned group:web</tags>` in our metadata namespace, space separated. */
 export function parseTags(metadataXml: string): string[] {
@@ -175,12 +184,40 @@ export async function withinHostBound<T>(host: string, boundMs: number, work: Pr
   }
 }
 
+/** Hosts whose first tick (capabilities, every VM's definition) is read at once, at most. */
+export const FIRST_READS_AT_ONCE = 64;
+
+/** A counting semaphore: `acquire` waits for one of `size` slots, `release` frees one (first come, first served). */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.used < this.size) {
+      this.used++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.used--;
+  }
+}
+
 export class Collector {
   private readonly vms = new Map<string, VmMemo>();
   private readonly hosts = new Map<string, HostMemo>();
   private lastState?: ClusterState;
   /** Hosts whose reads outlived their bound and have not returned yet: not asked again meanwhile. */
   private readonly stillReading = new Map<string, number>();
+  /** Hosts reading their first tick now (see collectHost). */
+  private readonly firstReads = new Slots(FIRST_READS_AT_ONCE);
+  /** Host CPU names and lists kept once for every host (intern.ts: not slices of each host's XML). */
+  private readonly interned = new Interner();
 
   constructor(
     private config: Config,
@@ -211,16 +248,24 @@ export class Collector {
         { vm: d.name, uuid: d.uuid, hosts: d.hosts },
         'the same VM (one UUID) is active on several hosts outside a migration; it is not moved until one copy is gone',
       );
-    const vms = dedupeMigrating(everyCopy).map((vm) => {
-      const d = duplicates.find((x) => x.uuid === vm.uuid);
-      return d ? { ...vm, alsoActiveOn: d.hosts.filter((h) => h !== vm.host) } : vm;
-    });
+    const deduped = dedupeMigrating(everyCopy);
+    const duplicateOf = new Map(duplicates.map((d) => [d.uuid, d]));
+    const vms =
+      duplicateOf.size === 0
+        ? deduped
+        : deduped.map((vm) => {
+            const d = duplicateOf.get(vm.uuid);
+            return d ? { ...vm, alsoActiveOn: d.hosts.filter((h) => h !== vm.host) } : vm;
+          });
     const seen = new Set(vms.map((v) => v.uuid));
-    for (const uuid of [...this.vms.keys()])
-      if (!seen.has(uuid) && !results.some((r) => !r.host.up && this.vms.get(uuid)?.host === r.host.name)) this.vms.delete(uuid);
+    // A VM not seen is forgotten unless its host is down this tick (it comes back with its window).
+    const downHosts = new Set(results.filter((r) => !r.host.up).map((r) => r.host.name));
+    for (const [uuid, memo] of this.vms) if (!seen.has(uuid) && !downHosts.has(memo.host)) this.vms.delete(uuid);
     const inFlight: InFlightMigration[] = [...(options.inFlight ?? [])];
+    const inFlightVms = new Set(inFlight.map((m) => m.vmUuid));
     for (const vm of vms) {
-      if (vm.jobRunning && !inFlight.some((m) => m.vmUuid === vm.uuid)) {
+      if (vm.jobRunning && !inFlightVms.has(vm.uuid)) {
+        inFlightVms.add(vm.uuid);
         inFlight.push({ vmUuid: vm.uuid, vmName: vm.name, from: vm.host, to: '', startedAtMs: observedAtMs });
       }
     }
@@ -243,13 +288,16 @@ export class Collector {
     if (!m) return;
     m.vmCpuUtilization.reset();
     m.vmMemoryBytes.reset();
+    // Counted in one pass: a filter of every VM per host is hosts x VMs (3e9 steps at 10,000 hosts).
+    const vmsPerHost = new Map<string, number>();
+    for (const v of state.vms) vmsPerHost.set(v.host, (vmsPerHost.get(v.host) ?? 0) + 1);
     for (const h of state.hosts) {
       m.hostUp.set({ host: h.name }, h.up ? 1 : 0);
       if (!h.up) continue;
       m.hostCpuUtilization.set({ host: h.name }, h.cpuUtilization.mean);
       m.hostMemoryUsedBytes.set({ host: h.name }, h.memoryUsedBytes);
       m.hostMemoryTotalBytes.set({ host: h.name }, h.memoryTotalBytes);
-      m.hostVms.set({ host: h.name }, state.vms.filter((v) => v.host === h.name).length);
+      m.hostVms.set({ host: h.name }, vmsPerHost.get(h.name) ?? 0);
     }
     for (const v of state.vms) {
       m.vmCpuUtilization.set({ host: v.host, vm: v.name }, v.cpuUtilization.mean);
@@ -307,7 +355,14 @@ export class Collector {
         host,
         `slow: libvirt on ${host.name} has not answered an earlier tick's reads for ${Math.round((nowMs - since) / 1000)} s; left out of this tick`,
       );
+    // A host's first tick reads its capabilities (hundreds of KB of XML) and every VM's
+    // definition: at most FIRST_READS_AT_ONCE hosts at a time, so a controller starting on
+    // thousands of hosts does not hold all their replies at once (10,000 hosts ran out of a 4 GB
+    // heap). The host's read bound starts once its turn comes.
+    const first = this.hosts.get(host.name)?.nodeCpus === undefined;
+    if (first) await this.firstReads.acquire();
     const read = this.readHost(host, conn, nowMs, watch, migrating);
+    if (first) void read.catch(() => {}).finally(() => this.firstReads.release());
     try {
       return await withinHostBound(host.name, this.hostBoundMs(), read);
     } catch (error) {
@@ -339,10 +394,11 @@ export class Collector {
       memo.nodeCpus = info.cpus;
       memo.nodeMemoryBytes = Number(info.memoryKiB) * 1024;
       const cpu = parseCapabilitiesCpu(caps);
-      memo.cpuModel = cpu.model;
-      memo.cpuFeatures = cpu.features;
+      const interned = this.interned;
+      memo.cpuModel = interned.maybe(cpu.model);
+      memo.cpuFeatures = interned.list(cpu.features);
       const hostCaps = parseHostCapabilities(caps);
-      memo.hostUuid = hostCaps.uuid;
+      memo.hostUuid = interned.maybe(hostCaps.uuid);
       memo.hugepageSizesKiB = hostCaps.hugepageSizesKiB;
       memo.hugepageTotals = hostCaps.hugepageTotals;
       memo.cellCount = hostCaps.cellCount;
@@ -351,8 +407,13 @@ export class Collector {
       // CPU compatibility compares every feature (the host-model CPU expanded), per domain type;
       // libvirt's default type (kvm where the host has it) is the host's own view.
       const guestCpus = await readHostGuestCpus(conn);
-      memo.cpuByDomainType = guestCpus.byDomainType;
-      const own = guestCpus.byDomainType.kvm ?? guestCpus.byDomainType.qemu;
+      memo.cpuByDomainType = Object.fromEntries(
+        Object.entries(guestCpus.byDomainType).map(([type, view]) => [
+          type,
+          { model: interned.maybe(view.model), features: interned.list(view.features), modelBlockers: interned.record(view.modelBlockers) },
+        ]),
+      );
+      const own = memo.cpuByDomainType.kvm ?? memo.cpuByDomainType.qemu;
       if (own) {
         memo.cpuModel = own.model ?? memo.cpuModel;
         memo.cpuFeatures = own.features;
@@ -375,7 +436,22 @@ export class Collector {
         GetAllDomainStatsFlags.NOWAIT,
       ),
     ]);
-    const vms = await Promise.all(records.map((record) => this.readVm(host, conn, record.domain, record.params, nowMs, watch, memo.jobs, migrating)));
+    // Most VMs need no call of their own in a tick: their observation is built at once, and only
+    // the few that do (a new VM, a job to read) wait — no promise per VM (300,000 at 10,000 hosts).
+    const vms = new Array<VmObservation>(records.length);
+    const reading: Promise<void>[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const { domain, params } = records[i];
+      const vm = this.readVm(host, conn, domain, params, nowMs, watch, memo.jobs, migrating);
+      if (vm instanceof Promise)
+        reading.push(
+          vm.then((v) => {
+            vms[i] = v;
+          }),
+        );
+      else vms[i] = vm;
+    }
+    if (reading.length > 0) await Promise.all(reading);
     memo.jobs.endTick();
     const hugepages = await this.readHugepages(host, conn, memo);
 
@@ -463,7 +539,12 @@ export class Collector {
     }
   }
 
-  private async readVm(
+  /**
+   * One VM's observation from its bulk-stats record: synchronous when the tick needs no call of
+   * its own (the usual case), else a promise for the calls (tags and XML once, job info when
+   * job-watch.ts asks for it).
+   */
+  private readVm(
     host: HostConfig,
     conn: LibvirtConnection,
     domain: DomainRef,
@@ -472,7 +553,7 @@ export class Collector {
     watch: ReadonlySet<string>,
     jobs: HostJobWatch,
     migrating: ReadonlySet<string>,
-  ): Promise<VmObservation> {
+  ): VmObservation | Promise<VmObservation> {
     const stateCode = num(params, 'state.state') ?? DomainState.NOSTATE;
     const state = vmState(stateCode);
     const vcpus = num(params, 'vcpu.current') ?? num(params, 'vcpu.maximum') ?? 1;
@@ -495,11 +576,30 @@ export class Collector {
       memo.cpuTimeNs = cpuTimeNs;
       memo.atMs = nowMs;
     }
+    const readDefinition = memo.copyTargets === undefined || watch.has(domain.uuid);
+    const readJob = jobs.needsJobInfo(domain.uuid, stateCode, num(params, 'state.reason'), migrating.has(domain.uuid));
+    if (memo.tags === undefined || readDefinition || readJob)
+      return this.readVmCalls(conn, domain, memo, nowMs, readDefinition, readJob, jobs).then((jobRunning) =>
+        this.vmObservation(host, domain, params, memo, state, vcpus, jobRunning),
+      );
+    return this.vmObservation(host, domain, params, memo, state, vcpus, false);
+  }
+
+  /** The VM's own calls this tick: its tags and definition (once, or while watched), its job (when asked); resolves to whether a job runs. */
+  private async readVmCalls(
+    conn: LibvirtConnection,
+    domain: DomainRef,
+    memo: VmMemo,
+    nowMs: number,
+    readDefinition: boolean,
+    readJob: boolean,
+    jobs: HostJobWatch,
+  ): Promise<boolean> {
     if (memo.tags === undefined) memo.tags = await this.readTags(conn, domain);
     const localDisks = memo.tags.includes('local-disks');
     // The definition is read once per VM (again each tick while a VM-bound failure holds): its CPU
     // model, the disks a storage copy would move, its hugepages and what blocks migrating it.
-    if (memo.copyTargets === undefined || watch.has(domain.uuid)) {
+    if (readDefinition) {
       const xml = await conn.domainGetXmlDesc(domain).catch(() => '');
       if (xml) {
         memo.guestCpu = parseGuestCpu(xml);
@@ -513,25 +613,42 @@ export class Collector {
       if (memo.definition !== undefined && fingerprint !== undefined && fingerprint !== memo.definition) memo.definitionChangedAtMs = nowMs;
       if (fingerprint !== undefined) memo.definition = fingerprint;
     }
-    let jobRunning = false;
-    if (jobs.needsJobInfo(domain.uuid, stateCode, num(params, 'state.reason'), migrating.has(domain.uuid))) {
-      const job = await conn.domainGetJobInfo(domain).catch(() => undefined);
-      jobRunning = job !== undefined && (job.type === DomainJobType.BOUNDED || job.type === DomainJobType.UNBOUNDED);
-      jobs.record(domain.uuid, jobRunning);
-    }
-    const tags = withConfigTags(domain.name, memo.tags, this.config.policy);
+    if (!readJob) return false;
+    const job = await conn.domainGetJobInfo(domain).catch(() => undefined);
+    const jobRunning = job !== undefined && (job.type === DomainJobType.BOUNDED || job.type === DomainJobType.UNBOUNDED);
+    jobs.record(domain.uuid, jobRunning);
+    return jobRunning;
+  }
+
+  /** The VM's tags with the config's (config-tags.ts), kept per VM until its tags or the policy config change. */
+  private vmTags(name: string, memo: VmMemo): string[] {
+    const policy = this.config.policy;
+    const kept = memo.withConfig;
+    if (kept && kept.tags === memo.tags && kept.policy === policy && kept.name === name) return kept.result;
+    const result = withConfigTags(name, memo.tags ?? [], policy);
+    memo.withConfig = { tags: memo.tags, policy, name, result };
+    return result;
+  }
+
+  private vmObservation(
+    host: HostConfig,
+    domain: DomainRef,
+    params: TypedParams,
+    memo: VmMemo,
+    state: VmState,
+    vcpus: number,
+    jobRunning: boolean,
+  ): VmObservation {
+    const tags = this.vmTags(domain.name, memo);
     const blockCount = num(params, 'block.count') ?? 0;
     // Only the disks a copy moves, at their capacity: libvirt mirrors (and counts) the whole disk.
     let diskBytes = 0;
-    for (let i = 0; i < blockCount; i++) {
-      const name = params[`block.${i}.name`];
-      if (typeof name === 'string' && memo.copyTargets?.includes(name)) diskBytes += num(params, `block.${i}.capacity`) ?? 0;
-    }
+    if (memo.copyTargets && memo.copyTargets.length > 0)
+      for (let i = 0; i < blockCount; i++) {
+        const name = params[`block.${i}.name`];
+        if (typeof name === 'string' && memo.copyTargets.includes(name)) diskBytes += num(params, `block.${i}.capacity`) ?? 0;
+      }
     const disksShared = !tags.includes('local-disks');
-    const kib = (k: string) => {
-      const v = num(params, k);
-      return v === undefined ? undefined : v * 1024;
-    };
     return {
       name: domain.name,
       uuid: domain.uuid,
@@ -539,11 +656,11 @@ export class Collector {
       state,
       vcpus,
       cpuUtilization: memo.window.value(),
-      memoryBytes: kib('balloon.current') ?? 0,
-      maxMemoryBytes: kib('balloon.maximum') ?? kib('balloon.current') ?? 0,
-      rssBytes: kib('balloon.rss'),
-      balloonUsableBytes: kib('balloon.usable'),
-      balloonUnusedBytes: kib('balloon.unused'),
+      memoryBytes: kibBytes(params, 'balloon.current') ?? 0,
+      maxMemoryBytes: kibBytes(params, 'balloon.maximum') ?? kibBytes(params, 'balloon.current') ?? 0,
+      rssBytes: kibBytes(params, 'balloon.rss'),
+      balloonUsableBytes: kibBytes(params, 'balloon.usable'),
+      balloonUnusedBytes: kibBytes(params, 'balloon.unused'),
       dirtyRateMiBps: memo.dirtyRateMiBps,
       dirtyRateMeasuredAtMs: memo.dirtyRateMeasuredAtMs,
       jobRunning,

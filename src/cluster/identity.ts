@@ -19,11 +19,19 @@ export interface DuplicateVm {
  * source): that is not reported. Shut-off leftover definitions hold nothing and are not reported.
  */
 export function findDuplicateVms(copies: readonly VmObservation[], inFlight: readonly InFlightMigration[]): DuplicateVm[] {
-  const byUuid = new Map<string, VmObservation[]>();
-  for (const vm of copies) if (holdsMemory(vm.state)) byUuid.set(vm.uuid, [...(byUuid.get(vm.uuid) ?? []), vm]);
+  // One pass keeps the first copy of each UUID; only UUIDs seen twice get a list (a tick of
+  // 300,000 VMs would otherwise build 300,000 lists and sets to find none).
+  const first = new Map<string, VmObservation>();
+  const several = new Map<string, VmObservation[]>();
+  for (const vm of copies) {
+    if (!holdsMemory(vm.state)) continue;
+    const seen = first.get(vm.uuid);
+    if (seen === undefined) first.set(vm.uuid, vm);
+    else several.set(vm.uuid, [...(several.get(vm.uuid) ?? [seen]), vm]);
+  }
   const migrating = new Set(inFlight.map((m) => m.vmUuid));
   const found: DuplicateVm[] = [];
-  for (const [uuid, active] of byUuid) {
+  for (const [uuid, active] of several) {
     const hosts = [...new Set(active.map((v) => v.host))];
     if (hosts.length < 2 || migrating.has(uuid)) continue;
     // A migration in progress shows as a job on a copy, or its paused incoming copy.

@@ -16,10 +16,12 @@ export class SampleWindow {
   }
 }
 
+const ascending = (a: number, b: number) => a - b;
+
 /** Nearest-rank 90th percentile of samples (0 for none): with few samples it is the highest one, so a single spike shows in p90 but not in mean. */
 export function p90Of(samples: readonly number[]): number {
   if (samples.length === 0) return 0;
-  const sorted = [...samples].sort((a, b) => a - b);
+  const sorted = samples.slice().sort(ascending);
   return sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)];
 }
 
@@ -27,7 +29,9 @@ export function windowedValue(samples: readonly number[]): WindowedValue {
   if (samples.length === 0) return { last: 0, mean: 0, p90: 0, samples: 0 };
   const p90 = p90Of(samples);
   const n = samples.length;
-  const mean = samples.reduce((a, b) => a + b, 0) / n;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += samples[i];
+  const mean = total / n;
   // Least-squares slope against the sample index (x centred on (n-1)/2): the trend a local
   // regression forecast extends (Beloglazov & Buyya's LR policy).
   let sxy = 0;
@@ -37,7 +41,10 @@ export function windowedValue(samples: readonly number[]): WindowedValue {
     sxy += x * (samples[i] - mean);
     sxx += x * x;
   }
-  return { last: samples[n - 1], mean, p90, samples: n, series: [...samples], ...(n >= 2 ? { slopePerSample: sxy / sxx } : {}) };
+  // Built whole (no spread of a conditional part): one object per VM per tick.
+  const value: WindowedValue = { last: samples[n - 1], mean, p90, samples: n, series: samples.slice() };
+  if (n >= 2) value.slopePerSample = sxy / sxx;
+  return value;
 }
 
 /** One window in a per-instant sum, scaled (a VM's CPU ratio x its vCPUs / the host's CPUs). */

@@ -31,6 +31,8 @@ function configuredOptions(inputs: PlanningInputs): PlanOptions {
     config: config.policy,
     bandwidthLimitMiBps: config.migration.bandwidthMiBps,
     maxMoves: inputs.maxMoves,
+    // A move that would wait for a budget does not take a maxMovesPerTick slot (engine.ts).
+    admission: config.migration,
     memory: inputs.memory,
   };
 }

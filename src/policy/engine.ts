@@ -16,6 +16,7 @@ import { hardLimitRefusal, placedMemoryRefusal } from './hard-limits.js';
 import { buildMove } from './move-builder.js';
 import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { Planning, type PlanOptions } from './planning.js';
+import { BudgetLedger } from './scheduling.js';
 import { findTarget } from './targets.js';
 import { moveDelta } from './projection.js';
 import type { HostObservation, VmObservation } from '../cluster/model.js';
@@ -68,26 +69,26 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
   const maxMoves = options.maxMoves ?? config.maxMovesPerTick;
   const moves: Move[] = [];
   const skipped: SkippedVm[] = [];
+  // Slots go to moves that can start now: one that would wait for a budget (its source already
+  // sending, its target already receiving) is deferred, and planned — to be queued — only in the
+  // slots the startable moves leave (a hot spot's relief must not wait ticks behind it).
+  const ledger = options.admission ? new BudgetLedger([], state, options.admission) : undefined;
+  const deferred: { candidate: (typeof selected)[number] }[] = [];
 
-  const selected = await framework.select((c) => index.vmsByUuid.get(c.vm.uuid));
-  for (const candidate of orderCandidates(selected, planning)) {
+  /** Plan `candidate` if it passes; `phase` 'deferred': its second look, after the startable moves. */
+  const consider = async (candidate: (typeof selected)[number], phase: 'first' | 'deferred'): Promise<void> => {
     const { vm } = candidate;
     const mustMove = Boolean(candidate.mustMove);
     // A packing move (policy.goal consolidate) is judged by the policies, not by the objective's gain.
     const pack = !mustMove && Boolean(candidate.pack);
     const skip = (reason: string) => skipped.push({ vmName: vm.name, vmUuid: vm.uuid, reason });
     const refused = candidateRefusal(candidate, planning, moves.length, maxMoves);
-    if (refused) {
-      skip(refused);
-      continue;
-    }
+    if (refused) return void skip(refused);
     const source = index.hostsByName.get(vm.host);
-    if (!source) continue;
+    if (!source) return;
     const hotRelief = relief.needsRelief(source.name);
-    if (!mustMove && !pack && !hotRelief && !relief.needsSpreadRelief(source.name)) {
-      skip(`host ${source.name} is no longer above the thresholds (less hysteresis) nor the spread tolerance after the moves planned before it`);
-      continue;
-    }
+    if (!mustMove && !pack && !hotRelief && !relief.needsSpreadRelief(source.name))
+      return void skip(`host ${source.name} is no longer above the thresholds (less hysteresis) nor the spread tolerance after the moves planned before it`);
     // A spread move (the source is not hot) must also buy the margin.
     const margin = mustMove || pack || hotRelief ? 0 : relief.spreadMargin(source.name, shareOfSource(vm, source));
     const neededGain = mustMove || pack ? -Infinity : estimateCost(vm, source, planning).cost + margin;
@@ -96,22 +97,28 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     // move (issue 24: a host 12 points above the memory mean at 30 % CPU is not a CPU source).
     const only = mustMove || pack || hotRelief ? undefined : relief.spreadResources(source.name);
     const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin, only });
-    if ('skip' in found) {
-      skip(found.skip);
-      continue;
-    }
+    if ('skip' in found) return void skip(found.skip);
     const { host: target, score, gain } = found.target;
     const built = await buildMove(planning, { vm, source, target, ...howItMoves(vm, mustMove), mustMove, pack, gain, margin, reason: '' });
-    if ('skip' in built) {
-      skip(built.skip);
-      continue;
+    if ('skip' in built) return void skip(built.skip);
+    const waits = ledger?.overBudget(built.move);
+    if (waits !== undefined && phase === 'first') {
+      deferred.push({ candidate });
+      return;
     }
+    if (waits === undefined) ledger?.take(built.move);
     // Commit to the projection so later candidates see this move.
     const objectiveWas = projection.objective.value();
     projection.apply(vm, source, target);
     built.move.reason = `${candidate.policy}: ${candidate.reason}; to ${target.name} (score ${score.toFixed(2)}, objective ${objectiveWas.toFixed(4)} -> ${projection.objective.value().toFixed(4)}, CPU imbalance ${planning.imbalanceBefore.toFixed(3)} -> ${projection.objective.cpuStdDev().toFixed(3)})${overrideNotes(vm, built.move, config.automation)}`;
     moves.push(built.move);
-  }
+  };
+
+  const selected = await framework.select((c) => index.vmsByUuid.get(c.vm.uuid));
+  for (const candidate of orderCandidates(selected, planning)) await consider(candidate, 'first');
+  // The moves that would wait, in their order, in the slots left (their targets chosen seeing the startable moves).
+  // Past the slots, each says "max moves per tick reached" (candidateRefusal), as when it was first looked at.
+  for (const { candidate } of deferred) await consider(candidate, 'deferred');
   // A cluster already below its failover headroom: said, since no move is refused for it then.
   const hostFailures = config.headroom.hostFailures;
   const headroomShort = hostFailures > 0 ? planning.headroomBefore : undefined;

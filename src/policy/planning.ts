@@ -5,6 +5,7 @@
  * context each policy sees. plan() (engine.ts) and evaluateTargets (targets.ts) both start here.
  */
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
+import type { MigrationConfig } from '../config/migration-schema.js';
 import { ordinaryMemoryBytes } from './memory-fit.js';
 import { policySchema, type PolicyConfig } from '../config/policy-schema.js';
 import type { PolicyContext } from './api.js';
@@ -32,6 +33,13 @@ export interface PlanOptions {
   calibration?: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
   /** Override of config.maxMovesPerTick (drain uses a large value). */
   maxMoves?: number;
+  /**
+   * The migration budgets admission applies (scheduling.ts). With them, a planned move that would
+   * wait for a budget (its source already sending, its target already receiving) does not take one
+   * of the maxMovesPerTick slots: it is planned (and queued) beside up to that many moves that can
+   * start now, and at most that many such waiting moves. Without them, every move takes a slot.
+   */
+  admission?: MigrationConfig;
   /** Kept by a caller that plans every tick, for policy.spread.holdTicks (see PlanMemory). */
   memory?: PlanMemory;
   /**

@@ -212,10 +212,74 @@ function over(used: number, cost: number, budget: number): boolean {
 }
 
 /**
+ * The budgets in use by what runs now, and the moves taken on top of them: admission's ledger.
+ * `running` are the caller's running moves; `state.inFlight` entries not among them count as
+ * running live moves (the simulator and a collector that saw them), and so does any job libvirt
+ * shows for a VM (`jobRunning`) that neither names.
+ */
+export class BudgetLedger {
+  private readonly usage = new Usage();
+  private readonly busy = new Set<string>();
+  private readonly disksShared = new Map<string, boolean>();
+
+  constructor(
+    running: readonly RunningMove[],
+    state: Pick<ClusterState, 'inFlight' | 'vms'>,
+    private readonly config: MigrationConfig,
+  ) {
+    for (const r of running) {
+      this.usage.add(r, config);
+      this.busy.add(r.vmUuid);
+    }
+    for (const m of state.inFlight) {
+      if (this.busy.has(m.vmUuid)) continue;
+      this.usage.add({ vmUuid: m.vmUuid, from: m.from, to: m.to, bandwidthMiBps: 0 }, config);
+      this.busy.add(m.vmUuid);
+    }
+    // A job libvirt shows that no one here accounts for (another controller's move, an operator's
+    // virsh migrate) uses its host too: it counts as a move leaving that host, target unknown.
+    for (const v of state.vms) {
+      this.disksShared.set(v.uuid, v.disksShared);
+      if (!v.jobRunning || this.busy.has(v.uuid)) continue;
+      this.usage.add({ vmUuid: v.uuid, from: v.host, to: '', bandwidthMiBps: 0, disksShared: v.disksShared }, this.config);
+      this.busy.add(v.uuid);
+    }
+  }
+
+  /** A migration of this VM runs or was taken. */
+  isBusy(vmUuid: string): boolean {
+    return this.busy.has(vmUuid);
+  }
+
+  /** The running move `move` would be (its bandwidth limit, storage copy, where its disks are). */
+  candidate(move: Move): RunningMove {
+    return {
+      vmUuid: move.vmUuid,
+      from: move.from,
+      to: move.to,
+      bandwidthMiBps: this.config.bandwidthMiBps > 0 ? this.config.bandwidthMiBps : move.inputs.bandwidthMiBps,
+      copyStorage: move.copyStorage,
+      disksShared: this.disksShared.get(move.vmUuid),
+    };
+  }
+
+  /** The first budget `move` would exceed on top of what is in use, as a sentence naming the config field; undefined when it fits. */
+  overBudget(move: Move): string | undefined {
+    const candidate = this.candidate(move);
+    return overBudget(move, moveCost(candidate, this.config), candidate, this.usage, this.config);
+  }
+
+  /** Count `move` as running from now on. */
+  take(move: Move): void {
+    this.usage.add(this.candidate(move), this.config);
+    this.busy.add(move.vmUuid);
+  }
+}
+
+/**
  * Which of `moves` may start now, beside the `running` migrations, in priority order
  * (`byPriority`). Moves over a budget are returned with `waits: true` (the caller queues them);
- * moves that cannot start as things are with `waits: false`. `state.inFlight` entries not among
- * `running` count as running live moves (the simulator and a collector that saw them).
+ * moves that cannot start as things are with `waits: false`. What counts as running: BudgetLedger.
  */
 export function admit(
   moves: readonly Move[],
@@ -224,28 +288,10 @@ export function admit(
   config: MigrationConfig,
   options: AdmitOptions = {},
 ): AdmissionResult {
-  const usage = new Usage();
-  const busy = new Set<string>();
-  for (const r of running) {
-    usage.add(r, config);
-    busy.add(r.vmUuid);
-  }
-  for (const m of state.inFlight) {
-    if (busy.has(m.vmUuid)) continue;
-    usage.add({ vmUuid: m.vmUuid, from: m.from, to: m.to, bandwidthMiBps: 0 }, config);
-    busy.add(m.vmUuid);
-  }
-  // A job libvirt shows that no one here accounts for (another controller's move, an operator's
-  // virsh migrate) uses its host too: it counts as a move leaving that host, target unknown.
-  for (const v of state.vms) {
-    if (!v.jobRunning || busy.has(v.uuid)) continue;
-    usage.add({ vmUuid: v.uuid, from: v.host, to: '', bandwidthMiBps: 0, disksShared: v.disksShared }, config);
-    busy.add(v.uuid);
-  }
+  const ledger = new BudgetLedger(running, state, config);
   const admitted: Move[] = [];
   const rejected: NotAdmitted[] = [];
   const hosts = new Map(state.hosts.map((h) => [h.name, h]));
-  const vms = new Map(state.vms.map((v) => [v.uuid, v]));
   const durations = options.tickSeconds !== undefined ? measuredDurations(state.recentMoves) : undefined;
   const pace = new Map<string, { moves: number; meanSeconds: number } | undefined>();
   const balancingFrom = new Map<string, number>();
@@ -262,7 +308,6 @@ export function admit(
         continue;
       }
     }
-    const wait = (reason: string) => rejected.push({ move, reason, waits: true });
     const from = hosts.get(move.from);
     const to = hosts.get(move.to);
     if (!from?.up) {
@@ -277,29 +322,18 @@ export function admit(
       refuse(`target host ${move.to} is in maintenance`);
       continue;
     }
-    if (busy.has(move.vmUuid)) {
+    if (ledger.isBusy(move.vmUuid)) {
       refuse('a migration of this VM is already running');
       continue;
     }
     // Paced per tick: the ones admitted now and the ones queued behind them alike.
     if (!move.mustMove) balancingFrom.set(move.from, (balancingFrom.get(move.from) ?? 0) + 1);
-    const disksShared = vms.get(move.vmUuid)?.disksShared;
-    const candidate: RunningMove = {
-      vmUuid: move.vmUuid,
-      from: move.from,
-      to: move.to,
-      bandwidthMiBps: config.bandwidthMiBps > 0 ? config.bandwidthMiBps : move.inputs.bandwidthMiBps,
-      copyStorage: move.copyStorage,
-      disksShared,
-    };
-    const cost = moveCost(candidate, config);
-    const why = overBudget(move, cost, candidate, usage, config);
+    const why = ledger.overBudget(move);
     if (why) {
-      wait(why);
+      rejected.push({ move, reason: why, waits: true });
       continue;
     }
-    usage.add(candidate, config);
-    busy.add(move.vmUuid);
+    ledger.take(move);
     admitted.push(move);
   }
   return { admitted, rejected };

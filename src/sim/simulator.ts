@@ -364,7 +364,7 @@ export class Simulator {
     // History through planning's one door (DecisionHistory.view), as controller/pipeline.ts takes it; the
     // learned options stay out: a simulated move's time is the model's, so calibrating on it would be circular.
     const { state } = this.decisions.view(this.state(options.config), migration);
-    const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory });
+    const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory, admission: migration });
     const admission = admit(result.moves, this.running(), state, migration, { tickSeconds: this.scenario.tickSeconds });
     // A newer plan supersedes the queue, as the executor's submit does.
     this.queue.replace(admission.rejected.filter((r) => r.waits).map((r) => r.move));

@@ -1,7 +1,8 @@
 /**
  * The executor against real lab hosts: the `migrate` command end to end, an abort at the deadline
- * that leaves the VM running intact on the source, and a second controller that finds the running
- * job instead of starting another.
+ * that leaves the VM running intact on the source, a running collector that catches a migration it
+ * was not told of by the host's events, and a second controller that finds the running job
+ * instead of starting another.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -86,6 +87,22 @@ describe('migration executor in the lab', () => {
 
     // "Restart": a fresh executor and collector find the running job.
     await sleep(3000);
+    // First, the running collector: its first tick (state0) asked every VM; this migration started
+    // after it, through a client the collector was not told of (no inFlight), with the source
+    // copy running as before. Only the source's migration-iteration event (job-watch.ts) can make
+    // it read this VM's job now — and it reads no other VM's.
+    const asked: string[] = [];
+    const source = connections.get('lab2')!;
+    const readJob = source.domainGetJobInfo.bind(source);
+    source.domainGetJobInfo = (dom) => {
+      asked.push(dom.name);
+      return readJob(dom);
+    };
+    const watched = await collector.collect();
+    expect([...new Set(asked)]).toEqual(['ex-stuck']);
+    // Counted once (the paused incoming copy on lab1 is not a second VM), on its source, with its job.
+    expect(watched.vms.filter((v) => v.name === 'ex-stuck').map((v) => [v.host, v.jobRunning])).toEqual([['lab2', true]]);
+    expect(watched.inFlight.map((m) => m.vmName)).toContain('ex-stuck');
     const connections2 = new HostConnections(slow, { logger: silentLogger() });
     await connections2.start();
     const state1 = await new Collector(slow, connections2, { logger: silentLogger() }).collect();

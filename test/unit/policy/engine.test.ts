@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { migrationSchema } from '../../../src/config/migration-schema.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
 import { definePolicy } from '../../../src/policy/api.js';
 import { plan } from '../../../src/policy/engine.js';
 import { defaultPolicies, loadPolicies } from '../../../src/policy/loader.js';
+import { admit } from '../../../src/policy/scheduling.js';
 import { host, state, vm } from './fixtures.js';
 
 const config = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 3 });
@@ -230,5 +232,37 @@ describe('a shut-off VM with local disks', () => {
     const p = await plan(state([host('a', { maintenance: true }), host('b')], vms), { config });
     expect(p.moves.find((m) => m.vmName === 'off')).toBeUndefined();
     expect(p.skipped.find((x) => x.vmName === 'off')?.reason).toMatch(/shut off and has local disks/);
+  });
+});
+
+describe('moves that would wait for a budget (issue 25)', () => {
+  it('a move its source cannot start now (its sending budget taken) leaves the maxMovesPerTick slot to a hot spot that can', async () => {
+    // a is hot with one migration already leaving it (a -> d: a's sending budget of 1 is taken),
+    // and still hot once that one lands; x is hot too and sends nothing. One move per tick.
+    const vms = [
+      vm('a0', 'a', 1),
+      vm('a1', 'a', 1),
+      vm('a2', 'a', 1),
+      vm('a3', 'a', 1),
+      vm('a4', 'a', 1),
+      vm('x1', 'x', 0.95),
+      vm('x2', 'x', 0.95),
+      vm('x3', 'x', 0.95),
+      vm('x4', 'x', 0.95),
+    ];
+    const leaving = { vmUuid: vms[0].uuid, vmName: 'a0', from: 'a', to: 'd', startedAtMs: 1_000_000 - 5_000 };
+    const s = state([host('a'), host('x'), host('b'), host('c'), host('d')], vms, { inFlight: [leaving] });
+    const options = { config: { ...hotOnly, maxMovesPerTick: 1 }, admission: migrationSchema.parse({}) };
+    const p = await plan(s, options);
+    // The slot goes to x's relief, which starts now; a's would only have waited in the queue.
+    expect(p.moves.map((m) => m.from)).toEqual(['x']);
+    expect(admit(p.moves, [], s, migrationSchema.parse({})).admitted.map((m) => m.from)).toEqual(['x']);
+    expect(p.skipped.some((k) => k.vmName.startsWith('a') && /max moves per tick \(1\) reached/.test(k.reason))).toBe(true);
+    // With two slots, a's move is planned too, after x's, and waits for a's sending budget.
+    const two = await plan(s, { ...options, config: { ...hotOnly, maxMovesPerTick: 2 } });
+    expect(two.moves.map((m) => m.from)).toEqual(['x', 'a']);
+    const { admitted, rejected } = admit(two.moves, [], s, migrationSchema.parse({}));
+    expect(admitted.map((m) => m.from)).toEqual(['x']);
+    expect(rejected.map((r) => [r.move.from, r.waits])).toEqual([['a', true]]);
   });
 });
