@@ -132,6 +132,24 @@ describe('spread balancing', () => {
   }
 });
 
+describe('balance targets', () => {
+  it('relieves a hot host onto the host with fewer vCPUs committed when both are as idle now (issue 26)', async () => {
+    // CPU only. a: two 2-vCPU VMs at 90 % of a vCPU on 4 CPUs = 90 %, hot. b is empty; c holds three
+    // idle 1-vCPU VMs: both are at 0 % CPU now, but c's VMs can wake (on the PlanetLab replay hosts
+    // full of idle VMs took a busy one and were overloaded later). c is listed first, so a
+    // headroom score that reads only the CPU in use now (a tie) picked it.
+    const cpuOnly = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 1, objective: { memoryWeight: 0 } });
+    const p = await plan(
+      state(
+        [host('a'), host('c'), host('b')],
+        [vm('hot1', 'a', 0.9, { vcpus: 2 }), vm('hot2', 'a', 0.9, { vcpus: 2 }), vm('c1', 'c', 0), vm('c2', 'c', 0), vm('c3', 'c', 0)],
+      ),
+      { config: cpuOnly },
+    );
+    expect(p.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
+  });
+});
+
 describe('memory in the objective', () => {
   it('relieves a memory-hot host with even CPU, taking the VM whose move costs least per gain', async () => {
     const hosts = [host('a', { memoryTotalBytes: 64 * GiB, cpuCount: 16 }), host('b', { memoryTotalBytes: 64 * GiB, cpuCount: 16 })];
