@@ -3,7 +3,8 @@
  * CPU forecast ahead when policy.forecast is on) and VMs on spread sources (hosts well above the
  * cluster mean, policy.spread); the engine orders them by objective gain per migration second. The
  * filter keeps targets below the thresholds less hysteresis (a soft limit: must-moves ignore it);
- * targets score higher the more headroom they keep, CPU and memory weighted as in policy.objective.
+ * targets score higher the more headroom they keep (CPU: the mean of the share in use and the share
+ * of vCPUs committed), CPU and memory weighted as in policy.objective.
  */
 import { definePolicy, ordinaryMemoryBytes } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
@@ -60,7 +61,12 @@ export default registerBuiltinPolicy(
       // consolidation policy's packing score decides.
       if (ctx.config.goal === 'consolidate') return 0.5;
       const p = ctx.projected(host.name)!;
-      const cpuHeadroom = 1 - Math.min(1, p.cpuRatio + ctx.cpuShare(vm, host));
+      // CPU headroom: half the CPU in use now, half the vCPUs committed. The window sees an idle VM
+      // as 0 % (a PlanetLab sample is 5 minutes), so a host full of idle VMs looked as empty as an
+      // empty host and took busy VMs until its VMs woke together (issue 26's replay).
+      const used = 1 - Math.min(1, p.cpuRatio + ctx.cpuShare(vm, host));
+      const committed = host.cpuCount > 0 ? 1 - Math.min(1, (p.vcpus + vm.vcpus) / host.cpuCount) : 0;
+      const cpuHeadroom = (used + committed) / 2;
       const memHeadroom = 1 - Math.min(1, (p.memoryUsedBytes + ordinaryMemoryBytes(vm)) / host.memoryTotalBytes);
       const { cpuWeight, memoryWeight } = ctx.config.objective;
       const total = cpuWeight + memoryWeight;

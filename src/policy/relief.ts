@@ -168,6 +168,25 @@ export class Relief {
     );
   }
 
+  /**
+   * Why a spread move would make its target a spread source itself, or undefined: the target's
+   * ratio after the move (`after`, per resource) above the cluster mean by more than the tolerance
+   * (and, for CPU, above spread.minCpuPercent) in one of `resources`. Such a move only shifts the
+   * spread to another host, which the next plans move off again: on the PlanetLab replay
+   * (overcommitted-200, 20110322, issue 26) VMs spread onto host0183 left it at 65-70 % and were
+   * spread off it again within five samples, two migrations for the spread of one.
+   */
+  spreadTargetRefusal(target: string, after: Record<Resource, number>, resources: readonly Resource[]): string | undefined {
+    const { objective } = this.projection;
+    if (!objective.has(target)) return undefined;
+    for (const r of resources) {
+      const dev = after[r] - objective.mean(r);
+      if (dev > this.spread.tolerance[r] + EPSILON && (r !== 'cpu' || after[r] > this.spread.minCpu + EPSILON))
+        return `${target} would become a spread source itself (${r === 'cpu' ? 'CPU' : 'memory'} ${(after[r] * 100).toFixed(0)}%, ${(dev * 100).toFixed(0)} points above the cluster mean, tolerance ${(this.spread.tolerance[r] * 100).toFixed(0)})`;
+    }
+    return undefined;
+  }
+
   /** The resources that made the host a spread source (empty when it is not one). */
   spreadResources(name: string): readonly Resource[] {
     return this.spreadAtStart.get(name)?.resources ?? [];

@@ -133,7 +133,23 @@ async function findTargetExhaustive(
       rejections.push(refused.reason);
       continue;
     }
-    const gain = projection.objective.gain(source.name, target.name, moveDelta(vm, source, target), needed.only);
+    const delta = moveDelta(vm, source, target);
+    // A spread move (judged on `only`) must not leave its target a spread source (relief.ts).
+    if (needed.only !== undefined) {
+      const spreadRefused = planning.relief.spreadTargetRefusal(
+        target.name,
+        {
+          cpu: (projection.objective.ratio('cpu', target.name) ?? 0) + delta.toCpu,
+          memory: (projection.objective.ratio('memory', target.name) ?? 0) + delta.toMemory,
+        },
+        needed.only,
+      );
+      if (spreadRefused) {
+        rejections.push(spreadRefused);
+        continue;
+      }
+    }
+    const gain = projection.objective.gain(source.name, target.name, delta, needed.only);
     if (gain <= needed.gain) {
       if (!bestLowGain || gain > bestLowGain.gain) bestLowGain = { host: target, gain };
       continue;

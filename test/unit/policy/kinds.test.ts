@@ -61,6 +61,29 @@ describe('spread balancing', () => {
     expect(spreadSettings(policySchema.parse({ spread: { aggressiveness: 1 } })).enabled).toBe(false);
   });
 
+  it('does not spread a VM onto a host it would make a spread source itself (issue 26: it came straight back off)', async () => {
+    // CPU only (memory out of the objective, as in the trace replay). a: two 2-vCPU VMs at 75 % of
+    // a vCPU each on 4 CPUs = 75 % (below cpuHigh), a CPU spread source (mean 24 %). b holds one VM
+    // at 22.5 %; c and d count in the mean but have no memory left for the VM. Moving one VM (37.5 %
+    // of a 4-CPU host) to b gains more than its cost and margin, but leaves b at 60 %, 36 points
+    // above the mean and above the 50 % floor: a spread source the next plan would move a VM off.
+    const cpuOnly = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 10, objective: { memoryWeight: 0 } });
+    const full = (name: string) => vm(`${name}-full`, name, 0, { memoryBytes: 16 * GiB, maxMemoryBytes: 16 * GiB });
+    const cluster = (bCpu: number) =>
+      state(
+        [host('a'), host('b'), host('c'), host('d')],
+        [vm('hot1', 'a', 0.75, { vcpus: 2 }), vm('hot2', 'a', 0.75, { vcpus: 2 }), vm('b1', 'b', bCpu, { vcpus: 2 }), full('c'), full('d')],
+      );
+    const refused = await plan(cluster(0.45), { config: cpuOnly });
+    expect(refused.moves).toEqual([]);
+    expect(refused.skipped.find((s) => s.vmName === 'hot1')?.reason).toMatch(
+      /b would become a spread source itself \(CPU 60%, 36 points above the cluster mean, tolerance 20\)/,
+    );
+    // With b idle the same move leaves b at 37.5 %, below the floor: it is made.
+    const made = await plan(cluster(0), { config: cpuOnly });
+    expect(made.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
+  });
+
   it('waits holdTicks plans before acting when the caller keeps the memory', async () => {
     const memory = newPlanMemory();
     const held = policySchema.parse({ spread: { aggressiveness: 4, holdTicks: 3 } });
@@ -107,6 +130,24 @@ describe('spread balancing', () => {
       expect(perHost.get('lab1')).toBeLessThanOrEqual(3);
     });
   }
+});
+
+describe('balance targets', () => {
+  it('relieves a hot host onto the host with fewer vCPUs committed when both are as idle now (issue 26)', async () => {
+    // CPU only. a: two 2-vCPU VMs at 90 % of a vCPU on 4 CPUs = 90 %, hot. b is empty; c holds three
+    // idle 1-vCPU VMs: both are at 0 % CPU now, but c's VMs can wake (on the PlanetLab replay hosts
+    // full of idle VMs took a busy one and were overloaded later). c is listed first, so a
+    // headroom score that reads only the CPU in use now (a tie) picked it.
+    const cpuOnly = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 1, objective: { memoryWeight: 0 } });
+    const p = await plan(
+      state(
+        [host('a'), host('c'), host('b')],
+        [vm('hot1', 'a', 0.9, { vcpus: 2 }), vm('hot2', 'a', 0.9, { vcpus: 2 }), vm('c1', 'c', 0), vm('c2', 'c', 0), vm('c3', 'c', 0)],
+      ),
+      { config: cpuOnly },
+    );
+    expect(p.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
+  });
 });
 
 describe('memory in the objective', () => {
