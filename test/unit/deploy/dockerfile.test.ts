@@ -74,11 +74,11 @@ describe('Dockerfile replayed without an engine', () => {
   let replay: Replay;
   let runtimeRoot: string;
   let contextFiles: string[];
-  beforeAll(() => {
+  beforeAll(async () => {
     // The context as Docker would send it, then the steps.
     const work = mkdtempSync(join(tmpdir(), 'vb-docker-'));
     contextFiles = buildContext(repoRoot, dockerignore, join(work, 'context'));
-    replay = replayBuild(dockerfile, join(work, 'context'), join(work, 'stages'));
+    replay = await replayBuild(dockerfile, join(work, 'context'), join(work, 'stages'));
     runtimeRoot = replay.roots.get([...replay.roots.keys()].at(-1)!)!;
   }, 600_000);
 

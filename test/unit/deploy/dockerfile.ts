@@ -3,12 +3,15 @@
  * sources against the build context as .dockerignore filters it (@balena/dockerignore, Docker's
  * matching rules), and replay its file-system steps into a directory per stage.
  */
-import { execSync } from 'node:child_process';
+import { exec } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { isAbsolute, join, posix, relative } from 'node:path';
+import { promisify } from 'node:util';
 import * as dockerignoreModule from '@balena/dockerignore';
 import type { Ignore } from '@balena/dockerignore';
 import { DockerfileParser, type Copy, type Instruction } from 'dockerfile-ast';
+
+const execAsync = promisify(exec);
 
 // CommonJS whose types claim an ES default export: at run time the namespace's default is the factory.
 const ignore = dockerignoreModule.default as unknown as () => Ignore;
@@ -140,7 +143,7 @@ export interface Replay {
  * ownership commands are listed as skipped. What this proves: the context holds everything the
  * build needs and the runtime stage's layout runs; not that the base image or the engine agree.
  */
-export function replayBuild(dockerfile: string, contextDir: string, workDir: string): Replay {
+export async function replayBuild(dockerfile: string, contextDir: string, workDir: string): Promise<Replay> {
   const roots = new Map<string, string>();
   const skipped: string[] = [];
   let workdir = '/';
@@ -169,7 +172,8 @@ export function replayBuild(dockerfile: string, contextDir: string, workDir: str
         for (const part of step.text.split('&&').map((p) => p.trim())) {
           const words = part.split(/\s+/);
           if ((words[0] === 'npm' && words[1] === 'ci') || (words[0] === 'npx' && words[1] === 'tsc')) {
-            execSync(part, { cwd: inRoot('.'), stdio: 'pipe' });
+            // Not execSync: a worker blocked for the minutes npm ci takes on a busy machine cannot answer vitest's RPC.
+            await execAsync(part, { cwd: inRoot('.') });
           } else if (words[0] === 'mkdir' && words[1] === '-p') {
             for (const dir of words.slice(2)) mkdirSync(inRoot(dir), { recursive: true });
           } else if (words[0] === 'ln' && words[1] === '-s' && words.length === 4) {

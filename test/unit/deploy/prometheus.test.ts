@@ -24,16 +24,16 @@ interface Rule {
 const rules = (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
 
 describe('Prometheus config and alert rules', () => {
-  it('promtool check config passes (and loads the rules file)', () => {
-    const result = runTool(tool('promtool'), ['check', 'config', CONFIG]);
+  it('promtool check config passes (and loads the rules file)', async () => {
+    const result = await runTool(tool('promtool'), ['check', 'config', CONFIG]);
     expect(result.status, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toContain('SUCCESS: 1 rule files found');
     const config = parse(readFileSync(CONFIG, 'utf8')) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
     expect(config.scrape_configs.find((c) => c.job_name === 'virt-balancer')?.static_configs[0].targets).toEqual(['127.0.0.1:9464']);
   });
 
-  it('promtool check rules passes for the nine alerts', () => {
-    const result = runTool(tool('promtool'), ['check', 'rules', RULES]);
+  it('promtool check rules passes for the nine alerts', async () => {
+    const result = await runTool(tool('promtool'), ['check', 'rules', RULES]);
     expect(result.status, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toContain('SUCCESS: 9 rules found');
     expect(rules.map((r) => r.alert).sort()).toEqual([
@@ -53,8 +53,8 @@ describe('Prometheus config and alert rules', () => {
     }
   });
 
-  it('promtool test rules passes, covering every alert', () => {
-    const result = runTool(tool('promtool'), ['test', 'rules', RULE_TESTS]);
+  it('promtool test rules passes, covering every alert', async () => {
+    const result = await runTool(tool('promtool'), ['test', 'rules', RULE_TESTS]);
     expect(result.status, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(/SUCCESS/);
     const tested = new Set(
@@ -65,14 +65,14 @@ describe('Prometheus config and alert rules', () => {
     expect([...tested].sort()).toEqual(rules.map((r) => r.alert).sort());
   });
 
-  it('promtool test rules fails when an expectation is wrong (the tests can fail)', () => {
+  it('promtool test rules fails when an expectation is wrong (the tests can fail)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vb-promtest-'));
     writeFileSync(join(dir, 'virt-balancer.rules.yml'), readFileSync(RULES, 'utf8'));
     writeFileSync(
       join(dir, 'wrong.test.yml'),
       readFileSync(RULE_TESTS, 'utf8').replace('exp_labels: { severity: warning, host: kvm1 }', 'exp_labels: { severity: warning, host: kvm2 }'),
     );
-    const result = runTool(tool('promtool'), ['test', 'rules', join(dir, 'wrong.test.yml')]);
+    const result = await runTool(tool('promtool'), ['test', 'rules', join(dir, 'wrong.test.yml')]);
     expect(result.status).not.toBe(0);
     expect(result.stdout + result.stderr).toMatch(/FAILED/);
   });
@@ -98,7 +98,7 @@ describe('Prometheus config and alert rules', () => {
     expect(readFileSync(join(repoRoot, 'deploy/install.sh'), 'utf8')).toMatch(/cp [^\n]*docs\/troubleshooting\.md[^\n]*"\$opt\/docs\/"/);
   });
 
-  it('every metric the rules use is exported, and counters are only rated', () => {
+  it('every metric the rules use is exported, and counters are only rated', async () => {
     const used = rules.flatMap((r) => metricsInExpr(r.expr));
     expect(new Set(used)).toEqual(
       new Set([

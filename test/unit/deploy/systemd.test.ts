@@ -12,12 +12,12 @@ import { repoRoot, runTool, tool } from './tools.js';
 const UNIT_FILE = join(repoRoot, 'deploy/systemd/virt-balancer.service');
 
 /** Problems `systemd-analyze verify` reports for a unit text (it exits 0 on unknown keys, so read its output). */
-function verifyUnit(text: string): string[] {
+async function verifyUnit(text: string): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'vb-unit-'));
   // verify checks that ExecStart's binary exists; CI's node may live elsewhere than /usr/bin.
   const unit = existsSync('/usr/bin/node') ? text : text.replaceAll('/usr/bin/node', process.execPath);
   writeFileSync(join(dir, 'virt-balancer.service'), unit);
-  const result = runTool(tool('systemd-analyze'), ['verify', join(dir, 'virt-balancer.service')]);
+  const result = await runTool(tool('systemd-analyze'), ['verify', join(dir, 'virt-balancer.service')]);
   const lines = `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => /virt-balancer\.service/.test(l));
   return result.status === 0 ? lines : [`exit ${result.status}`, ...lines];
 }
@@ -36,16 +36,16 @@ describe('systemd unit', () => {
   const text = readFileSync(UNIT_FILE, 'utf8');
   const settings = unitSettings(text);
 
-  it('passes systemd-analyze verify with no warnings', () => {
-    expect(verifyUnit(text)).toEqual([]);
+  it('passes systemd-analyze verify with no warnings', async () => {
+    expect(await verifyUnit(text)).toEqual([]);
   });
 
-  it('the verify check catches a misspelt setting and a missing binary', () => {
-    expect(verifyUnit(text.replace('ProtectSystem=strict', 'ProtectSystm=strict')).join('\n')).toMatch(/Unknown key 'ProtectSystm'/);
-    expect(verifyUnit(text.replaceAll('/usr/bin/node', '/usr/bin/no-such-node')).join('\n')).toMatch(/no-such-node/);
+  it('the verify check catches a misspelt setting and a missing binary', async () => {
+    expect((await verifyUnit(text.replace('ProtectSystem=strict', 'ProtectSystm=strict'))).join('\n')).toMatch(/Unknown key 'ProtectSystm'/);
+    expect((await verifyUnit(text.replaceAll('/usr/bin/node', '/usr/bin/no-such-node'))).join('\n')).toMatch(/no-such-node/);
   });
 
-  it('is hardened: dedicated user in group libvirt, read-only system, no capabilities, filtered system calls', () => {
+  it('is hardened: dedicated user in group libvirt, read-only system, no capabilities, filtered system calls', async () => {
     const expected: Record<string, string> = {
       User: 'virt-balancer',
       SupplementaryGroups: 'libvirt',
@@ -69,8 +69,8 @@ describe('systemd unit', () => {
     expect(settings.get('ExecStart')).toEqual(['/usr/bin/node /opt/virt-balancer/bin/virt-balancer.mjs run --config /etc/virt-balancer/config.yaml']);
   });
 
-  it('scores as well exposed as systemd-analyze security allows for a networked service (<= 2.0)', () => {
-    const result = runTool(tool('systemd-analyze'), ['security', '--offline=yes', '--no-pager', UNIT_FILE]);
+  it('scores as well exposed as systemd-analyze security allows for a networked service (<= 2.0)', async () => {
+    const result = await runTool(tool('systemd-analyze'), ['security', '--offline=yes', '--no-pager', UNIT_FILE]);
     const match = /Overall exposure level for virt-balancer\.service: ([\d.]+)/.exec(result.stdout + result.stderr);
     expect(match, result.stdout + result.stderr).not.toBeNull();
     expect(Number(match![1])).toBeLessThanOrEqual(2);
@@ -79,13 +79,13 @@ describe('systemd unit', () => {
 
 describe('deploy/install.sh --destdir', () => {
   let dest: string;
-  beforeAll(() => {
+  beforeAll(async () => {
     dest = mkdtempSync(join(tmpdir(), 'vb-install-'));
-    const result = runTool('bash', [join(repoRoot, 'deploy/install.sh'), '--destdir', dest], { timeoutMs: 600_000 });
+    const result = await runTool('bash', [join(repoRoot, 'deploy/install.sh'), '--destdir', dest], { timeoutMs: 600_000 });
     expect(result.status, result.stderr + result.stdout).toBe(0);
   }, 600_000);
 
-  it('lays out the code, the unit, the sysusers file and an example config', () => {
+  it('lays out the code, the unit, the sysusers file and an example config', async () => {
     expect(readFileSync(join(dest, 'etc/systemd/system/virt-balancer.service'), 'utf8')).toBe(readFileSync(UNIT_FILE, 'utf8'));
     expect(existsSync(join(dest, 'usr/lib/sysusers.d/virt-balancer.conf'))).toBe(true);
     expect(statSync(join(dest, 'etc/virt-balancer/config.yaml')).mode & 0o777).toBe(0o640);
@@ -103,15 +103,15 @@ describe('deploy/install.sh --destdir', () => {
     expect(readlinkSync(join(dest, 'etc/virt-balancer/node_modules/virt-balancer'))).toBe('../../../opt/virt-balancer');
   });
 
-  it('the sysusers file creates user virt-balancer as a member of libvirt (systemd-sysusers --root)', () => {
-    const result = runTool(tool('systemd-sysusers'), [`--root=${dest}`]);
+  it('the sysusers file creates user virt-balancer as a member of libvirt (systemd-sysusers --root)', async () => {
+    const result = await runTool(tool('systemd-sysusers'), [`--root=${dest}`]);
     expect(result.status, result.stderr).toBe(0);
     const passwd = readFileSync(join(dest, 'etc/passwd'), 'utf8');
     expect(passwd).toMatch(/^virt-balancer:x:\d+:\d+:[^:]*:\/var\/lib\/virt-balancer:\/usr\/sbin\/nologin$/m);
     expect(readFileSync(join(dest, 'etc/group'), 'utf8')).toMatch(/^libvirt:x:\d+:virt-balancer$/m);
   });
 
-  it("starts the way the unit starts it, from any directory, loading a TypeScript custom policy that imports 'virt-balancer/policy'", () => {
+  it("starts the way the unit starts it, from any directory, loading a TypeScript custom policy that imports 'virt-balancer/policy'", async () => {
     const unit = unitSettings(readFileSync(join(dest, 'etc/systemd/system/virt-balancer.service'), 'utf8'));
     const policyDir = join(dest, 'etc/virt-balancer/policies');
     const example = readFileSync(join(repoRoot, 'policies/examples/keep-off-label.ts'), 'utf8');
@@ -134,17 +134,17 @@ describe('deploy/install.sh --destdir', () => {
     expect(node).toBe('/usr/bin/node');
     // Any working directory will do (the unit's is the state directory, which systemd creates).
     expect(unit.get('WorkingDirectory')).toEqual(['/var/lib/virt-balancer']);
-    const check = runTool(process.execPath, args, { cwd: mkdtempSync(join(tmpdir(), 'vb-cwd-')) });
+    const check = await runTool(process.execPath, args, { cwd: mkdtempSync(join(tmpdir(), 'vb-cwd-')) });
     expect(check.stderr).toBe('');
     expect(check.stdout).toContain(
       `${config}: OK (3 hosts; policies balance, maintenance, pin, affinity, keep-off-label; core filters host-up, not-in-standby, not-in-maintenance, vcpus, cpu-topology, cpu-compat, version-monotonic, capacity, headroom, retry-after-failure, no-ping-pong)`,
     );
     // ExecStart's command is the `run` command of the same build.
     const [, ...runArgs] = reroot(unit.get('ExecStart')![0]);
-    const help = runTool(process.execPath, [...runArgs, '--help'], { cwd: tmpdir() });
+    const help = await runTool(process.execPath, [...runArgs, '--help'], { cwd: tmpdir() });
     expect(help.stdout).toMatch(/^Usage: virt-balancer run \[options\]/m);
     // The command on PATH is the same program.
-    const viaPath = runTool(join(dest, 'usr/local/bin/virt-balancer'), ['check-config', '--config', config], { cwd: tmpdir() });
+    const viaPath = await runTool(join(dest, 'usr/local/bin/virt-balancer'), ['check-config', '--config', config], { cwd: tmpdir() });
     // check-config names the schedule's next run times, which move on between the two runs (a
     // 30 s boundary crossed between them failed this on a busy machine): compare the rest.
     const clockFree = (out: string) => out.replace(/; next runs: .*$/m, '; next runs: ...');
@@ -153,10 +153,10 @@ describe('deploy/install.sh --destdir', () => {
     // Three CLI runs, two of them loading the TypeScript policy in a worker thread (tsx started in it).
   }, 60_000);
 
-  it('keeps an existing config when installing again', () => {
+  it('keeps an existing config when installing again', async () => {
     const config = join(dest, 'etc/virt-balancer/config.yaml');
     writeFileSync(config, '# mine\nhosts: [ { name: a, uri: "qemu:///system" } ]\n');
-    const result = runTool('bash', [join(repoRoot, 'deploy/install.sh'), '--destdir', dest], { timeoutMs: 600_000 });
+    const result = await runTool('bash', [join(repoRoot, 'deploy/install.sh'), '--destdir', dest], { timeoutMs: 600_000 });
     expect(result.status, result.stderr).toBe(0);
     expect(readFileSync(config, 'utf8')).toMatch(/^# mine/);
   }, 600_000);

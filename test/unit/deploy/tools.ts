@@ -2,7 +2,7 @@
  * Running the real deploy tools from tests. CI (.ci/run) installs systemd and prometheus, so a
  * missing tool is a failure that says what to install, never a skip.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -21,8 +21,23 @@ export interface Ran {
   stderr: string;
 }
 
-export function runTool(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Ran {
-  const result = spawnSync(command, args, { cwd: options.cwd ?? repoRoot, encoding: 'utf8', timeout: options.timeoutMs ?? 120_000 });
-  if (result.error) throw result.error;
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+/**
+ * Run `command` and collect its output. Asynchronous on purpose: a test worker blocked in a
+ * synchronous child for a minute (install.sh, promtool on a busy machine) cannot answer vitest's
+ * RPC, which then fails the whole run ("Timeout calling onTaskUpdate").
+ */
+export function runTool(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd ?? repoRoot, timeout: options.timeoutMs ?? 120_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
