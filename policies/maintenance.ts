@@ -13,23 +13,7 @@
  */
 import { definePolicy } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
-import { vmOverrides } from '../src/policy/vm-overrides.js';
-
-/** Why a VM on a host in maintenance is not nominated, by its evacuation mode and state; undefined when it leaves. */
-function heldBy(mode: string | undefined, running: boolean, shutOff: boolean): string | undefined {
-  switch (mode) {
-    case 'never':
-      return 'stays (evacuation never): the host is not empty while it is there; shut it down and undefine it, or change its evacuation';
-    case 'shutdown':
-      return shutOff
-        ? 'stays shut off on its host (evacuation shutdown)'
-        : 'is to be shut down, not moved (evacuation shutdown): shut it down (virsh shutdown) before the host goes down';
-    case 'cold':
-      return running ? 'moves only cold (evacuation cold): shut it down and it moves' : undefined;
-    default:
-      return undefined;
-  }
-}
+import { evacuationHold } from '../src/policy/vm-overrides.js';
 
 export default registerBuiltinPolicy(
   definePolicy({
@@ -40,7 +24,7 @@ export default registerBuiltinPolicy(
       return drained
         .flatMap((h) => ctx.vmsOn(h.name))
         .filter((vm) => {
-          const held = heldBy(vmOverrides(vm).evacuation, vm.state !== 'shutoff', vm.state === 'shutoff');
+          const held = evacuationHold(vm);
           if (held) ctx.notice(`${vm.name} on ${vm.host} (in maintenance) ${held}`);
           return !held;
         })

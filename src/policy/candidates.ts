@@ -12,6 +12,7 @@ import { moveInputs } from './move-inputs.js';
 import type { Planning } from './planning.js';
 import { moveDelta } from './projection.js';
 import { vmBoundReason } from './vm-bound.js';
+import { evacuationHold } from './vm-overrides.js';
 
 /** Targets tried when estimating a candidate's best gain per cost, to order candidates. */
 const ESTIMATE_TARGETS = 8;
@@ -95,6 +96,9 @@ export function candidateRefusal(c: SelectedCandidate, planning: Planning, plann
   if (planned >= maxMoves) return `max moves per tick (${maxMoves}) reached; considered again next tick`;
   if (planning.config.ignoredVms.includes(vm.name)) return 'ignored by config (policy.ignoredVms)';
   if (planning.inFlightVms.has(vm.uuid) || vm.jobRunning) return 'a migration or other job is already running for it';
+  // Off a host in maintenance every move is an evacuation, whichever policy asked (a rule repair too).
+  const hold = planning.index.hostsByName.get(vm.host)?.maintenance ? evacuationHold(vm) : undefined;
+  if (hold) return hold;
   const cooling = mustMove ? undefined : planning.history.cooldown(vm);
   if (cooling) return cooling;
   const bound = vmBoundReason(vm, planning.state, planning.nowMs);

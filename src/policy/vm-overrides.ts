@@ -68,3 +68,26 @@ export function vmOverrides(vm: VmObservation): VmOverrides {
 export function waitsForApproval(level: AutomationLevel, mustMove: boolean): boolean {
   return level === 'manual' || (level === 'partial' && !mustMove);
 }
+
+/**
+ * Why `vm`, on a host in maintenance (or being drained), may not leave it now, by its evacuation
+ * mode and state; undefined when it may. The same for every kind of move off that host (the
+ * maintenance drain, a rule repair, a balancing move): the mode is how the VM leaves the host, not
+ * which policy asked. `cold` holds a running VM (shut off, it moves cold); `shutdown` and `never`
+ * hold it whatever its state.
+ */
+export function evacuationHold(vm: VmObservation): string | undefined {
+  const shutOff = vm.state === 'shutoff';
+  switch (vmOverrides(vm).evacuation) {
+    case 'never':
+      return 'stays (evacuation never): the host is not empty while it is there; shut it down and undefine it, or change its evacuation';
+    case 'shutdown':
+      return shutOff
+        ? 'stays shut off on its host (evacuation shutdown)'
+        : 'is to be shut down, not moved (evacuation shutdown): shut it down (virsh shutdown) before the host goes down';
+    case 'cold':
+      return shutOff ? undefined : 'moves only cold (evacuation cold): shut it down and it moves';
+    default:
+      return undefined;
+  }
+}

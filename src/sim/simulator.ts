@@ -3,6 +3,7 @@
  * Each tick builds a ClusterState (windowed like the collector's), runs the real engine and applies
  * its moves. For what-if runs (`virt-balancer simulate`), policy tests and trace-like replays.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import '../../policies/index.js';
 import { withConfigTags } from '../cluster/config-tags.js';
@@ -208,9 +209,13 @@ export class Simulator {
     });
   }
 
+  /**
+   * A VM's UUID, stable across ticks and distinct per name: from a SHA-256 of the whole name (the
+   * last bytes of the name alone made web-prod-01 and db-prod-01 one VM to the engine).
+   */
   private uuid(name: string): string {
-    const hex = Buffer.from(name).toString('hex').padStart(12, '0').slice(-12);
-    return `00000000-0000-4000-8000-${hex}`;
+    const hex = createHash('sha256').update(name).digest('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
   }
 
   /**

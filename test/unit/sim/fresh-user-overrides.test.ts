@@ -1,0 +1,75 @@
+/**
+ * Wrong decisions a fresh user found in `simulate` (2026-12-07): VMs whose names end alike were one
+ * VM to the engine, and rule repairs moved VMs off a host in maintenance that their evacuation
+ * override holds there.
+ */
+import { describe, expect, it } from 'vitest';
+import { policySchema } from '../../../src/config/policy-schema.js';
+import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
+
+async function run(scenario: unknown, policy: unknown = {}, ticks = 3) {
+  const sim = new Simulator(scenarioSchema.parse(scenario));
+  const config = policySchema.parse(policy);
+  const moved: string[] = [];
+  for (let i = 0; i < ticks; i++) for (const m of (await sim.tick({ config })).moves) moved.push(`${m.vmName} ${m.from}->${m.to}`);
+  return { moved, sim };
+}
+
+describe('simulate: VM identity and evacuation overrides', () => {
+  it('web-prod-01 (on a host in maintenance) and db-prod-01 are two VMs: the first leaves, the second stays where it is', async () => {
+    const { moved } = await run({
+      hosts: [
+        { name: 'kvm1', cpuCount: 8, memoryMiB: 65536, maintenance: true },
+        { name: 'kvm2', cpuCount: 8, memoryMiB: 65536 },
+        { name: 'kvm3', cpuCount: 8, memoryMiB: 65536 },
+      ],
+      vms: [
+        { name: 'web-prod-01', host: 'kvm1', memoryMiB: 2048, cpu: 0.1 },
+        { name: 'db-prod-01', host: 'kvm3', memoryMiB: 2048, cpu: 0.1 },
+      ],
+    });
+    expect(moved.filter((m) => m.startsWith('web-prod-01 kvm1->'))).toHaveLength(1);
+    expect(moved.filter((m) => m.startsWith('db-prod-01'))).toEqual([]);
+  });
+
+  it('an affinity repair does not move a VM whose evacuation is never off the host in maintenance', async () => {
+    const { moved } = await run(
+      {
+        hosts: [
+          { name: 'a1', cpuCount: 8, memoryMiB: 32768, maintenance: true },
+          { name: 'a2', cpuCount: 8, memoryMiB: 32768 },
+          { name: 'b1', cpuCount: 8, memoryMiB: 32768 },
+        ],
+        vms: [
+          { name: 'erp-app', host: 'a1', vcpus: 1, memoryMiB: 2048, cpu: 0.1 },
+          { name: 'erp-db', host: 'a1', vcpus: 1, memoryMiB: 2048, cpu: 0.1 },
+          { name: 'erp-cache', host: 'a1', vcpus: 1, memoryMiB: 2048, cpu: 0.1 },
+        ],
+      },
+      { vmOverrides: { 'erp-db': { evacuation: 'never' } }, affinityGroups: [{ name: 'erp', type: 'affinity', vms: ['erp-app', 'erp-db', 'erp-cache'] }] },
+    );
+    expect(moved.filter((m) => m.startsWith('erp-db'))).toEqual([]);
+  });
+
+  it('an anti-affinity repair does not move VMs held by evacuation never or cold (running) off the host in maintenance', async () => {
+    const { moved } = await run(
+      {
+        hosts: [
+          { name: 'k1', cpuCount: 8, memoryMiB: 32768, maintenance: true },
+          { name: 'k2', cpuCount: 8, memoryMiB: 32768 },
+          { name: 'k3', cpuCount: 8, memoryMiB: 32768 },
+        ],
+        vms: [
+          { name: 'w-live', host: 'k1', vcpus: 1, memoryMiB: 2048, cpu: 0.1, tags: ['group:web'] },
+          { name: 'w-never', host: 'k1', vcpus: 1, memoryMiB: 2048, cpu: 0.1, tags: ['group:web', 'evacuation:never'] },
+          { name: 'x-cold', host: 'k1', vcpus: 1, memoryMiB: 2048, cpu: 0.1, tags: ['group:api', 'evacuation:cold'] },
+          { name: 'x-live', host: 'k1', vcpus: 1, memoryMiB: 2048, cpu: 0.1, tags: ['group:api'] },
+        ],
+      },
+      { maxMovesPerTick: 10 },
+    );
+    expect(moved.filter((m) => m.startsWith('w-never') || m.startsWith('x-cold'))).toEqual([]);
+    // The others still leave.
+    expect(moved.filter((m) => m.startsWith('w-live k1->') || m.startsWith('x-live k1->'))).toHaveLength(2);
+  });
+});
