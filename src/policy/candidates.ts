@@ -12,7 +12,7 @@ import { moveInputs } from './move-inputs.js';
 import type { Planning } from './planning.js';
 import { moveDelta } from './projection.js';
 import { vmBoundReason } from './vm-bound.js';
-import { evacuationHold } from './vm-overrides.js';
+import { evacuationHold, vmOverrides, waitsForApproval } from './vm-overrides.js';
 
 /** Targets tried when estimating a candidate's best gain per cost, to order candidates. */
 const ESTIMATE_TARGETS = 8;
@@ -52,8 +52,15 @@ export function orderCandidates(candidates: readonly SelectedCandidate[], planni
     .map((c, i) => ({ c, i, p: vmPriority(c.vm) }))
     .sort((a, b) => b.p - a.p || a.i - b.i)
     .map((x) => x.c);
-  const others = candidates.filter((c) => !c.mustMove && !c.pack).map((c) => ({ c, e: estimate(c.vm) }));
-  others.sort((a, b) => b.e - a.e);
+  // A VM whose own automation makes its move wait for approval (where policy.automation would run
+  // it) goes after those the controller may move itself: the plan counts a move as relief when it is
+  // planned, so an unapproved one first would leave its host hot while a movable VM stays.
+  const waitsOwn = (vm: VmObservation): boolean => {
+    const own = vmOverrides(vm).automation;
+    return own !== undefined && waitsForApproval(own, false) && !waitsForApproval(planning.config.automation, false);
+  };
+  const others = candidates.filter((c) => !c.mustMove && !c.pack).map((c) => ({ c, e: estimate(c.vm), w: waitsOwn(c.vm) }));
+  others.sort((a, b) => Number(a.w) - Number(b.w) || b.e - a.e);
   // Packing moves last, in the order their policy nominated them (host by host), after relief.
   const packs = candidates.filter((c) => !c.mustMove && c.pack);
   return [...must, ...others.map((o) => o.c), ...packs];
