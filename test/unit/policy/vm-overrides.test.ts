@@ -12,9 +12,12 @@ import { host, state, vm } from './fixtures.js';
 
 const config = (extra: Record<string, unknown> = {}) => policySchema.parse(extra);
 
-/** h1 hot (95 % CPU), h2 idle: balancing moves `a` to h2. */
+/**
+ * h1 hot (95 % CPU), h2 idle: balancing moves `a` to h2. `b` is pinned, so `a` is the only VM that
+ * can relieve h1 (with a movable `b`, a VM whose override makes it wait goes after it: candidates.ts).
+ */
 function hot(tags: string[] = []) {
-  return state([host('h1'), host('h2')], [vm('a', 'h1', 0.5, { vcpus: 4, tags }), vm('b', 'h1', 0.45, { vcpus: 4 })]);
+  return state([host('h1'), host('h2')], [vm('a', 'h1', 0.5, { vcpus: 4, tags }), vm('b', 'h1', 0.45, { vcpus: 4, tags: ['pinned'] })]);
 }
 
 /** h1 in maintenance holding one VM per evacuation mode, h2 free. */
