@@ -45,7 +45,7 @@ describe('bench runner', () => {
     expect(markdownPath).toMatch(/out\/partial\/\d{4}-\d{2}-\d{2}T\d{6}Z-protocol-planning-collect-techniques\.md$/);
     await expect(readFile(join(dir, 'out', 'latest.md'), 'utf8')).rejects.toThrow(/ENOENT/);
     const md = await readFile(markdownPath, 'utf8');
-    expect(md).toMatch(/- partial: yes \(sections traces, oracle not run; days quick, not all\)/);
+    expect(md).toMatch(/- partial: yes \(sections traces, oracle, scale not run; days quick, not all\)/);
     expect(md).toContain('virsh 10 ms, ours 1 ms');
     expect(md).toContain('Failed: planner exploded');
     expect(md).toContain('Not run: wrong-export.mjs exports no runCollectBench()');
@@ -85,7 +85,7 @@ describe('bench runner', () => {
     expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, {})).toEqual([]);
     expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, { VB_TRACE_BALANCERS: 'never' })).toEqual(['VB_TRACE_BALANCERS=never']);
     expect(partialReasons({ only: ['traces'], days: ['20110303'], keepPrevious: true }, {})).toEqual([
-      'sections techniques, oracle, protocol, planning, collect not run',
+      'sections techniques, oracle, protocol, planning, collect, scale not run',
       'days 20110303, not all',
       'sections carried over from an earlier run',
     ]);
