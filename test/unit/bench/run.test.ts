@@ -41,7 +41,7 @@ describe('bench runner', () => {
       ['collect', 'missing'],
       ['techniques', 'missing'],
     ]);
-    // Four sections of six on the quick days: a partial run, kept out of latest.* (issue 26).
+    // Four sections of seven on the quick days: a partial run, kept out of latest.* (issue 26).
     expect(markdownPath).toMatch(/out\/partial\/\d{4}-\d{2}-\d{2}T\d{6}Z-protocol-planning-collect-techniques\.md$/);
     await expect(readFile(join(dir, 'out', 'latest.md'), 'utf8')).rejects.toThrow(/ENOENT/);
     const md = await readFile(markdownPath, 'utf8');
