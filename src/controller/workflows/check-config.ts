@@ -53,11 +53,34 @@ export function unmeetableRules(config: Config): string[] {
       `every host is in maintenance (hosts[].maintenance: ${config.hosts.map((h) => h.name).join(', ')}): their VMs have no host to go to and nothing is drained; take a host out of maintenance`,
     );
   for (const g of config.policy.affinityGroups) {
-    if (g.type === 'anti-affinity' && g.vms.length > open.length)
+    if (g.type !== 'anti-affinity') continue;
+    if (g.scope === undefined) {
+      if (g.vms.length > open.length)
+        found.push(
+          `anti-affinity group ${g.name} has ${g.vms.length} VMs but only ${open.length} host(s) out of maintenance: at least ${g.vms.length - open.length} of them will always share a host; add hosts or shrink the group`,
+        );
+      continue;
+    }
+    const scope = g.scope;
+    // A label no host carries is most likely a typo: every host would be its own domain.
+    if (config.hosts.length === 0) continue;
+    if (!config.hosts.some((h) => h.labels[scope] !== undefined))
       found.push(
-        `anti-affinity group ${g.name} has ${g.vms.length} VMs but only ${open.length} host(s) out of maintenance: at least ${g.vms.length - open.length} of them will always share a host; add hosts or shrink the group`,
+        `anti-affinity group ${g.name} keeps its VMs apart by host label "${scope}", which no host has (hosts[].labels): each host counts as its own ${scope}; fix the label's name or label the hosts`,
+      );
+    // A host without the label is a domain of its own (as the rule judges it).
+    const domains = new Set(open.map((h) => (h.labels[scope] !== undefined ? `label:${h.labels[scope]}` : `host:${h.name}`)));
+    if (g.vms.length > domains.size)
+      found.push(
+        `anti-affinity group ${g.name} has ${g.vms.length} VMs but only ${domains.size} ${scope}(s) among the hosts out of maintenance: at least ${g.vms.length - domains.size} of them will always share a ${scope}; add a ${scope} or shrink the group`,
       );
   }
+  // Failover headroom for more hosts than there are to fail over to.
+  const failures = config.policy.headroom.hostFailures;
+  if (failures > 0 && config.hosts.length > 0 && failures >= open.length)
+    found.push(
+      `policy.headroom.hostFailures is ${failures} but only ${open.length} host(s) are out of maintenance: no host would be left to take their VMs, so every move the headroom judges is refused; lower it below ${open.length}`,
+    );
   // A pair in a keep-together group and in a keep-apart group: whatever host they share or not,
   // one rule is broken.
   const together = config.policy.affinityGroups.filter((g) => g.type === 'affinity');

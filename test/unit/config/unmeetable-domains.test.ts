@@ -1,0 +1,37 @@
+/**
+ * check-config's warnings for rules over failure domains and for failover headroom no cluster of
+ * this size can give (fresh-user finds, 2026-12-07: each of these said "OK").
+ */
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/index.js';
+import { unmeetableRules } from '../../../src/controller/workflows/check-config.js';
+
+const hosts = [
+  { name: 'a1', uri: 'qemu+tcp://127.0.52.250:1/system', labels: { rack: 'a' } },
+  { name: 'a2', uri: 'qemu+tcp://127.0.52.251:1/system', labels: { rack: 'a' } },
+  { name: 'b1', uri: 'qemu+tcp://127.0.52.252:1/system', labels: { rack: 'b' } },
+];
+const check = (policy: unknown, h: unknown[] = hosts) => unmeetableRules(parseConfig({ hosts: h, policy }, 'config.yaml'));
+
+describe('check-config: failure domains and headroom', () => {
+  it('an anti-affinity group over racks with more VMs than racks', () => {
+    expect(check({ affinityGroups: [{ name: 'db', type: 'anti-affinity', vms: ['d1', 'd2', 'd3'], scope: 'rack' }] })).toEqual([
+      'anti-affinity group db has 3 VMs but only 2 rack(s) among the hosts out of maintenance: at least 1 of them will always share a rack; add a rack or shrink the group',
+    ]);
+    // Two VMs over two racks can be kept apart: nothing to say.
+    expect(check({ affinityGroups: [{ name: 'db', type: 'anti-affinity', vms: ['d1', 'd2'], scope: 'rack' }] })).toEqual([]);
+  });
+
+  it('a scope label no host has (a typo turns rack anti-affinity into host anti-affinity)', () => {
+    expect(check({ affinityGroups: [{ name: 'db', type: 'anti-affinity', vms: ['d1', 'd2'], scope: 'rak' }] })).toEqual([
+      'anti-affinity group db keeps its VMs apart by host label "rak", which no host has (hosts[].labels): each host counts as its own rak; fix the label\'s name or label the hosts',
+    ]);
+  });
+
+  it('policy.headroom.hostFailures as many as the hosts out of maintenance', () => {
+    expect(check({ headroom: { hostFailures: 3 } })).toEqual([
+      'policy.headroom.hostFailures is 3 but only 3 host(s) are out of maintenance: no host would be left to take their VMs, so every move the headroom judges is refused; lower it below 3',
+    ]);
+    expect(check({ headroom: { hostFailures: 2 } })).toEqual([]);
+  });
+});
