@@ -124,7 +124,9 @@ function headroomAfterEmptying(
   const hosts: HeadroomHost[] = ctx.state.hosts.map((h) => {
     const vms = byHost.get(h.name) ?? [];
     return {
-      host: gone.has(h.name) ? { ...h, up: false } : h,
+      // An empty host is one consolidation emptied (this tick or before) to power it down: no room
+      // for a failed host's VMs, whether it went this tick or an earlier one (one rule every tick).
+      host: gone.has(h.name) || vms.length === 0 ? { ...h, up: false } : h,
       placedMemoryBytes: vms.reduce((sum, v) => sum + ordinaryMemoryBytes(v), 0),
       vcpus: vms.reduce((sum, v) => sum + v.vcpus, 0),
       vms: () => vms,

@@ -96,4 +96,15 @@ describe('simulate: VM identity and evacuation overrides', () => {
     // The first relief move is one that runs now; web1's, if planned at all, comes after it.
     expect(first.moves[0].vmName).not.toBe('web1');
   });
+
+  it('consolidation keeps to its failover headroom on later ticks too (an empty host is not room: it was emptied to power it down)', async () => {
+    const vms = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => ({ name: `v${n}`, host: `h${Math.ceil(n / 2)}`, vcpus: 1, memoryMiB: 3072, cpu: 0.1 }));
+    const { moved } = await run(
+      { tickSeconds: 30, windowSamples: 3, hosts: [1, 2, 3, 4].map((n) => ({ name: `h${n}`, cpuCount: 8, memoryMiB: 16384 })), vms },
+      { goal: 'consolidate', headroom: { hostFailures: 1 } },
+      8,
+    );
+    // h1 is emptied onto h2; emptying h3 as well would leave no room for h2's VMs if h2 failed.
+    expect(moved).toEqual(['v1 h1->h2', 'v2 h1->h2']);
+  });
 });
