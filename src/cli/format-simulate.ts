@@ -10,6 +10,7 @@ export function simulationJson(ticks: readonly SimTick[]): unknown {
     inFlight: t.inFlight,
     moves: t.moves.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })),
     queued: t.queued,
+    recommended: t.recommended.map((m) => ({ vm: m.vmName, from: m.from, to: m.to, technique: m.technique, reason: m.reason })),
     skipped: t.skipped.map((x) => ({ vm: x.vmName, reason: x.reason })),
     policyErrors: t.policyErrors,
     notices: t.notices,
@@ -33,6 +34,9 @@ export function renderSimulation(ticks: readonly SimTick[]): string {
     for (const m of t.moves) out += `          move ${m.vmName} ${m.from} -> ${m.to} by ${m.technique}: ${m.reason}\n`;
     // Over a migration budget (docs/scheduling.md): each starts when a running move ends.
     if (t.queued.length > 0) out += `          queued for a slot: ${t.queued.join(', ')}\n`;
+    // What run records for approval (policy.automation, a VM's own automation): not run here.
+    for (const m of t.recommended)
+      out += `          recommend ${m.vmName} ${m.from} -> ${m.to} by ${m.technique} (waits for approval, not simulated): ${m.reason}\n`;
     const skipped = new Set(t.skipped.map((x) => `${x.vmName}: ${x.reason}`));
     for (const line of skipped) if (!skippedBefore.has(line)) out += `          stays ${line}\n`;
     skippedBefore = skipped;

@@ -14,6 +14,7 @@ import { summedWindow, windowedValue } from '../cluster/window.js';
 import { migrationSchema, type MigrationConfig } from '../config/migration-schema.js';
 import type { PolicyConfig } from '../config/policy-schema.js';
 import { newPlanMemory, plan, type LoadedPolicy, type Move, type Plan } from '../policy/index.js';
+import { waitsForApproval } from '../policy/vm-overrides.js';
 import { admit, MoveQueue, type RunningMove } from '../policy/scheduling.js';
 import { hugepagesNeeded } from '../policy/memory-fit.js';
 import { DecisionHistory } from '../history/index.js';
@@ -159,6 +160,11 @@ export interface SimTick {
   moves: Move[];
   /** VMs whose planned move waits for a slot (over a migration budget) at the end of this tick. */
   queued: string[];
+  /**
+   * Moves planned this tick that wait for an operator's approval (policy.automation manual or
+   * partial, or the VM's own automation): recorded as recommendations by `run`, not run here.
+   */
+  recommended: Move[];
   hostCpu: Record<string, number>;
   /** VMs migrating at the end of this tick. */
   inFlight: string[];
@@ -370,7 +376,17 @@ export class Simulator {
     // learned options stay out: a simulated move's time is the model's, so calibrating on it would be circular.
     const { state } = this.decisions.view(this.state(options.config), migration);
     const result = await plan(state, { config: options.config, policies: options.policies, memory: this.planMemory, admission: migration });
-    const admission = admit(result.moves, this.running(), state, migration, { tickSeconds: this.scenario.tickSeconds });
+    // What the daemon would only record as a recommendation (policy.automation, a VM's own
+    // automation) is not run here either: it is listed as such.
+    const waits = (m: Move) => waitsForApproval(m.automation ?? options.config.automation, Boolean(m.mustMove));
+    const recommended = result.moves.filter(waits);
+    const admission = admit(
+      result.moves.filter((m) => !waits(m)),
+      this.running(),
+      state,
+      migration,
+      { tickSeconds: this.scenario.tickSeconds },
+    );
     // A newer plan supersedes the queue, as the executor's submit does.
     this.queue.replace(admission.rejected.filter((r) => r.waits).map((r) => r.move));
     this.queuedState = state;
@@ -383,6 +399,7 @@ export class Simulator {
       imbalance: result.imbalanceBefore,
       moves: this.startedThisTick,
       queued: this.queue.moves.map((m) => m.vmName),
+      recommended,
       hostCpu: Object.fromEntries(state.hosts.map((h) => [h.name, h.cpuUtilization.mean])),
       inFlight: [...this.migrating.keys()],
       skipped: result.skipped,

@@ -107,4 +107,23 @@ describe('simulate: VM identity and evacuation overrides', () => {
     // h1 is emptied onto h2; emptying h3 as well would leave no room for h2's VMs if h2 failed.
     expect(moved).toEqual(['v1 h1->h2', 'v2 h1->h2']);
   });
+
+  it('a move that waits for approval (policy.automation manual) is listed as recommended, not run', async () => {
+    const sim = new Simulator(
+      scenarioSchema.parse({
+        hosts: [
+          { name: 'kvm1', cpuCount: 8, memoryMiB: 65536, maintenance: true },
+          { name: 'kvm2', cpuCount: 8, memoryMiB: 65536 },
+        ],
+        vms: [{ name: 'web', host: 'kvm1', memoryMiB: 2048, cpu: 0.1 }],
+      }),
+    );
+    const config = policySchema.parse({ automation: 'manual' });
+    for (let i = 0; i < 3; i++) {
+      const t = await sim.tick({ config });
+      expect(t.moves).toEqual([]);
+      expect(t.recommended.map((m) => `${m.vmName} ${m.from}->${m.to}`)).toEqual(['web kvm1->kvm2']);
+    }
+    expect(sim.where('web')).toBe('kvm1');
+  });
 });
