@@ -240,15 +240,7 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
     }
   }
   const summary = summarize(perDay, descriptions);
-  const tuningDays: Record<string, string[]> = { 'virt-balancer': inputs.engine.tuningDays ?? [] };
-  for (const v of inputs.engine.variants ?? []) tuningDays[`virt-balancer+${v.name}`] = v.tuningDays ?? [];
-  const paired = pairedComparisons(perDay, {
-    reference: await loadReferenceCsv(LR_MMT_PER_DAY),
-    cloudsimScenario: CLOUDSIM_SCENARIO,
-    thresholdBaselines: ['threshold-biggest', 'threshold-random'],
-    tuningDays,
-    consolidating: (inputs.engine.variants ?? []).filter((v) => v.policyConfig.goal === 'consolidate').map((v) => `virt-balancer+${v.name}`),
-  });
+  const paired = await pairedForInputs(perDay, inputs);
   const wallSeconds = (performance.now() - started) / 1000;
 
   const scenarioLines = scenarios.map((s) => `- **${s.name}**: ${s.hostCount} hosts${s.hostMemoryMiB ? `, ${s.hostMemoryMiB} MiB each` : ''}. ${s.why ?? ''}`);
@@ -288,4 +280,21 @@ export async function runTraceBench(options: TraceBenchOptions = {}): Promise<Tr
       wallSeconds,
     },
   };
+}
+
+/**
+ * The per-day pairing of a replay's rows as the report shows it: the consolidating variants beside
+ * CloudSim's LR-MMT (bench/inputs), every balancer beside the day's better threshold script, with
+ * each balancer's tuning days (bench/inputs/traces.json) held out of the second split.
+ */
+export async function pairedForInputs(perDay: readonly ReplayResult[], inputs: TraceBenchInputs): Promise<PairedComparison[]> {
+  const tuningDays: Record<string, string[]> = { 'virt-balancer': inputs.engine.tuningDays ?? [] };
+  for (const v of inputs.engine.variants ?? []) tuningDays[`virt-balancer+${v.name}`] = v.tuningDays ?? [];
+  return pairedComparisons(perDay, {
+    reference: await loadReferenceCsv(LR_MMT_PER_DAY),
+    cloudsimScenario: CLOUDSIM_SCENARIO,
+    thresholdBaselines: ['threshold-biggest', 'threshold-random'],
+    tuningDays,
+    consolidating: (inputs.engine.variants ?? []).filter((v) => v.policyConfig.goal === 'consolidate').map((v) => `virt-balancer+${v.name}`),
+  });
 }

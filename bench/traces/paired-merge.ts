@@ -5,9 +5,9 @@
  * inputs (bench/inputs/traces.json) and commit, which it checks.
  */
 import { readFile } from 'node:fs/promises';
-import { CLOUDSIM_SCENARIO, LR_MMT_PER_DAY } from './index.js';
+import { pairedForInputs } from './index.js';
 import type { TraceBenchInputs } from './inputs.js';
-import { loadReferenceCsv, pairedComparisons, pairedMarkdown } from './paired.js';
+import { pairedMarkdown } from './paired.js';
 import type { ReplayResult } from './replay.js';
 
 interface ReportFile {
@@ -43,15 +43,7 @@ export async function mergeTraceReports(paths: readonly string[]): Promise<{ per
 async function main(): Promise<void> {
   const paths = process.argv.slice(2);
   const { perDay, inputs, commit } = await mergeTraceReports(paths);
-  const tuningDays: Record<string, string[]> = { 'virt-balancer': inputs.engine.tuningDays ?? [] };
-  for (const v of inputs.engine.variants ?? []) tuningDays[`virt-balancer+${v.name}`] = v.tuningDays ?? [];
-  const paired = pairedComparisons(perDay, {
-    reference: await loadReferenceCsv(LR_MMT_PER_DAY),
-    cloudsimScenario: CLOUDSIM_SCENARIO,
-    thresholdBaselines: ['threshold-biggest', 'threshold-random'],
-    tuningDays,
-    consolidating: (inputs.engine.variants ?? []).filter((v) => v.policyConfig.goal === 'consolidate').map((v) => `virt-balancer+${v.name}`),
-  });
+  const paired = await pairedForInputs(perDay, inputs);
   const days = [...new Set(perDay.map((r) => r.day))].sort();
   process.stdout.write(`Merged from ${paths.length} report(s) of commit ${commit}: ${days.length} day(s), ${days.join(', ')}.\n\n${pairedMarkdown(paired)}`);
 }
