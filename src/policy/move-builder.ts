@@ -8,7 +8,7 @@
 import type { HostObservation, VmObservation } from '../cluster/model.js';
 import { techniquesFor } from './capabilities.js';
 import { chooseTechnique } from './chooser.js';
-import { describeCost, moveCost } from './move-cost.js';
+import { describeCost, moveCost, objectiveChange } from './move-cost.js';
 import { moveInputs } from './move-inputs.js';
 import { isPrecopyFamily, PRECOPY_FAMILY, type Move, type Technique } from './plan-types.js';
 import type { Planning } from './planning.js';
@@ -88,7 +88,7 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
     const needed = cost.cost + r.margin;
     if (r.gain <= needed) {
       return {
-        skip: `best target ${target.name} reduces the objective by ${r.gain.toFixed(4)}, not more than the cost ${needed.toFixed(4)} (${describeCost(cost, r.source.name, config, r.margin)})`,
+        skip: `best target ${target.name} ${objectiveChange(r.gain)}, not more than the cost ${needed.toFixed(4)} (${describeCost(cost, r.source.name, config, r.margin)})`,
       };
     }
   }

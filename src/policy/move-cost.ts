@@ -53,3 +53,13 @@ export function describeCost(c: MoveCost, source: string, config: PolicyConfig, 
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 10 * 2 ** 30 ? 1 : 0)} GiB`;
   return `sends ${gib(c.bytes)} = ${(c.hostCopies * 100).toFixed(1)} % of ${source}'s ${gib(c.hostBytes)}, squared x moveCostWeight ${config.moveCostWeight}${margin > 0 ? ` + spread margin ${margin}` : ''}`;
 }
+
+/**
+ * A move's gain in words: "reduces the objective by 0.0313", or "would not reduce the objective
+ * (0.0000)" / "raises the objective by 0.0120" (a negative gain said as "reduces by -x" read wrong).
+ */
+export function objectiveChange(gain: number): string {
+  if (gain > 5e-5) return `reduces the objective by ${gain.toFixed(4)}`;
+  if (gain < -5e-5) return `raises the objective by ${(-gain).toFixed(4)}`;
+  return 'would not reduce the objective (0.0000)';
+}

@@ -6,7 +6,7 @@
  */
 import type { ClusterState, HostObservation, VmObservation } from '../cluster/model.js';
 import { estimateCost } from './candidates.js';
-import { describeCost } from './move-cost.js';
+import { describeCost, objectiveChange } from './move-cost.js';
 import { coreRefusal, type VmHistory } from './core-filters.js';
 import { Planning, type PlanOptions } from './planning.js';
 import type { Resource } from './objective.js';
@@ -176,7 +176,7 @@ async function findTargetExhaustive(
   if (feasible.length > 0) return { target: feasible.sort((a, b) => b.score - a.score || b.gain - a.gain)[0] };
   // Gain against cost, both in the objective's unit (move-cost.ts), wherever a target gains too little.
   const gainVsCost = (b: { host: HostObservation; gain: number }) =>
-    `${b.host.name} reduces the objective by ${b.gain.toFixed(4)}, not more than the cost ${needed.gain.toFixed(4)} (${describeCost(estimateCost(vm, source, planning), source.name, planning.config, needed.margin)})`;
+    `${b.host.name} ${objectiveChange(b.gain)}, not more than the cost ${needed.gain.toFixed(4)} (${describeCost(estimateCost(vm, source, planning), source.name, planning.config, needed.margin)})`;
   if (rejections.length === 0 && bestLowGain) return { skip: `best target ${gainVsCost(bestLowGain)}` };
   const shown = [...new Set(rejections)].slice(0, 3).join('; ');
   const more = rejections.length > 3 ? ` (+${rejections.length - 3} more)` : '';
