@@ -36,6 +36,14 @@ export const affinityGroupSchema = z
   .refine((g) => g.scope === undefined || g.type === 'anti-affinity', {
     path: ['scope'],
     message: 'applies to anti-affinity groups only (an affinity group keeps its members on one host); remove it or set type: anti-affinity',
+  })
+  .superRefine((g, ctx) => {
+    // A VM listed twice is one member: an anti-affinity pair of one VM with itself reads as a rule that is not there.
+    const seen = new Set<string>();
+    g.vms.forEach((vm, i) => {
+      if (seen.has(vm)) ctx.addIssue({ code: 'custom', path: ['vms', i], message: `VM ${vm} is listed twice in group ${g.name}; list each VM once` });
+      seen.add(vm);
+    });
   });
 
 export const policySchema = z
@@ -120,7 +128,18 @@ export const policySchema = z
       .describe('Migration techniques the chooser may pick from; `cold` moves a shut-off VM.'),
     /** Seconds of libvirt's dirty-rate calculation for a candidate VM. */
     dirtyRateMeasureSeconds: z.number().int().min(1).max(60).default(1).describe("Seconds of libvirt's dirty-rate calculation for a candidate VM."),
-    affinityGroups: z.array(affinityGroupSchema).default([]).describe('Groups of VMs kept together or apart (the affinity policy).'),
+    affinityGroups: z
+      .array(affinityGroupSchema)
+      .default([])
+      // Plan reasons and notices name a group: two of one name would be told apart by nobody.
+      .superRefine((groups, ctx) => {
+        const seen = new Set<string>();
+        groups.forEach((g, i) => {
+          if (seen.has(g.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `a second group named ${g.name}; give each group its own name` });
+          seen.add(g.name);
+        });
+      })
+      .describe('Groups of VMs kept together or apart (the affinity policy).'),
     headroom: z
       .strictObject({
         hostFailures: z

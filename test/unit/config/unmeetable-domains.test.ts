@@ -35,3 +35,24 @@ describe('check-config: failure domains and headroom', () => {
     expect(check({ headroom: { hostFailures: 2 } })).toEqual([]);
   });
 });
+
+describe('affinity groups: names and members once', () => {
+  it('refuses a group listing a VM twice and two groups of one name, naming the field', () => {
+    expect(() =>
+      parseConfig(
+        {
+          hosts,
+          policy: {
+            affinityGroups: [
+              { name: 'g', type: 'anti-affinity', vms: ['web1', 'web1'] },
+              { name: 'g', type: 'affinity', vms: ['a', 'b'] },
+            ],
+          },
+        },
+        'config.yaml',
+      ),
+    ).toThrow(
+      /policy\.affinityGroups\[0\]\.vms\[1\]: VM web1 is listed twice in group g; list each VM once[\s\S]*policy\.affinityGroups\[1\]\.name: a second group named g; give each group its own name/,
+    );
+  });
+});
