@@ -22,6 +22,15 @@ import { DecisionHistory } from '../history/index.js';
 const MiB = 2 ** 20;
 
 /** A `simulate` scenario (docs/scenario-reference.md is generated from these descriptions). */
+/** A version as libvirt prints it: MAJOR.MINOR or MAJOR.MINOR.MICRO. */
+const versionString = z.string().regex(/^\d+\.\d+(\.\d+)?$/, 'a version such as "11.3.0" (MAJOR.MINOR.MICRO)');
+
+/** "11.3.0" as libvirt encodes versions: major * 1,000,000 + minor * 1,000 + micro (virConnectGetLibVersion). */
+function versionNumber(version: string): number {
+  const [major, minor, micro = '0'] = version.split('.');
+  return Number(major) * 1_000_000 + Number(minor) * 1_000 + Number(micro);
+}
+
 export const scenarioSchema = z
   .strictObject({
     /** Seconds between ticks (cooldowns are counted in simulated time). */
@@ -46,6 +55,8 @@ export const scenarioSchema = z
           memoryMiB: z.number().positive().describe('Memory offered to guests, MiB.'),
           maintenance: z.boolean().default(false).describe('In maintenance: drained, never a target.'),
           labels: z.record(z.string(), z.string()).default({}).describe('Labels, as hosts[].labels in the config.'),
+          libvirtVersion: versionString.optional().describe('libvirt version, e.g. "11.3.0" (version-monotonic moves; unknown: never held).'),
+          qemuVersion: versionString.optional().describe('QEMU version, e.g. "10.0.2" (version-monotonic moves; unknown: never held).'),
           cpuModel: z
             .string()
             .optional()
@@ -308,6 +319,8 @@ export class Simulator {
         cpuModel: h.cpuModel,
         cpuFeatures: h.cpuFeatures,
         labels: h.labels,
+        ...(h.libvirtVersion ? { libvirtVersion: versionNumber(h.libvirtVersion) } : {}),
+        ...(h.qemuVersion ? { hypervisorVersion: versionNumber(h.qemuVersion) } : {}),
       };
     });
     const inFlight = [...this.migrating.values()].map((m) => ({

@@ -126,4 +126,16 @@ describe('simulate: VM identity and evacuation overrides', () => {
     }
     expect(sim.where('web')).toBe('kvm1');
   });
+
+  it('scenario hosts carry libvirt/QEMU versions: a drain never sends a VM to an older QEMU (version-monotonic moves)', async () => {
+    const { moved } = await run({
+      hosts: [
+        { name: 'new1', cpuCount: 8, memoryMiB: 65536, maintenance: true, libvirtVersion: '11.3.0', qemuVersion: '10.0.2' },
+        { name: 'old', cpuCount: 8, memoryMiB: 65536, libvirtVersion: '11.3.0', qemuVersion: '7.2.0' },
+        { name: 'new2', cpuCount: 8, memoryMiB: 32768, libvirtVersion: '11.3.0', qemuVersion: '10.0.2' },
+      ],
+      vms: [{ name: 'web', host: 'new1', memoryMiB: 2048, cpu: 0.1 }],
+    });
+    expect(moved).toEqual(['web new1->new2']);
+  });
 });
