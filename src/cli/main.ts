@@ -8,11 +8,10 @@ import { catchEarlySignals } from './early-signals.js';
 
 catchEarlySignals(process.argv);
 // A reader that stops early (`virt-balancer plan | head`) closes the pipe: the rest of the output
-// has nowhere to go, which is what the user asked for, not a crash with a stack trace. Exit as a
-// shell's own tools do, quietly, keeping the status the command has set so far.
+// has nowhere to go, which is what the user asked for, not a crash with a stack trace. The command
+// goes on without its output (a drain under way still runs its moves and ends with its own status).
 for (const stream of [process.stdout, process.stderr])
   stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(process.exitCode ?? 0);
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
   });
 await import('./program.js');

@@ -151,7 +151,8 @@ export class Controller {
       observe: async () => {
         await this.current;
         const state = await this.collector.collect({ recentFailures: this.history.forState().recentFailures, inFlight: this.executor.inFlight() });
-        return { ...state, ...this.history.forState() };
+        // A host a drain is emptying is no target for an operator's approve or migrate either.
+        return this.withDraining({ ...state, ...this.history.forState() });
       },
     };
   }
@@ -198,18 +199,22 @@ export class Controller {
     }
   }
 
+  /**
+   * `state` with each host an operator's drain is emptying marked in maintenance, so nothing moves
+   * onto it: the tick's plan, and the approvals and migrations the daemon runs for operators.
+   */
+  private withDraining(state: ClusterState): ClusterState {
+    if (this.draining.size === 0) return state;
+    return { ...state, hosts: state.hosts.map((h) => (this.draining.has(h.name) ? { ...h, maintenance: true } : h)) };
+  }
+
   /** One tick, now (also used by `run --once` and the demo): observe, decide, act. */
   async tick(): Promise<TickReport> {
     const started = performance.now();
     const observed = await this.observe();
     if (observed.role === 'standby') return this.standbyTick(observed.state, started);
-    // A host an operator's drain is emptying is planned as in maintenance: nothing moves onto it
-    // (and the moves off it are left to the drain: decide()).
-    const state =
-      this.draining.size === 0
-        ? observed.state
-        : { ...observed.state, hosts: observed.state.hosts.map((h) => (this.draining.has(h.name) ? { ...h, maintenance: true } : h)) };
-    const decided = await this.decide(state);
+    // The moves off a host an operator's drain is emptying are left to the drain (decide()).
+    const decided = await this.decide(this.withDraining(observed.state));
     return this.act(decided.state, decided.plan, started);
   }
 

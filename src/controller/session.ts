@@ -82,7 +82,7 @@ export class Session {
       if (error instanceof StateDirLockedError)
         throw new RequestRefused(
           'daemon-not-answering',
-          `a daemon holds the state directory ${this.config.stateDir} and did not answer on its control socket (it is starting or stopping); try again in a moment. ${error.message}`,
+          `another process holds the state directory ${this.config.stateDir} and did not answer on its control socket: a daemon starting or stopping (try again in a moment), \`run --once\` or a drain/migrate run without a daemon (wait for it to end), or a \`run\` of an older version with no control socket (restart it). ${error.message}`,
         );
       if (error instanceof StateDirError) throw new RequestRefused('state-dir', error.message);
       throw error;

@@ -105,3 +105,15 @@ describe('controller tick by policy.automation', () => {
     expect(notify.mock.calls.map((c) => [c[0], c[1]])).toEqual([['host.maintenance.left', { host: 'a' }]]);
   });
 });
+
+describe('a host the daemon drains for an operator', () => {
+  it("is in maintenance in the observation the operator's approve and migrate run on, as in the tick's (nothing moves onto it)", async () => {
+    const { controller } = await controllerWith('full');
+    controller.draining.add('b');
+    const observed = await controller.workflowContext().observe();
+    expect(observed.hosts.find((h) => h.name === 'b')?.maintenance).toBe(true);
+    expect(observed.hosts.find((h) => h.name === 'd')?.maintenance).toBe(false);
+    controller.draining.delete('b');
+    expect((await controller.workflowContext().observe()).hosts.find((h) => h.name === 'b')?.maintenance).toBe(false);
+  });
+});
