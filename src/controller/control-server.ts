@@ -33,11 +33,19 @@ export async function startControlServer(path: string, handler: ControlHandler, 
   else if (existing) throw new Error(`${path} exists and is not a socket; remove it (the daemon's control socket goes there)`);
   const sockets = new Set<Socket>();
   const server: Server = createServer({ allowHalfOpen: false }, (socket) => {
+    // Counted here, not with server.maxConnections (which closes the socket unanswered): the
+    // client is told why.
+    if (sockets.size >= MAX_CONNECTIONS) {
+      socket.on('error', () => {});
+      socket.end(
+        `${JSON.stringify({ type: 'error', code: 'busy', message: `the daemon is serving ${MAX_CONNECTIONS} requests already; try again when one has ended` } satisfies ControlEvent)}\n`,
+      );
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     serve(socket, handler, logger);
   });
-  server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => {
@@ -66,6 +74,9 @@ function serve(socket: Socket, handler: ControlHandler, logger: Logger): void {
   };
   const fail = (code: Extract<ControlEvent, { type: 'error' }>['code'], message: string) => {
     send({ type: 'error', code, message });
+    // Answered: nothing more is read from this client (a late valid line would otherwise run unseen).
+    started = true;
+    buffered = Buffer.alloc(0);
     socket.end();
   };
   socket.setTimeout(REQUEST_TIMEOUT_MS, () => {

@@ -129,4 +129,22 @@ describe('control socket', () => {
     await writeFile(controlSocketPath(dir), 'not a socket');
     await expect(startControlServer(controlSocketPath(dir), handler, logger)).rejects.toThrow(/control\.sock exists and is not a socket; remove it/);
   });
+
+  it('a ninth client at once is told the daemon is busy (not closed unanswered), and the others are still served', async () => {
+    const idle = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const socket = connect(controlSocketPath(dir));
+        socket.on('error', () => {});
+        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+        return socket;
+      }),
+    );
+    const ninth = await raw('');
+    expect(ninth).toEqual([{ type: 'error', code: 'busy', message: 'the daemon is serving 8 requests already; try again when one has ended' }]);
+    idle[0].destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    const events = await raw(`${JSON.stringify({ op: 'migrate', vm: 'v1', to: 'h2', technique: 'auto' })}\n`);
+    expect(events.at(-1)).toEqual({ type: 'result', result: { moved: 'migrate' } });
+    for (const socket of idle) socket.destroy();
+  });
 });
