@@ -8,7 +8,10 @@ import { err } from './output.js';
  */
 export function relayDaemonEvents(json: boolean, special: (event: Extract<ControlEvent, { type: 'progress' }>) => boolean = () => false) {
   return (event: ControlEvent): void => {
-    if (event.type === 'accepted' && !json) err(`handed to the running daemon (pid ${event.pid}): it plans and moves with its own executor\n`);
+    if (event.type === 'accepted' && !json)
+      err(
+        `handed to the running daemon (pid ${event.pid}): it plans and moves with its own executor; interrupting this command detaches from it, the daemon finishes the request (see virt-balancer history)\n`,
+      );
     if (event.type === 'progress' && !special(event) && !json) err(`daemon: ${event.message}\n`);
   };
 }
