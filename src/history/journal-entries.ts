@@ -5,30 +5,23 @@
  */
 import type { Move, Prediction } from '../policy/plan-types.js';
 
+/** What every entry about one move says: when, which VM, from and to which host, by which technique. */
+interface MoveEntryFields {
+  atMs: number;
+  vm: string;
+  vmUuid: string;
+  from: string;
+  to: string;
+  technique: string;
+}
+
 export type JournalEntry =
-  | {
-      type: 'planned';
-      atMs: number;
-      vm: string;
-      vmUuid: string;
-      from: string;
-      to: string;
-      technique: string;
-      reason: string;
-      predicted: unknown;
-      dryRun: boolean;
-    }
+  | (MoveEntryFields & { type: 'planned'; reason: string; predicted: unknown; dryRun: boolean })
   | { type: 'rejected'; atMs: number; vm: string; vmUuid: string; from: string; to: string; reason: string }
-  | { type: 'started'; atMs: number; vm: string; vmUuid: string; from: string; to: string; technique: string; predicted?: Prediction; deadlineSeconds?: number }
+  | (MoveEntryFields & { type: 'started'; predicted?: Prediction; deadlineSeconds?: number })
   | { type: 'adapted'; atMs: number; vm: string; vmUuid: string; action: string; detail: string }
-  | {
+  | (MoveEntryFields & {
       type: 'outcome';
-      atMs: number;
-      vm: string;
-      vmUuid: string;
-      from: string;
-      to: string;
-      technique: string;
       outcome: string;
       /** libvirt's figures for the job (completed-job stats): elapsed, downtime, bytes, pre-copy passes, dirty rate seen. */
       totalMs?: number;
@@ -44,22 +37,10 @@ export type JournalEntry =
       adoptedAfterRestart?: boolean;
       /** The stream was encrypted (VIR_MIGRATE_TLS); absent in journals written before migration.tls. */
       tls?: boolean;
-    }
+    })
   | { type: 'found-running-job'; atMs: number; vm: string; vmUuid: string; host: string }
   /** A planned move recorded to wait for approval (policy.automation manual or partial). */
-  | {
-      type: 'recommended';
-      atMs: number;
-      id: string;
-      vm: string;
-      vmUuid: string;
-      from: string;
-      to: string;
-      technique: string;
-      kind: 'must-move' | 'balancing';
-      reason: string;
-      expiresAtMs: number;
-    }
+  | (MoveEntryFields & { type: 'recommended'; id: string; kind: 'must-move' | 'balancing'; reason: string; expiresAtMs: number })
   /** An operator's approval of a recommendation: `executed` with the migration's outcome, or `refused` with what changed. */
   | {
       type: 'approval';
