@@ -35,6 +35,8 @@ interface Trial {
   technique: Technique;
   /** Overrides of migration.techniques for this trial. */
   techniques?: Partial<Config['migration']['techniques']>;
+  /** The trial's bandwidth cap, MiB/s (default CAP_MIBPS). */
+  capMiBps?: number;
 }
 
 const TRIALS: Trial[] = [
@@ -42,7 +44,16 @@ const TRIALS: Trial[] = [
   { name: 'xbzrle', technique: 'xbzrle' },
   { name: 'autoconverge', technique: 'autoconverge' },
   { name: 'multifd', technique: 'multifd' },
-  { name: 'multifd-zstd', technique: 'multifd', techniques: { multifd: { connections: 2, compression: 'zstd', zstdLevel: 1, zeroCopy: false } } },
+  // zstd sends the lab guest's memory at about a seventh of its size (36 MiB for 256 MiB in CI on
+  // 2026-12-07, once the cap governor stopped holding multifd at half the cap): under the common cap
+  // it ended in 2.5 s, out of the hard regime. A quarter of the cap keeps the compressed stream
+  // bandwidth-bound, multi-round and longer than the call timeout.
+  {
+    name: 'multifd-zstd',
+    technique: 'multifd',
+    techniques: { multifd: { connections: 2, compression: 'zstd', zstdLevel: 1, zeroCopy: false } },
+    capMiBps: CAP_MIBPS / 4,
+  },
   { name: 'hybrid', technique: 'hybrid' },
   { name: 'postcopy', technique: 'postcopy' },
 ];
@@ -52,8 +63,8 @@ let config: Config;
 let connections: HostConnections;
 const rows: Record<string, unknown>[] = [];
 
-function moveFor(vm: { name: string; uuid: string; memoryBytes: number }, from: string, to: string, technique: Technique): Move {
-  const inputs = { memoryBytes: vm.memoryBytes, dirtyRateMiBps: DIRTY_MIBPS, bandwidthMiBps: CAP_MIBPS, downtimeBudgetMs: 300 };
+function moveFor(vm: { name: string; uuid: string; memoryBytes: number }, from: string, to: string, technique: Technique, capMiBps: number): Move {
+  const inputs = { memoryBytes: vm.memoryBytes, dirtyRateMiBps: DIRTY_MIBPS, bandwidthMiBps: capMiBps, downtimeBudgetMs: 300 };
   const p = predictTechnique(technique, inputs);
   const predicted = { totalSeconds: p.totalSeconds, downtimeMs: p.downtimeMs, bytes: p.bytes, iterations: p.iterations, converges: p.converges };
   return labMove(vm, from, to, technique, { predicted, inputs, reason: 'lab: hard-regime technique trial' });
@@ -84,7 +95,11 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
 
   for (const trial of TRIALS) {
     it(trial.name, async () => {
-      const trialConfig: Config = { ...config, migration: { ...config.migration, techniques: { ...config.migration.techniques, ...trial.techniques } } };
+      const cap = trial.capMiBps ?? CAP_MIBPS;
+      const trialConfig: Config = {
+        ...config,
+        migration: { ...config.migration, bandwidthMiBps: cap, techniques: { ...config.migration.techniques, ...trial.techniques } },
+      };
       const state = await new Collector(trialConfig, connections, { logger: silentLogger() }).collect();
       const vm = state.vms.find((v) => v.name === 'hard1')!;
       const to = vm.host === 'lab1' ? 'lab2' : 'lab1';
@@ -97,7 +112,7 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
       let atSwitch: { bytes: number; elapsedMs: number } | undefined;
       // QEMU's own migration parameters once in post-copy: the cap the product asked for.
       let qemuParamsAtSwitch: Promise<string> | undefined;
-      const result: MigrationResult = await executor.runNow(moveFor(vm, vm.host, to, trial.technique), {
+      const result: MigrationResult = await executor.runNow(moveFor(vm, vm.host, to, trial.technique, cap), {
         onProgress: (p) => {
           if (p.postcopyLimitMiBps !== undefined) minPostcopyLimitMiBps = Math.min(minPostcopyLimitMiBps ?? p.postcopyLimitMiBps, p.postcopyLimitMiBps);
           if (p.phase === 'postcopy' && !atSwitch) {
@@ -129,7 +144,7 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
         iterations: result.iterations,
         sentMiB: result.bytes !== undefined ? +(result.bytes / MiB).toFixed(1) : undefined,
         avgMiBps: result.bytes !== undefined ? +(result.bytes / MiB / (result.totalMs / 1000)).toFixed(1) : undefined,
-        capRatio: result.bytes !== undefined ? +(result.bytes / MiB / (result.totalMs / 1000) / CAP_MIBPS).toFixed(3) : undefined,
+        capRatio: result.bytes !== undefined ? +(result.bytes / MiB / (result.totalMs / 1000) / cap).toFixed(3) : undefined,
         postcopyS: atSwitch ? +((result.totalMs - atSwitch.elapsedMs) / 1000).toFixed(2) : undefined,
         minPostcopyLimitMiBps,
         maxPrecopyMiBps: +maxPrecopyMiBps.toFixed(1),
@@ -151,13 +166,13 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
       // the final round. Post-copy included: the pages a faulting vCPU asks for go on postcopy-preempt's
       // own channel, outside QEMU's limit, and the executor's cap governor (cap-governor.ts) lowers
       // max-postcopy-bandwidth by what they add.
-      if (result.bytes !== undefined) expect(result.bytes / MiB / (result.totalMs / 1000), 'bytes / (time x cap)').toBeLessThanOrEqual(CAP_MIBPS * 1.1);
+      if (result.bytes !== undefined) expect(result.bytes / MiB / (result.totalMs / 1000), 'bytes / (time x cap)').toBeLessThanOrEqual(cap * 1.1);
       // After the switch QEMU runs with a post-copy limit (0 would mean unlimited): the cap, or
       // what the governor left of it after the urgent pages.
       if (qemuParamsAtSwitch) {
         const limit = /"max-postcopy-bandwidth":(\d+)/.exec(await qemuParamsAtSwitch)?.[1];
         expect(Number(limit), `QEMU's max-postcopy-bandwidth at the switch: ${await qemuParamsAtSwitch}`).toBeGreaterThan(0);
-        expect(Number(limit)).toBeLessThanOrEqual(CAP_MIBPS * MiB);
+        expect(Number(limit)).toBeLessThanOrEqual(cap * MiB);
       }
       if (trial.technique === 'hybrid' || trial.technique === 'postcopy') expect(result.switchedToPostcopy).toBe(true);
     });
@@ -174,7 +189,7 @@ describe('every technique in the hard regime: bandwidth-capped, multi-round, lon
     const vm = state.vms.find((v) => v.name === 'hard-stuck')!;
     const before = await lab.heartbeat('hard-stuck');
     const move = {
-      ...moveFor(vm, 'lab2', 'lab3', 'precopy'),
+      ...moveFor(vm, 'lab2', 'lab3', 'precopy', CAP_MIBPS),
       inputs: { memoryBytes: vm.memoryBytes, dirtyRateMiBps: 40, bandwidthMiBps: 8, downtimeBudgetMs: 300 },
     };
     move.predicted = { ...move.predicted, converges: false };
