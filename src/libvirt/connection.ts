@@ -17,6 +17,7 @@ import {
   decodeRemoteDomainEventCallbackMigrationIterationMsg,
   Procedures,
   type RemoteDomainGetJobInfoRet,
+  type RemoteNodeGetInfoRet,
 } from './generated/codecs.js';
 import { CPU_BASELINE_MAX, Proc } from './protocol.js';
 import { RemoteSession, type ConnectOptions } from './session.js';
@@ -27,16 +28,8 @@ import type { XdrReader } from './xdr.js';
 
 export { DEFAULT_HANDSHAKE_TIMEOUT_MS, JOB_LENGTH_PROCEDURES, type ConnectOptions } from './session.js';
 
-export interface NodeInfo {
-  model: string;
-  memoryKiB: bigint;
-  cpus: number;
-  mhz: number;
-  nodes: number;
-  sockets: number;
-  cores: number;
-  threads: number;
-}
+/** virNodeGetInfo's answer (remote_node_get_info_ret), the model as a string and the memory named with its unit (KiB). */
+export type NodeInfo = Omit<RemoteNodeGetInfoRet, 'model' | 'memory'> & { model: string; memoryKiB: bigint };
 
 export interface DomainInfo {
   state: number;
