@@ -139,10 +139,25 @@ export function hostSocketPath(host: Pick<LabHost, 'dir'>): string {
 
 /**
  * Start virtlogd (if needed) and libvirtd for one host, and wait until it answers over TCP, or
- * over readyUri (e.g. the unix socket, for a host whose TCP listener asks for SASL).
+ * over readyUri (e.g. the unix socket, for a host whose TCP listener asks for SASL). A libvirtd
+ * that exits before answering (CI once saw one leave after `libvirtd -d` returned) is started once
+ * more; the error, if it exits again, carries the tail of its log, since a test's cleanup may
+ * delete the host's directory.
  */
 export async function startHost(host: LabHost, readyUri = host.uri): Promise<void> {
   if (await hostRunning(host)) return;
+  try {
+    await spawnLibvirtd(host);
+    await waitForHost(host, 60_000, readyUri, await readPid(pidFile(host, 'libvirtd')));
+  } catch (first) {
+    if (!(first instanceof LibvirtdExited)) throw first;
+    console.warn(`[lab] ${(first as Error).message}\n[lab] starting libvirtd for ${host.name} once more`);
+    await spawnLibvirtd(host);
+    await waitForHost(host, 60_000, readyUri, await readPid(pidFile(host, 'libvirtd')));
+  }
+}
+
+async function spawnLibvirtd(host: LabHost): Promise<void> {
   const logdPid = await livePid(pidFile(host, 'virtlogd'), 'virtlogd');
   const binds = BIND_TARGETS.map(([sub, target]) => `mkdir -p ${target} && mount --bind "${join(host.dir, sub)}" ${target}`).join(' && ');
   const startLibvirtd = `libvirtd -d -l -p "${pidFile(host, 'libvirtd')}"`;
@@ -153,11 +168,28 @@ export async function startHost(host: LabHost, readyUri = host.uri): Promise<voi
     // Restart inside the namespace virtlogd still holds, so libvirtd finds its running guests.
     await run('nsenter', ['-t', String(logdPid), '-m', 'sh', '-c', startLibvirtd]);
   }
-  await waitForHost(host, 60_000, readyUri);
 }
 
-export async function waitForHost(host: LabHost, timeoutMs: number, readyUri = host.uri): Promise<void> {
+/** libvirtd's process ended before it answered: waiting longer cannot help. */
+class LibvirtdExited extends Error {}
+
+/** The last lines of a host's libvirtd.log, for an error message ('' when there is none). */
+async function logTail(host: Pick<LabHost, 'dir'>, lines = 20): Promise<string> {
+  try {
+    return (await readFile(join(host.dir, 'log', 'libvirtd.log'), 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Wait until the host's libvirtd answers `virsh version` over readyUri. startedPid: the libvirtd
+ * just started (its pidfile is written before `libvirtd -d` returns); when it has exited, this
+ * stops waiting at once (LibvirtdExited, with the log's tail).
+ */
+export async function waitForHost(host: LabHost, timeoutMs: number, readyUri = host.uri, startedPid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const pid = startedPid;
   let lastError = '';
   while (Date.now() < deadline) {
     try {
@@ -166,10 +198,15 @@ export async function waitForHost(host: LabHost, timeoutMs: number, readyUri = h
     } catch (e) {
       lastError = (e as Error).message;
     }
+    // Checked after the attempt: a daemon that answered and then exited is not waited for.
+    if (pid !== undefined && !pidAlive(pid)) {
+      throw new LibvirtdExited(`lab host ${host.name}: libvirtd (pid ${pid}) exited before answering: ${lastError}\nlibvirtd.log ends:\n${await logTail(host)}`);
+    }
     await sleep(250);
   }
   throw new Error(
-    `lab host ${host.name} (${readyUri}) did not answer within ${timeoutMs / 1000} s: ${lastError}\n` + `see ${join(host.dir, 'log', 'libvirtd.log')}`,
+    `lab host ${host.name} (${readyUri}) did not answer within ${timeoutMs / 1000} s: ${lastError}\n` +
+      `see ${join(host.dir, 'log', 'libvirtd.log')}, which ends:\n${await logTail(host)}`,
   );
 }
 

@@ -126,8 +126,13 @@ export class HostConnections {
         // Lost during the first call (issue 27 R3): not connected, and its close event is gone by now,
         // so this attempt fails here and the backoff reconnects it.
         if (connection.closed) throw new Error(`connection lost during the first capabilities call: ${capabilitiesError?.message ?? 'closed by the peer'}`);
-        // Two entries that reach one libvirt host (URIs the config check cannot tell apart, e.g. an
-        // address and a name, or cloned hosts sharing a UUID): the later entry in config is not used.
+        // A host whose capabilities call fails could be another entry's libvirtd seen twice (every
+        // VM counted twice, migrations refused as "same host"): not used until the call answers.
+        // (Capabilities without a host UUID, as the test driver's, are used: nothing to compare.)
+        if (capabilitiesError) {
+          await connection.close().catch(() => {});
+          throw new Error(`host capabilities (virConnectGetCapabilities) failed, so its host UUID is unknown: ${capabilitiesError.message}`);
+        }
         const clash = hostUuid
           ? [...this.entries.values()].find((other) => other !== entry && other.hostUuid === hostUuid && other.connection && !other.connection.closed)
           : undefined;

@@ -58,4 +58,36 @@ describe('host identity at connect', () => {
       await connections.close();
     }
   });
+
+  it('a host whose capabilities call fails is not used (its host UUID is unknown), with the reason, and is used once the call answers', async () => {
+    let failing = true;
+    vi.spyOn(LibvirtConnection, 'open').mockImplementation(async (uri: string) => {
+      const conn = fakeConnection(uri.includes('11') ? '4c4c4544-0000-1000-8000-00000000000a' : '4c4c4544-0000-1000-8000-00000000000b');
+      if (uri.includes('12'))
+        conn.connectGetCapabilities = async () => {
+          if (failing) throw new Error('internal error: cannot probe QEMU capabilities');
+          return `<capabilities><host><uuid>4c4c4544-0000-1000-8000-00000000000b</uuid></host></capabilities>`;
+        };
+      return conn as unknown as LibvirtConnection;
+    });
+    const config = parseConfig({
+      hosts: [
+        { name: 'kvm1', uri: 'qemu+tcp://10.0.0.11/system' },
+        { name: 'kvm2', uri: 'qemu+tcp://10.0.0.12/system' },
+      ],
+      libvirt: { reconnectInitialDelaySeconds: 0.05, reconnectMaxDelaySeconds: 0.05 },
+    });
+    const connections = new HostConnections(config, { logger: createLogger({ level: 'silent' }) });
+    await connections.start();
+    try {
+      expect(connections.status('kvm1')).toEqual({ up: true });
+      const down = connections.status('kvm2');
+      expect(down.up).toBe(false);
+      expect(down.downReason).toContain('host capabilities (virConnectGetCapabilities) failed, so its host UUID is unknown: internal error: cannot probe QEMU capabilities');
+      failing = false;
+      await vi.waitFor(() => expect(connections.status('kvm2')).toEqual({ up: true }), { timeout: 2000, interval: 20 });
+    } finally {
+      await connections.close();
+    }
+  });
 });
