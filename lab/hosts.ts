@@ -200,7 +200,9 @@ export async function waitForHost(host: LabHost, timeoutMs: number, readyUri = h
     }
     // Checked after the attempt: a daemon that answered and then exited is not waited for.
     if (pid !== undefined && !pidAlive(pid)) {
-      throw new LibvirtdExited(`lab host ${host.name}: libvirtd (pid ${pid}) exited before answering: ${lastError}\nlibvirtd.log ends:\n${await logTail(host)}`);
+      throw new LibvirtdExited(
+        `lab host ${host.name}: libvirtd (pid ${pid}) exited before answering: ${lastError}\nlibvirtd.log ends:\n${await logTail(host)}`,
+      );
     }
     await sleep(250);
   }

@@ -83,7 +83,9 @@ describe('host identity at connect', () => {
       expect(connections.status('kvm1')).toEqual({ up: true });
       const down = connections.status('kvm2');
       expect(down.up).toBe(false);
-      expect(down.downReason).toContain('host capabilities (virConnectGetCapabilities) failed, so its host UUID is unknown: internal error: cannot probe QEMU capabilities');
+      expect(down.downReason).toContain(
+        'host capabilities (virConnectGetCapabilities) failed, so its host UUID is unknown: internal error: cannot probe QEMU capabilities',
+      );
       failing = false;
       await vi.waitFor(() => expect(connections.status('kvm2')).toEqual({ up: true }), { timeout: 2000, interval: 20 });
     } finally {
