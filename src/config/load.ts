@@ -3,7 +3,7 @@
  * lists every problem with the file, the field path, what was wrong and what is expected.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { CLIENT_PARAM_NAMES, libvirtDaemonKey, parseLibvirtUri, quoteUri, UNIMPLEMENTED_CLIENT_PARAMS, type ParsedLibvirtUri } from '../libvirt/uri.js';
@@ -205,13 +205,32 @@ export function parseConfig(raw: unknown, file = '(config)'): Config {
 }
 
 /**
+ * Longest Unix socket path taken: sun_path is 108 bytes, NUL included for a portable path
+ * (unix(7)). The daemon's control socket is `<stateDir>/control.sock`; Node binds a longer path
+ * cut short without a word (a 109-byte path made `control.soc`), so commands would not find the
+ * daemon and would run a second executor beside it.
+ */
+export const MAX_UNIX_SOCKET_PATH_BYTES = 107;
+
+/** Why `<stateDir>/control.sock` cannot be a Unix socket path (too long), or undefined when it can. */
+export function controlSocketPathProblem(stateDir: string): string | undefined {
+  const path = join(stateDir, 'control.sock');
+  const bytes = Buffer.byteLength(path);
+  if (bytes <= MAX_UNIX_SOCKET_PATH_BYTES) return undefined;
+  return `"${stateDir}" is too long for the daemon's control socket ${path} (${bytes} bytes; a Unix socket path has at most ${MAX_UNIX_SOCKET_PATH_BYTES}): choose a state directory of at most ${MAX_UNIX_SOCKET_PATH_BYTES - 13} bytes`;
+}
+
+/**
  * Relative paths in the config are taken from the config file's directory (not from wherever the
  * command was started), so `virt-balancer plan -c /etc/x/config.yaml` and `run` under systemd read
- * the same files: stateDir, the TLS files and policy.policyDirs.
+ * the same files: stateDir, the TLS files and policy.policyDirs. @throws ConfigError naming `stateDir` when
+ * its control socket path would be too long for a Unix socket.
  */
 export function resolveConfigPaths(config: Config, file: string): Config {
   const dir = dirname(resolve(file));
   const at = (p: string) => resolve(dir, p);
+  const socketProblem = controlSocketPathProblem(at(config.stateDir));
+  if (socketProblem) throw new ConfigError(file, [{ path: 'stateDir', message: socketProblem }]);
   const at2 = (p: string | undefined) => (p === undefined ? undefined : at(p));
   const tls = config.libvirt.tls;
   return {

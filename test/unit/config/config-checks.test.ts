@@ -175,3 +175,18 @@ describe('error messages about values', () => {
     expect(error.message.length).toBeLessThan(300);
   });
 });
+
+describe('stateDir too long for the control socket', () => {
+  it('refuses a stateDir whose control.sock path is over the 107 bytes a Unix socket path may have, naming stateDir and the limit', async () => {
+    const file = join(tmpdir(), `vb-long-state-${process.pid}.yaml`);
+    const longDir = `/var/lib/${'x'.repeat(90)}`; // 99 bytes: control.sock makes 112
+    await writeFile(file, `hosts:\n  - name: kvm1\n    uri: qemu+tcp://10.0.0.1/system\nstateDir: ${longDir}\n`);
+    const found = await problems(file);
+    expect(found).toHaveLength(1);
+    expect(found[0].path).toBe('stateDir');
+    expect(found[0].message).toContain('(112 bytes; a Unix socket path has at most 107)');
+    const fits = `/var/lib/${'x'.repeat(85)}`; // 94 + 13 = 107 bytes
+    await writeFile(file, `hosts:\n  - name: kvm1\n    uri: qemu+tcp://10.0.0.1/system\nstateDir: ${fits}\n`);
+    expect((await loadConfig(file)).stateDir).toBe(fits);
+  });
+});
