@@ -16,20 +16,45 @@ export class ControlError extends Error {
 }
 
 /**
- * Hand `request` to the daemon of `stateDir`. Resolves with the daemon's result, or undefined when
- * no daemon listens. @throws RequestRefused (the daemon refused it: code and message as it said),
- * ControlError (the exchange failed).
+ * How long the daemon has to accept a request. It accepts at once from its event loop; a daemon
+ * stopped (SIGSTOP) or stuck still has the kernel accept the connection, and would hold the
+ * command forever.
  */
-export function requestDaemon(stateDir: string, request: ControlRequest, onEvent: (event: ControlEvent) => void = () => {}): Promise<unknown | undefined> {
+export const CONTROL_ACCEPT_TIMEOUT_MS = 30_000;
+
+/**
+ * Hand `request` to the daemon of `stateDir`. Resolves with the daemon's result, or undefined when
+ * no daemon listens. After the daemon accepted, the wait is as long as the request runs (each
+ * migration has its own deadline). @throws RequestRefused (the daemon refused it: code and message
+ * as it said), ControlError (the exchange failed, or no acceptance within acceptTimeoutMs).
+ */
+export function requestDaemon(
+  stateDir: string,
+  request: ControlRequest,
+  onEvent: (event: ControlEvent) => void = () => {},
+  acceptTimeoutMs = CONTROL_ACCEPT_TIMEOUT_MS,
+): Promise<unknown | undefined> {
   const path = controlSocketPath(stateDir);
   return new Promise((resolve, reject) => {
     const socket = connect(path);
+    const acceptTimer = setTimeout(
+      () =>
+        settle(() =>
+          reject(
+            new ControlError(
+              `the daemon listening on ${path} did not accept the request within ${acceptTimeoutMs / 1000} s: it may be stopped or stuck; check it (systemctl status virt-balancer, its log) and try again`,
+            ),
+          ),
+        ),
+      acceptTimeoutMs,
+    );
     let accepted = false;
     let settled = false;
     let buffered = '';
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
+      clearTimeout(acceptTimer);
       fn();
       socket.destroy();
     };
@@ -50,7 +75,10 @@ export function requestDaemon(stateDir: string, request: ControlRequest, onEvent
         } catch {
           return settle(() => reject(new ControlError(`the daemon answered something that is not JSON on ${path}`)));
         }
-        if (event.type === 'accepted') accepted = true;
+        if (event.type === 'accepted') {
+          accepted = true;
+          clearTimeout(acceptTimer);
+        }
         onEvent(event);
         if (event.type === 'result') return settle(() => resolve(event.result));
         if (event.type === 'refused') return settle(() => reject(new RequestRefused(event.code, event.message)));

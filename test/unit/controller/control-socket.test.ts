@@ -147,4 +147,24 @@ describe('control socket', () => {
     expect(events.at(-1)).toEqual({ type: 'result', result: { moved: 'migrate' } });
     for (const socket of idle) socket.destroy();
   });
+
+  it('a daemon that takes the connection but never accepts (stopped, stuck) is a ControlError after the accept timeout, not a wait forever', async () => {
+    await server?.close();
+    server = undefined;
+    // A listener that never reads nor answers: what a SIGSTOPped daemon looks like (the kernel accepts).
+    const { createServer } = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const silent = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(controlSocketPath(dir), () => resolve()));
+    try {
+      const started = Date.now();
+      const error = await requestDaemon(dir, { op: 'drain', host: 'lab1' }, () => {}, 300).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ControlError);
+      expect((error as Error).message).toContain('did not accept the request within 0.3 s: it may be stopped or stuck');
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
 });
