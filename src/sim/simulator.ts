@@ -31,128 +31,185 @@ function versionNumber(version: string): number {
   return Number(major) * 1_000_000 + Number(minor) * 1_000 + Number(micro);
 }
 
-export const scenarioSchema = z
-  .strictObject({
-    /** Seconds between ticks (cooldowns are counted in simulated time). */
-    tickSeconds: z.number().positive().default(30).describe('Simulated seconds between ticks (cooldowns and migration times count in this time).'),
-    windowSamples: z.number().int().min(1).default(5).describe("Ticks the smoothing window holds (the collector's loop.windowSamples)."),
-    /**
-     * A move takes its predicted total time times this factor (what-if: migrations slower than the
-     * cost model says). Until it completes the VM stays on its source, as a migration in flight.
-     */
-    migrationTimeFactor: z
-      .number()
-      .min(0)
-      .default(1)
-      .describe(
-        'A move takes its predicted time times this factor (what-if: migrations slower than the cost model says); until it completes the VM stays on its source, in flight. 0: moves complete at once.',
-      ),
-    hosts: z
-      .array(
-        z.strictObject({
-          name: z.string().min(1).describe('Host name (vms[].host refers to it).'),
-          cpuCount: z.number().int().positive().describe('Logical CPUs.'),
-          memoryMiB: z.number().positive().describe('Memory offered to guests, MiB.'),
-          maintenance: z.boolean().default(false).describe('In maintenance: drained, never a target.'),
-          labels: z.record(z.string(), z.string()).default({}).describe('Labels, as hosts[].labels in the config.'),
-          libvirtVersion: versionString.optional().describe('libvirt version, e.g. "11.3.0" (version-monotonic moves; unknown: never held).'),
-          qemuVersion: versionString.optional().describe('QEMU version, e.g. "10.0.2" (version-monotonic moves; unknown: never held).'),
-          cpuModel: z
-            .string()
-            .optional()
-            .describe('CPU model name (the cpu-compat core filter compares features; a VM of this model needs those of a host of it).'),
-          cpuFeatures: z.array(z.string()).optional().describe('CPU feature names of the host.'),
-          numaNodes: z
-            .number()
-            .int()
-            .positive()
-            .default(1)
-            .describe('NUMA nodes; its CPUs are split evenly over them in order (a VM pinned to CPUs or nodes it lacks is no target).'),
-          cpuOvercommitRatio: z.number().positive().default(4).describe('vCPUs placed per host CPU at most, as hosts[].cpuOvercommitRatio in the config.'),
-          memoryOvercommitRatio: z
-            .number()
-            .positive()
-            .default(1)
-            .describe('Guest memory placed per byte of host memory at most, as hosts[].memoryOvercommitRatio in the config.'),
-          /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
-          hugepages: z
-            .array(
-              z.strictObject({
-                pageSizeKiB: z.number().int().positive().describe('Page size, KiB (2048 or 1048576 on x86).'),
-                pages: z.number().int().min(0).describe('Pages reserved in the pool.'),
-              }),
-            )
-            .optional()
-            .describe('Hugepage pools: pages reserved per page size; free pages are what its VMs leave.'),
-        }),
-      )
-      .min(1)
-      .describe('The simulated hosts.'),
-    vms: z
-      .array(
-        z.strictObject({
-          name: z.string().min(1).describe('VM name (unique).'),
-          host: z.string().min(1).describe('The host it starts on: one of hosts[].name.'),
-          vcpus: z.number().int().positive().default(1).describe('vCPUs.'),
-          memoryMiB: z.number().positive().describe('Memory, MiB.'),
-          /** CPU use as a share of its vCPUs: one value, or a series repeated over the ticks. */
-          cpu: z
-            .union([z.number().min(0).max(1), z.array(z.number().min(0).max(1)).min(1)])
-            .describe('CPU use as a share of its vCPUs, 0 to 1: one value, or a list used one per tick and repeated.'),
-          dirtyRateMiBps: z.number().min(0).default(0).describe('Guest memory written per second, MiB/s (the technique chooser reads it).'),
-          tags: z.array(z.string()).default([]).describe('Tags, as the metadata tags policies read (group:NAME, affinity:NAME, ...).'),
-          /** running (default), paused or shutoff: a shut-off VM holds no memory and uses no CPU. */
-          state: z.enum(['running', 'paused', 'shutoff']).default('running').describe('A shut-off VM holds no memory and uses no CPU.'),
-          /** Backed by hugepages of this size (KiB). */
-          hugepageSizeKiB: z.number().int().positive().optional().describe("Backed by hugepages of this size, KiB (from its host's hugepages pool)."),
-          cpuModel: z
-            .string()
-            .optional()
-            .describe(
-              "Guest CPU model (<cpu mode='custom'><model>): a target needs the features of a host of this model (the source's when no host has it). Omitted: the hypervisor's default CPU, which every host runs.",
-            ),
-          cpuFeatures: z.array(z.string()).optional().describe("CPU features the guest requires (<feature policy='require'>)."),
-          cpuset: z.string().optional().describe('Host CPUs its vCPUs are pinned to, a libvirt cpuset such as "0-3,8" (<cputune><vcpupin cpuset>).'),
-          numaNodeset: z.string().optional().describe('NUMA nodes its memory is bound to, e.g. "1" (<numatune><memory nodeset>).'),
-          /** What in its definition blocks migration (as the collector reads from domain XML). */
-          migrationBlockers: z
-            .array(z.string())
-            .default([])
-            .describe('What in its definition blocks migration, as the collector reads from domain XML (e.g. a host device); such a VM is not moved.'),
-        }),
-      )
-      .min(1)
-      .describe('The simulated VMs and their load.'),
-  })
-  .superRefine((scenario, ctx) => {
-    const hostNames = new Set<string>();
-    scenario.hosts.forEach((h, i) => {
-      if (hostNames.has(h.name))
-        ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name "${h.name}"; give each host its own name` });
-      hostNames.add(h.name);
-    });
-    const vmNames = new Set<string>();
-    scenario.vms.forEach((vm, i) => {
-      if (vmNames.has(vm.name))
-        ctx.addIssue({ code: 'custom', path: ['vms', i, 'name'], message: `duplicate VM name "${vm.name}"; give each VM its own name` });
-      vmNames.add(vm.name);
-      for (const field of ['cpuset', 'numaNodeset'] as const) {
-        const set = vm[field];
-        if (set === undefined) continue;
-        try {
-          parseCpuSet(set);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', path: ['vms', i, field], message: `VM ${vm.name}: ${(error as Error).message}` });
-        }
+const scenarioBase = z.strictObject({
+  /** Seconds between ticks (cooldowns are counted in simulated time). */
+  tickSeconds: z.number().positive().default(30).describe('Simulated seconds between ticks (cooldowns and migration times count in this time).'),
+  windowSamples: z.number().int().min(1).default(5).describe("Ticks the smoothing window holds (the collector's loop.windowSamples)."),
+  /**
+   * A move takes its predicted total time times this factor (what-if: migrations slower than the
+   * cost model says). Until it completes the VM stays on its source, as a migration in flight.
+   */
+  migrationTimeFactor: z
+    .number()
+    .min(0)
+    .default(1)
+    .describe(
+      'A move takes its predicted time times this factor (what-if: migrations slower than the cost model says); until it completes the VM stays on its source, in flight. 0: moves complete at once.',
+    ),
+  hosts: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).describe('Host name (vms[].host refers to it).'),
+        cpuCount: z.number().int().positive().describe('Logical CPUs.'),
+        memoryMiB: z.number().positive().describe('Memory offered to guests, MiB.'),
+        maintenance: z.boolean().default(false).describe('In maintenance: drained, never a target.'),
+        labels: z.record(z.string(), z.string()).default({}).describe('Labels, as hosts[].labels in the config.'),
+        libvirtVersion: versionString.optional().describe('libvirt version, e.g. "11.3.0" (version-monotonic moves; unknown: never held).'),
+        qemuVersion: versionString.optional().describe('QEMU version, e.g. "10.0.2" (version-monotonic moves; unknown: never held).'),
+        cpuModel: z
+          .string()
+          .optional()
+          .describe('CPU model name (the cpu-compat core filter compares features; a VM of this model needs those of a host of it).'),
+        cpuFeatures: z.array(z.string()).optional().describe('CPU feature names of the host.'),
+        numaNodes: z
+          .number()
+          .int()
+          .positive()
+          .default(1)
+          .describe('NUMA nodes; its CPUs are split evenly over them in order (a VM pinned to CPUs or nodes it lacks is no target).'),
+        cpuOvercommitRatio: z.number().positive().default(4).describe('vCPUs placed per host CPU at most, as hosts[].cpuOvercommitRatio in the config.'),
+        memoryOvercommitRatio: z
+          .number()
+          .positive()
+          .default(1)
+          .describe('Guest memory placed per byte of host memory at most, as hosts[].memoryOvercommitRatio in the config.'),
+        /** Hugepage pools: pages reserved per page size (KiB); free pages are what its VMs leave. */
+        hugepages: z
+          .array(
+            z.strictObject({
+              pageSizeKiB: z.number().int().positive().describe('Page size, KiB (2048 or 1048576 on x86).'),
+              pages: z.number().int().min(0).describe('Pages reserved in the pool.'),
+            }),
+          )
+          .optional()
+          .describe('Hugepage pools: pages reserved per page size; free pages are what its VMs leave.'),
+      }),
+    )
+    .min(1)
+    .describe('The simulated hosts.'),
+  vms: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).describe('VM name (unique).'),
+        host: z.string().min(1).describe('The host it starts on: one of hosts[].name.'),
+        vcpus: z.number().int().positive().default(1).describe('vCPUs.'),
+        memoryMiB: z.number().positive().describe('Memory, MiB.'),
+        /** CPU use as a share of its vCPUs: one value, or a series repeated over the ticks. */
+        cpu: z
+          .union([z.number().min(0).max(1), z.array(z.number().min(0).max(1)).min(1)])
+          .describe('CPU use as a share of its vCPUs, 0 to 1: one value, or a list used one per tick and repeated.'),
+        dirtyRateMiBps: z.number().min(0).default(0).describe('Guest memory written per second, MiB/s (the technique chooser reads it).'),
+        tags: z.array(z.string()).default([]).describe('Tags, as the metadata tags policies read (group:NAME, affinity:NAME, ...).'),
+        /** running (default), paused or shutoff: a shut-off VM holds no memory and uses no CPU. */
+        state: z.enum(['running', 'paused', 'shutoff']).default('running').describe('A shut-off VM holds no memory and uses no CPU.'),
+        /** Backed by hugepages of this size (KiB). */
+        hugepageSizeKiB: z.number().int().positive().optional().describe("Backed by hugepages of this size, KiB (from its host's hugepages pool)."),
+        cpuModel: z
+          .string()
+          .optional()
+          .describe(
+            "Guest CPU model (<cpu mode='custom'><model>): a target needs the features of a host of this model (the source's when no host has it). Omitted: the hypervisor's default CPU, which every host runs.",
+          ),
+        cpuFeatures: z.array(z.string()).optional().describe("CPU features the guest requires (<feature policy='require'>)."),
+        cpuset: z.string().optional().describe('Host CPUs its vCPUs are pinned to, a libvirt cpuset such as "0-3,8" (<cputune><vcpupin cpuset>).'),
+        numaNodeset: z.string().optional().describe('NUMA nodes its memory is bound to, e.g. "1" (<numatune><memory nodeset>).'),
+        /** What in its definition blocks migration (as the collector reads from domain XML). */
+        migrationBlockers: z
+          .array(z.string())
+          .default([])
+          .describe('What in its definition blocks migration, as the collector reads from domain XML (e.g. a host device); such a VM is not moved.'),
+      }),
+    )
+    .min(1)
+    .describe('The simulated VMs and their load.'),
+});
+
+export const scenarioSchema = scenarioBase.superRefine((scenario, ctx) => {
+  const hostNames = new Set<string>();
+  scenario.hosts.forEach((h, i) => {
+    if (hostNames.has(h.name))
+      ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name "${h.name}"; give each host its own name` });
+    hostNames.add(h.name);
+  });
+  const vmNames = new Set<string>();
+  scenario.vms.forEach((vm, i) => {
+    if (vmNames.has(vm.name)) ctx.addIssue({ code: 'custom', path: ['vms', i, 'name'], message: `duplicate VM name "${vm.name}"; give each VM its own name` });
+    vmNames.add(vm.name);
+    for (const field of ['cpuset', 'numaNodeset'] as const) {
+      const set = vm[field];
+      if (set === undefined) continue;
+      try {
+        parseCpuSet(set);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['vms', i, field], message: `VM ${vm.name}: ${(error as Error).message}` });
       }
-      if (!hostNames.has(vm.host))
+    }
+    if (!hostNames.has(vm.host))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['vms', i, 'host'],
+        message: `"${vm.host}" (VM ${vm.name}) is not among hosts ${[...hostNames].join(', ')}; use one of them`,
+      });
+  });
+  impossibleStartStates(scenario, ctx);
+});
+
+/**
+ * Start states no real host can be in, because libvirt would not start the VM there: pinned to
+ * CPUs or NUMA nodes its host lacks, or backed by hugepages its host's pool does not have. (Memory
+ * beyond the host's is not among them: a KVM host starts guests past its RAM, lazily allocated.)
+ */
+function impossibleStartStates(scenario: z.infer<typeof scenarioBase>, ctx: z.RefinementCtx): void {
+  const hosts = new Map(scenario.hosts.map((h, index) => [h.name, { host: h, index }]));
+  const hugepagesUsed = new Map<string, number>();
+  scenario.vms.forEach((vm, i) => {
+    const on = hosts.get(vm.host);
+    if (!on) return;
+    const { host } = on;
+    const beyond = (field: 'cpuset' | 'numaNodeset', count: number, what: string) => {
+      const set = vm[field];
+      if (set === undefined) return;
+      let ids: number[];
+      try {
+        ids = parseCpuSet(set);
+      } catch {
+        return; // reported above
+      }
+      const outside = ids.filter((id) => id >= count);
+      if (outside.length > 0)
         ctx.addIssue({
           code: 'custom',
-          path: ['vms', i, 'host'],
-          message: `"${vm.host}" (VM ${vm.name}) is not among hosts ${[...hostNames].join(', ')}; use one of them`,
+          path: ['vms', i, field],
+          message: `VM ${vm.name} is bound to ${what} ${outside.join(',')}, which its host ${host.name} lacks (${what}s 0-${count - 1}): libvirt would not start it there; bind it within 0-${count - 1}, or start it on a host that has them`,
         });
-    });
+    };
+    beyond('cpuset', host.cpuCount, 'CPU');
+    beyond('numaNodeset', host.numaNodes, 'NUMA node');
+    if (vm.hugepageSizeKiB === undefined || vm.state === 'shutoff') return;
+    const pool = host.hugepages?.find((p) => p.pageSizeKiB === vm.hugepageSizeKiB);
+    if (!pool) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['vms', i, 'hugepageSizeKiB'],
+        message: `VM ${vm.name} is backed by ${vm.hugepageSizeKiB} KiB hugepages, and its host ${host.name} has no pool of that size: libvirt would not start it there; add the pool to hosts[${on.index}].hugepages`,
+      });
+      return;
+    }
+    const key = `${host.name}\u0000${vm.hugepageSizeKiB}`;
+    hugepagesUsed.set(key, (hugepagesUsed.get(key) ?? 0) + Math.ceil((vm.memoryMiB * 1024) / vm.hugepageSizeKiB));
   });
+  for (const [key, used] of hugepagesUsed) {
+    const [hostName, size] = key.split('\u0000');
+    const { host, index } = hosts.get(hostName)!;
+    const pool = host.hugepages!.find((p) => p.pageSizeKiB === Number(size))!;
+    if (used > pool.pages)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hosts', index, 'hugepages'],
+        message: `the VMs starting on ${host.name} need ${used} ${size} KiB hugepages and its pool has ${pool.pages}: libvirt would not start them all; reserve at least ${used} pages or start some elsewhere`,
+      });
+  }
+}
 export type Scenario = z.infer<typeof scenarioSchema>;
 
 /** A simulated host's NUMA cells: its CPUs 0..cpuCount-1 split evenly, in order, over `nodes`. */

@@ -65,4 +65,29 @@ describe('scenario file errors', () => {
       'invalid scenario /nonexistent/scenario.yaml:\n  - (file): file not found; pass --scenario with the path of your scenario (examples in deploy/scenarios/)',
     );
   });
+
+  it('refuses start states libvirt would never start: pinned to CPUs or NUMA nodes the host lacks, hugepages beyond the pool or of a size it has not', async () => {
+    const file = await scenarioFile(
+      [
+        'hosts:',
+        '  - { name: kvm1, cpuCount: 8, memoryMiB: 65536, numaNodes: 2, hugepages: [{ pageSizeKiB: 2048, pages: 1024 }] }',
+        '  - { name: kvm2, cpuCount: 4, memoryMiB: 65536 }',
+        'vms:',
+        '  - { name: pinned, host: kvm1, memoryMiB: 1024, cpu: 0.5, cpuset: "6-9", numaNodeset: "2" }',
+        '  - { name: hp1, host: kvm1, memoryMiB: 1536, cpu: 0.5, hugepageSizeKiB: 2048 }',
+        '  - { name: hp2, host: kvm1, memoryMiB: 1024, cpu: 0.5, hugepageSizeKiB: 2048 }',
+        '  - { name: hp-off, host: kvm1, memoryMiB: 8192, cpu: 0, hugepageSizeKiB: 2048, state: shutoff }',
+        '  - { name: gig, host: kvm2, memoryMiB: 1024, cpu: 0.5, hugepageSizeKiB: 1048576 }',
+        '',
+      ].join('\n'),
+    );
+    const { message, exitCode } = await failure(file);
+    expect(exitCode).toBe(2);
+    expect(message).toContain('vms[0].cpuset: VM pinned is bound to CPU 8,9, which its host kvm1 lacks (CPUs 0-7)');
+    expect(message).toContain('vms[0].numaNodeset: VM pinned is bound to NUMA node 2, which its host kvm1 lacks (NUMA nodes 0-1)');
+    expect(message).toContain('vms[4].hugepageSizeKiB: VM gig is backed by 1048576 KiB hugepages, and its host kvm2 has no pool of that size');
+    // 768 + 512 pages of 2 MiB against 1,024: the shut-off VM holds none.
+    expect(message).toContain('hosts[0].hugepages: the VMs starting on kvm1 need 1280 2048 KiB hugepages and its pool has 1024');
+    expect(message.match(/libvirt would not start/g)).toHaveLength(4);
+  });
 });
