@@ -75,6 +75,8 @@ export class Controller {
   lastTickEndedAtMs?: number;
   /** Hosts an operator's drain (handed over the control socket) is emptying: the ticks plan them as in maintenance. */
   readonly draining = new Set<string>();
+  /** Operator requests under way (control socket): each holds the policies it started with. */
+  private readonly operatorRequests = new Set<Promise<unknown>>();
   /** With ha: the leadership term whose shared history this controller has loaded. */
   private sharedHistoryTerm?: string;
   readonly startedAtMs = Date.now();
@@ -155,6 +157,20 @@ export class Controller {
         return this.withDraining({ ...state, ...this.history.forState() });
       },
     };
+  }
+
+  /**
+   * Run an operator's request (control socket) with the policies of this moment: a reload while it
+   * runs closes the replaced policies only after it ends. Resolves or rejects as `run` does.
+   */
+  async serveRequest<T>(run: (ctx: WorkflowContext) => Promise<T>): Promise<T> {
+    const request = run(this.workflowContext());
+    this.operatorRequests.add(request);
+    try {
+      return await request;
+    } finally {
+      this.operatorRequests.delete(request);
+    }
   }
 
   /** Load policies and history and connect; throws on bad policies or schedule (clear messages). */
@@ -442,8 +458,10 @@ export class Controller {
     this.config = config;
     const replaced = this.policies;
     this.policies = policies;
-    // After the tick that may still use them (custom policies' worker threads).
-    void (this.current ?? Promise.resolve()).then(() => closePolicies(replaced));
+    // After the tick and the operator requests that may still use them (custom policies' worker
+    // threads): a drain started before the reload plans its later moves with its own policies.
+    const users = [this.current, ...this.operatorRequests].map((p) => Promise.resolve(p).catch(() => undefined));
+    void Promise.all(users).then(() => closePolicies(replaced));
     this.collector.setConfig(config);
     this.executor.setConfig(config);
     this.power.reload(config);
