@@ -71,19 +71,23 @@ export class Session {
 
   /**
    * Hold the state directory's lock (the one `run` holds) until close(): no daemon starts while
-   * this command moves VMs itself. @throws RequestRefused 'daemon-not-answering' when a daemon
-   * holds it without answering on its control socket (starting, or stopping).
+   * this command moves VMs itself. `command` names this holder to others (e.g. `drain lab1`).
+   * @throws RequestRefused 'daemon-not-answering' when a daemon holds it without answering on its
+   * control socket (starting, or stopping), 'job-running' when another one-shot command holds it.
    */
-  async lock(): Promise<void> {
+  async lock(command: string): Promise<void> {
     try {
-      const lock = await lockStateDir(this.config.stateDir);
+      const lock = await lockStateDir(this.config.stateDir, command);
       this.closers.push(() => lock.release());
     } catch (error) {
-      if (error instanceof StateDirLockedError)
+      if (error instanceof StateDirLockedError) {
+        const holder = error.holder.command;
+        if (holder !== undefined && holder !== 'run' && !holder.startsWith('run ')) throw new RequestRefused('job-running', error.message);
         throw new RequestRefused(
           'daemon-not-answering',
-          `another process holds the state directory ${this.config.stateDir} and did not answer on its control socket: a daemon starting or stopping (try again in a moment), \`run --once\` or a drain/migrate run without a daemon (wait for it to end), or a \`run\` of an older version with no control socket (restart it). ${error.message}`,
+          `another process holds the state directory ${this.config.stateDir} and did not answer on its control socket: a daemon starting or stopping (try again in a moment), \`run --once\` (wait for it to end), or a \`run\` of an older version with no control socket (restart it). ${error.message}`,
         );
+      }
       if (error instanceof StateDirError) throw new RequestRefused('state-dir', error.message);
       throw error;
     }

@@ -11,7 +11,8 @@
  * could be deleted to dodge it (the directory is locked, not a file in it; a new file of the same
  * name is another inode), and stateDir is not reloadable (run.ts refuses a SIGHUP that changes it).
  * Our descriptors are close-on-exec, so commands the daemon runs do not inherit the lock.
- * `<stateDir>/run.lock` only carries the holder's pid and start time so a refused `run` can name it.
+ * `<stateDir>/run.lock` only carries the holder's command, pid and start time so a refused
+ * command can name it and say what to do (stop a daemon; wait for a one-shot drain).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
@@ -25,6 +26,8 @@ const HELD_EXIT = 75;
 
 /** Who holds a state directory (from the lock file; absent fields were unreadable). */
 export interface LockHolder {
+  /** What holds it: `run` (the daemon, or `run --once`), or a one-shot command such as `drain lab1`. */
+  command?: string;
   pid?: number;
   sinceMs?: number;
   host?: string;
@@ -36,11 +39,14 @@ export class StateDirLockedError extends Error {
     readonly lockFile: string,
     readonly holder: LockHolder,
   ) {
-    const who = holder.pid !== undefined ? `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : 'another process (its pid could not be read)';
+    const proc = holder.pid !== undefined ? `process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : 'another process (its pid could not be read)';
+    const who = holder.command !== undefined ? `\`virt-balancer ${holder.command}\` (${proc})` : proc;
     const since = holder.sinceMs !== undefined ? ` since ${new Date(holder.sinceMs).toISOString()}` : '';
-    super(
-      `the state directory is in use: ${lockFile} is locked by ${who}${since}; only one \`run\` per state directory (stop that one, or give this one its own stateDir)`,
-    );
+    const fix =
+      holder.command === undefined || holder.command === 'run' || holder.command.startsWith('run ')
+        ? 'only one `run` per state directory (stop that one, or give this one its own stateDir)'
+        : 'that command moves VMs itself without a daemon: wait for it to end, then try again';
+    super(`the state directory is in use: ${lockFile} is locked by ${who}${since}; ${fix}`);
     this.name = 'StateDirLockedError';
   }
 }
@@ -58,6 +64,7 @@ async function readHolder(file: string): Promise<LockHolder> {
   try {
     const parsed = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
     return {
+      command: typeof parsed.command === 'string' ? parsed.command : undefined,
       pid: typeof parsed.pid === 'number' ? parsed.pid : undefined,
       sinceMs: typeof parsed.sinceMs === 'number' ? parsed.sinceMs : undefined,
       host: typeof parsed.host === 'string' ? parsed.host : undefined,
@@ -88,8 +95,9 @@ function flockFd(fd: number, what: string): Promise<'locked' | 'held' | Error> {
  * @throws StateDirError when stateDir cannot be used (names it, the reason and the fix).
  * @throws StateDirLockedError naming the holder when another process holds it.
  * @throws Error when flock(1) (util-linux) cannot be run.
+ * `command` (e.g. `run`, `drain lab1`) is written to run.lock to name the holder to others.
  */
-export async function lockStateDir(stateDir: string): Promise<StateDirLock> {
+export async function lockStateDir(stateDir: string, command = 'run'): Promise<StateDirLock> {
   await checkStateDir(stateDir, { create: true });
   const file = join(stateDir, 'run.lock');
   // O_NOFOLLOW: the directory checked above, not whatever a link put in its place since.
@@ -103,7 +111,7 @@ export async function lockStateDir(stateDir: string): Promise<StateDirLock> {
   // Informational; O_NOFOLLOW so a link planted as run.lock is not written through.
   const info = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
   try {
-    await info.writeFile(`${JSON.stringify({ pid: process.pid, sinceMs: Date.now(), host: hostname() })}\n`);
+    await info.writeFile(`${JSON.stringify({ command, pid: process.pid, sinceMs: Date.now(), host: hostname() })}\n`);
   } finally {
     await info.close();
   }

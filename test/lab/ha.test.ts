@@ -323,7 +323,7 @@ describe('HA: active/standby controllers on etcd', () => {
     const second = track(new Controller('second', configFile, journalFile));
     expect(await second.exited()).toBe(1);
     const text = second.lines.map((l) => String(l.msg)).join('\n');
-    expect(text).toContain(`locked by process ${first.child.pid}`);
+    expect(text).toContain(`locked by \`virt-balancer run\` (process ${first.child.pid}`);
     expect(text).toContain('only one `run` per state directory');
     expect(first.child.exitCode).toBeNull();
     await first.stop();

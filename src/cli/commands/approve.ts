@@ -41,7 +41,7 @@ export function register(program: Command): void {
           const handed = await session.handToDaemon({ op: 'approve', ...request, configFile: options.config }, relayDaemonEvents(!text, shown));
           let reports = handed?.result as ApprovalReport[] | undefined;
           if (!reports) {
-            await session.lock();
+            await session.lock(id ? `approve ${id}` : 'approve --all');
             const store = session.recommendations();
             const chosen = await chooseRecommendations(store, session.journal(), request, session.config, options.config);
             if (chosen.length === 0) return out(options.json ? '[]\n' : `No recommendations waiting in ${store.file}.\n`);

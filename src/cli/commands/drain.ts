@@ -29,7 +29,7 @@ export function register(program: Command): void {
           const handed = options.dryRun ? undefined : await session.handToDaemon({ op: 'drain', host }, relayDaemonEvents(options.json === true));
           let outcome = handed?.result as DrainOutcome | undefined;
           if (!outcome) {
-            if (!options.dryRun) await session.lock();
+            if (!options.dryRun) await session.lock(`drain ${host}`);
             const state = await session.collect({ sampleIntervalMs: 1000, withHistory: true });
             const ctx = await session.workflowContext();
             const planned = await planDrain(ctx, state, host);

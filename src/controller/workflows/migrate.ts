@@ -94,7 +94,7 @@ export async function migrateHere(
   request: MigrateRequest,
   hooks: { onPlanned?: (vm: VmObservation, move: Move) => void; onProgress?: (p: MigrationProgress) => void } = {},
 ): Promise<MigrationResult> {
-  await session.lock();
+  await session.lock(`migrate ${request.vm} ${request.to}`);
   // Technique policies narrow an operator's move too, as they do the planner's.
   await session.policies();
   const state = await session.collect({ sampleIntervalMs: 200, withHistory: true });

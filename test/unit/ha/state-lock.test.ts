@@ -43,7 +43,8 @@ describe('state directory lock', () => {
       const locked = refusal as StateDirLockedError;
       expect(locked.holder.pid).toBe(child.pid);
       expect(locked.holder.sinceMs).toBeLessThanOrEqual(beforeMs);
-      expect(locked.message).toContain(`locked by process ${child.pid}`);
+      expect(locked.message).toContain(`locked by \`virt-balancer run\` (process ${child.pid}`);
+      expect(locked.holder.command).toBe('run');
       expect(locked.message).toContain(join(stateDir, 'run.lock'));
     } finally {
       const gone = new Promise((resolve) => child.once('exit', resolve));
@@ -58,9 +59,24 @@ describe('state directory lock', () => {
     }
     expect(lock, 'the lock is free after its holder was killed').toBeDefined();
     // And held again by us: a third taker is refused until we release.
-    await expect(lockStateDir(stateDir)).rejects.toThrow(`locked by process ${process.pid}`);
+    await expect(lockStateDir(stateDir)).rejects.toThrow(`locked by \`virt-balancer run\` (process ${process.pid}`);
     await lock!.release();
     const again = await lockStateDir(stateDir);
     await again.release();
   }, 60_000);
+
+  it('names a one-shot command that holds it and says to wait for it, not to stop a daemon', async () => {
+    const stateDir = join(dir, 'state-drain');
+    const held = await lockStateDir(stateDir, 'drain kvm1');
+    try {
+      const refusal = (await lockStateDir(stateDir).catch((e: unknown) => e)) as StateDirLockedError;
+      expect(refusal).toBeInstanceOf(StateDirLockedError);
+      expect(refusal.holder.command).toBe('drain kvm1');
+      expect(refusal.message).toContain(`locked by \`virt-balancer drain kvm1\` (process ${process.pid}`);
+      expect(refusal.message).toContain('that command moves VMs itself without a daemon: wait for it to end, then try again');
+      expect(refusal.message).not.toContain('only one `run`');
+    } finally {
+      await held.release();
+    }
+  });
 });

@@ -110,7 +110,7 @@ describe('SIGHUP while running', () => {
     );
     expect(daemon.records.slice(from).some((r) => msgOf(r).startsWith('config reloaded'))).toBe(false);
     // The running state dir is still the daemon's: a second taker is refused; the new one was never made.
-    await expect(lockStateDir(stateDir)).rejects.toThrow(/is locked by process/);
+    await expect(lockStateDir(stateDir)).rejects.toThrow(/is locked by `virt-balancer run` \(process/);
 
     writeFileSync(config, `${base}stateDir: ${stateDir}\nmetrics: { listen: "" }\nlog: { level: debug }\n`);
     from = daemon.records.length;
