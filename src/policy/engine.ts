@@ -13,6 +13,7 @@
 import type { ClusterState } from '../cluster/model.js';
 import { candidateRefusal, estimateCost, howItMoves, orderCandidates } from './candidates.js';
 import { hardLimitRefusal, placedMemoryRefusal } from './hard-limits.js';
+import { makeRoom, type StuckMustMove } from './make-room.js';
 import { buildMove } from './move-builder.js';
 import type { Move, Plan, SkippedVm, Technique } from './plan-types.js';
 import { Planning, type PlanOptions } from './planning.js';
@@ -74,6 +75,7 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
   // slots the startable moves leave (a hot spot's relief must not wait ticks behind it).
   const ledger = options.admission ? new BudgetLedger([], state, options.admission) : undefined;
   const deferred: { candidate: (typeof selected)[number] }[] = [];
+  const stuck: StuckMustMove[] = [];
 
   /** Plan `candidate` if it passes; `phase` 'deferred': its second look, after the startable moves. */
   const consider = async (candidate: (typeof selected)[number], phase: 'first' | 'deferred'): Promise<void> => {
@@ -97,7 +99,11 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     // move (issue 24: a host 12 points above the memory mean at 30 % CPU is not a CPU source).
     const only = mustMove || pack || hotRelief ? undefined : relief.spreadResources(source.name);
     const found = await findTarget(planning, vm, source, mustMove, { gain: neededGain, margin, only });
-    if ('skip' in found) return void skip(found.skip);
+    if ('skip' in found) {
+      // Evacuations only: a rule repair that fits nowhere is not worth moving a third VM for.
+      if (mustMove && source.maintenance) stuck.push({ candidate, why: found.skip });
+      return void skip(found.skip);
+    }
     const { host: target, score, gain } = found.target;
     const built = await buildMove(planning, { vm, source, target, ...howItMoves(vm, mustMove), mustMove, pack, gain, margin, reason: '' });
     if ('skip' in built) return void skip(built.skip);
@@ -119,6 +125,8 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
   // The moves that would wait, in their order, in the slots left (their targets chosen seeing the startable moves).
   // Past the slots, each says "max moves per tick reached" (candidateRefusal), as when it was first looked at.
   for (const { candidate } of deferred) await consider(candidate, 'deferred');
+  // VMs leaving hosts in maintenance that no host can take: one other VM moved to make room, else said (make-room.ts).
+  if (stuck.length > 0) await makeRoom(planning, stuck, moves, maxMoves);
   // A cluster already below its failover headroom: said, since no move is refused for it then.
   const hostFailures = config.headroom.hostFailures;
   const headroomShort = hostFailures > 0 ? planning.headroomBefore : undefined;

@@ -9,6 +9,7 @@ import { estimateCost } from './candidates.js';
 import { describeCost, objectiveChange } from './move-cost.js';
 import { coreRefusal, type VmHistory } from './core-filters.js';
 import { Planning, type PlanOptions } from './planning.js';
+import type { ProjectedHost } from './api.js';
 import type { Resource } from './objective.js';
 import { moveDelta } from './projection.js';
 import { UnorderableTarget } from './target-index.js';
@@ -24,13 +25,14 @@ export interface TargetChoice {
   gain: number;
 }
 
-function coreInput(planning: Planning, vm: VmObservation, target: HostObservation, mustMove: boolean, history: VmHistory) {
+/** The core filters' input for `vm` onto `target`, with the target's projection as planned so far unless `projected` is given (a what-if). */
+export function coreInput(planning: Planning, vm: VmObservation, target: HostObservation, mustMove: boolean, history: VmHistory, projected?: ProjectedHost) {
   return {
     vm,
     source: planning.index.hostsByName.get(vm.host),
     target,
     hosts: planning.state.hosts,
-    projected: planning.projection.host(target.name)!,
+    projected: projected ?? planning.projection.host(target.name)!,
     mustMove,
     history,
     config: planning.config,

@@ -146,7 +146,8 @@ describe('the simulator asks the same hard limits (scenario fields from domain X
       tickSeconds: 30,
       windowSamples: 3,
       hosts: [
-        { name: 'old', cpuCount: 16, memoryMiB: 65536, maintenance: true, cpuModel: 'Skylake', cpuFeatures: ['sse4_2', 'avx', 'avx2'] },
+        // Two NUMA nodes: the VM bound to node 1 runs there now (a scenario's start state is one libvirt could run).
+        { name: 'old', cpuCount: 16, numaNodes: 2, memoryMiB: 65536, maintenance: true, cpuModel: 'Skylake', cpuFeatures: ['sse4_2', 'avx', 'avx2'] },
         // The idlest host: one NUMA node, CPUs 0-7, the same Skylake (no avx512f).
         { name: 'small', cpuCount: 8, memoryMiB: 65536, cpuModel: 'Skylake', cpuFeatures: ['sse4_2', 'avx', 'avx2'] },
         { name: 'big', cpuCount: 16, numaNodes: 2, memoryMiB: 65536, cpuModel: 'Icelake', cpuFeatures: ['sse4_2', 'avx', 'avx2', 'avx512f', 'vaes'] },

@@ -1,0 +1,120 @@
+/**
+ * Make-room moves: a VM that must leave a host in maintenance and fits on no host waits
+ * forever unless something else moves first. As vSphere DRS does for a host entering maintenance,
+ * the engine then moves one other VM off a host where that frees enough room, so the VM can follow
+ * on a later tick (not in the same one: both would be in flight on that host at once). Each stuck
+ * VM is said in a plan notice, with the room being made or why none can be.
+ */
+import { ordinaryMemoryBytes } from './memory-fit.js';
+import type { ProjectedHost } from './api.js';
+import { candidateRefusal, howItMoves } from './candidates.js';
+import { coreRefusal } from './core-filters.js';
+import type { SelectedCandidate } from './framework.js';
+import { buildMove } from './move-builder.js';
+import type { Move } from './plan-types.js';
+import type { Planning } from './planning.js';
+import { coreInput, findTarget } from './targets.js';
+
+/** A VM leaving a host in maintenance that found no target this tick, and why (findTarget's skip). */
+export interface StuckMustMove {
+  candidate: SelectedCandidate;
+  why: string;
+}
+
+/** Make-room moves considered per stuck VM: the smallest VMs first, on hosts the stuck one could use. */
+const TRIES_PER_STUCK_VM = 24;
+
+/** `host` as planned so far without `vm` on it (a what-if: the projection is not touched). */
+function without(p: ProjectedHost, vm: Parameters<typeof ordinaryMemoryBytes>[0]): ProjectedHost {
+  const bytes = ordinaryMemoryBytes(vm);
+  const vmUuids = new Set(p.vmUuids);
+  vmUuids.delete(vm.uuid);
+  const freeHugepages = p.freeHugepages && new Map(p.freeHugepages);
+  if (freeHugepages && vm.hugepageSizeKiB !== undefined && freeHugepages.has(vm.hugepageSizeKiB)) {
+    const pages = Math.ceil(Math.max(vm.maxMemoryBytes, vm.memoryBytes) / (vm.hugepageSizeKiB * 1024));
+    freeHugepages.set(vm.hugepageSizeKiB, freeHugepages.get(vm.hugepageSizeKiB)! + pages);
+  }
+  return {
+    ...p,
+    memoryUsedBytes: p.memoryUsedBytes - bytes,
+    placedMemoryBytes: p.placedMemoryBytes - bytes,
+    vcpus: p.vcpus - vm.vcpus,
+    vmUuids,
+    freeHugepages,
+  };
+}
+
+/**
+ * For each stuck must-move (in order, while `moves` has room under maxMoves): the first VM, smallest
+ * first, on a host the stuck VM could use once that VM has left (every core filter passes in the
+ * what-if), that can itself move somewhere its own policies accept. Its move is planned (a
+ * must-move: it serves the evacuation, so `partial` automation runs it) and applied to the
+ * projection. Notices say each stuck VM's outcome. Returns the make-room moves.
+ */
+export async function makeRoom(planning: Planning, stuck: readonly StuckMustMove[], moves: Move[], maxMoves: number): Promise<Move[]> {
+  const made: Move[] = [];
+  const { index, projection, framework } = planning;
+  const moving = new Set(moves.map((m) => m.vmUuid));
+  for (const { candidate, why } of stuck) {
+    const vm = candidate.vm;
+    const source = index.hostsByName.get(vm.host);
+    if (!source) continue;
+    if (moves.length >= maxMoves) {
+      framework.notice(
+        'engine',
+        `${vm.name} must leave ${source.name} (${candidate.reason}) and fits on no host now (${why}); max moves per tick reached before room could be made`,
+      );
+      continue;
+    }
+    const history = planning.history.of(vm);
+    // Which VM's leaving lets the stuck one onto which host: smallest first (least to move).
+    const options: { host: string; other: (typeof planning.state.vms)[number] }[] = [];
+    for (const host of planning.state.hosts) {
+      if (host.name === source.name || !host.up || host.maintenance || host.power) continue;
+      const projected = projection.host(host.name);
+      if (!projected) continue;
+      for (const uuid of projected.vmUuids) {
+        const other = index.vmsByUuid.get(uuid);
+        if (!other || other.uuid === vm.uuid || moving.has(other.uuid)) continue;
+        if (coreRefusal(coreInput(planning, vm, host, true, history, without(projected, other)))) continue;
+        options.push({ host: host.name, other });
+      }
+    }
+    options.sort((a, b) => ordinaryMemoryBytes(a.other) - ordinaryMemoryBytes(b.other) || a.other.name.localeCompare(b.other.name));
+    let planned: Move | undefined;
+    for (const { host, other } of options.slice(0, TRIES_PER_STUCK_VM)) {
+      const from = index.hostsByName.get(host)!;
+      const reason = `makes room on ${host} for ${vm.name}, which must leave ${source.name} (${candidate.reason}) and fits on no host now`;
+      const otherCandidate: SelectedCandidate = { vm: other, reason, policy: 'engine' };
+      if (candidateRefusal(otherCandidate, planning, moves.length, maxMoves)) continue;
+      // Its own policies' filters apply (not a must-move in the search): room is not made by breaking a rule.
+      const found = await findTarget(planning, other, from, false, { gain: -Infinity, margin: 0 });
+      if ('skip' in found) continue;
+      const to = found.target.host;
+      const built = await buildMove(planning, {
+        vm: other,
+        source: from,
+        target: to,
+        ...howItMoves(other, true),
+        mustMove: true,
+        gain: found.target.gain,
+        margin: 0,
+        reason: `engine: ${reason}; to ${to.name}`,
+      });
+      if ('skip' in built) continue;
+      projection.apply(other, from, to);
+      moves.push(built.move);
+      made.push(built.move);
+      moving.add(other.uuid);
+      planned = built.move;
+      break;
+    }
+    framework.notice(
+      'engine',
+      planned
+        ? `${vm.name} must leave ${source.name} (${candidate.reason}) and fits on no host now: making room on ${planned.from} by moving ${planned.vmName} to ${planned.to}; ${vm.name} follows once it has left`
+        : `${vm.name} must leave ${source.name} (${candidate.reason}) and fits on no host (${why}), and no single move of another VM makes room for it: free room on a host (or add one) by hand`,
+    );
+  }
+  return made;
+}
