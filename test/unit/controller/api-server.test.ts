@@ -135,6 +135,18 @@ describe('HTTP API authentication', () => {
     expect(() => parseTokenFile('# nothing\n', 'tokens')).toThrow('tokens has no token');
   });
 
+  it('does not start on a missing or bad token file or TLS file, naming the field', async () => {
+    const listen = `127.0.0.1:${await freePort()}`;
+    await expect(startApiServer(apiSchema.parse({ listen, tokenFile: join(dir, 'missing') }), backend, { logger })).rejects.toThrow(
+      `api.tokenFile: ENOENT: no such file or directory, stat '${join(dir, 'missing')}'`,
+    );
+    const bad = join(dir, 'bad-tokens');
+    writeFileSync(bad, 'ops:short\n');
+    await expect(startApiServer(apiSchema.parse({ listen, tokenFile: bad }), backend, { logger })).rejects.toThrow(`api.tokenFile: ${bad} line 1`);
+    const tls = { certFile: join(dir, 'no-cert.pem'), keyFile: join(dir, 'no-key.pem') };
+    await expect(startApiServer(apiSchema.parse({ listen, tokenFile, tls }), backend, { logger })).rejects.toThrow(`api.tls.certFile ${tls.certFile}: ENOENT`);
+  });
+
   it('config: an api without tokenFile or a client CA is refused (writes never without authentication)', () => {
     const parsed = apiSchema.safeParse({ listen: '127.0.0.1:9465' });
     expect(parsed.success).toBe(false);
