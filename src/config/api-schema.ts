@@ -12,7 +12,7 @@ export const apiSchema = z
       .min(1)
       .optional()
       .describe(
-        'File of bearer tokens, one `name:token` a line (`#` comments and blank lines ignored; a token at least 16 characters). A request sends `Authorization: Bearer <token>`; `name` is journaled as who made a write (`api:<name>`). Read again when it changes.',
+        'File of bearer tokens, one `name:token` a line (`#` comments and blank lines ignored; a token at least 16 characters). Only its owner may read it (mode 0600). A request sends `Authorization: Bearer <token>`; `name` is journaled as who made a write (`api:<name>`). Read again when it changes.',
       ),
     tls: z
       .strictObject({

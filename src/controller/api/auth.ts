@@ -56,9 +56,15 @@ export class TokenFile {
 
   constructor(readonly file: string) {}
 
-  /** Read it now. @throws Error naming the file when it cannot be read or parsed (start-up refuses then). */
+  /**
+   * Read it now. @throws Error naming the file when it cannot be read or parsed, or when others than
+   * its owner may read it (start-up refuses then).
+   */
   async load(): Promise<void> {
     const info = await stat(this.file);
+    // Anyone who reads the file can approve migrations: as ssh does with private keys, an open file is refused.
+    if ((info.mode & 0o077) !== 0)
+      throw new Error(`${this.file} is mode 0${(info.mode & 0o777).toString(8)}: others than its owner can read the tokens; chmod 600 ${this.file}`);
     this.entries = parseTokenFile(await readFile(this.file, 'utf8'), this.file);
     this.seen = `${info.size}:${info.mtimeMs}`;
     this.problem = undefined;

@@ -7,7 +7,7 @@
  * configured CA authenticates (its subject is who), and every request is counted by route and code.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { parseTokenFile } from '../../../src/controller/api/auth.js';
 import { openapiDocument } from '../../../src/controller/api/openapi.js';
 import { type ApiBackend, type ApiServer, startApiServer } from '../../../src/controller/api/server.js';
 import { RequestRefused } from '../../../src/controller/errors.js';
+import { checkConfigFile } from '../../../src/controller/workflows/check-config.js';
 import { createLogger } from '../../../src/log/logger.js';
 import { createMetrics } from '../../../src/metrics/catalog.js';
 
@@ -71,7 +72,7 @@ afterEach(async () => {
 });
 
 describe('HTTP API authentication', () => {
-  beforeAll(() => writeFileSync(tokenFile, `# who:token\nops:${TOKEN}\n\nci:ci-token-0123456789abcdef\n`));
+  beforeAll(() => writeFileSync(tokenFile, `# who:token\nops:${TOKEN}\n\nci:ci-token-0123456789abcdef\n`, { mode: 0o600 }));
 
   it('refuses writes without credentials (401, WWW-Authenticate) and the backend never sees them', async () => {
     calls = [];
@@ -117,7 +118,7 @@ describe('HTTP API authentication', () => {
 
   it('reads the token file again when it changes: a revoked token is refused, a new one accepted', async () => {
     const rotating = join(dir, 'rotating');
-    writeFileSync(rotating, `old:${'o'.repeat(20)}\n`);
+    writeFileSync(rotating, `old:${'o'.repeat(20)}\n`, { mode: 0o600 });
     const { base } = await start({ tokenFile: rotating });
     expect((await fetch(`${base}/v1/status`, { headers: auth('o'.repeat(20)) })).status).toBe(200);
     writeFileSync(rotating, `new:${'n'.repeat(24)}\n`);
@@ -141,10 +142,36 @@ describe('HTTP API authentication', () => {
       `api.tokenFile: ENOENT: no such file or directory, stat '${join(dir, 'missing')}'`,
     );
     const bad = join(dir, 'bad-tokens');
-    writeFileSync(bad, 'ops:short\n');
+    writeFileSync(bad, 'ops:short\n', { mode: 0o600 });
     await expect(startApiServer(apiSchema.parse({ listen, tokenFile: bad }), backend, { logger })).rejects.toThrow(`api.tokenFile: ${bad} line 1`);
+    const open = join(dir, 'open-tokens');
+    writeFileSync(open, `ops:${TOKEN}\n`, { mode: 0o644 });
+    chmodSync(open, 0o644);
+    await expect(startApiServer(apiSchema.parse({ listen, tokenFile: open }), backend, { logger })).rejects.toThrow(
+      `api.tokenFile: ${open} is mode 0644: others than its owner can read the tokens; chmod 600 ${open}`,
+    );
     const tls = { certFile: join(dir, 'no-cert.pem'), keyFile: join(dir, 'no-key.pem') };
     await expect(startApiServer(apiSchema.parse({ listen, tokenFile, tls }), backend, { logger })).rejects.toThrow(`api.tls.certFile ${tls.certFile}: ENOENT`);
+  });
+
+  it('check-config names an api token file others can read and a missing TLS file (relative to the config file)', async () => {
+    const configDir = mkdtempSync(join(dir, 'check-'));
+    writeFileSync(join(configDir, 'tokens'), `ops:${TOKEN}\n`, { mode: 0o640 });
+    chmodSync(join(configDir, 'tokens'), 0o640);
+    writeFileSync(
+      join(configDir, 'config.yaml'),
+      'hosts:\n  - { name: kvm1, uri: "qemu+tcp://10.0.0.11/system" }\napi: { listen: "127.0.0.1:9465", tokenFile: tokens, tls: { certFile: api.pem, keyFile: api-key.pem } }\n',
+    );
+    writeFileSync(join(configDir, 'api-key.pem'), 'key\n');
+    const { config, problems } = await checkConfigFile(join(configDir, 'config.yaml'));
+    expect(config).toBeUndefined();
+    expect(problems).toEqual([
+      {
+        path: 'api.tokenFile',
+        message: `${join(configDir, 'tokens')} is mode 0640: others than its owner can read the tokens; chmod 600 ${join(configDir, 'tokens')}`,
+      },
+      { path: 'api.tls.certFile', message: expect.stringContaining(`ENOENT: no such file or directory, access '${join(configDir, 'api.pem')}'`) },
+    ]);
   });
 
   it('config: an api without tokenFile or a client CA is refused (writes never without authentication)', () => {
@@ -155,7 +182,7 @@ describe('HTTP API authentication', () => {
 });
 
 describe('HTTP API input and limits', () => {
-  beforeAll(() => writeFileSync(tokenFile, `ops:${TOKEN}\n`));
+  beforeAll(() => writeFileSync(tokenFile, `ops:${TOKEN}\n`, { mode: 0o600 }));
 
   it('refuses an oversized body with 413, by its Content-Length and when streamed without one', async () => {
     calls = [];
@@ -318,7 +345,7 @@ describe('HTTP API over TLS with client certificates', () => {
       otherCert: at('other.pem'),
       otherKey: at('other.key'),
     };
-    writeFileSync(tokenFile, `ops:${TOKEN}\n`);
+    writeFileSync(tokenFile, `ops:${TOKEN}\n`, { mode: 0o600 });
   });
 
   function call(base: string, path: string, options: { cert?: string; key?: string; token?: string; method?: string }) {
