@@ -1,6 +1,7 @@
 /**
  * The daemon's HTTP API against the lab: `run` with policy.automation manual and lab1 in
  * maintenance records the move of one small guest off lab1 as a recommendation; the API lists it,
+ * shows the guest in status and the move in plan, and place refuses lab1 (in maintenance); it
  * refuses an approval without credentials or with a wrong token (the guest stays), then approves
  * it with a token: the daemon's own executor runs the real migration, the answer says it
  * completed, the guest is on the target with its memory intact (heartbeat), and the journal's
@@ -83,6 +84,23 @@ describe('approve over the HTTP API against the lab', () => {
     }
     expect([rec.status, rec.from]).toEqual(['waiting', SOURCE]);
     expect(['lab2', 'lab3']).toContain(rec.to);
+
+    // The reads and place answer from the daemon's own observation, as the commands' --json do.
+    const get = async (path: string) => (await fetch(`${BASE}${path}`, { headers: auth() })).json();
+    const status = (await get('/v1/status')) as { role: string; hosts: { name: string; up: boolean; vms: { name: string }[] }[] };
+    expect(status.role).toBe('leader');
+    expect(status.hosts.find((h) => h.name === SOURCE)?.vms.map((v) => v.name)).toContain(VM);
+    const plan = (await get('/v1/plan')) as { moves: { vm: string; from: string; to: string }[] };
+    expect(plan.moves.find((m) => m.vm === VM)).toMatchObject({ from: SOURCE, to: expect.stringMatching(/^lab[23]$/) });
+    const placed = await fetch(`${BASE}/v1/place`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'api-new', vcpus: 1, memoryMib: 128 }),
+    });
+    const placement = (await placed.json()) as { host: string | null; hosts: { host: string; accepted: boolean; reason?: string }[] };
+    expect(placed.status).toBe(200);
+    expect(['lab2', 'lab3']).toContain(placement.host);
+    expect(placement.hosts.find((h) => h.host === SOURCE)).toMatchObject({ accepted: false, reason: `${SOURCE} is in maintenance` });
 
     // Without credentials, or with a wrong token: refused, nothing moves.
     const approveUrl = `${BASE}/v1/recommendations/${encodeURIComponent(rec.id)}/approve`;

@@ -54,8 +54,10 @@ export function daemonApiBackend(controller: Controller, configFile: string): Ap
     },
     approve: async (id, by) => {
       // The control socket's path: the daemon's executor, its history and cooldowns; journaled with `by`.
-      const reports = await requests({ op: 'approve', id, by: by.slice(0, 256), configFile }, () => {});
-      return { by, reports };
+      // The control protocol bounds who to 256 characters (a long certificate subject is cut): the answer says what was journaled.
+      const journaledBy = by.slice(0, 256);
+      const reports = await requests({ op: 'approve', id, by: journaledBy, configFile }, () => {});
+      return { by: journaledBy, reports };
     },
     openapi: () => openapiDocument(),
   };
