@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { apiSchema } from '../../../src/config/api-schema.js';
 import { parseTokenFile } from '../../../src/controller/api/auth.js';
 import { openapiDocument } from '../../../src/controller/api/openapi.js';
-import { type ApiBackend, type ApiServer, startApiServer } from '../../../src/controller/api/server.js';
+import { API_ROUTES, type ApiBackend, type ApiServer, startApiServer } from '../../../src/controller/api/server.js';
 import { RequestRefused } from '../../../src/controller/errors.js';
 import { checkConfigFile } from '../../../src/controller/workflows/check-config.js';
 import { createLogger } from '../../../src/log/logger.js';
@@ -39,6 +39,7 @@ const backend: ApiBackend = {
     calls.push({ op: 'approve', args: [id, by] });
     if (id === 'gone') throw new RequestRefused('recommendation-not-found', 'no recommendation "gone"');
     if (id === 'done') throw new RequestRefused('recommendation-not-waiting', 'it is already executed');
+    if (id === 'standby') throw new RequestRefused('not-leader', 'this controller is a standby (ha:)');
     return { by, reports: [] };
   },
   openapi: () => openapiDocument(),
@@ -232,9 +233,17 @@ describe('HTTP API input and limits', () => {
     const gone = await fetch(`${base}/v1/recommendations/gone/approve`, { method: 'POST', headers: auth() });
     expect([gone.status, await gone.json()]).toEqual([404, { error: 'recommendation-not-found', message: 'no recommendation "gone"' }]);
     expect((await fetch(`${base}/v1/recommendations/done/approve`, { method: 'POST', headers: auth() })).status).toBe(409);
+    const standby = await fetch(`${base}/v1/recommendations/standby/approve`, { method: 'POST', headers: auth() });
+    expect([standby.status, ((await standby.json()) as { error: string }).error]).toEqual([503, 'not-leader']);
     expect((await fetch(`${base}/v1/nothing`, { headers: auth() })).status).toBe(404);
     const wrongMethod = await fetch(`${base}/v1/place`, { headers: auth() });
     expect([wrongMethod.status, wrongMethod.headers.get('allow')]).toEqual([405, 'POST']);
+  });
+
+  it('the OpenAPI document describes every route the server serves, and nothing else', () => {
+    const doc = openapiDocument() as { paths: Record<string, Record<string, unknown>> };
+    const described = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(described.sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
   });
 
   it('closes connections past api.maxConnections', async () => {
