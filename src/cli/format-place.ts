@@ -5,6 +5,8 @@ import type { HostVerdict } from '../policy/place.js';
 import { UserError } from './errors.js';
 import { table } from './format.js';
 
+export { placeJson } from '../controller/json-shapes.js';
+
 /** A commander parser of a positive whole number, naming the option when it is not one. */
 export const positiveInt = (what: string) => (value: string) => {
   const n = Number(value);
@@ -41,21 +43,6 @@ export function noPlacement(state: Pick<ClusterState, 'hosts'>, vm: { name: stri
   return {
     line: `No host fits ${vm.name} (${vm.vcpus} vCPUs, ${vm.memoryMib} MiB)${down.length > 0 ? `; ${down.join(', ')} could not be read and ${down.length === 1 ? 'was' : 'were'} not judged` : ''}.`,
     exitCode: PLACE_EXIT.noHostFits,
-  };
-}
-
-/** The answer as `place --json` prints it. */
-export function placeJson(verdicts: HostVerdict[]) {
-  const best = verdicts.find((v) => v.accepted);
-  return {
-    host: best?.host ?? null,
-    hosts: verdicts.map((v) => ({
-      host: v.host,
-      accepted: v.accepted,
-      ...(v.accepted ? { score: Number(v.score!.toFixed(4)) } : { reason: v.reason }),
-      cpuAfterPercent: v.cpuAfterRatio === undefined ? null : Number((v.cpuAfterRatio * 100).toFixed(1)),
-      memoryAfterPercent: v.memoryAfterRatio === undefined ? null : Number((v.memoryAfterRatio * 100).toFixed(1)),
-    })),
   };
 }
 

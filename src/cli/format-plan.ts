@@ -4,44 +4,9 @@ import type { Plan } from '../policy/index.js';
 import type { PowerPlan } from '../power/manager.js';
 import { table } from './format.js';
 
-/**
- * Each host's reachability as a plan reports it: a script must not read "no moves" as "balanced"
- * when hosts were not read. `power` is set for a host a power action has down on purpose (standby...).
- */
-export function hostStatus(state: Pick<ClusterState, 'hosts'>): { host: string; up: boolean; downReason?: string; power?: string }[] {
-  return state.hosts.map((h) => ({
-    host: h.name,
-    up: h.up,
-    ...(h.up ? {} : { downReason: h.downReason ?? 'unreachable' }),
-    ...(h.power ? { power: h.power } : {}),
-  }));
-}
+import { hostStatus } from '../controller/json-shapes.js';
 
-/** The plan as `plan --json` prints it; `state` adds each host's status, `power` the planned power actions. */
-export function planJson(p: Plan, state?: Pick<ClusterState, 'hosts'>, power?: PowerPlan) {
-  return {
-    ...(state ? { hosts: hostStatus(state) } : {}),
-    ...(power ? { power: { actions: power.actions, held: power.held } } : {}),
-    moves: p.moves.map((m) => ({
-      vm: m.vmName,
-      from: m.from,
-      to: m.to,
-      technique: m.technique,
-      predicted: { totalSeconds: m.predicted.totalSeconds, downtimeMs: m.predicted.downtimeMs, bytes: m.predicted.bytes },
-      // What the prediction assumed: measured on recent migrations between the two hosts, or configured.
-      assumed: { bandwidthMiBps: m.inputs.bandwidthMiBps, bandwidthMeasured: m.inputs.bandwidthMeasured ?? false, dirtyRateMiBps: m.inputs.dirtyRateMiBps },
-      reason: m.reason,
-    })),
-    skipped: p.skipped.map((s) => ({ vm: s.vmName, reason: s.reason })),
-    notices: p.notices ?? [],
-    imbalanceBefore: p.imbalanceBefore,
-    imbalanceAfter: p.imbalanceAfter,
-    policyErrors: p.policyErrors,
-    // Not empty: the plan is incomplete (what those calls would have nominated or allowed is missing).
-    complete: (p.timeouts ?? []).length === 0,
-    timeouts: p.timeouts ?? [],
-  };
-}
+export { hostStatus, planJson } from '../controller/json-shapes.js';
 
 /** The warning a plan with policy timeouts starts with: "no moves" must not read as "nothing to do". */
 export function timeoutWarning(p: Plan): string | undefined {

@@ -2,25 +2,9 @@
 import type { RecommendationView } from '../executor/recommendations.js';
 import { table } from './format.js';
 
-const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\..*/, '');
+export { recommendationJson } from '../controller/json-shapes.js';
 
-/** The JSON shape of one recommendation (`recommendations --json`). */
-export function recommendationJson(r: RecommendationView) {
-  return {
-    id: r.id,
-    status: r.status,
-    kind: r.kind,
-    vm: r.move.vmName,
-    from: r.move.from,
-    to: r.move.to,
-    technique: r.move.technique,
-    predicted: { totalSeconds: r.move.predicted.totalSeconds, downtimeMs: r.move.predicted.downtimeMs },
-    reason: r.move.reason,
-    createdAt: new Date(r.createdAtMs).toISOString(),
-    expiresAt: new Date(r.expiresAtMs).toISOString(),
-    ...(r.resolution ? { resolution: { at: new Date(r.resolution.atMs).toISOString(), by: r.resolution.by, detail: r.resolution.detail } } : {}),
-  };
-}
+const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace(/\..*/, '');
 
 /** The table of recommendations: id, status, move, predicted cost, expiry or end, reason. */
 export function renderRecommendations(list: readonly RecommendationView[]): string {

@@ -2,25 +2,7 @@
 import type { ClusterState } from '../cluster/model.js';
 import { formatBytes, formatPercent, table } from './format.js';
 
-/** The JSON `status --json` prints: each host with its VMs. */
-export function statusJson(state: ClusterState) {
-  return {
-    hosts: state.hosts.map((h) => ({
-      name: h.name,
-      uri: h.uri,
-      up: h.up,
-      ...(h.up ? {} : { downReason: h.downReason }),
-      // Down on purpose (config power:): being powered down, standby or being woken; not an alarm.
-      ...(h.power ? { power: h.power } : {}),
-      cpuUtilization: h.cpuUtilization.mean,
-      memoryUsedBytes: h.memoryUsedBytes,
-      memoryTotalBytes: h.memoryTotalBytes,
-      vms: state.vms
-        .filter((v) => v.host === h.name)
-        .map((v) => ({ name: v.name, uuid: v.uuid, vcpus: v.vcpus, cpuUtilization: v.cpuUtilization.mean, memoryBytes: v.memoryBytes, state: v.state })),
-    })),
-  };
-}
+export { statusJson } from '../controller/json-shapes.js';
 
 /** The table `status` prints: a row per host, its VMs indented below it. */
 export function renderStatus(state: ClusterState): string {

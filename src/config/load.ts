@@ -238,6 +238,17 @@ export function resolveConfigPaths(config: Config, file: string): Config {
     stateDir: at(config.stateDir),
     libvirt: tls ? { ...config.libvirt, tls: { caFile: at2(tls.caFile), certFile: at2(tls.certFile), keyFile: at2(tls.keyFile) } } : config.libvirt,
     policy: { ...config.policy, policyDirs: config.policy.policyDirs.map(at) },
+    ...(config.api
+      ? {
+          api: {
+            ...config.api,
+            tokenFile: at2(config.api.tokenFile),
+            ...(config.api.tls
+              ? { tls: { certFile: at(config.api.tls.certFile), keyFile: at(config.api.tls.keyFile), clientCaFile: at2(config.api.tls.clientCaFile) } }
+              : {}),
+          },
+        }
+      : {}),
     ...(config.ha
       ? {
           ha: {

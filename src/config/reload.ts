@@ -6,7 +6,8 @@
  * - `stateDir`: the directory the daemon holds locked and journals in (a second daemon could
  *   take the old one while this one still writes there);
  * - `metrics.listen`: the socket /metrics and /healthz are served on;
- * - `ha`: the etcd client and the election it runs.
+ * - `ha`: the etcd client and the election it runs;
+ * - `api`: the HTTP API's listener, its TLS files and limits (its token file is read again when it changes).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Config } from './schema.js';
@@ -16,6 +17,7 @@ export const RESTART_ONLY_SETTINGS: readonly { path: string; get: (c: Config) =>
   { path: 'stateDir', get: (c) => c.stateDir },
   { path: 'metrics.listen', get: (c) => c.metrics.listen },
   { path: 'ha', get: (c) => c.ha },
+  { path: 'api', get: (c) => c.api },
 ];
 
 /** The restart-only settings whose value differs between `running` and `next` (paths, in the list's order). */

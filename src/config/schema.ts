@@ -10,6 +10,7 @@ import { isMigrationAddress, normalizeMigrationAddress } from './migration-addre
 import { haSchema } from './ha-schema.js';
 import { migrationSchema } from './migration-schema.js';
 import { notificationsSchema } from './notifications-schema.js';
+import { apiSchema } from './api-schema.js';
 import { policySchema } from './policy-schema.js';
 import { powerSchema } from './power-schema.js';
 
@@ -185,6 +186,12 @@ export const configSchema = z
       .default(powerSchema.parse({}))
       .describe(
         'What is done to a host consolidation (policy.goal consolidate) emptied: nothing, a power command (IPMI, Wake-on-LAN...) or libvirt node suspend; such a host is standby (not a target, not an alarm) until woken (docs/policies.md, "Power actions and standby").',
+      ),
+    /** The daemon's authenticated HTTP API (docs/api.md); absent: off. */
+    api: apiSchema
+      .optional()
+      .describe(
+        "The daemon's authenticated HTTP API for Terraform, Ansible and scripts: status, plan, recommendations, history, place, approve (docs/api.md, docs/operator-workflow.md); absent: off.",
       ),
     /** Active/standby controllers on etcd (docs/ha.md); absent: one controller per state directory. */
     ha: haSchema

@@ -15,6 +15,8 @@ import { Controller } from './controller.js';
 import { controlSocketPath } from './control-protocol.js';
 import { type ControlServer, startControlServer } from './control-server.js';
 import { operatorRequestHandler } from './operator-requests.js';
+import { daemonApiBackend } from './api/handlers.js';
+import { type ApiServer, startApiServer } from './api/server.js';
 import type { DaemonSignals } from './daemon-signals.js';
 import { UserFacingError } from './errors.js';
 import { schedulePeriodSeconds } from './schedule.js';
@@ -38,6 +40,8 @@ export class Manager {
   private server?: MetricsServer;
   /** migrate, drain and approve hand their requests to this daemon here (control-protocol.ts). */
   private control?: ControlServer;
+  /** The HTTP API (config api:), off without it. */
+  private api?: ApiServer;
 
   private constructor(
     private config: Config,
@@ -101,6 +105,7 @@ export class Manager {
 
   private async stopAll(): Promise<void> {
     // No new operator requests; those being served end with the controller (their migrations are left to libvirt).
+    await this.api?.close();
     await this.control?.close();
     await this.controller.stop();
     await this.ha?.stop();
@@ -171,6 +176,15 @@ export class Manager {
       await this.server?.close();
       throw new UserFacingError(`cannot open the control socket: ${(error as Error).message}`);
     }
+    try {
+      this.api = config.api
+        ? await startApiServer(config.api, daemonApiBackend(controller, this.options.config), { logger, metrics: this.metrics })
+        : undefined;
+    } catch (error) {
+      await this.stopAll();
+      await this.server?.close();
+      throw new UserFacingError(`cannot start the HTTP API: ${(error as Error).message}; stopping (fix the api: section, or remove it to turn the API off)`);
+    }
     controller.start();
     logger.info(
       {
@@ -182,6 +196,7 @@ export class Manager {
         ha: ha ? { member: ha.member, endpoints: config.ha!.endpoints } : 'off',
         stateDirLock: this.lock.file,
         controlSocket: this.control.path,
+        api: this.api ? `${config.api!.tls ? 'https' : 'http'}://${this.api.address}` : 'off',
       },
       'virt-balancer running',
     );

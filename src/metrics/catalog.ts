@@ -210,6 +210,12 @@ function createMetricsUnset(registry: Registry, options: { defaultMetrics?: bool
       labelNames: ['event', 'outcome'],
       registers: r,
     }),
+    apiRequestsTotal: new Counter({
+      name: 'virt_balancer_api_requests_total',
+      help: 'HTTP API requests (config api:) by route (its OpenAPI path, or "unknown") and status code',
+      labelNames: ['route', 'code'],
+      registers: r,
+    }),
     // High availability (docs/ha.md).
     leader: new Gauge({
       name: 'virt_balancer_leader',

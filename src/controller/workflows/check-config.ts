@@ -1,8 +1,10 @@
 /** What `check-config` finds in a config file without connecting to a host: problems, rules no placement can meet. */
+import { access, constants } from 'node:fs/promises';
 import { ConfigError, type ConfigProblem, parseConfig, rawTlsFileInput, readConfigFile, resolveConfigPaths, tlsFileProblems } from '../../config/index.js';
 import type { Config } from '../../config/index.js';
 import { listenProblem } from '../../metrics/server.js';
 import { powerProgramProblems } from '../../power/program.js';
+import { TokenFile } from '../api/auth.js';
 
 /** The default policies whose absence changes what an operator relies on, and what stops happening. */
 export const DEFAULT_POLICY_DUTIES: [string, string][] = [
@@ -32,6 +34,12 @@ export async function checkConfigFile(file: string): Promise<{ config?: Config; 
   const badListen = typeof listen === 'string' && !reported.has('metrics.listen') ? listenProblem(listen) : undefined;
   if (badListen) problems.push({ path: 'metrics.listen', message: badListen.replace(/^metrics\.listen /, '') });
   problems.push(...(await tlsFileProblems(config ?? rawTlsFileInput(raw, file))).filter((p) => !reported.has(p.path)));
+  if (config?.api?.tokenFile !== undefined)
+    await new TokenFile(config.api.tokenFile).load().catch((error: Error) => problems.push({ path: 'api.tokenFile', message: error.message }));
+  for (const field of ['certFile', 'keyFile', 'clientCaFile'] as const) {
+    const at = config?.api?.tls?.[field];
+    if (at !== undefined) await access(at, constants.R_OK).catch((error: Error) => problems.push({ path: `api.tls.${field}`, message: error.message }));
+  }
   // The programs only matter when an action runs them (action none with commands is refused above).
   const power: { action?: unknown } | undefined = config ? config.power : (raw as { power?: { action?: unknown } } | null)?.power;
   if (power?.action === 'command' || power?.action === 'node-suspend')

@@ -4,6 +4,7 @@
  */
 import type { ClusterState } from '../../cluster/model.js';
 import type { PolicyConfig } from '../../config/policy-schema.js';
+import type { LoadedPolicy } from '../../policy/index.js';
 import { judgeTargets, newVmObservation, type HostVerdict } from '../../policy/place.js';
 import type { Session } from '../session.js';
 import { RequestRefused } from '../errors.js';
@@ -44,11 +45,25 @@ export interface NewVmRequest {
  */
 export async function placeNewVm(session: Session, request: NewVmRequest): Promise<{ state: ClusterState; verdicts: HostVerdict[] }> {
   const state = await session.collect({ sampleIntervalMs: 200 });
+  return { state, verdicts: await judgeNewVm(state, request, session.config.policy, (policy) => session.policies(policy)) };
+}
+
+/**
+ * Every host's verdict for the new VM on `state`, best first: `place` (on a session's collection)
+ * and the daemon's HTTP API (on its own observation) share it. `policiesFor` loads the policies
+ * of a policy section (the configured one, or with the new VM added to its affinity group).
+ * @throws RequestRefused 'vm-name-taken' when a VM of that name exists.
+ */
+export async function judgeNewVm(
+  state: ClusterState,
+  request: NewVmRequest,
+  policy: PolicyConfig,
+  policiesFor: (policy: PolicyConfig) => Promise<LoadedPolicy[]>,
+): Promise<HostVerdict[]> {
   const existing = state.vms.find((v) => v.name === request.name);
   if (existing) throw new RequestRefused('vm-name-taken', `a VM named "${request.name}" already exists (on ${existing.host}); give the new one its own --name`);
-  const { config } = session;
-  const group = request.affinityGroup ? joinAffinityGroup(request.affinityGroup, request.name, config.policy, state) : { policy: config.policy, tags: [] };
-  const policies = await session.policies(group.policy);
+  const group = request.affinityGroup ? joinAffinityGroup(request.affinityGroup, request.name, policy, state) : { policy, tags: [] };
+  const policies = await policiesFor(group.policy);
   const vm = newVmObservation({
     name: request.name,
     vcpus: request.vcpus,
@@ -57,6 +72,5 @@ export async function placeNewVm(session: Session, request: NewVmRequest): Promi
     cpuModel: request.cpuModel,
     tags: group.tags,
   });
-  const verdicts = await judgeTargets(vm, state, { policies, config: group.policy, requiredLabels: request.requiredLabels, cpuModel: request.cpuModel });
-  return { state, verdicts };
+  return judgeTargets(vm, state, { policies, config: group.policy, requiredLabels: request.requiredLabels, cpuModel: request.cpuModel });
 }

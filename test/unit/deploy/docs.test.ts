@@ -12,7 +12,15 @@ const generatedOnce = () => (pages ??= generated());
 describe('generated reference docs', () => {
   it('are up to date with the schema, the metric catalogue and the commands (run `npm run docs`)', async () => {
     const files = await generatedOnce();
-    expect(Object.keys(files)).toEqual(['docs/config-reference.md', 'docs/scenario-reference.md', 'docs/metrics.md', 'docs/cli.md', 'docs/policy-api.md']);
+    expect(Object.keys(files)).toEqual([
+      'docs/config-reference.md',
+      'docs/scenario-reference.md',
+      'docs/metrics.md',
+      'docs/cli.md',
+      'docs/policy-api.md',
+      'docs/api.md',
+      'docs/openapi.json',
+    ]);
     for (const [file, text] of Object.entries(files)) expect(readFileSync(join(repoRoot, file), 'utf8'), `${file} is stale: run npm run docs`).toBe(text);
   });
 
