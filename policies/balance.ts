@@ -28,7 +28,12 @@ const clusterVcpusPerCpu = new WeakMap<object, number>();
  * computed once per observed state.
  */
 export function crowdedVcpusPerCpu(ctx: PolicyContext): number {
-  const factor = typeof ctx.options.crowdedFactor === 'number' && ctx.options.crowdedFactor > 0 ? ctx.options.crowdedFactor : DEFAULT_CROWDED_FACTOR;
+  const set = ctx.options.crowdedFactor;
+  if (set !== undefined && (typeof set !== 'number' || !Number.isFinite(set) || set <= 0))
+    throw new Error(
+      `policy.policies[balance].options.crowdedFactor is ${JSON.stringify(set)}: it must be a number above 0 (vCPUs per CPU as a multiple of the cluster's; default ${DEFAULT_CROWDED_FACTOR})`,
+    );
+  const factor = set ?? DEFAULT_CROWDED_FACTOR;
   let mean = clusterVcpusPerCpu.get(ctx.state);
   if (mean === undefined) {
     const counted = new Set(ctx.state.hosts.filter((h) => h.up && !h.maintenance).map((h) => h.name));

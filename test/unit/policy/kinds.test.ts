@@ -207,6 +207,13 @@ describe('balance targets', () => {
     const why = (await evaluateTargets(s, s.vms[0], { config: cfg })).find((t) => t.host === 'b');
     expect(why).toMatchObject({ accepted: false, refusedBy: 'balance' });
     expect(why?.reason).toMatch(/b would be crowded \(3\.5 vCPUs per CPU committed, more than 3\.45: policy option crowdedFactor x the cluster's\)/);
+    // The factor is the balance policy's option; a bad one is a policy error naming it.
+    const lenient = policySchema.parse({ ...cfg, policies: [{ name: 'balance', options: { crowdedFactor: 4 } }] });
+    expect((await plan(s, { config: lenient })).moves.map((m) => m.to)).toEqual(['b']);
+    const bad = await plan(s, { config: policySchema.parse({ ...cfg, policies: [{ name: 'balance', options: { crowdedFactor: 'three' } }] }) });
+    expect(bad.policyErrors.map((e) => e.message).join('; ')).toMatch(
+      /policy\.policies\[balance\]\.options\.crowdedFactor is "three": it must be a number above 0/,
+    );
   });
 });
 
