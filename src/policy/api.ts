@@ -107,7 +107,7 @@ export interface Candidate {
    * crowded with vCPUs: judged by the policies' filters and scores, not by the objective's gain
    * (packing raises the spread the objective measures; an idle VM's move hardly changes it), and
    * its source need not stay hot. Cooldown, no-ping-pong, retry delays and hard limits apply as to any move; targets
-   * are tried fullest first. Ignored when mustMove is set.
+   * are tried fullest first when consolidating, best gain first otherwise. Ignored when mustMove is set.
    */
   pack?: boolean;
 }
