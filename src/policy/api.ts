@@ -103,10 +103,11 @@ export interface Candidate {
    */
   mustMove?: boolean;
   /**
-   * A packing move (policy.goal consolidate): judged by the policies' filters and scores, not by
-   * the objective's gain (packing raises the spread the objective measures), and its source need
-   * not be hot. Cooldown, no-ping-pong, retry delays and hard limits apply as to any move; targets
-   * are tried fullest first. Ignored when mustMove is set.
+   * A packing move (policy.goal consolidate), or balance's shedding of idle VMs off a hot host
+   * crowded with vCPUs: judged by the policies' filters and scores, not by the objective's gain
+   * (packing raises the spread the objective measures; an idle VM's move hardly changes it), and
+   * its source need not stay hot. Cooldown, no-ping-pong, retry delays and hard limits apply as to any move; targets
+   * are tried fullest first when consolidating, best gain first otherwise. Ignored when mustMove is set.
    */
   pack?: boolean;
 }

@@ -122,6 +122,40 @@ describe('paired per-day comparison', () => {
     expect(pairedMarkdown([cmp])).toMatch(/no tuning days recorded/);
   });
 
+  it("balancing: issue 26's win exactly: SLATAH strictly below the best script's, migrations at most its; headline SLATAH, not CloudSim accounting", () => {
+    const s = 'overcommitted-200';
+    const day = (d: string, vb: { slatahPercent: number; migrations: number }, cloudsimSlatahPercent?: number) => {
+      const ours = result(s, 'vb', d, { kWh: 1, ...vb });
+      if (cloudsimSlatahPercent !== undefined) ours.slatahCloudsimAccounting = cloudsimSlatahPercent / 100;
+      return [
+        result(s, 'threshold-random', d, { kWh: 1, slatahPercent: 0.02, migrations: 100 }),
+        result(s, 'threshold-biggest', d, { kWh: 1, slatahPercent: 0.03, migrations: 50 }),
+        ours,
+      ];
+    };
+    const results = [
+      ...day('20110303', { slatahPercent: 0.02, migrations: 10 }), // equal SLATAH: not below
+      ...day('20110306', { slatahPercent: 0.019, migrations: 100 }), // equal migrations: no more than
+      ...day('20110309', { slatahPercent: 0.019, migrations: 101 }), // one more migration than the best script (not than the other)
+      ...day('20110322', { slatahPercent: 0.019, migrations: 90 }, 0.5), // CloudSim accounting higher: the headline decides
+    ];
+    const [cmp] = pairedComparisons(results, {
+      reference,
+      cloudsimScenario: 'cloudsim-800-as-cloudsim',
+      thresholdBaselines: ['threshold-random', 'threshold-biggest'],
+      tuningDays: { vb: ['20110303'] },
+      consolidating: [],
+    });
+    expect(cmp.perDay.map((d) => [d.day, d.theirs.name, d.win, d.met])).toEqual([
+      ['20110303', 'threshold-random', false, { slatah: false, migrations: true }],
+      ['20110306', 'threshold-random', true, { slatah: true, migrations: true }],
+      ['20110309', 'threshold-random', false, { slatah: true, migrations: false }],
+      ['20110322', 'threshold-random', true, { slatah: true, migrations: true }],
+    ]);
+    expect(cmp.all).toMatchObject({ days: 4, wins: 2 });
+    expect(cmp.heldOut).toMatchObject({ days: 3, wins: 2 });
+  });
+
   it('merges the days of several trace reports of one commit, and refuses another commit or a day twice', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vb-paired-'));
     const report = async (name: string, commit: string, days: string[]) => {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { policySchema } from '../../../src/config/policy-schema.js';
 import { newPlanMemory, plan, spreadSettings } from '../../../src/policy/engine.js';
+import { evaluateTargets } from '../../../src/policy/targets.js';
 import { loadPolicies } from '../../../src/policy/loader.js';
 import { scenarioSchema, Simulator } from '../../../src/sim/simulator.js';
 import type { VmObservation } from '../../../src/cluster/model.js';
@@ -147,6 +148,72 @@ describe('balance targets', () => {
       { config: cpuOnly },
     );
     expect(p.moves.map((m) => [m.from, m.to])).toEqual([['a', 'b']]);
+  });
+
+  it('a hot host crowded with vCPUs sheds its idle VMs with the most vCPUs unused, besides its relief (issue 26)', async () => {
+    // CPU only, vCPU overcommit loose (16). a: one 2-vCPU VM at 90 % and one at 80 % (85 % of 4
+    // CPUs, hot) and twelve idle VMs: 4 vCPUs committed per CPU against the cluster's 16 / 16 = 1.
+    // Relief moves busy1 (2 vCPUs); the idle ones are what wakes later on such a host (the replay's
+    // crowded hosts went from 36 % to 103 % in one sample), so it sheds down to 3 per CPU
+    // (crowdedFactor 3 x the cluster's 1): 4 vCPUs less busy1's 2, the VM with the most vCPUs
+    // unused first (wide1: 2 unused; wide2 1.9; each small idle VM 1).
+    // Spread off, so every move is relief or shedding (a at 42 % after busy1 is still a spread source).
+    const cpuOnly = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 10, objective: { memoryWeight: 0 }, spread: { enabled: false } });
+    const loose = { cpuOvercommitRatio: 16 };
+    const idle = [
+      ...Array.from({ length: 8 }, (_, i) => vm(`i${i}`, 'a', 0, { memoryBytes: GiB / 4 })),
+      vm('wide1', 'a', 0, { vcpus: 2, memoryBytes: GiB / 4 }),
+      vm('wide2', 'a', 0.05, { vcpus: 2, memoryBytes: GiB / 4 }),
+    ];
+    const s = state(
+      [host('a', loose), host('b', loose), host('c', loose), host('d', loose)],
+      [vm('busy1', 'a', 0.9, { vcpus: 2, memoryBytes: GiB / 4 }), vm('busy2', 'a', 0.8, { vcpus: 2, memoryBytes: GiB / 4 }), ...idle],
+    );
+    const p = await plan(s, { config: cpuOnly });
+    const moved = p.moves.map((m) => m.vmName);
+    expect(moved).toContain('busy1');
+    expect(moved.filter((n) => n.startsWith('wide'))).toEqual(['wide1']);
+    expect(moved).not.toContain('busy2');
+    expect(moved.filter((n) => n.startsWith('i'))).toEqual([]);
+    expect(p.moves.find((m) => m.vmName === 'wide1')?.reason).toMatch(/crowded: 4\.0 vCPUs per CPU committed, more than 3\.00 .*sheds idle VMs/);
+    // Not hot, the same crowding moves nothing: shedding is part of a hot host's relief.
+    const calm = state(
+      [host('a', loose), host('b', loose), host('c', loose), host('d', loose)],
+      [vm('busy1', 'a', 0.3, { vcpus: 2, memoryBytes: GiB / 4 }), vm('busy2', 'a', 0.3, { vcpus: 2, memoryBytes: GiB / 4 }), ...idle],
+    );
+    expect((await plan(calm, { config: cpuOnly })).moves).toEqual([]);
+  });
+
+  it('relief does not crowd a target: a host idle now that would hold 3.5 vCPUs per CPU is refused (issue 26)', async () => {
+    // 8-CPU hosts, CPU only, spread off. a: four 2-vCPU VMs at 90 % (90 %, hot). b: 26 idle VMs, 0 %
+    // now; c, d, e: one 4-vCPU VM at full use (50 %). b gains most and keeps the most CPU free (the
+    // headroom score preferred it: 0.39 against 0.26), but with a VM it would hold 28 vCPUs on 8 CPUs,
+    // 3.5 per CPU, more than crowdedFactor 3 x the cluster's 46 / 40.
+    const cfg = policySchema.parse({ cooldownSeconds: 600, maxMovesPerTick: 10, objective: { memoryWeight: 0 }, spread: { enabled: false } });
+    const big = { cpuCount: 8, cpuOvercommitRatio: 16 };
+    const small = { memoryBytes: GiB / 8 };
+    const s = state(
+      [host('a', big), host('b', big), host('c', big), host('d', big), host('e', big)],
+      [
+        ...Array.from({ length: 4 }, (_, i) => vm(`busy${i}`, 'a', 0.9, { vcpus: 2, ...small })),
+        ...Array.from({ length: 26 }, (_, i) => vm(`idle${i}`, 'b', 0, small)),
+        ...['c', 'd', 'e'].map((h) => vm(`${h}1`, h, 1, { vcpus: 4, ...small })),
+      ],
+    );
+    const p = await plan(s, { config: cfg });
+    expect(p.moves.length).toBe(1);
+    expect(p.moves[0].from).toBe('a');
+    expect(['c', 'd', 'e']).toContain(p.moves[0].to);
+    const why = (await evaluateTargets(s, s.vms[0], { config: cfg })).find((t) => t.host === 'b');
+    expect(why).toMatchObject({ accepted: false, refusedBy: 'balance' });
+    expect(why?.reason).toMatch(/b would be crowded \(3\.5 vCPUs per CPU committed, more than 3\.45: policy option crowdedFactor x the cluster's\)/);
+    // The factor is the balance policy's option; a bad one is a policy error naming it.
+    const lenient = policySchema.parse({ ...cfg, policies: [{ name: 'balance', options: { crowdedFactor: 4 } }] });
+    expect((await plan(s, { config: lenient })).moves.map((m) => m.to)).toEqual(['b']);
+    const bad = await plan(s, { config: policySchema.parse({ ...cfg, policies: [{ name: 'balance', options: { crowdedFactor: 'three' } }] }) });
+    expect(bad.policyErrors.map((e) => e.message).join('; ')).toMatch(
+      /policy\.policies\[balance\]\.options\.crowdedFactor is "three": it must be a number above 0/,
+    );
   });
 });
 
