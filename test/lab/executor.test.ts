@@ -175,9 +175,11 @@ describe('migration executor in the lab', () => {
         policy: { cpuHighPercent, cpuLowPercent: 1, hysteresisPercent: 0, cooldownSeconds: 0, bandwidthMiBps: 250 },
       }),
     );
-    await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--once', '--config', file], { timeout: 180_000 });
+    const ran = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', '--once', '--config', file], { timeout: 180_000 });
     const places = [await lab.whereIs('ex-hot1'), await lab.whereIs('ex-hot2')];
-    expect(places.filter((p) => p !== 'lab1').length).toBeGreaterThanOrEqual(1);
+    // On a miss, what the run saw and decided (cpuHighPercent from status's reading just before).
+    const said = `cpuHighPercent ${cpuHighPercent} (lab1 read ${lab1Percent.toFixed(1)} %); run --once printed:\n${ran.stdout.slice(-3000)}\n${ran.stderr.slice(-3000)}`;
+    expect(places.filter((p) => p !== 'lab1').length, said).toBeGreaterThanOrEqual(1);
     expect((await lab.waitForHeartbeat('ex-hot1', { afterSeq: hb.a.seq + 2, timeoutMs: 30_000 })).status).toBe('OK');
     expect((await lab.waitForHeartbeat('ex-hot2', { afterSeq: hb.b.seq + 2, timeoutMs: 30_000 })).status).toBe('OK');
     const entries = await readJournal(`${inject('labDir')}/state-run-once/journal.jsonl`);
