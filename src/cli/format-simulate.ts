@@ -19,7 +19,8 @@ export function simulationJson(ticks: readonly SimTick[]): unknown {
 
 /**
  * The ticks as `simulate` prints them: one line per tick, then its moves, the VMs a policy
- * nominated that stay (with why; a reason repeated from the tick before is not printed again) and
+ * nominated that stay (with why; a reason repeated from the tick before is not printed again, only
+ * counted as still holding) and
  * policy errors.
  */
 export function renderSimulation(ticks: readonly SimTick[]): string {
@@ -39,10 +40,20 @@ export function renderSimulation(ticks: readonly SimTick[]): string {
       out += `          recommend ${m.vmName} ${m.from} -> ${m.to} by ${m.technique} (waits for approval, not simulated): ${m.reason}\n`;
     const skipped = new Set(t.skipped.map((x) => `${x.vmName}: ${x.reason}`));
     for (const line of skipped) if (!skippedBefore.has(line)) out += `          stays ${line}\n`;
-    skippedBefore = skipped;
-    // A notice repeated from the tick before is not printed again, as with the VMs that stay.
+    // A notice repeated from the tick before is not printed again, as with the VMs that stay; a
+    // line says how many still hold, so a quiet tick is not read as the problem gone.
     const notices = new Set((t.notices ?? []).map((n) => `notice (${n.source}): ${n.message}`));
     for (const line of notices) if (!noticesBefore.has(line)) out += `          ${line}\n`;
+    const still = [...skipped].filter((l) => skippedBefore.has(l)).length;
+    const stillNotices = [...notices].filter((l) => noticesBefore.has(l)).length;
+    if (still + stillNotices > 0) {
+      const parts = [
+        still > 0 ? `${still} VM${still > 1 ? 's' : ''} still stay${still > 1 ? '' : 's'}` : '',
+        stillNotices > 0 ? `${stillNotices} notice${stillNotices > 1 ? 's' : ''} still hold${stillNotices > 1 ? '' : 's'}` : '',
+      ];
+      out += `          (${parts.filter(Boolean).join(', ')} as on the tick before; --json lists every tick)\n`;
+    }
+    skippedBefore = skipped;
     noticesBefore = notices;
     // Policies are tested here (docs/policies.md): their errors must show, not only a quiet plan.
     for (const e of t.policyErrors) out += `          policy error: ${e.policy}${e.vm ? ` (vm ${e.vm}${e.host ? ` -> ${e.host}` : ''})` : ''}: ${e.message}\n`;

@@ -18,4 +18,24 @@ describe('simulate shows why a nominated VM stays', () => {
     expect(json[0].skipped).toEqual([{ vm: 'm2', reason: 'max moves per tick (2) reached; considered again next tick' }]);
     expect(json[1].skipped).toEqual([]);
   });
+
+  it('a tick that repeats the stays and notices of the tick before says they still hold, instead of looking clear', async () => {
+    const sim = new Simulator(
+      scenarioSchema.parse({
+        hosts: [
+          { name: 'kvm1', cpuCount: 8, memoryMiB: 16384, maintenance: true },
+          { name: 'kvm2', cpuCount: 8, memoryMiB: 16384 },
+        ],
+        vms: [
+          { name: 'big', host: 'kvm1', memoryMiB: 12000, cpu: 0.2 },
+          { name: 'fill', host: 'kvm2', memoryMiB: 8000, cpu: 0.2 },
+        ],
+      }),
+    );
+    const config = policySchema.parse({});
+    const text = renderSimulation([await sim.tick({ config }), await sim.tick({ config })]);
+    const [, second] = text.split(/^tick +2 .*$/m);
+    expect(second.trim()).toBe('(1 VM still stays, 1 notice still holds as on the tick before; --json lists every tick)');
+    expect(text.match(/stays big: /g)).toHaveLength(1);
+  });
 });
