@@ -26,6 +26,7 @@
  */
 import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
+import { vmOverrides } from '../src/policy/vm-overrides.js';
 
 interface Group {
   name: string;
@@ -85,6 +86,16 @@ function groups(ctx: PolicyContext): { groups: Group[]; byVm: Map<string, Group[
   const built = { config: ctx.config, groups: out, byVm };
   cache.set(ctx.state, built);
   return built;
+}
+
+/**
+ * A member that stays running on its host in maintenance by its evacuation override (`never`, or
+ * `cold` while it runs): it serves there until an operator acts, so its group stays with it.
+ */
+function anchoredBy(ctx: PolicyContext, vm: VmObservation): boolean {
+  if (!ctx.host(vm.host)?.maintenance || vm.state === 'shutoff') return false;
+  const mode = vmOverrides(vm).evacuation;
+  return mode === 'never' || mode === 'cold';
 }
 
 /** How strongly a member of an anti-affinity group sharing a host should be the one that stays (higher stays). */
@@ -262,6 +273,16 @@ export default registerBuiltinPolicy(
           continue;
         }
         if (group.type === 'affinity') {
+          // A member its evacuation override keeps running on a host in maintenance anchors the
+          // group there: moving the rest away would split it for a host that cannot be emptied anyway.
+          const anchor = placeOf(ctx, vm) === vm.host ? group.members.find((m) => m.uuid !== vm.uuid && m.host === vm.host && anchoredBy(ctx, m)) : undefined;
+          if (anchor) {
+            const why = `affinity group ${group.name} stays with ${anchor.name}, which stays on ${anchor.host} (in maintenance; evacuation ${vmOverrides(anchor).evacuation})`;
+            ctx.notice(
+              `${why}: its members there are not moved, and ${anchor.host} is not emptied while ${anchor.name} is there; change ${anchor.name}'s evacuation or shut it down`,
+            );
+            return why;
+          }
           const target = home(ctx, others);
           if (target) {
             if (host.name === target) continue;

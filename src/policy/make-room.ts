@@ -49,7 +49,8 @@ function without(p: ProjectedHost, vm: Parameters<typeof ordinaryMemoryBytes>[0]
  * first, on a host the stuck VM could use once that VM has left (every core filter passes in the
  * what-if), that can itself move somewhere its own policies accept. Its move is planned (a
  * must-move: it serves the evacuation, so `partial` automation runs it) and applied to the
- * projection. Notices say each stuck VM's outcome. Returns the make-room moves.
+ * projection. Notices say each stuck VM's outcome where room is what it lacks (a VM a policy's
+ * rule holds, or that no host can run at all, has its skip reason only). Returns the make-room moves.
  */
 export async function makeRoom(planning: Planning, stuck: readonly StuckMustMove[], moves: Move[], maxMoves: number): Promise<Move[]> {
   const made: Move[] = [];
@@ -67,10 +68,18 @@ export async function makeRoom(planning: Planning, stuck: readonly StuckMustMove
       continue;
     }
     const history = planning.history.of(vm);
+    // Only room can be made: hosts whose one refusal among the core filters is capacity. A host
+    // the core filters pass means a policy's rule holds the VM (its skip says which), and
+    // hosts refused otherwise (CPU model, pinning, versions) no move makes usable.
+    const refusals = planning.state.hosts
+      .filter((h) => h.name !== source.name && h.up && !h.maintenance && !h.power)
+      .map((host) => ({ host, refused: coreRefusal(coreInput(planning, vm, host, true, history)) }));
+    if (refusals.some((r) => r.refused === undefined)) continue;
+    const full = refusals.filter((r) => r.refused?.filter === 'capacity').map((r) => r.host);
+    if (full.length === 0) continue;
     // Which VM's leaving lets the stuck one onto which host: smallest first (least to move).
     const options: { host: string; other: (typeof planning.state.vms)[number] }[] = [];
-    for (const host of planning.state.hosts) {
-      if (host.name === source.name || !host.up || host.maintenance || host.power) continue;
+    for (const host of full) {
       const projected = projection.host(host.name);
       if (!projected) continue;
       for (const uuid of projected.vmUuids) {
@@ -113,7 +122,7 @@ export async function makeRoom(planning: Planning, stuck: readonly StuckMustMove
       'engine',
       planned
         ? `${vm.name} must leave ${source.name} (${candidate.reason}) and fits on no host now: making room on ${planned.from} by moving ${planned.vmName} to ${planned.to}; ${vm.name} follows once it has left`
-        : `${vm.name} must leave ${source.name} (${candidate.reason}) and fits on no host (${why}), and no single move of another VM makes room for it: free room on a host (or add one) by hand`,
+        : `${vm.name} must leave ${source.name} (${candidate.reason}) and fits on no host (${why}), and no single move of another VM makes room for it: free room on ${full.map((h) => h.name).join(', ')} (or add a host) by hand`,
     );
   }
   return made;

@@ -59,7 +59,33 @@ describe('make room for a must-move that fits nowhere', () => {
     for (const tick of all) {
       expect(tick.moves).toEqual([]);
       expect(tick.notices.map((n) => n.message).join('\n')).toContain('big must leave kvm1 (host kvm1 is in maintenance) and fits on no host');
-      expect(tick.notices.map((n) => n.message).join('\n')).toContain('no single move of another VM makes room for it');
+      expect(tick.notices.map((n) => n.message).join('\n')).toContain(
+        'no single move of another VM makes room for it: free room on kvm2, kvm3 (or add a host) by hand',
+      );
     }
+  });
+});
+
+describe('a keep-together group with a member its evacuation holds on a host in maintenance', () => {
+  it('stays whole with it (no member moved away, no make-room), and a notice says what keeps the host from emptying', async () => {
+    const all = await ticks(
+      {
+        hosts: hosts(32768).map((h) => ({ ...h, memoryMiB: 32768 })),
+        vms: [
+          { name: 'db1', host: 'kvm1', memoryMiB: 2048, cpu: 0.2, tags: ['affinity:db'] },
+          { name: 'db2', host: 'kvm1', memoryMiB: 2048, cpu: 0.2, tags: ['affinity:db', 'evacuation:never'] },
+          { name: 'db3', host: 'kvm1', memoryMiB: 2048, cpu: 0.2, tags: ['affinity:db'] },
+          { name: 'web', host: 'kvm1', memoryMiB: 2048, cpu: 0.2 },
+        ],
+      },
+      2,
+    );
+    expect(all.flatMap((t) => t.moves.map((m) => m.vmName))).toEqual(['web']);
+    const notices = all[0].notices.map((n) => n.message);
+    expect(notices).toContain(
+      "affinity group db stays with db2, which stays on kvm1 (in maintenance; evacuation never): its members there are not moved, and kvm1 is not emptied while db2 is there; change db2's evacuation or shut it down",
+    );
+    expect(notices.join('\n')).not.toContain('makes room');
+    expect(all[0].skipped.find((s) => s.vmName === 'db1')?.reason).toContain('affinity group db stays with db2');
   });
 });
