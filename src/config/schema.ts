@@ -8,6 +8,7 @@ import { seconds } from './durations.js';
 import { parseLibvirtUri } from '../libvirt/uri.js';
 import { isMigrationAddress, normalizeMigrationAddress } from './migration-address.js';
 import { haSchema } from './ha-schema.js';
+import { maintenanceSchema } from './maintenance-schema.js';
 import { migrationSchema } from './migration-schema.js';
 import { notificationsSchema } from './notifications-schema.js';
 import { policySchema } from './policy-schema.js';
@@ -185,6 +186,12 @@ export const configSchema = z
       .default(powerSchema.parse({}))
       .describe(
         'What is done to a host consolidation (policy.goal consolidate) emptied: nothing, a power command (IPMI, Wake-on-LAN...) or libvirt node suspend; such a host is standby (not a target, not an alarm) until woken (docs/policies.md, "Power actions and standby").',
+      ),
+    /** What `virt-balancer maintenance` runs on each host of a roll (docs/operator-workflow.md, "Rolling maintenance"). */
+    maintenance: maintenanceSchema
+      .default(maintenanceSchema.parse({}))
+      .describe(
+        'What `virt-balancer maintenance` runs on each host of a rolling maintenance: the hook (update, reboot), its timeout, how long to wait for the host to be healthy again, and whether its VMs return (docs/operator-workflow.md, "Rolling maintenance").',
       ),
     /** Active/standby controllers on etcd (docs/ha.md); absent: one controller per state directory. */
     ha: haSchema
