@@ -7,7 +7,7 @@ import { table } from './format.js';
 /** One step as it is journaled: "[2/3 lab2] hook done (3.1 s, exit 0)". */
 export function describeRollEntry(e: MaintenanceJournalEntry, position?: { index: number; of: number }): string {
   const where = position ? `[${position.index}/${position.of} ${e.host}] ` : '';
-  const what = e.step ? `${e.step} ${e.event.replace('step-', '')}` : e.event;
+  const what = e.step && e.event.startsWith('step-') ? `${e.step} ${e.event.replace('step-', '')}` : e.event;
   const details = [
     e.seconds !== undefined ? `${e.seconds.toFixed(1)} s` : '',
     typeof e.exitCode === 'number' ? `exit ${e.exitCode}` : '',

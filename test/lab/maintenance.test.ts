@@ -69,7 +69,7 @@ describe('rolling maintenance on the lab: drain, hook restarts libvirtd, health,
     dir = mkdtempSync(join(tmpdir(), 'vb-maintenance-'));
     stateDir = join(dir, 'state');
     config = join(dir, 'config.yaml');
-    const hookFile = join(dir, 'hook.ts');
+    const hookFile = join(dir, 'hook.mts');
     writeFileSync(hookFile, HOOK);
     hooks = createServer((req, res) => {
       let body = '';
