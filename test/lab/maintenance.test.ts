@@ -95,9 +95,7 @@ describe('rolling maintenance on the lab: drain, hook restarts libvirtd, health,
       }),
     );
     for (const name of VMS) await lab.destroyVm(name).catch(() => {});
-    await Promise.all(
-      VMS.map((name) => lab.createVm({ name, host: HOME[name], vcpus: 1, memoryMiB: 128, cpuBusyPercent: 5, dirtyMiBps: 1, workloadMiB: 16 })),
-    );
+    await Promise.all(VMS.map((name) => lab.createVm({ name, host: HOME[name], vcpus: 1, memoryMiB: 128, cpuBusyPercent: 5, dirtyMiBps: 1, workloadMiB: 16 })));
   }, 240_000);
 
   afterAll(async () => {
@@ -145,7 +143,10 @@ describe('rolling maintenance on the lab: drain, hook restarts libvirtd, health,
     // Every step of every host done once, in order; the hook's output journaled.
     for (const host of HOSTS) {
       const done = entries.filter((e) => e.host === host && e.event === 'step-done');
-      expect(done.map((e) => e.step), host).toEqual(['drain', 'hook', 'healthy', 'return']);
+      expect(
+        done.map((e) => e.step),
+        host,
+      ).toEqual(['drain', 'hook', 'healthy', 'return']);
       const hook = done.find((e) => e.step === 'hook')!;
       expect(hook.exitCode).toBe(0);
       expect(hook.stdoutTail).toContain(`restarted libvirtd of ${host}`);
