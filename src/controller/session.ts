@@ -164,6 +164,11 @@ export class Session {
     return this.openedNotifier;
   }
 
+  /** Hosts down on purpose now (an operator's hook restarts them): their lost connection is logged at debug, not as a warning. */
+  setExpectedDown(hosts: ReadonlySet<string>): void {
+    this.collected?.connections.setExpectedDown(hosts);
+  }
+
   /** A host expected to answer again soon (restarted by an operator's hook): reconnect from the shortest backoff. */
   retrySoon(host: string): void {
     this.collected?.connections.retrySoon(host);

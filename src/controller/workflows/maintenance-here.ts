@@ -95,6 +95,7 @@ export async function maintenanceHere(
       hookTimeoutMs: config.maintenance.hookTimeoutSeconds * 1000,
       healthyTimeoutMs: config.maintenance.healthyTimeoutSeconds * 1000,
       retrySoon: (host) => session.retrySoon(host),
+      setExpectedDown: (hosts) => session.setExpectedDown(hosts),
     });
     const notifier = session.notifier();
     const result = await runRoll(chosen, steps, {

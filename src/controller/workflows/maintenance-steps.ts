@@ -64,6 +64,8 @@ export interface LiveStepOptions {
   pollMs?: number;
   /** Reconnect to `host` from the shortest backoff (it was restarted on purpose). */
   retrySoon?(host: string): void;
+  /** The hosts down on purpose now (the one whose hook runs, until it is healthy again): no warning when they drop. */
+  setExpectedDown?(hosts: ReadonlySet<string>): void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -112,6 +114,8 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
 
     async hook(host, argv) {
       if (!argv) return { ok: true, detail: 'no hook configured (maintenance.hook, --hook)' };
+      // The hook restarts or reboots the host: its connection dropping is expected until it is healthy.
+      options.setExpectedDown?.(new Set([host]));
       return runHook(expandCommand(argv, powerTarget(hostConfig(host))), options.hookTimeoutMs);
     },
 
@@ -127,7 +131,10 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
       for (;;) {
         const state = await ctx.observe();
         const h = state.hosts.find((x) => x.name === host);
-        if (h?.up) return { ok: true, detail: `${host} answers libvirt` };
+        if (h?.up) {
+          options.setExpectedDown?.(new Set());
+          return { ok: true, detail: `${host} answers libvirt` };
+        }
         reason = h?.downReason ?? reason;
         if (Date.now() >= deadline)
           return {
