@@ -29,7 +29,7 @@ export function renderRollResult(r: RollResult): string {
 /** The whole sequence a roll would run, with predicted durations. */
 export function renderMaintenanceDryRun(d: MaintenanceDryRun): string {
   const lines = [
-    `maintenance roll ${d.rollId}${d.resumed ? ' (resumed)' : ''}: ${d.hosts.map((h) => h.host).join(' -> ') || 'nothing left to do'}`,
+    `maintenance roll ${d.rollId}${d.resumed ? ' (unfinished: resumed from here)' : ' (new)'}: ${d.hosts.map((h) => h.host).join(' -> ') || 'nothing left to do'}`,
     `hook: ${d.hook ? d.hook.join(' ') : 'none'} (timeout ${d.hookTimeoutSeconds} s); health wait up to ${d.healthyTimeoutSeconds} s; VMs ${d.returnVms ? 'return home' : 'stay where the drain put them'}`,
   ];
   let total = 0;

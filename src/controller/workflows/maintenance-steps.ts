@@ -22,7 +22,7 @@ const OUTPUT_TAIL_CHARS = 500;
 export function runHook(argv: readonly string[], timeoutMs: number): Promise<StepOutcome> {
   return new Promise((resolve) => {
     const started = performance.now();
-    execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 << 20 }, (error, stdout, stderr) => {
+    const child = execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 << 20 }, (error, stdout, stderr) => {
       const tails = {
         stdoutTail: String(stdout ?? '')
           .trim()
@@ -53,6 +53,8 @@ export function runHook(argv: readonly string[], timeoutMs: number): Promise<Ste
         detail: `the hook ${argv[0]} ${why}${lastLine ? `: ${lastLine}` : ''}; fix the host or the hook, then run maintenance --resume`,
       });
     });
+    // Nobody types into a hook: a program that reads stdin (a shell, a prompt) sees its end, not a wait until the timeout.
+    child.stdin?.end();
   });
 }
 

@@ -192,6 +192,11 @@ describe('rolling maintenance: the hook', () => {
     expect(missing).toMatchObject({ ok: false, code: 'hook-failed', exitCode: null });
   });
 
+  it('a hook reads an ended stdin: a program that reads it (a shell) ends instead of waiting for the timeout', async () => {
+    expect(await runHook(['sh'], 10_000)).toMatchObject({ ok: true, exitCode: 0 });
+    expect(await runHook(['cat'], 10_000)).toMatchObject({ ok: true, stdoutTail: '' });
+  });
+
   it('a hook still running at its timeout is killed: hook-timeout', async () => {
     const slow = await runHook(['sleep', '30'], 300);
     expect(slow).toMatchObject({ ok: false, code: 'hook-timeout' });
