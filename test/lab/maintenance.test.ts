@@ -5,19 +5,22 @@
  * (SIGKILL, with its process group, as systemd's control-group kill does) once host 1 is finished
  * and host 2's hook has begun; the same command run again resumes at host 2's hook, never redoing
  * host 1. Asserted: every guest's memory intact (heartbeat), the VMs back on their hosts, the
- * journal and the webhooks show each step of each host, the resume started where the kill left it.
+ * journal and the webhooks show each step of each host, `status` names the interrupted roll's host
+ * and step, the resume started where the kill left it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { type Lab, labFromEnv } from '../../lab/lab.js';
 import { type MaintenanceJournalEntry, readJournal } from '../../src/history/index.js';
 
+const execFileAsync = promisify(execFile);
 const HOME = { 'mt-a': 'lab1', 'mt-b': 'lab2' } as const;
 const VMS = Object.keys(HOME) as (keyof typeof HOME)[];
 const HOSTS = ['lab1', 'lab2', 'lab3'];
@@ -124,6 +127,9 @@ describe('rolling maintenance on the lab: drain, hook restarts libvirtd, health,
     const atKill = (await rollEntries()).length;
     const lab1Done = (await rollEntries()).filter((e) => e.host === 'lab1' && e.event === 'step-done').map((e) => e.step);
     expect(lab1Done).toEqual(['drain', 'hook', 'healthy', 'return']);
+    // `status` says where the interrupted roll is.
+    const status = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', '--json', '--sample-seconds', '1', '--config', config]);
+    expect((JSON.parse(status.stdout) as { maintenance?: string }).maintenance).toMatch(/^maintenance roll \w+ in progress: host 2 of 3 \(lab2\), step hook$/);
 
     // The same command again: it resumes the roll.
     const second = { text: '' };
