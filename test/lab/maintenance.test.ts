@@ -128,7 +128,17 @@ describe('rolling maintenance on the lab: drain, hook restarts libvirtd, health,
     const lab1Done = (await rollEntries()).filter((e) => e.host === 'lab1' && e.event === 'step-done').map((e) => e.step);
     expect(lab1Done).toEqual(['drain', 'hook', 'healthy', 'return']);
     // `status` says where the interrupted roll is.
-    const status = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'status', '--json', '--sample-seconds', '1', '--config', config]);
+    const status = await execFileAsync(process.execPath, [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'status',
+      '--json',
+      '--sample-seconds',
+      '1',
+      '--config',
+      config,
+    ]);
     expect((JSON.parse(status.stdout) as { maintenance?: string }).maintenance).toMatch(/^maintenance roll \w+ in progress: host 2 of 3 \(lab2\), step hook$/);
 
     // The same command again: it resumes the roll.

@@ -82,9 +82,16 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
     },
 
     async drain(host) {
+      // Resumed after a controller died mid-drain: a migration it had started runs on in libvirt
+      // (peer-to-peer); wait for it to end instead of failing the drain on the VM's job.
+      let state = await ctx.observe();
+      for (const deadline = Date.now() + options.healthyTimeoutMs; state.vms.some((v) => v.host === host && v.jobRunning) && Date.now() < deadline; ) {
+        await sleep(options.pollMs ?? 1000);
+        state = await ctx.observe();
+      }
       let planned;
       try {
-        planned = await planDrain(ctx, await ctx.observe(), host);
+        planned = await planDrain(ctx, state, host);
       } catch (error) {
         if (error instanceof RequestRefused && error.code === 'host-down')
           return { ok: false, code: 'host-down', detail: `${error.message}; bring it back (or leave it out with --hosts), then run maintenance --resume` };

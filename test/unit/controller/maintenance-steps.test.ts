@@ -67,6 +67,18 @@ describe('rolling maintenance: the live steps', () => {
     expect(submit).not.toHaveBeenCalled();
   });
 
+  it('drain: a migration still running from a controller that died mid-drain is waited for before planning', async () => {
+    let observations = 0;
+    // Observed twice with v1's job running (started by the killed controller), then done: v1 already left.
+    const { ctx, submit } = await context(() =>
+      ++observations <= 2 ? state([host('a'), host('b')], [vm('v1', 'a', 0.1, { jobRunning: true })]) : state([host('a'), host('b')], [vm('v1', 'b', 0.1)]),
+    );
+    const outcome = await liveRollSteps(ctx, { ...options, healthyTimeoutMs: 10_000 }).drain('a');
+    expect(outcome).toEqual({ ok: true, moved: [] });
+    expect(observations).toBeGreaterThanOrEqual(3);
+    expect(submit).toHaveBeenCalledWith([], expect.anything());
+  });
+
   it('drain: a host down is host-down with the fix', async () => {
     const { ctx } = await context(() => state([host('a', { up: false, downReason: 'connection refused' }), host('b')], []));
     const outcome = await liveRollSteps(ctx, options).drain('a');
