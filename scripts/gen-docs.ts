@@ -18,6 +18,7 @@ import { policyApiReference } from './policy-api-doc.js';
 import * as approve from '../src/cli/commands/approve.js';
 import * as checkConfig from '../src/cli/commands/check-config.js';
 import * as drain from '../src/cli/commands/drain.js';
+import * as maintenance from '../src/cli/commands/maintenance.js';
 import * as history from '../src/cli/commands/history.js';
 import * as migrate from '../src/cli/commands/migrate.js';
 import * as place from '../src/cli/commands/place.js';
@@ -161,7 +162,7 @@ const CLI_LOGS = [
   '',
   'Every command that talks to hosts takes `--log-level` (fatal, error, warn, info, debug, trace, silent).',
   '',
-  '- Interactive commands (`status`, `plan`, `migrate`, `drain`, `place`, `approve`) default to `warn` and write each',
+  '- Interactive commands (`status`, `plan`, `migrate`, `drain`, `maintenance`, `place`, `approve`) default to `warn` and write each',
   '  record as one line on stderr, e.g. `virt-balancer: warning: libvirt host unreachable; marked down (host: kvm1; reason: ...)`;',
   "  a line already written is not repeated (an unreachable host is retried every few seconds). stdout stays the command's output.",
   '- `run` (the service) writes pino JSON lines to stdout at `log.level` (default `info`; `--log-level` overrides), which',
@@ -184,6 +185,7 @@ const CLI_EXIT_STATUS = [
   '| `plan` | 1 when no host could be read (the empty plan is printed, and the line says it is not a balanced cluster) |',
   '| `migrate` | 1 when the move did not complete (aborted, failed, refused) |',
   '| `drain` | 1 when a move did not complete or a VM was left on the host (each listed with why) |',
+  '| `maintenance` | 1 when the roll stopped (the host, step, code and fix are printed; `--resume` continues it) or was refused before it started (a daemon running, another roll unfinished) |',
   '| `approve` | 1 when a recommendation was refused as stale, could not be checked (a host did not answer: it stays waiting), or its move did not complete |',
   `| \`place\` | ${PLACE_EXIT.noHostFits} when no host fits (every host that could be read refused it); ${PLACE_EXIT.noHostRead} when no host could be read (not a capacity answer) |`,
   '| `check-config` | 2 when the config is invalid or a policy it names does not load |',
@@ -195,7 +197,7 @@ export async function cliReference(): Promise<string> {
   program.exitOverride();
   // Fixed width: the output must not depend on the terminal it is generated in.
   program.configureHelp({ helpWidth: 100 });
-  for (const mod of [run, status, plan, migrate, drain, history, recommendations, approve, place, simulate, checkConfig]) mod.register(program);
+  for (const mod of [run, status, plan, migrate, drain, maintenance, history, recommendations, approve, place, simulate, checkConfig]) mod.register(program);
   const parts = [
     '# CLI reference',
     '',

@@ -74,5 +74,23 @@ export function describeEntry(e: JournalEntry): string[] {
           .filter(Boolean)
           .join(', '),
       ];
+    case 'maintenance':
+      return [
+        at,
+        `maintenance ${e.event}${e.step ? ` ${e.step}` : ''}`,
+        '',
+        e.host ?? (e.hosts ? e.hosts.join(', ') : ''),
+        [
+          e.seconds !== undefined ? `${e.seconds.toFixed(1)} s` : '',
+          typeof e.exitCode === 'number' ? `exit ${e.exitCode}` : '',
+          e.code ?? '',
+          e.detail ?? '',
+          e.moved?.length ? `moved: ${e.moved.join(', ')}` : '',
+          e.stdoutTail ? `stdout: ${e.stdoutTail.split('\n').at(-1)}` : '',
+          e.stderrTail ? `stderr: ${e.stderrTail.split('\n').at(-1)}` : '',
+        ]
+          .filter(Boolean)
+          .join(', '),
+      ];
   }
 }

@@ -11,6 +11,8 @@ export const NOTIFICATION_EVENTS = [
   'postcopy.incident',
   'host.maintenance.entered',
   'host.maintenance.left',
+  'maintenance.roll',
+  'maintenance.step',
 ] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 

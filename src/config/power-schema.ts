@@ -18,7 +18,7 @@ const ON_EXAMPLE = '["ipmitool", "-H", "{address}", "chassis", "power", "on"]';
  * or a bare name looked up on PATH: a relative path would be taken from the service's working
  * directory, not the config's (check-config checks that the program exists: powerProgramProblems).
  */
-const argv = (example: string) =>
+export const commandArgv = (example: string) =>
   z.array(z.string().min(1, 'an empty argument; remove it')).superRefine((args, ctx) => {
     if (args.length === 0) {
       ctx.addIssue({ code: 'custom', message: `is an empty list; give at least the program, e.g. ${example}` });
@@ -52,12 +52,12 @@ export const powerSchema = z
       .describe(
         'What is done to a host consolidation emptied (policy.goal consolidate). `none` (default): it stays up, idle, a target like any other. `command`: run powerOffCommand, then the host is standby until powerOnCommand wakes it. `node-suspend`: libvirt suspends the host (virNodeSuspendForDuration, suspend.target); its RTC alarm wakes it after suspend.durationSeconds, earlier only through powerOnCommand (e.g. Wake-on-LAN).',
       ),
-    powerOffCommand: argv(OFF_EXAMPLE)
+    powerOffCommand: commandArgv(OFF_EXAMPLE)
       .optional()
       .describe(
         'action command: the program and its arguments that power a host down, run without a shell (execFile); `{name}`, `{address}` (the host\'s powerAddress, default the host part of its uri) and `{uri}` are replaced, e.g. ["ipmitool", "-I", "lanplus", "-H", "{address}", "-U", "admin", "-f", "/etc/virt-balancer/ipmi-pass", "chassis", "power", "soft"]. Exit status 0 is success.',
       ),
-    powerOnCommand: argv(ON_EXAMPLE)
+    powerOnCommand: commandArgv(ON_EXAMPLE)
       .optional()
       .describe(
         'The program and its arguments that power a standby host up (action command; with node-suspend the only way to wake it before its alarm), placeholders as powerOffCommand, e.g. ["wakeonlan", "{address}"] with powerAddress the MAC address.',

@@ -8,6 +8,7 @@ import { seconds } from './durations.js';
 import { parseLibvirtUri } from '../libvirt/uri.js';
 import { isMigrationAddress, normalizeMigrationAddress } from './migration-address.js';
 import { haSchema } from './ha-schema.js';
+import { maintenanceSchema } from './maintenance-schema.js';
 import { migrationSchema } from './migration-schema.js';
 import { notificationsSchema } from './notifications-schema.js';
 import { apiSchema } from './api-schema.js';
@@ -192,6 +193,12 @@ export const configSchema = z
       .optional()
       .describe(
         "The daemon's authenticated HTTP API for Terraform, Ansible and scripts: status, plan, recommendations, history, place, approve (docs/api.md, docs/operator-workflow.md); absent: off.",
+      ),
+    /** What `virt-balancer maintenance` runs on each host of a roll (docs/operator-workflow.md, "Rolling maintenance"). */
+    maintenance: maintenanceSchema
+      .default(maintenanceSchema.parse({}))
+      .describe(
+        'What `virt-balancer maintenance` runs on each host of a rolling maintenance: the hook (update, reboot), its timeout, how long to wait for the host to be healthy again, and whether its VMs return (docs/operator-workflow.md, "Rolling maintenance").',
       ),
     /** Active/standby controllers on etcd (docs/ha.md); absent: one controller per state directory. */
     ha: haSchema

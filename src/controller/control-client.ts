@@ -96,3 +96,19 @@ export function requestDaemon(
     );
   });
 }
+
+/**
+ * Whether a daemon accepts connections on the control socket of `stateDir` (connects and hangs up
+ * without a request; the daemon ignores such a client). For requests no daemon takes over yet
+ * (`maintenance`), to refuse with the fix rather than a lock error.
+ */
+export function daemonListens(stateDir: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(controlSocketPath(stateDir));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

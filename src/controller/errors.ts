@@ -20,7 +20,10 @@ export type RefusalCode =
   | 'recommendation-not-waiting'
   | 'vm-name-taken'
   | 'not-leader'
-  | 'daemon-not-answering';
+  | 'daemon-not-answering'
+  | 'daemon-running'
+  | 'roll-unfinished'
+  | 'no-roll-to-resume';
 
 /** A request refused before it changed anything: `code` says which rule, `message` says what to do. */
 export class RequestRefused extends Error {

@@ -33,6 +33,7 @@ export class Session {
   private loadedPolicies?: LoadedPolicy[];
   private collected?: { collector: Collector; connections: HostConnections };
   private openedExecutor?: Executor;
+  private openedNotifier?: WebhookNotifier;
 
   private constructor(
     readonly config: Config,
@@ -156,20 +157,36 @@ export class Session {
     return this.collected.collector;
   }
 
-  /** An executor on collect()'s connections, journaling, its starts and outcomes sent to the webhooks. */
-  executor(): Executor {
-    if (!this.collected) throw new Error('Session.executor: collect() first');
-    if (!this.openedExecutor) {
+  /** The webhooks' sender (opened once): what the executor's moves and a workflow's own events go through. */
+  notifier(): WebhookNotifier {
+    if (!this.openedNotifier) {
       const notifier = new WebhookNotifier(this.config.notifications.webhooks, { logger: this.logger });
       // Closed last (first in the list): deliveries of the last outcomes finish after the connections close.
       this.closers.unshift(() => notifier.idle());
-      this.openedExecutor = new Executor(this.config, {
-        connections: this.collected.connections,
-        logger: this.logger,
-        journal: this.journal(),
-        ...executorNotifications(notifier),
-      });
+      this.openedNotifier = notifier;
     }
+    return this.openedNotifier;
+  }
+
+  /** Hosts down on purpose now (an operator's hook restarts them): their lost connection is logged at debug, not as a warning. */
+  setExpectedDown(hosts: ReadonlySet<string>): void {
+    this.collected?.connections.setExpectedDown(hosts);
+  }
+
+  /** A host expected to answer again soon (restarted by an operator's hook): reconnect from the shortest backoff. */
+  retrySoon(host: string): void {
+    this.collected?.connections.retrySoon(host);
+  }
+
+  /** An executor on collect()'s connections, journaling, its starts and outcomes sent to the webhooks. */
+  executor(): Executor {
+    if (!this.collected) throw new Error('Session.executor: collect() first');
+    this.openedExecutor ??= new Executor(this.config, {
+      connections: this.collected.connections,
+      logger: this.logger,
+      journal: this.journal(),
+      ...executorNotifications(this.notifier()),
+    });
     return this.openedExecutor;
   }
 

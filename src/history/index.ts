@@ -10,6 +10,9 @@ export {
   unfinishedStarts,
   type JournalEntry,
   type PowerJournalEntry,
+  MAINTENANCE_STEPS,
+  type MaintenanceJournalEntry,
+  type MaintenanceStep,
   type MoveHistory,
   type UnfinishedStart,
 } from './journal.js';

@@ -58,7 +58,49 @@ export type JournalEntry =
   /** A recommendation nobody approved in time (policy.recommendationExpirySeconds), or replaced by a later plan's. */
   | { type: 'recommendation-ended'; atMs: number; id: string; vm: string; vmUuid: string; from: string; to: string; status: 'expired' | 'superseded' }
   /** A power action on a host consolidation emptied (config power:, src/power/): its decision and each step of its course. */
-  | PowerJournalEntry;
+  | PowerJournalEntry
+  /** A step of a rolling maintenance (`virt-balancer maintenance`, controller/workflows/maintenance.ts). */
+  | MaintenanceJournalEntry;
+
+/** The steps each host of a roll goes through, in order (`return` only when the roll returns VMs). */
+export const MAINTENANCE_STEPS = ['drain', 'hook', 'healthy', 'return'] as const;
+export type MaintenanceStep = (typeof MAINTENANCE_STEPS)[number];
+
+/**
+ * One event of a rolling maintenance, all sharing the roll's `rollId`. `roll-started` names the
+ * hosts in order and whether VMs return; each step of each host is `step-started`, then
+ * `step-done` or `step-failed` (with `code`); the roll ends `roll-finished`, `roll-stopped` (a
+ * step failed: `code`, `detail`; a re-run resumes it) or `roll-abandoned` (`maintenance --fresh`).
+ * What a restarted `maintenance` resumes from (maintenance-roll.ts).
+ */
+export interface MaintenanceJournalEntry {
+  type: 'maintenance';
+  atMs: number;
+  rollId: string;
+  event: 'roll-started' | 'step-started' | 'step-done' | 'step-failed' | 'roll-finished' | 'roll-stopped' | 'roll-abandoned';
+  /** roll-started: the hosts in the order they are rolled. */
+  hosts?: string[];
+  /** roll-started: the VMs go back to their host after it (`return` steps). */
+  returnVms?: boolean;
+  /** roll-started: the hook's argv as configured (before placeholders), absent when none. */
+  hook?: string[];
+  host?: string;
+  step?: MaintenanceStep;
+  /** drain step-started: the VMs the host had before its drain (the ones a `return` step moves back). */
+  residents?: { name: string; uuid: string }[];
+  /** step-failed, roll-stopped: why, as a code (MaintenanceStopCode). */
+  code?: string;
+  /** What happened, for the person: a failure's reason, a hook's outcome. */
+  detail?: string;
+  /** hook step-done / step-failed: the hook's exit status (null: killed), and the ends of its output. */
+  exitCode?: number | null;
+  stdoutTail?: string;
+  stderrTail?: string;
+  /** step-done / step-failed: how long the step took, s. */
+  seconds?: number;
+  /** drain / return step-done: the VMs moved. */
+  moved?: string[];
+}
 
 /**
  * One step of a power action. `recommended`: planned, not done (policy.automation, or a dry run);
@@ -94,6 +136,7 @@ const ENTRY_TYPES = new Set(['planned', 'rejected', 'started', 'adapted', 'outco
 export function isEntry(value: unknown): value is JournalEntry {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const e = value as Record<string, unknown>;
+  if (e.type === 'maintenance') return typeof e.atMs === 'number' && typeof e.rollId === 'string' && typeof e.event === 'string';
   if (e.type === 'power')
     return (
       typeof e.atMs === 'number' &&

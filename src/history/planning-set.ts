@@ -12,11 +12,13 @@
  * - `started` entries no later outcome of the same VM ended (what a restarted controller adopts);
  * - `power` entries: per host, the last of each action and event that changes its state (the state
  *   PowerStates rebuilds from them is the one it rebuilds from all: each field it keeps is set by
- *   the last entry of some kind), and the last power-off `done` that recorded the capacity.
+ *   the last entry of some kind), and the last power-off `done` that recorded the capacity;
+ * - `maintenance` entries of the last roll (from its `roll-started`): what a restarted
+ *   `maintenance` resumes from and `status` shows; a few per host.
  * Every other entry (planned, rejected, adapted, recommendations...) is history for `history`, not
  * for planning.
  */
-import type { JournalEntry, PowerJournalEntry } from './journal-entries.js';
+import type { JournalEntry, MaintenanceJournalEntry, PowerJournalEntry } from './journal-entries.js';
 
 /** Recent moves and failures planning keeps (decision-history.ts KEPT). */
 const KEPT_MOVES = 500;
@@ -55,10 +57,12 @@ export class PlanningSetBuilder {
   private readonly lastPerVm = new Map<string, number>();
   private readonly started = new Map<string, { seq: number; entry: JournalEntry }>();
   private readonly power = new Map<string, { seq: number; entry: PowerJournalEntry }>();
+  /** The last roll's entries (a roll-started starts the list again). */
+  private roll: { seq: number; entry: MaintenanceJournalEntry }[] = [];
 
   /** Whether a line of this entry type can matter (the reader skips parsing the others). */
   static wants(type: string): boolean {
-    return type === 'outcome' || type === 'started' || type === 'power';
+    return type === 'outcome' || type === 'started' || type === 'power' || type === 'maintenance';
   }
 
   add(e: JournalEntry): void {
@@ -66,6 +70,10 @@ export class PlanningSetBuilder {
     if (e.type === 'started') this.started.set(e.vmUuid, { seq, entry: e });
     else if (e.type === 'power') this.addPower(seq, e);
     else if (e.type === 'outcome') this.addOutcome(seq, e);
+    else if (e.type === 'maintenance') {
+      if (e.event === 'roll-started') this.roll = [];
+      this.roll.push({ seq, entry: e });
+    }
   }
 
   private addPower(seq: number, e: PowerJournalEntry): void {
@@ -111,7 +119,7 @@ export class PlanningSetBuilder {
   entries(): JournalEntry[] {
     const chosen: { seq: number; entry: JournalEntry }[] = [];
     for (const seq of this.keptOutcomeSeqs()) chosen.push({ seq, entry: this.outcomes.get(seq)! });
-    chosen.push(...this.started.values(), ...this.power.values());
+    chosen.push(...this.started.values(), ...this.power.values(), ...this.roll);
     // One entry may sit under two power keys (its event and the capacity): once.
     const unique = new Map(chosen.map((c) => [c.seq, c.entry]));
     return [...unique.entries()].sort((a, b) => a[0] - b[0]).map(([, entry]) => entry);

@@ -238,6 +238,25 @@ function createMetricsUnset(registry: Registry, options: { defaultMetrics?: bool
       help: 'Post-copy migrations that failed after the switch (VM state needs attention)',
       registers: r,
     }),
+    // Rolling maintenance (`virt-balancer maintenance`, served by that command while it runs).
+    maintenanceRollHost: new Gauge({
+      name: 'virt_balancer_maintenance_roll_host',
+      help: 'Position (1 = first) in the rolling maintenance of the host being worked on now; 0 when no step runs',
+      registers: r,
+    }),
+    maintenanceRollHosts: new Gauge({ name: 'virt_balancer_maintenance_roll_hosts', help: 'Hosts in the rolling maintenance under way', registers: r }),
+    maintenanceRollStep: new Gauge({
+      name: 'virt_balancer_maintenance_roll_step',
+      help: 'Rolling maintenance: 1 for the step running now (drain, hook, healthy, return), 0 for the others',
+      labelNames: ['step'],
+      registers: r,
+    }),
+    maintenanceStepsTotal: new Counter({
+      name: 'virt_balancer_maintenance_steps_total',
+      help: 'Rolling maintenance steps ended, by step and outcome (done, failed)',
+      labelNames: ['step', 'outcome'],
+      registers: r,
+    }),
   };
 }
 

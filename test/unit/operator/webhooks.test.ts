@@ -63,7 +63,7 @@ const hook = (url: string, extra: Record<string, unknown> = {}) => webhookSchema
 describe('webhook config', () => {
   it('defaults: all events, 5 s timeout, 3 retries from 1 s; no webhooks unless configured', () => {
     const w = webhookSchema.parse({ url: 'https://hooks.example/x' });
-    expect([w.events.length, w.timeoutSeconds, w.retries, w.retryDelaySeconds, w.secret]).toEqual([7, 5, 3, 1, undefined]);
+    expect([w.events.length, w.timeoutSeconds, w.retries, w.retryDelaySeconds, w.secret]).toEqual([9, 5, 3, 1, undefined]);
     expect(configSchema.parse({ hosts: [{ name: 'a', uri: 'qemu:///system' }] }).notifications).toEqual({ webhooks: [] });
   });
 
