@@ -86,7 +86,9 @@ describe('Dockerfile replayed without an engine', () => {
     expect(contextFiles).toContain('package-lock.json');
     expect(contextFiles).toContain('src/cli/main.ts');
     expect(contextFiles.filter((f) => /^(node_modules|dist|\.git|bench|docs)\//.test(f))).toEqual([]);
-    expect(contextFiles.length).toBeLessThan(200);
+    // Only what the Dockerfile copies (a count bound broke as the sources grew; this does not).
+    const allowed = /^(src|policies)\/|^(package\.json|package-lock\.json|tsconfig\.json|deploy\/config\/virt-balancer\.example\.yaml|deploy\/bin\/virt-balancer\.mjs)$/;
+    expect(contextFiles.filter((f) => !allowed.test(f))).toEqual([]);
   });
 
   it('builds: dist from tsc in the build stage, production dependencies and the config in the runtime stage', () => {
