@@ -16,8 +16,10 @@ import { sleep } from '../../lab/run.js';
 
 const root = join(import.meta.dirname, '..', '..');
 // Ports of this file only (the controller test uses 19464/19090).
-const METRICS_LISTEN = '127.0.0.1:39464';
-const PROMETHEUS_LISTEN = '127.0.0.1:39090';
+// Below Linux's ephemeral range (32768-60999): a port in it may be any process's outgoing or port-0 socket
+// (the scale bench's thousands of fake hosts took 39464 and 39090 once).
+const METRICS_LISTEN = '127.0.0.1:29464';
+const PROMETHEUS_LISTEN = '127.0.0.1:29090';
 const PROM = `http://${PROMETHEUS_LISTEN}`;
 
 let dir: string;
