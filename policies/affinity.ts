@@ -1,6 +1,10 @@
 /**
- * Affinity and anti-affinity groups from config (policy.affinityGroups) and from VM tags
- * `group:NAME` (anti-affinity) / `affinity:NAME`. A config anti-affinity group with `scope: LABEL`
+ * Affinity, anti-affinity and spread groups from config (policy.affinityGroups) and from VM tags
+ * `group:NAME` (anti-affinity) / `affinity:NAME`. A spread group (config only) keeps its members as
+ * evenly as the domains allow, over hosts or a label's domains: no usable domain holds more than
+ * one member above the emptiest (max skew 1, as Kubernetes' topologySpreadConstraints), so a group
+ * larger than the domains (6 web VMs over 3 racks) loses at most its share with one domain;
+ * members of a domain over the skew are must-moves to the emptiest, and no move makes it worse. A config anti-affinity group with `scope: LABEL`
  * keeps its members apart over a failure domain (hosts sharing the label's value: a rack, a power
  * supply, a zone) instead of over hosts (Ganeti's location tags). Enforced both ways: as a filter on every move,
  * and by selecting current violations as must-moves (an anti-affinity pair on one host: all but one
@@ -30,7 +34,7 @@ import { vmOverrides } from '../src/policy/vm-overrides.js';
 
 interface Group {
   name: string;
-  type: 'affinity' | 'anti-affinity';
+  type: 'affinity' | 'anti-affinity' | 'spread';
   members: VmObservation[];
   /** Anti-affinity over a host label (failure domain: `rack`, `psu`, `zone`) instead of over hosts. */
   scope?: string;
@@ -210,6 +214,33 @@ function bestEffortTarget(ctx: PolicyContext, group: Group, vm: VmObservation): 
   return open[0]?.name;
 }
 
+/** Domains a spread group may use: those of hosts that are up, out of maintenance and not in a power action. */
+function spreadDomains(ctx: PolicyContext, group: Group): Set<string> {
+  return new Set(ctx.state.hosts.filter((h) => mayStay(ctx, h.name)).map((h) => domainOf(ctx, h.name, group.scope)));
+}
+
+/** Members per domain of a spread group (planned moves counted where they go), except one VM; every usable domain listed. */
+function spreadCounts(ctx: PolicyContext, group: Group, except?: VmObservation): Map<string, number> {
+  const counts = new Map<string, number>([...spreadDomains(ctx, group)].map((d) => [d, 0]));
+  for (const vm of group.members) {
+    if (vm.uuid === except?.uuid) continue;
+    const d = domainOf(ctx, placeOf(ctx, vm), group.scope);
+    counts.set(d, (counts.get(d) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The fewest members a usable domain holds (0 when none are usable). */
+function fewest(ctx: PolicyContext, group: Group, counts: Map<string, number>): { domain?: string; count: number } {
+  let best: { domain?: string; count: number } = { count: 0 };
+  const usable = spreadDomains(ctx, group);
+  for (const [d, n] of counts)
+    if (usable.has(d) && (best.domain === undefined || n < best.count || (n === best.count && d < best.domain))) best = { domain: d, count: n };
+  return best;
+}
+
+const overWhat = (group: Group) => (group.scope ? group.scope : 'hosts');
+
 export default registerBuiltinPolicy(
   definePolicy({
     name: 'affinity',
@@ -237,6 +268,28 @@ export default registerBuiltinPolicy(
                   : `anti-affinity group ${group.name}: shares ${placeOf(ctx, vm)} with ${stayer.name}`,
                 mustMove: true,
               });
+          }
+        } else if (group.type === 'spread') {
+          // Max skew 1: while the fullest domain holds two or more above the emptiest usable one,
+          // a member of it moves (the one cheapest to move: the reverse of who stays in anti-affinity).
+          const counts = spreadCounts(ctx, group);
+          const low = fewest(ctx, group, counts);
+          if (low.domain === undefined) continue;
+          const nominated = new Set<string>();
+          for (const [domain, n] of [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) {
+            let excess = n - low.count - 1;
+            if (excess <= 0) break;
+            const there = group.members.filter((vm) => domainOf(ctx, placeOf(ctx, vm), group.scope) === domain).sort((a, b) => stayRank(a) - stayRank(b));
+            for (const vm of there) {
+              if (excess <= 0 || nominated.has(vm.uuid)) break;
+              nominated.add(vm.uuid);
+              excess -= 1;
+              candidates.push({
+                vm,
+                reason: `spread group ${group.name} over ${overWhat(group)}: ${domain} holds ${n} of its ${group.members.length} members and ${low.domain} ${low.count} (max skew 1)`,
+                mustMove: true,
+              });
+            }
           }
         } else {
           const counts = hostCounts(ctx, group);
@@ -270,6 +323,23 @@ export default registerBuiltinPolicy(
           const sharing = group.members.find((m) => m.uuid !== vm.uuid && domainOf(ctx, placeOf(ctx, m), group.scope) === domain);
           if (sharing)
             return `anti-affinity group ${group.name} over ${group.scope} already has a member in ${domain} (${sharing.name} on ${placeOf(ctx, sharing)})`;
+          continue;
+        }
+        if (group.type === 'spread') {
+          const counts = spreadCounts(ctx, group, vm);
+          const domain = domainOf(ctx, host.name, group.scope);
+          const low = fewest(ctx, group, counts);
+          const after = (counts.get(domain) ?? 0) + 1;
+          const from = domainOf(ctx, placeOf(ctx, vm), group.scope);
+          if (domain === from) {
+            // Within its domain nothing changes: allowed, unless that domain holds too many (the
+            // member is to leave it, not to move inside it).
+            if (after - low.count > 1)
+              return `spread group ${group.name} over ${overWhat(group)}: ${domain} already holds ${after} of its ${group.members.length} members while ${low.domain} holds ${low.count} (max skew 1); it leaves ${domain}, not moves within it`;
+            continue;
+          }
+          if (after - low.count > 1)
+            return `spread group ${group.name} over ${overWhat(group)}: ${domain} would hold ${after} of its ${group.members.length} members while ${low.domain} holds ${low.count} (max skew 1)`;
           continue;
         }
         if (group.type === 'affinity') {

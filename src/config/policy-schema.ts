@@ -22,20 +22,25 @@ export const policyEntrySchema = z.strictObject({
 export const affinityGroupSchema = z
   .strictObject({
     name: z.string().min(1).describe('Group name, shown in plan reasons.'),
-    /** `affinity`: keep together on one host; `anti-affinity`: never two on one host. */
-    type: z.enum(['affinity', 'anti-affinity']).describe('`affinity`: keep together on one host; `anti-affinity`: never two on one host.'),
+    /** `affinity`: keep together on one host; `anti-affinity`: never two on one host; `spread`: evenly over hosts or a label's domains. */
+    type: z
+      .enum(['affinity', 'anti-affinity', 'spread'])
+      .describe(
+        '`affinity`: keep together on one host; `anti-affinity`: never two on one host; `spread`: as evenly as the domains allow (hosts, or `scope` domains): no domain holds more than one member above the emptiest (max skew 1, as Kubernetes topology spread), so a group larger than the domains still loses at most its share when one fails.',
+      ),
     vms: z.array(z.string().min(1)).min(2).describe('VM names in the group (at least two).'),
     scope: z
       .string()
       .min(1)
       .optional()
       .describe(
-        'anti-affinity only: a host label (hosts[].labels, e.g. `rack`, `psu`, `zone`) whose value is a failure domain; no two members in one domain (hosts that share the value), instead of no two on one host. A host without the label is a domain of its own.',
+        'anti-affinity and spread: a host label (hosts[].labels, e.g. `rack`, `psu`, `zone`) whose value is a failure domain (hosts that share the value); anti-affinity: no two members in one domain instead of no two on one host; spread: even over those domains instead of over hosts. A host without the label is a domain of its own.',
       ),
   })
-  .refine((g) => g.scope === undefined || g.type === 'anti-affinity', {
+  .refine((g) => g.scope === undefined || g.type !== 'affinity', {
     path: ['scope'],
-    message: 'applies to anti-affinity groups only (an affinity group keeps its members on one host); remove it or set type: anti-affinity',
+    message:
+      'applies to anti-affinity and spread groups only (an affinity group keeps its members on one host); remove it or set type: anti-affinity or spread',
   })
   .superRefine((g, ctx) => {
     // A VM listed twice is one member: an anti-affinity pair of one VM with itself reads as a rule that is not there.

@@ -61,6 +61,19 @@ export function unmeetableRules(config: Config): string[] {
       `every host is in maintenance (hosts[].maintenance: ${config.hosts.map((h) => h.name).join(', ')}): their VMs have no host to go to and nothing is drained; take a host out of maintenance`,
     );
   for (const g of config.policy.affinityGroups) {
+    if (g.type === 'spread') {
+      const scope = g.scope;
+      if (scope !== undefined && config.hosts.length > 0 && !config.hosts.some((h) => h.labels[scope] !== undefined))
+        found.push(
+          `spread group ${g.name} spreads its VMs by host label "${scope}", which no host has (hosts[].labels): each host counts as its own ${scope}; fix the label's name or label the hosts`,
+        );
+      const domains = new Set(open.map((h) => (scope !== undefined && h.labels[scope] !== undefined ? `label:${h.labels[scope]}` : `host:${h.name}`)));
+      if (config.hosts.length > 0 && domains.size < 2)
+        found.push(
+          `spread group ${g.name} has ${domains.size} ${scope ?? 'host'}(s) out of maintenance to spread over: it spreads nothing until there are two; add a ${scope ?? 'host'}`,
+        );
+      continue;
+    }
     if (g.type !== 'anti-affinity') continue;
     if (g.scope === undefined) {
       if (g.vms.length > open.length)

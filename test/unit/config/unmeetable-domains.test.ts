@@ -28,6 +28,21 @@ describe('check-config: failure domains and headroom', () => {
     ]);
   });
 
+  it('a spread group over a label no host has, or over fewer than two domains; a spread over racks larger than the racks is fine', () => {
+    expect(check({ affinityGroups: [{ name: 'web', type: 'spread', vms: ['w1', 'w2', 'w3'], scope: 'rak' }] })).toEqual([
+      'spread group web spreads its VMs by host label "rak", which no host has (hosts[].labels): each host counts as its own rak; fix the label\'s name or label the hosts',
+    ]);
+    const oneRack = hosts.map((h) => ({ ...h, labels: { rack: 'a' } }));
+    expect(check({ affinityGroups: [{ name: 'web', type: 'spread', vms: ['w1', 'w2', 'w3'], scope: 'rack' }] }, oneRack)).toEqual([
+      'spread group web has 1 rack(s) out of maintenance to spread over: it spreads nothing until there are two; add a rack',
+    ]);
+    expect(check({ affinityGroups: [{ name: 'web', type: 'spread', vms: ['w1', 'w2', 'w3', 'w4', 'w5'], scope: 'rack' }] })).toEqual([]);
+    // scope on a keep-together group is still refused, naming the field.
+    expect(() =>
+      parseConfig({ hosts, policy: { affinityGroups: [{ name: 'db', type: 'affinity', vms: ['d1', 'd2'], scope: 'rack' }] } }, 'config.yaml'),
+    ).toThrow(/policy\.affinityGroups\[0\]\.scope: applies to anti-affinity and spread groups only/);
+  });
+
   it('policy.headroom.hostFailures as many as the hosts out of maintenance', () => {
     expect(check({ headroom: { hostFailures: 3 } })).toEqual([
       'policy.headroom.hostFailures is 3 but only 3 host(s) are out of maintenance: no host would be left to take their VMs, so every move the headroom judges is refused; lower it below 3',

@@ -87,7 +87,8 @@ describe('Dockerfile replayed without an engine', () => {
     expect(contextFiles).toContain('src/cli/main.ts');
     expect(contextFiles.filter((f) => /^(node_modules|dist|\.git|bench|docs)\//.test(f))).toEqual([]);
     // Only what the Dockerfile copies (a count bound broke as the sources grew; this does not).
-    const allowed = /^(src|policies)\/|^(package\.json|package-lock\.json|tsconfig\.json|deploy\/config\/virt-balancer\.example\.yaml|deploy\/bin\/virt-balancer\.mjs)$/;
+    const allowed =
+      /^(src|policies)\/|^(package\.json|package-lock\.json|tsconfig\.json|deploy\/config\/virt-balancer\.example\.yaml|deploy\/bin\/virt-balancer\.mjs)$/;
     expect(contextFiles.filter((f) => !allowed.test(f))).toEqual([]);
   });
 

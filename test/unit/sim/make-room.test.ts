@@ -89,3 +89,68 @@ describe('a keep-together group with a member its evacuation holds on a host in 
     expect(all[0].skipped.find((s) => s.vmName === 'db1')?.reason).toContain('affinity group db stays with db2');
   });
 });
+
+describe('spread groups over a label (max skew 1)', () => {
+  const racks = [
+    { name: 'a1', cpuCount: 16, memoryMiB: 65536, labels: { rack: 'a' } },
+    { name: 'a2', cpuCount: 16, memoryMiB: 65536, labels: { rack: 'a' } },
+    { name: 'b1', cpuCount: 16, memoryMiB: 65536, labels: { rack: 'b' } },
+    { name: 'c1', cpuCount: 16, memoryMiB: 65536, labels: { rack: 'c' } },
+  ];
+  const web = (i: number, host: string) => ({ name: `web${i}`, host, memoryMiB: 2048, cpu: 0.1 });
+
+  it('six web VMs, five in rack a, end two per rack, never moved within rack a, then stay', async () => {
+    const sim = new Simulator(
+      scenarioSchema.parse({ hosts: racks, vms: [web(1, 'a1'), web(2, 'a1'), web(3, 'a2'), web(4, 'a2'), web(5, 'a2'), web(6, 'b1')] }),
+    );
+    const config = policySchema.parse({
+      affinityGroups: [{ name: 'web', type: 'spread', scope: 'rack', vms: ['web1', 'web2', 'web3', 'web4', 'web5', 'web6'] }],
+    });
+    const moves = [];
+    for (let i = 0; i < 5; i++) moves.push(...(await sim.tick({ config })).moves);
+    expect(moves.every((m) => m.reason.includes('spread group web over rack'))).toBe(true);
+    expect(moves.filter((m) => m.from.startsWith('a') && m.to.startsWith('a'))).toEqual([]);
+    const rackOf = (h: string) => h[0];
+    const perRack = new Map<string, number>();
+    for (const vm of sim.state().vms) perRack.set(rackOf(vm.host), (perRack.get(rackOf(vm.host)) ?? 0) + 1);
+    expect(sim.where('web1')).toBeDefined();
+    expect(Object.fromEntries(perRack)).toEqual({ a: 2, b: 2, c: 2 });
+    expect(moves).toHaveLength(3);
+  });
+
+  it('a hot host is not relieved by a move that would leave its rack without a member (skew 2), and plan says why', async () => {
+    const sim = new Simulator(
+      scenarioSchema.parse({
+        hosts: racks.map((h) => ({ ...h, cpuCount: h.name === 'b1' ? 2 : 4 })),
+        vms: [
+          { name: 'web1', host: 'a1', vcpus: 1, memoryMiB: 2048, cpu: 0.05 },
+          { name: 'web2', host: 'a2', vcpus: 1, memoryMiB: 2048, cpu: 0.05 },
+          { name: 'web3', host: 'b1', vcpus: 2, memoryMiB: 2048, cpu: 0.97 },
+          { name: 'web4', host: 'c1', vcpus: 1, memoryMiB: 2048, cpu: 0.05 },
+        ],
+      }),
+    );
+    const spread = { affinityGroups: [{ name: 'web', type: 'spread', scope: 'rack', vms: ['web1', 'web2', 'web3', 'web4'] }] };
+    const ticks = [];
+    for (let i = 0; i < 3; i++) ticks.push(await sim.tick({ config: policySchema.parse(spread) }));
+    expect(ticks.flatMap((t) => t.moves)).toEqual([]);
+    const why = ticks[0].skipped.find((x) => x.vmName === 'web3')?.reason ?? '';
+    expect(why).toContain('spread group web over rack: rack a would hold 3 of its 4 members while rack b holds 0 (max skew 1)');
+    expect(why).toContain('spread group web over rack: rack c would hold 2 of its 4 members while rack b holds 0 (max skew 1)');
+    // Without the group, the same hot host is relieved.
+    const free = new Simulator(
+      scenarioSchema.parse({
+        hosts: racks.map((h) => ({ ...h, cpuCount: h.name === 'b1' ? 2 : 4 })),
+        vms: [
+          { name: 'web1', host: 'a1', vcpus: 1, memoryMiB: 2048, cpu: 0.05 },
+          { name: 'web2', host: 'a2', vcpus: 1, memoryMiB: 2048, cpu: 0.05 },
+          { name: 'web3', host: 'b1', vcpus: 2, memoryMiB: 2048, cpu: 0.97 },
+          { name: 'web4', host: 'c1', vcpus: 1, memoryMiB: 2048, cpu: 0.05 },
+        ],
+      }),
+    );
+    const unconstrained = [];
+    for (let i = 0; i < 3; i++) unconstrained.push(...(await free.tick({ config: policySchema.parse({}) })).moves);
+    expect(unconstrained.map((m) => m.vmName)).toContain('web3');
+  });
+});
