@@ -61,3 +61,24 @@ describe('anti-affinity over a host label', () => {
     expect(r.error?.issues[0].path).toEqual(['affinityGroups', 0, 'scope']);
   });
 });
+
+describe('spread over a host label (max skew 1)', () => {
+  it('place: a new member goes only to the emptiest rack; a fuller rack is refused naming the counts', async () => {
+    const config = policySchema.parse({ affinityGroups: [{ name: 'web', type: 'spread', scope: 'rack', vms: ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'] }] });
+    // Racks a: w1 w2, b: w3 w4, c: w5 -> the sixth may only go to c.
+    const s = state(hosts(), [vm('w1', 'a1', 0.1), vm('w2', 'a2', 0.1), vm('w3', 'b1', 0.1), vm('w4', 'b1', 0.1), vm('w5', 'c1', 0.1)]);
+    const verdicts = await judgeTargets(vm('w6', '', 0.1), s, { config });
+    expect(verdicts.filter((v) => v.accepted).map((v) => v.host)).toEqual(['c1']);
+    expect(verdicts.find((v) => v.host === 'a1')?.reason).toBe(
+      'affinity: spread group web over rack: rack a would hold 3 of its 6 members while rack c holds 1 (max skew 1)',
+    );
+  });
+
+  it('a spread group without scope spreads over hosts: three members on one of three hosts become one per host', async () => {
+    const config = policySchema.parse({ affinityGroups: [{ name: 'web', type: 'spread', vms: ['w1', 'w2', 'w3'] }], maxMovesPerTick: 5 });
+    const s = state([host('h1'), host('h2'), host('h3')], [vm('w1', 'h1', 0.1), vm('w2', 'h1', 0.1), vm('w3', 'h1', 0.1)]);
+    const p = await plan(s, { config });
+    expect(p.moves.map((m) => m.to).sort()).toEqual(['h2', 'h3']);
+    expect(p.moves.every((m) => m.mustMove && m.reason.startsWith('affinity: spread group web over hosts: h1 holds 3 of its 3 members'))).toBe(true);
+  });
+});
