@@ -124,9 +124,14 @@ describe('drain under per-host budgets: a queue, no waves', () => {
     const started = Date.now();
     const drain = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'drain', 'lab1', '--json', '-c', configFile], {
       timeout: 150_000,
-    }).finally(() => {
-      done = true;
-    });
+    })
+      .catch((e: { message: string; stdout?: string; stderr?: string }) => {
+        // What the drain said, not only that it exited non-zero.
+        throw new Error(`${e.message}\nstdout: ${e.stdout?.slice(-4000)}\nstderr: ${e.stderr?.slice(-4000)}`);
+      })
+      .finally(() => {
+        done = true;
+      });
     const drainMs = Date.now() - started;
     const samples = await sampling;
     const out = JSON.parse(drain.stdout) as { results: { vm: string; to: string; outcome: string }[] };
