@@ -85,10 +85,13 @@ describe('drain under per-host budgets: a queue, no waves', () => {
 
   it('never exceeds a budget in libvirt’s job lists, starts each queued move as a slot frees, and every guest stays intact', async () => {
     const setupStarted = Date.now();
-    // Big: 160 MiB of its memory written and rewritten (4 MiB/s), under a 16 MiB/s cap: ~10 s or more. Small: ~1-2 s.
+    // Big: 160 MiB of its memory written and rewritten (2 MiB/s), under a 16 MiB/s cap: ~16 s. Small: ~1-2 s.
+    // (At 4 MiB/s libvirt's sampled dirty rate read 10 on a loaded machine, and pre-copy, the one
+    // technique allowed here, was rightly judged not to converge at 10 x 1.5 of 16 MiB/s: this
+    // test is about budgets, not that boundary.)
     // Booted together: one after another took ~36 s each on this shared 2-core machine.
     await Promise.all([
-      lab.createVm(profile(BIG, { memoryMiB: 256, workloadMiB: 160, dirtyMiBps: 4 })),
+      lab.createVm(profile(BIG, { memoryMiB: 256, workloadMiB: 160, dirtyMiBps: 2 })),
       ...SMALL.map((name) => lab.createVm(profile(name, {}))),
     ]);
     const before = new Map<string, number>();
