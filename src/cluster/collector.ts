@@ -425,7 +425,10 @@ export class Collector {
         );
       }
     }
-    // Node CPU/memory stats are optional: some drivers (libvirt's test driver) lack them.
+    // Node CPU/memory stats are optional: some drivers (libvirt's test driver) lack them. The
+    // free hugepages are asked at the same time (readHugepages never rejects): the host's calls
+    // of a tick leave in one write (session.ts), one system call a host instead of two.
+    const hugepagesRead = this.readHugepages(host, conn, memo);
     const [cpuStats, memStats, records] = await Promise.all([
       conn.nodeGetCpuStats(-1).catch(() => undefined),
       conn.nodeGetMemoryStats(-1).catch(() => undefined),
@@ -453,7 +456,7 @@ export class Collector {
     }
     if (reading.length > 0) await Promise.all(reading);
     memo.jobs.endTick();
-    const hugepages = await this.readHugepages(host, conn, memo);
+    const hugepages = await hugepagesRead;
 
     const cpuCount = host.capacity?.cpuCount ?? memo.nodeCpus!;
     let cpuUtilization;

@@ -93,7 +93,11 @@ describe('the bulk-stats fast decoder', () => {
   const reply = fc
     .array(
       fc.record({
-        dom: fc.record({ name: fc.string({ unit: 'binary', maxLength: 10 }), uuid: fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b)), id: fc.integer({ min: -1, max: 1000 }) }),
+        dom: fc.record({
+          name: fc.string({ unit: 'binary', maxLength: 10 }),
+          uuid: fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b)),
+          id: fc.integer({ min: -1, max: 1000 }),
+        }),
         params: fc.array(fc.record({ field: name, value }), { maxLength: 12 }),
       }),
       { maxLength: 5 },
@@ -116,19 +120,14 @@ describe('the bulk-stats fast decoder', () => {
   it('fails where the generic decoder fails, with its error, on damaged replies (bytes overwritten, cut short)', () => {
     let failures = 0;
     fc.assert(
-      fc.property(
-        reply,
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
-        fc.nat(),
-        (body, flips, cut) => {
-          const damaged = Buffer.from(body);
-          for (const [at, byte] of flips) if (damaged.length > 0) damaged[at % damaged.length] = byte;
-          const bytes = flips.length === 0 && damaged.length > 0 ? damaged.subarray(0, cut % damaged.length) : damaged;
-          const want = outcome(() => generic(bytes));
-          if (typeof want === 'string') failures++;
-          expect(outcome(() => fast(bytes))).toStrictEqual(want);
-        },
-      ),
+      fc.property(reply, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(), (body, flips, cut) => {
+        const damaged = Buffer.from(body);
+        for (const [at, byte] of flips) if (damaged.length > 0) damaged[at % damaged.length] = byte;
+        const bytes = flips.length === 0 && damaged.length > 0 ? damaged.subarray(0, cut % damaged.length) : damaged;
+        const want = outcome(() => generic(bytes));
+        if (typeof want === 'string') failures++;
+        expect(outcome(() => fast(bytes))).toStrictEqual(want);
+      }),
       { numRuns: 1000 },
     );
     // The property is about failures: most damaged replies must fail.
