@@ -17,7 +17,7 @@
  * most of another fifth (bench/collect-scale.ts, docs/benchmarks.md).
  */
 import { TypedParamType } from './constants.js';
-import { REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX, REMOTE_DOMAIN_LIST_MAX, REMOTE_STRING_MAX } from './generated/protocol.js';
+import * as limits from './generated/protocol.js';
 import type { DomainRef, TypedParams, TypedParamValue } from './wire.js';
 import { ByteStringTable, type BytesToString, type TableEntry } from './xdr-intern.js';
 import { XdrError, type XdrReader } from './xdr.js';
@@ -27,6 +27,12 @@ export interface DomainStatsRecord {
   domain: DomainRef;
   params: TypedParams;
 }
+
+// remote_protocol.x's bounds, read once: an imported binding may be a getter per access (tsx's module transform).
+const REMOTE_STRING_MAX = limits.REMOTE_STRING_MAX;
+const REMOTE_DOMAIN_LIST_MAX = limits.REMOTE_DOMAIN_LIST_MAX;
+const REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX = limits.REMOTE_CONNECT_GET_ALL_DOMAIN_STATS_MAX;
+const { INT, UINT, LLONG, ULLONG, DOUBLE, BOOLEAN, STRING } = TypedParamType;
 
 /** Parameter names of every connection's replies, kept once (a few hundred distinct ones in practice; bounded). */
 const paramNames = new ByteStringTable();
@@ -70,19 +76,19 @@ function readDomainRef(r: XdrReader): DomainRef {
 function readValue(r: XdrReader): TypedParamValue {
   const type = r.int();
   switch (type) {
-    case TypedParamType.INT:
+    case INT:
       return r.int();
-    case TypedParamType.UINT:
+    case UINT:
       return r.uint();
-    case TypedParamType.LLONG:
+    case LLONG:
       return r.hyper();
-    case TypedParamType.ULLONG:
+    case ULLONG:
       return r.uhyper();
-    case TypedParamType.DOUBLE:
+    case DOUBLE:
       return r.double();
-    case TypedParamType.BOOLEAN:
+    case BOOLEAN:
       return r.int() !== 0;
-    case TypedParamType.STRING:
+    case STRING:
       return r.string(REMOTE_STRING_MAX, 'remote_typed_param_value.s');
     default:
       throw new XdrError(`remote_typed_param_value: type ${type} is none of its cases (1, 2, 3, 4, 5, 6, 7)`);

@@ -175,14 +175,21 @@ export class XdrReader {
 
   hyper(): bigint {
     this.need(8, 'hyper');
-    const v = this.buffer.readBigInt64BE(this.offset);
+    const high = this.buffer.readInt32BE(this.offset);
+    // Below 2^53 in magnitude (every counter libvirt sends in practice) the value is exact as a
+    // number, so one BigInt is made instead of readBigInt64BE's several (5 million a tick at
+    // 10,000 hosts); beyond, the exact path.
+    const v =
+      high >= -0x200000 && high < 0x200000 ? BigInt(high * 0x100000000 + this.buffer.readUInt32BE(this.offset + 4)) : this.buffer.readBigInt64BE(this.offset);
     this.offset += 8;
     return v;
   }
 
   uhyper(): bigint {
     this.need(8, 'unsigned hyper');
-    const v = this.buffer.readBigUInt64BE(this.offset);
+    const high = this.buffer.readUInt32BE(this.offset);
+    // As hyper(): one BigInt from an exact number below 2^53.
+    const v = high < 0x200000 ? BigInt(high * 0x100000000 + this.buffer.readUInt32BE(this.offset + 4)) : this.buffer.readBigUInt64BE(this.offset);
     this.offset += 8;
     return v;
   }
