@@ -10,7 +10,8 @@
  *   npm run bench -- --only scale      (VB_SCALE_HOSTS=100,1000 VB_SCALE_RUNS=1 to narrow it)
  *
  * VB_PROFILE_TICKS=<path prefix> writes the measured ticks' CPU profile per size (warm-up left
- * out); VB_HEAP_SNAPSHOT=<path prefix> a heap snapshot after them.
+ * out; with VB_ALLOCATION_PROFILE=1 a sampling allocation profile instead); VB_HEAP_SNAPSHOT=<path
+ * prefix> a heap snapshot after them.
  */
 import { fork } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -46,17 +47,35 @@ export interface ScaleRow {
   rssMiB: number;
 }
 
-/** The measured ticks' CPU profile (VB_PROFILE_TICKS=<path prefix>), warm-up left out: where a tick's time goes. */
+/**
+ * The measured ticks' CPU profile (VB_PROFILE_TICKS=<path prefix>), warm-up left out: where a
+ * tick's time goes; with VB_ALLOCATION_PROFILE=1 a sampling heap profile instead (`.heapprofile`:
+ * which functions allocate what a tick's garbage collection then costs).
+ */
 async function startProfile() {
   const { Session } = await import('node:inspector/promises');
   const session = new Session();
   session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
+  const allocations = process.env.VB_ALLOCATION_PROFILE === '1';
+  if (allocations)
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 64 * 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  else {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   return {
-    async stop(path: string) {
-      const { profile } = await session.post('Profiler.stop');
-      await writeFile(path, JSON.stringify(profile));
+    async stop(prefix: string) {
+      if (allocations) {
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        await writeFile(`${prefix}.heapprofile`, JSON.stringify(profile));
+      } else {
+        const { profile } = await session.post('Profiler.stop');
+        await writeFile(`${prefix}.cpuprofile`, JSON.stringify(profile));
+      }
       session.disconnect();
     },
   };
@@ -143,7 +162,7 @@ async function measureSize(hosts: number, vmsPerHost: number, ticks: number, log
       moves = p.moves.length;
       if (state.vms.length !== hosts * vmsPerHost) throw new Error(`collected ${state.vms.length} VMs, expected ${hosts * vmsPerHost}`);
     }
-    if (profiler) await profiler.stop(`${process.env.VB_PROFILE_TICKS}-${hosts}.cpuprofile`);
+    if (profiler) await profiler.stop(`${process.env.VB_PROFILE_TICKS}-${hosts}`);
     if (process.env.VB_HEAP_SNAPSHOT) (await import('node:v8')).writeHeapSnapshot(`${process.env.VB_HEAP_SNAPSHOT}-${hosts}.heapsnapshot`);
     const measured = await counts();
     const rpcs = Object.values(measured.counts).reduce((s, n) => s + n, 0);

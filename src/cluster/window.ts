@@ -20,9 +20,25 @@ const ascending = (a: number, b: number) => a - b;
 
 /** Nearest-rank 90th percentile of samples (0 for none): with few samples it is the highest one, so a single spike shows in p90 but not in mean. */
 export function p90Of(samples: readonly number[]): number {
-  if (samples.length === 0) return 0;
-  const sorted = samples.slice().sort(ascending);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(0.9 * sorted.length) - 1)];
+  const n = samples.length;
+  if (n === 0) return 0;
+  let sorted: number[];
+  if (n <= 32) {
+    // Insertion sort: a window's few samples (10 by default) sort faster so than through
+    // Array.prototype.sort's comparator calls (this runs for every VM every tick: 300,000 at
+    // 10,000 hosts). Same order: stable, ascending.
+    sorted = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const v = samples[i];
+      let j = i - 1;
+      while (j >= 0 && sorted[j] > v) {
+        sorted[j + 1] = sorted[j];
+        j--;
+      }
+      sorted[j + 1] = v;
+    }
+  } else sorted = samples.slice().sort(ascending);
+  return sorted[Math.min(n - 1, Math.ceil(0.9 * n) - 1)];
 }
 
 export function windowedValue(samples: readonly number[]): WindowedValue {

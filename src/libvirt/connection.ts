@@ -11,6 +11,7 @@
  *   await conn.close();
  */
 import { DomainEventId, TypedParamType } from './constants.js';
+import { decodeAllDomainStatsRet, type DomainStatsRecord } from './domain-stats-decode.js';
 import {
   decodeRemoteDomainEventCallbackJobCompletedMsg,
   decodeRemoteDomainEventCallbackLifecycleMsg,
@@ -45,10 +46,7 @@ export interface DomainInfo {
  */
 export type JobInfo = Omit<RemoteDomainGetJobInfoRet, 'timeElapsed' | 'timeRemaining'> & { timeElapsedMs: bigint; timeRemainingMs: bigint };
 
-export interface DomainStatsRecord {
-  domain: DomainRef;
-  params: TypedParams;
-}
+export type { DomainStatsRecord } from './domain-stats-decode.js';
 
 export interface MigrationParams {
   uri?: string;
@@ -227,10 +225,14 @@ export class LibvirtConnection extends RemoteSession {
     return (await this.invoke(Procedures.CONNECT_LIST_ALL_DOMAINS, { need_results: 1, flags })).domains.map(domainFromWire);
   }
 
-  /** Stats of every domain in one call; stats is a DomainStatsTypes bitmask (0 = all groups). */
+  /**
+   * Stats of every domain in one call; stats is a DomainStatsTypes bitmask (0 = all groups). The
+   * reply is decoded straight into records (domain-stats-decode.ts: the collector reads this every
+   * tick on every host), with the generated codec's checks and the same result.
+   */
   async connectGetAllDomainStats(stats = 0, flags = 0): Promise<DomainStatsRecord[]> {
-    const { retStats } = await this.invoke(Procedures.CONNECT_GET_ALL_DOMAIN_STATS, { doms: [], stats, flags });
-    return retStats.map((s) => ({ domain: domainFromWire(s.dom), params: typedParamsRecord(s.params) }));
+    const { procedure, encodeArgs } = Procedures.CONNECT_GET_ALL_DOMAIN_STATS;
+    return this.call(procedure, (w) => encodeArgs?.(w, { doms: [], stats, flags }), decodeAllDomainStatsRet);
   }
 
   async domainLookupByName(name: string): Promise<DomainRef> {

@@ -97,6 +97,8 @@ export class RemoteSession extends EventEmitter {
   private keepaliveTimer?: NodeJS.Timeout;
   private lastReceivedMs = Date.now();
   private unansweredProbes = 0;
+  /** The stream is corked until the turn's end (see send). */
+  private corked = false;
   /**
    * The daemon's libvirt and hypervisor (QEMU) versions, read at open (major * 1e6 + minor * 1e3 +
    * micro; undefined when the daemon would not say, e.g. a driver without a hypervisor version).
@@ -212,7 +214,21 @@ export class RemoteSession extends EventEmitter {
     this.keepaliveTimer.unref();
   }
 
+  /**
+   * Packets sent in one turn of the event loop leave together: the stream is corked at the first
+   * and uncorked once the turn's callbacks and promise jobs have run (setImmediate), so the calls a caller makes at once (the collector's four per
+   * host per tick) cost one write system call, not one each (at 10,000 hosts the writes were ~7 %
+   * of a collection tick's CPU, bench/collect-scale.ts).
+   */
   private send(program: number, version: number, procedure: number, type: MessageType, serial: number, payload: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
     this.stream.write(encodePacket({ program, version, procedure, type, serial, status: MessageStatus.OK }, payload));
   }
 

@@ -220,6 +220,36 @@ describe('collector accounting', () => {
     expect(state.vms[0].alsoActiveOn).toEqual([state.vms[0].host === 'kvm1' ? 'kvm2' : 'kvm1']);
   });
 
+  it('counts a VM seen in an earlier tick once when a migration shows it on two hosts, and forgets a VM gone from every host', async () => {
+    const vm = { name: 'moving', uuid: uuid(8), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml: plainXml };
+    const other = { name: 'stays', uuid: uuid(9), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml: plainXml };
+    const source = [vm, other];
+    const destination: FakeDomain[] = [];
+    const c = collector([
+      { name: 'kvm1', conn: fakeHost(source) },
+      { name: 'kvm2', conn: fakeHost(destination) },
+    ]);
+    // Ticks a few ms apart, so each gives a CPU sample.
+    const tick = async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      return c.collect();
+    };
+    await tick();
+    // The incoming copy, paused for the migration (VIR_DOMAIN_PAUSED_MIGRATION), beside the running source.
+    destination.push({ ...vm, state: DomainState.PAUSED, reason: 2 });
+    const during = await tick();
+    expect(during.vms.filter((v) => v.uuid === vm.uuid).map((v) => [v.host, v.state, v.alsoActiveOn])).toEqual([['kvm1', 'running', undefined]]);
+    expect(during.vms).toHaveLength(2);
+    // Gone from both hosts for a tick, then back: a new VM to the collector (its window starts again).
+    source.splice(0, 1);
+    destination.splice(0, 1);
+    expect((await tick()).vms.map((v) => v.name)).toEqual(['stays']);
+    source.push(vm);
+    const back = await tick();
+    expect(back.vms.find((v) => v.uuid === vm.uuid)?.cpuUtilization.samples).toBe(0);
+    expect(back.vms.find((v) => v.uuid === other.uuid)?.cpuUtilization.samples).toBe(3);
+  });
+
   it('re-reads the definition of a VM with a VM-bound failure and notes when it changed', async () => {
     const gpu = {
       name: 'gpu',

@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dedupeMigrating, parseCapabilitiesCpu, parseTags } from '../../../src/cluster/collector.js';
 import { clusterImbalance, hostMemoryRatio, memoryImbalance } from '../../../src/cluster/imbalance.js';
-import { rateRatio, SampleWindow, windowedValue } from '../../../src/cluster/window.js';
+import { p90Of, rateRatio, SampleWindow, windowedValue } from '../../../src/cluster/window.js';
 import { host, vm, win } from '../policy/fixtures.js';
 
 describe('rates from counters', () => {
@@ -76,5 +77,23 @@ describe('collector helpers', () => {
     ];
     expect(hostMemoryRatio(hosts[0])).toBeCloseTo(0.3);
     expect(memoryImbalance(hosts)).toBeCloseTo(Math.sqrt((0.2 ** 2 + 0.1 ** 2 + 0.1 ** 2) / 3));
+  });
+});
+
+describe('p90Of', () => {
+  it('is the nearest-rank 90th percentile of any samples, short windows (insertion sort) and long ones alike', () => {
+    const reference = (xs: number[]) => {
+      if (xs.length === 0) return 0;
+      const sorted = [...xs].sort((a, b) => a - b);
+      return sorted[Math.ceil(0.9 * sorted.length) - 1];
+    };
+    fc.assert(
+      fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { maxLength: 40 }), (xs) => {
+        expect(p90Of(xs)).toBe(reference(xs));
+      }),
+      { numRuns: 500 },
+    );
+    expect(p90Of([0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6, 1])).toBe(0.9);
+    expect(p90Of([3])).toBe(3);
   });
 });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TypedParamType } from '../../../src/libvirt/constants.js';
 import { readDomain, readRemoteError, readTypedParamList, writeDomain, writeTypedParams, type TypedParam } from '../../../src/libvirt/wire.js';
@@ -70,5 +71,24 @@ describe('XDR', () => {
     expect(e.codeName).toBe('VIR_ERR_OPERATION_INVALID');
     expect(e.domainName).toBe('VIR_FROM_QEMU');
     expect(e.message).toContain('not running');
+  });
+});
+
+describe('XDR hyper and unsigned hyper', () => {
+  it('read every 64-bit value exactly, on both sides of 2^53 (numbers below it, BigInt arithmetic beyond)', () => {
+    const edges = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, 2n ** 64n - 1n];
+    const signedEdges = [...edges.filter((v) => v < 2n ** 63n), ...edges.filter((v) => v > 0n && v <= 2n ** 63n).map((v) => -v)];
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.constantFrom(...edges)),
+        fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.constantFrom(...signedEdges)),
+        (u, h) => {
+          const r = new XdrReader(new XdrWriter().uhyper(u).hyper(h).toBuffer());
+          expect(r.uhyper()).toBe(u);
+          expect(r.hyper()).toBe(h);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
