@@ -106,6 +106,16 @@ const num = typedParamNumber;
 const big = typedParamBigInt;
 
 /** A KiB typed parameter in bytes, or undefined when absent. */
+/**
+ * The bulk-stats parameters readVm and vmObservation read; the reply's others (per-vCPU times,
+ * per-disk I/O counters, most balloon figures: about two thirds of a VM's ~40) are passed over
+ * undecoded (issue 25: their values were most of a 10,000-host tick's decoding and garbage).
+ * A parameter read below must be named here.
+ */
+export const COLLECTED_PARAMS =
+  /^(?:state\.(?:state|reason)|vcpu\.(?:current|maximum)|cpu\.time|balloon\.(?:current|maximum|rss|usable|unused)|block\.count|block\.\d+\.(?:name|capacity))$/;
+const collectedParam = (name: string): boolean => COLLECTED_PARAMS.test(name);
+
 function kibBytes(params: TypedParams, key: string): number | undefined {
   const v = num(params, key);
   return v === undefined ? undefined : v * 1024;
@@ -459,6 +469,7 @@ export class Collector {
       conn.connectGetAllDomainStats(
         DomainStatsTypes.STATE | DomainStatsTypes.CPU_TOTAL | DomainStatsTypes.BALLOON | DomainStatsTypes.VCPU | DomainStatsTypes.BLOCK,
         GetAllDomainStatsFlags.NOWAIT,
+        collectedParam,
       ),
     ]);
     // Most VMs need no call of their own in a tick: their observation is built at once, and only

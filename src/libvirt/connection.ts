@@ -228,11 +228,16 @@ export class LibvirtConnection extends RemoteSession {
   /**
    * Stats of every domain in one call; stats is a DomainStatsTypes bitmask (0 = all groups). The
    * reply is decoded straight into records (domain-stats-decode.ts: the collector reads this every
-   * tick on every host), with the generated codec's checks and the same result.
+   * tick on every host), with the generated codec's checks and the same result. `wanted` keeps
+   * only the parameters it accepts (decodeAllDomainStatsRet).
    */
-  async connectGetAllDomainStats(stats = 0, flags = 0): Promise<DomainStatsRecord[]> {
+  async connectGetAllDomainStats(stats = 0, flags = 0, wanted?: (name: string) => boolean): Promise<DomainStatsRecord[]> {
     const { procedure, encodeArgs } = Procedures.CONNECT_GET_ALL_DOMAIN_STATS;
-    return this.call(procedure, (w) => encodeArgs?.(w, { doms: [], stats, flags }), decodeAllDomainStatsRet);
+    return this.call(
+      procedure,
+      (w) => encodeArgs?.(w, { doms: [], stats, flags }),
+      (r) => decodeAllDomainStatsRet(r, wanted),
+    );
   }
 
   async domainLookupByName(name: string): Promise<DomainRef> {

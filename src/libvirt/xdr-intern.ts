@@ -18,6 +18,9 @@ export interface TableEntry {
   readonly bytes: Buffer | undefined;
   readonly text: string;
   next?: TableEntry;
+  /** A caller's verdict on this text, cached with the function that gave it (domain-stats-decode.ts's `wanted`). */
+  judgedBy?: (text: string) => boolean;
+  judged?: boolean;
 }
 
 /** UTF-8, as XdrReader.string decodes (invalid sequences become U+FFFD, as Buffer.toString does). */

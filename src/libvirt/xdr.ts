@@ -241,6 +241,17 @@ export class XdrReader {
     return start;
   }
 
+  /** Pass over `bytes` bytes (a value not wanted), with the checks reading it makes. @throws XdrError as reading them. */
+  skip(bytes: number, what: string): void {
+    this.need(bytes, what);
+    this.offset += bytes;
+  }
+
+  /** Pass over a `string x<maxBytes>` (a value not wanted): the same checks and errors as string(), no text made. */
+  skipString(maxBytes: number, field?: string): void {
+    this.skipPadded(this.opaqueLength(maxBytes, field));
+  }
+
   /** `string x<maxBytes>` as UTF-8 (decoded in place: no Buffer slice). */
   string(maxBytes: number, field?: string): string {
     const length = this.opaqueLength(maxBytes, field);

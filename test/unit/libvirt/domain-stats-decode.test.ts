@@ -133,6 +133,54 @@ describe('the bulk-stats fast decoder', () => {
     // The property is about failures: most damaged replies must fail.
     expect(failures).toBeGreaterThan(200);
   });
+
+  /** A `wanted` filter: what the generic records keep of the names it accepts (the last of a repeated name wins, as there). */
+  const keepOnly = (records: ReturnType<typeof generic>['records'], wanted: (n: string) => boolean) =>
+    records.map((rec) => ({ domain: rec.domain, params: Object.fromEntries(Object.entries(rec.params).filter(([n]) => wanted(n))) }));
+  const filtered = (body: Buffer, wanted: (n: string) => boolean) => {
+    const r = new XdrReader(body);
+    const records = decodeAllDomainStatsRet(r, wanted);
+    return { records, remaining: r.remaining };
+  };
+
+  it('with a wanted filter: the generic records with only the accepted names, on recorded and generated replies, and every value passed over is checked', () => {
+    const collectorLike = (n: string) => /^(state\.state|cpu\.time|balloon\.current|block\.\d+\.name)$/.test(n);
+    for (const { body } of recorded) {
+      const want = generic(body);
+      const got = filtered(body, collectorLike);
+      expect(got).toStrictEqual({ records: keepOnly(want.records, collectorLike), remaining: want.remaining });
+      // Something was really passed over.
+      expect(Object.keys(got.records[0].params).length).toBeLessThan(Object.keys(want.records[0].params).length);
+    }
+    fc.assert(
+      fc.property(reply, fc.func(fc.boolean()), (body, pick) => {
+        const wanted = (n: string) => pick(n);
+        const want = generic(body);
+        expect(filtered(body, wanted)).toStrictEqual({ records: keepOnly(want.records, wanted), remaining: want.remaining });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('with a wanted filter: fails where the generic decoder fails, with its error, on damaged replies', () => {
+    fc.assert(
+      fc.property(reply, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(), (body, flips, cut) => {
+        const damaged = Buffer.from(body);
+        for (const [at, byte] of flips) if (damaged.length > 0) damaged[at % damaged.length] = byte;
+        const bytes = flips.length === 0 && damaged.length > 0 ? damaged.subarray(0, cut % damaged.length) : damaged;
+        const want = outcome(() => generic(bytes));
+        const none = () => false;
+        const got = outcome(() => filtered(bytes, none));
+        if (typeof want === 'string') expect(got).toStrictEqual(want);
+        else
+          expect(got).toStrictEqual({
+            records: keepOnly((want as ReturnType<typeof generic>).records, none),
+            remaining: (want as ReturnType<typeof generic>).remaining,
+          });
+      }),
+      { numRuns: 1000 },
+    );
+  });
 });
 
 describe('ByteStringTable', () => {
