@@ -111,6 +111,7 @@ export async function makeRoom(planning: Planning, stuck: readonly StuckMustMove
         reason: `engine: ${reason}; to ${to.name}`,
       });
       if ('skip' in built) continue;
+      built.move.makesRoomFor = vm.uuid;
       projection.apply(other, from, to);
       moves.push(built.move);
       made.push(built.move);

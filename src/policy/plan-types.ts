@@ -70,6 +70,8 @@ export interface Move {
    * select marked it mustMove). With policy.automation `partial` these run without approval.
    */
   mustMove?: boolean;
+  /** A make-room move (policy/make-room.ts): the UUID of the VM leaving a host in maintenance it makes room for. */
+  makesRoomFor?: string;
   /**
    * The VM's own automation level (a per-VM override: metadata tag automation:LEVEL or
    * policy.vmOverrides), which replaces policy.automation for this move; absent when it has none.

@@ -41,12 +41,27 @@ export async function planDrain(ctx: WorkflowContext, state: ClusterState, hostN
   if (!host) throw new RequestRefused('unknown-host', `host ${hostName} was not observed`);
   if (!host.up) throw new RequestRefused('host-down', `host ${hostName} is down (${host.downReason}); its VMs cannot be migrated live`);
   const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
-  const { plan } = await planObserved(
+  const { plan: whole } = await planObserved(
     drained,
     { config: ctx.config, policies: ctx.policies, history: ctx.history, maxMoves: 10_000 },
     { collector: ctx.collector, staleAfterMs: 0 },
   );
-  return { host: hostName, drained, plan };
+  return { host: hostName, drained, plan: drainPart(whole, state, hostName) };
+}
+
+/**
+ * What of a plan is the drain's: the moves off the host and the moves making room for its VMs,
+ * and the skips of its own VMs. A balancing move elsewhere, or a VM elsewhere left alone (its
+ * cooldown, a spread target gaining too little), is the ticks' business: it neither runs in a
+ * drain nor holds it (a fresh user's roll stopped on two VMs of another host).
+ */
+export function drainPart(plan: Plan, state: ClusterState, hostName: string): Plan {
+  const onHost = new Set(state.vms.filter((v) => v.host === hostName).map((v) => v.uuid));
+  return {
+    ...plan,
+    moves: plan.moves.filter((m) => m.from === hostName || (m.makesRoomFor !== undefined && onHost.has(m.makesRoomFor))),
+    skipped: plan.skipped.filter((s) => s.vmUuid !== undefined && onHost.has(s.vmUuid)),
+  };
 }
 
 /**
