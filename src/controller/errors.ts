@@ -23,7 +23,8 @@ export type RefusalCode =
   | 'daemon-not-answering'
   | 'daemon-running'
   | 'roll-unfinished'
-  | 'no-roll-to-resume';
+  | 'no-roll-to-resume'
+  | 'hook-differs';
 
 /** A request refused before it changed anything: `code` says which rule, `message` says what to do. */
 export class RequestRefused extends Error {

@@ -4,6 +4,7 @@ import { commandArgv } from '../../config/power-schema.js';
 import { Session } from '../../controller/session.js';
 import { checkDrainPolicies } from '../../controller/workflows/drain.js';
 import { maintenanceHere } from '../../controller/workflows/maintenance-here.js';
+import { stopHooksWhenInterrupted } from '../../controller/workflows/maintenance-steps.js';
 import { action, UserError } from '../errors.js';
 import { describeRollEntry, renderMaintenanceDryRun, renderRollResult } from '../format-maintenance.js';
 import { commandLogger, logLevelOption } from '../logging.js';
@@ -54,15 +55,17 @@ export function register(program: Command): void {
         const session = await Session.open(options.config, commandLogger(options.logLevel));
         try {
           checkDrainPolicies(await session.policies());
-          const hook = options.hook !== undefined ? parseHook(options.hook) : session.config.maintenance.hook;
+          const hook = options.hook !== undefined ? parseHook(options.hook) : undefined;
           const request = {
             hosts: options.hosts?.split(',').map((h) => h.trim()),
             returnVms: options.return === true || session.config.maintenance.returnVms,
             hook,
+            configHook: session.config.maintenance.hook,
             resume: options.resume,
             fresh: options.fresh,
             dryRun: options.dryRun,
           };
+          if (!request.dryRun) stopHooksWhenInterrupted((line) => err(line));
           const done = await maintenanceHere(session, request, (entry, position) => (options.json ? undefined : out(describeRollEntry(entry, position))));
           if ('dryRun' in done) return options.json ? outJson(done.dryRun) : out(renderMaintenanceDryRun(done.dryRun));
           if (options.json) outJson(done.result);

@@ -13,7 +13,10 @@ import { MAINTENANCE_STEPS, type JournalEntry, type MaintenanceJournalEntry, typ
  * - `host-down`: the host to drain does not answer libvirt (its VMs cannot move live).
  * - `hook-failed`, `hook-timeout`: the operator's hook exited non-zero, or still ran at its timeout.
  * - `host-not-healthy`: the host did not answer libvirt again within maintenance.healthyTimeoutSeconds.
- * - `host-in-maintenance`: the host is flagged maintenance in the config (someone else's maintenance).
+ * - `host-in-maintenance`: the host is flagged maintenance in the config (someone else's maintenance):
+ *   found before its drain, nothing of that host is touched.
+ * - `host-not-empty`: VMs arrived on the drained host before its hook (another controller, an
+ *   operator): the hook, which may reboot it, is not run.
  * - `return-refused`, `return-failed`: a VM could not go back (a rule, room) or its migration failed.
  */
 export type MaintenanceStopCode =
@@ -24,6 +27,7 @@ export type MaintenanceStopCode =
   | 'hook-timeout'
   | 'host-not-healthy'
   | 'host-in-maintenance'
+  | 'host-not-empty'
   | 'return-refused'
   | 'return-failed';
 

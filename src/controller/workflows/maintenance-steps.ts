@@ -5,7 +5,7 @@
  * the cluster until the host answers libvirt again. Also the dry run: the whole sequence with the
  * cost model's predicted durations.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ClusterState } from '../../cluster/model.js';
 import { expandCommand, powerTarget } from '../../power/command.js';
 import { RequestRefused } from '../errors.js';
@@ -18,44 +18,122 @@ import { carryOutMove, planMigration } from './migrate.js';
 /** The ends of a hook's output kept in the journal, characters. */
 const OUTPUT_TAIL_CHARS = 500;
 
-/** Run a hook's argv (execFile, no shell), killed with SIGKILL at `timeoutMs`. Never throws. */
+/** Process groups of the hooks running now (each hook leads its own group: see runHook). */
+const runningHooks = new Set<number>();
+
+/**
+ * Signal every running hook's whole process group (its children too). The maintenance command
+ * calls it when it is interrupted (Ctrl-C, SIGTERM): a hook left running would overlap the one
+ * a resume starts on the same host. Returns how many groups were signalled.
+ */
+export function signalRunningHooks(signal: NodeJS.Signals = 'SIGTERM'): number {
+  let n = 0;
+  for (const group of runningHooks) {
+    try {
+      process.kill(-group, signal);
+      n++;
+    } catch {
+      runningHooks.delete(group);
+    }
+  }
+  return n;
+}
+
+/**
+ * Until the process ends: on Ctrl-C, SIGTERM or SIGHUP, stop the running hook with what it started
+ * (a resume would otherwise run a second one beside it on the same host), say so through `say`,
+ * and exit 130 / 143 / 129. The journal already says where a resume continues.
+ */
+export function stopHooksWhenInterrupted(say: (line: string) => void): void {
+  const codes = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+  for (const signal of Object.keys(codes) as (keyof typeof codes)[])
+    process.once(signal, () => {
+      const hooks = signalRunningHooks('SIGTERM');
+      say(
+        `virt-balancer maintenance: ${signal}: stopped${hooks > 0 ? ' (the hook running was stopped with what it started)' : ''}; a migration under way runs on in libvirt. Continue with: virt-balancer maintenance --resume\n`,
+      );
+      process.exit(codes[signal]);
+    });
+}
+
+/**
+ * Run a hook's argv (no shell) in a process group of its own, so that its timeout (SIGKILL) and an
+ * interrupted command reach what it started too (`sh -c "...; sleep 60"` left `sleep` running).
+ * Its end is its own exit, not the end of its output: a child it left in the background holding
+ * stdout does not hold the roll. Never throws.
+ */
 export function runHook(argv: readonly string[], timeoutMs: number): Promise<StepOutcome> {
   return new Promise((resolve) => {
     const started = performance.now();
-    const child = execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 << 20 }, (error, stdout, stderr) => {
-      const tails = {
-        stdoutTail: String(stdout ?? '')
-          .trim()
-          .slice(-OUTPUT_TAIL_CHARS),
-        stderrTail: String(stderr ?? '')
-          .trim()
-          .slice(-OUTPUT_TAIL_CHARS),
-      };
-      if (!error) return resolve({ ok: true, exitCode: 0, ...tails, detail: `${argv[0]} exited 0` });
-      const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string };
-      const exitCode = typeof e.code === 'number' ? e.code : null;
-      const lastLine = tails.stderrTail.split('\n').at(-1);
-      if (e.killed && e.signal === 'SIGKILL' && performance.now() - started >= timeoutMs * 0.9)
-        return resolve({
-          ok: false,
-          code: 'hook-timeout',
-          exitCode,
-          ...tails,
-          detail: `the hook ${argv[0]} still ran after ${timeoutMs / 1000} s (maintenance.hookTimeoutSeconds) and was killed; check the host, then raise the timeout or fix the hook and run maintenance --resume`,
-        });
-      const why =
-        typeof e.code === 'string' ? `could not be run (${e.code}: ${e.message})` : e.signal ? `was killed by ${e.signal}` : `exited with status ${exitCode}`;
-      resolve({
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let settled = false;
+    const keep = (text: string, chunk: Buffer) => (text + chunk.toString()).slice(-(4 << 20));
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) runningHooks.add(child.pid);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    }, timeoutMs);
+    child.stdout?.on('data', (c: Buffer) => (stdout = keep(stdout, c)));
+    child.stderr?.on('data', (c: Buffer) => (stderr = keep(stderr, c)));
+    const finish = (outcome: StepOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (child.pid !== undefined) runningHooks.delete(child.pid);
+      // A child it started in the background and left is its author's choice (a delayed reboot): left alone.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      resolve(outcome);
+    };
+    const tails = () => ({ stdoutTail: stdout.trim().slice(-OUTPUT_TAIL_CHARS), stderrTail: stderr.trim().slice(-OUTPUT_TAIL_CHARS) });
+    child.once('error', (e: NodeJS.ErrnoException) =>
+      finish({
         ok: false,
         code: 'hook-failed',
-        exitCode,
-        ...tails,
-        detail: `the hook ${argv[0]} ${why}${lastLine ? `: ${lastLine}` : ''}; fix the host or the hook, then run maintenance --resume`,
+        exitCode: null,
+        ...tails(),
+        detail: `the hook ${argv[0]} could not be run (${e.code}: ${e.message}); fix the host or the hook, then run maintenance --resume`,
+      }),
+    );
+    child.once('exit', (code, signal) => {
+      // Output already written is read before the verdict (the pipes drain within the turn).
+      setImmediate(() => {
+        const t = tails();
+        if (code === 0) return finish({ ok: true, exitCode: 0, ...t, detail: `${argv[0]} exited 0` });
+        const lastLine = t.stderrTail.split('\n').at(-1);
+        if (timedOut && performance.now() - started >= timeoutMs * 0.9)
+          return finish({
+            ok: false,
+            code: 'hook-timeout',
+            exitCode: code,
+            ...t,
+            detail: `the hook ${argv[0]} still ran after ${timeoutMs / 1000} s (maintenance.hookTimeoutSeconds) and was killed with what it started; check the host, then raise the timeout or fix the hook and run maintenance --resume`,
+          });
+        const why = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+        finish({
+          ok: false,
+          code: 'hook-failed',
+          exitCode: code,
+          ...t,
+          detail: `the hook ${argv[0]} ${why}${lastLine ? `: ${lastLine}` : ''}; fix the host or the hook, then run maintenance --resume`,
+        });
       });
     });
     // Nobody types into a hook: a program that reads stdin (a shell, a prompt) sees its end, not a wait until the timeout.
     child.stdin?.end();
   });
+}
+
+/** Signal a process group, ignoring one already gone. */
+function signalGroup(group: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-group, signal);
+  } catch {
+    // gone already
+  }
 }
 
 /** What the live steps need beyond the workflow context. */
@@ -75,6 +153,25 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The roll's steps on the context's hosts and executor. */
 export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): RollSteps {
   const hostConfig = (name: string) => ctx.config.hosts.find((h) => h.name === name)!;
+  /**
+   * Someone else's maintenance (the config's flag), or a host gone from the config since the roll
+   * began: the roll leaves it untouched and stops.
+   */
+  const flaggedMaintenance = (host: string) => {
+    if (!ctx.config.hosts.some((h) => h.name === host))
+      return {
+        ok: false as const,
+        code: 'host-down' as const,
+        detail: `${host} is no longer in the config; put it back and run maintenance --resume, or start a new roll without it (maintenance --fresh --hosts ...)`,
+      };
+    return hostConfig(host).maintenance
+      ? {
+          ok: false as const,
+          code: 'host-in-maintenance' as const,
+          detail: `${host} is flagged maintenance: true in the config (someone else's maintenance); nothing was done to it. Remove the flag when that is done, then run maintenance --resume`,
+        }
+      : undefined;
+  };
   return {
     async residents(host) {
       const state = await ctx.observe();
@@ -82,6 +179,8 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
     },
 
     async drain(host) {
+      const flagged = flaggedMaintenance(host);
+      if (flagged) return flagged;
       // Resumed after a controller died mid-drain: a migration it had started runs on in libvirt
       // (peer-to-peer); wait for it to end instead of failing the drain on the VM's job.
       let state = await ctx.observe();
@@ -122,19 +221,26 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
     },
 
     async hook(host, argv) {
+      const gone = flaggedMaintenance(host);
+      if (gone) return gone;
       if (!argv) return { ok: true, detail: 'no hook configured (maintenance.hook, --hook)' };
+      // The hook may reboot the host: nothing may run there now. Something else (another
+      // controller, an HA standby, an operator) may have sent VMs since the drain.
+      const arrived = (await ctx.observe()).vms.filter((v) => v.host === host && v.state !== 'shutoff');
+      if (arrived.length > 0)
+        return {
+          ok: false,
+          code: 'host-not-empty',
+          detail: `${arrived.map((v) => v.name).join(', ')} ${arrived.length > 1 ? 'run' : 'runs'} on ${host} again since its drain (another controller or an operator moved ${arrived.length > 1 ? 'them' : 'it'} there); the hook was not run. Stop whatever balances onto ${host} (every controller of this cluster, ha: standbys included), then run maintenance --resume, which drains it again`,
+        };
       // The hook restarts or reboots the host: its connection dropping is expected until it is healthy.
       options.setExpectedDown?.(new Set([host]));
       return runHook(expandCommand(argv, powerTarget(hostConfig(host))), options.hookTimeoutMs);
     },
 
     async healthy(host) {
-      if (hostConfig(host).maintenance)
-        return {
-          ok: false,
-          code: 'host-in-maintenance',
-          detail: `${host} is flagged maintenance: true in the config (someone else's maintenance); remove the flag when it is done, then run maintenance --resume`,
-        };
+      const flagged = flaggedMaintenance(host);
+      if (flagged) return flagged;
       const deadline = Date.now() + options.healthyTimeoutMs;
       let reason = 'not observed yet';
       for (;;) {

@@ -53,7 +53,10 @@ export interface RollRequest {
   /** Host names in order; undefined: the config's order (or the unfinished roll's). */
   hosts?: string[];
   returnVms: boolean;
+  /** The hook given with this request (--hook); it wins over the roll's and the config's. */
   hook?: string[];
+  /** maintenance.hook of the config as it is now. */
+  configHook?: string[];
   /** Continue the unfinished roll; refuse when there is none. */
   resume?: boolean;
   /** Abandon an unfinished roll and start a new one. */
@@ -81,8 +84,8 @@ export function chooseRoll(
     throw new RequestRefused('no-roll-to-resume', 'no unfinished maintenance roll in the journal to resume; start one without --resume');
   if (unfinished && !request.fresh) {
     const sameHosts = request.hosts === undefined || request.hosts.join(',') === unfinished.plan.hosts.join(',');
-    // The hook as configured now: a resume after a failed hook runs the fixed one.
-    if (request.resume || sameHosts) return { roll: { ...unfinished, plan: { ...unfinished.plan, hook: request.hook } }, resumed: true };
+    if (request.resume || sameHosts)
+      return { roll: { ...unfinished, plan: { ...unfinished.plan, hook: resumedHook(unfinished.plan, request) } }, resumed: true };
     const at = nextStep(unfinished);
     throw new RequestRefused(
       'roll-unfinished',
@@ -93,9 +96,26 @@ export function chooseRoll(
     rollId: randomUUID().slice(0, 8),
     hosts: request.hosts ?? [...configHosts],
     returnVms: request.returnVms,
-    ...(request.hook ? { hook: request.hook } : {}),
+    ...((request.hook ?? request.configHook) ? { hook: request.hook ?? request.configHook } : {}),
   };
   return { roll: { plan, status: 'running', done: new Map(), residents: new Map() }, resumed: false, ...(unfinished ? { abandoned: unfinished } : {}) };
+}
+
+/**
+ * The hook a resumed roll runs: --hook when given (a fixed one); else the roll's own (started with
+ * --hook or the config's) or the config's, when only one of them is there or they agree. A roll
+ * resumed with no hook where it had one would report hosts maintained that were never updated.
+ * @throws RequestRefused 'hook-differs' when the roll's hook and the config's differ: say which with --hook.
+ */
+function resumedHook(plan: RollPlan, request: RollRequest): string[] | undefined {
+  if (request.hook) return request.hook;
+  const own = plan.hook;
+  const configured = request.configHook;
+  if (!own || !configured || JSON.stringify(own) === JSON.stringify(configured)) return own ?? configured;
+  throw new RequestRefused(
+    'hook-differs',
+    `maintenance roll ${plan.rollId} was started with the hook ${JSON.stringify(own)}, and maintenance.hook is now ${JSON.stringify(configured)}: say which to run with --hook '<json>' and --resume`,
+  );
 }
 
 /** How a roll ended this run. */

@@ -4,6 +4,9 @@
  * before anything moves, a host down or flagged in maintenance stops with its code, the health
  * wait times out, and the return step moves each resident back or says which VM could not go.
  */
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import type { Collector } from '../../../src/cluster/collector.js';
 import type { ClusterState } from '../../../src/cluster/model.js';
@@ -84,6 +87,30 @@ describe('rolling maintenance: the live steps', () => {
     const outcome = await liveRollSteps(ctx, options).drain('a');
     expect(outcome).toMatchObject({ ok: false, code: 'host-down' });
     expect(outcome.ok ? '' : outcome.detail).toContain('run maintenance --resume');
+  });
+
+  it("drain: a host flagged maintenance in the config (someone else's) stops before anything is done to it", async () => {
+    const { ctx, submit } = await context(() => state([host('a'), host('b')], [vm('v1', 'a', 0.1)]), { maintenanceHost: 'a' });
+    const outcome = await liveRollSteps(ctx, options).drain('a');
+    expect(outcome).toMatchObject({ ok: false, code: 'host-in-maintenance' });
+    expect(outcome.ok ? '' : outcome.detail).toContain('nothing was done to it');
+    expect(submit).not.toHaveBeenCalled();
+  });
+
+  it('hook: VMs running again on the drained host (another controller sent them) stop the roll before the hook, which is not run', async () => {
+    const marker = join(tmpdir(), `vb-hook-ran-${process.pid}`);
+    const { ctx } = await context(() => state([host('a'), host('b')], [vm('came-back', 'a', 0.1)]));
+    const outcome = await liveRollSteps(ctx, options).hook('a', ['/bin/sh', '-c', `touch ${marker}`]);
+    expect(outcome).toMatchObject({ ok: false, code: 'host-not-empty' });
+    expect(outcome.ok ? '' : outcome.detail).toContain('came-back runs on a again since its drain');
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('a host gone from the config since the roll began stops the step with what to do, not a crash', async () => {
+    const { ctx } = await context(() => state([host('a'), host('b')], []));
+    const outcome = await liveRollSteps(ctx, options).hook('gone', ['/bin/true']);
+    expect(outcome).toMatchObject({ ok: false, code: 'host-down' });
+    expect(outcome.ok ? '' : outcome.detail).toContain('gone is no longer in the config');
   });
 
   it('healthy: a host still down at the timeout is host-not-healthy with its reason; one flagged maintenance in the config is host-in-maintenance', async () => {

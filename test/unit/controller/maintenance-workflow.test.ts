@@ -141,6 +141,29 @@ describe('rolling maintenance: resume from the journal', () => {
     expect(calls).toHaveLength(2 + 3 + 3);
   });
 
+  it('a roll started with --hook and resumed without it runs the same hook, not none; with the config hook differing it asks which', async () => {
+    const rec = recorder();
+    const fail = { 'h1:hook(/bin/update)': { ok: false, code: 'hook-timeout', detail: 'interrupted' } as StepOutcome };
+    await runRoll(chooseRoll([], { returnVms: false, hook: ['/bin/update'] }, HOSTS), fakeSteps([], fail), rec.reporting);
+    // Resumed as status says (maintenance --resume), no --hook, no hook in the config.
+    const calls: string[] = [];
+    await runRoll(chooseRoll(rec.entries, { returnVms: false, resume: true }, HOSTS), fakeSteps(calls), recorder().reporting);
+    expect(calls[0]).toBe('h1:hook(/bin/update)');
+    expect(calls.filter((c) => c.includes('hook(none)'))).toEqual([]);
+    // The config now names another hook: refused, naming both, until --hook says which.
+    let refused: unknown;
+    try {
+      chooseRoll(rec.entries, { returnVms: false, resume: true, configHook: ['/bin/other'] }, HOSTS);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(RequestRefused);
+    expect((refused as RequestRefused).code).toBe('hook-differs');
+    expect((refused as RequestRefused).message).toContain('was started with the hook ["/bin/update"], and maintenance.hook is now ["/bin/other"]');
+    // A new roll with no --hook takes the config's.
+    expect(chooseRoll([], { returnVms: false, configHook: ['/bin/cfg'] }, HOSTS).roll.plan.hook).toEqual(['/bin/cfg']);
+  });
+
   it('refuses another host list while a roll is unfinished, unless --fresh (which abandons it); --resume without one is refused', async () => {
     const entries = await killedInH2Hook();
     const refusal = (f: () => unknown) => {
@@ -201,5 +224,32 @@ describe('rolling maintenance: the hook', () => {
     const slow = await runHook(['sleep', '30'], 300);
     expect(slow).toMatchObject({ ok: false, code: 'hook-timeout' });
     expect(slow.ok ? '' : slow.detail).toContain('maintenance.hookTimeoutSeconds');
+  });
+});
+
+describe('a hook and what it starts', () => {
+  it('at its timeout the whole process group is killed (a sleep the shell started does not run on)', async () => {
+    const marker = `/tmp/vb-hook-child-${process.pid}`;
+    const outcome = await runHook(['sh', '-c', `(sleep 2; touch ${marker}) & sleep 30`], 300);
+    expect(outcome).toMatchObject({ ok: false, code: 'hook-timeout' });
+    await new Promise((r) => setTimeout(r, 2500));
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('ends when the hook exits, not when a child it left in the background closes the output', async () => {
+    const started = Date.now();
+    const outcome = await runHook(['sh', '-c', 'sleep 20 & echo started reboot'], 15_000);
+    expect(outcome).toMatchObject({ ok: true, exitCode: 0, stdoutTail: 'started reboot' });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('an interrupted command stops the running hook with its group (signalRunningHooks)', async () => {
+    const { signalRunningHooks } = await import('../../../src/controller/workflows/maintenance-steps.js');
+    const running = runHook(['sh', '-c', 'sleep 30'], 60_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(signalRunningHooks('SIGTERM')).toBe(1);
+    expect(await running).toMatchObject({ ok: false, code: 'hook-failed' });
+    expect(signalRunningHooks('SIGTERM')).toBe(0);
   });
 });
