@@ -24,6 +24,7 @@ import { PowerManager, type PowerPlan } from '../power/manager.js';
 import { markPowerStates } from '../power/decide.js';
 import { cronTimezone, schedulePeriodSeconds, validateSchedule } from './schedule.js';
 import type { WorkflowContext } from './workflows/context.js';
+import { unfinishedRollHost } from './workflows/maintenance-roll.js';
 
 export interface TickReport {
   state: ClusterState;
@@ -75,6 +76,11 @@ export class Controller {
   lastTickEndedAtMs?: number;
   /** Hosts an operator's drain (handed over the control socket) is emptying: the ticks plan them as in maintenance. */
   readonly draining = new Set<string>();
+  /**
+   * The host an unfinished maintenance roll (journal) stopped at past its drain: possibly half
+   * updated, so planned as in maintenance until the roll is resumed or abandoned.
+   */
+  private rollHold?: string;
   /** Operator requests under way (control socket): each holds the policies it started with. */
   private readonly operatorRequests = new Set<Promise<unknown>>();
   /** With ha: the leadership term whose shared history this controller has loaded. */
@@ -182,6 +188,12 @@ export class Controller {
     const entries = await this.journal.readForPlanning();
     this.history = new DecisionHistory(entries);
     this.power.restore(entries);
+    this.rollHold = unfinishedRollHost(entries);
+    if (this.rollHold)
+      this.options.logger.warn(
+        { host: this.rollHold },
+        `a maintenance roll stopped after draining ${this.rollHold} (see virt-balancer status): ${this.rollHold} is treated as in maintenance (no VM placed or moved there) until the roll is resumed (stop this daemon, maintenance --resume) or abandoned (maintenance --fresh)`,
+      );
     for (const l of this.history.learned.links.links()) this.exportLink(l.from, l.to);
     // Ends recorded before this run are history, not events of this run's metrics.
     for (const r of await this.recommendations.list()) if (r.resolution) this.recommendationsCounted.add(r.id);
@@ -220,8 +232,11 @@ export class Controller {
    * onto it: the tick's plan, and the approvals and migrations the daemon runs for operators.
    */
   private withDraining(state: ClusterState): ClusterState {
-    if (this.draining.size === 0) return state;
-    return { ...state, hosts: state.hosts.map((h) => (this.draining.has(h.name) ? { ...h, maintenance: true } : h)) };
+    if (this.draining.size === 0 && this.rollHold === undefined) return state;
+    return {
+      ...state,
+      hosts: state.hosts.map((h) => (this.draining.has(h.name) || h.name === this.rollHold ? { ...h, maintenance: true } : h)),
+    };
   }
 
   /** One tick, now (also used by `run --once` and the demo): observe, decide, act. */

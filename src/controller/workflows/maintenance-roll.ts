@@ -143,3 +143,17 @@ export function rollStatusLine(entries: readonly JournalEntry[]): string | undef
     return `maintenance roll ${roll.plan.rollId} STOPPED at ${where}: ${roll.stop?.code}: ${roll.stop?.detail} (fix it, then \`virt-balancer maintenance --resume\`)`;
   return `maintenance roll ${roll.plan.rollId} in progress: ${where}`;
 }
+
+/**
+ * The host an unfinished roll stopped at after its drain began (its hook, health wait or return to
+ * come, or the drain itself interrupted): it may be half updated or rebooting, so the daemon keeps
+ * VMs off it until the roll is resumed or abandoned. Undefined when no roll is unfinished or its
+ * next host's drain has not begun.
+ */
+export function unfinishedRollHost(entries: readonly JournalEntry[]): string | undefined {
+  const roll = unfinishedRoll(entries);
+  const at = roll && nextStep(roll);
+  if (!roll || !at) return undefined;
+  const drainBegun = at.step !== 'drain' || (roll.inStep?.host === at.host && roll.inStep.step === 'drain');
+  return drainBegun ? at.host : undefined;
+}

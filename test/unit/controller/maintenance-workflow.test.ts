@@ -130,6 +130,18 @@ describe('rolling maintenance: resume from the journal', () => {
     expect(rollStatusLine([...entries, ...rec.entries])).toBeUndefined();
   });
 
+  it('the host a roll stopped at after its drain is held out of placement by a daemon (unfinishedRollHost); none before a drain began or after the roll ended', async () => {
+    const { unfinishedRollHost } = await import('../../../src/controller/workflows/maintenance-roll.js');
+    const entries = await killedInH2Hook();
+    expect(unfinishedRollHost(entries)).toBe('h2');
+    // Resumed to its end: nothing held.
+    const rec = recorder();
+    await runRoll(chooseRoll(entries, { returnVms: true, resume: true }, HOSTS), fakeSteps([]), rec.reporting);
+    expect(unfinishedRollHost([...entries, ...rec.entries])).toBeUndefined();
+    // Stopped before h1's drain began (a refusal of the drain step is after it began: held).
+    expect(unfinishedRollHost([])).toBeUndefined();
+  });
+
   it('a stopped roll resumes at its failed step with the hook as configured now', async () => {
     const rec = recorder();
     const fail = { 'h1:hook(/bin/old)': { ok: false, code: 'hook-timeout', detail: 'still ran' } as StepOutcome };
