@@ -156,6 +156,12 @@ export async function approveRecommendations(
       report(r, 'cannot-start', { detail: `${slot.refusal}; ${r.id} stays waiting: approve it again once it can start` });
       continue;
     }
+    // Approved twice at once (two API calls, a command beside the API): the second finds the
+    // first's migration running. Checked with no wait before runNow, which starts it at once.
+    if (ctx.executor.inFlight().some((m) => m.vmUuid === r.move.vmUuid)) {
+      report(r, 'cannot-start', { detail: `a migration of ${r.move.vmName} is already running (approved twice?); ${r.id} stays as it is` });
+      continue;
+    }
     hooks.onStart?.(r);
     const result = await ctx.executor.runNow(r.move);
     const detail = result.error

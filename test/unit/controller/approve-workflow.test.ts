@@ -51,7 +51,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function approveWith(history: DecisionHistory) {
+async function approveWith(history: DecisionHistory, running: { vmUuid: string; vmName: string }[] = []) {
   const nowMs = Date.now();
   // What the hosts show: no history in it (the workflow adds its own).
   const observed = state([host('a'), host('b'), host('c')], [v1, v2], { observedAtMs: nowMs });
@@ -67,7 +67,7 @@ async function approveWith(history: DecisionHistory) {
     history,
     journal,
     collector: undefined as never,
-    executor: { runNow } as unknown as Executor,
+    executor: { runNow, inFlight: () => running } as unknown as Executor,
     observe: async () => observed,
   };
   const reports = await approveRecommendations(ctx, store, await store.waiting(), 'tester', observed);
@@ -80,6 +80,13 @@ describe('approve re-judges with the decision history', () => {
     const { reports, runNow } = await approveWith(new DecisionHistory());
     expect(reports.map((r) => [r.code, r.detail])).toEqual([['executed', 'completed in 2.00 s, downtime ? ms']]);
     expect(runNow).toHaveBeenCalledTimes(1);
+  });
+
+  it('approved twice at once: the second finds the first migration running and answers cannot-start (not an internal error), running nothing', async () => {
+    const { reports, runNow } = await approveWith(new DecisionHistory(), [{ vmUuid: v1.uuid, vmName: 'v1' }]);
+    expect(runNow).not.toHaveBeenCalled();
+    expect(reports.map((r) => r.code)).toEqual(['cannot-start']);
+    expect(reports[0].detail).toContain('a migration of v1 is already running (approved twice?)');
   });
 
   it('refuses, as stale, a VM that moved since it was recommended (in its cooldown), and runs nothing', async () => {
