@@ -6,6 +6,10 @@ export const apiSchema = z
     listen: z
       .string()
       .regex(/^(?:\[[^\]]+\]|[^:]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:9465 (IPv6 in brackets)')
+      .refine((l) => {
+        const port = Number(l.slice(l.lastIndexOf(':') + 1));
+        return port >= 1 && port <= 65535;
+      }, 'the port must be in 1..65535, e.g. 127.0.0.1:9465')
       .describe('host:port the API listens on (its own listener, beside metrics.listen).'),
     tokenFile: z
       .string()

@@ -36,6 +36,9 @@ export async function checkConfigFile(file: string): Promise<{ config?: Config; 
   problems.push(...(await tlsFileProblems(config ?? rawTlsFileInput(raw, file))).filter((p) => !reported.has(p.path)));
   if (config?.api?.tokenFile !== undefined)
     await new TokenFile(config.api.tokenFile).load().catch((error: Error) => problems.push({ path: 'api.tokenFile', message: error.message }));
+  // One port cannot serve both: `run` would stop with EADDRINUSE.
+  if (config?.api && config.api.listen === config.metrics.listen)
+    problems.push({ path: 'api.listen', message: `"${config.api.listen}" is metrics.listen too; give the API its own host:port` });
   for (const field of ['certFile', 'keyFile', 'clientCaFile'] as const) {
     const at = config?.api?.tls?.[field];
     if (at !== undefined) await access(at, constants.R_OK).catch((error: Error) => problems.push({ path: `api.tls.${field}`, message: error.message }));
@@ -96,6 +99,12 @@ export function unmeetableRules(config: Config): string[] {
         `anti-affinity group ${g.name} has ${g.vms.length} VMs but only ${domains.size} ${scope}(s) among the hosts out of maintenance: at least ${g.vms.length - domains.size} of them will always share a ${scope}; add a ${scope} or shrink the group`,
       );
   }
+  // Bearer tokens in clear text over a network: allowed (a TLS-terminating proxy may sit in front), said.
+  const api = config.api;
+  if (api && !api.tls && !/^(?:127\.\d+\.\d+\.\d+|localhost|\[::1\]):/.test(api.listen))
+    found.push(
+      `api.listen ${api.listen} is not a loopback address and api.tls is not set: bearer tokens and answers cross the network in clear text; set api.tls (certFile, keyFile), or listen on 127.0.0.1 behind a TLS proxy`,
+    );
   // Failover headroom for more hosts than there are to fail over to.
   const failures = config.policy.headroom.hostFailures;
   if (failures > 0 && config.hosts.length > 0 && failures >= open.length)

@@ -71,3 +71,20 @@ describe('affinity groups: names and members once', () => {
     );
   });
 });
+
+describe('check-config: the HTTP API listener', () => {
+  it('warns of plain HTTP on a non-loopback address, not on loopback or with TLS', () => {
+    const api = (listen: string, tls?: unknown) => ({ hosts, api: { listen, tokenFile: '/etc/virt-balancer/api-tokens', ...(tls ? { tls } : {}) } });
+    expect(unmeetableRules(parseConfig(api('0.0.0.0:9465'), 'config.yaml'))).toEqual([
+      'api.listen 0.0.0.0:9465 is not a loopback address and api.tls is not set: bearer tokens and answers cross the network in clear text; set api.tls (certFile, keyFile), or listen on 127.0.0.1 behind a TLS proxy',
+    ]);
+    expect(unmeetableRules(parseConfig(api('127.0.0.1:9465'), 'config.yaml'))).toEqual([]);
+    expect(unmeetableRules(parseConfig(api('10.0.0.5:9465', { certFile: '/c.pem', keyFile: '/k.pem' }), 'config.yaml'))).toEqual([]);
+  });
+
+  it('refuses a port outside 1..65535 naming api.listen', () => {
+    expect(() => parseConfig({ hosts, api: { listen: '127.0.0.1:99999', tokenFile: '/t' } }, 'config.yaml')).toThrow(
+      /api\.listen: the port must be in 1\.\.65535/,
+    );
+  });
+});
