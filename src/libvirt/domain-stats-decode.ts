@@ -87,19 +87,24 @@ function skipValue(r: XdrReader): void {
   const type = r.int();
   switch (type) {
     case INT:
-      return r.skip(4, 'int');
-    case UINT:
-      return r.skip(4, 'unsigned int');
     case BOOLEAN:
-      return r.skip(4, 'int');
+      r.skip(4, 'int');
+      break;
+    case UINT:
+      r.skip(4, 'unsigned int');
+      break;
     case LLONG:
-      return r.skip(8, 'hyper');
+      r.skip(8, 'hyper');
+      break;
     case ULLONG:
-      return r.skip(8, 'unsigned hyper');
+      r.skip(8, 'unsigned hyper');
+      break;
     case DOUBLE:
-      return r.skip(8, 'double');
+      r.skip(8, 'double');
+      break;
     case STRING:
-      return r.skipString(REMOTE_STRING_MAX, 'remote_typed_param_value.s');
+      r.skipString(REMOTE_STRING_MAX, 'remote_typed_param_value.s');
+      break;
     default:
       throw new XdrError(`remote_typed_param_value: type ${type} is none of its cases (1, 2, 3, 4, 5, 6, 7)`);
   }
