@@ -6,6 +6,8 @@
  * cost model's predicted durations.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ClusterState } from '../../cluster/model.js';
 import { expandCommand, powerTarget } from '../../power/command.js';
 import { RequestRefused } from '../errors.js';
@@ -62,7 +64,7 @@ export function stopHooksWhenInterrupted(say: (line: string) => void): void {
  * Its end is its own exit, not the end of its output: a child it left in the background holding
  * stdout does not hold the roll. Never throws.
  */
-export function runHook(argv: readonly string[], timeoutMs: number): Promise<StepOutcome> {
+export function runHook(argv: readonly string[], timeoutMs: number, pidFile?: string): Promise<StepOutcome> {
   return new Promise((resolve) => {
     const started = performance.now();
     let stdout = '';
@@ -72,6 +74,9 @@ export function runHook(argv: readonly string[], timeoutMs: number): Promise<Ste
     const keep = (text: string, chunk: Buffer) => (text + chunk.toString()).slice(-(4 << 20));
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     if (child.pid !== undefined) runningHooks.add(child.pid);
+    // Named in the state directory while it runs: a controller killed meanwhile (kill -9) cannot
+    // stop it, and its resume stops it (stopLeftoverHook) before running the hook again.
+    if (pidFile && child.pid !== undefined) writeFileSync(pidFile, `${child.pid} ${processStartTime(child.pid) ?? ''}\n`, { mode: 0o600 });
     const timer = setTimeout(() => {
       timedOut = true;
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
@@ -83,6 +88,7 @@ export function runHook(argv: readonly string[], timeoutMs: number): Promise<Ste
       settled = true;
       clearTimeout(timer);
       if (child.pid !== undefined) runningHooks.delete(child.pid);
+      if (pidFile) removeFile(pidFile);
       // A child it started in the background and left is its author's choice (a delayed reboot): left alone.
       child.stdout?.destroy();
       child.stderr?.destroy();
@@ -125,6 +131,48 @@ export function runHook(argv: readonly string[], timeoutMs: number): Promise<Ste
     // Nobody types into a hook: a program that reads stdin (a shell, a prompt) sees its end, not a wait until the timeout.
     child.stdin?.end();
   });
+}
+
+/** A process's start time in clock ticks since boot (/proc/PID/stat field 22), or undefined when it is gone. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces and parentheses: the 3rd field on.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function removeFile(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * A hook still running from a controller that died (its pid file in the state directory names
+ * it, with its start time so a reused pid is not taken for it): its process group is stopped
+ * (SIGTERM, then SIGKILL after 5 s) before the hook runs again, so two never overlap on a host.
+ * Returns what was done, for the step's detail, or undefined when nothing was left.
+ */
+export async function stopLeftoverHook(pidFile: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = readFileSync(pidFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  removeFile(pidFile);
+  const [pidText, started] = text.trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 1 || !started || processStartTime(pid) !== started) return undefined;
+  signalGroup(pid, 'SIGTERM');
+  for (let waited = 0; waited < 5000 && processStartTime(pid) === started; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  if (processStartTime(pid) === started) signalGroup(pid, 'SIGKILL');
+  return `the hook an earlier run left running (pid ${pid}) was stopped first`;
 }
 
 /** Signal a process group, ignoring one already gone. */
@@ -235,7 +283,10 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
         };
       // The hook restarts or reboots the host: its connection dropping is expected until it is healthy.
       options.setExpectedDown?.(new Set([host]));
-      return runHook(expandCommand(argv, powerTarget(hostConfig(host))), options.hookTimeoutMs);
+      const pidFile = join(ctx.config.stateDir, 'maintenance-hook.pid');
+      const stopped = await stopLeftoverHook(pidFile);
+      const outcome = await runHook(expandCommand(argv, powerTarget(hostConfig(host))), options.hookTimeoutMs, pidFile);
+      return stopped ? { ...outcome, detail: `${stopped}; ${outcome.detail ?? ''}` } : outcome;
     },
 
     async healthy(host) {

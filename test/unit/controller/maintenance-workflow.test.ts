@@ -265,3 +265,29 @@ describe('a hook and what it starts', () => {
     expect(signalRunningHooks('SIGTERM')).toBe(0);
   });
 });
+
+describe('a hook left running by a controller that was killed', () => {
+  it('is stopped (its whole group) before the hook runs again; a stale pid file or a reused pid is left alone', async () => {
+    const { spawn } = await import('node:child_process');
+    const { readFileSync, writeFileSync, existsSync } = await import('node:fs');
+    const { stopLeftoverHook } = await import('../../../src/controller/workflows/maintenance-steps.js');
+    const pidFile = `/tmp/vb-hook-pid-${process.pid}`;
+    // What a killed controller leaves: a hook in its own group, and the pid file runHook wrote.
+    const pending = runHook(['sh', '-c', 'sleep 30 & sleep 30'], 60_000, pidFile);
+    await new Promise((r) => setTimeout(r, 300));
+    const [pid] = readFileSync(pidFile, 'utf8').trim().split(' ');
+    const alive = (p: string) => existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ');
+    expect(alive(pid)).toBe(true);
+    expect(await stopLeftoverHook(pidFile)).toBe(`the hook an earlier run left running (pid ${pid}) was stopped first`);
+    expect(await pending).toMatchObject({ ok: false, code: 'hook-failed' });
+    expect(alive(pid)).toBe(false);
+    expect(existsSync(pidFile)).toBe(false);
+    // A pid file whose process is gone, or whose pid now names another process (start time differs): nothing is signalled.
+    const other = spawn('sleep', ['5'], { stdio: 'ignore' });
+    writeFileSync(pidFile, `${other.pid} 1\n`);
+    expect(await stopLeftoverHook(pidFile)).toBeUndefined();
+    expect(alive(String(other.pid))).toBe(true);
+    other.kill();
+    expect(await stopLeftoverHook(pidFile)).toBeUndefined();
+  });
+});
