@@ -66,7 +66,7 @@ export class TokenFile {
     if ((info.mode & 0o077) !== 0)
       throw new Error(`${this.file} is mode 0${(info.mode & 0o777).toString(8)}: others than its owner can read the tokens; chmod 600 ${this.file}`);
     this.entries = parseTokenFile(await readFile(this.file, 'utf8'), this.file);
-    this.seen = `${info.size}:${info.mtimeMs}`;
+    this.seen = fileVersion(info);
     this.problem = undefined;
   }
 
@@ -74,7 +74,7 @@ export class TokenFile {
   async refresh(): Promise<string | undefined> {
     try {
       const info = await stat(this.file);
-      if (`${info.size}:${info.mtimeMs}` === this.seen && this.problem === undefined) return undefined;
+      if (fileVersion(info) === this.seen && this.problem === undefined) return undefined;
       await this.load();
     } catch (error) {
       this.entries = [];
@@ -84,6 +84,11 @@ export class TokenFile {
     return this.problem;
   }
 
+  /** The file no longer reads (or became readable by others): no token is accepted until it is fixed. */
+  get unusable(): boolean {
+    return this.problem !== undefined;
+  }
+
   /** The name of the token `presented` is, or undefined. Every entry is compared (constant time each), whatever matches. */
   match(presented: string): string | undefined {
     const digest = sha256(presented);
@@ -91,6 +96,14 @@ export class TokenFile {
     for (const e of this.entries) if (timingSafeEqual(e.digest, digest) && found === undefined) found = e.name;
     return found;
   }
+}
+
+/**
+ * What makes the token file another version: its content (size, mtime) and its mode (a chmod
+ * changes only ctime and mode: a file made readable by others must stop being used at once).
+ */
+function fileVersion(info: { size: number; mtimeMs: number; ctimeMs: number; mode: number }): string {
+  return `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.mode}`;
 }
 
 /** How a request authenticated, or why not. */
@@ -123,6 +136,7 @@ export function identify(req: IncomingMessage, tokens: TokenFile | undefined, cl
     };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) return { refused: 'the Authorization header is not "Bearer <token>"' };
+  if (tokens?.unusable) return { refused: "no token is accepted now: api.tokenFile cannot be used (the daemon's log says why)" };
   const name = tokens?.match(match[1]);
   if (name === undefined) return { refused: 'the bearer token is not one of api.tokenFile' };
   return { by: `api:${name}` };

@@ -130,6 +130,19 @@ describe('HTTP API authentication', () => {
     expect((await fetch(`${base}/v1/status`, { headers: auth('n'.repeat(24)) })).status).toBe(401);
   });
 
+  it('a token file made readable by others while the daemon runs accepts no token from the next request on, and says the file is the cause', async () => {
+    const file = join(dir, 'chmodded');
+    writeFileSync(file, `ops:${TOKEN}\n`, { mode: 0o600 });
+    const { base } = await start({ tokenFile: file });
+    expect((await fetch(`${base}/v1/status`, { headers: auth(TOKEN) })).status).toBe(200);
+    chmodSync(file, 0o644); // content unchanged: only its mode (and ctime)
+    const refused = await fetch(`${base}/v1/status`, { headers: auth(TOKEN) });
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { message: string }).message).toBe("no token is accepted now: api.tokenFile cannot be used (the daemon's log says why)");
+    chmodSync(file, 0o600);
+    expect((await fetch(`${base}/v1/status`, { headers: auth(TOKEN) })).status).toBe(200);
+  });
+
   it('token file mistakes name the file, the line and the fix', () => {
     expect(() => parseTokenFile('ops:short', 'tokens')).toThrow('tokens line 1: the token of "ops" is 5 characters; give at least 16');
     expect(() => parseTokenFile('\nno colon here', 'tokens')).toThrow('tokens line 2 is not name:token');
