@@ -85,9 +85,12 @@ function groups(ctx: PolicyContext): { groups: Group[]; byVm: Map<string, Group[
       group.members.push(vm);
     }
   }
+  // A group of one member (a new group's first VM in `place`, a typo, a config group whose other
+  // VMs are gone) has no one to be with or apart from: no rule, no invented home.
+  const real = out.filter((g) => g.members.length >= 2);
   const byVm = new Map<string, Group[]>();
-  for (const group of out) for (const vm of group.members) byVm.set(vm.uuid, [...(byVm.get(vm.uuid) ?? []), group]);
-  const built = { config: ctx.config, groups: out, byVm };
+  for (const group of real) for (const vm of group.members) byVm.set(vm.uuid, [...(byVm.get(vm.uuid) ?? []), group]);
+  const built = { config: ctx.config, groups: real, byVm };
   cache.set(ctx.state, built);
   return built;
 }
