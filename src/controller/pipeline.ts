@@ -21,6 +21,8 @@ export interface PlanningInputs {
   memory?: PlanMemory;
   /** Override of policy.maxMovesPerTick (drain). */
   maxMoves?: number;
+  /** Plan only the candidates on this host (a drain: PlanOptions.onlyFromHost). */
+  onlyFromHost?: string;
 }
 
 /** plan()'s options from the config and the policies (the history's come with its view). */
@@ -31,6 +33,7 @@ function configuredOptions(inputs: PlanningInputs): PlanOptions {
     config: config.policy,
     bandwidthLimitMiBps: config.migration.bandwidthMiBps,
     maxMoves: inputs.maxMoves,
+    onlyFromHost: inputs.onlyFromHost,
     // A move that would wait for a budget does not take a maxMovesPerTick slot (engine.ts).
     admission: config.migration,
     memory: inputs.memory,

@@ -21,7 +21,7 @@ import { BudgetLedger } from './scheduling.js';
 import { findTarget } from './targets.js';
 import { moveDelta } from './projection.js';
 import type { HostObservation, VmObservation } from '../cluster/model.js';
-import { type AutomationLevel, vmOverrides, waitsForApproval } from './vm-overrides.js';
+import { overrideNotes, vmOverrides } from './vm-overrides.js';
 
 /** The VM's share of its source host per resource (the spread margin scales with it). */
 function shareOfSource(vm: VmObservation, source: HostObservation): { cpu: number; memory: number } {
@@ -32,28 +32,6 @@ function shareOfSource(vm: VmObservation, source: HostObservation): { cpu: numbe
 export { moveInputs } from './move-inputs.js';
 export { newPlanMemory, spreadSettings, type PlanMemory, type SpreadSettings } from './relief.js';
 export type { PlanOptions } from './planning.js';
-
-/**
- * Sets the move's own automation level from the VM's override and says, in its reason, each
- * override that changed a decision: approval asked or not asked where policy.automation would have
- * done the other, and the techniques the chooser was limited to.
- */
-function overrideNotes(vm: VmObservation, move: Move, automation: AutomationLevel): string {
-  const own = vmOverrides(vm);
-  const notes: string[] = [];
-  if (own.automation) {
-    move.automation = own.automation;
-    const waits = waitsForApproval(own.automation, Boolean(move.mustMove));
-    if (waits !== waitsForApproval(automation, Boolean(move.mustMove)))
-      notes.push(
-        waits
-          ? `waits for approval: ${vm.name}'s automation is ${own.automation} (policy.automation ${automation})`
-          : `runs without approval: ${vm.name}'s automation is ${own.automation} (policy.automation ${automation})`,
-      );
-  }
-  if (own.techniques) notes.push(`technique chosen from ${vm.name}'s override ${own.techniques.join('+')}`);
-  return notes.length > 0 ? `; ${notes.join('; ')}` : '';
-}
 
 /**
  * Plan this tick's moves (touches no network). Steps: project host load (migrations in flight
@@ -120,7 +98,8 @@ export async function plan(state: ClusterState, options: PlanOptions = {}): Prom
     moves.push(built.move);
   };
 
-  const selected = await framework.select((c) => index.vmsByUuid.get(c.vm.uuid));
+  const all = await framework.select((c) => index.vmsByUuid.get(c.vm.uuid));
+  const selected = options.onlyFromHost === undefined ? all : all.filter((c) => c.vm.host === options.onlyFromHost);
   for (const candidate of orderCandidates(selected, planning)) await consider(candidate, 'first');
   // The moves that would wait, in their order, in the slots left (their targets chosen seeing the startable moves).
   // Past the slots, each says "max moves per tick reached" (candidateRefusal), as when it was first looked at.

@@ -14,6 +14,7 @@ import { buildMove } from './move-builder.js';
 import type { Move } from './plan-types.js';
 import type { Planning } from './planning.js';
 import { coreInput, findTarget } from './targets.js';
+import { overrideNotes } from './vm-overrides.js';
 
 /** A VM leaving a host in maintenance that found no target this tick, and why (findTarget's skip). */
 export interface StuckMustMove {
@@ -47,7 +48,8 @@ function without(p: ProjectedHost, vm: Parameters<typeof ordinaryMemoryBytes>[0]
 /**
  * For each stuck must-move (in order, while `moves` has room under maxMoves): the first VM, smallest
  * first, on a host the stuck VM could use once that VM has left (every core filter passes in the
- * what-if), that can itself move somewhere its own policies accept. Its move is planned (a
+ * what-if), that can itself move somewhere its policies' rules accept (soft thresholds aside, as
+ * for the evacuee). Its move is planned (a
  * must-move: it serves the evacuation, so `partial` automation runs it) and applied to the
  * projection. Notices say each stuck VM's outcome where room is what it lacks (a VM a policy's
  * rule holds, or that no host can run at all, has its skip reason only). Returns the make-room moves.
@@ -96,8 +98,9 @@ export async function makeRoom(planning: Planning, stuck: readonly StuckMustMove
       const reason = `makes room on ${host} for ${vm.name}, which must leave ${source.name} (${candidate.reason}) and fits on no host now`;
       const otherCandidate: SelectedCandidate = { vm: other, reason, policy: 'engine' };
       if (candidateRefusal(otherCandidate, planning, moves.length, maxMoves)) continue;
-      // Its own policies' filters apply (not a must-move in the search): room is not made by breaking a rule.
-      const found = await findTarget(planning, other, from, false, { gain: -Infinity, margin: 0 });
+      // As the evacuee's own move, a must-move: the rules (affinity, labels) apply, the thresholds
+      // of soft filters do not (a drain may push a target past balance's limit; so may this).
+      const found = await findTarget(planning, other, from, true, { gain: -Infinity, margin: 0 });
       if ('skip' in found) continue;
       const to = found.target.host;
       const built = await buildMove(planning, {
@@ -112,6 +115,8 @@ export async function makeRoom(planning: Planning, stuck: readonly StuckMustMove
       });
       if ('skip' in built) continue;
       built.move.makesRoomFor = vm.uuid;
+      // Its own automation still decides whether it runs or waits for approval (engine.ts does the same).
+      built.move.reason += overrideNotes(other, built.move, planning.config.automation);
       projection.apply(other, from, to);
       moves.push(built.move);
       made.push(built.move);

@@ -34,6 +34,12 @@ export interface PlanOptions {
   /** Override of config.maxMovesPerTick (drain uses a large value). */
   maxMoves?: number;
   /**
+   * Plan only the candidates on this host (a drain): moves elsewhere, planned and then dropped,
+   * would have shaped the projection the drain's targets were chosen on. Make-room moves for its
+   * VMs still come (make-room.ts).
+   */
+  onlyFromHost?: string;
+  /**
    * The migration budgets admission applies (scheduling.ts). With them, a planned move that would
    * wait for a budget (its source already sending, its target already receiving) does not take one
    * of the maxMovesPerTick slots: it is planned (and queued) beside up to that many moves that can

@@ -16,6 +16,7 @@
  *   spaces and commas.
  * - `priority:N`: scheduling priority (scheduling.ts vmPriority).
  */
+import type { Move } from './plan-types.js';
 import type { VmObservation } from '../cluster/model.js';
 import { TECHNIQUE_NAMES } from '../config/policy-schema.js';
 import type { Technique } from './plan-types.js';
@@ -90,4 +91,26 @@ export function evacuationHold(vm: VmObservation): string | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * Sets the move's own automation level from the VM's override and says, in its reason, each
+ * override that changed a decision: approval asked or not asked where policy.automation would have
+ * done the other, and the techniques the chooser was limited to.
+ */
+export function overrideNotes(vm: VmObservation, move: Move, automation: AutomationLevel): string {
+  const own = vmOverrides(vm);
+  const notes: string[] = [];
+  if (own.automation) {
+    move.automation = own.automation;
+    const waits = waitsForApproval(own.automation, Boolean(move.mustMove));
+    if (waits !== waitsForApproval(automation, Boolean(move.mustMove)))
+      notes.push(
+        waits
+          ? `waits for approval: ${vm.name}'s automation is ${own.automation} (policy.automation ${automation})`
+          : `runs without approval: ${vm.name}'s automation is ${own.automation} (policy.automation ${automation})`,
+      );
+  }
+  if (own.techniques) notes.push(`technique chosen from ${vm.name}'s override ${own.techniques.join('+')}`);
+  return notes.length > 0 ? `; ${notes.join('; ')}` : '';
 }

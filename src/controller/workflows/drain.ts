@@ -43,7 +43,7 @@ export async function planDrain(ctx: WorkflowContext, state: ClusterState, hostN
   const drained = { ...state, hosts: state.hosts.map((h) => (h.name === hostName ? { ...h, maintenance: true } : h)) };
   const { plan: whole } = await planObserved(
     drained,
-    { config: ctx.config, policies: ctx.policies, history: ctx.history, maxMoves: 10_000 },
+    { config: ctx.config, policies: ctx.policies, history: ctx.history, maxMoves: 10_000, onlyFromHost: hostName },
     { collector: ctx.collector, staleAfterMs: 0 },
   );
   return { host: hostName, drained, plan: drainPart(whole, state, hostName) };

@@ -26,6 +26,10 @@ describe('the drain part of a plan', () => {
     const part = drainPart(whole, s, 'lab1');
     expect(part.moves.map((m) => [m.vmName, m.from])).toEqual([['mt-a', 'lab1']]);
     expect(part.skipped).toEqual([]);
+    // What planDrain asks: only lab1's candidates are planned at all, so no dropped move elsewhere
+    // shaped the projection mt-a's target was chosen on.
+    const only = await plan(s, { config: policySchema.parse({ maxMovesPerTick: 10, cooldownSeconds: 0 }), onlyFromHost: 'lab1' });
+    expect([...only.moves.map((m) => m.vmName), ...only.skipped.map((x) => x.vmName)].filter((n) => n !== 'mt-a')).toEqual([]);
   });
 
   it('keeps a make-room move for one of its VMs, and the skip of its VM that waits for it', async () => {

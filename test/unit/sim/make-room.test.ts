@@ -22,7 +22,7 @@ async function ticks(scenario: unknown, n: number) {
 }
 
 describe('make room for a must-move that fits nowhere', () => {
-  it('moves fill2 off kvm2 to kvm3 (the move that frees enough), then big leaves kvm1 for kvm2', async () => {
+  it('moves fill3 off kvm3 to kvm2 (the smallest move that frees enough), then big leaves kvm1 for kvm3', async () => {
     const [first, second] = await ticks(
       {
         hosts: hosts(16384),
@@ -35,13 +35,31 @@ describe('make room for a must-move that fits nowhere', () => {
       },
       2,
     );
-    expect(first.moves.map((m) => `${m.vmName} ${m.from}->${m.to}`)).toEqual(['fill2 kvm2->kvm3']);
+    expect(first.moves.map((m) => `${m.vmName} ${m.from}->${m.to}`)).toEqual(['fill3 kvm3->kvm2']);
     expect(first.moves[0].mustMove).toBe(true);
-    expect(first.moves[0].reason).toContain('makes room on kvm2 for big, which must leave kvm1');
+    expect(first.moves[0].reason).toContain('makes room on kvm3 for big, which must leave kvm1');
     expect(first.notices.map((n) => n.message)).toContain(
-      'big must leave kvm1 (host kvm1 is in maintenance) and fits on no host now: making room on kvm2 by moving fill2 to kvm3; big follows once it has left',
+      'big must leave kvm1 (host kvm1 is in maintenance) and fits on no host now: making room on kvm3 by moving fill3 to kvm2; big follows once it has left',
     );
-    expect(second.moves.map((m) => `${m.vmName} ${m.from}->${m.to}`)).toEqual(['big kvm1->kvm2']);
+    expect(second.moves.map((m) => `${m.vmName} ${m.from}->${m.to}`)).toEqual(['big kvm1->kvm3']);
+  });
+
+  it("a make-room move keeps the moved VM's own automation: tagged manual, it waits for approval", async () => {
+    const [first] = await ticks(
+      {
+        hosts: hosts(16384),
+        vms: [
+          { name: 'big', host: 'kvm1', memoryMiB: 12000, cpu: 0.2 },
+          { name: 'fill2', host: 'kvm2', memoryMiB: 8000, cpu: 0.2 },
+          { name: 'small2', host: 'kvm2', memoryMiB: 1000, cpu: 0.2 },
+          { name: 'fill3', host: 'kvm3', memoryMiB: 5000, cpu: 0.2, tags: ['automation:manual'] },
+        ],
+      },
+      1,
+    );
+    expect(first.moves).toEqual([]);
+    expect(first.recommended.map((m) => [m.vmName, m.automation])).toEqual([['fill3', 'manual']]);
+    expect(first.recommended[0].reason).toContain("waits for approval: fill3's automation is manual");
   });
 
   it('says every tick that no single move makes room when none does, and moves nothing', async () => {
