@@ -145,15 +145,15 @@ export function rollStatusLine(entries: readonly JournalEntry[]): string | undef
 }
 
 /**
- * The host an unfinished roll stopped at after its drain began (its hook, health wait or return to
- * come, or the drain itself interrupted): it may be half updated or rebooting, so the daemon keeps
- * VMs off it until the roll is resumed or abandoned. Undefined when no roll is unfinished or its
- * next host's drain has not begun.
+ * The host an unfinished roll stopped at between its drain and its health wait (its hook or health
+ * wait to come): it may be half updated or rebooting, so the daemon keeps VMs off it until the
+ * roll is resumed or abandoned. Undefined otherwise.
  */
 export function unfinishedRollHost(entries: readonly JournalEntry[]): string | undefined {
   const roll = unfinishedRoll(entries);
   const at = roll && nextStep(roll);
-  if (!roll || !at) return undefined;
-  const drainBegun = at.step !== 'drain' || (roll.inStep?.host === at.host && roll.inStep.step === 'drain');
-  return drainBegun ? at.host : undefined;
+  // Between its drain and its health: its hook may have half updated or be rebooting it. Not
+  // before (an interrupted drain is not the daemon's to finish) nor at its return (updated and
+  // healthy: holding it would send the VMs already back away again).
+  return at && (at.step === 'hook' || at.step === 'healthy') ? at.host : undefined;
 }

@@ -17,6 +17,9 @@ import type { RollSteps, StepOutcome } from './maintenance.js';
 import { stepsOf, type RollPlan } from './maintenance-roll.js';
 import { carryOutMove, planMigration } from './migrate.js';
 
+/** Drain rounds at most: one for the make-room moves, one for the VMs that waited for them, one to spare. */
+const DRAIN_ROUNDS = 3;
+
 /** The ends of a hook's output kept in the journal, characters. */
 const OUTPUT_TAIL_CHARS = 500;
 
@@ -76,7 +79,13 @@ export function runHook(argv: readonly string[], timeoutMs: number, pidFile?: st
     if (child.pid !== undefined) runningHooks.add(child.pid);
     // Named in the state directory while it runs: a controller killed meanwhile (kill -9) cannot
     // stop it, and its resume stops it (stopLeftoverHook) before running the hook again.
-    if (pidFile && child.pid !== undefined) writeFileSync(pidFile, `${child.pid} ${processStartTime(child.pid) ?? ''}\n`, { mode: 0o600 });
+    if (pidFile && child.pid !== undefined) {
+      try {
+        writeFileSync(pidFile, `${child.pid} ${processStartTime(child.pid) ?? ''}\n`, { mode: 0o600 });
+      } catch {
+        // Best effort: without it a resume after kill -9 cannot stop this hook, nothing worse.
+      }
+    }
     const timer = setTimeout(() => {
       timedOut = true;
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
@@ -220,7 +229,7 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
         }
       : undefined;
   };
-  return {
+  const steps: RollSteps = {
     async residents(host) {
       const state = await ctx.observe();
       return state.vms.filter((v) => v.host === host).map((v) => ({ name: v.name, uuid: v.uuid }));
@@ -236,36 +245,43 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
         await sleep(options.pollMs ?? 1000);
         state = await ctx.observe();
       }
-      let planned;
-      try {
-        planned = await planDrain(ctx, state, host);
-      } catch (error) {
-        if (error instanceof RequestRefused && error.code === 'host-down')
-          return { ok: false, code: 'host-down', detail: `${error.message}; bring it back (or leave it out with --hosts), then run maintenance --resume` };
-        throw error;
-      }
-      const { skipped } = planned.plan;
-      if (skipped.length > 0)
-        return {
-          ok: false,
-          code: 'drain-cannot-place',
-          detail: `the cluster cannot take ${host}'s VMs: ${skipped.map((s) => `${s.vmName}: ${s.reason}`).join('; ')}; nothing was moved off ${host}. Make room or relax the rule (see \`virt-balancer drain ${host} --dry-run\`), then run maintenance --resume`,
-        };
-      const outcome = await runDrain(ctx, planned);
-      const moved = outcome.results.filter((r) => r.outcome === 'completed').map((r) => r.vm);
-      if (!outcome.ok) {
+      // In rounds: a VM that fits nowhere until a make-room move has run (policy/make-room.ts)
+      // follows in the next round, planned on a fresh observation.
+      const moved: string[] = [];
+      for (let round = 1; ; round++) {
+        let planned;
+        try {
+          planned = await planDrain(ctx, state, host);
+        } catch (error) {
+          if (error instanceof RequestRefused && error.code === 'host-down')
+            return { ok: false, code: 'host-down', detail: `${error.message}; bring it back (or leave it out with --hosts), then run maintenance --resume` };
+          throw error;
+        }
+        const following = new Set(planned.plan.moves.flatMap((m) => (m.makesRoomFor ? [m.makesRoomFor] : [])));
+        const stuck = planned.plan.skipped.filter((s) => !(s.vmUuid && following.has(s.vmUuid)));
+        if (stuck.length > 0 || (following.size > 0 && round >= DRAIN_ROUNDS))
+          return {
+            ok: false,
+            code: 'drain-cannot-place',
+            moved,
+            detail: `the cluster cannot take ${host}'s VMs: ${planned.plan.skipped.map((s) => `${s.vmName}: ${s.reason}`).join('; ')}; ${moved.length ? `moved off ${host} so far: ${moved.join(', ')}; the others stay there` : `nothing was moved off ${host}`}. Make room or relax the rule (see \`virt-balancer drain ${host} --dry-run\`), then run maintenance --resume`,
+          };
+        const outcome = await runDrain(ctx, planned);
+        moved.push(...outcome.results.filter((r) => r.outcome === 'completed').map((r) => r.vm));
         const failed = [
           ...outcome.results.filter((r) => r.outcome !== 'completed').map((r) => `${r.vm} -> ${r.to}: ${r.outcome}${r.error ? ` (${r.error})` : ''}`),
           ...outcome.notMoved.map((n) => `${n.vm}: ${n.code} (${n.reason})`),
         ];
-        return {
-          ok: false,
-          code: 'drain-failed',
-          moved,
-          detail: `the drain of ${host} did not empty it: ${failed.join('; ')}; those VMs still run on ${host}. See \`virt-balancer history\`, then run maintenance --resume`,
-        };
+        if (failed.length > 0)
+          return {
+            ok: false,
+            code: 'drain-failed',
+            moved,
+            detail: `the drain of ${host} did not empty it: ${failed.join('; ')}; those VMs still run on ${host}. See \`virt-balancer history\`, then run maintenance --resume`,
+          };
+        if (following.size === 0) return { ok: true, moved };
+        state = await ctx.observe();
       }
-      return { ok: true, moved };
     },
 
     async hook(host, argv) {
@@ -275,12 +291,16 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
       // The hook may reboot the host: nothing may run there now. Something else (another
       // controller, an HA standby, an operator) may have sent VMs since the drain.
       const arrived = (await ctx.observe()).vms.filter((v) => v.host === host && v.state !== 'shutoff');
-      if (arrived.length > 0)
-        return {
-          ok: false,
-          code: 'host-not-empty',
-          detail: `${arrived.map((v) => v.name).join(', ')} ${arrived.length > 1 ? 'run' : 'runs'} on ${host} again since its drain (another controller or an operator moved ${arrived.length > 1 ? 'them' : 'it'} there); the hook was not run. Stop whatever balances onto ${host} (every controller of this cluster, ha: standbys included), then run maintenance --resume, which drains it again`,
-        };
+      if (arrived.length > 0) {
+        // Drained again first; what cannot leave now stops the roll before the hook.
+        const again = await steps.drain(host);
+        if (!again.ok)
+          return {
+            ok: false,
+            code: 'host-not-empty',
+            detail: `${arrived.map((v) => v.name).join(', ')} ${arrived.length > 1 ? 'run' : 'runs'} on ${host} again since its drain (another controller or an operator moved ${arrived.length > 1 ? 'them' : 'it'} there), and draining it again failed: ${again.detail}; the hook was not run. Stop whatever balances onto ${host} (every controller of this cluster, ha: standbys included), then run maintenance --resume`,
+          };
+      }
       // The hook restarts or reboots the host: its connection dropping is expected until it is healthy.
       options.setExpectedDown?.(new Set([host]));
       const pidFile = join(ctx.config.stateDir, 'maintenance-hook.pid');
@@ -349,6 +369,7 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
       return { ok: true, moved, ...(gone.length ? { detail: `no longer defined anywhere, not returned: ${gone.join(', ')}` } : {}) };
     },
   };
+  return steps;
 }
 
 /** One host's part of a dry run: its drain's moves with the cost model's predictions, or why it would stop. */

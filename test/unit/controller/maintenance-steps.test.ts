@@ -23,9 +23,9 @@ import { host, state, vm } from '../policy/fixtures.js';
 
 const GiB = 2 ** 30;
 
-async function context(observed: () => ClusterState, extra: { maintenanceHost?: string; outcome?: string } = {}) {
+async function context(observed: () => ClusterState, extra: { maintenanceHost?: string; outcome?: string; hosts?: string[] } = {}) {
   const config = parseConfig({
-    hosts: ['a', 'b'].map((name, i) => ({ name, uri: `qemu+tcp://127.0.0.1:${i + 1}/system`, maintenance: name === extra.maintenanceHost })),
+    hosts: (extra.hosts ?? ['a', 'b']).map((name, i) => ({ name, uri: `qemu+tcp://127.0.0.1:${i + 1}/system`, maintenance: name === extra.maintenanceHost })),
   });
   const submit = vi.fn(() => ({ rejected: [] }));
   const runNow = vi.fn(
@@ -70,6 +70,29 @@ describe('rolling maintenance: the live steps', () => {
     expect(submit).not.toHaveBeenCalled();
   });
 
+  it('drain: a VM that fits nowhere until a make-room move ran follows in a second round (not drain-cannot-place)', async () => {
+    const G = 16 * GiB;
+    const hosts = () => [host('a', { memoryTotalBytes: G }), host('b', { memoryTotalBytes: G }), host('c', { memoryTotalBytes: G })];
+    const big = vm('big', 'a', 0.1, { memoryBytes: 12 * GiB, maxMemoryBytes: 12 * GiB });
+    const fill = (h: string) => vm('fill', h, 0.1, { memoryBytes: 8 * GiB, maxMemoryBytes: 8 * GiB });
+    const small = vm('small', 'c', 0.1, { memoryBytes: 5 * GiB, maxMemoryBytes: 5 * GiB });
+    // Before any move: fill on b (8 GiB: big cannot go there), c has 12 GiB free minus small's 4.
+    // After the first round's submit, fill is on c and b is free.
+    let submitted = 0;
+    const { ctx, submit } = await context(() => (submitted === 0 ? state(hosts(), [big, fill('b'), small]) : state(hosts(), [big, fill('c'), small])), {
+      hosts: ['a', 'b', 'c'],
+    });
+    submit.mockImplementation(() => {
+      submitted++;
+      return { rejected: [] };
+    });
+    const outcome = await liveRollSteps(ctx, options).drain('a');
+    expect(outcome.ok, JSON.stringify(outcome)).toBe(true);
+    const rounds = submit.mock.calls.map((c) => ((c as unknown as [{ vmName: string }[]])[0] ?? []).map((m) => m.vmName));
+    // The smallest VM whose leaving makes room goes first (small, off c), then big follows.
+    expect(rounds).toEqual([['small'], ['big']]);
+  });
+
   it('drain: a migration still running from a controller that died mid-drain is waited for before planning', async () => {
     let observations = 0;
     // Observed twice with v1's job running (started by the killed controller), then done: v1 already left.
@@ -97,13 +120,35 @@ describe('rolling maintenance: the live steps', () => {
     expect(submit).not.toHaveBeenCalled();
   });
 
-  it('hook: VMs running again on the drained host (another controller sent them) stop the roll before the hook, which is not run', async () => {
+  it('hook: a VM running again on the drained host is drained again first; one that cannot leave stops the roll before the hook, which is not run', async () => {
     const marker = join(tmpdir(), `vb-hook-ran-${process.pid}`);
-    const { ctx } = await context(() => state([host('a'), host('b')], [vm('came-back', 'a', 0.1)]));
+    // came-back (12 GiB) arrived on a; b has 8 of 16 GiB used: it cannot leave again.
+    const observed = state(
+      [host('a'), host('b')],
+      [
+        vm('came-back', 'a', 0.1, { memoryBytes: 12 * GiB, maxMemoryBytes: 12 * GiB }),
+        vm('other', 'b', 0.1, { memoryBytes: 8 * GiB, maxMemoryBytes: 8 * GiB }),
+      ],
+    );
+    const { ctx, submit } = await context(() => observed);
     const outcome = await liveRollSteps(ctx, options).hook('a', ['/bin/sh', '-c', `touch ${marker}`]);
     expect(outcome).toMatchObject({ ok: false, code: 'host-not-empty' });
     expect(outcome.ok ? '' : outcome.detail).toContain('came-back runs on a again since its drain');
+    expect(outcome.ok ? '' : outcome.detail).toContain('and draining it again failed: the cluster cannot take');
     expect(existsSync(marker)).toBe(false);
+    expect(submit).not.toHaveBeenCalled();
+  });
+
+  it('hook: a VM that arrived on the drained host and can leave again is drained again, then the hook runs', async () => {
+    let drained = false;
+    const { ctx, submit } = await context(() => state([host('a'), host('b')], [vm('came-back', drained ? 'b' : 'a', 0.1)]));
+    submit.mockImplementation(() => {
+      drained = true;
+      return { rejected: [] };
+    });
+    const outcome = await liveRollSteps(ctx, options).hook('a', ['/bin/sh', '-c', 'exit 0']);
+    expect(submit).toHaveBeenCalledTimes(1);
+    expect(outcome).toMatchObject({ ok: true, exitCode: 0 });
   });
 
   it('a host gone from the config since the roll began stops the step with what to do, not a crash', async () => {
