@@ -96,13 +96,14 @@ function groups(ctx: PolicyContext): { groups: Group[]; byVm: Map<string, Group[
 }
 
 /**
- * A member that stays running on its host in maintenance by its evacuation override (`never`, or
- * `cold` while it runs): it serves there until an operator acts, so its group stays with it.
+ * A member that stays running on its host in maintenance by its evacuation override (`never`,
+ * `cold` or `shutdown` while it runs): it serves there until an operator acts, so its group stays with it.
  */
 function anchoredBy(ctx: PolicyContext, vm: VmObservation): boolean {
   if (!ctx.host(vm.host)?.maintenance || vm.state === 'shutoff') return false;
   const mode = vmOverrides(vm).evacuation;
-  return mode === 'never' || mode === 'cold';
+  // shutdown: it stays running until an operator shuts it down, as never and cold do.
+  return mode === 'never' || mode === 'cold' || mode === 'shutdown';
 }
 
 /** How strongly a member of an anti-affinity group sharing a host should be the one that stays (higher stays). */
@@ -217,9 +218,18 @@ function bestEffortTarget(ctx: PolicyContext, group: Group, vm: VmObservation): 
   return open[0]?.name;
 }
 
-/** Domains a spread group may use: those of hosts that are up, out of maintenance and not in a power action. */
+/**
+ * Domains a spread group may use: those of hosts that are up, out of maintenance and not in a
+ * power action; with a scope, only hosts that carry the label (as Kubernetes' topology spread
+ * skips nodes without the key): a host added without it would otherwise be an empty domain of
+ * its own, pulling a member off every rack onto it.
+ */
 function spreadDomains(ctx: PolicyContext, group: Group): Set<string> {
-  return new Set(ctx.state.hosts.filter((h) => mayStay(ctx, h.name)).map((h) => domainOf(ctx, h.name, group.scope)));
+  return new Set(
+    ctx.state.hosts
+      .filter((h) => mayStay(ctx, h.name) && (group.scope === undefined || h.labels[group.scope] !== undefined))
+      .map((h) => domainOf(ctx, h.name, group.scope)),
+  );
 }
 
 /** Members per domain of a spread group (planned moves counted where they go), except one VM; every usable domain listed. */
@@ -275,24 +285,28 @@ export default registerBuiltinPolicy(
         } else if (group.type === 'spread') {
           // Max skew 1: while the fullest domain holds two or more above the emptiest usable one,
           // a member of it moves (the one cheapest to move: the reverse of who stays in anti-affinity).
+          // Greedy on a copy of the counts: one member off the fullest domain into the emptiest
+          // usable one, again while they differ by more than one ([2,2,0] takes one move, not two).
           const counts = spreadCounts(ctx, group);
-          const low = fewest(ctx, group, counts);
-          if (low.domain === undefined) continue;
           const nominated = new Set<string>();
-          for (const [domain, n] of [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) {
-            let excess = n - low.count - 1;
-            if (excess <= 0) break;
-            const there = group.members.filter((vm) => domainOf(ctx, placeOf(ctx, vm), group.scope) === domain).sort((a, b) => stayRank(a) - stayRank(b));
-            for (const vm of there) {
-              if (excess <= 0 || nominated.has(vm.uuid)) break;
-              nominated.add(vm.uuid);
-              excess -= 1;
-              candidates.push({
-                vm,
-                reason: `spread group ${group.name} over ${overWhat(group)}: ${domain} holds ${n} of its ${group.members.length} members and ${low.domain} ${low.count} (max skew 1)`,
-                mustMove: true,
-              });
-            }
+          for (;;) {
+            const low = fewest(ctx, group, counts);
+            let full: [string, number] | undefined;
+            for (const [d, n] of counts) if (!full || n > full[1] || (n === full[1] && d < full[0])) full = [d, n];
+            if (low.domain === undefined || !full || full[1] - low.count <= 1) break;
+            const [domain, n] = full;
+            const vm = group.members
+              .filter((m) => !nominated.has(m.uuid) && domainOf(ctx, placeOf(ctx, m), group.scope) === domain)
+              .sort((a, b) => stayRank(a) - stayRank(b))[0];
+            if (!vm) break;
+            nominated.add(vm.uuid);
+            counts.set(domain, n - 1);
+            counts.set(low.domain, low.count + 1);
+            candidates.push({
+              vm,
+              reason: `spread group ${group.name} over ${overWhat(group)}: ${domain} holds ${n} of its ${group.members.length} members and ${low.domain} ${low.count} (max skew 1)`,
+              mustMove: true,
+            });
           }
         } else {
           const counts = hostCounts(ctx, group);
@@ -329,6 +343,8 @@ export default registerBuiltinPolicy(
           continue;
         }
         if (group.type === 'spread') {
+          if (group.scope !== undefined && host.labels[group.scope] === undefined)
+            return `spread group ${group.name} spreads over ${group.scope}, which ${host.name} has no label for`;
           const counts = spreadCounts(ctx, group, vm);
           const domain = domainOf(ctx, host.name, group.scope);
           const low = fewest(ctx, group, counts);
