@@ -26,32 +26,34 @@ export function daemonApiBackend(controller: Controller, configFile: string): Ap
         ...statusJson(state),
       };
     },
-    plan: async () => {
-      const ctx = controller.workflowContext();
-      // A dry plan: no PlanMemory of the ticks is touched, nothing journaled, nothing run.
-      const { state, plan } = await planObserved(await ctx.observe(), { config: ctx.config, policies: ctx.policies, history: ctx.history });
-      return planJson(plan, state);
-    },
+    // Through serveRequest, as the control socket's requests: a SIGHUP meanwhile closes the
+    // policies these use only after they answered.
+    plan: () =>
+      controller.serveRequest(async (ctx) => {
+        // A dry plan: no PlanMemory of the ticks is touched, nothing journaled, nothing run.
+        const { state, plan } = await planObserved(await ctx.observe(), { config: ctx.config, policies: ctx.policies, history: ctx.history });
+        return planJson(plan, state);
+      }),
     recommendations: async (all) => (await controller.recommendations.list()).filter((r) => all || r.status === 'waiting').map(recommendationJson),
     history: async (limit) => (await controller.journal.read()).slice(-limit),
-    place: async (body) => {
-      const ctx = controller.workflowContext();
-      const state = await ctx.observe();
-      const loaded: Awaited<ReturnType<typeof loadPolicies>>[] = [];
-      // The daemon's policies, unless the new VM's affinity group changes the policy section (then loaded for this answer).
-      const policiesFor = async (policy: PolicyConfig) => {
-        if (policy === ctx.config.policy) return ctx.policies;
-        const own = await loadPolicies(policy);
-        loaded.push(own);
-        return own;
-      };
-      try {
-        const verdicts = await judgeNewVm(state, { ...body, cpuRatio: body.cpuPercent / 100, requiredLabels: body.labels }, ctx.config.policy, policiesFor);
-        return placeJson(verdicts);
-      } finally {
-        for (const own of loaded) await closePolicies(own);
-      }
-    },
+    place: (body) =>
+      controller.serveRequest(async (ctx) => {
+        const state = await ctx.observe();
+        const loaded: Awaited<ReturnType<typeof loadPolicies>>[] = [];
+        // The daemon's policies, unless the new VM's affinity group changes the policy section (then loaded for this answer).
+        const policiesFor = async (policy: PolicyConfig) => {
+          if (policy === ctx.config.policy) return ctx.policies;
+          const own = await loadPolicies(policy);
+          loaded.push(own);
+          return own;
+        };
+        try {
+          const verdicts = await judgeNewVm(state, { ...body, cpuRatio: body.cpuPercent / 100, requiredLabels: body.labels }, ctx.config.policy, policiesFor);
+          return placeJson(verdicts);
+        } finally {
+          for (const own of loaded) await closePolicies(own);
+        }
+      }),
     approve: async (id, by) => {
       // The control socket's path: the daemon's executor, its history and cooldowns; journaled with `by`.
       // The control protocol bounds who to 256 characters (a long certificate subject is cut): the answer says what was journaled.

@@ -109,6 +109,9 @@ function unanswered(r: RecommendationView, state: ClusterState): string | undefi
   return `${name} did not answer${unreachable?.downReason ? ` (${unreachable.downReason})` : ''}; ${r.id} stays waiting: approve it again once ${name} answers`;
 }
 
+/** Recommendations being approved in this process now (their ids): a second approval of one is refused. */
+const approving = new Set<string>();
+
 /**
  * Judge and run `chosen` in order, each on a fresh observation (the moves before it changed the
  * hosts) carrying the decision history; `first` is the observation for the first one. A move
@@ -136,39 +139,46 @@ export async function approveRecommendations(
   // Judged with the history whatever `first` carried: cooldowns, recent failures, ping-pong.
   let state: ClusterState = { ...first, ...ctx.history.forState() };
   for (const [index, r] of chosen.entries()) {
-    if (index > 0) state = await ctx.observe();
-    const why = unanswered(r, state);
-    if (why !== undefined) {
-      report(r, 'host-unreachable', { detail: why });
-      continue;
-    }
-    const changes = await whatChanged(r, state, { policies: ctx.policies, config: ctx.config.policy });
-    if (changes.length > 0) {
-      const detail = `stale: ${changes.join('; ')}`;
-      await decide(r, 'refused', detail);
-      report(r, 'stale', { detail });
-      continue;
-    }
-    // Within the budgets run applies: migrations running now (the controller's, anyone's) hold their slots.
-    const slot = await whenAdmitted(r.move, state, ctx, (reason) => hooks.onWait?.(r.id, reason));
-    state = slot.state;
-    if (slot.refusal !== undefined) {
-      report(r, 'cannot-start', { detail: `${slot.refusal}; ${r.id} stays waiting: approve it again once it can start` });
-      continue;
-    }
     // Approved twice at once (two API calls, a command beside the API): the second finds the
-    // first's migration running. Checked with no wait before runNow, which starts it at once.
-    if (ctx.executor.inFlight().some((m) => m.vmUuid === r.move.vmUuid)) {
-      report(r, 'cannot-start', { detail: `a migration of ${r.move.vmName} is already running (approved twice?); ${r.id} stays as it is` });
+    // recommendation claimed by the first, whether its migration waits for a slot or runs.
+    if (approving.has(r.id)) {
+      report(r, 'cannot-start', {
+        detail: `${r.id} is being approved already (its migration of ${r.move.vmName} waits for a slot or runs); nothing more is done`,
+      });
       continue;
     }
-    hooks.onStart?.(r);
-    const result = await ctx.executor.runNow(r.move);
-    const detail = result.error
-      ? `${result.outcome}: ${result.error}`
-      : `${result.outcome} in ${(result.totalMs / 1000).toFixed(2)} s, downtime ${result.downtimeMs ?? '?'} ms`;
-    await decide(r, 'executed', detail, result.outcome);
-    report(r, 'executed', { outcome: result.outcome, detail, ...(result.incident ? { incident: result.incident } : {}) });
+    approving.add(r.id);
+    try {
+      if (index > 0) state = await ctx.observe();
+      const why = unanswered(r, state);
+      if (why !== undefined) {
+        report(r, 'host-unreachable', { detail: why });
+        continue;
+      }
+      const changes = await whatChanged(r, state, { policies: ctx.policies, config: ctx.config.policy });
+      if (changes.length > 0) {
+        const detail = `stale: ${changes.join('; ')}`;
+        await decide(r, 'refused', detail);
+        report(r, 'stale', { detail });
+        continue;
+      }
+      // Within the budgets run applies: migrations running now (the controller's, anyone's) hold their slots.
+      const slot = await whenAdmitted(r.move, state, ctx, (reason) => hooks.onWait?.(r.id, reason));
+      state = slot.state;
+      if (slot.refusal !== undefined) {
+        report(r, 'cannot-start', { detail: `${slot.refusal}; ${r.id} stays waiting: approve it again once it can start` });
+        continue;
+      }
+      hooks.onStart?.(r);
+      const result = await ctx.executor.runNow(r.move);
+      const detail = result.error
+        ? `${result.outcome}: ${result.error}`
+        : `${result.outcome} in ${(result.totalMs / 1000).toFixed(2)} s, downtime ${result.downtimeMs ?? '?'} ms`;
+      await decide(r, 'executed', detail, result.outcome);
+      report(r, 'executed', { outcome: result.outcome, detail, ...(result.incident ? { incident: result.incident } : {}) });
+    } finally {
+      approving.delete(r.id);
+    }
   }
   return reports;
 }

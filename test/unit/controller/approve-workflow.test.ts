@@ -82,11 +82,40 @@ describe('approve re-judges with the decision history', () => {
     expect(runNow).toHaveBeenCalledTimes(1);
   });
 
-  it('approved twice at once: the second finds the first migration running and answers cannot-start (not an internal error), running nothing', async () => {
-    const { reports, runNow } = await approveWith(new DecisionHistory(), [{ vmUuid: v1.uuid, vmName: 'v1' }]);
-    expect(runNow).not.toHaveBeenCalled();
-    expect(reports.map((r) => r.code)).toEqual(['cannot-start']);
-    expect(reports[0].detail).toContain('a migration of v1 is already running (approved twice?)');
+  it('approved twice at once: the second finds the first claimed (its migration runs or waits) and answers cannot-start, running nothing more', async () => {
+    const nowMs = Date.now();
+    const observed = state([host('a'), host('b'), host('c')], [v1, v2], { observedAtMs: nowMs });
+    const store = new RecommendationStore(dir);
+    await store.record([move], { nowMs: nowMs - 120_000, expirySeconds: 3600 });
+    const journal = new Journal(dir);
+    let finish!: () => void;
+    const runNow = vi.fn(
+      () =>
+        new Promise<MigrationResult>((resolve) => {
+          finish = () =>
+            resolve({ vm: 'v1', vmUuid: v1.uuid, from: 'a', to: 'b', technique: 'precopy', outcome: 'completed', totalMs: 2000 } as MigrationResult);
+        }),
+    );
+    const ctx: WorkflowContext = {
+      config,
+      logger: createLogger({ level: 'silent' }),
+      policies: [],
+      history: new DecisionHistory(),
+      journal,
+      collector: undefined as never,
+      executor: { runNow, inFlight: () => [] } as unknown as Executor,
+      observe: async () => observed,
+    };
+    const waiting = await store.waiting();
+    const first = approveRecommendations(ctx, store, waiting, 'api:one', observed);
+    await vi.waitFor(() => expect(runNow).toHaveBeenCalledTimes(1));
+    const second = await approveRecommendations(ctx, store, waiting, 'api:two', observed);
+    expect(second.map((r) => r.code)).toEqual(['cannot-start']);
+    expect(second[0].detail).toContain('is being approved already');
+    finish();
+    expect((await first).map((r) => r.code)).toEqual(['executed']);
+    expect(runNow).toHaveBeenCalledTimes(1);
+    await journal.close();
   });
 
   it('refuses, as stale, a VM that moved since it was recommended (in its cooldown), and runs nothing', async () => {
