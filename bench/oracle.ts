@@ -21,7 +21,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { TopLevelSpec } from 'vega-lite';
 import { z } from 'zod';
@@ -582,7 +582,7 @@ export function renderOracleMarkdown(json: OracleReportJson): string {
   const stamp = stampOf(json.started);
   const load = json.load ? ` Load average (1 min) ${json.load.start[0].toFixed(1)} at the start, ${json.load.end[0].toFixed(1)} at the end (2 cores).` : '';
   return [
-    `Lab ${labDir} (${prefix}x), ${inputs.hosts.join(' <-> ')}; one guest per cell moved back and forth once per technique by the executor under the cell's cap; downtime budget ${inputs.downtimeBudgetMs} ms, deadline ${inputs.deadlineSeconds} s; inputs \`${inputs.inputsFile ?? 'bench/inputs/oracle.json'}\`. Grid run took ${(seconds / 60).toFixed(1)} min.${load}`,
+    `Lab \`${basename(labDir)}\` (${prefix}x), ${inputs.hosts.join(' <-> ')}; one guest per cell moved back and forth once per technique by the executor under the cell's cap; downtime budget ${inputs.downtimeBudgetMs} ms, deadline ${inputs.deadlineSeconds} s; inputs \`${inputs.inputsFile ?? 'bench/inputs/oracle.json'}\`. Grid run took ${(seconds / 60).toFixed(1)} min.${load}`,
     '',
     `**${summary.cells} cells: ${summary.nonConvergingPicks} non-converging picks; regret ≤ 10 % in ${summary.regretWithin10Percent}/${summary.cells} (${pct(summary.shareWithin10Percent)}); ${summary.lostGuests} of ${summary.runs} runs lost the guest.**`,
     '',

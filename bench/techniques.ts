@@ -12,7 +12,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { migrationPkiDir } from '../lab/hosts.js';
@@ -395,7 +395,7 @@ async function runInLab(
   const tlsRuns = inputs.tls ? await runTlsArm(lab, inputs, from, to, log) : [];
   const errors = runs.filter((r) => r.error && r.technique === 'n/a').map((r) => `- ${r.profile} #${r.repeat} ${r.arm}: ${r.error}`);
   const markdown = [
-    `Lab ${inputs.labDir} (${inputs.labAddressPrefix}x), ${from.name} -> ${to.name}; guests ${inputs.vm.memoryMiB} MiB (${inputs.vm.workloadMiB} MiB workload), bandwidth limit ${inputs.bandwidthMiBps} MiB/s, downtime budget ${inputs.downtimeBudgetMs} ms, operator deadline ${inputs.deadlineSeconds} s, ${inputs.repeats} repeats; inputs \`bench/inputs/techniques.json\`.`,
+    `Lab \`${basename(inputs.labDir)}\` (${inputs.labAddressPrefix}x), ${from.name} -> ${to.name}; guests ${inputs.vm.memoryMiB} MiB (${inputs.vm.workloadMiB} MiB workload), bandwidth limit ${inputs.bandwidthMiBps} MiB/s, downtime budget ${inputs.downtimeBudgetMs} ms, operator deadline ${inputs.deadlineSeconds} s, ${inputs.repeats} repeats; inputs \`bench/inputs/techniques.json\`.`,
     '',
     armNote,
     '',
