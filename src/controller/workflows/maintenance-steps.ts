@@ -13,12 +13,10 @@ import { expandCommand, powerTarget } from '../../power/command.js';
 import { RequestRefused } from '../errors.js';
 import type { WorkflowContext } from './context.js';
 import { planDrain, runDrain } from './drain.js';
+import { drainInRounds } from './drain-rounds.js';
 import type { RollSteps, StepOutcome } from './maintenance.js';
 import { stepsOf, type RollPlan } from './maintenance-roll.js';
 import { carryOutMove, planMigration } from './migrate.js';
-
-/** Drain rounds at most: one for the make-room moves, one for the VMs that waited for them, one to spare. */
-const DRAIN_ROUNDS = 3;
 
 /** The ends of a hook's output kept in the journal, characters. */
 const OUTPUT_TAIL_CHARS = 500;
@@ -245,43 +243,37 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
         await sleep(options.pollMs ?? 1000);
         state = await ctx.observe();
       }
-      // In rounds: a VM that fits nowhere until a make-room move has run (policy/make-room.ts)
-      // follows in the next round, planned on a fresh observation.
-      const moved: string[] = [];
-      for (let round = 1; ; round++) {
-        let planned;
-        try {
-          planned = await planDrain(ctx, state, host);
-        } catch (error) {
-          if (error instanceof RequestRefused && error.code === 'host-down')
-            return { ok: false, code: 'host-down', detail: `${error.message}; bring it back (or leave it out with --hosts), then run maintenance --resume` };
-          throw error;
-        }
-        const following = new Set(planned.plan.moves.flatMap((m) => (m.makesRoomFor ? [m.makesRoomFor] : [])));
-        const stuck = planned.plan.skipped.filter((s) => !(s.vmUuid && following.has(s.vmUuid)));
-        if (stuck.length > 0 || (following.size > 0 && round >= DRAIN_ROUNDS))
-          return {
-            ok: false,
-            code: 'drain-cannot-place',
-            moved,
-            detail: `the cluster cannot take ${host}'s VMs: ${planned.plan.skipped.map((s) => `${s.vmName}: ${s.reason}`).join('; ')}; ${moved.length ? `moved off ${host} so far: ${moved.join(', ')}; the others stay there` : `nothing was moved off ${host}`}. Make room or relax the rule (see \`virt-balancer drain ${host} --dry-run\`), then run maintenance --resume`,
-          };
-        const outcome = await runDrain(ctx, planned);
-        moved.push(...outcome.results.filter((r) => r.outcome === 'completed').map((r) => r.vm));
+      // In rounds (drain-rounds.ts, as every drain): a VM that fits nowhere until a make-room move
+      // has run (policy/make-room.ts) follows in the next round, planned on a fresh observation.
+      let outcome;
+      try {
+        outcome = await drainInRounds(ctx, state, host, (planned) => runDrain(ctx, planned), { stopAtUnplaceable: true });
+      } catch (error) {
+        if (error instanceof RequestRefused && error.code === 'host-down')
+          return { ok: false, code: 'host-down', detail: `${error.message}; bring it back (or leave it out with --hosts), then run maintenance --resume` };
+        throw error;
+      }
+      const moved = outcome.results.filter((r) => r.outcome === 'completed').map((r) => r.vm);
+      if (outcome.stopped === 'cannot-place')
+        return {
+          ok: false,
+          code: 'drain-cannot-place',
+          moved,
+          detail: `the cluster cannot take ${host}'s VMs: ${outcome.plan.skipped.map((s) => `${s.vmName}: ${s.reason}`).join('; ')}; ${moved.length ? `moved off ${host} so far: ${moved.join(', ')}; the others stay there` : `nothing was moved off ${host}`}. Make room or relax the rule (see \`virt-balancer drain ${host} --dry-run\`), then run maintenance --resume`,
+        };
+      if (outcome.stopped === 'failed') {
         const failed = [
           ...outcome.results.filter((r) => r.outcome !== 'completed').map((r) => `${r.vm} -> ${r.to}: ${r.outcome}${r.error ? ` (${r.error})` : ''}`),
           ...outcome.notMoved.map((n) => `${n.vm}: ${n.code} (${n.reason})`),
         ];
-        if (failed.length > 0)
-          return {
-            ok: false,
-            code: 'drain-failed',
-            moved,
-            detail: `the drain of ${host} did not empty it: ${failed.join('; ')}; those VMs still run on ${host}. See \`virt-balancer history\`, then run maintenance --resume`,
-          };
-        if (following.size === 0) return { ok: true, moved };
-        state = await ctx.observe();
+        return {
+          ok: false,
+          code: 'drain-failed',
+          moved,
+          detail: `the drain of ${host} did not empty it: ${failed.join('; ')}; those VMs still run on ${host}. See \`virt-balancer history\`, then run maintenance --resume`,
+        };
       }
+      return { ok: true, moved };
     },
 
     async hook(host, argv) {
