@@ -2,20 +2,17 @@
  * The steps of a rolling maintenance on real hosts (maintenance.ts sequences them): the drain is
  * the drain workflow (drain.ts), the return is the migrate workflow (migrate.ts) for each VM the
  * host had, the hook is the operator's program run without a shell, and the health wait observes
- * the cluster until the host answers libvirt again. Also the dry run: the whole sequence with the
- * cost model's predicted durations.
+ * the cluster until the host answers libvirt again (the dry run is maintenance-dry-run.ts).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ClusterState } from '../../cluster/model.js';
 import { expandCommand, powerTarget } from '../../power/command.js';
 import { RequestRefused } from '../errors.js';
 import type { WorkflowContext } from './context.js';
-import { planDrain, runDrain } from './drain.js';
+import { runDrain } from './drain.js';
 import { drainInRounds } from './drain-rounds.js';
 import type { RollSteps, StepOutcome } from './maintenance.js';
-import { stepsOf, type RollPlan } from './maintenance-roll.js';
 import { carryOutMove, planMigration } from './migrate.js';
 
 /** The ends of a hook's output kept in the journal, characters. */
@@ -362,46 +359,4 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
     },
   };
   return steps;
-}
-
-/** One host's part of a dry run: its drain's moves with the cost model's predictions, or why it would stop. */
-export interface DryRunHost {
-  host: string;
-  steps: string[];
-  moves: { vm: string; to: string; technique: string; predictedSeconds: number; predictedDowntimeMs: number }[];
-  /** VMs the drain cannot place: the roll would stop here (drain-cannot-place). */
-  skipped: { vm: string; reason: string }[];
-  /** Why this host cannot be drained now (host-down...). */
-  refused?: string;
-  /** Sum of the moves' predicted durations, s: the drain's length if they ran one at a time. */
-  predictedDrainSeconds: number;
-}
-
-/**
- * The roll's remaining hosts, each drain planned on `state` as observed now (each host's own
- * drain plan; without --return an earlier host's VMs would be elsewhere by then, so later
- * placements may differ). Moves nothing.
- */
-export async function dryRunRoll(ctx: WorkflowContext, state: ClusterState, plan: RollPlan, fromIndex: number): Promise<DryRunHost[]> {
-  const hosts: DryRunHost[] = [];
-  for (const host of plan.hosts.slice(fromIndex)) {
-    const entry: DryRunHost = { host, steps: stepsOf(plan), moves: [], skipped: [], predictedDrainSeconds: 0 };
-    try {
-      const planned = await planDrain(ctx, state, host);
-      entry.moves = planned.plan.moves.map((m) => ({
-        vm: m.vmName,
-        to: m.to,
-        technique: m.technique,
-        predictedSeconds: m.predicted.totalSeconds,
-        predictedDowntimeMs: m.predicted.downtimeMs,
-      }));
-      entry.skipped = planned.plan.skipped.map((s) => ({ vm: s.vmName, reason: s.reason }));
-      entry.predictedDrainSeconds = entry.moves.reduce((sum, m) => sum + m.predictedSeconds, 0);
-    } catch (error) {
-      if (!(error instanceof RequestRefused)) throw error;
-      entry.refused = `${error.code}: ${error.message}`;
-    }
-    hosts.push(entry);
-  }
-  return hosts;
 }
