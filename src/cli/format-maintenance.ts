@@ -46,6 +46,7 @@ export function renderMaintenanceDryRun(d: MaintenanceDryRun): string {
     else if (!h.refused && h.skipped.length === 0) lines.push('   no VM to move');
     for (const s of h.skipped) lines.push(`   not placed: ${s.vm}: ${s.reason}`);
     if (h.returns.length) lines.push('   return:', moveTable(h.returns));
+    for (const n of h.notReturned) lines.push(`   not returned: ${n.vm}: ${n.reason}`);
     total += h.predictedDrainSeconds + h.predictedReturnSeconds;
     lines.push(
       `   predicted: drain ${h.predictedDrainSeconds.toFixed(1)} s${d.returnVms ? `, return ${h.predictedReturnSeconds.toFixed(1)} s` : ''} (moves one at a time; they run in parallel within the migration limits) + the hook`,

@@ -14,7 +14,7 @@ import { RequestRefused } from '../errors.js';
 import type { WorkflowContext } from './context.js';
 import { drainInRounds } from './drain-rounds.js';
 import { type MaintenanceStopCode, type RollProgress, stepsOf } from './maintenance-roll.js';
-import { planMigration } from './migrate.js';
+import { pinnedBy, planMigration } from './migrate.js';
 
 /** One planned move of the dry run, with the cost model's predictions. */
 export interface DryRunMove {
@@ -33,6 +33,8 @@ export interface DryRunHost {
   moves: DryRunMove[];
   /** With --return: the moves bringing its VMs back once it is healthy. */
   returns: DryRunMove[];
+  /** With --return: its VMs the return step leaves where they are (pinned), and why. */
+  notReturned: { vm: string; reason: string }[];
   /** VMs the drain cannot place: the roll would stop here (drain-cannot-place). */
   skipped: { vm: string; reason: string }[];
   /** Why this host cannot be drained now (host-down...). */
@@ -112,7 +114,16 @@ export async function dryRunRoll(
   // The drain's rounds observe the simulated cluster; their moves are applied to it, never run.
   const simCtx: WorkflowContext = { ...ctx, observe: async () => sim };
   for (const host of plan.hosts.slice(fromIndex)) {
-    const entry: DryRunHost = { host, steps: stepsOf(plan), moves: [], returns: [], skipped: [], predictedDrainSeconds: 0, predictedReturnSeconds: 0 };
+    const entry: DryRunHost = {
+      host,
+      steps: stepsOf(plan),
+      moves: [],
+      returns: [],
+      notReturned: [],
+      skipped: [],
+      predictedDrainSeconds: 0,
+      predictedReturnSeconds: 0,
+    };
     hosts.push(entry);
     const stop = (step: MaintenanceStep, code: MaintenanceStopCode, detail: string) => ({ hosts, stop: { host, step, code, detail } });
     if (ctx.config.hosts.find((h) => h.name === host)?.maintenance) {
@@ -155,6 +166,11 @@ export async function dryRunRoll(
     for (const r of residents) {
       const vm = sim.vms.find((v) => v.uuid === r.uuid);
       if (!vm || vm.host === host) continue;
+      const pin = pinnedBy(vm, ctx.config);
+      if (pin) {
+        entry.notReturned.push({ vm: vm.name, reason: `pinned: ${pin}` });
+        continue;
+      }
       try {
         const { move } = await planMigration(simCtx, sim, { vm: vm.name, to: host, technique: 'auto' });
         entry.returns.push(dryMove(move));

@@ -13,7 +13,7 @@ import type { WorkflowContext } from './context.js';
 import { runDrain } from './drain.js';
 import { drainInRounds } from './drain-rounds.js';
 import type { RollSteps, StepOutcome } from './maintenance.js';
-import { carryOutMove, planMigration } from './migrate.js';
+import { carryOutMove, pinnedBy, planMigration } from './migrate.js';
 
 /** The ends of a hook's output kept in the journal, characters. */
 const OUTPUT_TAIL_CHARS = 500;
@@ -325,6 +325,7 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
     async returnVms(host, residents) {
       const moved: string[] = [];
       const gone: string[] = [];
+      const pinned: string[] = [];
       for (const r of residents) {
         const state = await ctx.observe();
         const vm = state.vms.find((v) => v.uuid === r.uuid);
@@ -333,6 +334,12 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
           continue;
         }
         if (vm.host === host) continue;
+        // Pinned since its drain (a pin never moves a VM): it stays where it is, said in the step's detail.
+        const pin = pinnedBy(vm, ctx.config);
+        if (pin) {
+          pinned.push(`${vm.name} stays on ${vm.host} (pinned: ${pin})`);
+          continue;
+        }
         let planned;
         try {
           planned = await planMigration(ctx, state, { vm: vm.name, to: host, technique: 'auto' });
@@ -355,7 +362,11 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
           };
         moved.push(vm.name);
       }
-      return { ok: true, moved, ...(gone.length ? { detail: `no longer defined anywhere, not returned: ${gone.join(', ')}` } : {}) };
+      const notes = [
+        ...(gone.length ? [`no longer defined anywhere, not returned: ${gone.join(', ')}`] : []),
+        ...(pinned.length ? [`not returned: ${pinned.join('; ')}`] : []),
+      ];
+      return { ok: true, moved, ...(notes.length ? { detail: notes.join('; ') } : {}) };
     },
   };
   return steps;

@@ -21,9 +21,12 @@ import { host, state, vm } from '../policy/fixtures.js';
 
 const GiB = 2 ** 30;
 
-async function context(observed: ClusterState, flagged?: string) {
+async function context(observed: ClusterState, flagged?: string, pinnedVms: string[] = []) {
   const names = observed.hosts.map((h) => h.name);
-  const config = parseConfig({ hosts: names.map((name, i) => ({ name, uri: `qemu+tcp://127.0.0.1:${i + 1}/system`, maintenance: name === flagged })) });
+  const config = parseConfig({
+    hosts: names.map((name, i) => ({ name, uri: `qemu+tcp://127.0.0.1:${i + 1}/system`, maintenance: name === flagged })),
+    policy: { pinnedVms },
+  });
   const executor = { submit: vi.fn(), runNow: vi.fn() };
   const ctx: WorkflowContext = {
     config,
@@ -90,6 +93,24 @@ describe('maintenance --dry-run simulates the roll in order', () => {
     const down = await dryRunRoll(ctx, observed, roll(['a', 'b', 'c']), 0);
     expect(down.stop).toMatchObject({ host: 'b', step: 'drain', code: 'host-down' });
     expect(down.hosts.map((h) => h.host)).toEqual(['a', 'b']);
+  });
+
+  it('with --return, a VM pinned since its drain is not returned (said), as the roll leaves it', async () => {
+    const observed = state([host('a'), host('b'), host('c')], [big('x', 'a'), big('y', 'b')]);
+    const { ctx } = await context(observed, undefined, ['x']);
+    // x was drained before its pin: the recorded residents say it was on a.
+    const out = await dryRunRoll(ctx, observed, { plan: { rollId: 'r1', hosts: ['a'], returnVms: true }, residents: new Map([['a', []]]) }, 0);
+    expect(out.hosts[0].notReturned).toEqual([]);
+    const moved = applyMoves(observed, [{ vmUuid: vm('x', 'a', 0).uuid, vmName: 'x', from: 'a', to: 'c' } as Move]);
+    const resumed = await dryRunRoll(
+      ctx,
+      moved,
+      { plan: { rollId: 'r1', hosts: ['a'], returnVms: true }, residents: new Map([['a', [{ name: 'x', uuid: vm('x', 'a', 0).uuid }]]]) },
+      0,
+    );
+    expect(resumed.stop).toBeUndefined();
+    expect(resumed.hosts[0].returns).toEqual([]);
+    expect(resumed.hosts[0].notReturned).toEqual([{ vm: 'x', reason: 'pinned: listed in policy.pinnedVms; take it out of the list to move it' }]);
   });
 
   it('applyMoves carries a VM with its memory and CPU from host to host', () => {
