@@ -153,6 +153,8 @@ export function identify(req: IncomingMessage, tokens: TokenFile | undefined, cl
   }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) return { refused: 'the Authorization header is not "Bearer <token>"' };
+  if (!tokens)
+    return { refused: 'a bearer token was sent, and no api.tokenFile is configured: send none (the client certificate alone), or configure api.tokenFile' };
   if (tokens?.unusable) return { refused: "no token is accepted now: api.tokenFile cannot be used (the daemon's log says why)" };
   const name = tokens?.match(match[1]);
   if (name === undefined) return { refused: 'the bearer token is not one of api.tokenFile' };

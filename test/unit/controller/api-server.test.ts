@@ -437,5 +437,11 @@ describe('HTTP API over TLS with client certificates', () => {
     // Both valid: the token names who (the certificate only let the connection in).
     expect(await approve({ ...client, token: TOKEN })).toEqual({ status: 200, body: { by: 'api:ops', reports: [] } });
     expect(calls.map((c) => c.args)).toEqual([['r9', 'api:ops']]);
+    // Without api.tokenFile any token is a wrong credential, even beside a valid certificate.
+    await server!.close();
+    await start({ tokenFile: undefined, tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.ca } });
+    const noTokens = await call(`https://${server!.address}`, '/v1/recommendations/r9/approve', { method: 'POST', ...client, token: TOKEN });
+    expect(noTokens.status).toBe(401);
+    expect((noTokens.body as { message: string }).message).toContain('no api.tokenFile is configured');
   });
 });
