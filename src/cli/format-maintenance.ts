@@ -26,31 +26,33 @@ export function renderRollResult(r: RollResult): string {
   return `maintenance roll ${r.rollId} STOPPED at ${stop.host}, step ${stop.step}: ${stop.code}\n  ${stop.detail}\n`;
 }
 
-/** The whole sequence a roll would run, with predicted durations. */
+/** The whole sequence a roll would run, simulated in order, with predicted durations, and where it would stop. */
 export function renderMaintenanceDryRun(d: MaintenanceDryRun): string {
   const lines = [
     `maintenance roll ${d.rollId}${d.resumed ? ' (unfinished: resumed from here)' : ' (new)'}: ${d.hosts.map((h) => h.host).join(' -> ') || 'nothing left to do'}`,
     `hook: ${d.hook ? d.hook.join(' ') : 'none'} (timeout ${d.hookTimeoutSeconds} s); health wait up to ${d.healthyTimeoutSeconds} s; VMs ${d.returnVms ? 'return home' : 'stay where the drain put them'}`,
+    "each host planned on the cluster the earlier hosts' drains (and returns) left",
   ];
+  const moveTable = (moves: MaintenanceDryRun['hosts'][number]['moves']) =>
+    table(
+      ['vm', 'from', 'to', 'technique', 'predicted s', 'downtime ms'],
+      moves.map((m) => [m.vm, m.from, m.to, m.technique, m.predictedSeconds.toFixed(1), m.predictedDowntimeMs.toFixed(0)]),
+    ).replace(/^/gm, '   ');
   let total = 0;
   for (const [i, h] of d.hosts.entries()) {
     lines.push('', `${i + 1}. ${h.host}: ${h.steps.join(' -> ')}`);
-    if (h.refused) lines.push(`   STOPS here: ${h.refused}`);
-    if (h.moves.length)
-      lines.push(
-        table(
-          ['vm', 'to', 'technique', 'predicted s', 'downtime ms'],
-          h.moves.map((m) => [m.vm, m.to, m.technique, m.predictedSeconds.toFixed(1), m.predictedDowntimeMs.toFixed(0)]),
-        ).replace(/^/gm, '   '),
-      );
-    else if (!h.refused) lines.push('   no VM to move');
-    for (const s of h.skipped) lines.push(`   STOPS here (drain-cannot-place): ${s.vm}: ${s.reason}`);
-    const drain = h.predictedDrainSeconds;
-    total += drain * (d.returnVms ? 2 : 1);
+    if (h.refused) lines.push(`   cannot drain: ${h.refused}`);
+    if (h.moves.length) lines.push('   drain:', moveTable(h.moves));
+    else if (!h.refused && h.skipped.length === 0) lines.push('   no VM to move');
+    for (const s of h.skipped) lines.push(`   not placed: ${s.vm}: ${s.reason}`);
+    if (h.returns.length) lines.push('   return:', moveTable(h.returns));
+    for (const n of h.notReturned) lines.push(`   not returned: ${n.vm}: ${n.reason}`);
+    total += h.predictedDrainSeconds + h.predictedReturnSeconds;
     lines.push(
-      `   predicted: drain ${drain.toFixed(1)} s${d.returnVms ? `, return about the same (${drain.toFixed(1)} s)` : ''} (moves one at a time; they run in parallel within the migration limits) + the hook`,
+      `   predicted: drain ${h.predictedDrainSeconds.toFixed(1)} s${d.returnVms ? `, return ${h.predictedReturnSeconds.toFixed(1)} s` : ''} (moves one at a time; they run in parallel within the migration limits) + the hook`,
     );
   }
-  lines.push('', `predicted migration time in all: ${total.toFixed(1)} s, plus each host's hook and restart`);
+  if (d.stop) lines.push('', `the roll would STOP at ${d.stop.host}, step ${d.stop.step}: ${d.stop.code}`, `  ${d.stop.detail}`);
+  else lines.push('', `predicted migration time in all: ${total.toFixed(1)} s, plus each host's hook and restart`);
   return `${lines.join('\n')}\n`;
 }

@@ -33,7 +33,9 @@ export const apiSchema = z
     anonymousReads: z
       .boolean()
       .default(false)
-      .describe('Let GET requests (status, plan, recommendations, history) in without authentication; writes always need it.'),
+      .describe(
+        'Let GET requests (status, plan, recommendations, history) in without authentication; writes always need it. A GET that presents a wrong token or certificate is still refused (401).',
+      ),
     maxConnections: z.number().int().min(1).max(1024).default(16).describe('Open connections at most; more are closed unanswered.'),
     maxBodyBytes: z.number().int().min(1024).max(1048576).default(65536).describe('A request body longer than this is refused with 413.'),
   })

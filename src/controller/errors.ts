@@ -15,6 +15,7 @@ export type RefusalCode =
   | 'target-down'
   | 'job-running'
   | 'technique-state'
+  | 'vm-pinned'
   | 'engine-refused'
   | 'recommendation-not-found'
   | 'recommendation-not-waiting'

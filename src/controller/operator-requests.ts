@@ -9,7 +9,8 @@ import type { ControlHandler } from './control-server.js';
 import { RequestRefused } from './errors.js';
 import type { WorkflowContext } from './workflows/context.js';
 import { approveRecommendations, chooseRecommendations } from './workflows/approve.js';
-import { checkDrainHost, checkDrainPolicies, planDrain, runDrainBesideTicks } from './workflows/drain.js';
+import { checkDrainHost, checkDrainPolicies } from './workflows/drain.js';
+import { drainBesideTicks } from './workflows/drain-rounds.js';
 import { carryOutMove, checkTargetHost, planMigration } from './workflows/migrate.js';
 
 /** The control socket's handler for `controller`. */
@@ -31,9 +32,13 @@ async function serve(controller: Controller, ctx: WorkflowContext, request: Cont
       if (controller.draining.has(request.host)) throw new RequestRefused('job-running', `host ${request.host} is already being drained`);
       controller.draining.add(request.host);
       try {
-        const planned = await planDrain(ctx, await ctx.observe(), request.host);
-        progress('planned', `${planned.plan.moves.length} move(s) planned off ${request.host}`, { moves: planned.plan.moves.length });
-        return await runDrainBesideTicks(ctx, planned, {
+        // In rounds (drain-rounds.ts): a VM waiting for a make-room move follows in the next one.
+        return await drainBesideTicks(ctx, request.host, {
+          onPlanned: (planned, round) =>
+            progress('planned', `${planned.plan.moves.length} move(s) planned off ${request.host}${round > 1 ? ` (round ${round})` : ''}`, {
+              moves: planned.plan.moves.length,
+              round,
+            }),
           onWait: (vm, reason) => progress('waiting', `${vm}: waiting for a slot: ${reason}`),
           onStart: (m) => progress('started', `${m.vmName}: ${m.from} -> ${m.to} with ${m.technique}`),
           onResult: (r) => progress('ended', `${r.vm}: ${r.outcome} in ${(r.totalMs / 1000).toFixed(1)} s`),

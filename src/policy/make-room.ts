@@ -5,7 +5,7 @@
  * on a later tick (not in the same one: both would be in flight on that host at once). Each stuck
  * VM is said in a plan notice, with the room being made or why none can be.
  */
-import { ordinaryMemoryBytes } from './memory-fit.js';
+import { addFreeHugepages, memoryHeld, ordinaryMemoryBytes } from './memory-fit.js';
 import type { ProjectedHost } from './api.js';
 import { candidateRefusal, howItMoves } from './candidates.js';
 import { coreRefusal } from './core-filters.js';
@@ -25,20 +25,20 @@ export interface StuckMustMove {
 /** Make-room moves considered per stuck VM: the smallest VMs first, on hosts the stuck one could use. */
 const TRIES_PER_STUCK_VM = 24;
 
-/** `host` as planned so far without `vm` on it (a what-if: the projection is not touched). */
+/**
+ * `host` as planned so far without `vm` on it (a what-if: the projection is not touched): what the
+ * VM holds there freed as memory-fit.ts counts it (ordinary memory, or its hugepages: none when shut off).
+ */
 function without(p: ProjectedHost, vm: Parameters<typeof ordinaryMemoryBytes>[0]): ProjectedHost {
-  const bytes = ordinaryMemoryBytes(vm);
+  const held = memoryHeld(vm);
   const vmUuids = new Set(p.vmUuids);
   vmUuids.delete(vm.uuid);
   const freeHugepages = p.freeHugepages && new Map(p.freeHugepages);
-  if (freeHugepages && vm.hugepageSizeKiB !== undefined && freeHugepages.has(vm.hugepageSizeKiB)) {
-    const pages = Math.ceil(Math.max(vm.maxMemoryBytes, vm.memoryBytes) / (vm.hugepageSizeKiB * 1024));
-    freeHugepages.set(vm.hugepageSizeKiB, freeHugepages.get(vm.hugepageSizeKiB)! + pages);
-  }
+  addFreeHugepages(freeHugepages, held.hugepages, 1);
   return {
     ...p,
-    memoryUsedBytes: p.memoryUsedBytes - bytes,
-    placedMemoryBytes: p.placedMemoryBytes - bytes,
+    memoryUsedBytes: p.memoryUsedBytes - held.ordinaryBytes,
+    placedMemoryBytes: p.placedMemoryBytes - held.ordinaryBytes,
     vcpus: p.vcpus - vm.vcpus,
     vmUuids,
     freeHugepages,

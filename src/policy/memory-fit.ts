@@ -40,13 +40,26 @@ export function freeHugepagesOf(host: { hugepages?: { pageSizeKiB: number; freeP
   return host.hugepages ? new Map(host.hugepages.map((p) => [p.pageSizeKiB, p.freePages])) : undefined;
 }
 
+/**
+ * What a VM holds on its host, and so frees where it leaves and takes where it arrives: ordinary
+ * memory (ordinaryMemoryBytes), or for a hugepage-backed VM that holds memory its pages
+ * (hugepagesNeeded); a shut-off one holds neither.
+ */
+export function memoryHeld(vm: VmObservation): { ordinaryBytes: number; hugepages?: { pageSizeKiB: number; pages: number } } {
+  const hugepages = active(vm) ? hugepagesNeeded(vm) : undefined;
+  return { ordinaryBytes: ordinaryMemoryBytes(vm), ...(hugepages ? { hugepages } : {}) };
+}
+
+/** `pages` more (or fewer, negative) free pages of one size in `free` (a pool of that size only; unknown pools stay unknown). */
+export function addFreeHugepages(free: Map<number, number> | undefined, pages: { pageSizeKiB: number; pages: number } | undefined, sign: 1 | -1): void {
+  if (pages && free?.has(pages.pageSizeKiB)) free.set(pages.pageSizeKiB, free.get(pages.pageSizeKiB)! + sign * pages.pages);
+}
+
 /** Project a planned move's memory: ordinary memory or hugepages leave `source` and arrive on `target`. */
 export function projectMemoryMove(vm: VmObservation, source: ProjectedHost, target: ProjectedHost): void {
-  const bytes = ordinaryMemoryBytes(vm);
-  source.memoryUsedBytes -= bytes;
-  target.memoryUsedBytes += bytes;
-  const need = hugepagesNeeded(vm);
-  if (!need || !active(vm)) return;
-  if (source.freeHugepages?.has(need.pageSizeKiB)) source.freeHugepages.set(need.pageSizeKiB, source.freeHugepages.get(need.pageSizeKiB)! + need.pages);
-  if (target.freeHugepages?.has(need.pageSizeKiB)) target.freeHugepages.set(need.pageSizeKiB, target.freeHugepages.get(need.pageSizeKiB)! - need.pages);
+  const held = memoryHeld(vm);
+  source.memoryUsedBytes -= held.ordinaryBytes;
+  target.memoryUsedBytes += held.ordinaryBytes;
+  addFreeHugepages(source.freeHugepages, held.hugepages, 1);
+  addFreeHugepages(target.freeHugepages, held.hugepages, -1);
 }

@@ -1,7 +1,8 @@
 /** `virt-balancer drain HOST`: evacuate a host with the planner's placement and techniques (by the daemon when one runs). */
 import type { Command } from 'commander';
 import { Session } from '../../controller/session.js';
-import { checkDrainHost, checkDrainPolicies, type DrainOutcome, planDrain, runDrain } from '../../controller/workflows/drain.js';
+import { checkDrainHost, checkDrainPolicies, type DrainOutcome, planDrain } from '../../controller/workflows/drain.js';
+import { drainNow } from '../../controller/workflows/drain-rounds.js';
 import { printableJson } from '../../log/printable.js';
 import { relayDaemonEvents } from '../daemon-events.js';
 import { action } from '../errors.js';
@@ -32,9 +33,12 @@ export function register(program: Command): void {
             if (!options.dryRun) await session.lock(`drain ${host}`);
             const state = await session.collect({ sampleIntervalMs: 1000, withHistory: true });
             const ctx = await session.workflowContext();
-            const planned = await planDrain(ctx, state, host);
-            if (options.dryRun) return out(`${options.json ? printableJson(planned.plan, 2) : renderPlan(planned.plan)}\n`);
-            outcome = await runDrain(ctx, planned);
+            if (options.dryRun) {
+              const { plan } = await planDrain(ctx, state, host);
+              return out(`${options.json ? printableJson(plan, 2) : renderPlan(plan)}\n`);
+            }
+            // In rounds: a VM that waits for a make-room move follows in the next one (drain-rounds.ts).
+            outcome = await drainNow(ctx, state, host);
           }
           for (const n of outcome.notMoved) err(`not moved: ${n.vm}: ${n.reason}\n`);
           const { plan, results } = outcome;

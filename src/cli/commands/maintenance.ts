@@ -55,11 +55,10 @@ export function register(program: Command): void {
         const session = await Session.open(options.config, commandLogger(options.logLevel));
         try {
           checkDrainPolicies(await session.policies());
-          const hook = options.hook !== undefined ? parseHook(options.hook) : undefined;
           const request = {
             hosts: options.hosts?.split(',').map((h) => h.trim()),
             returnVms: options.return === true || session.config.maintenance.returnVms,
-            hook,
+            hook: options.hook !== undefined ? parseHook(options.hook) : undefined,
             configHook: session.config.maintenance.hook,
             resume: options.resume,
             fresh: options.fresh,
@@ -67,10 +66,11 @@ export function register(program: Command): void {
           };
           if (!request.dryRun) stopHooksWhenInterrupted((line) => err(line));
           const done = await maintenanceHere(session, request, (entry, position) => (options.json ? undefined : out(describeRollEntry(entry, position))));
-          if ('dryRun' in done) return options.json ? outJson(done.dryRun) : out(renderMaintenanceDryRun(done.dryRun));
-          if (options.json) outJson(done.result);
-          else (done.result.ok ? out : err)(renderRollResult(done.result));
-          if (!done.result.ok) process.exitCode = 1;
+          const ok = 'dryRun' in done ? done.dryRun.stop === undefined : done.result.ok; // a dry run that would stop exits 1 too
+          if (options.json) outJson('dryRun' in done ? done.dryRun : done.result);
+          else if ('dryRun' in done) out(renderMaintenanceDryRun(done.dryRun));
+          else (ok ? out : err)(renderRollResult(done.result));
+          if (!ok) process.exitCode = 1;
         } finally {
           await session.close();
         }

@@ -1,6 +1,6 @@
 /**
- * Who is asking the HTTP API: a bearer token from `api.tokenFile` (compared in constant time) or,
- * with `api.tls.clientCaFile`, a client certificate that CA signed. The identity is what a write
+ * Who is asking the HTTP API: a bearer token from `api.tokenFile` (compared in constant time) and/or,
+ * with `api.tls.clientCaFile`, a client certificate that CA signed; every credential presented must be valid. The identity is what a write
  * is journaled with (`api:<token name>`, `cert:<subject>`).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -106,8 +106,11 @@ function fileVersion(info: { size: number; mtimeMs: number; ctimeMs: number; mod
   return `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.mode}`;
 }
 
-/** How a request authenticated, or why not. */
-export type Identity = { by: string } | { refused: string };
+/**
+ * How a request authenticated, or why not. `none`: it presented no credential at all (no
+ * Authorization header, no client certificate), the one refusal `api.anonymousReads` may let a GET past.
+ */
+export type Identity = { by: string } | { refused: string; none?: true };
 
 /** The subject of a certificate as one line: "CN=ops,O=Example". */
 function subjectLine(subject: Record<string, string | string[]> | undefined): string {
@@ -118,24 +121,40 @@ function subjectLine(subject: Record<string, string | string[]> | undefined): st
 }
 
 /**
- * Who sent `req`: a verified client certificate (TLS with a client CA) first, else a bearer token.
- * Undefined `tokens`: tokens are not configured.
+ * Who sent `req`. Every credential presented must be valid, whatever the others: a client
+ * certificate that `api.tls.clientCaFile` did not sign, a malformed Authorization header or a token
+ * not in `api.tokenFile` refuses the request, even beside a valid credential of the other kind (a
+ * wrong credential is never passed over for another). Both valid: the token names who (`api:<name>`);
+ * a certificate alone: `cert:<subject>`. Undefined `tokens`: tokens are not configured (any token is wrong).
  */
 export function identify(req: IncomingMessage, tokens: TokenFile | undefined, clientCertificates: boolean): Identity {
+  let certificate: string | undefined;
   if (clientCertificates) {
     const socket = req.socket as TLSSocket;
-    if (socket.authorized) {
-      const subject = subjectLine(socket.getPeerCertificate()?.subject as unknown as Record<string, string | string[]>);
-      if (subject) return { by: `cert:${subject}` };
+    const peer = socket.getPeerCertificate?.();
+    // Without a certificate node gives an empty object.
+    if (peer && Object.keys(peer).length > 0) {
+      if (!socket.authorized)
+        return {
+          refused: `the client certificate is not one api.tls.clientCaFile signed (${String(socket.authorizationError ?? 'unverified')}); send one it signed, or none`,
+        };
+      const subject = subjectLine(peer.subject as unknown as Record<string, string | string[]>);
+      if (!subject) return { refused: 'the client certificate has no subject to journal as who; give it one (e.g. CN=<who>)' };
+      certificate = `cert:${subject}`;
     }
   }
   const header = req.headers.authorization;
-  if (header === undefined)
+  if (header === undefined) {
+    if (certificate !== undefined) return { by: certificate };
     return {
+      none: true,
       refused: `no credentials: send "Authorization: Bearer <token>" (a token of api.tokenFile)${clientCertificates ? ' or a client certificate of api.tls.clientCaFile' : ''}`,
     };
+  }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) return { refused: 'the Authorization header is not "Bearer <token>"' };
+  if (!tokens)
+    return { refused: 'a bearer token was sent, and no api.tokenFile is configured: send none (the client certificate alone), or configure api.tokenFile' };
   if (tokens?.unusable) return { refused: "no token is accepted now: api.tokenFile cannot be used (the daemon's log says why)" };
   const name = tokens?.match(match[1]);
   if (name === undefined) return { refused: 'the bearer token is not one of api.tokenFile' };

@@ -201,17 +201,16 @@ export async function startApiServer(api: ApiConfig, backend: ApiBackend, deps: 
     };
     try {
       // Authentication first, before a body is read: an unauthenticated client gets nothing else.
-      let by = 'anonymous';
+      // A credential presented is checked even where anonymous reads are allowed: a wrong one is 401, never anonymous.
       const anonymousOk = api.anonymousReads && (req.method === 'GET' || req.method === 'HEAD');
-      if (!anonymousOk) {
-        const problem = await tokens?.refresh();
-        if (problem) logger.error({ file: api.tokenFile, err: problem }, 'api.tokenFile does not read: no token is accepted until it is fixed');
-        const who = identify(req, tokens, clientCertificates);
-        if ('refused' in who) {
-          label = route?.path ?? 'unknown';
-          throw new HttpError(401, { error: 'unauthorized', message: who.refused });
-        }
-        by = who.by;
+      const problem = await tokens?.refresh();
+      if (problem) logger.error({ file: api.tokenFile, err: problem }, 'api.tokenFile does not read: no token is accepted until it is fixed');
+      const who = identify(req, tokens, clientCertificates);
+      let by = 'anonymous';
+      if ('by' in who) by = who.by;
+      else if (!(anonymousOk && who.none)) {
+        label = route?.path ?? 'unknown';
+        throw new HttpError(401, { error: 'unauthorized', message: who.refused });
       }
       if (routes.length === 0) {
         label = 'unknown';

@@ -17,7 +17,8 @@ import { RequestRefused } from '../errors.js';
 import type { Session } from '../session.js';
 import { chooseRoll, type RollRequest, type RollResult, runRoll } from './maintenance.js';
 import { nextStep } from './maintenance-roll.js';
-import { type DryRunHost, dryRunRoll, liveRollSteps } from './maintenance-steps.js';
+import { type DryRunHost, type DryRunStop, dryRunRoll } from './maintenance-dry-run.js';
+import { liveRollSteps } from './maintenance-steps.js';
 
 /**
  * Take the state directory's lock. @throws RequestRefused 'daemon-running' (with the fix) when a
@@ -36,7 +37,7 @@ export async function lockForRoll(session: Session): Promise<void> {
   }
 }
 
-/** The dry run's answer: the roll it would run (or resume) and each remaining host's plan. */
+/** The dry run's answer: the roll it would run (or resume), each remaining host's plan in order, and where it would stop. */
 export interface MaintenanceDryRun {
   rollId: string;
   resumed: boolean;
@@ -45,6 +46,8 @@ export interface MaintenanceDryRun {
   hookTimeoutSeconds: number;
   healthyTimeoutSeconds: number;
   hosts: DryRunHost[];
+  /** Where the real roll would stop (the last of `hosts`); the command exits non-zero then. */
+  stop?: DryRunStop;
 }
 
 /**
@@ -77,7 +80,7 @@ export async function maintenanceHere(
         ...(plan.hook ? { hook: plan.hook } : {}),
         hookTimeoutSeconds: config.maintenance.hookTimeoutSeconds,
         healthyTimeoutSeconds: config.maintenance.healthyTimeoutSeconds,
-        hosts: await dryRunRoll(ctx, state, plan, from),
+        ...(await dryRunRoll(ctx, state, chosen.roll, from)),
       },
     };
   }

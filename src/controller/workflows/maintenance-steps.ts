@@ -2,23 +2,18 @@
  * The steps of a rolling maintenance on real hosts (maintenance.ts sequences them): the drain is
  * the drain workflow (drain.ts), the return is the migrate workflow (migrate.ts) for each VM the
  * host had, the hook is the operator's program run without a shell, and the health wait observes
- * the cluster until the host answers libvirt again. Also the dry run: the whole sequence with the
- * cost model's predicted durations.
+ * the cluster until the host answers libvirt again (the dry run is maintenance-dry-run.ts).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ClusterState } from '../../cluster/model.js';
 import { expandCommand, powerTarget } from '../../power/command.js';
 import { RequestRefused } from '../errors.js';
 import type { WorkflowContext } from './context.js';
-import { planDrain, runDrain } from './drain.js';
+import { runDrain } from './drain.js';
+import { drainInRounds } from './drain-rounds.js';
 import type { RollSteps, StepOutcome } from './maintenance.js';
-import { stepsOf, type RollPlan } from './maintenance-roll.js';
-import { carryOutMove, planMigration } from './migrate.js';
-
-/** Drain rounds at most: one for the make-room moves, one for the VMs that waited for them, one to spare. */
-const DRAIN_ROUNDS = 3;
+import { carryOutMove, pinnedBy, planMigration } from './migrate.js';
 
 /** The ends of a hook's output kept in the journal, characters. */
 const OUTPUT_TAIL_CHARS = 500;
@@ -245,43 +240,37 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
         await sleep(options.pollMs ?? 1000);
         state = await ctx.observe();
       }
-      // In rounds: a VM that fits nowhere until a make-room move has run (policy/make-room.ts)
-      // follows in the next round, planned on a fresh observation.
-      const moved: string[] = [];
-      for (let round = 1; ; round++) {
-        let planned;
-        try {
-          planned = await planDrain(ctx, state, host);
-        } catch (error) {
-          if (error instanceof RequestRefused && error.code === 'host-down')
-            return { ok: false, code: 'host-down', detail: `${error.message}; bring it back (or leave it out with --hosts), then run maintenance --resume` };
-          throw error;
-        }
-        const following = new Set(planned.plan.moves.flatMap((m) => (m.makesRoomFor ? [m.makesRoomFor] : [])));
-        const stuck = planned.plan.skipped.filter((s) => !(s.vmUuid && following.has(s.vmUuid)));
-        if (stuck.length > 0 || (following.size > 0 && round >= DRAIN_ROUNDS))
-          return {
-            ok: false,
-            code: 'drain-cannot-place',
-            moved,
-            detail: `the cluster cannot take ${host}'s VMs: ${planned.plan.skipped.map((s) => `${s.vmName}: ${s.reason}`).join('; ')}; ${moved.length ? `moved off ${host} so far: ${moved.join(', ')}; the others stay there` : `nothing was moved off ${host}`}. Make room or relax the rule (see \`virt-balancer drain ${host} --dry-run\`), then run maintenance --resume`,
-          };
-        const outcome = await runDrain(ctx, planned);
-        moved.push(...outcome.results.filter((r) => r.outcome === 'completed').map((r) => r.vm));
+      // In rounds (drain-rounds.ts, as every drain): a VM that fits nowhere until a make-room move
+      // has run (policy/make-room.ts) follows in the next round, planned on a fresh observation.
+      let outcome;
+      try {
+        outcome = await drainInRounds(ctx, state, host, (planned) => runDrain(ctx, planned), { stopAtUnplaceable: true });
+      } catch (error) {
+        if (error instanceof RequestRefused && error.code === 'host-down')
+          return { ok: false, code: 'host-down', detail: `${error.message}; bring it back (or leave it out with --hosts), then run maintenance --resume` };
+        throw error;
+      }
+      const moved = outcome.results.filter((r) => r.outcome === 'completed').map((r) => r.vm);
+      if (outcome.stopped === 'cannot-place')
+        return {
+          ok: false,
+          code: 'drain-cannot-place',
+          moved,
+          detail: `the cluster cannot take ${host}'s VMs: ${outcome.plan.skipped.map((s) => `${s.vmName}: ${s.reason}`).join('; ')}; ${moved.length ? `moved off ${host} so far: ${moved.join(', ')}; the others stay there` : `nothing was moved off ${host}`}. Make room or relax the rule (see \`virt-balancer drain ${host} --dry-run\`), then run maintenance --resume`,
+        };
+      if (outcome.stopped === 'failed') {
         const failed = [
           ...outcome.results.filter((r) => r.outcome !== 'completed').map((r) => `${r.vm} -> ${r.to}: ${r.outcome}${r.error ? ` (${r.error})` : ''}`),
           ...outcome.notMoved.map((n) => `${n.vm}: ${n.code} (${n.reason})`),
         ];
-        if (failed.length > 0)
-          return {
-            ok: false,
-            code: 'drain-failed',
-            moved,
-            detail: `the drain of ${host} did not empty it: ${failed.join('; ')}; those VMs still run on ${host}. See \`virt-balancer history\`, then run maintenance --resume`,
-          };
-        if (following.size === 0) return { ok: true, moved };
-        state = await ctx.observe();
+        return {
+          ok: false,
+          code: 'drain-failed',
+          moved,
+          detail: `the drain of ${host} did not empty it: ${failed.join('; ')}; those VMs still run on ${host}. See \`virt-balancer history\`, then run maintenance --resume`,
+        };
       }
+      return { ok: true, moved };
     },
 
     async hook(host, argv) {
@@ -336,6 +325,7 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
     async returnVms(host, residents) {
       const moved: string[] = [];
       const gone: string[] = [];
+      const pinned: string[] = [];
       for (const r of residents) {
         const state = await ctx.observe();
         const vm = state.vms.find((v) => v.uuid === r.uuid);
@@ -344,6 +334,12 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
           continue;
         }
         if (vm.host === host) continue;
+        // Pinned since its drain (a pin never moves a VM): it stays where it is, said in the step's detail.
+        const pin = pinnedBy(vm, ctx.config);
+        if (pin) {
+          pinned.push(`${vm.name} stays on ${vm.host} (pinned: ${pin})`);
+          continue;
+        }
         let planned;
         try {
           planned = await planMigration(ctx, state, { vm: vm.name, to: host, technique: 'auto' });
@@ -366,50 +362,12 @@ export function liveRollSteps(ctx: WorkflowContext, options: LiveStepOptions): R
           };
         moved.push(vm.name);
       }
-      return { ok: true, moved, ...(gone.length ? { detail: `no longer defined anywhere, not returned: ${gone.join(', ')}` } : {}) };
+      const notes = [
+        ...(gone.length ? [`no longer defined anywhere, not returned: ${gone.join(', ')}`] : []),
+        ...(pinned.length ? [`not returned: ${pinned.join('; ')}`] : []),
+      ];
+      return { ok: true, moved, ...(notes.length ? { detail: notes.join('; ') } : {}) };
     },
   };
   return steps;
-}
-
-/** One host's part of a dry run: its drain's moves with the cost model's predictions, or why it would stop. */
-export interface DryRunHost {
-  host: string;
-  steps: string[];
-  moves: { vm: string; to: string; technique: string; predictedSeconds: number; predictedDowntimeMs: number }[];
-  /** VMs the drain cannot place: the roll would stop here (drain-cannot-place). */
-  skipped: { vm: string; reason: string }[];
-  /** Why this host cannot be drained now (host-down...). */
-  refused?: string;
-  /** Sum of the moves' predicted durations, s: the drain's length if they ran one at a time. */
-  predictedDrainSeconds: number;
-}
-
-/**
- * The roll's remaining hosts, each drain planned on `state` as observed now (each host's own
- * drain plan; without --return an earlier host's VMs would be elsewhere by then, so later
- * placements may differ). Moves nothing.
- */
-export async function dryRunRoll(ctx: WorkflowContext, state: ClusterState, plan: RollPlan, fromIndex: number): Promise<DryRunHost[]> {
-  const hosts: DryRunHost[] = [];
-  for (const host of plan.hosts.slice(fromIndex)) {
-    const entry: DryRunHost = { host, steps: stepsOf(plan), moves: [], skipped: [], predictedDrainSeconds: 0 };
-    try {
-      const planned = await planDrain(ctx, state, host);
-      entry.moves = planned.plan.moves.map((m) => ({
-        vm: m.vmName,
-        to: m.to,
-        technique: m.technique,
-        predictedSeconds: m.predicted.totalSeconds,
-        predictedDowntimeMs: m.predicted.downtimeMs,
-      }));
-      entry.skipped = planned.plan.skipped.map((s) => ({ vm: s.vmName, reason: s.reason }));
-      entry.predictedDrainSeconds = entry.moves.reduce((sum, m) => sum + m.predictedSeconds, 0);
-    } catch (error) {
-      if (!(error instanceof RequestRefused)) throw error;
-      entry.refused = `${error.code}: ${error.message}`;
-    }
-    hosts.push(entry);
-  }
-  return hosts;
 }

@@ -1,7 +1,8 @@
 /**
  * An operator's single move: one VM to a named host, with the technique the cost model picks (or
  * the one given), through the engine's technique step and hard limits (planRequested). Refusals
- * come as RequestRefused codes.
+ * come as RequestRefused codes; a pinned VM (policy.pinnedVms, a `pinned` tag) is refused, as
+ * balancing and drains never move it.
  */
 import type { ClusterState, VmObservation } from '../../cluster/model.js';
 import type { Config } from '../../config/index.js';
@@ -39,14 +40,26 @@ export function checkTargetHost(config: Config, to: string, configFile: string):
     throw new RequestRefused('unknown-host', `unknown host "${to}"; hosts in ${configFile}: ${config.hosts.map((h) => h.name).join(', ')}`);
 }
 
-/** The VM that would move, checked against what the hosts show. @throws RequestRefused naming what is wrong. */
-function movableVm(state: ClusterState, request: MigrateRequest): VmObservation {
+/**
+ * Why `vm` is pinned (never moves, as balancing and drains keep it): listed in policy.pinnedVms,
+ * or tagged `pinned` in its libvirt metadata. Undefined when it is not.
+ */
+export function pinnedBy(vm: Pick<VmObservation, 'name' | 'tags'>, config: Pick<Config, 'policy'>): string | undefined {
+  if (config.policy.pinnedVms.includes(vm.name)) return `listed in policy.pinnedVms; take it out of the list to move it`;
+  if (vm.tags.includes('pinned')) return `tagged "pinned" in its libvirt metadata; remove the tag to move it`;
+  return undefined;
+}
+
+/** The VM that would move, checked against what the hosts show and the pins. @throws RequestRefused naming what is wrong. */
+function movableVm(state: ClusterState, request: MigrateRequest, config: Pick<Config, 'policy'>): VmObservation {
   const vm = state.vms.find((v) => v.name === request.vm);
   if (!vm) {
     const down = state.hosts.filter((h) => !h.up).map((h) => h.name);
     throw new RequestRefused('vm-not-found', `VM "${request.vm}" was not found on any reachable host${down.length ? ` (down: ${down.join(', ')})` : ''}`);
   }
   if (vm.host === request.to) throw new RequestRefused('already-on-target', `VM "${vm.name}" already runs on ${request.to}`);
+  const pin = pinnedBy(vm, config);
+  if (pin) throw new RequestRefused('vm-pinned', `VM "${vm.name}" is pinned (${pin}): it never moves, so it stays on ${vm.host}`);
   const target = state.hosts.find((h) => h.name === request.to);
   if (!target?.up) throw new RequestRefused('target-down', `target host ${request.to} is down: ${target?.downReason ?? 'not observed'}`);
   if (vm.jobRunning) throw new RequestRefused('job-running', `VM "${vm.name}" already has a job running on ${vm.host}`);
@@ -60,7 +73,7 @@ function movableVm(state: ClusterState, request: MigrateRequest): VmObservation 
  * (technique policies narrow an operator's move too). @throws RequestRefused.
  */
 export async function planMigration(ctx: WorkflowContext, state: ClusterState, request: MigrateRequest): Promise<{ vm: VmObservation; move: Move }> {
-  const vm = movableVm(state, request);
+  const vm = movableVm(state, request, ctx.config);
   const measured =
     vm.state === 'running' ? await ctx.collector.measureDirtyRates([vm.uuid], ctx.config.policy.dirtyRateMeasureSeconds) : new Map<string, number>();
   const dirtyRateMiBps = measured.get(vm.uuid) ?? 0;

@@ -4,7 +4,8 @@
  * reads without credentials or with a wrong token are refused 401 before the backend sees them,
  * an oversized body 413, a bad field 400 naming it, refusals keep their code, the token file is
  * read again when it changes, connections past the limit are closed, a client certificate of the
- * configured CA authenticates (its subject is who), and every request is counted by route and code.
+ * configured CA authenticates (its subject is who), every credential presented must be valid (a valid
+ * certificate does not carry a wrong token, nor anonymousReads a wrong one), and every request is counted by route and code.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -114,6 +115,17 @@ describe('HTTP API authentication', () => {
     const { base } = await start({ anonymousReads: true });
     expect((await fetch(`${base}/v1/status`)).status).toBe(200);
     expect((await fetch(`${base}/v1/place`, { method: 'POST', headers: jsonHeaders(), body: '{"vcpus":1,"memoryMib":1}' })).status).toBe(401);
+    expect(calls.map((c) => c.op)).toEqual(['status']);
+  });
+
+  it('with anonymousReads a GET that presents a wrong token or a malformed header is refused, not served anonymously', async () => {
+    calls = [];
+    const { base } = await start({ anonymousReads: true });
+    const wrong = await fetch(`${base}/v1/status`, { headers: auth('not-the-token-0123456789') });
+    expect(wrong.status).toBe(401);
+    expect((await wrong.json()).message).toBe('the bearer token is not one of api.tokenFile');
+    expect((await fetch(`${base}/v1/status`, { headers: { authorization: `Basic ${TOKEN}` } })).status).toBe(401);
+    expect((await fetch(`${base}/v1/status`, { headers: auth() })).status).toBe(200);
     expect(calls.map((c) => c.op)).toEqual(['status']);
   });
 
@@ -370,7 +382,7 @@ describe('HTTP API over TLS with client certificates', () => {
     writeFileSync(tokenFile, `ops:${TOKEN}\n`, { mode: 0o600 });
   });
 
-  function call(base: string, path: string, options: { cert?: string; key?: string; token?: string; method?: string }) {
+  function call(base: string, path: string, options: { cert?: string; key?: string; token?: string; method?: string; headers?: Record<string, string> }) {
     return new Promise<{ status: number; body: unknown }>((resolve, reject) => {
       const req = httpsRequest(
         `${base}${path}`,
@@ -378,7 +390,7 @@ describe('HTTP API over TLS with client certificates', () => {
           method: options.method ?? 'GET',
           ca: readFileSync(pki.ca),
           ...(options.cert ? { cert: readFileSync(options.cert), key: readFileSync(options.key!) } : {}),
-          headers: options.token ? auth(options.token) : {},
+          headers: { ...(options.token ? auth(options.token) : {}), ...options.headers },
         },
         (res) => {
           let text = '';
@@ -407,5 +419,29 @@ describe('HTTP API over TLS with client certificates', () => {
     ]);
     // Plain HTTP is not served on the TLS port.
     await expect(fetch(`http://${server!.address}/v1/status`, { headers: auth() })).rejects.toThrow();
+  });
+
+  it('every credential presented must be valid: a valid certificate with a wrong token, or a foreign certificate with a valid token, is 401', async () => {
+    calls = [];
+    await start({ tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.ca } });
+    const base = `https://${server!.address}`;
+    const approve = (options: { cert?: string; key?: string; token?: string; headers?: Record<string, string> }) =>
+      call(base, '/v1/recommendations/r9/approve', { method: 'POST', ...options });
+    const client = { cert: pki.clientCert, key: pki.clientKey };
+    const wrongToken = await approve({ ...client, token: 'not-the-token-0123456789' });
+    expect(wrongToken).toEqual({ status: 401, body: { error: 'unauthorized', message: 'the bearer token is not one of api.tokenFile' } });
+    expect((await approve({ ...client, headers: { authorization: `Basic ${TOKEN}` } })).status).toBe(401);
+    const foreign = await approve({ cert: pki.otherCert, key: pki.otherKey, token: TOKEN });
+    expect(foreign.status).toBe(401);
+    expect((foreign.body as { message: string }).message).toContain('api.tls.clientCaFile');
+    // Both valid: the token names who (the certificate only let the connection in).
+    expect(await approve({ ...client, token: TOKEN })).toEqual({ status: 200, body: { by: 'api:ops', reports: [] } });
+    expect(calls.map((c) => c.args)).toEqual([['r9', 'api:ops']]);
+    // Without api.tokenFile any token is a wrong credential, even beside a valid certificate.
+    await server!.close();
+    await start({ tokenFile: undefined, tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.ca } });
+    const noTokens = await call(`https://${server!.address}`, '/v1/recommendations/r9/approve', { method: 'POST', ...client, token: TOKEN });
+    expect(noTokens.status).toBe(401);
+    expect((noTokens.body as { message: string }).message).toContain('no api.tokenFile is configured');
   });
 });
