@@ -184,6 +184,38 @@ describe('balance targets', () => {
     expect((await plan(calm, { config: cpuOnly })).moves).toEqual([]);
   });
 
+  it('a crowded host sheds at most crowdShedMaxVms idle VMs per plan (issue 26)', async () => {
+    // The host above with crowdedFactor 2: 2 vCPUs per CPU, so a (16 vCPUs on 4 CPUs) would shed
+    // 6 vCPUs besides busy1's 2: wide1, wide2 and two small idle VMs. Capped at 2 per plan, the two
+    // with the most vCPUs unused go; at 0 only relief moves.
+    const idle = [
+      ...Array.from({ length: 8 }, (_, i) => vm(`i${i}`, 'a', 0, { memoryBytes: GiB / 4 })),
+      vm('wide1', 'a', 0, { vcpus: 2, memoryBytes: GiB / 4 }),
+      vm('wide2', 'a', 0.05, { vcpus: 2, memoryBytes: GiB / 4 }),
+    ];
+    const loose = { cpuOvercommitRatio: 16 };
+    const s = state(
+      [host('a', loose), host('b', loose), host('c', loose), host('d', loose)],
+      [vm('busy1', 'a', 0.9, { vcpus: 2, memoryBytes: GiB / 4 }), vm('busy2', 'a', 0.8, { vcpus: 2, memoryBytes: GiB / 4 }), ...idle],
+    );
+    const withOptions = (options: Record<string, unknown>) =>
+      policySchema.parse({
+        cooldownSeconds: 600,
+        maxMovesPerTick: 10,
+        objective: { memoryWeight: 0 },
+        spread: { enabled: false },
+        policies: [{ name: 'balance', options }],
+      });
+    const moved = async (options: Record<string, unknown>) => (await plan(s, { config: withOptions(options) })).moves.map((m) => m.vmName).sort();
+    expect(await moved({ crowdedFactor: 2, crowdShedMaxVms: 10 })).toEqual(['busy1', 'i0', 'i1', 'wide1', 'wide2'].sort());
+    expect(await moved({ crowdedFactor: 2, crowdShedMaxVms: 2 })).toEqual(['busy1', 'wide1', 'wide2']);
+    expect(await moved({ crowdedFactor: 2, crowdShedMaxVms: 0 })).toEqual(['busy1']);
+    const bad = await plan(s, { config: withOptions({ crowdShedMaxVms: 1.5 }) });
+    expect(bad.policyErrors.map((e) => e.message).join('; ')).toMatch(
+      /policy\.policies\[balance\]\.options\.crowdShedMaxVms is 1\.5: it must be a whole number of VMs/,
+    );
+  });
+
   it('relief does not crowd a target: a host idle now that would hold 3.5 vCPUs per CPU is refused (issue 26)', async () => {
     // 8-CPU hosts, CPU only, spread off. a: four 2-vCPU VMs at 90 % (90 %, hot). b: 26 idle VMs, 0 %
     // now; c, d, e: one 4-vCPU VM at full use (50 %). b gains most and keeps the most CPU free (the
