@@ -13,6 +13,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { headlineFigures } from './headline.js';
 
 export const SECTION_NAMES = ['traces', 'techniques', 'oracle', 'protocol', 'planning', 'collect', 'scale'] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
@@ -220,8 +221,8 @@ export const HISTORY_HEADER = [
   '',
   'Older reports of `npm run bench`, moved here by the next full run; one row per full run (the newest full report is `../latest.md`).',
   '',
-  '| started | commit | machine | sections (status, seconds) |',
-  '|---|---|---|---|',
+  '| started | commit | machine | sections (status, seconds) | headline figures |',
+  '|---|---|---|---|---|',
 ].join('\n');
 
 export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath: string; outcomes: SectionOutcome[] }> {
@@ -281,7 +282,8 @@ export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath
   const dated = options.dated ? [`${stamp}.md`, `${stamp}.json`] : [];
   for (const f of dated) await writeFile(join(options.outDir, f), f.endsWith('.md') ? markdown : json);
   const statuses = outcomes.map((o) => `${o.name} ${o.status} ${o.seconds.toFixed(0)}`).join(', ');
-  await archiveOlderResults(options.outDir, dated, `| ${meta.started} | ${meta.commit} | ${meta.machine} | ${statuses} |`);
+  const headline = headlineFigures(outcomes.map((o) => ({ name: o.name, status: o.status, json: o.json })));
+  await archiveOlderResults(options.outDir, dated, `| ${meta.started} | ${meta.commit} | ${meta.machine} | ${statuses} | ${headline} |`);
   return { markdownPath, outcomes };
 }
 
