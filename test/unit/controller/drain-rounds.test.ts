@@ -6,7 +6,6 @@
  * went on; now all three share the rounds. The cluster is a fake world the fake executor changes.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { Collector } from '../../../src/cluster/collector.js';
 import type { VmObservation } from '../../../src/cluster/model.js';
 import { parseConfig } from '../../../src/config/load.js';
 import type { Controller } from '../../../src/controller/controller.js';
@@ -15,12 +14,10 @@ import { operatorRequestHandler } from '../../../src/controller/operator-request
 import type { WorkflowContext } from '../../../src/controller/workflows/context.js';
 import type { DrainRoundsOutcome } from '../../../src/controller/workflows/drain-rounds.js';
 import { drainNow } from '../../../src/controller/workflows/drain-rounds.js';
-import type { Executor } from '../../../src/executor/executor.js';
 import type { MigrationResult } from '../../../src/executor/index.js';
-import { DecisionHistory, Journal } from '../../../src/history/index.js';
-import { createLogger } from '../../../src/log/logger.js';
 import '../../../policies/index.js';
-import { loadPolicies, type Move } from '../../../src/policy/index.js';
+import { testWorkflowContext } from './workflow-context.js';
+import type { Move } from '../../../src/policy/index.js';
 import { host, state, vm } from '../policy/fixtures.js';
 
 const GiB = 2 ** 30;
@@ -75,16 +72,7 @@ async function world(extra: VmObservation[] = []) {
     whenIdle: async () => {},
     inFlight: () => [],
   };
-  const ctx: WorkflowContext = {
-    config,
-    logger: createLogger({ level: 'silent' }),
-    policies: await loadPolicies(config.policy),
-    history: new DecisionHistory(),
-    journal: new Journal('/nonexistent-never-written'),
-    collector: { measureDirtyRates: async () => new Map() } as unknown as Collector,
-    executor: executor as unknown as Executor,
-    observe: async () => observe(),
-  };
+  const ctx = await testWorkflowContext(config, executor, observe);
   const on = (h: string) => [...vms.values()].filter((v) => v.host === h).map((v) => v.name);
   return { ctx, observe, rounds, executor, on };
 }

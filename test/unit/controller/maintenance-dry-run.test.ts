@@ -7,16 +7,12 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { renderMaintenanceDryRun } from '../../../src/cli/format-maintenance.js';
-import type { Collector } from '../../../src/cluster/collector.js';
 import type { ClusterState } from '../../../src/cluster/model.js';
 import { parseConfig } from '../../../src/config/load.js';
-import type { WorkflowContext } from '../../../src/controller/workflows/context.js';
 import { applyMoves, dryRunRoll } from '../../../src/controller/workflows/maintenance-dry-run.js';
-import type { Executor } from '../../../src/executor/executor.js';
-import { DecisionHistory, Journal } from '../../../src/history/index.js';
-import { createLogger } from '../../../src/log/logger.js';
 import '../../../policies/index.js';
-import { loadPolicies, type Move } from '../../../src/policy/index.js';
+import { testWorkflowContext } from './workflow-context.js';
+import type { Move } from '../../../src/policy/index.js';
 import { host, state, vm } from '../policy/fixtures.js';
 
 const GiB = 2 ** 30;
@@ -28,16 +24,7 @@ async function context(observed: ClusterState, flagged?: string, pinnedVms: stri
     policy: { pinnedVms },
   });
   const executor = { submit: vi.fn(), runNow: vi.fn() };
-  const ctx: WorkflowContext = {
-    config,
-    logger: createLogger({ level: 'silent' }),
-    policies: await loadPolicies(config.policy),
-    history: new DecisionHistory(),
-    journal: new Journal('/nonexistent-never-written'),
-    collector: { measureDirtyRates: async () => new Map() } as unknown as Collector,
-    executor: executor as unknown as Executor,
-    observe: async () => observed,
-  };
+  const ctx = await testWorkflowContext(config, executor, () => observed);
   return { ctx, executor };
 }
 

@@ -8,17 +8,12 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import type { Collector } from '../../../src/cluster/collector.js';
 import type { ClusterState } from '../../../src/cluster/model.js';
 import { parseConfig } from '../../../src/config/load.js';
-import type { WorkflowContext } from '../../../src/controller/workflows/context.js';
 import { liveRollSteps } from '../../../src/controller/workflows/maintenance-steps.js';
-import type { Executor } from '../../../src/executor/executor.js';
 import type { MigrationResult } from '../../../src/executor/index.js';
-import { DecisionHistory, Journal } from '../../../src/history/index.js';
-import { createLogger } from '../../../src/log/logger.js';
 import '../../../policies/index.js';
-import { loadPolicies } from '../../../src/policy/index.js';
+import { testWorkflowContext } from './workflow-context.js';
 import { host, state, vm } from '../policy/fixtures.js';
 
 const GiB = 2 ** 30;
@@ -41,16 +36,11 @@ async function context(observed: () => ClusterState, extra: { maintenanceHost?: 
         error: extra.outcome ? 'the target refused the incoming migration' : undefined,
       }) as unknown as MigrationResult,
   );
-  const ctx: WorkflowContext = {
+  const ctx = await testWorkflowContext(
     config,
-    logger: createLogger({ level: 'silent' }),
-    policies: await loadPolicies(config.policy),
-    history: new DecisionHistory(),
-    journal: new Journal('/nonexistent-never-written'),
-    collector: { measureDirtyRates: async () => new Map() } as unknown as Collector,
-    executor: { submit, runNow, finished: () => [], dropped: () => [], queued: () => [], whenIdle: async () => {}, inFlight: () => [] } as unknown as Executor,
-    observe: async () => observed(),
-  };
+    { submit, runNow, finished: () => [], dropped: () => [], queued: () => [], whenIdle: async () => {}, inFlight: () => [] },
+    observed,
+  );
   return { ctx, submit, runNow };
 }
 

@@ -5,19 +5,15 @@
  * Both moved it: planMigration checked no pin.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { Collector } from '../../../src/cluster/collector.js';
 import type { ClusterState } from '../../../src/cluster/model.js';
 import { parseConfig } from '../../../src/config/load.js';
 import { RequestRefused } from '../../../src/controller/errors.js';
-import type { WorkflowContext } from '../../../src/controller/workflows/context.js';
 import { liveRollSteps } from '../../../src/controller/workflows/maintenance-steps.js';
 import { planMigration } from '../../../src/controller/workflows/migrate.js';
-import type { Executor } from '../../../src/executor/executor.js';
 import type { MigrationResult } from '../../../src/executor/index.js';
-import { DecisionHistory, Journal } from '../../../src/history/index.js';
-import { createLogger } from '../../../src/log/logger.js';
 import '../../../policies/index.js';
-import { loadPolicies, type Move } from '../../../src/policy/index.js';
+import { testWorkflowContext } from './workflow-context.js';
+import type { Move } from '../../../src/policy/index.js';
 import { host, state, vm } from '../policy/fixtures.js';
 
 async function context(observed: () => ClusterState, pinnedVms: string[]) {
@@ -29,16 +25,7 @@ async function context(observed: () => ClusterState, pinnedVms: string[]) {
     async (m: Move) =>
       ({ vm: m.vmName, vmUuid: m.vmUuid, from: m.from, to: m.to, technique: 'precopy', outcome: 'completed', totalMs: 1000 }) as unknown as MigrationResult,
   );
-  const ctx: WorkflowContext = {
-    config,
-    logger: createLogger({ level: 'silent' }),
-    policies: await loadPolicies(config.policy),
-    history: new DecisionHistory(),
-    journal: new Journal('/nonexistent-never-written'),
-    collector: { measureDirtyRates: async () => new Map() } as unknown as Collector,
-    executor: { runNow, inFlight: () => [] } as unknown as Executor,
-    observe: async () => observed(),
-  };
+  const ctx = await testWorkflowContext(config, { runNow, inFlight: () => [] }, observed);
   return { ctx, runNow };
 }
 
