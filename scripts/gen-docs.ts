@@ -273,7 +273,7 @@ export function apiReference(): string {
     '- **Client certificates**: with `api.tls.clientCaFile`, a client certificate that CA signed authenticates.',
     '',
     'How they combine: **every credential presented must be valid**, whatever the other. A request with a valid client',
-    'certificate and a wrong (or revoked) bearer token, or a malformed `Authorization` header, is **401**; so is a',
+    'certificate and a wrong (or revoked) bearer token, a malformed `Authorization` header or two of them, is **401**; so is a',
     'request with a valid token and a client certificate that `api.tls.clientCaFile` did not sign. A wrong credential',
     'is never passed over for another, nor for `api.anonymousReads`: an anonymous GET is one that presents nothing.',
     'Both valid: the token names who made the request; a certificate alone: its subject.',

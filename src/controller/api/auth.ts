@@ -143,6 +143,8 @@ export function identify(req: IncomingMessage, tokens: TokenFile | undefined, cl
       certificate = `cert:${subject}`;
     }
   }
+  // Node keeps the first of two Authorization headers; a proxy may keep the last: two are refused.
+  if ((req.headersDistinct?.authorization?.length ?? 0) > 1) return { refused: 'two Authorization headers were sent: send one' };
   const header = req.headers.authorization;
   if (header === undefined) {
     if (certificate !== undefined) return { by: certificate };

@@ -203,7 +203,8 @@ export async function startApiServer(api: ApiConfig, backend: ApiBackend, deps: 
       // Authentication first, before a body is read: an unauthenticated client gets nothing else.
       // A credential presented is checked even where anonymous reads are allowed: a wrong one is 401, never anonymous.
       const anonymousOk = api.anonymousReads && (req.method === 'GET' || req.method === 'HEAD');
-      const problem = await tokens?.refresh();
+      // Read again only when a token is presented: anonymous polls of a broken file would flood the log.
+      const problem = req.headers.authorization !== undefined ? await tokens?.refresh() : undefined;
       if (problem) logger.error({ file: api.tokenFile, err: problem }, 'api.tokenFile does not read: no token is accepted until it is fixed');
       const who = identify(req, tokens, clientCertificates);
       let by = 'anonymous';

@@ -9,6 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -98,6 +99,26 @@ describe('HTTP API authentication', () => {
     expect((await fetch(`${base}/v1/status`, { headers: auth(TOKEN.slice(0, -1)) })).status).toBe(401);
     expect((await fetch(`${base}/v1/status`, { headers: { authorization: `Basic ${TOKEN}` } })).status).toBe(401);
     expect((await fetch(`${base}/v1/status`)).status).toBe(401);
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses two Authorization headers, even when the first holds the right token (a proxy may read the other)', async () => {
+    calls = [];
+    const { base } = await start();
+    const status = await new Promise<{ status: number; body: { message: string } }>((resolve, reject) => {
+      const req = httpRequest(
+        `${base}/v1/status`,
+        { headers: ['host', new URL(base).host, 'authorization', `Bearer ${TOKEN}`, 'authorization', 'Bearer not-the-token-0123456789'] },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toEqual({ status: 401, body: { error: 'unauthorized', message: 'two Authorization headers were sent: send one' } });
     expect(calls).toEqual([]);
   });
 
