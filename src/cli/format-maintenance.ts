@@ -41,9 +41,11 @@ export function renderMaintenanceDryRun(d: MaintenanceDryRun): string {
   let total = 0;
   for (const [i, h] of d.hosts.entries()) {
     lines.push('', `${i + 1}. ${h.host}: ${h.steps.join(' -> ')}`);
+    if (h.resumedAfter) lines.push(`   resumed after: ${h.resumedAfter.join(', ')} (done)`);
+    if (h.waitsForHost) lines.push('   down now: the roll waits for it to be healthy, then returns its VMs');
     if (h.refused) lines.push(`   cannot drain: ${h.refused}`);
     if (h.moves.length) lines.push('   drain:', moveTable(h.moves));
-    else if (!h.refused && h.skipped.length === 0) lines.push('   no VM to move');
+    else if (!h.refused && h.skipped.length === 0 && !h.resumedAfter) lines.push('   no VM to move');
     for (const s of h.skipped) lines.push(`   not placed: ${s.vm}: ${s.reason}`);
     if (h.returns.length) lines.push('   return:', moveTable(h.returns));
     for (const n of h.notReturned) lines.push(`   not returned: ${n.vm}: ${n.reason}`);

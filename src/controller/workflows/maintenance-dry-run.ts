@@ -37,6 +37,10 @@ export interface DryRunHost {
   notReturned: { vm: string; reason: string }[];
   /** VMs the drain cannot place: the roll would stop here (drain-cannot-place). */
   skipped: { vm: string; reason: string }[];
+  /** A resumed roll: the steps this host had done (its drain is not planned again). */
+  resumedAfter?: string[];
+  /** A resumed roll: the host is drained and down now; the roll waits for it to be healthy (simulated as back up). */
+  waitsForHost?: boolean;
   /** Why this host cannot be drained now (host-down...). */
   refused?: string;
   /** Sum of the drain moves' predicted durations, s: the drain's length if they ran one at a time. */
@@ -98,14 +102,16 @@ export function applyMoves(state: ClusterState, moves: readonly Move[]): Cluster
  * Simulate `roll` from its host `fromIndex` on `state` as observed now: per host its drain in
  * rounds on the state the earlier hosts left, then (returnVms) its residents planned back home.
  * Stops at the first host where the real roll would stop (a host flagged maintenance in the
- * config, down, a drain that cannot place a VM, a return refused). Moves nothing. The simulated
+ * config, down, a drain that cannot place a VM, a return refused). A resumed roll (`roll.done`)
+ * goes on at each host's first step not done, as the real roll does: a drained host is not drained
+ * again, and one down now (rebooting) is waited for, simulated as back up before its VMs return. Moves nothing. The simulated
  * moves do not enter the decision history: cooldowns and no-ping-pong see only real ones.
  * @returns the hosts simulated, and `stop` when the roll would stop (the last host is where).
  */
 export async function dryRunRoll(
   ctx: WorkflowContext,
   state: ClusterState,
-  roll: Pick<RollProgress, 'plan' | 'residents'>,
+  roll: Pick<RollProgress, 'plan' | 'residents'> & { done?: RollProgress['done'] },
   fromIndex: number,
 ): Promise<{ hosts: DryRunHost[]; stop?: DryRunStop }> {
   const { plan } = roll;
@@ -113,6 +119,7 @@ export async function dryRunRoll(
   let sim = state;
   // The drain's rounds observe the simulated cluster; their moves are applied to it, never run.
   const simCtx: WorkflowContext = { ...ctx, observe: async () => sim };
+  let returnStop: string | undefined;
   for (const host of plan.hosts.slice(fromIndex)) {
     const entry: DryRunHost = {
       host,
@@ -135,6 +142,22 @@ export async function dryRunRoll(
       );
     }
     const residents = roll.residents.get(host) ?? sim.vms.filter((v) => v.host === host).map((v) => ({ name: v.name, uuid: v.uuid }));
+    // A resumed roll goes on at the host's first step not done (maintenance-roll.ts nextStep).
+    const done = roll.done?.get(host);
+    if (done?.has('drain')) {
+      entry.steps = entry.steps.filter((s) => !done.has(s as MaintenanceStep));
+      entry.resumedAfter = [...done];
+      if (!plan.returnVms || done.has('return')) continue;
+      if (!sim.hosts.find((h) => h.name === host)?.up) {
+        // Drained and down now (its hook's reboot): the roll waits for it to be healthy, then
+        // returns its VMs; simulated as back up, so later hosts see the VMs home again.
+        entry.waitsForHost = true;
+        sim = { ...sim, hosts: sim.hosts.map((h) => (h.name === host ? { ...h, up: true, downReason: undefined } : h)) };
+      }
+      await planReturns(entry, residents);
+      if (returnStop) return stop('return', 'return-refused', returnStop);
+      continue;
+    }
     let drained;
     try {
       drained = await drainInRounds(
@@ -163,6 +186,14 @@ export async function dryRunRoll(
       );
     }
     if (!plan.returnVms) continue;
+    await planReturns(entry, residents);
+    if (returnStop) return stop('return', 'return-refused', returnStop);
+  }
+  return { hosts };
+
+  /** With --return: `entry`'s residents planned back home on the simulated cluster; sets returnStop where the roll would stop. */
+  async function planReturns(entry: DryRunHost, residents: readonly { name: string; uuid: string }[]): Promise<void> {
+    const host = entry.host;
     for (const r of residents) {
       const vm = sim.vms.find((v) => v.uuid === r.uuid);
       if (!vm || vm.host === host) continue;
@@ -177,10 +208,10 @@ export async function dryRunRoll(
         sim = applyMoves(sim, [move]);
       } catch (error) {
         if (!(error instanceof RequestRefused)) throw error;
-        return stop('return', 'return-refused', `${vm.name} cannot go back to ${host}: ${error.message}`);
+        returnStop = `${vm.name} cannot go back to ${host}: ${error.message}`;
+        return;
       }
     }
     entry.predictedReturnSeconds = entry.returns.reduce((sum, m) => sum + m.predictedSeconds, 0);
   }
-  return { hosts };
 }

@@ -72,6 +72,27 @@ describe('maintenance --dry-run simulates the roll in order', () => {
     expect(text).toContain("the roll would STOP at b, step drain: drain-cannot-place\n  the cluster cannot take b's VMs: z: ");
   });
 
+  it("a resumed roll goes on at the host's first step not done: a drained host down for its reboot waits, its VMs return once it is back", async () => {
+    // a was drained (x went to c) and is rebooting: the real roll waits at its healthy step, then returns x and goes on to b.
+    const observed = state([host('a', { up: false, downReason: 'connection refused' }), host('b'), host('c')], [big('x', 'c'), big('y', 'b')]);
+    const { ctx } = await context(observed);
+    const resumed = {
+      ...roll(['a', 'b'], true),
+      residents: new Map([['a', [{ name: 'x', uuid: vm('x', 'c', 0).uuid }]]]),
+      done: new Map([['a', new Set(['drain' as const])]]),
+    };
+    const out = await dryRunRoll(ctx, observed, resumed, 0);
+    expect(out.stop).toBeUndefined();
+    expect(out.hosts[0]).toMatchObject({ host: 'a', moves: [], resumedAfter: ['drain'], waitsForHost: true, notReturned: [] });
+    expect(out.hosts[0].returns.map((m) => `${m.vm} ${m.from}->${m.to}`)).toEqual(['x c->a']);
+    expect(out.hosts[0].steps).not.toContain('drain');
+    // x is home again when b drains: y goes to c (before the fix: a stop host-down at a, drained again).
+    expect(out.hosts[1].moves.map((m) => `${m.vm} ${m.from}->${m.to}`)).toEqual(['y b->c']);
+    const text = renderMaintenanceDryRun({ rollId: 'r1', resumed: true, returnVms: true, hookTimeoutSeconds: 60, healthyTimeoutSeconds: 60, ...out });
+    expect(text).toContain('resumed after: drain (done)');
+    expect(text).toContain('down now: the roll waits for it to be healthy, then returns its VMs');
+  });
+
   it('a host flagged maintenance in the config, or down, stops the dry run as it stops the roll', async () => {
     const observed = state([host('a'), host('b', { up: false, downReason: 'connection refused' }), host('c')], [vm('v', 'a', 0.1)]);
     const flagged = await context(observed, 'a');
