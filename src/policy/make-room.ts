@@ -5,7 +5,7 @@
  * on a later tick (not in the same one: both would be in flight on that host at once). Each stuck
  * VM is said in a plan notice, with the room being made or why none can be.
  */
-import { addFreeHugepages, memoryHeld, ordinaryMemoryBytes } from './memory-fit.js';
+import { addFreeHugepages, memoryHeld, type ordinaryMemoryBytes } from './memory-fit.js';
 import type { ProjectedHost } from './api.js';
 import { candidateRefusal, howItMoves } from './candidates.js';
 import { coreRefusal } from './core-filters.js';
@@ -29,6 +29,12 @@ const TRIES_PER_STUCK_VM = 24;
  * `host` as planned so far without `vm` on it (a what-if: the projection is not touched): what the
  * VM holds there freed as memory-fit.ts counts it (ordinary memory, or its hugepages: none when shut off).
  */
+/** Bytes a VM holds on its host, ordinary memory or hugepages (what moving it carries): a hugepage VM is not "small" for holding no ordinary memory. */
+function heldBytes(vm: Parameters<typeof memoryHeld>[0]): number {
+  const held = memoryHeld(vm);
+  return held.ordinaryBytes + (held.hugepages ? held.hugepages.pages * held.hugepages.pageSizeKiB * 1024 : 0);
+}
+
 function without(p: ProjectedHost, vm: Parameters<typeof ordinaryMemoryBytes>[0]): ProjectedHost {
   const held = memoryHeld(vm);
   const vmUuids = new Set(p.vmUuids);
@@ -91,7 +97,7 @@ export async function makeRoom(planning: Planning, stuck: readonly StuckMustMove
         options.push({ host: host.name, other });
       }
     }
-    options.sort((a, b) => ordinaryMemoryBytes(a.other) - ordinaryMemoryBytes(b.other) || a.other.name.localeCompare(b.other.name));
+    options.sort((a, b) => heldBytes(a.other) - heldBytes(b.other) || a.other.name.localeCompare(b.other.name));
     let planned: Move | undefined;
     for (const { host, other } of options.slice(0, TRIES_PER_STUCK_VM)) {
       const from = index.hostsByName.get(host)!;

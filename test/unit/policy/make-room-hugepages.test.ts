@@ -43,4 +43,22 @@ describe('make room with hugepages', () => {
       'huge must leave a (host a is in maintenance) and fits on no host now: making room on b by moving hp-run to c; huge follows once it has left',
     );
   });
+  it('of the hugepage VMs whose leaving makes room, the one holding the fewest pages moves (not the first by name: all hold no ordinary memory)', async () => {
+    // huge (2 GiB of pages, 8 vCPUs) must leave a; c has the pages but 4 CPUs; b has 16 CPUs and no free page.
+    // Either of b's VMs leaving frees enough: zz-small (2 GiB) is less to move than aa-big (6 GiB).
+    const observed = state(
+      [
+        host('a', { maintenance: true, hugepages: pool(8 * GiB, 6 * GiB) }),
+        host('b', { cpuCount: 16, hugepages: pool(8 * GiB, 0) }),
+        host('c', { cpuCount: 4, hugepages: pool(8 * GiB, 8 * GiB) }),
+      ],
+      [hugeVm('huge', 'a', 2 * GiB, { vcpus: 8 }), hugeVm('aa-big', 'b', 6 * GiB), hugeVm('zz-small', 'b', 2 * GiB)],
+    );
+    const s = { ...observed, hosts: observed.hosts.map((h) => ({ ...h, memoryUsedBytes: 0 })) };
+    const planned = await plan(s, { config: policySchema.parse({ maxMovesPerTick: 10, cooldownSeconds: 0 }) });
+    expect(
+      planned.moves.filter((m) => m.makesRoomFor !== undefined).map((m) => `${m.vmName} ${m.from}->${m.to}`),
+      JSON.stringify(planned.notices),
+    ).toEqual(['zz-small b->c']);
+  });
 });
