@@ -60,9 +60,8 @@ export async function drainInRounds(
   const notMoved: DrainOutcome['notMoved'] = [];
   let state = first;
   for (let round = 1; ; round++) {
-    const planned = await planDrain(ctx, state, hostName);
+    let planned = await planDrain(ctx, state, hostName);
     for (const n of planned.plan.notices ?? []) notices.set(`${n.source}\n${n.message}`, n);
-    options.onPlanned?.(planned, round);
     const end = (stopped?: DrainStop): DrainRoundsOutcome => ({
       host: hostName,
       plan: { ...planned.plan, moves: [...moves], notices: [...notices.values()] },
@@ -74,13 +73,21 @@ export async function drainInRounds(
     });
     const following = new Set(planned.plan.moves.flatMap((m) => (m.makesRoomFor ? [m.makesRoomFor] : [])));
     const stuck = planned.plan.skipped.filter((s) => !(s.vmUuid && following.has(s.vmUuid)));
-    if ((following.size > 0 && round >= DRAIN_ROUNDS) || (stuck.length > 0 && options.stopAtUnplaceable)) return end('cannot-place');
+    const lastRound = following.size > 0 && round >= DRAIN_ROUNDS;
+    if ((lastRound || stuck.length > 0) && options.stopAtUnplaceable) return end('cannot-place');
+    if (lastRound) {
+      // No round is left for the followers: their make-room moves would free room for nothing; the others still go.
+      planned = { ...planned, plan: { ...planned.plan, moves: planned.plan.moves.filter((m) => !m.makesRoomFor) } };
+      following.clear();
+    }
+    // Told after the stop check: a round that stops before moving is not reported as planned.
+    options.onPlanned?.(planned, round);
     const outcome = await run(planned);
     moves.push(...planned.plan.moves);
     results.push(...outcome.results);
     notMoved.push(...outcome.notMoved);
     if (outcome.notMoved.length > 0 || outcome.results.some((r) => r.outcome !== 'completed')) return end('failed');
-    if (following.size === 0) return end(stuck.length > 0 ? 'cannot-place' : undefined);
+    if (following.size === 0) return end(stuck.length > 0 || lastRound ? 'cannot-place' : undefined);
     state = await ctx.observe();
   }
 }

@@ -13,7 +13,7 @@ import type { ControlEvent } from '../../../src/controller/control-protocol.js';
 import { operatorRequestHandler } from '../../../src/controller/operator-requests.js';
 import type { WorkflowContext } from '../../../src/controller/workflows/context.js';
 import type { DrainRoundsOutcome } from '../../../src/controller/workflows/drain-rounds.js';
-import { drainNow } from '../../../src/controller/workflows/drain-rounds.js';
+import { DRAIN_ROUNDS, drainNow } from '../../../src/controller/workflows/drain-rounds.js';
 import type { MigrationResult } from '../../../src/executor/index.js';
 import '../../../policies/index.js';
 import { testWorkflowContext } from './workflow-context.js';
@@ -27,7 +27,7 @@ const GiB = 2 ** 30;
  * (5 GiB) on c. big fits nowhere until small (or fill) moves: a make-room move, then big follows.
  * `extra` VMs join the world (on a: more VMs to drain).
  */
-async function world(extra: VmObservation[] = []) {
+async function world(extra: VmObservation[] = [], options: { refill?: boolean; spareHostBytes?: number } = {}) {
   const vms = new Map<string, VmObservation>();
   for (const v of [
     vm('big', 'a', 0.1, { memoryBytes: 12 * GiB, maxMemoryBytes: 12 * GiB }),
@@ -36,17 +36,23 @@ async function world(extra: VmObservation[] = []) {
     ...extra,
   ])
     vms.set(v.uuid, v);
+  const names = options.spareHostBytes ? ['a', 'b', 'c', 'd'] : ['a', 'b', 'c'];
   const observe = () =>
     state(
-      ['a', 'b', 'c'].map((h) => host(h)),
+      names.map((h) => host(h, h === 'd' ? { memoryTotalBytes: options.spareHostBytes } : {})),
       [...vms.values()],
     );
-  const config = parseConfig({ hosts: ['a', 'b', 'c'].map((name, i) => ({ name, uri: `qemu+tcp://127.0.0.1:${i + 1}/system` })) });
+  const config = parseConfig({ hosts: names.map((name, i) => ({ name, uri: `qemu+tcp://127.0.0.1:${i + 1}/system` })) });
   const finished: MigrationResult[] = [];
   const rounds: string[][] = [];
   const migrate = (m: Move): MigrationResult => {
     const v = vms.get(m.vmUuid)!;
     vms.set(m.vmUuid, { ...v, host: m.to });
+    // Someone starts a VM of the same size in the room a make-room move freed.
+    if (options.refill && m.makesRoomFor) {
+      const intruder = vm(`intruder-${vms.size}`, m.from, 0.1, { memoryBytes: v.memoryBytes, maxMemoryBytes: v.maxMemoryBytes });
+      vms.set(intruder.uuid, intruder);
+    }
     const r = {
       vm: m.vmName,
       vmUuid: m.vmUuid,
@@ -119,5 +125,16 @@ describe('a drain in rounds', () => {
     expect(outcome.plan.skipped.map((s) => s.vmName)).toContain('huge');
     expect(w.on('a')).toContain('huge');
     expect(w.on('a')).not.toContain('tiny');
+  });
+  it('a VM still waiting after the last round: its make-room move is not run again, the drain ends cannot-place after DRAIN_ROUNDS rounds', async () => {
+    // d (10 GiB) takes two 5 GiB make-room moves, never big; each room freed on c is taken again at once.
+    const w = await world([], { refill: true, spareHostBytes: 10 * GiB });
+    const outcome = await drainNow(w.ctx, w.observe(), 'a');
+    expect(outcome).toMatchObject({ ok: false, stopped: 'cannot-place', rounds: DRAIN_ROUNDS });
+    expect(w.on('a')).toEqual(['big']);
+    // One make-room move a round before the last; the last runs none (room freed then would serve nobody).
+    expect(w.rounds).toHaveLength(DRAIN_ROUNDS);
+    expect(w.rounds.slice(0, -1).every((r) => r.length === 1)).toBe(true);
+    expect(w.rounds.at(-1)).toEqual([]);
   });
 });
