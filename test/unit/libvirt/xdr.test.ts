@@ -74,6 +74,17 @@ describe('XDR', () => {
   });
 });
 
+describe('XDR truncated strings', () => {
+  it('a string whose bytes (with padding) run past the data names its length, what it needs and what is left', () => {
+    // Length 5 (8 bytes padded) with only 4 bytes after the length word.
+    const data = Buffer.from([0, 0, 0, 5, 0x61, 0x62, 0x63, 0x64]);
+    expect(() => new XdrReader(data).string(100)).toThrow(new XdrError('truncated data: opaque[5] needs 8 bytes at offset 4, 4 left'));
+    expect(() => new XdrReader(data).skipString(100)).toThrow(new XdrError('truncated data: opaque[5] needs 8 bytes at offset 4, 4 left'));
+    // Exactly enough: read.
+    expect(new XdrReader(Buffer.from([0, 0, 0, 4, 0x61, 0x62, 0x63, 0x64])).string(100)).toBe('abcd');
+  });
+});
+
 describe('XDR hyper and unsigned hyper', () => {
   it('read every 64-bit value exactly, on both sides of 2^53 (numbers below it, BigInt arithmetic beyond)', () => {
     const edges = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, 2n ** 64n - 1n];
