@@ -156,8 +156,24 @@ export function renderReport(outcomes: readonly SectionOutcome[], meta: Record<s
 }
 
 /**
+ * Environment variables that narrow a section (fewer scenarios, balancers, host counts or runs) or
+ * distort its figures (a profiler running in the measured ticks): any of them set makes a run
+ * partial. VB_TRACES_DIR and the oracle's lab location are not here: they say where the same inputs
+ * are, not which.
+ */
+export const NARROWING_ENV = [
+  'VB_TRACE_SCENARIOS',
+  'VB_TRACE_BALANCERS',
+  'VB_SCALE_HOSTS',
+  'VB_SCALE_RUNS',
+  'VB_PROFILE_TICKS',
+  'VB_ALLOCATION_PROFILE',
+  'VB_HEAP_SNAPSHOT',
+] as const;
+
+/**
  * Whether a run is a full one (issue 26: one report per full run): every section, every trace day,
- * no trace filter from the environment and nothing carried over. Only a full run writes latest.*
+ * no narrowing variable from the environment (NARROWING_ENV) and nothing carried over. Only a full run writes latest.*
  * and a dated report at the top of the results folder; any other run is partial and goes to
  * `partial/` there. Returns the reasons a run is partial (empty when full).
  */
@@ -166,7 +182,7 @@ export function partialReasons(options: Pick<RunOptions, 'only' | 'days' | 'keep
   const missing = SECTION_NAMES.filter((n) => !options.only.includes(n));
   if (missing.length > 0) reasons.push(`sections ${missing.join(', ')} not run`);
   if (options.days !== 'all') reasons.push(`days ${Array.isArray(options.days) ? options.days.join(',') : options.days}, not all`);
-  for (const name of ['VB_TRACE_SCENARIOS', 'VB_TRACE_BALANCERS'] as const) if (env[name]) reasons.push(`${name}=${env[name]}`);
+  for (const name of NARROWING_ENV) if (env[name]) reasons.push(`${name}=${env[name]}`);
   if (options.keepPrevious) reasons.push('sections carried over from an earlier run');
   return reasons;
 }

@@ -81,9 +81,21 @@ describe('bench runner', () => {
     expect(history).toMatch(/traces ok \d+, techniques ok \d+, oracle ok \d+/);
   });
 
-  it('names why a run is partial (a trace filter from the environment counts)', () => {
+  it('names why a run is partial (a trace, scale or profiling variable from the environment counts)', () => {
     expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, {})).toEqual([]);
     expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, { VB_TRACE_BALANCERS: 'never' })).toEqual(['VB_TRACE_BALANCERS=never']);
+    // The scale section narrowed to fewer sizes or runs, or profiled while it measures, is not a full report either.
+    expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, { VB_SCALE_HOSTS: '100,10000' })).toEqual(['VB_SCALE_HOSTS=100,10000']);
+    expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, { VB_SCALE_RUNS: '1', VB_PROFILE_TICKS: '/tmp/p' })).toEqual([
+      'VB_SCALE_RUNS=1',
+      'VB_PROFILE_TICKS=/tmp/p',
+    ]);
+    expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, { VB_ALLOCATION_PROFILE: '1', VB_HEAP_SNAPSHOT: '/tmp/h' })).toEqual([
+      'VB_ALLOCATION_PROFILE=1',
+      'VB_HEAP_SNAPSHOT=/tmp/h',
+    ]);
+    // Where the traces are read from does not narrow a run.
+    expect(partialReasons({ only: [...SECTION_NAMES], days: 'all' }, { VB_TRACES_DIR: '/data/planetlab' })).toEqual([]);
     expect(partialReasons({ only: ['traces'], days: ['20110303'], keepPrevious: true }, {})).toEqual([
       'sections techniques, oracle, protocol, planning, collect, scale not run',
       'days 20110303, not all',
