@@ -87,7 +87,7 @@ export function parseQuotes(markdown: string, file: string): Quote[] {
       throw new Error(`${file}:${lineOf(markdown, at)}: quote of ${expr} has no closing <!-- /q --> on its line`);
     consumedCloses.add(textStart + close.index);
     let full = expr;
-    if (expr.startsWith('.') || /\(\s*\./.test(expr)) {
+    if (RELATIVE.test(expr)) {
       if (!base) throw new Error(`${file}:${lineOf(markdown, at)}: relative path ${expr} with no <!-- q-base: PATH --> before it`);
       full = withBase(expr, base);
     }
@@ -98,9 +98,12 @@ export function parseQuotes(markdown: string, file: string): Quote[] {
   return quotes;
 }
 
-/** Applies a base to every relative path of an expression (a path starting with `.`, at the start or after `(` or `,`). */
+/** A relative path in an expression: a `.name` at the start, or after `(` or `,`. */
+const RELATIVE = /(^|[(,]\s*)\.(?=[A-Za-z_$])/;
+
+/** Applies a base to every relative path of an expression. */
 function withBase(expr: string, base: string): string {
-  return expr.replace(/(^|[(,]\s*)\.(?=[A-Za-z_$])/g, (_m, before: string) => `${before}${base}.`);
+  return expr.replace(new RegExp(RELATIVE.source, 'g'), (_m, before: string) => `${before}${base}.`);
 }
 
 // ---------------------------------------------------------------- paths
@@ -189,9 +192,10 @@ const describe = (v: unknown) => (Array.isArray(v) ? `an array of ${v.length}` :
 /**
  * The values a path selects in `root` (several when a selector matches several entries). Throws
  * naming the segment that failed and what was there instead (the fields of an object, the values of
- * the selector's keys among an array's entries).
+ * the selector's keys among an array's entries); with `allowEmpty` (count()) a selector matching no
+ * entry selects nothing instead.
  */
-export function selectPath(root: unknown, path: string): unknown[] {
+export function selectPath(root: unknown, path: string, options: { allowEmpty?: boolean } = {}): unknown[] {
   let current: unknown[] = [root];
   let done = '';
   for (const seg of parsePath(path)) {
@@ -218,7 +222,7 @@ export function selectPath(root: unknown, path: string): unknown[] {
         } else {
           const conds = sel.conds ?? [];
           const hits = v.filter((e) => e && typeof e === 'object' && conds.every(([k, want]) => k in e && String((e as Record<string, unknown>)[k]) === want));
-          if (hits.length === 0) {
+          if (hits.length === 0 && !options.allowEmpty) {
             const seen = conds.map(([k]) => {
               const values = [...new Set(v.map((e) => (e && typeof e === 'object' ? String((e as Record<string, unknown>)[k]) : '?')))];
               return `${k}: ${values.slice(0, 8).join(', ')}${values.length > 8 ? ', ...' : ''}`;
@@ -282,7 +286,7 @@ export function evaluate(root: unknown, expr: string): unknown {
   let value: unknown;
   if (call && (AGGREGATES as readonly string[]).includes(call[1])) {
     const path = call[2].trim();
-    const values = selectPath(root, path);
+    const values = selectPath(root, path, { allowEmpty: call[1] === 'count' });
     if (call[1] === 'count') value = values.length;
     else {
       const xs = numbersOf(values, path);
@@ -468,7 +472,7 @@ export function rewriteQuotes(markdown: string, file: string, latest: unknown): 
     try {
       replacements.push({ q, to: formatLike(evaluate(latest, q.expr), q.text) });
     } catch (error) {
-      errors.push(`${file}:${q.line}: ${q.expr}: ${(error as Error).message}`);
+      errors.push(`${file}:${q.line}: ${(error as Error).message}`);
     }
   }
   if (errors.length > 0) throw new Error(errors.join('\n'));
