@@ -54,7 +54,7 @@ export interface QuoteProblem {
   message: string;
 }
 
-const QUOTE_RE = /<!--\s*q(-base)?:\s*([^]*?)\s*-->/g;
+const QUOTE_RE = /<!--\s*q(-base)?:\s*([\s\S]*?)\s*-->/g;
 
 function lineOf(text: string, offset: number): number {
   let n = 1;
@@ -187,7 +187,8 @@ function splitOutsideQuotes(text: string, sep: string): string[] {
   return out;
 }
 
-const describe = (v: unknown) => (Array.isArray(v) ? `an array of ${v.length}` : v === null ? 'null' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`);
+const describe = (v: unknown) =>
+  Array.isArray(v) ? `an array of ${v.length}` : v === null ? 'null' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
 
 /**
  * The values a path selects in `root` (several when a selector matches several entries). Throws
@@ -214,7 +215,10 @@ export function selectPath(root: unknown, path: string, options: { allowEmpty?: 
     for (const sel of seg.selectors) {
       const next: unknown[] = [];
       for (const v of current) {
-        if (!Array.isArray(v)) throw new Error(`segment \`${seg.raw}\` of ${path}: ${here}${seg.name ? `.${seg.name}` : ''} is ${describe(v)}, not an array, so ${sel.raw} selects nothing`);
+        if (!Array.isArray(v))
+          throw new Error(
+            `segment \`${seg.raw}\` of ${path}: ${here}${seg.name ? `.${seg.name}` : ''} is ${describe(v)}, not an array, so ${sel.raw} selects nothing`,
+          );
         if (sel.all) next.push(...v);
         else if (sel.index !== undefined) {
           if (sel.index >= v.length) throw new Error(`segment \`${seg.raw}\` of ${path}: index ${sel.index} is past the end of an array of ${v.length}`);
@@ -282,7 +286,7 @@ export function evaluate(root: unknown, expr: string): unknown {
     scale = scaled[2] === '*' ? (v) => v * factor : (v) => v / factor;
     e = scaled[1].trim();
   }
-  const call = /^([a-z]+)\(([^]*)\)$/.exec(e);
+  const call = /^([a-z]+)\(([\s\S]*)\)$/.exec(e);
   let value: unknown;
   if (call && (AGGREGATES as readonly string[]).includes(call[1])) {
     const path = call[2].trim();
@@ -445,7 +449,11 @@ export function checkQuotes(markdown: string, file: string, latest: unknown, lat
     try {
       value = evaluate(latest, q.expr);
     } catch (error) {
-      problems.push({ file, line: q.line, message: `${file}:${q.line}: quotes ${q.text} for ${q.expr}, which ${latestName} does not resolve: ${(error as Error).message}` });
+      problems.push({
+        file,
+        line: q.line,
+        message: `${file}:${q.line}: quotes ${q.text} for ${q.expr}, which ${latestName} does not resolve: ${(error as Error).message}`,
+      });
       continue;
     }
     const why = mismatch(q.text, value);
@@ -464,7 +472,11 @@ export function checkQuotes(markdown: string, file: string, latest: unknown, lat
  * style), and what changed. Throws listing every quote that does not resolve or cannot be written,
  * so nothing is half rewritten.
  */
-export function rewriteQuotes(markdown: string, file: string, latest: unknown): { text: string; changes: { line: number; expr: string; from: string; to: string }[] } {
+export function rewriteQuotes(
+  markdown: string,
+  file: string,
+  latest: unknown,
+): { text: string; changes: { line: number; expr: string; from: string; to: string }[] } {
   const quotes = parseQuotes(markdown, file);
   const errors: string[] = [];
   const replacements: { q: Quote; to: string }[] = [];
@@ -535,7 +547,9 @@ async function main(): Promise<void> {
     }
     if (errors.length > 0) throw new Error(`nothing written; these quotes do not resolve in ${latestName}:\n${errors.join('\n')}`);
     for (const { file, text } of out) await writeFile(join(root, file), text);
-    process.stdout.write(`${total} quotes from ${latestName}; ${out.length} file(s) rewritten${out.length ? `: ${out.map((o) => o.file).join(', ')}` : ''}. Read the changed lines: the text around a figure may need a new word.\n`);
+    process.stdout.write(
+      `${total} quotes from ${latestName}; ${out.length} file(s) rewritten${out.length ? `: ${out.map((o) => o.file).join(', ')}` : ''}. Read the changed lines: the text around a figure may need a new word.\n`,
+    );
     return;
   }
   const problems: string[] = [];
