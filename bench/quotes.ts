@@ -26,6 +26,9 @@
  * from 157.5 to 158.5. Strings match exactly. Booleans are quoted as `yes`/`no`, `met`/`not met` or
  * `true`/`false`.
  *
+ * Markers are found anywhere in a file, code spans and blocks included, so a doc that shows the
+ * syntax must break it (e.g. `<!-- q : ... -->`).
+ *
  * `npx tsx bench/quotes.ts --check` checks every quote in README.md and docs/*.md against
  * latest.json; `--write` rewrites every quoted figure from it, keeping each quote's decimals, sign
  * style, commas and units (and writes nothing when any quote fails to resolve); `--latest FILE`
@@ -53,6 +56,9 @@ export interface QuoteProblem {
   line: number;
   message: string;
 }
+
+/** A relative path in an expression: a `.name` at the start, or after `(` or `,`. */
+const RELATIVE = /(^|[(,]\s*)\.(?=[A-Za-z_$])/;
 
 const QUOTE_RE = /<!--\s*q(-base)?:\s*([\s\S]*?)\s*-->/g;
 
@@ -97,9 +103,6 @@ export function parseQuotes(markdown: string, file: string): Quote[] {
     if (!consumedCloses.has(m.index ?? 0)) throw new Error(`${file}:${lineOf(markdown, m.index ?? 0)}: <!-- /q --> with no quote opened before it`);
   return quotes;
 }
-
-/** A relative path in an expression: a `.name` at the start, or after `(` or `,`. */
-const RELATIVE = /(^|[(,]\s*)\.(?=[A-Za-z_$])/;
 
 /** Applies a base to every relative path of an expression. */
 function withBase(expr: string, base: string): string {
