@@ -42,6 +42,8 @@ export interface ScaleRow {
   medianCollectCpuMs: number;
   medianPlanCpuMs: number;
   medianCpuMsPerTick: number;
+  /** Each measured tick's CPU (collect + plan), ms, in order: whether a run had reached its steady state. */
+  cpuMsPerTick: number[];
   medianWallMsPerTick: number;
   moves: number;
   rssMiB: number;
@@ -179,12 +181,13 @@ async function measureSize(hosts: number, vmsPerHost: number, ticks: number, log
       medianCollectCpuMs: median(collectCpu),
       medianPlanCpuMs: median(planCpu),
       medianCpuMsPerTick: median(total),
+      cpuMsPerTick: total.map((ms) => Math.round(ms)),
       medianWallMsPerTick: median(wall),
       moves,
       rssMiB: process.memoryUsage().rss / 2 ** 20,
     };
     log(
-      `scale: ${hosts} hosts x ${vmsPerHost} VMs: ${row.rpcsPerHostPerTick.toFixed(2)} RPCs/host/tick ${JSON.stringify(row.procedures)} (warm-up ${row.warmupRpcsPerHost.toFixed(1)}), CPU ${row.medianCpuMsPerTick.toFixed(0)} ms/tick (collect ${row.medianCollectCpuMs.toFixed(0)}, plan ${row.medianPlanCpuMs.toFixed(0)}), wall ${row.medianWallMsPerTick.toFixed(0)} ms`,
+      `scale: ${hosts} hosts x ${vmsPerHost} VMs: ${row.rpcsPerHostPerTick.toFixed(2)} RPCs/host/tick ${JSON.stringify(row.procedures)} (warm-up ${row.warmupRpcsPerHost.toFixed(1)}), CPU ${row.medianCpuMsPerTick.toFixed(0)} ms/tick [${row.cpuMsPerTick.join(', ')}] (collect ${row.medianCollectCpuMs.toFixed(0)}, plan ${row.medianPlanCpuMs.toFixed(0)}), wall ${row.medianWallMsPerTick.toFixed(0)} ms`,
     );
     return row;
   } finally {
@@ -211,7 +214,8 @@ export interface ScaleSummary {
  * The scale rows (the `scale` section of `npm run bench`): for each host count, `runs` runs of
  * one warm-up tick and `ticks` measured ticks; the medians over the runs, with each run's 1-minute
  * load average, and the growth exponent over the sizes. `quick`: 100 ... 1,000 hosts, one run.
- * VB_SCALE_HOSTS (comma-separated) and VB_SCALE_RUNS override the sizes and runs.
+ * VB_SCALE_HOSTS (comma-separated), VB_SCALE_RUNS and VB_SCALE_TICKS (measured ticks per run, 3) override
+ * the sizes, runs and ticks; each makes a run partial.
  */
 export async function runCollectScaleBench(
   options: { hosts?: number[]; vmsPerHost?: number; ticks?: number; runs?: number; quick?: boolean; log?: (line: string) => void } = {},
@@ -220,11 +224,11 @@ export async function runCollectScaleBench(
   const fromEnv = process.env.VB_SCALE_HOSTS?.split(',').map(Number);
   const sizes = options.hosts ?? fromEnv ?? (options.quick ? [100, 300, 1000] : [100, 300, 1000, 3000, 10000]);
   const runs = options.runs ?? (process.env.VB_SCALE_RUNS ? Number(process.env.VB_SCALE_RUNS) : options.quick ? 1 : 3);
-  for (const n of [...sizes, runs])
+  const ticks = options.ticks ?? (process.env.VB_SCALE_TICKS ? Number(process.env.VB_SCALE_TICKS) : 3);
+  for (const n of [...sizes, runs, ticks])
     if (!Number.isInteger(n) || n < 1)
-      throw new Error(`scale bench: host counts and runs must be whole numbers >= 1 (VB_SCALE_HOSTS, VB_SCALE_RUNS), got ${n}`);
+      throw new Error(`scale bench: host counts, runs and ticks must be whole numbers >= 1 (VB_SCALE_HOSTS, VB_SCALE_RUNS, VB_SCALE_TICKS), got ${n}`);
   const vmsPerHost = options.vmsPerHost ?? 30;
-  const ticks = options.ticks ?? 3;
   const summaries: ScaleSummary[] = [];
   for (const hosts of sizes) {
     const rows: ScaleRow[] = [];
