@@ -9,7 +9,7 @@
  *   npm run bench -- --only traces,techniques,oracle,protocol,planning,collect,scale --days quick
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -195,14 +195,17 @@ const DATED_REPORT = /^\d{4}-\d{2}-\d{2}.*\.(md|json)$|^oracle-.*\.(md|json|svg)
 /**
  * After a full run: every older dated result at the top of `outDir` moves to `history/`, and one
  * row (date, commit, machine, section statuses) is added to `history/README.md`, the short history
- * of full runs. The run's own dated files (`keep`) stay.
+ * of full runs. The run's own dated files (`keep`) stay, and so do files written since
+ * `runStartedMs` (the oracle section's own report and figure of this run).
  */
-export async function archiveOlderResults(outDir: string, keep: readonly string[], row: string): Promise<string[]> {
+export async function archiveOlderResults(outDir: string, keep: readonly string[], row: string, runStartedMs?: number): Promise<string[]> {
   const historyDir = join(outDir, 'history');
   await mkdir(historyDir, { recursive: true });
   const moved: string[] = [];
   for (const f of await readdir(outDir)) {
     if (!DATED_REPORT.test(f) || keep.includes(f)) continue;
+    // Written by this run (the oracle's own report and figure): the run's, not an older one.
+    if (runStartedMs !== undefined && (await stat(join(outDir, f))).mtimeMs >= runStartedMs) continue;
     await rename(join(outDir, f), join(historyDir, f));
     moved.push(f);
   }
@@ -284,7 +287,7 @@ export async function runBenchmarks(options: RunOptions): Promise<{ markdownPath
   for (const f of dated) await writeFile(join(options.outDir, f), f.endsWith('.md') ? markdown : json);
   const statuses = outcomes.map((o) => `${o.name} ${o.status} ${o.seconds.toFixed(0)}`).join(', ');
   const headline = headlineFigures(outcomes.map((o) => ({ name: o.name, status: o.status, json: o.json })));
-  await archiveOlderResults(options.outDir, dated, `| ${meta.started} | ${meta.commit} | ${meta.machine} | ${statuses} | ${headline} |`);
+  await archiveOlderResults(options.outDir, dated, `| ${meta.started} | ${meta.commit} | ${meta.machine} | ${statuses} | ${headline} |`, startedAt.getTime());
   return { markdownPath, outcomes };
 }
 

@@ -14,7 +14,7 @@
  *
  * Why: at 10,000 hosts x 30 VMs the generic path made six objects per parameter (~5 million
  * parameters a tick); decoding them was a quarter of a collection tick's CPU and their garbage
- * most of another fifth (bench/collect-scale.ts, docs/benchmarks.md).
+ * most of another fifth (bench/collect-scale.ts; the profiles: bench/results/history/analyses-2026-12.md).
  */
 import { TypedParamType } from './constants.js';
 import * as limits from './generated/protocol.js';

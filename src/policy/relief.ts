@@ -49,7 +49,7 @@ interface SpreadPreset {
 
 const SPREAD_PRESETS: Record<number, SpreadPreset> = {
   1: { tolerancePercent: 100, memoryTolerancePercent: 100, minCpuPercent: 100, holdTicks: 1, minGain: 0, memoryMinGain: 0 },
-  // 3 (the default) was chosen on the PlanetLab replay (docs/benchmarks.md, five of the ten days):
+  // 3 (the default) was chosen on the PlanetLab replay (five of the ten days; the runs: bench/results/history/analyses-2026-12.md):
   // below 50 % CPU a spread move bought next to no less overload on the 800-host cluster, only
   // migrations. Memory in use does not jitter as sampled CPU does, so its tolerance and margin are
   // tighter: six small VMs on one of three hosts spread whatever CPU they get.

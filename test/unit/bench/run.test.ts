@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SECTION_NAMES, normalizeSectionResult, parseOnly, partialReasons, runBenchmarks } from '../../../bench/run.js';
+import { archiveOlderResults, SECTION_NAMES, normalizeSectionResult, parseOnly, partialReasons, runBenchmarks } from '../../../bench/run.js';
 
 describe('bench runner', () => {
   let dir: string;
@@ -60,6 +60,9 @@ describe('bench runner', () => {
     await writeFile(join(out, '2026-11-30T193851Z-consolidation-days1-5.md'), 'old');
     await writeFile(join(out, 'oracle-2026-12-07T133705Z.svg'), 'old');
     await writeFile(join(out, 'journal-startup.md'), 'not a dated report');
+    // Written before this run: an hour ago (a file written during the run stays, see below).
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const f of ['2026-11-30T193851Z-consolidation-days1-5.md', 'oracle-2026-12-07T133705Z.svg']) await utimes(join(out, f), hourAgo, hourAgo);
     const url = pathToFileURL(join(dir, 'good.mjs')).href;
     const good = (title: string) => ({ title, module: url, exportName: 'runProtocolBench', owner: 'good.mjs' });
     const { markdownPath } = await runBenchmarks({
@@ -79,6 +82,18 @@ describe('bench runner', () => {
     const history = await readFile(join(out, 'history', 'README.md'), 'utf8');
     expect(history.split('\n').filter((l) => l.startsWith('| 20'))).toHaveLength(1);
     expect(history).toMatch(/traces ok \d+, techniques ok \d+, oracle ok \d+/);
+  });
+
+  it("the run's own files stay at the top: dated reports written since it started (the oracle's report and figure) are not archived", async () => {
+    const out = join(dir, 'own');
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'oracle-2026-12-07T133705Z.md'), 'an older run');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(join(out, 'oracle-2026-12-07T133705Z.md'), hourAgo, hourAgo);
+    const startedMs = Date.now() - 60_000;
+    await writeFile(join(out, 'oracle-2026-12-08T000000Z.svg'), 'this run');
+    expect(await archiveOlderResults(out, [], '| row |', startedMs)).toEqual(['oracle-2026-12-07T133705Z.md']);
+    expect((await readdir(out)).sort()).toEqual(['history', 'oracle-2026-12-08T000000Z.svg']);
   });
 
   it('names why a run is partial (a trace, scale or profiling variable from the environment counts)', () => {
