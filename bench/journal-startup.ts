@@ -7,7 +7,7 @@
  *
  * The journal is generated once (a mix like a busy controller's: planned, started, adapted,
  * outcome, recommended and power entries over 2,000 VMs and 40 hosts) and reused. Writes
- * bench/results/journal-startup.md.
+ * bench/results/partial/journal-startup.md (a bench outside `npm run bench`: partial, never beside latest.*).
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
@@ -141,8 +141,8 @@ async function main(): Promise<void> {
     row('bound', `planning set of a journal at its bound, ${(JOURNAL_MAX_BYTES / 2 ** 20).toFixed(0)} MiB (every start-up once rotation keeps it there)`),
     '',
   ].join('\n');
-  mkdirSync(join(here, 'results'), { recursive: true });
-  await writeFile(join(here, 'results', 'journal-startup.md'), md);
+  mkdirSync(join(here, 'results', 'partial'), { recursive: true });
+  await writeFile(join(here, 'results', 'partial', 'journal-startup.md'), md);
   console.log(md);
 }
 
