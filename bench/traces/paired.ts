@@ -163,6 +163,8 @@ export function pairedComparisons(
 }
 
 const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+/** Three significant figures (0 as 0): SLATAH % of the balancing days differs in the fifth decimal (0.00211 against 0.00210). */
+const sig = (v: number) => (!Number.isFinite(v) ? 'n/a' : v === 0 ? '0' : String(Number(v.toPrecision(3))));
 const pct = (a: number, b: number) => (b > 0 ? `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)} %` : 'n/a');
 
 /** The comparisons as Markdown: one per-day table each, then wins and totals on all days and on the held-out days. */
@@ -205,7 +207,7 @@ export function pairedMarkdown(comparisons: readonly PairedComparison[]): string
         '|---|---|---|---|---|---|',
         ...c.perDay.map(
           (d) =>
-            `| ${d.day} | ${d.heldOut ? 'yes' : 'no (tuning)'} | ${fmt(d.ours.slatahPercent, 4)} / ${fmt(d.theirs.slatahPercent, 4)} | ${d.ours.migrations} / ${d.theirs.migrations} | ${d.theirs.name} | ${
+            `| ${d.day} | ${d.heldOut ? 'yes' : 'no (tuning)'} | ${sig(d.ours.slatahPercent)} / ${sig(d.theirs.slatahPercent)} | ${d.ours.migrations} / ${d.theirs.migrations} | ${d.theirs.name} | ${
               d.win
                 ? 'yes'
                 : `no (${Object.keys(d.met)
