@@ -79,8 +79,10 @@ async function waitJournal(c: Controller, what: string, predicate: (es: JournalE
 async function pair(tag: string, maintenanceHost: string, electionName: string, metrics: [string, string] = ['', '']): Promise<[Controller, Controller]> {
   const a = config(`${tag}-a`, maintenanceHost, true, electionName, metrics[0]);
   const b = config(`${tag}-b`, maintenanceHost, true, electionName, metrics[1]);
-  const ca = new Controller(`${tag}-a`, a.configFile, a.journalFile);
-  const cb = new Controller(`${tag}-b`, b.configFile, b.journalFile);
+  // Tracked: a test that fails before stopping them must not leave controllers running (they
+  // would campaign in the next run's etcd election and hold its metrics ports).
+  const ca = track(new Controller(`${tag}-a`, a.configFile, a.journalFile));
+  const cb = track(new Controller(`${tag}-b`, b.configFile, b.journalFile));
   const until = Date.now() + 90_000;
   for (;;) {
     if (ca.logged('became leader').length > 0) return [ca, cb];
