@@ -5,10 +5,10 @@
  * their VMs planned back home (the migrate workflow's checks). The first host where the real roll
  * would stop ends the simulation, with the step, the code and the reason.
  */
-import { type ClusterState, type HostObservation, holdsMemory, type VmObservation } from '../../cluster/model.js';
+import type { ClusterState, HostObservation, VmObservation } from '../../cluster/model.js';
 import type { MaintenanceStep } from '../../history/index.js';
 import type { Move } from '../../policy/index.js';
-import { hugepagesNeeded, ordinaryMemoryBytes } from '../../policy/memory-fit.js';
+import { memoryHeld } from '../../policy/memory-fit.js';
 import { cpuShare } from '../../policy/projection.js';
 import { RequestRefused } from '../errors.js';
 import type { WorkflowContext } from './context.js';
@@ -76,12 +76,12 @@ export function applyMoves(state: ClusterState, moves: readonly Move[]): Cluster
   const vms = new Map(state.vms.map((v) => [v.uuid, v]));
   const shift = (host: HostObservation, vm: VmObservation, sign: 1 | -1): HostObservation => {
     const cpu = sign * cpuShare(vm, host);
-    // A hugepage-backed VM holding memory takes its pages along (a shut-off one holds none).
-    const pages = holdsMemory(vm.state) ? hugepagesNeeded(vm) : undefined;
+    // Ordinary memory, or a hugepage-backed VM's pages, as the planner counts them (a shut-off VM holds neither).
+    const { ordinaryBytes, hugepages: pages } = memoryHeld(vm);
     const w = host.cpuUtilization;
     return {
       ...host,
-      memoryUsedBytes: Math.max(0, host.memoryUsedBytes + sign * ordinaryMemoryBytes(vm)),
+      memoryUsedBytes: Math.max(0, host.memoryUsedBytes + sign * ordinaryBytes),
       cpuUtilization: { ...w, mean: Math.max(0, w.mean + cpu), last: Math.max(0, w.last + cpu), p90: Math.max(0, w.p90 + cpu), series: undefined },
       hugepages: host.hugepages?.map((p) => (pages && p.pageSizeKiB === pages.pageSizeKiB ? { ...p, freePages: p.freePages - sign * pages.pages } : p)),
     };
