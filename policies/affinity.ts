@@ -28,7 +28,7 @@
  * room) and moved as a best effort: each member to the host that already holds most of the group
  * and has room for it.
  */
-import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation } from '../src/policy/api.js';
+import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation, unknownOptionProblems } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 import { vmOverrides } from '../src/policy/vm-overrides.js';
 
@@ -257,6 +257,8 @@ const overWhat = (group: Group) => (group.scope ? group.scope : 'hosts');
 export default registerBuiltinPolicy(
   definePolicy({
     name: 'affinity',
+    // Takes no options: a typo meant for another policy is refused when it loads.
+    checkOptions: (options) => unknownOptionProblems(options, []),
     description: 'Keep affinity groups together and anti-affinity groups apart; repair current violations',
     select(ctx) {
       const candidates = [];

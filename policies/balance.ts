@@ -8,7 +8,7 @@
  * per CPU more than crowdedFactor times the cluster's): a hot crowded host also sheds idle VMs, and
  * no balancing move may leave a target crowded (issue 26).
  */
-import { definePolicy, ordinaryMemoryBytes, type PolicyContext } from '../src/policy/api.js';
+import { definePolicy, ordinaryMemoryBytes, unknownOptionProblems, type PolicyContext } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 import { holdsMemory, type HostObservation, type VmObservation } from '../src/cluster/model.js';
 
@@ -32,14 +32,42 @@ export const DEFAULT_CROWDED_FACTOR = 3;
  */
 export const DEFAULT_CROWD_SHED_MAX_VMS = 6;
 
+/** balance's options (`policy.policies[].options`): see DEFAULT_CROWDED_FACTOR and DEFAULT_CROWD_SHED_MAX_VMS. */
+const BALANCE_OPTIONS = ['crowdedFactor', 'crowdShedMaxVms'] as const;
+
+/**
+ * The problems with balance's options, one line each naming the option and the fix (the policy's
+ * checkOptions, run when it loads): an unknown name, a crowdedFactor that is not a number above 0,
+ * a crowdShedMaxVms that is not a whole number 0 or more.
+ */
+export function balanceOptionProblems(options: Readonly<Record<string, unknown>>): string[] {
+  const problems = unknownOptionProblems(options, BALANCE_OPTIONS);
+  const factor = options.crowdedFactor;
+  if (factor !== undefined && (typeof factor !== 'number' || !Number.isFinite(factor) || factor <= 0))
+    problems.push(
+      `crowdedFactor is ${JSON.stringify(factor)}: it must be a number above 0 (vCPUs per CPU as a multiple of the cluster's; default ${DEFAULT_CROWDED_FACTOR})`,
+    );
+  const shed = options.crowdShedMaxVms;
+  if (shed !== undefined && (typeof shed !== 'number' || !Number.isInteger(shed) || shed < 0))
+    problems.push(
+      `crowdShedMaxVms is ${JSON.stringify(shed)}: it must be a whole number of VMs, 0 or more (0: a crowded host sheds none; default ${DEFAULT_CROWD_SHED_MAX_VMS})`,
+    );
+  return problems;
+}
+
+/**
+ * Throws the first problem with balance's options (a context built without the loader, as in a
+ * replay or a test, was never checked). @throws Error naming `policy.policies[balance].options.<name>`.
+ */
+function assertBalanceOptions(ctx: PolicyContext): void {
+  const [problem] = balanceOptionProblems(ctx.options).filter((p) => !p.includes('not an option'));
+  if (problem) throw new Error(`policy.policies[balance].options.${problem}`);
+}
+
 /** policy option crowdShedMaxVms of balance, checked (see DEFAULT_CROWD_SHED_MAX_VMS). */
 export function crowdShedMaxVms(ctx: PolicyContext): number {
-  const set = ctx.options.crowdShedMaxVms;
-  if (set !== undefined && (typeof set !== 'number' || !Number.isInteger(set) || set < 0))
-    throw new Error(
-      `policy.policies[balance].options.crowdShedMaxVms is ${JSON.stringify(set)}: it must be a whole number of VMs, 0 or more (0: a crowded host sheds none; default ${DEFAULT_CROWD_SHED_MAX_VMS})`,
-    );
-  return set ?? DEFAULT_CROWD_SHED_MAX_VMS;
+  assertBalanceOptions(ctx);
+  return (ctx.options.crowdShedMaxVms as number | undefined) ?? DEFAULT_CROWD_SHED_MAX_VMS;
 }
 
 const clusterVcpusPerCpu = new WeakMap<object, number>();
@@ -50,12 +78,8 @@ const clusterVcpusPerCpu = new WeakMap<object, number>();
  * computed once per observed state.
  */
 export function crowdedVcpusPerCpu(ctx: PolicyContext): number {
-  const set = ctx.options.crowdedFactor;
-  if (set !== undefined && (typeof set !== 'number' || !Number.isFinite(set) || set <= 0))
-    throw new Error(
-      `policy.policies[balance].options.crowdedFactor is ${JSON.stringify(set)}: it must be a number above 0 (vCPUs per CPU as a multiple of the cluster's; default ${DEFAULT_CROWDED_FACTOR})`,
-    );
-  const factor = set ?? DEFAULT_CROWDED_FACTOR;
+  assertBalanceOptions(ctx);
+  const factor = (ctx.options.crowdedFactor as number | undefined) ?? DEFAULT_CROWDED_FACTOR;
   let mean = clusterVcpusPerCpu.get(ctx.state);
   if (mean === undefined) {
     const counted = new Set(ctx.state.hosts.filter((h) => h.up && !h.maintenance).map((h) => h.name));
@@ -111,6 +135,7 @@ export default registerBuiltinPolicy(
     name: 'balance',
     description: 'Relieve hosts above the CPU/memory thresholds and spread load over the hosts',
     softFilter: true,
+    checkOptions: balanceOptionProblems,
     select(ctx) {
       const candidates = [];
       const crowdedAt = crowdedVcpusPerCpu(ctx);

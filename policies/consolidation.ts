@@ -16,7 +16,7 @@
  *   largest first.
  */
 import { p90Of, sumWindows } from '../src/cluster/window.js';
-import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation } from '../src/policy/api.js';
+import { definePolicy, ordinaryMemoryBytes, type HostObservation, type PolicyContext, type VmObservation, unknownOptionProblems } from '../src/policy/api.js';
 import { type HeadroomHost, headroomShortfall } from '../src/policy/headroom.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 
@@ -140,6 +140,8 @@ const active = (ctx: PolicyContext, h: HostObservation) => h.up && !h.maintenanc
 export default registerBuiltinPolicy(
   definePolicy({
     name: 'consolidation',
+    // Takes no options: a typo meant for another policy is refused when it loads.
+    checkOptions: (options) => unknownOptionProblems(options, []),
     description: 'Pack VMs onto fewer hosts up to a target utilisation so emptied hosts can be powered down',
     // The packing target is a preference: a must-move (maintenance, a broken rule) goes past it.
     softFilter: true,

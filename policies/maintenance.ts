@@ -11,13 +11,15 @@
  * `shutdown` is shut down and stays (never moved), `never` stays. Each VM held so is said in a
  * plan notice, with what empties the host.
  */
-import { definePolicy } from '../src/policy/api.js';
+import { definePolicy, unknownOptionProblems } from '../src/policy/api.js';
 import { registerBuiltinPolicy } from '../src/policy/registry.js';
 import { evacuationHold } from '../src/policy/vm-overrides.js';
 
 export default registerBuiltinPolicy(
   definePolicy({
     name: 'maintenance',
+    // Takes no options: a typo meant for another policy is refused when it loads.
+    checkOptions: (options) => unknownOptionProblems(options, []),
     description: 'Evacuate hosts in maintenance',
     select(ctx) {
       const drained = ctx.state.hosts.filter((h) => h.up && h.maintenance);

@@ -9,7 +9,7 @@
  *       - name: keep-off-label
  *         options: { label: "gpu", value: "true", allowTag: "gpu-ok" }
  */
-import { definePolicy, type HostObservation, type PolicyContext, type VmObservation } from '../../src/policy/api.js';
+import { definePolicy, unknownOptionProblems, type HostObservation, type PolicyContext, type VmObservation } from '../../src/policy/api.js';
 
 /** Why the VM may not be on the host, or undefined when it may. */
 function forbidden(vm: VmObservation, host: HostObservation, ctx: PolicyContext): string | undefined {
@@ -24,6 +24,17 @@ function forbidden(vm: VmObservation, host: HostObservation, ctx: PolicyContext)
 export default definePolicy({
   name: 'keep-off-label',
   description: 'Keep VMs off hosts with a given label unless the VM is tagged to allow it',
+  // Refused when the policy loads (check-config, run, a reload): a misspelt option or a label that
+  // is not a string would otherwise silently guard the default label `reserved`.
+  checkOptions(options) {
+    const problems = unknownOptionProblems(options, ['label', 'value', 'allowTag']);
+    for (const name of ['label', 'value', 'allowTag'] as const) {
+      const set = options[name];
+      if (set !== undefined && typeof set !== 'string' && typeof set !== 'number' && typeof set !== 'boolean')
+        problems.push(`${name} is ${JSON.stringify(set)}: it must be a label ${name === 'allowTag' ? 'tag' : name === 'label' ? 'name' : 'value'} (a string)`);
+    }
+    return problems;
+  },
   select(ctx) {
     const candidates = [];
     for (const host of ctx.state.hosts) {

@@ -132,12 +132,36 @@ export interface Policy {
   score?(vm: VmObservation, host: HostObservation, ctx: PolicyContext): MaybePromise<number>;
   /** Narrow the live-migration techniques allowed for `vm` (return a subset of `allowed`, or undefined to leave them). */
   technique?(vm: VmObservation, allowed: readonly Technique[], ctx: PolicyContext): MaybePromise<readonly Technique[] | undefined>;
+  /**
+   * The problems with this policy's `options` from config (`policy.policies[].options`), checked
+   * when the policy loads (`check-config`, `run`'s start, a reload), so a typo or a bad value is
+   * refused before any plan rather than when a hot host first needs it. Synchronous and pure.
+   * Each problem is one line that starts with the option's name and says the fix, e.g.
+   * `crowdedFactor is "3": it must be a number above 0 (default 3)`; the loader prefixes the
+   * config path (`policy.policies[0].options.`). Return [] when the options are fine. A policy
+   * without it takes any options unchecked.
+   */
+  checkOptions?(options: Readonly<Record<string, unknown>>): string[];
+}
+
+/**
+ * The problem with each option in `options` that is not one of `known` (a typo such as
+ * `crowdedfactor`), naming the ones that are: for a policy's checkOptions.
+ */
+export function unknownOptionProblems(options: Readonly<Record<string, unknown>>, known: readonly string[]): string[] {
+  return Object.keys(options)
+    .filter((k) => !known.includes(k))
+    .map((k) =>
+      known.length === 0
+        ? `${k}: this policy takes no options (remove it)`
+        : `${k}: not an option of this policy (its options: ${known.join(', ')}); check the spelling`,
+    );
 }
 
 /** Identity with type checking, and a check that the object is a usable policy. */
 export function definePolicy<P extends Policy>(policy: P): P {
   if (!policy || typeof policy.name !== 'string' || policy.name.length === 0) throw new Error('definePolicy: a policy needs a non-empty name');
-  for (const point of ['select', 'filter', 'score', 'technique'] as const) {
+  for (const point of ['select', 'filter', 'score', 'technique', 'checkOptions'] as const) {
     if (policy[point] !== undefined && typeof policy[point] !== 'function') throw new Error(`definePolicy(${policy.name}): ${point} must be a function`);
   }
   return policy;

@@ -10,7 +10,7 @@ export {
   type TechniquePrediction,
   type ChooserTunables,
 } from './chooser.js';
-export { definePolicy, type Policy, type PolicyContext, type Candidate, type ProjectedHost } from './api.js';
+export { definePolicy, unknownOptionProblems, type Policy, type PolicyContext, type Candidate, type ProjectedHost } from './api.js';
 export { loadPolicies, closePolicies, defaultPolicies, PolicyLoadError, type LoadedPolicy } from './loader.js';
 export { registerBuiltinPolicy, builtinPolicies } from './registry.js';
 export { CORE_FILTERS, type CoreFilter } from './core-filters.js';

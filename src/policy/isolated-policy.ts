@@ -77,6 +77,8 @@ export interface IsolatedPolicyOptions {
    * fails the load or the call with its message.
    */
   beforeStart?: () => Promise<void>;
+  /** The policy's options from config, handed to its checkOptions in the worker at each start (optionProblems). */
+  policyOptions?: Readonly<Record<string, unknown>>;
 }
 
 /** The module did not load in its worker: import error, no policy exported, or a loop at import. */
@@ -137,6 +139,8 @@ export class IsolatedPolicy {
   description?: string;
   softFilter?: boolean;
   points: Point[] = [];
+  /** What the module's checkOptions said of IsolatedPolicyOptions.policyOptions at the last start ([] when it has none). */
+  optionProblems: string[] = [];
 
   private constructor(
     readonly file: string,
@@ -205,7 +209,15 @@ export class IsolatedPolicy {
     const baselineBytes = process.memoryUsage.rss();
     const worker = new Worker(BOOTSTRAP, {
       eval: true,
-      workerData: { file: this.file, entry: WORKER_ENTRY, tsx: TSX_APIS, apiHook: POLICY_API_HOOK, apiName: POLICY_API_NAME, apiFile: POLICY_API_FILE },
+      workerData: {
+        file: this.file,
+        options: this.options.policyOptions ?? {},
+        entry: WORKER_ENTRY,
+        tsx: TSX_APIS,
+        apiHook: POLICY_API_HOOK,
+        apiName: POLICY_API_NAME,
+        apiFile: POLICY_API_FILE,
+      },
       resourceLimits: { maxOldGenerationSizeMb: Math.floor(this.maxMemoryMiB / 2) },
       stdout: false,
       stderr: false,
@@ -230,6 +242,7 @@ export class IsolatedPolicy {
           description?: string;
           softFilter?: boolean;
           points?: Point[];
+          optionProblems?: string[];
           message?: string;
           id?: number;
           ok?: boolean;
@@ -242,6 +255,7 @@ export class IsolatedPolicy {
             this.description = m.description;
             this.softFilter = m.softFilter;
             this.points = m.points!;
+            this.optionProblems = m.optionProblems ?? [];
             resolve();
           } else if (m.type === 'load-error') {
             clearTimeout(timer);

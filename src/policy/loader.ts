@@ -104,7 +104,9 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
       }
       if (!entry.enabled) continue;
       if (!file) {
-        enabled.push({ policy: builtins.get(entry.name)!, weight: entry.weight, options: entry.options, source: 'built-in' });
+        const policy = builtins.get(entry.name)!;
+        refuseOptionProblems(index, entry.name, policy.checkOptions?.(entry.options) ?? []);
+        enabled.push({ policy, weight: entry.weight, options: entry.options, source: 'built-in' });
         continue;
       }
       // Checked before every import of the module, the first and each restart after a timeout or
@@ -120,6 +122,7 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
           importTimeoutMs: options.importTimeoutMs ?? 10_000,
           maxMemoryMiB: config.policyMemoryMiB,
           beforeStart,
+          policyOptions: entry.options,
         });
       } catch (error) {
         throw new PolicyLoadError((error as Error).message);
@@ -130,12 +133,22 @@ export async function loadPolicies(config: PolicyConfig, options: LoadPoliciesOp
         throw new PolicyLoadError(
           `policy module ${file} defines a policy named "${isolated.name}", not "${entry.name}"; a module is named after its policy (rename the file or the policy)`,
         );
+      refuseOptionProblems(index, entry.name, isolated.optionProblems);
     }
   } catch (error) {
     await closePolicies(enabled);
     throw error;
   }
   return enabled;
+}
+
+/**
+ * @throws PolicyLoadError listing each of a policy's option problems under its config path
+ *   (`policy.policies[0].options.crowdedFactor is "3": it must be a number ...`).
+ */
+function refuseOptionProblems(index: number, name: string, problems: readonly string[]): void {
+  if (problems.length === 0) return;
+  throw new PolicyLoadError(`${name}: ${problems.map((p) => `policy.policies[${index}].options.${p}`).join('; ')}`);
 }
 
 /** Stop the workers of custom policies (after a reload replaced them, or at shutdown). */

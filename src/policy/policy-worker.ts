@@ -5,7 +5,7 @@
  * stopping the controller.
  *
  * Messages in: { type: 'context', ... } once per plan, then { type: 'call', id, point, args, view }.
- * Messages out: { type: 'ready', name, description, points } or { type: 'load-error', message },
+ * Messages out: { type: 'ready', name, description, points, optionProblems } or { type: 'load-error', message },
  * then { type: 'reply', id, ok, value | message } per call.
  */
 import { pathToFileURL } from 'node:url';
@@ -22,7 +22,15 @@ function isPolicy(value: unknown): value is Policy {
 }
 
 const port = parentPort!;
-const { file } = workerData as { file: string };
+const { file, options } = workerData as { file: string; options: Record<string, unknown> };
+
+/** The module's checkOptions on the configured options. @throws what checkOptions throws, or when it returns no list. */
+function optionProblems(policy: Policy): string[] {
+  if (typeof policy.checkOptions !== 'function') return [];
+  const problems = policy.checkOptions(options);
+  if (!Array.isArray(problems)) throw new Error(`checkOptions returned ${typeof problems}, not a list of problems`);
+  return problems.map(String);
+}
 
 let policy!: Policy;
 try {
@@ -36,12 +44,20 @@ try {
     process.exit(0);
   }
   policy = exported as Policy;
+  let problems: string[];
+  try {
+    problems = optionProblems(policy);
+  } catch (error) {
+    port.postMessage({ type: 'load-error', message: `policy module ${file}: its checkOptions failed on the configured options: ${(error as Error).message}` });
+    process.exit(0);
+  }
   port.postMessage({
     type: 'ready',
     name: policy.name,
     description: policy.description,
     softFilter: policy.softFilter === true ? true : undefined,
     points: POINTS.filter((p) => typeof policy[p] === 'function'),
+    optionProblems: problems,
   });
 } catch (error) {
   port.postMessage({ type: 'load-error', message: `policy module ${file} failed to load: ${describeModuleLoadError(file, error)}` });

@@ -83,9 +83,15 @@ describe('drain beside a running daemon: one executor', () => {
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
     expect(drain.code, `${drain.stderr}\n${daemonLog}`).toBe(0);
-    const result = JSON.parse(drain.stdout) as { servedBy?: string; results: { vm: string; from: string; to: string; outcome: string; technique: string }[] };
-    // Served by the daemon, not a second executor in the command.
+    const result = JSON.parse(drain.stdout) as {
+      servedBy?: string;
+      ok: boolean;
+      rounds: number;
+      results: { vm: string; from: string; to: string; outcome: string; technique: string }[];
+    };
+    // Served by the daemon, not a second executor in the command; its rounds reported as the command's own are.
     expect(result.servedBy).toBe('daemon');
+    expect([result.ok, result.rounds]).toEqual([true, 1]);
     expect(daemonLog).toContain('operator request over the control socket');
     expect(result.results.map((r) => [r.vm, r.from, r.outcome]).sort()).toEqual(VMS.map((vm) => [vm, SOURCE, 'completed']));
     const placed = new Map(result.results.map((r) => [r.vm, r.to]));

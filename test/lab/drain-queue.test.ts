@@ -138,8 +138,16 @@ describe('drain under per-host budgets: a queue, no waves', () => {
       });
     const drainMs = Date.now() - started;
     const samples = await sampling;
-    const out = JSON.parse(drain.stdout) as { results: { vm: string; to: string; outcome: string }[] };
+    const out = JSON.parse(drain.stdout) as {
+      ok: boolean;
+      rounds: number;
+      stopped?: string;
+      notMoved: unknown[];
+      results: { vm: string; to: string; outcome: string }[];
+    };
     expect(out.results.map((r) => [r.vm, r.outcome]).sort()).toEqual(ALL.map((n) => [n, 'completed']).sort());
+    // What a script reads of the drain as a whole: every VM left in one round, nothing stopped it.
+    expect([out.ok, out.rounds, out.stopped, out.notMoved]).toEqual([true, 1, undefined, []]);
     for (const name of ALL) expect(await lab.whereIs(name), name).not.toBe('lab1');
 
     // Budgets, from libvirt: at most 2 leaving lab1, at most 2 arriving per target, 2 in the cluster.

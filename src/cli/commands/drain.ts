@@ -1,8 +1,8 @@
 /** `virt-balancer drain HOST`: evacuate a host with the planner's placement and techniques (by the daemon when one runs). */
 import type { Command } from 'commander';
 import { Session } from '../../controller/session.js';
-import { checkDrainHost, checkDrainPolicies, type DrainOutcome, planDrain } from '../../controller/workflows/drain.js';
-import { drainNow } from '../../controller/workflows/drain-rounds.js';
+import { checkDrainHost, checkDrainPolicies, planDrain } from '../../controller/workflows/drain.js';
+import { drainNow, type DrainRoundsOutcome } from '../../controller/workflows/drain-rounds.js';
 import { printableJson } from '../../log/printable.js';
 import { relayDaemonEvents } from '../daemon-events.js';
 import { action } from '../errors.js';
@@ -17,7 +17,10 @@ export function register(program: Command): void {
     .description('move every VM off a host (as if it were in maintenance), within the migration limits; a running daemon does it')
     .requiredOption('-c, --config <file>', 'config file')
     .option('--dry-run', 'show the plan only')
-    .option('--json', 'print JSON')
+    .option(
+      '--json',
+      'print JSON: the plan with --dry-run; else {host, ok, rounds, stopped (cannot-place | failed, when VMs stayed), results, notMoved, skipped, notices}',
+    )
     .addOption(logLevelOption())
     .action(
       action(async (host: string, options: { config: string; dryRun?: boolean; json?: boolean; logLevel: string }) => {
@@ -28,7 +31,7 @@ export function register(program: Command): void {
           await session.checkStateDir({ create: true });
           // One executor per cluster: a running daemon drains (its history and metrics see every move).
           const handed = options.dryRun ? undefined : await session.handToDaemon({ op: 'drain', host }, relayDaemonEvents(options.json === true));
-          let outcome = handed?.result as DrainOutcome | undefined;
+          let outcome = handed?.result as DrainRoundsOutcome | undefined;
           if (!outcome) {
             if (!options.dryRun) await session.lock(`drain ${host}`);
             const state = await session.collect({ sampleIntervalMs: 1000, withHistory: true });
@@ -42,7 +45,19 @@ export function register(program: Command): void {
           }
           for (const n of outcome.notMoved) err(`not moved: ${n.vm}: ${n.reason}\n`);
           const { plan, results } = outcome;
-          if (options.json) outJson({ host, results, skipped: plan.skipped, notices: plan.notices ?? [], ...(handed ? { servedBy: 'daemon' } : {}) });
+          // ok/rounds/stopped/notMoved as the text output and the exit code tell them: a script reads why VMs stayed.
+          if (options.json)
+            outJson({
+              host,
+              ok: outcome.ok,
+              rounds: outcome.rounds,
+              ...(outcome.stopped ? { stopped: outcome.stopped } : {}),
+              results,
+              notMoved: outcome.notMoved,
+              skipped: plan.skipped,
+              notices: plan.notices ?? [],
+              ...(handed ? { servedBy: 'daemon' } : {}),
+            });
           else out(renderDrain(outcome));
           if (!outcome.ok) process.exitCode = 1;
         } finally {

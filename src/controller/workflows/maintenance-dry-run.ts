@@ -138,7 +138,7 @@ export async function dryRunRoll(
       return stop(
         'drain',
         'host-in-maintenance',
-        `${host} is flagged maintenance: true in the config (someone else's maintenance); the roll stops before its drain`,
+        `${host} is flagged maintenance: true in the config (someone else's maintenance); the roll stops before its drain. Remove the flag when that is done, or leave ${host} out (--hosts)`,
       );
     }
     const residents = roll.residents.get(host) ?? sim.vms.filter((v) => v.host === host).map((v) => ({ name: v.name, uuid: v.uuid }));
@@ -173,7 +173,11 @@ export async function dryRunRoll(
     } catch (error) {
       if (!(error instanceof RequestRefused)) throw error;
       entry.refused = `${error.code}: ${error.message}`;
-      return stop('drain', error.code === 'host-down' ? 'host-down' : 'drain-cannot-place', error.message);
+      return stop(
+        'drain',
+        error.code === 'host-down' ? 'host-down' : 'drain-cannot-place',
+        `${error.message}; ${error.code === 'host-down' ? `bring it back, or leave it out (--hosts)` : `make room or relax the rule (see \`virt-balancer drain ${host} --dry-run\`)`}`,
+      );
     }
     entry.moves = drained.plan.moves.map(dryMove);
     entry.predictedDrainSeconds = entry.moves.reduce((sum, m) => sum + m.predictedSeconds, 0);
@@ -182,7 +186,7 @@ export async function dryRunRoll(
       return stop(
         'drain',
         'drain-cannot-place',
-        `the cluster cannot take ${host}'s VMs: ${entry.skipped.map((s) => `${s.vm}: ${s.reason}`).join('; ') || `still waiting for make-room moves after ${drained.rounds} rounds`}`,
+        `the cluster cannot take ${host}'s VMs: ${entry.skipped.map((s) => `${s.vm}: ${s.reason}`).join('; ') || `still waiting for make-room moves after ${drained.rounds} rounds`}. Make room or relax the rule (see \`virt-balancer drain ${host} --dry-run\`), then run the roll`,
       );
     }
     if (!plan.returnVms) continue;
@@ -208,7 +212,7 @@ export async function dryRunRoll(
         sim = applyMoves(sim, [move]);
       } catch (error) {
         if (!(error instanceof RequestRefused)) throw error;
-        returnStop = `${vm.name} cannot go back to ${host}: ${error.message}`;
+        returnStop = `${vm.name} cannot go back to ${host}: ${error.message}; run the roll without --return, or make room on ${host} for it`;
         return;
       }
     }

@@ -65,7 +65,9 @@ describe('maintenance --dry-run simulates the roll in order', () => {
     const { ctx } = await context(observed);
     const out = await dryRunRoll(ctx, observed, roll(['b', 'a', 'c']), 0);
     expect(out.stop).toMatchObject({ host: 'b', step: 'drain', code: 'drain-cannot-place' });
-    expect(out.stop?.detail).toMatch(/^the cluster cannot take b's VMs: z: /);
+    expect(out.stop?.detail).toMatch(
+      /^the cluster cannot take b's VMs: z: .*\. Make room or relax the rule \(see `virt-balancer drain b --dry-run`\), then run the roll$/,
+    );
     expect(out.hosts.map((h) => h.host)).toEqual(['b']);
     const text = renderMaintenanceDryRun({ rollId: 'r1', resumed: false, returnVms: false, hookTimeoutSeconds: 60, healthyTimeoutSeconds: 60, ...out });
     expect(text).toContain('not placed: z: ');
@@ -96,10 +98,14 @@ describe('maintenance --dry-run simulates the roll in order', () => {
   it('a host flagged maintenance in the config, or down, stops the dry run as it stops the roll', async () => {
     const observed = state([host('a'), host('b', { up: false, downReason: 'connection refused' }), host('c')], [vm('v', 'a', 0.1)]);
     const flagged = await context(observed, 'a');
-    expect((await dryRunRoll(flagged.ctx, observed, roll(['a', 'b']), 0)).stop).toMatchObject({ host: 'a', code: 'host-in-maintenance' });
+    const flaggedStop = (await dryRunRoll(flagged.ctx, observed, roll(['a', 'b']), 0)).stop;
+    expect(flaggedStop).toMatchObject({ host: 'a', code: 'host-in-maintenance' });
+    // The fix, as the real step says it.
+    expect(flaggedStop?.detail).toMatch(/Remove the flag when that is done, or leave a out \(--hosts\)$/);
     const { ctx } = await context(observed);
     const down = await dryRunRoll(ctx, observed, roll(['a', 'b', 'c']), 0);
     expect(down.stop).toMatchObject({ host: 'b', step: 'drain', code: 'host-down' });
+    expect(down.stop?.detail).toMatch(/; bring it back, or leave it out \(--hosts\)$/);
     expect(down.hosts.map((h) => h.host)).toEqual(['a', 'b']);
   });
 

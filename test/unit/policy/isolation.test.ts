@@ -191,6 +191,44 @@ describe('which policy modules load', () => {
   });
 });
 
+describe("a policy's options are checked when it loads", () => {
+  it('a bad value for a built-in policy names the config path, the value and the fix', async () => {
+    const config = policySchema.parse({ policies: [{ name: 'maintenance' }, { name: 'balance', options: { crowdedFactor: '3', crowdShedMaxVms: -1 } }] });
+    await expect(loadPolicies(config)).rejects.toThrow(
+      'balance: policy.policies[1].options.crowdedFactor is "3": it must be a number above 0 (vCPUs per CPU as a multiple of the cluster\'s; default 3); policy.policies[1].options.crowdShedMaxVms is -1: it must be a whole number of VMs, 0 or more (0: a crowded host sheds none; default 6)',
+    );
+  });
+
+  it('a misspelt option is refused with the names the policy takes; a policy without options takes none', async () => {
+    await expect(loadPolicies(policySchema.parse({ policies: [{ name: 'balance', options: { crowdedfactor: 2 } }] }))).rejects.toThrow(
+      'balance: policy.policies[0].options.crowdedfactor: not an option of this policy (its options: crowdedFactor, crowdShedMaxVms); check the spelling',
+    );
+    await expect(loadPolicies(policySchema.parse({ policies: [{ name: 'affinity', options: { crowdedFactor: 2 } }] }))).rejects.toThrow(
+      'affinity: policy.policies[0].options.crowdedFactor: this policy takes no options (remove it)',
+    );
+    loaded = await loadPolicies(policySchema.parse({ policies: [{ name: 'balance', options: { crowdedFactor: 2.5, crowdShedMaxVms: 0 } }] }));
+    expect(loaded.map((l) => l.options)).toEqual([{ crowdedFactor: 2.5, crowdShedMaxVms: 0 }]);
+  });
+
+  it("a custom policy's checkOptions runs in its worker on the configured options", async () => {
+    policyFile(
+      'labelled',
+      `export default { name: 'labelled', score: () => 1, checkOptions: (o) => (typeof o.label === 'string' ? [] : ['label is ' + JSON.stringify(o.label) + ': set it to a host label name']) };`,
+    );
+    const withLabel = (options: Record<string, unknown>) => policySchema.parse({ policyDirs: [dir], policies: [{ name: 'labelled', options }] });
+    await expect(loadPolicies(withLabel({ label: 7 }))).rejects.toThrow('labelled: policy.policies[0].options.label is 7: set it to a host label name');
+    loaded = await loadPolicies(withLabel({ label: 'gpu' }));
+    expect(loaded.map((l) => l.policy.name)).toEqual(['labelled']);
+  });
+
+  it('a custom checkOptions that throws fails the load naming the module', async () => {
+    const file = policyFile('fragile', `export default { name: 'fragile', score: () => 1, checkOptions: () => { throw new Error('boom'); } };`);
+    await expect(loadPolicies(policySchema.parse({ policyDirs: [dir], policies: [{ name: 'fragile' }] }))).rejects.toThrow(
+      `policy module ${file}: its checkOptions failed on the configured options: boom`,
+    );
+  });
+});
+
 describe('untrusted policy files and directories', () => {
   const config = () => policySchema.parse({ policyDirs: [dir], policies: [{ name: 'named' }] });
 
