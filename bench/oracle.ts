@@ -157,7 +157,16 @@ async function observe(uri: string, vmName: string): Promise<{ dirtyRateMiBps?: 
   return { dirtyRateMiBps, rssMiB };
 }
 
-function chooserInput(cell: OracleCell, seen: { dirtyRateMiBps?: number; rssMiB?: number }, inputs: OracleInputs) {
+/**
+ * What the chooser is told about a cell's guest from what the collector saw just before a move
+ * (libvirt's dirty-rate calculation, the balloon's RSS) and the cell's configured memory and cap;
+ * exported so bench/oracle-replay.ts rebuilds the same inputs from a saved run.
+ */
+export function chooserInput(
+  cell: OracleCell,
+  seen: { dirtyRateMiBps?: number; rssMiB?: number },
+  inputs: Pick<OracleInputs, 'downtimeBudgetMs' | 'deadlineSeconds' | 'techniques'>,
+) {
   // As moveInputs does: resident memory when smaller than the guest's, the measured dirty rate, the cap.
   const memoryMiB = seen.rssMiB !== undefined && seen.rssMiB > 0 && seen.rssMiB < cell.memoryMiB ? seen.rssMiB : cell.memoryMiB;
   return {
@@ -383,48 +392,74 @@ export interface PredictionErrorRow {
   medianDowntimeRatioCalibrated?: number;
 }
 
+/** One converged intact run's prediction error, as modelled and calibrated leave-one-out. */
+export interface RunPredictionError {
+  technique: Technique;
+  /** |real - predicted| / real total time. */
+  timeErrorModel: number;
+  /** The same with the prediction scaled by calibration learnt from the other runs of the technique; undefined when there are none. */
+  timeErrorCalibrated?: number;
+  /** Real / predicted downtime, when both are known and positive. */
+  downtimeRatioModel?: number;
+  downtimeRatioCalibrated?: number;
+}
+
+/**
+ * Every converged intact run's error: total time as modelled and calibrated leave-one-out (each
+ * run predicted from the other runs of the technique, as the controller would after those moves),
+ * and real / predicted downtime the same two ways.
+ */
+export function runPredictionErrors(runs: readonly OracleRun[]): RunPredictionError[] {
+  const scored = runs.filter((r) => r.converged && r.intact && r.totalSeconds > 0);
+  return scored.map((r) => {
+    const others = scored.filter((o) => o !== r && o.technique === r.technique);
+    const c = new PredictionCalibration(
+      others.map((o) => ({
+        from: o.from,
+        to: o.to,
+        technique: r.technique,
+        predictedSeconds: o.predicted.totalSeconds,
+        actualSeconds: o.totalSeconds,
+        predictedDowntimeMs: o.predicted.downtimeMs,
+        actualDowntimeMs: o.downtimeMs,
+      })),
+    );
+    const f = c.factors(r.from, r.to, r.technique);
+    const hasDowntime = r.downtimeMs !== undefined && r.downtimeMs > 0 && r.predicted.downtimeMs > 0;
+    return {
+      technique: r.technique,
+      timeErrorModel: relError(r.totalSeconds, r.predicted.totalSeconds),
+      timeErrorCalibrated: others.length > 0 ? relError(r.totalSeconds, r.predicted.totalSeconds * f.timeFactor) : undefined,
+      downtimeRatioModel: hasDowntime ? r.downtimeMs! / r.predicted.downtimeMs : undefined,
+      downtimeRatioCalibrated: hasDowntime && others.length > 0 ? r.downtimeMs! / (r.predicted.downtimeMs * f.downtimeFactor) : undefined,
+    };
+  });
+}
+
+/** Per technique, the medians of runPredictionErrors' figures. */
+export function summarisePredictionErrors(errors: readonly RunPredictionError[]): PredictionErrorRow[] {
+  const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined);
+  const medianOrUndefined = (xs: number[]) => (xs.length ? median(xs) : undefined);
+  return [...new Set(errors.map((e) => e.technique))].sort().map((technique) => {
+    const es = errors.filter((e) => e.technique === technique);
+    return {
+      technique,
+      runs: es.length,
+      medianTimeErrorModel: median(es.map((e) => e.timeErrorModel)),
+      medianTimeErrorCalibrated: medianOrUndefined(defined(es.map((e) => e.timeErrorCalibrated))),
+      medianDowntimeRatioModel: medianOrUndefined(defined(es.map((e) => e.downtimeRatioModel))),
+      medianDowntimeRatioCalibrated: medianOrUndefined(defined(es.map((e) => e.downtimeRatioCalibrated))),
+    };
+  });
+}
+
 /**
  * Per technique over converged intact runs: median |error| of total time as modelled and
  * calibrated leave-one-out (each run predicted from the other runs of the technique, as the
  * controller would after those moves), and the median real / predicted downtime.
  */
 export function predictionErrors(runs: readonly OracleRun[]): PredictionErrorRow[] {
-  const scored = runs.filter((r) => r.converged && r.intact && r.totalSeconds > 0);
-  const out: PredictionErrorRow[] = [];
-  for (const technique of [...new Set(scored.map((r) => r.technique))].sort()) {
-    const rs = scored.filter((r) => r.technique === technique);
-    const model = rs.map((r) => relError(r.totalSeconds, r.predicted.totalSeconds));
-    const withDowntime = rs.filter((r) => r.downtimeMs !== undefined && r.downtimeMs > 0 && r.predicted.downtimeMs > 0);
-    const calibrated = rs.map((r) => {
-      const others = rs.filter((o) => o !== r);
-      const c = new PredictionCalibration(
-        others.map((o) => ({
-          from: o.from,
-          to: o.to,
-          technique,
-          predictedSeconds: o.predicted.totalSeconds,
-          actualSeconds: o.totalSeconds,
-          predictedDowntimeMs: o.predicted.downtimeMs,
-          actualDowntimeMs: o.downtimeMs,
-        })),
-      );
-      const f = c.factors(r.from, r.to, technique);
-      return {
-        time: relError(r.totalSeconds, r.predicted.totalSeconds * f.timeFactor),
-        downtime: r.downtimeMs && r.predicted.downtimeMs > 0 ? r.downtimeMs / (r.predicted.downtimeMs * f.downtimeFactor) : undefined,
-      };
-    });
-    const cd = calibrated.map((x) => x.downtime).filter((x): x is number => x !== undefined);
-    out.push({
-      technique,
-      runs: rs.length,
-      medianTimeErrorModel: median(model),
-      medianTimeErrorCalibrated: rs.length > 1 ? median(calibrated.map((x) => x.time)) : undefined,
-      medianDowntimeRatioModel: withDowntime.length ? median(withDowntime.map((r) => r.downtimeMs! / r.predicted.downtimeMs)) : undefined,
-      medianDowntimeRatioCalibrated: rs.length > 1 && cd.length ? median(cd) : undefined,
-    });
-  }
-  return out;
+  return summarisePredictionErrors(runPredictionErrors(runs));
 }
 
 function predictionTable(rows: readonly PredictionErrorRow[]): string {
