@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type OracleReportJson, type OracleRun, realCost } from '../../../bench/oracle.js';
 import { chooserInput } from '../../../bench/oracle.js';
 import { DEFAULT_REPLAY_FILES, readOracleJson, replayOracle } from '../../../bench/oracle-replay.js';
-import { predictTechnique } from '../../../src/policy/chooser.js';
+import { DEFAULT_TUNABLES, predictTechnique } from '../../../src/policy/chooser.js';
 import type { Technique } from '../../../src/policy/plan-types.js';
 
 const inputs = { downtimeBudgetMs: 300, deadlineSeconds: 20, techniques: ['precopy', 'postcopy'] as Technique[] };
@@ -69,7 +69,7 @@ describe('oracle replay', () => {
       run('precopy', { dirtyRateMiBps: 2, rssMiB: 250 }, { totalSeconds: 9, downtimeMs: 40 }),
       run('postcopy', { dirtyRateMiBps: 30, rssMiB: 240 }, { totalSeconds: 6, downtimeMs: 8 }),
     ];
-    const slower = replayOracle(report(runs), 'synthetic.json', { setupSeconds: 3 });
+    const slower = replayOracle(report(runs), 'synthetic.json', { setupSeconds: DEFAULT_TUNABLES.setupSeconds + 3 });
     const [pre, post] = slower.cells[0].runs;
     expect(pre.predicted.totalSeconds).toBeGreaterThan(runs[0].predicted.totalSeconds + 2.9);
     expect(post.predicted.totalSeconds).toBeGreaterThan(runs[1].predicted.totalSeconds + 2.9);

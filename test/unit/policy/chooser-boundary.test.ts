@@ -13,7 +13,8 @@ const LIVE: Technique[] = ['precopy', 'postcopy', 'hybrid', 'autoconverge', 'xbz
 describe('technique choice near a dirty rate equal to the bandwidth', () => {
   it("does not pick XBZRLE at a measured ratio of 1.04 (the techniques bench's 96 MiB touched of a 192 MiB guest, 48 MiB/s cap)", () => {
     const c = chooseTechnique({ memoryBytes: 96 * MiB, dirtyRateMiBps: 50, bandwidthMiBps: 48, downtimeBudgetMs: 300, allowed: LIVE });
-    expect(c.technique).toBe('postcopy');
+    // A technique with a post-copy phase: the only ones that converge whatever the dirty rate.
+    expect(['postcopy', 'hybrid']).toContain(c.technique);
     expect(c.predicted.converges).toBe(true);
     expect(c.alternatives.find((a) => a.technique === 'xbzrle')!.rejected).toMatch(/does not converge safely.*XBZRLE at ratio 1/);
   });
@@ -48,8 +49,9 @@ describe('technique choice near a dirty rate equal to the bandwidth', () => {
   });
 
   it("judges XBZRLE's convergence with the compression a cluster has shown, and keeps predicting its time with the expected one", () => {
-    // A cluster whose moves showed XBZRLE halving re-sent pages, against one that only expects it.
-    const input = { memoryBytes: 96 * MiB, dirtyRateMiBps: 50, bandwidthMiBps: 48, downtimeBudgetMs: 300 };
+    // A cluster whose moves showed XBZRLE halving re-sent pages, against one that only expects it
+    // (30 MiB/s measured under 48: 45 at the margin, and a write rate of 61 behind that figure over 96 MiB).
+    const input = { memoryBytes: 96 * MiB, dirtyRateMiBps: 30, bandwidthMiBps: 48, downtimeBudgetMs: 300 };
     const unknown = predictTechnique('xbzrle', { ...input, tunables: { xbzrleRatio: 0.5 } });
     expect(unknown.converges).toBe(false);
     const shown = predictTechnique('xbzrle', { ...input, tunables: { xbzrleRatio: 0.5, xbzrleRatioWorstCase: 0.5 } });
