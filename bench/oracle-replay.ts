@@ -94,7 +94,7 @@ export function replayOracle(json: OracleReportJson, file: string, tunables?: Pa
   const inputs: Inputs = json.inputs;
   const cells: ReplayedCell[] = json.cells.map((c) => {
     const runs: OracleRun[] = c.runs.map((r) => {
-      const seen = { dirtyRateMiBps: r.measuredDirtyRateMiBps, rssMiB: r.rssMiB };
+      const seen = { dirtyRateMiBps: r.measuredDirtyRateMiBps, rssMiB: r.rssMiB, lastMoveNonzeroMiB: r.lastMoveNonzeroMiB };
       const p = predictTechnique(r.technique, withTunables(chooserInput(c.spec, seen, inputs), tunables));
       const predicted = {
         totalSeconds: p.totalSeconds,

@@ -28,6 +28,8 @@ import { z } from 'zod';
 import { Lab } from '../lab/lab.js';
 import { runSingleMove } from '../src/executor/index.js';
 import { PredictionCalibration } from '../src/policy/calibration.js';
+import { memoryToMoveBytes } from '../src/policy/move-inputs.js';
+import { DEFAULT_CONFIG } from '../src/policy/planning.js';
 import { chooseTechnique, DEFAULT_TUNABLES, predictTechnique, TECHNIQUES } from '../src/policy/index.js';
 import type { Technique } from '../src/policy/plan-types.js';
 import { median } from './traces/metrics.js';
@@ -77,6 +79,10 @@ export interface OracleRun {
   /** What the collector would have seen just before this move. */
   measuredDirtyRateMiBps?: number;
   rssMiB?: number;
+  /** What the controller's history held of the guest before this move: its memory that was not zero pages at its last move (the cell's previous run), MiB. */
+  lastMoveNonzeroMiB?: number;
+  /** libvirt's memory_total less memory_constant pages of this move (vm-on-host.ts completedJobFigures), MiB. */
+  nonzeroMemoryMiB?: number;
   /** The model's prediction for this technique from those measurements (uncalibrated). */
   predicted: { totalSeconds: number; downtimeMs: number; bytes: number; converges: boolean; postcopySeconds?: number; meanThrottle?: number };
   /** Real cost under the chooser's cost; Infinity when not converged or the guest was lost. */
@@ -164,15 +170,22 @@ async function observe(uri: string, vmName: string): Promise<{ dirtyRateMiBps?: 
  */
 export function chooserInput(
   cell: OracleCell,
-  seen: { dirtyRateMiBps?: number; rssMiB?: number },
+  seen: { dirtyRateMiBps?: number; rssMiB?: number; lastMoveNonzeroMiB?: number },
   inputs: Pick<OracleInputs, 'downtimeBudgetMs' | 'deadlineSeconds' | 'techniques'>,
 ) {
-  // As moveInputs does: resident memory when smaller than the guest's, the measured dirty rate, the cap.
-  const memoryMiB = seen.rssMiB !== undefined && seen.rssMiB > 0 && seen.rssMiB < cell.memoryMiB ? seen.rssMiB : cell.memoryMiB;
+  // As moveInputs does for a pair never measured: the memory that must move (the guest's last move's
+  // non-zero memory, else its RSS when smaller than its memory), the measured dirty rate, the cap,
+  // and the policy's assumed link beside it.
+  const assumedLinkMiBps = DEFAULT_CONFIG.bandwidthMiBps;
   return {
-    memoryBytes: memoryMiB * MiB,
+    memoryBytes: memoryToMoveBytes(
+      cell.memoryMiB * MiB,
+      seen.rssMiB === undefined ? undefined : seen.rssMiB * MiB,
+      seen.lastMoveNonzeroMiB === undefined ? undefined : seen.lastMoveNonzeroMiB * MiB,
+    ),
     dirtyRateMiBps: seen.dirtyRateMiBps ?? cell.dirtyRatio * cell.capMiBps,
-    bandwidthMiBps: cell.capMiBps,
+    bandwidthMiBps: Math.min(assumedLinkMiBps, cell.capMiBps),
+    linkMiBps: assumedLinkMiBps,
     downtimeBudgetMs: inputs.downtimeBudgetMs,
     deadlineSeconds: inputs.deadlineSeconds,
     allowed: inputs.techniques,
@@ -219,11 +232,13 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
     `oracle: cell ${index} (${cell.memoryMiB} MiB, ws ${cell.workloadMiB}, dirty ${cell.dirtyRatio}x, cap ${cell.capMiBps}): measured ${first.dirtyRateMiBps ?? '?'} MiB/s, rss ${first.rssMiB?.toFixed(0) ?? '?'} MiB; pick ${choice.technique}`,
   );
   const runs: OracleRun[] = [];
+  // The controller's history of the guest: its last completed move's non-zero memory (none before the first).
+  let lastMoveNonzeroMiB: number | undefined;
   try {
     for (const technique of inputs.techniques) {
       const from = where;
       const to = inputs.hosts.find((h) => h !== from)!;
-      const seen = runs.length === 0 ? first : await observe(hostByName(from).uri, vmName);
+      const seen = { ...(runs.length === 0 ? first : await observe(hostByName(from).uri, vmName)), lastMoveNonzeroMiB };
       const input = chooserInput(cell, seen, inputs);
       const p = predictTechnique(technique, input);
       const predicted = {
@@ -273,6 +288,8 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
           bytes: outcome.bytes,
           measuredDirtyRateMiBps: seen.dirtyRateMiBps,
           rssMiB: seen.rssMiB,
+          lastMoveNonzeroMiB,
+          nonzeroMemoryMiB: outcome.nonzeroMemoryBytes === undefined ? undefined : outcome.nonzeroMemoryBytes / MiB,
           predicted,
           cost: realCost(technique, real, predicted),
           error: outcome.error,
@@ -292,6 +309,7 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
         };
       }
       runs.push(run);
+      if (run.converged && run.nonzeroMemoryMiB !== undefined) lastMoveNonzeroMiB = run.nonzeroMemoryMiB;
       log(
         `oracle: cell ${index} ${technique}: ${run.converged ? 'converged' : 'NOT converged'} in ${run.totalSeconds.toFixed(1)} s (predicted ${predicted.totalSeconds.toFixed(1)}), downtime ${run.downtimeMs ?? 'n/a'} ms (predicted ${predicted.downtimeMs.toFixed(0)}), ${run.intact ? 'intact' : 'GUEST LOST'}${run.error ? ` — ${run.error}` : ''}`,
       );
@@ -300,6 +318,7 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
         await lab.destroyVm(vmName).catch(() => {});
         where = inputs.hosts[0];
         await create(where);
+        lastMoveNonzeroMiB = undefined;
       }
     }
   } finally {
