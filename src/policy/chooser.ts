@@ -89,8 +89,6 @@ export interface ChooserTunables {
    * above it (19 measured, 12 set); with 0.3 one pick in 12 did not converge.
    */
   dirtyRateMargin: number;
-  /** The period of libvirt's dirty-rate calculation behind dirtyRateMiBps, seconds (policy.dirtyRateMeasureSeconds). */
-  dirtyRateSampleSeconds: number;
   autoConvergeInitialPercent: number;
   autoConvergeIncrementPercent: number;
   /**
@@ -99,8 +97,10 @@ export interface ChooserTunables {
    * QEMU process there, to the Finish that resumes the guest (libvirt src/qemu/qemu_migration.c,
    * qemuMigrationSrcPerformPeer2Peer3), none of which moves memory. Fitted on the oracle run of
    * 2026-12-07T23:41 (median of real time less bytes / cap less downtime over its 36 converged
-   * single-stream runs: 0.83 s, load 5-7 on 2 cores) and checked on the earlier two, which ran
-   * under load 16-19: 1.21 and 1.52 s there (bench/oracle-replay.ts; calibration learns each pair's).
+   * single-stream runs: 0.83 s, load 5-7 on 2 cores) and checked on the others: 1.21 and 1.52 s
+   * in the earlier two (load 16-19), 0.08 s in the run of 2026-12-08T02:37 on an idle machine
+   * (load 0.5-2). In the lab it is the machine's load, not a constant: calibration learns each
+   * pair's (bench/oracle-replay.ts scores both).
    */
   setupSeconds: number;
   /**
@@ -108,13 +108,14 @@ export interface ChooserTunables {
    * final dirty-bitmap sync, device state, the target resumed. The remainder itself goes at the
    * link's speed, not the cap's (linkMiBps), so in the lab the downtime is mostly this, whatever
    * the dirty rate: median 48 ms (32-69) over the pre-copy-family runs of the oracle run of
-   * 2026-12-07T23:41, fitted there; 96 and 88 ms in the two earlier runs under load 16-19.
+   * 2026-12-07T23:41, fitted there; 96 and 88 ms in the two earlier runs under load 16-19, 20 ms
+   * (13-23) on an idle machine (2026-12-08T02:37): within 2x only of a loaded lab's.
    */
   switchoverMs: number;
   /**
    * The same for post-copy and hybrid, ms: the switch sends device state only and the pages follow
    * on demand. Median 6 ms over the oracle run of 2026-12-07T23:41 (fitted there), 8.5 ms in the
-   * run of 16:32.
+   * run of 16:32, 3 ms idle (2026-12-08T02:37).
    */
   postcopySwitchoverMs: number;
   /**
@@ -156,7 +157,6 @@ export const DEFAULT_TUNABLES: ChooserTunables = {
   xbzrleRatio: 0.7,
   xbzrleRatioWorstCase: 1,
   dirtyRateMargin: 0.5,
-  dirtyRateSampleSeconds: 1,
   autoConvergeInitialPercent: 20,
   autoConvergeIncrementPercent: 10,
   setupSeconds: 0.8,
@@ -226,22 +226,6 @@ export function distinctDirtiedBytes(workingSetBytes: number, rateBytesPerSecond
 }
 
 /**
- * The rate a guest writes pages at, bytes/s, from libvirt's dirty-rate figure: that calculation
- * counts each page dirtied during its period once (QEMU migration/dirtyrate.c: a sampled page's
- * hash compared at the start and the end, or the dirty bitmap or ring over the period), so it is
- * distinctDirtiedBytes over the period divided by the period, which saturates below the rate the
- * guest writes at when its working set is small. Inverted on the same working set: the short
- * rounds near the switch-over re-dirty at the write rate. Infinite when the figure is (nearly)
- * the whole working set per period: then no round is short enough.
- */
-export function writeRateFromMeasured(workingSetBytes: number, measuredBytesPerSecond: number, periodSeconds: number): number {
-  if (!(measuredBytesPerSecond > 0)) return 0;
-  const share = (measuredBytesPerSecond * periodSeconds) / workingSetBytes;
-  if (share >= 0.999) return Number.POSITIVE_INFINITY;
-  return (-workingSetBytes * Math.log1p(-share)) / periodSeconds;
-}
-
-/**
  * Iterative pre-copy as QEMU 10.0 runs it. Round 0 sends the memory that must move (zero pages
  * cost a header only: migration/ram.c save_zero_page); each later round sends the distinct pages
  * the last one dirtied (distinctDirtiedBytes, with auto-converge's throttle slowing the guest as
@@ -259,14 +243,14 @@ function precopyRounds(
   bandwidthBytesPerSecond: number,
   thresholdBytes: number,
   t: ChooserTunables,
-  variant: { resendRatio?: number; autoConverge?: boolean; worstCase?: boolean; guestCpuShare?: number } = {},
+  variant: { resendRatio?: number; autoConverge?: boolean; guestCpuShare?: number } = {},
 ): RoundsResult {
   const ratio = variant.resendRatio ?? 1;
-  // The expected rounds take the measured figure as the write rate (on the oracle grid that
-  // predicted a 192 MiB guest measured at 20 MiB/s under 24 within 9 %; the guest, short of CPU
-  // beside the migration, writes no faster during the move); convergence is judged at the worst
-  // the figure allows: the write rate behind a distinct-page count, raised by the margin.
-  const writeRate = variant.worstCase ? writeRateFromMeasured(memoryBytes, dirtyBytesPerSecond, t.dirtyRateSampleSeconds) : dirtyBytesPerSecond;
+  // libvirt's figure counts each page once over its period (QEMU migration/dirtyrate.c), so it is
+  // below the rate the guest writes at when the working set is small; taking it as the write rate
+  // predicted the oracle grid best (a 192 MiB guest measured at 20 MiB/s under 24 within 9 %), and
+  // the convergence margin (dirtyRateMargin) was fitted on it.
+  const writeRate = dirtyBytesPerSecond;
   // Round 0 goes whole: XBZRLE encodes only pages it has cached from an earlier round.
   let roundWireBytes = memoryBytes;
   let bytes = 0;
@@ -278,7 +262,7 @@ function precopyRounds(
     const u = variant.guestCpuShare;
     // A throttled vCPU keeps (1 - throttle) of its time: a guest needing a share u of it slows by (1 - throttle) / u once that is below 1.
     const slowed = u === undefined || !(u > 0) ? 1 : Math.min(1, (1 - throttle) / u);
-    const dirtiedPages = Number.isFinite(writeRate) ? distinctDirtiedBytes(memoryBytes, writeRate * slowed, roundSeconds) : memoryBytes;
+    const dirtiedPages = distinctDirtiedBytes(memoryBytes, writeRate * slowed, roundSeconds);
     bytes += roundWireBytes;
     seconds += roundSeconds;
     throttleSum += throttle;
@@ -409,7 +393,7 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
     case 'precopy': {
       const threshold = thresholdFor(singleBps);
       const r = precopyRounds(M, D, singleBps, threshold, t);
-      const worst = precopyRounds(M, worstD, singleBps, threshold, t, { worstCase: true });
+      const worst = precopyRounds(M, worstD, singleBps, threshold, t);
       return judged(finish(fromRounds(r)), worst);
     }
     case 'multifd': {
@@ -424,21 +408,21 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
       const caughtUp = (r: RoundsResult) =>
         capBinds ? Math.max(r.bytes / fastest, (r.bytes * ratio) / (t.capGovernorTargetRatio * networkBps) - t.setupSeconds) : r.transferSeconds;
       const r = precopyRounds(M, D, bps, threshold, t);
-      const worst = precopyRounds(M, worstD, bps, threshold, t, { worstCase: true });
+      const worst = precopyRounds(M, worstD, bps, threshold, t);
       const p = fromRounds(r, caughtUp(r));
       return judged(finish({ ...p, totalSeconds: p.totalSeconds + 0.02, bytes: r.bytes * ratio }), worst, caughtUp(worst));
     }
     case 'xbzrle': {
       const threshold = thresholdFor(singleBps);
       const r = precopyRounds(M, D, singleBps, threshold, t, { resendRatio: t.xbzrleRatio });
-      const worst = precopyRounds(M, worstD, singleBps, threshold, t, { resendRatio: Math.max(t.xbzrleRatio, t.xbzrleRatioWorstCase), worstCase: true });
+      const worst = precopyRounds(M, worstD, singleBps, threshold, t, { resendRatio: Math.max(t.xbzrleRatio, t.xbzrleRatioWorstCase) });
       return judged(finish(fromRounds(r), t.xbzrleOverheadSeconds), worst);
     }
     case 'autoconverge': {
       const threshold = thresholdFor(singleBps);
       const guestCpuShare = input.guestCpuShare;
       const r = precopyRounds(M, D, singleBps, threshold, t, { autoConverge: true, guestCpuShare });
-      const worst = precopyRounds(M, worstD, singleBps, threshold, t, { autoConverge: true, worstCase: true, guestCpuShare });
+      const worst = precopyRounds(M, worstD, singleBps, threshold, t, { autoConverge: true, guestCpuShare });
       const p = fromRounds(r);
       return judged(finish({ ...p, meanThrottle: r.meanThrottle }, t.throttleWeight * r.meanThrottle * p.totalSeconds), worst);
     }
