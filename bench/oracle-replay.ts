@@ -37,11 +37,17 @@ import {
   summarisePredictionErrors,
 } from './oracle.js';
 
-/** The oracle runs this checkout's model was last judged on (issue 31): the full grid and two earlier ones. */
+/**
+ * The oracle runs the cost model is judged on (issue 31): two early ones (the second ran pre-copy
+ * and multifd only; both predate multifd's cap governor), the full report's grid of 23:41, and
+ * the grid run on the model of issue 31's second pass (02:37, an idle machine, with each guest's
+ * non-zero memory from its previous move).
+ */
 export const DEFAULT_REPLAY_FILES = [
   join(import.meta.dirname, 'results', 'history', 'oracle-2026-12-07T163218Z.json'),
   join(import.meta.dirname, 'results', 'history', 'oracle-2026-12-07T170351Z.json'),
   join(import.meta.dirname, 'results', 'oracle-2026-12-07T234153Z.json'),
+  join(import.meta.dirname, 'results', 'oracle-2026-12-08T023745Z.json'),
 ];
 
 /** A saved oracle report (non-finite numbers were written as strings). */
