@@ -70,6 +70,10 @@ export interface ReplayedCell {
   /** The pick the run itself made (its chooser of the day). */
   recordedPick: Technique;
   pickPredictedConverges: boolean;
+  /** The chooser's predicted cost of each technique it did not reject (a costlier one included). */
+  predictedCosts: Partial<Record<Technique, number>>;
+  /** Each run's real cost as the run recorded it (its model of the day scaled the post-copy exposure). */
+  recordedCosts: Partial<Record<Technique, number>>;
   best?: Technique;
   regret: number;
   /** The same with the real costs the run recorded. */
@@ -124,6 +128,10 @@ export function replayOracle(json: OracleReportJson, file: string, tunables?: Pa
       pick: choice.technique,
       recordedPick: c.pick,
       pickPredictedConverges: choice.predicted.converges,
+      predictedCosts: Object.fromEntries(
+        choice.alternatives.filter((a) => !a.rejected || a.rejected.startsWith('costlier')).map((a) => [a.technique, a.cost]),
+      ) as Partial<Record<Technique, number>>,
+      recordedCosts: Object.fromEntries(c.runs.map((r) => [r.technique, r.cost])) as Partial<Record<Technique, number>>,
       best: score.best,
       regret: score.regret,
       bestRecordedCost: recorded.best,
@@ -176,6 +184,30 @@ function summaryLine(s: ReturnType<typeof oracleSummary>): string {
   return `${s.cells} cells: ${s.nonConvergingPicks} non-converging picks; regret <= 10 % in ${s.regretWithin10Percent}/${s.cells}`;
 }
 
+/**
+ * How far the model is off when it compares two techniques, which is what a pick rests on: for
+ * every pair of techniques the chooser found viable in a cell and that really converged there,
+ * |ln((real cost a / real cost b) / (predicted a / predicted b))|, the real costs as each run
+ * recorded them. Returns the pairs and the median, p75 and p90 as a relative error (e^x − 1);
+ * the chooser's simplerTechniqueMargin is set from the median.
+ */
+export function costRatioErrors(results: readonly ReplayResult[]): { pairs: number; median: number; p75: number; p90: number } {
+  const errors: number[] = [];
+  for (const r of results)
+    for (const c of r.cells) {
+      const both = (Object.keys(c.predictedCosts) as Technique[]).filter((t) => Number.isFinite(c.recordedCosts[t] ?? Number.NaN));
+      for (let i = 0; i < both.length; i++)
+        for (let j = i + 1; j < both.length; j++) {
+          const [a, b] = [both[i], both[j]];
+          const predicted = (c.predictedCosts[a] as number) / (c.predictedCosts[b] as number);
+          errors.push(Math.abs(Math.log((c.recordedCosts[a] as number) / (c.recordedCosts[b] as number) / predicted)));
+        }
+    }
+  errors.sort((x, y) => x - y);
+  const q = (p: number) => (errors.length === 0 ? Number.NaN : Math.expm1(errors[Math.floor(p * (errors.length - 1))]));
+  return { pairs: errors.length, median: q(0.5), p75: q(0.75), p90: q(0.9) };
+}
+
 export function renderReplay(results: readonly ReplayResult[], pooled: PredictionErrorRow[]): string {
   const out: string[] = [];
   for (const r of results) {
@@ -184,6 +216,11 @@ export function renderReplay(results: readonly ReplayResult[], pooled: Predictio
     out.push(regretTable(r.cells), '', errorTable(r.errors, r.errorsRecorded), '');
   }
   out.push('## All files pooled (calibration leave-one-out within each file)', '', errorTable(pooled), '');
+  const e = costRatioErrors(results);
+  out.push(
+    `Predicted cost ratio of two viable techniques in one cell against the real one (${e.pairs} pairs): median error ${pct(e.median)}, p75 ${pct(e.p75)}, p90 ${pct(e.p90)} (the chooser's simplerTechniqueMargin is set from the median).`,
+    '',
+  );
   return out.join('\n');
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type OracleReportJson, type OracleRun, realCost } from '../../../bench/oracle.js';
 import { chooserInput } from '../../../bench/oracle.js';
-import { DEFAULT_REPLAY_FILES, readOracleJson, replayOracle } from '../../../bench/oracle-replay.js';
+import { costRatioErrors, DEFAULT_REPLAY_FILES, readOracleJson, replayOracle } from '../../../bench/oracle-replay.js';
 import { DEFAULT_TUNABLES, predictTechnique } from '../../../src/policy/chooser.js';
 import type { Technique } from '../../../src/policy/plan-types.js';
 
@@ -76,6 +76,23 @@ describe('oracle replay', () => {
     // The real post-copy cost depends on the modelled exposure: recomputed, not copied.
     expect(post.cost).toBeCloseTo(realCost('postcopy', post, post.predicted), 9);
     expect(slower.errors).not.toEqual(slower.errorsRecorded);
+  });
+
+  it("measures the model's error in comparing two techniques from the cell's predicted costs and the runs' recorded real ones", () => {
+    const runs = [
+      run('precopy', { dirtyRateMiBps: 2, rssMiB: 250 }, { totalSeconds: 9, downtimeMs: 40 }),
+      run('postcopy', { dirtyRateMiBps: 30, rssMiB: 240 }, { totalSeconds: 6, downtimeMs: 8 }),
+    ];
+    const r = replayOracle(report(runs), 'synthetic.json');
+    const c = r.cells[0];
+    const predicted = (c.predictedCosts.precopy as number) / (c.predictedCosts.postcopy as number);
+    const real = runs[0].cost / runs[1].cost;
+    const e = costRatioErrors([r]);
+    expect(e.pairs).toBe(1);
+    expect(e.median).toBeCloseTo(Math.exp(Math.abs(Math.log(real / predicted))) - 1, 9);
+    // A run that did not converge gives no pair.
+    const failed = replayOracle(report([runs[0], { ...runs[1], converged: false, cost: Number.POSITIVE_INFINITY }]), 'synthetic.json');
+    expect(costRatioErrors([failed]).pairs).toBe(0);
   });
 
   it('reads the saved oracle runs it replays by default (non-finite figures written as strings)', async () => {
