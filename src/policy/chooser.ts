@@ -68,7 +68,14 @@ export interface ChooserTunables {
   multifdCompressionRatio: number;
   /** What one multifd channel can compress per second, MiB/s of guest memory (zstd level 1, one core). */
   compressionMiBpsPerChannel: number;
-  /** Bytes sent for a re-dirtied page with XBZRLE, as a share of the page (its expected time and bytes). */
+  /**
+   * Bytes sent for a re-dirtied page with XBZRLE, as a share of the page (its expected time and
+   * bytes; convergence is judged with xbzrleRatioWorstCase). Measured, not assumed: in the oracle
+   * grid's cell 2 (192 MiB, 0.5x the cap; 127 MiB non-zero at 02:37) XBZRLE sent 217-230 MiB
+   * where pre-copy sent 333-385 in each of the three full runs, its re-sends 0.40-0.44 of
+   * pre-copy's bytes (a lower bound on the ratio: its shorter rounds also dirty fewer pages), so
+   * the lab's pages do compress; at 1 the replay's median XBZRLE time error rises from 16 to 20 %.
+   */
   xbzrleRatio: number;
   /**
    * The same share XBZRLE's convergence is judged with. A re-dirtied page outside XBZRLE's cache
@@ -146,6 +153,19 @@ export interface ChooserTunables {
   throttleWeight: number;
   /** XBZRLE's cost in source CPU and cache memory, as seconds of cost. */
   xbzrleOverheadSeconds: number;
+  /**
+   * Share by which a technique later in PREFERENCE (more moving parts) must be predicted cheaper
+   * than an earlier one to be chosen over it: the most preferred technique whose predicted cost is
+   * within (1 + this) of the cheapest wins. A predicted gain smaller than the model's own error
+   * in comparing two techniques is noise, and trading a proven technique for a more complex one
+   * on noise lost the oracle grid cells the more complex one was picked in (multifd 14-26 %
+   * regret, once not converging; hybrid over post-copy 21-25 %). 0.15: the median error of the
+   * predicted cost ratio of two viable techniques in one cell, real/predicted, over the 159 such
+   * pairs of the four saved oracle runs (bench/oracle-replay.ts; 14.6 %, p75 26 %). The cells within
+   * 10 % regret on those runs are the same for any value from 0.1 to 0.5 (bench/oracle-replay.ts
+   * --tunables); below 0.1 multifd picks return, one not converging.
+   */
+  simplerTechniqueMargin: number;
 }
 
 export const DEFAULT_TUNABLES: ChooserTunables = {
@@ -171,6 +191,7 @@ export const DEFAULT_TUNABLES: ChooserTunables = {
   postcopyFixedPenaltySeconds: 1,
   throttleWeight: 0.5,
   xbzrleOverheadSeconds: 0.3,
+  simplerTechniqueMargin: 0.15,
 };
 
 export interface TechniquePrediction extends Prediction {
@@ -450,8 +471,15 @@ export function predictTechnique(technique: Technique, input: ChooserInput): Tec
   }
 }
 
-/** Prefer the simpler technique when costs tie (fewer moving parts, no post-copy exposure). */
-const PREFERENCE: Technique[] = ['precopy', 'xbzrle', 'multifd', 'autoconverge', 'hybrid', 'postcopy', 'cold'];
+/**
+ * Simpler, more proven first: what wins when predicted costs are within simplerTechniqueMargin.
+ * Pre-copy alone; then one added mechanism each (XBZRLE's cache, multifd's channels and the cap
+ * governor, auto-converge's throttle); post-copy; then hybrid, which is post-copy with a pre-copy
+ * phase before it and a switch the executor must time (it waits for room under the cap), and
+ * carries post-copy's failure mode all the same (its exposure is in the cost). Post-copy's real
+ * cost was at most hybrid's in 23 of the 36 cells where both ran in the saved oracle runs.
+ */
+export const PREFERENCE: readonly Technique[] = ['precopy', 'xbzrle', 'multifd', 'autoconverge', 'postcopy', 'hybrid', 'cold'];
 
 /** Pick the cheapest technique whose prediction converges within the downtime budget. */
 export function chooseTechnique(input: ChooserInput): Choice {
@@ -470,10 +498,11 @@ export function chooseTechnique(input: ChooserInput): Choice {
       a.rejected = `predicted ${Math.max(a.totalSeconds, a.worstCaseSeconds ?? 0).toFixed(1)} s${(a.worstCaseSeconds ?? 0) > a.totalSeconds ? ' (at the dirty-rate margin)' : ''} runs past the ${input.deadlineSeconds} s deadline`;
   }
   const viable = alternatives.filter((a) => !a.rejected).sort((a, b) => a.cost - b.cost || PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique));
-  // Within 5 % of the cheapest, the simpler technique wins.
+  // Within the model's error of the cheapest, the simpler technique wins (simplerTechniqueMargin).
+  const margin = Math.max(0, { ...DEFAULT_TUNABLES, ...input.tunables }.simplerTechniqueMargin);
   const cheapest = viable[0];
   const best = cheapest
-    ? viable.filter((a) => a.cost <= cheapest.cost * 1.05).sort((a, b) => PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique))[0]
+    ? viable.filter((a) => a.cost <= cheapest.cost * (1 + margin)).sort((a, b) => PREFERENCE.indexOf(a.technique) - PREFERENCE.indexOf(b.technique))[0]
     : undefined;
   if (best) {
     for (const a of alternatives) if (a !== best && !a.rejected) a.rejected = `costlier (${a.cost.toFixed(2)} vs ${best.cost.toFixed(2)})`;
