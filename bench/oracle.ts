@@ -28,6 +28,8 @@ import { z } from 'zod';
 import { Lab } from '../lab/lab.js';
 import { runSingleMove } from '../src/executor/index.js';
 import { PredictionCalibration } from '../src/policy/calibration.js';
+import { memoryToMoveBytes } from '../src/policy/move-inputs.js';
+import { DEFAULT_CONFIG } from '../src/policy/planning.js';
 import { chooseTechnique, DEFAULT_TUNABLES, predictTechnique, TECHNIQUES } from '../src/policy/index.js';
 import type { Technique } from '../src/policy/plan-types.js';
 import { median } from './traces/metrics.js';
@@ -77,6 +79,10 @@ export interface OracleRun {
   /** What the collector would have seen just before this move. */
   measuredDirtyRateMiBps?: number;
   rssMiB?: number;
+  /** What the controller's history held of the guest before this move: its memory that was not zero pages at its last move (the cell's previous run), MiB. */
+  lastMoveNonzeroMiB?: number;
+  /** libvirt's memory_total less memory_constant pages of this move (vm-on-host.ts completedJobFigures), MiB. */
+  nonzeroMemoryMiB?: number;
   /** The model's prediction for this technique from those measurements (uncalibrated). */
   predicted: { totalSeconds: number; downtimeMs: number; bytes: number; converges: boolean; postcopySeconds?: number; meanThrottle?: number };
   /** Real cost under the chooser's cost; Infinity when not converged or the guest was lost. */
@@ -157,13 +163,29 @@ async function observe(uri: string, vmName: string): Promise<{ dirtyRateMiBps?: 
   return { dirtyRateMiBps, rssMiB };
 }
 
-function chooserInput(cell: OracleCell, seen: { dirtyRateMiBps?: number; rssMiB?: number }, inputs: OracleInputs) {
-  // As moveInputs does: resident memory when smaller than the guest's, the measured dirty rate, the cap.
-  const memoryMiB = seen.rssMiB !== undefined && seen.rssMiB > 0 && seen.rssMiB < cell.memoryMiB ? seen.rssMiB : cell.memoryMiB;
+/**
+ * What the chooser is told about a cell's guest from what the collector saw just before a move
+ * (libvirt's dirty-rate calculation, the balloon's RSS) and the cell's configured memory and cap;
+ * exported so bench/oracle-replay.ts rebuilds the same inputs from a saved run.
+ */
+export function chooserInput(
+  cell: OracleCell,
+  seen: { dirtyRateMiBps?: number; rssMiB?: number; lastMoveNonzeroMiB?: number },
+  inputs: Pick<OracleInputs, 'downtimeBudgetMs' | 'deadlineSeconds' | 'techniques'>,
+) {
+  // As moveInputs does for a pair never measured: the memory that must move (the guest's last move's
+  // non-zero memory, else its RSS when smaller than its memory), the measured dirty rate, the cap,
+  // and the policy's assumed link beside it.
+  const assumedLinkMiBps = DEFAULT_CONFIG.bandwidthMiBps;
   return {
-    memoryBytes: memoryMiB * MiB,
+    memoryBytes: memoryToMoveBytes(
+      cell.memoryMiB * MiB,
+      seen.rssMiB === undefined ? undefined : seen.rssMiB * MiB,
+      seen.lastMoveNonzeroMiB === undefined ? undefined : seen.lastMoveNonzeroMiB * MiB,
+    ),
     dirtyRateMiBps: seen.dirtyRateMiBps ?? cell.dirtyRatio * cell.capMiBps,
-    bandwidthMiBps: cell.capMiBps,
+    bandwidthMiBps: Math.min(assumedLinkMiBps, cell.capMiBps),
+    linkMiBps: assumedLinkMiBps,
     downtimeBudgetMs: inputs.downtimeBudgetMs,
     deadlineSeconds: inputs.deadlineSeconds,
     allowed: inputs.techniques,
@@ -210,11 +232,13 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
     `oracle: cell ${index} (${cell.memoryMiB} MiB, ws ${cell.workloadMiB}, dirty ${cell.dirtyRatio}x, cap ${cell.capMiBps}): measured ${first.dirtyRateMiBps ?? '?'} MiB/s, rss ${first.rssMiB?.toFixed(0) ?? '?'} MiB; pick ${choice.technique}`,
   );
   const runs: OracleRun[] = [];
+  // The controller's history of the guest: its last completed move's non-zero memory (none before the first).
+  let lastMoveNonzeroMiB: number | undefined;
   try {
     for (const technique of inputs.techniques) {
       const from = where;
       const to = inputs.hosts.find((h) => h !== from)!;
-      const seen = runs.length === 0 ? first : await observe(hostByName(from).uri, vmName);
+      const seen = { ...(runs.length === 0 ? first : await observe(hostByName(from).uri, vmName)), lastMoveNonzeroMiB };
       const input = chooserInput(cell, seen, inputs);
       const p = predictTechnique(technique, input);
       const predicted = {
@@ -264,6 +288,8 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
           bytes: outcome.bytes,
           measuredDirtyRateMiBps: seen.dirtyRateMiBps,
           rssMiB: seen.rssMiB,
+          lastMoveNonzeroMiB,
+          nonzeroMemoryMiB: outcome.nonzeroMemoryBytes === undefined ? undefined : outcome.nonzeroMemoryBytes / MiB,
           predicted,
           cost: realCost(technique, real, predicted),
           error: outcome.error,
@@ -283,6 +309,7 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
         };
       }
       runs.push(run);
+      if (run.converged && run.nonzeroMemoryMiB !== undefined) lastMoveNonzeroMiB = run.nonzeroMemoryMiB;
       log(
         `oracle: cell ${index} ${technique}: ${run.converged ? 'converged' : 'NOT converged'} in ${run.totalSeconds.toFixed(1)} s (predicted ${predicted.totalSeconds.toFixed(1)}), downtime ${run.downtimeMs ?? 'n/a'} ms (predicted ${predicted.downtimeMs.toFixed(0)}), ${run.intact ? 'intact' : 'GUEST LOST'}${run.error ? ` — ${run.error}` : ''}`,
       );
@@ -291,6 +318,7 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
         await lab.destroyVm(vmName).catch(() => {});
         where = inputs.hosts[0];
         await create(where);
+        lastMoveNonzeroMiB = undefined;
       }
     }
   } finally {
@@ -383,48 +411,74 @@ export interface PredictionErrorRow {
   medianDowntimeRatioCalibrated?: number;
 }
 
+/** One converged intact run's prediction error, as modelled and calibrated leave-one-out. */
+export interface RunPredictionError {
+  technique: Technique;
+  /** |real - predicted| / real total time. */
+  timeErrorModel: number;
+  /** The same with the prediction scaled by calibration learnt from the other runs of the technique; undefined when there are none. */
+  timeErrorCalibrated?: number;
+  /** Real / predicted downtime, when both are known and positive. */
+  downtimeRatioModel?: number;
+  downtimeRatioCalibrated?: number;
+}
+
+/**
+ * Every converged intact run's error: total time as modelled and calibrated leave-one-out (each
+ * run predicted from the other runs of the technique, as the controller would after those moves),
+ * and real / predicted downtime the same two ways.
+ */
+export function runPredictionErrors(runs: readonly OracleRun[]): RunPredictionError[] {
+  const scored = runs.filter((r) => r.converged && r.intact && r.totalSeconds > 0);
+  return scored.map((r) => {
+    const others = scored.filter((o) => o !== r && o.technique === r.technique);
+    const c = new PredictionCalibration(
+      others.map((o) => ({
+        from: o.from,
+        to: o.to,
+        technique: r.technique,
+        predictedSeconds: o.predicted.totalSeconds,
+        actualSeconds: o.totalSeconds,
+        predictedDowntimeMs: o.predicted.downtimeMs,
+        actualDowntimeMs: o.downtimeMs,
+      })),
+    );
+    const f = c.factors(r.from, r.to, r.technique);
+    const hasDowntime = r.downtimeMs !== undefined && r.downtimeMs > 0 && r.predicted.downtimeMs > 0;
+    return {
+      technique: r.technique,
+      timeErrorModel: relError(r.totalSeconds, r.predicted.totalSeconds),
+      timeErrorCalibrated: others.length > 0 ? relError(r.totalSeconds, r.predicted.totalSeconds * f.timeFactor) : undefined,
+      downtimeRatioModel: hasDowntime ? r.downtimeMs! / r.predicted.downtimeMs : undefined,
+      downtimeRatioCalibrated: hasDowntime && others.length > 0 ? r.downtimeMs! / (r.predicted.downtimeMs * f.downtimeFactor) : undefined,
+    };
+  });
+}
+
+/** Per technique, the medians of runPredictionErrors' figures. */
+export function summarisePredictionErrors(errors: readonly RunPredictionError[]): PredictionErrorRow[] {
+  const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined);
+  const medianOrUndefined = (xs: number[]) => (xs.length ? median(xs) : undefined);
+  return [...new Set(errors.map((e) => e.technique))].sort().map((technique) => {
+    const es = errors.filter((e) => e.technique === technique);
+    return {
+      technique,
+      runs: es.length,
+      medianTimeErrorModel: median(es.map((e) => e.timeErrorModel)),
+      medianTimeErrorCalibrated: medianOrUndefined(defined(es.map((e) => e.timeErrorCalibrated))),
+      medianDowntimeRatioModel: medianOrUndefined(defined(es.map((e) => e.downtimeRatioModel))),
+      medianDowntimeRatioCalibrated: medianOrUndefined(defined(es.map((e) => e.downtimeRatioCalibrated))),
+    };
+  });
+}
+
 /**
  * Per technique over converged intact runs: median |error| of total time as modelled and
  * calibrated leave-one-out (each run predicted from the other runs of the technique, as the
  * controller would after those moves), and the median real / predicted downtime.
  */
 export function predictionErrors(runs: readonly OracleRun[]): PredictionErrorRow[] {
-  const scored = runs.filter((r) => r.converged && r.intact && r.totalSeconds > 0);
-  const out: PredictionErrorRow[] = [];
-  for (const technique of [...new Set(scored.map((r) => r.technique))].sort()) {
-    const rs = scored.filter((r) => r.technique === technique);
-    const model = rs.map((r) => relError(r.totalSeconds, r.predicted.totalSeconds));
-    const withDowntime = rs.filter((r) => r.downtimeMs !== undefined && r.downtimeMs > 0 && r.predicted.downtimeMs > 0);
-    const calibrated = rs.map((r) => {
-      const others = rs.filter((o) => o !== r);
-      const c = new PredictionCalibration(
-        others.map((o) => ({
-          from: o.from,
-          to: o.to,
-          technique,
-          predictedSeconds: o.predicted.totalSeconds,
-          actualSeconds: o.totalSeconds,
-          predictedDowntimeMs: o.predicted.downtimeMs,
-          actualDowntimeMs: o.downtimeMs,
-        })),
-      );
-      const f = c.factors(r.from, r.to, technique);
-      return {
-        time: relError(r.totalSeconds, r.predicted.totalSeconds * f.timeFactor),
-        downtime: r.downtimeMs && r.predicted.downtimeMs > 0 ? r.downtimeMs / (r.predicted.downtimeMs * f.downtimeFactor) : undefined,
-      };
-    });
-    const cd = calibrated.map((x) => x.downtime).filter((x): x is number => x !== undefined);
-    out.push({
-      technique,
-      runs: rs.length,
-      medianTimeErrorModel: median(model),
-      medianTimeErrorCalibrated: rs.length > 1 ? median(calibrated.map((x) => x.time)) : undefined,
-      medianDowntimeRatioModel: withDowntime.length ? median(withDowntime.map((r) => r.downtimeMs! / r.predicted.downtimeMs)) : undefined,
-      medianDowntimeRatioCalibrated: rs.length > 1 && cd.length ? median(cd) : undefined,
-    });
-  }
-  return out;
+  return summarisePredictionErrors(runPredictionErrors(runs));
 }
 
 function predictionTable(rows: readonly PredictionErrorRow[]): string {

@@ -47,6 +47,12 @@ export interface MigrationResult extends ResultBase {
   iterations?: number;
   /** Dirty rate libvirt's job stats saw, MiB/s. */
   jobDirtyRateMiBps?: number;
+  /**
+   * The guest's memory that was not zero pages when it moved, bytes: libvirt's memory_total less
+   * its memory_constant pages (vm-on-host.ts completedJobFigures). What the VM's next move must
+   * send at least: QEMU sends a zero page as a header only (migration/ram.c save_zero_page).
+   */
+  nonzeroMemoryBytes?: number;
   switchedToPostcopy: boolean;
   error?: string;
   /** Where the VM was found after a failure, or what went wrong after a post-copy switch. */
@@ -134,6 +140,7 @@ export function outcomeEntry(r: MigrationResult): Extract<JournalEntry, { type: 
     bytes: r.bytes,
     iterations: r.iterations,
     jobDirtyRateMiBps: r.jobDirtyRateMiBps,
+    nonzeroMemoryBytes: r.nonzeroMemoryBytes,
     predicted: r.predicted,
     inputs: r.inputs,
     error: r.error,

@@ -19,7 +19,16 @@ export async function runSingleMove(
     /** The target's hosts[].migrationAddress. */
     toMigrationAddress?: string;
   },
-): Promise<{ ok: boolean; outcome: string; totalSeconds: number; downtimeMs?: number; bytes?: number; error?: string; tls: boolean }> {
+): Promise<{
+  ok: boolean;
+  outcome: string;
+  totalSeconds: number;
+  downtimeMs?: number;
+  bytes?: number;
+  nonzeroMemoryBytes?: number;
+  error?: string;
+  tls: boolean;
+}> {
   const source = await LibvirtConnection.open(options.fromUri);
   const target = await LibvirtConnection.open(options.toUri);
   try {
@@ -65,6 +74,7 @@ export async function runSingleMove(
       totalSeconds: result.totalMs / 1000,
       downtimeMs: result.downtimeMs,
       bytes: result.bytes,
+      nonzeroMemoryBytes: result.nonzeroMemoryBytes,
       error: result.error,
       tls: result.tls === true,
     };

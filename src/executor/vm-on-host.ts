@@ -25,15 +25,21 @@ export async function completedJobParams(conn: LibvirtConnection, uuid: string):
 export function completedJobFigures(
   p: TypedParams,
   fallbackTotalMs: number,
-): { totalMs: number; downtimeMs?: number; bytes?: number; iterations?: number; jobDirtyRateMiBps?: number } {
+): { totalMs: number; downtimeMs?: number; bytes?: number; iterations?: number; jobDirtyRateMiBps?: number; nonzeroMemoryBytes?: number } {
   // memory_dirty_rate is in pages per second (libvirt-domain.h VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE).
   const dirtyPages = num(p, 'memory_dirty_rate');
+  const pageBytes = num(p, 'memory_page_size') ?? 4096;
+  // memory_constant: pages QEMU found filled with one byte and sent as a header only (its "duplicate"
+  // count, libvirt-domain.h VIR_DOMAIN_JOB_MEMORY_CONSTANT); memory_total: the guest's RAM.
+  const constantPages = num(p, 'memory_constant');
+  const memoryTotal = num(p, 'memory_total');
   return {
     totalMs: num(p, 'time_elapsed') ?? fallbackTotalMs,
     downtimeMs: num(p, 'downtime'),
     bytes: num(p, 'data_processed') ?? num(p, 'memory_processed'),
     iterations: num(p, 'memory_iteration'),
-    jobDirtyRateMiBps: dirtyPages === undefined ? undefined : (dirtyPages * (num(p, 'memory_page_size') ?? 4096)) / 2 ** 20,
+    jobDirtyRateMiBps: dirtyPages === undefined ? undefined : (dirtyPages * pageBytes) / 2 ** 20,
+    nonzeroMemoryBytes: constantPages === undefined || !(memoryTotal! > 0) ? undefined : Math.max(0, memoryTotal! - constantPages * pageBytes),
   };
 }
 

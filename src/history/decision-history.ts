@@ -29,6 +29,8 @@ export interface MoveOutcome {
   adoptedAfterRestart?: boolean;
   /** The stream was encrypted (VIR_MIGRATE_TLS): TLS moves' link throughput is learned apart. */
   tls?: boolean;
+  /** The guest's memory that was not zero pages when it moved (MigrationResult.nonzeroMemoryBytes). */
+  nonzeroMemoryBytes?: number;
 }
 
 /** Recent moves and failures kept (enough for cooldowns and retry delays on any real cluster). */

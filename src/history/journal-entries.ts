@@ -29,6 +29,8 @@ export type JournalEntry =
       bytes?: number;
       iterations?: number;
       jobDirtyRateMiBps?: number;
+      /** The guest's memory that was not zero pages (libvirt's memory_total less memory_constant pages), bytes. */
+      nonzeroMemoryBytes?: number;
       predicted?: Prediction;
       /** What the prediction assumed: memory, dirty rate, bandwidth, downtime budget. */
       inputs?: Move['inputs'];

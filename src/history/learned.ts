@@ -1,7 +1,8 @@
 /**
  * What planning learns from past migrations, rebuilt from the journal at start and updated with
- * every outcome: the bandwidth each pair of hosts really achieved (link-bandwidth.ts) and the cost
- * model's calibration (policy/calibration.ts). One place, so `run`, `plan`, `drain` and `migrate`
+ * every outcome: the bandwidth each pair of hosts really achieved (link-bandwidth.ts), the cost
+ * model's calibration (policy/calibration.ts) and each VM's memory that was not zero pages when it
+ * last moved (what its next move must send). One place, so `run`, `plan`, `drain` and `migrate`
  * plan with the same knowledge.
  */
 import { LinkBandwidth } from '../cluster/link-bandwidth.js';
@@ -22,17 +23,29 @@ export class LearnedFromMigrations {
    */
   readonly tlsLinks: LinkBandwidth;
   readonly calibration: PredictionCalibration;
+  /** Per VM UUID: its memory that was not zero pages at its last completed move, bytes (libvirt's job stats). */
+  private readonly nonzeroMemory = new Map<string, number>();
 
   constructor(entries: readonly JournalEntry[] = []) {
     const observations = linkObservations(entries);
     this.links = new LinkBandwidth(observations);
     this.tlsLinks = new LinkBandwidth(observations.filter((o) => o.tls));
     this.calibration = new PredictionCalibration(calibrationSamples(entries));
+    for (const e of entries)
+      if (e.type === 'outcome' && e.outcome === 'completed' && e.nonzeroMemoryBytes !== undefined) this.nonzeroMemory.set(e.vmUuid, e.nonzeroMemoryBytes);
   }
+
+  /**
+   * The VM's memory that was not zero pages when it last moved, bytes, or undefined when it never
+   * moved (or libvirt gave no zero-page count): the cost model's memory that must move
+   * (policy/move-inputs.ts), which neither the configured memory nor the QEMU process's RSS says.
+   */
+  readonly nonzeroMemoryBytes = (vmUuid: string): number | undefined => this.nonzeroMemory.get(vmUuid);
 
   /** Learn from one result (only completed moves teach anything). */
   observe(r: MoveOutcome): void {
     if (r.outcome !== 'completed') return;
+    if (r.nonzeroMemoryBytes !== undefined) this.nonzeroMemory.set(r.vmUuid, r.nonzeroMemoryBytes);
     if (r.bytes !== undefined) {
       const o = { from: r.from, to: r.to, bytes: r.bytes, seconds: r.totalMs / 1000, tls: r.tls === true };
       this.links.observe(o);
@@ -48,6 +61,7 @@ export class LearnedFromMigrations {
     linkBandwidthMiBps: (from: string, to: string) => number | undefined;
     calibration: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
     tunables: Partial<ChooserTunables>;
+    nonzeroMemoryBytes: (vmUuid: string) => number | undefined;
   } {
     // A pair never measured is planned with what the cluster's other pairs achieved, not the configured guess.
     const linkBandwidthMiBps =
@@ -55,6 +69,11 @@ export class LearnedFromMigrations {
         ? this.links.estimateOrClusterMiBps
         : (from: string, to: string) =>
             this.tlsLinks.estimateMiBps(from, to) ?? this.links.estimateMiBps(from, to) ?? this.tlsLinks.clusterMiBps() ?? this.links.clusterMiBps();
-    return { linkBandwidthMiBps, calibration: this.calibration.factors, tunables: tunablesFromMigrationConfig(migration) };
+    return {
+      linkBandwidthMiBps,
+      calibration: this.calibration.factors,
+      tunables: tunablesFromMigrationConfig(migration),
+      nonzeroMemoryBytes: this.nonzeroMemoryBytes,
+    };
   }
 }

@@ -19,7 +19,7 @@ const ESTIMATE_TARGETS = 8;
 
 /** The cheapest estimate of moving the VM off `source` (memory and local disks sent once), in the objective's unit (move-cost.ts). */
 export function estimateCost(vm: VmObservation, source: HostObservation, planning: Planning): MoveCost {
-  const inputs = moveInputs(vm, planning.config, planning.options.bandwidthLimitMiBps);
+  const inputs = moveInputs(vm, planning.config, planning.options.bandwidthLimitMiBps, undefined, planning.options.nonzeroMemoryBytes?.(vm.uuid));
   return moveCost(inputs.memoryBytes + inputs.localDiskBytes, source, planning.config);
 }
 

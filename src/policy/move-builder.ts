@@ -63,7 +63,13 @@ export async function buildMove(planning: Planning, r: MoveRequest): Promise<{ m
       skip: (cold ? `shut off and cold migration is not allowed (${source})` : `no live technique allowed (${source} and technique policies)`) + why,
     };
   }
-  const inputs = moveInputs(vm, config, options.bandwidthLimitMiBps, options.linkBandwidthMiBps?.(r.source.name, target.name));
+  const inputs = moveInputs(
+    vm,
+    config,
+    options.bandwidthLimitMiBps,
+    options.linkBandwidthMiBps?.(r.source.name, target.name),
+    options.nonzeroMemoryBytes?.(vm.uuid),
+  );
   const { memoryBytes, dirtyRateMiBps, bandwidthMiBps, bandwidthMeasured } = inputs;
   const choice = chooseTechnique({
     ...inputs,

@@ -29,6 +29,8 @@ export interface PlanOptions {
   linkBandwidthMiBps?: (from: string, to: string) => number | undefined;
   /** Cost-model tunables from the migration config (chooser.ts tunablesFromMigrationConfig). */
   tunables?: Partial<ChooserTunables>;
+  /** A VM's memory that was not zero pages when it last moved, bytes (history/learned.ts); undefined when unknown. */
+  nonzeroMemoryBytes?: (vmUuid: string) => number | undefined;
   /** Real / predicted ratios of past moves per pair and technique (PredictionCalibration.factors). */
   calibration?: (from: string, to: string, technique: Technique) => { timeFactor: number; downtimeFactor: number };
   /** Override of config.maxMovesPerTick (drain uses a large value). */

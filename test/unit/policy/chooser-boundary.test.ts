@@ -13,7 +13,8 @@ const LIVE: Technique[] = ['precopy', 'postcopy', 'hybrid', 'autoconverge', 'xbz
 describe('technique choice near a dirty rate equal to the bandwidth', () => {
   it("does not pick XBZRLE at a measured ratio of 1.04 (the techniques bench's 96 MiB touched of a 192 MiB guest, 48 MiB/s cap)", () => {
     const c = chooseTechnique({ memoryBytes: 96 * MiB, dirtyRateMiBps: 50, bandwidthMiBps: 48, downtimeBudgetMs: 300, allowed: LIVE });
-    expect(c.technique).toBe('postcopy');
+    // A technique with a post-copy phase: the only ones that converge whatever the dirty rate.
+    expect(['postcopy', 'hybrid']).toContain(c.technique);
     expect(c.predicted.converges).toBe(true);
     expect(c.alternatives.find((a) => a.technique === 'xbzrle')!.rejected).toMatch(/does not converge safely.*XBZRLE at ratio 1/);
   });

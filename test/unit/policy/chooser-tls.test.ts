@@ -12,9 +12,10 @@ describe('the cost model under migration TLS', () => {
   it('scales a CPU-bound stream by the measured factor (0.65) and leaves a link-bound one alone', () => {
     expect(DEFAULT_TUNABLES.tlsThroughputFactor).toBe(0.65);
     const fast = (tls: boolean) => predictTechnique('precopy', { ...input, bandwidthMiBps: 10_000, tunables: { tls } }).totalSeconds;
-    // 4096 MiB over the 1200 MiB/s stream ceiling, then over 0.65 of it (plus 0.05 s setup each).
-    expect(fast(false)).toBeCloseTo(4096 / 1200 + 0.05, 2);
-    expect(fast(true)).toBeCloseTo(4096 / (1200 * 0.65) + 0.05, 2);
+    // 4096 MiB over the 1200 MiB/s stream ceiling, then over 0.65 of it (plus the set-up and switch-over each).
+    const fixed = DEFAULT_TUNABLES.setupSeconds + DEFAULT_TUNABLES.switchoverMs / 1000;
+    expect(fast(false)).toBeCloseTo(4096 / 1200 + fixed, 2);
+    expect(fast(true)).toBeCloseTo(4096 / (1200 * 0.65) + fixed, 2);
     const slow = (tls: boolean) => predictTechnique('precopy', { ...input, bandwidthMiBps: 100, tunables: { tls } }).totalSeconds;
     expect(slow(true)).toBeCloseTo(slow(false), 6);
   });

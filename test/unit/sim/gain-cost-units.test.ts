@@ -8,21 +8,35 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { policySchema } from '../../../src/config/policy-schema.js';
+import { predictTechnique } from '../../../src/policy/chooser.js';
 import { scenarioSchema, Simulator, type Scenario, type SimTick } from '../../../src/sim/simulator.js';
 
 const config = policySchema.parse({});
 const pileup = () => scenarioSchema.parse(parse(readFileSync(join(import.meta.dirname, '../../cases', 'idle-pileup-after-failover.scenario.yaml'), 'utf8')));
 
 /**
- * The scenario with every memory size (hosts and VMs) times `factor`, over a link `factor` times
- * faster, so each move lasts as long as at x1: the simulator honours run's admission limits (one
- * migration leaving a host at once), and a 16x longer move would hold the queue 16x longer, which
- * is time, not a decision.
+ * The scenario with every memory size (hosts and VMs) times `factor`, its moves slowed or sped up
+ * so that each lasts as long as at x1: the simulator honours run's admission limits (one migration
+ * leaving a host at once), and a 16x longer move would hold the queue 16x longer, which is time,
+ * not a decision. A move's predicted time is not proportional to its memory (the fixed set-up,
+ * chooser.ts setupSeconds), so the factor is the ratio of the predicted times of the scenario's
+ * most common VM size (idle, moved by pre-copy) at x1 and at the new size: exact for the pile-up,
+ * whose VMs are all 8 GiB.
  */
 function scaled(s: Scenario, factor: number): Scenario {
+  const count = new Map<number, number>();
+  for (const v of s.vms) count.set(v.memoryMiB, (count.get(v.memoryMiB) ?? 0) + 1);
+  const [[memoryMiB]] = [...count.entries()].sort((a, b) => b[1] - a[1]);
+  const seconds = (memoryMiB: number) =>
+    predictTechnique('precopy', {
+      memoryBytes: memoryMiB * 2 ** 20,
+      dirtyRateMiBps: 0,
+      bandwidthMiBps: config.bandwidthMiBps,
+      downtimeBudgetMs: config.downtimeBudgetMs,
+    }).totalSeconds;
   return {
     ...s,
-    migrationTimeFactor: s.migrationTimeFactor / factor,
+    migrationTimeFactor: (s.migrationTimeFactor * seconds(memoryMiB)) / seconds(memoryMiB * factor),
     hosts: s.hosts.map((h) => ({ ...h, memoryMiB: h.memoryMiB * factor })),
     vms: s.vms.map((v) => ({ ...v, memoryMiB: v.memoryMiB * factor })),
   };
