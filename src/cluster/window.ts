@@ -1,18 +1,37 @@
-/** A fixed-length window of samples with the smoothed values the policy reads. */
+/** Sample windows of a VM's or host's load and their statistics (mean, p90, trend), per-instant sums of windows, rates from counters. */
 import type { WindowedValue } from './model.js';
 
+/**
+ * A fixed-length window of samples with the smoothed values the policy reads. The samples sit in
+ * a ring of `capacity` slots written in place: a push allocates nothing (a collector pushes one
+ * sample per VM per tick, 300,000 at 10,000 hosts, and an array's shift-then-push regrew its
+ * backing store, which then outlived the tick; issue 25).
+ */
 export class SampleWindow {
-  private readonly samples: number[] = [];
+  /** The ring: slot `(start + i) % capacity` holds the i-th oldest sample; grows to `capacity` once. */
+  private readonly ring: number[] = [];
+  /** Slot of the oldest sample once the ring is full (0 until then). */
+  private start = 0;
   constructor(private readonly capacity: number) {}
 
+  /** Adds a sample (a non-finite one is ignored), dropping the oldest when the window is full. */
   push(value: number): void {
     if (!Number.isFinite(value)) return;
-    this.samples.push(value);
-    if (this.samples.length > this.capacity) this.samples.shift();
+    if (this.ring.length < this.capacity) this.ring.push(value);
+    else if (this.capacity > 0) {
+      this.ring[this.start] = value;
+      this.start = (this.start + 1) % this.capacity;
+    }
   }
 
+  /** The samples oldest first (a fresh array), with their statistics. */
   value(): WindowedValue {
-    return windowedValue(this.samples);
+    const ring = this.ring;
+    const n = ring.length;
+    // slice() keeps the ring's element kind (doubles unboxed) and length; then put it in order.
+    const ordered = ring.slice();
+    for (let i = 0, at = this.start; i < n; i++, at = at + 1 === n ? 0 : at + 1) ordered[i] = ring[at];
+    return windowedValueOf(ordered);
   }
 }
 
@@ -41,13 +60,20 @@ export function p90Of(samples: readonly number[]): number {
   return sorted[Math.min(n - 1, Math.ceil(0.9 * n) - 1)];
 }
 
+/** The statistics of samples (oldest first), with a copy of them as the series. */
 export function windowedValue(samples: readonly number[]): WindowedValue {
+  return windowedValueOf(samples.slice());
+}
+
+/** windowedValue of samples the result may keep as its series (not copied: the caller gives them up). */
+function windowedValueOf(samples: number[]): WindowedValue {
   if (samples.length === 0) return { last: 0, mean: 0, p90: 0, samples: 0 };
   const p90 = p90Of(samples);
   const n = samples.length;
   let total = 0;
   for (let i = 0; i < n; i++) total += samples[i];
   const mean = total / n;
+  if (n < 2) return { last: samples[n - 1], mean, p90, samples: n, series: samples };
   // Least-squares slope against the sample index (x centred on (n-1)/2): the trend a local
   // regression forecast extends (Beloglazov & Buyya's LR policy).
   let sxy = 0;
@@ -57,10 +83,9 @@ export function windowedValue(samples: readonly number[]): WindowedValue {
     sxy += x * (samples[i] - mean);
     sxx += x * x;
   }
-  // Built whole (no spread of a conditional part): one object per VM per tick.
-  const value: WindowedValue = { last: samples[n - 1], mean, p90, samples: n, series: samples.slice() };
-  if (n >= 2) value.slopePerSample = sxy / sxx;
-  return value;
+  // Built whole, with every field in the literal: one object per VM per tick, and no property
+  // added afterwards (that allocated a second, out-of-object property store).
+  return { last: samples[n - 1], mean, p90, samples: n, series: samples, slopePerSample: sxy / sxx };
 }
 
 /** One window in a per-instant sum, scaled (a VM's CPU ratio x its vCPUs / the host's CPUs). */

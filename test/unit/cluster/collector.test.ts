@@ -250,6 +250,18 @@ describe('collector accounting', () => {
     expect(back.vms.find((v) => v.uuid === other.uuid)?.cpuUtilization.samples).toBe(3);
   });
 
+  it('reports the name libvirt gives each tick: a VM renamed between ticks is seen under its new name, with its window kept', async () => {
+    const vm = { name: 'before', uuid: uuid(10), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml: plainXml };
+    const c = collector([{ name: 'kvm1', conn: fakeHost([vm]) }]);
+    const first = await c.collect();
+    await new Promise((r) => setTimeout(r, 5));
+    vm.name = 'after'; // virDomainRename
+    const second = await c.collect();
+    expect([first.vms[0].name, second.vms[0].name]).toEqual(['before', 'after']);
+    expect(second.vms[0].uuid).toBe(vm.uuid);
+    expect(second.vms[0].cpuUtilization.samples).toBe(1);
+  });
+
   it('re-reads the definition of a VM with a VM-bound failure and notes when it changed', async () => {
     const gpu = {
       name: 'gpu',

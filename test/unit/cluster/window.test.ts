@@ -31,6 +31,33 @@ describe('sampling window', () => {
     expect(w.value().samples).toBe(10);
     expect(windowedValue([])).toEqual({ last: 0, mean: 0, p90: 0, samples: 0 });
   });
+  it('written in place as a ring, gives what the last N samples in order give, and its series is a copy', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 12 }),
+        fc.array(fc.oneof(fc.double({ min: 0, max: 1.5 }), fc.constant(Number.NaN)), { maxLength: 40 }),
+        (capacity, pushes) => {
+          const w = new SampleWindow(capacity);
+          const kept: number[] = [];
+          for (const x of pushes) {
+            w.push(x);
+            if (Number.isFinite(x)) kept.push(x);
+            const v = w.value();
+            const expected = windowedValue(kept.slice(Math.max(0, kept.length - capacity)));
+            expect(v).toEqual(expected);
+            // A later push must not change a value already handed out.
+            if (v.series) (v.series as number[]).push(-1);
+          }
+        },
+      ),
+    );
+    const w = new SampleWindow(3);
+    for (const x of [1, 2, 3]) w.push(x);
+    const before = w.value();
+    w.push(4);
+    expect(before.series).toEqual([1, 2, 3]);
+    expect(w.value().series).toEqual([2, 3, 4]);
+  });
 });
 
 describe('collector helpers', () => {
