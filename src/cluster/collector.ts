@@ -31,12 +31,13 @@ import { parseGuestCpu, parsePlacement, type GuestCpu } from './guest-cpu.js';
 import { readHostGuestCpus, type HostGuestCpu } from './host-cpu.js';
 import { findDuplicateVms } from './identity.js';
 import { Interner } from './intern.js';
+import { SharedValues } from './shared-values.js';
 import { hostMemory } from './memory-accounting.js';
 import { HostJobWatch } from './job-watch.js';
 import { isVmBoundFailure } from './vm-bound-errors.js';
 import { clusterImbalance } from './imbalance.js';
 import { MiB, type ClusterState, type HostObservation, type HugepagePool, type InFlightMigration, type VmObservation, type VmState } from './model.js';
-import { SampleWindow, rateRatio, summedWindow } from './window.js';
+import { SampleWindow, counterValue, rateRatio, summedWindow } from './window.js';
 
 export const TAG_NAMESPACE_URI = 'https://virt-balancer.dev/xmlns/1';
 
@@ -57,7 +58,8 @@ interface VmMemo {
   host: string;
   /** The collector's tick in which this VM's stats were last read (see collect). */
   readInTick: number;
-  cpuTimeNs: bigint;
+  /** cpu.time at the last reading, ns (counterValue: a number while exact). */
+  cpuTimeNs: number | bigint;
   atMs: number;
   window: SampleWindow;
   tags?: string[];
@@ -237,6 +239,8 @@ export class Collector {
   private readonly firstReads = new Slots(FIRST_READS_AT_ONCE);
   /** Host CPU names and lists kept once for every host (intern.ts: not slices of each host's XML). */
   private readonly interned = new Interner();
+  /** VM definition parts and tags kept once for all VMs that have equal ones (shared-values.ts). */
+  private readonly shared = new SharedValues();
   /** Counts collect() calls: VM memos carry the tick that read them. */
   private tick = 0;
   /** Whether a VM's stats were read twice in this tick (two hosts, or a late read): only then are copies deduplicated. */
@@ -603,10 +607,12 @@ export class Collector {
     const stateCode = num(params, 'state.state') ?? DomainState.NOSTATE;
     const state = vmState(stateCode);
     const vcpus = num(params, 'vcpu.current') ?? num(params, 'vcpu.maximum') ?? 1;
-    const cpuTimeNs = big(params, 'cpu.time') ?? 0n;
+    const cpuTimeNs = counterValue(big(params, 'cpu.time') ?? 0n);
     let memo = this.vms.get(domain.uuid);
     let created: VmMemo | undefined;
     if (!memo) {
+      // Every field set here, the optional ones undefined: the memo keeps one shape, its fields
+      // in the object itself (fields added later took a second, out-of-object store per VM).
       memo = created = {
         uuid: domain.uuid,
         name: domain.name,
@@ -615,6 +621,18 @@ export class Collector {
         cpuTimeNs,
         atMs: nowMs,
         window: new SampleWindow(this.config.loop.windowSamples),
+        tags: undefined,
+        cpuModel: undefined,
+        guestCpu: undefined,
+        placement: undefined,
+        copyTargets: undefined,
+        dirtyRateMiBps: undefined,
+        dirtyRateMeasuredAtMs: undefined,
+        hugepageSizeKiB: undefined,
+        migrationBlockers: undefined,
+        definition: undefined,
+        definitionChangedAtMs: undefined,
+        withConfig: undefined,
       };
       this.vms.set(domain.uuid, memo);
     } else if (memo.host !== host.name && state === 'paused' && num(params, 'state.reason') === DomainPausedReason.MIGRATION) {
@@ -654,20 +672,21 @@ export class Collector {
     readJob: boolean,
     jobs: HostJobWatch,
   ): Promise<boolean> {
-    if (memo.tags === undefined) memo.tags = await this.readTags(conn, domain);
+    if (memo.tags === undefined) memo.tags = this.shared.of(await this.readTags(conn, domain));
     const localDisks = memo.tags.includes('local-disks');
     // The definition is read once per VM (again each tick while a VM-bound failure holds): its CPU
     // model, the disks a storage copy would move, its hugepages and what blocks migrating it.
     if (readDefinition) {
       const xml = await conn.domainGetXmlDesc(domain).catch(() => '');
+      // Kept for the VM's life: shared with every VM whose parts are equal (shared-values.ts).
       if (xml) {
-        memo.guestCpu = parseGuestCpu(xml);
+        memo.guestCpu = this.shared.of(parseGuestCpu(xml));
         memo.cpuModel = memo.guestCpu.model;
-        memo.placement = safePlacement(xml, domain.name, this.deps.logger);
+        memo.placement = this.shared.of(safePlacement(xml, domain.name, this.deps.logger));
       }
-      memo.copyTargets = disksToCopy(xml).map((d) => d.target);
+      memo.copyTargets = this.shared.of(disksToCopy(xml).map((d) => d.target));
       memo.hugepageSizeKiB = hugepageSizeKiB(xml);
-      memo.migrationBlockers = migrationBlockers(xml, localDisks);
+      memo.migrationBlockers = this.shared.of(migrationBlockers(xml, localDisks));
       const fingerprint = xml ? definitionFingerprint(xml) : undefined;
       if (memo.definition !== undefined && fingerprint !== undefined && fingerprint !== memo.definition) memo.definitionChangedAtMs = nowMs;
       if (fingerprint !== undefined) memo.definition = fingerprint;
@@ -684,7 +703,7 @@ export class Collector {
     const policy = this.config.policy;
     const kept = memo.withConfig;
     if (kept && kept.tags === memo.tags && kept.policy === policy && kept.name === name) return kept.result;
-    const result = withConfigTags(name, memo.tags ?? [], policy);
+    const result = this.shared.of(withConfigTags(name, memo.tags ?? [], policy));
     memo.withConfig = { tags: memo.tags, policy, name, result };
     return result;
   }

@@ -151,19 +151,34 @@ export function p90WithWindow(host: { series?: readonly number[]; p90: number },
 }
 
 /**
+ * A nanosecond counter as a number when a number holds it exactly (below 2^53 ns, 104 days),
+ * else as the bigint read. Kept per VM between ticks: a number is written into the field that
+ * holds it, where a bigint is a new object each tick that outlives the tick (issue 25).
+ */
+export function counterValue(ns: bigint): number | bigint {
+  return ns <= MAX_EXACT ? Number(ns) : ns;
+}
+
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
  * Share of capacity used between two counter readings: (counter delta) / (wall delta × capacity).
+ * Counters in ns, as bigints or exact numbers (counterValue; the delta is exact either way).
  * Undefined when there is no earlier reading, the counter went backwards (reset, VM restarted) or
  * no time passed; clamped to 0..1.
  */
 export function rateRatio(
-  previous: { counterNs: bigint; atMs: number } | undefined,
-  current: { counterNs: bigint; atMs: number },
+  previous: { counterNs: bigint | number; atMs: number } | undefined,
+  current: { counterNs: bigint | number; atMs: number },
   capacity: number,
 ): number | undefined {
   if (!previous || capacity <= 0) return undefined;
   const wallNs = (current.atMs - previous.atMs) * 1e6;
   if (wallNs <= 0) return undefined;
-  const delta = current.counterNs - previous.counterNs;
-  if (delta < 0n) return undefined;
-  return Math.min(1, Math.max(0, Number(delta) / (wallNs * capacity)));
+  const before = previous.counterNs;
+  const now = current.counterNs;
+  // Two exact numbers: their difference is exact too (both below 2^53).
+  const delta = typeof before === 'number' && typeof now === 'number' ? now - before : Number(BigInt(now) - BigInt(before));
+  if (delta < 0) return undefined;
+  return Math.min(1, Math.max(0, delta / (wallNs * capacity)));
 }

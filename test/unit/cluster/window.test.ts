@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dedupeMigrating, parseCapabilitiesCpu, parseTags } from '../../../src/cluster/collector.js';
 import { clusterImbalance, hostMemoryRatio, memoryImbalance } from '../../../src/cluster/imbalance.js';
-import { p90Of, rateRatio, SampleWindow, windowedValue } from '../../../src/cluster/window.js';
+import { counterValue, p90Of, rateRatio, SampleWindow, windowedValue } from '../../../src/cluster/window.js';
 import { host, vm, win } from '../policy/fixtures.js';
 
 describe('rates from counters', () => {
@@ -15,6 +15,18 @@ describe('rates from counters', () => {
     expect(rateRatio({ counterNs: 9_000_000_000n, atMs: 0 }, { counterNs: 1_000n, atMs: 1000 }, 1)).toBeUndefined();
     expect(rateRatio({ counterNs: 0n, atMs: 1000 }, { counterNs: 10n, atMs: 1000 }, 1)).toBeUndefined();
     expect(rateRatio({ counterNs: 0n, atMs: 0 }, { counterNs: 5_000_000_000n, atMs: 1000 }, 1)).toBe(1);
+  });
+  it('gives the same ratio from counters kept as numbers while exact (counterValue) as from bigints, across 2^53 too', () => {
+    const counter = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 2n ** 53n - 10n ** 12n, max: 2n ** 53n + 10n ** 12n }));
+    fc.assert(
+      fc.property(counter, counter, fc.integer({ min: 0, max: 120_000 }), fc.integer({ min: 1, max: 64 }), (before, now, wallMs, vcpus) => {
+        const exact = rateRatio({ counterNs: before, atMs: 1000 }, { counterNs: now, atMs: 1000 + wallMs }, vcpus);
+        const kept = rateRatio({ counterNs: counterValue(before), atMs: 1000 }, { counterNs: counterValue(now), atMs: 1000 + wallMs }, vcpus);
+        expect(kept).toBe(exact);
+      }),
+    );
+    expect(counterValue(2n ** 53n - 1n)).toBe(2 ** 53 - 1);
+    expect(counterValue(2n ** 53n)).toBe(2n ** 53n);
   });
 });
 
