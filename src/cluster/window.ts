@@ -2,36 +2,36 @@
 import type { WindowedValue } from './model.js';
 
 /**
- * A fixed-length window of samples with the smoothed values the policy reads. The samples sit in
- * a ring of `capacity` slots written in place: a push allocates nothing (a collector pushes one
- * sample per VM per tick, 300,000 at 10,000 hosts, and an array's shift-then-push regrew its
- * backing store, which then outlived the tick; issue 25).
+ * A fixed-length window of samples with the smoothed values the policy reads. Its samples are one
+ * array that a push replaces (never changes): the value handed out shares it as its series, so a
+ * tick allocates one array per window, not a copy beside the window's own, and the window keeps
+ * no array of its own between ticks (a collector keeps one window per VM, 300,000 at 10,000
+ * hosts; issue 25). Callers must not mutate a series (it is typed readonly).
  */
 export class SampleWindow {
-  /** The ring: slot `(start + i) % capacity` holds the i-th oldest sample; grows to `capacity` once. */
-  private readonly ring: number[] = [];
-  /** Slot of the oldest sample once the ring is full (0 until then). */
-  private start = 0;
+  /** The samples, oldest first (at most `capacity`). */
+  private samples: number[] = [];
   constructor(private readonly capacity: number) {}
 
   /** Adds a sample (a non-finite one is ignored), dropping the oldest when the window is full. */
   push(value: number): void {
-    if (!Number.isFinite(value)) return;
-    if (this.ring.length < this.capacity) this.ring.push(value);
-    else if (this.capacity > 0) {
-      this.ring[this.start] = value;
-      this.start = (this.start + 1) % this.capacity;
+    if (!Number.isFinite(value) || this.capacity <= 0) return;
+    const old = this.samples;
+    const n = old.length;
+    let next: number[];
+    if (n < this.capacity) next = [...old, value];
+    else {
+      // A copy of the same length shifted by one: slice() keeps the element kind (doubles unboxed).
+      next = old.slice(n - this.capacity);
+      next.copyWithin(0, 1);
+      next[next.length - 1] = value;
     }
+    this.samples = next;
   }
 
-  /** The samples oldest first (a fresh array), with their statistics. */
+  /** The samples' statistics, with the samples (oldest first) as the series. */
   value(): WindowedValue {
-    const ring = this.ring;
-    const n = ring.length;
-    // slice() keeps the ring's element kind (doubles unboxed) and length; then put it in order.
-    const ordered = ring.slice();
-    for (let i = 0, at = this.start; i < n; i++, at = at + 1 === n ? 0 : at + 1) ordered[i] = ring[at];
-    return windowedValueOf(ordered);
+    return windowedValueOf(this.samples);
   }
 }
 
@@ -65,7 +65,7 @@ export function windowedValue(samples: readonly number[]): WindowedValue {
   return windowedValueOf(samples.slice());
 }
 
-/** windowedValue of samples the result may keep as its series (not copied: the caller gives them up). */
+/** windowedValue of samples the result keeps as its series (not copied: no one may change them after). */
 function windowedValueOf(samples: number[]): WindowedValue {
   if (samples.length === 0) return { last: 0, mean: 0, p90: 0, samples: 0 };
   const p90 = p90Of(samples);
