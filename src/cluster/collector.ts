@@ -31,12 +31,13 @@ import { parseGuestCpu, parsePlacement, type GuestCpu } from './guest-cpu.js';
 import { readHostGuestCpus, type HostGuestCpu } from './host-cpu.js';
 import { findDuplicateVms } from './identity.js';
 import { Interner } from './intern.js';
+import { SharedValues } from './shared-values.js';
 import { hostMemory } from './memory-accounting.js';
 import { HostJobWatch } from './job-watch.js';
 import { isVmBoundFailure } from './vm-bound-errors.js';
 import { clusterImbalance } from './imbalance.js';
 import { MiB, type ClusterState, type HostObservation, type HugepagePool, type InFlightMigration, type VmObservation, type VmState } from './model.js';
-import { SampleWindow, rateRatio, summedWindow } from './window.js';
+import { SampleWindow, counterValue, rateRatio, summedWindow } from './window.js';
 
 export const TAG_NAMESPACE_URI = 'https://virt-balancer.dev/xmlns/1';
 
@@ -47,10 +48,18 @@ function vmState(code: number): VmState {
 }
 
 interface VmMemo {
+  /**
+   * The domain's UUID and name as first read (the name replaced when libvirt reports another):
+   * its observations carry these strings, not each tick's freshly decoded copies, so a tick's
+   * copies die young instead of outliving the tick in its state (issue 25).
+   */
+  uuid: string;
+  name: string;
   host: string;
   /** The collector's tick in which this VM's stats were last read (see collect). */
   readInTick: number;
-  cpuTimeNs: bigint;
+  /** cpu.time at the last reading, ns (counterValue: a number while exact). */
+  cpuTimeNs: number | bigint;
   atMs: number;
   window: SampleWindow;
   tags?: string[];
@@ -230,6 +239,8 @@ export class Collector {
   private readonly firstReads = new Slots(FIRST_READS_AT_ONCE);
   /** Host CPU names and lists kept once for every host (intern.ts: not slices of each host's XML). */
   private readonly interned = new Interner();
+  /** VM definition parts and tags kept once for all VMs that have equal ones (shared-values.ts). */
+  private readonly shared = new SharedValues();
   /** Counts collect() calls: VM memos carry the tick that read them. */
   private tick = 0;
   /** Whether a VM's stats were read twice in this tick (two hosts, or a late read): only then are copies deduplicated. */
@@ -292,7 +303,10 @@ export class Collector {
   ): ClusterState {
     // A VM not read this tick is forgotten unless its host is down this tick (it comes back with its window).
     const downHosts = new Set(results.filter((r) => !r.host.up).map((r) => r.host.name));
-    for (const [uuid, memo] of this.vms) if (memo.readInTick !== tick && !downHosts.has(memo.host)) this.vms.delete(uuid);
+    // forEach, not for-of: no entry array per VM (300,000 a tick at 10,000 hosts).
+    this.vms.forEach((memo, uuid) => {
+      if (memo.readInTick !== tick && !downHosts.has(memo.host)) this.vms.delete(uuid);
+    });
     const inFlight: InFlightMigration[] = [...(options.inFlight ?? [])];
     const inFlightVms = new Set(inFlight.map((m) => m.vmUuid));
     for (const vm of vms) {
@@ -593,11 +607,33 @@ export class Collector {
     const stateCode = num(params, 'state.state') ?? DomainState.NOSTATE;
     const state = vmState(stateCode);
     const vcpus = num(params, 'vcpu.current') ?? num(params, 'vcpu.maximum') ?? 1;
-    const cpuTimeNs = big(params, 'cpu.time') ?? 0n;
+    const cpuTimeNs = counterValue(big(params, 'cpu.time') ?? 0n);
     let memo = this.vms.get(domain.uuid);
     let created: VmMemo | undefined;
     if (!memo) {
-      memo = created = { host: host.name, readInTick: this.tick, cpuTimeNs, atMs: nowMs, window: new SampleWindow(this.config.loop.windowSamples) };
+      // Every field set here, the optional ones undefined: the memo keeps one shape, its fields
+      // in the object itself (fields added later took a second, out-of-object store per VM).
+      memo = created = {
+        uuid: domain.uuid,
+        name: domain.name,
+        host: host.name,
+        readInTick: this.tick,
+        cpuTimeNs,
+        atMs: nowMs,
+        window: new SampleWindow(this.config.loop.windowSamples),
+        tags: undefined,
+        cpuModel: undefined,
+        guestCpu: undefined,
+        placement: undefined,
+        copyTargets: undefined,
+        dirtyRateMiBps: undefined,
+        dirtyRateMeasuredAtMs: undefined,
+        hugepageSizeKiB: undefined,
+        migrationBlockers: undefined,
+        definition: undefined,
+        definitionChangedAtMs: undefined,
+        withConfig: undefined,
+      };
       this.vms.set(domain.uuid, memo);
     } else if (memo.host !== host.name && state === 'paused' && num(params, 'state.reason') === DomainPausedReason.MIGRATION) {
       // The destination's paused copy during a migration: the VM's counters stay with its source.
@@ -613,6 +649,7 @@ export class Collector {
       memo.cpuTimeNs = cpuTimeNs;
       memo.atMs = nowMs;
     }
+    if (memo.name !== domain.name) memo.name = domain.name;
     // Read twice in one tick: a copy on another host (a migration, a VM started twice).
     if (memo.readInTick === this.tick && memo !== created) this.repeatedThisTick = true;
     memo.readInTick = this.tick;
@@ -620,9 +657,9 @@ export class Collector {
     const readJob = jobs.needsJobInfo(domain.uuid, stateCode, num(params, 'state.reason'), migrating.has(domain.uuid));
     if (memo.tags === undefined || readDefinition || readJob)
       return this.readVmCalls(conn, domain, memo, nowMs, readDefinition, readJob, jobs).then((jobRunning) =>
-        this.vmObservation(host, domain, params, memo, state, vcpus, jobRunning),
+        this.vmObservation(host, params, memo, state, vcpus, jobRunning),
       );
-    return this.vmObservation(host, domain, params, memo, state, vcpus, false);
+    return this.vmObservation(host, params, memo, state, vcpus, false);
   }
 
   /** The VM's own calls this tick: its tags and definition (once, or while watched), its job (when asked); resolves to whether a job runs. */
@@ -635,20 +672,21 @@ export class Collector {
     readJob: boolean,
     jobs: HostJobWatch,
   ): Promise<boolean> {
-    if (memo.tags === undefined) memo.tags = await this.readTags(conn, domain);
+    if (memo.tags === undefined) memo.tags = this.shared.of(await this.readTags(conn, domain));
     const localDisks = memo.tags.includes('local-disks');
     // The definition is read once per VM (again each tick while a VM-bound failure holds): its CPU
     // model, the disks a storage copy would move, its hugepages and what blocks migrating it.
     if (readDefinition) {
       const xml = await conn.domainGetXmlDesc(domain).catch(() => '');
+      // Kept for the VM's life: shared with every VM whose parts are equal (shared-values.ts).
       if (xml) {
-        memo.guestCpu = parseGuestCpu(xml);
+        memo.guestCpu = this.shared.of(parseGuestCpu(xml));
         memo.cpuModel = memo.guestCpu.model;
-        memo.placement = safePlacement(xml, domain.name, this.deps.logger);
+        memo.placement = this.shared.of(safePlacement(xml, domain.name, this.deps.logger));
       }
-      memo.copyTargets = disksToCopy(xml).map((d) => d.target);
+      memo.copyTargets = this.shared.of(disksToCopy(xml).map((d) => d.target));
       memo.hugepageSizeKiB = hugepageSizeKiB(xml);
-      memo.migrationBlockers = migrationBlockers(xml, localDisks);
+      memo.migrationBlockers = this.shared.of(migrationBlockers(xml, localDisks));
       const fingerprint = xml ? definitionFingerprint(xml) : undefined;
       if (memo.definition !== undefined && fingerprint !== undefined && fingerprint !== memo.definition) memo.definitionChangedAtMs = nowMs;
       if (fingerprint !== undefined) memo.definition = fingerprint;
@@ -665,21 +703,13 @@ export class Collector {
     const policy = this.config.policy;
     const kept = memo.withConfig;
     if (kept && kept.tags === memo.tags && kept.policy === policy && kept.name === name) return kept.result;
-    const result = withConfigTags(name, memo.tags ?? [], policy);
+    const result = this.shared.of(withConfigTags(name, memo.tags ?? [], policy));
     memo.withConfig = { tags: memo.tags, policy, name, result };
     return result;
   }
 
-  private vmObservation(
-    host: HostConfig,
-    domain: DomainRef,
-    params: TypedParams,
-    memo: VmMemo,
-    state: VmState,
-    vcpus: number,
-    jobRunning: boolean,
-  ): VmObservation {
-    const tags = this.vmTags(domain.name, memo);
+  private vmObservation(host: HostConfig, params: TypedParams, memo: VmMemo, state: VmState, vcpus: number, jobRunning: boolean): VmObservation {
+    const tags = this.vmTags(memo.name, memo);
     const blockCount = num(params, 'block.count') ?? 0;
     // Only the disks a copy moves, at their capacity: libvirt mirrors (and counts) the whole disk.
     let diskBytes = 0;
@@ -690,8 +720,8 @@ export class Collector {
       }
     const disksShared = !tags.includes('local-disks');
     return {
-      name: domain.name,
-      uuid: domain.uuid,
+      name: memo.name,
+      uuid: memo.uuid,
       host: host.name,
       state,
       vcpus,

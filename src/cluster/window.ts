@@ -1,18 +1,37 @@
-/** A fixed-length window of samples with the smoothed values the policy reads. */
+/** Sample windows of a VM's or host's load and their statistics (mean, p90, trend), per-instant sums of windows, rates from counters. */
 import type { WindowedValue } from './model.js';
 
+/**
+ * A fixed-length window of samples with the smoothed values the policy reads. Its samples are one
+ * array that a push replaces (never changes): the value handed out shares it as its series, so a
+ * tick allocates one array per window, not a copy beside the window's own, and the window keeps
+ * no array of its own between ticks (a collector keeps one window per VM, 300,000 at 10,000
+ * hosts; issue 25). Callers must not mutate a series (it is typed readonly).
+ */
 export class SampleWindow {
-  private readonly samples: number[] = [];
+  /** The samples, oldest first (at most `capacity`). */
+  private samples: number[] = [];
   constructor(private readonly capacity: number) {}
 
+  /** Adds a sample (a non-finite one is ignored), dropping the oldest when the window is full. */
   push(value: number): void {
-    if (!Number.isFinite(value)) return;
-    this.samples.push(value);
-    if (this.samples.length > this.capacity) this.samples.shift();
+    if (!Number.isFinite(value) || this.capacity <= 0) return;
+    const old = this.samples;
+    const n = old.length;
+    let next: number[];
+    if (n < this.capacity) next = [...old, value];
+    else {
+      // A copy of the same length shifted by one: slice() keeps the element kind (doubles unboxed).
+      next = old.slice(n - this.capacity);
+      next.copyWithin(0, 1);
+      next[next.length - 1] = value;
+    }
+    this.samples = next;
   }
 
+  /** The samples' statistics, with the samples (oldest first) as the series. */
   value(): WindowedValue {
-    return windowedValue(this.samples);
+    return windowedValueOf(this.samples);
   }
 }
 
@@ -41,13 +60,20 @@ export function p90Of(samples: readonly number[]): number {
   return sorted[Math.min(n - 1, Math.ceil(0.9 * n) - 1)];
 }
 
+/** The statistics of samples (oldest first), with a copy of them as the series. */
 export function windowedValue(samples: readonly number[]): WindowedValue {
+  return windowedValueOf(samples.slice());
+}
+
+/** windowedValue of samples the result keeps as its series (not copied: no one may change them after). */
+function windowedValueOf(samples: number[]): WindowedValue {
   if (samples.length === 0) return { last: 0, mean: 0, p90: 0, samples: 0 };
   const p90 = p90Of(samples);
   const n = samples.length;
   let total = 0;
   for (let i = 0; i < n; i++) total += samples[i];
   const mean = total / n;
+  if (n < 2) return { last: samples[n - 1], mean, p90, samples: n, series: samples };
   // Least-squares slope against the sample index (x centred on (n-1)/2): the trend a local
   // regression forecast extends (Beloglazov & Buyya's LR policy).
   let sxy = 0;
@@ -57,10 +83,9 @@ export function windowedValue(samples: readonly number[]): WindowedValue {
     sxy += x * (samples[i] - mean);
     sxx += x * x;
   }
-  // Built whole (no spread of a conditional part): one object per VM per tick.
-  const value: WindowedValue = { last: samples[n - 1], mean, p90, samples: n, series: samples.slice() };
-  if (n >= 2) value.slopePerSample = sxy / sxx;
-  return value;
+  // Built whole, with every field in the literal: one object per VM per tick, and no property
+  // added afterwards (that allocated a second, out-of-object property store).
+  return { last: samples[n - 1], mean, p90, samples: n, series: samples, slopePerSample: sxy / sxx };
 }
 
 /** One window in a per-instant sum, scaled (a VM's CPU ratio x its vCPUs / the host's CPUs). */
@@ -126,19 +151,34 @@ export function p90WithWindow(host: { series?: readonly number[]; p90: number },
 }
 
 /**
+ * A nanosecond counter as a number when a number holds it exactly (below 2^53 ns, 104 days),
+ * else as the bigint read. Kept per VM between ticks: a number is written into the field that
+ * holds it, where a bigint is a new object each tick that outlives the tick (issue 25).
+ */
+export function counterValue(ns: bigint): number | bigint {
+  return ns <= MAX_EXACT ? Number(ns) : ns;
+}
+
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
  * Share of capacity used between two counter readings: (counter delta) / (wall delta × capacity).
+ * Counters in ns, as bigints or exact numbers (counterValue; the delta is exact either way).
  * Undefined when there is no earlier reading, the counter went backwards (reset, VM restarted) or
  * no time passed; clamped to 0..1.
  */
 export function rateRatio(
-  previous: { counterNs: bigint; atMs: number } | undefined,
-  current: { counterNs: bigint; atMs: number },
+  previous: { counterNs: bigint | number; atMs: number } | undefined,
+  current: { counterNs: bigint | number; atMs: number },
   capacity: number,
 ): number | undefined {
   if (!previous || capacity <= 0) return undefined;
   const wallNs = (current.atMs - previous.atMs) * 1e6;
   if (wallNs <= 0) return undefined;
-  const delta = current.counterNs - previous.counterNs;
-  if (delta < 0n) return undefined;
-  return Math.min(1, Math.max(0, Number(delta) / (wallNs * capacity)));
+  const before = previous.counterNs;
+  const now = current.counterNs;
+  // Two exact numbers: their difference is exact too (both below 2^53).
+  const delta = typeof before === 'number' && typeof now === 'number' ? now - before : Number(BigInt(now) - BigInt(before));
+  if (delta < 0) return undefined;
+  return Math.min(1, Math.max(0, delta / (wallNs * capacity)));
 }

@@ -250,6 +250,51 @@ describe('collector accounting', () => {
     expect(back.vms.find((v) => v.uuid === other.uuid)?.cpuUtilization.samples).toBe(3);
   });
 
+  it('reports the name libvirt gives each tick: a VM renamed between ticks is seen under its new name, with its window kept', async () => {
+    const vm = { name: 'before', uuid: uuid(10), state: DomainState.RUNNING, memoryKiB: 1024 * 1024, xml: plainXml };
+    const c = collector([{ name: 'kvm1', conn: fakeHost([vm]) }]);
+    const first = await c.collect();
+    await new Promise((r) => setTimeout(r, 5));
+    vm.name = 'after'; // virDomainRename
+    const second = await c.collect();
+    expect([first.vms[0].name, second.vms[0].name]).toEqual(['before', 'after']);
+    expect(second.vms[0].uuid).toBe(vm.uuid);
+    expect(second.vms[0].cpuUtilization.samples).toBe(1);
+  });
+
+  it('keeps equal definition parts once for all VMs that have them, equal to each VM read alone; a different definition gets its own', async () => {
+    const cpuXml = (features: string) =>
+      `<domain type='kvm'><cpu mode='custom'><model>Haswell-noTSX-IBRS</model>${features}</cpu><devices><disk type='file' device='disk'><source file='/var/lib/x.qcow2'/><target dev='vda'/></disk></devices></domain>`;
+    const same = cpuXml("<feature policy='require' name='vmx'/>");
+    const other = cpuXml("<feature policy='disable' name='vmx'/>");
+    const domains = [1, 2, 3].map((n) => ({
+      name: `vm${n}`,
+      uuid: uuid(20 + n),
+      state: DomainState.RUNNING,
+      memoryKiB: 1024 * 1024,
+      xml: n === 3 ? other : same,
+    }));
+    const vms = (await collector([{ name: 'kvm1', conn: fakeHost(domains) }]).collect()).vms;
+    const alone = await Promise.all(domains.map(async (d) => (await collector([{ name: 'kvm1', conn: fakeHost([d]) }]).collect()).vms[0]));
+    const parts = (v: (typeof vms)[number]) => [
+      v.cpuModel,
+      v.cpuMode,
+      v.domainType,
+      v.cpuRequiredFeatures,
+      v.cpuDisabledFeatures,
+      v.migrationBlockers,
+      v.tags,
+      v.pinnedHostCpus,
+    ];
+    for (let i = 0; i < 3; i++) expect(parts(vms[i])).toEqual(parts(alone[i]));
+    expect(vms[0].cpuRequiredFeatures).toEqual(['vmx']);
+    expect(vms[2].cpuDisabledFeatures).toEqual(['vmx']);
+    expect(vms[1].cpuRequiredFeatures).toBe(vms[0].cpuRequiredFeatures);
+    expect(vms[1].migrationBlockers).toBe(vms[0].migrationBlockers);
+    expect(vms[2].cpuRequiredFeatures).not.toBe(vms[0].cpuRequiredFeatures);
+    expect(Object.isFrozen(vms[0].cpuRequiredFeatures)).toBe(true);
+  });
+
   it('re-reads the definition of a VM with a VM-bound failure and notes when it changed', async () => {
     const gpu = {
       name: 'gpu',

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dedupeMigrating, parseCapabilitiesCpu, parseTags } from '../../../src/cluster/collector.js';
 import { clusterImbalance, hostMemoryRatio, memoryImbalance } from '../../../src/cluster/imbalance.js';
-import { p90Of, rateRatio, SampleWindow, windowedValue } from '../../../src/cluster/window.js';
+import { counterValue, p90Of, rateRatio, SampleWindow, windowedValue } from '../../../src/cluster/window.js';
+import type { WindowedValue } from '../../../src/cluster/model.js';
 import { host, vm, win } from '../policy/fixtures.js';
 
 describe('rates from counters', () => {
@@ -15,6 +16,18 @@ describe('rates from counters', () => {
     expect(rateRatio({ counterNs: 9_000_000_000n, atMs: 0 }, { counterNs: 1_000n, atMs: 1000 }, 1)).toBeUndefined();
     expect(rateRatio({ counterNs: 0n, atMs: 1000 }, { counterNs: 10n, atMs: 1000 }, 1)).toBeUndefined();
     expect(rateRatio({ counterNs: 0n, atMs: 0 }, { counterNs: 5_000_000_000n, atMs: 1000 }, 1)).toBe(1);
+  });
+  it('gives the same ratio from counters kept as numbers while exact (counterValue) as from bigints, across 2^53 too', () => {
+    const counter = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 2n ** 53n - 10n ** 12n, max: 2n ** 53n + 10n ** 12n }));
+    fc.assert(
+      fc.property(counter, counter, fc.integer({ min: 0, max: 120_000 }), fc.integer({ min: 1, max: 64 }), (before, now, wallMs, vcpus) => {
+        const exact = rateRatio({ counterNs: before, atMs: 1000 }, { counterNs: now, atMs: 1000 + wallMs }, vcpus);
+        const kept = rateRatio({ counterNs: counterValue(before), atMs: 1000 }, { counterNs: counterValue(now), atMs: 1000 + wallMs }, vcpus);
+        expect(kept).toBe(exact);
+      }),
+    );
+    expect(counterValue(2n ** 53n - 1n)).toBe(2 ** 53 - 1);
+    expect(counterValue(2n ** 53n)).toBe(2n ** 53n);
   });
 });
 
@@ -30,6 +43,34 @@ describe('sampling window', () => {
     w.push(Number.NaN);
     expect(w.value().samples).toBe(10);
     expect(windowedValue([])).toEqual({ last: 0, mean: 0, p90: 0, samples: 0 });
+  });
+  it('gives what the last N samples in order give, and a value handed out keeps its samples after later pushes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 12 }),
+        fc.array(fc.oneof(fc.double({ min: 0, max: 1.5 }), fc.constant(Number.NaN)), { maxLength: 40 }),
+        (capacity, pushes) => {
+          const w = new SampleWindow(capacity);
+          const kept: number[] = [];
+          const handedOut: { value: WindowedValue; expected: WindowedValue }[] = [];
+          for (const x of pushes) {
+            w.push(x);
+            if (Number.isFinite(x)) kept.push(x);
+            const expected = windowedValue(kept.slice(Math.max(0, kept.length - capacity)));
+            const value = w.value();
+            expect(value).toEqual(expected);
+            handedOut.push({ value, expected });
+          }
+          for (const { value, expected } of handedOut) expect(value).toEqual(expected);
+        },
+      ),
+    );
+    const w = new SampleWindow(3);
+    for (const x of [1, 2, 3]) w.push(x);
+    const before = w.value();
+    w.push(4);
+    expect(before.series).toEqual([1, 2, 3]);
+    expect(w.value().series).toEqual([2, 3, 4]);
   });
 });
 

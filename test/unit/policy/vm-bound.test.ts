@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { migrationBlockers } from '../../../src/cluster/domain-xml.js';
+import { createHash } from 'node:crypto';
+import { definitionFingerprint, migrationBlockers } from '../../../src/cluster/domain-xml.js';
 import { findDuplicateVms } from '../../../src/cluster/identity.js';
 import { policySchema } from '../../../src/config/policy-schema.js';
 import { plan } from '../../../src/policy/engine.js';
@@ -24,6 +25,14 @@ describe('what makes a VM immovable, from its domain XML', () => {
     expect(found).toContain('virtiofs');
     expect(found).toContain('TPM passthrough');
     expect(migrationBlockers("<devices><tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm></devices>", false)).toEqual([]);
+  });
+
+  it('fingerprints a definition by the first 16 hex digits of its SHA-256 without the balloon size, so only real changes show', () => {
+    const xml = (kib: number, extra = '') => `<domain type='kvm'><currentMemory unit='KiB'>${kib}</currentMemory><devices>${extra}</devices></domain>`;
+    const stable = "<domain type='kvm'><devices></devices></domain>";
+    expect(definitionFingerprint(xml(1024))).toBe(createHash('sha256').update(stable).digest('hex').slice(0, 16));
+    expect(definitionFingerprint(xml(2048))).toBe(definitionFingerprint(xml(1024)));
+    expect(definitionFingerprint(xml(1024, "<shmem name='x'/>"))).not.toBe(definitionFingerprint(xml(1024)));
   });
 
   it('a CD-ROM image on host-local storage blocks only when the VM is tagged local-disks', () => {
