@@ -112,7 +112,10 @@ describe('controller against the lab', () => {
       notices?: unknown[];
     };
     // Why nothing moved, when nothing did: the plan's own reasons (lab2's load is what TCG guests get).
-    expect(result.moves.length, `cpuHighPercent ${cpuHighPercent}; skipped: ${JSON.stringify(result.skipped)}; notices: ${JSON.stringify(result.notices)}`).toBeGreaterThanOrEqual(1);
+    expect(
+      result.moves.length,
+      `cpuHighPercent ${cpuHighPercent}; skipped: ${JSON.stringify(result.skipped)}; notices: ${JSON.stringify(result.notices)}`,
+    ).toBeGreaterThanOrEqual(1);
     const move = result.moves[0];
     expect(move.vm).toMatch(/^ctl-busy/);
     expect(move.from).toBe('lab2');
