@@ -32,6 +32,7 @@ import {
   type PredictionErrorRow,
   predictionErrors,
   realCost,
+  recordedPrediction,
   runPredictionErrors,
   scoreCell,
   summarisePredictionErrors,
@@ -106,14 +107,7 @@ export function replayOracle(json: OracleReportJson, file: string, tunables?: Pa
     const runs: OracleRun[] = c.runs.map((r) => {
       const seen = { dirtyRateMiBps: r.measuredDirtyRateMiBps, rssMiB: r.rssMiB, lastMoveNonzeroMiB: r.lastMoveNonzeroMiB };
       const p = predictTechnique(r.technique, withTunables(chooserInput(c.spec, seen, inputs), tunables));
-      const predicted = {
-        totalSeconds: p.totalSeconds,
-        downtimeMs: p.downtimeMs,
-        bytes: p.bytes,
-        converges: p.converges,
-        postcopySeconds: p.postcopySeconds,
-        meanThrottle: p.meanThrottle,
-      };
+      const predicted = recordedPrediction(p);
       const real = { converged: r.converged, intact: r.intact, totalSeconds: r.totalSeconds, downtimeMs: r.downtimeMs };
       return { ...r, predicted, cost: realCost(r.technique, real, predicted) };
     });

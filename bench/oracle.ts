@@ -163,6 +163,18 @@ async function observe(uri: string, vmName: string): Promise<{ dirtyRateMiBps?: 
   return { dirtyRateMiBps, rssMiB };
 }
 
+/** What a run records of the model's prediction (OracleRun.predicted); one shape for the bench and its replay. */
+export function recordedPrediction(p: ReturnType<typeof predictTechnique>): OracleRun['predicted'] {
+  return {
+    totalSeconds: p.totalSeconds,
+    downtimeMs: p.downtimeMs,
+    bytes: p.bytes,
+    converges: p.converges,
+    postcopySeconds: p.postcopySeconds,
+    meanThrottle: p.meanThrottle,
+  };
+}
+
 /**
  * What the chooser is told about a cell's guest from what the collector saw just before a move
  * (libvirt's dirty-rate calculation, the balloon's RSS) and the cell's configured memory and cap;
@@ -241,14 +253,7 @@ async function runCell(lab: Lab, index: number, cell: OracleCell, inputs: Oracle
       const seen = { ...(runs.length === 0 ? first : await observe(hostByName(from).uri, vmName)), lastMoveNonzeroMiB };
       const input = chooserInput(cell, seen, inputs);
       const p = predictTechnique(technique, input);
-      const predicted = {
-        totalSeconds: p.totalSeconds,
-        downtimeMs: p.downtimeMs,
-        bytes: p.bytes,
-        converges: p.converges,
-        postcopySeconds: p.postcopySeconds,
-        meanThrottle: p.meanThrottle,
-      };
+      const predicted = recordedPrediction(p);
       let run: OracleRun;
       try {
         const before = await lab.heartbeat(vmName);
